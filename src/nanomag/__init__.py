@@ -1,0 +1,25 @@
+"""nanomag: spin-transfer torque in ultrasmall magnetic grains.
+
+Layers, bottom to top:
+
+* physics: :mod:`nanomag.model` (the device), :mod:`nanomag.rates` (the one rate builder);
+* solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.continuum` (NMD, Eq. 24);
+* orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.cli`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import continuum, exact, rates
+from .config import load_config, read_config
+from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
+from .model import Channel, Device, Grain, Lead, Sectors, reduced_device
+
+try:
+    __version__ = _version("nanomag")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device", "load_config", "read_config",
+    "exact", "rates", "continuum", "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
+]

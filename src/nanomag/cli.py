@@ -1,0 +1,114 @@
+"""The ``nanomag`` command line.
+
+Subcommands are verbs; each prints a short human summary, or JSON with ``--json``.
+Errors caused by input print one line ``nanomag: error: ...`` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import exact
+from .config import read_config
+from .errors import ConfigError, NanomagError
+
+__all__ = ["main"]
+
+
+def _switching_pair(args, cfg) -> tuple[float, float]:
+    run = cfg.run
+    start = args.start_u if args.start_u is not None else (run.start_u if run else None)
+    target = args.target_u if args.target_u is not None else (run.target_u if run else None)
+    for key, value in (("start_u", start), ("target_u", target)):
+        if value is None:
+            raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
+    return start, target
+
+
+def _emit(args, payload: dict, lines: list[str]) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        print("\n".join(lines))
+
+
+def _cmd_exact(args) -> int:
+    cfg = read_config(args.config)
+    dev = cfg.device
+    if args.what == "stationary":
+        st = exact.stationary(dev)
+        payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
+                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, st.currents)}}
+        lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
+                 f"  <u>      = {st.mean_u:+.10g}", f"  <charge> = {st.charge:.10g}"]
+        lines += [f"  I[{name}] = {c:+.10g}  (into the grain)" for name, c in payload["currents"].items()]
+        _emit(args, payload, lines)
+        return 0
+    start_u, target_u = _switching_pair(args, cfg)
+    prob = exact.FirstPassageProblem.create(dev, start_u, target_u)
+    m1, m2 = prob.moments(2)
+    std = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
+    payload = {"start_u": start_u, "target_u": target_u, "n_states": prob.model.n_states,
+               "mfpt": float(m1), "std": std}
+    lines = [f"first passage u: {start_u:+g} -> {target_u:+g} in {cfg.path} ({prob.model.n_states} states)",
+             f"  mean switching time = {m1:.10g}", f"  standard deviation  = {std:.10g}"]
+    if args.what == "fpt":
+        if args.n_times < 2:
+            raise ConfigError(f"--n-times: must be >= 2, got {args.n_times}")
+        t_max = args.t_max if args.t_max is not None else m1 + 6 * std
+        if not t_max > 0:
+            raise ConfigError(f"--t-max: must be positive, got {t_max}")
+        times = np.linspace(0.0, t_max, args.n_times)
+        fp = exact.first_passage_distribution(dev, start_u, target_u, times)
+        payload.update(times=times.tolist(), survival=fp.survival.tolist(), density=fp.density.tolist())
+        quant = {q: float(np.interp(q, fp.cdf(), times)) for q in (0.1, 0.5, 0.9)}
+        lines += [f"  quantiles (10/50/90%) = {quant[0.1]:.6g} / {quant[0.5]:.6g} / {quant[0.9]:.6g}",
+                  f"  P(tau > {t_max:.4g}) = {fp.survival[-1]:.3e}"]
+    _emit(args, payload, lines)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("exact", help="exact master-equation solutions")
+    p.add_argument("what", choices=("stationary", "mfpt", "fpt"))
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--start-u", type=float, default=None, help="override [run] start_u")
+    p.add_argument("--target-u", type=float, default=None, help="override [run] target_u")
+    p.add_argument("--t-max", type=float, default=None, help="fpt: last time (default mean + 6 std)")
+    p.add_argument("--n-times", type=int, default=201, help="fpt: number of times (default 201)")
+    p.set_defaults(func=_cmd_exact)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except NanomagError as exc:
+        print(f"nanomag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nanomag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

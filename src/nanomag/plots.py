@@ -1,0 +1,56 @@
+"""Figures (matplotlib, Agg backend by default).  Orchestration layer: no physics here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["switching_figure"]
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "png"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def switching_figure(path, *, exact_fpt=None, samples=None, deterministic=None, title=""):
+    """First-passage density: exact curve, sampled histogram, deterministic time.
+
+    Parameters
+    ----------
+    exact_fpt : nanomag.exact.FirstPassageDistribution or None
+    samples : ndarray or None
+        Sampled switching times (a histogram is drawn).
+    deterministic : float or None
+        Deterministic NMD switching time (a vertical line).
+    """
+    plt = _pyplot()
+    fig, (ax, ax_s) = plt.subplots(1, 2, figsize=(10, 4))
+    if samples is not None and len(samples):
+        ax.hist(samples, bins=60, density=True, alpha=0.45, color="C0", label=f"KMC ({len(samples)} traj.)")
+        t_sorted = np.sort(samples)
+        ax_s.step(t_sorted, 1 - np.arange(1, t_sorted.size + 1) / t_sorted.size, where="post", color="C0",
+                  label="KMC")
+    if exact_fpt is not None:
+        ax.plot(exact_fpt.times, exact_fpt.density, color="k", lw=1.5, label="exact master equation")
+        ax_s.semilogy(exact_fpt.times, np.maximum(exact_fpt.survival, 1e-300), color="k", label="exact")
+        ax_s.set_ylim(max(1e-6, exact_fpt.survival[exact_fpt.survival > 0].min()), 1.5)
+    if deterministic is not None and np.isfinite(deterministic):
+        for a in (ax, ax_s):
+            a.axvline(deterministic, color="C3", ls="--", label="deterministic NMD")
+    ax.set_xlabel("switching time  [hbar / energy]")
+    ax.set_ylabel("first-passage density")
+    ax_s.set_xlabel("t")
+    ax_s.set_ylabel("survival P(tau > t)")
+    ax_s.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax_s.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
