@@ -3,13 +3,14 @@
 Layers, bottom to top:
 
 * physics: :mod:`nanomag.model` (the device), :mod:`nanomag.rates` (the one rate builder);
-* solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.continuum` (NMD, Eq. 24);
+* solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.kmc` (Gillespie),
+  :mod:`nanomag.continuum` (NMD, Eq. 24);
 * orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.cli`.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import continuum, exact, rates
+from . import continuum, exact, kmc, rates
 from .config import load_config, read_config
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from .model import Channel, Device, Grain, Lead, Sectors, reduced_device
@@ -21,5 +22,5 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device", "load_config", "read_config",
-    "exact", "rates", "continuum", "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
+    "exact", "kmc", "rates", "continuum", "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
 ]

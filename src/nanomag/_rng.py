@@ -147,3 +147,37 @@ def xoshiro_states(words, first, count):
     for i in range(count):
         seed_xoshiro(words, first + i, out[i])
     return out
+
+
+# Register-resident variants: the four state words travel as scalars, so that
+# LLVM keeps them in registers inside hot loops (an array state must be
+# reloaded after every store the compiler cannot prove does not alias it).
+
+
+@njit(cache=True, inline="always")
+def xo_next(s0, s1, s2, s3):
+    """xoshiro256** step on scalar state: returns (bits, s0, s1, s2, s3)."""
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def xo_double(s0, s1, s2, s3):
+    """Uniform double in [0, 1) on scalar state: returns (u, s0, s1, s2, s3)."""
+    r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
+    return np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def xo_seed(words, index):
+    """Scalar state of trajectory ``index`` (see :func:`seed_xoshiro`)."""
+    st = np.empty(4, dtype=np.uint64)
+    seed_xoshiro(words, index, st)
+    return st[0], st[1], st[2], st[3]
