@@ -5,7 +5,9 @@ Layers, bottom to top:
 * physics: :mod:`nanomag.model` (the device), :mod:`nanomag.rates` (the one rate builder);
 * solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.kmc` (Gillespie),
   :mod:`nanomag.continuum` (NMD, Eq. 24);
-* orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.cli`.
+* orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.ensemble` (work units),
+  :mod:`nanomag.parallel` (serial or MPI; the only importer of mpi4py), :mod:`nanomag.io`
+  (HDF5), :mod:`nanomag.plots`, :mod:`nanomag.cli`.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version

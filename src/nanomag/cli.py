@@ -72,6 +72,66 @@ def _cmd_exact(args) -> int:
     return 0
 
 
+def _run_report(summary, cfg) -> list[str]:
+    """Final summary of `nanomag run`: the sampled mean, and the exact value when it is cheap."""
+    import h5py
+
+    from .io import streaming_moments
+
+    lines = [f"wrote {summary.path}: {summary.n_traj} trajectories ({summary.chunks_computed} chunks computed now) "
+             f"on {summary.n_ranks} rank(s) in {summary.wall_time:.2f} s, "
+             f"{summary.events_per_second / 1e6:.1f} M events/s"]
+    if summary.n_ranks > 1:
+        lines.append(f"  load imbalance (max/mean busy time) = {summary.load_imbalance:.3f}, "
+                     f"HDF5 writing = {100 * summary.write_time / summary.wall_time:.2f} % of wall time")
+    run = cfg.run
+    with h5py.File(summary.path, "r") as h5:
+        if run.kind == "first_passage":
+            g = h5["first_passage"]
+            n, mean, std = streaming_moments(g["times"], g["censored"])
+            n_cens = int(sum(g["censored"][lo:lo + (1 << 20)].sum() for lo in range(0, g["censored"].shape[0], 1 << 20)))
+            err = std / n**0.5 if n > 1 else float("nan")
+            lines.append(f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched, {n_cens} censored)")
+            if n_cens == 0:
+                try:
+                    from .rates import build
+
+                    if build(cfg.device).n_states <= 2_000_000:
+                        value = exact.mfpt(cfg.device, run.start_u, run.target_u)
+                        lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
+                                     f"(z = {(mean - value) / err:+.2f})")
+                except NanomagError as exc:
+                    lines.append(f"  exact value unavailable: {exc}")
+        else:
+            g = h5["trajectories"]
+            u = g["u"][:, -1]
+            lines.append(f"  <u(t_final)> = {u.mean():.6g} +- {u.std(ddof=1) / u.size**0.5:.2g}")
+    return lines
+
+
+def _cmd_run(args) -> int:
+    from .parallel import get_comm, run_ensemble
+
+    cfg = read_config(args.config)
+    if cfg.run is None:
+        raise ConfigError(f"{cfg.path}: no [run] section to run")
+    comm = get_comm()
+    out = args.out or f"{__import__('pathlib').Path(args.config).stem}.h5"
+    rank = comm.Get_rank() if comm is not None else 0
+    summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
+                           chunk_size=args.chunk_size, comm=comm)
+    if rank == 0:
+        lines = _run_report(summary, cfg)
+        if args.json:
+            print(json.dumps({"path": summary.path, "n_traj": summary.n_traj, "n_ranks": summary.n_ranks,
+                              "wall_time": summary.wall_time, "events_per_second": summary.events_per_second,
+                              "load_imbalance": summary.load_imbalance, "write_time": summary.write_time,
+                              "rank_busy": summary.rank_busy, "rank_events": summary.rank_events}))
+        else:
+            print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -86,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t-max", type=float, default=None, help="fpt: last time (default mean + 6 std)")
     p.add_argument("--n-times", type=int, default=201, help="fpt: number of times (default 201)")
     p.set_defaults(func=_cmd_exact)
+
+    p = sub.add_parser("run", help="KMC ensemble of the [run] section into HDF5 (serial or under mpiexec)")
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG's name with .h5, here)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--chunk-size", type=int, default=None, help="trajectories per work unit")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 

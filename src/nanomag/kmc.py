@@ -28,7 +28,7 @@ import numpy as np
 from . import _kmc_kernels as K
 from ._rng import entropy_words
 from .errors import ConfigError, SolverError
-from .exact import FirstPassageProblem, _check_times, start_index
+from .exact import FirstPassageProblem, _check_times, start_index, target_mask
 from .model import Device
 from .rates import RateModel, build
 
@@ -261,6 +261,7 @@ class KMCSolver:
     def __post_init__(self):
         self.model = build(self.device)
         self._tables = K.pack_tables(self.model.kmc_tables)
+        self._problems = {}  # (start_u, target_u, censoring) -> (target mask, start index)
 
     def first_passage(self, start_u: float, target_u: float, n_traj: int, seed: int, t_max: float | None = None,
                       *, first_index: int = 0) -> FirstPassageResult:
@@ -268,19 +269,18 @@ class KMCSolver:
         n_traj = _check_count("n_traj", n_traj)
         first_index = _check_count("first_index", first_index, minimum=0)
         words = _check_seed(seed)
-        if t_max is None:
-            # proves the target is reached with probability one (else a clear error, never a hang)
-            prob = FirstPassageProblem.create(self.model, start_u, target_u)
-            target, start = prob.target, prob.start
-            t_lim = math.inf
-        else:
-            if not (isinstance(t_max, (int, float)) and t_max > 0 and not math.isnan(t_max)):
-                raise ConfigError(f"t_max: must be a positive number, got {t_max!r}")
-            from .exact import target_mask
-
-            target = target_mask(self.model, start_u, target_u)
-            start = start_index(self.model, start_u)
-            t_lim = float(t_max)
+        if t_max is not None and not (isinstance(t_max, (int, float)) and t_max > 0 and not math.isnan(t_max)):
+            raise ConfigError(f"t_max: must be a positive number, got {t_max!r}")
+        t_lim = math.inf if t_max is None else float(t_max)
+        key = (start_u, target_u, t_max is None)
+        if key not in self._problems:
+            if t_max is None:
+                # proves the target is reached with probability one (else a clear error, never a hang)
+                prob = FirstPassageProblem.create(self.model, start_u, target_u)
+                self._problems[key] = (prob.target, prob.start)
+            else:
+                self._problems[key] = (target_mask(self.model, start_u, target_u), start_index(self.model, start_u))
+        target, start = self._problems[key]
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)

@@ -1,0 +1,204 @@
+"""`nanomag run`: the HDF5 layout, refusals, and a real SIGKILL followed by --resume (serial and MPI)."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import nanomag as nm
+from nanomag.cli import main
+
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+
+
+def config_text(n_traj=600, seed=17, kind="first_passage", chunk=None):
+    text = (RUNS / "switching.toml").read_text().split("[run]")[0]
+    if kind == "first_passage":
+        text += f'[run]\nkind = "first_passage"\nstart_u = -0.8\ntarget_u = 0.8\nn_traj = {n_traj}\nseed = {seed}\n'
+    else:
+        text += (f'[run]\nkind = "trajectories"\nstart_u = -0.8\nt_final = 60.0\nn_times = 7\n'
+                 f'n_traj = {n_traj}\nseed = {seed}\n')
+    if chunk:
+        text += f"chunk_size = {chunk}\n"
+    return text
+
+
+def write_config(tmp_path, name="run.toml", **kw):
+    path = tmp_path / name
+    path.write_text(config_text(**kw))
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_run_writes_the_api_layout_and_matches_the_library(tmp_path, capsys):
+    cfg_path = write_config(tmp_path, n_traj=300, chunk=64)
+    out = tmp_path / "out.h5"
+    assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "mean switching time (KMC)" in text and "exact master equation" in text
+    cfg = nm.read_config(cfg_path)
+    direct = nm.kmc.first_passage(cfg.device, -0.8, 0.8, n_traj=300, seed=17)
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["config_toml"] == cfg.text
+        assert h5.attrs["seed"] == 17 and h5.attrs["nanomag_version"]
+        assert h5.attrs["status"] == "complete"
+        np.testing.assert_array_equal(h5["first_passage/times"][...], direct.times)
+        np.testing.assert_array_equal(h5["first_passage/n_events"][...], direct.events_per_trajectory)
+        np.testing.assert_array_equal(h5["chunks/event_counts"][...].sum(axis=0), direct.event_counts)
+        assert h5["first_passage/times"].attrs["units"] == "hbar / energy"
+        device = json.loads(h5.attrs["device"])
+        assert device["grain"]["S0"] == 1000 and device["units"]["kappa"] == "energy"
+        versions = json.loads(h5.attrs["versions"])
+        assert {"numpy", "numba", "h5py"} <= set(versions)
+        assert h5["chunks/done"][...].all() and h5.attrs["wall_time"] > 0
+        assert h5.attrs["rank_events"].sum() == direct.n_events
+
+
+def test_trajectory_runs_store_u_and_charge(tmp_path):
+    cfg_path = write_config(tmp_path, kind="trajectories", n_traj=50)
+    out = tmp_path / "traj.h5"
+    assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    cfg = nm.read_config(cfg_path)
+    direct = nm.kmc.trajectories(cfg.device, np.linspace(0, 60, 7), n_traj=50, seed=17, start_u=-0.8)
+    with h5py.File(out, "r") as h5:
+        np.testing.assert_array_equal(h5["trajectories/u"][...], direct.u)
+        np.testing.assert_array_equal(h5["trajectories/charge"][...], direct.charge)
+        np.testing.assert_array_equal(h5["trajectories/transferred"][...], direct.transferred)
+        np.testing.assert_array_equal(h5["trajectories/times"][...], np.linspace(0, 60, 7))
+
+
+def test_existing_file_and_mismatched_resume_are_refused_untouched(tmp_path, capsys):
+    cfg_path = write_config(tmp_path, n_traj=100)
+    out = tmp_path / "out.h5"
+    assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    before = digest(out)
+    assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 2
+    assert "exists; use --resume" in capsys.readouterr().err
+    other_seed = write_config(tmp_path, name="seed.toml", n_traj=100, seed=18)
+    assert main(["run", str(other_seed), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "another run" in capsys.readouterr().err
+    other_cfg = tmp_path / "cfg.toml"
+    other_cfg.write_text(config_text(n_traj=100).replace("alpha = 0.01", "alpha = 0.02"))
+    assert main(["run", str(other_cfg), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "configuration text differs" in capsys.readouterr().err
+    assert digest(out) == before
+    assert main(["run", str(cfg_path), "--out", str(out), "--resume", "--quiet"]) == 0  # nothing left to do
+    capsys.readouterr()
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["status"] == "complete"
+
+
+def _launch(cmd, env=None):
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            env=env)
+
+
+def _done_chunks(path):
+    try:
+        with h5py.File(path, "r", locking=False) as h5:
+            return int(h5["chunks/done"][...].sum()), h5["chunks/done"].shape[0]
+    except (OSError, KeyError):
+        return 0, None
+
+
+def _process_tree(pid):
+    """pid and all its descendants (from /proc), so that every MPI rank is killed too."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def _kill_tree(pid):
+    tree = _process_tree(pid)
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for _ in range(500):  # wait until every process of the job is gone (or a zombie)
+        if not any(_alive(p) for p in tree[1:]):
+            return
+        time.sleep(0.01)
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _kill_after_some_chunks(proc, out, minimum=3, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        done, total = _done_chunks(out)
+        if done >= minimum:
+            _kill_tree(proc.pid)  # SIGKILL to mpiexec and every rank at once
+            proc.wait()
+            return done, total
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.02)
+    pytest.fail("no chunk was written in time")
+
+
+def _clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "OMPI_", "PMIX_", "MPI_"))}
+    env["NUMBA_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("ranks", [1, 2], ids=["serial", "mpiexec-n2"])
+def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
+    if ranks > 1 and MPIEXEC is None:
+        pytest.fail("mpiexec not found: install the mpich wheel (pip install -e '.[test]')")
+    cfg_path = write_config(tmp_path, n_traj=24_000, chunk=100)
+    reference = tmp_path / "reference.h5"
+    assert main(["run", str(cfg_path), "--out", str(reference), "--quiet"]) == 0
+
+    out = tmp_path / "killed.h5"
+    nanomag = [sys.executable, "-m", "nanomag.cli", "run", str(cfg_path), "--out", str(out), "--quiet"]
+    launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
+    env = _clean_env()
+    proc = _launch(launcher + nanomag, env)
+    done, total = _kill_after_some_chunks(proc, out)
+    assert proc.returncode == -signal.SIGKILL or proc.returncode != 0
+    done_after, _ = _done_chunks(out)
+    assert 0 < done_after < total, "the run was not interrupted part-way"
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["status"] == "running"
+
+    resumed = subprocess.run(launcher + nanomag + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    with h5py.File(out, "r") as h5, h5py.File(reference, "r") as ref:
+        assert h5.attrs["status"] == "complete"
+        for name in ("first_passage/times", "first_passage/censored", "first_passage/n_events",
+                     "chunks/event_counts", "chunks/done"):
+            np.testing.assert_array_equal(h5[name][...], ref[name][...], err_msg=name)
+        # chunks done before the kill were not recomputed
+        assert np.isfinite(h5["chunks/wall_time"][...]).all()
