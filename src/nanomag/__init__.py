@@ -4,7 +4,7 @@ Layers, bottom to top:
 
 * physics: :mod:`nanomag.model` (the device), :mod:`nanomag.rates` (the one rate builder);
 * solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.kmc` (Gillespie),
-  :mod:`nanomag.continuum` (NMD, Eq. 24);
+  :mod:`nanomag.continuum` (NMD, Eq. 24), :mod:`nanomag.phase` (LLG/NMD phase diagrams);
 * orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.ensemble` (work units),
   :mod:`nanomag.parallel` (serial or MPI; the only importer of mpi4py), :mod:`nanomag.io`
   (HDF5), :mod:`nanomag.plots`, :mod:`nanomag.cli`.
@@ -12,7 +12,7 @@ Layers, bottom to top:
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import continuum, exact, kmc, rates
+from . import continuum, exact, kmc, phase, rates
 from .config import load_config, read_config
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from .model import Channel, Device, Grain, Lead, Sectors, reduced_device
@@ -24,5 +24,5 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device", "load_config", "read_config",
-    "exact", "kmc", "rates", "continuum", "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
+    "exact", "kmc", "rates", "continuum", "phase", "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
 ]

@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=None, help="trajectories per work unit")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_run)
+
+    from ._cli_phase import add_phase_command
+
+    add_phase_command(sub)
     return parser
 
 

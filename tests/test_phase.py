@@ -1,0 +1,358 @@
+"""Phase diagrams (Section V): LLG (Eqs. 44-49, Fig. 5), NMD at T = 0 (Eqs. 50-52, Fig. 6),
+finite temperature (Eq. 24b), hysteresis (Fig. 8)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nanomag as nm
+from nanomag import phase
+from nanomag.errors import ConfigError
+
+UPPER_LEFT = (4.5, 1.5, 1.5, 4.5)
+UPPER_RIGHT = (12.0, 4.0, 8.0, 8.0)
+LOWER_LEFT = (8.0, 2.0, 5.0, 5.0)
+PANELS = {"upper_left": UPPER_LEFT, "upper_right": UPPER_RIGHT, "lower_left": LOWER_LEFT}
+SP_LABELS = ("(SP)", "(SP,+1)", "(-1,SP)", "(-1,SP,+1)")
+
+
+# ---------------------------------------------------------------- LLG, Fig. 5
+
+@pytest.mark.parametrize("q", [0.1, 0.25, 0.5, 0.9])
+def test_corner_points_match_caption_and_lie_on_the_curves(q):
+    pts = phase.llg_corner_points(q)
+    assert pts["A"] == pytest.approx((-2 - 1 / q, (1 + q) ** 2 / q), rel=1e-14)
+    assert pts["B"] == pytest.approx((2 - 1 / q, (1 - q) ** 2 / q), rel=1e-14)
+    assert pts["C"] == pytest.approx((-1 / q, (1 - q ** 2) / q), rel=1e-14)
+    on = lambda name, p: phase.llg_stability_lines(p[0], q)[name]  # noqa: E731
+    # A: the +1 line (Eq. 47) touches the parabola (Eq. 49); B: the -1 line (Eq. 48) does
+    for point, line in (("A", "plus"), ("B", "minus")):
+        H, I = pts[point]
+        assert float(on(line, pts[point])) == pytest.approx(I, rel=1e-12)
+        assert float(on("parabola", pts[point])) == pytest.approx(I, rel=1e-12)
+        dH = 1e-6
+        slope_line = (on(line, (H + dH,)) - on(line, (H - dH,))) / (2 * dH)
+        slope_par = (on("parabola", (H + dH,)) - on("parabola", (H - dH,))) / (2 * dH)
+        assert float(slope_line) == pytest.approx(float(slope_par), rel=1e-6)  # tangent
+    H, I = pts["C"]
+    assert float(on("plus", pts["C"])) == pytest.approx(I, rel=1e-12)
+    assert float(on("minus", pts["C"])) == pytest.approx(I, rel=1e-12)
+    # the interior pair meets at u = -(H + 1/q)/2, which is +1 at A and -1 at B
+    assert -(pts["A"][0] + 1 / q) / 2 == pytest.approx(1.0)
+    assert -(pts["B"][0] + 1 / q) / 2 == pytest.approx(-1.0)
+
+
+def test_llg_phase_obeys_eqs_47_to_49():
+    q = 0.4
+    rng = np.random.default_rng(5)
+    H = rng.uniform(-8, 4, 4000)
+    I = rng.uniform(-3, 12, 4000)
+    labels = phase.llg_phase(H, I, q)
+    plus_stable = H + 1 + I / (1 + q) > 0          # Eq. 47
+    minus_stable = H - 1 + I / (1 - q) < 0         # Eq. 48
+    assert np.array_equal(np.char.find(labels, "+1") >= 0, plus_stable)
+    assert np.array_equal(np.char.find(labels, "-1") >= 0, minus_stable)
+    has_sp = np.char.find(labels, "SP") >= 0
+    # an SP state next to a stable +1 needs the pair of Eq. 49
+    pair = (q * H - 1) ** 2 - 4 * q * I > 0
+    assert np.all(pair[has_sp & plus_stable])
+    assert set(np.unique(labels)) <= {"(-1)", "(+1)", "(-1,+1)", "(SP)", "(SP,+1)"}  # the five regions
+    assert set(np.unique(labels)) == {"(-1)", "(+1)", "(-1,+1)", "(SP)", "(SP,+1)"}
+
+
+def test_llg_fixed_points_closed_form():
+    q, H, I = 0.5, -2.5, 2.4   # inside the shaded (SP,+1) region
+    pts = phase.llg_fixed_points(H, I, q)
+    roots = np.sort(np.roots([q, 1 + q * H, H + I]).real)
+    assert [u for u, _ in pts] == pytest.approx([-1.0, roots[0], roots[1], 1.0], abs=1e-12)
+    assert [s for _, s in pts] == [False, True, False, True]
+    assert phase.llg_phase(H, I, q) == "(SP,+1)"
+
+
+# ---------------------------------------------------------------- NMD at T = 0, Eqs. 50-52
+
+def test_theta_regimes_of_the_three_panels():
+    assert phase.theta_regime(UPPER_LEFT).regime == 1     # q = 0: no SP
+    r = phase.theta_regime(LOWER_LEFT)
+    assert (r.q, r.theta, r.regime) == pytest.approx((0.3, 3.0, 2))
+    r = phase.theta_regime(UPPER_RIGHT)
+    assert (r.q, r.theta, r.regime) == pytest.approx((0.25, 4.0, 3))
+    assert r.hbar_max == pytest.approx(-4.0)
+
+
+def _grid(gammas, n=401):
+    return phase.nmd_phase_diagram(gammas, np.linspace(-3, 12, n), np.linspace(-8, 3, n))
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_sp_regions_appear_where_section_v2_says(panel):
+    gammas = PANELS[panel]
+    reg = phase.theta_regime(gammas)
+    labels = set(np.unique(_grid(gammas).labels))
+    expected_sp = {1: set(), 2: {"(SP,+1)", "(-1,SP,+1)"}, 3: set(SP_LABELS)}[reg.regime]
+    assert labels & set(SP_LABELS) == expected_sp
+    assert {"(-1)", "(+1)", "(-1,+1)"} <= labels
+    if reg.regime == 1:
+        return
+    q, theta, hmax = reg.q, reg.theta, reg.hbar_max
+    assert hmax == pytest.approx((1 - 2 * math.sqrt(q * theta)) / q)
+    d = 1e-7
+    # high bias, all channels open: the LLG lines at Ibar = Theta
+    v = 20.0
+    minus_line = 1 - theta / (1 - q)        # Eq. 48
+    plus_line = -1 - theta / (1 + q)        # Eq. 47
+    if reg.regime == 3:
+        assert minus_line < plus_line
+        assert phase.nmd_phase(gammas, v, minus_line + d) == "(SP)"
+        assert phase.nmd_phase(gammas, v, plus_line - d) == "(SP)"
+        assert phase.nmd_phase(gammas, v, minus_line - d) == "(-1)"
+        assert phase.nmd_phase(gammas, v, plus_line + d) == "(SP,+1)"
+    else:
+        assert phase.nmd_phase(gammas, v, minus_line - d) == "(-1,+1)"
+        assert phase.nmd_phase(gammas, v, minus_line + d) == "(SP,+1)"
+    assert phase.nmd_phase(gammas, v, hmax - d) == "(SP,+1)"
+    assert phase.nmd_phase(gammas, v, hmax + d) == "(+1)"
+    # (-1,SP,+1): the up channel is closed at u = -1 and open at u*; its top is hbar_max
+    u_star = -(hmax + 1 / q) / 2
+    v_lo, v_hi = -hmax - u_star, 1 - hmax
+    assert v_lo < v_hi
+    v = 0.5 * (v_lo + v_hi)
+    assert phase.nmd_phase(gammas, v, hmax - 1e-5) == "(-1,SP,+1)"
+    assert phase.nmd_phase(gammas, v, hmax + 1e-5) == "(-1,+1)"
+    diag = _grid(gammas)
+    V, Hb = np.meshgrid(diag.x, diag.y)
+    inside = diag.labels == "(-1,SP,+1)"
+    assert inside.sum() > 10
+    assert np.all(Hb[inside] < hmax)
+    assert np.all(V[inside] - 1 + Hb[inside] < 0)          # up channel closed at u = -1
+    for vv, hh in zip(V[inside][::7], Hb[inside][::7]):
+        sp = [u for u, s in phase.nmd_fixed_points(gammas, vv, hh) if s and -1 < u < 1]
+        assert len(sp) == 1 and vv + sp[0] + hh > 0       # ... and open at u*
+
+
+@pytest.mark.parametrize("eta", [1, -1])
+@pytest.mark.parametrize("panel", PANELS)
+def test_pole_stability_is_the_nmd_analogue_of_eqs_47_48(panel, eta):
+    gammas = PANELS[panel]
+    g = np.asarray(gammas)
+    q = (g[0] + g[2] - g[1] - g[3]) / g.sum()
+    rng = np.random.default_rng(11)
+    v = rng.uniform(-4, 12, 5000)
+    h = rng.uniform(-8, 3, 5000)
+
+    def amp(u):  # Eq. 51c, theta_sigma = theta(sigma hbar + sigma u + vbar)
+        return (1 - q) * g[0] * (v + u + h > 0) - (1 + q) * g[1] * (v - u - h > 0)
+
+    plus_stable = h + 1 + amp(1.0) / (1 + q * eta) > 0
+    minus_stable = h - 1 + amp(-1.0) / (1 - q * eta) < 0
+    labels = phase.nmd_phase(gammas, v, h, eta=eta)
+    assert np.array_equal(np.char.find(labels, "+1") >= 0, plus_stable)
+    assert np.array_equal(np.char.find(labels, "-1") >= 0, minus_stable)
+    assert plus_stable.any() and (~plus_stable).any() and minus_stable.any() and (~minus_stable).any()
+
+
+def test_fixed_points_are_zeros_of_the_bracket_and_alternate():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        v, h = rng.uniform(-2, 8), rng.uniform(-6, 1)
+        pts = phase.nmd_fixed_points(UPPER_RIGHT, v, h)
+        us = [u for u, _ in pts]
+        assert us == sorted(us) and us[0] == -1.0 and us[-1] == 1.0
+        for u, stable in pts[1:-1]:
+            left, right = phase.nmd_bracket(UPPER_RIGHT, v, h, [u - 1e-9, u + 1e-9])
+            assert left * right <= 0 or abs(phase.nmd_bracket(UPPER_RIGHT, v, h, u)) < 1e-9
+            assert stable == (left > 0 > right)
+        stab = [s for _, s in pts]
+        assert all(not (a and b) for a, b in zip(stab, stab[1:]))  # no two stable neighbours
+
+
+def test_bracket_jumps_are_upward_for_kappa_positive():
+    """Module notes: the up channel opens and the down channel closes as u grows, so at T = 0
+    every jump of g = R/(1 - u^2) is upward and threshold points are unstable."""
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        grain = nm.Grain(S0=100, eta=int(rng.choice([1, -1])), kappa=rng.uniform(0.2, 2), h=rng.uniform(-2, 2),
+                         eps=rng.uniform(-1, 1), alpha=0.01, T=0.0)
+        leads = tuple(nm.Lead(mu=rng.uniform(-3, 3), gamma_up=rng.uniform(0, 5), gamma_down=rng.uniform(0, 5),
+                              name=f"l{i}") for i in range(3))
+        dev = nm.Device(grain=grain, leads=leads)
+        for lead in leads:
+            for sigma in (1, -1):
+                t = sigma * (grain.eps - lead.mu) / grain.kappa - grain.h / (2 * grain.kappa)
+                if -1 < t < 1:
+                    below, above = nm.continuum.reduced_drift(dev, np.array([t - 1e-11, t + 1e-11]))
+                    assert above - below > -1e-9
+        for u, s in phase.device_fixed_points(dev)[1:-1]:
+            left, right = nm.continuum.reduced_drift(dev, np.array([u - 1e-9, u + 1e-9]))
+            assert s == (left > 0 > right)
+
+
+def test_filippov_stable_point_at_a_downward_jump():
+    """The T = 0 kernel: a bracket that jumps from + to - at a threshold has a stable point there.
+
+    Unphysical amplitudes (a_up < 0) are the only way to make the reduced bracket jump downward.
+    """
+    # A(u) = -6 for u > t_up = -vbar - hbar = 0.2, else 0; c = 0: B = hbar + u + A = 2 + u - 6 theta(u - 0.2)
+    pts = phase._t0_points(-6.0, 0.0, 0.0, -2.2, 2.0)
+    assert [u for u, _ in pts] == pytest.approx([-1.0, 0.2, 1.0], abs=1e-15)
+    assert [s for _, s in pts] == [False, True, False]
+    assert phase.label_of_code(4) == "(SP)"
+    # the same jump upward (B = -2 + u + 6 theta(u - 0.2)) is an unstable point between two stable poles
+    pts = phase._t0_points(6.0, 0.0, 0.0, 1.8, -2.0)
+    assert [u for u, _ in pts] == pytest.approx([-1.0, 0.2, 1.0], abs=1e-15)
+    assert [s for _, s in pts] == [True, False, True]
+
+
+def test_vectorised_phase_matches_scalar_and_continuum_fixed_points():
+    rng = np.random.default_rng(21)
+    v = rng.uniform(-2, 9, 40)
+    h = rng.uniform(-6, 1, 40)
+    labels = phase.nmd_phase(LOWER_LEFT, v, h)
+    assert labels.shape == (40,)
+    assert labels.reshape(5, 8).tolist() == phase.nmd_phase(LOWER_LEFT, v.reshape(5, 8), h.reshape(5, 8)).tolist()
+    for vi, hi, lab in zip(v, h, labels):
+        assert phase.nmd_phase(LOWER_LEFT, vi, hi) == lab
+        exact = phase.nmd_fixed_points(LOWER_LEFT, vi, hi)
+        dev = nm.reduced_device(LOWER_LEFT, vi, hi)
+        for ref in (nm.continuum.fixed_points(dev), phase.device_fixed_points(dev)):
+            assert len(ref) == len(exact)
+            assert [s for _, s in ref] == [s for _, s in exact]
+            assert [u for u, _ in ref] == pytest.approx([u for u, _ in exact], abs=1e-9)
+
+
+def test_reduced_units_are_s0_independent():
+    for S0, alpha in ((50, 0.1), (1000, 0.01), (20000, 0.003)):
+        dev = nm.reduced_device(UPPER_RIGHT, 4.9, -4.1, S0=S0, alpha=alpha)
+        u = np.linspace(-0.99, 0.99, 101)
+        g = nm.continuum.reduced_drift(dev, u) / (2 * alpha * dev.grain.kappa)
+        assert np.allclose(g, phase.nmd_bracket(UPPER_RIGHT, 4.9, -4.1, u), rtol=1e-12, atol=1e-12)
+        assert phase.phase_of_device(dev) == phase.nmd_phase(UPPER_RIGHT, 4.9, -4.1) == "(-1,SP,+1)"
+
+
+def test_input_validation():
+    with pytest.raises(ConfigError, match="qbar"):
+        phase.llg_corner_points(1.5)
+    with pytest.raises(ConfigError, match="gammas"):
+        phase.nmd_phase((1, 2, 3), 1.0, 0.0)
+    with pytest.raises(ConfigError, match="gammas"):
+        phase.nmd_phase((1, -2, 3, 4), 1.0, 0.0)
+    with pytest.raises(ConfigError, match="vbar"):
+        phase.nmd_phase(UPPER_RIGHT, float("nan"), 0.0)
+    with pytest.raises(ConfigError, match="eta"):
+        phase.nmd_fixed_points(UPPER_RIGHT, 1.0, 0.0, eta=0)
+    with pytest.raises(ConfigError, match="control"):
+        phase.nmd_hysteresis(UPPER_RIGHT, "T", 0, 1, 0.0)
+
+
+# ---------------------------------------------------------------- finite temperature
+
+def test_finite_temperature_kernel_matches_continuum_drift():
+    from nanomag import _phase_kernels as k
+
+    dev = nm.Device(
+        grain=nm.Grain(S0=200, eta=-1, kappa=0.8, h=0.3, eps=0.2, alpha=0.02, T=0.07),
+        leads=(nm.Lead(mu=1.1, gamma_up=3.0, gamma_down=1.0, name="l"),
+               nm.Lead(mu=-0.4, gamma_up=0.5, gamma_down=2.5, T=0.2, name="r")))
+    g, q, mu, T, gu, gd = phase._kernel_args(dev)
+    u = np.linspace(-1, 1, 97)
+    ours = [k.drift_bracket(x, g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, gu, gd) for x in u]
+    assert np.allclose(ours, nm.continuum.reduced_drift(dev, u), rtol=1e-12, atol=1e-15)
+
+
+def test_small_temperature_agrees_with_t0_away_from_boundaries():
+    v = np.linspace(3.8, 6.2, 36)
+    h = np.linspace(-4.5, -3.8, 36)
+    warm = phase.nmd_phase_diagram(UPPER_RIGHT, v, h, T=1e-4).labels
+    cold = phase.nmd_phase_diagram(UPPER_RIGHT, v, h).labels
+    V, Hb = np.meshgrid(v, h)
+    delta = 0.01
+    stable = np.ones(V.shape, bool)
+    for dv, dh in ((delta, 0), (-delta, 0), (0, delta), (0, -delta)):
+        stable &= phase.nmd_phase(UPPER_RIGHT, V + dv, Hb + dh) == cold
+    assert stable.sum() > 0.6 * stable.size
+    assert len(set(cold[stable].tolist()) & set(SP_LABELS)) >= 3   # the interesting phases are tested
+    assert np.array_equal(warm[stable], cold[stable])
+    # and a large temperature does change the diagram (the test can fail)
+    hot = phase.nmd_phase_diagram(UPPER_RIGHT, v, h, T=0.3).labels
+    assert not np.array_equal(hot[stable], cold[stable])
+
+
+def test_device_phase_diagram_axes_and_device_phase():
+    dev = nm.reduced_device(UPPER_RIGHT, 5.5, -4.1, T=0.0)
+    diag = phase.device_phase_diagram(dev, np.linspace(3, 8, 6), np.linspace(-9, -7, 4))
+    assert diag.codes.shape == (4, 6)
+    for iy, h in enumerate(diag.y):
+        for ix, mu in enumerate(diag.x):
+            left = nm.Lead(mu=mu, gamma_up=dev.leads[0].gamma_up, gamma_down=dev.leads[0].gamma_down, name="left")
+            point = nm.Device(grain=dev.replace(h=h).grain, leads=(left, dev.leads[1]))
+            assert diag.labels[iy, ix] == phase.phase_of_device(point) == phase.nmd_phase(UPPER_RIGHT, mu, h / 2)
+    assert phase.phase_of_device(dev) == phase.nmd_phase(UPPER_RIGHT, 5.5, -4.1)
+    assert abs(sum(diag.fractions().values()) - 1) < 1e-12
+
+
+# ---------------------------------------------------------------- hysteresis, Fig. 8
+
+def test_fig8_left_has_two_disconnected_loops():
+    branches = phase.nmd_hysteresis(UPPER_RIGHT, "vbar", 3.5, 7.0, -4.1, n=141)
+    assert [b.start_u for b in branches] == [-1.0, 1.0]
+    from_minus, from_plus = branches
+    assert from_plus.visited() == {"+1"}                       # stays at +1 whatever the bias
+    assert from_minus.visited() == {"-1", "SP"}                 # switches between -1 and SP only
+    sw = from_minus.switches()
+    assert [(a, b) for _, a, b in sw] == [("-1", "SP"), ("SP", "-1")]
+    up, down = sw[0][0], sw[1][0]
+    assert down < up                                           # a hysteresis loop
+    # -1 loses stability where the up channel opens at u = -1 (vbar = 1 - hbar, Eq. 48 analogue);
+    # SP dies where the up channel closes at u* (vbar = -hbar - u*)
+    q, theta, hb = 0.25, 4.0, -4.1
+    u_star = np.sort(np.roots([q, 1 + q * hb, hb + theta]).real)[0]
+    step = 1.01 * 3.5 / 140
+    assert up == pytest.approx(1 - hb, abs=step)
+    assert down == pytest.approx(-hb - u_star, abs=step)
+    # the loops are disconnected: the two current ranges do not overlap
+    assert from_plus.current.min() > from_minus.current.max() or from_plus.current.max() < from_minus.current.min()
+    ref = nm.continuum.fixed_point_current(nm.reduced_device(UPPER_RIGHT, 6.0, hb), np.array(1.0))[0] / 80.0
+    assert from_plus.current[np.argmin(abs(from_plus.control - 6.0))] == pytest.approx(float(ref), rel=1e-12)
+
+
+def test_fig8_right_sp_current_varies_continuously():
+    (branch,) = phase.nmd_hysteresis(UPPER_RIGHT, "hbar", -4.6, -3.6, 5.5, n=201)
+    sw = [(round(x, 2), a, b) for x, a, b in branch.switches()]
+    assert [(a, b) for _, a, b in sw] == [("-1", "SP"), ("SP", "+1"), ("+1", "SP"), ("SP", "-1")]
+    assert sw[0][0] == pytest.approx(1 - 4 / 0.75, abs=0.01)   # -1 unstable (Eq. 48)
+    assert sw[1][0] == pytest.approx(-4.0, abs=0.01)           # saddle-node at hbar_max
+    assert sw[2][0] == pytest.approx(-1 - 4 / 1.25, abs=0.01)  # +1 unstable (Eq. 47)
+    sp = branch.states == "SP"
+    assert len(np.unique(np.round(branch.current[sp], 8))) > 10
+
+
+# ---------------------------------------------------------------- command line and figures
+
+def _phase_cli(argv):
+    import argparse
+
+    from nanomag._cli_phase import add_phase_command
+
+    parser = argparse.ArgumentParser(prog="nanomag")
+    add_phase_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_phase_command_json_and_png(runs_dir, tmp_path, capsys):
+    import json
+
+    png = tmp_path / "phase.png"
+    assert _phase_cli(["phase", str(runs_dir / "phase_upper_right.toml"), "--mu-range", "3.8", "6.2",
+                       "--h-range", "-8.9", "-7.8", "--n-mu", "41", "--n-h", "41", "--json",
+                       "--out", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["device_phase"] == "(-1,SP,+1)" == phase.nmd_phase(UPPER_RIGHT, 4.9, -4.1)
+    assert set(out["fractions"]) == set(phase.PHASE_LABELS)
+    assert sum(out["fractions"].values()) == pytest.approx(1.0)
+    assert png.stat().st_size > 10_000
+    with pytest.raises(ConfigError, match="--mu-range"):
+        _phase_cli(["phase", str(runs_dir / "phase_upper_right.toml"), "--mu-range", "3", "1"])
+    with pytest.raises(ConfigError, match="--n-h"):
+        _phase_cli(["phase", str(runs_dir / "phase_upper_right.toml"), "--n-h", "1"])
