@@ -9,7 +9,7 @@ import scipy.linalg
 import nanomag as nm
 from nanomag.rates import build
 
-from conftest import equilibrium_device, switching_device
+from devices import equilibrium_device, switching_device
 
 
 def dense_stationary(Q):

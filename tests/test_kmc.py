@@ -12,7 +12,7 @@ from nanomag._kmc_kernels import xo_exponential_samples
 from nanomag._rng import entropy_words
 from nanomag.rates import build
 
-from conftest import switching_device
+from devices import switching_device
 
 
 # ----------------------------------------------------------------------------- the reference step

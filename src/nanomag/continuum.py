@@ -15,12 +15,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from .errors import ConfigError
+from .errors import ConfigError, SolverError
 from .model import Device, Grain
 from .rates import fermi
 
-__all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "fixed_points",
-           "fixed_point_current", "charge_rates"]
+__all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
+           "lead_coefficients", "drift_diffusion_from_coefficients", "bath_drift", "charge_averaged_diffusion", "fixed_points",
+           "fixed_point_current", "charge_rates", "deterministic_time", "flow", "near_pole_rates",
+           "zero_bias_drift", "alpha_eff",
+           # Fokker-Planck (nanomag.fokker_planck) and Langevin (nanomag.langevin)
+           "mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "FirstPassageDensity", "Evolution",
+           "langevin_first_passage", "langevin_paths", "LangevinFirstPassage", "LangevinPaths"]
 
 
 def _single_orbital(dev: Device) -> Grain:
@@ -75,8 +80,8 @@ def drift(dev: Device, u) -> np.ndarray:
     return (1 - u**2) * reduced_drift(dev, u)
 
 
-def diffusion(dev: Device, u) -> np.ndarray:
-    """D(u) of Eq. 24c, shape of ``u``; the noise is sqrt(2 D / S0) dW.  [1/time]"""
+def reduced_diffusion(dev: Device, u) -> np.ndarray:
+    """d(u) = D(u) / (1 - u^2): the bracket of Eq. 24c, shape of ``u``.  [1/time]"""
     g = _single_orbital(dev)
     u = np.asarray(u, dtype=float)
     q, gamma = polarisation(dev)
@@ -85,7 +90,111 @@ def diffusion(dev: Device, u) -> np.ndarray:
     bath = g.alpha * _bath_noise(g.h + 2 * g.kappa * u, g.T)
     lin = ((1 - q * u**2) * fu + (1 + q * u**2) * fd) / den
     quad = (u**2 * (fu - fd) ** 2 - (fu + fd) ** 2) / (den * gamma) if gamma > 0 else 0.0
-    return (1 - u**2) * (bath + lin + quad)
+    return bath + lin + quad
+
+
+def diffusion(dev: Device, u) -> np.ndarray:
+    """D(u) of Eq. 24c, shape of ``u``; the noise is sqrt(2 D / S0) dW.  [1/time]"""
+    u = np.asarray(u, dtype=float)
+    return (1 - u**2) * reduced_diffusion(dev, u)
+
+
+def charge_averaged_diffusion(dev: Device, u) -> np.ndarray:
+    """D(u) from the exact second cumulant of the charge-modulated spin walk, shape of ``u``.  [1/time]
+
+    At fixed u the grain is a two-state (charge 0/1) Markov chain whose
+    tunnelling events move S_z by +-1/2: in with spin s at rate
+    W_in^s = (1 + eta s u)/2 f_s, out at rate W_out^s = (1 + eta s u)/2 (Gamma^s - f_s).
+    The scaled cumulant generating function lambda(k) = a1 k + a2 k^2 + ...
+    of S_z gives, with W = W_in + W_out and first moments m_in = sum_s W_in^s s/2,
+    m_out = -sum_s W_out^s s/2,
+
+        a1 = (W_in m_out + W_out m_in) / W,          R = a1 / S0   (= Eq. 24b, lead part)
+        a2 = (m_in m_out + W_in W_out / 4 - a1^2) / W, D = a2 / S0 + bath part of Eq. 24c.
+
+    The lead part of Eq. 24c agrees with a2/S0 only when q = 0; for polarised
+    leads it differs by a term ~ q (1 - u^2)^2, and it then violates the
+    fluctuation-dissipation relation at zero bias (docs/continuum.md).
+    """
+    g = _single_orbital(dev)
+    u = np.asarray(u, dtype=float)
+    w_in = {}
+    w_out = {}
+    for s_idx, s in enumerate((1, -1)):
+        c = (1 + g.eta * s * u) / 2
+        f = f_sigma(dev, u, s)
+        total = sum(lead.gamma[s_idx] for lead in dev.leads)
+        w_in[s], w_out[s] = c * f, c * (total - f)
+    ip, im, op, om = w_in[1], w_in[-1], w_out[1], w_out[-1]
+    W = ip + im + op + om
+    # a2 expanded into a sum of positive terms (no cancellation where the channels are blocked)
+    num = (im**3 * op + im**2 * ip * om + 2 * im**2 * ip * op + 2 * im**2 * om * op + 2 * im * ip**2 * om
+           + im * ip**2 * op + 2 * im * ip * om**2 + 8 * im * ip * om * op + 2 * im * ip * op**2
+           + im * om**2 * op + 2 * im * om * op**2 + im * op**3 + ip**3 * om + 2 * ip**2 * om * op
+           + ip * om**3 + 2 * ip * om**2 * op + ip * om * op**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a2 = np.where(W > 0, num / (2 * W**3), 0.0)
+    bath = g.alpha * (1 - u**2) * _bath_noise(g.h + 2 * g.kappa * u, g.T)
+    return a2 / g.S0 + bath
+
+
+def bath_drift(dev: Device, u) -> np.ndarray:
+    """The bosonic-bath part of R(u): alpha (h + 2 kappa u)(1 - u^2) (Eq. 24b).  [1/time]"""
+    g = _single_orbital(dev)
+    u = np.asarray(u, dtype=float)
+    return g.alpha * (g.h + 2 * g.kappa * u) * (1 - u**2)
+
+
+def lead_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(a, a_check, b, b_check) of Eq. 34, each of the shape of ``u``.  [energy]
+
+    a = sum_{a,s} Gamma_a^s / 2 n_a(x_s),  a_check = the same with 1 - n_a,
+    b = sum_{a,s} s Gamma_a^s / 2 n_a(x_s), b_check = the same with 1 - n_a,
+    where x_s = eps - kappa s u - h s / 2.  Built from the Fermi functions
+    directly (not from f_sigma), so that Eq. 35 is an independent route to R and D.
+    """
+    from .rates import fermi_hole
+
+    g = _single_orbital(dev)
+    u = np.asarray(u, dtype=float)
+    a = np.zeros_like(u)
+    a_check = np.zeros_like(u)
+    b = np.zeros_like(u)
+    b_check = np.zeros_like(u)
+    for i, lead in enumerate(dev.leads):
+        T = dev.lead_temperature(i)
+        for s_idx, s in enumerate((1, -1)):
+            x = g.eps - g.kappa * s * u - g.h * s / 2
+            half = lead.gamma[s_idx] / 2
+            n, n_hole = fermi(x, lead.mu, T), fermi_hole(x, lead.mu, T)
+            a = a + half * n
+            a_check = a_check + half * n_hole
+            b = b + s * half * n
+            b_check = b_check + s * half * n_hole
+    return a, a_check, b, b_check
+
+
+def drift_diffusion_from_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
+    """R(u) and D(u) from Eqs. 35b and 35c (with S_m = S0), the second route to Eq. 24.
+
+    R = (1 - u^2) (a_check b - a b_check) / (Gamma S0 (1 + q eta u)) + alpha (h + 2 kappa u)(1 - u^2)
+    D = (1 - u^2) (a a_check - u^2 b b_check) / (2 Gamma S0 (1 + q eta u))
+        + alpha (1 - u^2) omega / (2 tanh(omega / 2T)),   omega = h + 2 kappa u
+    (the Ohmic bath rho_B(w) = alpha w / (pi g_B^2) of Eq. 35, so pi g_B^2 rho_B(-omega) = -alpha omega).
+    """
+    g = _single_orbital(dev)
+    u = np.asarray(u, dtype=float)
+    q, gamma = polarisation(dev)
+    w = 1 - u**2
+    omega = g.h + 2 * g.kappa * u
+    R = g.alpha * omega * w
+    D = g.alpha * w * _bath_noise(omega, g.T)
+    if gamma > 0:
+        a, ac, b, bc = lead_coefficients(dev, u)
+        den = gamma * g.S0 * (1 + q * g.eta * u)
+        R = R + w * (ac * b - a * bc) / den
+        D = D + w * (a * ac - u**2 * b * bc) / (2 * den)
+    return R, D
 
 
 def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
@@ -170,3 +279,144 @@ def deterministic_time(dev: Device, start_u: float, target_u: float) -> float:
         return float("inf")
     value, _ = quad(lambda x: 1.0 / abs(float(drift(dev, x))), lo, hi, limit=200, epsabs=0, epsrel=1e-10)
     return float(value)
+
+
+def flow(dev: Device, start_u: float, times) -> np.ndarray:
+    """The deterministic NMD flow du/dt = R(u) (Eq. 24 without noise), u at ``times``.
+
+    Parameters
+    ----------
+    start_u : float
+        u(0), in [-1, 1].
+    times : array_like, shape (n_times,)
+        Non-decreasing times >= 0.  [time]
+
+    Returns
+    -------
+    ndarray, shape (n_times,)
+    """
+    from scipy.integrate import solve_ivp
+
+    _single_orbital(dev)
+    u0 = _check_u("start_u", start_u)
+    times = np.asarray(times, dtype=float)
+    if times.ndim != 1 or np.any(np.diff(times) < 0) or np.any(times < 0) or not np.all(np.isfinite(times)):
+        raise ConfigError("times: expected a non-decreasing 1-d array of finite times >= 0")
+    if times.size == 0 or times[-1] == 0:
+        return np.full(times.shape, u0)
+    sol = solve_ivp(lambda t, y: drift(dev, y), (0.0, times[-1]), [u0], method="LSODA",
+                    t_eval=times, rtol=1e-10, atol=1e-13)
+    if not sol.success:
+        raise SolverError(f"the deterministic flow failed: {sol.message}")
+    return np.clip(sol.y[0], -1.0, 1.0)
+
+
+def near_pole_rates(dev: Device, pole: int = 1) -> tuple[float, float]:
+    """(gamma_plus, gamma_minus) of Eq. 39 (with p -> q), at the pole u = +1 or, mirrored, u = -1.
+
+    Near u = +1, M = S (1 - u) obeys d<M>/dt = gamma_plus - (gamma_minus - gamma_plus) <M> (Eq. 39a):
+
+        gamma_minus = sum_a n_a(x_up) G_a^up  sum_b (1 - n_b(x_dn)) G_b^dn / (Gamma (1 + q eta))
+        gamma_plus  = sum_a (1 - n_a(x_up)) G_a^up  sum_b n_b(x_dn) G_b^dn / (Gamma (1 + q eta))
+
+    with x_s = eps - kappa s u - h s / 2 at u = +1.  At u = -1 the roles of up
+    and down are exchanged and q eta -> -q eta (M = S (1 + u)).  Only the lead
+    part is included (Eq. 39 has no bath).  Consistency with Eq. 24b:
+    (gamma_minus - gamma_plus) / (2 S0) is the lead part of g(pole) = R/(1-u^2),
+    with the sign of the pole (tested).  [energy]
+    """
+    from .rates import fermi_hole
+
+    g = _single_orbital(dev)
+    if pole not in (1, -1):
+        raise ConfigError(f"pole: must be +1 or -1, got {pole!r}")
+    q, gamma = polarisation(dev)
+    if gamma == 0:
+        return 0.0, 0.0
+    s_in, s_out = (1, -1) if pole == 1 else (-1, 1)  # spin that raises / lowers M's complement
+    occ, hole = {}, {}
+    for s in (1, -1):
+        x = g.eps - g.kappa * s * pole - g.h * s / 2
+        idx = 0 if s > 0 else 1
+        occ[s] = sum(l.gamma[idx] * float(fermi(x, l.mu, dev.lead_temperature(a))) for a, l in enumerate(dev.leads))
+        hole[s] = sum(l.gamma[idx] * float(fermi_hole(x, l.mu, dev.lead_temperature(a)))
+                      for a, l in enumerate(dev.leads))
+    den = gamma * (1 + q * g.eta * pole)
+    gamma_minus = occ[s_in] * hole[s_out] / den
+    gamma_plus = hole[s_in] * occ[s_out] / den
+    return float(gamma_plus), float(gamma_minus)
+
+
+def _zero_bias_leads(dev: Device):
+    g = _single_orbital(dev)
+    if dev.n_leads == 0:
+        raise ConfigError("leads: zero-bias formulas (Eqs. 53, 54) need at least one lead")
+    mus = {l.mu for l in dev.leads}
+    temps = {dev.lead_temperature(a) for a in range(dev.n_leads)}
+    if len(mus) != 1 or len(temps) != 1:
+        raise ConfigError("leads: Eqs. 53 and 54 hold at zero bias only (all leads at one mu and one T)")
+    mu, T = mus.pop(), temps.pop()
+    if not np.isfinite(mu):
+        raise ConfigError("leads.mu: Eq. 53 needs a finite common chemical potential")
+    return g, mu, T
+
+
+def zero_bias_drift(dev: Device, u) -> np.ndarray:
+    """R(u) at zero bias in the closed form of Eq. 53 (p -> q), shape of ``u``.  [1/time]
+
+    R = (1 - u^2) [alpha (h + 2 kappa u) + Gamma (1 - q^2) / (8 S0 (1 + q eta u))
+        * sinh(y / T) / (cosh((eps - mu) / T) + cosh(y / T))],   y = kappa u + h / 2,
+
+    energies measured from the common chemical potential mu.  Equal to
+    :func:`drift` (tested); needs T > 0.
+    """
+    g, mu, T = _zero_bias_leads(dev)
+    if T <= 0:
+        raise ConfigError("T: Eq. 53 is written for T > 0")
+    u = np.asarray(u, dtype=float)
+    q, gamma = polarisation(dev)
+    y = (g.kappa * u + g.h / 2) / T
+    e = (g.eps - mu) / T
+    # sinh(y)/(cosh(e)+cosh(y)) without overflow
+    m = np.maximum(np.abs(y), abs(e))
+    ratio = (np.exp(y - m) - np.exp(-y - m)) / (np.exp(e - m) + np.exp(-e - m) + np.exp(y - m) + np.exp(-y - m))
+    leads = gamma * (1 - q**2) / (8 * g.S0 * (1 + q * g.eta * u)) * ratio
+    return (1 - u**2) * (g.alpha * (g.h + 2 * g.kappa * u) + leads)
+
+
+def alpha_eff(dev: Device, u) -> np.ndarray:
+    """Effective Gilbert damping at zero bias in the high-temperature limit (Eq. 54, corrected).
+
+    For T >> kappa, |h|, |eps - mu| Eq. 53 becomes the LLG form
+    (1 - u^2) alpha_eff (h + 2 kappa u) with
+
+        alpha_eff = alpha_B + Gamma (1 - q^2) / (32 T S0 (1 + q eta u)).
+
+    Eq. 54 prints 16 instead of 32: sinh(y/T)/(cosh(eps/T) + cosh(y/T)) -> y/(2T)
+    and y = kappa u + h/2 = (h + 2 kappa u)/2 give two factors of 1/2, not one
+    (docs/continuum.md; checked against :func:`drift` at large T in the tests).
+    Shape of ``u``; dimensionless.
+    """
+    g, _, T = _zero_bias_leads(dev)
+    if T <= 0:
+        raise ConfigError("T: alpha_eff is the high-temperature limit of Eq. 53 and needs T > 0")
+    u = np.asarray(u, dtype=float)
+    q, gamma = polarisation(dev)
+    return g.alpha + gamma * (1 - q**2) / (32 * T * g.S0 * (1 + q * g.eta * u))
+
+
+def _check_u(key: str, u) -> float:
+    if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{key}: expected a number, got {u!r}")
+    u = float(u)
+    if not (-1.0 <= u <= 1.0):  # also refuses NaN
+        raise ConfigError(f"{key}: must lie in [-1, 1], got {u}")
+    return u
+
+
+# The Fokker-Planck and Langevin solvers live in their own modules; their
+# public names are reachable as nm.continuum.<name>.
+from .fokker_planck import (  # noqa: E402
+    Evolution, FirstPassageDensity, FokkerPlanck, log_mfpt, mfpt, stationary_density,
+)
+from .langevin import LangevinFirstPassage, LangevinPaths, langevin_first_passage, langevin_paths  # noqa: E402
