@@ -1,16 +1,29 @@
-"""Write the paper's Figs. 5, 6 (all panels, with the zoom) and 8 into runs/figures/.
+"""Write the paper's figures into runs/figures/.
 
-Usage:  .venv/bin/python scripts/reproduce_paper.py [OUTDIR]
+* Fig. 5 (LLG), Fig. 6 (all panels and the zoom), Fig. 8 (hysteresis) and its KMC counterpart;
+* Fig. 3 (multi-level spectroscopy: dI/dV and I(theta=0) - I(theta=pi)), on --workers processes.
+
+Usage:  python scripts/reproduce_paper.py [OUTDIR] [--workers 2] [--skip-fig3]
 """
 
-import sys
+import argparse
 import time
+from pathlib import Path
 
+from nanomag.parallel import process_map
 from nanomag.phase_plots import reproduce_paper
+from nanomag.spectroscopy import fig3
 
 if __name__ == "__main__":
-    outdir = sys.argv[1] if len(sys.argv) > 1 else "runs/figures"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("outdir", nargs="?", default="runs/figures")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-fig3", action="store_true")
+    args = parser.parse_args()
     t0 = time.perf_counter()
-    for path in reproduce_paper(outdir):
-        print(f"wrote {path}")
-    print(f"done in {time.perf_counter() - t0:.1f} s")
+    for path in reproduce_paper(args.outdir):
+        print(f"wrote {path}  ({time.perf_counter() - t0:.0f} s)")
+    if not args.skip_fig3:
+        out = Path(args.outdir) / "paper_fig3.png"
+        fig3(out, map_fn=process_map(args.workers) if args.workers > 1 else None)
+        print(f"wrote {out}  ({time.perf_counter() - t0:.0f} s)")

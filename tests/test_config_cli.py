@@ -168,3 +168,20 @@ def test_reduced_units_helper():
     assert dev.grain.h == pytest.approx(2 * 0.5 * -0.3)
     with pytest.raises(nm.ConfigError, match="alpha"):
         nm.reduced_device((1, 1, 1, 1), 0.0, 0.0, alpha=0.0)
+
+
+def test_spectroscopy_command_writes_maps(tmp_path, capsys, runs_dir):
+    import h5py
+
+    out = tmp_path / "maps.h5"
+    args = ["spectroscopy", str(runs_dir / "fig3_spectroscopy.toml"), "--vg", "-0.5", "0.5", "4",
+            "--vbias", "0", "2", "5", "--out", str(out), "--plot", str(tmp_path / "maps.png"), "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shape"] == [4, 5]
+    with h5py.File(out, "r") as h5:
+        assert h5["current"].shape == (4, 5) and h5.attrs["kind"] == "spectroscopy"
+    assert (tmp_path / "maps.png").stat().st_size > 10_000
+    bad = args[:3] + ["0.5", "-0.5", "4"] + args[6:]
+    assert main(bad) == 2
+    assert "--vg: expected LO HI N" in capsys.readouterr().err

@@ -132,6 +132,40 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_spectroscopy(args) -> int:
+    from .parallel import get_comm, mpi_map, process_map
+    from .spectroscopy import spectroscopy_maps
+
+    cfg = read_config(args.config)
+    for key, (lo, hi, n) in (("--vg", args.vg), ("--vbias", args.vbias)):
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo and n >= 2 and n == int(n)):
+            raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo} {hi} {n}")
+    vg = np.linspace(args.vg[0], args.vg[1], int(args.vg[2]))
+    vbias = np.linspace(args.vbias[0], args.vbias[1], int(args.vbias[2]))
+    comm = get_comm()
+    if comm is not None:
+        map_fn, rank = mpi_map(comm), comm.Get_rank()
+    else:
+        map_fn, rank = (process_map(args.workers) if args.workers > 1 else None), 0
+    maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
+    if rank != 0:
+        return 0
+    maps.save(args.out)
+    if args.plot:
+        maps.plot(args.plot, title=f"{cfg.path}: dI/dV and I(0) - I(pi)")
+    tmr = maps.tmr
+    payload = {"out": str(args.out), "shape": list(maps.current.shape), "max_current": float(np.abs(maps.current).max()),
+               "max_conductance": float(maps.conductance.max()), "tmr_min": float(tmr.min()), "tmr_max": float(tmr.max())}
+    lines = [f"spectroscopy of {cfg.path} on {vg.size} x {vbias.size} (V_g, V_bias) points -> {args.out}",
+             f"  max |I| = {payload['max_current']:.4g}, max dI/dV = {payload['max_conductance']:.4g}",
+             f"  I(theta=0) - I(theta=pi) in [{payload['tmr_min']:.3g}, {payload['tmr_max']:.3g}]"
+             + ("  (changes sign)" if tmr.min() < 0 < tmr.max() else "")]
+    if args.plot:
+        lines.append(f"  figure: {args.plot}")
+    _emit(args, payload, lines)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -156,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=None, help="trajectories per work unit")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("spectroscopy", help="current, dI/dV and TMR maps over (V_g, V_bias) into HDF5")
+    p.add_argument("config", help="TOML configuration file (single-orbital or multi-level grain)")
+    p.add_argument("--vg", type=float, nargs=3, metavar=("LO", "HI", "N"), required=True, help="gate grid")
+    p.add_argument("--vbias", type=float, nargs=3, metavar=("LO", "HI", "N"), required=True, help="bias grid")
+    p.add_argument("--out", default="spectroscopy.h5", help="HDF5 output (default spectroscopy.h5)")
+    p.add_argument("--plot", default=None, help="also write the figure (PNG)")
+    p.add_argument("--workers", type=int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=_cmd_spectroscopy)
 
     from ._cli_phase import add_phase_command
 

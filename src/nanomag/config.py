@@ -13,10 +13,14 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .model import Device, Grain, Lead
+from .multilevel import MultiLevelGrain
 
 __all__ = ["RunSpec", "Config", "read_config", "load_config", "parse_config"]
 
 _GRAIN_KEYS = ("S0", "eta", "kappa", "h", "eps", "alpha", "T")
+_MULTI_KEYS = ("levels", "S_core", "charges", "E_C", "N_g", "J", "kappa", "h", "alpha", "T")
+_MULTI_REQUIRED = ("levels", "S_core", "J", "kappa", "h", "alpha", "T")  # charges, E_C, N_g have defaults
+_LEVEL_KEYS = ("eps", "n", "coupling")
 _LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T"}
 _RUN_KINDS = ("first_passage", "trajectories")
 _RUN_KEYS = {
@@ -98,11 +102,37 @@ def _check_keys(where: str, table: dict, allowed, required=()):
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
 
 
-def _parse_grain(table) -> Grain:
+def _parse_grain(table) -> Grain | MultiLevelGrain:
+    if isinstance(table, dict) and "levels" in table:
+        return _parse_multilevel(table)
     _check_keys("[grain]", table, _GRAIN_KEYS, _GRAIN_KEYS)
     values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
               for k in _GRAIN_KEYS}
     return Grain(**values)
+
+
+def _parse_multilevel(table) -> MultiLevelGrain:
+    """A ``[grain]`` table with ``levels``: the multi-level grain of PHYSICS.md section 2."""
+    _check_keys("[grain]", table, _MULTI_KEYS, _MULTI_REQUIRED)
+    levels = table["levels"]
+    if not isinstance(levels, list) or not levels:
+        raise ConfigError("[grain] levels: expected a non-empty array of tables { eps = ..., n = ... }")
+    parsed = []
+    for i, level in enumerate(levels):
+        where = f"[grain] levels[{i}]"
+        _check_keys(where, level, _LEVEL_KEYS, ("eps", "n"))
+        n = _typed(where, "n", level["n"], int)
+        if n not in (0, 1, 2):
+            raise ConfigError(f"{where} n: ground-state occupation must be 0, 1 or 2, got {n}")
+        parsed.append((_typed(where, "eps", level["eps"], float), n,
+                       _typed(where, "coupling", level.get("coupling", 1.0), float)))
+    charges = table.get("charges", [0, 1])
+    if not isinstance(charges, list) or not charges:
+        raise ConfigError("[grain] charges: expected a non-empty array of integers")
+    charges = [_typed("[grain]", "charges", c, int) for c in charges]
+    values = {k: _typed("[grain]", k, table[k], float) for k in _MULTI_KEYS
+              if k in table and k not in ("levels", "charges")}
+    return MultiLevelGrain(levels=tuple(parsed), charges=tuple(charges), **values)
 
 
 def _parse_lead(i: int, table) -> Lead:

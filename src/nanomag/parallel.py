@@ -29,7 +29,7 @@ from .ensemble import EnsembleTask, compute_block, concat_blocks, record_times
 from .errors import ConfigError, NanomagError
 from .io import EnsembleFile, chunk_bounds, default_chunk_size
 
-__all__ = ["get_comm", "run_ensemble", "RunSummary"]
+__all__ = ["get_comm", "run_ensemble", "RunSummary", "mpi_map", "process_map"]
 
 _TAG_ASSIGN, _TAG_RESULT, _TAG_STATS = 11, 12, 13
 _MPI_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
@@ -310,3 +310,33 @@ def _run_worker(task, comm) -> None:
         sends.append(comm.isend((chunk, result), dest=0, tag=_TAG_RESULT))
     MPI.Request.Waitall(sends)
     comm.send((busy, events), dest=0, tag=_TAG_STATS)
+
+
+def mpi_map(comm):
+    """A ``map``-like function that spreads tasks over the ranks of ``comm``.
+
+    Every rank must call it with the same arguments (as spectroscopy maps do);
+    task i runs on rank i % size, and every rank receives all results, in order.
+    """
+    rank, size = comm.Get_rank(), comm.Get_size()
+
+    def _map(fn, *iterables):
+        tasks = list(zip(*iterables))
+        mine = {i: fn(*tasks[i]) for i in range(rank, len(tasks), size)}
+        merged = {}
+        for part in comm.allgather(mine):
+            merged.update(part)
+        return [merged[i] for i in range(len(tasks))]
+
+    return _map
+
+
+def process_map(workers: int):
+    """A ``map``-like function over a pool of ``workers`` processes (tasks must pickle)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    def _map(fn, *iterables):
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(fn, *iterables))
+
+    return _map

@@ -541,7 +541,8 @@ class HysteresisBranch:
 _CONTROLS = ("mu", "h")
 
 
-def _with_control(dev: Device, control: str, value: float) -> Device:
+def with_control(dev: Device, control: str, value: float) -> Device:
+    """A copy of ``dev`` with the first lead's ``mu`` or the grain's ``h`` set to ``value``."""
     if control == "h":
         return dev.replace(h=float(value))
     first = replace(dev.leads[0], mu=float(value))
@@ -600,7 +601,7 @@ def sweep(dev: Device, control: str, values, *, start_u: float, n_u: int = N_U_S
     cur = np.empty(values.size)
     u = start
     for i, v in enumerate(values):
-        d = _with_control(dev, control, v)
+        d = with_control(dev, control, v)
         u = _next_state(d, u, n_u)
         us[i] = u
         cur[i] = fixed_point_current(d, np.array(u))[0] if d.n_leads > 1 else 0.0
@@ -625,7 +626,7 @@ def hysteresis(dev: Device, control: str, lo: float, hi: float, *, n: int = 201,
     if n < 2:
         raise ConfigError(f"n: must be >= 2, got {n}")
     path = _up_down(lo, hi, n)
-    starts = [u for u, s in device_fixed_points(_with_control(dev, control, lo), n_u=n_u) if s]
+    starts = [u for u, s in device_fixed_points(with_control(dev, control, lo), n_u=n_u) if s]
     return [sweep(dev, control, path, start_u=u, n_u=n_u) for u in starts]
 
 

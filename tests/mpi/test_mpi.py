@@ -61,3 +61,15 @@ def test_mismatched_resume_is_refused_on_every_rank_and_the_file_untouched(comm,
     comm.Barrier()
     if comm.Get_rank() == 0:
         assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+
+
+def test_spectroscopy_maps_split_over_ranks_equal_the_serial_map(comm):
+    from nanomag.parallel import mpi_map
+    from nanomag.spectroscopy import current_map
+
+    from test_run import RUNS
+
+    dev = nm.load_config(RUNS / "fig3_spectroscopy.toml")
+    vg, vbias = np.linspace(-0.5, 0.5, 5), np.linspace(0.0, 2.0, 7)
+    split = current_map(dev, vg, vbias, map_fn=mpi_map(comm))
+    np.testing.assert_array_equal(split, current_map(dev, vg, vbias))
