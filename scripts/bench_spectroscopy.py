@@ -41,7 +41,7 @@ def main():
     solver = spc.solver(dev)
     solver.solve(0.0, 0.0)  # compile
     t_setup = time.perf_counter() - t0
-    print(f"states {solver.n_states}, sectors {len(dev.grain.occupations)}, half bandwidth {solver._b}, "
+    print(f"states {solver.n_states}, sectors {len(dev.grain.occupations)}, "
           f"S0 {dev.grain.S0:g}, setup {t_setup:.3f} s")
 
     sample = vg[:: max(1, args.n // 8)]

@@ -114,35 +114,60 @@ def _done_chunks(path):
         return 0, None
 
 
-def _process_tree(pid):
-    """pid and all its descendants (from /proc), so that every MPI rank is killed too."""
-    children = {}
+def _tagged_processes(tag):
+    """Every process whose environment carries ``tag``: mpiexec, its proxies and every rank,
+    wherever the launcher re-parented them."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if tag.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    return tree
+    return found
 
 
-def _kill_tree(pid):
-    tree = _process_tree(pid)
-    for p in tree:
+def _kill_job(tag):
+    pids = _tagged_processes(tag)
+    for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    for _ in range(500):  # wait until every process of the job is gone (or a zombie)
-        if not any(_alive(p) for p in tree[1:]):
+    # wait until every one of them has exited (a zombie has released its files); a dying process
+    # loses its environ and cmdline before it releases its files, so do not search by tag again
+    for _ in range(1000):
+        if not any(_alive(p) for p in pids):
             return
         time.sleep(0.01)
+    pytest.fail("processes of the killed job survived")
+
+
+def _holders(path):
+    """(pid, state, command) of the processes that have ``path`` open."""
+    target, found = str(Path(path).resolve()), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                    found.append((entry.name, (entry / "stat").read_text().rsplit(")", 1)[1].split()[0],
+                                  (entry / "cmdline").read_bytes()[:80]))
+            except OSError:
+                continue
+    return found
+
+
+def _open_when_unlocked(path, timeout=10.0):
+    """Open for reading once the kernel has dropped the killed writer's flock (it does so shortly after exit)."""
+    t0 = time.time()
+    while True:
+        try:
+            return h5py.File(path, "r")
+        except BlockingIOError:
+            if time.time() - t0 > timeout:
+                raise
+            time.sleep(0.05)
 
 
 def _alive(pid):
@@ -153,12 +178,12 @@ def _alive(pid):
     return state != "Z"
 
 
-def _kill_after_some_chunks(proc, out, minimum=3, timeout=120):
+def _kill_after_some_chunks(proc, out, tag, minimum=3, timeout=120):
     t0 = time.time()
     while time.time() - t0 < timeout:
         done, total = _done_chunks(out)
         if done >= minimum:
-            _kill_tree(proc.pid)  # SIGKILL to mpiexec and every rank at once
+            _kill_job(tag)  # SIGKILL to mpiexec and every rank at once
             proc.wait()
             return done, total
         if proc.poll() is not None:
@@ -185,14 +210,18 @@ def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
     nanomag = [sys.executable, "-m", "nanomag.cli", "run", str(cfg_path), "--out", str(out), "--quiet"]
     launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
     env = _clean_env()
+    tag = f"NANOMAG_KILL_TEST={os.getpid()}-{ranks}-{time.time_ns()}"
+    env[tag.split("=")[0]] = tag.split("=")[1]
     proc = _launch(launcher + nanomag, env)
-    done, total = _kill_after_some_chunks(proc, out)
+    done, total = _kill_after_some_chunks(proc, out, tag)
     assert proc.returncode == -signal.SIGKILL or proc.returncode != 0
     done_after, _ = _done_chunks(out)
     assert 0 < done_after < total, "the run was not interrupted part-way"
-    with h5py.File(out, "r") as h5:
+    assert not _holders(out), f"still open by {_holders(out)}"
+    with _open_when_unlocked(out) as h5:
         assert h5.attrs["status"] == "running"
 
+    del env[tag.split("=")[0]]
     resumed = subprocess.run(launcher + nanomag + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     with h5py.File(out, "r") as h5, h5py.File(reference, "r") as ref:

@@ -194,18 +194,3 @@ def test_bad_grids_and_steps_are_refused():
         spc.current_map(dev, [np.nan], VBIAS)
     with pytest.raises(nm.ConfigError, match="step"):
         spc.conductance_map(dev, VG, VBIAS, step=-1.0)
-
-
-def test_spectroscopy_kernel_matches_the_exact_gth_kernel():
-    from nanomag._kernels import gth_stationary
-    from nanomag._spectroscopy_kernels import banded_gth_stationary
-
-    solver = spc.solver(fig3_like())
-    n, b = solver.n_states, solver._b
-    for vg, vb in ((0.1, 0.5), (-0.4, 1.9)):
-        rate = np.concatenate([solver.tunnel_rates(vg, vb), solver._fixed.rate])
-        band = np.bincount(solver._flat, weights=rate, minlength=n * (2 * b + 1)).reshape(n, 2 * b + 1)
-        p, q = np.empty(n), np.empty(n)
-        assert gth_stationary(band, b, p) == 0
-        assert banded_gth_stationary(solver._flat, rate, n, b, np.empty((n, 2 * b + 1)), q) == 0
-        np.testing.assert_allclose(q, p, rtol=1e-12, atol=0)

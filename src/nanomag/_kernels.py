@@ -85,7 +85,7 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
 # when probabilities or times span hundreds of orders of magnitude.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gth_stationary(rates, b, out):
     """Stationary distribution of an irreducible banded chain (state reduction).
 
@@ -95,21 +95,28 @@ def gth_stationary(rates, b, out):
     """
     m = rates.shape[0]
     down = np.zeros(m)
+    row_k = np.empty(b)
     for k in range(m - 1, 0, -1):
+        lo = max(0, k - b)
         r_k = 0.0
-        for j in range(max(0, k - b), k):
+        for j in range(lo, k):
             r_k += rates[k, j - k + b]
         if r_k <= 0.0:
             return 1 + k
         down[k] = r_k
-        for i in range(max(0, k - b), k):
+        j0 = lo - k + b
+        for j in range(j0, b):
+            row_k[j] = rates[k, j]
+        for i in range(lo, k):
             r_ik = rates[i, k - i + b]
             if r_ik == 0.0:
                 continue
             f = r_ik / r_k
-            for j in range(max(0, k - b), k):
-                if j != i:
-                    rates[i, j - i + b] += f * rates[k, j - k + b]
+            # row i gains f x (rates k -> j), j in [lo, k), as one contiguous band slice that
+            # LLVM vectorises; its diagonal slot (j = i) is touched too but never read
+            row_i = rates[i, k - i:k - i + b]
+            for j in range(j0, b):
+                row_i[j] += f * row_k[j]
     # back substitution in log space: probabilities may span more than the
     # double range, and the chain may dip to 1e-400 between two heavy wells
     logp = out

@@ -132,6 +132,27 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from .compare import compare
+
+    cfg = read_config(args.config)
+    start_u, target_u = _switching_pair(args, cfg)
+    n_traj = args.n_traj or (cfg.run.n_traj if cfg.run else 2000)
+    seed = args.seed if args.seed is not None else (cfg.run.seed if cfg.run else 0)
+    if n_traj < 2:
+        raise ConfigError(f"--n-traj: must be >= 2, got {n_traj}")
+    say = None if (args.json or args.quiet) else (lambda name: print(f"  ... {name}", file=sys.stderr))
+    result = compare(cfg.device, start_u, target_u, n_traj=n_traj, seed=seed, langevin_dt=args.dt, progress=say)
+    out = args.out or f"{Path(args.config).stem}_compare.png"
+    result.plot(out, title=f"{cfg.path}: u {start_u:+g} -> {target_u:+g}, S0 = {cfg.device.grain.S0:g}")
+    payload = result.as_dict() | {"figure": out}
+    lines = [f"switching u: {start_u:+g} -> {target_u:+g} in {cfg.path}", result.table(), f"figure: {out}"]
+    _emit(args, payload, lines)
+    return 0
+
+
 def _cmd_spectroscopy(args) -> int:
     from .parallel import get_comm, mpi_map, process_map
     from .spectroscopy import spectroscopy_maps
@@ -190,6 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=None, help="trajectories per work unit")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compare", help="KMC vs exact vs Fokker-Planck (both forms) vs Langevin vs the flow")
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--start-u", type=float, default=None, help="override [run] start_u")
+    p.add_argument("--target-u", type=float, default=None, help="override [run] target_u")
+    p.add_argument("--n-traj", type=int, default=None, help="KMC and Langevin trajectories (default [run] n_traj)")
+    p.add_argument("--seed", type=int, default=None, help="default [run] seed")
+    p.add_argument("--dt", type=float, default=None, help="Langevin time step (default mean time / 2000)")
+    p.add_argument("--out", default=None, help="figure (default CONFIG_compare.png, here)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("spectroscopy", help="current, dI/dV and TMR maps over (V_g, V_bias) into HDF5")
     p.add_argument("config", help="TOML configuration file (single-orbital or multi-level grain)")

@@ -2,7 +2,7 @@
 
 All functions take a :class:`~nanomag.model.Device` and work on the full
 (sector, S_z) state space built by :func:`nanomag.rates.build`, with sparse
-direct solves and ``scipy.sparse.linalg.expm_multiply``.  Nothing is sampled.
+subtraction-free GTH elimination and uniformisation.  Nothing is sampled.
 
 Switching convention (PHYSICS.md section 1): a first-passage run from u0 to u1
 starts in sector 0 at S_z = -S0 + floor((u0 + 1) S0 + 1/2) and stops at the
@@ -25,7 +25,7 @@ from .rates import RateModel, build
 
 __all__ = [
     "stationary", "mfpt", "first_passage_distribution", "evolve", "start_index", "target_mask",
-    "Stationary", "FirstPassageDistribution", "Evolution", "FirstPassageProblem",
+    "Stationary", "FirstPassageDistribution", "Evolution", "FirstPassageProblem", "propagate",
 ]
 
 
@@ -74,8 +74,9 @@ def _banded_rates(model: RateModel, states: np.ndarray):
     leaving = (ps >= 0) & (pd < 0)
     offset = pd[inside] - ps[inside]
     b = int(np.abs(offset).max(initial=1))
-    rates = np.zeros((states.size, 2 * b + 1))
-    np.add.at(rates, (ps[inside], offset + b), t.rate[inside])
+    width = 2 * b + 1
+    rates = np.bincount(ps[inside] * width + offset + b, weights=t.rate[inside],
+                        minlength=states.size * width).reshape(states.size, width)
     exit_rate = np.bincount(ps[leaving], weights=t.rate[leaving], minlength=states.size)
     return rates, exit_rate, b
 
@@ -247,14 +248,15 @@ def _closed_class(model: RateModel) -> np.ndarray:
     return np.flatnonzero(labels == closed[0])
 
 
-def stationary(dev: Device) -> Stationary:
+def stationary(dev: Device | RateModel) -> Stationary:
     """Stationary state, lead currents, <u> and charge occupation of ``dev``.
 
     Solved on the unique closed class of the chain by GTH state reduction,
     which is subtraction-free: every probability, however small, is accurate
-    to a few ulps.
+    to a few ulps.  ``dev`` may also be a :class:`~nanomag.rates.RateModel`
+    (e.g. the same states with other rates, as the spectroscopy maps use).
     """
-    model = build(dev)
+    model = dev if isinstance(dev, RateModel) else build(dev)
     cls = _closed_class(model)
     p = np.zeros(model.n_states)
     rates, _, b = _banded_rates(model, cls)
@@ -317,8 +319,11 @@ def _check_times(times) -> np.ndarray:
 MAX_MATVECS = 2e8
 
 
-def _propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15) -> np.ndarray:
+def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15) -> np.ndarray:
     """exp(A t) p0 for every t in ``times`` (any order), shape (n_times, n).
+
+    ``A`` is a (sub-)generator: non-negative off-diagonal entries, columns summing to <= 0
+    (a master equation, possibly with absorption; a finite-volume Fokker-Planck matrix too).
 
     Uniformisation: with Lambda >= the largest exit rate, P = I + A/Lambda is
     non-negative and exp(A t) = sum_k Poisson(k; Lambda t) P^k.  Every term is
@@ -360,7 +365,7 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
         raise ConfigError("target_u: the start state already lies in the target")
     A = prob.block
     exit_rate = -np.asarray(A.sum(axis=0)).ravel()  # rate from each live state into the target
-    p = _propagate(A, prob.start_vector, times)
+    p = propagate(A, prob.start_vector, times)
     survival = np.clip(p.sum(axis=1), 0.0, 1.0)
     density = np.clip(p @ exit_rate, 0.0, None)
     m1, m2 = prob.moments(2)
@@ -397,6 +402,6 @@ def evolve(dev: Device, start_u: float, times) -> Evolution:
     p0 = np.zeros(model.n_states)
     p0[start_index(model, start_u)] = 1.0
     times = _check_times(times)
-    p = _propagate(model.generator, p0, times)
+    p = propagate(model.generator, p0, times)
     return Evolution(times=times, mean_u=p @ model.space.u,
                      currents=p @ model.current_operator.T, charge=p @ model.space.charge)

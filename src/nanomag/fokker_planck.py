@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import solve_banded
-from scipy.sparse.linalg import expm_multiply
 from scipy.special import logsumexp
 
 from .errors import ConfigError, SolverError
@@ -342,7 +341,7 @@ class FokkerPlanck:
         P = S0 h R_f / D_f,  B(x) = x / (e^x - 1),
 
     so the semi-discrete equation is a birth-death chain dm/dt = A m; time
-    stepping is exact (``expm_multiply``).  An absorbing target is a face
+    stepping is exact (uniformisation, :func:`nanomag.exact.propagate`).  An absorbing target is a face
     where rho = 0 (a half-cell Scharfetter-Gummel flux).
 
     Parameters
@@ -471,11 +470,7 @@ def _check_times(times) -> np.ndarray:
 
 
 def _propagate(A, m0: np.ndarray, times: np.ndarray) -> np.ndarray:
-    out = np.empty((times.size, m0.size))
-    m, t = m0, 0.0
-    for j, tj in enumerate(times):
-        if tj > t:
-            m = expm_multiply(A * (tj - t), m)
-            t = tj
-        out[j] = m
-    return out
+    """exp(A t) m0 at ``times``: the uniformisation engine of the exact solver (the FV chain is a generator)."""
+    from .exact import propagate
+
+    return propagate(A, m0, times)

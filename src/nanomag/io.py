@@ -160,9 +160,11 @@ class EnsembleFile:
     def resume(cls, path, cfg: Config) -> "EnsembleFile":
         """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
         try:
-            with h5py.File(path, "r") as h5:
+            with _open_locked(path, "r") as h5:
                 attrs = dict(h5.attrs)
-        except (OSError, FileNotFoundError) as exc:
+        except BlockingIOError:
+            raise ConfigError(f"--resume: {path} is locked: another run is still writing it") from None
+        except OSError as exc:
             raise ConfigError(f"--resume: cannot read {path}: {exc}") from None
         for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run.seed, "seed")):
             if key not in attrs:
@@ -172,7 +174,7 @@ class EnsembleFile:
             if theirs != mine:
                 what = "configuration text differs" if label == "config" else f"seed {theirs} != {mine}"
                 raise ConfigError(f"--resume: {path} was written by another run ({what}); refusing to touch it")
-        return cls(h5py.File(path, "r+", rdcc_nbytes=0), cfg, int(attrs["chunk_size"]))
+        return cls(_open_locked(path, "r+", rdcc_nbytes=0), cfg, int(attrs["chunk_size"]))
 
     # ------------------------------------------------------------------ chunks
     def pending_chunks(self) -> list[int]:
@@ -205,6 +207,21 @@ class EnsembleFile:
     def close(self) -> None:
         if self.h5.id.valid:
             self.h5.close()
+
+
+def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:
+    """h5py.File, waiting up to ``wait`` s for a file lock: the kernel drops the lock of a
+    killed writer a moment after it exits, so a resume right after a kill must not fail."""
+    import time
+
+    t0 = time.monotonic()
+    while True:
+        try:
+            return h5py.File(path, mode, **kwargs)
+        except BlockingIOError:
+            if time.monotonic() - t0 > wait:
+                raise
+            time.sleep(0.05)
 
 
 def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:

@@ -54,3 +54,39 @@ def switching_figure(path, *, exact_fpt=None, samples=None, deterministic=None, 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def comparison_figure(path, comparison, *, title=""):
+    """First-passage densities of every method overlaid (left), and <u(t)> overlaid (right)."""
+    plt = _pyplot()
+    fig, (ax, ax_u) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"exact": dict(color="k", lw=2.0), "Fokker-Planck, ito": dict(color="C1", ls="--"),
+              "Fokker-Planck, flux": dict(color="C2", ls=":", lw=2.0), "deterministic": dict(color="C3", ls="-.")}
+
+    def style(name):
+        for key, st in styles.items():
+            if name.startswith(key):
+                return st
+        return {}
+
+    for m in comparison.methods:
+        if m.samples is not None and len(m.samples):
+            ax.hist(m.samples, bins=60, density=True, histtype="stepfilled" if "KMC" in m.name else "step",
+                    alpha=0.35 if "KMC" in m.name else 0.9, label=m.name)
+        if m.density is not None:
+            ax.plot(*m.density, label=m.name, **style(m.name))
+        if m.mean_u is not None:
+            ax_u.plot(*m.mean_u, label=m.name, **style(m.name))
+        if m.name.startswith("deterministic") and np.isfinite(m.mean):
+            ax.axvline(m.mean, **style(m.name), label=m.name)
+    ax.set_xlabel("switching time  [hbar / energy]")
+    ax.set_ylabel("first-passage density")
+    ax_u.set_xlabel("t  [hbar / energy]")
+    ax_u.set_ylabel("<u(t)>")
+    ax.legend(fontsize=7)
+    ax_u.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

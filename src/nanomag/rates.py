@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from .model import Device
 
-__all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "StateSpace", "Transitions", "RateModel", "KMCTables", "build"]
+__all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "TunnelLinks", "tunnel_links", "tunnel_rates", "StateSpace", "Transitions", "RateModel", "KMCTables", "build"]
 
 #: Event kinds, used in the transition list and the KMC event counters.
 TUNNEL_IN, TUNNEL_OUT, BOSON_UP, BOSON_DOWN = 0, 1, 2, 3
@@ -168,8 +168,30 @@ def _state_space(dev: Device) -> StateSpace:
                       charge=sec.charge[sector], energy=energy, n_sectors=n_sec)
 
 
-def _tunnel_transitions(dev: Device, space: StateSpace):
-    """Tunnelling links (Eq. 17): lower (S, S_z) -> upper (S + eta/2, S_z + sigma/2)."""
+class TunnelLinks(NamedTuple):
+    """Every (lower state, upper state, lead, spin) tunnelling link, before the Fermi factors.
+
+    Attributes (shape (n_links,) each)
+    ----------
+    lower, upper : int
+        State indices: adding the electron takes ``lower`` to ``upper``.
+    lead : int
+        Lead index.
+    base : float
+        Gamma_a^sigma x level coupling x Eq. 17 weight.  [energy]
+    d_energy : float
+        E(upper) - E(lower): the addition energy the Fermi factors compare with mu_a.  [energy]
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    lead: np.ndarray
+    base: np.ndarray
+    d_energy: np.ndarray
+
+
+def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
+    """Tunnelling links of Eq. 17: lower (S, S_z) -> upper (S + eta/2, S_z + sigma/2), per lead and spin."""
     sec = dev.grain.sectors()
     parts = []
     for ch in dev.grain.channels():
@@ -184,11 +206,34 @@ def _tunnel_transitions(dev: Device, space: StateSpace):
             hi = space.index(np.full(lo.size, ch.upper), tsz_up[ok])
             d_energy = space.energy[hi] - space.energy[lo]
             for a, lead in enumerate(dev.leads):
-                T = dev.lead_temperature(a)
-                g = ch.coupling * lead.gamma[s_idx] * weight
-                parts.append((lo, hi, g * fermi(d_energy, lead.mu, T), TUNNEL_IN, a))
-                parts.append((hi, lo, g * fermi_hole(d_energy, lead.mu, T), TUNNEL_OUT, a))
-    return parts
+                base = ch.coupling * lead.gamma[s_idx] * weight
+                parts.append((lo, hi, np.full(lo.size, a), base, d_energy))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return TunnelLinks(empty, empty, empty, np.zeros(0), np.zeros(0))
+    links = TunnelLinks(*(np.concatenate(x) for x in zip(*parts)))
+    keep = links.base > 0
+    return TunnelLinks(*(x[keep] for x in links))
+
+
+def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """In and out rates of every link (Eqs. 13, 19): base x n_a and base x (1 - n_a).
+
+    Parameters
+    ----------
+    mu, T : array_like, shape (n_leads,)
+        Chemical potential and temperature of each lead.  [energy]
+    energy_shift : float
+        Added to every addition energy (a gate: -V_g).  [energy]
+    """
+    x = links.d_energy + energy_shift
+    rate_in = np.empty_like(x)
+    rate_out = np.empty_like(x)
+    for a in range(len(mu)):
+        sel = links.lead == a
+        rate_in[sel] = links.base[sel] * fermi(x[sel], mu[a], T[a])
+        rate_out[sel] = links.base[sel] * fermi_hole(x[sel], mu[a], T[a])
+    return rate_in, rate_out
 
 
 def _bath_transitions(dev: Device, space: StateSpace):
@@ -290,7 +335,12 @@ def build(dev: Device) -> RateModel:
         ``.generator``, ``.current_operator`` and ``.kmc_tables``.
     """
     space = _state_space(dev)
-    parts = _tunnel_transitions(dev, space) + _bath_transitions(dev, space)
+    links = tunnel_links(dev, space)
+    mu = [lead.mu for lead in dev.leads]
+    temps = [dev.lead_temperature(a) for a in range(dev.n_leads)]
+    rate_in, rate_out = tunnel_rates(links, mu, temps)
+    parts = [(links.lower, links.upper, rate_in, TUNNEL_IN, links.lead),
+             (links.upper, links.lower, rate_out, TUNNEL_OUT, links.lead)] + _bath_transitions(dev, space)
     n_leads = dev.n_leads
     src, dst, rate, kind, lead = [], [], [], [], []
     for s, d, r, k, a in parts:
@@ -299,7 +349,7 @@ def build(dev: Device) -> RateModel:
         dst.append(d[keep])
         rate.append(r[keep])
         kind.append(np.full(keep.sum(), k, dtype=np.int8))
-        lead.append(np.full(keep.sum(), a, dtype=np.int32))
+        lead.append(np.broadcast_to(np.asarray(a, dtype=np.int32), r.shape)[keep])
     if parts:
         src, dst, rate, kind, lead = (np.concatenate(x) for x in (src, dst, rate, kind, lead))
     else:

@@ -31,23 +31,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from . import exact
-from ._kernels import gth_stationary
-from ._spectroscopy_kernels import banded_gth_stationary
-from .errors import ConfigError, SolverError
+from .errors import ConfigError
 from .model import Device, Grain, Lead
-from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build
+from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build, tunnel_links, tunnel_rates
 
 __all__ = [
     "at_point", "flip_lead", "solver", "SpectroscopySolver", "point_current", "point_conductance",
     "point_tmr", "current_map", "conductance_map", "tmr_map", "SpectroscopyMaps", "spectroscopy_maps",
     "write_maps", "read_maps", "plot_maps", "device_toml", "fig3",
 ]
-
-#: Lead temperature of the template device: every Fermi factor is exactly 1/2 there.
-_HOT = 1e300
 
 UNITS = {
     "vg": "energy/e (eps_alpha -> eps_alpha - V_g)",
@@ -83,23 +77,15 @@ def flip_lead(dev: Device, lead: int = 0) -> Device:
 
 # --------------------------------------------------------------------------- per-point solver
 
-def _fermi_factor(x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """n(x) = 1/(1 + exp(x/T)) elementwise, with per-element T (a step, 1/2 at 0, where T = 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hot = expit(-x / np.where(T > 0, T, 1.0))
-    return np.where(T > 0, hot, np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5)))
-
-
 class SpectroscopySolver:
     """Stationary states of one device at many (V_g, V_bias) points.
 
-    The state space, the Clebsch-Gordan weighted tunnelling links and the
-    bath rates do not depend on (V_g, V_bias).  They are built once, by
-    :func:`nanomag.rates.build` on a copy of the device whose leads are at
-    infinite temperature (every Fermi factor exactly 1/2, so no link is
-    dropped); each point then only recomputes the Fermi factors (Eq. 19)
-    and solves the master equation by GTH state reduction, as
-    :func:`nanomag.exact.stationary` does.
+    The states, the bath transitions and the tunnelling links (with their
+    Clebsch-Gordan weights, :func:`nanomag.rates.tunnel_links`) are built once;
+    each point only recomputes the Fermi factors with
+    :func:`nanomag.rates.tunnel_rates` (the gate shifts every addition energy
+    by -V_g, the bias raises the first lead's mu) and solves the master
+    equation with :func:`nanomag.exact.stationary`.
 
     Parameters
     ----------
@@ -111,73 +97,37 @@ class SpectroscopySolver:
         if dev.n_leads == 0:
             raise ConfigError("leads: spectroscopy needs at least one lead (the first one is biased)")
         self.device = dev
-        hot = tuple(replace(lead, mu=0.0, T=_HOT) for lead in dev.leads)
-        model = build(Device(grain=dev.grain, leads=hot))
-        t, space = model.transitions, model.space
-        self.space = space
-        tunnel = (t.kind == TUNNEL_IN) | (t.kind == TUNNEL_OUT)
-        self._fixed = Transitions(*(x[~tunnel] for x in t))  # the bath: independent of V_g, V_bias
-        self._tun = Transitions(*(x[tunnel] for x in t))
-        src, dst, kind = self._tun.src, self._tun.dst, self._tun.kind
-        self._is_in = kind == TUNNEL_IN
-        self._base = 2.0 * self._tun.rate  # Gamma * coupling * Eq. 17 weight
-        # E(upper) - E(lower) at V_g = 0; the gate lowers it by V_g (one electron added)
-        lower = np.where(self._is_in, src, dst)
-        upper = np.where(self._is_in, dst, src)
-        self._d_energy = space.energy[upper] - space.energy[lower]
-        self._lead = self._tun.lead.astype(np.int64)
+        model = build(dev)
+        self.space = model.space
+        self.links = tunnel_links(dev, model.space)
+        t = model.transitions
+        self._bath = Transitions(*(x[t.lead < 0] for x in t))
         self._mu = np.array([lead.mu for lead in dev.leads])
-        self._T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)])[self._lead]
-        self._src = np.concatenate([src, self._fixed.src])
-        self._dst = np.concatenate([dst, self._fixed.dst])
-        n = space.n_states
-        offset = self._dst - self._src
-        self._b = int(np.abs(offset).max(initial=1))
-        self._flat = self._src * (2 * self._b + 1) + offset + self._b
-        # irreducible whenever every tunnelling rate is > 0 (a T > 0 point)?
-        probe = RateModel(device=dev, space=space, transitions=t)
-        self._irreducible = exact._closed_class(probe).size == n
+        self._T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)])
+        n_links = self.links.lower.size
+        cat = np.concatenate
+        self._src = cat([self.links.lower, self.links.upper, self._bath.src])
+        self._dst = cat([self.links.upper, self.links.lower, self._bath.dst])
+        self._kind = cat([np.full(n_links, TUNNEL_IN, np.int8), np.full(n_links, TUNNEL_OUT, np.int8),
+                          self._bath.kind])
+        self._lead = cat([self.links.lead, self.links.lead, self._bath.lead]).astype(np.int32)
+        self._event = np.zeros(self._src.size, dtype=np.int32)  # unused: no KMC here
 
     @property
     def n_states(self) -> int:
         return self.space.n_states
 
-    def tunnel_rates(self, vg: float, vbias: float) -> np.ndarray:
-        """Rates of the tunnelling links at (vg, vbias), shape (n_links,).  [energy]"""
-        mu = self._mu[self._lead] + np.where(self._lead == 0, vbias, 0.0)
-        x = self._d_energy - vg - mu
-        occupied = _fermi_factor(np.where(self._is_in, x, -x), self._T)  # n(x) in, 1 - n(x) out
-        return self._base * occupied
-
     def solve(self, vg: float, vbias: float) -> tuple[np.ndarray, np.ndarray]:
         """Stationary probabilities (n_states,) and lead currents (n_leads,) at (vg, vbias)."""
-        tun = self.tunnel_rates(vg, vbias)
-        rate = np.concatenate([tun, self._fixed.rate])
-        n, width = self.n_states, 2 * self._b + 1
-        if self._irreducible and np.all(tun > 0):
-            p = np.empty(n)
-            if banded_gth_stationary(self._flat, rate, n, self._b, np.empty((n, width)), p):
-                raise SolverError("spectroscopy: the chain is not irreducible")
-        else:
-            p = self._solve_general(rate)
-        flux = np.where(self._is_in, 1.0, -1.0) * tun * p[self._tun.src]
-        currents = np.bincount(self._lead, weights=flux, minlength=self.device.n_leads)
-        return p, currents
-
-    def _solve_general(self, rate: np.ndarray) -> np.ndarray:
+        mu = self._mu.copy()
+        mu[0] += vbias
+        rate_in, rate_out = tunnel_rates(self.links, mu, self._T, energy_shift=-vg)
+        rate = np.concatenate([rate_in, rate_out, self._bath.rate])
         keep = rate > 0
-        src, dst = self._src[keep], self._dst[keep]
-        trans = Transitions(src=src, dst=dst, rate=rate[keep], kind=np.zeros(src.size, dtype=np.int8),
-                            lead=np.zeros(src.size, dtype=np.int32), event=np.zeros(src.size, dtype=np.int32))
-        model = RateModel(device=self.device, space=self.space, transitions=trans)
-        cls = exact._closed_class(model)
-        banded, _, b = exact._banded_rates(model, cls)
-        pc = np.empty(cls.size)
-        if gth_stationary(banded, b, pc):
-            raise SolverError("spectroscopy: the closed class is not irreducible")
-        p = np.zeros(self.n_states)
-        p[cls] = pc
-        return p
+        trans = Transitions(src=self._src[keep], dst=self._dst[keep], rate=rate[keep], kind=self._kind[keep],
+                            lead=self._lead[keep], event=self._event[keep])
+        st = exact.stationary(RateModel(device=self.device, space=self.space, transitions=trans))
+        return st.probabilities, st.currents
 
     def current(self, vg: float, vbias) -> np.ndarray:
         """Current from the first lead into the grain at each bias in ``vbias``, shape of ``vbias``."""
