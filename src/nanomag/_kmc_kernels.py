@@ -1,10 +1,8 @@
 """Compiled kernels of the Gillespie (direct method) KMC engine.
 
 Every kernel reads the per-state tables built by :mod:`nanomag.rates` and
-never recomputes physics.  The tables are repacked by :func:`pack_tables`:
-row s holds the cumulative jump probabilities ``cumprob[s, k]`` (the last
-real entry exactly 1, padding 2, so the scan needs no bound) and
-``jump[s, k] = dst << 8 | event``; ``inv_total[s]`` is the inverse exit rate.  Trajectory ``first + i`` always draws from the
+never recomputes physics.  The tables are repacked by :func:`pack_tables`
+into one cache line per state.  Trajectory ``first + i`` always draws from the
 xoshiro256** stream of :func:`nanomag._rng.seed_xoshiro`, so a trajectory's
 history depends only on (seed, index): not on chunking, threads or ranks.
 
@@ -85,33 +83,43 @@ def xo_exponential_samples(words, index, n, out):
 
 EVENT_BITS = 8
 EVENT_MASK = (1 << EVENT_BITS) - 1
+TARGET = -1.0  # row[s, 0] of a target state (first-passage tables)
 
 
-def pack_tables(tables):
-    """(cumprob, jump, inv_total) from :class:`nanomag.rates.KMCTables` (see module docstring)."""
+def pack_tables(tables, target=None):
+    """(row, jump) from :class:`nanomag.rates.KMCTables`, one 64-byte-aligned row per state.
+
+    ``row[s, 0]`` is the inverse exit rate 1/total (0 for a trap, ``TARGET`` for a
+    target state when ``target`` is given); ``row[s, 1 + k]`` the cumulative jump
+    probabilities (the last real one exactly 1, padding 2, so the scan needs no
+    bound); ``jump[s, 1 + k] = dst << 8 | event``.  A state's whole row is one
+    cache line for up to 7 transitions.
+    """
     n, width = tables.cumrate.shape
-    if tables.event.max(initial=0) > EVENT_MASK:
-        raise ValueError("too many event classes for the packed KMC tables")
+    if tables.event.max(initial=0) > EVENT_MASK or n >= 1 << (31 - EVENT_BITS):
+        raise ValueError("too many states or event classes for the packed KMC tables")
+    cols = 8 * ((width + 2 + 7) // 8)
     total = tables.total
     safe = np.where(total > 0, total, 1.0)
-    cumprob = np.full((n, width + 1), 2.0)
-    cumprob[:, :width] = tables.cumrate / safe[:, None]
-    cols = np.arange(width + 1)[None, :]
-    deg = tables.degree[:, None]
-    cumprob[:, :width][cols[:, :width] >= deg] = 2.0
-    last = np.maximum(tables.degree - 1, 0)
-    cumprob[np.arange(n), last] = np.where(tables.degree > 0, 1.0, 2.0)
-    jump = np.zeros((n, width + 1), dtype=np.int64)
-    jump[:, :width] = (tables.dst << EVENT_BITS) | tables.event
-    inv_total = np.where(total > 0, 1.0 / safe, 0.0)
-    return np.ascontiguousarray(cumprob), np.ascontiguousarray(jump), inv_total
+    row = np.full((n, cols), 2.0)
+    cum = tables.cumrate / safe[:, None]
+    real = np.arange(width)[None, :] < tables.degree[:, None]
+    row[:, 1:1 + width] = np.where(real, cum, 2.0)
+    has = tables.degree > 0
+    row[np.flatnonzero(has), tables.degree[has]] = 1.0  # the last real entry: exactly 1
+    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
+    if target is not None:
+        row[target, 0] = TARGET
+    jump = np.zeros((n, cols), dtype=np.int32)
+    jump[:, 1:1 + width] = (tables.dst << EVENT_BITS) | tables.event
+    return row, jump
 
 
 @njit(cache=True, inline="always")
-def _jump(cumprob, jump, state, r):
+def _jump(row, jump, state, r):
     """Packed (dst << 8 | event) of the transition chosen by the uniform r in [0, 1)."""
-    k = 0
-    while cumprob[state, k] <= r:
+    k = 1
+    while row[state, k] <= r:
         k += 1
     return jump[state, k]
 
@@ -120,54 +128,54 @@ def _jump(cumprob, jump, state, r):
 
 
 @njit(cache=True)
-def _first_passage_one(cumprob, jump, inv_total, target, start, t_max, words, index, counts_row):
+def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
     state = start
     t = 0.0
     n = 0
-    while not target[state]:
-        if inv_total[state] == 0.0:  # trapped: only possible when the caller allowed censoring
+    while True:
+        inv = row[state, 0]
+        if inv == TARGET:
+            return t, n, False
+        if inv == 0.0:  # trapped: only possible when the caller allowed censoring
             return t_max, n, True
         e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        t += e * inv_total[state]
+        t += e * inv
         if t > t_max:
             return t_max, n, True
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        j = _jump(cumprob, jump, state, r)
+        j = _jump(row, jump, state, r)
         counts_row[j & EVENT_MASK] += 1
         state = j >> EVENT_BITS
         n += 1
-    return t, n, False
 
 
 @njit(cache=True)
-def first_passage_serial(cumprob, jump, inv_total, target, start, t_max, words, first, times, n_events,
-                         censored, counts):
+def first_passage_serial(row, jump, start, t_max, words, first, times, n_events, censored, counts):
     """First-passage times of trajectories first .. first + len(times) - 1.
 
-    Outputs (preallocated): times (n,) [time], n_events (n,), censored (n,) bool,
+    ``row``/``jump`` from :func:`pack_tables` with the target marked.  Outputs
+    (preallocated): times (n,) [time], n_events (n,), censored (n,) bool,
     counts (n, n_classes) events by class.
     """
     for i in range(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(
-            cumprob, jump, inv_total, target, start, t_max, words, first + i, counts[i])
+        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
+                                                                counts[i])
 
 
 @njit(cache=True, parallel=True)
-def first_passage_parallel(cumprob, jump, inv_total, target, start, t_max, words, first, times, n_events,
-                           censored, counts):
+def first_passage_parallel(row, jump, start, t_max, words, first, times, n_events, censored, counts):
     """As :func:`first_passage_serial`, with prange over trajectories (identical output)."""
     for i in prange(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(
-            cumprob, jump, inv_total, target, start, t_max, words, first + i, counts[i])
+        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
+                                                                counts[i])
 
 
 # --------------------------------------------------------------------------- fixed-time records
 
 
 @njit(cache=True)
-def _record_one(cumprob, jump, inv_total, n_leads, start, record_times, words, index, states_row,
-                transferred_row, counts_row):
+def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
     """Run one trajectory, recording its state and the electrons sent in by each lead."""
     s0, s1, s2, s3 = xo_seed(words, index)
     state = start
@@ -175,24 +183,24 @@ def _record_one(cumprob, jump, inv_total, n_leads, start, record_times, words, i
     t = 0.0
     n = 0
     next_t = np.inf
-    if inv_total[state] > 0.0:
+    if row[state, 0] > 0.0:
         e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * inv_total[state]
+        next_t = e * row[state, 0]
     for j in range(record_times.size):
         tj = record_times[j]
         while next_t <= tj:
             t = next_t
             r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            jp = _jump(cumprob, jump, state, r)
+            jp = _jump(row, jump, state, r)
             c = jp & EVENT_MASK
             counts_row[c] += 1
             if c < 2 * n_leads:
                 q[c >> 1] += 1 - 2 * (c & 1)
             state = jp >> EVENT_BITS
             n += 1
-            if inv_total[state] > 0.0:
+            if row[state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * inv_total[state]
+                next_t = t + e * row[state, 0]
             else:
                 next_t = np.inf
         states_row[j] = state
@@ -202,22 +210,21 @@ def _record_one(cumprob, jump, inv_total, n_leads, start, record_times, words, i
 
 
 @njit(cache=True)
-def record_serial(cumprob, jump, inv_total, n_leads, start, record_times, words, first, states, transferred,
-                  n_events, counts):
+def record_serial(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events, counts):
     """Trajectories first .. first + n - 1 recorded at ``record_times`` (sorted, >= 0).
 
     Outputs: states (n, n_times) state index, transferred (n, n_times, n_leads)
     net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes).
     """
     for i in range(states.shape[0]):
-        n_events[i] = _record_one(cumprob, jump, inv_total, n_leads, start[i], record_times, words, first + i,
-                                  states[i], transferred[i], counts[i])
+        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
+                                  transferred[i], counts[i])
 
 
 @njit(cache=True, parallel=True)
-def record_parallel(cumprob, jump, inv_total, n_leads, start, record_times, words, first, states, transferred,
-                    n_events, counts):
+def record_parallel(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events,
+                    counts):
     """As :func:`record_serial`, with prange over trajectories (identical output)."""
     for i in prange(states.shape[0]):
-        n_events[i] = _record_one(cumprob, jump, inv_total, n_leads, start[i], record_times, words, first + i,
-                                  states[i], transferred[i], counts[i])
+        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
+                                  transferred[i], counts[i])

@@ -261,7 +261,7 @@ class KMCSolver:
     def __post_init__(self):
         self.model = build(self.device)
         self._tables = K.pack_tables(self.model.kmc_tables)
-        self._problems = {}  # (start_u, target_u, censoring) -> (target mask, start index)
+        self._problems = {}  # (start_u, target_u, censoring) -> (tables with the target marked, start index)
 
     def first_passage(self, start_u: float, target_u: float, n_traj: int, seed: int, t_max: float | None = None,
                       *, first_index: int = 0) -> FirstPassageResult:
@@ -277,17 +277,18 @@ class KMCSolver:
             if t_max is None:
                 # proves the target is reached with probability one (else a clear error, never a hang)
                 prob = FirstPassageProblem.create(self.model, start_u, target_u)
-                self._problems[key] = (prob.target, prob.start)
+                target, start = prob.target, prob.start
             else:
-                self._problems[key] = (target_mask(self.model, start_u, target_u), start_index(self.model, start_u))
-        target, start = self._problems[key]
+                target, start = target_mask(self.model, start_u, target_u), start_index(self.model, start_u)
+            self._problems[key] = (K.pack_tables(self.model.kmc_tables, target), start)
+        tables, start = self._problems[key]
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
         counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
         kernel = K.first_passage_parallel if _use_parallel(self.parallel, n_traj) else K.first_passage_serial
         t0 = time.perf_counter()
-        kernel(*self._tables, target, start, t_lim, words, first_index, times, n_events, censored, counts)
+        kernel(*tables, start, t_lim, words, first_index, times, n_events, censored, counts)
         wall = time.perf_counter() - t0
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
                                   event_counts=counts.sum(axis=0), event_names=self.model.event_names,
