@@ -25,7 +25,7 @@ from .rates import RateModel, build
 
 __all__ = [
     "stationary", "mfpt", "first_passage_distribution", "evolve", "start_index", "target_mask",
-    "Stationary", "FirstPassageDistribution", "Evolution", "FirstPassageProblem", "propagate",
+    "Stationary", "FirstPassageDistribution", "Evolution", "FirstPassageProblem", "propagate", "closed_class",
 ]
 
 
@@ -230,7 +230,7 @@ class Stationary:
         return uu, np.bincount(inv, weights=self.probabilities[order])
 
 
-def _closed_class(model: RateModel) -> np.ndarray:
+def closed_class(model: RateModel) -> np.ndarray:
     """States of the unique closed communicating class (error if not unique)."""
     t, n = model.transitions, model.n_states
     graph = sp.csr_matrix((np.ones(t.src.size), (t.src, t.dst)), shape=(n, n))
@@ -248,16 +248,18 @@ def _closed_class(model: RateModel) -> np.ndarray:
     return np.flatnonzero(labels == closed[0])
 
 
-def stationary(dev: Device | RateModel) -> Stationary:
+def stationary(dev: Device | RateModel, *, assume_irreducible: bool = False) -> Stationary:
     """Stationary state, lead currents, <u> and charge occupation of ``dev``.
 
     Solved on the unique closed class of the chain by GTH state reduction,
     which is subtraction-free: every probability, however small, is accurate
     to a few ulps.  ``dev`` may also be a :class:`~nanomag.rates.RateModel`
     (e.g. the same states with other rates, as the spectroscopy maps use).
+    ``assume_irreducible`` skips the search for the closed class when the
+    caller knows every state communicates (a wrong promise raises SolverError).
     """
     model = dev if isinstance(dev, RateModel) else build(dev)
-    cls = _closed_class(model)
+    cls = np.arange(model.n_states) if assume_irreducible else closed_class(model)
     p = np.zeros(model.n_states)
     rates, _, b = _banded_rates(model, cls)
     pc = np.empty(cls.size)

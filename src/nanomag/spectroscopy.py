@@ -112,6 +112,10 @@ class SpectroscopySolver:
                           self._bath.kind])
         self._lead = cat([self.links.lead, self.links.lead, self._bath.lead]).astype(np.int32)
         self._event = np.zeros(self._src.size, dtype=np.int32)  # unused: no KMC here
+        # with every link open (T > 0) the chain is irreducible iff it is with all links present
+        everything = Transitions(self._src, self._dst, np.ones(self._src.size), self._kind, self._lead, self._event)
+        self._irreducible = exact.closed_class(
+            RateModel(device=dev, space=self.space, transitions=everything)).size == self.space.n_states
 
     @property
     def n_states(self) -> int:
@@ -126,7 +130,8 @@ class SpectroscopySolver:
         keep = rate > 0
         trans = Transitions(src=self._src[keep], dst=self._dst[keep], rate=rate[keep], kind=self._kind[keep],
                             lead=self._lead[keep], event=self._event[keep])
-        st = exact.stationary(RateModel(device=self.device, space=self.space, transitions=trans))
+        st = exact.stationary(RateModel(device=self.device, space=self.space, transitions=trans),
+                              assume_irreducible=self._irreducible and bool(keep.all()))
         return st.probabilities, st.currents
 
     def current(self, vg: float, vbias) -> np.ndarray:
