@@ -1,18 +1,20 @@
 """The main job: a KMC switching ensemble of runs/switching.toml against the exact and continuum predictions.
 
 Usage: python scripts/demo.py [CONFIG] [--n-traj N] [--out FIGURE.png]
-Prints a table (mean switching time, its error, relative difference, wall time per method)
-and writes a figure: the KMC histogram over the exact first-passage density.
+Prints a table (mean switching time, its error, the difference from the exact master equation, wall
+time per method) and a KS test of the KMC times against the exact distribution, and writes a figure:
+the first-passage densities overlaid (KMC histogram, exact, Fokker-Planck in both forms, Langevin,
+deterministic flow) and <u(t)> overlaid.
 """
 
 import argparse
 import pathlib
-import time
 
 import numpy as np
+from scipy import stats
 
 import nanomag as nm
-from nanomag.plots import switching_figure
+from nanomag.compare import compare
 
 
 def main():
@@ -25,41 +27,20 @@ def main():
     dev, run = cfg.device, cfg.run
     n_traj = args.n_traj or run.n_traj
 
-    t0 = time.perf_counter()
-    fp = nm.kmc.first_passage(dev, run.start_u, run.target_u, n_traj=n_traj, seed=run.seed)
-    t_kmc = time.perf_counter() - t0
-    mean, err = fp.mean_time()
+    print(f"switching u: {run.start_u:+} -> {run.target_u:+} in {args.config} (S0 = {dev.grain.S0:g}, "
+          f"{nm.rates.build(dev).n_states} states), {n_traj} KMC trajectories, seed {run.seed}")
+    result = compare(dev, run.start_u, run.target_u, n_traj=n_traj, seed=run.seed,
+                     progress=lambda name: print(f"  ... {name}", flush=True))
+    print(result.table())
 
-    t0 = time.perf_counter()
-    prob = nm.exact.FirstPassageProblem.create(dev, run.start_u, run.target_u)
-    m1, m2 = prob.moments(2)
-    std = float(np.sqrt(m2 - m1 * m1))
-    t_exact = time.perf_counter() - t0
-    times = np.linspace(max(0.0, m1 - 8 * std), m1 + 8 * std, 400)
-    fpt = nm.exact.first_passage_distribution(dev, run.start_u, run.target_u, times)
-    t_dist = time.perf_counter() - t0 - t_exact
+    kmc_times = next(m.samples for m in result.methods if m.name.startswith("KMC"))
+    grid = np.linspace(0.0, kmc_times.max() * 1.05, 4001)
+    exact = nm.exact.first_passage_distribution(dev, run.start_u, run.target_u, grid)
+    p = stats.kstest(kmc_times, lambda t: np.interp(t, grid, 1.0 - exact.survival)).pvalue
+    print(f"KS test of the KMC switching times against the exact distribution: p = {p:.3f}")
 
-    t0 = time.perf_counter()
-    t_det = nm.continuum.deterministic_time(dev, run.start_u, run.target_u)
-    t_cont = time.perf_counter() - t0
-
-    from scipy import stats
-
-    ks = stats.kstest(fp.times, lambda t: np.interp(t, times, 1.0 - fpt.survival)).pvalue
-    print(f"switching u: {run.start_u:+} -> {run.target_u:+} in {args.config} "
-          f"(S0 = {dev.grain.S0:g}, {prob.model.n_states} states)")
-    print(f"{'method':<34}{'mean time':>12}{'+- error':>10}{'std':>10}{'vs exact':>11}{'wall [s]':>10}")
-    print(f"{'exact master equation (GTH)':<34}{m1:>12.6g}{'0':>10}{std:>10.4g}{'-':>11}{t_exact:>10.3f}")
-    print(f"{'KMC, %d trajectories' % n_traj:<34}{mean:>12.6g}{err:>10.2g}{fp.times.std(ddof=1):>10.4g}"
-          f"{(mean - m1) / err:>+9.2f} σ{t_kmc:>10.3f}")
-    print(f"{'deterministic NMD flow (Eq. 24)':<34}{t_det:>12.6g}{'-':>10}{'0':>10}{t_det / m1 - 1:>+11.2e}"
-          f"{t_cont:>10.3f}")
-    print(f"KMC: {fp.n_events:.3g} events, {fp.events_per_second / 1e6:.1f} M events/s; "
-          f"KS test of the KMC times against the exact distribution: p = {ks:.3f}")
-    print(f"exact distribution on {times.size} times: {t_dist:.3f} s")
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    switching_figure(args.out, exact_fpt=fpt, samples=fp.times, deterministic=t_det,
-                     title=f"{args.config}: u {run.start_u:+} -> {run.target_u:+}, S0 = {dev.grain.S0:g}")
+    result.plot(args.out, title=f"{args.config}: u {run.start_u:+} -> {run.target_u:+}, S0 = {dev.grain.S0:g}")
     print(f"figure: {args.out}")
 
 

@@ -124,7 +124,9 @@ def compare(dev: Device, start_u: float, target_u: float, *, n_traj: int = 2000,
         say(f"Fokker-Planck ({form})")
         try:
             value, wall = _timed(lambda: continuum.mfpt(dev, start_u, target_u, form=form))
-            solver = continuum.FokkerPlanck(dev, form=form, n_cells=400)  # curves only: 1e-5 relative
+            # the grid Peclet number R dx S0 / D must stay O(1): cells grow with S0
+            cells = int(min(8000, max(400, 4 * dev.grain.spin_scale)))
+            solver = continuum.FokkerPlanck(dev, form=form, n_cells=cells)
             fpd = solver.first_passage(start_u, target_u, times)
             evo = solver.evolve(start_u, times)
             cmp.methods.append(MethodResult(f"Fokker-Planck, {form} form", value, 0.0, wall,

@@ -79,6 +79,11 @@ def comparison_figure(path, comparison, *, title=""):
             ax_u.plot(*m.mean_u, label=m.name, **style(m.name))
         if m.name.startswith("deterministic") and np.isfinite(m.mean):
             ax.axvline(m.mean, **style(m.name), label=m.name)
+    ref = comparison.methods[0].density
+    if ref is not None and np.max(ref[1]) > 0:  # zoom on where the exact density lives
+        live = ref[0][ref[1] > 1e-3 * np.max(ref[1])]
+        pad = 0.15 * (live[-1] - live[0]) + 1e-12
+        ax.set_xlim(max(0.0, live[0] - pad), live[-1] + pad)
     ax.set_xlabel("switching time  [hbar / energy]")
     ax.set_ylabel("first-passage density")
     ax_u.set_xlabel("t  [hbar / energy]")
