@@ -18,6 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._kernels import fermi_scalar
 from ._rng import next_double, next_open_double, seed_xoshiro
 
 #: step of the central difference used for d'(u), the derivative of D/(1 - u^2)
@@ -26,22 +27,7 @@ _DU = 1e-5
 
 @njit(cache=True, inline="always")
 def _fermi(x, mu, T):
-    if mu == np.inf:
-        return 1.0
-    if mu == -np.inf:
-        return 0.0
-    e = x - mu
-    if T <= 0.0:
-        if e < 0.0:
-            return 1.0
-        if e > 0.0:
-            return 0.0
-        return 0.5
-    z = e / T
-    if z > 0.0:
-        ez = math.exp(-z)
-        return ez / (1.0 + ez)
-    return 1.0 / (1.0 + math.exp(z))
+    return fermi_scalar(x - mu, T)
 
 
 @njit(cache=True)

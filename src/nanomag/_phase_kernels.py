@@ -23,6 +23,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._kernels import fermi_scalar
+
 MAX_T0_POINTS = 12
 
 
@@ -210,22 +212,6 @@ def nmd_t0_codes(a_up, a_dn, c, vbar, hbar, out):
 
 
 @njit(cache=True)
-def _fermi(x, T):
-    """1 / (1 + exp(x / T)); a step equal to 1/2 at x = 0 when T = 0.  x = E - mu."""
-    if T <= 0.0:
-        if x < 0.0:
-            return 1.0
-        if x > 0.0:
-            return 0.0
-        return 0.5
-    y = x / T
-    if y > 0.0:
-        e = math.exp(-y)
-        return e / (1.0 + e)
-    return 1.0 / (1.0 + math.exp(y))
-
-
-@njit(cache=True)
 def drift_bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
     """g(u) = R(u) / (1 - u^2) of Eq. 24b (same as ``continuum.reduced_drift``).  [1/time]"""
     x_up = eps - kappa * u - 0.5 * h
@@ -234,9 +220,9 @@ def drift_bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
     f_dn = 0.0
     for a in range(mu.size):
         if g_up[a] != 0.0:
-            f_up += g_up[a] * _fermi(x_up - mu[a], T[a])
+            f_up += g_up[a] * fermi_scalar(x_up - mu[a], T[a])
         if g_dn[a] != 0.0:
-            f_dn += g_dn[a] * _fermi(x_dn - mu[a], T[a])
+            f_dn += g_dn[a] * fermi_scalar(x_dn - mu[a], T[a])
     num = (1.0 - q) * f_up - (1.0 + q) * f_dn
     lead = 0.0
     if num != 0.0:

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .errors import ConfigError, SolverError
-from .model import Device, Grain
+from .model import Device, Grain, check_u
 from .rates import fermi
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
@@ -298,7 +298,7 @@ def flow(dev: Device, start_u: float, times) -> np.ndarray:
     from scipy.integrate import solve_ivp
 
     _single_orbital(dev)
-    u0 = _check_u("start_u", start_u)
+    u0 = check_u("start_u", start_u)
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or np.any(np.diff(times) < 0) or np.any(times < 0) or not np.all(np.isfinite(times)):
         raise ConfigError("times: expected a non-decreasing 1-d array of finite times >= 0")
@@ -405,13 +405,6 @@ def alpha_eff(dev: Device, u) -> np.ndarray:
     return g.alpha + gamma * (1 - q**2) / (32 * T * g.S0 * (1 + q * g.eta * u))
 
 
-def _check_u(key: str, u) -> float:
-    if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{key}: expected a number, got {u!r}")
-    u = float(u)
-    if not (-1.0 <= u <= 1.0):  # also refuses NaN
-        raise ConfigError(f"{key}: must lie in [-1, 1], got {u}")
-    return u
 
 
 # The Fokker-Planck and Langevin solvers live in their own modules; their

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
 from .errors import ConfigError, SolverError, UnreachableTargetError
-from .model import Device
+from .model import Device, check_u
 from ._kernels import gth_absorbing_factor, gth_absorbing_solve, gth_stationary, uniformised_propagate
 from .rates import RateModel, build
 
@@ -31,18 +31,11 @@ __all__ = [
 
 # --------------------------------------------------------------------------- helpers
 
-def _check_u(key: str, u) -> float:
-    if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{key}: expected a number, got {u!r}")
-    u = float(u)
-    if not (-1.0 <= u <= 1.0):  # also refuses NaN
-        raise ConfigError(f"{key}: must lie in [-1, 1], got {u}")
-    return u
 
 
 def start_index(model: RateModel, start_u: float) -> int:
     """Index of the start state: sector 0, S_z = -S0 + floor((u0 + 1) S0 + 1/2)."""
-    u0 = _check_u("start_u", start_u)
+    u0 = check_u("start_u", start_u)
     space = model.space
     two_s0 = int(space.two_spin[space.sector == 0][0])
     s0 = two_s0 / 2
@@ -52,8 +45,8 @@ def start_index(model: RateModel, start_u: float) -> int:
 
 def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
     """Boolean mask of the target states, shape (n_states,)."""
-    u0 = _check_u("start_u", start_u)
-    u1 = _check_u("target_u", target_u)
+    u0 = check_u("start_u", start_u)
+    u1 = check_u("target_u", target_u)
     if u1 == u0:
         raise ConfigError(f"target_u: must differ from start_u (both are {u0})")
     u = model.space.u

@@ -41,7 +41,7 @@ from scipy.linalg import solve_banded
 from scipy.special import logsumexp
 
 from .errors import ConfigError, SolverError
-from .model import Device
+from .model import Device, check_u
 
 __all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "FirstPassageDensity", "Evolution"]
 
@@ -174,11 +174,11 @@ def _reduced_noise(noise: str):
 
 
 def _orient(start_u, target_u, dev: Device, form: str, pole_cutoff):
-    from .continuum import _check_u, _single_orbital
+    from .continuum import _single_orbital
 
     _single_orbital(dev)
-    u0 = _check_u("start_u", start_u)
-    u1 = _check_u("target_u", target_u)
+    u0 = check_u("start_u", start_u)
+    u1 = check_u("target_u", target_u)
     if u0 == u1:
         raise ConfigError(f"target_u: must differ from start_u (both are {u0})")
     if abs(u1) == 1.0:
@@ -432,9 +432,8 @@ class FokkerPlanck:
 
     def evolve(self, start_u: float, times) -> Evolution:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles."""
-        from .continuum import _check_u
 
-        u0 = _check_u("start_u", start_u)
+        u0 = check_u("start_u", start_u)
         times = _check_times(times)
         lo, hi = -1 + self.delta, 1 - self.delta
         c, up, down, _ = self._chain(lo, hi, False)

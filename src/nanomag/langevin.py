@@ -35,7 +35,7 @@ import numpy as np
 from . import _continuum_kernels as _k
 from ._rng import entropy_words
 from .errors import ConfigError
-from .model import Device
+from .model import Device, check_u
 
 __all__ = ["langevin_first_passage", "langevin_paths", "LangevinFirstPassage", "LangevinPaths", "pack_device"]
 
@@ -215,13 +215,12 @@ def langevin_paths(dev: Device, start_u: float, times, *, n_traj: int, seed: int
 
     The step is at most ``dt``, shrunk to land exactly on each sample time.
     """
-    from .continuum import _check_u
     from .fokker_planck import _check_times
 
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff)
     n_traj = _check_count("n_traj", n_traj)
     chunk = n_traj if chunk is None else _check_count("chunk", chunk)
-    u0 = min(max(_check_u("start_u", start_u), lo), hi)
+    u0 = min(max(check_u("start_u", start_u), lo), hi)
     times = _check_times(times)
     packed = pack_device(dev)
     out = np.empty((n_traj, times.size))

@@ -45,6 +45,16 @@ def _check_nonneg(owner: str, key: str, value) -> float:
     return value
 
 
+def check_u(key: str, u) -> float:
+    """A reduced magnetisation u = S_z / S_n: a number in [-1, 1] (NaN refused), or ConfigError naming ``key``."""
+    if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{key}: expected a number, got {u!r}")
+    u = float(u)
+    if not (-1.0 <= u <= 1.0):  # also refuses NaN
+        raise ConfigError(f"{key}: must lie in [-1, 1], got {u}")
+    return u
+
+
 class Sectors(NamedTuple):
     """Charge configurations of a grain (one entry per sector).
 
