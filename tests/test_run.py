@@ -231,3 +231,15 @@ def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
             np.testing.assert_array_equal(h5[name][...], ref[name][...], err_msg=name)
         # chunks done before the kill were not recomputed
         assert np.isfinite(h5["chunks/wall_time"][...]).all()
+
+
+def test_unreachable_target_is_refused_before_any_file_is_written(tmp_path, capsys):
+    # no leads and a T = 0 bath with h < 0: S_z can only go down, u = +0.8 is never reached
+    full = config_text(n_traj=10)
+    text = full.split("[[leads]]")[0].replace("T = 0.05", "T = 0.0") + "[run]" + full.split("[run]")[1]
+    path = tmp_path / "trapped.toml"
+    path.write_text(text)
+    out = tmp_path / "never.h5"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
+    assert "no sequence of transitions" in capsys.readouterr().err
+    assert not out.exists()

@@ -141,6 +141,7 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
     """
     if cfg.run is None:
         raise ConfigError(f"{cfg.path}: no [run] section")
+    _check_solvable(cfg)  # on every rank, before any file is touched: same answer everywhere
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
     ens, error = None, None
@@ -167,6 +168,15 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         return _run_master(task, ens, comm, quiet, on_chunk, t0)
     _run_worker(task, comm)
     return None
+
+
+def _check_solvable(cfg: Config) -> None:
+    """Refuse a run that could never end: an unreachable target without t_max."""
+    run = cfg.run
+    if run.kind == "first_passage" and run.t_max is None:
+        from .exact import FirstPassageProblem
+
+        FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
 
 
 def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
@@ -302,7 +312,11 @@ def _run_worker(task, comm) -> None:
             break
         chunk, lo, hi = queue.popleft()
         tb = time.perf_counter()
-        result = compute_block(task, lo, hi - lo)
+        try:
+            result = compute_block(task, lo, hi - lo)
+        except BaseException as exc:  # a silent worker would leave rank 0 waiting forever
+            print(f"nanomag: error on rank {comm.Get_rank()}: {exc}", file=sys.stderr, flush=True)
+            comm.Abort(1)
         busy += time.perf_counter() - tb
         events += int(result["n_events"].sum())
         # non-blocking: rank 0 picks the result up at its next poll while we compute the queued chunk
