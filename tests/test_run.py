@@ -243,3 +243,31 @@ def test_unreachable_target_is_refused_before_any_file_is_written(tmp_path, caps
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
     assert "no sequence of transitions" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_astronomical_switching_time_is_refused_without_t_max_and_censored_with_it(tmp_path, capsys):
+    # one full lead: the grain stays charged and only the bath can flip the S0 = 1000 spin against h
+    full = config_text(n_traj=50)
+    grain, run = full.split("[[leads]]")[0], full.split("[run]")[1]
+    lead = '[[leads]]\nname = "left"\nmu = 3.0\ngamma_up = 36.0\ngamma_down = 12.0\n\n'
+    path = tmp_path / "stuck.toml"
+    path.write_text(grain + lead + "[run]" + run)
+    out = tmp_path / "stuck.h5"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
+    assert "overflows double precision; set [run] t_max" in capsys.readouterr().err
+    assert not out.exists()
+    path.write_text(grain + lead + "[run]\nt_max = 50.0" + run)
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "no trajectory reached the target before t_max = 50" in capsys.readouterr().out
+    with h5py.File(out, "r") as h5:
+        assert h5["first_passage/censored"][...].all()
+
+
+def test_censored_summary_compares_the_survival_with_the_exact_one(tmp_path, capsys):
+    text = (RUNS / "small_switching.toml").read_text().replace("[run]", "[run]\nt_max = 38.0")
+    path = tmp_path / "censored.toml"
+    path.write_text(text.replace("n_traj = 20000", "n_traj = 4000"))
+    assert main(["run", str(path), "--out", str(tmp_path / "c.h5"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    z = float(text.split("P(tau > t_max) (exact master equation) = ")[1].split("z = ")[1].split(")")[0])
+    assert abs(z) < 4

@@ -91,17 +91,33 @@ def _run_report(summary, cfg) -> list[str]:
             n, mean, std = streaming_moments(g["times"], g["censored"])
             n_cens = int(sum(g["censored"][lo:lo + (1 << 20)].sum() for lo in range(0, g["censored"].shape[0], 1 << 20)))
             err = std / n**0.5 if n > 1 else float("nan")
-            lines.append(f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched, {n_cens} censored)")
-            if n_cens == 0:
-                try:
-                    from .rates import build
+            if n == 0:
+                lines.append(f"  no trajectory reached the target before t_max = {run.t_max:g} "
+                             f"({n_cens} censored)")
+            elif n_cens:
+                lines.append(f"  {n} switched, {n_cens} censored at t_max = {run.t_max:g}: "
+                             f"P(tau > t_max) = {n_cens / (n + n_cens):.4g}; the mean of the switched ones, "
+                             f"{mean:.6g} +- {err:.2g}, is biased low by the censoring")
+            else:
+                lines.append(f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched)")
+            try:
+                from .rates import build
 
-                    if build(cfg.device).n_states <= 2_000_000:
-                        value = exact.mfpt(cfg.device, run.start_u, run.target_u)
-                        lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
-                                     f"(z = {(mean - value) / err:+.2f})")
-                except NanomagError as exc:
-                    lines.append(f"  exact value unavailable: {exc}")
+                if build(cfg.device).n_states > 2_000_000:
+                    pass
+                elif n_cens == 0:
+                    value = exact.mfpt(cfg.device, run.start_u, run.target_u)
+                    lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
+                                 f"(z = {(mean - value) / err:+.2f})")
+                else:
+                    total = n + n_cens
+                    fp = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [run.t_max])
+                    s_exact = float(fp.survival[0])
+                    se = (s_exact * (1 - s_exact) / total) ** 0.5
+                    z = (n_cens / total - s_exact) / se if se > 0 else float("nan")
+                    lines.append(f"  P(tau > t_max) (exact master equation) = {s_exact:.4g}  (z = {z:+.2f})")
+            except NanomagError as exc:
+                lines.append(f"  exact value unavailable: {exc}")
         else:
             g = h5["trajectories"]
             u = g["u"][:, -1]

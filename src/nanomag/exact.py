@@ -288,7 +288,8 @@ class FirstPassageDistribution:
     density : ndarray, shape (n_times,)
         First-passage density -dS/dt.  [1/time]
     mean, std : float
-        Exact mean and standard deviation of tau (from the moments, not the grid).  [time]
+        Exact mean and standard deviation of tau (from the moments, not the grid); NaN
+        when they overflow double precision (an astronomically high barrier).  [time]
     """
 
     times: np.ndarray
@@ -363,9 +364,12 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     p = propagate(A, prob.start_vector, times)
     survival = np.clip(p.sum(axis=1), 0.0, 1.0)
     density = np.clip(p @ exit_rate, 0.0, None)
-    m1, m2 = prob.moments(2)
-    return FirstPassageDistribution(times=times, survival=survival, density=density,
-                                    mean=float(m1), std=float(math.sqrt(max(m2 - m1 * m1, 0.0))))
+    try:
+        m1, m2 = prob.moments(2)
+        mean, std = float(m1), float(math.sqrt(max(m2 - m1 * m1, 0.0)))
+    except SolverError:  # the moments overflow, the distribution at finite times does not
+        mean = std = math.nan
+    return FirstPassageDistribution(times=times, survival=survival, density=density, mean=mean, std=std)
 
 
 # --------------------------------------------------------------------------- transients

@@ -170,13 +170,31 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
     return None
 
 
-def _check_solvable(cfg: Config) -> None:
-    """Refuse a run that could never end: an unreachable target without t_max."""
-    run = cfg.run
-    if run.kind == "first_passage" and run.t_max is None:
-        from .exact import FirstPassageProblem
+#: A first-passage run without t_max is refused if one trajectory would take more events than this.
+MAX_EVENTS_PER_TRAJECTORY = 1e12
 
-        FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
+
+def _check_solvable(cfg: Config) -> None:
+    """Refuse a run that could never end: an unreachable target, or an astronomically long
+    switching time (from the exact master equation), unless ``t_max`` censors it."""
+    run = cfg.run
+    if run.kind != "first_passage" or run.t_max is not None:
+        return
+    from .errors import SolverError
+    from .exact import FirstPassageProblem
+
+    prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
+    if prob.model.n_states > 2_000_000:
+        return
+    advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"
+    try:
+        mean = prob.moments(1)[0]
+    except SolverError:
+        raise ConfigError(f"{cfg.path}: [run] the mean switching time overflows double precision; {advice}") from None
+    rate = float(np.mean(prob.model.kmc_tables.total))
+    if mean * rate > MAX_EVENTS_PER_TRAJECTORY:
+        raise ConfigError(f"{cfg.path}: [run] the exact mean switching time is {mean:.3g}, about "
+                          f"{mean * rate:.2g} events per trajectory; {advice}")
 
 
 def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
