@@ -184,6 +184,12 @@ def _cmd_spectroscopy(args) -> int:
         map_fn, rank = mpi_map(comm), comm.Get_rank()
     else:
         map_fn, rank = (process_map(args.workers) if args.workers > 1 else None), 0
+        if map_fn is None and not (args.json or args.quiet):
+            from tqdm import tqdm
+
+            def map_fn(fn, *iterables):  # serial, with a bar over the gate voltages of each map
+                return [fn(*task) for task in tqdm(list(zip(*iterables)), unit="V_g row", leave=False,
+                                                   file=sys.stderr)]
     maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
     if rank != 0:
         return 0
@@ -247,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="spectroscopy.h5", help="HDF5 output (default spectroscopy.h5)")
     p.add_argument("--plot", default=None, help="also write the figure (PNG)")
     p.add_argument("--workers", type=int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_spectroscopy)
 
