@@ -1,7 +1,6 @@
 """The multi-level grain (PHYSICS.md section 2): reduction, invariants, Eq. 17, configuration."""
 
 import itertools
-import math
 from fractions import Fraction
 from pathlib import Path
 

@@ -8,7 +8,7 @@ import pytest
 import nanomag as nm
 from nanomag.rates import BOSON_DOWN, BOSON_UP, TUNNEL_IN, bose_factor, build, fermi, tunnel_weight
 
-from devices import equilibrium_device, switching_device
+from devices import switching_device
 
 
 @pytest.mark.parametrize("S0", [0.5, 1, 2.5, 7, 50])

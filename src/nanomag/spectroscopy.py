@@ -34,7 +34,7 @@ import numpy as np
 
 from . import exact
 from .errors import ConfigError
-from .model import Device, Grain, Lead
+from .model import Device, Grain
 from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build, tunnel_links, tunnel_rates
 
 __all__ = [
