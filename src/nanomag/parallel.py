@@ -15,6 +15,7 @@ were scheduled.  A serial run imports no MPI at all.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -65,6 +66,7 @@ class RunSummary:
     rank_events: list = field(default_factory=list)
     write_time: float = 0.0
     complete: bool = True
+    exact_mean: float | None = None  # exact mean switching time, when the run's check computed it
 
     @property
     def load_imbalance(self) -> float:
@@ -141,12 +143,12 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
     """
     if cfg.run is None:
         raise ConfigError(f"{cfg.path}: no [run] section")
-    _check_solvable(cfg)  # on every rank, before any file is touched: same answer everywhere
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
-    ens, error = None, None
-    if rank == 0:
+    ens, error, exact_mean = None, None, None
+    if rank == 0:  # its refusals reach every rank through the broadcast below
         try:
+            exact_mean = _check_solvable(cfg)  # before any file is touched
             ens = _open_file(cfg, out, resume, force, chunk_size)
         except NanomagError as exc:
             error = exc
@@ -162,30 +164,34 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
     # numba threads: one per rank under MPI (the ranks already fill the cores)
     task = EnsembleTask(cfg.text, str(cfg.path), parallel=False if size > 1 else None)
     t0 = time.perf_counter()
-    if comm is None:
-        return _run_serial(task, ens, quiet, on_chunk, t0)
-    if rank == 0:
-        return _run_master(task, ens, comm, quiet, on_chunk, t0)
-    _run_worker(task, comm)
-    return None
+    if rank != 0:
+        _run_worker(task, comm)
+        return None
+    run = _run_serial if comm is None else functools.partial(_run_master, comm=comm)
+    summary = run(task, ens, quiet=quiet, on_chunk=on_chunk, t0=t0)
+    summary.exact_mean = exact_mean
+    return summary
 
 
 #: A first-passage run without t_max is refused if one trajectory would take more events than this.
 MAX_EVENTS_PER_TRAJECTORY = 1e12
 
 
-def _check_solvable(cfg: Config) -> None:
+def _check_solvable(cfg: Config) -> float | None:
     """Refuse a run that could never end: an unreachable target, or an astronomically long
-    switching time (from the exact master equation), unless ``t_max`` censors it."""
+    switching time (from the exact master equation), unless ``t_max`` censors it.
+
+    Returns the exact mean switching time when it was computed, else None.
+    """
     run = cfg.run
     if run.kind != "first_passage" or run.t_max is not None:
-        return
+        return None
     from .errors import SolverError
     from .exact import FirstPassageProblem
 
     prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
     if prob.model.n_states > 2_000_000:
-        return
+        return None
     advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"
     try:
         mean = prob.moments(1)[0]
@@ -195,6 +201,7 @@ def _check_solvable(cfg: Config) -> None:
     if mean * rate > MAX_EVENTS_PER_TRAJECTORY:
         raise ConfigError(f"{cfg.path}: [run] the exact mean switching time is {mean:.3g}, about "
                           f"{mean * rate:.2g} events per trajectory; {advice}")
+    return float(mean)
 
 
 def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
@@ -207,7 +214,7 @@ def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
     return summary
 
 
-def _run_serial(task, ens, quiet, on_chunk, t0) -> RunSummary:
+def _run_serial(task, ens, *, quiet, on_chunk, t0) -> RunSummary:
     run = task.config.run
     pending = ens.pending_chunks()
     done = run.n_traj - sum(np.diff(chunk_bounds(run.n_traj, ens.chunk_size, c))[0] for c in pending)
@@ -235,7 +242,7 @@ def _run_serial(task, ens, quiet, on_chunk, t0) -> RunSummary:
         ens.close()
 
 
-def _run_master(task, ens, comm, quiet, on_chunk, t0) -> RunSummary:
+def _run_master(task, ens, *, comm, quiet, on_chunk, t0) -> RunSummary:
     from mpi4py import MPI
 
     run = task.config.run
