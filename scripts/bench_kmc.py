@@ -52,7 +52,7 @@ def main():
     threaded = KMCSolver(dev, parallel=True)
     model = serial.model
     tab = model.kmc_tables
-    prob = nm.exact.FirstPassageProblem.create(model, run.start_u, run.target_u)
+    prob = nm.markov.chain.FirstPassageProblem.create(model, run.start_u, run.target_u)
 
     # compile everything once
     times = np.empty(2)

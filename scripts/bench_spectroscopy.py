@@ -17,7 +17,7 @@ import numpy as np
 
 import nanomag as nm
 from nanomag import spectroscopy as spc
-from nanomag.multilevel import MultiLevelGrain
+from nanomag.model.multilevel import MultiLevelGrain
 
 
 def device():

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 import nanomag as nm
-from nanomag.compare import compare
+from nanomag.run.compare import compare
 
 
 def main():

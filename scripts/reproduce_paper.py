@@ -10,9 +10,9 @@ import argparse
 import time
 from pathlib import Path
 
-from nanomag.parallel import process_map
-from nanomag.phase_plots import reproduce_paper
-from nanomag.spectroscopy import fig3
+from nanomag.run.parallel import process_map
+from nanomag.viz.phase import reproduce_paper
+from nanomag.viz.spectroscopy import fig3
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,8 +7,8 @@ import pytest
 
 import nanomag as nm
 from nanomag import continuum as c
-from nanomag import _continuum_kernels as ck
-from nanomag.langevin import pack_device
+from nanomag.continuum import _kernels as ck
+from nanomag.continuum.langevin import pack_device
 
 
 from devices import equilibrium_device, switching_device  # noqa: E402
@@ -331,8 +331,8 @@ def test_langevin_is_reproducible_whatever_the_chunking():
     head = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, dt=0.5, form="flux", n_traj=20)
     tail = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, dt=0.5, form="flux", n_traj=44, first=20)
     np.testing.assert_array_equal((head + tail).times, a.times)
-    p1 = c.langevin_paths(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3)
-    p2 = c.langevin_paths(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3, chunk=5)
+    p1 = c.langevin_trajectories(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3)
+    p2 = c.langevin_trajectories(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3, chunk=5)
     np.testing.assert_array_equal(p1.u, p2.u)
     assert np.all(p1.u[:, 0] == -0.8) and np.all(np.abs(p1.u) <= 1)
 
@@ -347,7 +347,7 @@ def test_langevin_result_methods_and_mean_u():
     with pytest.raises(ValueError, match="did not reach"):
         short.mean_time()
     t = np.array([0.0, 20.0, 40.0])
-    paths = c.langevin_paths(dev, -0.8, t, n_traj=2000, seed=8, dt=0.1, form="flux")
+    paths = c.langevin_trajectories(dev, -0.8, t, n_traj=2000, seed=8, dt=0.1, form="flux")
     mean, se = paths.mean_u()
     fpe = c.FokkerPlanck(dev, form="flux", n_cells=1000).evolve(-0.8, t)
     assert np.all(np.abs(mean - fpe.mean_u) < 4 * se + 1e-3)

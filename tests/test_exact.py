@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 
 import nanomag as nm
-from nanomag.rates import build
+from nanomag.markov.rates import build
 
 from devices import equilibrium_device, switching_device
 
@@ -73,12 +73,12 @@ def test_stationary_refuses_several_closed_classes():
 def dense_mfpt(dev, u0, u1):
     model = build(dev)
     Q = model.generator.toarray()
-    target = nm.exact.target_mask(model, u0, u1)
+    target = nm.markov.chain.target_mask(model, u0, u1)
     live = ~target
     tau = np.linalg.solve(Q[np.ix_(live, live)].T, -np.ones(live.sum()))
     full = np.zeros(model.n_states)
     full[live] = tau
-    return full[nm.exact.start_index(model, u0)]
+    return full[nm.markov.chain.start_index(model, u0)]
 
 
 @pytest.mark.parametrize("u0,u1", [(-0.8, 0.8), (-1.0, 0.0), (0.3, 0.95)])
@@ -93,7 +93,7 @@ def test_activated_mfpt_is_accurate_to_full_precision(eta):
     mp.mp.dps = 50
     dev = switching_device(S0=8, eta=eta, T=0.2)
     model = build(dev)
-    live = np.flatnonzero(~nm.exact.target_mask(model, 0.9, -0.5))
+    live = np.flatnonzero(~nm.markov.chain.target_mask(model, 0.9, -0.5))
     pos = {s: k for k, s in enumerate(live)}
     M = mp.zeros(live.size, live.size)
     t = model.transitions
@@ -103,7 +103,7 @@ def test_activated_mfpt_is_accurate_to_full_precision(eta):
             if d in pos:
                 M[pos[s], pos[d]] -= mp.mpf(float(r))
     tau = mp.lu_solve(M, mp.matrix([1] * live.size))
-    reference = float(tau[pos[nm.exact.start_index(model, 0.9)]])
+    reference = float(tau[pos[nm.markov.chain.start_index(model, 0.9)]])
     value = nm.exact.mfpt(dev, 0.9, -0.5)
     assert value > 1e9  # genuinely activated
     assert value == pytest.approx(reference, rel=1e-12)
@@ -111,13 +111,13 @@ def test_activated_mfpt_is_accurate_to_full_precision(eta):
 
 def test_switching_convention():
     model = build(switching_device(S0=10))
-    i = nm.exact.start_index(model, -0.8)
+    i = nm.markov.chain.start_index(model, -0.8)
     assert model.space.sector[i] == 0 and model.space.two_sz[i] == -16  # -S0 + floor(0.2*10 + 0.5) = -8
-    i = nm.exact.start_index(model, 0.25)  # -10 + floor(12.5 + 0.5) = 3
+    i = nm.markov.chain.start_index(model, 0.25)  # -10 + floor(12.5 + 0.5) = 3
     assert model.space.two_sz[i] == 6
-    mask = nm.exact.target_mask(model, -0.8, 0.8)
+    mask = nm.markov.chain.target_mask(model, -0.8, 0.8)
     np.testing.assert_array_equal(mask, model.space.u >= 0.8)
-    mask = nm.exact.target_mask(model, 0.5, -0.2)
+    mask = nm.markov.chain.target_mask(model, 0.5, -0.2)
     np.testing.assert_array_equal(mask, model.space.u <= -0.2)
 
 
@@ -140,7 +140,7 @@ def test_first_passage_density_integrates_to_one_and_its_mean_is_the_mfpt(S0, T,
 
 def test_first_passage_distribution_matches_dense_expm():
     dev = switching_device(S0=4, T=0.1)
-    prob = nm.exact.FirstPassageProblem.create(dev, -0.5, 0.5)
+    prob = nm.markov.chain.FirstPassageProblem.create(dev, -0.5, 0.5)
     A = prob.block.toarray()
     times = np.array([3.0, 0.0, 0.7, 12.0, 30.0])  # unsorted, non-uniform
     fp = nm.exact.first_passage_distribution(dev, -0.5, 0.5, times)
@@ -157,7 +157,7 @@ def test_evolve_matches_dense_expm_and_relaxes_to_stationary():
     times = np.linspace(0, 60, 7)
     ev = nm.exact.evolve(dev, -0.8, times)
     p0 = np.zeros(model.n_states)
-    p0[nm.exact.start_index(model, -0.8)] = 1.0
+    p0[nm.markov.chain.start_index(model, -0.8)] = 1.0
     for k, t in enumerate(times):
         p = scipy.linalg.expm(Q * t) @ p0
         assert ev.mean_u[k] == pytest.approx(model.space.u @ p, abs=1e-12)

@@ -8,9 +8,9 @@ from scipy import stats
 
 import nanomag as nm
 from nanomag import kmc
-from nanomag._kmc_kernels import xo_exponential_samples
+from nanomag.kmc._kernels import xo_exponential_samples
 from nanomag._rng import entropy_words
-from nanomag.rates import build
+from nanomag.markov.rates import build
 
 from devices import switching_device
 
@@ -22,8 +22,8 @@ def reference_first_passage(dev, start_u, target_u, n_traj, rng):
     """Plain-Python Gillespie, written from the generator alone (independent of the kernel tables)."""
     model = build(dev)
     Q = model.generator.tocsc()
-    target = nm.exact.target_mask(model, start_u, target_u)
-    start = nm.exact.start_index(model, start_u)
+    target = nm.markov.chain.target_mask(model, start_u, target_u)
+    start = nm.markov.chain.start_index(model, start_u)
     times, events = np.empty(n_traj), np.empty(n_traj, dtype=np.int64)
     for i in range(n_traj):
         s, t, n = start, 0.0, 0

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.config import parse_config
-from nanomag.multilevel import Level, MultiLevelGrain, from_grain, multilevel_device
-from nanomag.rates import TUNNEL_IN, build, fermi, tunnel_weight
-from nanomag.spectroscopy import device_toml
+from nanomag.io.config import parse_config
+from nanomag.model.multilevel import Level, MultiLevelGrain, from_grain, multilevel_device
+from nanomag.markov.rates import TUNNEL_IN, build, fermi, tunnel_weight
+from nanomag.model.text import device_toml
 
 from devices import equilibrium_device, switching_device
 

@@ -194,12 +194,12 @@ def test_filippov_stable_point_at_a_downward_jump():
     Unphysical amplitudes (a_up < 0) are the only way to make the reduced bracket jump downward.
     """
     # A(u) = -6 for u > t_up = -vbar - hbar = 0.2, else 0; c = 0: B = hbar + u + A = 2 + u - 6 theta(u - 0.2)
-    pts = phase._t0_points(-6.0, 0.0, 0.0, -2.2, 2.0)
+    pts = phase.diagrams._t0_points(-6.0, 0.0, 0.0, -2.2, 2.0)
     assert [u for u, _ in pts] == pytest.approx([-1.0, 0.2, 1.0], abs=1e-15)
     assert [s for _, s in pts] == [False, True, False]
     assert phase.label_of_code(4) == "(SP)"
     # the same jump upward (B = -2 + u + 6 theta(u - 0.2)) is an unstable point between two stable poles
-    pts = phase._t0_points(6.0, 0.0, 0.0, 1.8, -2.0)
+    pts = phase.diagrams._t0_points(6.0, 0.0, 0.0, 1.8, -2.0)
     assert [u for u, _ in pts] == pytest.approx([-1.0, 0.2, 1.0], abs=1e-15)
     assert [s for _, s in pts] == [True, False, True]
 
@@ -248,13 +248,13 @@ def test_input_validation():
 # ---------------------------------------------------------------- finite temperature
 
 def test_finite_temperature_kernel_matches_continuum_drift():
-    from nanomag import _phase_kernels as k
+    from nanomag.phase import _kernels as k
 
     dev = nm.Device(
         grain=nm.Grain(S0=200, eta=-1, kappa=0.8, h=0.3, eps=0.2, alpha=0.02, T=0.07),
         leads=(nm.Lead(mu=1.1, gamma_up=3.0, gamma_down=1.0, name="l"),
                nm.Lead(mu=-0.4, gamma_up=0.5, gamma_down=2.5, T=0.2, name="r")))
-    g, q, mu, T, gu, gd = phase._kernel_args(dev)
+    g, q, mu, T, gu, gd = phase.diagrams._kernel_args(dev)
     u = np.linspace(-1, 1, 97)
     ours = [k.drift_bracket(x, g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, gu, gd) for x in u]
     assert np.allclose(ours, nm.continuum.reduced_drift(dev, u), rtol=1e-12, atol=1e-15)
@@ -332,7 +332,7 @@ def test_fig8_right_sp_current_varies_continuously():
 def _phase_cli(argv):
     import argparse
 
-    from nanomag._cli_phase import add_phase_command
+    from nanomag.cli.phase import add_phase_command
 
     parser = argparse.ArgumentParser(prog="nanomag")
     add_phase_command(parser.add_subparsers(dest="command"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.rates import BOSON_DOWN, BOSON_UP, TUNNEL_IN, bose_factor, build, fermi, tunnel_weight
+from nanomag.markov.rates import BOSON_DOWN, BOSON_UP, TUNNEL_IN, bose_factor, build, fermi, tunnel_weight
 
 from devices import switching_device
 

@@ -8,10 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
+from nanomag.io.maps import read_maps, write_maps
+from nanomag.viz.spectroscopy import plot_maps
 import nanomag as nm
 from nanomag import spectroscopy as spc
-from nanomag.config import parse_config
-from nanomag.multilevel import MultiLevelGrain
+from nanomag.io.config import parse_config
+from nanomag.model.multilevel import MultiLevelGrain
 
 from devices import switching_device
 
@@ -174,15 +176,15 @@ def test_maps_round_trip_through_hdf5_and_plot(tmp_path):
     dev = fig3_like()
     maps = spc.spectroscopy_maps(dev, VG, VBIAS)
     np.testing.assert_array_equal(maps.tmr, spc.tmr_map(dev, VG, VBIAS))
-    path = maps.save(tmp_path / "maps.h5")
+    path = write_maps(tmp_path / "maps.h5", maps)
     with h5py.File(path) as f:
         assert f.attrs["kind"] == "spectroscopy" and "nanomag_version" in f.attrs
         assert "energy" in f["current"].attrs["units"] and f["vg"].shape == VG.shape
-    back = spc.read_maps(path)
+    back = read_maps(path)
     np.testing.assert_array_equal(back.conductance, maps.conductance)
     np.testing.assert_array_equal(back.vbias, VBIAS)
     assert parse_config(back.config_toml).device == dev
-    png = maps.plot(tmp_path / "maps.png")
+    png = plot_maps(maps, tmp_path / "maps.png")
     assert png.stat().st_size > 10_000
 
 

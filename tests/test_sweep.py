@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.sweep import kmc_sweep, nmd_kmc_hysteresis
+from nanomag.phase.stochastic import kmc_sweep, nmd_kmc_hysteresis
 
 FIG8 = (12, 4, 8, 8)
 

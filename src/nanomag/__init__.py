@@ -1,24 +1,23 @@
 """nanomag: spin-transfer torque in ultrasmall magnetic grains.
 
-Layers, bottom to top:
+Layers, bottom to top (a module imports only from its own layer or below):
 
-* physics: :mod:`nanomag.model` (the device), :mod:`nanomag.rates` (the one rate builder);
-* solvers: :mod:`nanomag.exact` (master equation), :mod:`nanomag.kmc` (Gillespie),
-  :mod:`nanomag.continuum` (NMD, Eq. 24), :mod:`nanomag.phase` (LLG/NMD phase diagrams),
-  :mod:`nanomag.spectroscopy` (maps), :mod:`nanomag.sweep` (KMC hysteresis); the multi-level
-  grain (:mod:`nanomag.multilevel`) is physics, beside the model;
-* orchestration: :mod:`nanomag.config` (TOML), :mod:`nanomag.ensemble` (work units),
-  :mod:`nanomag.parallel` (serial or MPI; the only importer of mpi4py), :mod:`nanomag.io`
-  (HDF5), :mod:`nanomag.plots`, :mod:`nanomag.cli`.
+* physics: :mod:`nanomag.model` (the device, the multi-level grain, occupation factors);
+* the chain: :mod:`nanomag.markov` (the one rate builder, the generic Markov-chain algorithms);
+* engines: :mod:`nanomag.exact` (master equation), :mod:`nanomag.kmc` (Gillespie),
+  :mod:`nanomag.continuum` (NMD, Fokker-Planck, Langevin), :mod:`nanomag.phase` (phase
+  diagrams and hysteresis), :mod:`nanomag.spectroscopy` (maps);
+* orchestration: :mod:`nanomag.io` (TOML, HDF5), :mod:`nanomag.run` (ensembles, serial or MPI),
+  :mod:`nanomag.viz` (figures), :mod:`nanomag.cli` (the ``nanomag`` command).
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import continuum, exact, kmc, multilevel, phase, rates, spectroscopy
-from .config import load_config, read_config
+from . import continuum, exact, io, kmc, markov, phase, spectroscopy
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
-from .model import Channel, Device, Grain, Lead, Sectors, reduced_device
-from .multilevel import Level, MultiLevelGrain
+from .io.config import load_config, read_config
+from .markov import rates
+from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Sectors, reduced_device
 
 try:
     __version__ = _version("nanomag")
@@ -28,6 +27,6 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",
     "load_config", "read_config",
-    "exact", "kmc", "rates", "continuum", "phase", "multilevel", "spectroscopy",
+    "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io",
     "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
 ]

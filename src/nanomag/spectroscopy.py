@@ -27,20 +27,21 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import exact
 from .errors import ConfigError
-from .model import Device, Grain
-from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build, tunnel_links, tunnel_rates
+from .markov.chain import closed_class
+from .markov.rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build, tunnel_links, tunnel_rates
+from .model.device import Device
+from .model.text import device_toml
 
 __all__ = [
     "at_point", "flip_lead", "solver", "SpectroscopySolver", "point_current", "point_conductance",
     "point_tmr", "current_map", "conductance_map", "tmr_map", "SpectroscopyMaps", "spectroscopy_maps",
-    "write_maps", "read_maps", "plot_maps", "device_toml", "fig3",
+    "UNITS",
 ]
 
 UNITS = {
@@ -62,17 +63,13 @@ def at_point(dev: Device, vg: float, vbias: float) -> Device:
     """
     if dev.n_leads == 0:
         raise ConfigError("leads: spectroscopy needs at least one lead (the first one is biased)")
-    grain = dev.grain
-    grain = replace(grain, eps=grain.eps - vg) if isinstance(grain, Grain) else grain.with_gate(vg)
-    first = replace(dev.leads[0], mu=dev.leads[0].mu + vbias)
-    return Device(grain=grain, leads=(first,) + dev.leads[1:])
+    return Device(grain=dev.grain.with_gate(vg), leads=dev.leads).replace(mu={0: dev.leads[0].mu + vbias})
 
 
 def flip_lead(dev: Device, lead: int = 0) -> Device:
     """The theta = pi device: lead ``lead``'s magnetisation reversed (gamma_up <-> gamma_down, Eq. 14)."""
-    old = dev.leads[lead]
-    new = replace(old, gamma_up=old.gamma_down, gamma_down=old.gamma_up)
-    return Device(grain=dev.grain, leads=dev.leads[:lead] + (new,) + dev.leads[lead + 1:])
+    old = dev.leads[dev.lead_index(lead)]
+    return dev.replace(leads={lead: {"gamma_up": old.gamma_down, "gamma_down": old.gamma_up}})
 
 
 # --------------------------------------------------------------------------- per-point solver
@@ -114,7 +111,7 @@ class SpectroscopySolver:
         self._event = np.zeros(self._src.size, dtype=np.int32)  # unused: no KMC here
         # with every link open (T > 0) the chain is irreducible iff it is with all links present
         everything = Transitions(self._src, self._dst, np.ones(self._src.size), self._kind, self._lead, self._event)
-        self._irreducible = exact.closed_class(
+        self._irreducible = closed_class(
             RateModel(device=dev, space=self.space, transitions=everything)).size == self.space.n_states
 
     @property
@@ -274,7 +271,7 @@ class SpectroscopyMaps:
     current, conductance, tmr : ndarray, shape (n_vg, n_bias)
         See :data:`UNITS`.
     config_toml : str
-        The device as TOML (the config format of API.md).
+        The device as TOML (the format of ``docs/config.md``).
     """
 
     vg: np.ndarray
@@ -284,12 +281,6 @@ class SpectroscopyMaps:
     tmr: np.ndarray
     config_toml: str
     attrs: dict = field(default_factory=dict)
-
-    def save(self, path) -> Path:
-        return write_maps(path, self)
-
-    def plot(self, path, **kwargs) -> Path:
-        return plot_maps(self, path, **kwargs)
 
 
 def spectroscopy_maps(dev: Device, vg, vbias, *, step: float | None = None, lead: int = 0,
@@ -302,141 +293,3 @@ def spectroscopy_maps(dev: Device, vg, vbias, *, step: float | None = None, lead
     return SpectroscopyMaps(vg=vg, vbias=vbias, current=current, conductance=conductance,
                             tmr=current - flipped, config_toml=config_toml or device_toml(dev),
                             attrs={"flipped_lead": lead, "step": _default_step(dev, step)})
-
-
-# --------------------------------------------------------------------------- files
-
-def _toml_value(x) -> str:
-    if isinstance(x, (bool, np.bool_)):
-        return "true" if x else "false"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, str):
-        return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    x = float(x)
-    return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
-
-
-def device_toml(dev: Device) -> str:
-    """``dev`` as configuration text (API.md format) that :func:`nanomag.config.parse_config` reads back."""
-    g = dev.grain
-    lines = ["[grain]"]
-    if isinstance(g, Grain):
-        for key in ("S0", "eta", "kappa", "h", "eps", "alpha", "T"):
-            lines.append(f"{key} = {_toml_value(getattr(g, key))}")
-    else:
-        lines.append(f"S_core = {_toml_value(g.S_core)}")
-        lines.append("levels = [")
-        for lv in g.levels:
-            lines.append(f"  {{ eps = {_toml_value(lv.eps)}, n = {lv.n}, coupling = {_toml_value(lv.coupling)} }},")
-        lines.append("]")
-        lines.append(f"charges = [{', '.join(str(c) for c in g.charges)}]")
-        for key in ("E_C", "N_g", "J", "kappa", "h", "alpha", "T"):
-            lines.append(f"{key} = {_toml_value(getattr(g, key))}")
-    for lead in dev.leads:
-        lines += ["", "[[leads]]", f"name = {_toml_value(lead.name)}", f"mu = {_toml_value(lead.mu)}",
-                  f"gamma_up = {_toml_value(lead.gamma_up)}", f"gamma_down = {_toml_value(lead.gamma_down)}"]
-        if lead.T is not None:
-            lines.append(f"T = {_toml_value(lead.T)}")
-    return "\n".join(lines) + "\n"
-
-
-def write_maps(path, maps: SpectroscopyMaps) -> Path:
-    """Write ``maps`` to HDF5: datasets vg, vbias, current, conductance, tmr, each with a ``units``
-    attribute; root attributes ``nanomag_version``, ``config_toml``, ``kind`` and the settings."""
-    import h5py
-
-    from . import __version__
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f.attrs["nanomag_version"] = __version__
-        f.attrs["kind"] = "spectroscopy"
-        f.attrs["config_toml"] = maps.config_toml
-        f.attrs["grid_shape"] = (maps.vg.size, maps.vbias.size)
-        f.attrs["axes"] = "rows: vg, columns: vbias"
-        for key, value in maps.attrs.items():
-            f.attrs[key] = value
-        for key in ("vg", "vbias", "current", "conductance", "tmr"):
-            ds = f.create_dataset(key, data=getattr(maps, key))
-            ds.attrs["units"] = UNITS[key]
-    return path
-
-
-def read_maps(path) -> SpectroscopyMaps:
-    """Read a file written by :func:`write_maps`."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("kind") != "spectroscopy":
-            raise ConfigError(f"{path}: not a spectroscopy file")
-        data = {k: f[k][()] for k in ("vg", "vbias", "current", "conductance", "tmr")}
-        attrs = {k: f.attrs[k] for k in f.attrs if k not in ("config_toml", "kind", "nanomag_version",
-                                                             "grid_shape", "axes")}
-        return SpectroscopyMaps(config_toml=str(f.attrs["config_toml"]), attrs=attrs, **data)
-
-
-# --------------------------------------------------------------------------- plots
-
-def plot_maps(maps: SpectroscopyMaps, path, *, title: str | None = None, annotations=()) -> Path:
-    """Plot dI/dV_bias (left) and I(theta=0) - I(theta=pi) (right) versus V_g (x) and V_bias (y), as Fig. 3.
-
-    ``annotations``: iterable of (panel, vg, vbias, text) labels, panel 0 or 1.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import TwoSlopeNorm
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
-    extent = (maps.vg[0], maps.vg[-1], maps.vbias[0], maps.vbias[-1])
-    g = maps.conductance.T
-    im = axes[0].imshow(g, origin="lower", aspect="auto", extent=extent, cmap="jet",
-                        vmin=0.0, vmax=np.quantile(g, 0.995) or None)
-    fig.colorbar(im, ax=axes[0], label=r"$dI/dV_{\rm bias}$  [$e^2/\hbar$]")
-    axes[0].set_title(r"$dI/dV_{\rm bias}$")
-    tmr = maps.tmr.T
-    lim = float(np.max(np.abs(tmr))) or 1.0
-    im = axes[1].imshow(tmr, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r",
-                        norm=TwoSlopeNorm(0.0, -lim, lim))
-    fig.colorbar(im, ax=axes[1], label=r"$I(\theta=0)-I(\theta=\pi)$  [$e\,\epsilon/\hbar$]")
-    axes[1].set_title(r"$I(\theta=0) - I(\theta=\pi)$")
-    for ax in axes:
-        ax.set_xlabel(r"$V_g$")
-        ax.set_ylabel(r"$V_{\rm bias}$")
-    for panel, x, y, text in annotations:
-        axes[panel].annotate(text, (x, y), color="white" if panel == 0 else "black", fontsize=9,
-                             ha="center", va="center", fontweight="bold")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
-
-
-def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.toml", n_vg: int = 101,
-         n_bias: int = 121, vg_range=(-0.6, 0.6), vbias_range=(0.0, 2.4), map_fn=None,
-         h5: str | None = None) -> SpectroscopyMaps:
-    """Reproduce the content of the paper's Fig. 3 from ``config``; write the figure to ``out``.
-
-    Computes dI/dV_bias and I(theta=0) - I(theta=pi) on an (n_vg, n_bias)
-    grid over ``vg_range`` x ``vbias_range`` (defaults suit the shipped
-    runs/fig3_spectroscopy.toml; docs/multilevel.md explains the features).
-    Four stationary solves per grid point; pass ``map_fn`` (e.g. a process
-    pool's ``map``) to spread the gate voltages over workers.  ``h5`` also
-    writes the maps to HDF5.  Returns the maps.
-    """
-    from .config import read_config
-
-    cfg = read_config(config)
-    vg = np.linspace(*vg_range, n_vg)
-    vbias = np.linspace(*vbias_range, n_bias)
-    maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
-    if h5:
-        write_maps(h5, maps)
-    plot_maps(maps, out, title=f"Multi-level grain spectroscopy ({Path(config).name}), cf. paper Fig. 3")
-    return maps

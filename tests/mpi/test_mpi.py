@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.parallel import run_ensemble
+from nanomag.run.parallel import run_ensemble
 
 from test_run import config_text
 
@@ -64,7 +64,7 @@ def test_mismatched_resume_is_refused_on_every_rank_and_the_file_untouched(comm,
 
 
 def test_spectroscopy_maps_split_over_ranks_equal_the_serial_map(comm):
-    from nanomag.parallel import mpi_map
+    from nanomag.run.parallel import mpi_map
     from nanomag.spectroscopy import current_map
 
     from test_run import RUNS

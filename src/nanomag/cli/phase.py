@@ -1,0 +1,95 @@
+"""The ``nanomag phase CONFIG`` subcommand: phase diagram of a user's device.
+
+Sweeps the first lead's chemical potential and the grain's Zeeman energy h around the
+device's own values, classifies every point by the stable fixed points of the full drift
+of Eq. 24b at the device's temperature (:func:`nanomag.phase.device_phase_diagram`),
+prints a summary (or JSON) and optionally writes a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+
+from .. import phase
+from ..errors import ConfigError
+from ..io.config import read_config
+
+__all__ = ["add_phase_command"]
+
+
+def _range(name: str, values, centre: float, half_width: float) -> tuple[float, float]:
+    if values is None:
+        return centre - half_width, centre + half_width
+    lo, hi = values
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ConfigError(f"--{name}: expected LO HI with LO < HI, got {lo} {hi}")
+    return lo, hi
+
+
+def _cmd_phase(args) -> int:
+    cfg = read_config(args.config)
+    dev = cfg.device
+    if dev.n_leads == 0:
+        raise ConfigError(f"{cfg.path}: [[leads]]: the phase diagram sweeps the first lead's mu; add a lead")
+    for name in ("n_mu", "n_h"):
+        if getattr(args, name) < 2:
+            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 2, got {getattr(args, name)}")
+    g = dev.grain
+    mu0 = dev.leads[0].mu
+    if not math.isfinite(mu0) and args.mu_range is None:
+        raise ConfigError(f"{cfg.path}: the first lead's mu is infinite; give --mu-range LO HI")
+    kappa = getattr(g, "kappa", 1.0)
+    mu_lo, mu_hi = _range("mu-range", args.mu_range, mu0, 6.0 * kappa)
+    h_lo, h_hi = _range("h-range", args.h_range, g.h, 4.0 * kappa)
+    t0 = time.perf_counter()
+    diag = phase.device_phase_diagram(dev, np.linspace(mu_lo, mu_hi, args.n_mu), np.linspace(h_lo, h_hi, args.n_h))
+    elapsed = time.perf_counter() - t0
+    own = phase.phase_of_device(dev) if math.isfinite(mu0) else None
+    fractions = diag.fractions()
+    payload = {
+        "config": cfg.path, "device_phase": own, "device_mu": dev.leads[0].mu, "device_h": g.h, "T": g.T,
+        "mu_range": [mu_lo, mu_hi], "h_range": [h_lo, h_hi], "n_mu": args.n_mu, "n_h": args.n_h,
+        "fractions": fractions, "extents": {lab: diag.extent(lab) for lab in fractions},
+        "seconds": elapsed, "png": args.out,
+    }
+    if args.out:
+        from ..viz.phase import device_figure
+
+        marker = (dev.leads[0].mu, g.h) if own is not None else None
+        device_figure(args.out, diag, marker=marker,
+                      title=f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}")
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    lines = [f"phase diagram of {cfg.path} at T = {g.T:g} ({args.n_mu} x {args.n_h} points, {elapsed:.2f} s)",
+             f"  mu[{dev.leads[0].name}] in [{mu_lo:g}, {mu_hi:g}],  h in [{h_lo:g}, {h_hi:g}]"]
+    if own is not None:
+        lines.append(f"  the device itself (mu = {dev.leads[0].mu:g}, h = {g.h:g}): {own}")
+    for lab in phase.PHASE_LABELS + tuple(sorted(set(fractions) - set(phase.PHASE_LABELS))):
+        if lab in fractions:
+            e = payload["extents"][lab]
+            lines.append(f"  {lab:<11s} {100 * fractions[lab]:6.2f} %   mu in [{e['x_min']:.4g}, {e['x_max']:.4g}],"
+                         f" h in [{e['y_min']:.4g}, {e['y_max']:.4g}]")
+    if args.out:
+        lines.append(f"  wrote {args.out}")
+    print("\n".join(lines))
+    return 0
+
+
+def add_phase_command(subparsers) -> None:
+    """Register ``nanomag phase CONFIG`` on an argparse subparsers object."""
+    p = subparsers.add_parser("phase", help="phase diagram (stable fixed points of Eq. 24) over bias and field")
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--mu-range", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+                   help="first lead's chemical potential range (default: its mu +- 6 kappa)")
+    p.add_argument("--h-range", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+                   help="Zeeman energy range (default: the grain's h +- 4 kappa)")
+    p.add_argument("--n-mu", type=int, default=201, help="points along mu (default 201)")
+    p.add_argument("--n-h", type=int, default=201, help="points along h (default 201)")
+    p.add_argument("--out", default=None, help="write the diagram as a PNG")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_phase)

@@ -1,0 +1,416 @@
+"""Fokker-Planck equations of the NMD Langevin equation (Eq. 24), in two forms.
+
+    ito  (Eq. 35a):  d_t rho = d_u[ -R rho + (1/S0) d_u (D rho) ]
+    flux (PHYSICS.md): d_t rho = d_u[ -R rho + (1/S0) D d_u rho ]
+
+Both share R and D of Eq. 24 and differ at order 1/S0 by a drift D'/S0: the
+flux form is the Ito SDE du = (R + D'/S0) dt + sqrt(2D/S0) dW.
+
+Boundaries.  D ~ (1 - u^2) vanishes at the poles.
+* flux form: the poles are entrance boundaries (near u = 1, m = 1 - u is a
+  critical squared Bessel process, like the polar angle of a classical spin):
+  they are never reached, the stationary weight exp(Phi) is integrable, and the
+  natural condition is zero flux at u = +-1.
+* Ito form: the poles are accessible and absorbing (the Ito stationary weight
+  exp(Phi)/D ~ 1/(1 - u^2) is not integrable).  A finite answer needs a
+  reflecting wall at a distance ``pole_cutoff`` from the pole; the default is
+  1/(2 S0), the edge of the pole's cell of the discrete lattice (spacing 1/S0).
+  Results that depend on the wall (noise-activated escape) drift like log S0.
+
+Here Phi(u) = S0 int_0^u R/D du' = S0 int g/d, with R = (1-u^2) g, D = (1-u^2) d.
+
+Mean first-passage time (upward, reflecting wall a, absorbing target b > x):
+
+    flux: T(x) = S0 int_x^b dy exp(-Phi(y)) / D(y) int_a^y exp(Phi(z)) dz
+    ito:  T(x) = S0 int_x^b dy exp(-Phi(y))        int_a^y exp(Phi(z)) / D(z) dz
+
+evaluated with composite Gauss-Legendre panels, exactly cumulated and kept in
+log space, so that S0 = 1e4 and barriers of hundreds of k_B T cost nothing.
+A downward question is mirrored (u -> -u).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import solve_banded
+from scipy.special import logsumexp
+
+from .._validate import check_times, check_u
+from ..errors import ConfigError, SolverError
+from ..markov.chain import propagate
+from ..model.device import Device
+from ._common import check_form, orient, single_orbital, wall_distance
+from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
+
+__all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "DensityEvolution"]
+
+_N_NODES = 20          # Gauss-Legendre nodes per panel
+_MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to ~1e-13)
+
+
+@functools.lru_cache(maxsize=4)
+def _gl_tools(n: int):
+    """Nodes x, weights w on [-1, 1] and the matrix C with C @ f(x) = int_{-1}^{x_j} f."""
+    from numpy.polynomial import legendre as L
+
+    x, w = L.leggauss(n)
+    V = L.legvander(x, n - 1)
+    Vint = np.empty((n, n))
+    for m in range(n):
+        e = np.zeros(n)
+        e[m] = 1.0
+        Vint[:, m] = L.legval(x, L.legint(e, lbnd=-1))
+    return x, w, Vint @ np.linalg.inv(V)
+
+
+def _feature_points(dev: Device) -> list[float]:
+    """u where a Fermi step sits (x_s = mu_a) and where the bath frequency h + 2 kappa u vanishes."""
+    g = dev.grain
+    pts = []
+    if g.kappa != 0:
+        pts.append(-g.h / (2 * g.kappa))
+        for lead in dev.leads:
+            if np.isfinite(lead.mu):
+                for s in (1, -1):
+                    pts.append(s * (g.eps - g.h * s / 2 - lead.mu) / g.kappa)
+    return pts
+
+
+class _Panels:
+    """Composite Gauss-Legendre panels on [lo, hi] in the mirrored variable v = s u."""
+
+    def __init__(self, dev: Device, s: int, lo: float, hi: float, must: list[float], noise: str = "eq24"):
+        reduced_diffusion = _reduced_noise(noise)
+
+        self.dev, self.s = dev, s
+        g = dev.grain
+        pts = [lo, hi] + list(must) + [s * p for p in _feature_points(dev)]
+        for k in range(1, 41):  # geometric grading towards both poles: 1/(1 -+ v) is resolved
+            pts += [-1 + 2.0**-k, 1 - 2.0**-k]
+        pts = np.unique(np.clip(np.array(pts), lo, hi))
+        # panel width: Phi' = S0 g/d changes Phi by at most _MAX_DPHI; Fermi steps of width T/kappa resolved
+        probe = np.clip(np.linspace(lo, hi, 4001), -1 + 1e-9, 1 - 1e-9)  # d = D/(1-u^2) is 0/0 at a pole
+        ratio = np.abs(reduced_drift(dev, s * probe) / reduced_diffusion(dev, s * probe))
+        width = min(0.05, _MAX_DPHI / max(g.S0 * float(np.max(ratio)), 1e-300))
+        temps = [g.T] + [dev.lead_temperature(a) for a in range(dev.n_leads)]
+        t_min = min([t for t in temps if t > 0], default=np.inf)
+        if g.kappa != 0 and np.isfinite(t_min):
+            width = min(width, max(t_min / abs(g.kappa), 1e-7))
+        edges = [pts[0]]
+        for a, b in zip(pts[:-1], pts[1:]):
+            m = max(1, int(math.ceil((b - a) / width)))
+            edges.extend(np.linspace(a, b, m + 1)[1:])
+        self.edges = np.array(edges)
+        x, w, C = _gl_tools(_N_NODES)
+        half = np.diff(self.edges) / 2
+        mid = (self.edges[:-1] + self.edges[1:]) / 2
+        self.nodes = mid[:, None] + half[:, None] * x[None, :]          # (n_panels, n_nodes)
+        self.weights = half[:, None] * w[None, :]
+        self.cum = C                                                     # scaled by half per panel
+        self.half = half
+        v = self.nodes.ravel()
+        gv = s * reduced_drift(dev, s * v)
+        dv = reduced_diffusion(dev, s * v)
+        if not np.all(dv > 0):
+            raise SolverError("the Fokker-Planck solution needs D(u) > 0 inside (-1, 1); "
+                              "at T = 0 the noise can vanish (use T > 0)")
+        shape = self.nodes.shape
+        self.log_D = (np.log1p(-v**2) + np.log(dv)).reshape(shape)
+        # Phi at the nodes: cumulative integral of S0 g/d, panel by panel
+        f = (g.S0 * gv / dv).reshape(shape)
+        within = half[:, None] * (f @ C.T)
+        totals = np.sum(self.weights * f, axis=1)
+        start = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
+        self.phi = start[:, None] + within
+
+    def log_cumulative(self, log_f: np.ndarray) -> np.ndarray:
+        """log int_{lo}^{v} exp(log_f) at every node, shape (n_panels, n_nodes)."""
+        m = np.max(log_f, axis=1, keepdims=True)
+        e = np.exp(log_f - m)
+        within = self.half[:, None] * (e @ self.cum.T)
+        within = np.maximum(within, 1e-300)
+        log_within = np.log(within) + m
+        log_tot = np.log(np.sum(self.weights * e, axis=1)) + m[:, 0]
+        log_start = np.concatenate([[-np.inf], np.logaddexp.accumulate(log_tot)[:-1]])
+        return np.logaddexp(log_start[:, None], log_within)
+
+
+_NOISES = ("eq24", "charge_averaged")
+
+
+def _reduced_noise(noise: str):
+    """d(u) = D(u)/(1 - u^2) for the chosen noise: Eq. 24c or the exact charge-averaged cumulant."""
+    if noise == "eq24":
+        return reduced_diffusion
+    if noise == "charge_averaged":
+        def reduced(dev, u):
+            u = np.asarray(u, dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return charge_averaged_diffusion(dev, u) / (1 - u**2)
+        return reduced
+    raise ConfigError(f"noise: must be one of {_NOISES}, got {noise!r}")
+
+
+def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+             noise: str = "eq24") -> float:
+    """Natural log of :func:`mfpt` (finite even when the time overflows a double)."""
+    form = check_form(form)
+    s, lo, x, b = orient(dev, start_u, target_u, form, pole_cutoff)
+    p = _Panels(dev, s, lo, b, [x], noise)
+    if form == "flux":
+        inner = p.log_cumulative(p.phi)
+        outer = -p.phi - p.log_D + inner
+    else:
+        inner = p.log_cumulative(p.phi - p.log_D)
+        outer = -p.phi + inner
+    use = p.edges[:-1] >= x - 1e-15
+    log_w = np.log(p.weights[use])
+    return float(math.log(dev.grain.S0) + logsumexp(log_w + outer[use]))
+
+
+def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+         noise: str = "eq24") -> float:
+    """Mean first-passage time of the Fokker-Planck equation, by quadrature.  [time]
+
+    Parameters
+    ----------
+    dev : Device
+        Single-orbital device.
+    start_u, target_u : float
+        Start and target of u; |target_u| < 1.  The target is absorbing, the
+        pole behind the start reflecting (see the module docstring).
+    form : {"ito", "flux"}
+        Eq. 35a (Ito) or the flux form of PHYSICS.md.
+    pole_cutoff : float, optional
+        Ito form only: distance of the reflecting wall from the pole,
+        default 1/(2 S0).  Ignored by the flux form (no cutoff is needed).
+    noise : {"eq24", "charge_averaged"}
+        D(u) of Eq. 24c (default), or the exact charge-averaged second cumulant
+        of :func:`nanomag.charge_averaged_diffusion` (they differ when q != 0).
+
+    Returns
+    -------
+    float
+        The mean first-passage time (inf if it overflows; see :func:`log_mfpt`).
+    """
+    value = log_mfpt(dev, start_u, target_u, form=form, pole_cutoff=pole_cutoff, noise=noise)
+    return math.exp(value) if value < 709.0 else math.inf
+
+
+def stationary_density(dev: Device, *, form: str = "flux", n_points: int = 2001,
+                       pole_cutoff=None) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised stationary density of the Fokker-Planck equation (zero flux).
+
+    flux: rho ~ exp(Phi); ito: rho ~ exp(Phi) / D on [-1 + delta, 1 - delta].
+
+    Returns
+    -------
+    u : ndarray, shape (n_points,)
+        Uniform grid (cell centres of [-1 + delta, 1 - delta]).
+    rho : ndarray, shape (n_points,)
+        Density, normalised so that sum(rho) * du = 1.  [1/u]
+    """
+    single_orbital(dev)
+    form = check_form(form)
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 3:
+        raise ConfigError(f"n_points: expected an integer >= 3, got {n_points!r}")
+    delta = wall_distance(dev, form, pole_cutoff)
+    lo, hi = -1 + delta, 1 - delta
+    du = (hi - lo) / n_points
+    u = lo + du * (np.arange(n_points) + 0.5)
+    p = _Panels(dev, 1, lo, hi, list(u))
+    # Phi at the grid points: they are panel edges; Phi at an edge = Phi at the panel start
+    starts = np.concatenate([[0.0], np.cumsum(np.sum(p.weights * (dev.grain.S0 * (
+        reduced_drift(dev, p.nodes.ravel()) / reduced_diffusion(dev, p.nodes.ravel())).reshape(p.nodes.shape)),
+        axis=1))])
+    phi = np.interp(u, p.edges, starts)  # exact at edges, and every u is an edge
+    log_rho = phi.copy()
+    if form == "ito":
+        log_rho -= np.log1p(-u**2) + np.log(reduced_diffusion(dev, u))
+    rho = np.exp(log_rho - log_rho.max())
+    return u, rho / (rho.sum() * du)
+
+
+# --------------------------------------------------------------------------- finite volumes
+
+def _bernoulli(x):
+    """B(x) = x / (e^x - 1), B(0) = 1, without overflow or cancellation."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    small = np.abs(x) < 1e-6
+    xs = x[~small]
+    with np.errstate(over="ignore"):
+        out[~small] = np.where(xs > 0, xs * np.exp(-xs) / -np.expm1(-xs), xs / np.expm1(xs))
+    out[small] = 1 - x[small] / 2
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FirstPassageDensity:
+    """First-passage distribution from the finite-volume Fokker-Planck solver.
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_times,)  [time]
+    survival : ndarray, shape (n_times,)
+        Probability that the target has not been reached by each time.
+    density : ndarray, shape (n_times,)
+        First-passage-time density -dS/dt (the probability flux into the target).  [1/time]
+    mean : float
+        Mean first-passage time of the same discretised equation (backward solve).  [time]
+    """
+
+    times: np.ndarray
+    survival: np.ndarray
+    density: np.ndarray
+    mean: float
+
+
+@dataclass(frozen=True, eq=False)
+class DensityEvolution:
+    """rho(u, t) from the finite-volume solver (zero-flux boundaries).
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_times,)  [time]
+    u : ndarray, shape (n_cells,)  cell centres
+    probabilities : ndarray, shape (n_times, n_cells)  cell masses (sum to 1)
+    mean_u : ndarray, shape (n_times,)
+    """
+
+    times: np.ndarray
+    u: np.ndarray
+    probabilities: np.ndarray
+    mean_u: np.ndarray
+
+
+class FokkerPlanck:
+    """Conservative finite-volume solver of either Fokker-Planck form.
+
+    Cells of width h tile [lo, hi]; the face fluxes are Scharfetter-Gummel
+    (exponentially fitted) fluxes, so the discrete stationary state is exact
+    for zero flux and masses stay positive.  With cell masses m_i,
+
+        flux form: J_{i+1/2} = D_f / (S0 h) [ B(-P) rho_i - B(P) rho_{i+1} ]
+        ito form:  J_{i+1/2} = 1 / (S0 h) [ B(-P) (D rho)_i - B(P) (D rho)_{i+1} ]
+        P = S0 h R_f / D_f,  B(x) = x / (e^x - 1),
+
+    so the semi-discrete equation is a birth-death chain dm/dt = A m; time
+    stepping is exact (uniformisation, :func:`nanomag.exact.propagate`).  An absorbing target is a face
+    where rho = 0 (a half-cell Scharfetter-Gummel flux).
+
+    Parameters
+    ----------
+    dev : Device
+    form : {"ito", "flux"}
+    n_cells : int
+        Cells per unit of u (default 2000).
+    pole_cutoff : float, optional
+        Ito form: reflecting walls at +-(1 - pole_cutoff), default 1/(2 S0).
+    """
+
+    def __init__(self, dev: Device, *, form: str = "flux", n_cells: int = 2000, pole_cutoff=None):
+        single_orbital(dev)
+        self.dev = dev
+        self.form = check_form(form)
+        if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)) or n_cells < 10:
+            raise ConfigError(f"n_cells: expected an integer >= 10, got {n_cells!r}")
+        self.n_cells = int(n_cells)
+        self.pole_cutoff = pole_cutoff
+        self.delta = wall_distance(dev, self.form, pole_cutoff)
+
+    def _chain(self, lo: float, hi: float, absorbing_hi: bool, s: int = 1):
+        """Birth-death rates on [lo, hi] in v = s u: (centres, up (n-1,), down (n-1,), exit rate)."""
+        S0 = self.dev.grain.S0
+        n = max(10, int(round((hi - lo) * self.n_cells / 2)))
+        h = (hi - lo) / n
+        c = lo + h * (np.arange(n) + 0.5)
+        faces = c[:-1] + h / 2
+        Rf = s * drift(self.dev, s * faces)
+        Df = diffusion(self.dev, s * faces)
+        Dc = diffusion(self.dev, s * c)
+        if not (np.all(Df > 0) and np.all(Dc > 0)):
+            raise SolverError("the finite-volume solver needs D(u) > 0 inside (-1, 1) (use T > 0)")
+        P = S0 * h * Rf / Df
+        if self.form == "flux":
+            up = Df * _bernoulli(-P) / (S0 * h**2)
+            down = Df * _bernoulli(P) / (S0 * h**2)
+        else:
+            up = Dc[:-1] * _bernoulli(-P) / (S0 * h**2)
+            down = Dc[1:] * _bernoulli(P) / (S0 * h**2)
+        exit_rate = 0.0
+        if absorbing_hi:
+            Rb, Db = s * float(drift(self.dev, s * hi)), float(diffusion(self.dev, s * hi))
+            Pb = S0 * (h / 2) * Rb / Db
+            coeff = Db if self.form == "flux" else Dc[-1]
+            exit_rate = float(coeff * _bernoulli(-Pb) * 2 / (S0 * h**2))
+        return c, up, down, exit_rate
+
+    @staticmethod
+    def _generator(up, down, exit_rate):
+        n = up.size + 1
+        diag = np.zeros(n)
+        diag[:-1] -= up
+        diag[1:] -= down
+        diag[-1] -= exit_rate
+        return sp.diags([down, diag, up], [1, 0, -1], format="csc")  # column = source
+
+    def first_passage(self, start_u: float, target_u: float, times) -> FirstPassageDensity:
+        """Survival, first-passage-time density and mean, from start_u to target_u.
+
+        Parameters
+        ----------
+        times : array_like, shape (n_times,), non-decreasing, >= 0.  [time]
+        """
+        s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
+        times = check_times(times, increasing=True)
+        c, up, down, exit_rate = self._chain(lo, b, True, s)
+        A = self._generator(up, down, exit_rate)
+        m, (i0, w0) = _point_mass(c, x)
+        masses = propagate(A, m, times)  # the uniformisation engine of the exact solver
+        survival = masses.sum(axis=1)
+        density = exit_rate * masses[:, -1]
+        # backward equation A^T tau = -1 (tridiagonal)
+        ab = np.zeros((3, c.size))
+        AT = A.T.tocsr()
+        ab[0, 1:] = AT.diagonal(1)
+        ab[1] = AT.diagonal(0)
+        ab[2, :-1] = AT.diagonal(-1)
+        tau = solve_banded((1, 1), ab, -np.ones(c.size))
+        mean = (1 - w0) * tau[i0] + w0 * tau[min(i0 + 1, c.size - 1)]
+        return FirstPassageDensity(times=times, survival=np.clip(survival, 0, 1), density=density,
+                                   mean=float(mean))
+
+    def evolve(self, start_u: float, times) -> DensityEvolution:
+        """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles."""
+
+        u0 = check_u("start_u", start_u)
+        times = check_times(times, increasing=True)
+        lo, hi = -1 + self.delta, 1 - self.delta
+        c, up, down, _ = self._chain(lo, hi, False)
+        A = self._generator(up, down, 0.0)
+        m, _ = _point_mass(c, u0)
+        masses = np.clip(propagate(A, m, times), 0, None)
+        masses /= masses.sum(axis=1, keepdims=True)
+        return DensityEvolution(times=times, u=c, probabilities=masses, mean_u=masses @ c)
+
+    def mfpt(self, start_u: float, target_u: float) -> float:
+        """Mean first-passage time of the discretised equation (backward solve).  [time]"""
+        return self.first_passage(start_u, target_u, [0.0]).mean
+
+
+def _point_mass(c: np.ndarray, x: float):
+    """Unit mass at x shared linearly between the two nearest cell centres (second order)."""
+    h = c[1] - c[0]
+    pos = min(max((x - c[0]) / h, 0.0), c.size - 1.0)
+    i0 = min(int(pos), c.size - 2)
+    w = pos - i0
+    m = np.zeros(c.size)
+    m[i0] = 1 - w
+    m[i0 + 1] = w
+    return m, (i0, w)

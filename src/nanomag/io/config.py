@@ -1,0 +1,214 @@
+"""TOML configuration files (format in API.md): strict parsing into a Device and a RunSpec.
+
+Unknown keys, missing keys, wrong types and unphysical values are refused with
+a :class:`~nanomag.errors.ConfigError` whose message names the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..model.device import Device, Grain, Lead
+from ..model.multilevel import MultiLevelGrain
+from ..model.text import device_toml
+
+__all__ = ["RunSpec", "Config", "read_config", "load_config", "parse_config", "device_toml"]
+
+_GRAIN_KEYS = ("S0", "eta", "kappa", "h", "eps", "alpha", "T")
+_MULTI_KEYS = ("levels", "S_core", "charges", "E_C", "N_g", "J", "kappa", "h", "alpha", "T")
+_MULTI_REQUIRED = ("levels", "S_core", "J", "kappa", "h", "alpha", "T")  # charges, E_C, N_g have defaults
+_LEVEL_KEYS = ("eps", "n", "coupling")
+_LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T"}
+_RUN_KINDS = ("first_passage", "trajectories")
+_RUN_KEYS = {
+    "kind": str, "start_u": float, "target_u": float, "n_traj": int, "seed": int,
+    "t_max": float, "t_final": float, "n_times": int, "chunk_size": int,
+}
+_RUN_REQUIRED = {
+    "first_passage": ("start_u", "target_u", "n_traj", "seed"),
+    "trajectories": ("start_u", "t_final", "n_times", "n_traj", "seed"),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The ``[run]`` section: what ``nanomag run`` computes.
+
+    Attributes
+    ----------
+    kind : "first_passage" or "trajectories"
+    start_u, target_u : float
+        Switching convention of PHYSICS.md; target_u is None for trajectories.
+    n_traj : int
+        Number of independent trajectories.
+    seed : int
+        Root seed (numpy SeedSequence entropy), >= 0.
+    t_max : float or None
+        First passage: censoring time (None: run until the target is reached).  [time]
+    t_final, n_times : float, int
+        Trajectories: record at ``linspace(0, t_final, n_times)``.
+    chunk_size : int or None
+        Trajectories per work unit (None: chosen automatically).
+    """
+
+    kind: str
+    start_u: float
+    n_traj: int
+    seed: int
+    target_u: float | None = None
+    t_max: float | None = None
+    t_final: float | None = None
+    n_times: int | None = None
+    chunk_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed configuration file."""
+
+    device: Device
+    run: RunSpec | None
+    text: str
+    path: str
+
+
+def _typed(where: str, key: str, value, kind):
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} {key}: expected a string, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} {key}: expected an integer, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} {key}: expected a number, got {value!r}")
+    if math.isnan(value):
+        raise ConfigError(f"{where} {key}: is NaN")
+    return float(value)
+
+
+def _check_keys(where: str, table: dict, allowed, required=()):
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+
+
+def _parse_grain(table) -> Grain | MultiLevelGrain:
+    if isinstance(table, dict) and "levels" in table:
+        return _parse_multilevel(table)
+    _check_keys("[grain]", table, _GRAIN_KEYS, _GRAIN_KEYS)
+    values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
+              for k in _GRAIN_KEYS}
+    return Grain(**values)
+
+
+def _parse_multilevel(table) -> MultiLevelGrain:
+    """A ``[grain]`` table with ``levels``: the multi-level grain of PHYSICS.md section 2."""
+    _check_keys("[grain]", table, _MULTI_KEYS, _MULTI_REQUIRED)
+    levels = table["levels"]
+    if not isinstance(levels, list) or not levels:
+        raise ConfigError("[grain] levels: expected a non-empty array of tables { eps = ..., n = ... }")
+    parsed = []
+    for i, level in enumerate(levels):
+        where = f"[grain] levels[{i}]"
+        _check_keys(where, level, _LEVEL_KEYS, ("eps", "n"))
+        n = _typed(where, "n", level["n"], int)
+        if n not in (0, 1, 2):
+            raise ConfigError(f"{where} n: ground-state occupation must be 0, 1 or 2, got {n}")
+        parsed.append((_typed(where, "eps", level["eps"], float), n,
+                       _typed(where, "coupling", level.get("coupling", 1.0), float)))
+    charges = table.get("charges", [0, 1])
+    if not isinstance(charges, list) or not charges:
+        raise ConfigError("[grain] charges: expected a non-empty array of integers")
+    charges = [_typed("[grain]", "charges", c, int) for c in charges]
+    values = {k: _typed("[grain]", k, table[k], float) for k in _MULTI_KEYS
+              if k in table and k not in ("levels", "charges")}
+    return MultiLevelGrain(levels=tuple(parsed), charges=tuple(charges), **values)
+
+
+def _parse_lead(i: int, table) -> Lead:
+    where = f"[[leads]] #{i + 1}"
+    _check_keys(where, table, _LEAD_KEYS, ("mu",))
+    name = _typed(where, "name", table.get("name", f"lead{i}"), str)
+    where = f"[[leads]] {name!r}"
+    num = {k: _typed(where, k, v, float) for k, v in table.items() if k != "name"}
+    along_z = {"gamma_up", "gamma_down"} & set(num)
+    along_m = {"gamma_major", "gamma_minor", "theta"} & set(num)
+    if along_z and along_m:
+        raise ConfigError(f"{where}: give either gamma_up/gamma_down or gamma_major/gamma_minor/theta, not both")
+    if along_m:
+        missing = sorted({"gamma_major", "gamma_minor", "theta"} - along_m)
+        if missing:
+            raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+        return Lead.from_magnetisation(num["mu"], num["gamma_major"], num["gamma_minor"], num["theta"],
+                                       T=num.get("T"), name=name)
+    missing = sorted({"gamma_up", "gamma_down"} - along_z)
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+    return Lead(mu=num["mu"], gamma_up=num["gamma_up"], gamma_down=num["gamma_down"], T=num.get("T"), name=name)
+
+
+def _parse_run(table) -> RunSpec:
+    _check_keys("[run]", table, _RUN_KEYS, ("kind",))
+    kind = _typed("[run]", "kind", table["kind"], str)
+    if kind not in _RUN_KINDS:
+        raise ConfigError(f"[run] kind: must be one of {', '.join(_RUN_KINDS)}, got {kind!r}")
+    _check_keys("[run]", table, _RUN_KEYS, _RUN_REQUIRED[kind])
+    v = {k: _typed("[run]", k, val, _RUN_KEYS[k]) for k, val in table.items()}
+    for key in ("start_u", "target_u"):
+        if key in v and not -1.0 <= v[key] <= 1.0:
+            raise ConfigError(f"[run] {key}: must lie in [-1, 1], got {v[key]}")
+    if "target_u" in v and v["target_u"] == v["start_u"]:
+        raise ConfigError("[run] target_u: must differ from start_u")
+    for key in ("n_traj", "n_times", "chunk_size"):
+        if key in v and v[key] < 1:
+            raise ConfigError(f"[run] {key}: must be >= 1, got {v[key]}")
+    if v["seed"] < 0:
+        raise ConfigError(f"[run] seed: must be >= 0, got {v['seed']}")
+    for key in ("t_max", "t_final"):
+        if key in v and not (0 < v[key] < math.inf):
+            raise ConfigError(f"[run] {key}: must be positive and finite, got {v[key]}")
+    return RunSpec(**v)
+
+
+def parse_config(text: str, path: str = "<string>") -> Config:
+    """Parse configuration text; errors are prefixed with ``path``."""
+    try:
+        data = tomllib.loads(text)
+        _check_keys("top level", data, ("grain", "leads", "run"), ("grain",))
+        grain = _parse_grain(data["grain"])
+        leads = data.get("leads", [])
+        if not isinstance(leads, list):
+            raise ConfigError("leads: expected an array of tables [[leads]]")
+        device = Device(grain=grain, leads=tuple(_parse_lead(i, t) for i, t in enumerate(leads)))
+        run = _parse_run(data["run"]) if "run" in data else None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return Config(device=device, run=run, text=text, path=path)
+
+
+def read_config(path) -> Config:
+    """Read a TOML file into a :class:`Config` (device, run section and the raw text)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def load_config(path) -> Device:
+    """Read a TOML file and return its validated :class:`~nanomag.model.Device`."""
+    return read_config(path).device

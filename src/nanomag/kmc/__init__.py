@@ -1,0 +1,10 @@
+"""Gillespie kinetic Monte Carlo on the full (sector, S_z) state space.
+
+:func:`first_passage` (switching times) and :func:`trajectories` (records at
+fixed times) wrap the reusable :class:`KMCSolver`; the numba kernels live in
+:mod:`nanomag.kmc._kernels`.
+"""
+
+from .engine import FirstPassageResult, KMCSolver, TrajectoryResult, first_passage, trajectories
+
+__all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "first_passage", "trajectories"]

@@ -1,0 +1,302 @@
+"""The device: a magnetic grain, its ferromagnetic leads and its bosonic bath.
+
+A :class:`Device` is plain, frozen, validated data.  Every solver in nanomag
+(exact, KMC, continuum, phase) takes the same object.
+
+Units: hbar = e = k_B = 1.  Energies in any one unit (kappa = 1 in most
+examples), rates in energy units, times in 1/energy.
+
+The state space of the single-orbital grain (PHYSICS.md section 1) is
+described here as *sectors*: a sector is a fixed charge configuration with a
+spin S, an energy offset and a charge.  Tunnelling *channels* connect a
+sector to one with one more electron.  The rate builder in
+:mod:`nanomag.markov.rates` works on sectors and channels only, so the single-orbital
+grain and the multi-level grain share one rate builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validate import check_finite, check_nonneg
+from ..errors import ConfigError
+
+__all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device"]
+
+
+class Sectors(NamedTuple):
+    """Charge configurations of a grain (one entry per sector).
+
+    Attributes
+    ----------
+    two_spin : ndarray of int, shape (n_sectors,)
+        Twice the spin S of each sector.
+    energy : ndarray of float, shape (n_sectors,)
+        Energy offset of each sector (the S_z independent part of E).
+    charge : ndarray of int, shape (n_sectors,)
+        Number of electrons added relative to the reference sector.
+    """
+
+    two_spin: np.ndarray
+    energy: np.ndarray
+    charge: np.ndarray
+
+
+class Channel(NamedTuple):
+    """Tunnelling channel: adding an electron takes sector ``lower`` to ``upper``.
+
+    ``eta`` = +1 for a majority electron (S' = S + 1/2), -1 for a minority one
+    (S' = S - 1/2).  ``coupling`` multiplies every lead rate (level coupling).
+    """
+
+    lower: int
+    upper: int
+    eta: int
+    coupling: float = 1.0
+
+
+@dataclass(frozen=True)
+class Grain:
+    """Single-orbital magnetic grain (PHYSICS.md section 1).
+
+    Parameters
+    ----------
+    S0 : float
+        Macrospin of the N-electron sector, a positive multiple of 1/2.
+    eta : int
+        +1 if the orbital adds a majority electron (S1 = S0 + 1/2),
+        -1 if it adds a minority one (S1 = S0 - 1/2).
+    kappa : float
+        Uniaxial anisotropy: E contains -(kappa/S0) S_z^2.  [energy]
+    h : float
+        Zeeman energy gamma*H: E contains -h S_z.  [energy]
+    eps : float
+        Addition energy of the orbital.  [energy]
+    alpha : float
+        Gilbert damping alpha_B of the bosonic bath (dimensionless, >= 0).
+    T : float
+        Bath temperature (k_B = 1), >= 0; T = 0 is exact.  [energy]
+    """
+
+    S0: float
+    eta: int = 1
+    kappa: float = 1.0
+    h: float = 0.0
+    eps: float = 0.0
+    alpha: float = 0.0
+    T: float = 0.0
+
+    def __post_init__(self):
+        s0 = check_finite("grain", "S0", self.S0)
+        if s0 < 0.5 or abs(2 * s0 - round(2 * s0)) > 1e-9:
+            raise ConfigError(f"grain.S0: must be a positive multiple of 1/2, got {self.S0!r}")
+        object.__setattr__(self, "S0", round(2 * s0) / 2)
+        if isinstance(self.eta, bool) or self.eta not in (1, -1):
+            raise ConfigError(f"grain.eta: must be +1 or -1 (|eta| = 1), got {self.eta!r}")
+        object.__setattr__(self, "eta", int(self.eta))
+        for key in ("kappa", "h", "eps"):
+            object.__setattr__(self, key, check_finite("grain", key, getattr(self, key)))
+        for key in ("alpha", "T"):
+            object.__setattr__(self, key, check_nonneg("grain", key, getattr(self, key)))
+
+    @property
+    def S1(self) -> float:
+        """Spin of the (N+1)-electron sector, S0 + eta/2."""
+        return self.S0 + self.eta / 2
+
+    @property
+    def spin_scale(self) -> float:
+        """The S0 of the anisotropy term kappa/S0 and of the bath normalisation."""
+        return self.S0
+
+    def sectors(self) -> Sectors:
+        two_s0 = round(2 * self.S0)
+        return Sectors(
+            two_spin=np.array([two_s0, two_s0 + self.eta], dtype=np.int64),
+            energy=np.array([0.0, self.eps]),
+            charge=np.array([0, 1], dtype=np.int64),
+        )
+
+    def channels(self) -> tuple[Channel, ...]:
+        return (Channel(lower=0, upper=1, eta=self.eta, coupling=1.0),)
+
+    def with_gate(self, vg: float) -> "Grain":
+        """The grain at gate voltage ``vg``: eps -> eps - vg (as every level of a multi-level grain).  [energy]"""
+        return dataclasses.replace(self, eps=self.eps - check_finite("gate", "vg", vg))
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A ferromagnetic lead (PHYSICS.md section 1).
+
+    Parameters
+    ----------
+    mu : float
+        Chemical potential.  May be -inf (an empty lead) or +inf (a full one).  [energy]
+    gamma_up, gamma_down : float
+        Spin-resolved tunnelling rates along the grain's easy axis z, >= 0.  [energy]
+    T : float or None
+        The lead's temperature; ``None`` means the bath temperature.  [energy]
+    name : str
+        Label used in output.
+
+    Use :meth:`Lead.from_magnetisation` to give rates along the lead's own
+    magnetisation and an angle theta (Eq. 14).
+    """
+
+    mu: float
+    gamma_up: float
+    gamma_down: float
+    T: float | None = None
+    name: str = "lead"
+
+    def __post_init__(self):
+        owner = f"leads[{self.name}]"
+        if not isinstance(self.name, str):
+            raise ConfigError(f"{owner}.name: expected a string, got {self.name!r}")
+        object.__setattr__(self, "mu", check_finite(owner, "mu", self.mu, allow_inf=True))
+        for key in ("gamma_up", "gamma_down"):
+            object.__setattr__(self, key, check_nonneg(owner, key, getattr(self, key)))
+        if self.T is not None:
+            object.__setattr__(self, "T", check_nonneg(owner, "T", self.T))
+
+    @classmethod
+    def from_magnetisation(cls, mu: float, gamma_major: float, gamma_minor: float, theta: float,
+                           *, T: float | None = None, name: str = "lead") -> "Lead":
+        """Lead whose rates are given along its magnetisation, at angle ``theta`` to z (Eq. 14).
+
+        Gamma^up = cos^2(theta/2) Gamma^U + sin^2(theta/2) Gamma^D and
+        Gamma^down = cos^2(theta/2) Gamma^D + sin^2(theta/2) Gamma^U.
+        """
+        owner = f"leads[{name}]"
+        gU = check_nonneg(owner, "gamma_major", gamma_major)
+        gD = check_nonneg(owner, "gamma_minor", gamma_minor)
+        th = check_finite(owner, "theta", theta)
+        c2, s2 = math.cos(th / 2) ** 2, math.sin(th / 2) ** 2
+        return cls(mu=mu, gamma_up=c2 * gU + s2 * gD, gamma_down=c2 * gD + s2 * gU, T=T, name=name)
+
+    @property
+    def gamma(self) -> np.ndarray:
+        """Rates indexed by spin: ``gamma[0]`` for sigma = +1 (up), ``gamma[1]`` for sigma = -1."""
+        return np.array([self.gamma_up, self.gamma_down])
+
+
+@dataclass(frozen=True)
+class Device:
+    """A grain with its leads.  Frozen; every solver takes this object.
+
+    Parameters
+    ----------
+    grain : Grain
+        The grain (or a multi-level grain).
+    leads : tuple of Lead
+        The leads, at least zero.  A list is converted to a tuple.
+    """
+
+    grain: Grain
+    leads: tuple[Lead, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        leads = tuple(self.leads)
+        for lead in leads:
+            if not isinstance(lead, Lead):
+                raise ConfigError(f"leads: expected Lead objects, got {type(lead).__name__}")
+        names = [lead.name for lead in leads]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"leads: names must be unique, got {names}")
+        object.__setattr__(self, "leads", leads)
+
+    @property
+    def n_leads(self) -> int:
+        return len(self.leads)
+
+    def lead_temperature(self, a: int) -> float:
+        """Temperature of lead ``a`` (the bath temperature unless the lead sets its own)."""
+        T = self.leads[a].T
+        return self.grain.T if T is None else T
+
+    def lead_index(self, lead: int | str) -> int:
+        """Index of a lead given by index or name (ConfigError if there is no such lead)."""
+        names = [lead_.name for lead_ in self.leads]
+        if isinstance(lead, str):
+            if lead not in names:
+                raise ConfigError(f"lead: no lead named {lead!r} (the leads are {names})")
+            return names.index(lead)
+        if isinstance(lead, bool) or not isinstance(lead, (int, np.integer)) or not -len(names) <= lead < len(names):
+            raise ConfigError(f"lead: expected a lead name or an index below {len(names)}, got {lead!r}")
+        return int(lead) % len(names)
+
+    def replace(self, *, leads=None, mu=None, **grain_changes) -> "Device":
+        """A validated copy with some grain and lead parameters changed.
+
+        Parameters
+        ----------
+        leads : dict or sequence of Lead, optional
+            Either the new leads, or a dict ``{lead name or index: {field: value}}``
+            of changes to some leads, e.g. ``{"left": {"gamma_up": 2.0}}``.
+        mu : dict, optional
+            Shorthand for chemical potentials: ``{lead name or index: mu}``.
+        **grain_changes
+            Grain parameters, e.g. ``S0=2000, h=-0.3``.
+
+        Examples
+        --------
+        >>> dev.replace(h=-0.3, mu={"left": 8.0})   # doctest: +SKIP
+        """
+        new_leads = list(self.leads)
+        if isinstance(leads, dict):
+            for key, changes in leads.items():
+                a = self.lead_index(key)
+                if not isinstance(changes, dict):
+                    raise ConfigError(f"leads[{key!r}]: expected a dict of changes, got {changes!r}")
+                try:
+                    new_leads[a] = dataclasses.replace(new_leads[a], **changes)
+                except TypeError as exc:
+                    raise ConfigError(f"leads[{key!r}]: {exc}") from None
+        elif leads is not None:
+            new_leads = list(leads)
+        if mu is not None:
+            if not isinstance(mu, dict):
+                raise ConfigError(f"mu: expected a dict lead name -> chemical potential, got {mu!r}")
+            for key, value in mu.items():
+                a = self.lead_index(key)
+                new_leads[a] = dataclasses.replace(new_leads[a], mu=value)
+        grain = self.grain
+        if grain_changes:
+            try:
+                grain = dataclasses.replace(self.grain, **grain_changes)
+            except TypeError as exc:
+                raise ConfigError(f"grain: {exc}") from None
+        return Device(grain=grain, leads=tuple(new_leads))
+
+
+def reduced_device(gammas, vbar: float, hbar: float, *, S0: float = 1000, alpha: float = 0.01,
+                   kappa: float = 1.0, eta: int = 1, eps: float = 0.0, T: float = 0.0) -> Device:
+    """Device from the paper's reduced units (Section V.B, Eqs. 50-52, Figs. 6 and 8).
+
+    Parameters
+    ----------
+    gammas : (GLu, GLd, GRu, GRd)
+        Lead rates in units of 8 S0 alpha kappa.
+    vbar : float
+        (mu_L - eps) / kappa.
+    hbar : float
+        h / (2 kappa)  (Eq. 51a prints hbar/(2 kappa), a typo).
+    S0, alpha, kappa, eta, eps, T : optional
+        Grain parameters; the right lead is empty (mu_R = -inf).
+    """
+    gammas = np.asarray(gammas, dtype=float)
+    if gammas.shape != (4,):
+        raise ConfigError(f"gammas: expected 4 rates (GLu, GLd, GRu, GRd), got shape {gammas.shape}")
+    unit = 8 * S0 * alpha * kappa
+    if not unit > 0:
+        raise ConfigError("reduced units need S0, alpha and kappa > 0 (rates are in units of 8 S0 alpha kappa)")
+    grain = Grain(S0=S0, eta=eta, kappa=kappa, h=2 * kappa * hbar, eps=eps, alpha=alpha, T=T)
+    left = Lead(mu=eps + kappa * vbar, gamma_up=unit * gammas[0], gamma_down=unit * gammas[1], name="left")
+    right = Lead(mu=-math.inf, gamma_up=unit * gammas[2], gamma_down=unit * gammas[3], name="right")
+    return Device(grain=grain, leads=(left, right))

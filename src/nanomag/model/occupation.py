@@ -1,0 +1,40 @@
+"""Occupation factors of the leads (Fermi) and of the bosonic bath (Bose), vectorised.
+
+Units: k_B = 1, energies and temperatures in the same unit.  T = 0 is exact
+(a step, 1/2 at E = mu).  The scalar numba twin used inside kernels is
+:func:`nanomag.model._kernels.fermi_scalar`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = ["fermi", "fermi_hole", "bose_factor"]
+
+
+def fermi(energy, mu, T):
+    """Fermi function n(E) = 1 / (1 + exp((E - mu)/T)); at T = 0 a step equal to 1/2 at E = mu."""
+    x = np.subtract(energy, mu)
+    if T > 0:
+        return expit(-x / T)
+    return np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5))
+
+
+def fermi_hole(energy, mu, T):
+    """1 - n(E), computed without cancellation."""
+    x = np.subtract(energy, mu)
+    if T > 0:
+        return expit(x / T)
+    return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
+
+
+def bose_factor(omega, T):
+    """Ohmic bath factor F(w) = w / (1 - exp(-w/T)); F(w) = max(w, 0) at T = 0 and F(0) = T."""
+    omega = np.asarray(omega, dtype=float)
+    if T <= 0:
+        return np.maximum(omega, 0.0)
+    x = omega / T
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = T * x / -np.expm1(-x)
+    return np.where(x == 0, T, out)

@@ -1,0 +1,46 @@
+"""A device as configuration text (the TOML format of ``docs/config.md``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .device import Device, Grain
+
+__all__ = ["device_toml"]
+
+
+def _toml_value(x) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, str):
+        return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    x = float(x)
+    return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
+
+
+def device_toml(dev: Device) -> str:
+    """``dev`` as configuration text (the format of ``docs/config.md``) that :func:`nanomag.io.config.parse_config` reads back."""
+    g = dev.grain
+    lines = ["[grain]"]
+    if isinstance(g, Grain):
+        for key in ("S0", "eta", "kappa", "h", "eps", "alpha", "T"):
+            lines.append(f"{key} = {_toml_value(getattr(g, key))}")
+    else:
+        lines.append(f"S_core = {_toml_value(g.S_core)}")
+        lines.append("levels = [")
+        for lv in g.levels:
+            lines.append(f"  {{ eps = {_toml_value(lv.eps)}, n = {lv.n}, coupling = {_toml_value(lv.coupling)} }},")
+        lines.append("]")
+        lines.append(f"charges = [{', '.join(str(c) for c in g.charges)}]")
+        for key in ("E_C", "N_g", "J", "kappa", "h", "alpha", "T"):
+            lines.append(f"{key} = {_toml_value(getattr(g, key))}")
+    for lead in dev.leads:
+        lines += ["", "[[leads]]", f"name = {_toml_value(lead.name)}", f"mu = {_toml_value(lead.mu)}",
+                  f"gamma_up = {_toml_value(lead.gamma_up)}", f"gamma_down = {_toml_value(lead.gamma_down)}"]
+        if lead.T is not None:
+            lines.append(f"T = {_toml_value(lead.T)}")
+    return "\n".join(lines) + "\n"
