@@ -248,7 +248,7 @@ def test_input_validation():
 # ---------------------------------------------------------------- finite temperature
 
 def test_finite_temperature_kernel_matches_continuum_drift():
-    from nanomag.phase import _kernels as k
+    from nanomag.continuum import _flow as k
 
     dev = nm.Device(
         grain=nm.Grain(S0=200, eta=-1, kappa=0.8, h=0.3, eps=0.2, alpha=0.02, T=0.07),
@@ -258,6 +258,31 @@ def test_finite_temperature_kernel_matches_continuum_drift():
     u = np.linspace(-1, 1, 97)
     ours = [k.drift_bracket(x, g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, gu, gd) for x in u]
     assert np.allclose(ours, nm.continuum.reduced_drift(dev, u), rtol=1e-12, atol=1e-15)
+
+
+def test_one_fixed_point_search_serves_continuum_and_phase():
+    """nm.continuum.fixed_points and phase.device_fixed_points are one compiled search; it also
+    covers kappa <= 0 (no threshold ladder at kappa = 0) and finds every sign change of a dense scan."""
+    rng = np.random.default_rng(17)
+    for k in range(60):
+        kappa = 0.0 if k % 5 == 0 else rng.uniform(0.2, 2) * (1 if k % 3 else -1)
+        grain = nm.Grain(S0=100, eta=int(rng.choice([1, -1])), kappa=kappa, h=rng.uniform(-2, 2),
+                         eps=rng.uniform(-1, 1), alpha=rng.uniform(0, 0.05), T=(0.0, 0.01, 0.2)[k % 3])
+        leads = tuple(nm.Lead(mu=rng.uniform(-3, 3), gamma_up=rng.uniform(0, 5), gamma_down=rng.uniform(0, 5),
+                              name=f"l{i}") for i in range(1 + k % 3))
+        dev = nm.Device(grain=grain, leads=leads)
+        pts = nm.continuum.fixed_points(dev)
+        assert [u for u, _ in pts] == sorted(u for u, _ in pts) and pts[0][0] == -1.0 and pts[-1][0] == 1.0
+        if kappa > 0:
+            assert phase.device_fixed_points(dev, n_u=301) == nm.continuum.fixed_points(dev, n_grid=301)
+        u = np.linspace(-1, 1, 20001)
+        s = np.sign(nm.continuum.reduced_drift(dev, u))
+        assert len(pts) - 2 >= np.count_nonzero(s[:-1] * s[1:] < 0)
+        for root, stable in pts[1:-1]:
+            left, right = nm.continuum.reduced_drift(dev, np.array([root - 1e-9, root + 1e-9]))
+            assert stable == (left > 0 > right) and left * right <= 0
+    with pytest.raises(ConfigError, match="n_grid"):
+        nm.continuum.fixed_points(nm.reduced_device(UPPER_RIGHT, 4.9, -4.1), n_grid=2)
 
 
 def test_small_temperature_agrees_with_t0_away_from_boundaries():

@@ -13,12 +13,12 @@ vectorised over u.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from .._validate import check_u
 from ..errors import ConfigError, SolverError
 from ..model.device import Device
 from ..model.occupation import fermi, fermi_hole
+from . import _flow
 from ._common import single_orbital
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
@@ -192,22 +192,31 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     """Fixed points of the deterministic flow du/dt = R(u), with their stability.
 
     Returns ``[(u, is_stable), ...]`` sorted by u, the poles u = -1 and u = +1
-    included.  Interior points are sign changes of R/(1 - u^2), refined by
-    bisection; at T = 0 a jump of the Fermi step from + to - is a stable point.
+    included.  Interior points are sign changes of g = R/(1 - u^2) on a
+    uniform grid of ``n_grid`` points plus ladders of samples around every
+    channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a`` (offsets from
+    0 to 40 T_a/|kappa|), each refined by bisection to machine precision; at
+    T = 0 a jump of the Fermi step from + to - is a stable point (the
+    bisection converges onto the jump).  A pole is stable when g just inside
+    it points at it.  The same compiled search serves the phase diagrams
+    (:func:`nanomag.phase.device_fixed_points`).
     """
-    u = np.linspace(-1, 1, n_grid)
-    g = reduced_drift(dev, u)
-    points = [(-1.0, bool(g[0] < 0))]
-    s = np.sign(g)
-    for i in np.flatnonzero(s[:-1] * s[1:] < 0):
-        root = brentq(lambda x: float(reduced_drift(dev, x)), u[i], u[i + 1], xtol=1e-14)
-        points.append((float(root), bool(s[i] > 0)))
-    for i in np.flatnonzero((s[1:-1] == 0)):
-        j = i + 1
-        if s[j - 1] != s[j + 1]:
-            points.append((float(u[j]), bool(s[j - 1] > 0)))
-    points.append((1.0, bool(g[-1] > 0)))
-    return sorted(points)
+    g = single_orbital(dev)
+    n_grid = int(n_grid)
+    if n_grid < 3:
+        raise ConfigError(f"n_grid: must be >= 3, got {n_grid}")
+    q, _ = polarisation(dev)
+    mu = np.array([lead.mu for lead in dev.leads], dtype=float)
+    T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
+    g_up = np.array([lead.gamma_up for lead in dev.leads], dtype=float)
+    g_dn = np.array([lead.gamma_down for lead in dev.leads], dtype=float)
+    cap = _flow.n_samples(n_grid, dev.n_leads) + 2
+    us = np.empty(cap)
+    st = np.empty(cap, dtype=np.int64)
+    n = _flow.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
+                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _flow.LADDER,
+                                 _flow.T0_WIDTH, us, st)
+    return [(float(us[i]), bool(st[i])) for i in range(n)]
 
 
 def charge_rates(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:

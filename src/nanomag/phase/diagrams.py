@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..continuum.nmd import fixed_point_current, polarisation
+from ..continuum._flow import LADDER, T0_WIDTH, drift_bracket
+from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
 from . import _kernels as _k
@@ -333,14 +334,12 @@ def _kernel_args(dev: Device):
     return g, q, mu, T, g_up, g_dn
 
 
-_T0_WIDTH = 1e-10
-"""Half-width in u of the sample ladder around a threshold of a T = 0 lead (the jump itself)."""
-
-
 def device_fixed_points(dev: Device, *, n_u: int = N_U_SAMPLES) -> list[tuple[float, bool]]:
     """Fixed points of du/dt = R(u) (Eq. 24b) of a device at any temperature.
 
-    u is sampled uniformly (``n_u`` points) and, around every channel threshold
+    :func:`nanomag.continuum.fixed_points` with ``n_grid = n_u`` (the same
+    compiled search the phase diagrams run per grid point): u is sampled
+    uniformly (``n_u`` points) and, around every channel threshold
     ``eps - kappa sigma u - h sigma/2 = mu_a``, on a ladder of offsets from 0 to 40 T_a/kappa;
     sign changes of g = R/(1 - u^2) are refined by bisection to machine precision.
     At T = 0 the bisection converges onto the jump itself (see the module notes).
@@ -349,14 +348,10 @@ def device_fixed_points(dev: Device, *, n_u: int = N_U_SAMPLES) -> list[tuple[fl
     -------
     list of (u, is_stable), sorted by u, poles included.
     """
-    g, q, mu, T, g_up, g_dn = _kernel_args(dev)
+    _kernel_args(dev)
     if n_u < 3:
         raise ConfigError(f"n_u: must be >= 3, got {n_u}")
-    us = np.empty(4 * n_u)
-    st = np.empty(4 * n_u, dtype=np.int64)
-    n = _k.drift_fixed_points(g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn, int(n_u),
-                              _k._LADDER, _T0_WIDTH, us, st)
-    return [(float(us[i]), bool(st[i])) for i in range(n)]
+    return fixed_points(dev, n_grid=n_u)
 
 
 def phase_of_device(dev: Device, *, n_u: int = N_U_SAMPLES) -> str:
@@ -373,8 +368,8 @@ def _device_codes(dev: Device, mu0: np.ndarray, h: np.ndarray, n_u: int) -> np.n
     mu0, h = np.broadcast_arrays(np.asarray(mu0, dtype=float), np.asarray(h, dtype=float))
     out = np.empty(mu0.size, dtype=np.int64)
     _k.drift_codes(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn,
-                   np.ascontiguousarray(mu0).ravel(), np.ascontiguousarray(h).ravel(), int(n_u), _k._LADDER,
-                   _T0_WIDTH, out)
+                   np.ascontiguousarray(mu0).ravel(), np.ascontiguousarray(h).ravel(), int(n_u), LADDER,
+                   T0_WIDTH, out)
     return out.reshape(mu0.shape)
 
 
@@ -560,7 +555,7 @@ def _next_state(dev: Device, u_old: float, n_u: int) -> float:
         direction = -1
     else:
         g, q, mu, T, g_up, g_dn = _kernel_args(dev)
-        val = _k.drift_bracket(u_old, g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn)
+        val = drift_bracket(u_old, g.eps, g.kappa, g.h, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn)
         direction = 1 if val > 0 else -1
     ahead = [p for p in pts if (p[0] > u_old if direction > 0 else p[0] < u_old)]
     if direction < 0:

@@ -1,0 +1,203 @@
+"""Compiled fixed-point search of the deterministic NMD flow du/dt = R(u) (Eq. 24b).
+
+The one implementation behind :func:`nanomag.continuum.fixed_points` and the
+finite-temperature phase diagrams of :mod:`nanomag.phase` (which call these
+kernels per grid point).  Kernels take arrays and scalars only and write into
+preallocated outputs.
+
+The bracket g(u) = R(u) / (1 - u^2) is sampled on a uniform grid plus ladders
+of offsets around every channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a``
+(from 0 to 40 T_a/|kappa|, or to the jump itself at T_a = 0); every sign change
+is refined by bisection to adjacent floating-point numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..model._kernels import fermi_scalar
+
+__all__ = ["LADDER", "T0_WIDTH", "sign", "sort_points", "drift_bracket", "u_samples", "n_samples",
+           "drift_fixed_points"]
+
+LADDER = np.array([0.0, 0.25, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 40.0])
+"""Offsets of the samples around a channel threshold, in units of T_a / |kappa|."""
+
+T0_WIDTH = 1e-10
+"""Half-width in u of the sample ladder around a threshold of a T = 0 lead (the jump itself)."""
+
+
+@njit(cache=True)
+def sign(x):
+    if x > 0.0:
+        return 1
+    if x < 0.0:
+        return -1
+    return 0
+
+
+@njit(cache=True)
+def sort_points(us, st, n):
+    """Sort the first ``n`` entries of ``us`` in place, carrying ``st`` along (insertion sort)."""
+    for i in range(1, n):
+        x = us[i]
+        s = st[i]
+        j = i - 1
+        while j >= 0 and us[j] > x:
+            us[j + 1] = us[j]
+            st[j + 1] = st[j]
+            j -= 1
+        us[j + 1] = x
+        st[j + 1] = s
+
+
+@njit(cache=True)
+def drift_bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
+    """g(u) = R(u) / (1 - u^2) of Eq. 24b (same as ``continuum.reduced_drift``); c = q eta.  [1/time]"""
+    x_up = eps - kappa * u - 0.5 * h
+    x_dn = eps + kappa * u + 0.5 * h
+    f_up = 0.0
+    f_dn = 0.0
+    for a in range(mu.size):
+        if g_up[a] != 0.0:
+            f_up += g_up[a] * fermi_scalar(x_up - mu[a], T[a])
+        if g_dn[a] != 0.0:
+            f_dn += g_dn[a] * fermi_scalar(x_dn - mu[a], T[a])
+    num = (1.0 - q) * f_up - (1.0 + q) * f_dn
+    lead = 0.0
+    if num != 0.0:
+        lead = num / (4.0 * S0 * (1.0 + c * u))
+    return alpha * (h + 2.0 * kappa * u) + lead
+
+
+def n_samples(n_uniform: int, n_leads: int) -> int:
+    """Upper bound on the number of u samples (hence of fixed points + 1) of :func:`u_samples`."""
+    return n_uniform + 2 * n_leads * (2 * LADDER.size - 1)
+
+
+@njit(cache=True)
+def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
+    """u samples on [-1, 1], sorted and unique: a uniform grid plus ladders around every channel threshold.
+
+    With kappa = 0 the thresholds do not depend on u and only the uniform grid is used.
+    """
+    n_thr = 0
+    if kappa != 0.0:
+        for a in range(mu.size):
+            if math.isfinite(mu[a]):
+                n_thr += 2
+    n_lad = ladder.size
+    extra = np.empty(n_thr * (2 * n_lad - 1))
+    m = 0
+    for a in range(mu.size):
+        if n_thr == 0 or not math.isfinite(mu[a]):
+            continue
+        width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
+        for sigma in (1.0, -1.0):
+            # eps - kappa sigma u - h sigma / 2 = mu_a
+            t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
+            for j in range(n_lad):
+                for sgn in (1.0, -1.0):
+                    if j == 0 and sgn < 0.0:
+                        continue
+                    v = t + sgn * ladder[j] * width
+                    if v < -1.0:
+                        v = -1.0
+                    elif v > 1.0:
+                        v = 1.0
+                    extra[m] = v
+                    m += 1
+    extra = np.sort(extra[:m])
+    # merge the (sorted) uniform grid with the sorted ladder samples, dropping duplicates
+    out = np.empty(n_uniform + m)
+    k = 0
+    i = 0
+    j = 0
+    while i < n_uniform or j < m:
+        if j >= m:
+            v = -1.0 + 2.0 * i / (n_uniform - 1)
+            i += 1
+        elif i >= n_uniform:
+            v = extra[j]
+            j += 1
+        else:
+            w = -1.0 + 2.0 * i / (n_uniform - 1)
+            if w <= extra[j]:
+                v = w
+                i += 1
+            else:
+                v = extra[j]
+                j += 1
+        if k == 0 or v != out[k - 1]:
+            out[k] = v
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder,
+                       t0_width, us, st):
+    """Fixed points of du/dt = R(u) (Eq. 24b) for one device, any temperature.
+
+    Sign changes of g on the sample of :func:`u_samples` are refined by
+    bisection (to the jump itself where T = 0).  Returns the number of points
+    written into ``us``/``st`` (sorted; poles included; ``st`` = 1 for stable).
+    ``us`` and ``st`` need room for ``n_samples(n_uniform, mu.size) + 1``
+    points; a smaller buffer drops interior points beyond its capacity.
+    """
+    u = u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
+    nu = u.size
+    g = np.empty(nu)
+    for i in range(nu):
+        g[i] = drift_bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+    cap = us.size
+    n = 0
+    # poles: sign of g just inside
+    first = 0
+    while first < nu - 1 and g[first] == 0.0:
+        first += 1
+    us[n] = -1.0
+    st[n] = 1 if g[first] < 0.0 else 0
+    n += 1
+    j = first  # last sample with nonzero g
+    for i in range(first + 1, nu):
+        if g[i] == 0.0:
+            continue
+        if sign(g[i]) != sign(g[j]) and n < cap - 1:
+            if i == j + 1:
+                lo = u[j]
+                hi = u[i]
+                glo = g[j]
+                for _ in range(200):
+                    mid = 0.5 * (lo + hi)
+                    if mid <= lo or mid >= hi:
+                        break
+                    gm = drift_bracket(mid, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+                    if gm == 0.0:
+                        lo = mid
+                        hi = mid
+                        break
+                    if sign(gm) == sign(glo):
+                        lo = mid
+                        glo = gm
+                    else:
+                        hi = mid
+                root = 0.5 * (lo + hi)
+            else:
+                root = 0.5 * (u[j + 1] + u[i - 1])  # g vanishes on a run of samples
+            if -1.0 < root < 1.0:
+                us[n] = root
+                st[n] = 1 if g[j] > 0.0 else 0
+                n += 1
+        j = i
+    last = nu - 1
+    while last > 0 and g[last] == 0.0:
+        last -= 1
+    us[n] = 1.0
+    st[n] = 1 if g[last] > 0.0 else 0
+    n += 1
+    sort_points(us, st, n)
+    return n
