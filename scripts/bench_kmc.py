@@ -58,8 +58,8 @@ def main():
     times = np.empty(2)
     n_ev = np.empty(2, dtype=np.int64)
     baseline_first_passage(tab.dst, tab.cumrate, tab.degree, tab.total, prob.target, prob.start, 2, 0, times, n_ev)
-    serial.first_passage(run.start_u, run.target_u, 2, seed=0)
-    threaded.first_passage(run.start_u, run.target_u, 8, seed=0)
+    serial.first_passage(run.start_u, run.target_u, n_traj=2, seed=0)
+    threaded.first_passage(run.start_u, run.target_u, n_traj=8, seed=0)
 
     rates = {"baseline": [], "serial": [], "prange": []}
     n = args.n_traj
@@ -70,9 +70,9 @@ def main():
         baseline_first_passage(tab.dst, tab.cumrate, tab.degree, tab.total, prob.target, prob.start, n, rep,
                                times, n_ev)
         rates["baseline"].append(n_ev.sum() / (time.perf_counter() - t0))
-        res = serial.first_passage(run.start_u, run.target_u, n, seed=rep)
+        res = serial.first_passage(run.start_u, run.target_u, n_traj=n, seed=rep)
         rates["serial"].append(res.events_per_second)
-        res = threaded.first_passage(run.start_u, run.target_u, n, seed=rep)
+        res = threaded.first_passage(run.start_u, run.target_u, n_traj=n, seed=rep)
         rates["prange"].append(res.events_per_second)
     best = {k: max(v) for k, v in rates.items()}
     print(f"device: {args.config} (S0 = {dev.grain.S0:g}, {model.n_states} states), {n} trajectories x "

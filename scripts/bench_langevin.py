@@ -22,7 +22,7 @@ def main():
         for scheme in ("euler", "milstein"):
             res = c.langevin_first_passage(dev, -0.8, 0.8, n_traj=args.n_traj, seed=1, dt=args.dt,
                                            form=form, scheme=scheme)
-            wall = res.settings["wall_time"]
+            wall = res.wall_time
             m, se = res.mean_time()
             print(f"{form:>6}{scheme:>10}{res.n_steps:>12}{wall:>10.2f}{res.n_steps / wall:>12.3g}{m:>12.4f}{se:>9.4f}")
 

@@ -324,15 +324,15 @@ def test_langevin_is_reproducible_whatever_the_chunking():
     dev = drift_device(30)
     kw = dict(n_traj=64, dt=0.5, form="flux")
     a = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, **kw)
-    b = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, chunk=7, **kw)
+    b = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, chunk_size=7, **kw)
     d = c.langevin_first_passage(dev, -0.8, 0.8, seed=6, **kw)
     np.testing.assert_array_equal(a.times, b.times)
     assert not np.array_equal(a.times, d.times)
     head = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, dt=0.5, form="flux", n_traj=20)
-    tail = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, dt=0.5, form="flux", n_traj=44, first=20)
+    tail = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, dt=0.5, form="flux", n_traj=44, first_index=20)
     np.testing.assert_array_equal((head + tail).times, a.times)
     p1 = c.langevin_trajectories(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3)
-    p2 = c.langevin_trajectories(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3, chunk=5)
+    p2 = c.langevin_trajectories(dev, -0.8, [0.0, 3.0, 10.0], n_traj=32, seed=1, dt=0.3, chunk_size=5)
     np.testing.assert_array_equal(p1.u, p2.u)
     assert np.all(p1.u[:, 0] == -0.8) and np.all(np.abs(p1.u) <= 1)
 
@@ -343,8 +343,8 @@ def test_langevin_result_methods_and_mean_u():
     assert res.survival(0.0) == 1.0 and res.survival(np.inf) == 0.0
     assert np.all(np.diff(res.survival(np.linspace(0, 100, 50))) <= 0)
     short = c.langevin_first_passage(dev, -0.8, 0.8, n_traj=10, seed=3, dt=0.2, t_max=1.0)
-    assert short.n_unfinished == 10
-    with pytest.raises(ValueError, match="did not reach"):
+    assert short.n_censored == 10 and short.censored.all() and np.all(short.times == 1.0)
+    with pytest.raises(nm.SolverError, match="censored"):
         short.mean_time()
     t = np.array([0.0, 20.0, 40.0])
     paths = c.langevin_trajectories(dev, -0.8, t, n_traj=2000, seed=8, dt=0.1, form="flux")

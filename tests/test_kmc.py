@@ -146,7 +146,7 @@ def test_bad_arguments(bad, match):
 def test_mean_u_of_trajectories_matches_exact_evolution():
     dev = switching_device(S0=20, T=0.1)
     times = np.linspace(0.0, 60.0, 13)
-    res = kmc.trajectories(dev, times, n_traj=3000, seed=9, start_u=-0.8)
+    res = kmc.trajectories(dev, -0.8, times, n_traj=3000, seed=9)
     ev = nm.exact.evolve(dev, -0.8, times)
     mean, err = res.mean_u()
     assert mean[0] == pytest.approx(ev.mean_u[0], abs=1e-14) and err[0] < 1e-14  # all start in one state
@@ -161,7 +161,7 @@ def test_stationary_currents_from_long_trajectories():
     dev = switching_device(S0=10, T=0.2)
     st = nm.exact.stationary(dev)
     times = np.array([20.0, 220.0])  # burn in, then measure
-    res = kmc.trajectories(dev, times, n_traj=400, seed=21, start_u=0.0)
+    res = kmc.trajectories(dev, 0.0, times, n_traj=400, seed=21)
     for a, name in enumerate(("left", "right")):
         current, err = res.current(name)
         assert abs(current - st.currents[a]) < 4 * err, (name, current, err, st.currents[a])
@@ -170,7 +170,7 @@ def test_stationary_currents_from_long_trajectories():
 
 def test_trajectory_memory_does_not_grow_with_events():
     dev = switching_device(S0=10)
-    res = kmc.trajectories(dev, [1.0, 20_000.0], n_traj=3, seed=1, start_u=0.0)
+    res = kmc.trajectories(dev, 0.0, [1.0, 20_000.0], n_traj=3, seed=1)
     assert res.n_events > 50_000
     assert res.u.shape == (3, 2) and res.transferred.shape == (3, 2, 2)
 
@@ -202,8 +202,8 @@ def test_chunking_threads_and_offsets_do_not_change_results():
     head = kmc.first_passage(dev, -0.8, 0.8, n_traj=20, seed=5)
     np.testing.assert_array_equal((head + tail).times, whole.times)
     times = np.linspace(0, 30, 4)
-    t1 = kmc.trajectories(dev, times, n_traj=12, seed=5, start_u=-0.8, parallel=False)
-    t2 = kmc.trajectories(dev, times, n_traj=12, seed=5, start_u=-0.8, parallel=True, chunk_size=5)
+    t1 = kmc.trajectories(dev, -0.8, times, n_traj=12, seed=5, parallel=False)
+    t2 = kmc.trajectories(dev, -0.8, times, n_traj=12, seed=5, parallel=True, chunk_size=5)
     np.testing.assert_array_equal(t1.u, t2.u)
     np.testing.assert_array_equal(t1.transferred, t2.transferred)
 

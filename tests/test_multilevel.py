@@ -286,7 +286,7 @@ def test_kmc_runs_multilevel_devices_unchanged():
     cfg = nm.read_config(Path(__file__).resolve().parents[1] / "runs" / "fig3_spectroscopy.toml")
     dev = nm.spectroscopy.at_point(cfg.device, 0.1, 1.2)
     st = nm.exact.stationary(dev)
-    res = nm.kmc.trajectories(dev, [200.0, 4200.0], n_traj=200, seed=12, start_u=0.0)
+    res = nm.kmc.trajectories(dev, 0.0, [200.0, 4200.0], n_traj=200, seed=12)
     for a in range(dev.n_leads):
         current, err = res.current(a)
         assert abs(current - st.currents[a]) < 4 * err, (a, current, err, st.currents[a])

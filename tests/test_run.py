@@ -72,7 +72,7 @@ def test_trajectory_runs_store_u_and_charge(tmp_path):
     out = tmp_path / "traj.h5"
     assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 0
     cfg = nm.read_config(cfg_path)
-    direct = nm.kmc.trajectories(cfg.device, np.linspace(0, 60, 7), n_traj=50, seed=17, start_u=-0.8)
+    direct = nm.kmc.trajectories(cfg.device, -0.8, np.linspace(0, 60, 7), n_traj=50, seed=17)
     with h5py.File(out, "r") as h5:
         np.testing.assert_array_equal(h5["trajectories/u"][...], direct.u)
         np.testing.assert_array_equal(h5["trajectories/charge"][...], direct.charge)

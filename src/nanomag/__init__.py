@@ -11,18 +11,14 @@ Layers, bottom to top (a module imports only from its own layer or below):
   :mod:`nanomag.viz` (figures), :mod:`nanomag.cli` (the ``nanomag`` command).
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from . import continuum, exact, io, kmc, markov, phase, spectroscopy
+from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from .io.config import load_config, read_config
 from .markov import rates
 from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Sectors, reduced_device
 
-try:
-    __version__ = _version("nanomag")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
+__version__ = VERSION
 
 __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",

@@ -21,6 +21,7 @@ from .errors import ConfigError, SolverError
 from .markov.chain import FirstPassageProblem, closed_class, propagate, start_index, stationary_on
 from .markov.rates import RateModel, build
 from .model.device import Device
+from .results import FirstPassageDistribution, Transient
 
 __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Stationary", "FirstPassageDistribution",
            "Transient"]
@@ -94,32 +95,6 @@ def mfpt(dev: Device, start_u: float, target_u: float) -> float:
     return float(FirstPassageProblem.create(dev, start_u, target_u).moments(1)[0])
 
 
-@dataclass(frozen=True, eq=False)
-class FirstPassageDistribution:
-    """Exact first-passage time distribution.
-
-    Attributes
-    ----------
-    times : ndarray, shape (n_times,)
-    survival : ndarray, shape (n_times,)
-        P(tau > t).
-    density : ndarray, shape (n_times,)
-        First-passage density -dS/dt.  [1/time]
-    mean, std : float
-        Exact mean and standard deviation of tau (from the moments, not the grid); NaN
-        when they overflow double precision (an astronomically high barrier).  [time]
-    """
-
-    times: np.ndarray
-    survival: np.ndarray
-    density: np.ndarray
-    mean: float
-    std: float
-
-    def cdf(self) -> np.ndarray:
-        return 1.0 - self.survival
-
-
 def first_passage_distribution(dev: Device, start_u: float, target_u: float, times) -> FirstPassageDistribution:
     """Exact survival probability and first-passage density at ``times``.
 
@@ -130,8 +105,6 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     """
     prob = FirstPassageProblem.create(dev, start_u, target_u)
     times = check_times(times)
-    if prob.live.size == 0:
-        raise ConfigError("target_u: the start state already lies in the target")
     A = prob.block
     exit_rate = -np.asarray(A.sum(axis=0)).ravel()  # rate from each live state into the target
     p = propagate(A, prob.start_vector, times)
@@ -142,31 +115,11 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
         mean, std = float(m1), float(math.sqrt(max(m2 - m1 * m1, 0.0)))
     except SolverError:  # the moments overflow, the distribution at finite times does not
         mean = std = math.nan
-    return FirstPassageDistribution(times=times, survival=survival, density=density, mean=mean, std=std)
+    return FirstPassageDistribution(times=times, survival=survival, density=density, mean=mean, std=std,
+                                    engine="exact")
 
 
 # --------------------------------------------------------------------------- transients
-
-@dataclass(frozen=True, eq=False)
-class Transient:
-    """Exact transient from a start state.
-
-    Attributes
-    ----------
-    times : ndarray, shape (n_times,)
-    mean_u : ndarray, shape (n_times,)
-        <S_z/S_n>(t).
-    currents : ndarray, shape (n_times, n_leads)
-        Mean particle current from each lead into the grain.  [e * energy / hbar]
-    charge : ndarray, shape (n_times,)
-        Mean number of added electrons.
-    """
-
-    times: np.ndarray
-    mean_u: np.ndarray
-    currents: np.ndarray
-    charge: np.ndarray
-
 
 def evolve(dev: Device, start_u: float, times) -> Transient:
     """<u(t)>, the mean lead currents and the charge from the start state of ``start_u``."""
@@ -175,5 +128,5 @@ def evolve(dev: Device, start_u: float, times) -> Transient:
     p0[start_index(model, start_u)] = 1.0
     times = check_times(times)
     p = propagate(model.generator, p0, times)
-    return Transient(times=times, mean_u=p @ model.space.u,
-                     currents=p @ model.current_operator.T, charge=p @ model.space.charge)
+    return Transient(times=times, mean_u=p @ model.space.u, currents=p @ model.current_operator.T,
+                     charge=p @ model.space.charge, engine="exact")

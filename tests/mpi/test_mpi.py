@@ -43,7 +43,7 @@ def test_trajectory_runs_over_two_ranks(comm, shared_dir):
     out = shared_dir / "traj.h5"
     run_ensemble(cfg, out, quiet=True, comm=comm)
     if comm.Get_rank() == 0:
-        direct = nm.kmc.trajectories(cfg.device, np.linspace(0, 60, 7), n_traj=60, seed=17, start_u=-0.8)
+        direct = nm.kmc.trajectories(cfg.device, -0.8, np.linspace(0, 60, 7), n_traj=60, seed=17)
         with h5py.File(out, "r") as h5:
             np.testing.assert_array_equal(h5["trajectories/u"][...], direct.u)
             np.testing.assert_array_equal(h5["trajectories/transferred"][...], direct.transferred)

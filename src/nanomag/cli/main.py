@@ -271,7 +271,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from .. import __version__
+        from .._version import VERSION as __version__
 
         print(__version__)
         return 0

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,10 +43,11 @@ from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import propagate
 from ..model.device import Device
+from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
 
-__all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "DensityEvolution"]
+__all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck"]
 
 _N_NODES = 20          # Gauss-Legendre nodes per panel
 _MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to ~1e-13)
@@ -250,45 +250,6 @@ def _bernoulli(x):
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class FirstPassageDensity:
-    """First-passage distribution from the finite-volume Fokker-Planck solver.
-
-    Attributes
-    ----------
-    times : ndarray, shape (n_times,)  [time]
-    survival : ndarray, shape (n_times,)
-        Probability that the target has not been reached by each time.
-    density : ndarray, shape (n_times,)
-        First-passage-time density -dS/dt (the probability flux into the target).  [1/time]
-    mean : float
-        Mean first-passage time of the same discretised equation (backward solve).  [time]
-    """
-
-    times: np.ndarray
-    survival: np.ndarray
-    density: np.ndarray
-    mean: float
-
-
-@dataclass(frozen=True, eq=False)
-class DensityEvolution:
-    """rho(u, t) from the finite-volume solver (zero-flux boundaries).
-
-    Attributes
-    ----------
-    times : ndarray, shape (n_times,)  [time]
-    u : ndarray, shape (n_cells,)  cell centres
-    probabilities : ndarray, shape (n_times, n_cells)  cell masses (sum to 1)
-    mean_u : ndarray, shape (n_times,)
-    """
-
-    times: np.ndarray
-    u: np.ndarray
-    probabilities: np.ndarray
-    mean_u: np.ndarray
-
-
 class FokkerPlanck:
     """Conservative finite-volume solver of either Fokker-Planck form.
 
@@ -360,7 +321,7 @@ class FokkerPlanck:
         diag[-1] -= exit_rate
         return sp.diags([down, diag, up], [1, 0, -1], format="csc")  # column = source
 
-    def first_passage(self, start_u: float, target_u: float, times) -> FirstPassageDensity:
+    def first_passage(self, start_u: float, target_u: float, times) -> FirstPassageDistribution:
         """Survival, first-passage-time density and mean, from start_u to target_u.
 
         Parameters
@@ -382,11 +343,14 @@ class FokkerPlanck:
         ab[1] = AT.diagonal(0)
         ab[2, :-1] = AT.diagonal(-1)
         tau = solve_banded((1, 1), ab, -np.ones(c.size))
+        tau2 = solve_banded((1, 1), ab, -2.0 * tau)  # second moment: A^T tau2 = -2 tau
         mean = (1 - w0) * tau[i0] + w0 * tau[min(i0 + 1, c.size - 1)]
-        return FirstPassageDensity(times=times, survival=np.clip(survival, 0, 1), density=density,
-                                   mean=float(mean))
+        second = (1 - w0) * tau2[i0] + w0 * tau2[min(i0 + 1, c.size - 1)]
+        return FirstPassageDistribution(times=times, survival=np.clip(survival, 0, 1), density=density,
+                                        mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
+                                        engine="fokker_planck")
 
-    def evolve(self, start_u: float, times) -> DensityEvolution:
+    def evolve(self, start_u: float, times) -> Transient:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles."""
 
         u0 = check_u("start_u", start_u)
@@ -397,7 +361,7 @@ class FokkerPlanck:
         m, _ = _point_mass(c, u0)
         masses = np.clip(propagate(A, m, times), 0, None)
         masses /= masses.sum(axis=1, keepdims=True)
-        return DensityEvolution(times=times, u=c, probabilities=masses, mean_u=masses @ c)
+        return Transient(times=times, u=c, probabilities=masses, mean_u=masses @ c, engine="fokker_planck")
 
     def mfpt(self, start_u: float, target_u: float) -> float:
         """Mean first-passage time of the discretised equation (backward solve).  [time]"""

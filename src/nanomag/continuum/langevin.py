@@ -4,7 +4,7 @@
 
 with V = R for the Ito form (Eq. 35a) and V = R + D'/S0 for the flux form;
 each has the Fokker-Planck equation of the same name in
-:mod:`nanomag.fokker_planck`, so the two modules check each other.
+:mod:`nanomag.continuum.fokker_planck`, so the two modules check each other.
 
 Schemes: ``"euler"`` (Euler-Maruyama, strong order 1/2, weak order 1) and
 ``"milstein"`` (strong order 1: adds (D'/2S0)(dW^2 - dt)).  First passages are
@@ -21,20 +21,24 @@ change (u = -cos theta) would instead put a singular drift 1/theta at the
 pole, which explicit schemes handle no better.
 
 Reproducibility: trajectory i always uses the stream of
-``SeedSequence(seed).spawn(n)[i]``; results do not depend on ``chunk`` or on
+``SeedSequence(seed).spawn(n)[i]``; results do not depend on ``chunk_size`` or on
 the number of threads.
+
+Results are :class:`~nanomag.results.FirstPassageSample` and
+:class:`~nanomag.results.TrajectorySample`, as for the KMC engine.
 """
 
 from __future__ import annotations
 
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_count, check_seed, check_times, check_u
+from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
+from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as _k
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import polarisation
@@ -67,86 +71,49 @@ def _settings(dev, form, scheme, dt, seed, pole_cutoff):
     return form, words, -1.0 + delta, 1.0 - delta
 
 
-@dataclass(eq=False)
-class LangevinFirstPassage:
-    """First-passage times of a Langevin ensemble.
+@dataclass(eq=False, kw_only=True, repr=False)
+class LangevinFirstPassage(FirstPassageSample):
+    """Switching times of a Langevin ensemble: a :class:`~nanomag.results.FirstPassageSample`.
 
-    Attributes
+    Attributes (besides those of FirstPassageSample)
     ----------
-    times : ndarray, shape (n_traj,)
-        Switching times, ordered by trajectory index; +inf if t_max was reached.  [time]
-    n_steps : int
-        Total number of time steps simulated.
-    settings : dict
-        form, scheme, dt, bridge, t_max, start_u, target_u, seed, first index, wall time.
+    steps_per_trajectory : ndarray of int64, shape (n_traj,)
+        Time steps taken by each trajectory.
+    form, scheme, dt, bridge
+        The integration settings (see :func:`langevin_first_passage`).
     """
 
-    times: np.ndarray
-    n_steps: int
-    settings: dict = field(default_factory=dict)
+    steps_per_trajectory: np.ndarray
+    form: str
+    scheme: str
+    dt: float
+    bridge: bool
+    engine: str = "langevin"
+
+    _run_keys = FirstPassageSample._run_keys + ("form", "scheme", "dt", "bridge")
+    _per_trajectory = FirstPassageSample._per_trajectory + ("steps_per_trajectory",)
 
     @property
-    def n_traj(self) -> int:
-        return self.times.size
-
-    @property
-    def n_unfinished(self) -> int:
-        return int(np.sum(~np.isfinite(self.times)))
-
-    def mean_time(self) -> tuple[float, float]:
-        """(mean, standard error) of the switching time.  [time]
-
-        Raises if some trajectories did not finish (the mean would be biased).
-        """
-        if self.n_unfinished:
-            raise ValueError(f"{self.n_unfinished} trajectories did not reach the target before t_max")
-        n = self.times.size
-        return float(self.times.mean()), float(self.times.std(ddof=1) / np.sqrt(n)) if n > 1 else np.inf
-
-    def survival(self, t) -> np.ndarray:
-        """Empirical survival probability P(tau > t), shape of ``t``."""
-        t = np.asarray(t, dtype=float)
-        srt = np.sort(self.times)
-        return 1.0 - np.searchsorted(srt, t, side="right") / srt.size
-
-    def __add__(self, other: "LangevinFirstPassage") -> "LangevinFirstPassage":
-        """Concatenate two partial ensembles (this one's trajectories first)."""
-        keys = ("form", "scheme", "dt", "bridge", "start_u", "target_u", "seed")
-        if any(self.settings.get(k) != other.settings.get(k) for k in keys):
-            raise ValueError("can only merge ensembles run with the same settings and seed")
-        if other.settings.get("first") != self.settings.get("first", 0) + self.n_traj:
-            raise ValueError("the second ensemble must continue the trajectory indices of the first")
-        settings = dict(self.settings)
-        settings["wall_time"] = self.settings.get("wall_time", 0) + other.settings.get("wall_time", 0)
-        return LangevinFirstPassage(np.concatenate([self.times, other.times]), self.n_steps + other.n_steps, settings)
-
-    merge = __add__
+    def n_steps(self) -> int:
+        """Total number of time steps simulated."""
+        return int(self.steps_per_trajectory.sum())
 
 
-@dataclass(eq=False)
-class LangevinTrajectories:
-    """u(t) of a Langevin ensemble at fixed sample times.
+@dataclass(eq=False, kw_only=True, repr=False)
+class LangevinTrajectories(TrajectorySample):
+    """u(t) of a Langevin ensemble at fixed recording times: a :class:`~nanomag.results.TrajectorySample`."""
 
-    Attributes
-    ----------
-    times : ndarray, shape (n_times,)  [time]
-    u : ndarray, shape (n_traj, n_times)
-    settings : dict
-    """
+    form: str
+    scheme: str
+    dt: float
+    engine: str = "langevin"
 
-    times: np.ndarray
-    u: np.ndarray
-    settings: dict = field(default_factory=dict)
-
-    def mean_u(self) -> tuple[np.ndarray, np.ndarray]:
-        """(<u(t)>, standard error), each of shape (n_times,)."""
-        n = self.u.shape[0]
-        return self.u.mean(axis=0), (self.u.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(self.times.size, np.inf))
+    _run_keys = TrajectorySample._run_keys + ("form", "scheme", "dt")
 
 
 def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                            dt: float, form: str = "ito", scheme: str = "euler", bridge: bool = True,
-                           t_max: float = np.inf, first: int = 0, chunk: int | None = None,
+                           t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
                            pole_cutoff=None) -> LangevinFirstPassage:
     """Switching times of ``n_traj`` Langevin trajectories from start_u to target_u.
 
@@ -157,63 +124,71 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     start_u, target_u : float
         Start and target; |target_u| < 1.
     n_traj, seed : int
-        Ensemble size and root seed; trajectory i uses SeedSequence(seed).spawn(.)[first + i].
+        Ensemble size and root seed; trajectory i uses SeedSequence(seed).spawn(.)[first_index + i].
     dt : float
         Time step.  [time]
     form : {"ito", "flux"}
     scheme : {"euler", "milstein"}
     bridge : bool
         Brownian-bridge crossing test between steps.
-    t_max : float
-        Give up at this time (the trajectory's time is then +inf).  [time]
-    first : int
-        Index of the first trajectory (to extend an ensemble, see ``+``).
-    chunk : int, optional
+    t_max : float, optional
+        Censoring time: a trajectory still running then is flagged ``censored``
+        with time ``t_max``.  [time]
+    first_index : int
+        Index of the first trajectory (to extend an ensemble, see ``merge``).
+    chunk_size : int, optional
         Trajectories per kernel call (memory/progress only; the result is identical).
+    pole_cutoff : float, optional
+        Ito form: reflecting walls at +-(1 - pole_cutoff), default 1/(2 S0).
+
+    Returns
+    -------
+    LangevinFirstPassage
     """
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff)
     n_traj = check_count("n_traj", n_traj)
-    chunk = n_traj if chunk is None else check_count("chunk", chunk)
-    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
-        raise ConfigError(f"first: expected an integer >= 0, got {first!r}")
-    if not (isinstance(t_max, (int, float)) and t_max > 0):
-        raise ConfigError(f"t_max: expected a positive time, got {t_max!r}")
+    chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
+    first_index = check_count("first_index", first_index, minimum=0)
+    t_lim = check_t_max(t_max)
     s, _lo, x, b = orient(dev, start_u, target_u, form, pole_cutoff)
     u0, target = s * x, s * b
     packed = pack_device(dev)
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
-    for c0 in range(0, n_traj, chunk):
-        c1 = min(n_traj, c0 + chunk)
-        _k.langevin_first_passage(words, first + c0, u0, target, lo, hi, float(dt), float(t_max),
+    for c0 in range(0, n_traj, chunk_size):
+        c1 = min(n_traj, c0 + chunk_size)
+        _k.langevin_first_passage(words, first_index + c0, u0, target, lo, hi, float(dt), t_lim,
                                   scheme == "milstein", form == "flux", bool(bridge), *packed,
                                   times[c0:c1], steps[c0:c1])
-    settings = dict(form=form, scheme=scheme, dt=float(dt), bridge=bool(bridge), t_max=float(t_max),
-                    start_u=float(start_u), target_u=float(target_u), seed=int(seed), first=int(first),
-                    wall_time=_time.perf_counter() - t0)
-    return LangevinFirstPassage(times=times, n_steps=int(steps.sum()), settings=settings)
+    censored = ~np.isfinite(times)
+    times[censored] = t_lim
+    return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
+                                target_u=float(target_u), t_max=t_lim, seed=int(seed), first_index=first_index,
+                                device=dev, form=form, scheme=scheme, dt=float(dt), bridge=bool(bridge),
+                                wall_time=_time.perf_counter() - t0)
 
 
 def langevin_trajectories(dev: Device, start_u: float, times, *, n_traj: int, seed: int, dt: float,
-                   form: str = "ito", scheme: str = "euler", first: int = 0, chunk: int | None = None,
-                   pole_cutoff=None) -> LangevinTrajectories:
-    """u(t) at the sample ``times`` (shape (n_times,), non-decreasing, >= 0) for ``n_traj`` trajectories.
+                          form: str = "ito", scheme: str = "euler", first_index: int = 0,
+                          chunk_size: int | None = None, pole_cutoff=None) -> LangevinTrajectories:
+    """u(t) at the recording ``times`` (shape (n_times,), non-decreasing, >= 0) for ``n_traj`` trajectories.
 
-    The step is at most ``dt``, shrunk to land exactly on each sample time.
+    The step is at most ``dt``, shrunk to land exactly on each recording time.
+    Other parameters as for :func:`langevin_first_passage`.
     """
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff)
     n_traj = check_count("n_traj", n_traj)
-    chunk = n_traj if chunk is None else check_count("chunk", chunk)
+    chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
+    first_index = check_count("first_index", first_index, minimum=0)
     u0 = min(max(check_u("start_u", start_u), lo), hi)
     times = check_times(times, increasing=True)
     packed = pack_device(dev)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
-    for c0 in range(0, n_traj, chunk):
-        c1 = min(n_traj, c0 + chunk)
-        _k.langevin_paths(words, first + c0, u0, times, lo, hi, float(dt), scheme == "milstein",
+    for c0 in range(0, n_traj, chunk_size):
+        c1 = min(n_traj, c0 + chunk_size)
+        _k.langevin_paths(words, first_index + c0, u0, times, lo, hi, float(dt), scheme == "milstein",
                           form == "flux", *packed, out[c0:c1])
-    settings = dict(form=form, scheme=scheme, dt=float(dt), start_u=float(start_u), seed=int(seed),
-                    first=int(first), wall_time=_time.perf_counter() - t0)
-    return LangevinTrajectories(times=times, u=out, settings=settings)
+    return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
+                                form=form, scheme=scheme, dt=float(dt), wall_time=_time.perf_counter() - t0)

@@ -41,7 +41,7 @@ from ..errors import ConfigError
 from ..markov.rates import build
 from .config import Config
 
-__all__ = ["EnsembleFile", "chunk_bounds", "default_chunk_size", "read_times"]
+__all__ = ["EnsembleFile", "chunk_bounds", "default_chunk_size", "read_times", "read_ensemble", "streaming_moments"]
 
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
@@ -97,7 +97,7 @@ class EnsembleFile:
         h5 = h5py.File(path, "w", rdcc_nbytes=0)
         try:
             a = h5.attrs
-            from .. import __version__
+            from .._version import VERSION as __version__
 
             a["nanomag_version"] = __version__
             a["config_toml"] = cfg.text
@@ -263,3 +263,57 @@ def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
         m2 += bv * x.size + delta**2 * n * x.size / tot
         n = tot
     return n, mean, math.sqrt(m2 / (n - 1)) if n > 1 else float("nan")
+
+
+def read_ensemble(path, *, partial: bool = False):
+    """Read a ``nanomag run`` file back into the result type of the engine that wrote it.
+
+    Parameters
+    ----------
+    path : str or Path
+    partial : bool
+        A file whose run has not finished (killed, or still running) is refused
+        unless ``partial``; then the result holds the finished chunks from the
+        first trajectory on (up to the first chunk not yet done).
+
+    Returns
+    -------
+    nanomag.kmc.FirstPassageResult or nanomag.kmc.TrajectoryResult
+        The same object ``nm.kmc.first_passage`` / ``nm.kmc.trajectories`` returns for the run.
+    """
+    from ..kmc.engine import FirstPassageResult, TrajectoryResult
+    from .config import parse_config
+
+    try:
+        h5 = h5py.File(path, "r")
+    except (OSError, BlockingIOError) as exc:
+        raise ConfigError(f"{path}: cannot read it as HDF5 ({exc})") from None
+    with h5:
+        attrs = h5.attrs
+        if "config_toml" not in attrs or "kind" not in attrs:
+            raise ConfigError(f"{path}: not a nanomag ensemble file")
+        text = attrs["config_toml"]
+        cfg = parse_config(text.decode() if isinstance(text, bytes) else text, str(attrs.get("config_path", path)))
+        run, chunk_size = cfg.run, int(attrs["chunk_size"])
+        done = h5["chunks/done"][...]
+        n_done = int(np.argmin(done)) if not done.all() else done.size
+        if n_done < done.size and not partial:
+            raise ConfigError(f"{path}: the run is not finished ({int(done.sum())} of {done.size} chunks done); "
+                              f"finish it with --resume, or read the finished part with partial=True")
+        n = min(run.n_traj, n_done * chunk_size)
+        counts = h5["chunks/event_counts"][:n_done].sum(axis=0)
+        names = json.loads(attrs["event_names"])
+        wall = float(np.nansum(h5["chunks/wall_time"][:n_done]))
+        common = dict(seed=int(run.seed), first_index=0, device=cfg.device, event_counts=counts, event_names=names,
+                      wall_time=wall)
+        if run.kind == "first_passage":
+            g = h5["first_passage"]
+            return FirstPassageResult(times=g["times"][:n], censored=g["censored"][:n],
+                                      events_per_trajectory=g["n_events"][:n], start_u=float(g.attrs["start_u"]),
+                                      target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]), **common)
+        g = h5["trajectories"]
+        space_u = g["u"][:n]
+        return TrajectoryResult(times=g["times"][...], u=space_u, charge=g["charge"][:n],
+                                transferred=g["transferred"][:n], final_state=np.full(n, -1, dtype=np.int64),
+                                events_per_trajectory=g["n_events"][:n], lead_names=json.loads(g.attrs["lead_names"]),
+                                **common)

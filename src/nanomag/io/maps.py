@@ -15,7 +15,7 @@ def write_maps(path, maps: SpectroscopyMaps) -> Path:
     attribute; root attributes ``nanomag_version``, ``config_toml``, ``kind`` and the settings."""
     import h5py
 
-    from .. import __version__
+    from .._version import VERSION as __version__
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -117,9 +117,9 @@ class FirstPassageProblem:
         target = target_mask(model, start_u, target_u)
         start = start_index(model, start_u)
         if target[start]:
-            live = np.zeros(0, dtype=np.int64)
-        else:
-            live = _reachable_live(model, start, target, start_u, target_u)
+            raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u}); "
+                              f"every switching time would be 0")
+        live = _reachable_live(model, start, target, start_u, target_u)
         return cls(model=model, start_u=float(start_u), target_u=float(target_u),
                    start=start, target=target, live=live)
 
@@ -137,8 +137,6 @@ class FirstPassageProblem:
 
     def moments(self, k: int = 2) -> np.ndarray:
         """Exact moments E[tau^j], j = 1..k, of the first-passage time.  [time^j]"""
-        if self.live.size == 0:
-            return np.zeros(k)
         solver = AbsorbingSolver(self.model, self.live)
         i0 = np.searchsorted(self.live, self.start)
         out, m = [], np.ones(self.live.size)

@@ -81,7 +81,7 @@ def kmc_sweep(dev: Device, control: str, values, *, n_traj: int, seed: int, dwel
         solver = KMCSolver(with_control(dev, control, v), parallel=parallel)
         if states is None:
             states = np.full(n_traj, start_index(solver.model, start_u), dtype=np.int64)
-        res = solver.trajectories(record, n_traj, seed, start_states=states, first_index=k * n_traj)
+        res = solver.trajectories(None, record, n_traj=n_traj, seed=seed, start_states=states, first_index=k * n_traj)
         states = res.final_state
         u_end = res.u[:, -1]
         mean_u[k], u_err[k] = u_end.mean(), u_end.std(ddof=1) / math.sqrt(n_traj) if n_traj > 1 else np.nan

@@ -115,7 +115,7 @@ def compare(dev: Device, start_u: float, target_u: float, *, n_traj: int = 2000,
     say("KMC")
     fp, wall = _timed(lambda: kmc.first_passage(dev, start_u, target_u, n_traj=n_traj, seed=seed))
     mean, err = fp.mean_time()
-    tr = kmc.trajectories(dev, times, n_traj=max(200, n_traj // 4), seed=seed + 1, start_u=start_u)
+    tr = kmc.trajectories(dev, start_u, times, n_traj=max(200, n_traj // 4), seed=seed + 1)
     cmp.methods.append(MethodResult(f"KMC ({n_traj} traj.)", mean, err, wall, samples=fp.times,
                                     mean_u=(times, tr.mean_u()[0]),
                                     note=f"{fp.events_per_second / 1e6:.0f} M events/s"))
