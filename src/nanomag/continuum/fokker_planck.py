@@ -1,7 +1,7 @@
 """Fokker-Planck equations of the NMD Langevin equation (Eq. 24), in two forms.
 
     ito  (Eq. 35a):  d_t rho = d_u[ -R rho + (1/S0) d_u (D rho) ]
-    flux (PHYSICS.md): d_t rho = d_u[ -R rho + (1/S0) D d_u rho ]
+    flux (docs/physics.md section 3): d_t rho = d_u[ -R rho + (1/S0) D d_u rho ]
 
 Both share R and D of Eq. 24 and differ at order 1/S0 by a drift D'/S0: the
 flux form is the Ito SDE du = (R + D'/S0) dt + sqrt(2D/S0) dW.
@@ -185,7 +185,7 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
         Start and target of u; |target_u| < 1.  The target is absorbing, the
         pole behind the start reflecting (see the module docstring).
     form : {"ito", "flux"}
-        Eq. 35a (Ito) or the flux form of PHYSICS.md.
+        Eq. 35a (Ito) or the flux form of docs/physics.md section 3.
     pole_cutoff : float, optional
         Ito form only: distance of the reflecting wall from the pole,
         default 1/(2 S0).  Ignored by the flux form (no cutoff is needed).

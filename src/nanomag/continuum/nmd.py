@@ -1,6 +1,6 @@
 """The continuum (large-S0) limit: the NMD equation, Eq. 24, and what follows from it.
 
-Conventions of PHYSICS.md section 3:
+Conventions of docs/physics.md section 3:
 
     f_sigma(u) = sum_a Gamma_a^sigma n_a(eps - kappa sigma u - h sigma / 2)       (Eq. 25)
     q = sum_a (Gamma_a^up - Gamma_a^down) / Gamma,  Gamma = sum_a (Gamma_a^up + Gamma_a^down)   (Eq. 26)

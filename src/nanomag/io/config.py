@@ -1,4 +1,4 @@
-"""TOML configuration files (format in API.md): strict parsing into a Device and a RunSpec.
+"""TOML configuration files (format in docs/config.md): strict parsing into a Device and a RunSpec.
 
 Unknown keys, missing keys, wrong types and unphysical values are refused with
 a :class:`~nanomag.errors.ConfigError` whose message names the file and the key.
@@ -42,7 +42,7 @@ class RunSpec:
     ----------
     kind : "first_passage" or "trajectories"
     start_u, target_u : float
-        Switching convention of PHYSICS.md; target_u is None for trajectories.
+        Switching convention of docs/physics.md section 1; target_u is None for trajectories.
     n_traj : int
         Number of independent trajectories.
     seed : int
@@ -113,7 +113,7 @@ def _parse_grain(table) -> Grain | MultiLevelGrain:
 
 
 def _parse_multilevel(table) -> MultiLevelGrain:
-    """A ``[grain]`` table with ``levels``: the multi-level grain of PHYSICS.md section 2."""
+    """A ``[grain]`` table with ``levels``: the multi-level grain of docs/physics.md section 2."""
     _check_keys("[grain]", table, _MULTI_KEYS, _MULTI_REQUIRED)
     levels = table["levels"]
     if not isinstance(levels, list) or not levels:

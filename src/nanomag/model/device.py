@@ -6,7 +6,7 @@ A :class:`Device` is plain, frozen, validated data.  Every solver in nanomag
 Units: hbar = e = k_B = 1.  Energies in any one unit (kappa = 1 in most
 examples), rates in energy units, times in 1/energy.
 
-The state space of the single-orbital grain (PHYSICS.md section 1) is
+The state space of the single-orbital grain (docs/physics.md section 1) is
 described here as *sectors*: a sector is a fixed charge configuration with a
 spin S, an energy offset and a charge.  Tunnelling *channels* connect a
 sector to one with one more electron.  The rate builder in
@@ -62,7 +62,7 @@ class Channel(NamedTuple):
 
 @dataclass(frozen=True)
 class Grain:
-    """Single-orbital magnetic grain (PHYSICS.md section 1).
+    """Single-orbital magnetic grain (docs/physics.md section 1).
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ class Grain:
 
 @dataclass(frozen=True)
 class Lead:
-    """A ferromagnetic lead (PHYSICS.md section 1).
+    """A ferromagnetic lead (docs/physics.md section 1).
 
     Parameters
     ----------

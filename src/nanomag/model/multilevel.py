@@ -1,4 +1,4 @@
-"""Multi-level magnetic grain (PHYSICS.md section 2; paper Sections I-III, Fig. 3).
+"""Multi-level magnetic grain (docs/physics.md section 2; paper Sections I-III, Fig. 3).
 
 A window of one-body levels alpha near the Fermi level is dynamic: each level
 holds n_alpha = 0, 1 or 2 electrons.  The singly occupied levels below the
@@ -87,7 +87,7 @@ def _as_level(i: int, value) -> Level:
 
 @dataclass(frozen=True)
 class MultiLevelGrain:
-    """A magnetic grain with a window of one-body levels (PHYSICS.md section 2).
+    """A magnetic grain with a window of one-body levels (docs/physics.md section 2).
 
     Parameters
     ----------
@@ -296,7 +296,7 @@ class MultiLevelGrain:
 
 
 def from_grain(grain: Grain) -> MultiLevelGrain:
-    """The single-orbital grain as a one-level multi-level grain (PHYSICS.md section 2).
+    """The single-orbital grain as a one-level multi-level grain (docs/physics.md section 2).
 
     eta = +1: the level is empty in the ground state and S_core = S0;
     eta = -1: the level is singly occupied and S_core = S0 - 1/2.  Its energy
