@@ -1,6 +1,6 @@
 """Tunnelling spectroscopy maps: I, dI/dV_bias and the TMR difference versus (V_g, V_bias).
 
-Section III of the paper and its Fig. 3.  Conventions (API.md):
+Section III of the paper and its Fig. 3.  Conventions (docs/physics.md section 2, "Gate and bias"):
 
 * **gate**: V_g shifts every one-body level, eps_alpha -> eps_alpha - V_g, so
   every addition energy E(N+1) - E(N) drops by V_g (the paper's Eq. 18 writes

@@ -4,7 +4,7 @@ Everything stochastic or exact in nanomag starts from :func:`build`.  It lists
 every transition of the master equation once, vectorised with numpy:
 
 * single-electron tunnelling in and out of the grain, per lead and spin
-  (Eqs. 13, 17, 19 and PHYSICS.md section 1), with Fermi factors and
+  (Eqs. 13, 17, 19 and docs/physics.md section 1), with Fermi factors and
   Clebsch-Gordan weights;
 * boson spin flips S_z -> S_z +- 1 inside each sector (Eqs. 4d, 5, 21, 23).
 
