@@ -6,7 +6,20 @@ import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.markov.rates import BOSON_DOWN, BOSON_UP, TUNNEL_IN, bose_factor, build, fermi, tunnel_weight
+from nanomag.markov.chain import closed_class
+from nanomag.markov.rates import (
+    BOSON_DOWN,
+    BOSON_UP,
+    TUNNEL_IN,
+    RateBuilder,
+    bose_factor,
+    build,
+    fermi,
+    tunnel_links,
+    tunnel_rates,
+    tunnel_weight,
+)
+from nanomag.model.multilevel import MultiLevelGrain
 
 from devices import switching_device
 
@@ -119,3 +132,65 @@ def test_kmc_tables_match_the_generator():
         row[s] = -tab.total[s]
         np.testing.assert_allclose(row, Q[:, s], rtol=1e-12, atol=1e-12)
         assert tab.cumrate[s, k - 1] == tab.total[s]
+
+
+# --------------------------------------------------------------------------- RateBuilder: same states, new rates
+
+def _multilevel_device(T=0.025, alpha=0.5):
+    grain = MultiLevelGrain(levels=[(0.0125, 1), (0.6125, 1), (0.71, 1)], S_core=1.0, J=0.15, kappa=0.1, h=0.3,
+                            alpha=alpha, T=T)
+    return nm.Device(grain=grain, leads=(nm.Lead(mu=0.0, gamma_up=0.15, gamma_down=0.05, name="left"),
+                                         nm.Lead(mu=0.2, gamma_up=1.0, gamma_down=1.0, name="right")))
+
+
+@pytest.mark.parametrize("make", [lambda: switching_device(S0=6, eta=-1), lambda: switching_device(S0=4, T=0.0),
+                                  _multilevel_device, lambda: _multilevel_device(T=0.0, alpha=0.0)],
+                         ids=["single", "single-T0", "multilevel", "multilevel-T0-no-bath"])
+def test_build_is_the_builder_model_and_a_gate_is_an_energy_shift(make):
+    dev = make()
+    builder = RateBuilder(dev)
+    own = builder.model()
+    for x, y in zip(build(dev).transitions, own.transitions, strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(builder.model([lead.mu for lead in dev.leads]).transitions.rate,
+                                  own.transitions.rate)
+    # the same Fermi factors as tunnel_rates, in the order in, out, bath
+    mu = np.array([lead.mu for lead in dev.leads]) + [0.3, -0.1]
+    rate_in, rate_out = tunnel_rates(tunnel_links(dev, builder.space), mu, [dev.lead_temperature(a) for a in range(2)],
+                                     energy_shift=0.2)
+    n = rate_in.size
+    full = builder.rates(mu, energy_shift=0.2)
+    assert full.size == builder.n_transitions
+    np.testing.assert_array_equal(full[:n], rate_in)
+    np.testing.assert_array_equal(full[n:2 * n], rate_out)
+    # a gate V_g (eps_alpha -> eps_alpha - V_g) lowers every addition energy by V_g
+    vg, vbias = 0.35, 0.8
+    moved = dev.replace(mu={0: dev.leads[0].mu + vbias})
+    moved = nm.Device(grain=dev.grain.with_gate(vg), leads=moved.leads)
+    shifted = builder.model([lead.mu for lead in moved.leads], energy_shift=-vg)
+    ref = build(moved)
+    np.testing.assert_array_equal(shifted.space.two_sz, ref.space.two_sz)
+    scale = abs(ref.generator).max()
+    assert abs(shifted.generator - ref.generator).max() <= 1e-12 * scale
+    np.testing.assert_allclose(shifted.current_operator, ref.current_operator, rtol=1e-12, atol=1e-12 * scale)
+    assert shifted.n_events == ref.n_events
+    np.testing.assert_array_equal(shifted.transitions.event, ref.transitions.event)
+
+
+def test_builder_graph_has_every_link_open():
+    dev = switching_device(S0=5, T=0.0)
+    builder = RateBuilder(dev)
+    graph = builder.graph()
+    assert graph.transitions.src.size == builder.n_transitions
+    np.testing.assert_array_equal(graph.transitions.rate, 1.0)
+    # at T = 0 some links are closed at the device's own mu, but all are possible
+    assert builder.model().transitions.src.size < builder.n_transitions
+    assert closed_class(graph).size == builder.n_states
+    # a model shares the builder's states; its transitions are a subset of the graph's
+    model = builder.model([10.0, 10.0])  # both leads full: only tunnelling in (and the bath)
+    assert model.space is builder.space
+    pairs = {(int(i), int(j)) for i, j in zip(model.transitions.src, model.transitions.dst, strict=True)}
+    assert pairs <= {(int(i), int(j)) for i, j in zip(graph.transitions.src, graph.transitions.dst, strict=True)}
+    with pytest.raises(nm.ConfigError, match="mu"):
+        builder.model([0.0])

@@ -34,7 +34,7 @@ import numpy as np
 from . import exact
 from .errors import ConfigError
 from .markov.chain import closed_class
-from .markov.rates import TUNNEL_IN, TUNNEL_OUT, RateModel, Transitions, build, tunnel_links, tunnel_rates
+from .markov.rates import RateBuilder
 from .model.device import Device
 from .model.text import device_toml
 
@@ -77,10 +77,10 @@ def flip_lead(dev: Device, lead: int = 0) -> Device:
 class SpectroscopySolver:
     """Stationary states of one device at many (V_g, V_bias) points.
 
-    The states, the bath transitions and the tunnelling links (with their
-    Clebsch-Gordan weights, :func:`nanomag.rates.tunnel_links`) are built once;
-    each point only recomputes the Fermi factors with
-    :func:`nanomag.rates.tunnel_rates` (the gate shifts every addition energy
+    The states, the tunnelling links (with their Clebsch-Gordan weights) and
+    the bath transitions are built once, by a
+    :class:`~nanomag.markov.rates.RateBuilder`; each point only asks it for
+    the rates at the new Fermi factors (the gate shifts every addition energy
     by -V_g, the bias raises the first lead's mu) and solves the master
     equation with :func:`nanomag.exact.stationary`.
 
@@ -94,25 +94,11 @@ class SpectroscopySolver:
         if dev.n_leads == 0:
             raise ConfigError("leads: spectroscopy needs at least one lead (the first one is biased)")
         self.device = dev
-        model = build(dev)
-        self.space = model.space
-        self.links = tunnel_links(dev, model.space)
-        t = model.transitions
-        self._bath = Transitions(*(x[t.lead < 0] for x in t))
-        self._mu = np.array([lead.mu for lead in dev.leads])
-        self._T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)])
-        n_links = self.links.lower.size
-        cat = np.concatenate
-        self._src = cat([self.links.lower, self.links.upper, self._bath.src])
-        self._dst = cat([self.links.upper, self.links.lower, self._bath.dst])
-        self._kind = cat([np.full(n_links, TUNNEL_IN, np.int8), np.full(n_links, TUNNEL_OUT, np.int8),
-                          self._bath.kind])
-        self._lead = cat([self.links.lead, self.links.lead, self._bath.lead]).astype(np.int32)
-        self._event = np.zeros(self._src.size, dtype=np.int32)  # unused: no KMC here
+        self.builder = RateBuilder(dev)
+        self.space = self.builder.space
+        self._mu = np.array([lead.mu for lead in dev.leads], dtype=float)
         # with every link open (T > 0) the chain is irreducible iff it is with all links present
-        everything = Transitions(self._src, self._dst, np.ones(self._src.size), self._kind, self._lead, self._event)
-        self._irreducible = closed_class(
-            RateModel(device=dev, space=self.space, transitions=everything)).size == self.space.n_states
+        self._irreducible = closed_class(self.builder.graph()).size == self.space.n_states
 
     @property
     def n_states(self) -> int:
@@ -122,13 +108,9 @@ class SpectroscopySolver:
         """Stationary probabilities (n_states,) and lead currents (n_leads,) at (vg, vbias)."""
         mu = self._mu.copy()
         mu[0] += vbias
-        rate_in, rate_out = tunnel_rates(self.links, mu, self._T, energy_shift=-vg)
-        rate = np.concatenate([rate_in, rate_out, self._bath.rate])
-        keep = rate > 0
-        trans = Transitions(src=self._src[keep], dst=self._dst[keep], rate=rate[keep], kind=self._kind[keep],
-                            lead=self._lead[keep], event=self._event[keep])
-        st = exact.stationary(RateModel(device=self.device, space=self.space, transitions=trans),
-                              assume_irreducible=self._irreducible and bool(keep.all()))
+        model = self.builder.model(mu, energy_shift=-vg)
+        all_open = model.transitions.src.size == self.builder.n_transitions
+        st = exact.stationary(model, assume_irreducible=self._irreducible and all_open)
         return st.probabilities, st.currents
 
     def current(self, vg: float, vbias) -> np.ndarray:

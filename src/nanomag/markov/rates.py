@@ -1,7 +1,8 @@
 """The one rate builder: states, transitions, generator, current operators, KMC tables.
 
-Everything stochastic or exact in nanomag starts from :func:`build`.  It lists
-every transition of the master equation once, vectorised with numpy:
+Everything stochastic or exact in nanomag starts from :func:`build`, i.e. from
+a :class:`RateBuilder`.  It lists every transition of the master equation
+once, vectorised with numpy:
 
 * single-electron tunnelling in and out of the grain, per lead and spin
   (Eqs. 13, 17, 19 and docs/physics.md section 1), with Fermi factors and
@@ -10,6 +11,11 @@ every transition of the master equation once, vectorised with numpy:
 
 From that list come the sparse generator used by :mod:`nanomag.exact`, the
 per-lead current operators, and the per-state tables read by the KMC kernels.
+A :class:`RateBuilder` keeps the states, the tunnelling links and the bath
+transitions of a device and fills in the Fermi factors for any chemical
+potentials and gate shift (:meth:`RateBuilder.model`); :func:`build` is its
+model at the device's own chemical potentials, and the spectroscopy maps ask
+it for a new model at every (V_g, V_bias) point.
 The builder knows only *sectors* and *channels* (see :mod:`nanomag.model`), so
 the single-orbital and multi-level grains share it.
 
@@ -26,10 +32,14 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+
+from ..errors import ConfigError
 from ..model.device import Device
 from ..model.occupation import bose_factor, fermi, fermi_hole
 
-__all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "TunnelLinks", "tunnel_links", "tunnel_rates", "StateSpace", "Transitions", "RateModel", "KMCTables", "build"]
+__all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "TunnelLinks", "tunnel_links", "tunnel_rates",
+           "StateSpace", "Transitions", "RateModel", "KMCTables", "RateBuilder", "build",
+           "TUNNEL_IN", "TUNNEL_OUT", "BOSON_UP", "BOSON_DOWN"]
 
 #: Event kinds, used in the transition list and the KMC event counters.
 TUNNEL_IN, TUNNEL_OUT, BOSON_UP, BOSON_DOWN = 0, 1, 2, 3
@@ -183,7 +193,7 @@ def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return TunnelLinks(empty, empty, empty, np.zeros(0), np.zeros(0))
-    links = TunnelLinks(*(np.concatenate(x) for x in zip(*parts)))
+    links = TunnelLinks(*(np.concatenate(x) for x in zip(*parts, strict=True)))
     keep = links.base > 0
     return TunnelLinks(*(x[keep] for x in links))
 
@@ -198,14 +208,19 @@ def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[
     energy_shift : float
         Added to every addition energy (a gate: -V_g).  [energy]
     """
-    x = links.d_energy + energy_shift
-    rate_in = np.empty_like(x)
-    rate_out = np.empty_like(x)
-    for a in range(len(mu)):
-        sel = links.lead == a
-        rate_in[sel] = links.base[sel] * fermi(x[sel], mu[a], T[a])
-        rate_out[sel] = links.base[sel] * fermi_hole(x[sel], mu[a], T[a])
+    rate_in = np.empty(links.base.shape)
+    rate_out = np.empty(links.base.shape)
+    _fill_tunnel_rates(links, [links.lead == a for a in range(len(mu))], mu, T, energy_shift, rate_in, rate_out)
     return rate_in, rate_out
+
+
+def _fill_tunnel_rates(links: TunnelLinks, by_lead, mu, T, energy_shift, rate_in, rate_out) -> None:
+    """Write the in and out rates of every link into ``rate_in`` and ``rate_out``; ``by_lead[a]`` selects lead a."""
+    x = links.d_energy + energy_shift
+    for a, sel in enumerate(by_lead):
+        xa, base = x[sel], links.base[sel]
+        rate_in[sel] = base * fermi(xa, mu[a], T[a])
+        rate_out[sel] = base * fermi_hole(xa, mu[a], T[a])
 
 
 def _bath_transitions(dev: Device, space: StateSpace):
@@ -269,13 +284,12 @@ class RateModel:
         I_a is the particle current from lead a into the grain (Eq. 16):
         mean in-rate from a minus mean out-rate to a.
         """
-        t, n = self.transitions, self.n_states
-        ops = np.zeros((self.device.n_leads, n))
-        sign = np.where(t.kind == TUNNEL_IN, 1.0, -1.0)
-        for a in range(self.device.n_leads):
-            sel = t.lead == a
-            ops[a] = np.bincount(t.src[sel], weights=sign[sel] * t.rate[sel], minlength=n)
-        return ops
+        t, n, n_leads = self.transitions, self.n_states, self.device.n_leads
+        tunnel = t.lead >= 0
+        sign = np.where(t.kind[tunnel] == TUNNEL_IN, 1.0, -1.0)
+        flat = np.bincount(t.lead[tunnel].astype(np.int64) * n + t.src[tunnel], weights=sign * t.rate[tunnel],
+                           minlength=n_leads * n)
+        return flat.reshape(n_leads, n)
 
     @functools.cached_property
     def kmc_tables(self) -> KMCTables:
@@ -296,9 +310,126 @@ class RateModel:
                          degree=degree.astype(np.int64), total=cumrate[:, -1].copy())
 
 
+class RateBuilder:
+    """States, tunnelling links and bath transitions of a device, built once; rates on demand.
+
+    The master equation of a device at other chemical potentials, or with
+    every addition energy shifted (a gate), has the same states and the same
+    possible transitions; only the Fermi factors of the tunnelling links
+    change.  A builder holds what does not change and :meth:`model` fills in
+    the rates.  :func:`build` is ``RateBuilder(dev).model()``, so the exact
+    generator, the current operators and the KMC tables all come from here.
+
+    Parameters
+    ----------
+    dev : Device
+
+    Attributes
+    ----------
+    device : Device
+    space : StateSpace
+    links : TunnelLinks
+        Every (lower, upper, lead, spin) tunnelling link with a non-zero base rate.
+    """
+
+    def __init__(self, dev: Device):
+        self.device = dev
+        self.space = _state_space(dev)
+        self.links = tunnel_links(dev, self.space)
+        n_leads, n_links = dev.n_leads, self.links.lower.size
+        self._mu = np.array([lead.mu for lead in dev.leads], dtype=float)
+        self._T = np.array([dev.lead_temperature(a) for a in range(n_leads)], dtype=float)
+        self._by_lead = [self.links.lead == a for a in range(n_leads)]
+        # the possible transitions, in this order: in over every link, out over every link, then the
+        # bath flips (up, down) with a non-zero rate (the bath rates do not depend on mu or the gate)
+        src, dst = [self.links.lower, self.links.upper], [self.links.upper, self.links.lower]
+        kind = [np.full(n_links, TUNNEL_IN, np.int8), np.full(n_links, TUNNEL_OUT, np.int8)]
+        bath_rate = []
+        for s, d, r, k, _ in _bath_transitions(dev, self.space):
+            keep = r > 0
+            src.append(s[keep])
+            dst.append(d[keep])
+            bath_rate.append(r[keep])
+            kind.append(np.full(keep.sum(), k, dtype=np.int8))
+        src, dst, kind = (np.concatenate(x) for x in (src, dst, kind))
+        lead = np.concatenate([self.links.lead, self.links.lead,
+                               np.full(src.size - 2 * n_links, -1)]).astype(np.int32)
+        event = np.where(kind == TUNNEL_IN, 2 * lead,
+                         np.where(kind == TUNNEL_OUT, 2 * lead + 1,
+                                  np.where(kind == BOSON_UP, 2 * n_leads, 2 * n_leads + 1))).astype(np.int32)
+        self._skeleton = (src.astype(np.int64), dst.astype(np.int64), kind, lead, event)
+        for x in self._skeleton:
+            x.flags.writeable = False
+        self._bath_rate = np.concatenate(bath_rate) if bath_rate else np.zeros(0)
+        self._n_links = n_links
+
+    @property
+    def n_states(self) -> int:
+        return self.space.n_states
+
+    @property
+    def n_transitions(self) -> int:
+        """Number of possible transitions: in and out over every link, and the bath flips.
+
+        A model with this many transitions has every tunnelling link open in both directions.
+        """
+        return self._skeleton[0].size
+
+    def rates(self, mu=None, *, energy_shift: float = 0.0) -> np.ndarray:
+        """Rates of the possible transitions (in the order of :meth:`graph`), zeros included, shape (n_transitions,).
+
+        Parameters
+        ----------
+        mu : array_like, shape (n_leads,), optional
+            Chemical potential of each lead (default: the device's).  [energy]
+        energy_shift : float, keyword-only
+            Added to every addition energy E(upper) - E(lower) (a gate V_g: -V_g).  [energy]
+        """
+        if mu is None:
+            mu = self._mu
+        else:
+            mu = np.asarray(mu, dtype=float)
+            if mu.shape != self._mu.shape:
+                raise ConfigError(f"mu: expected {self._mu.size} chemical potentials (one per lead), got shape "
+                                 f"{mu.shape}")
+        n = self._n_links
+        rate = np.empty(self.n_transitions)
+        _fill_tunnel_rates(self.links, self._by_lead, mu, self._T, energy_shift, rate[:n], rate[n:2 * n])
+        rate[2 * n:] = self._bath_rate
+        return rate
+
+    def model(self, mu=None, *, energy_shift: float = 0.0) -> RateModel:
+        """The :class:`RateModel` at chemical potentials ``mu`` and gate shift ``energy_shift``.
+
+        Transitions with a zero rate (closed links at T = 0) are left out, as
+        in :func:`build`; ``model()`` is the device as given.  Arguments as
+        in :meth:`rates`.  The model's ``device`` is the builder's (whose
+        states it shares), whatever ``mu`` and ``energy_shift`` are.
+        """
+        rate = self.rates(mu, energy_shift=energy_shift)
+        keep = rate > 0
+        if keep.all():
+            trans = Transitions(*self._skeleton[:2], rate, *self._skeleton[2:])
+        else:
+            src, dst, kind, lead, event = (x[keep] for x in self._skeleton)
+            trans = Transitions(src=src, dst=dst, rate=rate[keep], kind=kind, lead=lead, event=event)
+        return RateModel(device=self.device, space=self.space, transitions=trans)
+
+    def graph(self) -> RateModel:
+        """Every possible transition at rate 1: the connectivity of the chain with all links open.
+
+        For structural questions (e.g. :func:`nanomag.markov.chain.closed_class`
+        on it tells whether the chain is irreducible whenever every link is
+        open, as it is at T > 0); its rates mean nothing.
+        """
+        return RateModel(device=self.device, space=self.space,
+                         transitions=Transitions(*self._skeleton[:2], np.ones(self.n_transitions),
+                                                 *self._skeleton[2:]))
+
+
 @functools.lru_cache(maxsize=16)
 def build(dev: Device) -> RateModel:
-    """Build states and transitions of ``dev`` (cached per device).
+    """Build states and transitions of ``dev`` (cached per device): ``RateBuilder(dev).model()``.
 
     Returns
     -------
@@ -306,32 +437,4 @@ def build(dev: Device) -> RateModel:
         ``.space`` (states), ``.transitions`` (all non-zero rates),
         ``.generator``, ``.current_operator`` and ``.kmc_tables``.
     """
-    space = _state_space(dev)
-    links = tunnel_links(dev, space)
-    mu = [lead.mu for lead in dev.leads]
-    temps = [dev.lead_temperature(a) for a in range(dev.n_leads)]
-    rate_in, rate_out = tunnel_rates(links, mu, temps)
-    parts = [(links.lower, links.upper, rate_in, TUNNEL_IN, links.lead),
-             (links.upper, links.lower, rate_out, TUNNEL_OUT, links.lead)] + _bath_transitions(dev, space)
-    n_leads = dev.n_leads
-    src, dst, rate, kind, lead = [], [], [], [], []
-    for s, d, r, k, a in parts:
-        keep = r > 0
-        src.append(s[keep])
-        dst.append(d[keep])
-        rate.append(r[keep])
-        kind.append(np.full(keep.sum(), k, dtype=np.int8))
-        lead.append(np.broadcast_to(np.asarray(a, dtype=np.int32), r.shape)[keep])
-    if parts:
-        src, dst, rate, kind, lead = (np.concatenate(x) for x in (src, dst, rate, kind, lead))
-    else:
-        src = dst = np.zeros(0, dtype=np.int64)
-        rate = np.zeros(0)
-        kind = np.zeros(0, dtype=np.int8)
-        lead = np.zeros(0, dtype=np.int32)
-    event = np.where(kind == TUNNEL_IN, 2 * lead,
-                     np.where(kind == TUNNEL_OUT, 2 * lead + 1,
-                              np.where(kind == BOSON_UP, 2 * n_leads, 2 * n_leads + 1)))
-    trans = Transitions(src=src.astype(np.int64), dst=dst.astype(np.int64), rate=rate,
-                        kind=kind, lead=lead, event=event.astype(np.int32))
-    return RateModel(device=dev, space=space, transitions=trans)
+    return RateBuilder(dev).model()
