@@ -16,12 +16,13 @@ from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from .io.config import load_config, read_config
 from .markov import rates
-from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Sectors, reduced_device
+from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protocol, Sectors, Segment, reduced_device
 
 __version__ = VERSION
 
 __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",
+    "Segment", "Protocol",
     "load_config", "read_config",
     "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io",
     "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..model.device import Device, Grain, Lead
 from ..model.multilevel import MultiLevelGrain
+from ..model.protocol import SEGMENT_PARAMETERS, Protocol, Segment
 from ..model.text import device_toml
 
 __all__ = ["RunSpec", "Config", "read_config", "load_config", "parse_config", "device_toml"]
@@ -74,6 +75,7 @@ class Config:
     run: RunSpec | None
     text: str
     path: str
+    protocol: Protocol | None = None  # the [[protocol]] tables, in order (None without any)
 
 
 def _typed(where: str, key: str, value, kind):
@@ -158,6 +160,35 @@ def _parse_lead(i: int, table) -> Lead:
     return Lead(mu=num["mu"], gamma_up=num["gamma_up"], gamma_down=num["gamma_down"], T=num.get("T"), name=name)
 
 
+def _parse_protocol(tables, device: Device) -> Protocol:
+    """The ``[[protocol]]`` tables, in order: each a ``duration`` and the parameters it overrides."""
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError("protocol: expected one or more tables [[protocol]]")
+    segments = []
+    for i, table in enumerate(tables):
+        where = f"[[protocol]] #{i + 1}"
+        _check_keys(where, table, ("duration", "mu") + SEGMENT_PARAMETERS, ("duration",))
+        values = {k: _typed(where, k, v, float) for k, v in table.items() if k != "mu"}
+        if "mu" in table:
+            mu = table["mu"]
+            if not isinstance(mu, dict):
+                raise ConfigError(f"{where} mu: expected an inline table of chemical potentials, "
+                                  f"e.g. mu = {{ left = 8.0 }}")
+            values["mu"] = {name: _typed(where, f"mu.{name}", v, float) for name, v in mu.items()}
+        try:
+            segment = Segment(**values)
+            segment.apply(device)  # an unknown lead in mu is refused here, naming the table
+        except ConfigError as exc:
+            msg = str(exc)
+            if msg.startswith("segment."):
+                msg = " " + msg.removeprefix("segment.")
+            else:
+                msg = ": " + msg.removeprefix("segment: ")
+            raise ConfigError(where + msg) from None
+        segments.append(segment)
+    return Protocol(tuple(segments))
+
+
 def _parse_run(table) -> RunSpec:
     _check_keys("[run]", table, _RUN_KEYS, ("kind",))
     kind = _typed("[run]", "kind", table["kind"], str)
@@ -185,18 +216,19 @@ def parse_config(text: str, path: str = "<string>") -> Config:
     """Parse configuration text; errors are prefixed with ``path``."""
     try:
         data = tomllib.loads(text)
-        _check_keys("top level", data, ("grain", "leads", "run"), ("grain",))
+        _check_keys("top level", data, ("grain", "leads", "run", "protocol"), ("grain",))
         grain = _parse_grain(data["grain"])
         leads = data.get("leads", [])
         if not isinstance(leads, list):
             raise ConfigError("leads: expected an array of tables [[leads]]")
         device = Device(grain=grain, leads=tuple(_parse_lead(i, t) for i, t in enumerate(leads)))
         run = _parse_run(data["run"]) if "run" in data else None
+        protocol = _parse_protocol(data["protocol"], device) if "protocol" in data else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return Config(device=device, run=run, text=text, path=path)
+    return Config(device=device, run=run, text=text, path=path, protocol=protocol)
 
 
 def read_config(path) -> Config:

@@ -7,6 +7,7 @@ every engine of nanomag takes the same object.
 from .device import Channel, Device, Grain, Lead, Sectors, reduced_device
 from .multilevel import Level, MultiLevelGrain
 from .occupation import bose_factor, fermi, fermi_hole
+from .protocol import Protocol, Segment
 
 __all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device", "Level", "MultiLevelGrain",
-           "fermi", "fermi_hole", "bose_factor"]
+           "fermi", "fermi_hole", "bose_factor", "Segment", "Protocol"]

@@ -1,0 +1,375 @@
+"""Protocols: time-dependent drive as a sequence of constant segments.
+
+A :class:`Protocol` is a list of :class:`Segment` objects applied in order
+from t = 0.  Each segment lasts ``duration`` and overrides some parameters of
+the device for that time:
+
+* grain: ``h`` (Zeeman energy), ``T`` (bath temperature), ``kappa``
+  (anisotropy), ``alpha`` (Gilbert damping), ``eps`` (addition energy of the
+  single orbital);
+* gate: ``vg`` shifts every one-body level, eps_alpha -> eps_alpha - vg (the
+  gate of a multi-level grain; on a single-orbital grain eps -> eps - vg);
+* bias: ``mu``, a dict lead name (or index) -> chemical potential.
+
+Parameters that a segment does not name keep the device's own values; after
+the last segment the device's own parameters hold again.  A lead with its own
+temperature keeps it when a segment sets the bath ``T``.
+
+None of these changes the state space (S0 and the grain's levels stay), so
+every segment's master equation lives on the same states and the engines
+switch generators (or KMC tables) at the segment boundaries.
+
+Multi-level grains take ``h``, ``T``, ``kappa``, ``alpha``, ``vg`` and
+``mu``; ``eps`` only when the window has one level (it is then that level's
+energy), since several levels have no single addition energy (use ``vg``).
+
+Units: durations in the device's time unit (hbar/energy), everything else in
+energy units, as in :mod:`nanomag.model.device`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import check_finite, check_nonneg
+from ..errors import ConfigError
+from .device import Device, Grain
+from .multilevel import MultiLevelGrain
+
+__all__ = ["Segment", "Protocol", "as_protocol", "SEGMENT_PARAMETERS"]
+
+#: The parameters a segment may override (besides ``mu``), in display order.
+SEGMENT_PARAMETERS = ("h", "T", "eps", "kappa", "alpha", "vg")
+_NONNEG = ("T", "alpha")
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """One constant piece of a protocol: ``duration`` and the parameters it overrides.
+
+    Parameters
+    ----------
+    duration : float
+        Length of the segment, finite and > 0.  [time]
+    h, T, eps, kappa, alpha : float, optional
+        Grain parameters during the segment (None: the device's own).
+        ``T`` and ``alpha`` must be >= 0.  [energy; alpha dimensionless]
+    mu : dict, optional
+        Chemical potentials during the segment: ``{lead name or index: mu}``.
+        ``+inf``/``-inf`` (a full/empty lead) are allowed.  Lead names are
+        checked when the segment is applied to a device.  [energy]
+    vg : float, optional
+        Gate voltage: every one-body level shifts by -vg during the segment.
+        Not together with ``eps``.  [energy]
+
+    Raises
+    ------
+    ConfigError
+        For a duration that is not a finite positive number, a NaN value, a
+        negative ``T`` or ``alpha``, or a ``mu`` that is not a dict.
+
+    Examples
+    --------
+    >>> pulse = Segment(20.0, mu={"left": 8.0, "right": -8.0})   # doctest: +SKIP
+    """
+
+    duration: float
+    h: float | None = None
+    T: float | None = None
+    eps: float | None = None
+    kappa: float | None = None
+    alpha: float | None = None
+    mu: dict | None = None
+    vg: float | None = None
+
+    def __post_init__(self):
+        d = check_finite("segment", "duration", self.duration)
+        if not d > 0:
+            raise ConfigError(f"segment.duration: must be > 0, got {d}")
+        object.__setattr__(self, "duration", d)
+        for key in SEGMENT_PARAMETERS:
+            value = getattr(self, key)
+            if value is not None:
+                check = check_nonneg if key in _NONNEG else check_finite
+                object.__setattr__(self, key, check("segment", key, value))
+        if self.eps is not None and self.vg is not None:
+            raise ConfigError("segment: give eps or vg, not both (vg shifts the levels, eps sets the orbital)")
+        mu = self.mu
+        if mu is not None:
+            if not isinstance(mu, (dict, types.MappingProxyType)):
+                raise ConfigError(f"segment.mu: expected a dict lead name -> chemical potential, got {mu!r}")
+            clean = {}
+            for key, value in mu.items():
+                if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
+                    raise ConfigError(f"segment.mu: lead keys are names (or indices), got {key!r}")
+                key = key if isinstance(key, str) else int(key)
+                clean[key] = check_finite("segment", f"mu[{key!r}]", value, allow_inf=True)
+            object.__setattr__(self, "mu", types.MappingProxyType(clean) if clean else None)
+
+    # ------------------------------------------------------------------ values
+
+    @property
+    def overrides(self) -> dict:
+        """The parameters this segment sets, ``{"h": ..., "mu": {...}}`` (duration excluded)."""
+        out = {k: getattr(self, k) for k in SEGMENT_PARAMETERS if getattr(self, k) is not None}
+        if self.mu is not None:
+            out["mu"] = dict(self.mu)
+        return out
+
+    def _key(self):
+        mu = None if self.mu is None else tuple(sorted(self.mu.items(), key=lambda kv: str(kv[0])))
+        return (self.duration,) + tuple(getattr(self, k) for k in SEGMENT_PARAMETERS) + (mu,)
+
+    def __eq__(self, other):
+        return isinstance(other, Segment) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        parts = [f"duration={self.duration:g}"]
+        parts += [f"{k}={v!r}" for k, v in self.overrides.items()]
+        return f"Segment({', '.join(parts)})"
+
+    def replace(self, **changes) -> Segment:
+        """A validated copy with some fields changed, e.g. ``seg.replace(duration=5.0)``."""
+        try:
+            fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+            unknown = sorted(set(changes) - set(fields))
+            if unknown:
+                raise ConfigError(f"segment: unknown field(s) {', '.join(unknown)} "
+                                  f"(allowed: duration, mu, {', '.join(SEGMENT_PARAMETERS)})")
+            fields.update(changes)
+            if fields["mu"] is not None:
+                fields["mu"] = dict(fields["mu"])
+            return Segment(**fields)
+        except TypeError as exc:  # pragma: no cover - guarded above
+            raise ConfigError(f"segment: {exc}") from None
+
+    def with_parameter(self, name: str, value: float) -> Segment:
+        """A copy with one parameter set, by name: ``"h"``, ``"T"``, ..., ``"duration"`` or ``"mu.LEAD"``.
+
+        ``"mu.left"`` sets the chemical potential of the lead named ``left``
+        (the other leads of ``mu`` keep theirs).  This is how a pulse height
+        is named on the command line (``nanomag pulse --vary mu.left``).
+        """
+        if not isinstance(name, str):
+            raise ConfigError(f"parameter: expected a name such as 'h' or 'mu.left', got {name!r}")
+        if name.startswith("mu."):
+            lead = name[3:]
+            if not lead:
+                raise ConfigError("parameter: 'mu.' needs a lead name, e.g. 'mu.left'")
+            mu = dict(self.mu or {})
+            mu[lead] = value
+            return self.replace(mu=mu)
+        if name == "duration" or name in SEGMENT_PARAMETERS:
+            changes = {name: value}
+            if name == "eps":
+                changes["vg"] = None
+            elif name == "vg":
+                changes["eps"] = None
+            return self.replace(**changes)
+        raise ConfigError(f"parameter: unknown segment parameter {name!r} "
+                          f"(allowed: duration, {', '.join(SEGMENT_PARAMETERS)}, mu.LEAD)")
+
+    def parameter(self, name: str, dev: Device | None = None) -> float:
+        """The value of a parameter during this segment (``dev``'s own when the segment does not set it)."""
+        seg_dev = self.apply(dev) if dev is not None else None
+        if name.startswith("mu."):
+            lead = name[3:]
+            if self.mu is not None and lead in self.mu:
+                return float(self.mu[lead])
+            if seg_dev is None:
+                raise ConfigError(f"parameter: {name} is not set by the segment")
+            return float(seg_dev.leads[seg_dev.lead_index(lead)].mu)
+        if name == "duration":
+            return self.duration
+        if name not in SEGMENT_PARAMETERS:
+            raise ConfigError(f"parameter: unknown segment parameter {name!r}")
+        if getattr(self, name) is not None:
+            return float(getattr(self, name))
+        if seg_dev is None or name == "vg":
+            if name == "vg":
+                return 0.0
+            raise ConfigError(f"parameter: {name} is not set by the segment")
+        if name == "eps":
+            g = seg_dev.grain
+            return float(g.eps if isinstance(g, Grain) else g.levels[0].eps)
+        return float(getattr(seg_dev.grain, name))
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(self, dev: Device) -> Device:
+        """The device during this segment: ``dev`` with the segment's overrides.
+
+        Raises
+        ------
+        ConfigError
+            For a lead in ``mu`` that ``dev`` does not have, or ``eps`` on a
+            multi-level grain with several levels.
+        """
+        if not isinstance(dev, Device):
+            raise ConfigError(f"dev: expected a Device, got {type(dev).__name__}")
+        grain = dev.grain
+        changes = {k: getattr(self, k) for k in ("h", "T", "kappa", "alpha") if getattr(self, k) is not None}
+        if self.eps is not None:
+            if isinstance(grain, MultiLevelGrain):
+                if grain.n_levels != 1:
+                    raise ConfigError(f"segment.eps: a multi-level grain with {grain.n_levels} levels has no single "
+                                      f"addition energy; use vg (a gate shift of every level)")
+                changes["levels"] = (grain.levels[0]._replace(eps=self.eps),)
+            else:
+                changes["eps"] = self.eps
+        if changes:
+            grain = dataclasses.replace(grain, **changes)
+        if self.vg is not None:
+            grain = grain.with_gate(self.vg)
+        leads = list(dev.leads)
+        if self.mu is not None:
+            for key, value in self.mu.items():
+                try:
+                    a = dev.lead_index(key)
+                except ConfigError:
+                    names = [lead.name for lead in dev.leads]
+                    raise ConfigError(f"segment.mu: no lead named {key!r} (the device's leads are {names})") from None
+                leads[a] = dataclasses.replace(leads[a], mu=value)
+        return Device(grain=grain, leads=tuple(leads))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Segments applied in order from t = 0; the device's own parameters hold afterwards.
+
+    Parameters
+    ----------
+    segments : sequence of Segment (or of dicts of Segment arguments)
+        At least one.
+
+    Attributes
+    ----------
+    segments : tuple of Segment
+    duration : float
+        Total length.  [time]
+    boundaries : ndarray, shape (n_segments + 1,)
+        Start time of each segment, then the end of the protocol:
+        ``[0, d0, d0 + d1, ..., duration]``.  [time]
+    """
+
+    segments: tuple[Segment, ...]
+
+    def __post_init__(self):
+        segs = self.segments
+        if isinstance(segs, Segment):
+            segs = (segs,)
+        if isinstance(segs, (str, bytes, dict)) or not hasattr(segs, "__iter__"):
+            raise ConfigError(f"protocol: expected a sequence of segments, got {segs!r}")
+        out = []
+        for i, seg in enumerate(segs):
+            if isinstance(seg, dict):
+                try:
+                    seg = Segment(**seg)
+                except TypeError as exc:
+                    raise ConfigError(f"protocol[{i}]: {exc}") from None
+                except ConfigError as exc:
+                    raise ConfigError(f"protocol[{i}]: {exc}") from None
+            if not isinstance(seg, Segment):
+                raise ConfigError(f"protocol[{i}]: expected a Segment, got {type(seg).__name__}")
+            out.append(seg)
+        if not out:
+            raise ConfigError("protocol: needs at least one segment")
+        object.__setattr__(self, "segments", tuple(out))
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.segments)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __iter__(self):
+        return iter(self.segments)
+
+    def __getitem__(self, i) -> Segment:
+        return self.segments[i]
+
+    @property
+    def durations(self) -> np.ndarray:
+        """Duration of each segment, shape (n_segments,).  [time]"""
+        return np.array([s.duration for s in self.segments])
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        """``[0, d0, d0 + d1, ..., duration]``, shape (n_segments + 1,).  [time]"""
+        return np.concatenate([[0.0], np.cumsum(self.durations)])
+
+    @property
+    def duration(self) -> float:
+        """Total length of the protocol.  [time]"""
+        return float(math.fsum(s.duration for s in self.segments))
+
+    def check(self, dev: Device) -> Protocol:
+        """Raise :class:`ConfigError` (naming the segment) if a segment cannot be applied to ``dev``."""
+        self.devices(dev)
+        return self
+
+    def devices(self, dev: Device) -> tuple[Device, ...]:
+        """The device during each segment, shape (n_segments,)."""
+        out = []
+        for i, seg in enumerate(self.segments):
+            try:
+                out.append(seg.apply(dev))
+            except ConfigError as exc:
+                raise ConfigError(f"protocol[{i}]: {exc}") from None
+        return tuple(out)
+
+    def replace_segment(self, index: int, segment: Segment) -> Protocol:
+        """A copy with segment ``index`` replaced."""
+        segs = list(self.segments)
+        try:
+            segs[index] = segment
+        except (IndexError, TypeError):
+            raise ConfigError(f"segment: no segment {index!r} in a protocol of {len(segs)}") from None
+        return Protocol(tuple(segs))
+
+    def to_toml(self) -> str:
+        """The protocol as ``[[protocol]]`` tables (the format of ``docs/config.md``)."""
+        lines = []
+        for seg in self.segments:
+            lines += ["", "[[protocol]]", f"duration = {_num(seg.duration)}"]
+            for key, value in seg.overrides.items():
+                if key == "mu":
+                    items = ", ".join(f"{_name(k)} = {_num(v)}" for k, v in value.items())
+                    lines.append(f"mu = {{ {items} }}")
+                else:
+                    lines.append(f"{key} = {_num(value)}")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"Protocol({list(self.segments)!r})"
+
+
+def _num(x) -> str:
+    x = float(x)
+    return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
+
+
+def _name(key) -> str:
+    if isinstance(key, str) and key.replace("_", "").replace("-", "").isalnum():
+        return key
+    return '"' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def as_protocol(protocol) -> Protocol | None:
+    """None, a :class:`Protocol`, a :class:`Segment` or a sequence of segments, as a Protocol (or None)."""
+    if protocol is None or isinstance(protocol, Protocol):
+        return protocol
+    if isinstance(protocol, Segment):
+        return Protocol((protocol,))
+    if isinstance(protocol, (list, tuple)):
+        return Protocol(tuple(protocol))
+    raise ConfigError(f"protocol: expected a Protocol (or Segments), got {type(protocol).__name__}")
