@@ -184,8 +184,9 @@ def test_maps_round_trip_through_hdf5_and_plot(tmp_path):
     np.testing.assert_array_equal(back.conductance, maps.conductance)
     np.testing.assert_array_equal(back.vbias, VBIAS)
     assert parse_config(back.config_toml).device == dev
-    png = plot_maps(maps, tmp_path / "maps.png")
-    assert png.stat().st_size > 10_000
+    fig = plot_maps(maps, tmp_path / "maps.png")
+    assert type(fig).__name__ == "Figure"
+    assert (tmp_path / "maps.png").stat().st_size > 10_000
 
 
 def test_bad_grids_and_steps_are_refused():

@@ -60,7 +60,7 @@ def _cmd_phase(args) -> int:
         from ..viz.phase import device_figure
 
         marker = (dev.leads[0].mu, g.h) if own is not None else None
-        device_figure(args.out, diag, marker=marker,
+        device_figure(diag, args.out, marker=marker,
                       title=f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}")
     if args.json:
         print(json.dumps(payload, indent=2))

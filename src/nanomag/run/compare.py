@@ -74,7 +74,7 @@ class Comparison:
         """First-passage densities overlaid (left) and <u(t)> overlaid (right)."""
         from ..viz.switching import comparison_figure
 
-        return comparison_figure(path, self, title=title)
+        return comparison_figure(self, path, title=title)
 
 
 def _timed(fn):

@@ -1,2 +1,3 @@
-"""Figures.  Every plotting function takes ``ax=None`` (or a figure) and returns the figure; none
-selects a matplotlib backend."""
+"""Figures.  Every plotting function takes ``ax=None`` (``axes=None`` where it draws several panels)
+and an optional ``path``, and returns the :class:`matplotlib.figure.Figure`; none selects a matplotlib
+backend, and pyplot is imported only when a figure is made."""

@@ -1,7 +1,9 @@
 """Figures of Section V: Fig. 5 (LLG), Fig. 6 (NMD phase diagrams), Fig. 8 (hysteresis).
 
 Orchestration layer: the physics is in :mod:`nanomag.phase`; this module only draws.
-matplotlib is imported lazily (Agg backend).
+Every function draws into ``ax`` / ``axes`` when given (else a new figure),
+saves to ``path`` when given, and returns the :class:`matplotlib.figure.Figure`;
+matplotlib is imported lazily and no backend is selected.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import phase
+from ._figure import figure_axes, finish
 
-__all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "device_figure",
-           "reproduce_paper", "FIG6_PANELS", "FIG8_SYSTEM"]
+__all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "figure8_stochastic",
+           "device_figure", "reproduce_paper", "FIG6_PANELS", "FIG8_SYSTEM"]
 
 PHASE_COLOURS = {
     "(-1)": "#4c72b0", "(+1)": "#dd8452", "(-1,+1)": "#8c8c8c", "(SP)": "#55a868",
@@ -36,18 +39,8 @@ _ZOOM_VBAR = (3.8, 6.2)
 _ZOOM_HBAR = (-4.45, -3.9)
 
 
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "png"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def draw_phase_diagram(ax, labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, legend: bool = True):
-    """Colour a label grid (shape (n_y, n_x)) with :data:`PHASE_COLOURS` on ``ax``."""
+def _draw_labels(ax, labels: np.ndarray, x: np.ndarray, y: np.ndarray, legend: bool) -> list:
+    """Colour a label grid on ``ax``; return the legend patches of the phases that occur."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
@@ -64,14 +57,28 @@ def draw_phase_diagram(ax, labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, 
     return handles
 
 
-def figure5(path, *, qbar: float = 0.4, n: int = 600):
-    """Fig. 5: LLG phase diagram in the (Hbar, Ibar) plane, numerical classification plus Eqs. 47-49."""
-    plt = _pyplot()
+def draw_phase_diagram(labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, ax=None, legend: bool = True,
+                       path=None):
+    """Colour a label grid (shape (n_y, n_x), over ``x`` and ``y``) with :data:`PHASE_COLOURS`.
+
+    Draws into ``ax`` if given (else a new figure), saves to ``path`` if
+    given; returns the :class:`matplotlib.figure.Figure`.
+    """
+    fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
+    _draw_labels(ax, labels, x, y, legend)
+    return finish(fig, path, owned, dpi=130)
+
+
+def figure5(path=None, *, qbar: float = 0.4, n: int = 600, ax=None):
+    """Fig. 5: LLG phase diagram in the (Hbar, Ibar) plane, numerical classification plus Eqs. 47-49.
+
+    Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.
+    """
     H = np.linspace(-2 - 1 / qbar - 2.5, 3.5, n)
-    I = np.linspace(-2.0, (1 + qbar) ** 2 / qbar + 3.0, n)
+    I = np.linspace(-2.0, (1 + qbar) ** 2 / qbar + 3.0, n)  # noqa: E741 (the paper's Ibar)
     labels = phase.llg_phase(*np.meshgrid(H, I), qbar)
-    fig, ax = plt.subplots(figsize=(6.5, 5.2))
-    patches = draw_phase_diagram(ax, labels, H, I, legend=False)
+    fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
+    patches = _draw_labels(ax, labels, H, I, legend=False)
     lines = phase.llg_stability_lines(H, qbar)
     ax.plot(H, lines["plus"], "k-", lw=1.2, label="+1 stability, Eq. 47")
     ax.plot(H, lines["minus"], "k--", lw=1.2, label="-1 stability, Eq. 48")
@@ -86,10 +93,7 @@ def figure5(path, *, qbar: float = 0.4, n: int = 600):
     ax.set_title(f"Fig. 5: LLG phase diagram, $\\bar q$ = {qbar:g}")
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=patches + handles, fontsize=7, loc="upper right", framealpha=0.85)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return finish(fig, path, owned, dpi=130)
 
 
 def _regime_text(gammas) -> str:
@@ -102,16 +106,19 @@ def _regime_text(gammas) -> str:
     return text
 
 
-def figure6(path, *, n: int = 500):
-    """Fig. 6: the three NMD phase diagrams at T = 0 and the zoom of the upper-right one."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
-    panels = [(axes[0, 0], "upper left", _VBAR, _HBAR), (axes[0, 1], "upper right", _VBAR, _HBAR),
-              (axes[1, 0], "lower left", _VBAR, _HBAR), (axes[1, 1], "upper right", _ZOOM_VBAR, _ZOOM_HBAR)]
-    for k, (ax, name, vr, hr) in enumerate(panels):
+def figure6(path=None, *, n: int = 500, axes=None):
+    """Fig. 6: the three NMD phase diagrams at T = 0 and the zoom of the upper-right one.
+
+    ``axes``: four Axes (upper left, upper right, lower left, zoom), e.g. a 2 x 2 array; else a new
+    figure.  Saves to ``path`` if given; returns the Figure (with the caption as suptitle if it made it).
+    """
+    fig, axs, owned = figure_axes(axes, 4, figsize=(12, 9.5))
+    layout = [(axs[0], "upper left", _VBAR, _HBAR), (axs[1], "upper right", _VBAR, _HBAR),
+              (axs[2], "lower left", _VBAR, _HBAR), (axs[3], "upper right", _ZOOM_VBAR, _ZOOM_HBAR)]
+    for k, (ax, name, vr, hr) in enumerate(layout):
         gammas = FIG6_PANELS[name]
         d = phase.nmd_phase_diagram(gammas, np.linspace(*vr, n), np.linspace(*hr, n))
-        draw_phase_diagram(ax, d.labels, d.x, d.y)
+        _draw_labels(ax, d.labels, d.x, d.y, True)
         reg = phase.theta_regime(gammas)
         if reg.regime in (2, 3):
             ax.axhline(reg.hbar_max, color="k", ls=":", lw=0.9)
@@ -125,12 +132,10 @@ def figure6(path, *, n: int = 500):
             ax.text(5.52, -3.93, "Fig. 8 cuts", color="w", fontsize=7)
         ax.set_xlabel(r"$\bar v = (\mu_L - \epsilon)/\kappa$")
         ax.set_ylabel(r"$\bar h = h/2\kappa$")
-    fig.suptitle("Fig. 6: NMD phase diagrams at T = 0 (Eq. 50); rates in units of $8 S_0 \\alpha \\kappa$; "
-                 "dotted: $\\bar h_{max}$", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    if owned:
+        fig.suptitle("Fig. 6: NMD phase diagrams at T = 0 (Eq. 50); rates in units of $8 S_0 \\alpha \\kappa$; "
+                     "dotted: $\\bar h_{max}$", fontsize=11)
+    return finish(fig, path, owned, dpi=130)
 
 
 def _draw_branches(ax, branches, xlabel):
@@ -146,37 +151,39 @@ def _draw_branches(ax, branches, xlabel):
     ax.legend(fontsize=7)
 
 
-def figure8(path, *, n: int = 401):
-    """Fig. 8: hysteresis of the upper-right system: I(vbar) at hbar = -4.1 and I(hbar) at vbar = 5.5."""
-    plt = _pyplot()
-    fig, (ax_v, ax_h) = plt.subplots(1, 2, figsize=(11, 4.3))
+def figure8(path=None, *, n: int = 401, axes=None):
+    """Fig. 8: hysteresis of the upper-right system: I(vbar) at hbar = -4.1 and I(hbar) at vbar = 5.5.
+
+    ``axes``: two Axes (bias sweep, field sweep), else a new figure.  Saves to ``path`` if given;
+    returns the Figure.
+    """
+    fig, (ax_v, ax_h), owned = figure_axes(axes, 2, figsize=(11, 4.3))
     left = phase.nmd_hysteresis(FIG8_SYSTEM, "vbar", 3.5, 7.0, -4.1, n=n)
     right = phase.nmd_hysteresis(FIG8_SYSTEM, "hbar", -4.6, -3.6, 5.5, n=n)
     _draw_branches(ax_v, left, r"$\bar v$")
     ax_v.set_title(r"current vs bias at $\bar h$ = -4.1: two disconnected loops", fontsize=10)
     _draw_branches(ax_h, right, r"$\bar h$")
     ax_h.set_title(r"current vs field at $\bar v$ = 5.5", fontsize=10)
-    fig.suptitle(f"Fig. 8 (T = 0, deterministic NMD), $\\Gamma$ = {FIG8_SYSTEM}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    if owned:
+        fig.suptitle(f"Fig. 8 (T = 0, deterministic NMD), $\\Gamma$ = {FIG8_SYSTEM}", fontsize=11)
+    return finish(fig, path, owned, dpi=130)
 
 
-def figure8_stochastic(path, *, S0s=(100, 1000), n: int = 36, n_traj: int = 32, dwell: float = 300.0,
-                       seed: int = 8):
+def figure8_stochastic(path=None, *, S0s=(100, 1000), n: int = 36, n_traj: int = 32, dwell: float = 300.0,
+                       seed: int = 8, axes=None):
     """Fig. 8 with its stochastic counterpart: KMC sweeps at finite S0 over the deterministic loops.
 
     Each KMC ensemble starts at u = -1 (and, in the bias panel, also at u = +1), and is swept up
     and then down in 2n - 1 steps of ``dwell``; points show the mean current and its standard error.
+    ``axes``: two Axes (bias sweep, field sweep), else a new figure.  Saves to ``path`` if given;
+    returns the Figure.
     """
     from ..phase.stochastic import nmd_kmc_hysteresis
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes, owned = figure_axes(axes, 2, figsize=(12, 4.6))
     panels = (("vbar", 3.5, 7.0, -4.1, r"$\bar v$", (-1.0, 1.0)), ("hbar", -4.6, -3.6, 5.5, r"$\bar h$", (-1.0,)))
-    markers = {S0: m for S0, m in zip(S0s, "os^v")}
-    for ax, (control, lo, hi, fixed, xlabel, starts) in zip(axes, panels):
+    markers = {S0: m for S0, m in zip(S0s, "os^v", strict=False)}
+    for ax, (control, lo, hi, fixed, xlabel, starts) in zip(axes, panels, strict=True):
         _draw_branches(ax, phase.nmd_hysteresis(FIG8_SYSTEM, control, lo, hi, fixed, n=401), xlabel)
         for S0 in S0s:
             for start in starts:
@@ -192,33 +199,37 @@ def figure8_stochastic(path, *, S0s=(100, 1000), n: int = 36, n_traj: int = 32, 
         ax.legend(fontsize=6, ncol=2)
     axes[0].set_title(r"I vs bias at $\bar h$ = -4.1 (filled: up, open: down)", fontsize=10)
     axes[1].set_title(r"I vs field at $\bar v$ = 5.5", fontsize=10)
-    fig.suptitle(f"Fig. 8 with KMC sweeps at finite S0 (T = 0, dwell {dwell:g} per step, {n_traj} trajectories); "
-                 "lines: deterministic NMD", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    if owned:
+        fig.suptitle(f"Fig. 8 with KMC sweeps at finite S0 (T = 0, dwell {dwell:g} per step, {n_traj} "
+                     "trajectories); lines: deterministic NMD", fontsize=10)
+    return finish(fig, path, owned, dpi=130)
 
 
-def device_figure(path, diagram: "phase.PhaseDiagram", *, marker=None, title: str = ""):
-    """Draw a :class:`~nanomag.phase.PhaseDiagram` of a device; ``marker`` = (x, y) marks the device."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.2))
-    draw_phase_diagram(ax, diagram.labels, diagram.x, diagram.y)
+def device_figure(diagram: phase.PhaseDiagram, path=None, *, ax=None, marker=None, title: str = ""):
+    """Draw a :class:`~nanomag.phase.PhaseDiagram` of a device; ``marker`` = (x, y) marks the device.
+
+    Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.
+    """
+    fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
+    _draw_labels(ax, diagram.labels, diagram.x, diagram.y, True)
     if marker is not None:
         ax.plot(*marker, "k*", ms=12)
     ax.set_xlabel(diagram.x_name)
     ax.set_ylabel(diagram.y_name)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return finish(fig, path, owned, dpi=130)
 
 
 def reproduce_paper(outdir="runs/figures") -> list[Path]:
-    """Write paper_fig5.png, paper_fig6.png, paper_fig8.png and paper_fig8_kmc.png into ``outdir``."""
+    """Write paper_fig5.png, paper_fig6.png, paper_fig8.png and paper_fig8_kmc.png into ``outdir``.
+
+    Returns the paths written (the figures are closed).
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    return [Path(figure5(out / "paper_fig5.png")), Path(figure6(out / "paper_fig6.png")),
-            Path(figure8(out / "paper_fig8.png")), Path(figure8_stochastic(out / "paper_fig8_kmc.png"))]
+    paths = []
+    for name, draw in (("paper_fig5.png", figure5), ("paper_fig6.png", figure6), ("paper_fig8.png", figure8),
+                       ("paper_fig8_kmc.png", figure8_stochastic)):
+        draw(out / name)
+        paths.append(out / name)
+    return paths

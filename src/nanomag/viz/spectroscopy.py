@@ -9,23 +9,33 @@ import numpy as np
 from ..io.config import read_config
 from ..io.maps import write_maps
 from ..spectroscopy import SpectroscopyMaps, spectroscopy_maps
+from ._figure import figure_axes, finish
 
 __all__ = ["plot_maps", "fig3"]
 
 
-
-def plot_maps(maps: SpectroscopyMaps, path, *, title: str | None = None, annotations=()) -> Path:
+def plot_maps(maps: SpectroscopyMaps, path=None, *, title: str | None = None, annotations=(), axes=None):
     """Plot dI/dV_bias (left) and I(theta=0) - I(theta=pi) (right) versus V_g (x) and V_bias (y), as Fig. 3.
 
-    ``annotations``: iterable of (panel, vg, vbias, text) labels, panel 0 or 1.
-    """
-    import matplotlib
+    Parameters
+    ----------
+    maps : SpectroscopyMaps
+    path : str or Path, optional
+        Also save the figure there.
+    title : str, optional
+        Figure title.
+    annotations : iterable of (panel, vg, vbias, text)
+        Labels, panel 0 or 1.
+    axes : two matplotlib Axes, optional
+        Draw into these (conductance, TMR) instead of a new figure.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.colors import TwoSlopeNorm
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    fig, axes, owned = figure_axes(axes, 2, figsize=(11, 4.4), layout="constrained")
     extent = (maps.vg[0], maps.vg[-1], maps.vbias[0], maps.vbias[-1])
     g = maps.conductance.T
     im = axes[0].imshow(g, origin="lower", aspect="auto", extent=extent, cmap="jet",
@@ -46,11 +56,7 @@ def plot_maps(maps: SpectroscopyMaps, path, *, title: str | None = None, annotat
                              ha="center", va="center", fontweight="bold")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return finish(fig, path, owned, dpi=130)
 
 
 def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.toml", n_vg: int = 101,
@@ -63,7 +69,8 @@ def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.to
     runs/fig3_spectroscopy.toml; docs/multilevel.md explains the features).
     Four stationary solves per grid point; pass ``map_fn`` (e.g. a process
     pool's ``map``) to spread the gate voltages over workers.  ``h5`` also
-    writes the maps to HDF5.  Returns the maps.
+    writes the maps to HDF5.  Returns the maps (the figure is written and
+    closed; ``plot_maps(maps)`` draws it again, e.g. in a notebook).
     """
     cfg = read_config(config)
     vg = np.linspace(*vg_range, n_vg)

@@ -1,35 +1,41 @@
-"""Figures (matplotlib, Agg backend by default).  Orchestration layer: no physics here."""
+"""Figures of switching times: first-passage densities and survival, one method or all side by side.
+
+Orchestration layer: no physics here.  Every function draws into ``axes``
+when given (else a new figure), saves to ``path`` when given, and returns the
+:class:`matplotlib.figure.Figure`; none selects a matplotlib backend.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["switching_figure"]
+from ._figure import figure_axes, finish
+
+__all__ = ["switching_figure", "comparison_figure"]
 
 
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "png"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def switching_figure(path, *, exact_fpt=None, samples=None, deterministic=None, title=""):
-    """First-passage density: exact curve, sampled histogram, deterministic time.
+def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=None, title="", axes=None):
+    """First-passage density (left) and survival (right): exact curve, sampled histogram, deterministic time.
 
     Parameters
     ----------
+    path : str or Path, optional
+        Also save the figure there.
     exact_fpt : nanomag.exact.FirstPassageDistribution or None
     samples : ndarray or None
         Sampled switching times (a histogram is drawn).
     deterministic : float or None
         Deterministic NMD switching time (a vertical line).
+    title : str
+        Figure title.
+    axes : two matplotlib Axes, optional
+        Draw into these (density, survival) instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
-    plt = _pyplot()
-    fig, (ax, ax_s) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax, ax_s), owned = figure_axes(axes, 2, figsize=(10, 4))
     if samples is not None and len(samples):
         ax.hist(samples, bins=60, density=True, alpha=0.45, color="C0", label=f"KMC ({len(samples)} traj.)")
         t_sorted = np.sort(samples)
@@ -49,17 +55,29 @@ def switching_figure(path, *, exact_fpt=None, samples=None, deterministic=None, 
     ax_s.set_yscale("log")
     ax.legend(fontsize=8)
     ax_s.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    if title:
+        fig.suptitle(title)
+    return finish(fig, path, owned, dpi=120)
 
 
-def comparison_figure(path, comparison, *, title=""):
-    """First-passage densities of every method overlaid (left), and <u(t)> overlaid (right)."""
-    plt = _pyplot()
-    fig, (ax, ax_u) = plt.subplots(1, 2, figsize=(11, 4.2))
+def comparison_figure(comparison, path=None, *, title="", axes=None):
+    """First-passage densities of every method overlaid (left), and <u(t)> overlaid (right).
+
+    Parameters
+    ----------
+    comparison : nanomag.run.compare.Comparison
+    path : str or Path, optional
+        Also save the figure there.
+    title : str
+        Figure title.
+    axes : two matplotlib Axes, optional
+        Draw into these (densities, <u(t)>) instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
     styles = {"exact": dict(color="k", lw=2.0), "Fokker-Planck, ito": dict(color="C1", ls="--"),
               "Fokker-Planck, flux": dict(color="C2", ls=":", lw=2.0), "deterministic": dict(color="C3", ls="-.")}
 
@@ -90,8 +108,6 @@ def comparison_figure(path, comparison, *, title=""):
     ax_u.set_ylabel("<u(t)>")
     ax.legend(fontsize=7)
     ax_u.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    if title:
+        fig.suptitle(title)
+    return finish(fig, path, owned, dpi=120)
