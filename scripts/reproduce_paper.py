@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from nanomag.run.parallel import process_map
-from nanomag.viz.phase import reproduce_paper
-from nanomag.viz.spectroscopy import fig3
+from nanomag.viz.paper import fig3, reproduce_paper
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -15,11 +15,12 @@ import nanomag as nm
 from nanomag import phase
 from nanomag.run.compare import Comparison, MethodResult
 from nanomag.spectroscopy import spectroscopy_maps
-from nanomag.viz import phase as vphase, spectroscopy as vspec, switching as vswitch
+from nanomag.viz import paper as vpaper, phase as vphase, spectroscopy as vspec, switching as vswitch
 
 from devices import switching_device
 
-VIZ_MODULES = ("nanomag.viz", "nanomag.viz.phase", "nanomag.viz.spectroscopy", "nanomag.viz.switching")
+VIZ_MODULES = ("nanomag.viz", "nanomag.viz.phase", "nanomag.viz.spectroscopy", "nanomag.viz.switching",
+               "nanomag.viz.paper")
 
 
 @pytest.fixture(autouse=True)
@@ -83,14 +84,14 @@ def _calls(inp):
         ("figure5", 1, "ax", lambda kw, path: vphase.figure5(path, n=40, **kw)),
         ("figure6", 4, "axes", lambda kw, path: vphase.figure6(path, n=12, **kw)),
         ("figure8", 2, "axes", lambda kw, path: vphase.figure8(path, n=9, **kw)),
-        ("figure8_stochastic", 2, "axes", lambda kw, path: vphase.figure8_stochastic(
+        ("figure8_stochastic", 2, "axes", lambda kw, path: vpaper.figure8_stochastic(
             path, S0s=(20,), n=3, n_traj=2, dwell=5.0, **kw)),
         ("plot_maps", 2, "axes", lambda kw, path: vspec.plot_maps(inp["maps"], path, title="t", **kw)),
     ]
 
 
 def test_every_public_plotting_function_is_covered():
-    public = {name for mod in (vphase, vspec, vswitch) for name in mod.__all__ if callable(getattr(mod, name))}
+    public = {name for mod in (vphase, vspec, vswitch, vpaper) for name in mod.__all__ if callable(getattr(mod, name))}
     drivers = {"reproduce_paper", "fig3"}  # compute and write files; they return paths / the maps
     assert public - drivers == {name for name, *_ in _calls({"diagram": None})}
 

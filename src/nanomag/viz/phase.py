@@ -8,15 +8,13 @@ matplotlib is imported lazily and no backend is selected.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .. import phase
+from ..phase import diagrams as phase
 from ._figure import figure_axes, finish
 
-__all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "figure8_stochastic",
-           "device_figure", "reproduce_paper", "FIG6_PANELS", "FIG8_SYSTEM"]
+__all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "device_figure", "FIG6_PANELS",
+           "FIG8_SYSTEM"]
 
 PHASE_COLOURS = {
     "(-1)": "#4c72b0", "(+1)": "#dd8452", "(-1,+1)": "#8c8c8c", "(SP)": "#55a868",
@@ -138,7 +136,7 @@ def figure6(path=None, *, n: int = 500, axes=None):
     return finish(fig, path, owned, dpi=130)
 
 
-def _draw_branches(ax, branches, xlabel):
+def draw_branches(ax, branches, xlabel):
     colours = {-1.0: "C0", 1.0: "C3"}
     for b in branches:
         n = (b.control.size + 1) // 2
@@ -160,48 +158,12 @@ def figure8(path=None, *, n: int = 401, axes=None):
     fig, (ax_v, ax_h), owned = figure_axes(axes, 2, figsize=(11, 4.3))
     left = phase.nmd_hysteresis(FIG8_SYSTEM, "vbar", 3.5, 7.0, -4.1, n=n)
     right = phase.nmd_hysteresis(FIG8_SYSTEM, "hbar", -4.6, -3.6, 5.5, n=n)
-    _draw_branches(ax_v, left, r"$\bar v$")
+    draw_branches(ax_v, left, r"$\bar v$")
     ax_v.set_title(r"current vs bias at $\bar h$ = -4.1: two disconnected loops", fontsize=10)
-    _draw_branches(ax_h, right, r"$\bar h$")
+    draw_branches(ax_h, right, r"$\bar h$")
     ax_h.set_title(r"current vs field at $\bar v$ = 5.5", fontsize=10)
     if owned:
         fig.suptitle(f"Fig. 8 (T = 0, deterministic NMD), $\\Gamma$ = {FIG8_SYSTEM}", fontsize=11)
-    return finish(fig, path, owned, dpi=130)
-
-
-def figure8_stochastic(path=None, *, S0s=(100, 1000), n: int = 36, n_traj: int = 32, dwell: float = 300.0,
-                       seed: int = 8, axes=None):
-    """Fig. 8 with its stochastic counterpart: KMC sweeps at finite S0 over the deterministic loops.
-
-    Each KMC ensemble starts at u = -1 (and, in the bias panel, also at u = +1), and is swept up
-    and then down in 2n - 1 steps of ``dwell``; points show the mean current and its standard error.
-    ``axes``: two Axes (bias sweep, field sweep), else a new figure.  Saves to ``path`` if given;
-    returns the Figure.
-    """
-    from ..phase.stochastic import nmd_kmc_hysteresis
-
-    fig, axes, owned = figure_axes(axes, 2, figsize=(12, 4.6))
-    panels = (("vbar", 3.5, 7.0, -4.1, r"$\bar v$", (-1.0, 1.0)), ("hbar", -4.6, -3.6, 5.5, r"$\bar h$", (-1.0,)))
-    markers = {S0: m for S0, m in zip(S0s, "os^v", strict=False)}
-    for ax, (control, lo, hi, fixed, xlabel, starts) in zip(axes, panels, strict=True):
-        _draw_branches(ax, phase.nmd_hysteresis(FIG8_SYSTEM, control, lo, hi, fixed, n=401), xlabel)
-        for S0 in S0s:
-            for start in starts:
-                sw = nmd_kmc_hysteresis(FIG8_SYSTEM, control, lo, hi, fixed, S0=S0, n=n, n_traj=n_traj,
-                                        seed=seed, dwell=dwell, start_u=start)
-                half = (sw.control.size + 1) // 2
-                colour = "C0" if start < 0 else "C3"
-                for part, face in ((slice(0, half), colour), (slice(half - 1, None), "none")):
-                    ax.errorbar(sw.control[part], sw.current[part], yerr=sw.current_err[part], fmt=markers[S0],
-                                ms=4 if S0 == max(S0s) else 3, mfc=face, mec=colour, ecolor=colour, lw=0.6,
-                                alpha=0.9 if S0 == max(S0s) else 0.5,
-                                label=f"KMC S0 = {S0:g}, from {start:+g}" if face != "none" else None)
-        ax.legend(fontsize=6, ncol=2)
-    axes[0].set_title(r"I vs bias at $\bar h$ = -4.1 (filled: up, open: down)", fontsize=10)
-    axes[1].set_title(r"I vs field at $\bar v$ = 5.5", fontsize=10)
-    if owned:
-        fig.suptitle(f"Fig. 8 with KMC sweeps at finite S0 (T = 0, dwell {dwell:g} per step, {n_traj} "
-                     "trajectories); lines: deterministic NMD", fontsize=10)
     return finish(fig, path, owned, dpi=130)
 
 
@@ -218,18 +180,3 @@ def device_figure(diagram: phase.PhaseDiagram, path=None, *, ax=None, marker=Non
     ax.set_ylabel(diagram.y_name)
     ax.set_title(title, fontsize=9)
     return finish(fig, path, owned, dpi=130)
-
-
-def reproduce_paper(outdir="runs/figures") -> list[Path]:
-    """Write paper_fig5.png, paper_fig6.png, paper_fig8.png and paper_fig8_kmc.png into ``outdir``.
-
-    Returns the paths written (the figures are closed).
-    """
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, draw in (("paper_fig5.png", figure5), ("paper_fig6.png", figure6), ("paper_fig8.png", figure8),
-                       ("paper_fig8_kmc.png", figure8_stochastic)):
-        draw(out / name)
-        paths.append(out / name)
-    return paths

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ..io.config import read_config
-from ..io.maps import write_maps
-from ..spectroscopy import SpectroscopyMaps, spectroscopy_maps
+from ..spectroscopy import SpectroscopyMaps
 from ._figure import figure_axes, finish
 
-__all__ = ["plot_maps", "fig3"]
+__all__ = ["plot_maps"]
 
 
 def plot_maps(maps: SpectroscopyMaps, path=None, *, title: str | None = None, annotations=(), axes=None):
@@ -57,26 +53,3 @@ def plot_maps(maps: SpectroscopyMaps, path=None, *, title: str | None = None, an
     if title:
         fig.suptitle(title)
     return finish(fig, path, owned, dpi=130)
-
-
-def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.toml", n_vg: int = 101,
-         n_bias: int = 121, vg_range=(-0.6, 0.6), vbias_range=(0.0, 2.4), map_fn=None,
-         h5: str | None = None) -> SpectroscopyMaps:
-    """Reproduce the content of the paper's Fig. 3 from ``config``; write the figure to ``out``.
-
-    Computes dI/dV_bias and I(theta=0) - I(theta=pi) on an (n_vg, n_bias)
-    grid over ``vg_range`` x ``vbias_range`` (defaults suit the shipped
-    runs/fig3_spectroscopy.toml; docs/multilevel.md explains the features).
-    Four stationary solves per grid point; pass ``map_fn`` (e.g. a process
-    pool's ``map``) to spread the gate voltages over workers.  ``h5`` also
-    writes the maps to HDF5.  Returns the maps (the figure is written and
-    closed; ``plot_maps(maps)`` draws it again, e.g. in a notebook).
-    """
-    cfg = read_config(config)
-    vg = np.linspace(*vg_range, n_vg)
-    vbias = np.linspace(*vbias_range, n_bias)
-    maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
-    if h5:
-        write_maps(h5, maps)
-    plot_maps(maps, out, title=f"Multi-level grain spectroscopy ({Path(config).name}), cf. paper Fig. 3")
-    return maps
