@@ -191,7 +191,7 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
         default 1/(2 S0).  Ignored by the flux form (no cutoff is needed).
     noise : {"eq24", "charge_averaged"}
         D(u) of Eq. 24c (default), or the exact charge-averaged second cumulant
-        of :func:`nanomag.charge_averaged_diffusion` (they differ when q != 0).
+        of :func:`nanomag.continuum.charge_averaged_diffusion` (they differ when q != 0).
 
     Returns
     -------
@@ -262,7 +262,7 @@ class FokkerPlanck:
         P = S0 h R_f / D_f,  B(x) = x / (e^x - 1),
 
     so the semi-discrete equation is a birth-death chain dm/dt = A m; time
-    stepping is exact (uniformisation, :func:`nanomag.exact.propagate`).  An absorbing target is a face
+    stepping is exact (uniformisation, :func:`nanomag.markov.chain.propagate`).  An absorbing target is a face
     where rho = 0 (a half-cell Scharfetter-Gummel flux).
 
     Parameters

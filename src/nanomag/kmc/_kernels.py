@@ -1,6 +1,6 @@
 """Compiled kernels of the Gillespie (direct method) KMC engine.
 
-Every kernel reads the per-state tables built by :mod:`nanomag.rates` and
+Every kernel reads the per-state tables built by :mod:`nanomag.markov.rates` and
 never recomputes physics.  The tables are repacked by :func:`pack_tables`
 into one cache line per state.  Trajectory ``first + i`` always draws from the
 xoshiro256** stream of :func:`nanomag._rng.seed_xoshiro`, so a trajectory's
@@ -87,7 +87,7 @@ TARGET = -1.0  # row[s, 0] of a target state (first-passage tables)
 
 
 def pack_tables(tables, target=None):
-    """(row, jump) from :class:`nanomag.rates.KMCTables`, one 64-byte-aligned row per state.
+    """(row, jump) from :class:`nanomag.markov.rates.KMCTables`, one 64-byte-aligned row per state.
 
     ``row[s, 0]`` is the inverse exit rate 1/total (0 for a trap, ``TARGET`` for a
     target state when ``target`` is given); ``row[s, 1 + k]`` the cumulative jump

@@ -11,7 +11,7 @@ from numba import njit
 def fermi_scalar(e, T):
     """Fermi function 1 / (1 + exp(e / T)) of e = E - mu (a step, 1/2 at e = 0, when T = 0).
 
-    The scalar twin of :func:`nanomag.rates.fermi` for numba kernels; e = +-inf
+    The scalar twin of :func:`nanomag.model.occupation.fermi` for numba kernels; e = +-inf
     (an empty or full lead) gives 0 or 1.
     """
     if T <= 0.0:

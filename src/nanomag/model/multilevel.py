@@ -19,7 +19,7 @@ kept is a *sector* (its spin, its S_z independent energy, its charge N) and
 adding one electron on level alpha is a *channel*: n_alpha 0 -> 1 is a
 majority electron (eta = +1, S' = S + 1/2), 1 -> 2 a minority one
 (eta = -1, S' = S - 1/2), with the Clebsch-Gordan weight of Eq. 17.  The one
-rate builder :func:`nanomag.rates.build` turns these into the master
+rate builder :func:`nanomag.markov.rates.build` turns these into the master
 equation (Eqs. 19, 21), so :mod:`nanomag.exact` and :mod:`nanomag.kmc` work
 on a multi-level device unchanged.  The single-orbital :class:`~nanomag.model.Grain`
 is the special case of one level (:func:`from_grain`).

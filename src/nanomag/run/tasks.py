@@ -2,7 +2,7 @@
 
 :func:`compute_block` is a plain module-level function of (task, first, count),
 so it pickles and runs anywhere: in-process, or on any MPI rank through
-:mod:`nanomag.parallel`.  Its output depends only on the configuration, the
+:mod:`nanomag.run.parallel`.  Its output depends only on the configuration, the
 seed and the trajectory indices, never on who computes it.
 """
 
