@@ -39,6 +39,7 @@ def reference_first_passage(dev, start_u, target_u, n_traj, rng):
     return times, events
 
 
+@pytest.mark.slow
 def test_kernel_agrees_with_plain_python_reference_in_distribution():
     dev = switching_device(S0=3, T=0.3)
     ref_t, ref_n = reference_first_passage(dev, -0.7, 0.7, 3000, np.random.default_rng(11))
@@ -143,6 +144,7 @@ def test_bad_arguments(bad, match):
 # ----------------------------------------------------------------------------- trajectories vs exact
 
 
+@pytest.mark.slow
 def test_mean_u_of_trajectories_matches_exact_evolution():
     dev = switching_device(S0=20, T=0.1)
     times = np.linspace(0.0, 60.0, 13)

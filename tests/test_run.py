@@ -198,6 +198,7 @@ def _clean_env():
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [1, 2], ids=["serial", "mpiexec-n2"])
 def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
     if ranks > 1 and MPIEXEC is None:

@@ -30,6 +30,7 @@ def test_large_S0_sweep_follows_the_deterministic_branch_from_minus_one():
     np.testing.assert_allclose(sw.current[in_sp], start_minus.current[in_sp], rtol=0.05)
 
 
+@pytest.mark.slow
 def test_loops_sharpen_as_S0_grows():
     det = [b for b in nm.phase.nmd_hysteresis(FIG8, "hbar", -4.6, -3.6, 5.5, n=11) if b.start_u == -1.0][0]
     deviation = {}
