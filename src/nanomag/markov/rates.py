@@ -245,7 +245,7 @@ def _bath_transitions(dev: Device, space: StateSpace):
 
 @dataclass(frozen=True, eq=False)
 class RateModel:
-    """States and transitions of one device.  Build it with :func:`build`."""
+    """States and transitions of one device.  Build it with :func:`build` (or :meth:`RateBuilder.model`)."""
 
     device: Device
     space: StateSpace
