@@ -1,7 +1,7 @@
 """numba kernels of the continuum limit: R(u), D(u) of Eq. 24 and the Langevin integrator.
 
 Kernels take arrays and scalars only and write into preallocated outputs.
-The device is packed by :func:`nanomag.langevin.pack_device` as
+The device is packed by :func:`nanomag.continuum.langevin.pack_device` as
 
     grain  = [S0, eta, kappa, h, eps, alpha, T, q, Gamma]     float64 (9,)
     mu, gamma_up, gamma_down, lead_T                           float64 (n_leads,)
@@ -18,8 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
-from .._rng import next_double, next_open_double, seed_xoshiro
 
 #: step of the central difference used for d'(u), the derivative of D/(1 - u^2)
 _DU = 1e-5
@@ -96,6 +96,95 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
         dnoise_out[i] = c
 
 
+# --------------------------------------------------------------------------- coefficient table
+#
+# The integrator reads (drift, 2D/S0, D'/S0) from a table on n equal cells of [lo, hi] (the
+# walls) and interpolates linearly: one lookup per step instead of three evaluations of
+# Eq. 24 (each 2 n_leads Fermi functions and a tanh).  Row i of the table, for the cell
+# [u_i, u_{i+1}], u_i = lo + i (hi - lo) / n, holds (a_i, a_{i+1} - a_i) for each coefficient
+# a, so a lookup is two fused multiply-adds per coefficient and touches one table row.
+# Linear interpolation of a C^2 coefficient errs by at most h^2/8 max|a''| (h = (hi - lo)/n);
+# the node values are exactly those of sde_coefficients.  Linear interpolation keeps
+# 2D/S0 >= 0 between non-negative nodes.
+
+TABLE_WIDTH = 6
+
+
+@njit(cache=True, parallel=True)
+def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, table):
+    """Fill ``table`` (n, 6) with the linear-interpolation table of (drift, 2D/S0, D'/S0) on [lo, hi].
+
+    Row i: (drift_i, drift_{i+1} - drift_i, noise_i, noise_{i+1} - noise_i, dnoise_i,
+    dnoise_{i+1} - dnoise_i) at the nodes u_i = lo + i (hi - lo) / n, i = 0 .. n (u_n = hi).
+    """
+    n = table.shape[0]
+    h = (hi - lo) / n
+    nodes = np.empty((n + 1, 3))
+    for j in prange(n + 1):
+        u = hi if j == n else lo + j * h
+        a, b, c = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
+        nodes[j, 0] = a
+        nodes[j, 1] = b
+        nodes[j, 2] = c
+    for i in prange(n):
+        for k in range(3):
+            table[i, 2 * k] = nodes[i, k]
+            table[i, 2 * k + 1] = nodes[i + 1, k] - nodes[i, k]
+
+
+@njit(cache=True, inline="always")
+def _lookup(u, lo, inv_h, table):
+    # (drift, 2D/S0, D'/S0) at u in [lo, hi] by linear interpolation in the table
+    x = (u - lo) * inv_h
+    i = int(x)
+    n = table.shape[0]
+    if i >= n:
+        i = n - 1
+    elif i < 0:
+        i = 0
+    f = x - i
+    return (table[i, 0] + f * table[i, 1], table[i, 2] + f * table[i, 3], table[i, 4] + f * table[i, 5])
+
+
+@njit(cache=True)
+def table_on_grid(u, lo, hi, table, drift_out, noise_out, dnoise_out):
+    """Interpolated drift_out, noise_out = 2D/S0, dnoise_out = D'/S0 at the points u in [lo, hi] (for tests)."""
+    inv_h = table.shape[0] / (hi - lo)
+    for i in range(u.size):
+        a, b, c = _lookup(u[i], lo, inv_h, table)
+        drift_out[i] = a
+        noise_out[i] = b
+        dnoise_out[i] = c
+
+
+@njit(cache=True, inline="always")
+def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    # from the table, or (empty table) evaluated: once per step when D' is not needed
+    if table.shape[0] > 0:
+        return _lookup(u, lo, inv_h, table)
+    if need_dnoise:
+        return sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
+    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
+    w = 1.0 - u * u
+    D = w * d
+    if D < 0.0:
+        D = 0.0
+    return w * g, 2.0 * D / grain[0], 0.0
+
+
+# --------------------------------------------------------------------------- integrator
+
+
+@njit(cache=True, inline="always")
+def _normal(s0, s1, s2, s3):
+    # Box-Muller, one variate per call (two uniforms: (0, 1] for the log, [0, 1) for the angle),
+    # on the scalar xoshiro state: returns (z, s0, s1, s2, s3)
+    r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
+    a = (np.float64(r >> np.uint64(11)) + 1.0) * 1.1102230246251565e-16
+    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    return math.sqrt(-2.0 * math.log(a)) * math.cos(2.0 * math.pi * v), s0, s1, s2, s3
+
+
 @njit(cache=True, inline="always")
 def _reflect(u, lo, hi):
     # reflecting walls at lo and hi (zero-flux boundaries of the Fokker-Planck equation)
@@ -109,26 +198,12 @@ def _reflect(u, lo, hi):
     return min(max(u, lo), hi)
 
 
-@njit(cache=True, inline="always")
-def _normal(state):
-    # Box-Muller, one variate per call: a trajectory's stream does not depend on caching
-    r = math.sqrt(-2.0 * math.log(next_open_double(state)))
-    return r * math.cos(2.0 * math.pi * next_double(state))
-
-
-@njit(cache=True, inline="always")
-def _step(u, dt, sqdt, milstein, flux, lo, hi, state, grain, mu, gamma_up, gamma_down, lead_T):
-    drift, noise2, dnoise = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
-    dw = sqdt * _normal(state)
-    un = u + drift * dt + math.sqrt(noise2) * dw
-    if milstein:
-        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
-        un += 0.5 * dnoise * (dw * dw - dt)
-    return _reflect(un, lo, hi), noise2
+#: p = exp(-x) <= 1e-12 for x above this: the bridge test then draws nothing (exp skipped)
+_BRIDGE_X = 27.7
 
 
 @njit(cache=True, parallel=True)
-def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge,
+def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, table,
                            grain, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
     """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
 
@@ -137,28 +212,43 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     Brownian bridge between two steps crosses it (probability
     exp(-2 (b - u_n)(b - u_{n+1}) / (sigma^2 dt))).  Unfinished trajectories
     (t > t_max) get +inf.  Writes times_out[k] and steps_out[k].
+    The coefficients come from ``table`` (:func:`coefficient_table` on [lo, hi]);
+    an empty table (shape (0, 6)) evaluates them at every step instead.
     """
     n = times_out.size
     up = target > u0
     sqdt = math.sqrt(dt)
+    inv_h = table.shape[0] / (hi - lo)
+    need_dnoise = milstein or flux
     for k in prange(n):
-        state = np.empty(4, dtype=np.uint64)
-        seed_xoshiro(words, first + k, state)
+        s0, s1, s2, s3 = xo_seed(words, first + k)
         u = u0
         t = 0.0
         steps = 0
         result = np.inf
         while t < t_max:
-            un, noise2 = _step(u, dt, sqdt, milstein, flux, lo, hi, state, grain, mu, gamma_up, gamma_down, lead_T)
+            drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
+                                                  gamma_down, lead_T)
+            z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+            dw = sqdt * z
+            un = u + drift * dt + math.sqrt(noise2) * dw
+            if milstein:
+                # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
+                un += 0.5 * dnoise * (dw * dw - dt)
+            un = _reflect(un, lo, hi)
             steps += 1
             if (up and un >= target) or ((not up) and un <= target):
                 result = t + dt * (target - u) / (un - u)
                 break
             if bridge and noise2 > 0.0:
-                p = math.exp(-2.0 * (target - u) * (target - un) / (noise2 * dt))
-                if p > 1e-12 and next_double(state) < p:
-                    result = t + 0.5 * dt
-                    break
+                x = 2.0 * (target - u) * (target - un) / (noise2 * dt)
+                if x < _BRIDGE_X:
+                    p = math.exp(-x)
+                    if p > 1e-12:
+                        v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                        if v < p:
+                            result = t + 0.5 * dt
+                            break
             u = un
             t += dt
         times_out[k] = result
@@ -166,13 +256,17 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
 
 
 @njit(cache=True, parallel=True)
-def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux,
+def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, table,
                    grain, mu, gamma_up, gamma_down, lead_T, u_out):
-    """u at the sample times, shape u_out (n, n_times); the step is shrunk to land on each sample time."""
+    """u at the sample times, shape u_out (n, n_times); the step is shrunk to land on each sample time.
+
+    ``table`` as for :func:`langevin_first_passage`.
+    """
     n = u_out.shape[0]
+    inv_h = table.shape[0] / (hi - lo)
+    need_dnoise = milstein or flux
     for k in prange(n):
-        state = np.empty(4, dtype=np.uint64)
-        seed_xoshiro(words, first + k, state)
+        s0, s1, s2, s3 = xo_seed(words, first + k)
         u = u0
         t = 0.0
         for j in range(sample_times.size):
@@ -182,6 +276,13 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux,
                 h = span / m
                 sqh = math.sqrt(h)
                 for _ in range(m):
-                    u, _n2 = _step(u, h, sqh, milstein, flux, lo, hi, state, grain, mu, gamma_up, gamma_down, lead_T)
+                    drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu,
+                                                          gamma_up, gamma_down, lead_T)
+                    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+                    dw = sqh * z
+                    un = u + drift * h + math.sqrt(noise2) * dw
+                    if milstein:
+                        un += 0.5 * dnoise * (dw * dw - h)
+                    u = _reflect(un, lo, hi)
                 t = sample_times[j]
             u_out[k, j] = u
