@@ -279,7 +279,7 @@ def test_one_fixed_point_search_serves_continuum_and_phase():
         s = np.sign(nm.continuum.reduced_drift(dev, u))
         assert len(pts) - 2 >= np.count_nonzero(s[:-1] * s[1:] < 0)
         for root, stable in pts[1:-1]:
-            left, right = nm.continuum.reduced_drift(dev, np.array([root - 1e-9, root + 1e-9]))
+            left, right = nm.continuum.reduced_drift(dev, np.clip([root - 1e-9, root + 1e-9], -1.0, 1.0))
             assert stable == (left > 0 > right) and left * right <= 0
     with pytest.raises(ConfigError, match="n_grid"):
         nm.continuum.fixed_points(nm.reduced_device(UPPER_RIGHT, 4.9, -4.1), n_grid=2)
