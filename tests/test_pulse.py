@@ -140,3 +140,206 @@ def test_bad_protocol_tables_are_refused(table, words):
     assert words in str(info.value)
     with pytest.raises(nm.ConfigError, match="protocol"):
         nm.io.parse_config(CONFIG + "\nprotocol = []\n", "p.toml")
+
+
+# --------------------------------------------------------------------------- exact under a protocol
+
+
+def _dense_piecewise(models, boundaries, p0, t, keep):
+    """exp per segment with scipy's dense expm on the states ``keep``."""
+    from scipy.linalg import expm
+
+    v = p0.copy()
+    for k, m in enumerate(models):
+        a = boundaries[k] if k < len(boundaries) else boundaries[-1]
+        b = boundaries[k + 1] if k + 1 < len(boundaries) else math.inf
+        if t <= a:
+            break
+        Q = m.generator.toarray()[np.ix_(keep, keep)]
+        v = expm(Q * (min(t, b) - a)) @ v
+    return v
+
+
+def test_one_segment_with_the_device_own_parameters_reproduces_todays_results():
+    dev = switching_device(S0=20)
+    times = np.linspace(0.0, 90.0, 46)
+    same = nm.Protocol([nm.Segment(30.0)])
+    a = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times)
+    b = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times, protocol=same)
+    np.testing.assert_allclose(b.survival, a.survival, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.density, a.density, rtol=0, atol=1e-12)
+    assert b.mean == pytest.approx(a.mean, rel=1e-10) and b.std == pytest.approx(a.std, rel=1e-8)
+    ea, eb = nm.exact.evolve(dev, -0.8, times), nm.exact.evolve(dev, -0.8, times, protocol=same)
+    np.testing.assert_allclose(eb.mean_u, ea.mean_u, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(eb.currents, ea.currents, rtol=0, atol=1e-12)
+
+
+def test_exact_under_a_protocol_equals_dense_expm_per_segment():
+    rest = rest_device(S0=20)
+    p = nm.Protocol([nm.Segment(7.0, mu={"left": 3.0}), nm.Segment(4.0, h=0.5, T=0.1),
+                     nm.Segment(3.0, mu={"left": 3.0}, alpha=0.03, kappa=0.8, eps=0.2)])
+    times = np.array([0.0, 2.5, 7.0, 9.0, 11.0, 13.9, 14.0, 20.0, 35.0])
+    fp = nm.exact.first_passage_distribution(rest, -0.8, 0.8, times, protocol=p)
+    tr = nm.exact.evolve(rest, -0.8, times, protocol=p)
+    models = nm.exact.segment_models(rest, p)
+    m = models[-1]
+    target = nm.markov.chain.target_mask(m, -0.8, 0.8)
+    start = nm.markov.chain.start_index(m, -0.8)
+    free = np.flatnonzero(~target)
+    p0 = np.zeros(free.size)
+    p0[np.searchsorted(free, start)] = 1.0
+    every = np.arange(m.n_states)
+    for i, t in enumerate(times):
+        v = _dense_piecewise(models, p.boundaries, p0, t, free)
+        assert fp.survival[i] == pytest.approx(v.sum(), abs=1e-10)
+        k = min(np.searchsorted(p.boundaries, t, side="right") - 1, len(models) - 1)
+        exit_rate = -models[k].generator.toarray()[np.ix_(free, free)].sum(axis=0)
+        assert fp.density[i] == pytest.approx(v @ exit_rate, abs=1e-10)
+        full = np.zeros(m.n_states)
+        full[start] = 1.0
+        w = _dense_piecewise(models, p.boundaries, full, t, every)
+        assert tr.mean_u[i] == pytest.approx(w @ m.space.u, abs=1e-10)
+        np.testing.assert_allclose(tr.currents[i], models[k].current_operator @ w, rtol=0, atol=1e-10)
+
+
+def test_mean_and_std_under_a_protocol_against_dense_linear_algebra():
+    from scipy.linalg import expm, solve
+
+    dev = switching_device(S0=10)
+    p = nm.Protocol([nm.Segment(6.0, mu={"left": -3.0}), nm.Segment(5.0, h=0.2)])
+    fp = nm.exact.first_passage_distribution(dev, -0.8, 0.8, [1.0], protocol=p)
+    models = nm.exact.segment_models(dev, p)
+    m = models[-1]
+    free = np.flatnonzero(~nm.markov.chain.target_mask(m, -0.8, 0.8))
+    v = np.zeros(free.size)
+    v[np.searchsorted(free, nm.markov.chain.start_index(m, -0.8))] = 1.0
+    # int_a^b t^j S(t) dt per segment with Q^-1 and expm (Van Loan's block: exact integrals of e^{Qs} v)
+    m0 = m1 = 0.0
+    for k, (a, b) in enumerate(zip(p.boundaries[:-1], p.boundaries[1:], strict=True)):
+        Q = models[k].generator.toarray()[np.ix_(free, free)]
+        n, tau = free.size, b - a
+        block = np.zeros((n + 2, n + 2))
+        block[:n, :n], block[:n, n], block[n, n + 1] = Q, v, 1.0
+        eb = expm(block * tau)
+        i0 = eb[:n, n + 1].sum()            # int_0^tau (tau - s) e^{Qs} v ds ... see below
+        s0 = eb[:n, n].sum()                # int_0^tau e^{Qs} v ds
+        m0 += s0
+        m1 += a * s0 + (tau * s0 - i0)      # int s e^{Qs} = tau int e^{Qs} - int (tau - s) e^{Qs}
+        v = eb[:n, :n] @ v
+    Q = m.generator.toarray()[np.ix_(free, free)]
+    w1 = solve(-Q, v)                        # int_0^inf e^{Qs} v ds
+    w2 = solve(-Q, w1)                       # int_0^inf s e^{Qs} v ds
+    m0 += w1.sum()
+    m1 += p.duration * w1.sum() + w2.sum()
+    assert fp.mean == pytest.approx(m0, rel=1e-9)
+    assert fp.std == pytest.approx(math.sqrt(2 * m1 - m0 * m0), rel=1e-7)
+
+
+def test_a_run_that_may_never_switch_has_an_infinite_mean_and_no_error():
+    # at T = 0 with empty leads the bath alone cannot climb back over the barrier
+    rest = rest_device(S0=20, T=0.0)
+    fp = nm.exact.first_passage_distribution(rest, -0.8, 0.8, [0.0, 10.0, 1000.0],
+                                             protocol=nm.Segment(10.0, mu={"left": 3.0}))
+    assert fp.mean == math.inf and 0 < fp.survival[-1] < 1 and fp.survival[0] == 1.0
+
+
+# --------------------------------------------------------------------------- write error rates
+
+
+def _pure_birth_wer(S0, alpha, kappa, h_rest, h_pulse, width):
+    """WER of a bath-only grain at T = 0: a field pulse above 2 kappa drives it up one step at a time.
+
+    During the pulse only up-flips lower the energy: a pure birth chain whose passage time over
+    the first K steps is hypoexponential, P(T_K > w) = sum_i exp(-l_i w) prod_{j != i} l_j / (l_j - l_i)
+    (50 digits).  At rest the bath only goes downhill, so the committor is 1 below the barrier top, 0
+    above it, and the branching ratio at the top.  Rates from the formula of docs/physics.md.
+    """
+    import mpmath as mp
+
+    mp.mp.dps = 50
+
+    def energy(sz, h):
+        return -(mp.mpf(kappa) / S0) * sz**2 - mp.mpf(h) * sz
+
+    def rate(sz, step, h):
+        ladder = S0 * (S0 + 1) - sz * (sz + step)
+        return mp.mpf(alpha) / S0 * ladder * max(energy(sz, h) - energy(sz + step, h), 0)
+
+    top = next(sz for sz in range(-S0, S0) if rate(sz, 1, h_rest) > 0)  # first state that can go up at rest
+    stages = [rate(sz, 1, h_pulse) for sz in range(-S0, top + 1)]
+
+    def survival(K):
+        lam = stages[:K]
+        return mp.fsum(mp.exp(-lam[i] * width) * mp.fprod(lam[j] / (lam[j] - lam[i]) for j in range(K) if j != i)
+                       for i in range(K))
+
+    below, at_top = survival(top + S0), survival(top + S0 + 1)  # still below the top / not past it
+    q_top = rate(top, -1, h_rest) / (rate(top, 1, h_rest) + rate(top, -1, h_rest))
+    return below + q_top * (at_top - below)
+
+
+@pytest.mark.parametrize("width", [3.0, 30.0, 80.0, 130.0, 160.0])
+def test_write_error_rate_against_a_pure_birth_chain_in_50_digits(width):
+    S0, alpha, kappa, h_rest, h_pulse = 10, 0.1, 1.0, -0.4, 3.0
+    dev = nm.Device(grain=nm.Grain(S0=S0, kappa=kappa, h=h_rest, alpha=alpha, T=0.0))
+    got = nm.exact.write_error_rate(dev, nm.Protocol([nm.Segment(width, h=h_pulse)]), -1.0, 0.8)
+    ref = float(_pure_birth_wer(S0, alpha, kappa, h_rest, h_pulse, width))
+    assert ref > 1e-15
+    assert got == pytest.approx(ref, rel=1e-9)  # the target is 1e-3 relative for WER >= 1e-12
+
+
+@pytest.mark.slow
+def test_write_error_rate_of_1e_minus_12_against_30_digit_expm_and_committor():
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    rest = rest_device(S0=15)
+    p = nm.Protocol([nm.Segment(500.0, mu={"left": 3.0})])
+    got = nm.exact.write_error_rate(rest, p, -1.0, 0.8)
+    models = nm.exact.segment_models(rest, p)
+    m = models[-1]
+    E = mp.expm(mp.matrix(models[0].generator.toarray().tolist()) * 500)
+    start = nm.markov.chain.start_index(m, -1.0)
+    side = nm.markov.chain.start_side_mask(m, -1.0, 0.8)
+    between = np.flatnonzero(~side & ~nm.markov.chain.target_mask(m, -1.0, 0.8))
+    G = m.generator.toarray()
+    # committor to the start side: sum_j rate(i -> j) (q_j - q_i) = 0 between the sides
+    A = mp.matrix([[G[j, i] for j in between] for i in between])
+    y = mp.matrix([-sum(mp.mpf(G[j, i]) for j in np.flatnonzero(side)) for i in between])
+    q = mp.lu_solve(A, y)
+    ref = mp.fsum(E[i, start] for i in np.flatnonzero(side)) + mp.fsum(E[i, start] * q[k]
+                                                                       for k, i in enumerate(between))
+    assert 1e-13 < ref < 1e-11
+    assert got == pytest.approx(float(ref), rel=1e-9)
+
+
+def test_wer_and_switching_probability_add_up_and_mirror():
+    rest = rest_device(S0=30)
+    for width in (20.0, 60.0, 120.0):
+        p = bias_pulse(width)
+        wer = nm.exact.write_error_rate(rest, p, -1.0, 0.8)
+        ps = nm.exact.switching_probability(rest, p, -1.0, 0.8)
+        assert wer + ps == pytest.approx(1.0, abs=1e-12)
+        # the mirror image: S_z -> -S_z swaps the spin-resolved rates and the sign of h
+        g = rest.grain
+        mirror = nm.Device(grain=nm.Grain(S0=g.S0, eta=g.eta, kappa=g.kappa, h=-g.h, eps=g.eps, alpha=g.alpha, T=g.T),
+                           leads=tuple(nm.Lead(mu=lead.mu, gamma_up=lead.gamma_down, gamma_down=lead.gamma_up,
+                                               name=lead.name) for lead in rest.leads))
+        assert nm.exact.write_error_rate(mirror, p, 1.0, -0.8) == pytest.approx(wer, rel=1e-9)
+    assert nm.exact.write_error_rate(rest, nm.Segment(1e-9), -1.0, 0.8) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_multilevel_route_gives_the_same_protocol_results():
+    from nanomag.model.multilevel import multilevel_device
+
+    rest = rest_device(S0=10)
+    ml = multilevel_device(rest)
+    p = nm.Protocol([nm.Segment(15.0, mu={"left": 3.0}, vg=0.1, h=-0.2), nm.Segment(5.0, T=0.1)])
+    times = np.linspace(0.0, 40.0, 9)
+    a = nm.exact.first_passage_distribution(rest, -0.8, 0.6, times, protocol=p)
+    b = nm.exact.first_passage_distribution(ml, -0.8, 0.6, times, protocol=p)
+    np.testing.assert_allclose(b.survival, a.survival, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(nm.exact.evolve(ml, -0.8, times, protocol=p).mean_u,
+                               nm.exact.evolve(rest, -0.8, times, protocol=p).mean_u, rtol=0, atol=1e-12)
+    assert nm.exact.write_error_rate(ml, p, -0.8, 0.6) == pytest.approx(
+        nm.exact.write_error_rate(rest, p, -0.8, 0.6), rel=1e-10)

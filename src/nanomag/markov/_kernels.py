@@ -75,6 +75,67 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
         out[step, :] = p
 
 
+@njit(cache=True)
+def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, out, integrals):
+    """As :func:`uniformised_propagate`, with the integrals of the mass over each step.
+
+    With S(t) = sum_i p_i(t) and step j running from t_{j-1} to t_j = t_{j-1} + Delta_j,
+    ``integrals[j, 0]`` = Lambda x int S(t_{j-1} + s) ds and ``integrals[j, 1]`` =
+    Lambda^2 x int s S(t_{j-1} + s) ds, over s in [0, Delta_j].  With N ~ Poisson(Lambda Delta)
+    and G_k = P(N > k) they are sum_k G_k S_k and sum_k (k + 1) G_{k+1} S_k, S_k the mass of
+    P^k p(t_{j-1}): sums of non-negative terms.
+
+    integrals : ndarray (n_times, 2), filled.
+    """
+    n = p0.size
+    p = p0.copy()
+    v = np.empty(n)
+    w = np.empty(n)
+    acc = np.empty(n)
+    for step in range(lam_steps.size):
+        lam = lam_steps[step]
+        integrals[step, 0] = 0.0
+        integrals[step, 1] = 0.0
+        if lam == 0.0:
+            out[step, :] = p
+            continue
+        log_lam = math.log(lam)
+        total = 0.0
+        v[:] = p
+        acc[:] = 0.0
+        k = 0
+        wk = math.exp(-lam)
+        cdf = wk  # P(N <= k)
+        i0 = 0.0
+        i1 = 0.0
+        while True:
+            if wk > 0.0:
+                for i in range(n):
+                    acc[i] += wk * v[i]
+                total += wk
+            mass = 0.0
+            for i in range(n):
+                mass += v[i]
+            w_next = math.exp(-lam + (k + 1) * log_lam - math.lgamma(k + 2.0))
+            g_k = max(1.0 - cdf, 0.0)
+            g_next = max(g_k - w_next, 0.0)
+            i0 += g_k * mass
+            i1 += (k + 1) * g_next * mass
+            if k + 1 > lam and wk * (k + 1) / (k + 1 - lam) <= tol:
+                break
+            _csr_matvec(indptr, indices, data, v, w)
+            v, w = w, v
+            k += 1
+            wk = w_next
+            cdf += wk
+        for i in range(n):
+            acc[i] /= total
+        p[:] = acc
+        out[step, :] = p
+        integrals[step, 0] = i0
+        integrals[step, 1] = i1
+
+
 # --------------------------------------------------------------------------- GTH elimination
 #
 # Both kernels work on banded rate matrices: ``rates[i, d]`` is the rate from

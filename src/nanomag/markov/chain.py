@@ -6,7 +6,10 @@
   sector, with S_z/S_n >= u1 if u1 > u0 (<= u1 if u1 < u0);
 * reachability by graph search (:class:`FirstPassageProblem`, :func:`closed_class`);
 * subtraction-free banded GTH elimination (:func:`banded_rates`, :class:`AbsorbingSolver`);
-* uniformisation (:func:`propagate`).
+* uniformisation (:func:`propagate`), also under piecewise-constant generators
+  (:func:`propagate_piecewise`, the protocols of :mod:`nanomag.model.protocol`);
+* committors (:func:`committor`, :func:`start_side_mask`) and sure absorption
+  (:func:`reachable_from`, :func:`sure_to_reach`).
 
 The exact solver, the KMC engine, the Fokker-Planck finite volumes and the
 spectroscopy maps all use these; none of them depends on the physics of the grain.
@@ -23,11 +26,18 @@ import scipy.sparse.csgraph as csgraph
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
-from ._kernels import gth_absorbing_factor, gth_absorbing_solve, gth_stationary, uniformised_propagate
+from ._kernels import (
+    gth_absorbing_factor,
+    gth_absorbing_solve,
+    gth_stationary,
+    uniformised_propagate,
+    uniformised_propagate_integrals,
+)
 from .rates import RateModel, build
 
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
-           "stationary_on", "propagate", "MAX_MATVECS"]
+           "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
+           "reachable_from", "sure_to_reach"]
 
 
 def start_index(model: RateModel, start_u: float) -> int:
@@ -48,6 +58,99 @@ def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray
         raise ConfigError(f"target_u: must differ from start_u (both are {u0})")
     u = model.space.u
     return u >= u1 if u1 > u0 else u <= u1
+
+
+def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
+    """Boolean mask of the start side, shape (n_states,): u <= u_s if target_u > start_u (u >= u_s otherwise).
+
+    u_s is the farther of ``start_u`` and the u of the start state (``start_u``
+    rounded to the grid by the switching convention), so the start state always
+    lies on the start side.  Used by write error rates: a bit that relaxes back
+    to its start side has not switched.
+    """
+    target_mask(model, start_u, target_u)  # validates both
+    u = model.space.u
+    u_start = u[start_index(model, start_u)]
+    if target_u > start_u:
+        return u <= max(float(start_u), u_start)
+    return u >= min(float(start_u), u_start)
+
+
+def _graph(model: RateModel, sources: np.ndarray | None = None, reverse: bool = False) -> sp.csr_matrix:
+    t, n = model.transitions, model.n_states
+    keep = np.ones(t.src.size, dtype=bool) if sources is None else sources[t.src]
+    a, b = (t.dst[keep], t.src[keep]) if reverse else (t.src[keep], t.dst[keep])
+    return sp.csr_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+
+
+def _bfs(graph: sp.csr_matrix, seeds: np.ndarray) -> np.ndarray:
+    """Mask of the states reachable in ``graph`` from any state of ``seeds`` (indices)."""
+    n = graph.shape[0]
+    if seeds.size == 0:
+        return np.zeros(n, dtype=bool)
+    # a super-node n linked to every seed
+    extra = sp.csr_matrix((np.ones(seeds.size), (np.full(seeds.size, n), seeds)), shape=(n + 1, n + 1))
+    g = sp.bmat([[graph, None], [None, sp.csr_matrix((1, 1))]], format="csr") + extra
+    order = csgraph.breadth_first_order(g, n, directed=True, return_predecessors=False)
+    mask = np.zeros(n + 1, dtype=bool)
+    mask[order] = True
+    return mask[:n]
+
+
+def reachable_from(models, start: int, stop: np.ndarray) -> np.ndarray:
+    """Mask of the states reachable from ``start`` when any of ``models``' transitions may fire.
+
+    The transitions out of ``stop`` states (bool mask) are cut, so a stop state
+    is reached but never left.  With the models of every segment of a
+    protocol this bounds the states a run can visit.
+    """
+    graph = None
+    for model in models:
+        g = _graph(model, sources=~stop)
+        graph = g if graph is None else graph + g
+    return _bfs(graph, np.array([start]))
+
+
+def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
+    """Mask of the states from which ``model`` reaches ``target`` (bool mask) with probability one.
+
+    A state fails if it can reach a state from which the target cannot be reached.
+    Target states pass.
+    """
+    can = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
+    cannot = ~can
+    doomed = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(cannot))
+    return ~doomed
+
+
+def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(the chain hits ``a`` before ``b``) from every state, shape (n_states,).
+
+    ``a`` and ``b`` are disjoint boolean masks; the result is 1 on ``a`` and 0 on
+    ``b``.  States that reach neither get 0.  Between them, q solves
+    (diag(out) - rates) q = (rate into ``a``), by the subtraction-free banded
+    GTH elimination of :class:`AbsorbingSolver`: every value, however small
+    (1e-300), carries full relative accuracy.  1 - q on the transient states
+    is ``committor(model, b, a)``, computed the same way (never by subtraction)
+    when every state reaches a or b.
+    """
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if np.any(a & b):
+        raise ConfigError("committor: the two sets overlap")
+    q = a.astype(float)
+    ends = a | b
+    # transient states that can reach a at all (the others keep q = 0)
+    live = np.flatnonzero(_bfs(_graph(model, sources=~ends, reverse=True), np.flatnonzero(a)) & ~ends)
+    if live.size == 0:
+        return q
+    t = model.transitions
+    pos = np.full(model.n_states, -1, dtype=np.int64)
+    pos[live] = np.arange(live.size)
+    into_a = (pos[t.src] >= 0) & a[t.dst]
+    y = np.bincount(pos[t.src[into_a]], weights=t.rate[into_a], minlength=live.size)
+    q[live] = AbsorbingSolver(model, live).solve(y)
+    return q
 
 
 def banded_rates(model: RateModel, states: np.ndarray):
@@ -245,3 +348,92 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e
     res = np.empty_like(out)
     res[order] = out
     return res
+
+
+def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 1e-15, *,
+                        integrals: bool = False):
+    """exp-propagation under piecewise-constant generators, by uniformisation per piece.
+
+    Parameters
+    ----------
+    generators : sequence of sparse matrices, each (n, n)
+        ``generators[k]`` holds on [``starts[k]``, ``starts[k + 1]``); the last
+        one holds forever after ``starts[-1]``.  Sub-generators, as for :func:`propagate`.
+    starts : array_like, shape (n_pieces,)
+        Start time of each piece, increasing, ``starts[0] = 0``.  [time]
+    p0 : ndarray, shape (n,)
+        The vector at t = 0 (non-negative).
+    times : array_like, shape (n_times,)
+        Times >= 0, any order.  A time on a boundary belongs to the piece that
+        starts there (p is continuous, so either gives the same vector).  [time]
+    tol : float
+        Truncation of each Poisson series, relative to the mass of p.
+    integrals : bool, keyword-only
+        Also return the integrals of the mass S(t) = sum_i p_i(t) over the
+        pieces before the last one.
+
+    Returns
+    -------
+    p : ndarray, shape (n_times, n)
+        p at each time.
+    piece : ndarray of int, shape (n_times,)
+        The piece each time belongs to.
+    p_end : ndarray, shape (n,)
+        p at ``starts[-1]`` (the start of the last piece).
+    moments : ndarray, shape (2,), only with ``integrals``
+        int_0^T S(t) dt and int_0^T t S(t) dt, T = ``starts[-1]``.  [time, time^2]
+    """
+    times = check_times(times)
+    starts = np.asarray(starts, dtype=float)
+    n_pieces = len(generators)
+    if starts.shape != (n_pieces,) or starts[0] != 0.0 or np.any(np.diff(starts) <= 0):
+        raise ConfigError("starts: expected increasing piece start times, the first 0")
+    piece = np.searchsorted(starts, times, side="right") - 1
+    out = np.empty((times.size, p0.size))
+    p = np.asarray(p0, dtype=float).copy()
+    moments = np.zeros(2)
+    for k, A in enumerate(generators):
+        sel = np.flatnonzero(piece == k)
+        last = k == n_pieces - 1
+        if last:
+            if sel.size:
+                out[sel] = propagate(A, p, times[sel] - starts[k], tol)
+            break
+        length = starts[k + 1] - starts[k]
+        rel = np.concatenate([times[sel] - starts[k], [length]])
+        if integrals:
+            res, m = _propagate_integrals(A, p, rel, tol)
+            moments += m + np.array([0.0, starts[k] * m[0]])
+        else:
+            res = propagate(A, p, rel, tol)
+        out[sel] = res[:-1]
+        p = res[-1]
+    return (out, piece, p, moments) if integrals else (out, piece, p)
+
+
+def _propagate_integrals(A, p0, times, tol):
+    """:func:`propagate` to ``times`` (increasing, the last the longest) and the mass integrals to the last."""
+    A = sp.csr_matrix(A)
+    lam = float(max(-A.diagonal().min(), 1e-300))
+    ts = times
+    n_matvec = lam * ts[-1] + 10 * ts.size * math.sqrt(lam * ts[-1] / ts.size + 1)
+    if n_matvec > MAX_MATVECS:
+        raise SolverError(
+            f"times: propagating to t={ts[-1]:g} needs about {n_matvec:.2g} sparse mat-vecs "
+            f"(largest exit rate {lam:.3g}); ask for shorter times")
+    P = (sp.identity(A.shape[0], format="csr") + A / lam).tocsr()
+    P.sort_indices()
+    order = np.argsort(ts, kind="stable")
+    sorted_t = ts[order]
+    steps = lam * np.diff(np.concatenate([[0.0], sorted_t]))
+    out = np.empty((ts.size, p0.size))
+    raw = np.empty((ts.size, 2))
+    uniformised_propagate_integrals(P.indptr.astype(np.int64), P.indices.astype(np.int64), P.data,
+                                    np.asarray(p0, dtype=float), steps, tol, out, raw)
+    # step j starts at sorted_t[j - 1]: int t S = t_{j-1} int S + int s S
+    t_prev = np.concatenate([[0.0], sorted_t[:-1]])
+    i0 = raw[:, 0] / lam
+    i1 = raw[:, 1] / lam**2 + t_prev * i0
+    res = np.empty_like(out)
+    res[order] = out
+    return res, np.array([i0.sum(), i1.sum()])
