@@ -4,11 +4,13 @@
   repository root;
 * every ``nanomag ...`` line of a ```bash block parses with the real command line, the cheap
   ones run (the others too, in the slow test), and every script, config and linked page exists;
+* every ``nanomag.x.y`` named in the prose exists;
 * the engines x concepts table of docs/engines.md names only things that exist, with the
   argument names, order and return types it shows.
 """
 
 import dataclasses
+import importlib
 import inspect
 import json
 import re
@@ -191,6 +193,38 @@ def test_named_files_and_links_exist(page):
         if anchor and dest.suffix == ".md":
             assert anchor in _anchors(dest), f"{_name(page)} links to {target}: no such heading"
     assert "shared/" not in text and "PHYSICS.md" not in text and "API.md" not in text
+
+
+DOTTED = re.compile(r"(?<![\w.])(?:nanomag|nm)(?:\.[A-Za-z_]\w*)+")
+
+
+def _exists(dotted: str) -> bool:
+    """``nanomag.a.b`` (or ``nm.a.b``) is a module, or an attribute or dataclass field reached from one."""
+    parts = dotted.split(".")
+    parts[0] = "nanomag"
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+            break
+        except ImportError:
+            continue
+    for name in parts[k:]:
+        if hasattr(obj, name):
+            obj = getattr(obj, name)
+        elif isinstance(obj, type) and dataclasses.is_dataclass(obj):
+            return name in {f.name for f in dataclasses.fields(obj)}
+        else:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_dotted_names_in_the_text_exist(page):
+    """Every ``nanomag.x.y`` or ``nm.x.y`` in the inline code of the prose (the snippets run anyway)."""
+    prose = FENCE.sub("", page.read_text())
+    missing = sorted({m.group(0) for span in re.findall(r"`([^`\n]+)`", prose)
+                      for m in DOTTED.finditer(span) if not _exists(m.group(0))})
+    assert not missing, f"{_name(page)} names what does not exist: {missing}"
 
 
 # --------------------------------------------------------------------------- the engines table
