@@ -343,3 +343,92 @@ def test_multilevel_route_gives_the_same_protocol_results():
                                nm.exact.evolve(rest, -0.8, times, protocol=p).mean_u, rtol=0, atol=1e-12)
     assert nm.exact.write_error_rate(ml, p, -0.8, 0.6) == pytest.approx(
         nm.exact.write_error_rate(rest, p, -0.8, 0.6), rel=1e-10)
+
+
+# --------------------------------------------------------------------------- the WER map
+
+
+def _map_protocol():
+    return nm.Protocol([nm.Segment(5.0, T=0.1), nm.Segment(50.0, mu={"left": 3.0}), nm.Segment(7.0, h=-0.2)])
+
+
+def test_wer_map_equals_write_error_rate_point_by_point_with_one_propagation_per_height(monkeypatch):
+    import nanomag.pulse as pulse
+
+    rest = rest_device(S0=20)
+    p = _map_protocol()
+    widths = np.array([0.0, 40.0, 10.0, 120.0, 250.0])
+    heights = [0.5, 1.5, 3.0]
+    calls = []
+    real = pulse.propagate
+    monkeypatch.setattr(pulse, "propagate", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    m = pulse.wer_map(rest, p, -1.0, 0.8, widths=widths, heights=heights, parameter="mu.left", segment=1)
+    # one propagation before the pulse, two adjoint ones after it (start side, target), one per height
+    assert calls == [1, 1, 1] + [widths.size] * len(heights)
+    assert m.wer.shape == m.switching.shape == (3, widths.size)
+    for i, h in enumerate(heights):
+        for j, w in enumerate(widths):
+            segs = [p[0], p[1].replace(duration=w, mu={"left": h}), p[2]] if w > 0 else [p[0], p[2]]
+            ref = nm.exact.write_error_rate(rest, nm.Protocol(segs), -1.0, 0.8)
+            assert m.wer[i, j] == pytest.approx(ref, rel=1e-9, abs=1e-300)
+    np.testing.assert_allclose(m.wer + m.switching, 1.0, rtol=0, atol=1e-12)
+    assert m.wer[2, 4] < 1e-6 < 0.5 < m.wer[0, 4]
+
+
+def test_wer_map_settings_summary_and_parallel_map():
+    rest = rest_device(S0=30)
+    widths = np.linspace(0.0, 300.0, 31)
+    kw = dict(widths=widths, heights=[1.2, 2.0, 3.0], parameter="mu.left")
+    m = nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, **kw)
+    seen = []
+
+    def my_map(fn, *iterables):
+        seen.append(len(iterables[0]))
+        return [fn(*task) for task in reversed(list(zip(*iterables, strict=True)))][::-1]
+
+    m2 = nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, map_fn=my_map, **kw)
+    assert seen == [3] and np.array_equal(m.wer, m2.wer)
+    # the default is one row at the protocol's own height
+    one = nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, widths=widths)
+    np.testing.assert_allclose(one.wer[0], m.wer[2], rtol=1e-12, atol=0)
+    w6 = m.width_at(1e-6)
+    assert widths[0] < w6[2] < widths[-1] and np.isnan(m.width_at(1e-30)).all()
+    j = np.searchsorted(widths, w6[2])
+    assert m.wer[2, j - 1] > 1e-6 >= m.wer[2, j]
+    slope = m.tail_slope()
+    assert slope[2] < 0 and slope[2] == pytest.approx(np.log(m.wer[2, -1] / m.wer[2, -2]) / 10.0, rel=0.05)
+    assert m.settings["parameter"] == "mu.left" and m.settings["parameter_units"] == "energy"
+    with pytest.raises(nm.ConfigError, match="parameter"):
+        nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, widths=widths, heights=[1.0])
+    with pytest.raises(nm.ConfigError, match="segment"):
+        nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, widths=widths, segment=1)
+    with pytest.raises(nm.ConfigError, match="middle"):
+        nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, widths=widths, heights=[1.0], parameter="mu.middle")
+
+
+def test_wer_map_file_and_figure(tmp_path):
+    import h5py
+    import matplotlib
+
+    matplotlib.use("Agg")  # the test picks the backend, the library never does
+    import matplotlib.pyplot as plt
+
+    from nanomag.io.wer import read_wer_map, write_wer_map
+    from nanomag.viz.pulse import plot_switching_map, plot_wer_curves, plot_wer_map
+
+    rest = rest_device(S0=20)
+    m = nm.pulse.wer_map(rest, _map_protocol(), -1.0, 0.8, widths=np.linspace(0, 200, 21), heights=[1.0, 2.0, 3.0],
+                         parameter="mu.left", segment=1)
+    path = write_wer_map(tmp_path / "wer.h5", m)
+    with h5py.File(path) as f:
+        assert f.attrs["nanomag_version"] == nm.__version__ and f.attrs["kind"] == "wer_map"
+        assert f["widths"].attrs["units"] == "hbar/energy" and f["heights"].attrs["units"] == "energy"
+        assert f["wer"].shape == (3, 21) and f.attrs["parameter"] == "mu.left" and f.attrs["segment"] == 1
+    back = read_wer_map(path)
+    assert np.array_equal(back.wer, m.wer) and np.array_equal(back.switching, m.switching)
+    assert back.protocol == m.protocol and back.device == rest and back.start_u == -1.0
+    fig, ax = plt.subplots()
+    assert plot_wer_curves(m, ax=ax) is fig and len(ax.lines) == 3
+    assert plot_switching_map(m).axes and plot_wer_map(m, tmp_path / "wer.png").axes
+    assert (tmp_path / "wer.png").stat().st_size > 10_000
+    plt.close("all")

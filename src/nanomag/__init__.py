@@ -11,7 +11,7 @@ Layers, bottom to top (a module imports only from its own layer or below):
   :mod:`nanomag.viz` (figures), :mod:`nanomag.cli` (the ``nanomag`` command).
 """
 
-from . import continuum, exact, io, kmc, markov, phase, spectroscopy
+from . import continuum, exact, io, kmc, markov, phase, pulse, spectroscopy
 from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from .io.config import load_config, read_config
@@ -24,6 +24,6 @@ __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",
     "Segment", "Protocol",
     "load_config", "read_config",
-    "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io",
+    "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io", "pulse",
     "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
 ]

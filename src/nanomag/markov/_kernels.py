@@ -76,6 +76,59 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
 
 
 @njit(cache=True)
+def uniformised_propagate_banded(band, b, p0, lam_steps, tol, out):
+    """:func:`uniformised_propagate` with P in band storage: the same series, a faster mat-vec.
+
+    ``band[i, d]`` = P[i, i + d - b] (zero outside the matrix), shape (n, 2b + 1).
+    The mat-vec and the accumulation of the weighted terms share one pass over
+    a zero-padded vector, with no index arrays: several times faster than CSR
+    on the narrow bands of the (S_z, sector) state order.
+    """
+    n = p0.size
+    width = 2 * b + 1
+    p = p0.copy()
+    v = np.zeros(n + 2 * b)  # v[b:b + n] holds the vector, zero padding on both sides
+    w = np.zeros(n + 2 * b)
+    acc = np.empty(n)
+    for step in range(lam_steps.size):
+        lam = lam_steps[step]
+        if lam == 0.0:
+            out[step, :] = p
+            continue
+        log_lam = math.log(lam)
+        total = 0.0
+        v[b:b + n] = p
+        acc[:] = 0.0
+        k = 0
+        while True:
+            wk = math.exp(-lam + k * log_lam - math.lgamma(k + 1.0))
+            total += wk
+            last = k + 1 > lam and wk * (k + 1) / (k + 1 - lam) <= tol
+            if last:
+                for i in range(n):
+                    acc[i] += wk * v[b + i]
+                break
+            if wk > 0.0:
+                for i in range(n):
+                    y = 0.0
+                    for d in range(width):
+                        y += band[i, d] * v[i + d]
+                    w[b + i] = y
+                    acc[i] += wk * v[b + i]
+            else:
+                for i in range(n):
+                    y = 0.0
+                    for d in range(width):
+                        y += band[i, d] * v[i + d]
+                    w[b + i] = y
+            v, w = w, v
+            k += 1
+        for i in range(n):
+            p[i] = acc[i] / total
+        out[step, :] = p
+
+
+@njit(cache=True)
 def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, out, integrals):
     """As :func:`uniformised_propagate`, with the integrals of the mass over each step.
 

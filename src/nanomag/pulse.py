@@ -1,0 +1,276 @@
+"""Write error rate maps: WER against pulse width for many pulse heights, exactly.
+
+The pulse is one segment of a :class:`~nanomag.model.protocol.Protocol`; its
+*width* is that segment's duration and its *height* one of its parameters,
+named as on the command line: ``"mu.left"`` (the left lead's chemical
+potential, a bias pulse), ``"h"`` (a field pulse), ``"T"``, ``"eps"``,
+``"vg"``, ``"kappa"`` or ``"alpha"``.  The write error rate of every (height,
+width) follows the definition of :func:`nanomag.exact.write_error_rate`.
+
+How the map is computed (``docs/pulses.md``):
+
+* the segments before the pulse do not depend on it: the start state is
+  propagated through them once;
+* the relaxation committors (to the start side and to the target) of the
+  device's own chain are solved once, by subtraction-free GTH elimination,
+  and carried back through the segments after the pulse by the adjoint
+  propagation exp(A^T t) q (non-negative, like the forward one);
+* for each height, ONE uniformisation pass through the pulse segment records
+  the distribution at every width; each width's WER and switching
+  probability are then dot products.
+
+The heights are independent tasks for a ``map``-like ``map_fn`` (processes,
+MPI ranks), as in :mod:`nanomag.spectroscopy`; the result does not depend on it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import check_times, check_u
+from .errors import ConfigError
+from .exact import WER_TOL, segment_models
+from .markov.chain import committor, propagate, start_index, start_side_mask, target_mask
+from .markov.rates import build
+from .model.device import Device
+from .model.protocol import Protocol, Segment, as_protocol
+from .model.text import device_toml
+
+__all__ = ["WERMap", "wer_map", "wer_row", "parameter_units"]
+
+
+def parameter_units(parameter: str | None) -> str:
+    """Units of a segment parameter: ``"energy"``, ``"1"`` (alpha) or ``"hbar/energy"`` (duration)."""
+    if parameter is None or parameter == "":
+        return ""
+    if parameter == "alpha":
+        return "1"
+    if parameter == "duration":
+        return "hbar/energy"
+    return "energy"
+
+
+@dataclass(frozen=True, eq=False)
+class WERMap:
+    """Write error rate and switching probability against pulse width, one row per pulse height.
+
+    Attributes
+    ----------
+    widths : ndarray, shape (n_widths,)
+        Pulse widths (the duration of segment ``segment``).  [hbar/energy]
+    heights : ndarray, shape (n_heights,)
+        Values of ``parameter`` during the pulse.  [``parameter_units(parameter)``]
+    wer : ndarray, shape (n_heights, n_widths)
+        Write error rate: probability of ending on the start side.
+    switching : ndarray, shape (n_heights, n_widths)
+        Probability of ending on the target side, computed with its own
+        committor (not as 1 - wer): accurate when small too.  wer + switching
+        = 1 whenever every state reaches one of the sides.
+    parameter : str
+        The pulse height's name (``"mu.left"``, ``"h"``, ...); ``""`` for one
+        height, the protocol's own.
+    segment : int
+        Index of the pulse segment in ``protocol``.
+    start_u, target_u : float
+    protocol : Protocol
+        The protocol whose segment ``segment`` was varied.
+    device : Device
+        The device (its own parameters hold after the protocol).
+    wall_time : float
+        Seconds.
+    config_toml : str
+        The configuration text (written to HDF5).
+    """
+
+    widths: np.ndarray
+    heights: np.ndarray
+    wer: np.ndarray
+    switching: np.ndarray
+    parameter: str
+    segment: int
+    start_u: float
+    target_u: float
+    protocol: Protocol
+    device: Device
+    wall_time: float = 0.0
+    config_toml: str = ""
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.wer.shape
+
+    def switching_probability(self) -> np.ndarray:
+        """P(switch), shape (n_heights, n_widths) (the ``switching`` array)."""
+        return self.switching
+
+    def width_at(self, level: float) -> np.ndarray:
+        """Smallest width at which the WER falls to ``level``, per height, shape (n_heights,).  [time]
+
+        Interpolated linearly in log WER between the two widths that bracket
+        it; NaN where the WER stays above ``level`` over the widths computed.
+        """
+        if not 0 < level < 1:
+            raise ConfigError(f"level: must lie in (0, 1), got {level!r}")
+        order = np.argsort(self.widths, kind="stable")
+        w = self.widths[order]
+        out = np.full(self.heights.size, np.nan)
+        for i, row in enumerate(self.wer[:, order]):
+            below = np.flatnonzero(row <= level)
+            if below.size == 0:
+                continue
+            j = below[0]
+            if j == 0 or not row[j - 1] > 0 or not row[j] > 0:
+                out[i] = w[j]
+                continue
+            a, b = math.log(row[j - 1]), math.log(row[j])
+            out[i] = w[j - 1] + (w[j] - w[j - 1]) * (math.log(level) - a) / (b - a) if b != a else w[j]
+        return out
+
+    def tail_slope(self, n_last: int = 5) -> np.ndarray:
+        """d ln(WER) / d width over the last ``n_last`` widths, per height, shape (n_heights,).  [1/time]
+
+        The exponential rate at which the WER falls in its tail (NaN where the
+        WER underflows to 0 there).
+        """
+        order = np.argsort(self.widths, kind="stable")
+        w = self.widths[order][-n_last:]
+        out = np.full(self.heights.size, np.nan)
+        if w.size < 2:
+            return out
+        for i, row in enumerate(self.wer[:, order][:, -n_last:]):
+            if np.all(row > 0):
+                out[i] = np.polyfit(w, np.log(row), 1)[0]
+        return out
+
+    @property
+    def settings(self) -> dict:
+        """What the map depends on besides the device and protocol text (written as HDF5 attributes)."""
+        return {"parameter": self.parameter, "parameter_units": parameter_units(self.parameter),
+                "segment": int(self.segment), "start_u": float(self.start_u), "target_u": float(self.target_u),
+                "wer_tol": WER_TOL, **self.attrs}
+
+    def __repr__(self) -> str:
+        return (f"WERMap({self.heights.size} heights of {self.parameter or 'the protocol'} x {self.widths.size} "
+                f"widths, wer in [{float(np.min(self.wer)):.3g}, {float(np.max(self.wer)):.3g}])")
+
+
+def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: np.ndarray,
+            q_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WER and switching probability of one pulse height at every width: one propagation.
+
+    Parameters
+    ----------
+    seg_dev : Device
+        The device during the pulse.
+    p_before : ndarray, shape (n_states,)
+        The distribution when the pulse starts.
+    widths : ndarray, shape (n_widths,)
+        Pulse widths, >= 0.  [time]
+    q_start, q_target : ndarray, shape (n_states,)
+        Committors to the start side and to the target, carried back to the end of the pulse.
+
+    Returns
+    -------
+    (wer, switching) : ndarrays of shape (n_widths,)
+    """
+    p = propagate(build(seg_dev).generator, p_before, widths, WER_TOL)
+    np.clip(p, 0.0, None, out=p)
+    return p @ q_start, p @ q_target
+
+
+def _adjoint(model, q: np.ndarray, duration: float) -> np.ndarray:
+    """exp(A^T duration) q: a function of the state at the end of a segment as one of its start."""
+    return propagate(model.generator.T.tocsr(), q, [duration], WER_TOL)[0]
+
+
+def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, heights=None,
+            parameter: str | None = None, segment: int = 0, map_fn=None, config_toml: str | None = None
+            ) -> WERMap:
+    """WER and switching probability for every (pulse height, pulse width).
+
+    Parameters
+    ----------
+    dev : Device
+        The device; its own parameters hold after the protocol (the relaxation).
+    protocol : Protocol (or a Segment)
+        The drive; segment ``segment`` is the pulse whose width and height vary.
+    start_u, target_u : float
+        The switching question (``docs/physics.md``).
+    widths : array_like, shape (n_widths,)
+        Pulse widths >= 0, any order.  [time]
+    heights : array_like, shape (n_heights,), optional
+        Values of ``parameter`` during the pulse.  Default: the segment's own
+        value (one row).
+    parameter : str, optional
+        ``"mu.LEAD"``, ``"h"``, ``"T"``, ``"eps"``, ``"vg"``, ``"kappa"`` or
+        ``"alpha"``; required with ``heights``.
+    segment : int
+        Index of the pulse segment (default 0).
+    map_fn : callable, optional
+        ``map``-like ``map_fn(fn, *iterables)``, one task per height.
+    config_toml : str, optional
+        Configuration text to store with the result (default: the device and
+        the protocol as TOML).
+
+    Returns
+    -------
+    WERMap
+    """
+    t0 = time.perf_counter()
+    protocol = as_protocol(protocol)
+    if protocol is None:
+        raise ConfigError("protocol: a WER map needs a protocol (the pulse is one of its segments)")
+    start_u, target_u = check_u("start_u", start_u), check_u("target_u", target_u)
+    widths = check_times(widths)
+    if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or not 0 <= segment < len(protocol):
+        raise ConfigError(f"segment: expected an index in [0, {len(protocol)}), got {segment!r}")
+    segment = int(segment)
+    base: Segment = protocol[segment]
+    if heights is None:
+        heights = np.array([base.parameter(parameter, dev) if parameter else math.nan])
+        pulses = [base]
+    else:
+        if not parameter:
+            raise ConfigError("parameter: name the pulse height that heights gives (e.g. 'mu.left' or 'h')")
+        heights = np.atleast_1d(np.asarray(heights, dtype=float))
+        if heights.ndim != 1 or heights.size == 0 or not np.all(np.isfinite(heights)):
+            raise ConfigError("heights: expected a non-empty 1-d array of finite numbers")
+        pulses = [base.with_parameter(parameter, float(h)) for h in heights]
+    seg_devs = []
+    for h, pulse in zip(heights, pulses, strict=True):
+        try:
+            seg_devs.append(pulse.apply(dev))
+        except ConfigError as exc:
+            raise ConfigError(f"protocol[{segment}] at {parameter} = {h:g}: {exc}") from None
+    models = segment_models(dev, protocol)
+    relax = models[-1]
+    start = start_index(relax, start_u)
+    target = target_mask(relax, start_u, target_u)
+    if target[start]:
+        raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u})")
+    side = start_side_mask(relax, start_u, target_u)
+    # before the pulse: once
+    p = np.zeros(relax.n_states)
+    p[start] = 1.0
+    for k in range(segment):
+        p = propagate(models[k].generator, p, [protocol[k].duration], WER_TOL)[0]
+    # after the pulse: the committors, carried back through the later segments
+    q_start, q_target = committor(relax, side, target), committor(relax, target, side)
+    for k in range(len(protocol) - 1, segment, -1):
+        q_start = _adjoint(models[k], q_start, protocol[k].duration)
+        q_target = _adjoint(models[k], q_target, protocol[k].duration)
+    n = len(seg_devs)
+    run = map if map_fn is None else map_fn
+    rows = list(run(wer_row, seg_devs, [p] * n, [widths] * n, [q_start] * n, [q_target] * n))
+    wer = np.array([r[0] for r in rows]).reshape(n, widths.size)
+    switching = np.array([r[1] for r in rows]).reshape(n, widths.size)
+    if config_toml is None:
+        config_toml = device_toml(dev) + protocol.to_toml()
+    return WERMap(widths=widths, heights=heights, wer=wer, switching=switching, parameter=parameter or "",
+                  segment=segment, start_u=start_u, target_u=target_u, protocol=protocol, device=dev,
+                  wall_time=time.perf_counter() - t0, config_toml=config_toml)
