@@ -6,6 +6,8 @@ Prints, measured side by side in one run:
   * nanomag's kernel (xoshiro256** streams, ziggurat exponential), one thread;
   * nanomag's kernel with prange over trajectories on all threads;
 and the ratio nanomag / baseline.  Target: >= 60 M events/s per core, 2x the baseline.
+Also the protocol kernel (piecewise-constant tables, docs/pulses.md) on a constant
+one-segment protocol, which must stay within 10 % of the plain kernel.
 
 Usage: python scripts/bench_kmc.py [--config runs/switching.toml] [--n-traj 400] [--repeat 3]
 """
@@ -60,8 +62,10 @@ def main():
     baseline_first_passage(tab.dst, tab.cumrate, tab.degree, tab.total, prob.target, prob.start, 2, 0, times, n_ev)
     serial.first_passage(run.start_u, run.target_u, n_traj=2, seed=0)
     threaded.first_passage(run.start_u, run.target_u, n_traj=8, seed=0)
+    constant = nm.Protocol([nm.Segment(1e12)])  # the device's own parameters, through the protocol kernel
+    serial.first_passage(run.start_u, run.target_u, n_traj=2, seed=0, protocol=constant)
 
-    rates = {"baseline": [], "serial": [], "prange": []}
+    rates = {"baseline": [], "serial": [], "prange": [], "protocol": []}
     n = args.n_traj
     for rep in range(args.repeat):  # interleaved, so that load on the machine hits all three alike
         times = np.empty(n)
@@ -72,6 +76,8 @@ def main():
         rates["baseline"].append(n_ev.sum() / (time.perf_counter() - t0))
         res = serial.first_passage(run.start_u, run.target_u, n_traj=n, seed=rep)
         rates["serial"].append(res.events_per_second)
+        res = serial.first_passage(run.start_u, run.target_u, n_traj=n, seed=rep, protocol=constant)
+        rates["protocol"].append(res.events_per_second)
         res = threaded.first_passage(run.start_u, run.target_u, n_traj=n, seed=rep)
         rates["prange"].append(res.events_per_second)
     best = {k: max(v) for k, v in rates.items()}
@@ -83,7 +89,10 @@ def main():
     print(f"{'nanomag kernel, 1 thread':<44}{best['serial'] / 1e6:>18.1f}{np.median(rates['serial']) / 1e6:>10.1f}")
     label = f"nanomag kernel, prange on {numba.get_num_threads()} threads"
     print(f"{label:<44}{best['prange'] / 1e6:>18.1f}{np.median(rates['prange']) / 1e6:>10.1f}")
+    label = "protocol kernel, constant protocol, 1 thread"
+    print(f"{label:<44}{best['protocol'] / 1e6:>18.1f}{np.median(rates['protocol']) / 1e6:>10.1f}")
     print(f"ratio nanomag / baseline (1 thread): {best['serial'] / best['baseline']:.2f}")
+    print(f"ratio protocol kernel / plain kernel (1 thread): {best['protocol'] / best['serial']:.2f}")
     print(f"prange speed-up: {best['prange'] / best['serial']:.2f}")
 
 

@@ -432,3 +432,105 @@ def test_wer_map_file_and_figure(tmp_path):
     assert plot_switching_map(m).axes and plot_wer_map(m, tmp_path / "wer.png").axes
     assert (tmp_path / "wer.png").stat().st_size > 10_000
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- KMC under a protocol
+
+
+def _multilevel_device():
+    g = nm.MultiLevelGrain(levels=[(-0.6, 1), (0.2, 0), (0.9, 0)], S_core=10.0, charges=(0, 1), J=0.1, kappa=1.0,
+                           h=-0.3, alpha=0.01, T=0.05)
+    leads = (nm.Lead(mu=-3.0, gamma_up=3.6, gamma_down=1.2, name="left"),
+             nm.Lead(mu=-3.0, gamma_up=1.2, gamma_down=3.6, name="right"))
+    return nm.Device(grain=g, leads=leads)
+
+
+def _check_survival_and_ks(dev, protocol, start_u, target_u, times, t_max, n_traj, seed):
+    """|z| < 4 at each time (binomial) and a KS test of the switching times against the exact distribution."""
+    from scipy.stats import kstest
+
+    fp = nm.kmc.first_passage(dev, start_u, target_u, n_traj=n_traj, seed=seed, protocol=protocol, t_max=t_max)
+    ex = nm.exact.first_passage_distribution(dev, start_u, target_u, times, protocol=protocol)
+    s = np.asarray(ex.survival)
+    sd = np.sqrt(s * (1 - s) / n_traj)
+    z = np.where(sd > 0, (fp.survival(times) - s) / np.where(sd > 0, sd, 1.0), 0.0)
+    assert np.all(np.abs(z) < 4), z
+    assert np.all(fp.survival(times)[sd == 0] == s[sd == 0])
+    # KS on the switched runs, against the exact distribution conditioned on tau <= t_max
+    grid = np.linspace(0.0, t_max, 1201)
+    exact_on_grid = nm.exact.first_passage_distribution(dev, start_u, target_u, grid, protocol=protocol)
+    cdf = 1.0 - np.asarray(exact_on_grid.survival)
+    done = fp.times[~fp.censored]
+    assert done.size > 200
+    assert kstest(done, lambda t: np.interp(t, grid, cdf) / cdf[-1]).pvalue > 1e-3
+    return fp
+
+
+def test_kmc_survival_under_a_pulse_and_relaxation_matches_exact_s0_50():
+    rest = rest_device(S0=50)
+    p = nm.Protocol([nm.Segment(60.0, mu={"left": 3.0}), nm.Segment(20.0, h=-0.1, T=0.1),
+                     nm.Segment(40.0, mu={"left": 3.0})])
+    times = np.array([10.0, 30.0, 60.0, 70.0, 80.0, 100.0, 120.0, 200.0])
+    fp = _check_survival_and_ks(rest, p, -1.0, 0.8, times, 300.0, 6000, seed=3)
+    assert fp.protocol == p and 0 < fp.n_censored < fp.n_traj  # some never switch: relaxation wins
+
+
+def test_kmc_survival_under_a_protocol_matches_exact_multilevel():
+    ml = _multilevel_device()
+    p = nm.Protocol([nm.Segment(15.0, mu={"left": 3.0}), nm.Segment(10.0, vg=0.3, T=0.1),
+                     nm.Segment(30.0, mu={"left": 3.0})])
+    _check_survival_and_ks(ml, p, -1.0, 0.6, np.array([10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0]), 80.0, 6000,
+                           seed=11)
+
+
+@pytest.mark.slow
+def test_kmc_survival_under_a_pulse_matches_exact_s0_1000():
+    rest = rest_device(S0=1000)
+    p = nm.Protocol([nm.Segment(150.0, mu={"left": 3.0})])
+    _check_survival_and_ks(rest, p, -1.0, 0.8, np.array([60.0, 100.0, 130.0, 150.0, 200.0]), 300.0, 2000, seed=1)
+
+
+@pytest.mark.parametrize("make, start_u, target_u", [(lambda: rest_device(S0=50), -1.0, 0.8),
+                                                     (_multilevel_device, -1.0, 0.6)])
+def test_kmc_write_error_rate_matches_exact_within_binomial_error(make, start_u, target_u):
+    dev = make()
+    p = nm.Protocol([nm.Segment(40.0, mu={"left": 3.0}), nm.Segment(10.0, h=-0.2)])
+    exact = nm.exact.write_error_rate(dev, p, start_u, target_u)
+    assert 1e-3 < exact < 0.999
+    ws = nm.kmc.write_error_rate(dev, p, start_u, target_u, n_traj=8000, seed=21)
+    assert ws.n_undecided == 0 and ws.n_errors + ws.n_switched == ws.n_traj
+    z = (ws.wer - exact) / math.sqrt(exact * (1 - exact) / ws.n_traj)
+    assert abs(z) < 4, (ws, exact, z)
+    lo, hi = ws.ci(0.9999)
+    assert lo < exact < hi
+
+
+def test_kmc_trajectories_under_a_protocol_follow_exact_evolve():
+    rest = rest_device(S0=30)
+    p = nm.Protocol([nm.Segment(30.0, mu={"left": 3.0}), nm.Segment(15.0, h=0.3, T=0.1)])
+    times = np.array([5.0, 20.0, 30.0, 40.0, 60.0])
+    tr = nm.kmc.trajectories(rest, -1.0, times, n_traj=4000, seed=4, protocol=p)
+    ev = nm.exact.evolve(rest, -1.0, times, protocol=p)
+    mean, err = tr.mean_u()
+    assert np.all(np.abs((mean - ev.mean_u) / err) < 4)
+    assert tr.protocol == p
+
+
+def test_kmc_under_a_protocol_keeps_the_seeding_rule_and_refuses_what_never_ends():
+    rest = rest_device(S0=30)
+    p = nm.Protocol([nm.Segment(30.0, mu={"left": 3.0}), nm.Segment(5.0, T=0.2)])
+    a = nm.kmc.first_passage(rest, -1.0, 0.8, n_traj=64, seed=8, protocol=p, t_max=500.0, parallel=False)
+    b = nm.kmc.first_passage(rest, -1.0, 0.8, n_traj=64, seed=8, protocol=p, t_max=500.0, chunk_size=10,
+                             parallel=True)
+    assert np.array_equal(a.times, b.times) and np.array_equal(a.censored, b.censored)
+    tail = nm.kmc.first_passage(rest, -1.0, 0.8, n_traj=30, seed=8, protocol=p, t_max=500.0, first_index=34)
+    assert np.array_equal(tail.times, a.times[34:])
+    w1 = nm.kmc.write_error_rate(rest, p, -1.0, 0.8, n_traj=50, seed=2, parallel=False)
+    w2 = nm.kmc.write_error_rate(rest, p, -1.0, 0.8, n_traj=50, seed=2, chunk_size=7, parallel=True)
+    assert np.array_equal(w1.side, w2.side)
+    with pytest.raises(nm.ConfigError, match="different runs"):
+        a.merge(nm.kmc.first_passage(rest, -1.0, 0.8, n_traj=4, seed=8, t_max=500.0, first_index=64))
+    # at T = 0 with empty leads, a run left below the barrier never switches: refused without t_max
+    cold = rest_device(S0=30, T=0.0)
+    with pytest.raises(nm.UnreachableTargetError, match="t_max"):
+        nm.kmc.first_passage(cold, -1.0, 0.8, n_traj=4, seed=1, protocol=nm.Segment(5.0, mu={"left": 3.0}))

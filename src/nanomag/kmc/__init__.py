@@ -5,6 +5,15 @@ fixed times) wrap the reusable :class:`KMCSolver`; the numba kernels live in
 :mod:`nanomag.kmc._kernels`.
 """
 
-from .engine import FirstPassageResult, KMCSolver, TrajectoryResult, first_passage, trajectories
+from .engine import (
+    FirstPassageResult,
+    KMCSolver,
+    TrajectoryResult,
+    WERSample,
+    first_passage,
+    trajectories,
+    write_error_rate,
+)
 
-__all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "first_passage", "trajectories"]
+__all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
+           "write_error_rate"]

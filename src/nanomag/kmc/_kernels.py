@@ -228,3 +228,158 @@ def record_parallel(row, jump, n_leads, start, record_times, words, first, state
     for i in prange(states.shape[0]):
         n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
                                   transferred[i], counts[i])
+
+
+# --------------------------------------------------------------------------- protocols
+#
+# Under a protocol the rates are piecewise constant: segment k's tables hold on
+# [ends[k - 1], ends[k]) and the last tables forever.  A Gillespie run stays
+# exact if, at a boundary, the pending event is discarded and the clock
+# restarts with the next segment's tables: the waiting time is memoryless.
+
+
+def pack_stacked(tables, targets):
+    """Stack :func:`pack_tables` of several segments: (rows, jumps) of shape (n_pieces, n_states, cols).
+
+    ``targets[k]`` (bool mask or None) marks the stopping states of piece k.
+    Rows are padded to a common width (padding 2.0, never reached by the scan).
+    """
+    packed = [pack_tables(t, tg) for t, tg in zip(tables, targets, strict=True)]
+    n = packed[0][0].shape[0]
+    cols = max(row.shape[1] for row, _ in packed)
+    rows = np.full((len(packed), n, cols), 2.0)
+    jumps = np.zeros((len(packed), n, cols), dtype=np.int32)
+    for k, (row, jump) in enumerate(packed):
+        rows[k, :, :row.shape[1]] = row
+        jumps[k, :, :jump.shape[1]] = jump
+    return rows, jumps
+
+
+@njit(cache=True)
+def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, counts_row):
+    """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = rows.shape[0] - 1
+    state = start
+    t = 0.0
+    n = 0
+    seg = 0
+    row = rows[0]
+    jump = jumps[0]
+    t_end = ends[0] if last > 0 else np.inf
+    while True:
+        inv = row[state, 0]
+        if inv == TARGET:
+            return t, n, False, state
+        t_new = np.inf
+        if inv != 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            t_new = t + e * inv
+        if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
+            if t_end >= t_max:
+                return t_max, n, True, state
+            t = t_end
+            seg += 1
+            row = rows[seg]
+            jump = jumps[seg]
+            t_end = ends[seg] if seg < last else np.inf
+            continue
+        if t_new > t_max:  # also a trap in the last segment (t_new = inf)
+            return t_max, n, True, state
+        t = t_new
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        j = _jump(row, jump, state, r)
+        counts_row[j & EVENT_MASK] += 1
+        state = j >> EVENT_BITS
+        n += 1
+
+
+@njit(cache=True)
+def protocol_first_passage_serial(rows, jumps, ends, start, t_max, words, first, times, n_events, censored,
+                                  final_state, counts):
+    """First-passage runs under a protocol (stacked tables from :func:`pack_stacked`, ``ends`` (n_pieces - 1,)).
+
+    Outputs as :func:`first_passage_serial`, plus final_state (n,): the state each run stopped in.
+    """
+    for i in range(times.size):
+        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
+            rows, jumps, ends, start, t_max, words, first + i, counts[i])
+
+
+@njit(cache=True, parallel=True)
+def protocol_first_passage_parallel(rows, jumps, ends, start, t_max, words, first, times, n_events, censored,
+                                    final_state, counts):
+    """As :func:`protocol_first_passage_serial`, with prange over runs (identical output)."""
+    for i in prange(times.size):
+        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
+            rows, jumps, ends, start, t_max, words, first + i, counts[i])
+
+
+@njit(cache=True)
+def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words, index, states_row,
+                         transferred_row, counts_row):
+    """As :func:`_record_one` under piecewise-constant tables."""
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = rows.shape[0] - 1
+    state = start
+    q = np.zeros(n_leads, dtype=np.int64)
+    t = 0.0
+    n = 0
+    seg = 0
+    t_end = ends[0] if last > 0 else np.inf
+    next_t = np.inf
+    if rows[seg, state, 0] > 0.0:
+        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+        next_t = e * rows[seg, state, 0]
+    for j in range(record_times.size):
+        tj = record_times[j]
+        while True:
+            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                t = t_end
+                seg += 1
+                t_end = ends[seg] if seg < last else np.inf
+                next_t = np.inf
+                if rows[seg, state, 0] > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e * rows[seg, state, 0]
+                continue
+            if next_t > tj:
+                break
+            t = next_t
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            k = 1
+            while rows[seg, state, k] <= r:
+                k += 1
+            jp = jumps[seg, state, k]
+            c = jp & EVENT_MASK
+            counts_row[c] += 1
+            if c < 2 * n_leads:
+                q[c >> 1] += 1 - 2 * (c & 1)
+            state = jp >> EVENT_BITS
+            n += 1
+            next_t = np.inf
+            if rows[seg, state, 0] > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                next_t = t + e * rows[seg, state, 0]
+        states_row[j] = state
+        for a in range(n_leads):
+            transferred_row[j, a] = q[a]
+    return n
+
+
+@njit(cache=True)
+def protocol_record_serial(rows, jumps, ends, n_leads, start, record_times, words, first, states, transferred,
+                           n_events, counts):
+    """As :func:`record_serial` under a protocol (stacked tables, ``ends`` (n_pieces - 1,))."""
+    for i in range(states.shape[0]):
+        n_events[i] = _protocol_record_one(rows, jumps, ends, n_leads, start[i], record_times, words, first + i,
+                                           states[i], transferred[i], counts[i])
+
+
+@njit(cache=True, parallel=True)
+def protocol_record_parallel(rows, jumps, ends, n_leads, start, record_times, words, first, states, transferred,
+                             n_events, counts):
+    """As :func:`protocol_record_serial`, with prange over trajectories (identical output)."""
+    for i in prange(states.shape[0]):
+        n_events[i] = _protocol_record_one(rows, jumps, ends, n_leads, start[i], record_times, words, first + i,
+                                           states[i], transferred[i], counts[i])

@@ -14,6 +14,14 @@ Two modes:
 * :func:`first_passage`: switching times from ``start_u`` to ``target_u``;
 * :func:`trajectories`: the state and the transferred charge at fixed times,
   in O(n_traj x n_times) memory whatever the number of events.
+
+Both take a ``protocol`` (:class:`~nanomag.model.protocol.Protocol`): the
+rates are then piecewise constant, and at each segment boundary the pending
+event is dropped and the clock restarts with the next segment's tables,
+which is exact because the waiting times are memoryless.
+:func:`write_error_rate` samples the write error rate of a protocol, with the
+definition of :func:`nanomag.exact.write_error_rate`.  Without a protocol
+the original kernels run, unchanged.
 """
 
 from __future__ import annotations
@@ -26,14 +34,23 @@ import numpy as np
 
 from .._stats import mean_and_error
 from .._validate import check_count, check_seed, check_t_max, check_times
-from ..errors import ConfigError
-from ..markov.chain import FirstPassageProblem, start_index, target_mask
+from ..errors import ConfigError, UnreachableTargetError
+from ..markov.chain import (
+    FirstPassageProblem,
+    reachable_from,
+    start_index,
+    start_side_mask,
+    sure_to_reach,
+    target_mask,
+)
 from ..markov.rates import RateModel, build
 from ..model.device import Device
+from ..model.protocol import Protocol, as_protocol
 from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as K
 
-__all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "first_passage", "trajectories"]
+__all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
+           "write_error_rate"]
 
 
 def _use_parallel(parallel, n_traj):
@@ -64,8 +81,9 @@ class FirstPassageResult(FirstPassageSample):
     event_counts: np.ndarray
     event_names: list
     engine: str = "kmc"
+    protocol: Protocol | None = None  # the drive, None for the device's own parameters throughout
 
-    _run_keys = FirstPassageSample._run_keys + ("event_names",)
+    _run_keys = FirstPassageSample._run_keys + ("event_names", "protocol")
     _per_trajectory = FirstPassageSample._per_trajectory + ("events_per_trajectory",)
     _totals = FirstPassageSample._totals + ("event_counts",)
 
@@ -113,8 +131,9 @@ class TrajectoryResult(TrajectorySample):
     event_names: list
     lead_names: list
     engine: str = "kmc"
+    protocol: Protocol | None = None  # the drive, None for the device's own parameters throughout
 
-    _run_keys = TrajectorySample._run_keys + ("event_names", "lead_names")
+    _run_keys = TrajectorySample._run_keys + ("event_names", "lead_names", "protocol")
     _per_trajectory = TrajectorySample._per_trajectory + ("charge", "transferred", "final_state",
                                                           "events_per_trajectory")
     _totals = TrajectorySample._totals + ("event_counts",)
@@ -137,6 +156,93 @@ class TrajectoryResult(TrajectorySample):
         span = self.times[-1] - self.times[i0]
         per_traj = (self.transferred[:, -1, a] - self.transferred[:, i0, a]) / span
         return mean_and_error(per_traj)
+
+
+@dataclass(eq=False, kw_only=True, repr=False)
+class WERSample:
+    """Sampled write error rate: where each run ends after the protocol and the relaxation.
+
+    Each run follows the protocol freely, then relaxes under the device's own
+    parameters until it reaches the start side or the target (the definition
+    of :func:`nanomag.exact.write_error_rate`).
+
+    Attributes
+    ----------
+    side : ndarray of int8, shape (n_traj,)
+        0: ended on the start side (a write error), 1: on the target side,
+        -1: undecided at ``t_max`` (censored).
+    times : ndarray, shape (n_traj,)
+        When each run reached its side (t_max if undecided).  [time]
+    events_per_trajectory : ndarray of int64, shape (n_traj,)
+    start_u, target_u, t_max, seed, first_index, device, protocol, wall_time
+    """
+
+    side: np.ndarray
+    times: np.ndarray
+    events_per_trajectory: np.ndarray
+    start_u: float
+    target_u: float
+    protocol: Protocol
+    t_max: float = math.inf
+    seed: int = 0
+    first_index: int = 0
+    device: object = None
+    engine: str = "kmc"
+    wall_time: float = 0.0
+
+    _run_keys = ("engine", "device", "protocol", "start_u", "target_u", "t_max", "seed")
+    _per_trajectory = ("side", "times", "events_per_trajectory")
+    _totals = ("wall_time",)
+
+    merge = FirstPassageSample.merge
+    __add__ = FirstPassageSample.__add__
+
+    @property
+    def n_traj(self) -> int:
+        return int(self.side.size)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.events_per_trajectory.sum())
+
+    @property
+    def n_errors(self) -> int:
+        """Runs that ended on the start side."""
+        return int(np.count_nonzero(self.side == 0))
+
+    @property
+    def n_switched(self) -> int:
+        return int(np.count_nonzero(self.side == 1))
+
+    @property
+    def n_undecided(self) -> int:
+        return int(np.count_nonzero(self.side < 0))
+
+    @property
+    def wer(self) -> float:
+        """Fraction of runs that ended on the start side (undecided runs count in the denominator)."""
+        return self.n_errors / self.n_traj if self.n_traj else math.nan
+
+    @property
+    def stderr(self) -> float:
+        """Binomial standard error of :attr:`wer` (NaN for a single run)."""
+        n = self.n_traj
+        return math.sqrt(self.wer * (1 - self.wer) / (n - 1)) if n > 1 else math.nan
+
+    def ci(self, confidence: float = 0.95) -> tuple[float, float]:
+        """Exact (Clopper-Pearson) confidence interval of the WER."""
+        from scipy.stats import beta
+
+        if not 0 < confidence < 1:
+            raise ConfigError(f"confidence: must lie in (0, 1), got {confidence!r}")
+        k, n, a = self.n_errors, self.n_traj, (1 - confidence) / 2
+        low = float(beta.ppf(a, k, n - k + 1)) if k > 0 else 0.0
+        high = float(beta.ppf(1 - a, k + 1, n - k)) if k < n else 1.0
+        return low, high
+
+    def __repr__(self) -> str:
+        return (f"WERSample(n_traj={self.n_traj}, errors={self.n_errors}, switched={self.n_switched}, "
+                f"undecided={self.n_undecided}, wer={self.wer:.4g} +- {self.stderr:.2g}, seed={self.seed})")
 
 
 # --------------------------------------------------------------------------- solver
@@ -162,14 +268,53 @@ class KMCSolver:
         self.model = build(self.device)
         self._tables = K.pack_tables(self.model.kmc_tables)
         self._problems = {}  # (start_u, target_u, censoring) -> (tables with the target marked, start index)
+        self._protocols = {}  # (protocol, question, censoring, mode) -> (stacked tables, ends, start[, side mask])
+
+    def _segment_models(self, protocol: Protocol) -> tuple[RateModel, ...]:
+        models = tuple(build(d) for d in protocol.devices(self.device)) + (self.model,)
+        for m in models[:-1]:  # S0 and the levels are not overridable: cannot happen
+            assert m.n_states == self.model.n_states
+        return models
+
+    def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
+        key = (protocol, start_u, target_u, math.isinf(t_lim), mode)
+        if key in self._protocols:
+            return self._protocols[key]
+        models = self._segment_models(protocol)
+        target, start = target_mask(self.model, start_u, target_u), start_index(self.model, start_u)
+        if target[start]:
+            raise ConfigError(f"start_u={start_u}: the start state already lies in the target "
+                              f"(target_u={target_u}): every switching time would be 0")
+        side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
+        stop = target if side is None else target | side
+        if math.isinf(t_lim):
+            # without t_max every run must stop: after the protocol the device's own chain must reach the
+            # stopping states with probability one from wherever a run can be
+            free = target if side is None else np.zeros_like(target)
+            seen = reachable_from(models, start, free)
+            stuck = seen & ~sure_to_reach(self.model, stop)
+            if np.any(stuck):
+                what = "the target" if side is None else "the start side or the target"
+                raise UnreachableTargetError(
+                    f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
+                    f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+        marks = [target] * len(models) if side is None else [None] * (len(models) - 1) + [stop]
+        rows, jumps = K.pack_stacked([m.kmc_tables for m in models], marks)
+        ends = protocol.boundaries[1:].copy()
+        self._protocols[key] = (rows, jumps, ends, start, side)
+        return self._protocols[key]
 
     def first_passage(self, start_u: float, target_u: float, *, n_traj: int, seed: int,
-                      t_max: float | None = None, first_index: int = 0) -> FirstPassageResult:
+                      t_max: float | None = None, first_index: int = 0,
+                      protocol: Protocol | None = None) -> FirstPassageResult:
         """Switching times of trajectories ``first_index .. first_index + n_traj - 1`` (see :func:`first_passage`)."""
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
         t_lim = check_t_max(t_max)
+        protocol = as_protocol(protocol)
+        if protocol is not None:
+            return self._first_passage_under(protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index)
         key = (start_u, target_u, math.isinf(t_lim))
         if key not in self._problems:
             if math.isinf(t_lim):
@@ -196,8 +341,47 @@ class KMCSolver:
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
                                   target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall)
 
+    def _run_protocol(self, tables, n_traj, words, t_lim, first_index):
+        rows, jumps, ends, start, _ = tables
+        times = np.empty(n_traj)
+        n_events = np.empty(n_traj, dtype=np.int64)
+        censored = np.empty(n_traj, dtype=np.bool_)
+        final = np.empty(n_traj, dtype=np.int64)
+        counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
+        kernel = (K.protocol_first_passage_parallel if _use_parallel(self.parallel, n_traj)
+                  else K.protocol_first_passage_serial)
+        t0 = time.perf_counter()
+        kernel(rows, jumps, ends, start, t_lim, words, first_index, times, n_events, censored, final, counts)
+        return times, n_events, censored, final, counts, time.perf_counter() - t0
+
+    def _first_passage_under(self, protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index):
+        tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "first_passage")
+        times, n_events, censored, _, counts, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
+        return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
+                                  event_counts=counts.sum(axis=0), event_names=self.model.event_names,
+                                  seed=int(seed), first_index=first_index, start_u=float(start_u),
+                                  target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall,
+                                  protocol=protocol)
+
+    def write_error_rate(self, protocol: Protocol, start_u: float, target_u: float, *, n_traj: int, seed: int,
+                         t_max: float | None = None, first_index: int = 0) -> WERSample:
+        """Sampled write error rate of runs ``first_index ..`` (see :func:`write_error_rate`)."""
+        n_traj = check_count("n_traj", n_traj)
+        first_index = check_count("first_index", first_index, minimum=0)
+        words = check_seed(seed)
+        t_lim = check_t_max(t_max)
+        protocol = as_protocol(protocol)
+        if protocol is None:
+            raise ConfigError("protocol: a write error rate needs a protocol")
+        tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "wer")
+        times, n_events, censored, final, _, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
+        side = np.where(censored, -1, np.where(tables[4][final], 0, 1)).astype(np.int8)
+        return WERSample(side=side, times=times, events_per_trajectory=n_events, start_u=float(start_u),
+                         target_u=float(target_u), protocol=protocol, t_max=t_lim, seed=int(seed),
+                         first_index=first_index, device=self.device, wall_time=wall)
+
     def trajectories(self, start_u: float | None, times, *, n_traj: int, seed: int, start_states=None,
-                     first_index: int = 0) -> TrajectoryResult:
+                     first_index: int = 0, protocol: Protocol | None = None) -> TrajectoryResult:
         """Records at ``times`` of trajectories ``first_index ..`` (see :func:`trajectories`)."""
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
@@ -216,9 +400,20 @@ class KMCSolver:
         transferred = np.empty((n_traj, times.size, L), dtype=np.int64)
         n_events = np.empty(n_traj, dtype=np.int64)
         counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
-        kernel = K.record_parallel if _use_parallel(self.parallel, n_traj) else K.record_serial
+        protocol = as_protocol(protocol)
         t0 = time.perf_counter()
-        kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
+        if protocol is None:
+            kernel = K.record_parallel if _use_parallel(self.parallel, n_traj) else K.record_serial
+            kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
+        else:
+            key = (protocol, "record")
+            if key not in self._protocols:
+                models = self._segment_models(protocol)
+                self._protocols[key] = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
+            rows, jumps = self._protocols[key]
+            kernel = K.protocol_record_parallel if _use_parallel(self.parallel, n_traj) else K.protocol_record_serial
+            kernel(rows, jumps, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
+                   transferred, n_events, counts)
         wall = time.perf_counter() - t0
         space = self.model.space
         return TrajectoryResult(times=times, u=space.u[states], charge=space.charge[states].astype(np.int8),
@@ -226,7 +421,8 @@ class KMCSolver:
                                 events_per_trajectory=n_events, event_counts=counts.sum(axis=0),
                                 event_names=self.model.event_names,
                                 lead_names=[lead.name for lead in self.device.leads],
-                                seed=int(seed), first_index=first_index, device=self.device, wall_time=wall)
+                                seed=int(seed), first_index=first_index, device=self.device, wall_time=wall,
+                                protocol=protocol)
 
 
 def _in_chunks(run, n_traj: int, chunk_size: int | None, first_index: int):
@@ -243,7 +439,7 @@ def _in_chunks(run, n_traj: int, chunk_size: int | None, first_index: int):
 
 def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                   t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                  parallel: bool | None = None) -> FirstPassageResult:
+                  parallel: bool | None = None, protocol: Protocol | None = None) -> FirstPassageResult:
     """KMC switching times from ``start_u`` to ``target_u`` (switching convention of ``docs/physics.md``).
 
     Parameters
@@ -264,6 +460,10 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
         Run in chunks of this many trajectories (the result is identical).
     parallel : bool, optional
         numba ``prange`` over trajectories (default: when it helps; results are identical).
+    protocol : Protocol, optional
+        Drive from t = 0 (``docs/pulses.md``); the device's own parameters hold
+        after it.  Without ``t_max``, the device's own chain must then reach the
+        target with probability one from every state a run can be in (checked).
 
     Returns
     -------
@@ -271,13 +471,35 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
     """
     solver = KMCSolver(dev, parallel=parallel)
     return _in_chunks(lambda lo, count, first: solver.first_passage(start_u, target_u, n_traj=count, seed=seed,
-                                                                    t_max=t_max, first_index=first),
+                                                                    t_max=t_max, first_index=first,
+                                                                    protocol=protocol),
+                      n_traj, chunk_size, first_index)
+
+
+def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float, *, n_traj: int, seed: int,
+                     t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
+                     parallel: bool | None = None) -> WERSample:
+    """Sampled write error rate: each run follows ``protocol``, then relaxes to the start side or the target.
+
+    The definition is that of :func:`nanomag.exact.write_error_rate`; the
+    estimate is the fraction of runs that end on the start side, with a
+    binomial error (:attr:`WERSample.stderr`, :meth:`WERSample.ci`).
+    Arguments as for :func:`first_passage`; ``t_max`` (absolute time) leaves
+    runs that have not decided by then undecided.
+
+    Returns
+    -------
+    WERSample
+    """
+    solver = KMCSolver(dev, parallel=parallel)
+    return _in_chunks(lambda lo, count, first: solver.write_error_rate(protocol, start_u, target_u, n_traj=count,
+                                                                       seed=seed, t_max=t_max, first_index=first),
                       n_traj, chunk_size, first_index)
 
 
 def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed: int, start_states=None,
                  first_index: int = 0, chunk_size: int | None = None,
-                 parallel: bool | None = None) -> TrajectoryResult:
+                 parallel: bool | None = None, protocol: Protocol | None = None) -> TrajectoryResult:
     """KMC records of u(t), the charge and the transferred charge at ``times``.
 
     Parameters
@@ -291,6 +513,8 @@ def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed
         As for :func:`first_passage`.
     start_states : array_like of int, shape (n_traj,), optional
         State index of each trajectory at t = 0 (e.g. to continue a run).
+    protocol : Protocol, optional
+        Drive from t = 0; the device's own parameters hold after it.
 
     Memory is O(n_traj x n_times) whatever the number of events; no event is stored.
     """
@@ -298,6 +522,7 @@ def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed
 
     def run(lo, count, first):
         starts = None if start_states is None else np.asarray(start_states)[lo:lo + count]
-        return solver.trajectories(start_u, times, n_traj=count, seed=seed, start_states=starts, first_index=first)
+        return solver.trajectories(start_u, times, n_traj=count, seed=seed, start_states=starts, first_index=first,
+                                   protocol=protocol)
 
     return _in_chunks(run, n_traj, chunk_size, first_index)
