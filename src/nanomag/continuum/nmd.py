@@ -27,10 +27,24 @@ __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "re
            "zero_bias_drift", "alpha_eff"]
 
 
+def _u_array(u) -> np.ndarray:
+    """``u`` as a float array, every element in [-1, 1] (NaN and non-numbers refused), vectorised."""
+    try:
+        arr = np.asarray(u, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"u: expected numbers in [-1, 1], got {u!r:.60}") from None
+    inside = (arr >= -1.0) & (arr <= 1.0)
+    if not np.all(inside):
+        bad = arr[~inside] if arr.ndim else arr
+        raise ConfigError(f"u: must lie in [-1, 1] (u = S_z / S_n), got {float(np.ravel(bad)[0])!r}"
+                          + (f" and {bad.size - 1} more" if bad.size > 1 else ""))
+    return arr
+
+
 def f_sigma(dev: Device, u, sigma: int) -> np.ndarray:
     """f_sigma(u) of Eq. 25, shape of ``u``.  [energy]"""
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     x = g.eps - g.kappa * sigma * u - g.h * sigma / 2
     out = np.zeros_like(u)
     for a, lead in enumerate(dev.leads):
@@ -60,7 +74,7 @@ def _bath_noise(omega, T):
 def reduced_drift(dev: Device, u) -> np.ndarray:
     """g(u) = R(u) / (1 - u^2): the bracket of Eq. 24b.  [1/time]"""
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, _ = polarisation(dev)
     fu, fd = f_sigma(dev, u, 1), f_sigma(dev, u, -1)
     leads = ((1 - q) * fu - (1 + q) * fd) / (4 * g.S0 * (1 + q * g.eta * u))
@@ -69,14 +83,14 @@ def reduced_drift(dev: Device, u) -> np.ndarray:
 
 def drift(dev: Device, u) -> np.ndarray:
     """R(u) of Eq. 24b, shape of ``u``.  [1/time]"""
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     return (1 - u**2) * reduced_drift(dev, u)
 
 
 def reduced_diffusion(dev: Device, u) -> np.ndarray:
     """d(u) = D(u) / (1 - u^2): the bracket of Eq. 24c, shape of ``u``.  [1/time]"""
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, gamma = polarisation(dev)
     fu, fd = f_sigma(dev, u, 1), f_sigma(dev, u, -1)
     den = 8 * g.S0 * (1 + q * g.eta * u)
@@ -88,7 +102,7 @@ def reduced_diffusion(dev: Device, u) -> np.ndarray:
 
 def diffusion(dev: Device, u) -> np.ndarray:
     """D(u) of Eq. 24c, shape of ``u``; the noise is sqrt(2 D / S0) dW.  [1/time]"""
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     return (1 - u**2) * reduced_diffusion(dev, u)
 
 
@@ -110,7 +124,7 @@ def charge_averaged_diffusion(dev: Device, u) -> np.ndarray:
     fluctuation-dissipation relation at zero bias (docs/continuum.md).
     """
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     w_in = {}
     w_out = {}
     for s_idx, s in enumerate((1, -1)):
@@ -134,7 +148,7 @@ def charge_averaged_diffusion(dev: Device, u) -> np.ndarray:
 def bath_drift(dev: Device, u) -> np.ndarray:
     """The bosonic-bath part of R(u): alpha (h + 2 kappa u)(1 - u^2) (Eq. 24b).  [1/time]"""
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     return g.alpha * (g.h + 2 * g.kappa * u) * (1 - u**2)
 
 
@@ -147,7 +161,7 @@ def lead_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray, np.ndarra
     directly (not from f_sigma), so that Eq. 35 is an independent route to R and D.
     """
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     a = np.zeros_like(u)
     a_check = np.zeros_like(u)
     b = np.zeros_like(u)
@@ -174,7 +188,7 @@ def drift_diffusion_from_coefficients(dev: Device, u) -> tuple[np.ndarray, np.nd
     (the Ohmic bath rho_B(w) = alpha w / (pi g_B^2) of Eq. 35, so pi g_B^2 rho_B(-omega) = -alpha omega).
     """
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, gamma = polarisation(dev)
     w = 1 - u**2
     omega = g.h + 2 * g.kappa * u
@@ -222,7 +236,7 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
 def charge_rates(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
     """Charge rates at fixed u: (W_in, W_out) summed over leads and spins.  [energy]"""
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     w_in = np.zeros_like(u)
     w_out = np.zeros_like(u)
     for a, lead in enumerate(dev.leads):
@@ -244,7 +258,7 @@ def fixed_point_current(dev: Device, u) -> np.ndarray:
     ndarray, shape (n_leads,) + shape of u.  [e * energy / hbar]
     """
     g = single_orbital(dev)
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, gamma = polarisation(dev)
     L = dev.n_leads
     x = {s: g.eps - g.kappa * s * u - g.h * s / 2 for s in (1, -1)}
@@ -304,7 +318,7 @@ def flow(dev: Device, start_u: float, times) -> np.ndarray:
         raise ConfigError("times: expected a non-decreasing 1-d array of finite times >= 0")
     if times.size == 0 or times[-1] == 0:
         return np.full(times.shape, u0)
-    sol = solve_ivp(lambda t, y: drift(dev, y), (0.0, times[-1]), [u0], method="LSODA",
+    sol = solve_ivp(lambda t, y: drift(dev, np.clip(y, -1.0, 1.0)), (0.0, times[-1]), [u0], method="LSODA",
                     t_eval=times, rtol=1e-10, atol=1e-13)
     if not sol.success:
         raise SolverError(f"the deterministic flow failed: {sol.message}")
@@ -371,7 +385,7 @@ def zero_bias_drift(dev: Device, u) -> np.ndarray:
     g, mu, T = _zero_bias_leads(dev)
     if T <= 0:
         raise ConfigError("T: Eq. 53 is written for T > 0")
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, gamma = polarisation(dev)
     y = (g.kappa * u + g.h / 2) / T
     e = (g.eps - mu) / T
@@ -398,6 +412,6 @@ def alpha_eff(dev: Device, u) -> np.ndarray:
     g, _, T = _zero_bias_leads(dev)
     if T <= 0:
         raise ConfigError("T: alpha_eff is the high-temperature limit of Eq. 53 and needs T > 0")
-    u = np.asarray(u, dtype=float)
+    u = _u_array(u)
     q, gamma = polarisation(dev)
     return g.alpha + gamma * (1 - q**2) / (32 * T * g.S0 * (1 + q * g.eta * u))

@@ -130,6 +130,12 @@ class Grain:
         return dataclasses.replace(self, eps=self.eps - check_finite("gate", "vg", vg))
 
 
+#: The name of a lead built without one (several of them in a device become lead0, lead1, ...).
+DEFAULT_LEAD_NAME = "lead"
+#: Largest tunnelling rate: the generator sums rates, and the currents subtract them.  [energy]
+MAX_RATE = 1e150
+
+
 @dataclass(frozen=True)
 class Lead:
     """A ferromagnetic lead (docs/physics.md section 1).
@@ -143,7 +149,9 @@ class Lead:
     T : float or None
         The lead's temperature; ``None`` means the bath temperature.  [energy]
     name : str
-        Label used in output.
+        Label used in output.  A lead built without a name is called
+        ``"lead"``; in a :class:`Device` with several such leads they are
+        named ``"lead0"``, ``"lead1"``, ... by their position.
 
     Use :meth:`Lead.from_magnetisation` to give rates along the lead's own
     magnetisation and an angle theta (Eq. 14).
@@ -161,7 +169,11 @@ class Lead:
             raise ConfigError(f"{owner}.name: expected a string, got {self.name!r}")
         object.__setattr__(self, "mu", check_finite(owner, "mu", self.mu, allow_inf=True))
         for key in ("gamma_up", "gamma_down"):
-            object.__setattr__(self, key, check_nonneg(owner, key, getattr(self, key)))
+            value = check_nonneg(owner, key, getattr(self, key))
+            if value > MAX_RATE:
+                raise ConfigError(f"{owner}.{key}: {value:g} is too large (rates above {MAX_RATE:g} overflow the "
+                                  f"generator's sums in double precision)")
+            object.__setattr__(self, key, value)
         if self.T is not None:
             object.__setattr__(self, "T", check_nonneg(owner, "T", self.T))
 
@@ -202,10 +214,19 @@ class Device:
     leads: tuple[Lead, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
+        grain = self.grain
+        if not all(callable(getattr(grain, m, None)) for m in ("sectors", "channels", "with_gate")) or not all(
+                hasattr(grain, a) for a in ("S0", "kappa", "h", "alpha", "T", "spin_scale")):
+            raise ConfigError(f"grain: expected a Grain or MultiLevelGrain, got {type(grain).__name__} {grain!r:.60}")
+        if isinstance(self.leads, (str, bytes, Lead)) or not hasattr(self.leads, "__iter__"):
+            raise ConfigError(f"leads: expected a sequence of Lead objects, got {self.leads!r:.60}")
         leads = tuple(self.leads)
         for lead in leads:
             if not isinstance(lead, Lead):
                 raise ConfigError(f"leads: expected Lead objects, got {type(lead).__name__}")
+        if sum(lead.name == DEFAULT_LEAD_NAME for lead in leads) > 1:  # unnamed leads: lead0, lead1, ... by position
+            leads = tuple(dataclasses.replace(lead, name=f"lead{a}") if lead.name == DEFAULT_LEAD_NAME else lead
+                          for a, lead in enumerate(leads))
         names = [lead.name for lead in leads]
         if len(set(names)) != len(names):
             raise ConfigError(f"leads: names must be unique, got {names}")
