@@ -1,20 +1,37 @@
 """The ``nanomag`` command line.
 
 Subcommands are verbs; each prints a short human summary, or JSON with ``--json``.
-Errors caused by input print one line ``nanomag: error: ...`` and exit with status 2.
+Errors caused by input print one line ``nanomag: error: ...`` and exit with status 2;
+requests that cannot fit in memory, disk or a sane time are refused before any work
+(``--force-size`` overrides); no result file is overwritten without ``--force``.
+The shared rules live in :mod:`nanomag.cli.common` (docs/reliability.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from .. import exact
 from ..errors import ConfigError, NanomagError
 from ..io.config import read_config
+from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check_states, check_time
+from .common import (
+    ArgumentParser,
+    add_force_flags,
+    figure_output,
+    finite_float,
+    int_at_least,
+    nonneg_int,
+    output,
+    positive_float,
+    positive_int,
+    run_command,
+    write_result,
+)
 
 __all__ = ["main"]
 
@@ -36,11 +53,33 @@ def _emit(args, payload: dict, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
+#: The lead currents of a stationary state must cancel to this relative precision.
+CURRENT_BALANCE = 1e-6
+
+
+def check_current_balance(cfg, currents) -> None:
+    """Refuse currents that do not cancel: the rates span too many orders of magnitude for double precision."""
+    currents = np.asarray(currents, dtype=float)
+    if currents.size < 2:
+        return
+    scale = float(np.max(np.abs(currents)))
+    total = float(np.sum(currents))
+    rates = [lead.gamma_up + lead.gamma_down for lead in cfg.device.leads]
+    smallest = min((r for r in rates if r > 0), default=0.0)
+    # rounding errors grow with the largest rate; the currents must still be resolved on the smallest scale
+    if not abs(total) <= CURRENT_BALANCE * scale + 1e-9 * smallest + 1e-300:  # NaN refused too
+        raise ConfigError(f"{cfg.path}: the stationary lead currents do not cancel (sum {total:.3g}, largest "
+                          f"{scale:.3g}): lead rates from {smallest:.3g} to {max(rates):.3g} span too many orders "
+                          f"of magnitude for double precision; bring them closer together")
+
+
 def _cmd_exact(args) -> int:
     cfg = read_config(args.config)
     dev = cfg.device
+    check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
     if args.what == "stationary":
         st = exact.stationary(dev)
+        check_current_balance(cfg, st.currents)
         payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
                    "currents": {lead.name: float(c) for lead, c in zip(dev.leads, st.currents)}}
         lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
@@ -57,11 +96,11 @@ def _cmd_exact(args) -> int:
     lines = [f"first passage u: {start_u:+g} -> {target_u:+g} in {cfg.path} ({prob.model.n_states} states)",
              f"  mean switching time = {m1:.10g}", f"  standard deviation  = {std:.10g}"]
     if args.what == "fpt":
-        if args.n_times < 2:
-            raise ConfigError(f"--n-times: must be >= 2, got {args.n_times}")
         t_max = args.t_max if args.t_max is not None else m1 + 6 * std
-        if not t_max > 0:
-            raise ConfigError(f"--t-max: must be positive, got {t_max}")
+        if not 0 < t_max < np.inf:
+            raise ConfigError(f"--t-max: must be positive and finite, got {t_max}")
+        check_memory(f"--n-times {args.n_times}: the distribution ({args.n_times} times x {prob.live.size} states)",
+                     16.0 * args.n_times * prob.live.size, force=args.force_size)
         times = np.linspace(0.0, t_max, args.n_times)
         fp = exact.first_passage_distribution(dev, start_u, target_u, times)
         payload.update(times=times.tolist(), survival=fp.survival.tolist(), density=fp.density.tolist())
@@ -85,6 +124,7 @@ def _run_report(summary, cfg) -> list[str]:
         lines.append(f"  load imbalance (max/mean busy time) = {summary.load_imbalance:.3f}, "
                      f"HDF5 writing = {100 * summary.write_time / summary.wall_time:.2f} % of wall time")
     run = cfg.run
+    big = cfg.device.grain is not None and summary.exact_mean is None and _n_states(cfg) > 2_000_000
     with h5py.File(summary.path, "r") as h5:
         if run.kind == "first_passage":
             g = h5["first_passage"]
@@ -101,10 +141,8 @@ def _run_report(summary, cfg) -> list[str]:
             else:
                 lines.append(f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched)")
             try:
-                from ..markov.rates import build
-
-                if build(cfg.device).n_states > 2_000_000:
-                    pass
+                if big:
+                    pass  # the exact value was not needed by the run's check and would cost a large solve
                 elif n_cens == 0:
                     value = summary.exact_mean  # computed once by the run's own check
                     if value is None:
@@ -127,17 +165,25 @@ def _run_report(summary, cfg) -> list[str]:
     return lines
 
 
+def _n_states(cfg) -> int:
+    from ..run.budget import state_count
+
+    return state_count(cfg.device.grain)
+
+
 def _cmd_run(args) -> int:
     from ..run.parallel import get_comm, run_ensemble
 
     cfg = read_config(args.config)
     if cfg.run is None:
         raise ConfigError(f"{cfg.path}: no [run] section to run")
+    if args.resume and args.force:
+        raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
     comm = get_comm()
-    out = args.out or f"{__import__('pathlib').Path(args.config).stem}.h5"
+    out = args.out or f"{Path(args.config).stem}.h5"
     rank = comm.Get_rank() if comm is not None else 0
     summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
-                           chunk_size=args.chunk_size, comm=comm)
+                           chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
     if rank == 0:
         lines = _run_report(summary, cfg)
         if args.json:
@@ -150,40 +196,71 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _cmd_compare(args) -> int:
-    from pathlib import Path
+#: The Langevin step must be at most this fraction of the exact mean switching time.
+DT_FRACTION = 1 / 20
+#: Wall time of one Langevin step of one trajectory.  [s]
+SECONDS_PER_LANGEVIN_STEP = 3e-7
 
+
+def _cmd_compare(args) -> int:
+    from ..markov.chain import FirstPassageProblem
     from ..run.compare import compare
 
     cfg = read_config(args.config)
     start_u, target_u = _switching_pair(args, cfg)
-    n_traj = args.n_traj or (cfg.run.n_traj if cfg.run else 2000)
+    n_traj = args.n_traj if args.n_traj is not None else (cfg.run.n_traj if cfg.run else 2000)
     seed = args.seed if args.seed is not None else (cfg.run.seed if cfg.run else 0)
     if n_traj < 2:
-        raise ConfigError(f"--n-traj: must be >= 2, got {n_traj}")
+        raise ConfigError(f"{cfg.path}: [run] n_traj: compare needs >= 2 trajectories, got {n_traj} (or pass --n-traj)")
+    out = figure_output(args.out or f"{Path(args.config).stem}_compare.png", args)
+    dev = cfg.device
+    check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
+    prob = FirstPassageProblem.create(dev, start_u, target_u)  # refuses a start in the target, an unreachable one
+    mean = float(prob.moments(1)[0])
+    if args.dt is not None and args.dt > DT_FRACTION * mean:
+        raise ConfigError(f"--dt {args.dt:g}: the Langevin step must be small against the exact mean switching "
+                          f"time {mean:.4g} (at most {DT_FRACTION * mean:.3g}; the default is mean/2000)")
+    dt = args.dt if args.dt is not None else mean / 2000
+    rate = float(np.mean(prob.model.kmc_tables.total))
+    seconds = 1.25 * n_traj * mean * rate * SECONDS_PER_EVENT + n_traj * (mean / dt) * SECONDS_PER_LANGEVIN_STEP
+    check_time(f"compare with {n_traj} trajectories", seconds, force=args.force_size)
     say = None if (args.json or args.quiet) else (lambda name: print(f"  ... {name}", file=sys.stderr))
-    result = compare(cfg.device, start_u, target_u, n_traj=n_traj, seed=seed, langevin_dt=args.dt, progress=say)
-    out = args.out or f"{Path(args.config).stem}_compare.png"
-    result.plot(out, title=f"{cfg.path}: u {start_u:+g} -> {target_u:+g}, S0 = {cfg.device.grain.S0:g}")
-    payload = result.as_dict() | {"figure": out}
+    result = compare(dev, start_u, target_u, n_traj=n_traj, seed=seed, langevin_dt=args.dt, progress=say)
+    title = f"{cfg.path}: u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
+    write_result(out, lambda tmp: result.plot(tmp, title=title))
+    payload = result.as_dict() | {"figure": str(out)}
     lines = [f"switching u: {start_u:+g} -> {target_u:+g} in {cfg.path}", result.table(), f"figure: {out}"]
     _emit(args, payload, lines)
     return 0
 
 
 def _cmd_spectroscopy(args) -> int:
-    from ..run.parallel import get_comm, mpi_map, process_map
     from ..io.maps import write_maps
+    from ..run.parallel import get_comm, mpi_map, process_map
     from ..spectroscopy import spectroscopy_maps
     from ..viz.spectroscopy import plot_maps
 
     cfg = read_config(args.config)
     for key, (lo, hi, n) in (("--vg", args.vg), ("--vbias", args.vbias)):
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo and n >= 2 and n == int(n)):
-            raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo} {hi} {n}")
+            raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo:g} {hi:g} {n:g}")
+    n_points = float(args.vg[2]) * float(args.vbias[2])
+    out = output(args.out or f"{Path(args.config).stem}_spectroscopy.h5", args)
+    plot = figure_output(args.plot, args, "--plot") if args.plot else None
+    if plot is not None and plot.resolve() == Path(out).resolve():
+        raise ConfigError("--plot: must differ from --out")
+    comm = get_comm()
+    workers = comm.Get_size() if comm is not None else args.workers
+    n_states = check_states(cfg.device.grain, what=f"{cfg.path}: the master equation", force=args.force_size,
+                            per_rank=comm is not None)
+    check_memory(f"the maps ({n_points:.3g} points)", 64.0 * n_points + (workers > 1) * BYTES_PER_STATE * n_states,
+                 force=args.force_size)
+    check_time(f"the maps ({args.vg[2]:g} x {args.vbias[2]:g} points of {n_states} states)",
+               n_points * (2e-3 + 3e-6 * n_states), workers=workers, force=args.force_size)
+    if cfg.device.n_leads >= 2:
+        check_current_balance(cfg, exact.stationary(cfg.device).currents)
     vg = np.linspace(args.vg[0], args.vg[1], int(args.vg[2]))
     vbias = np.linspace(args.vbias[0], args.vbias[1], int(args.vbias[2]))
-    comm = get_comm()
     if comm is not None:
         map_fn, rank = mpi_map(comm), comm.Get_rank()
     else:
@@ -197,24 +274,24 @@ def _cmd_spectroscopy(args) -> int:
     maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
     if rank != 0:
         return 0
-    write_maps(args.out, maps)
-    if args.plot:
-        plot_maps(maps, args.plot, title=f"{cfg.path}: dI/dV and I(0) - I(pi)")
+    write_result(out, lambda tmp: write_maps(tmp, maps))
+    if plot is not None:
+        write_result(plot, lambda tmp: plot_maps(maps, tmp, title=f"{cfg.path}: dI/dV and I(0) - I(pi)"), "--plot")
     tmr = maps.tmr
-    payload = {"out": str(args.out), "shape": list(maps.current.shape), "max_current": float(np.abs(maps.current).max()),
+    payload = {"out": str(out), "shape": list(maps.current.shape), "max_current": float(np.abs(maps.current).max()),
                "max_conductance": float(maps.conductance.max()), "tmr_min": float(tmr.min()), "tmr_max": float(tmr.max())}
-    lines = [f"spectroscopy of {cfg.path} on {vg.size} x {vbias.size} (V_g, V_bias) points -> {args.out}",
+    lines = [f"spectroscopy of {cfg.path} on {vg.size} x {vbias.size} (V_g, V_bias) points -> {out}",
              f"  max |I| = {payload['max_current']:.4g}, max dI/dV = {payload['max_conductance']:.4g}",
              f"  I(theta=0) - I(theta=pi) in [{payload['tmr_min']:.3g}, {payload['tmr_max']:.3g}]"
              + ("  (changes sign)" if tmr.min() < 0 < tmr.max() else "")]
-    if args.plot:
-        lines.append(f"  figure: {args.plot}")
+    if plot is not None:
+        lines.append(f"  figure: {plot}")
     _emit(args, payload, lines)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
 
@@ -222,43 +299,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("stationary", "mfpt", "fpt"))
     p.add_argument("config", help="TOML configuration file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--start-u", type=float, default=None, help="override [run] start_u")
-    p.add_argument("--target-u", type=float, default=None, help="override [run] target_u")
-    p.add_argument("--t-max", type=float, default=None, help="fpt: last time (default mean + 6 std)")
-    p.add_argument("--n-times", type=int, default=201, help="fpt: number of times (default 201)")
+    p.add_argument("--start-u", type=finite_float, default=None, help="override [run] start_u")
+    p.add_argument("--target-u", type=finite_float, default=None, help="override [run] target_u")
+    p.add_argument("--t-max", type=positive_float, default=None, help="fpt: last time (default mean + 6 std)")
+    p.add_argument("--n-times", type=int_at_least(2), default=201, help="fpt: number of times (default 201)")
+    p.add_argument("--force-size", action="store_true", help="skip the memory estimate's refusal")
     p.set_defaults(func=_cmd_exact)
 
     p = sub.add_parser("run", help="KMC ensemble of the [run] section into HDF5 (serial or under mpiexec)")
     p.add_argument("config", help="TOML configuration file")
     p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG's name with .h5, here)")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run in --out (a missing file is started)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--chunk-size", type=int, default=None, help="trajectories per work unit")
+    p.add_argument("--chunk-size", type=positive_int, default=None, help="trajectories per work unit")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_force_flags(p, force_help="replace an existing --out (never the file of a live run)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("compare", help="KMC vs exact vs Fokker-Planck (both forms) vs Langevin vs the flow")
     p.add_argument("config", help="TOML configuration file")
-    p.add_argument("--start-u", type=float, default=None, help="override [run] start_u")
-    p.add_argument("--target-u", type=float, default=None, help="override [run] target_u")
-    p.add_argument("--n-traj", type=int, default=None, help="KMC and Langevin trajectories (default [run] n_traj)")
-    p.add_argument("--seed", type=int, default=None, help="default [run] seed")
-    p.add_argument("--dt", type=float, default=None, help="Langevin time step (default mean time / 2000)")
+    p.add_argument("--start-u", type=finite_float, default=None, help="override [run] start_u")
+    p.add_argument("--target-u", type=finite_float, default=None, help="override [run] target_u")
+    p.add_argument("--n-traj", type=int_at_least(2), default=None,
+                   help="KMC and Langevin trajectories (default [run] n_traj)")
+    p.add_argument("--seed", type=nonneg_int, default=None, help="default [run] seed")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="Langevin time step (default mean time / 2000; at most mean time / 20)")
     p.add_argument("--out", default=None, help="figure (default CONFIG_compare.png, here)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_force_flags(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("spectroscopy", help="current, dI/dV and TMR maps over (V_g, V_bias) into HDF5")
     p.add_argument("config", help="TOML configuration file (single-orbital or multi-level grain)")
-    p.add_argument("--vg", type=float, nargs=3, metavar=("LO", "HI", "N"), required=True, help="gate grid")
-    p.add_argument("--vbias", type=float, nargs=3, metavar=("LO", "HI", "N"), required=True, help="bias grid")
-    p.add_argument("--out", default="spectroscopy.h5", help="HDF5 output (default spectroscopy.h5)")
-    p.add_argument("--plot", default=None, help="also write the figure (PNG)")
-    p.add_argument("--workers", type=int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--vg", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), required=True, help="gate grid")
+    p.add_argument("--vbias", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), required=True,
+                   help="bias grid")
+    p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_spectroscopy.h5, here)")
+    p.add_argument("--plot", default=None, help="also write the figure (PNG, PDF, SVG, ...)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_force_flags(p)
     p.set_defaults(func=_cmd_spectroscopy)
 
     from .phase import add_phase_command
@@ -268,24 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a one-line argparse error (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if args.version:
         from .._version import VERSION as __version__
 
         print(__version__)
         return 0
     if args.command is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except NanomagError as exc:
-        print(f"nanomag: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("nanomag: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,15 @@ import numpy as np
 from .. import phase
 from ..errors import ConfigError
 from ..io.config import read_config
+from ..run.budget import check_memory, check_time
+from .common import add_force_flags, figure_output, finite_float, write_result
 
-__all__ = ["add_phase_command"]
+__all__ = ["add_phase_command", "SECONDS_PER_POINT", "BYTES_PER_POINT"]
+
+#: Cost of one point of a finite-temperature diagram (drift roots on 257 u samples), one core.  [s]
+SECONDS_PER_POINT = 2e-4
+#: Peak memory per point (grids, their contiguous copies, codes and the labels of the summary).  [bytes]
+BYTES_PER_POINT = 96
 
 
 def _range(name: str, values, centre: float, half_width: float) -> tuple[float, float]:
@@ -38,6 +45,12 @@ def _cmd_phase(args) -> int:
     for name in ("n_mu", "n_h"):
         if getattr(args, name) < 2:
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 2, got {getattr(args, name)}")
+    out = figure_output(args.out, args) if args.out else None
+    n_points = float(args.n_mu) * float(args.n_h)
+    check_memory(f"--n-mu {args.n_mu} --n-h {args.n_h}: the diagram ({n_points:.3g} points)",
+                 BYTES_PER_POINT * n_points, force=args.force_size)
+    check_time(f"--n-mu {args.n_mu} --n-h {args.n_h}: the diagram ({n_points:.3g} points)",
+               SECONDS_PER_POINT * n_points, force=args.force_size)
     g = dev.grain
     mu0 = dev.leads[0].mu
     if not math.isfinite(mu0) and args.mu_range is None:
@@ -54,14 +67,14 @@ def _cmd_phase(args) -> int:
         "config": cfg.path, "device_phase": own, "device_mu": dev.leads[0].mu, "device_h": g.h, "T": g.T,
         "mu_range": [mu_lo, mu_hi], "h_range": [h_lo, h_hi], "n_mu": args.n_mu, "n_h": args.n_h,
         "fractions": fractions, "extents": {lab: diag.extent(lab) for lab in fractions},
-        "seconds": elapsed, "png": args.out,
+        "seconds": elapsed, "png": str(out) if out is not None else None,
     }
-    if args.out:
+    if out is not None:
         from ..viz.phase import device_figure
 
         marker = (dev.leads[0].mu, g.h) if own is not None else None
-        device_figure(diag, args.out, marker=marker,
-                      title=f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}")
+        title = f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}"
+        write_result(out, lambda tmp: device_figure(diag, tmp, marker=marker, title=title))
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
@@ -74,8 +87,8 @@ def _cmd_phase(args) -> int:
             e = payload["extents"][lab]
             lines.append(f"  {lab:<11s} {100 * fractions[lab]:6.2f} %   mu in [{e['x_min']:.4g}, {e['x_max']:.4g}],"
                          f" h in [{e['y_min']:.4g}, {e['y_max']:.4g}]")
-    if args.out:
-        lines.append(f"  wrote {args.out}")
+    if out is not None:
+        lines.append(f"  wrote {out}")
     print("\n".join(lines))
     return 0
 
@@ -84,12 +97,13 @@ def add_phase_command(subparsers) -> None:
     """Register ``nanomag phase CONFIG`` on an argparse subparsers object."""
     p = subparsers.add_parser("phase", help="phase diagram (stable fixed points of Eq. 24) over bias and field")
     p.add_argument("config", help="TOML configuration file")
-    p.add_argument("--mu-range", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+    p.add_argument("--mu-range", nargs=2, type=finite_float, metavar=("LO", "HI"), default=None,
                    help="first lead's chemical potential range (default: its mu +- 6 kappa)")
-    p.add_argument("--h-range", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+    p.add_argument("--h-range", nargs=2, type=finite_float, metavar=("LO", "HI"), default=None,
                    help="Zeeman energy range (default: the grain's h +- 4 kappa)")
-    p.add_argument("--n-mu", type=int, default=201, help="points along mu (default 201)")
-    p.add_argument("--n-h", type=int, default=201, help="points along h (default 201)")
-    p.add_argument("--out", default=None, help="write the diagram as a PNG")
+    p.add_argument("--n-mu", type=int, default=201, help="points along mu (default 201, at least 2)")
+    p.add_argument("--n-h", type=int, default=201, help="points along h (default 201, at least 2)")
+    p.add_argument("--out", default=None, help="write the diagram as a figure (PNG, PDF, SVG, ...)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_force_flags(p)
     p.set_defaults(func=_cmd_phase)

@@ -89,9 +89,23 @@ def _typed(where: str, key: str, value, kind):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where} {key}: expected a number, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.copysign(math.inf, value)
     if math.isnan(value):
         raise ConfigError(f"{where} {key}: is NaN")
-    return float(value)
+    if math.isfinite(value) and abs(value) > MAX_MAGNITUDE:
+        raise ConfigError(f"{where} {key}: {value:g} is too large (beyond {MAX_MAGNITUDE:g} rates and energies "
+                          f"overflow double precision{'; write inf for a full lead' if key == 'mu' else ''})")
+    return value
+
+
+#: Largest magnitude of a finite number in a configuration file: sums and products of two such
+#: numbers (rates, energies) still fit in double precision.
+MAX_MAGNITUDE = 1e150
+#: Largest trajectory / time / chunk count in a [run] table.
+MAX_COUNT = 2**53
 
 
 def _check_keys(where: str, table: dict, allowed, required=()):
@@ -204,6 +218,8 @@ def _parse_run(table) -> RunSpec:
     for key in ("n_traj", "n_times", "chunk_size"):
         if key in v and v[key] < 1:
             raise ConfigError(f"[run] {key}: must be >= 1, got {v[key]}")
+        if key in v and v[key] > MAX_COUNT:
+            raise ConfigError(f"[run] {key}: {v[key]} is beyond any computer (at most 2**53)")
     if v["seed"] < 0:
         raise ConfigError(f"[run] seed: must be >= 0, got {v['seed']}")
     for key in ("t_max", "t_final"):
@@ -235,10 +251,24 @@ def read_config(path) -> Config:
     """Read a TOML file into a :class:`Config` (device, run section and the raw text)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes is not a configuration file "
+                              f"(at most {MAX_FILE_BYTES} bytes)")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if b"\0" in data:
+        raise ConfigError(f"{path}: is a binary file, not a TOML configuration")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte {exc.start}), not a TOML configuration") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as Path.read_text: universal newlines
     return parse_config(text, str(path))
+
+
+#: Largest configuration file read (a config is a few hundred bytes).
+MAX_FILE_BYTES = 1 << 20
 
 
 def load_config(path) -> Device:

@@ -24,13 +24,23 @@ are written *before* its ``chunks/done`` flag.  A process killed at any
 moment (SIGKILL included) therefore leaves a readable file in which every
 chunk marked done is complete; ``--resume`` recomputes the others.
 (A power failure is another matter: that would need fsync.)
+
+A file is created under a temporary name, ``FILE.partial``, and renamed to
+``FILE`` only once every dataset is allocated: a create that fails (full disk,
+kill, interrupt) leaves no half-made ``FILE`` behind, and replacing a file with
+``--force`` keeps the old one until the new one exists.  The writer holds the
+sidecar lock ``FILE.lock`` (:class:`~nanomag.io.outputs.RunLock`) from before
+the create or the resume until it closes the file: no other process --
+``--force``, ``--resume``, another command's ``--out`` -- touches it meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
+import os
 import platform
 from dataclasses import asdict
 
@@ -40,16 +50,30 @@ import numpy as np
 from ..errors import ConfigError
 from ..markov.rates import build
 from .config import Config
+from .outputs import RunLock
 
-__all__ = ["EnsembleFile", "chunk_bounds", "default_chunk_size", "read_times", "read_ensemble", "streaming_moments"]
+__all__ = ["EnsembleFile", "chunk_bounds", "default_chunk_size", "read_times", "read_ensemble", "streaming_moments",
+           "describe_os_error", "CHUNK_EVENTS", "WRITE_ERRORS"]
 
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
 
 
-def default_chunk_size(n_traj: int) -> int:
-    """Trajectories per chunk: a function of n_traj only, so files never depend on the rank count."""
-    return int(max(1, min(20_000, math.ceil(n_traj / 64))))
+#: Events a chunk of the default size holds at most: about 2 s of one core, the most a kill can lose.
+CHUNK_EVENTS = 2e8
+
+
+def default_chunk_size(n_traj: int, events_per_trajectory: float | None = None) -> int:
+    """Trajectories per chunk: n_traj / 64, at most 20000 and at most :data:`CHUNK_EVENTS` events.
+
+    A function of the run only (n_traj and the expected events per trajectory,
+    from the exact master equation when known), never of the rank count or
+    the machine, so the file does not depend on where it was computed.
+    """
+    size = max(1, min(20_000, math.ceil(n_traj / 64)))
+    if events_per_trajectory is not None and math.isfinite(events_per_trajectory) and events_per_trajectory > 0:
+        size = min(size, max(1, int(CHUNK_EVENTS / events_per_trajectory)))
+    return int(size)
 
 
 def chunk_bounds(n_traj: int, chunk_size: int, chunk: int) -> tuple[int, int]:
@@ -82,15 +106,49 @@ def _device_description(cfg: Config) -> dict:
 class EnsembleFile:
     """One run's HDF5 file.  Only one process (rank 0) ever opens it for writing."""
 
-    def __init__(self, h5: h5py.File, cfg: Config, chunk_size: int):
+    def __init__(self, h5: h5py.File, cfg: Config, chunk_size: int, lock: RunLock | None = None):
         self.h5 = h5
         self.cfg = cfg
         self.chunk_size = chunk_size
         self.n_chunks = math.ceil(cfg.run.n_traj / chunk_size)
+        self.lock = lock  # released by close()
+        self.path = str(h5.filename)
 
     # ------------------------------------------------------------------ create / resume
     @classmethod
-    def create(cls, path, cfg: Config, chunk_size: int, *, times=None, extra_attrs=None) -> "EnsembleFile":
+    def create(cls, path, cfg: Config, chunk_size: int, *, times=None, extra_attrs=None,
+               lock: RunLock | None = None) -> "EnsembleFile":
+        """Create ``path`` (through ``path.partial``, renamed when complete) and return it open for writing.
+
+        ``lock``: the caller's :class:`~nanomag.io.outputs.RunLock` of ``path``
+        (taken here if None; refused if a live run holds it).  An existing
+        ``path`` is replaced only when the new file is complete.
+        """
+        from pathlib import Path
+
+        path = Path(path)
+        own_lock = lock is None
+        if own_lock:
+            lock = RunLock(path).acquire("--out")
+        partial = path.with_name(path.name + ".partial")
+        try:
+            cls._write_new(partial, cfg, chunk_size, times, extra_attrs)
+            os.replace(partial, path)
+            h5 = _open_locked(path, "r+", rdcc_nbytes=0)
+        except WRITE_ERRORS as exc:  # h5py reports a failed write as OSError, ValueError or RuntimeError
+            _remove(partial)
+            if own_lock:
+                lock.release()
+            raise ConfigError(f"--out: cannot create {path}: {describe_os_error(exc)}") from None
+        except BaseException:
+            _remove(partial)
+            if own_lock:
+                lock.release()
+            raise
+        return cls(h5, cfg, chunk_size, lock=lock)
+
+    @staticmethod
+    def _write_new(path, cfg: Config, chunk_size: int, times, extra_attrs) -> None:
         run = cfg.run
         model = build(cfg.device)
         n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
@@ -151,30 +209,65 @@ class EnsembleFile:
             dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s")
             dataset("chunks/rank", (n_chunks,), "i4", -1)
             h5.flush()
-        except BaseException:
-            h5.close()
-            raise
-        return cls(h5, cfg, chunk_size)
+        finally:
+            with contextlib.suppress(Exception):
+                h5.close()
 
-    @classmethod
-    def resume(cls, path, cfg: Config) -> "EnsembleFile":
-        """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
+    @staticmethod
+    def inspect(path, cfg: Config) -> str:
+        """What ``path`` is to the run of ``cfg``: ``"resumable"`` (this run's file) or ``"incomplete"``
+        (this run's file whose creation never finished, e.g. written by an older version: recreate it).
+
+        Raises ConfigError, leaving the file untouched, if it is not an HDF5
+        file, is held by a live writer, or belongs to another config or seed.
+        """
         try:
             with _open_locked(path, "r") as h5:
                 attrs = dict(h5.attrs)
+                complete = all(k in h5 for k in ("chunks/done", "chunks/event_counts", "chunks/wall_time",
+                                                 "chunks/rank"))
         except BlockingIOError:
-            raise ConfigError(f"--resume: {path} is locked: another run is still writing it") from None
+            raise ConfigError(f"--resume: {path} is locked: another process is still writing it") from None
         except OSError as exc:
-            raise ConfigError(f"--resume: cannot read {path}: {exc}") from None
+            raise ConfigError(f"--resume: {path} is not a readable HDF5 file ({describe_os_error(exc)}); "
+                              f"move it away or use --force to overwrite it") from None
         for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run.seed, "seed")):
             if key not in attrs:
-                raise ConfigError(f"--resume: {path} is not a nanomag ensemble file (no {key})")
+                raise ConfigError(f"--resume: {path} is not a nanomag ensemble file (no {key}); refusing to touch it")
             theirs = attrs[key]
             theirs = theirs.decode() if isinstance(theirs, bytes) else theirs
+            if isinstance(theirs, np.generic):
+                theirs = theirs.item()
             if theirs != mine:
                 what = "configuration text differs" if label == "config" else f"seed {theirs} != {mine}"
                 raise ConfigError(f"--resume: {path} was written by another run ({what}); refusing to touch it")
-        return cls(_open_locked(path, "r+", rdcc_nbytes=0), cfg, int(attrs["chunk_size"]))
+        if not complete or "chunk_size" not in attrs or attrs.get("status") == "creating":
+            return "incomplete"
+        return "resumable"
+
+    @classmethod
+    def resume(cls, path, cfg: Config, *, lock: RunLock | None = None) -> "EnsembleFile":
+        """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
+        own_lock = lock is None
+        if own_lock:
+            lock = RunLock(path).acquire("--resume")
+        try:
+            if cls.inspect(path, cfg) != "resumable":
+                raise ConfigError(f"--resume: {path} was never completely created; run again with --resume "
+                                  f"to recreate it")
+            with _open_locked(path, "r") as h5:
+                chunk_size = int(h5.attrs["chunk_size"])
+            try:
+                h5 = _open_locked(path, "r+", rdcc_nbytes=0)
+            except BlockingIOError:
+                raise ConfigError(f"--resume: {path} is locked: another process is still writing it") from None
+            except OSError as exc:
+                raise ConfigError(f"--resume: cannot open {path} for writing: {describe_os_error(exc)}") from None
+        except BaseException:
+            if own_lock:
+                lock.release()
+            raise
+        return cls(h5, cfg, chunk_size, lock=lock)
 
     # ------------------------------------------------------------------ chunks
     def pending_chunks(self) -> list[int]:
@@ -205,8 +298,16 @@ class EnsembleFile:
         self.h5.flush()
 
     def close(self) -> None:
-        if self.h5.id.valid:
-            self.h5.close()
+        """Close the file (errors of a failing disk are not raised again here) and release the lock."""
+        try:
+            if self.h5.id.valid:
+                self.h5.close()
+        except Exception:  # the chunks marked done are on disk already; the caller reports the first error
+            pass
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
 
 def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:
@@ -222,6 +323,29 @@ def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:
             if time.monotonic() - t0 > wait:
                 raise
             time.sleep(0.05)
+
+
+def _remove(path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+#: What h5py raises when the operating system refuses a write (full disk, file size limit, ...).
+WRITE_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """The operating system's reason in an h5py/OS error, e.g. 'No space left on device'."""
+    import re
+
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code)
+    text = str(exc)
+    found = re.search(r"errno = (\d+)", text)
+    if found and int(found.group(1)) > 0:
+        return os.strerror(int(found.group(1)))
+    return " ".join(text.split("(")[0].split()) or type(exc).__name__
 
 
 def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:

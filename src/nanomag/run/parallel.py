@@ -15,23 +15,30 @@ were scheduled.  A serial run imports no MPI at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, NanomagError, SolverError
+from .._validate import check_count
+from ..errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from ..io.config import Config
-from ..io.ensemble import EnsembleFile, chunk_bounds, default_chunk_size
+from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, default_chunk_size, describe_os_error
+from ..io.outputs import RunLock
 from ..markov.chain import FirstPassageProblem
+from ..markov.rates import build
+from .budget import SECONDS_PER_EVENT, check_disk, check_states, check_time
 from .tasks import EnsembleTask, compute_block, concat_blocks, record_times
 
-__all__ = ["get_comm", "run_ensemble", "RunSummary", "mpi_map", "process_map"]
+__all__ = ["get_comm", "run_ensemble", "RunSummary", "Interrupted", "ensemble_bytes", "mpi_map", "process_map"]
 
 _TAG_ASSIGN, _TAG_RESULT, _TAG_STATS = 11, 12, 13
 _MPI_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
@@ -47,10 +54,29 @@ def get_comm():
         return None
     if flag != "1" and not any(k in os.environ for k in _MPI_ENV):
         return None
-    from mpi4py import MPI
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        size = launcher_size()
+        if flag != "1" and size is not None and size <= 1:
+            return None  # a single process under a launcher (PMI_SIZE=1): run serially
+        many = f"one of {size} MPI ranks" if size else "an MPI rank"
+        raise ConfigError(f"this process is {many} but mpi4py is not installed: install it (pip install mpi4py, "
+                          f"built against this MPI) or run without mpiexec/srun (NANOMAG_MPI=0 forces a serial "
+                          f"run)") from None
 
     comm = MPI.COMM_WORLD
     return comm if comm.Get_size() > 1 else None
+
+
+def launcher_size() -> int | None:
+    """The number of ranks an MPI launcher started, from its environment (None if it does not say)."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        try:
+            return int(os.environ[key])
+        except (KeyError, ValueError):
+            continue
+    return None
 
 
 @dataclass
@@ -105,25 +131,155 @@ class _Progress:
             self.bar.close()
 
 
-def _open_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | None) -> EnsembleFile:
+def _open_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | None, force_size: bool,
+               events_per_trajectory: float | None, quiet: bool) -> EnsembleFile:
+    """Open the run's file under its lock: resume it, recreate a half-created one, or create it."""
     out = Path(out)
-    if resume:
-        if not out.exists():
-            raise ConfigError(f"--resume: {out} does not exist")
-        ens = EnsembleFile.resume(out, cfg)
-        if chunk_size is not None and chunk_size != ens.chunk_size:
-            ens.close()
-            raise ConfigError(f"--chunk-size: {out} was started with chunk_size={ens.chunk_size}")
-        return ens
-    if out.exists() and not force:
-        raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
-    size = chunk_size or cfg.run.chunk_size or default_chunk_size(cfg.run.n_traj)
-    times = record_times(cfg) if cfg.run.kind == "trajectories" else None
-    return EnsembleFile.create(out, cfg, size, times=times)
+    if chunk_size is not None:
+        chunk_size = check_count("--chunk-size", chunk_size)
+    if out.is_dir():
+        raise ConfigError(f"--out: {out} is a directory; give a file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create the directory {out.parent}: {exc.strerror}") from None
+    lock = RunLock(out).acquire("--resume" if resume else "--out")
+    try:
+        if out.exists():
+            state = EnsembleFile.inspect(out, cfg) if (resume or not force) else "replace"
+            if resume and state == "resumable":
+                ens = EnsembleFile.resume(out, cfg, lock=lock)
+                if chunk_size is not None and chunk_size != ens.chunk_size:
+                    ens.lock = None
+                    ens.close()
+                    raise ConfigError(f"--chunk-size: {out} was started with chunk_size={ens.chunk_size}")
+                return ens
+            if not resume and not force:
+                what = "finish it" if state == "resumable" else "recreate it (its creation never finished)"
+                raise ConfigError(f"--out: {out} exists; use --resume to {what} or --force to overwrite it")
+        elif resume and not quiet:
+            print(f"nanomag: {out} does not exist yet: starting the run", file=sys.stderr)
+        size = chunk_size or cfg.run.chunk_size or default_chunk_size(cfg.run.n_traj, events_per_trajectory)
+        check_disk(out, ensemble_bytes(cfg, size), what=f"--out: {out}", force=force_size)
+        times = record_times(cfg) if cfg.run.kind == "trajectories" else None
+        return EnsembleFile.create(out, cfg, size, times=times, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def ensemble_bytes(cfg: Config, chunk_size: int) -> float:
+    """Size of the run's HDF5 file once created (every dataset is allocated in full).  [bytes]"""
+    run = cfg.run
+    n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
+    n_classes = 2 + 4 * cfg.device.n_leads  # bath up/down, tunnelling in/out x spin x lead
+    per_chunk = 8 * n_classes + 8 + 4 + 1
+    if run.kind == "first_passage":
+        per_traj = 8 + 1 + 8
+    else:
+        per_traj = run.n_times * (8 + 1 + 8 * cfg.device.n_leads) + 8
+    return float(n) * per_traj + float(n_chunks) * per_chunk + 64e3
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM; the finished chunks are in the file, which ``--resume`` finishes.
+
+    Attributes: ``signum``, ``done`` and ``total`` (chunks in the file, None
+    if the run stopped before it had a file), ``path``.
+    """
+
+    def __init__(self, signum: int, done: int | None = None, total: int | None = None, path=None):
+        super().__init__(signum)
+        self.signum, self.done, self.total, self.path = int(signum), done, total, path
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal number: 130 for SIGINT, 143 for SIGTERM (what a shell reports)."""
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name if self.signum in set(signal.Signals) else str(self.signum)
+        if self.done is None:
+            return f"interrupted ({name}) before any chunk was computed; nothing was written"
+        return (f"interrupted ({name}) after {self.done} of {self.total} chunks; "
+                f"resume with --resume (every finished chunk is in {self.path})")
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM handlers for the duration of a run.
+
+    While ``raising`` (setting up: the exact check, creating the file) a signal
+    raises :class:`Interrupted` at once; afterwards it only records the signal,
+    and the loops stop at the next sub-block boundary, after writing every
+    finished chunk.
+    """
+
+    def __init__(self):
+        self.signum = 0
+        self.raising = True
+        self._old = {}
+
+    def install(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if not self.signum:
+            self.signum = signum
+        if self.raising:
+            raise Interrupted(signum)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old = {}
+
+
+class _Blocks:
+    """Computes a chunk in sub-blocks of about :attr:`TARGET` seconds, asking ``should_stop`` between them.
+
+    The numba kernel cannot be interrupted; sub-blocks bound how long an
+    interrupt waits.  Their size is learnt from the measured time per
+    trajectory (the first sub-block, a pilot of a few trajectories, measures
+    it).  The output does not depend on the sub-blocks: each trajectory's
+    random stream depends only on its index.
+    """
+
+    TARGET = 0.25  # [s]
+
+    def __init__(self):
+        self.per_traj = None  # [s] recent wall time per trajectory
+        self.last = 0
+
+    def _size(self, remaining: int) -> int:
+        if self.per_traj is None:
+            n = 4
+        else:
+            n = int(self.TARGET / max(self.per_traj, 1e-9))
+            n = min(n, 4 * max(self.last, 1))  # grow gently: switching times are heavy-tailed
+        return max(1, min(remaining, n))
+
+    def compute(self, task, lo: int, hi: int, should_stop) -> dict | None:
+        blocks, b = [], lo
+        while b < hi:
+            if should_stop():
+                return None
+            n = self._size(hi - b)
+            t = time.perf_counter()
+            blocks.append(compute_block(task, b, n))
+            per = (time.perf_counter() - t) / n
+            self.per_traj = per if self.per_traj is None else 0.5 * (self.per_traj + per)
+            self.last = n
+            b += n
+        return concat_blocks(blocks)
 
 
 def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False, quiet: bool = False,
-                 chunk_size: int | None = None, comm=None, on_chunk=None) -> RunSummary | None:
+                 chunk_size: int | None = None, comm=None, on_chunk=None,
+                 force_size: bool = False) -> RunSummary | None:
     """Run the ``[run]`` section of ``cfg`` into the HDF5 file ``out``.
 
     Parameters
@@ -131,107 +287,186 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
     cfg : Config
         From :func:`nanomag.config.read_config`; must have a ``[run]`` section.
     out : path
-        HDF5 output.  An existing file is refused unless ``resume`` (finish it)
-        or ``force`` (overwrite it).
+        HDF5 output.  An existing file is refused unless ``resume`` (finish it;
+        a missing file is created) or ``force`` (replace it).  A file that a
+        live run is writing is never touched, whatever the flags.
     comm : MPI communicator or None
         ``None``: serial.  Use :func:`get_comm` to pick up ``mpiexec``.
     on_chunk : callable, optional
         Called on rank 0 after each chunk is written (used by tests).
+    force_size : bool
+        Skip the refusals of :mod:`nanomag.run.budget` (memory, disk, time).
 
     Returns
     -------
     RunSummary on rank 0, None on the other ranks.
+
+    Raises
+    ------
+    ConfigError
+        Bad input, or a request that cannot fit (before any file is touched).
+    Interrupted
+        SIGINT or SIGTERM (on every rank): the finished chunks are in the
+        file, which ``resume=True`` finishes.
     """
     if cfg.run is None:
         raise ConfigError(f"{cfg.path}: no [run] section")
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
-    ens, error, exact_mean = None, None, None
-    if rank == 0:  # its refusals reach every rank through the broadcast below
-        try:
-            exact_mean = _check_solvable(cfg)  # before any file is touched
-            ens = _open_file(cfg, out, resume, force, chunk_size)
-        except NanomagError as exc:
-            error = exc
-    if comm is not None:
-        error_msg = comm.bcast(str(error) if error else None, root=0)
-        if error_msg is not None:
-            if rank == 0:
-                raise error
-            raise ConfigError(error_msg)
-    elif error is not None:
-        raise error
+    stop = _StopFlag().install()
+    try:
+        ens, error, exact_mean = None, None, None
+        if rank == 0:  # its refusals reach every rank through the broadcast below
+            try:
+                exact_mean, per_traj = _check_solvable(cfg, force_size=force_size, n_ranks=size)
+                ens = _open_file(cfg, out, resume, force, chunk_size, force_size, per_traj, quiet)
+            except (NanomagError, Interrupted) as exc:
+                error = exc
+                if ens is not None:
+                    ens.close()
+        stop.raising = False  # from here on a signal only sets the flag
+        if comm is not None:
+            kind = None if error is None else ("interrupt" if isinstance(error, Interrupted) else "error")
+            kind, msg = comm.bcast((kind, str(error) if error is not None else None) if rank == 0 else None,
+                                   root=0)
+            if kind is not None:
+                if rank == 0:
+                    raise error
+                if kind == "interrupt":
+                    raise Interrupted(stop.signum or signal.SIGINT)
+                raise _RemoteError(msg)
+        elif error is not None:
+            raise error
 
-    # numba threads: one per rank under MPI (the ranks already fill the cores)
-    task = EnsembleTask(cfg.text, str(cfg.path), parallel=False if size > 1 else None)
-    t0 = time.perf_counter()
-    if rank != 0:
-        _run_worker(task, comm)
-        return None
-    run = _run_serial if comm is None else functools.partial(_run_master, comm=comm)
-    summary = run(task, ens, quiet=quiet, on_chunk=on_chunk, t0=t0)
-    summary.exact_mean = exact_mean
-    return summary
+        # numba threads: one per rank under MPI (the ranks already fill the cores)
+        task = EnsembleTask(cfg.text, str(cfg.path), parallel=False if size > 1 else None)
+        t0 = time.perf_counter()
+        if rank != 0:
+            signum = _run_worker(task, comm, stop)
+            if signum:
+                raise Interrupted(signum)
+            return None
+        run = _run_serial if comm is None else functools.partial(_run_master, comm=comm)
+        summary = run(task, ens, quiet=quiet, on_chunk=on_chunk, t0=t0, stop=stop)
+        summary.exact_mean = exact_mean
+        return summary
+    finally:
+        stop.restore()
+
+
+class _RemoteError(ConfigError):
+    """Rank 0's refusal, as seen by the other ranks (rank 0 reports it; they stay silent)."""
+
+    reported_by_rank0 = True
 
 
 #: A first-passage run without t_max is refused if one trajectory would take more events than this.
 MAX_EVENTS_PER_TRAJECTORY = 1e12
 
 
-def _check_solvable(cfg: Config) -> float | None:
-    """Refuse a run that could never end: an unreachable target, or an astronomically long
-    switching time (from the exact master equation), unless ``t_max`` censors it.
+def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -> tuple[float | None, float | None]:
+    """Refuse a run that could never end or cannot fit, before any file is touched.
 
-    Returns the exact mean switching time when it was computed, else None.
+    Refused: a chain too large for the memory; a start already in the target;
+    without ``t_max``, an unreachable target (graph search) or an
+    astronomically long switching time (exact master equation, linear in the
+    number of states); a run estimated above :data:`~nanomag.run.budget.MAX_SECONDS`.
+
+    Returns (the exact mean switching time when it was computed, the expected
+    number of KMC events per trajectory when it can be told).
     """
     run = cfg.run
-    if run.kind != "first_passage" or run.t_max is not None:
-        return None
-    prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
-    if prob.model.n_states > 2_000_000:
-        return None
+    check_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size, per_rank=True)
+    if run.kind != "first_passage":
+        model = build(cfg.device)
+        per_traj = float(run.t_final * np.mean(model.kmc_tables.total))
+        _check_run_time(cfg, per_traj, n_ranks, force_size)
+        return None, per_traj
     advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"
     try:
-        mean = prob.moments(1)[0]
-    except SolverError:
-        raise ConfigError(f"{cfg.path}: [run] the mean switching time overflows double precision; {advice}") from None
+        prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
+    except UnreachableTargetError:
+        if run.t_max is None:
+            raise
+        return None, None  # every trajectory is censored at t_max: a legitimate (if dull) run
     rate = float(np.mean(prob.model.kmc_tables.total))
-    if mean * rate > MAX_EVENTS_PER_TRAJECTORY:
+    try:
+        mean = float(prob.moments(1)[0])
+    except SolverError:
+        if run.t_max is None:
+            raise ConfigError(f"{cfg.path}: [run] the mean switching time overflows double precision; "
+                              f"{advice}") from None
+        mean = math.inf
+    if run.t_max is None and mean * rate > MAX_EVENTS_PER_TRAJECTORY:
         raise ConfigError(f"{cfg.path}: [run] the exact mean switching time is {mean:.3g}, about "
                           f"{mean * rate:.2g} events per trajectory; {advice}")
-    return float(mean)
+    per_traj = min(mean, run.t_max if run.t_max is not None else math.inf) * rate
+    _check_run_time(cfg, per_traj, n_ranks, force_size)
+    return (mean if math.isfinite(mean) else None), per_traj
+
+
+def _check_run_time(cfg: Config, per_traj: float, n_ranks: int, force_size: bool) -> None:
+    seconds = cfg.run.n_traj * per_traj * SECONDS_PER_EVENT
+    check_time(f"{cfg.path}: [run] {cfg.run.n_traj} trajectories x {per_traj:.3g} events", seconds,
+               workers=n_ranks, force=force_size)
 
 
 def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
-    ens.finish(wall_time=summary.wall_time, n_ranks=summary.n_ranks,
-               rank_busy_time=np.asarray(summary.rank_busy, dtype=float),
-               rank_events=np.asarray(summary.rank_events, dtype=np.int64),
-               write_time=summary.write_time)
-    summary.complete = ens.h5.attrs["status"] == "complete"
-    ens.close()
+    try:
+        ens.finish(wall_time=summary.wall_time, n_ranks=summary.n_ranks,
+                   rank_busy_time=np.asarray(summary.rank_busy, dtype=float),
+                   rank_events=np.asarray(summary.rank_events, dtype=np.int64),
+                   write_time=summary.write_time)
+        summary.complete = ens.h5.attrs["status"] == "complete"
+    except WRITE_ERRORS as exc:
+        n = ens.n_chunks
+        raise _write_error(ens, n, n, exc) from None
+    finally:
+        ens.close()
     return summary
 
 
-def _run_serial(task, ens, *, quiet, on_chunk, t0) -> RunSummary:
+def _write_error(ens: EnsembleFile, done: int, total: int, exc: BaseException) -> ConfigError:
+    return ConfigError(f"{ens.path}: writing failed after {done} of {total} chunks ({describe_os_error(exc)}); "
+                       f"every finished chunk is kept: make room and finish it with --resume")
+
+
+def _done_count(ens: EnsembleFile, pending: list) -> int:
+    return ens.n_chunks - len(pending)
+
+
+def _run_serial(task, ens, *, quiet, on_chunk, t0, stop) -> RunSummary:
     run = task.config.run
     pending = ens.pending_chunks()
+    done_chunks = _done_count(ens, pending)
     done = run.n_traj - sum(np.diff(chunk_bounds(run.n_traj, ens.chunk_size, c))[0] for c in pending)
     progress = _Progress(run.n_traj, done, quiet)
     busy, events, write = 0.0, 0, 0.0
+    blocks = _Blocks()
     try:
         for c in pending:
+            if stop.signum:
+                break
             lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, c)
             tb = time.perf_counter()
-            result = compute_block(task, lo, hi - lo)
+            result = blocks.compute(task, lo, hi, lambda: stop.signum)
+            if result is None:
+                break
             tw = time.perf_counter()
-            ens.write_chunk(c, result, rank=0)
+            try:
+                ens.write_chunk(c, result, rank=0)
+            except WRITE_ERRORS as exc:
+                raise _write_error(ens, done_chunks, ens.n_chunks, exc) from None
+            done_chunks += 1
             write += time.perf_counter() - tw
             busy += tw - tb
             events += int(result["n_events"].sum())
             progress.update(hi - lo, int(result["n_events"].sum()))
             if on_chunk is not None:
                 on_chunk(c)
-        summary = RunSummary(path=ens.h5.filename, kind=run.kind, n_traj=run.n_traj, n_ranks=1,
+        if stop.signum:
+            raise Interrupted(stop.signum, done_chunks, ens.n_chunks, ens.path)
+        summary = RunSummary(path=ens.path, kind=run.kind, n_traj=run.n_traj, n_ranks=1,
                              chunks_computed=len(pending), wall_time=time.perf_counter() - t0,
                              rank_busy=[busy], rank_events=[events], write_time=write)
         return _finish(ens, summary)
@@ -240,113 +475,218 @@ def _run_serial(task, ens, *, quiet, on_chunk, t0) -> RunSummary:
         ens.close()
 
 
-def _run_master(task, ens, *, comm, quiet, on_chunk, t0) -> RunSummary:
+# Messages.  Rank 0 -> worker (tag _TAG_ASSIGN): (chunk, lo, hi); None = no more work, finish your queue;
+# _STOP = drop everything (interrupt); (_ACK, signum) = your goodbye was received, the last message.
+# Worker -> rank 0 (tag _TAG_RESULT, one tag so that MPI keeps them in order): ("done", chunk, result);
+# ("bye", busy seconds, events, signum or 0) after its last result.
+_STOP, _ACK = "stop", "ack"
+
+
+def _wait_for_message(comm, source, tag, stop=None, status=None) -> bool:
+    """Poll (1 ms) until a message is there, so that a signal is seen while waiting; False if stopped."""
+    while not comm.Iprobe(source=source, tag=tag, status=status):
+        if stop is not None and stop():
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
     from mpi4py import MPI
 
     run = task.config.run
     n_workers = comm.Get_size() - 1
     pending = ens.pending_chunks()
+    done_chunks = _done_count(ens, pending)
     done_traj = run.n_traj - sum(np.diff(chunk_bounds(run.n_traj, ens.chunk_size, c))[0] for c in pending)
     queue = list(reversed(pending))  # pop() from the end = lowest chunk first
     progress = _Progress(run.n_traj, done_traj, quiet)
-    outstanding = [0] * (n_workers + 1)
-    stopped = [False] * (n_workers + 1)
+    alive = set(range(1, n_workers + 1))
+    told_to_end = set()  # workers sent None or _STOP
+    stats = {}
     busy0, events0, write = 0.0, 0, 0.0
+    stopping = 0
+    failure = None
     status = MPI.Status()
+    blocks = _Blocks()
 
     def assign(worker):
+        if stopping or failure is not None:
+            return
         if queue:
             chunk = queue.pop()
             comm.send((chunk,) + chunk_bounds(run.n_traj, ens.chunk_size, chunk), dest=worker, tag=_TAG_ASSIGN)
-            outstanding[worker] += 1
-        elif not stopped[worker]:
+        elif worker not in told_to_end:
             comm.send(None, dest=worker, tag=_TAG_ASSIGN)
-            stopped[worker] = True
+            told_to_end.add(worker)
+
+    stopped = set()  # workers sent _STOP
+
+    def stop_everyone(signum):
+        nonlocal stopping
+        if signum and not stopping:
+            stopping = signum
+        for w in sorted(alive - stopped):
+            comm.send(_STOP, dest=w, tag=_TAG_ASSIGN)
+            told_to_end.add(w)
+            stopped.add(w)
 
     def store(chunk, result, source):
-        nonlocal write
+        nonlocal write, done_chunks, failure
+        if failure is not None:
+            return
         tw = time.perf_counter()
-        ens.write_chunk(chunk, result, rank=source)
+        try:
+            ens.write_chunk(chunk, result, rank=source)
+        except WRITE_ERRORS as exc:
+            failure = _write_error(ens, done_chunks, ens.n_chunks, exc)
+            stop_everyone(0)
+            return
+        done_chunks += 1
         write += time.perf_counter() - tw
         lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, chunk)
         progress.update(hi - lo, int(result["n_events"].sum()))
         if on_chunk is not None:
             on_chunk(chunk)
 
-    def poll(block: bool):
-        got = False
-        while block or comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_RESULT):
-            chunk, result = comm.recv(source=MPI.ANY_SOURCE, tag=_TAG_RESULT, status=status)
-            w = status.Get_source()
-            outstanding[w] -= 1
-            store(chunk, result, w)
+    def handle(msg, w):
+        if msg[0] == "done":
+            store(msg[1], msg[2], w)
             assign(w)
-            got, block = True, False
-        return got
+        else:  # "bye"
+            alive.discard(w)
+            stats[w] = (msg[1], msg[2])
+            comm.send((_ACK, stopping), dest=w, tag=_TAG_ASSIGN)
+            if msg[3] and not stopping:
+                stop_everyone(msg[3])
+
+    def poll(block: bool) -> None:
+        while True:
+            if comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_RESULT, status=status):
+                w = status.Get_source()
+                handle(comm.recv(source=w, tag=_TAG_RESULT), w)
+                block = False
+                continue
+            if stop.signum and not stopping:
+                stop_everyone(stop.signum)
+            if not block or not alive:
+                return
+            time.sleep(0.001)
+
+    def should_stop() -> bool:
+        poll(block=False)
+        return bool(stop.signum or stopping or failure is not None)
 
     try:
         for w in range(1, n_workers + 1):  # one chunk to work on and one queued ahead
             assign(w)
             assign(w)
-        while queue or any(outstanding):
-            if queue:  # rank 0 works too, in blocks small enough to keep polling
+        while alive or (queue and not stopping and failure is None):
+            if stop.signum and not stopping:
+                stop_everyone(stop.signum)
+            if queue and not stopping and failure is None:  # rank 0 works too, polling between sub-blocks
                 chunk = queue.pop()
                 lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, chunk)
-                step = max(1, math.ceil((hi - lo) / 8))
-                blocks = []
-                for b in range(lo, hi, step):
-                    tb = time.perf_counter()
-                    blocks.append(compute_block(task, b, min(step, hi - b)))
-                    busy0 += time.perf_counter() - tb
-                    poll(block=False)
-                result = concat_blocks(blocks)
+                tb = time.perf_counter()
+                result = blocks.compute(task, lo, hi, should_stop)
+                busy0 += time.perf_counter() - tb
+                if result is None:
+                    continue
                 events0 += int(result["n_events"].sum())
                 store(chunk, result, 0)
             else:
+                for w in sorted(alive):  # make sure everyone got its end (None after the last chunk)
+                    assign(w)
                 poll(block=True)
-        for w in range(1, n_workers + 1):
-            assign(w)  # make sure everyone got its stop
-        stats = [comm.recv(source=w, tag=_TAG_STATS) for w in range(1, n_workers + 1)]
-        summary = RunSummary(path=ens.h5.filename, kind=run.kind, n_traj=run.n_traj, n_ranks=n_workers + 1,
-                             chunks_computed=len(pending), wall_time=time.perf_counter() - t0,
-                             rank_busy=[busy0] + [s[0] for s in stats],
-                             rank_events=[events0] + [s[1] for s in stats], write_time=write)
-        return _finish(ens, summary)
-    finally:
+    except BaseException:
+        # never leave the workers waiting: tell them to stop and collect their goodbyes (bounded)
+        with contextlib.suppress(Exception):
+            stop_everyone(stop.signum or signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while alive and time.monotonic() < deadline:
+                if comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_RESULT, status=status):
+                    w = status.Get_source()
+                    msg = comm.recv(source=w, tag=_TAG_RESULT)
+                    if msg[0] == "bye":
+                        alive.discard(w)
+                        comm.send((_ACK, stopping), dest=w, tag=_TAG_ASSIGN)
+                else:
+                    time.sleep(0.001)
         progress.close()
         ens.close()
+        if alive:
+            comm.Abort(1)
+        raise
+    progress.close()
+    if failure is not None:
+        ens.close()
+        raise failure
+    if stopping:
+        ens.close()
+        raise Interrupted(stopping, done_chunks, ens.n_chunks, ens.path)
+    summary = RunSummary(path=ens.path, kind=run.kind, n_traj=run.n_traj, n_ranks=n_workers + 1,
+                         chunks_computed=len(pending), wall_time=time.perf_counter() - t0,
+                         rank_busy=[busy0] + [stats[w][0] for w in range(1, n_workers + 1)],
+                         rank_events=[events0] + [stats[w][1] for w in range(1, n_workers + 1)], write_time=write)
+    return _finish(ens, summary)
 
 
-def _run_worker(task, comm) -> None:
+def _run_worker(task, comm, stop) -> int:
+    """Compute the chunks rank 0 assigns until told to end; returns the signal that stopped the run (or 0)."""
     from collections import deque
 
     from mpi4py import MPI
 
-    queue, stopping, sends = deque(), False, []
+    queue, no_more, abort, sends = deque(), False, False, []
     busy, events = 0.0, 0
-    while True:
-        while not stopping and (not queue or comm.Iprobe(source=0, tag=_TAG_ASSIGN)):
-            work = comm.recv(source=0, tag=_TAG_ASSIGN)
-            if work is None:
-                stopping = True
+    blocks = _Blocks()
+
+    def drain(block: bool) -> None:
+        nonlocal no_more, abort
+        while True:
+            if not comm.Iprobe(source=0, tag=_TAG_ASSIGN):
+                if not block or queue or no_more or abort:
+                    return
+                if not _wait_for_message(comm, 0, _TAG_ASSIGN, stop=lambda: stop.signum):
+                    return
+            msg = comm.recv(source=0, tag=_TAG_ASSIGN)
+            if msg is None:
+                no_more = True
+            elif msg == _STOP:
+                no_more = abort = True
+                queue.clear()
             else:
-                queue.append(work)
-        if not queue:
+                queue.append(msg)
+
+    def should_stop() -> bool:
+        drain(block=False)
+        return bool(abort or stop.signum)
+
+    while True:
+        drain(block=True)
+        if abort or stop.signum or not queue:
             break
         chunk, lo, hi = queue.popleft()
         tb = time.perf_counter()
         try:
-            result = compute_block(task, lo, hi - lo)
-        except BaseException as exc:  # a silent worker would leave rank 0 waiting forever
-            print(f"nanomag: error on rank {comm.Get_rank()}: {exc}", file=sys.stderr, flush=True)
+            result = blocks.compute(task, lo, hi, should_stop)
+        except Exception as exc:  # a silent worker would leave rank 0 waiting forever
+            print(f"nanomag: error: rank {comm.Get_rank()} failed: {type(exc).__name__}: {exc}", file=sys.stderr,
+                  flush=True)
             comm.Abort(1)
         busy += time.perf_counter() - tb
+        if result is None:
+            break
         events += int(result["n_events"].sum())
         # non-blocking: rank 0 picks the result up at its next poll while we compute the queued chunk
         sends = [r for r in sends if not r.Test()]
-        sends.append(comm.isend((chunk, result), dest=0, tag=_TAG_RESULT))
+        sends.append(comm.isend(("done", chunk, result), dest=0, tag=_TAG_RESULT))
     MPI.Request.Waitall(sends)
-    comm.send((busy, events), dest=0, tag=_TAG_STATS)
+    comm.send(("bye", busy, events, stop.signum), dest=0, tag=_TAG_RESULT)
+    while True:  # everything rank 0 sent us is received before we leave
+        msg = comm.recv(source=0, tag=_TAG_ASSIGN)
+        if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == _ACK:
+            return stop.signum or msg[1]
 
 
 def mpi_map(comm):
