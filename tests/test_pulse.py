@@ -534,3 +534,104 @@ def test_kmc_under_a_protocol_keeps_the_seeding_rule_and_refuses_what_never_ends
     cold = rest_device(S0=30, T=0.0)
     with pytest.raises(nm.UnreachableTargetError, match="t_max"):
         nm.kmc.first_passage(cold, -1.0, 0.8, n_traj=4, seed=1, protocol=nm.Segment(5.0, mu={"left": 3.0}))
+
+
+# --------------------------------------------------------------------------- nanomag pulse
+
+
+def _pulse_config(tmp_path, protocol="[[protocol]]\nduration = 40.0\nmu = { left = 3.0 }\n"):
+    run = '\n[run]\nkind = "first_passage"\nstart_u = -1.0\ntarget_u = 0.8\nn_traj = 10\nseed = 1\n'
+    path = tmp_path / "pulse.toml"
+    path.write_text(CONFIG + "\n" + protocol + run)
+    return path
+
+
+def test_cli_pulse_writes_the_map_and_the_figure(tmp_path, capsys):
+    import json
+
+    import h5py
+
+    from nanomag.cli.main import main
+
+    cfg = _pulse_config(tmp_path)
+    out, fig = tmp_path / "wer.h5", tmp_path / "wer.png"
+    argv = ["pulse", str(cfg), "--vary", "mu.left", "--heights", "1.0", "3.0", "3", "--widths", "0", "200", "11",
+            "--out", str(out), "--plot", str(fig), "--json"]
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["parameter"] == "mu.left" and len(payload["rows"]) == 3
+    with h5py.File(out) as f:
+        assert f.attrs["config_toml"] == cfg.read_text() and f["wer"].shape == (3, 11)
+    assert fig.stat().st_size > 10_000
+    back = nm.io.read_wer_map(out)
+    ref = nm.exact.write_error_rate(nm.read_config(cfg).device, bias_pulse(200.0, 3.0), -1.0, 0.8)
+    assert back.wer[2, -1] == pytest.approx(ref, rel=1e-9)
+    # an existing file is never overwritten without --force
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert main(argv + ["--force"]) == 0
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--vary", "mu.middle", "--heights", "1", "2", "2"], "middle"),
+    (["--heights", "1", "2", "2"], "--vary"),
+    (["--vary", "h", "--heights", "1", "nan", "2"], "finite"),
+    (["--widths", "5", "1", "3"], "--widths"),
+    (["--segment", "2"], "--segment"),
+])
+def test_cli_pulse_refuses_bad_input_on_one_line(tmp_path, capsys, args, words):
+    from nanomag.cli.main import main
+
+    cfg = _pulse_config(tmp_path)
+    assert main(["pulse", str(cfg), "--out", str(tmp_path / "x.h5"), "--quiet"] + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nanomag: error:") and words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize("protocol, words", [
+    ("[[protocol]]\nduration = 40.0\nmu = { middle = 3.0 }\n", "middle"),
+    ("[[protocol]]\nduration = 0.0\n", "duration"),
+    ("[[protocol]]\nduration = -5.0\n", "duration"),
+    ("protocol = []\n", "protocol"),
+    ("[[protocol]]\nduration = nan\n", "NaN"),
+    ("", "no [[protocol]]"),
+])
+def test_cli_pulse_refuses_a_bad_protocol_on_one_line(tmp_path, capsys, protocol, words):
+    from nanomag.cli.main import main
+
+    cfg = _pulse_config(tmp_path, protocol)
+    assert main(["pulse", str(cfg), "--out", str(tmp_path / "x.h5"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nanomag: error:") and words in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- nanomag run under a protocol
+
+
+def test_nanomag_run_samples_the_protocol_and_checks_it(tmp_path, capsys):
+    import h5py
+
+    from nanomag.cli.main import main
+
+    protocol = "[[protocol]]\nduration = 60.0\nmu = { left = 3.0 }\n\n[[protocol]]\nduration = 20.0\nT = 0.1\n"
+    cfg_path = _pulse_config(tmp_path, protocol)
+    text = cfg_path.read_text().replace("n_traj = 10", "n_traj = 3000") + "t_max = 150.0\nchunk_size = 700\n"
+    cfg_path.write_text(text)
+    out = tmp_path / "run.h5"
+    assert main(["run", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    report = capsys.readouterr().out
+    cfg = nm.read_config(cfg_path)
+    direct = nm.kmc.first_passage(cfg.device, -1.0, 0.8, n_traj=3000, seed=1, t_max=150.0, protocol=cfg.protocol)
+    with h5py.File(out) as h5:
+        np.testing.assert_array_equal(h5["first_passage/times"][...], direct.times)
+        assert "[[protocol]]" in h5.attrs["config_toml"]
+    # the report compares with the exact survival under the same protocol
+    exact = nm.exact.first_passage_distribution(cfg.device, -1.0, 0.8, [150.0], protocol=cfg.protocol)
+    assert f"P(tau > t_max) (exact master equation) = {float(exact.survival[0]):.4g}" in report
+    # without t_max, runs that the protocol leaves below the barrier never switch (T = 0 at rest): refused
+    cold = cfg_path.read_text().replace("T = 0.05", "T = 0.0").replace("t_max = 150.0\n", "")
+    cfg_path.write_text(cold)
+    assert main(["run", str(cfg_path), "--out", str(tmp_path / "cold.h5"), "--quiet"]) == 2
+    assert "t_max" in capsys.readouterr().err and not (tmp_path / "cold.h5").exists()

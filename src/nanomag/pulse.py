@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,126 +36,11 @@ from .exact import WER_TOL, segment_models
 from .markov.chain import committor, propagate, start_index, start_side_mask, target_mask
 from .markov.rates import build
 from .model.device import Device
-from .model.protocol import Protocol, Segment, as_protocol
+from .model.protocol import Segment, as_protocol
 from .model.text import device_toml
+from .results import WERMap, parameter_units
 
 __all__ = ["WERMap", "wer_map", "wer_row", "parameter_units"]
-
-
-def parameter_units(parameter: str | None) -> str:
-    """Units of a segment parameter: ``"energy"``, ``"1"`` (alpha) or ``"hbar/energy"`` (duration)."""
-    if parameter is None or parameter == "":
-        return ""
-    if parameter == "alpha":
-        return "1"
-    if parameter == "duration":
-        return "hbar/energy"
-    return "energy"
-
-
-@dataclass(frozen=True, eq=False)
-class WERMap:
-    """Write error rate and switching probability against pulse width, one row per pulse height.
-
-    Attributes
-    ----------
-    widths : ndarray, shape (n_widths,)
-        Pulse widths (the duration of segment ``segment``).  [hbar/energy]
-    heights : ndarray, shape (n_heights,)
-        Values of ``parameter`` during the pulse.  [``parameter_units(parameter)``]
-    wer : ndarray, shape (n_heights, n_widths)
-        Write error rate: probability of ending on the start side.
-    switching : ndarray, shape (n_heights, n_widths)
-        Probability of ending on the target side, computed with its own
-        committor (not as 1 - wer): accurate when small too.  wer + switching
-        = 1 whenever every state reaches one of the sides.
-    parameter : str
-        The pulse height's name (``"mu.left"``, ``"h"``, ...); ``""`` for one
-        height, the protocol's own.
-    segment : int
-        Index of the pulse segment in ``protocol``.
-    start_u, target_u : float
-    protocol : Protocol
-        The protocol whose segment ``segment`` was varied.
-    device : Device
-        The device (its own parameters hold after the protocol).
-    wall_time : float
-        Seconds.
-    config_toml : str
-        The configuration text (written to HDF5).
-    """
-
-    widths: np.ndarray
-    heights: np.ndarray
-    wer: np.ndarray
-    switching: np.ndarray
-    parameter: str
-    segment: int
-    start_u: float
-    target_u: float
-    protocol: Protocol
-    device: Device
-    wall_time: float = 0.0
-    config_toml: str = ""
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.wer.shape
-
-    def switching_probability(self) -> np.ndarray:
-        """P(switch), shape (n_heights, n_widths) (the ``switching`` array)."""
-        return self.switching
-
-    def width_at(self, level: float) -> np.ndarray:
-        """Smallest width at which the WER falls to ``level``, per height, shape (n_heights,).  [time]
-
-        Interpolated linearly in log WER between the two widths that bracket
-        it; NaN where the WER stays above ``level`` over the widths computed.
-        """
-        if not 0 < level < 1:
-            raise ConfigError(f"level: must lie in (0, 1), got {level!r}")
-        order = np.argsort(self.widths, kind="stable")
-        w = self.widths[order]
-        out = np.full(self.heights.size, np.nan)
-        for i, row in enumerate(self.wer[:, order]):
-            below = np.flatnonzero(row <= level)
-            if below.size == 0:
-                continue
-            j = below[0]
-            if j == 0 or not row[j - 1] > 0 or not row[j] > 0:
-                out[i] = w[j]
-                continue
-            a, b = math.log(row[j - 1]), math.log(row[j])
-            out[i] = w[j - 1] + (w[j] - w[j - 1]) * (math.log(level) - a) / (b - a) if b != a else w[j]
-        return out
-
-    def tail_slope(self, n_last: int = 5) -> np.ndarray:
-        """d ln(WER) / d width over the last ``n_last`` widths, per height, shape (n_heights,).  [1/time]
-
-        The exponential rate at which the WER falls in its tail (NaN where the
-        WER underflows to 0 there).
-        """
-        order = np.argsort(self.widths, kind="stable")
-        w = self.widths[order][-n_last:]
-        out = np.full(self.heights.size, np.nan)
-        if w.size < 2:
-            return out
-        for i, row in enumerate(self.wer[:, order][:, -n_last:]):
-            if np.all(row > 0):
-                out[i] = np.polyfit(w, np.log(row), 1)[0]
-        return out
-
-    @property
-    def settings(self) -> dict:
-        """What the map depends on besides the device and protocol text (written as HDF5 attributes)."""
-        return {"parameter": self.parameter, "parameter_units": parameter_units(self.parameter),
-                "segment": int(self.segment), "start_u": float(self.start_u), "target_u": float(self.target_u),
-                "wer_tol": WER_TOL, **self.attrs}
-
-    def __repr__(self) -> str:
-        return (f"WERMap({self.heights.size} heights of {self.parameter or 'the protocol'} x {self.widths.size} "
-                f"widths, wer in [{float(np.min(self.wer)):.3g}, {float(np.max(self.wer)):.3g}])")
 
 
 def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: np.ndarray,
@@ -273,4 +157,4 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
         config_toml = device_toml(dev) + protocol.to_toml()
     return WERMap(widths=widths, heights=heights, wer=wer, switching=switching, parameter=parameter or "",
                   segment=segment, start_u=start_u, target_u=target_u, protocol=protocol, device=dev,
-                  wall_time=time.perf_counter() - t0, config_toml=config_toml)
+                  wall_time=time.perf_counter() - t0, config_toml=config_toml, attrs={"wer_tol": WER_TOL})

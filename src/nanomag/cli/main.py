@@ -145,13 +145,21 @@ def _run_report(summary, cfg) -> list[str]:
                     pass  # the exact value was not needed by the run's check and would cost a large solve
                 elif n_cens == 0:
                     value = summary.exact_mean  # computed once by the run's own check
-                    if value is None:
+                    if value is None and cfg.protocol is not None:
+                        value = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0],
+                                                                 protocol=cfg.protocol).mean
+                    elif value is None:
                         value = exact.mfpt(cfg.device, run.start_u, run.target_u)
-                    lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
-                                 f"(z = {(mean - value) / err:+.2f})")
+                    if np.isfinite(value):
+                        lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
+                                     f"(z = {(mean - value) / err:+.2f})")
+                    else:  # under a protocol, runs left below the barrier may wait (almost) forever
+                        lines.append("  mean switching time (exact master equation): "
+                                     + ("infinite" if value == np.inf else "overflows double precision"))
                 else:
                     total = n + n_cens
-                    fp = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [run.t_max])
+                    fp = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [run.t_max],
+                                                          protocol=cfg.protocol)
                     s_exact = float(fp.survival[0])
                     se = (s_exact * (1 - s_exact) / total) ** 0.5
                     z = (n_cens / total - s_exact) / se if se > 0 else float("nan")
@@ -346,9 +354,18 @@ def build_parser() -> ArgumentParser:
     p.set_defaults(func=_cmd_spectroscopy)
 
     from .phase import add_phase_command
+    from .pulse import add_pulse_command
 
     add_phase_command(sub)
+    add_pulse_command(sub, _cmd_pulse)
     return parser
+
+
+def _cmd_pulse(args) -> int:
+    from ..run.parallel import get_comm, mpi_map, process_map
+    from .pulse import run_pulse
+
+    return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
 
 
 def main(argv=None) -> int:

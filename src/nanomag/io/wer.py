@@ -1,4 +1,4 @@
-"""HDF5 files of write error rate maps (:class:`nanomag.pulse.WERMap`).
+"""HDF5 files of write error rate maps (:class:`nanomag.results.WERMap`, from :func:`nanomag.pulse.wer_map`).
 
 The file describes itself: root attributes ``nanomag_version``, ``kind =
 "wer_map"``, ``config_toml`` (the device and protocol text), ``axes`` and the
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..pulse import WERMap, parameter_units
+from ..results import WERMap, parameter_units
 from .config import parse_config
 
 __all__ = ["write_wer_map", "read_wer_map", "WER_UNITS"]
@@ -51,7 +51,7 @@ def write_wer_map(path, result: WERMap) -> Path:
 
 
 def read_wer_map(path) -> WERMap:
-    """Read a file written by :func:`write_wer_map` back into a :class:`~nanomag.pulse.WERMap`.
+    """Read a file written by :func:`write_wer_map` back into a :class:`~nanomag.results.WERMap`.
 
     The device and the protocol are parsed again from ``config_toml``.
     """
@@ -69,7 +69,6 @@ def read_wer_map(path) -> WERMap:
         known = {"nanomag_version", "kind", "config_toml", "axes", "wall_time", "parameter", "parameter_units",
                  "segment", "start_u", "target_u"}
         extra = {k: f.attrs[k] for k in f.attrs if k not in known}
-        extra.pop("wer_tol", None)
         return WERMap(widths=f["widths"][()], heights=f["heights"][()], wer=f["wer"][()],
                       switching=f["switching_probability"][()], parameter=str(f.attrs["parameter"]),
                       segment=int(f.attrs["segment"]), start_u=float(f.attrs["start_u"]),

@@ -383,6 +383,8 @@ def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) 
         _check_run_time(cfg, per_traj, n_ranks, force_size)
         return None, per_traj
     advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"
+    if cfg.protocol is not None:
+        return _check_solvable_under(cfg, advice, force_size, n_ranks)
     try:
         prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
     except UnreachableTargetError:
@@ -400,6 +402,29 @@ def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) 
     if run.t_max is None and mean * rate > MAX_EVENTS_PER_TRAJECTORY:
         raise ConfigError(f"{cfg.path}: [run] the exact mean switching time is {mean:.3g}, about "
                           f"{mean * rate:.2g} events per trajectory; {advice}")
+    per_traj = min(mean, run.t_max if run.t_max is not None else math.inf) * rate
+    _check_run_time(cfg, per_traj, n_ranks, force_size)
+    return (mean if math.isfinite(mean) else None), per_traj
+
+
+def _check_solvable_under(cfg: Config, advice: str, force_size: bool, n_ranks: int):
+    """:func:`_check_solvable` for a run under ``[[protocol]]``: the exact mean of the protocol's first passage."""
+    from ..exact import first_passage_distribution
+
+    run = cfg.run
+    rate = float(np.mean(build(cfg.device).kmc_tables.total))
+    mean = math.inf
+    if run.t_max is None:
+        mean = first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0], protocol=cfg.protocol).mean
+        if mean == math.inf:
+            raise UnreachableTargetError(f"{cfg.path}: [run] after the protocol some runs never reach target_u = "
+                                         f"{run.target_u}; {advice}")
+        if not math.isfinite(mean):
+            raise ConfigError(f"{cfg.path}: [run] the exact mean switching time under the protocol overflows double "
+                              f"precision; {advice}")
+        if mean * rate > MAX_EVENTS_PER_TRAJECTORY:
+            raise ConfigError(f"{cfg.path}: [run] the exact mean switching time under the protocol is {mean:.3g}, "
+                              f"about {mean * rate:.2g} events per trajectory; {advice}")
     per_traj = min(mean, run.t_max if run.t_max is not None else math.inf) * rate
     _check_run_time(cfg, per_traj, n_ranks, force_size)
     return (mean if math.isfinite(mean) else None), per_traj

@@ -59,10 +59,11 @@ def compute_block(task: EnsembleTask, first: int, count: int) -> dict:
     solver = _solver(task.config_text, task.config_path, task.parallel)
     if run.kind == "first_passage":
         res = solver.first_passage(run.start_u, run.target_u, n_traj=count, seed=run.seed, t_max=run.t_max,
-                                   first_index=first)
+                                   first_index=first, protocol=cfg.protocol)
         return {"times": res.times, "censored": res.censored, "n_events": res.events_per_trajectory,
                 "event_counts": res.event_counts, "wall_time": res.wall_time}
-    res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first)
+    res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first,
+                              protocol=cfg.protocol)
     return {"u": res.u, "charge": res.charge, "transferred": res.transferred,
             "n_events": res.events_per_trajectory, "event_counts": res.event_counts, "wall_time": res.wall_time}
 

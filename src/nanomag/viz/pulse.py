@@ -1,4 +1,4 @@
-"""Figures of write error rate maps (:class:`nanomag.pulse.WERMap`)."""
+"""Figures of write error rate maps (:class:`nanomag.results.WERMap`, from :func:`nanomag.pulse.wer_map`)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def plot_switching_map(result, path=None, *, ax=None, title: str | None = None, 
     order = np.argsort(result.widths, kind="stable")
     w = result.widths[order]
     with np.errstate(divide="ignore"):
-        level = np.log10(np.clip(result.wer[:, order], 10.0**-decades, 1.0))
+        level = np.log10(np.clip(result.wer[:, order], 1e-300, 1.0))  # coloured down to 10**-decades only
     if result.heights.size > 1:
         hs = np.argsort(result.heights, kind="stable")
         h = result.heights[hs]
@@ -88,7 +88,8 @@ def plot_switching_map(result, path=None, *, ax=None, title: str | None = None, 
         if level.shape[1] > 1:
             cs = ax.contour(w, h, level, levels=sorted(lines), colors="white", linewidths=0.7)
             ax.clabel(cs, fmt=lambda v: f"1e{int(round(v))}", fontsize=7)
-            ax.contour(w, h, result.switching[hs][:, order], levels=[0.5], colors="cyan", linewidths=1.2)
+            half = ax.contour(w, h, result.switching[hs][:, order], levels=[0.5], colors="cyan", linewidths=1.2)
+            ax.clabel(half, fmt=lambda v: r"P$_{\rm switch}$ = 1/2", fontsize=7)
         ax.set_ylabel(_label(result))
     else:
         im = ax.pcolormesh(w, [0, 1], np.vstack([level[0], level[0]]), shading="auto", cmap="magma",

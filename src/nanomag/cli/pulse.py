@@ -1,0 +1,169 @@
+"""The ``nanomag pulse CONFIG`` subcommand: write error rate map over pulse widths and heights.
+
+The configuration's ``[[protocol]]`` tables are the drive; one of their
+segments (``--segment``, default 0) is the pulse.  Its width (duration) runs
+over ``--widths`` and one of its parameters (``--vary``: ``mu.LEAD``, ``h``,
+``T``, ``eps``, ``vg``, ``kappa`` or ``alpha``) over ``--heights``.  The map
+(:func:`nanomag.pulse.wer_map`) is exact: one propagation per height serves
+every width.  Heights run serially (with a progress bar), on ``--workers``
+processes, or over the ranks of ``mpiexec``; the result is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..io.config import read_config
+from ..run.budget import check_memory, check_states, check_time
+from .common import add_force_flags, figure_output, finite_float, output, positive_int, u_value, write_result
+
+__all__ = ["add_pulse_command", "run_pulse", "SECONDS_PER_NONZERO"]
+
+#: Wall time of one uniformisation step per non-zero of the generator, one core.  [s]
+SECONDS_PER_NONZERO = 2e-9
+#: Non-zeros of the generator per state (band of the single-orbital grain; multi-level grains have more).
+NONZEROS_PER_STATE = 5
+
+
+def _grid(name: str, values) -> np.ndarray:
+    lo, hi, n = values
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo and n >= 1 and n == int(n)):
+        raise ConfigError(f"--{name}: expected LO HI N with HI >= LO and an integer N >= 1, got {lo:g} {hi:g} {n:g}")
+    if int(n) > 1 and hi == lo:
+        raise ConfigError(f"--{name}: HI must exceed LO for N > 1, got {lo:g} {hi:g} {int(n)}")
+    return np.linspace(lo, hi, int(n))
+
+
+def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
+    """``nanomag pulse``; the parallel helpers of :mod:`nanomag.run.parallel` are passed in by the caller."""
+    from .. import exact
+    from ..io.wer import write_wer_map
+    from ..markov.chain import start_side_mask
+    from ..pulse import wer_map
+
+    cfg = read_config(args.config)
+    dev, protocol = cfg.device, cfg.protocol
+    if protocol is None:
+        raise ConfigError(f"{cfg.path}: no [[protocol]] tables: the pulse is a segment of the protocol "
+                          f"(see docs/pulses.md)")
+    run = cfg.run
+    start_u = args.start_u if args.start_u is not None else (run.start_u if run else None)
+    target_u = args.target_u if args.target_u is not None else (run.target_u if run else None)
+    for key, value in (("start_u", start_u), ("target_u", target_u)):
+        if value is None:
+            raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
+    if not 0 <= args.segment < len(protocol):
+        raise ConfigError(f"--segment: the protocol has {len(protocol)} segment(s) (0 .. {len(protocol) - 1}), "
+                          f"got {args.segment}")
+    if args.heights is not None and args.vary is None:
+        raise ConfigError("--heights: name the parameter they set with --vary (e.g. --vary mu.left)")
+    pulse = protocol[args.segment]
+    if args.vary is not None:
+        try:  # a bad name fails here, before any work
+            pulse.with_parameter(args.vary, pulse.parameter(args.vary, dev)).apply(dev)
+        except ConfigError as exc:
+            raise ConfigError(f"--vary {args.vary}: {exc}") from None
+    widths = _grid("widths", args.widths if args.widths is not None else (0.0, 2 * pulse.duration, 101))
+    if widths[0] < 0:
+        raise ConfigError(f"--widths: widths must be >= 0, got {widths[0]:g}")
+    heights = _grid("heights", args.heights) if args.heights is not None else None
+    out = output(args.out or f"{Path(args.config).stem}_wer.h5", args)
+    plot = figure_output(args.plot, args, "--plot") if args.plot else None
+    if plot is not None and plot.resolve() == Path(out).resolve():
+        raise ConfigError("--plot: must differ from --out")
+    comm = get_comm()
+    rank = comm.Get_rank() if comm is not None else 0
+    workers = comm.Get_size() if comm is not None else args.workers
+    n_states = check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size,
+                            per_rank=comm is not None)
+    n_heights = 1 if heights is None else heights.size
+    check_memory(f"the map ({n_heights} heights x {widths.size} widths x {n_states} states)",
+                 8.0 * n_states * (widths.size + 12) * min(n_heights, max(workers, 1)), force=args.force_size)
+    # the largest exit rate of the pulse bounds the mat-vecs per unit width
+    models = exact.segment_models(dev, protocol)
+    lam = max(float(-m.generator.diagonal().min()) for m in models)
+    matvecs = n_heights * lam * float(widths[-1]) + sum(lam * s.duration for s in protocol.segments) + 1e3
+    check_time(f"the map ({n_heights} heights up to width {widths[-1]:g}, largest exit rate {lam:.3g})",
+               matvecs * NONZEROS_PER_STATE * n_states * SECONDS_PER_NONZERO, workers=workers,
+               force=args.force_size)
+    start_side_mask(models[-1], start_u, target_u)  # validates the pair before the work
+    if comm is not None:
+        map_fn = mpi_map(comm)
+    elif args.workers > 1:
+        map_fn = process_map(args.workers)
+    elif not (args.json or args.quiet):
+        from tqdm import tqdm
+
+        def map_fn(fn, *iterables):  # serial, with a bar over the heights
+            return [fn(*task) for task in tqdm(list(zip(*iterables, strict=True)), unit="height", leave=False,
+                                               file=sys.stderr)]
+    else:
+        map_fn = None
+    result = wer_map(dev, protocol, start_u, target_u, widths=widths, heights=heights, parameter=args.vary,
+                     segment=args.segment, map_fn=map_fn, config_toml=cfg.text)
+    if rank != 0:
+        return 0
+    write_result(out, lambda tmp: write_wer_map(tmp, result))
+    if plot is not None:
+        from ..viz.pulse import plot_wer_map
+
+        title = f"{cfg.path}: WER, u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
+        write_result(plot, lambda tmp: plot_wer_map(result, tmp, title=title), "--plot")
+    levels = (1e-3, 1e-6, 1e-9, 1e-12)
+    at = {lv: result.width_at(lv) for lv in levels}
+    slope = result.tail_slope()
+    rows = []
+    for i, h in enumerate(result.heights):
+        rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
+                     "switching_last": float(result.switching[i, -1]),
+                     "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
+                     "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
+    payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
+               "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
+               "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
+               "rows": rows}
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    name = result.parameter or "height"
+    lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0]:g}, {widths[-1]:g}] "
+             f"({result.wall_time:.2f} s)",
+             f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
+             + f" {'dlnWER/dw':>10s}"]
+    for row, h in zip(rows, result.heights, strict=True):
+        cells = " ".join(f"{row['width_at'][f'{lv:g}']:9.4g}" if row["width_at"][f"{lv:g}"] is not None
+                         else f"{'-':>9s}" for lv in levels)
+        s = f"{row['tail_slope']:10.4g}" if row["tail_slope"] is not None else f"{'-':>10s}"
+        lines.append(f"  {h:10.4g} {row['wer_last']:11.3e} {cells} {s}")
+    lines.append(f"  wrote {out}" + (f" and {plot}" if plot else ""))
+    print("\n".join(lines))
+    return 0
+
+
+def add_pulse_command(subparsers, func) -> None:
+    """Register ``nanomag pulse CONFIG`` on an argparse subparsers object; ``func(args)`` runs it."""
+    p = subparsers.add_parser("pulse", help="write error rate map over pulse widths and heights (exact) into HDF5")
+    p.add_argument("config", help="TOML configuration file with [[protocol]] tables")
+    p.add_argument("--vary", default=None, metavar="PARAM",
+                   help="the pulse height: mu.LEAD (e.g. mu.left), h, T, eps, vg, kappa or alpha")
+    p.add_argument("--heights", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
+                   help="values of --vary (default: the protocol's own, one row)")
+    p.add_argument("--widths", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
+                   help="pulse widths (default: 0 to twice the segment's duration, 101 points)")
+    p.add_argument("--segment", type=int, default=0, help="index of the pulse segment in [[protocol]] (default 0)")
+    p.add_argument("--start-u", type=u_value, default=None, help="override [run] start_u")
+    p.add_argument("--target-u", type=u_value, default=None, help="override [run] target_u")
+    p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_wer.h5, here)")
+    p.add_argument("--plot", default=None, help="also write the figure (PNG, PDF, SVG, ...)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_force_flags(p)
+    p.set_defaults(func=func)
