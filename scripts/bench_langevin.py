@@ -14,7 +14,9 @@ at +-(1 - 1/(2 S0)).
 Each is timed with time.perf_counter after a warm-up call (numba compilation excluded, and the
 coefficient table built: its one-off cost per device is printed apart), the repeats are
 interleaved (so that load on the machine hits all alike), and the median is printed; a step
-is one time step of one trajectory.  The mean switching times are compared
+is one time step of one trajectory.  Steps per CPU second (time.process_time, all threads) are
+printed too: unlike wall-clock rates they do not drop when other processes share the cores.
+The mean switching times are compared
 with the Ito Fokker-Planck MFPT (their difference includes the O(dt) bias of the scheme).
 
 Usage: python scripts/bench_langevin.py [--n-traj 4000] [--dt 0.05] [--repeat 5] [--exact]
@@ -22,6 +24,7 @@ Usage: python scripts/bench_langevin.py [--n-traj 4000] [--dt 0.05] [--repeat 5]
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -80,17 +83,17 @@ def main():
     threads = numba.get_num_threads()
 
     def run_numpy(seed):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         times, steps = numpy_first_passage(dev, START, TARGET, n_traj=n, seed=seed, dt=dt)
-        return steps / (time.perf_counter() - t0), times
+        return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0), times
 
     def run_nanomag(seed, n_threads):
         numba.set_num_threads(n_threads)
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = c.langevin_first_passage(dev, START, TARGET, n_traj=n, seed=seed, dt=dt, form="ito",
                                            coefficients=coefficients)
-            return res.n_steps / (time.perf_counter() - t0), res.times
+            return res.n_steps / (time.perf_counter() - t0), res.n_steps / (time.process_time() - c0), res.times
         finally:
             numba.set_num_threads(threads)
 
@@ -104,25 +107,30 @@ def main():
         coefficient_table(dev, "ito")
         builds.append(time.perf_counter() - t0)
 
-    rates = {"numpy": [], "one": [], "all": []}
+    rates = {"numpy": [], "one": [], "all": []}  # (steps per wall second, steps per CPU second)
     samples = {}
     for rep in range(args.repeat):
-        rates["numpy"].append(run_numpy(rep)[0])
-        rates["one"].append(run_nanomag(rep, 1)[0])
-        rate, samples["nanomag"] = run_nanomag(rep, threads)
+        rates["numpy"].append(run_numpy(rep)[:2])
+        rates["one"].append(run_nanomag(rep, 1)[:2])
+        *rate, samples["nanomag"] = run_nanomag(rep, threads)
         rates["all"].append(rate)
-    samples["numpy"] = run_numpy(12345)[1]
-    med = {k: statistics.median(v) for k, v in rates.items()}
+    samples["numpy"] = run_numpy(12345)[2]
+    med = {k: statistics.median(r[0] for r in v) for k, v in rates.items()}
+    cpu = {k: statistics.median(r[1] for r in v) for k, v in rates.items()}
 
     ref = c.mfpt(dev, START, TARGET, form="ito")
     print(f"device: runs/switching.toml rates, S0 = {dev.grain.S0:g}; u {START} -> {TARGET}, Ito form, Euler, "
           f"dt = {dt:g}, bridge; {n} trajectories x {args.repeat} repeats (median)")
-    print(f"{'integrator':<40}{'M steps/s':>11}{'vs numpy':>10}")
+    print(f"{'integrator':<40}{'M steps/s':>11}{'vs numpy':>10}{'M steps/CPU-s':>15}{'vs numpy':>10}")
     label = "nanomag" if coefficients == "table" else "nanomag (exact)"
-    print(f"{'numpy Euler-Maruyama baseline (1 thread)':<40}{med['numpy'] / 1e6:>11.3f}{1.0:>10.2f}")
-    print(f"{f'{label}, 1 thread':<40}{med['one'] / 1e6:>11.3f}{med['one'] / med['numpy']:>10.2f}")
-    print(f"{f'{label}, {threads} threads':<40}{med['all'] / 1e6:>11.3f}{med['all'] / med['numpy']:>10.2f}")
-    print(f"coefficient table (2^16 cells), built once per device: {1e3 * min(builds):.1f} ms on {threads} threads")
+    names = {"numpy": "numpy Euler-Maruyama baseline (1 thread)", "one": f"{label}, 1 thread",
+             "all": f"{label}, {threads} threads"}
+    for key, name in names.items():
+        print(f"{name:<40}{med[key] / 1e6:>11.3f}{med[key] / med['numpy']:>10.2f}"
+              f"{cpu[key] / 1e6:>15.3f}{cpu[key] / cpu['numpy']:>10.2f}")
+    print(f"load average after the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (CPU-time rates do "
+          f"not count time spent waiting for a core)")
+    print(f"coefficient table (2^14 cells), built once per device: {1e3 * min(builds):.1f} ms on {threads} threads")
     print(f"mean switching time (Ito Fokker-Planck MFPT {ref:.4f}):")
     for name, t in samples.items():
         m = t.mean()

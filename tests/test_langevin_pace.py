@@ -32,12 +32,12 @@ SMOOTH = {  # T > 0: coefficients are smooth, linear interpolation errs by <= h^
 def test_table_matches_drift_and_diffusion(name, form):
     """At every cell midpoint (where linear interpolation errs most) and 5000 random points the
     table gives drift(), 2 diffusion()/S0 and D'/S0 within h^2/8 max|a''| (+ rounding), and within
-    2e-9 of each coefficient's largest value (measured: <= 1.7e-9)."""
+    4e-8 of each coefficient's largest value (measured: <= 2.8e-8)."""
     dev = SMOOTH[name]
     S0 = dev.grain.S0
     table, lo, hi = coefficient_table(dev, form)
     n = table.shape[0]
-    assert n == 2**16 and table.shape[1] == 6
+    assert n == 2**14 and table.shape[1] == 6
     h = (hi - lo) / n
     u = np.concatenate([lo + h * (np.arange(n) + 0.5), np.random.default_rng(0).uniform(lo, hi, 5000)])
     got = [np.empty(u.size) for _ in range(3)]
@@ -53,9 +53,9 @@ def test_table_matches_drift_and_diffusion(name, form):
         bound = np.max(np.abs(np.diff(table[:, 2 * k + 1]))) / 8 + 1e-14 * scale
         err = np.abs(got[k] - exact[k])
         assert err.max() <= 1.5 * bound, name_k
-        assert err.max() <= 2e-9 * scale, name_k
+        assert err.max() <= 4e-8 * scale, name_k
     # against the numpy functions (their D' is a difference quotient: 1e-7 as in test_continuum)
-    np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=2e-9 * np.max(ref[1]))
+    np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=4e-8 * np.max(ref[1]))
     scale = np.max(np.abs(ref[0])) + np.max(np.abs(dD)) / S0
     np.testing.assert_allclose(got[0] / scale, ref[0] / scale, rtol=0, atol=1e-7)
     np.testing.assert_allclose(got[2] / np.max(np.abs(ref[2])), ref[2] / np.max(np.abs(ref[2])), atol=1e-7)
@@ -76,7 +76,7 @@ BEFORE_PATHS = [[-0.8, -0.7915174023151791, -0.5834850411826767], [-0.8, -0.7599
 @pytest.mark.parametrize("form,scheme", BEFORE)
 def test_same_trajectories_as_before(form, scheme):
     """``coefficients="exact"`` is the former integrator (rtol 1e-12 allows another libm); the table
-    moves the same trajectories' switching times by ~1e-8 relative (bound 1e-6)."""
+    moves the same trajectories' switching times by < 1e-7 relative (bound 1e-6)."""
     dev = drift_device(30)
     kw = dict(n_traj=4, seed=5, dt=0.5, form=form, scheme=scheme)
     exact = c.langevin_first_passage(dev, -0.8, 0.8, coefficients="exact", **kw)
@@ -92,8 +92,9 @@ def test_same_trajectories_as_before(form, scheme):
 @pytest.mark.parametrize("form,scheme", BEFORE)
 def test_table_and_exact_agree_trajectory_by_trajectory(form, scheme):
     """2000 trajectories with the same random numbers: all switching times agree to 1e-6 relative
-    (measured max 1e-8); a disagreement could only come from a bridge draw or crossing test that
-    the ~1e-9 coefficient difference flips, which happened in none of 16 000 trajectories."""
+    (measured max 6e-8) and u(t <= 40) to 3e-7 (measured 3.3e-8); a disagreement could only come from a
+    bridge draw or crossing test that the ~1e-8 coefficient difference flips, which happened in
+    none of 16 000 trajectories."""
     dev = drift_device(30)
     kw = dict(n_traj=2000, seed=7, dt=0.2, form=form, scheme=scheme)
     a = c.langevin_first_passage(dev, -0.8, 0.8, coefficients="exact", **kw)
@@ -103,7 +104,7 @@ def test_table_and_exact_agree_trajectory_by_trajectory(form, scheme):
                                 scheme=scheme)
     q = c.langevin_trajectories(dev, -0.8, [0.0, 5.0, 20.0, 40.0], n_traj=200, seed=3, dt=0.3, form=form,
                                 scheme=scheme, coefficients="exact")
-    assert np.max(np.abs(p.u - q.u)) < 1e-8
+    assert np.max(np.abs(p.u - q.u)) < 3e-7
 
 
 @pytest.fixture(scope="module")
