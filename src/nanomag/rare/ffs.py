@@ -1,0 +1,754 @@
+"""Forward flux sampling of mean switching times, on the KMC engine's tables and random streams.
+
+The method and its exactness are argued in docs/rare.md; in short:
+
+* lambda(x) = sign * u(x) orders the states from the start side (small) to
+  the target (lambda >= lambda_B, the switching convention of docs/physics.md);
+* A = {lambda < lambda_0} is the start basin, and lambda_0 < lambda_1 < ... <
+  lambda_{n-1} < lambda_B are the interfaces;
+* the *restarted chain* (the chain begun again in the start state x0 each
+  time it reaches the target) switches at the long-run rate 1/MFPT exactly,
+  since its cycles between restarts are independent copies of the switch;
+* that rate factorises exactly as flux x conditional probabilities:
+  1/MFPT = Phi_0 * prod_k P(lambda_{k+1} before A | lambda_k), where Phi_0 is the
+  rate of launches (steps out of A, and restarts beyond lambda_0) of the
+  restarted chain;
+* Phi_0 is measured on whole regeneration cycles of the restarted chain,
+  from the basin's most visited state m back to m (renewal-reward: no
+  burn-in, no bias from the start), and the probabilities by splitting;
+* independent *replicas*, each a flux run and a full splitting ladder on
+  its own streams, give W_r = N_r prod_k p_rk (unbiased for the expected
+  number of switches in the replica's flux run) and T_r (its duration);
+  1/MFPT = sum W / sum T;
+* the interval comes from the replicas (so it sees every correlation inside
+  a replica), by a two-stage procedure: the first stage fixes the number of
+  replicas and the width (Stein), with a Student quantile corrected at second
+  order for the replicas' skewness (:func:`plan_replicas`).
+
+Random numbers: trial ``j`` of stage ``k`` of replica ``r`` uses the stream
+``SeedSequence(seed).spawn(...)[stream_index(r, k, j)]``, with
+``stream_index(r, k, j) = (r + 1) * 2**32 + k * 2**24 + j`` (stage 0 is the
+flux run; replica -1 is the pilot that places the interfaces).  A result
+depends only on (seed, the settings), never on the number of workers or ranks.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import check_count, check_finite, check_positive, check_seed, check_u
+from ..errors import ConfigError, SolverError
+from ..markov.chain import FirstPassageProblem
+from ..markov.rates import RateModel, build
+from ..model.device import Device
+from . import _kernels as K
+
+__all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
+           "plan_replicas", "StagePlan"]
+
+#: Trials per stage and stages per replica that the stream layout allows.
+MAX_TRIALS = 1 << 24
+MAX_STAGES = 255
+#: Target conditional probability per stage of the automatic interface placement.
+P_TARGET = 0.2
+#: Smallest number of jump-chain events of the pilot run that finds the start basin.
+PILOT_EVENTS = 200_000
+
+
+def stream_index(replica: int, stage: int, trial: int) -> int:
+    """Global stream index of trial ``trial`` of stage ``stage`` of replica ``replica`` (-1: the pilot)."""
+    return ((replica + 1) << 32) | (stage << 24) | trial
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def pack_tables(model: RateModel, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(row, jump, lam_col): the KMC tables of ``model``, one row per state, with lambda in the last column.
+
+    ``row[s, 0]`` is 1/total (0 without exits), ``row[s, 1 + k]`` the cumulative
+    jump probabilities (the last real one exactly 1, padding 2), ``row[s, lam_col]``
+    = ``lam[s]``; ``jump[s, 1 + k]`` the destination.  Same layout as the KMC
+    engine's packed rows (64-byte rows for up to 6 transitions), so the
+    same transitions are drawn with the same probabilities.
+    """
+    tables = model.kmc_tables
+    n, width = tables.cumrate.shape
+    cols = 8 * ((width + 2 + 7) // 8)
+    total = tables.total
+    safe = np.where(total > 0, total, 1.0)
+    row = np.full((n, cols), 2.0)
+    real = np.arange(width)[None, :] < tables.degree[:, None]
+    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
+    has = tables.degree > 0
+    row[np.flatnonzero(has), tables.degree[has]] = 1.0
+    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
+    lam_col = cols - 1  # never scanned: the last real cumulative entry sits at column <= width < cols - 1
+    row[:, lam_col] = lam
+    jump = np.zeros((n, cols), dtype=np.int64)
+    jump[:, 1:1 + width] = tables.dst
+    return row, jump, lam_col
+
+
+@dataclass(frozen=True, eq=False)
+class _Setup:
+    """What every replica of one switching question needs, built once per process."""
+
+    model: RateModel
+    row: np.ndarray
+    jump: np.ndarray
+    lam_col: int
+    lam: np.ndarray       # (n_states,) sign * u
+    sign: float
+    x0: int
+    lam_b: float
+
+
+@functools.lru_cache(maxsize=8)
+def _setup(device: Device, start_u: float, target_u: float) -> _Setup:
+    model = build(device)
+    # refuses a start in the target and a target not reached with probability one, before any sampling
+    prob = FirstPassageProblem.create(model, start_u, target_u)
+    sign = 1.0 if target_u > start_u else -1.0
+    lam = sign * model.space.u
+    row, jump, lam_col = pack_tables(model, lam)
+    return _Setup(model=model, row=row, jump=jump, lam_col=lam_col, lam=lam, sign=sign, x0=prob.start,
+                  lam_b=sign * float(target_u))
+
+
+def _kernel_error(status: int, where: str) -> SolverError:
+    if status == K.TRAPPED:
+        return SolverError(f"{where}: the chain reached a state without exits")
+    return SolverError(f"{where}: kernel status {status}")
+
+
+# --------------------------------------------------------------------------- replicas
+
+
+@dataclass(frozen=True)
+class ReplicaTask:
+    """Everything a worker needs to compute replicas (plain data, pickles)."""
+
+    device: Device
+    start_u: float
+    target_u: float
+    seed: int
+    levels: tuple          # (lambda_0, ..., lambda_{n-1}, lambda_B)
+    basin_state: int       # m
+    trials: int
+    launches: int
+    max_events: int        # guard for one flux run
+    parallel: bool | None = None
+
+
+def _run_flux(setup: _Setup, words, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
+    """A flux run; returns (launch states, time, n_events, n_restart, status)."""
+    cap = 2 * n_launch_min + 16
+    while True:
+        buf = np.empty(cap, dtype=np.int64)
+        n_launch, t, n, n_restart, status = K.flux_run(setup.row, setup.jump, setup.lam_col, setup.x0, m, lam0,
+                                                       setup.lam_b, words, index, n_launch_min, max_events, buf)
+        if status != K.OVERFLOW:
+            return buf[:min(n_launch, cap)], t, n, n_restart, status
+        cap = n_launch  # the same path again, with room for every launch
+
+
+def _use_parallel(parallel, n):
+    if parallel is None:
+        import numba
+
+        return numba.get_num_threads() > 1 and n >= 64 * numba.get_num_threads()
+    return bool(parallel)
+
+
+def _run_trials(setup: _Setup, words, first: int, starts, lo: float, hi: float, n: int, parallel):
+    success = np.empty(n, dtype=np.bool_)
+    end_state = np.empty(n, dtype=np.int64)
+    n_events = np.empty(n, dtype=np.int64)
+    top = np.empty(n)
+    status = np.empty(n, dtype=np.int8)
+    kernel = K.trials_parallel if _use_parallel(parallel, n) else K.trials_serial
+    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, words,
+           first, success, end_state, n_events, top, status)
+    bad = status[status != K.OK]
+    if bad.size:
+        raise _kernel_error(int(bad[0]), "trial")
+    return success, end_state, n_events, top
+
+
+
+def replica_task(task: ReplicaTask, replica: int) -> dict:
+    """One replica: a flux run and the splitting ladder on its own streams (a module-level task, for ``map_fn``).
+
+    Returns a dict of plain numbers and arrays: ``replica``, ``flux_time``
+    [time], ``n_launch``, ``n_restart``, ``flux_events``, ``n_success`` and
+    ``stage_events`` (shape (n_stages,) each), ``status`` (0; or
+    :data:`~nanomag.rare._kernels.BUDGET` when the flux run alone exhausted
+    the event guard).  That failure is returned, not raised, so that every
+    MPI rank sees it at the same point.
+    """
+    setup = _setup(task.device, task.start_u, task.target_u)
+    words = check_seed(task.seed)
+    levels = np.asarray(task.levels, dtype=float)
+    n_stages = levels.size - 1
+    starts, t, n_flux, n_restart, status = _run_flux(setup, words, stream_index(replica, 0, 0), task.basin_state,
+                                                     levels[0], task.launches, task.max_events)
+    if status not in (K.OK, K.BUDGET):
+        raise _kernel_error(status, "flux run")
+    n_launch = int(starts.size)
+    n_success = np.zeros(n_stages, dtype=np.int64)
+    stage_events = np.zeros(n_stages, dtype=np.int64)
+    if status == K.OK:
+        for k in range(n_stages):
+            if starts.size == 0:  # the ladder died out: no switch in this replica (W_r = 0)
+                break
+            success, end_state, n_ev, _ = _run_trials(setup, words, stream_index(replica, 1 + k, 0), starts,
+                                                      levels[0], levels[k + 1], task.trials, task.parallel)
+            n_success[k] = int(success.sum())
+            stage_events[k] = int(n_ev.sum())
+            starts = end_state[success]
+    return {"replica": int(replica), "flux_time": float(t), "n_launch": n_launch, "n_restart": int(n_restart),
+            "flux_events": int(n_flux), "n_success": n_success, "stage_events": stage_events, "status": int(status)}
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _influence(weight: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """z_r = W_r / mean(W) - T_r / mean(T): the replicas' linearised contributions to log(sum W / sum T)."""
+    return weight / weight.mean() - duration / duration.mean()
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """The two-stage (Stein) plan fixed by the first ``n_first`` replicas (docs/rare.md, "Confidence interval").
+
+    Attributes
+    ----------
+    n_first : int
+        Replicas of the first stage.
+    sigma : float
+        Standard deviation of the influence values z_r over the first stage.
+    quantile : float
+        Student-t quantile with n_first - 1 degrees of freedom, with the
+        second-order (Edgeworth) correction for the skewness and kurtosis of z.
+    n_needed : int
+        Replicas for a relative half-width rtol: max(n_first, (quantile * sigma / log(1 + rtol))^2).
+    """
+
+    n_first: int
+    sigma: float
+    quantile: float
+    n_needed: int
+
+    def half_width(self, n: int) -> float:
+        """Half-width of the interval of log(rate) with n replicas."""
+        return self.quantile * self.sigma / math.sqrt(n)
+
+
+def plan_replicas(weight, duration, rtol: float, confidence: float = 0.95) -> StagePlan:
+    """The two-stage plan from the first stage's (W_r, T_r), shape (n_first,) each.
+
+    Stein's two-stage procedure: the number of replicas and the width of the
+    final interval both come from the first stage only, so choosing the number
+    of replicas from the data does not make the interval optimistic (as stopping
+    when a running interval first looks narrow enough would).  The quantile
+    t_{n-1} is corrected at second order for the skewness g and excess
+    kurtosis k of the replicas: q' = q - q min(c, 0) / n with
+    c = k (q^2 - 3) / 12 - g^2 (q^4 + 2 q^2 - 3) / 18 (the Edgeworth expansion of
+    the Studentised mean; never narrower than q).
+    """
+    from scipy.stats import t as student
+
+    w = np.asarray(weight, dtype=float)
+    d = np.asarray(duration, dtype=float)
+    n = w.size
+    q = float(student.ppf(0.5 + confidence / 2, n - 1))
+    z = _influence(w, d)
+    sigma = float(z.std(ddof=1))
+    m2 = float(np.mean((z - z.mean()) ** 2))
+    if m2 > 0:
+        g = float(np.mean((z - z.mean()) ** 3)) / m2 ** 1.5
+        k = float(np.mean((z - z.mean()) ** 4)) / m2 ** 2 - 3.0
+        c = k * (q * q - 3) / 12 - g * g * (q ** 4 + 2 * q * q - 3) / 18
+        q -= q * min(c, 0.0) / n
+    needed = max(n, math.ceil((q * sigma / math.log1p(rtol)) ** 2 * (1 + 1e-12)))
+    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed))
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SwitchingRate:
+    """Mean switching time from forward flux sampling, with its confidence interval.
+
+    Attributes
+    ----------
+    mfpt : float
+        Estimated mean first-passage time from ``start_u`` to ``target_u``.  [time]
+    stderr : float
+        Its standard error (delta method over replicas).  [time]
+    ci : (float, float)
+        ``confidence`` interval of the mean switching time (two-stage, see :func:`plan_replicas`).  [time]
+    confidence : float
+    n_events : int
+        Jump-chain events spent, pilot included.
+    stopped_by : str
+        ``"rtol"`` (the interval reached the requested precision) or ``"budget"``.
+    interfaces : ndarray, shape (n_stages,)
+        u of the interfaces lambda_0 .. lambda_{n-1}; A = the states before interface 0.
+    n_trials, n_success : ndarray of int64, shape (n_stages,)
+        Trials launched from interface k and those that reached the next one
+        (the target for the last), summed over replicas.
+    flux : float
+        Launches through interface 0 per unit time of the restarted chain.  [1/time]
+    n_launches : int
+    flux_time : float
+        Total duration of the flux runs.  [time]
+    n_restarts : int
+        Switches seen directly during the flux runs (the chain restarted in the start state).
+    replica_time, replica_weight : ndarray, shape (n_replicas,)
+        T_r [time] and W_r = N_r prod_k p_rk of each replica.
+    replica_events : ndarray of int64, shape (n_replicas,)
+    pilot_events : int
+        Events of the pilot that found the basin and placed the interfaces.
+    basin_u : float
+        u of the basin state m where the flux cycles regenerate.
+    n_first : int
+        Replicas of the first stage, which fixed the number of replicas and the interval's width.
+    quantile : float
+        The (Edgeworth-corrected) Student quantile of the interval (see :func:`plan_replicas`).
+    trials, launches : int
+        Trials per stage and minimum launches per replica.
+    rtol, max_events : float
+        The stopping rule.
+    seed, start_u, target_u, device, wall_time
+        As for the other engines' results.
+    """
+
+    mfpt: float
+    stderr: float
+    ci: tuple
+    confidence: float
+    n_events: int
+    stopped_by: str
+    interfaces: np.ndarray
+    n_trials: np.ndarray
+    n_success: np.ndarray
+    flux: float
+    n_launches: int
+    flux_time: float
+    n_restarts: int
+    replica_time: np.ndarray
+    replica_weight: np.ndarray
+    replica_events: np.ndarray
+    pilot_events: int
+    basin_u: float
+    n_first: int
+    quantile: float
+    trials: int
+    launches: int
+    rtol: float
+    max_events: float
+    seed: int
+    start_u: float
+    target_u: float
+    device: object = None
+    engine: str = "ffs"
+    wall_time: float = 0.0
+
+    def mean_time(self) -> tuple[float, float]:
+        """(mean switching time, its standard error).  [time]"""
+        return self.mfpt, self.stderr
+
+    @property
+    def n_replicas(self) -> int:
+        return int(self.replica_time.size)
+
+    @property
+    def n_stages(self) -> int:
+        return int(self.interfaces.size)
+
+    @property
+    def p(self) -> np.ndarray:
+        """Pooled conditional probabilities n_success / n_trials per stage, shape (n_stages,)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.n_success / self.n_trials
+
+    @property
+    def rate(self) -> float:
+        """Switching rate 1/mfpt.  [1/time]"""
+        return 1.0 / self.mfpt
+
+    @property
+    def relative_error(self) -> float:
+        """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
+        lo, hi = self.ci
+        if not (math.isfinite(self.mfpt) and math.isfinite(lo) and math.isfinite(hi)):
+            return math.inf
+        return max(self.mfpt - lo, hi - self.mfpt) / self.mfpt
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        return (f"SwitchingRate(mfpt={self.mfpt:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
+                f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, n_stages={self.n_stages}, "
+                f"seed={self.seed})")
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: per-stage (``stage``) and per-replica (``replica``) statistics, the estimate in attrs."""
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
+        ds = xr.Dataset(
+            {"interface_u": ("stage", self.interfaces), "n_trials": ("stage", self.n_trials),
+             "n_success": ("stage", self.n_success), "p": ("stage", self.p),
+             "replica_time": ("replica", self.replica_time), "replica_weight": ("replica", self.replica_weight),
+             "replica_events": ("replica", self.replica_events)},
+            coords={"stage": np.arange(self.n_stages), "replica": np.arange(self.n_replicas)},
+            attrs={"mfpt": self.mfpt, "stderr": self.stderr, "ci_low": self.ci[0], "ci_high": self.ci[1],
+                   "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
+                   "flux": self.flux, "basin_u": self.basin_u, "engine": self.engine, "seed": self.seed,
+                   "start_u": self.start_u, "target_u": self.target_u, "rtol": self.rtol,
+                   "max_events": self.max_events, "wall_time": self.wall_time})
+        ds["replica_time"].attrs["units"] = "hbar/energy"
+        return ds
+
+
+# --------------------------------------------------------------------------- the sampler
+
+
+def _check_interfaces(interfaces, start_u: float, target_u: float, sign: float) -> np.ndarray:
+    """User interfaces (u values) as lambda levels, strictly between start_u and target_u, in switching order."""
+    values = np.atleast_1d(np.asarray(interfaces, dtype=object))
+    if values.ndim != 1 or values.size == 0:
+        raise ConfigError("interfaces: expected a non-empty list of u values")
+    u = np.array([check_u(f"interfaces[{i}]", v) for i, v in enumerate(values)])
+    lam = sign * u
+    for i, x in enumerate(u):
+        if not sign * start_u < sign * x < sign * target_u:
+            raise ConfigError(f"interfaces[{i}]: u={x:g} does not lie strictly between start_u={start_u:g} "
+                              f"and target_u={target_u:g}")
+    if np.any(np.diff(lam) <= 0):
+        order = "increasing" if sign > 0 else "decreasing"
+        raise ConfigError(f"interfaces: must be strictly {order} from start_u={start_u:g} towards "
+                          f"target_u={target_u:g}")
+    if lam.size > MAX_STAGES:
+        raise ConfigError(f"interfaces: at most {MAX_STAGES} allowed, got {lam.size}")
+    return lam
+
+
+class FluxSampler:
+    """Forward flux sampling of one switching question; the pilot runs on construction.
+
+    Most users want :func:`switching_rate`; this class also serves resumable
+    file runs (``nanomag rare``), which feed it the replicas already done.
+
+    Parameters
+    ----------
+    dev, start_u, target_u, seed, interfaces, trials, launches, max_events, parallel
+        As for :func:`switching_rate`.
+    pilot : (levels, basin_state, pilot_events), optional
+        A pilot computed before (e.g. read back from a file); skips the pilot.
+    """
+
+    def __init__(self, dev: Device, start_u: float, target_u: float, *, seed: int, interfaces=None,
+                 trials: int = 1000, launches: int = 1000, max_events: float = 1e9, parallel: bool | None = None,
+                 pilot=None):
+        if not isinstance(dev, Device):
+            raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
+        self.device = dev
+        self.start_u = check_u("start_u", start_u)
+        self.target_u = check_u("target_u", target_u)
+        if self.start_u == self.target_u:
+            raise ConfigError(f"target_u: must differ from start_u (both are {self.start_u})")
+        self.seed = int(seed) if not isinstance(seed, bool) and isinstance(seed, (int, np.integer)) else seed
+        self.words = check_seed(seed)
+        self.trials = check_count("trials", trials, minimum=1)
+        if self.trials > MAX_TRIALS:
+            raise ConfigError(f"trials: at most {MAX_TRIALS} per stage, got {trials}")
+        self.launches = check_count("launches", launches, minimum=1)
+        self.max_events = check_positive("max_events", max_events)
+        self.parallel = parallel
+        user = None
+        sign = 1.0 if self.target_u > self.start_u else -1.0
+        if interfaces is not None:
+            user = _check_interfaces(interfaces, self.start_u, self.target_u, sign)
+        self.setup = _setup(dev, self.start_u, self.target_u)
+        if pilot is None:
+            pilot = self._pilot(user)
+        levels, basin_state, pilot_events = pilot
+        self.levels = np.asarray(levels, dtype=float)
+        self.basin_state = int(basin_state)
+        self.pilot_events = int(pilot_events)
+
+    # ------------------------------------------------------------------ pilot
+
+    def _guard(self) -> int:
+        return int(min(self.max_events, 2**62))
+
+    def _pilot(self, user_levels):
+        """Find the basin state m (most visited) and, unless given, place the interfaces.
+
+        Deterministic: it draws from replica -1's streams only.
+        """
+        s = self.setup
+        n_steps = max(PILOT_EVENTS, 100 * s.model.n_states)
+        visits = np.zeros(s.model.n_states, dtype=np.int64)
+        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.words, stream_index(-1, 0, 0),
+                                n_steps, visits)
+        if status != K.OK:
+            raise _kernel_error(status, "pilot")
+        events = n_steps
+        if user_levels is not None:
+            inside = s.lam < user_levels[0]
+            if not np.any(visits[inside] > 0):
+                raise ConfigError(f"interfaces: the start basin lies beyond the first interface "
+                                  f"u={s.sign * user_levels[0]:g} (no state before it was visited)")
+            m = int(np.argmax(np.where(inside, visits, -1)))
+            return np.append(user_levels, s.lam_b), m, events
+        m = int(np.argmax(visits))
+        values = np.unique(s.lam)
+        above = values[values > s.lam[m]]
+        if above.size == 0 or above[0] >= s.lam_b:
+            raise ConfigError(f"start_u={self.start_u:g}: the most visited state (u={s.sign * s.lam[m]:g}) lies next "
+                              f"to the target: the switch is not a rare event (use nanomag.kmc.first_passage)")
+        lam0 = float(above[0])
+        starts, _, n, _, status = _run_flux(s, self.words, stream_index(-1, 1, 0), m, lam0, self.launches,
+                                            self._guard())
+        events += n
+        if status == K.BUDGET:
+            raise SolverError(f"pilot: the flux run spent max_events={self.max_events:g} events")
+        levels = [lam0]
+        while True:
+            k = len(levels) - 1
+            if k >= MAX_STAGES - 2:
+                raise SolverError(f"pilot: more than {MAX_STAGES - 2} interfaces would be needed")
+            first = stream_index(-1, 2 + k, 0)
+            success, _, n_ev, top = _run_trials(s, self.words, first, starts, lam0, s.lam_b, self.trials,
+                                                self.parallel)
+            events += int(n_ev.sum())
+            if success.mean() >= P_TARGET:
+                levels.append(s.lam_b)
+                break
+            ranked = np.sort(top)[::-1]
+            nxt = float(ranked[max(math.ceil(P_TARGET * self.trials) - 1, 0)])
+            if nxt <= levels[-1]:
+                higher = top[top > levels[-1]]
+                if higher.size == 0:
+                    raise SolverError(f"pilot: no trial of {self.trials} rose above u={s.sign * levels[-1]:g}; "
+                                      f"use more trials")
+                nxt = float(higher.min())
+            levels.append(nxt)
+            success, end_state, n_ev, _ = _run_trials(s, self.words, first, starts, lam0, nxt, self.trials,
+                                                      self.parallel)
+            events += int(n_ev.sum())
+            starts = end_state[success]
+        return np.array(levels), m, events
+
+    @property
+    def interfaces(self) -> np.ndarray:
+        """u of the interfaces lambda_0 .. lambda_{n-1}, shape (n_stages,)."""
+        return self.setup.sign * self.levels[:-1]
+
+    @property
+    def basin_u(self) -> float:
+        return float(self.setup.sign * self.setup.lam[self.basin_state])
+
+    def task(self, parallel: bool | None = None) -> ReplicaTask:
+        return ReplicaTask(device=self.device, start_u=self.start_u, target_u=self.target_u, seed=self.seed,
+                           levels=tuple(float(x) for x in self.levels), basin_state=self.basin_state,
+                           trials=self.trials, launches=self.launches, max_events=self._guard(),
+                           parallel=self.parallel if parallel is None else parallel)
+
+    # ------------------------------------------------------------------ estimate
+
+    def estimate(self, results, *, plan: StagePlan | None, rtol: float, confidence: float = 0.95,
+                 stopped_by: str = "", wall_time: float = 0.0) -> SwitchingRate:
+        """The estimate from replica results (dicts of :func:`replica_task`) and the first stage's plan."""
+        results = sorted(results, key=lambda r: r["replica"])
+        n_stages = self.levels.size - 1
+        T = np.array([r["flux_time"] for r in results], dtype=float)
+        N = np.array([r["n_launch"] for r in results], dtype=np.int64)
+        S = np.array([r["n_success"] for r in results], dtype=np.int64).reshape(len(results), n_stages)
+        W = N * np.prod(S / self.trials, axis=1)
+        # trials were launched at stage k only while the ladder was alive
+        alive = np.concatenate([np.ones((len(results), 1), dtype=bool), S[:, :-1] > 0], axis=1)
+        n_trials = (alive * self.trials).sum(axis=0).astype(np.int64)
+        ev = np.array([r["flux_events"] + int(np.sum(r["stage_events"])) for r in results], dtype=np.int64)
+        R = W.size
+        mfpt, se, ci = math.inf, math.nan, (math.nan, math.inf)
+        if R and W.sum() > 0:
+            mfpt = float(T.sum() / W.sum())
+            if R > 1:
+                se = mfpt * float(_influence(W, T).std(ddof=1)) / math.sqrt(R)
+            if plan is not None:
+                half = plan.half_width(R)
+                ci = (mfpt * math.exp(-half), mfpt * math.exp(half))
+        return SwitchingRate(
+            mfpt=mfpt, stderr=se, ci=ci, confidence=confidence, n_events=int(ev.sum()) + self.pilot_events,
+            stopped_by=stopped_by, interfaces=self.interfaces, n_trials=n_trials, n_success=S.sum(axis=0),
+            flux=float(N.sum() / T.sum()) if T.sum() > 0 else math.nan, n_launches=int(N.sum()),
+            flux_time=float(T.sum()), n_restarts=int(sum(r["n_restart"] for r in results)), replica_time=T,
+            replica_weight=W, replica_events=ev, pilot_events=self.pilot_events, basin_u=self.basin_u,
+            n_first=plan.n_first if plan else R, quantile=plan.quantile if plan else math.nan,
+            trials=self.trials, launches=self.launches, rtol=rtol, max_events=self.max_events, seed=self.seed,
+            start_u=self.start_u, target_u=self.target_u, device=self.device, wall_time=wall_time)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, *, rtol: float = 0.1, min_replicas: int = 16, confidence: float = 0.95, map_fn=None,
+            done=None, on_results=None, progress=None) -> SwitchingRate:
+        """A first stage of ``min_replicas`` replicas, then as many more as its plan needs (or the budget allows).
+
+        The plan (:func:`plan_replicas`) depends only on the first stage, so
+        the answer does not depend on ``map_fn``, on the number of workers or
+        ranks, or on a resume.  The first stage always runs in full (and is
+        doubled while it has seen no switch at all); ``max_events`` bounds
+        the replicas after it.
+
+        Parameters
+        ----------
+        map_fn : callable, optional
+            ``map``-like; called as ``map_fn(replica_task, tasks, replica_indices)``
+            once per batch (e.g. :func:`nanomag.run.parallel.process_map` or
+            ``mpi_map(comm)``).  Default: serial, one replica at a time.
+        done : iterable of dict, optional
+            Replica results computed before (a resumed run); not computed again.
+        on_results : callable, optional
+            ``on_results(list_of_results)`` after each batch of new replicas (e.g. to save them).
+        progress : callable, optional
+            ``progress(estimate)`` after each batch (each replica when serial).
+        """
+        rtol = check_positive("rtol", rtol)
+        min_replicas = check_count("min_replicas", min_replicas, minimum=2)
+        confidence = check_finite("", "confidence", confidence)
+        if not 0 < confidence < 1:
+            raise ConfigError(f"confidence: must lie in (0, 1), got {confidence}")
+        results = {r["replica"]: r for r in (done or ())}
+        task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
+        t0 = time.perf_counter()
+        state = {"plan": None}
+
+        def compute(lo: int, hi: int):
+            todo = [r for r in range(lo, hi) if r not in results]
+            if map_fn is None:
+                for r in todo:
+                    results[r] = replica_task(task, r)
+                    if on_results is not None:
+                        on_results([results[r]])
+                    if progress is not None:
+                        report([results[i] for i in range(hi) if i in results])
+            elif todo:
+                new = list(map_fn(replica_task, [task] * len(todo), todo))
+                for res in new:
+                    results[res["replica"]] = res
+                if on_results is not None:
+                    on_results(new)
+            batch = [results[r] for r in range(hi)]
+            if any(r["status"] == K.BUDGET for r in batch):
+                raise SolverError(f"one replica's flux run spent the whole budget max_events={self.max_events:g}; "
+                                  f"raise max_events or lower launches")
+            if progress is not None and map_fn is not None:
+                report(batch)
+            return batch
+
+        def report(batch):
+            progress(self.estimate(batch, plan=state["plan"], rtol=rtol, confidence=confidence,
+                                   wall_time=time.perf_counter() - t0))
+
+        def events(batch):
+            return sum(r["flux_events"] + int(np.sum(r["stage_events"])) for r in batch)
+
+        n_first = min_replicas
+        batch = compute(0, n_first)
+        while sum(r["n_launch"] * np.prod(r["n_success"] / self.trials) for r in batch) == 0:
+            # no switch in the first stage: grow it (rare; means too few trials for these interfaces)
+            if self.pilot_events + events(batch) * 2 > self.max_events:
+                return self.estimate(batch, plan=None, rtol=rtol, confidence=confidence, stopped_by="budget",
+                                     wall_time=time.perf_counter() - t0)
+            n_first *= 2
+            batch = compute(0, n_first)
+        first = sorted(batch, key=lambda r: r["replica"])
+        W = np.array([r["n_launch"] * np.prod(r["n_success"] / self.trials) for r in first])
+        T = np.array([r["flux_time"] for r in first])
+        plan = state["plan"] = plan_replicas(W, T, rtol, confidence)
+        spent = self.pilot_events + events(first)
+        per_replica = max(events(first) / n_first, 1.0)
+        room = n_first + max(math.floor((self.max_events - spent) / per_replica), 0)
+        n_total = min(plan.n_needed, room)
+        stopped_by = "rtol" if n_total >= plan.n_needed else "budget"
+        step = max(n_first, math.ceil((n_total - n_first) / 8))
+        for lo in range(n_first, n_total, step):
+            batch = compute(lo, min(lo + step, n_total))
+        return self.estimate([results[r] for r in range(n_total)], plan=plan, rtol=rtol, confidence=confidence,
+                             stopped_by=stopped_by, wall_time=time.perf_counter() - t0)
+
+
+def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
+                   max_events: float = 1e9, interfaces=None, trials: int = 1000, launches: int = 1000,
+                   min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
+                   progress=None) -> SwitchingRate:
+    """Mean switching time in the activated regime, by forward flux sampling (docs/rare.md).
+
+    Estimates the same quantity as :func:`nanomag.exact.mfpt` (the mean
+    first-passage time from the start state of ``start_u`` to the target
+    ``target_u``), where a direct KMC ensemble would need ~MFPT x event rate
+    events per switch.
+
+    Parameters
+    ----------
+    dev : Device
+    start_u, target_u : float
+        The switching question, in [-1, 1] (switching convention of docs/physics.md).
+    seed : int
+        Root seed (>= 0); see :func:`stream_index` for the stream of each trial.
+    rtol : float
+        Stop once the ``confidence`` interval lies within mfpt * (1 +- rtol).
+    max_events : float
+        Event budget: no round of replicas starts that would exceed it.
+    interfaces : sequence of float, optional
+        u of the interfaces lambda_0 < ... < lambda_{n-1} (in the switching
+        direction), strictly between start_u and target_u; A is the set of
+        states before the first.  Default: placed by a pilot, from just
+        beyond the basin's most visited state (possibly behind start_u, when
+        the start sits on the flank of the barrier), so that about
+        ``P_TARGET`` = 20 % of the trials of each stage succeed.
+    trials : int
+        Trials per stage and replica.
+    launches : int
+        Launches (crossings of the first interface) per replica's flux run, at least.
+    min_replicas : int
+        Replicas of the first round (and before any stop).
+    confidence : float
+        Of the interval ``ci``.
+    map_fn : callable, optional
+        ``map``-like, to spread the replicas of each round over workers:
+        :func:`nanomag.run.parallel.process_map` or :func:`~nanomag.run.parallel.mpi_map`.
+        The result is the same, bit for bit.
+    parallel : bool, optional
+        numba threads over the trials of a stage (default: when serial and it helps).
+    progress : callable, optional
+        ``progress(estimate)`` with the current :class:`SwitchingRate`.
+
+    Returns
+    -------
+    SwitchingRate
+
+    Raises
+    ------
+    ConfigError
+        Bad arguments (interfaces not between start and target, rtol <= 0, ...).
+    UnreachableTargetError
+        If the target is not reached with probability one.
+    """
+    sampler = FluxSampler(dev, start_u, target_u, seed=seed, interfaces=interfaces, trials=trials,
+                          launches=launches, max_events=max_events, parallel=parallel)
+    return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
+                       progress=progress)

@@ -1,0 +1,150 @@
+"""Rare events: forward flux sampling against the exact mean switching time, its intervals, its files.
+
+Every estimate below has a fixed seed.  Tolerances: an estimate agrees with
+the exact value when |estimate - exact| <= 4 standard errors (a false alarm
+once in ~16000 for an honest error); the coverage test counts how many of
+40 independent runs hold the exact value in their 95 % interval and fails
+below 34 (probability 1.4 % for an honest 95 % interval, ~50 % for an 85 % one).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import nanomag as nm
+from nanomag.rare import FluxSampler, switching_rate
+from nanomag.run.parallel import process_map
+
+
+def bistable(S0=10, barrier=10.0, h=0.0):
+    """Two leads at the same chemical potential: an activated switch over the anisotropy barrier kappa S0.
+
+    ``barrier`` is Delta = kappa S0 / T (in units of k_B T).
+    """
+    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=h, eps=0.0, alpha=0.01, T=S0 / barrier)
+    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
+             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
+    return nm.Device(grain=grain, leads=leads)
+
+
+@pytest.fixture(scope="module")
+def cheap():
+    dev = bistable()
+    return dev, nm.exact.mfpt(dev, -0.8, 0.8)
+
+
+@pytest.fixture(scope="module")
+def cheap_result(cheap):
+    dev, _ = cheap
+    return switching_rate(dev, -0.8, 0.8, seed=3, rtol=0.1)
+
+
+def test_agrees_with_exact(cheap, cheap_result):
+    _, exact = cheap
+    r = cheap_result
+    assert abs(r.mfpt - exact) <= 4 * r.stderr
+    assert r.stopped_by == "rtol" and r.relative_error <= 0.1
+    assert r.ci[0] < r.mfpt < r.ci[1]
+    assert r.n_events > 0 and r.n_events == r.pilot_events + r.replica_events.sum()
+
+
+def test_result_vocabulary(cheap_result):
+    r = cheap_result
+    value, err = r.mean_time()
+    assert value == r.mfpt and err == r.stderr and math.isclose(r.rate, 1 / r.mfpt)
+    assert r.interfaces.shape == r.n_trials.shape == r.n_success.shape == r.p.shape == (r.n_stages,)
+    assert np.all(np.diff(r.interfaces) > 0) and r.interfaces[-1] < r.target_u
+    assert np.all((r.p > 0) & (r.p <= 1))
+    assert r.n_replicas >= r.n_first >= 16
+    text = repr(r)
+    assert "mfpt=" in text and "stopped_by='rtol'" in text
+    ds = r.to_xarray()
+    assert ds.attrs["mfpt"] == r.mfpt and ds["p"].shape == (r.n_stages,)
+
+
+def test_downward_switch_and_given_interfaces(cheap):
+    dev, _ = cheap
+    exact = nm.exact.mfpt(dev, 0.8, -0.6)
+    r = switching_rate(dev, 0.8, -0.6, seed=5, rtol=0.15, interfaces=[0.7, 0.5, 0.3, 0.1, -0.2])
+    assert abs(r.mfpt - exact) <= 4 * r.stderr
+    assert np.allclose(r.interfaces, [0.7, 0.5, 0.3, 0.1, -0.2])
+
+
+def test_low_barrier_restarts_are_counted():
+    """At a barrier of a few k_B T the flux runs switch themselves; the restarted chain keeps the answer exact."""
+    dev = bistable(S0=10, barrier=3.0)
+    exact = nm.exact.mfpt(dev, -0.8, 0.8)
+    r = switching_rate(dev, -0.8, 0.8, seed=11, rtol=0.05)
+    assert r.n_restarts > 0
+    assert abs(r.mfpt - exact) <= 4 * r.stderr
+
+
+def test_same_answer_with_worker_processes(cheap):
+    dev, _ = cheap
+    serial = switching_rate(dev, -0.8, 0.8, seed=21, rtol=0.2, trials=300, launches=300)
+    pooled = switching_rate(dev, -0.8, 0.8, seed=21, rtol=0.2, trials=300, launches=300, map_fn=process_map(2))
+    assert pooled.mfpt == serial.mfpt and pooled.ci == serial.ci and pooled.n_events == serial.n_events
+    assert np.array_equal(pooled.replica_weight, serial.replica_weight)
+    assert np.array_equal(pooled.n_success, serial.n_success)
+
+
+def test_budget_stops_the_run(cheap):
+    dev, _ = cheap
+    r = switching_rate(dev, -0.8, 0.8, seed=3, rtol=0.001, max_events=3e6)
+    assert r.stopped_by == "budget" and r.n_replicas == r.n_first
+    assert r.relative_error > 0.001 and r.ci[0] < r.mfpt < r.ci[1]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"interfaces": [-0.9, 0.0]}, "interfaces\\[0\\].*strictly between"),
+    ({"interfaces": [0.0, 0.9]}, "interfaces\\[1\\].*strictly between"),
+    ({"interfaces": [0.2, -0.2]}, "strictly increasing"),
+    ({"interfaces": []}, "non-empty"),
+    ({"rtol": 0}, "rtol"),
+    ({"rtol": -0.1}, "rtol"),
+    ({"trials": 0}, "trials"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_input_is_refused(cheap, kwargs, match):
+    dev, _ = cheap
+    args = {"seed": 1, **kwargs}
+    with pytest.raises(nm.ConfigError, match=match):
+        switching_rate(dev, -0.8, 0.8, **args)
+
+
+def test_unreachable_target_and_start_in_target():
+    frozen = nm.Device(grain=nm.Grain(S0=5, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.0, T=0.5), leads=())
+    with pytest.raises(nm.UnreachableTargetError):
+        switching_rate(frozen, -0.8, 0.8, seed=1)
+    with pytest.raises(nm.ConfigError, match="already lies in the target"):
+        switching_rate(bistable(), 0.85, 0.9, seed=1)  # the start state has u = 0.9
+
+
+def test_streams_depend_on_replica_index_only(cheap):
+    """A replica's numbers depend on (seed, replica) only: the first 16 replicas of two runs coincide."""
+    dev, _ = cheap
+    a = switching_rate(dev, -0.8, 0.8, seed=8, rtol=0.5)
+    b = switching_rate(dev, -0.8, 0.8, seed=8, rtol=0.07)
+    assert np.array_equal(a.replica_weight[:16], b.replica_weight[:16])
+    assert b.n_replicas > a.n_replicas
+
+
+@pytest.mark.slow
+def test_coverage_over_40_seeds(cheap):
+    dev, exact = cheap
+    hits, z = 0, []
+    for seed in range(100, 140):
+        r = switching_rate(dev, -0.8, 0.8, seed=seed, rtol=0.2)
+        hits += r.ci[0] <= exact <= r.ci[1]
+        z.append((r.mfpt - exact) / r.stderr)
+    assert hits >= 34, f"exact value inside {hits}/40 intervals"
+    assert abs(np.mean(z)) < 4 / math.sqrt(40) * 1.2  # no bias: mean z within ~4 standard errors
+
+
+def test_pilot_is_deterministic(cheap):
+    dev, _ = cheap
+    a = FluxSampler(dev, -0.8, 0.8, seed=4)
+    b = FluxSampler(dev, -0.8, 0.8, seed=4)
+    assert np.array_equal(a.levels, b.levels) and a.basin_state == b.basin_state
+    assert a.basin_u == -1.0  # the anisotropy minimum, behind the start on the flank of the barrier
