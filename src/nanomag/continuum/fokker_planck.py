@@ -41,8 +41,9 @@ from scipy.special import logsumexp
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError
-from ..markov.chain import propagate
+from ..markov.chain import propagate, propagate_piecewise
 from ..model.device import Device
+from ..model.protocol import as_protocol
 from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
@@ -321,37 +322,68 @@ class FokkerPlanck:
         diag[-1] -= exit_rate
         return sp.diags([down, diag, up], [1, 0, -1], format="csc")  # column = source
 
-    def first_passage(self, start_u: float, target_u: float, times) -> FirstPassageDistribution:
+    def _segments(self, protocol):
+        """The solver of each segment of ``protocol``, then this one (the same grid: S0 does not change)."""
+        return [FokkerPlanck(d, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
+                for d in protocol.devices(self.dev)] + [self]
+
+    @staticmethod
+    def _backward_moments(A):
+        """Mean and second moment of the absorption time from every cell: A^T tau = -1, A^T tau2 = -2 tau."""
+        n = A.shape[0]
+        ab = np.zeros((3, n))
+        AT = A.T.tocsr()
+        ab[0, 1:] = AT.diagonal(1)
+        ab[1] = AT.diagonal(0)
+        ab[2, :-1] = AT.diagonal(-1)
+        tau = solve_banded((1, 1), ab, -np.ones(n))
+        return tau, solve_banded((1, 1), ab, -2.0 * tau)
+
+    def first_passage(self, start_u: float, target_u: float, times, protocol=None) -> FirstPassageDistribution:
         """Survival, first-passage-time density and mean, from start_u to target_u.
 
         Parameters
         ----------
         times : array_like, shape (n_times,), non-decreasing, >= 0.  [time]
+        protocol : Protocol, optional
+            Drive from t = 0 (``docs/pulses.md``): the drift and diffusion of
+            each segment's device in turn, then the device's own.  The density
+            at t is that of the segment in force at t; ``mean`` and ``std``
+            combine the integrals of the survival over the protocol with the
+            moments of the relaxing equation after it.
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
         times = check_times(times, increasing=True)
         c, up, down, exit_rate = self._chain(lo, b, True, s)
         A = self._generator(up, down, exit_rate)
         m, (i0, w0) = _point_mass(c, x)
-        masses = propagate(A, m, times)  # the uniformisation engine of the exact solver
+        protocol = as_protocol(protocol)
+        tau, tau2 = self._backward_moments(A)
+        if protocol is not None:
+            chains = [fp._chain(lo, b, True, s) for fp in self._segments(protocol)[:-1]] + [(c, up, down, exit_rate)]
+            gens = [self._generator(*ch[1:]) for ch in chains]
+            masses, piece, m_end, (int0, int1) = propagate_piecewise(gens, protocol.boundaries, m, times,
+                                                                     integrals=True)
+            density = np.array([chains[k][3] for k in piece]) * masses[:, -1]
+            m_end = np.clip(m_end, 0.0, None)
+            tail = float(m_end @ tau)
+            mean = int0 + tail
+            second = 2.0 * (int1 + protocol.duration * tail + 0.5 * float(m_end @ tau2))
+        else:
+            masses = propagate(A, m, times)  # the uniformisation engine of the exact solver
+            density = exit_rate * masses[:, -1]
+            mean = (1 - w0) * tau[i0] + w0 * tau[min(i0 + 1, c.size - 1)]
+            second = (1 - w0) * tau2[i0] + w0 * tau2[min(i0 + 1, c.size - 1)]
         survival = masses.sum(axis=1)
-        density = exit_rate * masses[:, -1]
-        # backward equation A^T tau = -1 (tridiagonal)
-        ab = np.zeros((3, c.size))
-        AT = A.T.tocsr()
-        ab[0, 1:] = AT.diagonal(1)
-        ab[1] = AT.diagonal(0)
-        ab[2, :-1] = AT.diagonal(-1)
-        tau = solve_banded((1, 1), ab, -np.ones(c.size))
-        tau2 = solve_banded((1, 1), ab, -2.0 * tau)  # second moment: A^T tau2 = -2 tau
-        mean = (1 - w0) * tau[i0] + w0 * tau[min(i0 + 1, c.size - 1)]
-        second = (1 - w0) * tau2[i0] + w0 * tau2[min(i0 + 1, c.size - 1)]
         return FirstPassageDistribution(times=times, survival=np.clip(survival, 0, 1), density=density,
                                         mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
                                         engine="fokker_planck")
 
-    def evolve(self, start_u: float, times) -> Transient:
-        """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles."""
+    def evolve(self, start_u: float, times, protocol=None) -> Transient:
+        """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
+
+        With a ``protocol``, each segment's drift and diffusion in turn, then the device's own.
+        """
 
         u0 = check_u("start_u", start_u)
         times = check_times(times, increasing=True)
@@ -359,7 +391,14 @@ class FokkerPlanck:
         c, up, down, _ = self._chain(lo, hi, False)
         A = self._generator(up, down, 0.0)
         m, _ = _point_mass(c, u0)
-        masses = np.clip(propagate(A, m, times), 0, None)
+        protocol = as_protocol(protocol)
+        if protocol is not None:
+            gens = [self._generator(*fp._chain(lo, hi, False)[1:3], 0.0)
+                    for fp in self._segments(protocol)[:-1]] + [A]
+            masses = propagate_piecewise(gens, protocol.boundaries, m, times)[0]
+        else:
+            masses = propagate(A, m, times)
+        masses = np.clip(masses, 0, None)
         masses /= masses.sum(axis=1, keepdims=True)
         return Transient(times=times, u=c, probabilities=masses, mean_u=masses @ c, engine="fokker_planck")
 
