@@ -148,3 +148,167 @@ def test_pilot_is_deterministic(cheap):
     b = FluxSampler(dev, -0.8, 0.8, seed=4)
     assert np.array_equal(a.levels, b.levels) and a.basin_state == b.basin_state
     assert a.basin_u == -1.0  # the anisotropy minimum, behind the start on the flank of the barrier
+
+
+# --------------------------------------------------------------------------- files, resume, command line
+
+CHEAP_TOML = """
+[grain]
+S0 = 10
+eta = 1
+kappa = 1.0
+h = 0.0
+eps = 0.0
+alpha = 0.01
+T = 1.0
+
+[[leads]]
+name = "left"
+mu = 0.0
+gamma_up = 3.0
+gamma_down = 1.0
+
+[[leads]]
+name = "right"
+mu = 0.0
+gamma_up = 1.0
+gamma_down = 3.0
+
+[run]
+kind = "first_passage"
+start_u = -0.8
+target_u = 0.8
+n_traj = 1
+seed = 5
+"""
+
+
+@pytest.fixture
+def cheap_config(tmp_path):
+    path = tmp_path / "cheap.toml"
+    path.write_text(CHEAP_TOML)
+    return path
+
+
+def _same(a, b):
+    assert a.mfpt == b.mfpt and a.ci == b.ci and a.n_events == b.n_events and a.stopped_by == b.stopped_by
+    assert np.array_equal(a.replica_weight, b.replica_weight) and np.array_equal(a.n_success, b.n_success)
+
+
+def test_file_round_trip_and_self_description(cheap_config, tmp_path):
+    import h5py
+
+    from nanomag.io.rare import RareSpec, read_rare
+    from nanomag.run.rare import run_rare
+
+    cfg = nm.read_config(cheap_config)
+    spec = RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.2)
+    out = tmp_path / "r.h5"
+    est = run_rare(cfg, out, spec=spec, quiet=True)
+    _same(read_rare(out), est)
+    direct = switching_rate(cfg.device, -0.8, 0.8, seed=5, rtol=0.2)
+    _same(direct, est)
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["config_toml"] == CHEAP_TOML and h5.attrs["seed"] == 5
+        assert h5.attrs["status"] == "complete" and h5.attrs["nanomag_version"] == nm.__version__
+        assert h5["replicas/n_success"].shape == (est.n_replicas, est.n_stages)
+        assert np.array_equal(h5["stages/p"][...], est.p)
+    with pytest.raises(nm.ConfigError, match="exists"):
+        run_rare(cfg, out, spec=spec, quiet=True)
+
+
+def test_interrupted_run_resumes_to_the_same_answer(cheap_config, tmp_path):
+    from nanomag.io.rare import RareSpec
+    from nanomag.run.rare import run_rare
+
+    cfg = nm.read_config(cheap_config)
+    spec = RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.05)
+    saves = []
+
+    def stop_after_20(n):
+        saves.append(n)
+        if n >= 20:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "r.h5"
+    with pytest.raises(KeyboardInterrupt):
+        run_rare(cfg, out, spec=spec, quiet=True, save_interval=0, on_save=stop_after_20)
+    from nanomag.io.rare import read_rare_state
+
+    kept = read_rare_state(out)
+    assert not kept.complete and len(kept.results) >= 20
+    resumed = run_rare(cfg, out, spec=spec, quiet=True, resume=True)
+    fresh = run_rare(cfg, tmp_path / "fresh.h5", spec=spec, quiet=True)
+    _same(resumed, fresh)
+    other = RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.05, trials=500)
+    with pytest.raises(nm.ConfigError, match="trials"):
+        run_rare(cfg, out, spec=other, quiet=True, resume=True)
+
+
+def test_command_line(cheap_config, tmp_path, capsys):
+    import json
+
+    from nanomag.cli.main import main
+
+    out = tmp_path / "c.h5"
+    assert main(["rare", str(cheap_config), "--out", str(out), "--rtol", "0.2", "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["stopped_by"] == "rtol" and summary["ci"][0] <= summary["exact_mfpt"] <= summary["ci"][1]
+    assert summary["n_events"] < summary["brute_force_events_per_switch"] * 10
+    for argv, match in ((["--rtol", "0"], "--rtol"), (["--rtol", "-1"], "--rtol"),
+                        (["--interfaces=0.9"], "strictly between"), ([], "exists"),
+                        (["--resume", "--force"], "choose one")):
+        assert main(["rare", str(cheap_config), "--out", str(out), "--quiet"] + argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("nanomag: error:") and match in err and "\n" not in err
+    unreachable = tmp_path / "frozen.toml"
+    no_leads = CHEAP_TOML.split("[[leads]]")[0] + "[run]" + CHEAP_TOML.split("[run]")[1]
+    unreachable.write_text(no_leads.replace("alpha = 0.01", "alpha = 0.0"))  # nothing can flip the spin
+    assert main(["rare", str(unreachable), "--out", str(tmp_path / "u.h5"), "--quiet"]) == 2
+    assert "target" in capsys.readouterr().err
+    assert not (tmp_path / "u.h5").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_same_answer(cheap_config, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from nanomag.io.rare import RareSpec, read_rare, read_rare_state
+    from nanomag.run.rare import run_rare
+
+    out = tmp_path / "k.h5"
+    cmd = [sys.executable, "-m", "nanomag", "rare", str(cheap_config), "--out", str(out), "--rtol", "0.03",
+           "--quiet"]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if out.exists():
+                try:
+                    n = len(read_rare_state(out).results)
+                except nm.ConfigError:
+                    n = 0
+                if n >= 24:
+                    break
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    kept = read_rare_state(out)
+    assert proc.returncode == -signal.SIGKILL and not kept.complete
+    from nanomag.cli.main import main
+
+    assert main(["rare", str(cheap_config), "--out", str(out), "--rtol", "0.03", "--resume", "--quiet"]) == 0
+    cfg = nm.read_config(cheap_config)
+    fresh = run_rare(cfg, tmp_path / "fresh.h5", spec=RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.03),
+                     quiet=True)
+    resumed = read_rare(out)
+    assert resumed.n_replicas > len(kept.results)
+    _same(resumed, fresh)

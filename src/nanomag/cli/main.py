@@ -355,9 +355,11 @@ def build_parser() -> ArgumentParser:
 
     from .phase import add_phase_command
     from .pulse import add_pulse_command
+    from .rare import add_rare_command
 
     add_phase_command(sub)
     add_pulse_command(sub, _cmd_pulse)
+    add_rare_command(sub, _cmd_rare)
     return parser
 
 
@@ -366,6 +368,14 @@ def _cmd_pulse(args) -> int:
     from .pulse import run_pulse
 
     return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+
+
+def _cmd_rare(args) -> int:
+    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.rare import run_rare
+    from .rare import run_rare_command
+
+    return run_rare_command(args, run_rare=run_rare, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
 
 
 def main(argv=None) -> int:

@@ -49,7 +49,7 @@ from ..model.device import Device
 from . import _kernels as K
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
-           "plan_replicas", "StagePlan"]
+           "plan_replicas", "StagePlan", "check_interfaces"]
 
 #: Trials per stage and stages per replica that the stream layout allows.
 MAX_TRIALS = 1 << 24
@@ -311,6 +311,8 @@ class SwitchingRate:
     n_launches : int
     flux_time : float
         Total duration of the flux runs.  [time]
+    flux_events : int
+        Events of the flux runs (their ratio to ``flux_time`` is the event rate in the basin).
     n_restarts : int
         Switches seen directly during the flux runs (the chain restarted in the start state).
     replica_time, replica_weight : ndarray, shape (n_replicas,)
@@ -322,6 +324,8 @@ class SwitchingRate:
         u of the basin state m where the flux cycles regenerate.
     n_first : int
         Replicas of the first stage, which fixed the number of replicas and the interval's width.
+    n_planned : int
+        Replicas that the first stage asked for (more than ``n_replicas`` when the budget stopped the run).
     quantile : float
         The (Edgeworth-corrected) Student quantile of the interval (see :func:`plan_replicas`).
     trials, launches : int
@@ -344,6 +348,7 @@ class SwitchingRate:
     flux: float
     n_launches: int
     flux_time: float
+    flux_events: int
     n_restarts: int
     replica_time: np.ndarray
     replica_weight: np.ndarray
@@ -351,6 +356,7 @@ class SwitchingRate:
     pilot_events: int
     basin_u: float
     n_first: int
+    n_planned: int
     quantile: float
     trials: int
     launches: int
@@ -387,6 +393,19 @@ class SwitchingRate:
         return 1.0 / self.mfpt
 
     @property
+    def brute_force_events(self) -> float:
+        """KMC events a direct simulation spends per switch: mfpt x the event rate of the flux runs."""
+        return self.mfpt * self.flux_events / self.flux_time if self.flux_time > 0 else math.nan
+
+    def brute_force_events_for(self, rtol: float) -> float:
+        """KMC events of a direct ensemble whose 95 % interval of the mean is mfpt x (1 +- rtol).
+
+        (1.96 / rtol)^2 switches, for switching times as spread as an exponential
+        (standard deviation = mean, as in the activated regime).
+        """
+        return (1.96 / rtol) ** 2 * self.brute_force_events
+
+    @property
     def relative_error(self) -> float:
         """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
         lo, hi = self.ci
@@ -401,7 +420,7 @@ class SwitchingRate:
                 f"seed={self.seed})")
 
     def to_xarray(self):
-        """An ``xarray.Dataset``: per-stage (``stage``) and per-replica (``replica``) statistics, the estimate in attrs."""
+        """An ``xarray.Dataset``: statistics per ``stage`` and per ``replica``; the estimate in attrs."""
         try:
             import xarray as xr
         except ImportError:  # pragma: no cover - depends on the environment
@@ -424,8 +443,11 @@ class SwitchingRate:
 # --------------------------------------------------------------------------- the sampler
 
 
-def _check_interfaces(interfaces, start_u: float, target_u: float, sign: float) -> np.ndarray:
-    """User interfaces (u values) as lambda levels, strictly between start_u and target_u, in switching order."""
+def check_interfaces(interfaces, start_u: float, target_u: float) -> np.ndarray:
+    """Interfaces given as u values, as lambda levels (sign * u): strictly between start_u and target_u, in
+    switching order (increasing u for a switch up, decreasing for a switch down).  ConfigError otherwise."""
+    start_u, target_u = check_u("start_u", start_u), check_u("target_u", target_u)
+    sign = 1.0 if target_u > start_u else -1.0
     values = np.atleast_1d(np.asarray(interfaces, dtype=object))
     if values.ndim != 1 or values.size == 0:
         raise ConfigError("interfaces: expected a non-empty list of u values")
@@ -477,9 +499,8 @@ class FluxSampler:
         self.max_events = check_positive("max_events", max_events)
         self.parallel = parallel
         user = None
-        sign = 1.0 if self.target_u > self.start_u else -1.0
         if interfaces is not None:
-            user = _check_interfaces(interfaces, self.start_u, self.target_u, sign)
+            user = check_interfaces(interfaces, self.start_u, self.target_u)
         self.setup = _setup(dev, self.start_u, self.target_u)
         if pilot is None:
             pilot = self._pilot(user)
@@ -595,9 +616,11 @@ class FluxSampler:
             mfpt=mfpt, stderr=se, ci=ci, confidence=confidence, n_events=int(ev.sum()) + self.pilot_events,
             stopped_by=stopped_by, interfaces=self.interfaces, n_trials=n_trials, n_success=S.sum(axis=0),
             flux=float(N.sum() / T.sum()) if T.sum() > 0 else math.nan, n_launches=int(N.sum()),
-            flux_time=float(T.sum()), n_restarts=int(sum(r["n_restart"] for r in results)), replica_time=T,
+            flux_time=float(T.sum()), flux_events=int(sum(r["flux_events"] for r in results)),
+            n_restarts=int(sum(r["n_restart"] for r in results)), replica_time=T,
             replica_weight=W, replica_events=ev, pilot_events=self.pilot_events, basin_u=self.basin_u,
-            n_first=plan.n_first if plan else R, quantile=plan.quantile if plan else math.nan,
+            n_first=plan.n_first if plan else R, n_planned=plan.n_needed if plan else R,
+            quantile=plan.quantile if plan else math.nan,
             trials=self.trials, launches=self.launches, rtol=rtol, max_events=self.max_events, seed=self.seed,
             start_u=self.start_u, target_u=self.target_u, device=self.device, wall_time=wall_time)
 

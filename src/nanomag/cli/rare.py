@@ -1,0 +1,119 @@
+"""The ``nanomag rare CONFIG`` subcommand: a mean switching time far beyond brute force, into HDF5.
+
+The switching question is the ``[run]`` section's (``start_u``, ``target_u``,
+``seed``; ``kind = "first_passage"``).  Forward flux sampling
+(:func:`nanomag.rare.switching_rate`, docs/rare.md) runs until its interval
+lies within ``--rtol`` of the estimate or ``--max-events`` are spent,
+serially, on ``--workers`` processes, or over the ranks of ``mpiexec``; the
+answer is the same bit for bit.  The file (:mod:`nanomag.io.rare`) is saved
+as the run goes, and ``--resume`` finishes it after any interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..errors import ConfigError, SolverError
+from ..io.config import read_config
+from .common import add_force_flags, int_at_least, positive_float, positive_int
+
+__all__ = ["add_rare_command", "run_rare_command"]
+
+#: The exact mean switching time is printed beside the estimate up to this many states.
+EXACT_STATES = 200_000
+
+
+def _interfaces(text: str | None):
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--interfaces: expected comma-separated u values, got {text!r}") from None
+
+
+def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
+    """``nanomag rare``; the runner (:func:`nanomag.run.rare.run_rare`) and the parallel helpers of
+    :mod:`nanomag.run.parallel` are passed in by the caller."""
+    from ..io.rare import RareSpec, rare_spec
+
+    cfg = read_config(args.config)
+    if args.resume and args.force:
+        raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
+    base = rare_spec(cfg, rtol=args.rtol, max_events=args.max_events)
+    spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, rtol=base.rtol,
+                    max_events=base.max_events, trials=args.trials, launches=args.launches,
+                    min_replicas=args.min_replicas, interfaces=_interfaces(args.interfaces))
+    out = Path(args.out or f"{Path(args.config).stem}_rare.h5")
+    comm = get_comm()
+    rank = comm.Get_rank() if comm is not None else 0
+    if comm is not None:
+        map_fn = mpi_map(comm)
+    else:
+        map_fn = process_map(args.workers) if args.workers > 1 else None
+    est = run_rare(cfg, out, spec=spec, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
+                   comm=comm, map_fn=map_fn)
+    if rank != 0:
+        return 0
+    exact_value = None
+    if not args.no_exact:
+        from .. import exact
+        from ..markov.rates import build
+
+        if build(cfg.device).n_states <= EXACT_STATES:
+            try:
+                exact_value = exact.mfpt(cfg.device, spec.start_u, spec.target_u)
+            except SolverError:
+                exact_value = None
+    lo, hi = est.ci
+    brute = est.brute_force_events
+    payload = {"path": str(out), "mfpt": est.mfpt, "stderr": est.stderr, "ci": [lo, hi],
+               "confidence": est.confidence, "relative_error": est.relative_error, "stopped_by": est.stopped_by,
+               "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
+               "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux,
+               "brute_force_events_per_switch": brute, "wall_time": est.wall_time, "exact_mfpt": exact_value}
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    lines = [f"nanomag rare: mean switching time {est.mfpt:.4g} [hbar/energy], "
+             f"{100 * est.confidence:g} % interval [{lo:.4g}, {hi:.4g}] (+-{100 * est.relative_error:.1f} %)",
+             f"  forward flux sampling: {est.n_stages} interfaces from u = {est.interfaces[0]:.4g}, "
+             f"{est.n_replicas} replicas ({est.n_first} in the first stage), {est.n_events:.3g} events, "
+             f"{est.wall_time:.1f} s; stopped by {est.stopped_by}"]
+    if math.isfinite(brute):
+        lines.append(f"  brute force: about {brute:.3g} KMC events per switch (mfpt x event rate); "
+                     f"{est.brute_force_events_for(est.relative_error):.3g} for the same precision")
+    if exact_value is not None:
+        inside = "inside" if lo <= exact_value <= hi else "OUTSIDE"
+        lines.append(f"  exact (master equation): {exact_value:.4g}, {inside} the interval")
+    lines.append(f"  file: {out}")
+    print("\n".join(lines))
+    return 0
+
+
+def add_rare_command(sub, handler) -> None:
+    """Register ``nanomag rare`` on the subparsers ``sub``; ``handler(args)`` runs it."""
+    p = sub.add_parser("rare", help="mean switching time by forward flux sampling into HDF5 (serial or mpiexec)")
+    p.add_argument("config", help="TOML configuration file; its [run] section gives start_u, target_u, seed")
+    p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_rare.h5, here)")
+    p.add_argument("--rtol", type=positive_float, default=None,
+                   help="stop when the 95 %% interval lies within mfpt x (1 +- RTOL) (default 0.1)")
+    p.add_argument("--max-events", type=positive_float, default=None,
+                   help="event budget after the first stage of replicas (default 1e9)")
+    p.add_argument("--interfaces", default=None,
+                   help="comma-separated u of the interfaces, strictly between start_u and target_u "
+                        "(default: placed by a pilot)")
+    p.add_argument("--trials", type=int_at_least(1), default=1000, help="trials per interface and replica")
+    p.add_argument("--launches", type=positive_int, default=1000,
+                   help="crossings of the first interface per replica's flux run")
+    p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    p.add_argument("--no-exact", action="store_true", help="do not solve the master equation for comparison")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_force_flags(p, force_help="replace an existing --out (never the file of a live run)")
+    p.set_defaults(func=handler)
+

@@ -1,0 +1,258 @@
+"""Self-describing HDF5 files of rare-event runs (``nanomag rare``), resumable after any kill.
+
+Layout::
+
+    /                        attrs: nanomag_version, config_toml, config_path, seed, seeding, kind
+                                    ("switching_rate"), method, start_u, target_u, settings (JSON:
+                                    trials, launches, interfaces, min_replicas, confidence, rtol,
+                                    max_events), units, device (JSON), versions (JSON), created, updated,
+                                    status ("running" | "complete"), and once complete: mfpt, stderr,
+                                    ci_low, ci_high, n_events, stopped_by, n_replicas, n_first, quantile, wall_time
+    /pilot/levels            (n_stages + 1,) float64   lambda of the interfaces, then of the target
+    /pilot/interfaces_u      (n_stages,) float64       u of the interfaces
+                             attrs: basin_state, basin_u, pilot_events
+    /replicas/index          (R,) int64     replica number (sorted)
+    /replicas/flux_time      (R,) float64   duration of the flux run [hbar / energy]
+    /replicas/n_launch       (R,) int64     launches through the first interface
+    /replicas/n_restart      (R,) int64     switches seen directly in the flux run
+    /replicas/flux_events    (R,) int64
+    /replicas/status         (R,) int8
+    /replicas/n_success      (R, n_stages) int64   trials (``trials`` per stage) that reached the next interface
+    /replicas/stage_events   (R, n_stages) int64
+    /stages/...              (n_stages,) interface_u, n_trials, n_success, p   (summary, once complete)
+
+Crash safety: the whole file is rewritten under ``FILE.partial`` and renamed
+over ``FILE`` (an atomic replace) every time replicas are saved, so ``FILE``
+is at every moment a complete file: the previous save or the new one, never a
+mixture.  Each replica's numbers depend only on (seed, replica), so a run
+resumed from any save recomputes the missing replicas and reaches the same
+answer, bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import ConfigError
+from ..rare.ffs import FluxSampler, SwitchingRate, plan_replicas
+from .config import Config
+
+__all__ = ["RareSpec", "rare_spec", "RareState", "write_rare", "read_rare_state", "read_rare", "SEEDING",
+           "FIXED_SETTINGS"]
+
+SEEDING = ("trial j of stage k of replica r uses xoshiro256** seeded by "
+           "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + k * 2**24 + j]; "
+           "stage 0 is the flux run, replica -1 the pilot")
+UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
+         "rate": "energy / hbar", "temperature": "energy (k_B = 1)"}
+_REPLICA_KEYS = (("flux_time", "f8"), ("n_launch", "i8"), ("n_restart", "i8"), ("flux_events", "i8"),
+                 ("status", "i1"))
+_STAGE_KEYS = ("n_success", "stage_events")
+
+
+@dataclass(frozen=True)
+class RareSpec:
+    """The rare-event question and settings of a run (from the config's ``[run]`` section and the command line)."""
+
+    start_u: float
+    target_u: float
+    seed: int
+    rtol: float = 0.1
+    max_events: float = 1e9
+    trials: int = 1000
+    launches: int = 1000
+    min_replicas: int = 16
+    confidence: float = 0.95
+    interfaces: tuple | None = None
+
+    def settings(self) -> dict:
+        """What a resumed run must share (trials, launches, interfaces, ...) and what it may change (rtol, budget)."""
+        return {"trials": self.trials, "launches": self.launches, "min_replicas": self.min_replicas,
+                "confidence": self.confidence, "interfaces": None if self.interfaces is None else list(self.interfaces),
+                "rtol": self.rtol, "max_events": self.max_events}
+
+
+
+
+def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | None = None) -> RareSpec:
+    """The :class:`RareSpec` of a config: the switching question of its ``[run]`` section."""
+    run = cfg.run
+    if run is None or run.kind != "first_passage":
+        raise ConfigError(f"{cfg.path}: nanomag rare needs a [run] section with kind = \"first_passage\" "
+                          f"(start_u, target_u, seed)")
+    if run.t_max is not None:
+        raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run estimates the mean switching time, "
+                          f"without censoring; remove t_max")
+    kw = {}
+    if rtol is not None:
+        if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
+            raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
+        kw["rtol"] = float(rtol)
+    if max_events is not None:
+        if not (isinstance(max_events, (int, float)) and max_events > 0 and math.isfinite(max_events)):
+            raise ConfigError(f"--max-events: must be a positive number, got {max_events!r}")
+        kw["max_events"] = float(max_events)
+    return RareSpec(start_u=run.start_u, target_u=run.target_u, seed=run.seed, **kw)
+
+
+#: Settings a resumed run must share with its file; the others (rtol, max_events) may change.
+FIXED_SETTINGS = ("trials", "launches", "min_replicas", "confidence", "interfaces")
+
+
+class RareState:
+    """What a file holds: the run's identity, its pilot and the replicas done so far."""
+
+    def __init__(self, attrs: dict, settings: dict, pilot: tuple, results: list):
+        self.attrs = attrs
+        self.settings = settings
+        self.pilot = pilot        # (levels, basin_state, pilot_events)
+        self.results = results    # replica dicts, sorted by replica
+
+    @property
+    def complete(self) -> bool:
+        return self.attrs.get("status") == "complete"
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("nanomag", "numpy", "scipy", "numba", "h5py", "mpi4py"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: float, target_u: float,
+               settings: dict, sampler: FluxSampler, results, estimate: SwitchingRate | None = None,
+               created: str | None = None) -> None:
+    """Write the whole file through ``path.partial`` and an atomic rename.
+
+    ``results``: replica dicts (any order); ``estimate``: the final result
+    (marks the file complete), or None while the run goes on.
+    """
+    from .._version import VERSION
+
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    results = sorted(results, key=lambda r: r["replica"])
+    n_stages = sampler.levels.size - 1
+    try:
+        with h5py.File(partial, "w") as h5:
+            a = h5.attrs
+            a["nanomag_version"] = VERSION
+            a["config_toml"] = config_text
+            a["config_path"] = str(config_path)
+            a["seed"] = int(seed)
+            a["seeding"] = SEEDING
+            a["kind"] = "switching_rate"
+            a["method"] = "forward flux sampling (docs/rare.md)"
+            a["start_u"] = float(start_u)
+            a["target_u"] = float(target_u)
+            a["settings"] = json.dumps(settings)
+            a["units"] = json.dumps(UNITS)
+            dev = sampler.device
+            a["device"] = json.dumps({"grain": asdict(dev.grain), "leads": [asdict(lead) for lead in dev.leads]},
+                                     default=str)
+            a["versions"] = json.dumps(_versions())
+            now = datetime.datetime.now(datetime.UTC).isoformat()
+            a["created"] = created or now
+            a["updated"] = now
+            a["status"] = "running" if estimate is None else "complete"
+            p = h5.create_group("pilot")
+            p["levels"] = sampler.levels
+            p["interfaces_u"] = sampler.interfaces
+            p.attrs["basin_state"] = sampler.basin_state
+            p.attrs["basin_u"] = sampler.basin_u
+            p.attrs["pilot_events"] = sampler.pilot_events
+            g = h5.create_group("replicas")
+            g["index"] = np.array([r["replica"] for r in results], dtype=np.int64)
+            for key, dtype in _REPLICA_KEYS:
+                g[key] = np.array([r[key] for r in results], dtype=dtype)
+            for key in _STAGE_KEYS:
+                g[key] = np.array([r[key] for r in results], dtype=np.int64).reshape(len(results), n_stages)
+            g["flux_time"].attrs["units"] = "hbar / energy"
+            if estimate is not None:
+                for key in ("mfpt", "stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
+                            "wall_time", "flux", "confidence"):
+                    a[key] = getattr(estimate, key)
+                a["ci_low"], a["ci_high"] = estimate.ci
+                s = h5.create_group("stages")
+                s["interface_u"] = estimate.interfaces
+                s["n_trials"] = estimate.n_trials
+                s["n_success"] = estimate.n_success
+                s["p"] = estimate.p
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise ConfigError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def read_rare_state(path) -> RareState:
+    """The identity, pilot and replicas of a rare-event file (for a resume)."""
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it as HDF5 ({exc})") from None
+    with h5:
+        attrs = {k: _text(v) for k, v in h5.attrs.items()}
+        if attrs.get("kind") != "switching_rate" or "pilot" not in h5 or "replicas" not in h5:
+            raise ConfigError(f"{path}: not a nanomag rare-event file")
+        settings = json.loads(attrs["settings"])
+        p = h5["pilot"]
+        pilot = (p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"]))
+        g = h5["replicas"]
+        index = g["index"][...]
+        cols = {key: g[key][...] for key, _ in _REPLICA_KEYS}
+        stages = {key: g[key][...] for key in _STAGE_KEYS}
+    results = []
+    for i, r in enumerate(index):
+        res = {"replica": int(r)}
+        for key, dtype in _REPLICA_KEYS:
+            res[key] = float(cols[key][i]) if dtype == "f8" else int(cols[key][i])
+        for key in _STAGE_KEYS:
+            res[key] = stages[key][i].astype(np.int64)
+        results.append(res)
+    return RareState(attrs, settings, pilot, results)
+
+
+def read_rare(path) -> SwitchingRate:
+    """Read a complete ``nanomag rare`` file back into the :class:`~nanomag.rare.SwitchingRate` of the run."""
+    from .config import parse_config
+
+    state = read_rare_state(path)
+    if not state.complete:
+        raise ConfigError(f"{path}: the run has not finished (status {state.attrs.get('status')!r}); "
+                          f"finish it with nanomag rare --resume")
+    cfg = parse_config(state.attrs["config_toml"], state.attrs.get("config_path", str(path)))
+    s = state.settings
+    sampler = FluxSampler(cfg.device, state.attrs["start_u"], state.attrs["target_u"], seed=state.attrs["seed"],
+                          trials=s["trials"], launches=s["launches"], max_events=s["max_events"],
+                          pilot=state.pilot)
+    n_first, n_total = int(state.attrs["n_first"]), int(state.attrs["n_replicas"])
+    first = [r for r in state.results if r["replica"] < n_first]
+    used = [r for r in state.results if r["replica"] < n_total]
+    W = np.array([r["n_launch"] * np.prod(r["n_success"] / s["trials"]) for r in first])
+    T = np.array([r["flux_time"] for r in first])
+    plan = plan_replicas(W, T, s["rtol"], s["confidence"]) if W.sum() > 0 else None
+    return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
+                            stopped_by=state.attrs["stopped_by"], wall_time=float(state.attrs["wall_time"]))

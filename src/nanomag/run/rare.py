@@ -1,0 +1,175 @@
+"""``nanomag rare``: a rare-event run into a resumable HDF5 file, serially, on worker processes or under MPI.
+
+Every rank runs the same deterministic driver (:meth:`nanomag.rare.FluxSampler.run`);
+the replicas of each batch are spread by the ``map_fn`` the caller passes
+(:func:`nanomag.run.parallel.mpi_map` or :func:`~nanomag.run.parallel.process_map`),
+and rank 0 alone writes the file (:mod:`nanomag.io.rare`).  Since each replica depends only on (seed,
+replica number), the answer is the same bit for bit whatever the number of
+ranks or workers, and after a resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, NanomagError
+from ..io.config import Config
+from ..io.outputs import RunLock, check_output
+from ..io.rare import FIXED_SETTINGS, RareSpec, rare_spec, read_rare_state, write_rare
+from ..rare.ffs import FluxSampler, SwitchingRate, check_interfaces
+
+__all__ = ["run_rare"]
+
+
+class _Progress:
+    """tqdm bar over replicas; the postfix shows the current estimate and its interval."""
+
+    def __init__(self, quiet: bool, done: int):
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(initial=done, unit="replica", dynamic_ncols=True, file=sys.stderr)
+        self.seen = done
+
+    def __call__(self, est: SwitchingRate):
+        if self.bar is None:
+            return
+        lo, hi = est.ci
+        if math.isfinite(est.quantile):  # the first stage is done: the interval of the plan
+            self.bar.total = est.n_planned
+            text = f"mfpt {est.mfpt:.4g} [{lo:.3g}, {hi:.3g}] +-{100 * est.relative_error:.1f}%"
+        elif math.isfinite(est.stderr):  # first stage: a provisional error
+            text = f"mfpt {est.mfpt:.4g} +-{100 * est.stderr / est.mfpt:.1f}% (1 s.e., first stage)"
+        else:
+            text = f"mfpt {est.mfpt:.4g}"
+        self.bar.set_postfix_str(f"{text} (target {100 * est.rtol:g}%), {est.n_events:.3g} events", refresh=False)
+        self.bar.update(max(est.n_replicas - self.seen, 0))
+        self.seen = max(est.n_replicas, self.seen)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _open(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
+    """Check the output path; on a resume, the file's state (refused if it belongs to another run)."""
+    if resume:
+        if not out.exists():
+            raise ConfigError(f"--resume: {out} does not exist")
+        state = read_rare_state(out)
+        theirs = state.settings
+        if state.attrs.get("config_toml") != cfg.text:
+            raise ConfigError(f"--resume: {out} was written by another run (configuration text differs)")
+        for key in FIXED_SETTINGS:
+            if theirs.get(key) != spec.settings()[key]:
+                raise ConfigError(f"--resume: {out} was written with {key}={theirs.get(key)!r}, "
+                                  f"not {spec.settings()[key]!r}")
+        return state
+    return None
+
+
+def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = False, force: bool = False,
+             quiet: bool = False, comm=None, map_fn=None, save_interval: float = 2.0,
+             on_save=None) -> SwitchingRate:
+    """Run the rare-event estimate of ``cfg`` into the HDF5 file ``out``.
+
+    Parameters
+    ----------
+    cfg : Config
+    out : path
+        An existing file is refused unless ``resume`` (finish it: the replicas
+        on file are not computed again) or ``force`` (overwrite it).
+    spec : RareSpec, optional
+        Default: :func:`rare_spec` of ``cfg``.
+    comm : MPI communicator or None
+        Every rank must call; rank 0 writes the file (:func:`nanomag.run.parallel.get_comm`).
+    map_fn : callable, optional
+        Spreads the replicas: ``nanomag.run.parallel.mpi_map(comm)`` under MPI (required with
+        ``comm``), ``nanomag.run.parallel.process_map(n)`` for worker processes; default serial.
+    save_interval : float
+        Seconds between saves of the file (0: after every batch of replicas).  [s]
+    on_save : callable, optional
+        Called on rank 0 after each save with the number of replicas on file (tests).
+
+    Returns
+    -------
+    SwitchingRate (on every rank).
+    """
+    spec = spec or rare_spec(cfg)
+    if comm is not None and map_fn is None:
+        raise ConfigError("map_fn: under MPI, pass nanomag.run.parallel.mpi_map(comm)")
+    if spec.interfaces is not None:  # bad input is refused before any file is touched
+        check_interfaces(spec.interfaces, spec.start_u, spec.target_u)
+    out = Path(out)
+    rank = comm.Get_rank() if comm is not None else 0
+    state, error, lock = None, None, None
+    if rank == 0:
+        try:
+            if not resume:  # before the lock: with --force, it refuses the file of a live run
+                if out.exists() and not force:
+                    raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
+                check_output(out, force=force)
+            # then the lock: no other process touches the file from here on (--force, --resume, --out)
+            lock = RunLock(out).acquire("--resume" if resume else "--out")
+            state = _open(out, cfg, spec, resume, force)
+        except NanomagError as exc:
+            error = exc
+            if lock is not None:
+                lock.release()
+    if comm is not None:
+        msg = comm.bcast(str(error) if error else None, root=0)
+        if msg is not None:
+            raise error if rank == 0 else ConfigError(msg)
+        state_data = comm.bcast((state.pilot, state.results, state.attrs.get("created")) if state else None, root=0)
+    else:
+        if error is not None:
+            raise error
+        state_data = (state.pilot, state.results, state.attrs.get("created")) if state else None
+    pilot, done, created = state_data if state_data else (None, [], None)
+
+    progress, results, saver = None, {}, {}
+    try:
+        sampler = FluxSampler(cfg.device, spec.start_u, spec.target_u, seed=spec.seed, interfaces=spec.interfaces,
+                              trials=spec.trials, launches=spec.launches, max_events=spec.max_events, pilot=pilot)
+        results.update({r["replica"]: r for r in done})
+        common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
+                      target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
+        created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        last_save = [-math.inf]
+
+        def save(estimate=None):
+            write_rare(out, results=results.values(), estimate=estimate, created=created, **common)
+            last_save[0] = time.monotonic()
+            if on_save is not None:
+                on_save(len(results))
+
+        def on_results(new):
+            for r in new:
+                results[r["replica"]] = r
+            if rank == 0 and time.monotonic() - last_save[0] >= save_interval:
+                save()
+
+        saver["save"] = save
+        progress = _Progress(quiet or rank != 0, len(done))
+        if rank == 0 and state is None:
+            save()
+        est = sampler.run(rtol=spec.rtol, min_replicas=spec.min_replicas, confidence=spec.confidence,
+                          map_fn=map_fn, done=done, on_results=on_results, progress=progress)
+        if rank == 0:
+            save(est)
+    except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
+        if rank == 0 and "save" in saver:
+            with contextlib.suppress(Exception):
+                saver["save"]()
+        raise
+    finally:
+        if progress is not None:
+            progress.close()
+        if lock is not None:
+            lock.release()
+    return est
