@@ -3,14 +3,16 @@
 Computes nm.pulse.wer_map for mu.left in [1.2, 1.6] (20 heights) x widths in
 [0, 600] (200 widths), the heights spread over --workers processes, and writes
 runs/figures/wer_map.png (the WER curves and the switching map).  Prints the
-wall time of the map, its summary (width at WER = 1e-3, 1e-6, 1e-9, 1e-12 and
-the tail slope per height) and one check: the map's WER at about 1e-12
-against nm.exact.write_error_rate computed on its own for that pulse.
+wall time and the workers' CPU time of the map, its summary (width at WER =
+1e-3, 1e-6, 1e-9, 1e-12 and the tail slope per height) and one check: the
+map's WER at about 1e-12 against nm.exact.write_error_rate computed on its own
+for that pulse.
 
 Usage: python scripts/wer_map.py [--heights 20] [--widths 200] [--workers 2] [--out runs/figures/wer_map.png]
 """
 
 import argparse
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -38,15 +40,17 @@ def main():
     widths = np.linspace(0.0, 600.0, args.widths)
     n_states = nm.rates.build(dev).n_states
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     with ProcessPoolExecutor(args.workers) as pool:
         result = nm.pulse.wer_map(dev, protocol, run.start_u, run.target_u, widths=widths, heights=heights,
                                   parameter="mu.left", map_fn=lambda fn, *it: list(pool.map(fn, *it)),
                                   config_toml=cfg.text)
     wall = time.perf_counter() - t0
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0  # the workers' CPU time (pool closed)
     print(f"device: {args.config} (S0 = {dev.grain.S0:g}, {n_states} states); u {run.start_u:+g} -> "
           f"{run.target_u:+g}; pulse: mu.left over {heights[0]:g}..{heights[-1]:g}")
     print(f"WER map: {heights.size} heights x {widths.size} widths in [0, {widths[-1]:g}] on {args.workers} "
-          f"worker(s): {wall:.1f} s")
+          f"worker(s): {wall:.1f} s wall, {cpu:.1f} s CPU in the workers ({cpu / heights.size:.2f} s per height)")
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
     at = np.array([result.width_at(lv) for lv in levels])
     slope = result.tail_slope()
