@@ -640,6 +640,7 @@ def test_nanomag_run_samples_the_protocol_and_checks_it(tmp_path, capsys):
 # --------------------------------------------------------------------------- Fokker-Planck under a protocol
 
 
+@pytest.mark.slow
 def test_fokker_planck_under_a_protocol_reduces_to_the_constant_case_and_follows_the_exact_chain():
     dev = switching_device(S0=100)
     times = np.array([10.0, 30.0, 45.0, 60.0])
