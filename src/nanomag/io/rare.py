@@ -43,7 +43,8 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from ..rare.ffs import FluxSampler, SwitchingRate, plan_replicas
+from ..rare.ffs import FluxSampler, SwitchingRate
+from ..rare.stages import plan_replicas
 from .config import Config
 
 __all__ = ["RareSpec", "rare_spec", "RareState", "write_rare", "read_rare_state", "read_rare", "SEEDING",

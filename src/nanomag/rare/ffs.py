@@ -36,17 +36,17 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_count, check_finite, check_positive, check_seed, check_u
+from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import RateModel, build
 from ..model.device import Device
 from . import _kernels as K
+from .stages import StagePlan, influence, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
            "plan_replicas", "StagePlan", "check_interfaces"]
@@ -216,71 +216,6 @@ def replica_task(task: ReplicaTask, replica: int) -> dict:
             "flux_events": int(n_flux), "n_success": n_success, "stage_events": stage_events, "status": int(status)}
 
 
-# --------------------------------------------------------------------------- statistics
-
-
-def _influence(weight: np.ndarray, duration: np.ndarray) -> np.ndarray:
-    """z_r = W_r / mean(W) - T_r / mean(T): the replicas' linearised contributions to log(sum W / sum T)."""
-    return weight / weight.mean() - duration / duration.mean()
-
-
-@dataclass(frozen=True)
-class StagePlan:
-    """The two-stage (Stein) plan fixed by the first ``n_first`` replicas (docs/rare.md, "Confidence interval").
-
-    Attributes
-    ----------
-    n_first : int
-        Replicas of the first stage.
-    sigma : float
-        Standard deviation of the influence values z_r over the first stage.
-    quantile : float
-        Student-t quantile with n_first - 1 degrees of freedom, with the
-        second-order (Edgeworth) correction for the skewness and kurtosis of z.
-    n_needed : int
-        Replicas for a relative half-width rtol: max(n_first, (quantile * sigma / log(1 + rtol))^2).
-    """
-
-    n_first: int
-    sigma: float
-    quantile: float
-    n_needed: int
-
-    def half_width(self, n: int) -> float:
-        """Half-width of the interval of log(rate) with n replicas."""
-        return self.quantile * self.sigma / math.sqrt(n)
-
-
-def plan_replicas(weight, duration, rtol: float, confidence: float = 0.95) -> StagePlan:
-    """The two-stage plan from the first stage's (W_r, T_r), shape (n_first,) each.
-
-    Stein's two-stage procedure: the number of replicas and the width of the
-    final interval both come from the first stage only, so choosing the number
-    of replicas from the data does not make the interval optimistic (as stopping
-    when a running interval first looks narrow enough would).  The quantile
-    t_{n-1} is corrected at second order for the skewness g and excess
-    kurtosis k of the replicas: q' = q - q min(c, 0) / n with
-    c = k (q^2 - 3) / 12 - g^2 (q^4 + 2 q^2 - 3) / 18 (the Edgeworth expansion of
-    the Studentised mean; never narrower than q).
-    """
-    from scipy.stats import t as student
-
-    w = np.asarray(weight, dtype=float)
-    d = np.asarray(duration, dtype=float)
-    n = w.size
-    q = float(student.ppf(0.5 + confidence / 2, n - 1))
-    z = _influence(w, d)
-    sigma = float(z.std(ddof=1))
-    m2 = float(np.mean((z - z.mean()) ** 2))
-    if m2 > 0:
-        g = float(np.mean((z - z.mean()) ** 3)) / m2 ** 1.5
-        k = float(np.mean((z - z.mean()) ** 4)) / m2 ** 2 - 3.0
-        c = k * (q * q - 3) / 12 - g * g * (q ** 4 + 2 * q * q - 3) / 18
-        q -= q * min(c, 0.0) / n
-    needed = max(n, math.ceil((q * sigma / math.log1p(rtol)) ** 2 * (1 + 1e-12)))
-    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed))
-
-
 # --------------------------------------------------------------------------- result
 
 
@@ -295,7 +230,8 @@ class SwitchingRate:
     stderr : float
         Its standard error (delta method over replicas).  [time]
     ci : (float, float)
-        ``confidence`` interval of the mean switching time (two-stage, see :func:`plan_replicas`).  [time]
+        ``confidence`` interval of the mean switching time (two-stage, see
+        :func:`~nanomag.rare.stages.plan_replicas`).  [time]
     confidence : float
     n_events : int
         Jump-chain events spent, pilot included.
@@ -327,7 +263,8 @@ class SwitchingRate:
     n_planned : int
         Replicas that the first stage asked for (more than ``n_replicas`` when the budget stopped the run).
     quantile : float
-        The (Edgeworth-corrected) Student quantile of the interval (see :func:`plan_replicas`).
+        The (Edgeworth-corrected) Student quantile of the interval (see
+        :func:`~nanomag.rare.stages.plan_replicas`).
     trials, launches : int
         Trials per stage and minimum launches per replica.
     rtol, max_events : float
@@ -608,7 +545,7 @@ class FluxSampler:
         if R and W.sum() > 0:
             mfpt = float(T.sum() / W.sum())
             if R > 1:
-                se = mfpt * float(_influence(W, T).std(ddof=1)) / math.sqrt(R)
+                se = mfpt * float(influence(W, T).std(ddof=1)) / math.sqrt(R)
             if plan is not None:
                 half = plan.half_width(R)
                 ci = (mfpt * math.exp(-half), mfpt * math.exp(half))
@@ -630,7 +567,7 @@ class FluxSampler:
             done=None, on_results=None, progress=None) -> SwitchingRate:
         """A first stage of ``min_replicas`` replicas, then as many more as its plan needs (or the budget allows).
 
-        The plan (:func:`plan_replicas`) depends only on the first stage, so
+        The plan (:func:`~nanomag.rare.stages.plan_replicas`) depends only on the first stage, so
         the answer does not depend on ``map_fn``, on the number of workers or
         ranks, or on a resume.  The first stage always runs in full (and is
         doubled while it has seen no switch at all); ``max_events`` bounds
@@ -649,69 +586,21 @@ class FluxSampler:
         progress : callable, optional
             ``progress(estimate)`` after each batch (each replica when serial).
         """
-        rtol = check_positive("rtol", rtol)
-        min_replicas = check_count("min_replicas", min_replicas, minimum=2)
-        confidence = check_finite("", "confidence", confidence)
-        if not 0 < confidence < 1:
-            raise ConfigError(f"confidence: must lie in (0, 1), got {confidence}")
-        results = {r["replica"]: r for r in (done or ())}
         task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
-        t0 = time.perf_counter()
-        state = {"plan": None}
 
-        def compute(lo: int, hi: int):
-            todo = [r for r in range(lo, hi) if r not in results]
-            if map_fn is None:
-                for r in todo:
-                    results[r] = replica_task(task, r)
-                    if on_results is not None:
-                        on_results([results[r]])
-                    if progress is not None:
-                        report([results[i] for i in range(hi) if i in results])
-            elif todo:
-                new = list(map_fn(replica_task, [task] * len(todo), todo))
-                for res in new:
-                    results[res["replica"]] = res
-                if on_results is not None:
-                    on_results(new)
-            batch = [results[r] for r in range(hi)]
+        def weight(r):
+            return r["n_launch"] * float(np.prod(r["n_success"] / self.trials))
+
+        def check(batch):
             if any(r["status"] == K.BUDGET for r in batch):
                 raise SolverError(f"one replica's flux run spent the whole budget max_events={self.max_events:g}; "
                                   f"raise max_events or lower launches")
-            if progress is not None and map_fn is not None:
-                report(batch)
-            return batch
 
-        def report(batch):
-            progress(self.estimate(batch, plan=state["plan"], rtol=rtol, confidence=confidence,
-                                   wall_time=time.perf_counter() - t0))
-
-        def events(batch):
-            return sum(r["flux_events"] + int(np.sum(r["stage_events"])) for r in batch)
-
-        n_first = min_replicas
-        batch = compute(0, n_first)
-        while sum(r["n_launch"] * np.prod(r["n_success"] / self.trials) for r in batch) == 0:
-            # no switch in the first stage: grow it (rare; means too few trials for these interfaces)
-            if self.pilot_events + events(batch) * 2 > self.max_events:
-                return self.estimate(batch, plan=None, rtol=rtol, confidence=confidence, stopped_by="budget",
-                                     wall_time=time.perf_counter() - t0)
-            n_first *= 2
-            batch = compute(0, n_first)
-        first = sorted(batch, key=lambda r: r["replica"])
-        W = np.array([r["n_launch"] * np.prod(r["n_success"] / self.trials) for r in first])
-        T = np.array([r["flux_time"] for r in first])
-        plan = state["plan"] = plan_replicas(W, T, rtol, confidence)
-        spent = self.pilot_events + events(first)
-        per_replica = max(events(first) / n_first, 1.0)
-        room = n_first + max(math.floor((self.max_events - spent) / per_replica), 0)
-        n_total = min(plan.n_needed, room)
-        stopped_by = "rtol" if n_total >= plan.n_needed else "budget"
-        step = max(n_first, math.ceil((n_total - n_first) / 8))
-        for lo in range(n_first, n_total, step):
-            batch = compute(lo, min(lo + step, n_total))
-        return self.estimate([results[r] for r in range(n_total)], plan=plan, rtol=rtol, confidence=confidence,
-                             stopped_by=stopped_by, wall_time=time.perf_counter() - t0)
+        return run_two_stage(
+            replica_task, task, weight=weight, duration=lambda r: r["flux_time"],
+            events=lambda r: r["flux_events"] + int(np.sum(r["stage_events"])), estimate=self.estimate,
+            spent_before=self.pilot_events, max_events=self.max_events, rtol=rtol, min_replicas=min_replicas,
+            confidence=confidence, map_fn=map_fn, done=done, on_results=on_results, progress=progress, check=check)
 
 
 def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
