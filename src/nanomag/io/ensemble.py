@@ -290,6 +290,32 @@ class EnsembleFile:
         _write_rows(self._rank, chunk, np.array([rank], dtype=np.int32))
         _write_rows(self._done, chunk, np.array([True]))  # last: a chunk marked done is complete
 
+    def write_chunks(self, items: list) -> None:
+        """Write several finished chunks, ``[(chunk, result, rank), ...]``, with one HDF5 call per dataset.
+
+        The file selection is the union of the chunks' rows (in file order), so
+        the cost per call is paid once per batch; every chunk's data are
+        written before any of the batch's ``chunks/done`` flags.
+        """
+        if len(items) <= 1:
+            for chunk, result, rank in items:
+                self.write_chunk(chunk, result, rank=rank)
+            return
+        items = sorted(items, key=lambda it: it[0])
+        if not hasattr(self, "_data"):  # write_chunk looks the datasets up on its first call
+            self.write_chunk(*items[0][:2], rank=items[0][2])
+            items = items[1:]
+        n = self.cfg.run.n_traj
+        rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
+        chunks = [(c, c + 1) for c, _, _ in items]
+        for key, dset in self._data:
+            _write_union(dset, rows, np.concatenate([r[key] for _, r, _ in items]))
+        for key, dset in self._chunk_sets:
+            shape = (1,) + dset.shape[1:]
+            _write_union(dset, chunks, np.concatenate([np.reshape(r[key], shape) for _, r, _ in items]))
+        _write_union(self._rank, chunks, np.array([k for _, _, k in items], dtype=np.int32))
+        _write_union(self._done, chunks, np.ones(len(items), dtype=bool))  # last: a chunk marked done is complete
+
     def finish(self, **attrs) -> None:
         for k, v in attrs.items():
             self.h5.attrs[k] = v
@@ -354,6 +380,18 @@ def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:
     fspace = dset.id.get_space()
     start = (first,) + (0,) * (rows.ndim - 1)
     fspace.select_hyperslab(start, rows.shape)
+    dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
+
+
+def _write_union(dset: h5py.Dataset, spans: list, rows: np.ndarray) -> None:
+    """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call."""
+    rows = np.ascontiguousarray(rows, dtype=dset.dtype)
+    fspace = dset.id.get_space()
+    tail = (0,) * (rows.ndim - 1)
+    op = h5py.h5s.SELECT_SET
+    for lo, hi in spans:
+        fspace.select_hyperslab((lo,) + tail, (hi - lo,) + rows.shape[1:], op=op)
+        op = h5py.h5s.SELECT_OR
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
 
 

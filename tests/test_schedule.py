@@ -1,0 +1,136 @@
+"""The ensemble schedule (nanomag.run.schedule): every rank gets work, rank 0's load stays bounded,
+the chunking does not depend on the rank count."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from nanomag.errors import ConfigError
+from nanomag.run import schedule as sch
+
+N_TRAJ = [1, 7, 100, 1000, 1023, 1024, 1025, 4096, 10_000, 123_457, 1_280_000, 10**7, 10**9]
+SECONDS = [None, 1e-6, 1e-4, 1e-3, 0.01, 0.3, 5.0, 100.0]
+RANKS = [2, 3, 8, 33, 34, 100, 512, 1000, 1024, 2048, 4096]
+
+
+def _ranks_with_work(s: sch.Schedule) -> int:
+    """Simulate the first hand-out: the workers in handout() order, then rank 0 takes from what is left."""
+    order = sch.handout(s.n_ranks - 1, s.prefetch, s.n_chunks)
+    given = order[:s.n_chunks]  # beyond the queue a worker is told "no more work"
+    rank0 = s.n_chunks - len(given) > 0
+    return len(set(given)) + int(rank0)
+
+
+@pytest.mark.parametrize("seconds", SECONDS)
+def test_every_rank_gets_work_up_to_the_planned_rank_count(seconds):
+    for n in N_TRAJ:
+        for ranks in list(range(2, 40)) + RANKS:
+            s = sch.plan(n, ranks, seconds_per_traj=seconds)
+            assert s.n_chunks == math.ceil(n / s.chunk_size)
+            if ranks <= sch.RANKS_PLANNED and n >= ranks:
+                assert s.n_chunks >= ranks, (n, ranks, seconds, s)
+                assert _ranks_with_work(s) == ranks, (n, ranks, seconds, s)
+            # beyond the planned count: every rank gets work whenever there are enough chunks
+            assert _ranks_with_work(s) == min(ranks, s.n_chunks), (n, ranks, seconds, s)
+            if n >= sch.CHUNKS_PER_RANK * sch.RANKS_PLANNED and s.rule == "chunks_per_rank":
+                assert s.n_chunks >= sch.CHUNKS_PER_RANK * sch.RANKS_PLANNED
+
+
+def test_chunking_does_not_depend_on_the_rank_count():
+    for n in N_TRAJ:
+        for seconds in SECONDS:
+            sizes = {sch.plan(n, r, seconds_per_traj=seconds).chunk_size for r in [1] + RANKS}
+            assert len(sizes) == 1
+            chunking = {sch.plan(n, r, seconds_per_traj=seconds).chunking_json() for r in [1] + RANKS}
+            assert len(chunking) == 1
+
+
+@pytest.mark.parametrize("seconds", [s for s in SECONDS if s is not None])
+def test_rank0_load_is_bounded(seconds):
+    """Whenever the job is large enough to be cut into chunks of CHUNK_SECONDS_MIN or more, rank 0
+    coordinates at most 2 % of its time up to the planned rank count (the constants are set so)."""
+    for n in N_TRAJ:
+        for ranks in RANKS:
+            s = sch.plan(n, ranks, seconds_per_traj=seconds)
+            if ranks > sch.RANKS_PLANNED:
+                continue
+            if s.chunk_seconds >= sch.CHUNK_SECONDS_MIN:
+                assert s.rank0_load() <= sch.RANK0_LOAD_MAX * (1 + 1e-9), (n, ranks, seconds, s.rank0_load())
+            else:  # short chunks only for a small job: less than RANKS_PLANNED x CHUNK_SECONDS_MIN of work,
+                # or when chunks_per_rank already gives every planned rank CHUNKS_PER_RANK chunks
+                assert (n * seconds < sch.RANKS_PLANNED * sch.CHUNK_SECONDS_MIN * (1 + 1e-9)
+                        or s.chunk_seconds > sch.CHUNK_SECONDS_MAX / 2 or s.rule == "chunks_per_rank"
+                        or s.chunk_size == 1), s
+            assert s.chunk_size == 1 or s.chunk_seconds <= sch.CHUNK_SECONDS_MAX, s
+
+
+def test_rules():
+    # cheap trajectories, many of them: 4096 chunks
+    s = sch.plan(10**7, 8, seconds_per_traj=1e-3)
+    assert (s.rule, s.chunk_size) == ("chunk_seconds_min", math.ceil(sch.CHUNK_SECONDS_MIN / 1e-3))
+    s = sch.plan(10**9, 8, seconds_per_traj=2e-5)
+    assert s.rule == "chunks_per_rank" and s.n_chunks == math.ceil(10**9 / (10**9 // 4096))
+    # a small job: one chunk per planned rank, shorter than CHUNK_SECONDS_MIN
+    s = sch.plan(10_000, 8, seconds_per_traj=1e-3)
+    assert s.rule == "one_chunk_per_rank" and s.chunk_size == 9 and s.n_chunks == 1112 and s.chunk_seconds < 0.01
+    # expensive trajectories: capped at CHUNK_SECONDS_MAX
+    s = sch.plan(10**6, 8, seconds_per_traj=5.0)
+    assert s.rule == "chunk_seconds_max" and s.chunk_size == 1
+    # unknown cost: the legacy cap
+    assert sch.plan(10**9, 2).chunk_size == sch.MAX_CHUNK_SIZE
+    assert sch.plan(100, 2, chunk_size=7).chunk_size == 7 and sch.plan(100, 2, chunk_size=7).rule == "given"
+
+
+def test_prefetch_and_handout():
+    assert sch.plan(10**6, 1, seconds_per_traj=1e-3).prefetch == 0
+    assert sch.plan(10**6, 8, seconds_per_traj=1e-6).prefetch == 2  # chunks far shorter than rank 0's response
+    assert sch.plan(1024, 1024, seconds_per_traj=1.0).prefetch == 0  # no chunk to spare
+    assert sch.handout(3, 1, 100) == [1, 2, 3, 1, 2, 3]
+    assert sch.handout(3, 2, 5) == [1, 2, 3, 1]  # one left for rank 0
+    assert sch.handout(3, 1, 2) == [1, 2, 3]  # the third worker is told "no more work"
+
+
+def test_json_and_bad_input():
+    s = sch.plan(5000, 16, seconds_per_traj=0.01)
+    d = json.loads(s.to_json())
+    assert d["chunk_size"] == s.chunk_size and d["n_ranks"] == 16 and d["prefetch"] == s.prefetch
+    c = json.loads(s.chunking_json())
+    assert "n_ranks" not in c and c["ranks_planned"] == sch.RANKS_PLANNED
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ConfigError, match="n_traj"):
+            sch.plan(bad, 2)
+    with pytest.raises(ConfigError, match="n_ranks"):
+        sch.plan(10, 0)
+    assert sch.plan(10, 2, seconds_per_traj=float("nan")).seconds_per_traj is None
+    assert np.isnan(sch.plan(10, 2).rank0_load())
+
+
+def test_batched_writes_equal_chunk_by_chunk_writes(tmp_path):
+    """EnsembleFile.write_chunks (one HDF5 call per dataset for a batch, any order) writes what write_chunk does."""
+    import h5py
+
+    from nanomag.io.config import read_config
+    from nanomag.io.ensemble import EnsembleFile
+    from nanomag.run.tasks import EnsembleTask, compute_block
+
+    from pathlib import Path
+
+    cfg = read_config(Path(__file__).resolve().parents[1] / "runs" / "switching.toml")
+    task = EnsembleTask(cfg.text, str(cfg.path))
+    size = 7
+    one, many = (EnsembleFile.create(tmp_path / name, cfg, size) for name in ("one.h5", "many.h5"))
+    order = [5, 0, 1, 9, 3, 4, 12]  # out of order, with runs of consecutive chunks and gaps
+    results = {c: compute_block(task, c * size, size) for c in order}
+    for c in order:
+        one.write_chunk(c, results[c], rank=c % 3)
+    many.write_chunks([(c, results[c], c % 3) for c in order[:6]])
+    many.write_chunks([(order[6], results[order[6]], order[6] % 3)])
+    one.close()
+    many.close()
+    with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "many.h5") as b:
+        for key in ("first_passage/times", "first_passage/censored", "first_passage/n_events", "chunks/done",
+                    "chunks/event_counts", "chunks/rank", "chunks/wall_time"):
+            np.testing.assert_array_equal(a[key][...], b[key][...], err_msg=key)
+        assert a["chunks/done"][...].sum() == len(order)
