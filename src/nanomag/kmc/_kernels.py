@@ -1,8 +1,9 @@
 """Compiled kernels of the Gillespie (direct method) KMC engine.
 
 Every kernel reads the per-state tables built by :mod:`nanomag.markov.rates` and
-never recomputes physics.  The tables are repacked by :func:`pack_tables`
-into one cache line per state.  Trajectory ``first + i`` always draws from the
+never recomputes physics.  The tables are repacked by :func:`pack_tables` (or,
+block by block, :func:`pack_blocks`) into one cache line per state, plus a
+small row of packed jumps.  Trajectory ``first + i`` always draws from the
 xoshiro256** stream of :func:`nanomag._rng.seed_xoshiro`, so a trajectory's
 history depends only on (seed, index): not on chunking, threads or ranks.
 
@@ -86,42 +87,163 @@ EVENT_MASK = (1 << EVENT_BITS) - 1
 TARGET = -1.0  # row[s, 0] of a target state (first-passage tables)
 
 
+def jump_type(max_offset: int):
+    """The integer type of the packed jumps ((dst - s) << 8 | event) for |dst - s| <= ``max_offset``."""
+    for t in (np.int16, np.int32, np.int64):
+        if max_offset < 1 << (8 * np.dtype(t).itemsize - 1 - EVENT_BITS):
+            return t
+    raise ValueError("too many states for the packed KMC tables")
+
+
+def table_columns(width: int) -> int:
+    """Columns of the packed rows for ``width`` transitions per state: a multiple of 8 (64 bytes)."""
+    return 8 * ((width + 2 + 7) // 8)
+
+
+def pack_rows(tables, row, jump, first: int = 0, target=None) -> None:
+    """Write the packed rows of states first .. first + n - 1 into ``row`` and ``jump`` (n rows each).
+
+    ``tables``: :class:`nanomag.markov.rates.KMCTables` of those states; ``target``:
+    bool mask (n,) of the target states among them, or None.  See :func:`pack_tables`.
+    """
+    n, width = tables.cumrate.shape
+    if tables.event.max(initial=0) > EVENT_MASK:
+        raise ValueError("too many event classes for the packed KMC tables")
+    total = tables.total
+    safe = np.where(total > 0, total, 1.0)
+    row[:, 1 + width:] = 2.0
+    real = np.arange(width)[None, :] < tables.degree[:, None]
+    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
+    has = tables.degree > 0
+    row[np.flatnonzero(has), tables.degree[has]] = 1.0  # the last real entry: exactly 1
+    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
+    if target is not None:
+        row[target, 0] = TARGET
+    jump[:, 0] = 0
+    jump[:, 1 + width:] = 0
+    offset = tables.dst - np.arange(first, first + n)[:, None]
+    jump[:, 1:1 + width] = (offset << EVENT_BITS) | tables.event
+
+
 def pack_tables(tables, target=None):
     """(row, jump) from :class:`nanomag.markov.rates.KMCTables`, one 64-byte-aligned row per state.
 
     ``row[s, 0]`` is the inverse exit rate 1/total (0 for a trap, ``TARGET`` for a
     target state when ``target`` is given); ``row[s, 1 + k]`` the cumulative jump
     probabilities (the last real one exactly 1, padding 2, so the scan needs no
-    bound); ``jump[s, 1 + k] = dst << 8 | event``.  A state's whole row is one
-    cache line for up to 7 transitions.
+    bound); ``jump[s, 1 + k] = (dst - s) << 8 | event``, in the smallest integer
+    type that holds it (int16 for the single-orbital grain).  A state's whole
+    row is one cache line for up to 6 transitions, its jumps 16 bytes.
     """
     n, width = tables.cumrate.shape
-    if tables.event.max(initial=0) > EVENT_MASK or n >= 1 << (31 - EVENT_BITS):
-        raise ValueError("too many states or event classes for the packed KMC tables")
-    cols = 8 * ((width + 2 + 7) // 8)
-    total = tables.total
-    safe = np.where(total > 0, total, 1.0)
-    row = np.full((n, cols), 2.0)
-    cum = tables.cumrate / safe[:, None]
-    real = np.arange(width)[None, :] < tables.degree[:, None]
-    row[:, 1:1 + width] = np.where(real, cum, 2.0)
-    has = tables.degree > 0
-    row[np.flatnonzero(has), tables.degree[has]] = 1.0  # the last real entry: exactly 1
-    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
-    if target is not None:
-        row[target, 0] = TARGET
-    jump = np.zeros((n, cols), dtype=np.int32)
-    jump[:, 1:1 + width] = (tables.dst << EVENT_BITS) | tables.event
+    offset = np.abs(tables.dst - np.arange(n)[:, None]).max(initial=0)
+    cols = table_columns(width)
+    row = np.empty((n, cols))
+    jump = np.empty((n, cols), dtype=jump_type(int(offset)))
+    pack_rows(tables, row, jump, 0, target)
     return row, jump
+
+
+def pack_blocks(blocks, n_states: int, width: int, max_offset: int, target=None):
+    """(row, jump) of :func:`pack_tables`, filled block by block.
+
+    ``blocks`` yields (first, KMCTables of states first ..) of width ``width``
+    (e.g. :meth:`nanomag.markov.rates.RateBuilder.kmc_blocks`); ``max_offset``
+    bounds |dst - s|.  Only the packed tables are ever held whole.
+    """
+    row = np.empty((n_states, table_columns(width)))
+    jump = np.empty(row.shape, dtype=jump_type(max_offset))
+    for first, tables in blocks:
+        end = first + tables.total.size
+        pack_rows(tables, row[first:end], jump[first:end], first, None if target is None else target[first:end])
+    return row, jump
+
+
+# States and columns are unsigned inside the kernels: numba then leaves out the fix-up of negative
+# indices on every load, which sits on the path from one state to the next (~20 % of an event).
+_ONE = np.uint64(1)
 
 
 @njit(cache=True, inline="always")
 def _jump(row, jump, state, r):
-    """Packed (dst << 8 | event) of the transition chosen by the uniform r in [0, 1)."""
-    k = 1
+    """Packed ((dst - state) << 8 | event) of the transition chosen by the uniform r in [0, 1)."""
+    k = _ONE
     while row[state, k] <= r:
-        k += 1
+        k += _ONE
     return jump[state, k]
+
+
+@njit(cache=True, inline="always")
+def _next(state, j):
+    """The state (unsigned) after the packed jump ``j`` from ``state``."""
+    return np.uint64(np.int64(state) + (j >> EVENT_BITS))
+
+
+@njit(cache=True, inline="always")
+def _event(j):
+    """The event class (unsigned) of the packed jump ``j``."""
+    return np.uint64(j & EVENT_MASK)
+
+
+# --------------------------------------------------------------------------- reachability
+
+
+@njit(cache=True)
+def reachable_states(row, jump, start, reach):
+    """Mark in ``reach`` (bool, False on entry) every state reachable from ``start``.
+
+    Target states (``row[s, 0] == TARGET``) are reached but not left.  Sweeps
+    up and down the states until nothing changes: in the (S_z, sector) order a
+    path needs one more sweep only where it turns back, so a few sweeps do,
+    and no memory beyond the mask is needed.
+    """
+    n = row.shape[0]
+    reach[start] = True
+    changed = True
+    up = True
+    while changed:
+        changed = False
+        for i in range(n):
+            s = i if up else n - 1 - i
+            if not reach[s] or row[s, 0] == TARGET:
+                continue
+            k = 1
+            while row[s, k] <= 1.0:
+                d = s + (jump[s, k] >> EVENT_BITS)
+                if not reach[d]:
+                    reach[d] = True
+                    changed = True
+                k += 1
+        up = not up
+
+
+@njit(cache=True)
+def reaching_target(row, jump, among, can):
+    """Mark in ``can`` (bool, False on entry) the target states and the states of ``among`` with a path to one.
+
+    ``among`` (bool mask) must be closed under the transitions out of its
+    non-target states (e.g. the states reachable from a start).  Sweeps as
+    :func:`reachable_states`.
+    """
+    n = row.shape[0]
+    for s in range(n):
+        can[s] = row[s, 0] == TARGET
+    changed = True
+    up = False
+    while changed:
+        changed = False
+        for i in range(n):
+            s = i if up else n - 1 - i
+            if can[s] or not among[s]:
+                continue
+            k = 1
+            while row[s, k] <= 1.0:
+                if can[s + (jump[s, k] >> EVENT_BITS)]:
+                    can[s] = True
+                    changed = True
+                    break
+                k += 1
+        up = not up
 
 
 # --------------------------------------------------------------------------- first passage
@@ -130,7 +252,7 @@ def _jump(row, jump, state, r):
 @njit(cache=True)
 def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
-    state = start
+    state = np.uint64(start)
     t = 0.0
     n = 0
     while True:
@@ -145,8 +267,8 @@ def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
             return t_max, n, True
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
         j = _jump(row, jump, state, r)
-        counts_row[j & EVENT_MASK] += 1
-        state = j >> EVENT_BITS
+        counts_row[_event(j)] += 1
+        state = _next(state, j)
         n += 1
 
 
@@ -178,7 +300,7 @@ def first_passage_parallel(row, jump, start, t_max, words, first, times, n_event
 def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
     """Run one trajectory, recording its state and the electrons sent in by each lead."""
     s0, s1, s2, s3 = xo_seed(words, index)
-    state = start
+    state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
     t = 0.0
     n = 0
@@ -196,14 +318,14 @@ def _record_one(row, jump, n_leads, start, record_times, words, index, states_ro
             counts_row[c] += 1
             if c < 2 * n_leads:
                 q[c >> 1] += 1 - 2 * (c & 1)
-            state = jp >> EVENT_BITS
+            state = _next(state, jp)
             n += 1
             if row[state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                 next_t = t + e * row[state, 0]
             else:
                 next_t = np.inf
-        states_row[j] = state
+        states_row[j] = np.int64(state)
         for a in range(n_leads):
             transferred_row[j, a] = q[a]
     return n
@@ -248,7 +370,7 @@ def pack_stacked(tables, targets):
     n = packed[0][0].shape[0]
     cols = max(row.shape[1] for row, _ in packed)
     rows = np.full((len(packed), n, cols), 2.0)
-    jumps = np.zeros((len(packed), n, cols), dtype=np.int32)
+    jumps = np.zeros((len(packed), n, cols), dtype=np.result_type(*(jump.dtype for _, jump in packed)))
     for k, (row, jump) in enumerate(packed):
         rows[k, :, :row.shape[1]] = row
         jumps[k, :, :jump.shape[1]] = jump
@@ -260,7 +382,7 @@ def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, c
     """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
     s0, s1, s2, s3 = xo_seed(words, index)
     last = rows.shape[0] - 1
-    state = start
+    state = np.uint64(start)
     t = 0.0
     n = 0
     seg = 0
@@ -270,14 +392,14 @@ def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, c
     while True:
         inv = row[state, 0]
         if inv == TARGET:
-            return t, n, False, state
+            return t, n, False, np.int64(state)
         t_new = np.inf
         if inv != 0.0:
             e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
             t_new = t + e * inv
         if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
             if t_end >= t_max:
-                return t_max, n, True, state
+                return t_max, n, True, np.int64(state)
             t = t_end
             seg += 1
             row = rows[seg]
@@ -285,12 +407,12 @@ def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, c
             t_end = ends[seg] if seg < last else np.inf
             continue
         if t_new > t_max:  # also a trap in the last segment (t_new = inf)
-            return t_max, n, True, state
+            return t_max, n, True, np.int64(state)
         t = t_new
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
         j = _jump(row, jump, state, r)
-        counts_row[j & EVENT_MASK] += 1
-        state = j >> EVENT_BITS
+        counts_row[_event(j)] += 1
+        state = _next(state, j)
         n += 1
 
 
@@ -321,7 +443,7 @@ def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words,
     """As :func:`_record_one` under piecewise-constant tables."""
     s0, s1, s2, s3 = xo_seed(words, index)
     last = rows.shape[0] - 1
-    state = start
+    state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
     t = 0.0
     n = 0
@@ -347,21 +469,21 @@ def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words,
                 break
             t = next_t
             r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            k = 1
+            k = _ONE
             while rows[seg, state, k] <= r:
-                k += 1
+                k += _ONE
             jp = jumps[seg, state, k]
             c = jp & EVENT_MASK
             counts_row[c] += 1
             if c < 2 * n_leads:
                 q[c >> 1] += 1 - 2 * (c & 1)
-            state = jp >> EVENT_BITS
+            state = _next(state, jp)
             n += 1
             next_t = np.inf
             if rows[seg, state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                 next_t = t + e * rows[seg, state, 0]
-        states_row[j] = state
+        states_row[j] = np.int64(state)
         for a in range(n_leads):
             transferred_row[j, a] = q[a]
     return n

@@ -26,9 +26,10 @@ the original kernels run, unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,14 +37,14 @@ from .._stats import mean_and_error
 from .._validate import check_count, check_seed, check_t_max, check_times
 from ..errors import ConfigError, UnreachableTargetError
 from ..markov.chain import (
-    FirstPassageProblem,
+    check_sure_passage,
     reachable_from,
     start_index,
     start_side_mask,
     sure_to_reach,
     target_mask,
 )
-from ..markov.rates import RateModel, build
+from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
 from ..results import FirstPassageSample, TrajectorySample
@@ -98,7 +99,7 @@ class FirstPassageResult(FirstPassageSample):
 
     def counts(self) -> dict:
         """Events by class, as a dict name -> count."""
-        return {name: int(c) for name, c in zip(self.event_names, self.event_counts)}
+        return {name: int(c) for name, c in zip(self.event_names, self.event_counts, strict=True)}
 
     def to_xarray(self):
         ds = super().to_xarray()
@@ -252,23 +253,71 @@ class WERSample:
 class KMCSolver:
     """Reusable KMC engine for one device: the tables are built once.
 
+    The kernels read packed tables (:func:`nanomag.kmc._kernels.pack_blocks`),
+    80 bytes per state for the single-orbital grain, filled block by block from
+    the one rate builder (:meth:`nanomag.markov.rates.RateBuilder.kmc_blocks`):
+    the transition list of a large chain is never held whole.  Tables are
+    packed on first use: with the target marked for each first-passage
+    question, unmarked for :meth:`trajectories`.
+
     Parameters
     ----------
     device : Device
     parallel : bool or None
         Use numba ``prange`` over trajectories; None = when it helps (several
         threads and enough trajectories).  Results are identical either way.
+
+    Attributes
+    ----------
+    builder : RateBuilder
+        The states of the device (and its transitions, block by block).
+    model : RateModel
+        The full rate model, built on first use (the protocols need it; the
+        plain first-passage and trajectory runs never do).
     """
 
     device: Device
     parallel: bool | None = None
-    model: RateModel = field(init=False)
 
     def __post_init__(self):
-        self.model = build(self.device)
-        self._tables = K.pack_tables(self.model.kmc_tables)
+        self.builder = RateBuilder(self.device)
         self._problems = {}  # (start_u, target_u, censoring) -> (tables with the target marked, start index)
         self._protocols = {}  # (protocol, question, censoring, mode) -> (stacked tables, ends, start[, side mask])
+
+    @functools.cached_property
+    def model(self) -> RateModel:
+        return build(self.device)
+
+    @functools.cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Packed tables without a target (for :meth:`trajectories`)."""
+        return self._pack(None)
+
+    def _pack(self, target: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        b = self.builder
+        return K.pack_blocks(b.kmc_blocks(), b.n_states, b.max_degree, b.max_offset, target)
+
+    def _first_passage_tables(self, start_u, target_u, censored: bool):
+        """(packed tables with the target marked, start index) of a first-passage question.
+
+        Without censoring (``censored`` False) the target must be reached with
+        probability one from the start: checked on the packed tables
+        (:func:`~nanomag.markov.chain.check_sure_passage`), as
+        :class:`~nanomag.markov.chain.FirstPassageProblem` does on the full model.
+        """
+        target, start = target_mask(self.builder, start_u, target_u), start_index(self.builder, start_u)
+        if target[start]:
+            raise ConfigError(f"start_u={start_u}: the start state already lies in the target "
+                              f"(target_u={target_u}): every switching time would be 0")
+        row, jump = self._pack(target)
+        if not censored:
+            # proves the target is reached with probability one (else a clear error, never a hang)
+            reach = np.zeros(self.builder.n_states, dtype=bool)
+            K.reachable_states(row, jump, start, reach)
+            can = np.zeros(self.builder.n_states, dtype=bool)
+            K.reaching_target(row, jump, reach, can)
+            check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
+        return (row, jump), start
 
     def _segment_models(self, protocol: Protocol) -> tuple[RateModel, ...]:
         models = tuple(build(d) for d in protocol.devices(self.device)) + (self.model,)
@@ -317,27 +366,18 @@ class KMCSolver:
             return self._first_passage_under(protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index)
         key = (start_u, target_u, math.isinf(t_lim))
         if key not in self._problems:
-            if math.isinf(t_lim):
-                # proves the target is reached with probability one (else a clear error, never a hang)
-                prob = FirstPassageProblem.create(self.model, start_u, target_u)
-                target, start = prob.target, prob.start
-            else:
-                target, start = target_mask(self.model, start_u, target_u), start_index(self.model, start_u)
-            if target[start]:
-                raise ConfigError(f"start_u={start_u}: the start state already lies in the target "
-                                  f"(target_u={target_u}): every switching time would be 0")
-            self._problems[key] = (K.pack_tables(self.model.kmc_tables, target), start)
+            self._problems[key] = self._first_passage_tables(start_u, target_u, not math.isinf(t_lim))
         tables, start = self._problems[key]
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
-        counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
+        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
         kernel = K.first_passage_parallel if _use_parallel(self.parallel, n_traj) else K.first_passage_serial
         t0 = time.perf_counter()
         kernel(*tables, start, t_lim, words, first_index, times, n_events, censored, counts)
         wall = time.perf_counter() - t0
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
-                                  event_counts=counts.sum(axis=0), event_names=self.model.event_names,
+                                  event_counts=counts.sum(axis=0), event_names=self.builder.event_names,
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
                                   target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall)
 
@@ -347,7 +387,7 @@ class KMCSolver:
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
         final = np.empty(n_traj, dtype=np.int64)
-        counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
+        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
         kernel = (K.protocol_first_passage_parallel if _use_parallel(self.parallel, n_traj)
                   else K.protocol_first_passage_serial)
         t0 = time.perf_counter()
@@ -358,7 +398,7 @@ class KMCSolver:
         tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "first_passage")
         times, n_events, censored, _, counts, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
-                                  event_counts=counts.sum(axis=0), event_names=self.model.event_names,
+                                  event_counts=counts.sum(axis=0), event_names=self.builder.event_names,
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
                                   target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall,
                                   protocol=protocol)
@@ -387,19 +427,20 @@ class KMCSolver:
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
         times = check_times(times, increasing=True)
+        n_states = self.builder.n_states
         if start_states is not None:
             start = np.asarray(start_states, dtype=np.int64)
-            if start.shape != (n_traj,) or start.min() < 0 or start.max() >= self.model.n_states:
-                raise ConfigError(f"start_states: expected {n_traj} state indices in [0, {self.model.n_states})")
+            if start.shape != (n_traj,) or start.min() < 0 or start.max() >= n_states:
+                raise ConfigError(f"start_states: expected {n_traj} state indices in [0, {n_states})")
         elif start_u is not None:
-            start = np.full(n_traj, start_index(self.model, start_u), dtype=np.int64)
+            start = np.full(n_traj, start_index(self.builder, start_u), dtype=np.int64)
         else:
             raise ConfigError("start_u: give start_u or start_states")
         L = self.device.n_leads
         states = np.empty((n_traj, times.size), dtype=np.int64)
         transferred = np.empty((n_traj, times.size, L), dtype=np.int64)
         n_events = np.empty(n_traj, dtype=np.int64)
-        counts = np.zeros((n_traj, self.model.n_events), dtype=np.int64)
+        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
         protocol = as_protocol(protocol)
         t0 = time.perf_counter()
         if protocol is None:
@@ -415,11 +456,11 @@ class KMCSolver:
             kernel(rows, jumps, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
                    transferred, n_events, counts)
         wall = time.perf_counter() - t0
-        space = self.model.space
-        return TrajectoryResult(times=times, u=space.u[states], charge=space.charge[states].astype(np.int8),
+        space = self.builder.space
+        return TrajectoryResult(times=times, u=space.u_at(states), charge=space.charge_at(states).astype(np.int8),
                                 transferred=transferred, final_state=states[:, -1].copy(),
                                 events_per_trajectory=n_events, event_counts=counts.sum(axis=0),
-                                event_names=self.model.event_names,
+                                event_names=self.builder.event_names,
                                 lead_names=[lead.name for lead in self.device.leads],
                                 seed=int(seed), first_index=first_index, device=self.device, wall_time=wall,
                                 protocol=protocol)

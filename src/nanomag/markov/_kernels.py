@@ -1,7 +1,8 @@
-"""Compiled kernels of the exact solver (uniformisation).
+"""Compiled kernels of the chain: the state order, uniformisation, banded GTH elimination.
 
 Kernels take arrays and scalars only and write into preallocated outputs; the
-public wrappers live in :mod:`nanomag.exact`.
+public wrappers live in :mod:`nanomag.markov.rates`, :mod:`nanomag.markov.chain`
+and :mod:`nanomag.exact`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,100 @@ import math
 
 import numpy as np
 from numba import njit
+
+# --------------------------------------------------------------------------- states
+
+
+@njit(cache=True)
+def fill_states(sector_two_spin, sector, two_sz):
+    """Every state (sector k, 2 S_z) in the order (2 S_z, k), written into ``sector`` and ``two_sz``.
+
+    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k].
+    ``sector`` and ``two_sz`` have the total number of states as their size.
+    """
+    n_sec = sector_two_spin.size
+    top = 0
+    for k in range(n_sec):
+        top = max(top, sector_two_spin[k])
+    i = 0
+    for t in range(-top, top + 1):
+        for k in range(n_sec):
+            ts = sector_two_spin[k]
+            if ts >= abs(t) and (ts - t) % 2 == 0:
+                sector[i] = k
+                two_sz[i] = t
+                i += 1
+
+
+@njit(cache=True)
+def lookup_states(two_sz, sector, q_two_sz, q_sector, lo, hi, out):
+    """Index of each state (q_sector[i], q_two_sz[i]) among states lo .. hi - 1, by bisection.
+
+    The states are sorted by (2 S_z, sector); a state that does not exist gets
+    its insertion point.
+    """
+    for i in range(q_two_sz.size):
+        t = q_two_sz[i]
+        k = q_sector[i]
+        a = lo
+        b = hi
+        while a < b:
+            mid = (a + b) >> 1
+            if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
+                a = mid + 1
+            else:
+                b = mid
+        out[i] = a
+
+
+# --------------------------------------------------------------------------- graph search
+
+
+@njit(cache=True)
+def count_edges(src, dst, sources, reverse, counts):
+    """counts[a + 1] += 1 for every edge a -> b: a = src (dst if ``reverse``), kept if ``sources[src]``."""
+    for i in range(src.size):
+        if sources[src[i]]:
+            a = dst[i] if reverse else src[i]
+            counts[a + 1] += 1
+
+
+@njit(cache=True)
+def fill_edges(src, dst, sources, reverse, fill, indices):
+    """Write the edges counted by :func:`count_edges` into CSR ``indices``; ``fill`` = next free slot per row."""
+    for i in range(src.size):
+        if sources[src[i]]:
+            if reverse:
+                a, b = dst[i], src[i]
+            else:
+                a, b = src[i], dst[i]
+            indices[fill[a]] = b
+            fill[a] += 1
+
+
+@njit(cache=True)
+def breadth_first(indptr, indices, seeds, mask):
+    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry)."""
+    queue = np.empty(mask.size, dtype=indices.dtype)
+    tail = 0
+    for s in seeds:
+        if not mask[s]:
+            mask[s] = True
+            queue[tail] = s
+            tail += 1
+    head = 0
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for k in range(indptr[s], indptr[s + 1]):
+            d = indices[k]
+            if not mask[d]:
+                mask[d] = True
+                queue[tail] = d
+                tail += 1
+
+
+# --------------------------------------------------------------------------- uniformisation
 
 
 @njit(cache=True)

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ._kernels import (
+    breadth_first,
+    count_edges,
+    fill_edges,
     gth_absorbing_factor,
     gth_absorbing_solve,
     gth_stationary,
@@ -36,29 +38,48 @@ from ._kernels import (
 )
 from .rates import RateModel, build
 
+if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
+    import scipy.sparse as sp
+
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
-           "reachable_from", "sure_to_reach"]
+           "reachable_from", "sure_to_reach", "check_sure_passage"]
 
 
 def start_index(model: RateModel, start_u: float) -> int:
-    """Index of the start state: sector 0, S_z = -S0 + floor((u0 + 1) S0 + 1/2)."""
+    """Index of the start state: sector 0, S_z = -S0 + floor((u0 + 1) S0 + 1/2).
+
+    ``model``: a :class:`~nanomag.markov.rates.RateModel`, or anything with its
+    ``space`` (a :class:`~nanomag.markov.rates.RateBuilder`).
+    """
     u0 = check_u("start_u", start_u)
     space = model.space
-    two_s0 = int(space.two_spin[space.sector == 0][0])
+    two_s0 = int(space.sectors.two_spin[0])
     s0 = two_s0 / 2
     two_sz = -two_s0 + 2 * math.floor((u0 + 1) * s0 + 0.5)
     return int(space.index(0, two_sz))
 
 
+#: States per block when a mask over every state is computed from u.
+_U_BLOCK = 1 << 18
+
+
+def _u_mask(space, above: bool, value: float) -> np.ndarray:
+    """u >= value (``above``) or u <= value for every state, block by block (no full float array)."""
+    out = np.empty(space.n_states, dtype=bool)
+    for lo in range(0, space.n_states, _U_BLOCK):
+        u = space.u_at(slice(lo, lo + _U_BLOCK))
+        out[lo:lo + u.size] = u >= value if above else u <= value
+    return out
+
+
 def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
-    """Boolean mask of the target states, shape (n_states,)."""
+    """Boolean mask of the target states, shape (n_states,).  ``model`` as for :func:`start_index`."""
     u0 = check_u("start_u", start_u)
     u1 = check_u("target_u", target_u)
     if u1 == u0:
         raise ConfigError(f"target_u: must differ from start_u (both are {u0})")
-    u = model.space.u
-    return u >= u1 if u1 > u0 else u <= u1
+    return _u_mask(model.space, u1 > u0, u1)
 
 
 def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
@@ -70,32 +91,38 @@ def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.nda
     to its start side has not switched.
     """
     target_mask(model, start_u, target_u)  # validates both
-    u = model.space.u
-    u_start = u[start_index(model, start_u)]
+    u_start = float(model.space.u_at(start_index(model, start_u)))
     if target_u > start_u:
-        return u <= max(float(start_u), u_start)
-    return u >= min(float(start_u), u_start)
+        return _u_mask(model.space, False, max(float(start_u), u_start))
+    return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-def _graph(model: RateModel, sources: np.ndarray | None = None, reverse: bool = False) -> sp.csr_matrix:
-    t, n = model.transitions, model.n_states
-    keep = np.ones(t.src.size, dtype=bool) if sources is None else sources[t.src]
-    a, b = (t.dst[keep], t.src[keep]) if reverse else (t.src[keep], t.dst[keep])
-    return sp.csr_matrix((np.ones(a.size), (a, b)), shape=(n, n))
+def _graph(models, sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """CSR adjacency (indptr, indices) of the transitions of ``models`` (one model or several).
+
+    Only the transitions out of ``sources`` (bool mask) are kept; ``reverse``
+    turns every edge around.  12 bytes per edge at most, no float data.
+    """
+    models = (models,) if isinstance(models, RateModel) else tuple(models)
+    n = models[0].n_states
+    keep = np.ones(n, dtype=bool) if sources is None else np.asarray(sources, dtype=bool)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for model in models:
+        count_edges(model.transitions.src, model.transitions.dst, keep, reverse, counts)
+    indptr = np.cumsum(counts)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32 if n < 2**31 else np.int64)
+    fill = indptr[:-1].copy()
+    for model in models:
+        fill_edges(model.transitions.src, model.transitions.dst, keep, reverse, fill, indices)
+    return indptr, indices
 
 
-def _bfs(graph: sp.csr_matrix, seeds: np.ndarray) -> np.ndarray:
-    """Mask of the states reachable in ``graph`` from any state of ``seeds`` (indices)."""
-    n = graph.shape[0]
-    if seeds.size == 0:
-        return np.zeros(n, dtype=bool)
-    # a super-node n linked to every seed
-    extra = sp.csr_matrix((np.ones(seeds.size), (np.full(seeds.size, n), seeds)), shape=(n + 1, n + 1))
-    g = sp.bmat([[graph, None], [None, sp.csr_matrix((1, 1))]], format="csr") + extra
-    order = csgraph.breadth_first_order(g, n, directed=True, return_predecessors=False)
-    mask = np.zeros(n + 1, dtype=bool)
-    mask[order] = True
-    return mask[:n]
+def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
+    """Mask of the states reachable in ``graph`` (from :func:`_graph`) from any state of ``seeds`` (indices)."""
+    indptr, indices = graph
+    mask = np.zeros(indptr.size - 1, dtype=bool)
+    breadth_first(indptr, indices, np.asarray(seeds, dtype=np.int64).reshape(-1), mask)
+    return mask
 
 
 def reachable_from(models, start: int, stop: np.ndarray) -> np.ndarray:
@@ -105,11 +132,7 @@ def reachable_from(models, start: int, stop: np.ndarray) -> np.ndarray:
     is reached but never left.  With the models of every segment of a
     protocol this bounds the states a run can visit.
     """
-    graph = None
-    for model in models:
-        g = _graph(model, sources=~stop)
-        graph = g if graph is None else graph + g
-    return _bfs(graph, np.array([start]))
+    return _bfs(_graph(models, sources=~stop), np.array([start]))
 
 
 def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
@@ -216,7 +239,7 @@ class FirstPassageProblem:
     live: np.ndarray
 
     @classmethod
-    def create(cls, dev_or_model, start_u: float, target_u: float) -> "FirstPassageProblem":
+    def create(cls, dev_or_model, start_u: float, target_u: float) -> FirstPassageProblem:
         model = dev_or_model if isinstance(dev_or_model, RateModel) else build(dev_or_model)
         target = target_mask(model, start_u, target_u)
         start = start_index(model, start_u)
@@ -229,7 +252,7 @@ class FirstPassageProblem:
 
     @property
     def block(self) -> sp.csc_matrix:
-        """Generator restricted to the live states, shape (n_live, n_live)."""
+        """Generator restricted to the live states (scipy.sparse), shape (n_live, n_live)."""
         Q = self.model.generator
         return Q[self.live][:, self.live].tocsc()
 
@@ -254,39 +277,40 @@ class FirstPassageProblem:
         return res
 
 
-def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u, target_u) -> np.ndarray:
-    t, n = model.transitions, model.n_states
-    free = ~target[t.src]
-    graph = sp.csr_matrix((np.ones(free.sum()), (t.src[free], t.dst[free])), shape=(n, n))
-    reach = csgraph.breadth_first_order(graph, start, directed=True, return_predecessors=False)
-    reach_mask = np.zeros(n, dtype=bool)
-    reach_mask[reach] = True
-    if not np.any(reach_mask & target):
+def check_sure_passage(space, reach: np.ndarray, target: np.ndarray, can_reach: np.ndarray, start_u,
+                       target_u) -> None:
+    """Refuse a first passage that may never end: :class:`~nanomag.errors.UnreachableTargetError`.
+
+    ``reach``: the states reachable from the start (target states not left);
+    ``can_reach``: the states with a path to the target (at least those of
+    ``reach``); all bool masks over the states of ``space``.
+    """
+    if not np.any(reach & target):
         raise UnreachableTargetError(
             f"target_u={target_u}: no sequence of transitions leads from start_u={start_u} to the target "
             f"(check the rates, temperatures and bias)")
-    # states that can reach the target: BFS on the reversed graph from a super-node
-    tgt = np.flatnonzero(target)
-    rev = sp.csr_matrix(
-        (np.ones(free.sum() + tgt.size),
-         (np.concatenate([t.dst[free], np.full(tgt.size, n)]), np.concatenate([t.src[free], tgt]))),
-        shape=(n + 1, n + 1))
-    back = csgraph.breadth_first_order(rev, n, directed=True, return_predecessors=False)
-    can_reach = np.zeros(n + 1, dtype=bool)
-    can_reach[back] = True
-    live = np.flatnonzero(reach_mask & ~target)
-    stuck = live[~can_reach[live]]
+    stuck = np.flatnonzero(reach & ~target & ~can_reach)
     if stuck.size:
-        sz = model.space.two_sz[stuck[0]] / 2
+        sz = space.two_sz[stuck[0]] / 2
         raise UnreachableTargetError(
             f"target_u={target_u}: reached with probability < 1 from start_u={start_u}; "
-            f"{stuck.size} reachable state(s) cannot reach it (e.g. sector {model.space.sector[stuck[0]]}, "
+            f"{stuck.size} reachable state(s) cannot reach it (e.g. sector {space.sector[stuck[0]]}, "
             f"S_z={sz:g}), so the mean first-passage time is infinite")
-    return live
+
+
+def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u, target_u) -> np.ndarray:
+    reach = _bfs(_graph(model, sources=~target), np.array([start]))
+    # states that can reach the target: search the reversed graph from every target state
+    can_reach = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
+    check_sure_passage(model.space, reach, target, can_reach, start_u, target_u)
+    return np.flatnonzero(reach & ~target)
 
 
 def closed_class(model: RateModel) -> np.ndarray:
     """States of the unique closed communicating class (error if not unique)."""
+    import scipy.sparse as sp
+    import scipy.sparse.csgraph as csgraph
+
     t, n = model.transitions, model.n_states
     graph = sp.csr_matrix((np.ones(t.src.size), (t.src, t.dst)), shape=(n, n))
     n_comp, labels = csgraph.connected_components(graph, directed=True, connection="strong")
@@ -330,6 +354,8 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e
     non-negative, so the result is accurate to ``tol`` relative to the mass of
     p, whatever the stiffness; the cost is about Lambda * max(times) mat-vecs.
     """
+    import scipy.sparse as sp
+
     times = check_times(times)
     order = np.argsort(times, kind="stable")
     ts = times[order]
@@ -434,6 +460,8 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
 
 def _propagate_integrals(A, p0, times, tol):
     """:func:`propagate` to ``times`` (increasing, the last the longest) and the mass integrals to the last."""
+    import scipy.sparse as sp
+
     A = sp.csr_matrix(A)
     lam = float(max(-A.diagonal().min(), 1e-300))
     ts = times

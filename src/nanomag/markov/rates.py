@@ -11,13 +11,19 @@ once, vectorised with numpy:
 
 From that list come the sparse generator used by :mod:`nanomag.exact`, the
 per-lead current operators, and the per-state tables read by the KMC kernels.
-A :class:`RateBuilder` keeps the states, the tunnelling links and the bath
-transitions of a device and fills in the Fermi factors for any chemical
-potentials and gate shift (:meth:`RateBuilder.model`); :func:`build` is its
-model at the device's own chemical potentials, and the spectroscopy maps ask
-it for a new model at every (V_g, V_bias) point.
+A :class:`RateBuilder` keeps the states of a device and fills in the Fermi
+factors for any chemical potentials and gate shift (:meth:`RateBuilder.model`);
+:func:`build` is its model at the device's own chemical potentials, and the
+spectroscopy maps ask it for a new model at every (V_g, V_bias) point.
 The builder knows only *sectors* and *channels* (see :mod:`nanomag.model`), so
 the single-orbital and multi-level grains share it.
+
+The transitions are listed by one function of a block of source states
+(:meth:`RateBuilder.transitions`): the whole list of a model is that of the
+block of every state, and :meth:`RateBuilder.kmc_blocks` hands the KMC engine
+the per-state tables block by block, so that a large chain is never held as
+a transition list (a KMC rank then needs ~140 bytes per state at S0 = 10^6:
+scripts/bench_memory.py).
 
 States are ordered by (S_z, sector).  Neighbouring states in S_z are then
 neighbours in index, so the generator is banded and sparse LU is linear in
@@ -27,47 +33,86 @@ the number of states.
 from __future__ import annotations
 
 import functools
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import ConfigError
-from ..model.device import Device
+from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
+from ._kernels import fill_states, lookup_states
 
 __all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "TunnelLinks", "tunnel_links", "tunnel_rates",
-           "StateSpace", "Transitions", "RateModel", "KMCTables", "RateBuilder", "build",
-           "TUNNEL_IN", "TUNNEL_OUT", "BOSON_UP", "BOSON_DOWN"]
+           "StateSpace", "Transitions", "RateModel", "KMCTables", "kmc_rows", "event_names", "RateBuilder", "build",
+           "TUNNEL_IN", "TUNNEL_OUT", "BOSON_UP", "BOSON_DOWN", "KMC_BLOCK"]
 
 #: Event kinds, used in the transition list and the KMC event counters.
 TUNNEL_IN, TUNNEL_OUT, BOSON_UP, BOSON_DOWN = 0, 1, 2, 3
 
+#: States per block of :meth:`RateBuilder.kmc_blocks` (a few MB of temporaries per block).
+KMC_BLOCK = 1 << 14
 
-@dataclass(frozen=True)
+
+def _int_type(largest: int):
+    """The smallest signed integer type that holds 0 .. ``largest``."""
+    for t in (np.int8, np.int16, np.int32):
+        if largest <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
+@dataclass(frozen=True, eq=False)
 class StateSpace:
     """The discrete states (sector, S_z), ordered by (S_z, sector).
 
-    Attributes (all ndarray of shape (n_states,))
+    Only ``sector`` and ``two_sz`` are stored per state; everything else
+    follows from the per-sector tables, either for every state (the cached
+    properties ``two_spin``, ``charge``, ``energy``) or for chosen states only
+    (:meth:`u_at`, :meth:`charge_at`, :meth:`energy_at`), so that a large
+    chain costs 5 bytes per state until the full arrays are asked for.
+
+    Attributes
     ----------
-    sector : int      sector index of each state
-    two_sz : int      2 S_z
-    two_spin : int    2 S of the state's sector
-    charge : int      electrons added relative to the reference sector
-    energy : float    E(sector, S_z) [energy]
+    sector : ndarray of int, shape (n_states,)
+        Sector index of each state (the smallest integer type that holds them).
+    two_sz : ndarray of int32 (int64 beyond 2^30), shape (n_states,)
+        2 S_z.  Cast before products: 2 S_z squared overflows int32 from S_z ~ 23000.
+    n_sectors : int
+    sectors : Sectors
+        2 S, energy offset and charge of each sector.
+    anisotropy, zeeman : float
+        E(sector, S_z) = sectors.energy[sector] - anisotropy S_z^2 - zeeman S_z,
+        i.e. kappa / S0 and h.  [energy]
+    two_spin, charge, energy : ndarray, shape (n_states,)
+        2 S of the state's sector, electrons added relative to the reference
+        sector, and E(sector, S_z) [energy]; computed on first use.
     """
 
     sector: np.ndarray
     two_sz: np.ndarray
-    two_spin: np.ndarray
-    charge: np.ndarray
-    energy: np.ndarray
     n_sectors: int
+    sectors: Sectors
+    anisotropy: float
+    zeeman: float
 
     @property
     def n_states(self) -> int:
         return self.sector.size
+
+    @functools.cached_property
+    def two_spin(self) -> np.ndarray:
+        return self.sectors.two_spin[self.sector]
+
+    @functools.cached_property
+    def charge(self) -> np.ndarray:
+        return self.charge_at(slice(None))
+
+    @functools.cached_property
+    def energy(self) -> np.ndarray:
+        return self.energy_at(slice(None))
 
     @property
     def sz(self) -> np.ndarray:
@@ -76,20 +121,41 @@ class StateSpace:
     @property
     def u(self) -> np.ndarray:
         """Reduced magnetisation u = S_z / S_n of each state, shape (n_states,)."""
+        return self.u_at(slice(None))
+
+    def u_at(self, states) -> np.ndarray:
+        """u of ``states`` (an index array of any shape, or a slice)."""
+        two_spin = self.sectors.two_spin[self.sector[states]]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.two_spin > 0, self.two_sz / np.maximum(self.two_spin, 1), 0.0)
+            return np.where(two_spin > 0, self.two_sz[states] / np.maximum(two_spin, 1), 0.0)
 
-    def _key(self, sector, two_sz):
-        return (np.asarray(two_sz) + self._shift) * self.n_sectors + np.asarray(sector)
+    def charge_at(self, states) -> np.ndarray:
+        """Charge of ``states`` (an index array of any shape, or a slice)."""
+        return self.sectors.charge[self.sector[states]]
 
-    @property
-    def _shift(self) -> int:
-        return int(self.two_spin.max())
+    def energy_at(self, states) -> np.ndarray:
+        """E(sector, S_z) of ``states`` (an index array of any shape, or a slice).  [energy]"""
+        sz = self.two_sz[states] / 2.0
+        return self.sectors.energy[self.sector[states]] - self.anisotropy * sz**2 - self.zeeman * sz
 
-    def index(self, sector, two_sz) -> np.ndarray:
-        """Indices of states (sector, 2 S_z); vectorised.  The states must exist."""
-        keys = self._key(self.sector, self.two_sz)
-        return np.searchsorted(keys, self._key(sector, two_sz))
+    def index(self, sector, two_sz, *, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Indices of states (sector, 2 S_z); vectorised.  The states must exist.
+
+        ``lo``, ``hi``: look among states lo .. hi - 1 only (they must hold the states).
+        """
+        s, t = np.broadcast_arrays(np.asarray(sector, dtype=np.int64), np.asarray(two_sz, dtype=np.int64))
+        out = np.empty(s.shape, dtype=np.int64)
+        lookup_states(self.two_sz, self.sector, np.ascontiguousarray(t).ravel(), np.ascontiguousarray(s).ravel(),
+                      lo, self.n_states if hi is None else hi, out.reshape(-1))
+        return out[()] if out.ndim == 0 else out
+
+    def window(self, lo: int, hi: int, reach: int) -> tuple[int, int]:
+        """The states whose 2 S_z lies within ``reach`` of that of a state in lo .. hi - 1: (first, end)."""
+        if hi <= lo:
+            return lo, lo
+        first = int(np.searchsorted(self.two_sz, self.two_sz[lo] - reach, side="left"))
+        end = int(np.searchsorted(self.two_sz, self.two_sz[hi - 1] + reach, side="right"))
+        return first, end
 
 
 class Transitions(NamedTuple):
@@ -114,7 +180,8 @@ class KMCTables(NamedTuple):
     Row s lists the ``degree[s]`` transitions out of state s: ``dst[s, k]``,
     the running sums of their rates ``cumrate[s, k]`` (exact per row; the last
     equals ``total[s]``) and their event classes ``event[s, k]``.  Shapes are
-    (n_states, width) with width the largest out-degree (a handful).
+    (n_states, width) with width the largest out-degree (a handful); padding
+    has rate 0 and the state itself as destination.
     """
 
     dst: np.ndarray
@@ -122,6 +189,36 @@ class KMCTables(NamedTuple):
     event: np.ndarray
     degree: np.ndarray
     total: np.ndarray
+
+
+def kmc_rows(src, dst, rate, event, n: int, width: int | None = None, first: int = 0) -> KMCTables:
+    """:class:`KMCTables` of states ``first .. first + n - 1`` from their outgoing transitions.
+
+    Parameters
+    ----------
+    src : ndarray of int, shape (m,)
+        Source of each transition, relative to ``first`` (in 0 .. n - 1).
+    dst, rate, event : ndarray, shape (m,)
+        Destination (absolute index), rate and event class.  Within a row the
+        transitions keep the order they are listed in.
+    width : int, optional
+        Columns of the tables (default: the largest out-degree); at least that.
+    """
+    order = np.argsort(src, kind="stable")
+    src = src[order]
+    degree = np.bincount(src, minlength=n)
+    if width is None:
+        width = max(int(degree.max(initial=0)), 1)
+    slot = np.arange(src.size) - np.repeat(np.cumsum(degree) - degree, degree)
+    dst_t = np.repeat(np.arange(first, first + n, dtype=np.int64)[:, None], width, axis=1)
+    rate_t = np.zeros((n, width))
+    event_t = np.zeros((n, width), dtype=np.int64)
+    dst_t[src, slot] = dst[order]
+    rate_t[src, slot] = rate[order]
+    event_t[src, slot] = event[order]
+    cumrate = np.cumsum(rate_t, axis=1)
+    return KMCTables(dst=dst_t, cumrate=cumrate, event=event_t, degree=degree.astype(np.int64),
+                     total=cumrate[:, -1].copy())
 
 
 def tunnel_weight(two_s, two_sz, sigma, eta):
@@ -138,16 +235,12 @@ def _state_space(dev: Device) -> StateSpace:
     grain = dev.grain
     sec = grain.sectors()
     n_sec = sec.two_spin.size
-    sizes = sec.two_spin + 1
-    sector = np.repeat(np.arange(n_sec), sizes)
-    start = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    two_sz = -np.repeat(sec.two_spin, sizes) + 2 * (np.arange(sector.size) - start)
-    order = np.lexsort((sector, two_sz))
-    sector, two_sz = sector[order], two_sz[order]
-    sz = two_sz / 2.0
-    energy = sec.energy[sector] - (grain.kappa / grain.spin_scale) * sz**2 - grain.h * sz
-    return StateSpace(sector=sector, two_sz=two_sz, two_spin=sec.two_spin[sector],
-                      charge=sec.charge[sector], energy=energy, n_sectors=n_sec)
+    n = int(np.sum(sec.two_spin + 1))
+    sector = np.empty(n, dtype=_int_type(n_sec - 1))
+    two_sz = np.empty(n, dtype=np.int32 if int(sec.two_spin.max(initial=0)) < 2**30 else np.int64)
+    fill_states(np.asarray(sec.two_spin, dtype=np.int64), sector, two_sz)
+    return StateSpace(sector=sector, two_sz=two_sz, n_sectors=n_sec, sectors=sec,
+                      anisotropy=grain.kappa / grain.spin_scale, zeeman=grain.h)
 
 
 class TunnelLinks(NamedTuple):
@@ -172,30 +265,49 @@ class TunnelLinks(NamedTuple):
     d_energy: np.ndarray
 
 
-def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
-    """Tunnelling links of Eq. 17: lower (S, S_z) -> upper (S + eta/2, S_z + sigma/2), per lead and spin."""
-    sec = dev.grain.sectors()
+def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = False) -> TunnelLinks:
+    """The links whose lower state (``by_upper``: upper state) is one of states lo .. hi - 1.
+
+    In link order: channel, spin (up, down), lead, then the state index (the
+    lower and the upper state of a channel and spin grow together).
+    """
+    sec = space.sectors
+    sector, two_sz = space.sector[lo:hi], space.two_sz[lo:hi]
+    first, end = space.window(lo, hi, 1)  # the partners: 2 S_z differs by one
     parts = []
     for ch in dev.grain.channels():
-        lower = np.flatnonzero(space.sector == ch.lower)
-        tsz = space.two_sz[lower]
-        two_s = sec.two_spin[ch.lower]
+        two_s, two_s_up = sec.two_spin[ch.lower], sec.two_spin[ch.upper]
+        own = np.flatnonzero(sector == (ch.upper if by_upper else ch.lower))
+        tsz = two_sz[own].astype(np.int64)
         for s_idx, sigma in enumerate((1, -1)):
-            tsz_up = tsz + sigma
-            ok = np.abs(tsz_up) <= sec.two_spin[ch.upper]
-            lo = lower[ok]
-            weight = tunnel_weight(two_s, tsz[ok], sigma, ch.eta)
-            hi = space.index(np.full(lo.size, ch.upper), tsz_up[ok])
-            d_energy = space.energy[hi] - space.energy[lo]
+            if by_upper:
+                tsz_low = tsz - sigma
+                ok = np.abs(tsz_low) <= two_s
+                tsz_low = tsz_low[ok]
+                upper = lo + own[ok]
+                lower = space.index(ch.lower, tsz_low, lo=first, hi=end)
+            else:
+                ok = np.abs(tsz + sigma) <= two_s_up
+                tsz_low = tsz[ok]
+                lower = lo + own[ok]
+                upper = space.index(ch.upper, tsz_low + sigma, lo=first, hi=end).reshape(-1)
+            lower = lower.reshape(-1)
+            weight = tunnel_weight(two_s, tsz_low, sigma, ch.eta)
+            d_energy = space.energy_at(upper) - space.energy_at(lower)
             for a, lead in enumerate(dev.leads):
                 base = ch.coupling * lead.gamma[s_idx] * weight
-                parts.append((lo, hi, np.full(lo.size, a), base, d_energy))
+                parts.append((lower, upper, np.full(lower.size, a), base, d_energy))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return TunnelLinks(empty, empty, empty, np.zeros(0), np.zeros(0))
     links = TunnelLinks(*(np.concatenate(x) for x in zip(*parts, strict=True)))
     keep = links.base > 0
     return TunnelLinks(*(x[keep] for x in links))
+
+
+def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
+    """Tunnelling links of Eq. 17: lower (S, S_z) -> upper (S + eta/2, S_z + sigma/2), per lead and spin."""
+    return _links(dev, space, 0, space.n_states)
 
 
 def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -208,39 +320,62 @@ def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[
     energy_shift : float
         Added to every addition energy (a gate: -V_g).  [energy]
     """
+    x = links.d_energy + energy_shift
     rate_in = np.empty(links.base.shape)
     rate_out = np.empty(links.base.shape)
-    _fill_tunnel_rates(links, [links.lead == a for a in range(len(mu))], mu, T, energy_shift, rate_in, rate_out)
-    return rate_in, rate_out
-
-
-def _fill_tunnel_rates(links: TunnelLinks, by_lead, mu, T, energy_shift, rate_in, rate_out) -> None:
-    """Write the in and out rates of every link into ``rate_in`` and ``rate_out``; ``by_lead[a]`` selects lead a."""
-    x = links.d_energy + energy_shift
-    for a, sel in enumerate(by_lead):
+    for a in range(len(mu)):
+        sel = links.lead == a
         xa, base = x[sel], links.base[sel]
         rate_in[sel] = base * fermi(xa, mu[a], T[a])
         rate_out[sel] = base * fermi_hole(xa, mu[a], T[a])
+    return rate_in, rate_out
 
 
-def _bath_transitions(dev: Device, space: StateSpace):
-    """Boson spin flips inside each sector (Eqs. 21, 23) with the Ohmic factor F."""
+def _bath(dev: Device, space: StateSpace, lo: int, hi: int):
+    """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
+
+    Returns [(src, dst, rate, kind)] with the zero rates left out.
+    """
     grain = dev.grain
     parts = []
     if grain.alpha == 0:
         return parts
     pref = grain.alpha / grain.spin_scale
+    sector, two_sz = space.sector[lo:hi], space.two_sz[lo:hi]
+    two_spin = space.sectors.two_spin[sector]
+    first, end = space.window(lo, hi, 2)
     for step, kind in ((2, BOSON_UP), (-2, BOSON_DOWN)):
-        tsz_new = space.two_sz + step
-        ok = np.abs(tsz_new) <= space.two_spin
-        src = np.flatnonzero(ok)
-        dst = space.index(space.sector[src], tsz_new[src])
-        ts, tz = space.two_spin[src], space.two_sz[src]
+        tsz_new = two_sz + step
+        ok = np.flatnonzero(np.abs(tsz_new) <= two_spin)
+        src = lo + ok
+        dst = space.index(sector[ok], tsz_new[ok], lo=first, hi=end).reshape(-1)
+        ts, tz = two_spin[ok], two_sz[ok].astype(np.int64)
         # S(S+1) - S_z(S_z +- 1) in units of 1/4
         ladder = (ts * (ts + 2) - tz * (tz + step)) / 4.0
-        omega = space.energy[src] - space.energy[dst]
-        parts.append((src, dst, pref * ladder * bose_factor(omega, grain.T), kind, -1))
+        omega = space.energy_at(src) - space.energy_at(dst)
+        rate = pref * ladder * bose_factor(omega, grain.T)
+        keep = rate > 0
+        parts.append((src[keep], dst[keep], rate[keep], kind))
     return parts
+
+
+class _Skeleton(NamedTuple):
+    """Possible transitions, rates not filled in: tunnelling in, tunnelling out, bath up, bath down.
+
+    ``base`` and ``d_energy`` are those of the link (tunnelling); a bath
+    transition has its rate as ``base``.  ``n_in``/``n_out``: how many of
+    each kind open the list; ``by_lead[a]``: the tunnelling transitions of lead a.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    kind: np.ndarray
+    lead: np.ndarray
+    event: np.ndarray
+    base: np.ndarray
+    d_energy: np.ndarray
+    n_in: int
+    n_out: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,14 +397,13 @@ class RateModel:
 
     @property
     def event_names(self) -> list[str]:
-        names = []
-        for lead in self.device.leads:
-            names += [f"tunnel_in[{lead.name}]", f"tunnel_out[{lead.name}]"]
-        return names + ["boson_up", "boson_down"]
+        return event_names(self.device)
 
     @functools.cached_property
-    def generator(self) -> sp.csc_matrix:
-        """Generator Q, shape (n_states, n_states): dp/dt = Q p, Q[j, i] = rate i -> j."""
+    def generator(self):
+        """Generator Q (scipy.sparse.csc_matrix), shape (n_states, n_states): dp/dt = Q p, Q[j, i] = rate i -> j."""
+        import scipy.sparse as sp
+
         t, n = self.transitions, self.n_states
         out = np.bincount(t.src, weights=t.rate, minlength=n)
         rows = np.concatenate([t.dst, np.arange(n)])
@@ -293,32 +427,30 @@ class RateModel:
 
     @functools.cached_property
     def kmc_tables(self) -> KMCTables:
-        t, n = self.transitions, self.n_states
-        order = np.argsort(t.src, kind="stable")
-        src = t.src[order]
-        degree = np.bincount(src, minlength=n)
-        width = max(int(degree.max(initial=0)), 1)
-        slot = np.arange(src.size) - np.repeat(np.cumsum(degree) - degree, degree)
-        dst = np.repeat(np.arange(n)[:, None], width, axis=1)
-        rate = np.zeros((n, width))
-        event = np.zeros((n, width), dtype=np.int64)
-        dst[src, slot] = t.dst[order]
-        rate[src, slot] = t.rate[order]
-        event[src, slot] = t.event[order]
-        cumrate = np.cumsum(rate, axis=1)
-        return KMCTables(dst=dst.astype(np.int64), cumrate=cumrate, event=event,
-                         degree=degree.astype(np.int64), total=cumrate[:, -1].copy())
+        t = self.transitions
+        return kmc_rows(t.src, t.dst, t.rate, t.event, self.n_states)
+
+
+
+def event_names(dev: Device) -> list[str]:
+    """KMC event classes of ``dev``: ``tunnel_in[lead]`` and ``tunnel_out[lead]`` per lead, then the bath's."""
+    names = []
+    for lead in dev.leads:
+        names += [f"tunnel_in[{lead.name}]", f"tunnel_out[{lead.name}]"]
+    return names + ["boson_up", "boson_down"]
 
 
 class RateBuilder:
-    """States, tunnelling links and bath transitions of a device, built once; rates on demand.
+    """The states of a device, built once; its transitions and rates on demand.
 
     The master equation of a device at other chemical potentials, or with
     every addition energy shifted (a gate), has the same states and the same
     possible transitions; only the Fermi factors of the tunnelling links
-    change.  A builder holds what does not change and :meth:`model` fills in
-    the rates.  :func:`build` is ``RateBuilder(dev).model()``, so the exact
-    generator, the current operators and the KMC tables all come from here.
+    change.  A builder lists the possible transitions once (on first use)
+    and :meth:`model` fills in the rates.  :func:`build` is
+    ``RateBuilder(dev).model()``, so the exact generator, the current
+    operators and the KMC tables all come from here; :meth:`kmc_blocks` gives
+    the KMC tables block by block without ever listing every transition.
 
     Parameters
     ----------
@@ -329,43 +461,99 @@ class RateBuilder:
     device : Device
     space : StateSpace
     links : TunnelLinks
-        Every (lower, upper, lead, spin) tunnelling link with a non-zero base rate.
+        Every (lower, upper, lead, spin) tunnelling link with a non-zero base rate
+        (listed on first use).
     """
 
     def __init__(self, dev: Device):
         self.device = dev
         self.space = _state_space(dev)
-        self.links = tunnel_links(dev, self.space)
-        n_leads, n_links = dev.n_leads, self.links.lower.size
         self._mu = np.array([lead.mu for lead in dev.leads], dtype=float)
-        self._T = np.array([dev.lead_temperature(a) for a in range(n_leads)], dtype=float)
-        self._by_lead = [self.links.lead == a for a in range(n_leads)]
-        # the possible transitions, in this order: in over every link, out over every link, then the
-        # bath flips (up, down) with a non-zero rate (the bath rates do not depend on mu or the gate)
-        src, dst = [self.links.lower, self.links.upper], [self.links.upper, self.links.lower]
-        kind = [np.full(n_links, TUNNEL_IN, np.int8), np.full(n_links, TUNNEL_OUT, np.int8)]
-        bath_rate = []
-        for s, d, r, k, _ in _bath_transitions(dev, self.space):
-            keep = r > 0
-            src.append(s[keep])
-            dst.append(d[keep])
-            bath_rate.append(r[keep])
-            kind.append(np.full(keep.sum(), k, dtype=np.int8))
-        src, dst, kind = (np.concatenate(x) for x in (src, dst, kind))
-        lead = np.concatenate([self.links.lead, self.links.lead,
-                               np.full(src.size - 2 * n_links, -1)]).astype(np.int32)
-        event = np.where(kind == TUNNEL_IN, 2 * lead,
-                         np.where(kind == TUNNEL_OUT, 2 * lead + 1,
-                                  np.where(kind == BOSON_UP, 2 * n_leads, 2 * n_leads + 1))).astype(np.int32)
-        self._skeleton = (src.astype(np.int64), dst.astype(np.int64), kind, lead, event)
-        for x in self._skeleton:
-            x.flags.writeable = False
-        self._bath_rate = np.concatenate(bath_rate) if bath_rate else np.zeros(0)
-        self._n_links = n_links
+        self._T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
 
     @property
     def n_states(self) -> int:
         return self.space.n_states
+
+    @property
+    def n_events(self) -> int:
+        """Number of KMC event classes: in/out per lead, boson up, boson down."""
+        return 2 * self.device.n_leads + 2
+
+    @property
+    def event_names(self) -> list[str]:
+        return event_names(self.device)
+
+    @functools.cached_property
+    def links(self) -> TunnelLinks:
+        return tunnel_links(self.device, self.space)
+
+    # ----------------------------------------------------------------- the transition list
+
+    def _skeleton(self, lo: int, hi: int) -> _Skeleton:
+        """Every possible transition out of states lo .. hi - 1 (the one transition list, by blocks).
+
+        In this order: in over every link of a lower state in the block, out
+        over every link of an upper state in the block (both in link order),
+        then the bath flips up and down with a non-zero rate (the bath rates do
+        not depend on mu or the gate).  Within a state's row the order is the
+        same whatever the block, so the KMC tables do not depend on the blocks.
+        """
+        dev, space, n_leads = self.device, self.space, self.device.n_leads
+        lin = _links(dev, space, lo, hi)
+        lout = _links(dev, space, lo, hi, by_upper=True)
+        bath = _bath(dev, space, lo, hi)
+        src = np.concatenate([lin.lower, lout.upper] + [b[0] for b in bath])
+        dst = np.concatenate([lin.upper, lout.lower] + [b[1] for b in bath])
+        kind = np.concatenate([np.full(lin.lower.size, TUNNEL_IN, np.int8),
+                               np.full(lout.lower.size, TUNNEL_OUT, np.int8)]
+                              + [np.full(b[0].size, b[3], np.int8) for b in bath])
+        n_bath = src.size - lin.lower.size - lout.lower.size
+        lead = np.concatenate([lin.lead, lout.lead, np.full(n_bath, -1)]).astype(np.int32)
+        event = np.where(kind == TUNNEL_IN, 2 * lead,
+                         np.where(kind == TUNNEL_OUT, 2 * lead + 1,
+                                  np.where(kind == BOSON_UP, 2 * n_leads, 2 * n_leads + 1))).astype(np.int32)
+        base = np.concatenate([lin.base, lout.base] + [b[2] for b in bath])
+        d_energy = np.concatenate([lin.d_energy, lout.d_energy, np.zeros(n_bath)])
+        return _Skeleton(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False), kind, lead, event,
+                         base, d_energy, lin.lower.size, lout.lower.size)
+
+    def _by_lead(self, sk: _Skeleton) -> list:
+        """[(lead, indices, occupation)]: the tunnelling transitions of ``sk`` by lead and direction."""
+        out = []
+        n_tunnel = sk.n_in + sk.n_out
+        for a in range(self.device.n_leads):
+            for part, occupation in ((slice(0, sk.n_in), fermi), (slice(sk.n_in, n_tunnel), fermi_hole)):
+                out.append((a, part.start + np.flatnonzero(sk.lead[part] == a), occupation))
+        return out
+
+    def _rates(self, sk: _Skeleton, mu, energy_shift: float, by_lead=None) -> np.ndarray:
+        """The rates of the transitions of ``sk`` (Eqs. 13, 19; the bath as listed)."""
+        rate = sk.base.copy()
+        x = sk.d_energy + energy_shift
+        for a, sel, occupation in (self._by_lead(sk) if by_lead is None else by_lead):
+            rate[sel] = sk.base[sel] * occupation(x[sel], mu[a], self._T[a])
+        return rate
+
+    def _mu_of(self, mu) -> np.ndarray:
+        if mu is None:
+            return self._mu
+        mu = np.asarray(mu, dtype=float)
+        if mu.shape != self._mu.shape:
+            raise ConfigError(f"mu: expected {self._mu.size} chemical potentials (one per lead), got shape "
+                             f"{mu.shape}")
+        return mu
+
+    @functools.cached_property
+    def _all(self) -> _Skeleton:
+        sk = self._skeleton(0, self.n_states)
+        for x in sk[:7]:
+            x.flags.writeable = False
+        return sk
+
+    @functools.cached_property
+    def _all_by_lead(self) -> list:
+        return self._by_lead(self._all)
 
     @property
     def n_transitions(self) -> int:
@@ -373,7 +561,7 @@ class RateBuilder:
 
         A model with this many transitions has every tunnelling link open in both directions.
         """
-        return self._skeleton[0].size
+        return self._all.src.size
 
     def rates(self, mu=None, *, energy_shift: float = 0.0) -> np.ndarray:
         """Rates of the possible transitions (in the order of :meth:`graph`), zeros included, shape (n_transitions,).
@@ -385,18 +573,7 @@ class RateBuilder:
         energy_shift : float, keyword-only
             Added to every addition energy E(upper) - E(lower) (a gate V_g: -V_g).  [energy]
         """
-        if mu is None:
-            mu = self._mu
-        else:
-            mu = np.asarray(mu, dtype=float)
-            if mu.shape != self._mu.shape:
-                raise ConfigError(f"mu: expected {self._mu.size} chemical potentials (one per lead), got shape "
-                                 f"{mu.shape}")
-        n = self._n_links
-        rate = np.empty(self.n_transitions)
-        _fill_tunnel_rates(self.links, self._by_lead, mu, self._T, energy_shift, rate[:n], rate[n:2 * n])
-        rate[2 * n:] = self._bath_rate
-        return rate
+        return self._rates(self._all, self._mu_of(mu), energy_shift, self._all_by_lead)
 
     def model(self, mu=None, *, energy_shift: float = 0.0) -> RateModel:
         """The :class:`RateModel` at chemical potentials ``mu`` and gate shift ``energy_shift``.
@@ -407,12 +584,13 @@ class RateBuilder:
         states it shares), whatever ``mu`` and ``energy_shift`` are.
         """
         rate = self.rates(mu, energy_shift=energy_shift)
+        sk = self._all
         keep = rate > 0
         if keep.all():
-            trans = Transitions(*self._skeleton[:2], rate, *self._skeleton[2:])
+            trans = Transitions(sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event)
         else:
-            src, dst, kind, lead, event = (x[keep] for x in self._skeleton)
-            trans = Transitions(src=src, dst=dst, rate=rate[keep], kind=kind, lead=lead, event=event)
+            trans = Transitions(src=sk.src[keep], dst=sk.dst[keep], rate=rate[keep], kind=sk.kind[keep],
+                                lead=sk.lead[keep], event=sk.event[keep])
         return RateModel(device=self.device, space=self.space, transitions=trans)
 
     def graph(self) -> RateModel:
@@ -422,14 +600,65 @@ class RateBuilder:
         on it tells whether the chain is irreducible whenever every link is
         open, as it is at T > 0); its rates mean nothing.
         """
+        sk = self._all
         return RateModel(device=self.device, space=self.space,
-                         transitions=Transitions(*self._skeleton[:2], np.ones(self.n_transitions),
-                                                 *self._skeleton[2:]))
+                         transitions=Transitions(sk.src, sk.dst, np.ones(sk.src.size), sk.kind, sk.lead, sk.event))
+
+    # ----------------------------------------------------------------- KMC tables, block by block
+
+    @property
+    def max_degree(self) -> int:
+        """An upper bound of the number of transitions out of one state (the KMC tables' width)."""
+        chans = self.device.grain.channels()
+        touching = np.zeros(self.space.n_sectors, dtype=np.int64)
+        for ch in chans:
+            touching[ch.lower] += 1
+            touching[ch.upper] += 1
+        bath = 2 if self.device.grain.alpha != 0 else 0
+        return max(int(touching.max(initial=0)) * 2 * self.device.n_leads + bath, 1)
+
+    @property
+    def max_offset(self) -> int:
+        """An upper bound of |destination - source| over the transitions.
+
+        2 S_z changes by at most 2, and each value of 2 S_z has at most one state per sector.
+        """
+        return 3 * self.space.n_sectors
+
+    def kmc_blocks(self, mu=None, *, energy_shift: float = 0.0, size: int = KMC_BLOCK):
+        """The KMC tables of the model at ``mu``/``energy_shift``, block by block.
+
+        Yields (first, tables): :class:`KMCTables` of states first .. first +
+        len(tables.total) - 1, all of width :attr:`max_degree`, with the rows of
+        :attr:`RateModel.kmc_tables` (same transitions in the same order, same
+        running sums) padded with zero rates.  Memory: a few MB per block,
+        whatever the number of states.
+        """
+        mu = self._mu_of(mu)
+        width = self.max_degree
+        for lo in range(0, self.n_states, size):
+            hi = min(lo + size, self.n_states)
+            sk = self._skeleton(lo, hi)
+            rate = self._rates(sk, mu, energy_shift)
+            keep = rate > 0
+            yield lo, kmc_rows(sk.src[keep] - lo, sk.dst[keep], rate[keep], sk.event[keep], hi - lo, width, lo)
 
 
-@functools.lru_cache(maxsize=16)
+# --------------------------------------------------------------------------- build, cached while in use
+
+#: Models of at most this many states stay cached after their last user lets go (the last few of them).
+SMALL_MODEL = 1 << 17
+_LIVE: weakref.WeakValueDictionary[Device, RateModel] = weakref.WeakValueDictionary()
+_RECENT: OrderedDict[Device, RateModel] = OrderedDict()
+_RECENT_SIZE = 16
+
+
 def build(dev: Device) -> RateModel:
-    """Build states and transitions of ``dev`` (cached per device): ``RateBuilder(dev).model()``.
+    """Build states and transitions of ``dev``: ``RateBuilder(dev).model()``, cached.
+
+    The same device gives the same model as long as anyone holds it; small
+    models (up to :data:`SMALL_MODEL` states) also stay in a cache of the
+    last few, large ones are freed with their last user.
 
     Returns
     -------
@@ -437,4 +666,21 @@ def build(dev: Device) -> RateModel:
         ``.space`` (states), ``.transitions`` (all non-zero rates),
         ``.generator``, ``.current_operator`` and ``.kmc_tables``.
     """
-    return RateBuilder(dev).model()
+    model = _LIVE.get(dev)
+    if model is None:
+        model = RateBuilder(dev).model()
+        _LIVE[dev] = model
+    if model.n_states <= SMALL_MODEL:
+        _RECENT[dev] = model
+        _RECENT.move_to_end(dev)
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return model
+
+
+def _cache_clear() -> None:
+    _LIVE.clear()
+    _RECENT.clear()
+
+
+build.cache_clear = _cache_clear
