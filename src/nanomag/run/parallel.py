@@ -4,9 +4,10 @@ Under ``mpiexec -n N``, rank 0 is both the coordinator and a worker:
 
 * it hands out chunks of trajectories dynamically (first-passage times are
   heavy-tailed, so a static split would leave ranks idle); every worker keeps
-  one chunk queued ahead, so it never waits for rank 0;
+  the schedule's ``prefetch`` chunks queued ahead (:mod:`nanomag.run.schedule`);
 * it computes chunks itself, in small blocks, and polls for results between blocks;
-* it alone opens the HDF5 file, and writes each chunk as it arrives.
+* it alone opens the HDF5 file, and writes the finished chunks in batches
+  (one HDF5 call per dataset whenever no message is waiting, at most 1 s late).
 
 Each trajectory's random stream depends only on (seed, trajectory index), so
 the file's data are identical, bit for bit, whatever N and however the chunks
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import signal
@@ -31,16 +33,17 @@ import numpy as np
 from .._validate import check_count
 from ..errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
 from ..io.config import Config
-from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, default_chunk_size, describe_os_error
+from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, describe_os_error
 from ..io.outputs import RunLock
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import build
 from .budget import SECONDS_PER_EVENT, check_disk, check_states, check_time
+from .schedule import FLUSH_SECONDS, WRITE_BATCH, handout, plan
 from .tasks import EnsembleTask, compute_block, concat_blocks, record_times
 
 __all__ = ["get_comm", "run_ensemble", "RunSummary", "Interrupted", "ensemble_bytes", "mpi_map", "process_map"]
 
-_TAG_ASSIGN, _TAG_RESULT, _TAG_STATS = 11, 12, 13
+_TAG_ASSIGN, _TAG_RESULT, _TAG_STATS, _TAG_SETUP = 11, 12, 13, 14
 _MPI_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
 
@@ -159,10 +162,13 @@ def _open_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | No
                 raise ConfigError(f"--out: {out} exists; use --resume to {what} or --force to overwrite it")
         elif resume and not quiet:
             print(f"nanomag: {out} does not exist yet: starting the run", file=sys.stderr)
-        size = chunk_size or cfg.run.chunk_size or default_chunk_size(cfg.run.n_traj, events_per_trajectory)
+        per_traj = None if events_per_trajectory is None else events_per_trajectory * SECONDS_PER_EVENT
+        sched = plan(cfg.run.n_traj, seconds_per_traj=per_traj, chunk_size=chunk_size or cfg.run.chunk_size)
+        size = sched.chunk_size  # a function of the run only: the same chunks whatever the rank count
         check_disk(out, ensemble_bytes(cfg, size), what=f"--out: {out}", force=force_size)
         times = record_times(cfg) if cfg.run.kind == "trajectories" else None
-        return EnsembleFile.create(out, cfg, size, times=times, lock=lock)
+        return EnsembleFile.create(out, cfg, size, times=times, lock=lock,
+                                   extra_attrs={"schedule": sched.chunking_json()})
     except BaseException:
         lock.release()
         raise
@@ -327,7 +333,7 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         stop.raising = False  # from here on a signal only sets the flag
         if comm is not None:
             kind = None if error is None else ("interrupt" if isinstance(error, Interrupted) else "error")
-            kind, msg = comm.bcast((kind, str(error) if error is not None else None) if rank == 0 else None,
+            kind, msg = _bcast_polled(comm, (kind, str(error) if error is not None else None) if rank == 0 else None,
                                    root=0)
             if kind is not None:
                 if rank == 0:
@@ -451,6 +457,17 @@ def _finish(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
     return summary
 
 
+def _bcast_polled(comm, obj, root: int = 0):
+    """comm.bcast from rank 0, but the others wait polling (1 ms sleeps) instead of MPICH's busy-polling."""
+    if comm.Get_rank() == root:
+        for r in range(comm.Get_size()):
+            if r != root:
+                comm.send(obj, dest=r, tag=_TAG_SETUP)
+        return obj
+    _wait_for_message(comm, root, _TAG_SETUP)
+    return comm.recv(source=root, tag=_TAG_SETUP)
+
+
 def _write_error(ens: EnsembleFile, done: int, total: int, exc: BaseException) -> ConfigError:
     return ConfigError(f"{ens.path}: writing failed after {done} of {total} chunks ({describe_os_error(exc)}); "
                        f"every finished chunk is kept: make room and finish it with --resume")
@@ -468,6 +485,24 @@ def _run_serial(task, ens, *, quiet, on_chunk, t0, stop) -> RunSummary:
     progress = _Progress(run.n_traj, done, quiet)
     busy, events, write = 0.0, 0, 0.0
     blocks = _Blocks()
+    batch, batch_start = [], time.perf_counter()  # finished chunks written together (one call per dataset)
+
+    def flush():
+        nonlocal done_chunks, write
+        tw = time.perf_counter()
+        try:
+            ens.write_chunks(batch)
+        except WRITE_ERRORS as exc:
+            raise _write_error(ens, done_chunks, ens.n_chunks, exc) from None
+        done_chunks += len(batch)
+        write += time.perf_counter() - tw
+        for c, result, _ in batch:
+            lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, c)
+            progress.update(hi - lo, int(result["n_events"].sum()))
+            if on_chunk is not None:
+                on_chunk(c)
+        batch.clear()
+
     try:
         for c in pending:
             if stop.signum:
@@ -477,18 +512,15 @@ def _run_serial(task, ens, *, quiet, on_chunk, t0, stop) -> RunSummary:
             result = blocks.compute(task, lo, hi, lambda: stop.signum)
             if result is None:
                 break
-            tw = time.perf_counter()
-            try:
-                ens.write_chunk(c, result, rank=0)
-            except WRITE_ERRORS as exc:
-                raise _write_error(ens, done_chunks, ens.n_chunks, exc) from None
-            done_chunks += 1
-            write += time.perf_counter() - tw
-            busy += tw - tb
+            busy += time.perf_counter() - tb
             events += int(result["n_events"].sum())
-            progress.update(hi - lo, int(result["n_events"].sum()))
-            if on_chunk is not None:
-                on_chunk(c)
+            if not batch:
+                batch_start = time.perf_counter()
+            batch.append((c, result, 0))
+            if len(batch) >= WRITE_BATCH or time.perf_counter() - batch_start >= FLUSH_SECONDS:
+                flush()
+        if batch:
+            flush()
         if stop.signum:
             raise Interrupted(stop.signum, done_chunks, ens.n_chunks, ens.path)
         summary = RunSummary(path=ens.path, kind=run.kind, n_traj=run.n_traj, n_ranks=1,
@@ -534,6 +566,8 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
     failure = None
     status = MPI.Status()
     blocks = _Blocks()
+    per_traj = json.loads(ens.h5.attrs.get("schedule", "{}")).get("seconds_per_traj")
+    sched = plan(run.n_traj, n_workers + 1, seconds_per_traj=per_traj, chunk_size=ens.chunk_size)
 
     def assign(worker):
         if stopping or failure is not None:
@@ -556,23 +590,38 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
             told_to_end.add(w)
             stopped.add(w)
 
+    batch, batch_start = [], [0.0]  # finished chunks not yet written; when the oldest arrived
+
     def store(chunk, result, source):
+        """Queue a finished chunk; write the queue in one call per dataset when it is full, old, or
+        when called with chunk=None (rank 0 has nothing else to do)."""
         nonlocal write, done_chunks, failure
         if failure is not None:
             return
+        if chunk is not None:
+            if not batch:
+                batch_start[0] = time.perf_counter()
+            batch.append((chunk, result, source))
+            if len(batch) < sched.write_batch and time.perf_counter() - batch_start[0] < FLUSH_SECONDS:
+                return
+        if not batch:
+            return
+        items = batch[:]
+        batch.clear()
         tw = time.perf_counter()
         try:
-            ens.write_chunk(chunk, result, rank=source)
+            ens.write_chunks(items)
         except WRITE_ERRORS as exc:
             failure = _write_error(ens, done_chunks, ens.n_chunks, exc)
             stop_everyone(0)
             return
-        done_chunks += 1
+        done_chunks += len(items)
         write += time.perf_counter() - tw
-        lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, chunk)
-        progress.update(hi - lo, int(result["n_events"].sum()))
-        if on_chunk is not None:
-            on_chunk(chunk)
+        for chunk, result, _ in items:
+            lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, chunk)
+            progress.update(hi - lo, int(result["n_events"].sum()))
+            if on_chunk is not None:
+                on_chunk(chunk)
 
     def handle(msg, w):
         if msg[0] == "done":
@@ -592,6 +641,7 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
                 handle(comm.recv(source=w, tag=_TAG_RESULT), w)
                 block = False
                 continue
+            store(None, None, None)  # no message waiting: write what has arrived
             if stop.signum and not stopping:
                 stop_everyone(stop.signum)
             if not block or not alive:
@@ -603,8 +653,7 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
         return bool(stop.signum or stopping or failure is not None)
 
     try:
-        for w in range(1, n_workers + 1):  # one chunk to work on and one queued ahead
-            assign(w)
+        for w in handout(n_workers, sched.prefetch, len(queue)):  # one chunk to work on, sched.prefetch queued
             assign(w)
         while alive or (queue and not stopping and failure is None):
             if stop.signum and not stopping:
@@ -626,6 +675,8 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
     except BaseException:
         # never leave the workers waiting: tell them to stop and collect their goodbyes (bounded)
         with contextlib.suppress(Exception):
+            store(None, None, None)  # the finished chunks go to the file
+        with contextlib.suppress(Exception):
             stop_everyone(stop.signum or signal.SIGTERM)
             deadline = time.monotonic() + 30
             while alive and time.monotonic() < deadline:
@@ -642,6 +693,7 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
         if alive:
             comm.Abort(1)
         raise
+    store(None, None, None)
     progress.close()
     if failure is not None:
         ens.close()
@@ -709,6 +761,7 @@ def _run_worker(task, comm, stop) -> int:
     MPI.Request.Waitall(sends)
     comm.send(("bye", busy, events, stop.signum), dest=0, tag=_TAG_RESULT)
     while True:  # everything rank 0 sent us is received before we leave
+        _wait_for_message(comm, 0, _TAG_ASSIGN)
         msg = comm.recv(source=0, tag=_TAG_ASSIGN)
         if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == _ACK:
             return stop.signum or msg[1]
