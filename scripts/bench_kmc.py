@@ -25,14 +25,14 @@ from nanomag.kmc import KMCSolver
 
 @njit(cache=True)
 def baseline_first_passage(dst, cumrate, degree, total, target, start, n_traj, seed, times, n_events):
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the baseline is the plain numba + np.random loop
     for i in range(n_traj):
         state = start
         t = 0.0
         n = 0
         while not target[state]:
-            t += np.random.exponential(1.0 / total[state])
-            r = np.random.random() * total[state]
+            t += np.random.exponential(1.0 / total[state])  # noqa: NPY002
+            r = np.random.random() * total[state]  # noqa: NPY002
             k = 0
             while k < degree[state] - 1 and cumrate[state, k] <= r:
                 k += 1

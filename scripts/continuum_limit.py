@@ -88,7 +88,7 @@ def main():
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
-    for ax, (case, (exact, rows)) in zip(axes, results.items()):
+    for ax, (case, (exact, rows)) in zip(axes, results.items(), strict=True):
         print(f"\n{case}: exact MFPT and relative error (continuum - exact) / exact")
         print(f"{'S0':>7}{'exact':>14}" + "".join(f"{name:>26}" for name in rows))
         for i, S0 in enumerate(S0S):

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,7 +96,7 @@ def main():
     print(f"{'ranks':>6}" + "".join(f"{n + ' (chunk x n)':>34}" for n in measured))
     for n_ranks in [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]:
         row = f"{n_ranks:>6}"
-        for name, (cfg, pt) in measured.items():
+        for cfg, pt in measured.values():
             # chunking as nanomag run cuts it: exact-cost estimate ~ mean events x SECONDS_PER_EVENT
             s, eff, _ = predict(pt, cfg.run.n_traj, n_ranks, args.reps if n_ranks < 1024 else 5, n_ranks,
                                 seconds_per_traj=pt.mean(), c0=c0)

@@ -1,5 +1,6 @@
 """TOML configuration, the command line, and the refusal of bad input."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -55,7 +56,7 @@ def test_load_config_builds_the_device(tmp_path):
     assert dev.leads[1].gamma_up == pytest.approx(2.4) and dev.leads[1].gamma_down == pytest.approx(7.2)
     assert cfg.run.kind == "first_passage" and cfg.run.seed == 3 and cfg.run.target_u == 0.8
     assert nm.load_config(write(tmp_path, GOOD)) == dev  # frozen dataclasses compare by value
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         dev.grain.S0 = 3  # frozen
 
 

@@ -10,9 +10,7 @@ from nanomag import continuum as c
 from nanomag.continuum import _kernels as ck
 from nanomag.continuum.langevin import pack_device
 
-
 from devices import equilibrium_device, switching_device  # noqa: E402
-
 
 U = np.linspace(-0.999, 0.999, 41)
 
@@ -166,7 +164,7 @@ def test_flow_reaches_the_stable_fixed_point_and_matches_deterministic_time():
     assert c.flow(dev, -0.8, [t])[0] == pytest.approx(0.8, abs=1e-7)
     # the drift has the sign of the flow between fixed points
     pts = [u for u, _ in c.fixed_points(dev)]
-    for lo, hi in zip(pts[:-1], pts[1:]):
+    for lo, hi in zip(pts[:-1], pts[1:], strict=True):
         mid = 0.5 * (lo + hi)
         direction = np.sign(c.flow(dev, mid, [0, 1.0])[-1] - mid)
         assert direction == np.sign(c.drift(dev, mid))

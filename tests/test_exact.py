@@ -97,7 +97,7 @@ def test_activated_mfpt_is_accurate_to_full_precision(eta):
     pos = {s: k for k, s in enumerate(live)}
     M = mp.zeros(live.size, live.size)
     t = model.transitions
-    for s, d, r in zip(t.src, t.dst, t.rate):
+    for s, d, r in zip(t.src, t.dst, t.rate, strict=True):
         if s in pos:
             M[pos[s], pos[s]] += mp.mpf(float(r))
             if d in pos:
@@ -144,7 +144,7 @@ def test_first_passage_distribution_matches_dense_expm():
     A = prob.block.toarray()
     times = np.array([3.0, 0.0, 0.7, 12.0, 30.0])  # unsorted, non-uniform
     fp = nm.exact.first_passage_distribution(dev, -0.5, 0.5, times)
-    for t, s, f in zip(times, fp.survival, fp.density):
+    for t, s, f in zip(times, fp.survival, fp.density, strict=True):
         p = scipy.linalg.expm(A * t) @ prob.start_vector
         assert s == pytest.approx(p.sum(), rel=1e-12, abs=1e-15)
         assert f == pytest.approx(-(A.sum(axis=0) @ p), rel=1e-11, abs=1e-15)

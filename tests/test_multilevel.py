@@ -9,8 +9,8 @@ import pytest
 
 import nanomag as nm
 from nanomag.io.config import parse_config
-from nanomag.model.multilevel import Level, MultiLevelGrain, from_grain, multilevel_device
 from nanomag.markov.rates import TUNNEL_IN, build, fermi, tunnel_weight
+from nanomag.model.multilevel import Level, MultiLevelGrain, from_grain, multilevel_device
 from nanomag.model.text import device_toml
 
 from devices import equilibrium_device, switching_device
@@ -68,7 +68,8 @@ def _independent_configurations(grain):
             continue
         two_s = round(2 * grain.S_core) + sum(1 for n in occ if n == 1)
         S = two_s / 2
-        E = sum(lv.eps * n for lv, n in zip(grain.levels, occ)) + grain.E_C * (N - grain.N_g) ** 2 - grain.J * S * (S + 1)
+        E = (sum(lv.eps * n for lv, n in zip(grain.levels, occ, strict=True)) + grain.E_C * (N - grain.N_g) ** 2
+             - grain.J * S * (S + 1))
         out[occ] = (two_s, E, N)
     E0 = out[tuple(n0)][1]
     return {occ: (ts, E - E0, N) for occ, (ts, E, N) in out.items()}

@@ -126,7 +126,7 @@ def test_sp_regions_appear_where_section_v2_says(panel):
     assert inside.sum() > 10
     assert np.all(Hb[inside] < hmax)
     assert np.all(V[inside] - 1 + Hb[inside] < 0)          # up channel closed at u = -1
-    for vv, hh in zip(V[inside][::7], Hb[inside][::7]):
+    for vv, hh in zip(V[inside][::7], Hb[inside][::7], strict=True):
         sp = [u for u, s in phase.nmd_fixed_points(gammas, vv, hh) if s and -1 < u < 1]
         assert len(sp) == 1 and vv + sp[0] + hh > 0       # ... and open at u*
 
@@ -164,7 +164,7 @@ def test_fixed_points_are_zeros_of_the_bracket_and_alternate():
             assert left * right <= 0 or abs(phase.nmd_bracket(UPPER_RIGHT, v, h, u)) < 1e-9
             assert stable == (left > 0 > right)
         stab = [s for _, s in pts]
-        assert all(not (a and b) for a, b in zip(stab, stab[1:]))  # no two stable neighbours
+        assert all(not (a and b) for a, b in zip(stab, stab[1:], strict=False))  # no two stable neighbours
 
 
 def test_bracket_jumps_are_upward_for_kappa_positive():
@@ -211,7 +211,7 @@ def test_vectorised_phase_matches_scalar_and_continuum_fixed_points():
     labels = phase.nmd_phase(LOWER_LEFT, v, h)
     assert labels.shape == (40,)
     assert labels.reshape(5, 8).tolist() == phase.nmd_phase(LOWER_LEFT, v.reshape(5, 8), h.reshape(5, 8)).tolist()
-    for vi, hi, lab in zip(v, h, labels):
+    for vi, hi, lab in zip(v, h, labels, strict=True):
         assert phase.nmd_phase(LOWER_LEFT, vi, hi) == lab
         exact = phase.nmd_fixed_points(LOWER_LEFT, vi, hi)
         dev = nm.reduced_device(LOWER_LEFT, vi, hi)

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import stats
 
 from nanomag._rng import entropy_words, next_double, next_u64, xoshiro_states
-from numba import njit
 
 M64 = (1 << 64) - 1
 

@@ -109,13 +109,13 @@ def test_json_and_bad_input():
 
 def test_batched_writes_equal_chunk_by_chunk_writes(tmp_path):
     """EnsembleFile.write_chunks (one HDF5 call per dataset for a batch, any order) writes what write_chunk does."""
+    from pathlib import Path
+
     import h5py
 
     from nanomag.io.config import read_config
     from nanomag.io.ensemble import EnsembleFile
     from nanomag.run.tasks import EnsembleTask, compute_block
-
-    from pathlib import Path
 
     cfg = read_config(Path(__file__).resolve().parents[1] / "runs" / "switching.toml")
     task = EnsembleTask(cfg.text, str(cfg.path))

@@ -8,12 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-from nanomag.io.maps import read_maps, write_maps
-from nanomag.viz.spectroscopy import plot_maps
 import nanomag as nm
 from nanomag import spectroscopy as spc
 from nanomag.io.config import parse_config
+from nanomag.io.maps import read_maps, write_maps
 from nanomag.model.multilevel import MultiLevelGrain
+from nanomag.viz.spectroscopy import plot_maps
 
 from devices import switching_device
 
@@ -94,7 +94,7 @@ def _independent_thresholds(levels, S_core, J):
 
     def energy(occ):
         S = S_core + sum(1 for n in occ if n == 1) / 2
-        return sum(e * n for (e, _), n in zip(levels, occ)) - J * S * (S + 1)
+        return sum(e * n for (e, _), n in zip(levels, occ, strict=True)) - J * S * (S + 1)
 
     pairs = []
     for lower in itertools.product((0, 1, 2), repeat=len(levels)):
@@ -125,7 +125,7 @@ def test_conductance_peaks_sit_where_rules_i_to_iii_open_a_transition():
     def occupation(v):
         p, _ = solver.solve(vg, v)
         weight = np.bincount(solver.space.sector, weights=p, minlength=len(occ_of_sector))
-        return dict(zip(occ_of_sector, weight))
+        return dict(zip(occ_of_sector, weight, strict=True))
 
     # rule (i): mu_left = mu0 + V* equals an addition energy (gate: -vg); rule (ii): one electron on one level
     # (Eq. 17 is non-zero for some S_z); rule (iii): the N state (or, for a blocked exit, the N+1 state)

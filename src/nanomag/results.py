@@ -173,7 +173,7 @@ class FirstPassageSample:
 
     # ------------------------------------------------------------------ combining
 
-    def merge(self, other: "FirstPassageSample") -> "FirstPassageSample":
+    def merge(self, other: FirstPassageSample) -> FirstPassageSample:
         """The two partial ensembles as one (``other``'s trajectories must follow ``self``'s)."""
         if type(other) is not type(self):
             raise ConfigError(f"merge: cannot merge a {type(other).__name__} into a {type(self).__name__}")

@@ -81,7 +81,7 @@ def _cmd_exact(args) -> int:
         st = exact.stationary(dev)
         check_current_balance(cfg, st.currents)
         payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
-                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, st.currents)}}
+                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, st.currents, strict=True)}}
         lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
                  f"  <u>      = {st.mean_u:+.10g}", f"  <charge> = {st.charge:.10g}"]
         lines += [f"  I[{name}] = {c:+.10g}  (into the grain)" for name, c in payload["currents"].items()]
@@ -129,7 +129,8 @@ def _run_report(summary, cfg) -> list[str]:
         if run.kind == "first_passage":
             g = h5["first_passage"]
             n, mean, std = streaming_moments(g["times"], g["censored"])
-            n_cens = int(sum(g["censored"][lo:lo + (1 << 20)].sum() for lo in range(0, g["censored"].shape[0], 1 << 20)))
+            n_cens = int(sum(g["censored"][lo:lo + (1 << 20)].sum()
+                             for lo in range(0, g["censored"].shape[0], 1 << 20)))
             err = std / n**0.5 if n > 1 else float("nan")
             if n == 0:
                 lines.append(f"  no trajectory reached the target before t_max = {run.t_max:g} "
@@ -277,7 +278,7 @@ def _cmd_spectroscopy(args) -> int:
             from tqdm import tqdm
 
             def map_fn(fn, *iterables):  # serial, with a bar over the gate voltages of each map
-                return [fn(*task) for task in tqdm(list(zip(*iterables)), unit="V_g row", leave=False,
+                return [fn(*task) for task in tqdm(list(zip(*iterables, strict=True)), unit="V_g row", leave=False,
                                                    file=sys.stderr)]
     maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
     if rank != 0:
@@ -287,7 +288,8 @@ def _cmd_spectroscopy(args) -> int:
         write_result(plot, lambda tmp: plot_maps(maps, tmp, title=f"{cfg.path}: dI/dV and I(0) - I(pi)"), "--plot")
     tmr = maps.tmr
     payload = {"out": str(out), "shape": list(maps.current.shape), "max_current": float(np.abs(maps.current).max()),
-               "max_conductance": float(maps.conductance.max()), "tmr_min": float(tmr.min()), "tmr_max": float(tmr.max())}
+               "max_conductance": float(maps.conductance.max()), "tmr_min": float(tmr.min()),
+               "tmr_max": float(tmr.max())}
     lines = [f"spectroscopy of {cfg.path} on {vg.size} x {vbias.size} (V_g, V_bias) points -> {out}",
              f"  max |I| = {payload['max_current']:.4g}, max dI/dV = {payload['max_conductance']:.4g}",
              f"  I(theta=0) - I(theta=pi) in [{payload['tmr_min']:.3g}, {payload['tmr_max']:.3g}]"

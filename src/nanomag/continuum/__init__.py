@@ -14,9 +14,24 @@ Every public name is reachable as ``nm.continuum.<name>``.
 from .fokker_planck import FokkerPlanck, log_mfpt, mfpt, stationary_density
 from .langevin import LangevinFirstPassage, LangevinTrajectories, langevin_first_passage, langevin_trajectories
 from .nmd import (
-    alpha_eff, bath_drift, charge_averaged_diffusion, charge_rates, deterministic_time, diffusion, drift,
-    drift_diffusion_from_coefficients, f_sigma, fixed_point_current, fixed_points, flow, lead_coefficients,
-    near_pole_rates, polarisation, reduced_diffusion, reduced_drift, zero_bias_drift,
+    alpha_eff,
+    bath_drift,
+    charge_averaged_diffusion,
+    charge_rates,
+    deterministic_time,
+    diffusion,
+    drift,
+    drift_diffusion_from_coefficients,
+    f_sigma,
+    fixed_point_current,
+    fixed_points,
+    flow,
+    lead_coefficients,
+    near_pole_rates,
+    polarisation,
+    reduced_diffusion,
+    reduced_drift,
+    zero_bias_drift,
 )
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",

@@ -103,7 +103,7 @@ class _Panels:
         if g.kappa != 0 and np.isfinite(t_min):
             width = min(width, max(t_min / abs(g.kappa), 1e-7))
         edges = [pts[0]]
-        for a, b in zip(pts[:-1], pts[1:]):
+        for a, b in zip(pts[:-1], pts[1:], strict=True):
             m = max(1, int(math.ceil((b - a) / width)))
             edges.extend(np.linspace(a, b, m + 1)[1:])
         self.edges = np.array(edges)

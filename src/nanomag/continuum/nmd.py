@@ -22,7 +22,8 @@ from . import _flow
 from ._common import single_orbital
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
-           "lead_coefficients", "drift_diffusion_from_coefficients", "bath_drift", "charge_averaged_diffusion", "fixed_points",
+           "lead_coefficients", "drift_diffusion_from_coefficients", "bath_drift", "charge_averaged_diffusion",
+           "fixed_points",
            "fixed_point_current", "charge_rates", "deterministic_time", "flow", "near_pole_rates",
            "zero_bias_drift", "alpha_eff"]
 
@@ -54,10 +55,10 @@ def f_sigma(dev: Device, u, sigma: int) -> np.ndarray:
 
 def polarisation(dev: Device) -> tuple[float, float]:
     """(q, Gamma) of Eq. 26.  q = 0 when there are no leads."""
-    total = sum(l.gamma_up + l.gamma_down for l in dev.leads)
+    total = sum(lead.gamma_up + lead.gamma_down for lead in dev.leads)
     if total == 0:
         return 0.0, 0.0
-    return sum(l.gamma_up - l.gamma_down for l in dev.leads) / total, total
+    return sum(lead.gamma_up - lead.gamma_down for lead in dev.leads) / total, total
 
 
 def _bath_noise(omega, T):
@@ -350,9 +351,10 @@ def near_pole_rates(dev: Device, pole: int = 1) -> tuple[float, float]:
     for s in (1, -1):
         x = g.eps - g.kappa * s * pole - g.h * s / 2
         idx = 0 if s > 0 else 1
-        occ[s] = sum(l.gamma[idx] * float(fermi(x, l.mu, dev.lead_temperature(a))) for a, l in enumerate(dev.leads))
-        hole[s] = sum(l.gamma[idx] * float(fermi_hole(x, l.mu, dev.lead_temperature(a)))
-                      for a, l in enumerate(dev.leads))
+        occ[s] = sum(lead.gamma[idx] * float(fermi(x, lead.mu, dev.lead_temperature(a)))
+                     for a, lead in enumerate(dev.leads))
+        hole[s] = sum(lead.gamma[idx] * float(fermi_hole(x, lead.mu, dev.lead_temperature(a)))
+                      for a, lead in enumerate(dev.leads))
     den = gamma * (1 + q * g.eta * pole)
     gamma_minus = occ[s_in] * hole[s_out] / den
     gamma_plus = hole[s_in] * occ[s_out] / den
@@ -363,7 +365,7 @@ def _zero_bias_leads(dev: Device):
     g = single_orbital(dev)
     if dev.n_leads == 0:
         raise ConfigError("leads: zero-bias formulas (Eqs. 53, 54) need at least one lead")
-    mus = {l.mu for l in dev.leads}
+    mus = {lead.mu for lead in dev.leads}
     temps = {dev.lead_temperature(a) for a in range(dev.n_leads)}
     if len(mus) != 1 or len(temps) != 1:
         raise ConfigError("leads: Eqs. 53 and 54 hold at zero bias only (all leads at one mu and one T)")

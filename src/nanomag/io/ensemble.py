@@ -117,7 +117,7 @@ class EnsembleFile:
     # ------------------------------------------------------------------ create / resume
     @classmethod
     def create(cls, path, cfg: Config, chunk_size: int, *, times=None, extra_attrs=None,
-               lock: RunLock | None = None) -> "EnsembleFile":
+               lock: RunLock | None = None) -> EnsembleFile:
         """Create ``path`` (through ``path.partial``, renamed when complete) and return it open for writing.
 
         ``lock``: the caller's :class:`~nanomag.io.outputs.RunLock` of ``path``
@@ -172,7 +172,7 @@ class EnsembleFile:
             a["units"] = json.dumps(UNITS)
             a["versions"] = json.dumps(_versions())
             a["event_names"] = json.dumps(model.event_names)
-            a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+            a["created"] = datetime.datetime.now(datetime.UTC).isoformat()
             a["status"] = "running"
             for k, v in (extra_attrs or {}).items():
                 a[k] = v
@@ -246,7 +246,7 @@ class EnsembleFile:
         return "resumable"
 
     @classmethod
-    def resume(cls, path, cfg: Config, *, lock: RunLock | None = None) -> "EnsembleFile":
+    def resume(cls, path, cfg: Config, *, lock: RunLock | None = None) -> EnsembleFile:
         """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
         own_lock = lock is None
         if own_lock:

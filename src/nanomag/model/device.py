@@ -125,7 +125,7 @@ class Grain:
     def channels(self) -> tuple[Channel, ...]:
         return (Channel(lower=0, upper=1, eta=self.eta, coupling=1.0),)
 
-    def with_gate(self, vg: float) -> "Grain":
+    def with_gate(self, vg: float) -> Grain:
         """The grain at gate voltage ``vg``: eps -> eps - vg (as every level of a multi-level grain).  [energy]"""
         return dataclasses.replace(self, eps=self.eps - check_finite("gate", "vg", vg))
 
@@ -179,7 +179,7 @@ class Lead:
 
     @classmethod
     def from_magnetisation(cls, mu: float, gamma_major: float, gamma_minor: float, theta: float,
-                           *, T: float | None = None, name: str = "lead") -> "Lead":
+                           *, T: float | None = None, name: str = "lead") -> Lead:
         """Lead whose rates are given along its magnetisation, at angle ``theta`` to z (Eq. 14).
 
         Gamma^up = cos^2(theta/2) Gamma^U + sin^2(theta/2) Gamma^D and
@@ -252,7 +252,7 @@ class Device:
             raise ConfigError(f"lead: expected a lead name or an index below {len(names)}, got {lead!r}")
         return int(lead) % len(names)
 
-    def replace(self, *, leads=None, mu=None, **grain_changes) -> "Device":
+    def replace(self, *, leads=None, mu=None, **grain_changes) -> Device:
         """A validated copy with some grain and lead parameters changed.
 
         Parameters

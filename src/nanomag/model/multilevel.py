@@ -247,7 +247,7 @@ class MultiLevelGrain:
     @functools.cached_property
     def _channels(self) -> tuple[Channel, ...]:
         return tuple(Channel(lower=int(lo), upper=int(up), eta=int(eta), coupling=self.levels[a].coupling)
-                     for a, lo, up, eta in zip(*self.channel_table()))
+                     for a, lo, up, eta in zip(*self.channel_table(), strict=True))
 
     def channel_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The channels as arrays (level, lower, upper, eta), each of shape (n_channels,)."""
@@ -264,11 +264,11 @@ class MultiLevelGrain:
             lower, upper = lower[ok], by_code[pos[ok]]
             eta = np.where(occ[lower, a] == 0, 1, -1)
             parts.append((np.full(lower.size, a), lower, upper, eta))
-        return tuple(np.concatenate(x).astype(np.int64) for x in zip(*parts))
+        return tuple(np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
 
     # ------------------------------------------------------------------ helpers
 
-    def with_gate(self, vg: float) -> "MultiLevelGrain":
+    def with_gate(self, vg: float) -> MultiLevelGrain:
         """The grain at gate voltage ``vg``: every level eps_alpha -> eps_alpha - vg.  [energy]"""
         vg = check_finite("gate", "vg", vg)
         return replace(self, levels=tuple(lv._replace(eps=lv.eps - vg) for lv in self.levels))

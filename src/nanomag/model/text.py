@@ -23,7 +23,10 @@ def _toml_value(x) -> str:
 
 
 def device_toml(dev: Device) -> str:
-    """``dev`` as configuration text (the format of ``docs/config.md``) that :func:`nanomag.io.config.parse_config` reads back."""
+    """``dev`` as configuration text (the format of ``docs/config.md``).
+
+    :func:`nanomag.io.config.parse_config` reads it back.
+    """
     g = dev.grain
     lines = ["[grain]"]
     if isinstance(g, Grain):

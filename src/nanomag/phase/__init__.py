@@ -8,10 +8,28 @@
 """
 
 from .diagrams import (
-    N_U_SAMPLES, PHASE_LABELS, HysteresisBranch, PhaseDiagram, ThetaRegime, device_fixed_points,
-    device_phase_diagram, hysteresis, label_of_code, llg_corner_points, llg_fixed_points, llg_phase,
-    llg_stability_lines, nmd_bracket, nmd_fixed_points, nmd_hysteresis, nmd_phase, nmd_phase_diagram,
-    phase_of_device, sweep, theta_regime, with_control,
+    N_U_SAMPLES,
+    PHASE_LABELS,
+    HysteresisBranch,
+    PhaseDiagram,
+    ThetaRegime,
+    device_fixed_points,
+    device_phase_diagram,
+    hysteresis,
+    label_of_code,
+    llg_corner_points,
+    llg_fixed_points,
+    llg_phase,
+    llg_stability_lines,
+    nmd_bracket,
+    nmd_fixed_points,
+    nmd_hysteresis,
+    nmd_phase,
+    nmd_phase_diagram,
+    phase_of_device,
+    sweep,
+    theta_regime,
+    with_control,
 )
 from .stochastic import StochasticSweep, kmc_sweep, nmd_kmc_hysteresis
 

@@ -406,7 +406,7 @@ class PhaseDiagram:
     def fractions(self) -> dict[str, float]:
         """Fraction of grid points in each phase that occurs."""
         labels, counts = np.unique(self.labels, return_counts=True)
-        return {str(lab): float(c) / self.codes.size for lab, c in zip(labels, counts)}
+        return {str(lab): float(c) / self.codes.size for lab, c in zip(labels, counts, strict=True)}
 
     def extent(self, label: str) -> dict[str, float] | None:
         """Bounding box (x_min, x_max, y_min, y_max) of the grid points with this label, or None."""
@@ -482,8 +482,8 @@ def device_phase_diagram(dev: Device, mu, h, *, n_u: int = N_U_SAMPLES) -> Phase
     codes = _device_codes(dev, M, Hh, n_u)
     g = dev.grain
     params = {"S0": g.S0, "eta": g.eta, "kappa": g.kappa, "eps": g.eps, "alpha": g.alpha, "T": g.T,
-              "leads": [{"name": l.name, "mu": l.mu, "gamma_up": l.gamma_up, "gamma_down": l.gamma_down,
-                         "T": dev.lead_temperature(a)} for a, l in enumerate(dev.leads)]}
+              "leads": [{"name": lead.name, "mu": lead.mu, "gamma_up": lead.gamma_up, "gamma_down": lead.gamma_down,
+                         "T": dev.lead_temperature(a)} for a, lead in enumerate(dev.leads)]}
     return PhaseDiagram(x=mu, y=h, codes=codes, x_name=f"mu of lead {dev.leads[0].name!r}",
                         y_name="h (Zeeman energy)", params=params)
 

@@ -123,7 +123,7 @@ def compare(dev: Device, start_u: float, target_u: float, *, n_traj: int = 2000,
     for form in ("ito", "flux"):
         say(f"Fokker-Planck ({form})")
         try:
-            value, wall = _timed(lambda: continuum.mfpt(dev, start_u, target_u, form=form))
+            value, wall = _timed(lambda form=form: continuum.mfpt(dev, start_u, target_u, form=form))
             # the grid Peclet number R dx S0 / D must stay O(1): cells grow with S0
             cells = int(min(8000, max(400, 4 * dev.grain.spin_scale)))
             solver = continuum.FokkerPlanck(dev, form=form, n_cells=cells)
