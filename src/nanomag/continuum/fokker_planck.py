@@ -183,7 +183,7 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
     dev : Device
         Single-orbital device.
     start_u, target_u : float
-        Start and target of u; |target_u| < 1.  The target is absorbing, the
+        Start and target of u; ``abs(target_u) < 1``.  The target is absorbing, the
         pole behind the start reflecting (see the module docstring).
     form : {"ito", "flux"}
         Eq. 35a (Ito) or the flux form of docs/physics.md section 3.

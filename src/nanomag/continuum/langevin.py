@@ -137,7 +137,7 @@ def _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients):
 class LangevinFirstPassage(FirstPassageSample):
     """Switching times of a Langevin ensemble: a :class:`~nanomag.results.FirstPassageSample`.
 
-    Attributes (besides those of FirstPassageSample)
+    Attributes
     ----------
     steps_per_trajectory : ndarray of int64, shape (n_traj,)
         Time steps taken by each trajectory.
@@ -186,7 +186,7 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     dev : Device
         Single-orbital device.
     start_u, target_u : float
-        Start and target; |target_u| < 1.
+        Start and target; ``abs(target_u) < 1``.
     n_traj, seed : int
         Ensemble size and root seed; trajectory i uses SeedSequence(seed).spawn(.)[first_index + i].
     dt : float

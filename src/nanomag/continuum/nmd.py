@@ -183,9 +183,12 @@ def lead_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def drift_diffusion_from_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
     """R(u) and D(u) from Eqs. 35b and 35c (with S_m = S0), the second route to Eq. 24.
 
-    R = (1 - u^2) (a_check b - a b_check) / (Gamma S0 (1 + q eta u)) + alpha (h + 2 kappa u)(1 - u^2)
-    D = (1 - u^2) (a a_check - u^2 b b_check) / (2 Gamma S0 (1 + q eta u))
-        + alpha (1 - u^2) omega / (2 tanh(omega / 2T)),   omega = h + 2 kappa u
+    ::
+
+        R = (1 - u^2) (a_check b - a b_check) / (Gamma S0 (1 + q eta u)) + alpha (h + 2 kappa u)(1 - u^2)
+        D = (1 - u^2) (a a_check - u^2 b b_check) / (2 Gamma S0 (1 + q eta u))
+            + alpha (1 - u^2) omega / (2 tanh(omega / 2T)),   omega = h + 2 kappa u
+
     (the Ohmic bath rho_B(w) = alpha w / (pi g_B^2) of Eq. 35, so pi g_B^2 rho_B(-omega) = -alpha omega).
     """
     g = single_orbital(dev)
@@ -210,7 +213,7 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     included.  Interior points are sign changes of g = R/(1 - u^2) on a
     uniform grid of ``n_grid`` points plus ladders of samples around every
     channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a`` (offsets from
-    0 to 40 T_a/|kappa|), each refined by bisection to machine precision; at
+    0 to 40 T_a/abs(kappa)), each refined by bisection to machine precision; at
     T = 0 a jump of the Fermi step from + to - is a stable point (the
     bisection converges onto the jump).  A pole is stable when g just inside
     it points at it.  The same compiled search serves the phase diagrams
@@ -401,7 +404,7 @@ def zero_bias_drift(dev: Device, u) -> np.ndarray:
 def alpha_eff(dev: Device, u) -> np.ndarray:
     """Effective Gilbert damping at zero bias in the high-temperature limit (Eq. 54, corrected).
 
-    For T >> kappa, |h|, |eps - mu| Eq. 53 becomes the LLG form
+    For T >> kappa, abs(h), abs(eps - mu), Eq. 53 becomes the LLG form
     (1 - u^2) alpha_eff (h + 2 kappa u) with
 
         alpha_eff = alpha_B + Gamma (1 - q^2) / (32 T S0 (1 + q eta u)).

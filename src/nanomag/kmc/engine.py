@@ -69,7 +69,7 @@ def _use_parallel(parallel, n_traj):
 class FirstPassageResult(FirstPassageSample):
     """Switching times of a KMC ensemble: a :class:`~nanomag.results.FirstPassageSample` with event counts.
 
-    Attributes (besides those of FirstPassageSample)
+    Attributes
     ----------
     events_per_trajectory : ndarray of int64, shape (n_traj,)
     event_counts : ndarray of int64, shape (n_classes,)
@@ -111,7 +111,7 @@ class FirstPassageResult(FirstPassageSample):
 class TrajectoryResult(TrajectorySample):
     """Fixed-time records of a KMC ensemble: a :class:`~nanomag.results.TrajectorySample` with charges.
 
-    Attributes (besides those of TrajectorySample)
+    Attributes
     ----------
     charge : ndarray of int8, shape (n_traj, n_times)
         Added electrons (charge sector) at each recording time.

@@ -222,7 +222,7 @@ def kmc_rows(src, dst, rate, event, n: int, width: int | None = None, first: int
 
 
 def tunnel_weight(two_s, two_sz, sigma, eta):
-    """Clebsch-Gordan weight of Eq. 17 for adding a spin-sigma electron to |S, S_z>.
+    """Clebsch-Gordan weight of Eq. 17 for adding a spin-sigma electron to ``|S, S_z>``.
 
     C_sigma(S_z) = (S + eta sigma S_z + (1 + eta)/2) / (2S + 1), with
     S = two_s/2, S_z = two_sz/2; eta = +1 (majority, S' = S + 1/2) or -1
@@ -246,7 +246,9 @@ def _state_space(dev: Device) -> StateSpace:
 class TunnelLinks(NamedTuple):
     """Every (lower state, upper state, lead, spin) tunnelling link, before the Fermi factors.
 
-    Attributes (shape (n_links,) each)
+    Every attribute has shape (n_links,).
+
+    Attributes
     ----------
     lower, upper : int
         State indices: adding the electron takes ``lower`` to ``upper``.
@@ -619,7 +621,7 @@ class RateBuilder:
 
     @property
     def max_offset(self) -> int:
-        """An upper bound of |destination - source| over the transitions.
+        """An upper bound of ``abs(destination - source)`` over the transitions.
 
         2 S_z changes by at most 2, and each value of 2 S_z has at most one state per sector.
         """

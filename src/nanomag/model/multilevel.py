@@ -291,7 +291,7 @@ class MultiLevelGrain:
 
     @property
     def n_states(self) -> int:
-        """Number of states |{n_alpha}, S_z> kept: sum over sectors of 2S + 1."""
+        """Number of states ``|{n_alpha}, S_z>`` kept: sum over sectors of 2S + 1."""
         return int(np.sum(self.sectors().two_spin + 1))
 
 
