@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from .._validate import check_count
 
 __all__ = ["Schedule", "plan", "chunk_size_for", "prefetch_for", "rank0_load", "RANKS_PLANNED", "CHUNKS_PER_RANK",
-           "CHUNK_SECONDS_MIN", "CHUNK_SECONDS_MAX", "COORDINATOR_SECONDS", "RESPONSE_SECONDS", "WRITE_BATCH",
+           "CHUNK_SECONDS_MIN", "CHUNK_SECONDS_MAX", "COORDINATOR_SECONDS", "RESPONSE_SECONDS", "PREFETCH_MAX", "WRITE_BATCH",
            "FLUSH_SECONDS", "MAX_CHUNK_SIZE", "RANK0_LOAD_MAX", "handout"]
 
 #: The largest rank count the chunking is made for: every rank of a job up to this size gets work.
@@ -56,6 +56,9 @@ RANK0_LOAD_MAX = 0.02
 CHUNK_SECONDS_MIN = RANKS_PLANNED * COORDINATOR_SECONDS / RANK0_LOAD_MAX
 #: How long a worker may wait for rank 0 to answer: rank 0 computes in sub-blocks of this length.  [s]
 RESPONSE_SECONDS = 0.25
+
+#: Deepest worker queue: enough short chunks to bridge rank 0's response time (measured by scripts/scale_model.py).
+PREFETCH_MAX = 8
 #: Finished chunks rank 0 writes in one call per dataset ...
 WRITE_BATCH = 32
 #: ... or fewer, once the oldest has waited this long (a SIGKILL of rank 0 loses at most this much).  [s]
@@ -159,16 +162,16 @@ def chunk_size_for(n_traj: int, seconds_per_traj: float | None = None) -> tuple[
 
 def prefetch_for(n_chunks: int, n_ranks: int, chunk_seconds: float | None,
                  response: float = RESPONSE_SECONDS) -> int:
-    """Chunks a worker keeps queued behind the one it computes (0, 1 or 2).
+    """Chunks a worker keeps queued behind the one it computes (0 .. PREFETCH_MAX).
 
     Enough to cover rank 0's response time (``ceil(response / chunk_seconds)``,
-    at least 1, at most 2), reduced until the first hand-out, made level by
+    at least 1, at most :data:`PREFETCH_MAX`), reduced until the first hand-out, made level by
     level (one chunk to every worker, then a second, ...), still leaves about
     :data:`CHUNKS_PER_RANK`/2 levels for dynamic balancing of the tail.
     """
     if n_ranks <= 1:
         return 0
-    want = 1 if chunk_seconds is None else min(2, max(1, math.ceil(response / max(chunk_seconds, 1e-9))))
+    want = 1 if chunk_seconds is None else min(PREFETCH_MAX, max(1, math.ceil(response / max(chunk_seconds, 1e-9))))
     while want > 0 and n_chunks < (want + 1) * n_ranks * 2:
         want -= 1
     return want
