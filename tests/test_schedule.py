@@ -85,7 +85,8 @@ def test_rules():
 
 def test_prefetch_and_handout():
     assert sch.plan(10**6, 1, seconds_per_traj=1e-3).prefetch == 0
-    assert sch.plan(10**6, 8, seconds_per_traj=1e-6).prefetch == sch.PREFETCH_MAX  # chunks far shorter than rank 0's response
+    # chunks far shorter than rank 0's response: the deepest queue
+    assert sch.plan(10**6, 8, seconds_per_traj=1e-6).prefetch == sch.PREFETCH_MAX
     assert sch.plan(1024, 1024, seconds_per_traj=1.0).prefetch == 0  # no chunk to spare
     assert sch.handout(3, 1, 100) == [1, 2, 3, 1, 2, 3]
     assert sch.handout(3, 2, 5) == [1, 2, 3, 1]  # one left for rank 0

@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass
 from .._validate import check_count
 
 __all__ = ["Schedule", "plan", "chunk_size_for", "prefetch_for", "rank0_load", "RANKS_PLANNED", "CHUNKS_PER_RANK",
-           "CHUNK_SECONDS_MIN", "CHUNK_SECONDS_MAX", "COORDINATOR_SECONDS", "RESPONSE_SECONDS", "PREFETCH_MAX", "WRITE_BATCH",
+           "CHUNK_SECONDS_MIN", "CHUNK_SECONDS_MAX", "COORDINATOR_SECONDS", "RESPONSE_SECONDS", "PREFETCH_MAX",
+           "WRITE_BATCH",
            "FLUSH_SECONDS", "MAX_CHUNK_SIZE", "RANK0_LOAD_MAX", "handout"]
 
 #: The largest rank count the chunking is made for: every rank of a job up to this size gets work.
