@@ -312,3 +312,107 @@ def test_sigkill_then_resume_gives_the_same_answer(cheap_config, tmp_path):
     resumed = read_rare(out)
     assert resumed.n_replicas > len(kept.results)
     _same(resumed, fresh)
+
+
+# --------------------------------------------------------------------------- write error rates (weighted ensemble)
+
+PULSE_TOML = CHEAP_TOML.split("[[leads]]")[0].replace("h = 0.0", "h = -0.4").replace("T = 1.0", "T = 0.05") + """
+[[leads]]
+name = "left"
+mu = -3.0
+gamma_up = 3.6
+gamma_down = 1.2
+
+[[leads]]
+name = "right"
+mu = -3.0
+gamma_up = 1.2
+gamma_down = 3.6
+
+[[protocol]]
+duration = 120.0
+mu = { left = 3.0 }
+
+[run]
+kind = "first_passage"
+start_u = -1.0
+target_u = 0.8
+n_traj = 1
+seed = 5
+"""
+FAST_WE = {"walkers": 8, "steps": 50}  # cheaper than the defaults; the tests need no more
+
+
+@pytest.fixture(scope="module")
+def pulse_case():
+    cfg = nm.io.config.parse_config(PULSE_TOML)
+    exact = nm.exact.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8)
+    assert 1e-3 < exact < 1e-2  # the S0 = 10 switching device at rest, a 120-unit bias pulse: WER 3.6e-3
+    return cfg, exact
+
+
+def test_write_error_rate_agrees_with_exact(pulse_case):
+    cfg, exact = pulse_case
+    r = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=2, rtol=0.2, **FAST_WE)
+    assert abs(r.wer - exact) <= 4 * r.stderr
+    assert r.stopped_by == "rtol" and r.relative_error <= 0.2 and r.ci[0] < r.wer < r.ci[1]
+    assert r.n_events == r.replica_events.sum() > 0 and r.events_per_run > 0
+    assert r.brute_force_events_for(0.2) > 0  # at this shallow depth brute force costs about as much
+    assert "wer=" in repr(r) and r.to_xarray().attrs["wer"] == r.wer
+
+
+def test_deeper_write_error_rate_and_worker_processes(pulse_case):
+    cfg, _ = pulse_case
+    deeper = nm.Protocol([nm.Segment(200.0, mu={"left": 3.0})])
+    exact = nm.exact.write_error_rate(cfg.device, deeper, -1.0, 0.8)  # 2.1e-5
+    serial = nm.rare.write_error_rate(cfg.device, deeper, -1.0, 0.8, seed=4, rtol=0.25, **FAST_WE)
+    assert abs(serial.wer - exact) <= 4 * serial.stderr
+    pooled = nm.rare.write_error_rate(cfg.device, deeper, -1.0, 0.8, seed=4, rtol=0.25, map_fn=process_map(2),
+                                      **FAST_WE)
+    assert pooled.wer == serial.wer and pooled.ci == serial.ci and pooled.n_events == serial.n_events
+    assert np.array_equal(pooled.replica_wer, serial.replica_wer)
+
+
+def test_write_error_rate_refuses_bad_input(pulse_case):
+    cfg, _ = pulse_case
+    dev, p = cfg.device, cfg.protocol
+    for kwargs, match in (({"rtol": 0}, "rtol"), ({"walkers": 0}, "walkers"), ({"bins": 0}, "bins"),
+                          ({"steps": 0}, "steps"), ({"seed": -2}, "seed")):
+        with pytest.raises(nm.ConfigError, match=match):
+            nm.rare.write_error_rate(dev, p, -1.0, 0.8, **{"seed": 1, **kwargs})
+    with pytest.raises(nm.ConfigError, match="protocol"):
+        nm.rare.write_error_rate(dev, None, -1.0, 0.8, seed=1)
+    with pytest.raises(nm.ConfigError, match="mu"):
+        nm.rare.write_error_rate(dev, nm.Segment(10.0, mu={"nowhere": 1.0}), -1.0, 0.8, seed=1)
+
+
+def test_write_error_rate_file_resume_and_command_line(tmp_path, capsys):
+    import json
+
+    from nanomag.cli.main import main
+    from nanomag.io.rare import RareSpec, read_rare
+    from nanomag.run.rare import run_rare
+
+    config = tmp_path / "pulse.toml"
+    config.write_text(PULSE_TOML)
+    cfg = nm.read_config(config)
+    spec = RareSpec(start_u=-1.0, target_u=0.8, seed=5, kind="write_error_rate", rtol=0.15, **FAST_WE)
+
+    def stop(n):
+        if n >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_rare(cfg, tmp_path / "w.h5", spec=spec, quiet=True, save_interval=0, on_save=stop)
+    resumed = run_rare(cfg, tmp_path / "w.h5", spec=spec, quiet=True, resume=True)
+    fresh = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=5, rtol=0.15, **FAST_WE)
+    back = read_rare(tmp_path / "w.h5")
+    for other in (fresh, back):
+        assert other.wer == resumed.wer and other.ci == resumed.ci and other.n_events == resumed.n_events
+    out = tmp_path / "c.h5"
+    assert main(["rare", str(config), "--out", str(out), "--rtol", "0.3", "--walkers", "8", "--steps", "50",
+                 "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "write_error_rate" and summary["ci"][0] <= summary["exact_wer"] <= summary["ci"][1]
+    assert main(["rare", str(config), "--out", str(out), "--interfaces=-0.5", "--force", "--quiet"]) == 2
+    assert "bins, not interfaces" in capsys.readouterr().err

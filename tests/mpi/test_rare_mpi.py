@@ -55,3 +55,14 @@ def test_refusal_reaches_every_rank(comm, shared_dir):
     comm.Barrier()
     if comm.Get_rank() == 0:
         assert out.read_bytes() == b"not mine"
+
+
+def test_write_error_rate_over_two_ranks_equals_serial(comm):
+    from test_rare import FAST_WE, PULSE_TOML
+
+    cfg = nm.io.config.parse_config(PULSE_TOML)
+    serial = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=6, rtol=0.2, **FAST_WE)
+    spread = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=6, rtol=0.2, map_fn=mpi_map(comm),
+                                      **FAST_WE)
+    assert spread.wer == serial.wer and spread.ci == serial.ci and spread.n_events == serial.n_events
+    np.testing.assert_array_equal(spread.replica_wer, serial.replica_wer)

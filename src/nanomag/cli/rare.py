@@ -1,11 +1,13 @@
-"""The ``nanomag rare CONFIG`` subcommand: a mean switching time far beyond brute force, into HDF5.
+"""The ``nanomag rare CONFIG`` subcommand: switching times and write error rates far beyond brute force.
 
-The switching question is the ``[run]`` section's (``start_u``, ``target_u``,
-``seed``; ``kind = "first_passage"``).  Forward flux sampling
-(:func:`nanomag.rare.switching_rate`, docs/rare.md) runs until its interval
-lies within ``--rtol`` of the estimate or ``--max-events`` are spent,
-serially, on ``--workers`` processes, or over the ranks of ``mpiexec``; the
-answer is the same bit for bit.  The file (:mod:`nanomag.io.rare`) is saved
+The question is the ``[run]`` section's (``start_u``, ``target_u``, ``seed``;
+``kind = "first_passage"``).  Without ``[[protocol]]`` tables it is the mean
+switching time, by forward flux sampling (:func:`nanomag.rare.switching_rate`);
+with them, the protocol's write error rate, by a weighted ensemble
+(:func:`nanomag.rare.write_error_rate`); see docs/rare.md.  Either runs until
+its interval lies within ``--rtol`` of the estimate or ``--max-events`` are
+spent, serially, on ``--workers`` processes, or over the ranks of ``mpiexec``;
+the answer is the same bit for bit.  The file (:mod:`nanomag.io.rare`) is saved
 as the run goes, and ``--resume`` finishes it after any interruption.
 """
 
@@ -43,9 +45,12 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     if args.resume and args.force:
         raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
     base = rare_spec(cfg, rtol=args.rtol, max_events=args.max_events)
-    spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, rtol=base.rtol,
+    if base.kind == "write_error_rate" and args.interfaces is not None:
+        raise ConfigError("--interfaces: a write error rate (the config has [[protocol]]) uses bins, not interfaces")
+    spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, kind=base.kind, rtol=base.rtol,
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
-                    min_replicas=args.min_replicas, interfaces=_interfaces(args.interfaces))
+                    interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
+                    min_replicas=args.min_replicas)
     out = Path(args.out or f"{Path(args.config).stem}_rare.h5")
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
@@ -57,6 +62,8 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                    comm=comm, map_fn=map_fn)
     if rank != 0:
         return 0
+    if spec.kind == "write_error_rate":
+        return _report_wer(args, cfg, spec, est, out)
     exact_value = None
     if not args.no_exact:
         from .. import exact
@@ -69,7 +76,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                 exact_value = None
     lo, hi = est.ci
     brute = est.brute_force_events
-    payload = {"path": str(out), "mfpt": est.mfpt, "stderr": est.stderr, "ci": [lo, hi],
+    payload = {"path": str(out), "kind": spec.kind, "mfpt": est.mfpt, "stderr": est.stderr, "ci": [lo, hi],
                "confidence": est.confidence, "relative_error": est.relative_error, "stopped_by": est.stopped_by,
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
                "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux,
@@ -93,13 +100,52 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     return 0
 
 
+def _report_wer(args, cfg, spec, est, out) -> int:
+    exact_value = None
+    if not args.no_exact:
+        from .. import exact
+        from ..markov.rates import build
+
+        if build(cfg.device).n_states <= EXACT_STATES:
+            try:
+                exact_value = exact.write_error_rate(cfg.device, cfg.protocol, spec.start_u, spec.target_u)
+            except SolverError:
+                exact_value = None
+    lo, hi = est.ci
+    rel = est.relative_error
+    brute = est.brute_force_events_for(rel) if math.isfinite(rel) and est.wer > 0 else math.nan
+    payload = {"path": str(out), "kind": spec.kind, "wer": est.wer, "stderr": est.stderr, "ci": [lo, hi],
+               "confidence": est.confidence, "relative_error": rel, "stopped_by": est.stopped_by,
+               "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
+               "events_per_run": est.events_per_run, "brute_force_events_same_precision": brute,
+               "wall_time": est.wall_time, "exact_wer": exact_value}
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    lines = [f"nanomag rare: write error rate {est.wer:.4g}, {100 * est.confidence:g} % interval "
+             f"[{lo:.4g}, {hi:.4g}] (+-{100 * rel:.1f} %)",
+             f"  weighted ensemble: {est.walkers} walkers per bin, {len(est.bin_edges_u) + 1} bins, {est.steps} "
+             f"steps; {est.n_replicas} replicas ({est.n_first} in the first stage), {est.n_events:.3g} events, "
+             f"{est.wall_time:.1f} s; stopped by {est.stopped_by}"]
+    if math.isfinite(brute):
+        lines.append(f"  brute force: {est.events_per_run:.3g} KMC events per run; {brute:.3g} for the same "
+                     f"precision")
+    if exact_value is not None:
+        inside = "inside" if lo <= exact_value <= hi else "OUTSIDE"
+        lines.append(f"  exact (master equation): {exact_value:.4g}, {inside} the interval")
+    lines.append(f"  file: {out}")
+    print("\n".join(lines))
+    return 0
+
+
 def add_rare_command(sub, handler) -> None:
     """Register ``nanomag rare`` on the subparsers ``sub``; ``handler(args)`` runs it."""
-    p = sub.add_parser("rare", help="mean switching time by forward flux sampling into HDF5 (serial or mpiexec)")
+    p = sub.add_parser("rare", help="mean switching time (forward flux sampling) or, with [[protocol]], write "
+                                    "error rate (weighted ensemble) into HDF5 (serial or mpiexec)")
     p.add_argument("config", help="TOML configuration file; its [run] section gives start_u, target_u, seed")
     p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_rare.h5, here)")
     p.add_argument("--rtol", type=positive_float, default=None,
-                   help="stop when the 95 %% interval lies within mfpt x (1 +- RTOL) (default 0.1)")
+                   help="stop when the 95 %% interval lies within the estimate x (1 +- RTOL) (default 0.1)")
     p.add_argument("--max-events", type=positive_float, default=None,
                    help="event budget after the first stage of replicas (default 1e9)")
     p.add_argument("--interfaces", default=None,
@@ -108,6 +154,10 @@ def add_rare_command(sub, handler) -> None:
     p.add_argument("--trials", type=int_at_least(1), default=1000, help="trials per interface and replica")
     p.add_argument("--launches", type=positive_int, default=1000,
                    help="crossings of the first interface per replica's flux run")
+    p.add_argument("--bins", type=positive_int, default=40, help="write error rate: bins in u (default 40)")
+    p.add_argument("--walkers", type=positive_int, default=32, help="write error rate: walkers per bin (default 32)")
+    p.add_argument("--steps", type=positive_int, default=200,
+                   help="write error rate: resampling steps over the protocol (default 200)")
     p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
     p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")

@@ -1,13 +1,13 @@
 """Self-describing HDF5 files of rare-event runs (``nanomag rare``), resumable after any kill.
 
-Layout::
+Layout (``kind`` = "switching_rate", forward flux sampling)::
 
-    /                        attrs: nanomag_version, config_toml, config_path, seed, seeding, kind
-                                    ("switching_rate"), method, start_u, target_u, settings (JSON:
-                                    trials, launches, interfaces, min_replicas, confidence, rtol,
-                                    max_events), units, device (JSON), versions (JSON), created, updated,
-                                    status ("running" | "complete"), and once complete: mfpt, stderr,
-                                    ci_low, ci_high, n_events, stopped_by, n_replicas, n_first, quantile, wall_time
+    /                        attrs: nanomag_version, config_toml, config_path, seed, seeding, kind, method,
+                                    start_u, target_u, settings (JSON: trials, launches, interfaces,
+                                    min_replicas, confidence, rtol, max_events), units, device (JSON),
+                                    versions (JSON), created, updated, status ("running" | "complete"), and
+                                    once complete: mfpt, stderr, ci_low, ci_high, n_events, stopped_by,
+                                    n_replicas, n_first, quantile, wall_time
     /pilot/levels            (n_stages + 1,) float64   lambda of the interfaces, then of the target
     /pilot/interfaces_u      (n_stages,) float64       u of the interfaces
                              attrs: basin_state, basin_u, pilot_events
@@ -20,6 +20,14 @@ Layout::
     /replicas/n_success      (R, n_stages) int64   trials (``trials`` per stage) that reached the next interface
     /replicas/stage_events   (R, n_stages) int64
     /stages/...              (n_stages,) interface_u, n_trials, n_success, p   (summary, once complete)
+
+(``kind`` = "write_error_rate", weighted ensemble under the config's ``[[protocol]]``)::
+
+    /                        attrs as above (settings: bins, walkers, steps, min_replicas, confidence,
+                                    rtol, max_events; once complete: wer, stderr, ci_low, ci_high, ...)
+    /bins/edges_u            (bins,) float64   interior bin edges in u
+    /replicas/index, /replicas/wer (R,) float64, /replicas/events, /replicas/events_per_run,
+    /replicas/max_walkers, /replicas/status
 
 Crash safety: the whole file is rewritten under ``FILE.partial`` and renamed
 over ``FILE`` (an atomic replace) every time replicas are saved, so ``FILE``
@@ -45,55 +53,77 @@ import numpy as np
 from ..errors import ConfigError
 from ..rare.ffs import FluxSampler, SwitchingRate
 from ..rare.stages import plan_replicas
+from ..rare.we import WERSampler, WriteErrorRate
 from .config import Config
 
-__all__ = ["RareSpec", "rare_spec", "RareState", "write_rare", "read_rare_state", "read_rare", "SEEDING",
-           "FIXED_SETTINGS"]
+__all__ = ["RareSpec", "rare_spec", "make_sampler", "RareState", "write_rare", "read_rare_state", "read_rare",
+           "SEEDING"]
 
-SEEDING = ("trial j of stage k of replica r uses xoshiro256** seeded by "
-           "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + k * 2**24 + j]; "
-           "stage 0 is the flux run, replica -1 the pilot")
+SEEDING = {"switching_rate": "trial j of stage k of replica r uses xoshiro256** seeded by "
+                             "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + k * 2**24 + j]; "
+                             "stage 0 is the flux run, replica -1 the pilot",
+           "write_error_rate": "walker i of step s of replica r uses xoshiro256** seeded by "
+                               "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]; "
+                               "step steps + 1 is the relaxation, walker 65535 the resampling"}
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
          "rate": "energy / hbar", "temperature": "energy (k_B = 1)"}
 _REPLICA_KEYS = (("flux_time", "f8"), ("n_launch", "i8"), ("n_restart", "i8"), ("flux_events", "i8"),
                  ("status", "i1"))
 _STAGE_KEYS = ("n_success", "stage_events")
+_WE_KEYS = (("wer", "f8"), ("events", "i8"), ("events_per_run", "f8"), ("max_walkers", "i8"), ("status", "i1"))
 
 
 @dataclass(frozen=True)
 class RareSpec:
-    """The rare-event question and settings of a run (from the config's ``[run]`` section and the command line)."""
+    """The rare-event question and settings of a run (the config's ``[run]`` section and the command line).
+
+    ``kind`` is ``"switching_rate"`` (forward flux sampling: trials, launches,
+    interfaces) or ``"write_error_rate"`` (weighted ensemble under the config's
+    protocol: bins, walkers, steps).
+    """
 
     start_u: float
     target_u: float
     seed: int
+    kind: str = "switching_rate"
     rtol: float = 0.1
     max_events: float = 1e9
     trials: int = 1000
     launches: int = 1000
+    interfaces: tuple | None = None
+    bins: int = 40
+    walkers: int = 32
+    steps: int = 200
     min_replicas: int = 16
     confidence: float = 0.95
-    interfaces: tuple | None = None
 
     def settings(self) -> dict:
-        """What a resumed run must share (trials, launches, interfaces, ...) and what it may change (rtol, budget)."""
-        return {"trials": self.trials, "launches": self.launches, "min_replicas": self.min_replicas,
-                "confidence": self.confidence, "interfaces": None if self.interfaces is None else list(self.interfaces),
-                "rtol": self.rtol, "max_events": self.max_events}
+        """The settings of the run; a resume must share :meth:`fixed` ones and may change rtol and max_events."""
+        out = {"min_replicas": self.min_replicas, "confidence": self.confidence, "rtol": self.rtol,
+               "max_events": self.max_events}
+        if self.kind == "switching_rate":
+            out.update(trials=self.trials, launches=self.launches,
+                       interfaces=None if self.interfaces is None else list(self.interfaces))
+        else:
+            out.update(bins=self.bins, walkers=self.walkers, steps=self.steps)
+        return out
 
-
+    def fixed(self) -> tuple:
+        """Names of the settings a resumed run must share with its file."""
+        return ("min_replicas", "confidence") + (("trials", "launches", "interfaces") if self.kind == "switching_rate"
+                                                 else ("bins", "walkers", "steps"))
 
 
 def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | None = None) -> RareSpec:
-    """The :class:`RareSpec` of a config: the switching question of its ``[run]`` section."""
+    """The :class:`RareSpec` of a config: the question of its ``[run]`` section; a write error rate when the
+    config has ``[[protocol]]`` tables, else a mean switching time."""
     run = cfg.run
     if run is None or run.kind != "first_passage":
         raise ConfigError(f"{cfg.path}: nanomag rare needs a [run] section with kind = \"first_passage\" "
                           f"(start_u, target_u, seed)")
     if run.t_max is not None:
-        raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run estimates the mean switching time, "
-                          f"without censoring; remove t_max")
-    kw = {}
+        raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run has no censoring time; remove t_max")
+    kw = {"kind": "write_error_rate" if cfg.protocol is not None else "switching_rate"}
     if rtol is not None:
         if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
             raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
@@ -105,17 +135,24 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
     return RareSpec(start_u=run.start_u, target_u=run.target_u, seed=run.seed, **kw)
 
 
-#: Settings a resumed run must share with its file; the others (rtol, max_events) may change.
-FIXED_SETTINGS = ("trials", "launches", "min_replicas", "confidence", "interfaces")
+def make_sampler(cfg: Config, spec: RareSpec, pilot=None):
+    """The sampler of ``spec``: a :class:`~nanomag.rare.FluxSampler` or a :class:`~nanomag.rare.WERSampler`."""
+    if spec.kind == "switching_rate":
+        return FluxSampler(cfg.device, spec.start_u, spec.target_u, seed=spec.seed, interfaces=spec.interfaces,
+                           trials=spec.trials, launches=spec.launches, max_events=spec.max_events, pilot=pilot)
+    if cfg.protocol is None:
+        raise ConfigError(f"{cfg.path}: a write error rate needs [[protocol]] tables")
+    return WERSampler(cfg.device, cfg.protocol, spec.start_u, spec.target_u, seed=spec.seed, bins=spec.bins,
+                      walkers=spec.walkers, steps=spec.steps, max_events=spec.max_events)
 
 
 class RareState:
     """What a file holds: the run's identity, its pilot and the replicas done so far."""
 
-    def __init__(self, attrs: dict, settings: dict, pilot: tuple, results: list):
+    def __init__(self, attrs: dict, settings: dict, pilot: tuple | None, results: list):
         self.attrs = attrs
         self.settings = settings
-        self.pilot = pilot        # (levels, basin_state, pilot_events)
+        self.pilot = pilot        # (levels, basin_state, pilot_events); None for a write error rate
         self.results = results    # replica dicts, sorted by replica
 
     @property
@@ -143,19 +180,20 @@ def _versions() -> dict:
 
 
 def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: float, target_u: float,
-               settings: dict, sampler: FluxSampler, results, estimate: SwitchingRate | None = None,
-               created: str | None = None) -> None:
+               settings: dict, sampler, results, estimate=None, created: str | None = None) -> None:
     """Write the whole file through ``path.partial`` and an atomic rename.
 
-    ``results``: replica dicts (any order); ``estimate``: the final result
-    (marks the file complete), or None while the run goes on.
+    ``sampler``: the run's :class:`~nanomag.rare.FluxSampler` or
+    :class:`~nanomag.rare.WERSampler`; ``results``: replica dicts (any order);
+    ``estimate``: the final result (marks the file complete), or None while the run goes on.
     """
     from .._version import VERSION
 
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     results = sorted(results, key=lambda r: r["replica"])
-    n_stages = sampler.levels.size - 1
+    ffs = isinstance(sampler, FluxSampler)
+    kind = "switching_rate" if ffs else "write_error_rate"
     try:
         with h5py.File(partial, "w") as h5:
             a = h5.attrs
@@ -163,9 +201,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["config_toml"] = config_text
             a["config_path"] = str(config_path)
             a["seed"] = int(seed)
-            a["seeding"] = SEEDING
-            a["kind"] = "switching_rate"
-            a["method"] = "forward flux sampling (docs/rare.md)"
+            a["seeding"] = SEEDING[kind]
+            a["kind"] = kind
+            a["method"] = ("forward flux sampling" if ffs else "weighted ensemble in (u, t)") + " (docs/rare.md)"
             a["start_u"] = float(start_u)
             a["target_u"] = float(target_u)
             a["settings"] = json.dumps(settings)
@@ -178,29 +216,37 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["created"] = created or now
             a["updated"] = now
             a["status"] = "running" if estimate is None else "complete"
-            p = h5.create_group("pilot")
-            p["levels"] = sampler.levels
-            p["interfaces_u"] = sampler.interfaces
-            p.attrs["basin_state"] = sampler.basin_state
-            p.attrs["basin_u"] = sampler.basin_u
-            p.attrs["pilot_events"] = sampler.pilot_events
             g = h5.create_group("replicas")
             g["index"] = np.array([r["replica"] for r in results], dtype=np.int64)
-            for key, dtype in _REPLICA_KEYS:
-                g[key] = np.array([r[key] for r in results], dtype=dtype)
-            for key in _STAGE_KEYS:
-                g[key] = np.array([r[key] for r in results], dtype=np.int64).reshape(len(results), n_stages)
-            g["flux_time"].attrs["units"] = "hbar / energy"
+            if ffs:
+                n_stages = sampler.levels.size - 1
+                p = h5.create_group("pilot")
+                p["levels"] = sampler.levels
+                p["interfaces_u"] = sampler.interfaces
+                p.attrs["basin_state"] = sampler.basin_state
+                p.attrs["basin_u"] = sampler.basin_u
+                p.attrs["pilot_events"] = sampler.pilot_events
+                for key, dtype in _REPLICA_KEYS:
+                    g[key] = np.array([r[key] for r in results], dtype=dtype)
+                for key in _STAGE_KEYS:
+                    g[key] = np.array([r[key] for r in results], dtype=np.int64).reshape(len(results), n_stages)
+                g["flux_time"].attrs["units"] = "hbar / energy"
+            else:
+                h5.create_group("bins")["edges_u"] = sampler.bin_edges_u
+                for key, dtype in _WE_KEYS:
+                    g[key] = np.array([r[key] for r in results], dtype=dtype)
             if estimate is not None:
-                for key in ("mfpt", "stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
-                            "wall_time", "flux", "confidence"):
+                names = ("mfpt", "flux") if ffs else ("wer", "events_per_run")
+                for key in names + ("stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
+                                    "wall_time", "confidence"):
                     a[key] = getattr(estimate, key)
                 a["ci_low"], a["ci_high"] = estimate.ci
-                s = h5.create_group("stages")
-                s["interface_u"] = estimate.interfaces
-                s["n_trials"] = estimate.n_trials
-                s["n_success"] = estimate.n_success
-                s["p"] = estimate.p
+                if ffs:
+                    s = h5.create_group("stages")
+                    s["interface_u"] = estimate.interfaces
+                    s["n_trials"] = estimate.n_trials
+                    s["n_success"] = estimate.n_success
+                    s["p"] = estimate.p
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -216,28 +262,36 @@ def read_rare_state(path) -> RareState:
         raise ConfigError(f"{path}: cannot read it as HDF5 ({exc})") from None
     with h5:
         attrs = {k: _text(v) for k, v in h5.attrs.items()}
-        if attrs.get("kind") != "switching_rate" or "pilot" not in h5 or "replicas" not in h5:
+        kind = attrs.get("kind")
+        if kind not in SEEDING or "replicas" not in h5 or (kind == "switching_rate" and "pilot" not in h5):
             raise ConfigError(f"{path}: not a nanomag rare-event file")
         settings = json.loads(attrs["settings"])
-        p = h5["pilot"]
-        pilot = (p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"]))
+        pilot = None
+        if kind == "switching_rate":
+            p = h5["pilot"]
+            pilot = (p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"]))
         g = h5["replicas"]
         index = g["index"][...]
-        cols = {key: g[key][...] for key, _ in _REPLICA_KEYS}
-        stages = {key: g[key][...] for key in _STAGE_KEYS}
+        keys = _REPLICA_KEYS if kind == "switching_rate" else _WE_KEYS
+        cols = {key: g[key][...] for key, _ in keys}
+        stages = {key: g[key][...] for key in _STAGE_KEYS} if kind == "switching_rate" else {}
     results = []
     for i, r in enumerate(index):
         res = {"replica": int(r)}
-        for key, dtype in _REPLICA_KEYS:
+        for key, dtype in keys:
             res[key] = float(cols[key][i]) if dtype == "f8" else int(cols[key][i])
-        for key in _STAGE_KEYS:
-            res[key] = stages[key][i].astype(np.int64)
+        for key, values in stages.items():
+            res[key] = values[i].astype(np.int64)
         results.append(res)
     return RareState(attrs, settings, pilot, results)
 
 
-def read_rare(path) -> SwitchingRate:
-    """Read a complete ``nanomag rare`` file back into the :class:`~nanomag.rare.SwitchingRate` of the run."""
+def read_rare(path) -> SwitchingRate | WriteErrorRate:
+    """Read a complete ``nanomag rare`` file back into the result of the run.
+
+    Returns the :class:`~nanomag.rare.SwitchingRate` (or :class:`~nanomag.rare.WriteErrorRate`)
+    that the run returned.
+    """
     from .config import parse_config
 
     state = read_rare_state(path)
@@ -246,14 +300,19 @@ def read_rare(path) -> SwitchingRate:
                           f"finish it with nanomag rare --resume")
     cfg = parse_config(state.attrs["config_toml"], state.attrs.get("config_path", str(path)))
     s = state.settings
-    sampler = FluxSampler(cfg.device, state.attrs["start_u"], state.attrs["target_u"], seed=state.attrs["seed"],
-                          trials=s["trials"], launches=s["launches"], max_events=s["max_events"],
-                          pilot=state.pilot)
-    n_first, n_total = int(state.attrs["n_first"]), int(state.attrs["n_replicas"])
+    a = state.attrs
+    spec = RareSpec(start_u=a["start_u"], target_u=a["target_u"], seed=a["seed"], kind=a["kind"],
+                    **{k: (tuple(v) if k == "interfaces" and v is not None else v) for k, v in s.items()})
+    sampler = make_sampler(cfg, spec, pilot=state.pilot)
+    n_first, n_total = int(a["n_first"]), int(a["n_replicas"])
     first = [r for r in state.results if r["replica"] < n_first]
     used = [r for r in state.results if r["replica"] < n_total]
-    W = np.array([r["n_launch"] * np.prod(r["n_success"] / s["trials"]) for r in first])
-    T = np.array([r["flux_time"] for r in first])
+    if spec.kind == "switching_rate":
+        W = np.array([r["n_launch"] * np.prod(r["n_success"] / s["trials"]) for r in first])
+        T = np.array([r["flux_time"] for r in first])
+    else:
+        W = np.array([r["wer"] for r in first])
+        T = np.ones(W.size)
     plan = plan_replicas(W, T, s["rtol"], s["confidence"]) if W.sum() > 0 else None
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
-                            stopped_by=state.attrs["stopped_by"], wall_time=float(state.attrs["wall_time"]))
+                            stopped_by=a["stopped_by"], wall_time=float(a["wall_time"]))

@@ -25,6 +25,8 @@ two engines can evolve independently, and share only the random streams.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -169,3 +171,154 @@ def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, su
     for i in prange(success.size):
         success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, lam_lo,
                                                                           lam_hi, words, first + i)
+
+
+# --------------------------------------------------------------------------- weighted ensemble under a protocol
+#
+# The tables of a protocol are stacked (piece k: segment k; the last piece: the device's own
+# parameters), as in the KMC engine.  Walkers carry real time: waiting times are unit
+# exponentials -log(1 - U) times 1/total; at a segment boundary or at the end of a step
+# the pending event is dropped and the clock restarted (exact: waiting times are memoryless).
+
+
+@njit(cache=True, inline="always")
+def _advance(rows, jumps, ends, t0, t1, state, words, index):
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = rows.shape[0] - 1
+    seg = 0
+    while seg < last and ends[seg] <= t0:
+        seg += 1
+    t = t0
+    n = 0
+    while True:
+        t_stop = t1
+        if seg < last and ends[seg] < t1:
+            t_stop = ends[seg]
+        inv = rows[seg, state, 0]
+        t_new = np.inf
+        if inv != 0.0:
+            u, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            t_new = t - math.log1p(-u) * inv
+        if t_new >= t_stop:
+            if t_stop >= t1:
+                return state, n
+            t = t_stop
+            seg += 1
+            continue
+        t = t_new
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        k = 1
+        while rows[seg, state, k] <= r:
+            k += 1
+        state = jumps[seg, state, k]
+        n += 1
+
+
+@njit(cache=True)
+def advance_serial(rows, jumps, ends, t0, t1, states, words, first, n_events):
+    """Walkers i (streams first + i) from time t0 to t1 under the stacked tables; ``states`` updated in place.
+
+    rows, jumps : (n_pieces, n_states, cols); ends : (n_pieces - 1,) the times where piece k ends.
+    n_events : (n,) int64 output.
+    """
+    for i in range(states.size):
+        states[i], n_events[i] = _advance(rows, jumps, ends, t0, t1, states[i], words, first + i)
+
+
+@njit(cache=True, parallel=True)
+def advance_parallel(rows, jumps, ends, t0, t1, states, words, first, n_events):
+    """As :func:`advance_serial`, with prange over walkers (identical output)."""
+    for i in prange(states.size):
+        states[i], n_events[i] = _advance(rows, jumps, ends, t0, t1, states[i], words, first + i)
+
+
+@njit(cache=True)
+def relax_serial(row, jump, lam_col, states, lam_side, lam_b, words, first, error, n_events, status):
+    """Jump chain of each walker until lambda <= lam_side (the start side: ``error`` True) or >= lam_b.
+
+    ``row``/``jump``: the device's own packed table (lambda in column ``lam_col``).  Outputs (n,):
+    error (bool), n_events (int64), status (int8: OK or TRAPPED).
+    """
+    for i in range(states.size):
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        state = states[i]
+        n = 0
+        status[i] = OK
+        while True:
+            lam = row[state, lam_col]
+            if lam <= lam_side:
+                error[i] = True
+                break
+            if lam >= lam_b:
+                error[i] = False
+                break
+            if row[state, 0] == 0.0:
+                error[i] = False
+                status[i] = TRAPPED
+                break
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            state = _next_state(row, jump, state, r)
+            n += 1
+        n_events[i] = n
+
+
+@njit(cache=True)
+def resample(states, weights, bins, per_bin, words, index, out_states, out_weights):
+    """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
+
+    In each bin (walkers in array order), the two lightest walkers merge while
+    there are too many (the survivor is one of the two, drawn with probability
+    proportional to its weight, and takes both weights: unbiased), and the
+    heaviest splits in two halves while there are too few.  ``bins`` (n,)
+    int64 bin of each walker; draws from the stream ``index``.  Outputs
+    (capacity >= n_occupied_bins * per_bin); returns the number of walkers.
+    """
+    s0, s1, s2, s3 = xo_seed(words, index)
+    order = np.argsort(bins, kind="mergesort")
+    n = bins.size
+    n_out = 0
+    i = 0
+    cap = max(n, per_bin)
+    st = np.empty(cap, dtype=np.int64)
+    w = np.empty(cap)
+    while i < n:
+        b = bins[order[i]]
+        j = i
+        while j < n and bins[order[j]] == b:
+            j += 1
+        alive = j - i
+        for k in range(alive):
+            st[k] = states[order[i + k]]
+            w[k] = weights[order[i + k]]
+        while alive > per_bin:
+            a, c = 0, 1
+            if w[c] < w[a]:
+                a, c = c, a
+            for k in range(2, alive):  # a: lightest, c: second lightest (first occurrence on ties)
+                if w[k] < w[a]:
+                    c = a
+                    a = k
+                elif w[k] < w[c]:
+                    c = k
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            total = w[a] + w[c]
+            keep, drop = (a, c) if r * total < w[a] else (c, a)
+            w[keep] = total
+            alive -= 1
+            st[drop] = st[alive]
+            w[drop] = w[alive]
+        while alive < per_bin:
+            k = 0
+            for m in range(1, alive):
+                if w[m] > w[k]:
+                    k = m
+            w[k] *= 0.5
+            st[alive] = st[k]
+            w[alive] = w[k]
+            alive += 1
+        for k in range(alive):
+            out_states[n_out] = st[k]
+            out_weights[n_out] = w[k]
+            n_out += 1
+        i = j
+    return n_out

@@ -19,8 +19,9 @@ from pathlib import Path
 from ..errors import ConfigError, NanomagError
 from ..io.config import Config
 from ..io.outputs import RunLock, check_output
-from ..io.rare import FIXED_SETTINGS, RareSpec, rare_spec, read_rare_state, write_rare
-from ..rare.ffs import FluxSampler, SwitchingRate, check_interfaces
+from ..io.rare import RareSpec, make_sampler, rare_spec, read_rare_state, write_rare
+from ..rare.ffs import SwitchingRate, check_interfaces
+from ..rare.we import WriteErrorRate
 
 __all__ = ["run_rare"]
 
@@ -36,17 +37,18 @@ class _Progress:
             self.bar = tqdm(initial=done, unit="replica", dynamic_ncols=True, file=sys.stderr)
         self.seen = done
 
-    def __call__(self, est: SwitchingRate):
+    def __call__(self, est: SwitchingRate | WriteErrorRate):
         if self.bar is None:
             return
+        name, value = ("mfpt", est.mfpt) if isinstance(est, SwitchingRate) else ("wer", est.wer)
         lo, hi = est.ci
         if math.isfinite(est.quantile):  # the first stage is done: the interval of the plan
             self.bar.total = est.n_planned
-            text = f"mfpt {est.mfpt:.4g} [{lo:.3g}, {hi:.3g}] +-{100 * est.relative_error:.1f}%"
-        elif math.isfinite(est.stderr):  # first stage: a provisional error
-            text = f"mfpt {est.mfpt:.4g} +-{100 * est.stderr / est.mfpt:.1f}% (1 s.e., first stage)"
+            text = f"{name} {value:.4g} [{lo:.3g}, {hi:.3g}] +-{100 * est.relative_error:.1f}%"
+        elif math.isfinite(est.stderr) and value > 0:  # first stage: a provisional error
+            text = f"{name} {value:.4g} +-{100 * est.stderr / value:.1f}% (1 s.e., first stage)"
         else:
-            text = f"mfpt {est.mfpt:.4g}"
+            text = f"{name} {value:.4g}"
         self.bar.set_postfix_str(f"{text} (target {100 * est.rtol:g}%), {est.n_events:.3g} events", refresh=False)
         self.bar.update(max(est.n_replicas - self.seen, 0))
         self.seen = max(est.n_replicas, self.seen)
@@ -65,7 +67,9 @@ def _open(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
         theirs = state.settings
         if state.attrs.get("config_toml") != cfg.text:
             raise ConfigError(f"--resume: {out} was written by another run (configuration text differs)")
-        for key in FIXED_SETTINGS:
+        if state.attrs.get("kind") != spec.kind:
+            raise ConfigError(f"--resume: {out} holds a {state.attrs.get('kind')} run, not a {spec.kind} run")
+        for key in spec.fixed():
             if theirs.get(key) != spec.settings()[key]:
                 raise ConfigError(f"--resume: {out} was written with {key}={theirs.get(key)!r}, "
                                   f"not {spec.settings()[key]!r}")
@@ -75,7 +79,7 @@ def _open(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
 
 def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = False, force: bool = False,
              quiet: bool = False, comm=None, map_fn=None, save_interval: float = 2.0,
-             on_save=None) -> SwitchingRate:
+             on_save=None) -> SwitchingRate | WriteErrorRate:
     """Run the rare-event estimate of ``cfg`` into the HDF5 file ``out``.
 
     Parameters
@@ -98,7 +102,7 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
 
     Returns
     -------
-    SwitchingRate (on every rank).
+    SwitchingRate, or WriteErrorRate for a config with a protocol (on every rank).
     """
     spec = spec or rare_spec(cfg)
     if comm is not None and map_fn is None:
@@ -134,8 +138,7 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
 
     progress, results, saver = None, {}, {}
     try:
-        sampler = FluxSampler(cfg.device, spec.start_u, spec.target_u, seed=spec.seed, interfaces=spec.interfaces,
-                              trials=spec.trials, launches=spec.launches, max_events=spec.max_events, pilot=pilot)
+        sampler = make_sampler(cfg, spec, pilot=pilot)
         results.update({r["replica"]: r for r in done})
         common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
                       target_u=spec.target_u, settings=spec.settings(), sampler=sampler)

@@ -1,0 +1,435 @@
+"""Write error rates far below brute force: a weighted ensemble in (u, t) under a protocol.
+
+The write error rate (WER) is defined as in :func:`nanomag.exact.write_error_rate`:
+the chain runs from the start state under the protocol (freely: it may reach the
+target and come back), then relaxes under the device's own parameters until it
+reaches the start side or the target; the WER is the probability of the start side.
+
+A replica is one weighted ensemble (Huber & Kim; docs/rare.md):
+
+* ``walkers`` walkers of weight 1/walkers start in the start state;
+* the protocol's duration is cut into ``steps`` equal steps; in each, every
+  walker runs the KMC dynamics of the protocol (the same per-segment tables as
+  :mod:`nanomag.kmc`, exponential waiting times, the clock restarted at segment
+  boundaries and step ends: exact, since waiting times are memoryless);
+* after each step, the walkers are binned in lambda = sign * u (``bins`` equal
+  bins from -1 to the target, and one beyond) and resampled to exactly
+  ``walkers`` per occupied bin: the lightest two merge (the survivor drawn with
+  probability proportional to its weight, carrying both weights) and the
+  heaviest splits in halves.  Weights are conserved, and every expectation is
+  unbiased, however rare the bin;
+* at the end of the protocol every walker relaxes (jump chain of the device's
+  own table) to the start side or the target; the replica's estimate is the
+  total weight of the walkers that end on the start side.
+
+Replicas are independent; the WER is their mean, with the two-stage interval
+of :mod:`nanomag.rare.stages`.  Random numbers: walker i of step s of replica r
+uses the stream ``SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]``
+(steps s = 1 .. steps; s = steps + 1: the relaxation; i = 65535: the resampling
+after step s), so a replica depends only on (seed, r).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import check_count, check_positive, check_seed, check_u
+from ..errors import ConfigError, SolverError, UnreachableTargetError
+from ..markov.chain import (
+    reachable_from,
+    start_index,
+    start_side_mask,
+    sure_to_reach,
+    target_mask,
+)
+from ..markov.rates import build
+from ..model.device import Device
+from ..model.protocol import Protocol, as_protocol
+from . import _kernels as K
+from .stages import StagePlan, influence, run_two_stage
+
+__all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
+           "plain_segments"]
+
+#: Walkers per step and steps per replica that the stream layout allows.
+MAX_WALKERS = (1 << 16) - 1
+MAX_STEPS = (1 << 16) - 2
+_RESAMPLE = (1 << 16) - 1
+
+
+def we_stream_index(replica: int, step: int, walker: int) -> int:
+    """Stream of walker ``walker`` in step ``step`` of replica ``replica`` (walker 65535: the resampling)."""
+    return ((replica + 1) << 32) | (step << 16) | walker
+
+
+def _pack(model, lam: np.ndarray, cols: int):
+    """(row, jump) of one model, ``cols`` columns, lambda in the last (as :func:`nanomag.rare.ffs.pack_tables`)."""
+    tables = model.kmc_tables
+    n, width = tables.cumrate.shape
+    total = tables.total
+    safe = np.where(total > 0, total, 1.0)
+    row = np.full((n, cols), 2.0)
+    real = np.arange(width)[None, :] < tables.degree[:, None]
+    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
+    has = tables.degree > 0
+    row[np.flatnonzero(has), tables.degree[has]] = 1.0
+    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
+    row[:, cols - 1] = lam
+    jump = np.zeros((n, cols), dtype=np.int64)
+    jump[:, 1:1 + width] = tables.dst
+    return row, jump
+
+
+@dataclass(frozen=True, eq=False)
+class _Setup:
+    rows: np.ndarray      # (n_pieces, n_states, cols)
+    jumps: np.ndarray
+    ends: np.ndarray      # (n_pieces - 1,)
+    lam_col: int
+    lam: np.ndarray
+    x0: int
+    sign: float
+    lam_side: float
+    lam_b: float
+    duration: float
+
+
+@functools.lru_cache(maxsize=8)
+def _setup(device: Device, protocol: Protocol, start_u: float, target_u: float) -> _Setup:
+    # the per-segment models of the protocol, then the device's own (as nanomag.exact.segment_models)
+    models = tuple(build(d) for d in protocol.devices(device)) + (build(device),)
+    own = models[-1]
+    target = target_mask(own, start_u, target_u)
+    x0 = start_index(own, start_u)
+    if target[x0]:
+        raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u})")
+    side = start_side_mask(own, start_u, target_u)
+    seen = reachable_from(models, x0, np.zeros_like(target))
+    stuck = seen & ~sure_to_reach(own, target | side)
+    if np.any(stuck):
+        raise UnreachableTargetError(
+            f"target_u={target_u}: after the protocol, the start side or the target is not reached with "
+            f"probability one from every state a run can be in ({int(stuck.sum())} such states)")
+    sign = 1.0 if target_u > start_u else -1.0
+    lam = sign * own.space.u
+    width = max(m.kmc_tables.cumrate.shape[1] for m in models)
+    cols = 8 * ((width + 2 + 7) // 8)
+    packed = [_pack(m, lam, cols) for m in models]
+    rows = np.stack([p[0] for p in packed])
+    jumps = np.stack([p[1] for p in packed])
+    return _Setup(rows=rows, jumps=jumps, ends=protocol.boundaries[1:].copy(), lam_col=cols - 1, lam=lam, x0=x0,
+                  sign=sign, lam_side=float(lam[side].max()), lam_b=sign * float(target_u),
+                  duration=protocol.duration)
+
+
+def plain_segments(protocol: Protocol) -> tuple:
+    """The protocol as a tuple of plain dicts of Segment arguments (they pickle; ``Protocol(...)`` rebuilds it)."""
+    out = []
+    for seg in protocol.segments:
+        d = {f.name: getattr(seg, f.name) for f in dataclasses.fields(seg)}
+        if d.get("mu") is not None:
+            d["mu"] = dict(d["mu"])
+        out.append(d)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class WETask:
+    """Everything a worker needs to compute replicas (plain data, pickles).
+
+    ``segments``: :func:`plain_segments` of the protocol.
+    """
+
+    device: Device
+    segments: tuple
+    start_u: float
+    target_u: float
+    seed: int
+    bins: int
+    walkers: int
+    steps: int
+    parallel: bool | None = None
+
+
+def _edges(setup: _Setup, bins: int) -> np.ndarray:
+    """Interior bin edges in lambda: ``bins`` equal bins from -1 to lambda_B, then one bin beyond."""
+    return np.linspace(-1.0, setup.lam_b, bins + 1)[1:]
+
+
+def we_replica_task(task: WETask, replica: int) -> dict:
+    """One weighted-ensemble replica (a module-level task, for ``map_fn``).
+
+    Returns ``replica``, ``wer`` (the weight that ended on the start side),
+    ``events`` (all events), ``events_per_run`` (the weighted mean events of one
+    run: what a plain KMC run costs), ``max_walkers``, ``status``.
+    """
+    s = _setup(task.device, Protocol(list(task.segments)), task.start_u, task.target_u)
+    words = check_seed(task.seed)
+    edges = _edges(s, task.bins)
+    cap = (task.bins + 1) * task.walkers
+    states = np.full(task.walkers, s.x0, dtype=np.int64)
+    weights = np.full(task.walkers, 1.0 / task.walkers)
+    out_states = np.empty(cap, dtype=np.int64)
+    out_weights = np.empty(cap)
+    dt = s.duration / task.steps
+    events = 0
+    per_run = 0.0
+    max_walkers = states.size
+    # numba threads only on request: a step of a few hundred short walks is too small to share
+    advance = K.advance_parallel if task.parallel else K.advance_serial
+    for step in range(1, task.steps + 1):
+        t0 = (step - 1) * dt
+        t1 = s.duration if step == task.steps else step * dt
+        n_ev = np.empty(states.size, dtype=np.int64)
+        advance(s.rows, s.jumps, s.ends, t0, t1, states, words, we_stream_index(replica, step, 0), n_ev)
+        events += int(n_ev.sum())
+        per_run += float(weights @ n_ev)
+        bins = np.searchsorted(edges, s.lam[states], side="right").astype(np.int64)
+        n = K.resample(states, weights, bins, task.walkers, words, we_stream_index(replica, step, _RESAMPLE),
+                       out_states, out_weights)
+        states, weights = out_states[:n].copy(), out_weights[:n].copy()
+        max_walkers = max(max_walkers, n)
+    own = s.rows.shape[0] - 1
+    error = np.empty(states.size, dtype=np.bool_)
+    n_ev = np.empty(states.size, dtype=np.int64)
+    status = np.empty(states.size, dtype=np.int8)
+    K.relax_serial(s.rows[own], s.jumps[own], s.lam_col, states, s.lam_side, s.lam_b, words,
+                   we_stream_index(replica, task.steps + 1, 0), error, n_ev, status)
+    events += int(n_ev.sum())
+    per_run += float(weights @ n_ev)
+    return {"replica": int(replica), "wer": float(weights[error].sum()), "events": events,
+            "events_per_run": per_run, "max_walkers": int(max_walkers), "status": int(status.max(initial=0))}
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WriteErrorRate:
+    """Write error rate of a protocol from a weighted ensemble, with its confidence interval.
+
+    Attributes
+    ----------
+    wer : float
+        Estimated probability that the bit ends on its start side (definition of
+        :func:`nanomag.exact.write_error_rate`).
+    stderr : float
+        Its standard error over replicas.
+    ci : (float, float)
+        ``confidence`` interval (two-stage, :func:`nanomag.rare.stages.plan_replicas`).
+    confidence : float
+    n_events : int
+        KMC events spent (walkers' protocol and relaxation events).
+    stopped_by : str
+        ``"rtol"`` or ``"budget"``.
+    replica_wer : ndarray, shape (n_replicas,)
+        Each replica's estimate.
+    replica_events : ndarray of int64, shape (n_replicas,)
+    events_per_run : float
+        Mean events of one plain KMC run of the protocol and the relaxation
+        (weighted over the walkers): the cost unit of brute force.
+    n_first, n_planned, quantile
+        The two-stage plan (as for :class:`~nanomag.rare.SwitchingRate`).
+    bin_edges_u : ndarray
+        Interior bin edges, in u.
+    walkers, steps : int
+        Walkers per occupied bin; resampling steps over the protocol.
+    rtol, max_events, seed, start_u, target_u, device, protocol, wall_time
+    """
+
+    wer: float
+    stderr: float
+    ci: tuple
+    confidence: float
+    n_events: int
+    stopped_by: str
+    replica_wer: np.ndarray
+    replica_events: np.ndarray
+    events_per_run: float
+    n_first: int
+    n_planned: int
+    quantile: float
+    bin_edges_u: np.ndarray
+    walkers: int
+    steps: int
+    rtol: float
+    max_events: float
+    seed: int
+    start_u: float
+    target_u: float
+    device: object = None
+    protocol: object = None
+    engine: str = "we"
+    wall_time: float = 0.0
+
+    @property
+    def n_replicas(self) -> int:
+        return int(self.replica_wer.size)
+
+    @property
+    def relative_error(self) -> float:
+        """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
+        lo, hi = self.ci
+        if not (self.wer > 0 and math.isfinite(lo) and math.isfinite(hi)):
+            return math.inf
+        return max(self.wer - lo, hi - self.wer) / self.wer
+
+    def brute_force_events_for(self, rtol: float) -> float:
+        """Events of plain KMC runs whose 95 % interval of the WER is wer x (1 +- rtol).
+
+        (1.96 / rtol)^2 (1 - wer) / wer runs (binomial), of ``events_per_run`` events each.
+        """
+        return (1.96 / rtol) ** 2 * (1 - self.wer) / self.wer * self.events_per_run
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        return (f"WriteErrorRate(wer={self.wer:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
+                f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, seed={self.seed})")
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: per-replica estimates and events; the estimate in attrs."""
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
+        return xr.Dataset(
+            {"replica_wer": ("replica", self.replica_wer), "replica_events": ("replica", self.replica_events)},
+            coords={"replica": np.arange(self.n_replicas)},
+            attrs={"wer": self.wer, "stderr": self.stderr, "ci_low": self.ci[0], "ci_high": self.ci[1],
+                   "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
+                   "events_per_run": self.events_per_run, "walkers": self.walkers, "steps": self.steps,
+                   "engine": self.engine, "seed": self.seed, "start_u": self.start_u, "target_u": self.target_u,
+                   "rtol": self.rtol, "max_events": self.max_events, "wall_time": self.wall_time})
+
+
+# --------------------------------------------------------------------------- the sampler
+
+
+class WERSampler:
+    """Weighted-ensemble estimate of one protocol's write error rate (see :func:`write_error_rate`)."""
+
+    def __init__(self, dev: Device, protocol, start_u: float, target_u: float, *, seed: int, bins: int = 40,
+                 walkers: int = 32, steps: int = 200, max_events: float = 1e9, parallel: bool | None = None):
+        if not isinstance(dev, Device):
+            raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
+        protocol = as_protocol(protocol)
+        if protocol is None:
+            raise ConfigError("protocol: a write error rate needs a protocol")
+        protocol.check(dev)
+        self.device, self.protocol = dev, protocol
+        self.start_u = check_u("start_u", start_u)
+        self.target_u = check_u("target_u", target_u)
+        if self.start_u == self.target_u:
+            raise ConfigError(f"target_u: must differ from start_u (both are {self.start_u})")
+        self.seed = seed
+        check_seed(seed)
+        self.bins = check_count("bins", bins, minimum=1)
+        self.walkers = check_count("walkers", walkers, minimum=1)
+        if (self.bins + 1) * self.walkers > MAX_WALKERS:
+            raise ConfigError(f"bins, walkers: at most {MAX_WALKERS} walkers in all, got {(bins + 1) * walkers}")
+        self.steps = check_count("steps", steps, minimum=1)
+        if self.steps > MAX_STEPS:
+            raise ConfigError(f"steps: at most {MAX_STEPS}, got {steps}")
+        self.max_events = check_positive("max_events", max_events)
+        self.parallel = parallel
+        self.setup = _setup(dev, protocol, self.start_u, self.target_u)
+
+    @property
+    def bin_edges_u(self) -> np.ndarray:
+        """Interior bin edges, in u, shape (bins,)."""
+        return self.setup.sign * _edges(self.setup, self.bins)
+
+    def task(self, parallel: bool | None = None) -> WETask:
+        return WETask(device=self.device, segments=plain_segments(self.protocol), start_u=self.start_u,
+                      target_u=self.target_u, seed=int(self.seed), bins=self.bins, walkers=self.walkers,
+                      steps=self.steps, parallel=self.parallel if parallel is None else parallel)
+
+    def estimate(self, results, *, plan: StagePlan | None, rtol: float, confidence: float = 0.95,
+                 stopped_by: str = "", wall_time: float = 0.0) -> WriteErrorRate:
+        results = sorted(results, key=lambda r: r["replica"])
+        W = np.array([r["wer"] for r in results], dtype=float)
+        ev = np.array([r["events"] for r in results], dtype=np.int64)
+        R = W.size
+        wer, se, ci = math.nan, math.nan, (math.nan, math.nan)
+        if R:
+            wer = float(W.mean())
+            if R > 1 and wer > 0:
+                se = wer * float(influence(W, np.ones(R)).std(ddof=1)) / math.sqrt(R)
+            if plan is not None and wer > 0:
+                half = plan.half_width(R)
+                ci = (wer * math.exp(-half), wer * math.exp(half))
+            elif wer == 0:
+                ci = (0.0, math.nan)
+        per_run = float(np.mean([r["events_per_run"] for r in results])) if R else math.nan
+        return WriteErrorRate(
+            wer=wer, stderr=se, ci=ci, confidence=confidence, n_events=int(ev.sum()), stopped_by=stopped_by,
+            replica_wer=W, replica_events=ev, events_per_run=per_run,
+            n_first=plan.n_first if plan else R, n_planned=plan.n_needed if plan else R,
+            quantile=plan.quantile if plan else math.nan,
+            bin_edges_u=self.bin_edges_u,
+            walkers=self.walkers, steps=self.steps, rtol=rtol, max_events=self.max_events, seed=self.seed,
+            start_u=self.start_u, target_u=self.target_u, device=self.device, protocol=self.protocol,
+            wall_time=wall_time)
+
+    def run(self, *, rtol: float = 0.1, min_replicas: int = 16, confidence: float = 0.95, map_fn=None,
+            done=None, on_results=None, progress=None) -> WriteErrorRate:
+        """Replicas in two stages (see :func:`nanomag.rare.stages.run_two_stage`)."""
+        task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
+
+        def check(batch):
+            if any(r["status"] != K.OK for r in batch):
+                raise SolverError("a walker reached a state without exits while relaxing")
+
+        return run_two_stage(
+            we_replica_task, task, weight=lambda r: r["wer"], duration=lambda r: 1.0, events=lambda r: r["events"],
+            estimate=self.estimate, spent_before=0, max_events=self.max_events, rtol=rtol,
+            min_replicas=min_replicas, confidence=confidence, map_fn=map_fn, done=done, on_results=on_results,
+            progress=progress, check=check)
+
+
+def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
+                     max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 200,
+                     min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
+                     progress=None) -> WriteErrorRate:
+    """Write error rate of ``protocol`` by a weighted ensemble in (u, t) (docs/rare.md).
+
+    Estimates the quantity of :func:`nanomag.exact.write_error_rate` (the
+    probability that the bit, started at ``start_u``, ends on its start side
+    after the protocol and the relaxation), down to depths where plain KMC
+    would need ~1/WER runs.
+
+    Parameters
+    ----------
+    dev : Device
+        Its own parameters hold after the protocol.
+    protocol : Protocol (or a Segment, or a list of Segments)
+    start_u, target_u : float
+        In [-1, 1], different.
+    seed : int
+        Root seed (>= 0); see :func:`we_stream_index`.
+    rtol : float
+        Stop once the ``confidence`` interval lies within wer * (1 +- rtol).
+    max_events : float
+        Event budget for the replicas after the first stage.
+    bins : int
+        Bins in lambda = sign * u, equal from -1 to the target (and one beyond).
+    walkers : int
+        Walkers kept in every occupied bin.
+    steps : int
+        Resampling steps over the protocol's duration.
+    min_replicas, confidence, map_fn, parallel, progress
+        As for :func:`nanomag.rare.switching_rate`.
+
+    Returns
+    -------
+    WriteErrorRate
+    """
+    sampler = WERSampler(dev, protocol, start_u, target_u, seed=seed, bins=bins, walkers=walkers, steps=steps,
+                         max_events=max_events, parallel=parallel)
+    return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
+                       progress=progress)
