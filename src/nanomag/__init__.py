@@ -12,14 +12,46 @@ Layers, bottom to top (a module imports only from its own layer or below):
   :mod:`nanomag.viz` (figures), :mod:`nanomag.cli` (the ``nanomag`` command).
 """
 
-from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy
+import importlib
+from typing import TYPE_CHECKING
+
 from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
-from .io.config import load_config, read_config
-from .markov import rates
 from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protocol, Sectors, Segment, reduced_device
 
+if TYPE_CHECKING:  # loaded on first use, see __getattr__
+    from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy
+    from .io.config import load_config, read_config
+    from .markov import rates
+
 __version__ = VERSION
+
+#: Loaded on first attribute access (PEP 562), so that ``import nanomag`` and each command import
+#: only what they use: name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "exact": (".exact", None), "kmc": (".kmc", None), "continuum": (".continuum", None),
+    "phase": (".phase", None), "spectroscopy": (".spectroscopy", None), "io": (".io", None),
+    "markov": (".markov", None), "rates": (".markov.rates", None), "pulse": (".pulse", None),
+    "rare": (".rare", None), "load_config": (".io.config", "load_config"),
+    "read_config": (".io.config", "read_config"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = importlib.import_module(module, __name__)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 
-from .. import phase
 from ..errors import ConfigError
 from ..io.config import read_config
 from ..run.budget import check_memory, check_time
@@ -38,6 +37,8 @@ def _range(name: str, values, centre: float, half_width: float) -> tuple[float, 
 
 
 def _cmd_phase(args) -> int:
+    from .. import phase  # here, not at import: building the parser of every command must stay cheap
+
     cfg = read_config(args.config)
     dev = cfg.device
     if dev.n_leads == 0:

@@ -8,7 +8,6 @@ Units: k_B = 1, energies and temperatures in the same unit.  T = 0 is exact
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 __all__ = ["fermi", "fermi_hole", "bose_factor"]
 
@@ -17,6 +16,8 @@ def fermi(energy, mu, T):
     """Fermi function n(E) = 1 / (1 + exp((E - mu)/T)); at T = 0 a step equal to 1/2 at E = mu."""
     x = np.subtract(energy, mu)
     if T > 0:
+        from scipy.special import expit  # here, not at import: `import nanomag` stays free of scipy
+
         return expit(-x / T)
     return np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5))
 
@@ -25,6 +26,8 @@ def fermi_hole(energy, mu, T):
     """1 - n(E), computed without cancellation."""
     x = np.subtract(energy, mu)
     if T > 0:
+        from scipy.special import expit
+
         return expit(x / T)
     return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
 
