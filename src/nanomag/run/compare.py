@@ -26,7 +26,9 @@ class MethodResult:
     ``mean`` and ``error`` [time] (error 0 for deterministic methods, NaN if
     not available), ``wall`` [s], and optional curves for the figure:
     ``density`` = (times, first-passage density), ``samples`` (sampled times),
-    ``mean_u`` = (times, <u(t)>).
+    ``mean_u`` = (times, <u(t)>).  ``distribution``: the exact method's
+    :class:`~nanomag.results.FirstPassageDistribution` on those times (survival
+    and density), so that a test against it needs no second solve.
     """
 
     name: str
@@ -37,6 +39,7 @@ class MethodResult:
     samples: np.ndarray | None = None
     mean_u: tuple | None = None
     note: str = ""
+    distribution: object = None
 
 
 @dataclass
@@ -110,7 +113,7 @@ def compare(dev: Device, start_u: float, target_u: float, *, n_traj: int = 2000,
     ev = exact.evolve(dev, start_u, times)
     cmp.methods.append(MethodResult("exact master equation", m1, 0.0, wall + wall2,
                                     density=(times, fpt.density), mean_u=(times, ev.mean_u),
-                                    note=f"distribution {wall3:.2f} s"))
+                                    note=f"distribution {wall3:.2f} s", distribution=fpt))
 
     say("KMC")
     fp, wall = _timed(lambda: kmc.first_passage(dev, start_u, target_u, n_traj=n_traj, seed=seed))
