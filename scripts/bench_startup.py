@@ -7,12 +7,15 @@ Prints, for each tree, the median of ``--repeat`` fresh processes:
 * the wall time and the CPU time (user + system) of
   ``nanomag run runs/small_switching.toml --out TMP.h5 --force --quiet`` (203 states, 20000
   trajectories: most of it is start-up);
+* the same for that config cut to 20 trajectories: start-up (imports, numba's first kernel, the
+  up-front exact check, the file) with almost no KMC work;
 * with ``--demo``: the wall and CPU time of ``python scripts/demo.py`` (runs/switching.toml).
 
 Trees: ``--tree REV`` (default: the working tree) and ``--baseline REV``; a revision is exported with
-``git archive`` to a temporary directory and run with it first on PYTHONPATH, after one untimed run
-that fills its numba cache.  The trees' runs are interleaved, so that both see the same load; CPU
-time is reported too because wall time on a shared machine moves with the load.
+``git archive`` to a temporary directory (or REV names a directory with src/, scripts/ and runs/)
+and run with it first on PYTHONPATH, after one untimed run that fills its numba cache.  The trees'
+runs are interleaved, so that both see the same load; CPU time is reported too because wall time on
+a shared machine moves with the load.
 
 Usage: python scripts/bench_startup.py [--repeat 5] [--baseline REV] [--tree REV] [--demo]
 """
@@ -40,10 +43,13 @@ class Tree:
         self.env = dict(os.environ)
         self.root = ROOT
         if rev is not None:
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src", "scripts", "runs"],
-                                     capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", where], input=archive.stdout, check=True)
-            self.root = Path(where)
+            if (Path(rev) / "src" / "nanomag").is_dir():  # a directory holding src/, scripts/, runs/
+                self.root = Path(rev).resolve()
+            else:
+                archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src", "scripts", "runs"],
+                                         capture_output=True, check=True)
+                subprocess.run(["tar", "-x", "-C", where], input=archive.stdout, check=True)
+                self.root = Path(where)
             self.env["PYTHONPATH"] = str(self.root / "src") + os.pathsep + self.env.get("PYTHONPATH", "")
 
     def run(self, args, **kw):
@@ -93,18 +99,23 @@ def main():
             trees.append(Tree(rev, where))
         out = os.path.join(tmp, "x.h5")
         run_cmd = ["-m", "nanomag.cli", "run", args.config, "--out", out, "--force", "--quiet"]
+        short = os.path.join(tmp, "short.toml")
+        text = (ROOT / args.config).read_text()
+        Path(short).write_text(re.sub(r"(?m)^n_traj\s*=.*$", "n_traj = 20", text))
+        short_cmd = ["-m", "nanomag.cli", "run", short, "--out", out, "--force", "--quiet"]
         demo_cmd = ["scripts/demo.py", "--out", os.path.join(tmp, "demo.png")]
         for tree in trees:  # untimed: fill each tree's numba cache
             timed(tree, run_cmd)
             if args.demo:
                 timed(tree, demo_cmd)
-        stats = {t.label: {"imports": [], "bare": [], "runs": [], "demo": []} for t in trees}
+        stats = {t.label: {"imports": [], "bare": [], "runs": [], "short": [], "demo": []} for t in trees}
         for _ in range(args.repeat):
             for tree in trees:
                 s = stats[tree.label]
                 s["imports"].append(importtime(tree, "nanomag.cli.main"))
                 s["bare"].append(importtime(tree, "nanomag")[0])
                 s["runs"].append(timed(tree, run_cmd))
+                s["short"].append(timed(tree, short_cmd))
         if args.demo:
             for _ in range(args.demo_repeat):
                 for tree in trees:
@@ -119,6 +130,8 @@ def main():
         print(f"import nanomag           {statistics.median(s['bare']):6.3f} s")
         print(f"nanomag run {args.config}: wall {statistics.median(w for w, _ in s['runs']):.2f} s, "
               f"CPU {statistics.median(c for _, c in s['runs']):.2f} s")
+        print(f"  the same with n_traj = 20 (start-up): wall {statistics.median(w for w, _ in s['short']):.2f} s, "
+              f"CPU {statistics.median(c for _, c in s['short']):.2f} s")
         if s["demo"]:
             print(f"scripts/demo.py: wall {statistics.median(w for w, _ in s['demo']):.1f} s, "
                   f"CPU {statistics.median(c for _, c in s['demo']):.1f} s ({len(s['demo'])} runs)")
