@@ -298,13 +298,12 @@ def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = Fa
             d_energy = space.energy_at(upper) - space.energy_at(lower)
             for a, lead in enumerate(dev.leads):
                 base = ch.coupling * lead.gamma[s_idx] * weight
-                parts.append((lower, upper, np.full(lower.size, a), base, d_energy))
+                keep = base > 0
+                parts.append((lower[keep], upper[keep], np.full(int(keep.sum()), a), base[keep], d_energy[keep]))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return TunnelLinks(empty, empty, empty, np.zeros(0), np.zeros(0))
-    links = TunnelLinks(*(np.concatenate(x) for x in zip(*parts, strict=True)))
-    keep = links.base > 0
-    return TunnelLinks(*(x[keep] for x in links))
+    return TunnelLinks(*(np.concatenate(x) for x in zip(*parts, strict=True)))
 
 
 def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
@@ -505,20 +504,25 @@ class RateBuilder:
         lin = _links(dev, space, lo, hi)
         lout = _links(dev, space, lo, hi, by_upper=True)
         bath = _bath(dev, space, lo, hi)
-        src = np.concatenate([lin.lower, lout.upper] + [b[0] for b in bath])
-        dst = np.concatenate([lin.upper, lout.lower] + [b[1] for b in bath])
-        kind = np.concatenate([np.full(lin.lower.size, TUNNEL_IN, np.int8),
-                               np.full(lout.lower.size, TUNNEL_OUT, np.int8)]
-                              + [np.full(b[0].size, b[3], np.int8) for b in bath])
-        n_bath = src.size - lin.lower.size - lout.lower.size
-        lead = np.concatenate([lin.lead, lout.lead, np.full(n_bath, -1)]).astype(np.int32)
-        event = np.where(kind == TUNNEL_IN, 2 * lead,
-                         np.where(kind == TUNNEL_OUT, 2 * lead + 1,
-                                  np.where(kind == BOSON_UP, 2 * n_leads, 2 * n_leads + 1))).astype(np.int32)
-        base = np.concatenate([lin.base, lout.base] + [b[2] for b in bath])
-        d_energy = np.concatenate([lin.d_energy, lout.d_energy, np.zeros(n_bath)])
-        return _Skeleton(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False), kind, lead, event,
-                         base, d_energy, lin.lower.size, lout.lower.size)
+        n_in, n_out = lin.lower.size, lout.lower.size
+        n_bath = sum(b[0].size for b in bath)
+        # each field is joined from its pieces, which are let go at once: the peak stays near the result
+        pieces = {
+            "src": [lin.lower, lout.upper] + [b[0] for b in bath],
+            "dst": [lin.upper, lout.lower] + [b[1] for b in bath],
+            "kind": [np.full(n_in, TUNNEL_IN, np.int8), np.full(n_out, TUNNEL_OUT, np.int8)]
+                    + [np.full(b[0].size, b[3], np.int8) for b in bath],
+            "event": [(2 * lin.lead).astype(np.int32), (2 * lout.lead + 1).astype(np.int32)]
+                     + [np.full(b[0].size, 2 * n_leads + (b[3] == BOSON_DOWN), np.int32) for b in bath],
+            "lead": [lin.lead.astype(np.int32), lout.lead.astype(np.int32), np.full(n_bath, -1, np.int32)],
+            "base": [lin.base, lout.base] + [b[2] for b in bath],
+            "d_energy": [lin.d_energy, lout.d_energy, np.zeros(n_bath)],
+        }
+        del lin, lout, bath
+        joined = {name: np.concatenate(pieces.pop(name)) for name in list(pieces)}
+        return _Skeleton(joined["src"].astype(np.int64, copy=False), joined["dst"].astype(np.int64, copy=False),
+                         joined["kind"], joined["lead"], joined["event"], joined["base"], joined["d_energy"],
+                         n_in, n_out)
 
     def _by_lead(self, sk: _Skeleton) -> list:
         """[(lead, indices, occupation)]: the tunnelling transitions of ``sk`` by lead and direction."""
