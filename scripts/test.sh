@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Set up .venv (if needed) and run the whole test suite, the MPI tests under mpiexec -n 2 included.
-# Extra arguments go to pytest, e.g. scripts/test.sh -x -k exact
+# Set up .venv (if needed), lint, and run the whole test suite, the MPI tests under mpiexec -n 2 included.
+# Extra arguments go to pytest, e.g. scripts/test.sh -x -k exact, or scripts/test.sh -m "not slow" for a quick run.
 source "$(dirname "$0")/_env.sh"
+echo "--- lint (ruff check)"
+ruff check src tests scripts
 echo "--- test suite"
 python -m pytest -q --ignore=tests/mpi "$@"
 echo "--- MPI tests (mpiexec -n 2)"

@@ -91,8 +91,8 @@ def _typed(where: str, key: str, value, kind):
         raise ConfigError(f"{where} {key}: expected a number, got {value!r}")
     try:
         value = float(value)
-    except OverflowError:
-        value = math.copysign(math.inf, value)
+    except OverflowError:  # an integer beyond double precision
+        value = math.inf if value > 0 else -math.inf
     if math.isnan(value):
         raise ConfigError(f"{where} {key}: is NaN")
     if math.isfinite(value) and abs(value) > MAX_MAGNITUDE:
@@ -122,6 +122,10 @@ def _check_keys(where: str, table: dict, allowed, required=()):
 def _parse_grain(table) -> Grain | MultiLevelGrain:
     if isinstance(table, dict) and "levels" in table:
         return _parse_multilevel(table)
+    multi_only = sorted(set(table) & (set(_MULTI_KEYS) - set(_GRAIN_KEYS))) if isinstance(table, dict) else []
+    if multi_only:
+        raise ConfigError(f"[grain]: missing key(s) levels ({', '.join(multi_only)} describe a multi-level grain, "
+                          f"which needs levels)")
     _check_keys("[grain]", table, _GRAIN_KEYS, _GRAIN_KEYS)
     values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
               for k in _GRAIN_KEYS}

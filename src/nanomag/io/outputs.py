@@ -187,11 +187,11 @@ def check_output(path, *, force: bool, what: str = "--out", suffixes=None, exist
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise ConfigError(f"{what}: {parent} is not a directory") from None
+        raise ConfigError(f"{what}: {p}: {parent} is not a directory") from None
     except OSError as exc:
-        raise ConfigError(f"{what}: cannot create the directory {parent}: {exc.strerror}") from None
+        raise ConfigError(f"{what}: cannot create the directory of {p}: {exc.strerror}") from None
     if not parent.is_dir():
-        raise ConfigError(f"{what}: {parent} is not a directory")
+        raise ConfigError(f"{what}: {p}: {parent} is not a directory")
     try:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".nanomag-probe-"):
             pass

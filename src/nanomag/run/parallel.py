@@ -145,7 +145,7 @@ def _open_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | No
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"--out: cannot create the directory {out.parent}: {exc.strerror}") from None
+        raise ConfigError(f"--out: cannot create the directory of {out}: {exc.strerror}") from None
     lock = RunLock(out).acquire("--resume" if resume else "--out")
     try:
         if out.exists():
@@ -220,25 +220,43 @@ class _StopFlag:
     finished chunk.
     """
 
-    def __init__(self):
+    RETRY = 0.02  # [s] a signal that lands in a finaliser is raised again this much later
+
+    def __init__(self, raising: bool = True):
         self.signum = 0
-        self.raising = True
+        self.raising = raising
         self._old = {}
 
     def install(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
                 self._old[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._handle)
         return self
 
+    @staticmethod
+    def _in_finaliser(frame) -> bool:
+        """An exception raised here would be printed and dropped ("Exception ignored in ...")."""
+        code = frame.f_code if frame is not None else None
+        return code is not None and (code.co_name == "__del__"
+                                     or code.co_filename.endswith(("weakref.py", "_weakrefset.py")))
+
     def _handle(self, signum, frame):
-        if not self.signum:
+        if signum == signal.SIGALRM:  # the retry of a signal that landed in a finaliser
+            signum = self.signum
+            if not signum:
+                return
+        elif not self.signum:
             self.signum = signum
         if self.raising:
+            if self._in_finaliser(frame):
+                signal.setitimer(signal.ITIMER_REAL, self.RETRY)
+                return
             raise Interrupted(signum)
 
     def restore(self) -> None:
+        if signal.SIGALRM in self._old:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, old in self._old.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         self._old = {}
@@ -319,7 +337,7 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         raise ConfigError(f"{cfg.path}: no [run] section")
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
-    stop = _StopFlag().install()
+    stop = _StopFlag(raising=rank == 0).install()  # the other ranks wait in MPI calls: they only take note
     try:
         ens, error, exact_mean = None, None, None
         if rank == 0:  # its refusals reach every rank through the broadcast below
@@ -776,7 +794,7 @@ def mpi_map(comm):
     rank, size = comm.Get_rank(), comm.Get_size()
 
     def _map(fn, *iterables):
-        tasks = list(zip(*iterables))
+        tasks = list(zip(*iterables, strict=True))
         mine = {i: fn(*tasks[i]) for i in range(rank, len(tasks), size)}
         merged = {}
         for part in comm.allgather(mine):
