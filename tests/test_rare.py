@@ -281,7 +281,7 @@ def test_sigkill_then_resume_gives_the_same_answer(cheap_config, tmp_path):
     from nanomag.run.rare import run_rare
 
     out = tmp_path / "k.h5"
-    cmd = [sys.executable, "-m", "nanomag", "rare", str(cheap_config), "--out", str(out), "--rtol", "0.03",
+    cmd = [sys.executable, "-m", "nanomag", "rare", str(cheap_config), "--out", str(out), "--rtol", "0.02",
            "--quiet"]
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -293,7 +293,7 @@ def test_sigkill_then_resume_gives_the_same_answer(cheap_config, tmp_path):
                     n = len(read_rare_state(out).results)
                 except nm.ConfigError:
                     n = 0
-                if n >= 24:
+                if n >= 2:  # early, so that the kill lands well before the run could finish
                     break
             if proc.poll() is not None:
                 pytest.fail(f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
@@ -305,9 +305,9 @@ def test_sigkill_then_resume_gives_the_same_answer(cheap_config, tmp_path):
     assert proc.returncode == -signal.SIGKILL and not kept.complete
     from nanomag.cli.main import main
 
-    assert main(["rare", str(cheap_config), "--out", str(out), "--rtol", "0.03", "--resume", "--quiet"]) == 0
+    assert main(["rare", str(cheap_config), "--out", str(out), "--rtol", "0.02", "--resume", "--quiet"]) == 0
     cfg = nm.read_config(cheap_config)
-    fresh = run_rare(cfg, tmp_path / "fresh.h5", spec=RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.03),
+    fresh = run_rare(cfg, tmp_path / "fresh.h5", spec=RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.02),
                      quiet=True)
     resumed = read_rare(out)
     assert resumed.n_replicas > len(kept.results)
