@@ -25,8 +25,9 @@ def test_import_nanomag_loads_no_engine_and_no_heavy_package():
     heavy = {m.split(".")[0] for m in loaded if not m.startswith("nanomag.")}
     assert not heavy, heavy
     engines = {"nanomag.exact", "nanomag.kmc", "nanomag.continuum", "nanomag.phase", "nanomag.spectroscopy",
-               "nanomag.io", "nanomag.markov", "nanomag.pulse", "nanomag.rare"}
+               "nanomag.io.ensemble", "nanomag.io.wer", "nanomag.markov", "nanomag.pulse", "nanomag.rare"}
     assert not loaded & engines, loaded & engines
+    assert "nanomag.io.config" in loaded  # load_config and read_config are eager: they are cheap
 
 
 def test_submodules_load_on_first_use():
@@ -35,6 +36,7 @@ def test_submodules_load_on_first_use():
         assert getattr(nm, name).__name__.startswith("nanomag.")
     assert nm.rates is nm.markov.rates
     assert nm.load_config is nm.io.config.load_config and nm.read_config is nm.io.config.read_config
+    assert nm.io.read_ensemble is nm.io.ensemble.read_ensemble and "EnsembleFile" in dir(nm.io)
     from nanomag import exact, kmc
 
     assert exact.mfpt is nm.exact.mfpt and kmc.first_passage is nm.kmc.first_passage

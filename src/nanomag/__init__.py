@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
+from .io.config import load_config, read_config
 from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protocol, Sectors, Segment, reduced_device
 
 if TYPE_CHECKING:  # loaded on first use, see __getattr__
     from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy
-    from .io.config import load_config, read_config
     from .markov import rates
 
 __version__ = VERSION
@@ -32,8 +32,7 @@ _LAZY = {
     "exact": (".exact", None), "kmc": (".kmc", None), "continuum": (".continuum", None),
     "phase": (".phase", None), "spectroscopy": (".spectroscopy", None), "io": (".io", None),
     "markov": (".markov", None), "rates": (".markov.rates", None), "pulse": (".pulse", None),
-    "rare": (".rare", None), "load_config": (".io.config", "load_config"),
-    "read_config": (".io.config", "read_config"),
+    "rare": (".rare", None),
 }
 
 
