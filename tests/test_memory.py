@@ -235,3 +235,22 @@ def test_no_integer_overflow_at_large_spin():
     expected = dev.grain.alpha / dev.grain.spin_scale * ladder * nm.rates.bose_factor(omega, dev.grain.T)
     np.testing.assert_allclose(t.rate[bath], expected, rtol=1e-13)
     assert (2 * sz).max() ** 2 > 2**31  # (2 S_z)^2 would overflow int32
+
+
+def test_kmc_tables_of_a_large_model_are_the_dense_rows():
+    """RateModel.kmc_tables fills its rows block by block: the same as all rows at once (40 003 states)."""
+    model = build(switching_device(S0=10000))
+    t, n = model.transitions, model.n_states
+    assert n > 2 * rates.KMC_BLOCK
+    order = np.argsort(t.src, kind="stable")
+    src = t.src[order]
+    degree = np.bincount(src, minlength=n)
+    slot = np.arange(src.size) - np.repeat(np.cumsum(degree) - degree, degree)
+    rate = np.zeros((n, degree.max()))
+    rate[src, slot] = t.rate[order]
+    dst = np.repeat(np.arange(n)[:, None], degree.max(), axis=1)
+    dst[src, slot] = t.dst[order]
+    tab = model.kmc_tables
+    np.testing.assert_array_equal(tab.cumrate, np.cumsum(rate, axis=1))
+    np.testing.assert_array_equal(tab.dst, dst)
+    np.testing.assert_array_equal(tab.degree, degree)

@@ -48,7 +48,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from ..markov.rates import build
+from ..markov.rates import RateBuilder
 from .config import Config
 from .outputs import RunLock
 
@@ -150,7 +150,7 @@ class EnsembleFile:
     @staticmethod
     def _write_new(path, cfg: Config, chunk_size: int, times, extra_attrs) -> None:
         run = cfg.run
-        model = build(cfg.device)
+        model = RateBuilder(cfg.device)  # the states (a few bytes each): the transitions are not needed here
         n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
         h5 = h5py.File(path, "w", rdcc_nbytes=0)
         try:

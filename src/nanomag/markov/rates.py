@@ -205,18 +205,27 @@ def kmc_rows(src, dst, rate, event, n: int, width: int | None = None, first: int
         Columns of the tables (default: the largest out-degree); at least that.
     """
     order = np.argsort(src, kind="stable")
-    src = src[order]
     degree = np.bincount(src, minlength=n)
     if width is None:
         width = max(int(degree.max(initial=0)), 1)
-    slot = np.arange(src.size) - np.repeat(np.cumsum(degree) - degree, degree)
-    dst_t = np.repeat(np.arange(first, first + n, dtype=np.int64)[:, None], width, axis=1)
-    rate_t = np.zeros((n, width))
-    event_t = np.zeros((n, width), dtype=np.int64)
-    dst_t[src, slot] = dst[order]
-    rate_t[src, slot] = rate[order]
-    event_t[src, slot] = event[order]
-    cumrate = np.cumsum(rate_t, axis=1)
+    start = np.concatenate([[0], np.cumsum(degree)])
+    dst_t = np.empty((n, width), dtype=np.int64)
+    cumrate = np.empty((n, width))
+    event_t = np.empty((n, width), dtype=np.int64)
+    for lo in range(0, n, KMC_BLOCK):  # rows block by block: few temporaries whatever n
+        hi = min(lo + KMC_BLOCK, n)
+        sel = order[start[lo]:start[hi]]
+        row = src[sel] - lo
+        slot = np.arange(sel.size) - np.repeat(start[lo:hi] - start[lo], degree[lo:hi])
+        block_dst = np.repeat(np.arange(first + lo, first + hi, dtype=np.int64)[:, None], width, axis=1)
+        block_rate = np.zeros((hi - lo, width))
+        block_event = np.zeros((hi - lo, width), dtype=np.int64)
+        block_dst[row, slot] = dst[sel]
+        block_rate[row, slot] = rate[sel]
+        block_event[row, slot] = event[sel]
+        dst_t[lo:hi] = block_dst
+        cumrate[lo:hi] = np.cumsum(block_rate, axis=1)
+        event_t[lo:hi] = block_event
     return KMCTables(dst=dst_t, cumrate=cumrate, event=event_t, degree=degree.astype(np.int64),
                      total=cumrate[:, -1].copy())
 
