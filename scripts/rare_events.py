@@ -22,7 +22,8 @@ empty, written by a pulse mu_left = 3 of the width that gives an exact WER of
 1e-3, 1e-6, 1e-9, 1e-12 (found by bisection on nm.exact.write_error_rate);
 nm.rare.write_error_rate (seed 1, --wer-rtol) against the exact value, and
 its events against brute force: (1.96/rtol)^2 (1 - WER)/WER KMC runs.  Then
-the coverage over --wer-coverage runs at WER = 4.4e-3 (width 120).
+the coverage over --wer-coverage runs at WER = 4.4e-3 (--wer-coverage-width 120;
+240 gives 1.2e-6).
 
 Writes runs/figures/rare_events.png (estimate / exact with intervals, and
 the cost in events, against the barrier and against the WER depth) and
@@ -30,7 +31,8 @@ prints the tables.
 
 Usage: python scripts/rare_events.py [--S0 20] [--barriers 10,20,30,40,50,60] [--rtol 0.1]
                                      [--coverage 200] [--depths 1e-3,1e-6,1e-9,1e-12] [--wer-rtol 0.2]
-                                     [--wer-coverage 200] [--workers 2] [--out runs/figures/rare_events.png]
+                                     [--wer-coverage 200] [--wer-coverage-width 120] [--workers 2]
+                                     [--out runs/figures/rare_events.png]
 """
 
 import argparse
@@ -118,6 +120,7 @@ def main():
     parser.add_argument("--depths", default="1e-3,1e-6,1e-9,1e-12")
     parser.add_argument("--wer-rtol", type=float, default=0.2)
     parser.add_argument("--wer-coverage", type=int, default=200, help="runs of the WER coverage case (0: skip)")
+    parser.add_argument("--wer-coverage-width", type=float, default=120.0, help="pulse width of that case")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/figures/rare_events.png")
     args = parser.parse_args()
@@ -175,17 +178,18 @@ def main():
               f"{brute:16.3g} {wall:5.0f}s")
     wrows = np.array(wrows)
     if args.wer_coverage:
-        ex = nm.exact.write_error_rate(dev, pulse(120.0), -1.0, 0.8)
+        cw = args.wer_coverage_width
+        ex = nm.exact.write_error_rate(dev, pulse(cw), -1.0, 0.8)
         seeds = list(range(1000, 1000 + args.wer_coverage))
         t0 = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool:
-            res = list(pool.map(one_wer, [120.0] * len(seeds), seeds, [args.wer_rtol] * len(seeds)))
+            res = list(pool.map(one_wer, [cw] * len(seeds), seeds, [args.wer_rtol] * len(seeds)))
         hits = sum(lo <= ex <= hi for _, lo, hi, *_ in res)
         low = sum(hi < ex for _, lo, hi, *_ in res)
         lo_c, hi_c = clopper_pearson(hits, len(seeds))
         z = np.array([(m - ex) / ex for m, *_ in res])
-        coverage.append(("WER", 120.0, hits, len(seeds)))
-        print(f"coverage WER = {ex:.3g} (width 120), rtol = {args.wer_rtol:g}: exact inside {hits}/{len(seeds)} "
+        coverage.append(("WER", cw, hits, len(seeds)))
+        print(f"coverage WER = {ex:.3g} (width {cw:g}), rtol = {args.wer_rtol:g}: exact inside {hits}/{len(seeds)} "
               f"= {hits / len(seeds):.3f} (95 % CI {lo_c:.3f}..{hi_c:.3f}); above the interval {low}; mean "
               f"(est - exact)/exact = {z.mean():+.4f} +- {z.std(ddof=1) / np.sqrt(z.size):.4f}; "
               f"{time.perf_counter() - t0:.0f} s")
