@@ -8,7 +8,7 @@ asserts the one rule of docs/reliability.md: exit status 2, exactly one line on 
   (single-orbital grain, multi-level grain and its levels, leads in both forms, both
   kinds of ``[run]``, ``[[protocol]]``) x every kind of bad value (missing, wrong type,
   NaN, +-inf, negative, zero, huge, fractional, array, table, and per-key extras), each
-  through every command (exact, run, compare, spectroscopy, phase).  A test checks that
+  through every command (exact, run, compare, spectroscopy, phase, pulse, rare).  A test checks that
   the table covers every key the parser accepts, so a new key cannot slip in untested.
 * **Files and semantics**: unreadable, binary and malformed files, and inputs that parse
   but cannot be computed (a start already in the target, unresolvable rates, a chain
@@ -251,10 +251,12 @@ def _commands(cfg_path: Path, tmp: Path):
                           str(tmp / "s.h5"), "--quiet"], [tmp / "s.h5"]),
         "phase": (["phase", str(cfg_path), "--n-mu", "2", "--n-h", "2", "--out", str(tmp / "p.png")],
                   [tmp / "p.png"]),
+        "pulse": (["pulse", str(cfg_path), "--out", str(tmp / "w.h5"), "--quiet"], [tmp / "w.h5"]),
+        "rare": (["rare", str(cfg_path), "--out", str(tmp / "rare.h5"), "--quiet"], [tmp / "rare.h5"]),
     }
 
 
-COMMANDS = ("exact", "run", "compare", "spectroscopy", "phase")
+COMMANDS = ("exact", "run", "compare", "spectroscopy", "phase", "pulse", "rare")
 
 
 def refused(argv, capsys, *expected, files=()) -> str:
