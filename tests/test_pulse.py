@@ -360,11 +360,13 @@ def test_wer_map_equals_write_error_rate_point_by_point_with_one_propagation_per
     widths = np.array([0.0, 40.0, 10.0, 120.0, 250.0])
     heights = [0.5, 1.5, 3.0]
     calls = []
-    real = pulse.propagate
-    monkeypatch.setattr(pulse, "propagate", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    for name in ("propagate", "propagate_functionals"):
+        real = getattr(pulse, name)
+        monkeypatch.setattr(pulse, name, lambda *a, real=real, name=name, **k: calls.append((name, len(a[2])))
+                            or real(*a, **k))
     m = pulse.wer_map(rest, p, -1.0, 0.8, widths=widths, heights=heights, parameter="mu.left", segment=1)
-    # one propagation before the pulse, two adjoint ones after it (start side, target), one per height
-    assert calls == [1, 1, 1] + [widths.size] * len(heights)
+    # one propagation before the pulse, two adjoint ones after it (start side, target), one series per height
+    assert calls == [("propagate", 1)] * 3 + [("propagate_functionals", widths.size)] * len(heights)
     assert m.wer.shape == m.switching.shape == (3, widths.size)
     for i, h in enumerate(heights):
         for j, w in enumerate(widths):
@@ -373,6 +375,73 @@ def test_wer_map_equals_write_error_rate_point_by_point_with_one_propagation_per
             assert m.wer[i, j] == pytest.approx(ref, rel=1e-9, abs=1e-300)
     np.testing.assert_allclose(m.wer + m.switching, 1.0, rtol=0, atol=1e-12)
     assert m.wer[2, 4] < 1e-6 < 0.5 < m.wer[0, 4]
+
+
+def test_wer_map_keeps_its_accuracy_down_to_1e_minus_10_on_a_dense_width_grid():
+    """One series per height, mixed with every width's Poisson weights, against separate solves.
+
+    211 widths 2 apart: the Poisson windows of neighbouring widths overlap (each spans about
+    +-10 sqrt(Lambda w) terms), so the bookkeeping of the mixed series is exercised.  The
+    target is 1e-3 relative for WER >= 1e-12; both routes sum the same non-negative terms and
+    agree to about 1e-12, so 1e-9 catches any slip in the weights, windows or products.
+    """
+    from nanomag.markov.chain import propagate
+
+    rest = rest_device(S0=50)
+    widths = np.linspace(0.0, 420.0, 211)
+    heights = [2.0, 3.0]
+    m = nm.pulse.wer_map(rest, bias_pulse(50.0), -1.0, 0.8, widths=widths, heights=heights, parameter="mu.left")
+    # every width: the distributions of a plain propagation, times the committors
+    models = nm.exact.segment_models(rest, bias_pulse(50.0))
+    relax = models[-1]
+    side = nm.markov.chain.start_side_mask(relax, -1.0, 0.8)
+    target = nm.markov.chain.target_mask(relax, -1.0, 0.8)
+    q = np.array([nm.markov.chain.committor(relax, side, target), nm.markov.chain.committor(relax, target, side)])
+    p0 = np.zeros(relax.n_states)
+    p0[nm.markov.chain.start_index(relax, -1.0)] = 1.0
+    for i, h in enumerate(heights):
+        seg = nm.Segment(1.0, mu={"left": h}).apply(rest)
+        ref = np.clip(propagate(nm.rates.build(seg).generator, p0, widths, nm.exact.WER_TOL), 0.0, None) @ q.T
+        for k, got in enumerate((m.wer[i], m.switching[i])):
+            big = ref[:, k] >= 1e-12
+            assert big.sum() > 50
+            np.testing.assert_allclose(got[big], ref[big, k], rtol=1e-9, atol=0)
+    # a few widths against nm.exact.write_error_rate on its own, from WER ~ 0.9 down to ~ 1e-10
+    row = m.wer[1]
+    picks = [int(np.argmin(np.abs(np.log(row[1:]) - np.log(level)))) + 1 for level in (0.5, 1e-3, 1e-6, 1e-10)]
+    assert 3e-11 < row[picks[-1]] < 3e-10
+    for j in picks:
+        alone = nm.exact.write_error_rate(rest, bias_pulse(widths[j], mu_left=3.0), -1.0, 0.8)
+        assert row[j] == pytest.approx(alone, rel=1e-9)
+        switched = nm.exact.switching_probability(rest, bias_pulse(widths[j], mu_left=3.0), -1.0, 0.8)
+        assert m.switching[1, j] == pytest.approx(switched, rel=1e-9)
+
+
+def test_propagate_functionals_equals_propagate_then_products():
+    """The engine of the map: banded and general (CSR) chains, unsorted and repeated times, t = 0."""
+    from nanomag.markov.chain import propagate, propagate_functionals
+
+    rest = rest_device(S0=20)
+    A = nm.rates.build(nm.Segment(1.0, mu={"left": 3.0}).apply(rest)).generator
+    n = A.shape[0]
+    rng = np.random.default_rng(7)
+    p0 = rng.random(n)
+    Q = rng.random((3, n))
+    times = np.array([30.0, 0.0, 4.5, 30.0, 0.25, 120.0])
+    ref = propagate(A, p0, times, 1e-22) @ Q.T
+    got = propagate_functionals(A, p0, times, Q, 1e-22)
+    assert got.shape == (times.size, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+    assert np.array_equal(got[0], got[3])
+    np.testing.assert_allclose(got[1], Q @ p0, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(propagate_functionals(A, p0, times, Q[0]), ref[:, :1], rtol=1e-12, atol=0)
+    # a wide band (a random permutation of the states) takes the general route: the same numbers
+    perm = rng.permutation(n)
+    B = A[perm][:, perm]
+    got_b = propagate_functionals(B, p0[perm], times, Q[:, perm], 1e-22)
+    np.testing.assert_allclose(got_b, ref, rtol=1e-12, atol=0)
+    with pytest.raises(nm.ConfigError, match="functionals"):
+        propagate_functionals(A, p0, times, np.ones((2, n + 1)))
 
 
 def test_wer_map_settings_summary_and_parallel_map():

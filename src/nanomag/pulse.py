@@ -15,9 +15,10 @@ How the map is computed (``docs/pulses.md``):
   device's own chain are solved once, by subtraction-free GTH elimination,
   and carried back through the segments after the pulse by the adjoint
   propagation exp(A^T t) q (non-negative, like the forward one);
-* for each height, ONE uniformisation pass through the pulse segment records
-  the distribution at every width; each width's WER and switching
-  probability are then dot products.
+* for each height, ONE uniformisation series through the pulse segment
+  serves every width: the committors' products with P^k p, k = 0, 1, ...,
+  are mixed with each width's Poisson weights
+  (:func:`~nanomag.markov.chain.propagate_functionals`); no distribution is stored.
 
 The heights are independent tasks for a ``map``-like ``map_fn`` (processes,
 MPI ranks), as in :mod:`nanomag.spectroscopy`; the result does not depend on it.
@@ -33,7 +34,7 @@ import numpy as np
 from ._validate import check_times, check_u
 from .errors import ConfigError
 from .exact import WER_TOL, segment_models
-from .markov.chain import committor, propagate, start_index, start_side_mask, target_mask
+from .markov.chain import committor, propagate, propagate_functionals, start_index, start_side_mask, target_mask
 from .markov.rates import build
 from .model.device import Device
 from .model.protocol import Segment, as_protocol
@@ -45,7 +46,7 @@ __all__ = ["WERMap", "wer_map", "wer_row", "parameter_units"]
 
 def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: np.ndarray,
             q_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """WER and switching probability of one pulse height at every width: one propagation.
+    """WER and switching probability of one pulse height at every width: one uniformisation series.
 
     Parameters
     ----------
@@ -62,9 +63,10 @@ def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: 
     -------
     (wer, switching) : ndarrays of shape (n_widths,)
     """
-    p = propagate(build(seg_dev).generator, p_before, widths, WER_TOL)
-    np.clip(p, 0.0, None, out=p)
-    return p @ q_start, p @ q_target
+    split = propagate_functionals(build(seg_dev).generator, p_before, widths, np.array([q_start, q_target]),
+                                  WER_TOL)
+    np.clip(split, 0.0, None, out=split)
+    return split[:, 0], split[:, 1]
 
 
 def _adjoint(model, q: np.ndarray, duration: float) -> np.ndarray:

@@ -32,6 +32,8 @@ from ._kernels import (
     gth_absorbing_factor,
     gth_absorbing_solve,
     gth_stationary,
+    poisson_windows,
+    uniformised_functionals_banded,
     uniformised_propagate,
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and
 
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
-           "reachable_from", "sure_to_reach", "check_sure_passage"]
+           "reachable_from", "sure_to_reach", "check_sure_passage", "propagate_functionals"]
 
 
 def start_index(model: RateModel, start_u: float) -> int:
@@ -382,7 +384,8 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e
 
 
 def _band(P: sp.csr_matrix):
-    """(band, b) storage of P when its band is narrow (at most 2.5 x its non-zeros), else None."""
+    """(diags, b): P in diagonal storage, diags[d, i] = P[i, i + d - b], when its band is narrow
+    (at most 2.5 x its non-zeros), else None."""
     P.sum_duplicates()
     coo = P.tocoo()
     n = P.shape[0]
@@ -392,9 +395,70 @@ def _band(P: sp.csr_matrix):
     b = int(np.abs(offset).max())
     if (2 * b + 1) * n > 2.5 * coo.nnz + 2 * n:
         return None
-    band = np.zeros((n, 2 * b + 1))
-    band[coo.row, offset + b] = coo.data
+    band = np.zeros((2 * b + 1, n))
+    band[offset + b, coo.row] = coo.data
     return band, b
+
+
+def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, functionals: np.ndarray,
+                          tol: float = 1e-15) -> np.ndarray:
+    """``functionals @ exp(A t) p0`` for every t in ``times`` (any order), shape (n_times, n_functionals).
+
+    As :func:`propagate` followed by the products, without storing the
+    (n_times, n) distributions: ONE uniformisation series P^k p0, k = 0, 1, ...
+    up to the largest time, serves every time, which mixes the scalars
+    ``functionals @ P^k p0`` with its own Poisson weights (the series is not
+    restarted at each time, so its tails are cut twice per time instead of
+    once per interval).  With non-negative ``functionals`` and ``p0`` every
+    term is non-negative: each value carries full relative accuracy, and each
+    time's truncation leaves out at most ``tol`` x (mass of p0) x (largest
+    functional value) on each side of the Poisson mode.
+
+    Parameters
+    ----------
+    A : sparse matrix, shape (n, n)
+        A (sub-)generator, as for :func:`propagate`.
+    p0 : ndarray, shape (n,)
+        The vector at t = 0 (non-negative).
+    times : array_like, shape (n_times,)
+        Times >= 0, any order.  [time]
+    functionals : ndarray, shape (n_functionals, n) or (n,)
+        Rows to take the products with (e.g. committors).
+    tol : float
+        Truncation of the Poisson series, relative to the mass of p0.
+
+    Returns
+    -------
+    ndarray, shape (n_times, n_functionals)
+    """
+    import scipy.sparse as sp
+
+    times = check_times(times)
+    Q = np.ascontiguousarray(np.atleast_2d(np.asarray(functionals, dtype=float)))
+    A = sp.csr_matrix(A)
+    if Q.ndim != 2 or Q.shape[1] != A.shape[0]:
+        raise ConfigError(f"functionals: expected shape (n_functionals, {A.shape[0]}), got {Q.shape}")
+    lam = float(max(-A.diagonal().min(), 1e-300))
+    t_max = float(times.max())
+    n_matvec = lam * t_max + 20 * math.sqrt(lam * t_max + 1)
+    if n_matvec > MAX_MATVECS:
+        raise SolverError(
+            f"times: propagating to t={t_max:g} needs about {n_matvec:.2g} sparse mat-vecs "
+            f"(largest exit rate {lam:.3g}); ask for shorter times")
+    P = (sp.identity(A.shape[0], format="csr") + A / lam).tocsr()
+    P.sort_indices()
+    band = _band(P)
+    if band is None:  # a wide band: the distributions, then the products
+        return propagate(A, p0, times, tol) @ Q.T
+    lams = lam * times
+    lo = np.empty(times.size, dtype=np.int64)
+    hi = np.empty(times.size, dtype=np.int64)
+    first, total = np.empty(times.size), np.empty(times.size)
+    poisson_windows(lams, tol, lo, hi, first, total)
+    out = np.empty((times.size, Q.shape[0]))
+    uniformised_functionals_banded(band[0], band[1], np.asarray(p0, dtype=float), Q, lams, lo, hi, first, total,
+                                   out)
+    return out
 
 
 def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 1e-15, *,
