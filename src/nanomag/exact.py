@@ -120,7 +120,7 @@ def mfpt(dev: Device, start_u: float, target_u: float) -> float:
 
 
 def first_passage_distribution(dev: Device, start_u: float, target_u: float, times,
-                               protocol: Protocol | None = None) -> FirstPassageDistribution:
+                               protocol: Protocol | None = None, *, method: str = "auto") -> FirstPassageDistribution:
     """Exact survival probability and first-passage density at ``times``.
 
     Parameters
@@ -134,6 +134,13 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
         boundaries), ``mean``/``std`` the moments of tau (``inf`` when some runs
         never switch, because the relaxing device cannot reach the target
         from where the protocol leaves them; NaN when they overflow).
+    method : {"auto", "uniformisation", "rational"}, keyword-only
+        How the master equation is propagated (:func:`nanomag.markov.chain.propagate`):
+        uniformisation costs about (largest exit rate) x max(times) mat-vecs, the
+        L-stable rational integrator about 170 per output time whatever the
+        stiffness; "auto" takes the cheaper.  Both keep the survival accurate
+        relative to itself (``docs/engines.md``).  Under a protocol the
+        segments are always uniformised.
 
     Raises
     ------
@@ -146,9 +153,10 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     times = check_times(times)
     A = prob.block
     exit_rate = -np.asarray(A.sum(axis=0)).ravel()  # rate from each live state into the target
-    p = propagate(A, prob.start_vector, times)
-    survival = np.clip(p.sum(axis=1), 0.0, 1.0)
-    density = np.clip(p @ exit_rate, 0.0, None)
+    values = propagate(A, prob.start_vector, times, functionals=np.stack([np.ones_like(exit_rate), exit_rate]),
+                       method=method)
+    survival = np.clip(values[:, 0], 0.0, 1.0)
+    density = np.clip(values[:, 1], 0.0, None)
     try:
         m1, m2 = prob.moments(2)
         mean, std = float(m1), float(math.sqrt(max(m2 - m1 * m1, 0.0)))
@@ -160,12 +168,15 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
 
 # --------------------------------------------------------------------------- transients
 
-def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None) -> Transient:
+def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None, *,
+           method: str = "auto") -> Transient:
     """<u(t)>, the mean lead currents and the charge from the start state of ``start_u``.
 
     With a ``protocol``, the parameters follow it from t = 0 and are the
     device's own afterwards; the currents at t are those of the segment in
-    force at t (right-continuous at the boundaries).
+    force at t (right-continuous at the boundaries).  ``method`` as in
+    :func:`first_passage_distribution`; only the (n_times, 2 + n_leads)
+    observables are kept, never the distributions.
     """
     if protocol is not None:
         return _evolve_under(dev, start_u, times, as_protocol(protocol))
@@ -173,9 +184,9 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None)
     p0 = np.zeros(model.n_states)
     p0[start_index(model, start_u)] = 1.0
     times = check_times(times)
-    p = propagate(model.generator, p0, times)
-    return Transient(times=times, mean_u=p @ model.space.u, currents=p @ model.current_operator.T,
-                     charge=p @ model.space.charge, engine="exact")
+    rows = np.vstack([model.space.u, model.space.charge, np.asarray(model.current_operator)])
+    values = propagate(model.generator, p0, times, functionals=rows, method=method)
+    return Transient(times=times, mean_u=values[:, 0], currents=values[:, 2:], charge=values[:, 1], engine="exact")
 
 
 # --------------------------------------------------------------------------- protocols

@@ -39,13 +39,15 @@ from ._kernels import (
     uniformised_propagate_integrals,
 )
 from .rates import RateModel, build
+from .stiff import RATIONAL_TOL, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
     import scipy.sparse as sp
 
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
-           "reachable_from", "sure_to_reach", "check_sure_passage", "propagate_functionals"]
+           "reachable_from", "sure_to_reach", "check_sure_passage", "propagate_functionals",
+           "choose_method", "METHODS", "RATIONAL_STEP_COST"]
 
 
 def start_index(model: RateModel, start_u: float) -> int:
@@ -345,20 +347,70 @@ def stationary_on(model: RateModel, states: np.ndarray) -> np.ndarray:
 MAX_MATVECS = 2e8
 
 
-def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15) -> np.ndarray:
+#: Methods of :func:`propagate`.
+METHODS = ("auto", "uniformisation", "rational")
+
+#: Cost of one rational step in banded uniformisation mat-vecs (measured at S0 = 1e4: 8 complex solves, 7 mat-vecs).
+RATIONAL_STEP_COST = 170.0
+
+
+def choose_method(A, times: np.ndarray, method: str = "auto") -> str:
+    """The method :func:`propagate` uses: ``method`` itself, or for "auto" the cheaper of the two.
+
+    Uniformisation costs about Lambda * max(times) mat-vecs (Lambda the largest
+    exit rate); the rational integrator about :data:`RATIONAL_STEP_COST` per
+    step, one step per output interval once the fast transients have decayed
+    (plus ~50 for them and the error checks), whatever Lambda.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    if method != "auto":
+        return method
+    lam = float(max(-A.diagonal().min(), 0.0))
+    n_intervals = int(np.unique(times[times > 0]).size)
+    return "rational" if lam * float(times.max(initial=0.0)) > RATIONAL_STEP_COST * (n_intervals + 50) else \
+        "uniformisation"
+
+
+def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15, *,
+              functionals: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
     """exp(A t) p0 for every t in ``times`` (any order), shape (n_times, n).
 
     ``A`` is a (sub-)generator: non-negative off-diagonal entries, columns summing to <= 0
     (a master equation, possibly with absorption; a finite-volume Fokker-Planck matrix too).
 
-    Uniformisation: with Lambda >= the largest exit rate, P = I + A/Lambda is
-    non-negative and exp(A t) = sum_k Poisson(k; Lambda t) P^k.  Every term is
-    non-negative, so the result is accurate to ``tol`` relative to the mass of
-    p, whatever the stiffness; the cost is about Lambda * max(times) mat-vecs.
+    Two methods (``method``; "auto" takes the cheaper, :func:`choose_method`):
+
+    * "uniformisation": with Lambda >= the largest exit rate, P = I + A/Lambda is
+      non-negative and exp(A t) = sum_k Poisson(k; Lambda t) P^k.  Every term is
+      non-negative, so the result is accurate to ``tol`` relative to the mass of
+      p, whatever the stiffness; the cost is about Lambda * max(times) mat-vecs.
+      It is the reference of the tests.
+    * "rational": L-stable (7, 8) Pade steps with error control
+      (:func:`nanomag.markov.stiff.rational_propagate`), each step's error below
+      max(``tol``, 3e-14) relative to the mass; the cost follows the slow
+      dynamics and the number of times, not Lambda.
+
+    With ``functionals`` (shape (n_functionals, n)) the result is
+    ``functionals @ p(t)``, shape (n_times, n_functionals), and the (n_times, n)
+    distributions are never stored.
     """
+    times = check_times(times)
+    if choose_method(A, times, method) == "rational":
+        order = np.argsort(times, kind="stable")
+        res = rational_propagate(A, p0, times[order], max(tol, RATIONAL_TOL), functionals=functionals)
+        out = np.empty_like(res)
+        out[order] = res
+        return out
+    if functionals is not None:
+        return propagate_functionals(A, p0, times, functionals, tol)
+    return _uniformised(A, p0, times, tol)
+
+
+def _uniformised(A, p0, times, tol):
+    """:func:`propagate` by uniformisation, the distributions at every time."""
     import scipy.sparse as sp
 
-    times = check_times(times)
     order = np.argsort(times, kind="stable")
     ts = times[order]
     A = sp.csr_matrix(A)
@@ -449,7 +501,7 @@ def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, fun
     P.sort_indices()
     band = _band(P)
     if band is None:  # a wide band: the distributions, then the products
-        return propagate(A, p0, times, tol) @ Q.T
+        return _uniformised(A, p0, times, tol) @ Q.T
     lams = lam * times
     lo = np.empty(times.size, dtype=np.int64)
     hi = np.empty(times.size, dtype=np.int64)

@@ -1,0 +1,154 @@
+"""Compiled kernels of the L-stable rational integrator (:mod:`nanomag.markov.stiff`).
+
+Band storage, as in :mod:`nanomag.markov._kernels`: ``band[i, d]`` holds the
+matrix entry (i, i + d - b) of a matrix with ``b`` diagonals on each side.
+Kernels take arrays and scalars only and write into preallocated outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def shifted_band_lu(band, b, h, z, lu):
+    """LU factors of M = h A - z I (A in band storage, z complex) without pivoting, into ``lu``.
+
+    For a (sub-)generator A (columns summing to <= 0, non-negative off-diagonal
+    entries) and Re z > 0, M is strictly diagonally dominant by columns, for
+    which Gaussian elimination without pivoting is stable and keeps the band.
+    ``lu`` (complex, the shape of ``band``) gets L (unit diagonal, below) and U,
+    with 1 / U[i, i] in place of U's diagonal (the solves multiply).
+    """
+    n = band.shape[0]
+    w = 2 * b + 1
+    for i in range(n):
+        for d in range(w):
+            lu[i, d] = h * band[i, d]
+        lu[i, b] -= z
+    for k in range(n):
+        inv = 1.0 / lu[k, b]
+        lu[k, b] = inv
+        top = min(k + b, n - 1)
+        for i in range(k + 1, top + 1):
+            dk = k - i + b  # column k in row i
+            factor = lu[i, dk] * inv
+            lu[i, dk] = factor
+            if factor != 0:
+                for j in range(k + 1, top + 1):
+                    lu[i, j - i + b] -= factor * lu[k, j - k + b]
+
+
+@njit(cache=True)
+def _windowed_solve(lu, b, x, lo, hi, small):
+    """Solve (L U) y = x in place for x zero outside [lo, hi); returns the window of y.
+
+    The sweeps run only where y is not negligible: the forward sweep stops past
+    ``hi`` once 4 b + 4 values in a row are below ``small``, the backward sweep
+    past ``lo`` likewise, and y is taken as 0 beyond (the multipliers of a
+    column-dominant matrix are below 1 in modulus; the margin covers the
+    recurrence of order b).  Entries of ``x`` outside the returned window are not touched.
+    """
+    n = lu.shape[0]
+    quiet = 0
+    i = lo
+    while i < n:
+        s = x[i] if i < hi else 0.0j
+        for k in range(max(lo, i - b), i):
+            s -= lu[i, k - i + b] * x[k]
+        x[i] = s
+        i += 1
+        if i > hi:
+            quiet = quiet + 1 if abs(s) < small else 0
+            if quiet >= 4 * b + 4:
+                break
+    top = i
+    quiet = 0
+    i = top - 1
+    while i >= 0:
+        s = x[i] if i >= lo else 0.0j
+        for j in range(i + 1, min(i + b, top - 1) + 1):
+            s -= lu[i, j - i + b] * x[j]
+        s *= lu[i, b]
+        x[i] = s
+        i -= 1
+        if i < lo - 1:
+            quiet = quiet + 1 if abs(s) < small else 0
+            if quiet >= 4 * b + 4:
+                break
+    return i + 1, top
+
+
+@njit(cache=True)
+def _shifted_matvec(band, b, h, zeta, x, y, lo, hi):
+    """y = (h A - zeta I) x on the window [lo - b, hi + b) (x zero outside [lo, hi)); returns it."""
+    n = x.size
+    w = 2 * b + 1
+    a = max(lo - b, 0)
+    c = min(hi + b, n)
+    for i in range(a, c):
+        s = -zeta * x[i] if lo <= i < hi else 0.0j
+        for d in range(w):
+            k = i + d - b
+            if lo <= k < hi:
+                s += band[i, d] * h * x[k]
+        y[i] = s
+    return a, c
+
+
+@njit(cache=True)
+def rational_step(band, b, h, lus, zeros, scale, x, lo, hi, y, work, tmp, truncate):
+    """y = R(h A) x for R(s) = scale * prod_j (s - zeros[j]) / prod_j (s - poles[j]); returns y's window.
+
+    ``x`` is zero outside [lo, hi).  ``lus[j]`` holds the factors of
+    h A - poles[j] I (:func:`shifted_band_lu`); there is one pole more than
+    zeros.  The factors are applied one after the other, each zero paired with
+    a pole, in complex arithmetic (no partial fractions: no cancellation
+    between large residues); ``y`` gets the real part (the imaginary part is
+    rounding, the poles coming in conjugate pairs) and is zero outside the
+    returned window.  Values below ``truncate`` times max |x| are taken as 0
+    at the edges of the window, so that the work follows where p is, not n.
+    ``work`` and ``tmp`` are complex scratch vectors of size n.
+    """
+    n = x.size
+    big = 0.0
+    for i in range(lo, hi):
+        work[i] = x[i] * scale
+        big = max(big, abs(x[i]))
+    small = truncate * big * scale
+    n_poles = lus.shape[0]
+    for j in range(n_poles):
+        lo, hi = _windowed_solve(lus[j], b, work, lo, hi, small)
+        if j < zeros.size:  # work <- (h A - zeros[j]) work
+            lo, hi = _shifted_matvec(band, b, h, zeros[j], work, tmp, lo, hi)
+            work, tmp = tmp, work
+    for i in range(n):
+        y[i] = work[i].real if lo <= i < hi else 0.0
+    return lo, hi
+
+
+@njit(cache=True)
+def weighted_l1(x, y):
+    """(sum |x - y|, sum |y|)."""
+    err = 0.0
+    size = 0.0
+    for i in range(x.size):
+        err += abs(x[i] - y[i])
+        size += abs(y[i])
+    return err, size
+
+
+@njit(cache=True)
+def project(x, lo, hi, functionals, out):
+    """out[k] = sum_i functionals[k, i] x[i] over x's window [lo, hi) (no BLAS call: x may hold subnormals)."""
+    for k in range(out.size):
+        s = 0.0
+        for i in range(lo, hi):
+            s += functionals[k, i] * x[i]
+        out[k] = s
+
+
+def empty_factors(n_poles, n, b):
+    """Scratch for :func:`shifted_band_lu` of every pole."""
+    return np.empty((n_poles, n, 2 * b + 1), dtype=np.complex128)

@@ -1,0 +1,86 @@
+"""The L-stable rational integrator (nanomag.markov.stiff) against uniformisation, dense expm and 50-digit Pade."""
+
+import numpy as np
+import pytest
+import scipy.linalg as la
+import scipy.sparse as sp
+
+import nanomag as nm
+from nanomag.markov.chain import FirstPassageProblem, propagate
+from nanomag.markov.stiff import POLES, SCALE, ZEROS, rational_propagate
+
+
+def device(S0, T=0.05):
+    # runs/switching.toml with rates scaled with S0 (the family of the transient benchmark)
+    return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=T)
+
+
+def test_poles_and_zeros_are_those_of_the_7_8_pade_approximant():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    f = mpmath.factorial
+    m, n = 7, 8
+    num = [f(m + n - j) * f(m) / (f(m + n) * f(j) * f(m - j)) for j in range(m + 1)]
+    den = [f(m + n - j) * f(n) / (f(m + n) * f(j) * f(n - j)) * (-1) ** j for j in range(n + 1)]
+    zeros = mpmath.polyroots(num[::-1], maxsteps=200, extraprec=200)
+    poles = mpmath.polyroots(den[::-1], maxsteps=200, extraprec=200)
+    for ours, exact in ((ZEROS, zeros), (POLES, poles)):
+        exact = np.array([complex(z) for z in exact])
+        assert ours.size == exact.size
+        for z in ours:
+            assert np.min(np.abs(exact - z)) < 1e-13 * abs(z)
+    assert SCALE == pytest.approx(float(num[-1] / den[-1]), rel=1e-15)
+    # R(s) = exp(s) + O(s^16), and R(0) = 1
+    for s in (0.0, -0.3, 0.2 + 0.4j, -1.0 - 0.5j):
+        r = SCALE * np.prod(s - ZEROS) / np.prod(s - POLES)
+        assert abs(r - np.exp(s)) < 1e-14 + 1e-16 * abs(s) ** 16 * 1e3
+
+
+@pytest.mark.parametrize("S0", [50, 300])
+def test_first_passage_block_matches_uniformisation(S0):
+    prob = FirstPassageProblem.create(device(S0), -0.8, 0.8)
+    A = prob.block
+    exit_rate = -np.asarray(A.sum(axis=0)).ravel()
+    m1, m2 = prob.moments(2)
+    times = np.linspace(0.0, m1 + 80 * np.sqrt(m2 - m1 * m1), 400)
+    ref = propagate(A, prob.start_vector, times)
+    full = rational_propagate(A, prob.start_vector, times)
+    assert np.abs(full - ref).max() < 1e-12  # probabilities, absolute
+    both = rational_propagate(A, prob.start_vector, times, functionals=np.stack([np.ones(A.shape[0]), exit_rate]))
+    np.testing.assert_allclose(both, np.stack([full.sum(axis=1), full @ exit_rate], axis=1), rtol=1e-13,
+                               atol=1e-300)
+    survival, ref_survival = both[:, 0], ref.sum(axis=1)
+    deep = ref_survival > 1e-14
+    # relative accuracy of the survival (the first-passage write error rate) down to 1e-14
+    assert np.max(np.abs(survival[deep] / ref_survival[deep] - 1)) < 1e-9
+    assert ref_survival[deep].min() < 1e-12  # the check really reaches the deep tail
+
+
+def test_full_generator_conserves_probability_and_matches_uniformisation():
+    model = nm.rates.build(device(200))
+    p0 = np.zeros(model.n_states)
+    p0[nm.markov.chain.start_index(model, -0.8)] = 1.0
+    times = np.array([0.0, 1e-3, 0.7, 5.0, 33.3, 120.0])
+    ref = propagate(model.generator, p0, times)
+    ours = rational_propagate(model.generator, p0, times)
+    assert np.abs(ours - ref).max() < 1e-12
+    assert np.abs(ours.sum(axis=1) - 1).max() < 1e-12
+
+
+def test_against_dense_expm_on_a_non_reversible_chain_with_a_complex_spectrum():
+    rng = np.random.default_rng(3)
+    n, b = 60, 3
+    rates = np.zeros((n, n))
+    for d in range(1, b + 1):  # a strong drift one way, weak the other: complex eigenvalues
+        idx = np.arange(n - d)
+        rates[idx + d, idx] = rng.uniform(5, 50, n - d) / d
+        rates[idx, idx + d] = rng.uniform(0, 0.5, n - d)
+    A = rates - np.diag(rates.sum(axis=0) + rng.uniform(0, 0.1, n))  # a sub-generator: some leakage
+    assert np.abs(la.eigvals(A).imag).max() > 1.0
+    p0 = rng.uniform(0, 1, n)
+    p0 /= p0.sum()
+    times = np.array([0.0, 0.01, 0.5, 3.0, 40.0, 400.0])
+    ours = rational_propagate(sp.csr_matrix(A), p0, times)
+    for t, row in zip(times, ours, strict=True):
+        exact = la.expm(A * t) @ p0
+        assert np.abs(row - exact).max() < 1e-10 * max(exact.sum(), 1e-300) + 1e-300  # relative to the mass left
