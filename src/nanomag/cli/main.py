@@ -230,7 +230,7 @@ def _cmd_compare(args) -> int:
         raise ConfigError(f"--dt {args.dt:g}: the Langevin step must be small against the exact mean switching "
                           f"time {mean:.4g} (at most {DT_FRACTION * mean:.3g}; the default is mean/2000)")
     dt = args.dt if args.dt is not None else mean / 2000
-    rate = float(np.mean(prob.model.kmc_tables.total))
+    rate = float(np.mean(prob.model.exit_rate))
     seconds = 1.25 * n_traj * mean * rate * SECONDS_PER_EVENT + n_traj * (mean / dt) * SECONDS_PER_LANGEVIN_STEP
     check_time(f"compare with {n_traj} trajectories", seconds, force=args.force_size)
     say = None if (args.json or args.quiet) else (lambda name: print(f"  ... {name}", file=sys.stderr))

@@ -410,12 +410,18 @@ class RateModel:
         return event_names(self.device)
 
     @functools.cached_property
+    def exit_rate(self) -> np.ndarray:
+        """Total rate out of each state, shape (n_states,) (the KMC tables' ``total``, without building them)."""
+        t = self.transitions
+        return np.bincount(t.src, weights=t.rate, minlength=self.n_states)
+
+    @functools.cached_property
     def generator(self):
         """Generator Q (scipy.sparse.csc_matrix), shape (n_states, n_states): dp/dt = Q p, Q[j, i] = rate i -> j."""
         import scipy.sparse as sp
 
         t, n = self.transitions, self.n_states
-        out = np.bincount(t.src, weights=t.rate, minlength=n)
+        out = self.exit_rate
         rows = np.concatenate([t.dst, np.arange(n)])
         cols = np.concatenate([t.src, np.arange(n)])
         vals = np.concatenate([t.rate, -out])

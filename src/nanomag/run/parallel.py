@@ -403,7 +403,7 @@ def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) 
     check_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size, per_rank=True)
     if run.kind != "first_passage":
         model = build(cfg.device)
-        per_traj = float(run.t_final * np.mean(model.kmc_tables.total))
+        per_traj = float(run.t_final * np.mean(model.exit_rate))
         _check_run_time(cfg, per_traj, n_ranks, force_size)
         return None, per_traj
     advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"
@@ -415,7 +415,7 @@ def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) 
         if run.t_max is None:
             raise
         return None, None  # every trajectory is censored at t_max: a legitimate (if dull) run
-    rate = float(np.mean(prob.model.kmc_tables.total))
+    rate = float(np.mean(prob.model.exit_rate))
     try:
         mean = float(prob.moments(1)[0])
     except SolverError:
@@ -436,7 +436,7 @@ def _check_solvable_under(cfg: Config, advice: str, force_size: bool, n_ranks: i
     from ..exact import first_passage_distribution
 
     run = cfg.run
-    rate = float(np.mean(build(cfg.device).kmc_tables.total))
+    rate = float(np.mean(build(cfg.device).exit_rate))
     mean = math.inf
     if run.t_max is None:
         mean = first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0], protocol=cfg.protocol).mean
