@@ -202,9 +202,79 @@ def _reflect(u, lo, hi):
 _BRIDGE_X = 27.7
 
 
+# Pieces.  Under a protocol the coefficients are piecewise constant in time: piece p (a segment of the
+# protocol, then the device's own parameters for the last piece) holds until ends[p] (ends has one
+# entry fewer than there are pieces: the last piece never ends).  The kernels take the per-piece
+# arrays stacked on a leading axis: tables (n_pieces, n_cells, 6) (n_cells = 0: evaluated), grains
+# (n_pieces, 9), mu, gamma_up, gamma_down, lead_T (n_pieces, n_leads).  Without a protocol there is
+# one piece and ``ends`` is empty: the steps, and so the results, are those of the single-device
+# integrator, bit for bit (the only extra work per step is one comparison with end = inf).
+
+#: a boundary within this fraction of dt of the end of a full step counts as reached by it (rounding of t)
+_SNAP = 1e-9
+
+
+@njit(cache=True, inline="always")
+def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
+          s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
+    # returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
+    drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
+                                          gamma_down, lead_T)
+    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+    dw = sqh * z
+    un = u + drift * h + math.sqrt(noise2) * dw
+    if milstein:
+        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
+        un += 0.5 * dnoise * (dw * dw - h)
+    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _next_piece(piece, t, ends):
+    # the piece in force just after time t (skipping pieces that have ended by t)
+    while piece < ends.size and ends[piece] <= t:
+        piece += 1
+    return piece
+
+
+@njit(cache=True, inline="always")
+def _first_passage_piece(u, t, steps, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
+                         table, grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3):
+    # the steps of one piece, up to its end (or t_max): returns (u, t, steps, crossing time or inf, s0, .., s3)
+    need_dnoise = milstein or flux
+    while t < t_max:
+        gap = end - t
+        last = gap <= dt * (1.0 + _SNAP)  # this step reaches the boundary
+        h = dt
+        sqh = sqdt
+        if last and gap < dt * (1.0 - _SNAP):  # shortened to end on the boundary
+            h = gap
+            sqh = math.sqrt(h)
+        un, noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux,
+                                           grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
+        steps += 1
+        if (up and un >= target) or ((not up) and un <= target):
+            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
+        den = noise2 * h
+        if bridge and den > 0.0:
+            x = 2.0 * (target - u) * (target - un) / den
+            if x < _BRIDGE_X:
+                p = math.exp(-x)
+                if p > 1e-12:
+                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                    if v < p:
+                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        u = un
+        if last:  # a full step that ends within _SNAP dt of the boundary leaves t as the no-protocol walk has it
+            return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
+        t += dt
+    return u, t, steps, np.inf, s0, s1, s2, s3
+
+
 @njit(cache=True, parallel=True)
-def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, table,
-                           grain, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
+def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, tables,
+                           grains, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
     """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
 
     The walk starts at u0 and stops at the first step that reaches ``target``
@@ -212,77 +282,83 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     Brownian bridge between two steps crosses it (probability
     exp(-2 (b - u_n)(b - u_{n+1}) / (sigma^2 dt))).  Unfinished trajectories
     (t > t_max) get +inf.  Writes times_out[k] and steps_out[k].
-    The coefficients come from ``table`` (:func:`coefficient_table` on [lo, hi]);
-    an empty table (shape (0, 6)) evaluates them at every step instead.
+
+    Piece p's coefficients (``tables[p]``, :func:`coefficient_table` on [lo, hi], or, for an
+    empty table (shape (n_pieces, 0, 6)), ``grains[p]``, ``mu[p]``, ... evaluated at every step)
+    hold until ``ends[p]`` (shape (n_pieces - 1,), increasing); the steps are dt long, except
+    the last one of a piece, shortened to end exactly on its boundary, so that no step straddles
+    two pieces.  A boundary that a full step reaches to within ``_SNAP`` dt (a boundary on the
+    grid of dt, up to the rounding of t) keeps that step full: the walk is then step for step
+    the one without the boundary, and no sliver step follows.
     """
     n = times_out.size
     up = target > u0
     sqdt = math.sqrt(dt)
-    inv_h = table.shape[0] / (hi - lo)
-    need_dnoise = milstein or flux
+    inv_h = tables.shape[1] / (hi - lo)
+    n_ends = ends.size
     for k in prange(n):
         s0, s1, s2, s3 = xo_seed(words, first + k)
         u = u0
         t = 0.0
         steps = 0
         result = np.inf
+        piece = _next_piece(0, t, ends)
         while t < t_max:
-            drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
-                                                  gamma_down, lead_T)
-            z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-            dw = sqdt * z
-            un = u + drift * dt + math.sqrt(noise2) * dw
-            if milstein:
-                # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
-                un += 0.5 * dnoise * (dw * dw - dt)
-            un = _reflect(un, lo, hi)
-            steps += 1
-            if (up and un >= target) or ((not up) and un <= target):
-                result = t + dt * (target - u) / (un - u)
+            end = ends[piece] if piece < n_ends else np.inf
+            u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
+                u, t, steps, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
+                tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece], lead_T[piece],
+                s0, s1, s2, s3)
+            if result < np.inf:
                 break
-            if bridge and noise2 > 0.0:
-                x = 2.0 * (target - u) * (target - un) / (noise2 * dt)
-                if x < _BRIDGE_X:
-                    p = math.exp(-x)
-                    if p > 1e-12:
-                        v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-                        if v < p:
-                            result = t + 0.5 * dt
-                            break
-            u = un
-            t += dt
+            piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
         times_out[k] = result
         steps_out[k] = steps
 
 
-@njit(cache=True, parallel=True)
-def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, table,
-                   grain, mu, gamma_up, gamma_down, lead_T, u_out):
-    """u at the sample times, shape u_out (n, n_times); the step is shrunk to land on each sample time.
+@njit(cache=True, inline="always")
+def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma_up, gamma_down, lead_T,
+             s0, s1, s2, s3):
+    # u after ``span`` (> 0) in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3)
+    need_dnoise = milstein or flux
+    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    h = span / n_steps
+    sqh = math.sqrt(h)
+    for _ in range(n_steps):
+        u, _noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain,
+                                           mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
+    return u, s0, s1, s2, s3
 
-    ``table`` as for :func:`langevin_first_passage`.
+
+@njit(cache=True, parallel=True)
+def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, tables,
+                   grains, mu, gamma_up, gamma_down, lead_T, u_out):
+    """u at the sample times, shape u_out (n, n_times).
+
+    Break points are the sample times and the piece ends (``ends``, pieces as for
+    :func:`langevin_first_passage`); between two consecutive break points the span is cut into
+    ceil(span / dt) equal steps, so the steps land on every sample time and every boundary.
     """
     n = u_out.shape[0]
-    inv_h = table.shape[0] / (hi - lo)
-    need_dnoise = milstein or flux
+    inv_h = tables.shape[1] / (hi - lo)
+    n_ends = ends.size
     for k in prange(n):
         s0, s1, s2, s3 = xo_seed(words, first + k)
         u = u0
         t = 0.0
+        piece = _next_piece(0, t, ends)
         for j in range(sample_times.size):
-            span = sample_times[j] - t
-            if span > 0.0:
-                m = int(math.ceil(span / dt - 1e-9))
-                h = span / m
-                sqh = math.sqrt(h)
-                for _ in range(m):
-                    drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu,
-                                                          gamma_up, gamma_down, lead_T)
-                    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-                    dw = sqh * z
-                    un = u + drift * h + math.sqrt(noise2) * dw
-                    if milstein:
-                        un += 0.5 * dnoise * (dw * dw - h)
-                    u = _reflect(un, lo, hi)
-                t = sample_times[j]
+            while True:
+                stop = sample_times[j]
+                boundary = piece < n_ends and ends[piece] <= stop
+                if boundary:
+                    stop = ends[piece]
+                if stop > t:
+                    u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
+                                                 grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
+                                                 lead_T[piece], s0, s1, s2, s3)
+                    t = stop
+                if not boundary:
+                    break
+                piece = _next_piece(piece, t, ends)
             u_out[k, j] = u

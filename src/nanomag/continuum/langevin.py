@@ -36,11 +36,23 @@ keep the table (768 KB) in a core's L2 cache: with 2^16 cells (3 MB) a step cost
 1.5-3 times more, as each step reads a new cache line from farther away.
 At T = 0 the coefficients have kinks and jumps at the Fermi steps; the table
 replaces each jump by a ramp one cell wide.  The table takes ~5 ms to build on
-one core and is kept for the last four (device, form, pole_cutoff).
+one core and is kept for the last eight (device, form, pole_cutoff): a protocol
+needs one per segment.
+
+Protocols.  With ``protocol=`` (:class:`~nanomag.model.protocol.Protocol`, as in
+the exact, KMC and Fokker-Planck engines) the coefficients are piecewise constant
+in time: one table per segment (of ``protocol.devices(dev)``), then the device's
+own after the last segment.  The last step of a segment is shortened to end on its
+boundary, so no step straddles two segments; a boundary that full steps reach (up
+to the rounding of t, 1e-9 dt) keeps them full, so that a protocol of the device's
+own parameters with boundaries on the grid of dt gives the no-protocol result bit
+for bit.  ``langevin_trajectories`` cuts the span between two consecutive
+recording times or boundaries into equal steps.  Without a protocol the kernels
+run one piece and take the same steps as before protocols existed.
 
 Reproducibility: trajectory i always uses the stream of
 ``SeedSequence(seed).spawn(n)[i]``; results do not depend on ``chunk_size`` or on
-the number of threads.
+the number of threads (with or without a protocol).
 
 Results are :class:`~nanomag.results.FirstPassageSample` and
 :class:`~nanomag.results.TrajectorySample`, as for the KMC engine.
@@ -57,6 +69,7 @@ import numpy as np
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
+from ..model.protocol import Protocol, as_protocol
 from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as _k
 from ._common import check_form, orient, single_orbital, wall_distance
@@ -104,9 +117,10 @@ def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff=None, n_cel
     return table, lo, hi
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _cached_table(dev, form, pole_cutoff):
     # ~5 ms to build on one core (3 x 16385 evaluations of Eq. 24), 768 KB: kept for the last few devices
+    # (a protocol's segments and its device)
     return coefficient_table(dev, form, pole_cutoff=pole_cutoff)[0]
 
 
@@ -118,6 +132,21 @@ def _table(dev, form, coefficients, pole_cutoff):
     except TypeError:  # not a key for the cache
         return coefficient_table(dev, form, pole_cutoff=pole_cutoff)[0]
     return _cached_table(dev, form, pole_cutoff)
+
+
+def _pieces(dev, protocol, form, coefficients, pole_cutoff):
+    """The kernels' piecewise-constant coefficients: (ends, tables, grains, mu, gamma_up, gamma_down, lead_T).
+
+    One piece per segment of ``protocol`` (its device, :meth:`Protocol.devices`), then the device's own;
+    ``ends`` (n_pieces - 1,) are the segment ends.  Without a protocol: one piece, no copy of the table.
+    """
+    devices = (() if protocol is None else protocol.devices(dev)) + (dev,)
+    ends = np.empty(0) if protocol is None else protocol.boundaries[1:].copy()
+    tables = [_table(d, form, coefficients, pole_cutoff) for d in devices]
+    packed = [pack_device(d) for d in devices]
+    if protocol is None:
+        return (ends, tables[0][None]) + tuple(a[None] for a in packed[0])
+    return (ends, np.stack(tables)) + tuple(np.stack(arrays) for arrays in zip(*packed, strict=True))
 
 
 def _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients):
@@ -151,9 +180,10 @@ class LangevinFirstPassage(FirstPassageSample):
     dt: float
     bridge: bool
     coefficients: str = "table"
+    protocol: Protocol | None = None  # the drive, None for the device's own parameters throughout
     engine: str = "langevin"
 
-    _run_keys = FirstPassageSample._run_keys + ("form", "scheme", "dt", "bridge", "coefficients")
+    _run_keys = FirstPassageSample._run_keys + ("form", "scheme", "dt", "bridge", "coefficients", "protocol")
     _per_trajectory = FirstPassageSample._per_trajectory + ("steps_per_trajectory",)
 
     @property
@@ -170,15 +200,17 @@ class LangevinTrajectories(TrajectorySample):
     scheme: str
     dt: float
     coefficients: str = "table"
+    protocol: Protocol | None = None  # the drive, None for the device's own parameters throughout
     engine: str = "langevin"
 
-    _run_keys = TrajectorySample._run_keys + ("form", "scheme", "dt", "coefficients")
+    _run_keys = TrajectorySample._run_keys + ("form", "scheme", "dt", "coefficients", "protocol")
 
 
 def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                            dt: float, form: str = "ito", scheme: str = "euler", bridge: bool = True,
                            t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                           pole_cutoff=None, coefficients: str = "table") -> LangevinFirstPassage:
+                           pole_cutoff=None, coefficients: str = "table",
+                           protocol: Protocol | None = None) -> LangevinFirstPassage:
     """Switching times of ``n_traj`` Langevin trajectories from start_u to target_u.
 
     Parameters
@@ -207,6 +239,12 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     coefficients : {"table", "exact"}
         Drift and noise interpolated in the table of :func:`coefficient_table` (default),
         or evaluated at every step.
+    protocol : Protocol, optional
+        Drive from t = 0 (``docs/pulses.md``): the drift and noise of each segment's device in
+        turn (one coefficient table each), then the device's own.  The last step of a segment
+        is shortened to end on its boundary, so no step straddles two segments.  Without
+        ``t_max`` a run ends only when it switches: after the protocol the device's own
+        dynamics must switch it in a reasonable time.
 
     Returns
     -------
@@ -219,32 +257,33 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     t_lim = check_t_max(t_max)
     s, _lo, x, b = orient(dev, start_u, target_u, form, pole_cutoff)
     u0, target = s * x, s * b
-    packed = pack_device(dev)
+    protocol = as_protocol(protocol)
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
-    table = _table(dev, form, coefficients, pole_cutoff)
+    pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
     for c0 in range(0, n_traj, chunk_size):
         c1 = min(n_traj, c0 + chunk_size)
         _k.langevin_first_passage(words, first_index + c0, u0, target, lo, hi, float(dt), t_lim,
-                                  scheme == "milstein", form == "flux", bool(bridge), table, *packed,
+                                  scheme == "milstein", form == "flux", bool(bridge), *pieces,
                                   times[c0:c1], steps[c0:c1])
     censored = ~np.isfinite(times)
     times[censored] = t_lim
     return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
                                 target_u=float(target_u), t_max=t_lim, seed=int(seed), first_index=first_index,
                                 device=dev, form=form, scheme=scheme, dt=float(dt), bridge=bool(bridge),
-                                coefficients=coefficients, wall_time=_time.perf_counter() - t0)
+                                coefficients=coefficients, protocol=protocol, wall_time=_time.perf_counter() - t0)
 
 
 def langevin_trajectories(dev: Device, start_u: float, times, *, n_traj: int, seed: int, dt: float,
                           form: str = "ito", scheme: str = "euler", first_index: int = 0,
                           chunk_size: int | None = None, pole_cutoff=None,
-                          coefficients: str = "table") -> LangevinTrajectories:
+                          coefficients: str = "table", protocol: Protocol | None = None) -> LangevinTrajectories:
     """u(t) at the recording ``times`` (shape (n_times,), non-decreasing, >= 0) for ``n_traj`` trajectories.
 
-    The step is at most ``dt``, shrunk to land exactly on each recording time.
-    Other parameters as for :func:`langevin_first_passage`.
+    The step is at most ``dt``, shrunk to land exactly on each recording time and, with a
+    ``protocol``, on each segment boundary: the span between two consecutive such times is cut
+    into equal steps.  Other parameters as for :func:`langevin_first_passage`.
     """
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients)
     n_traj = check_count("n_traj", n_traj)
@@ -252,14 +291,14 @@ def langevin_trajectories(dev: Device, start_u: float, times, *, n_traj: int, se
     first_index = check_count("first_index", first_index, minimum=0)
     u0 = min(max(check_u("start_u", start_u), lo), hi)
     times = check_times(times, increasing=True)
-    packed = pack_device(dev)
+    protocol = as_protocol(protocol)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
-    table = _table(dev, form, coefficients, pole_cutoff)
+    pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
     for c0 in range(0, n_traj, chunk_size):
         c1 = min(n_traj, c0 + chunk_size)
         _k.langevin_paths(words, first_index + c0, u0, times, lo, hi, float(dt), scheme == "milstein",
-                          form == "flux", table, *packed, out[c0:c1])
+                          form == "flux", *pieces, out[c0:c1])
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
-                                wall_time=_time.perf_counter() - t0)
+                                protocol=protocol, wall_time=_time.perf_counter() - t0)

@@ -131,6 +131,12 @@ class Segment:
     def __hash__(self):
         return hash(self._key())
 
+    def __reduce__(self):
+        # ``mu`` is a read-only mappingproxy, which pickle and deepcopy refuse: rebuild the segment from its
+        # fields with ``mu`` as a plain dict (the constructor validates it and wraps it again)
+        args = tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # the order of __init__
+        return (type(self), tuple(dict(v) if isinstance(v, types.MappingProxyType) else v for v in args))
+
     def __repr__(self) -> str:
         parts = [f"duration={self.duration:g}"]
         parts += [f"{k}={v!r}" for k, v in self.overrides.items()]
