@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
            "reachable_from", "sure_to_reach", "check_sure_passage", "propagate_functionals",
-           "choose_method", "METHODS", "RATIONAL_STEP_COST"]
+           "choose_method", "METHODS", "RATIONAL_STEP_COST", "uniformised_matrix"]
 
 
 def start_index(model: RateModel, start_u: float) -> int:
@@ -407,21 +407,31 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e
     return _uniformised(A, p0, times, tol)
 
 
-def _uniformised(A, p0, times, tol):
-    """:func:`propagate` by uniformisation, the distributions at every time."""
+def uniformised_matrix(A, t_max: float, series: int = 1):
+    """(P, Lambda): P = I + A / Lambda in sorted CSR, Lambda the largest exit rate of A.
+
+    Refuses (SolverError) a propagation to ``t_max`` in ``series`` Poisson
+    series whose estimated number of mat-vecs exceeds :data:`MAX_MATVECS`.
+    """
     import scipy.sparse as sp
 
-    order = np.argsort(times, kind="stable")
-    ts = times[order]
     A = sp.csr_matrix(A)
     lam = float(max(-A.diagonal().min(), 1e-300))
-    n_matvec = lam * ts[-1] + 10 * ts.size * math.sqrt(lam * ts[-1] / ts.size + 1)
+    n_matvec = lam * t_max + 10 * series * math.sqrt(lam * t_max / series + 1)
     if n_matvec > MAX_MATVECS:
         raise SolverError(
-            f"times: propagating to t={ts[-1]:g} needs about {n_matvec:.2g} sparse mat-vecs "
+            f"times: propagating to t={t_max:g} needs about {n_matvec:.2g} sparse mat-vecs "
             f"(largest exit rate {lam:.3g}); ask for shorter times")
     P = (sp.identity(A.shape[0], format="csr") + A / lam).tocsr()
     P.sort_indices()
+    return P, lam
+
+
+def _uniformised(A, p0, times, tol):
+    """:func:`propagate` by uniformisation, the distributions at every time."""
+    order = np.argsort(times, kind="stable")
+    ts = times[order]
+    P, lam = uniformised_matrix(A, ts[-1], ts.size)
     steps = lam * np.diff(np.concatenate([[0.0], ts]))
     out = np.empty((ts.size, p0.size))
     band = _band(P)
@@ -490,15 +500,8 @@ def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, fun
     A = sp.csr_matrix(A)
     if Q.ndim != 2 or Q.shape[1] != A.shape[0]:
         raise ConfigError(f"functionals: expected shape (n_functionals, {A.shape[0]}), got {Q.shape}")
-    lam = float(max(-A.diagonal().min(), 1e-300))
     t_max = float(times.max())
-    n_matvec = lam * t_max + 20 * math.sqrt(lam * t_max + 1)
-    if n_matvec > MAX_MATVECS:
-        raise SolverError(
-            f"times: propagating to t={t_max:g} needs about {n_matvec:.2g} sparse mat-vecs "
-            f"(largest exit rate {lam:.3g}); ask for shorter times")
-    P = (sp.identity(A.shape[0], format="csr") + A / lam).tocsr()
-    P.sort_indices()
+    P, lam = uniformised_matrix(A, t_max, 2)
     band = _band(P)
     if band is None:  # a wide band: the distributions, then the products
         return _uniformised(A, p0, times, tol) @ Q.T
@@ -576,18 +579,8 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
 
 def _propagate_integrals(A, p0, times, tol):
     """:func:`propagate` to ``times`` (increasing, the last the longest) and the mass integrals to the last."""
-    import scipy.sparse as sp
-
-    A = sp.csr_matrix(A)
-    lam = float(max(-A.diagonal().min(), 1e-300))
     ts = times
-    n_matvec = lam * ts[-1] + 10 * ts.size * math.sqrt(lam * ts[-1] / ts.size + 1)
-    if n_matvec > MAX_MATVECS:
-        raise SolverError(
-            f"times: propagating to t={ts[-1]:g} needs about {n_matvec:.2g} sparse mat-vecs "
-            f"(largest exit rate {lam:.3g}); ask for shorter times")
-    P = (sp.identity(A.shape[0], format="csr") + A / lam).tocsr()
-    P.sort_indices()
+    P, lam = uniformised_matrix(A, ts[-1], ts.size)
     order = np.argsort(ts, kind="stable")
     sorted_t = ts[order]
     steps = lam * np.diff(np.concatenate([[0.0], sorted_t]))
