@@ -52,28 +52,11 @@ from ..markov.rates import RateBuilder
 from .config import Config
 from .outputs import RunLock
 
-__all__ = ["EnsembleFile", "chunk_bounds", "default_chunk_size", "read_times", "read_ensemble", "streaming_moments",
-           "describe_os_error", "CHUNK_EVENTS", "WRITE_ERRORS"]
+__all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
+           "describe_os_error", "WRITE_ERRORS"]
 
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
-
-
-#: Events a chunk of the default size holds at most: about 2 s of one core, the most a kill can lose.
-CHUNK_EVENTS = 2e8
-
-
-def default_chunk_size(n_traj: int, events_per_trajectory: float | None = None) -> int:
-    """Trajectories per chunk: n_traj / 64, at most 20000 and at most :data:`CHUNK_EVENTS` events.
-
-    A function of the run only (n_traj and the expected events per trajectory,
-    from the exact master equation when known), never of the rank count or
-    the machine, so the file does not depend on where it was computed.
-    """
-    size = max(1, min(20_000, math.ceil(n_traj / 64)))
-    if events_per_trajectory is not None and math.isfinite(events_per_trajectory) and events_per_trajectory > 0:
-        size = min(size, max(1, int(CHUNK_EVENTS / events_per_trajectory)))
-    return int(size)
 
 
 def chunk_bounds(n_traj: int, chunk_size: int, chunk: int) -> tuple[int, int]:

@@ -73,11 +73,15 @@ class Comparison:
                              "relative_difference": m.mean / self.reference - 1, "note": m.note}
                             for m in self.methods]}
 
-    def plot(self, path, title: str = ""):
-        """First-passage densities overlaid (left) and <u(t)> overlaid (right)."""
+    def plot(self, path=None, *, title: str = "", axes=None):
+        """First-passage densities overlaid (left) and <u(t)> overlaid (right); returns the Figure.
+
+        ``path`` (optional) also saves it; ``axes`` (two matplotlib Axes) draws into them
+        (:func:`nanomag.viz.switching.comparison_figure`).
+        """
         from ..viz.switching import comparison_figure
 
-        return comparison_figure(self, path, title=title)
+        return comparison_figure(self, path, title=title, axes=axes)
 
 
 def _timed(fn):
