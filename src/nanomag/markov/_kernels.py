@@ -304,12 +304,14 @@ _LANES = 64
 
 
 @njit(cache=True)
-def _functionals(Q, v, b, f, lanes):
+def _functionals(Q, v, b, f, lanes, start):
     """f[r] = Q[r] . v[b:b + n]: ``lanes`` (size _LANES) interleaved partial sums, added pairwise.
 
     The order of every addition is fixed by the code, whatever the machine
     (no fastmath): partial sum l takes the products i = l mod _LANES, a loop
-    LLVM vectorises as it stands.
+    LLVM vectorises as it stands.  Row r starts at ``start[r]`` (a multiple
+    of _LANES) and stops after its last non-zero: the blocks left out would
+    only add exact zeros (a committor vanishes beyond the barrier).
     """
     m, n = Q.shape
     nl = n - n % _LANES
@@ -317,7 +319,8 @@ def _functionals(Q, v, b, f, lanes):
     for r in range(m):
         q = Q[r]
         lanes[:] = 0.0
-        for o in range(0, nl, _LANES):
+        stop = min(nl, start[m + r])
+        for o in range(start[r], stop, _LANES):
             qo = q[o:o + _LANES]
             vo = vb[o:o + _LANES]
             for i in range(_LANES):
@@ -367,6 +370,13 @@ def uniformised_functionals_banded(diags, b, p0, Q, lams, lo, hi, first, total, 
     acc = np.zeros((n_t, m))
     f = np.empty(m)
     lanes = np.empty(_LANES)
+    # the blocks of _LANES entries of each functional that hold a non-zero: start[r] .. start[m + r]
+    start = np.zeros(2 * m, dtype=np.int64)
+    for r in range(m):
+        nz = np.flatnonzero(Q[r])
+        if nz.size:
+            start[r] = nz[0] - nz[0] % _LANES
+            start[m + r] = nz[-1] + 1
     v = np.zeros(n + 2 * b)
     w = np.zeros(n + 2 * b)
     v[b:b + n] = p0
@@ -383,7 +393,7 @@ def uniformised_functionals_banded(diags, b, p0, Q, lams, lo, hi, first, total, 
             n_act += 1
             nxt += 1
         if n_act > 0:
-            _functionals(Q, v, b, f, lanes)
+            _functionals(Q, v, b, f, lanes, start)
             keep = 0
             for a in range(n_act):
                 j = active[a]
