@@ -1,6 +1,7 @@
-# Sourced by scripts/demo.sh and scripts/test.sh: create .venv if it is missing
-# and install the project with everything it needs from PyPI (MPI comes from
-# the mpich wheel, so no system MPI is needed).
+# Sourced by scripts/demo.sh, scripts/test.sh and scripts/build_docs.sh: create .venv
+# if it is missing and install the project with everything it needs from PyPI (MPI
+# comes from the mpich wheel, so no system MPI is needed). NANOMAG_EXTRAS names the
+# optional dependencies to install (default: test).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,6 +11,6 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${NANOMAG_EXTRAS:-test}]"
 export PATH="$ROOT/.venv/bin:$PATH"
 export MPLBACKEND=Agg

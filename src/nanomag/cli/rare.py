@@ -64,16 +64,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
         return 0
     if spec.kind == "write_error_rate":
         return _report_wer(args, cfg, spec, est, out)
-    exact_value = None
-    if not args.no_exact:
-        from .. import exact
-        from ..markov.rates import build
-
-        if build(cfg.device).n_states <= EXACT_STATES:
-            try:
-                exact_value = exact.mfpt(cfg.device, spec.start_u, spec.target_u)
-            except SolverError:
-                exact_value = None
+    exact_value = _exact_value(args, cfg, lambda exact: exact.mfpt(cfg.device, spec.start_u, spec.target_u))
     lo, hi = est.ci
     brute = est.brute_force_events
     payload = {"path": str(out), "kind": spec.kind, "mfpt": est.mfpt, "stderr": est.stderr, "ci": [lo, hi],
@@ -92,8 +83,28 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     if math.isfinite(brute):
         lines.append(f"  brute force: about {brute:.3g} KMC events per switch (mfpt x event rate); "
                      f"{est.brute_force_events_for(est.relative_error):.3g} for the same precision")
+    return _print_report(lines, exact_value, (lo, hi), out)
+
+
+def _exact_value(args, cfg, compute):
+    """``compute(nanomag.exact)`` when the chain is small enough for the exact solver (None otherwise)."""
+    if args.no_exact:
+        return None
+    from .. import exact
+    from ..markov.rates import build
+
+    if build(cfg.device).n_states > EXACT_STATES:
+        return None
+    try:
+        return compute(exact)
+    except SolverError:
+        return None
+
+
+def _print_report(lines, exact_value, ci, out) -> int:
+    """Print the summary ``lines``, the exact value against the interval ``ci`` and the file."""
     if exact_value is not None:
-        inside = "inside" if lo <= exact_value <= hi else "OUTSIDE"
+        inside = "inside" if ci[0] <= exact_value <= ci[1] else "OUTSIDE"
         lines.append(f"  exact (master equation): {exact_value:.4g}, {inside} the interval")
     lines.append(f"  file: {out}")
     print("\n".join(lines))
@@ -101,16 +112,8 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
 
 
 def _report_wer(args, cfg, spec, est, out) -> int:
-    exact_value = None
-    if not args.no_exact:
-        from .. import exact
-        from ..markov.rates import build
-
-        if build(cfg.device).n_states <= EXACT_STATES:
-            try:
-                exact_value = exact.write_error_rate(cfg.device, cfg.protocol, spec.start_u, spec.target_u)
-            except SolverError:
-                exact_value = None
+    exact_value = _exact_value(args, cfg, lambda exact: exact.write_error_rate(cfg.device, cfg.protocol,
+                                                                               spec.start_u, spec.target_u))
     lo, hi = est.ci
     rel = est.relative_error
     brute = est.brute_force_events_for(rel) if math.isfinite(rel) and est.wer > 0 else math.nan
@@ -130,12 +133,7 @@ def _report_wer(args, cfg, spec, est, out) -> int:
     if math.isfinite(brute):
         lines.append(f"  brute force: {est.events_per_run:.3g} KMC events per run; {brute:.3g} for the same "
                      f"precision")
-    if exact_value is not None:
-        inside = "inside" if lo <= exact_value <= hi else "OUTSIDE"
-        lines.append(f"  exact (master equation): {exact_value:.4g}, {inside} the interval")
-    lines.append(f"  file: {out}")
-    print("\n".join(lines))
-    return 0
+    return _print_report(lines, exact_value, (lo, hi), out)
 
 
 def add_rare_command(sub, handler) -> None:
