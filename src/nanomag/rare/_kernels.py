@@ -2,7 +2,7 @@
 
 The tables are the KMC engine's (one row per state, from
 :attr:`nanomag.markov.rates.RateModel.kmc_tables`), packed by
-:func:`nanomag.rare.ffs.pack_tables`:
+:func:`nanomag.rare.stages.pack_tables`:
 
 * ``row[s, 0]``: inverse exit rate 1/total of state s (0 for a state without exits);
 * ``row[s, 1 + k]``: cumulative jump probabilities, the last real one exactly 1,

@@ -46,7 +46,7 @@ from ..markov.chain import FirstPassageProblem
 from ..markov.rates import RateModel, build
 from ..model.device import Device
 from . import _kernels as K
-from .stages import StagePlan, influence, plan_replicas, run_two_stage
+from .stages import StagePlan, influence, pack_tables, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
            "plan_replicas", "StagePlan", "check_interfaces"]
@@ -66,33 +66,6 @@ def stream_index(replica: int, stage: int, trial: int) -> int:
 
 
 # --------------------------------------------------------------------------- tables
-
-
-def pack_tables(model: RateModel, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """(row, jump, lam_col): the KMC tables of ``model``, one row per state, with lambda in the last column.
-
-    ``row[s, 0]`` is 1/total (0 without exits), ``row[s, 1 + k]`` the cumulative
-    jump probabilities (the last real one exactly 1, padding 2), ``row[s, lam_col]``
-    = ``lam[s]``; ``jump[s, 1 + k]`` the destination.  Same layout as the KMC
-    engine's packed rows (64-byte rows for up to 6 transitions), so the
-    same transitions are drawn with the same probabilities.
-    """
-    tables = model.kmc_tables
-    n, width = tables.cumrate.shape
-    cols = 8 * ((width + 2 + 7) // 8)
-    total = tables.total
-    safe = np.where(total > 0, total, 1.0)
-    row = np.full((n, cols), 2.0)
-    real = np.arange(width)[None, :] < tables.degree[:, None]
-    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
-    has = tables.degree > 0
-    row[np.flatnonzero(has), tables.degree[has]] = 1.0
-    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
-    lam_col = cols - 1  # never scanned: the last real cumulative entry sits at column <= width < cols - 1
-    row[:, lam_col] = lam
-    jump = np.zeros((n, cols), dtype=np.int64)
-    jump[:, 1:1 + width] = tables.dst
-    return row, jump, lam_col
 
 
 @dataclass(frozen=True, eq=False)

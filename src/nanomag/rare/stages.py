@@ -21,7 +21,7 @@ import numpy as np
 from .._validate import check_count, check_finite, check_positive
 from ..errors import ConfigError
 
-__all__ = ["StagePlan", "plan_replicas", "influence", "run_two_stage"]
+__all__ = ["StagePlan", "plan_replicas", "influence", "run_two_stage", "pack_tables"]
 
 
 def influence(weight: np.ndarray, duration: np.ndarray) -> np.ndarray:
@@ -173,3 +173,33 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
         compute(lo, min(lo + step, n_total))
     return estimate([results[r] for r in range(n_total)], plan=plan, rtol=rtol, confidence=confidence,
                     stopped_by=stopped_by, wall_time=time.perf_counter() - t0)
+
+
+def pack_tables(model, lam: np.ndarray, cols: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(row, jump, lam_col): the KMC tables of ``model``, one row per state, with lambda in the last column.
+
+    ``cols`` (default: the smallest multiple of 8 that holds the rows) sets the
+    row length, so that several models can share one layout (:mod:`nanomag.rare.we`).
+
+    ``row[s, 0]`` is 1/total (0 without exits), ``row[s, 1 + k]`` the cumulative
+    jump probabilities (the last real one exactly 1, padding 2), ``row[s, lam_col]``
+    = ``lam[s]``; ``jump[s, 1 + k]`` the destination.  Same layout as the KMC
+    engine's packed rows (64-byte rows for up to 6 transitions), so the
+    same transitions are drawn with the same probabilities.
+    """
+    tables = model.kmc_tables
+    n, width = tables.cumrate.shape
+    cols = cols or 8 * ((width + 2 + 7) // 8)
+    total = tables.total
+    safe = np.where(total > 0, total, 1.0)
+    row = np.full((n, cols), 2.0)
+    real = np.arange(width)[None, :] < tables.degree[:, None]
+    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
+    has = tables.degree > 0
+    row[np.flatnonzero(has), tables.degree[has]] = 1.0
+    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
+    lam_col = cols - 1  # never scanned: the last real cumulative entry sits at column <= width < cols - 1
+    row[:, lam_col] = lam
+    jump = np.zeros((n, cols), dtype=np.int64)
+    jump[:, 1:1 + width] = tables.dst
+    return row, jump, lam_col

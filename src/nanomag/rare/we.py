@@ -51,7 +51,7 @@ from ..markov.rates import build
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
 from . import _kernels as K
-from .stages import StagePlan, influence, run_two_stage
+from .stages import StagePlan, influence, pack_tables, run_two_stage
 
 __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
            "plain_segments"]
@@ -65,24 +65,6 @@ _RESAMPLE = (1 << 16) - 1
 def we_stream_index(replica: int, step: int, walker: int) -> int:
     """Stream of walker ``walker`` in step ``step`` of replica ``replica`` (walker 65535: the resampling)."""
     return ((replica + 1) << 32) | (step << 16) | walker
-
-
-def _pack(model, lam: np.ndarray, cols: int):
-    """(row, jump) of one model, ``cols`` columns, lambda in the last (as :func:`nanomag.rare.ffs.pack_tables`)."""
-    tables = model.kmc_tables
-    n, width = tables.cumrate.shape
-    total = tables.total
-    safe = np.where(total > 0, total, 1.0)
-    row = np.full((n, cols), 2.0)
-    real = np.arange(width)[None, :] < tables.degree[:, None]
-    row[:, 1:1 + width] = np.where(real, tables.cumrate / safe[:, None], 2.0)
-    has = tables.degree > 0
-    row[np.flatnonzero(has), tables.degree[has]] = 1.0
-    row[:, 0] = np.where(total > 0, 1.0 / safe, 0.0)
-    row[:, cols - 1] = lam
-    jump = np.zeros((n, cols), dtype=np.int64)
-    jump[:, 1:1 + width] = tables.dst
-    return row, jump
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +101,7 @@ def _setup(device: Device, protocol: Protocol, start_u: float, target_u: float) 
     lam = sign * own.space.u
     width = max(m.kmc_tables.cumrate.shape[1] for m in models)
     cols = 8 * ((width + 2 + 7) // 8)
-    packed = [_pack(m, lam, cols) for m in models]
+    packed = [pack_tables(m, lam, cols)[:2] for m in models]
     rows = np.stack([p[0] for p in packed])
     jumps = np.stack([p[1] for p in packed])
     return _Setup(rows=rows, jumps=jumps, ends=protocol.boundaries[1:].copy(), lam_col=cols - 1, lam=lam, x0=x0,
