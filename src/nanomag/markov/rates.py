@@ -388,13 +388,8 @@ class _Skeleton(NamedTuple):
     n_out: int
 
 
-@dataclass(frozen=True, eq=False)
-class RateModel:
-    """States and transitions of one device.  Build it with :func:`build` (or :meth:`RateBuilder.model`)."""
-
-    device: Device
-    space: StateSpace
-    transitions: Transitions
+class _Counts:
+    """``n_states``, ``n_events`` and ``event_names`` of anything with a ``device`` and a ``space``."""
 
     @property
     def n_states(self) -> int:
@@ -408,6 +403,15 @@ class RateModel:
     @property
     def event_names(self) -> list[str]:
         return event_names(self.device)
+
+
+@dataclass(frozen=True, eq=False)
+class RateModel(_Counts):
+    """States and transitions of one device.  Build it with :func:`build` (or :meth:`RateBuilder.model`)."""
+
+    device: Device
+    space: StateSpace
+    transitions: Transitions
 
     @functools.cached_property
     def exit_rate(self) -> np.ndarray:
@@ -456,7 +460,7 @@ def event_names(dev: Device) -> list[str]:
     return names + ["boson_up", "boson_down"]
 
 
-class RateBuilder:
+class RateBuilder(_Counts):
     """The states of a device, built once; its transitions and rates on demand.
 
     The master equation of a device at other chemical potentials, or with
@@ -486,19 +490,6 @@ class RateBuilder:
         self.space = _state_space(dev)
         self._mu = np.array([lead.mu for lead in dev.leads], dtype=float)
         self._T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
-
-    @property
-    def n_states(self) -> int:
-        return self.space.n_states
-
-    @property
-    def n_events(self) -> int:
-        """Number of KMC event classes: in/out per lead, boson up, boson down."""
-        return 2 * self.device.n_leads + 2
-
-    @property
-    def event_names(self) -> list[str]:
-        return event_names(self.device)
 
     @functools.cached_property
     def links(self) -> TunnelLinks:
