@@ -417,6 +417,36 @@ def test_wer_map_keeps_its_accuracy_down_to_1e_minus_10_on_a_dense_width_grid():
         assert m.switching[1, j] == pytest.approx(switched, rel=1e-9)
 
 
+def test_wer_map_uniformises_every_segment_even_where_auto_would_not(monkeypatch):
+    """Long segments before and after the pulse, where propagate's "auto" picks the rational integrator:
+    the map stays with uniformisation (non-negative sums; a committor carried back keeps its tiny values)."""
+    import nanomag.markov.chain as chain
+
+    rest = rest_device(S0=50)
+    p = nm.Protocol([nm.Segment(400.0, T=0.1), nm.Segment(50.0, mu={"left": 3.0}), nm.Segment(600.0, h=-0.2)])
+    models = nm.exact.segment_models(rest, p)
+    assert chain.choose_method(models[0].generator, np.array([400.0])) == "rational"
+    assert chain.choose_method(models[2].generator.T, np.array([600.0])) == "rational"
+    widths = np.array([0.0, 30.0, 90.0])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the WER map must not use the rational integrator")
+
+    monkeypatch.setattr(chain, "rational_propagate", refuse)
+    m = nm.pulse.wer_map(rest, p, -1.0, 0.8, widths=widths, heights=[3.0], parameter="mu.left", segment=1)
+    # the same, by hand: uniformisation through every segment, then the committor
+    relax = models[-1]
+    side, target = chain.start_side_mask(relax, -1.0, 0.8), chain.target_mask(relax, -1.0, 0.8)
+    q = chain.committor(relax, side, target)
+    p0 = np.zeros(relax.n_states)
+    p0[chain.start_index(relax, -1.0)] = 1.0
+    for j, w in enumerate(widths):
+        x = chain.propagate(models[0].generator, p0, [400.0], nm.exact.WER_TOL, method="uniformisation")[0]
+        x = chain.propagate(models[1].generator, x, [w], nm.exact.WER_TOL, method="uniformisation")[0]
+        x = chain.propagate(models[2].generator, x, [600.0], nm.exact.WER_TOL, method="uniformisation")[0]
+        assert m.wer[0, j] == pytest.approx(float(np.clip(x, 0.0, None) @ q), rel=1e-9)
+
+
 def test_propagate_functionals_equals_propagate_then_products():
     """The engine of the map: banded and general (CSR) chains, unsorted and repeated times, t = 0."""
     from nanomag.markov.chain import propagate, propagate_functionals

@@ -70,8 +70,12 @@ def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: 
 
 
 def _adjoint(model, q: np.ndarray, duration: float) -> np.ndarray:
-    """exp(A^T duration) q: a function of the state at the end of a segment as one of its start."""
-    return propagate(model.generator.T.tocsr(), q, [duration], WER_TOL)[0]
+    """exp(A^T duration) q: a function of the state at the end of a segment as one of its start.
+
+    Uniformisation whatever the stiffness: its non-negative terms keep every
+    committor value, however small, to full relative accuracy.
+    """
+    return propagate(model.generator.T.tocsr(), q, [duration], WER_TOL, method="uniformisation")[0]
 
 
 def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, heights=None,
@@ -144,7 +148,7 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
     p = np.zeros(relax.n_states)
     p[start] = 1.0
     for k in range(segment):
-        p = propagate(models[k].generator, p, [protocol[k].duration], WER_TOL)[0]
+        p = propagate(models[k].generator, p, [protocol[k].duration], WER_TOL, method="uniformisation")[0]
     # after the pulse: the committors, carried back through the later segments
     q_start, q_target = committor(relax, side, target), committor(relax, target, side)
     for k in range(len(protocol) - 1, segment, -1):
