@@ -281,7 +281,7 @@ def temperature_check(base: nm.Device, protocol: nm.Protocol, start_u: float, ta
                       T: float, widths: np.ndarray) -> dict:
     """The slowest rate and the exact S(w) of the family at S0 with the bath and leads at temperature T."""
     pdev = pulsed_device(family_device(base.replace(T=T), S0), protocol)
-    return {"T": T, "slowest": slowest_rate(pdev, start_u, target_u),
+    return {"T": T, "slowest": slowest_rate(pdev, start_u, target_u), "r": macrospin_rates(pdev, start_u)["r"],
             "S": exact_survival(pdev, start_u, target_u, widths)}
 
 
@@ -298,7 +298,8 @@ def print_tables(results: list[dict], widths: np.ndarray) -> None:
           f"death mu = {m['mu']:.4g} per quantum; Butler: 1/tau0 = {-m['g_bath']:.4g}, "
           f"i = {m['g_leads'] / -m['g_bath']:.4g}, 2 (i - 1) / tau0 = {2 * (m['g_leads'] + m['g_bath']):.6g}")
     print(f"predicted continuum/discrete tail ratio 1 + r/4d = {m['ratio']:.4f} "
-          f"(width shift ln(1 + r/4d)/r = {math.log(m['ratio']) / m['r']:.3f})")
+          f"(width shift ln(1 + r/4d)/r = {math.log(m['ratio']) / m['r']:.3f}); macrospin closed form: "
+          f"m* = {results[0]['macro_C'] * m['lam'] / (results[0]['S0'] * m['r']):.4f}")
     print()
     print("tail rates [1/time]: -d ln WER/dw fitted where 1e-12 < WER < 1e-6, the slowest exact decay rate, "
           "the macrospin r")
@@ -466,7 +467,8 @@ def main(argv=None) -> None:
     for T in (0.01, 0.2):
         chk = temperature_check(base, protocol, run.start_u, run.target_u, res["S0"], T, widths)
         print(f"temperature: S0 = {res['S0']:g} at T = {T:g} instead of {base.grain.T:g}: slowest rate "
-              f"{chk['slowest']:.7f} (against {res['slowest']:.7f}), S(w = {w6:.1f}) = "
+              f"{chk['slowest']:.7f} (against {res['slowest']:.7f}), r {chk['r']:.7f} (against "
+              f"{res['macrospin']['r']:.7f}), S(w = {w6:.1f}) = "
               f"{float(np.interp(w6, widths, chk['S'])):.4e} (against {s6:.4e})")
     plot(results, widths, args.out)
     print(f"wrote {args.out}; wall time {time.perf_counter() - t0:.1f} s")
