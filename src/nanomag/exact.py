@@ -137,7 +137,7 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     method : {"auto", "uniformisation", "rational"}, keyword-only
         How the master equation is propagated (:func:`nanomag.markov.chain.propagate`):
         uniformisation costs about (largest exit rate) x max(times) mat-vecs, the
-        L-stable rational integrator about 170 per output time whatever the
+        L-stable rational integrator about 80 per output time whatever the
         stiffness; "auto" takes the cheaper.  Both keep the survival accurate
         relative to itself (``docs/engines.md``).  Under a protocol the
         segments are always uniformised.

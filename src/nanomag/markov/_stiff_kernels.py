@@ -81,50 +81,42 @@ def _windowed_solve(lu, b, x, lo, hi, small):
 
 
 @njit(cache=True)
-def _shifted_matvec(band, b, h, zeta, x, y, lo, hi):
-    """y = (h A - zeta I) x on the window [lo - b, hi + b) (x zero outside [lo, hi)); returns it."""
-    n = x.size
-    w = 2 * b + 1
-    a = max(lo - b, 0)
-    c = min(hi + b, n)
-    for i in range(a, c):
-        s = -zeta * x[i] if lo <= i < hi else 0.0j
-        for d in range(w):
-            k = i + d - b
-            if lo <= k < hi:
-                s += band[i, d] * h * x[k]
-        y[i] = s
-    return a, c
+def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
+    """y = R(h A) x with R a product of conjugate-pair factors; returns y's window.
 
-
-@njit(cache=True)
-def rational_step(band, b, h, lus, zeros, scale, x, lo, hi, y, work, tmp, truncate):
-    """y = R(h A) x for R(s) = scale * prod_j (s - zeros[j]) / prod_j (s - poles[j]); returns y's window.
-
-    ``x`` is zero outside [lo, hi).  ``lus[j]`` holds the factors of
-    h A - poles[j] I (:func:`shifted_band_lu`); there is one pole more than
-    zeros.  The factors are applied one after the other, each zero paired with
-    a pole, in complex arithmetic (no partial fractions: no cancellation
-    between large residues); ``y`` gets the real part (the imaginary part is
-    rounding, the poles coming in conjugate pairs) and is zero outside the
-    returned window.  Values below ``truncate`` times max |x| are taken as 0
-    at the edges of the window, so that the work follows where p is, not n.
-    ``work`` and ``tmp`` are complex scratch vectors of size n.
+    Factor k is c_k + r_k / (s - p_k) + conj(r_k) / (s - conj(p_k)), so for a
+    real vector it applies as x <- c_k x + 2 Re[r_k (h A - p_k I)^{-1} x]: one
+    complex banded solve per pair of poles (``lus[k]``, from
+    :func:`shifted_band_lu`), with residues of at most ~50 (no cancellation
+    between the large residues of a full partial-fraction sum).  ``x`` is zero
+    outside [lo, hi); values below ``truncate`` times max |x| are taken as 0 at
+    the edges of the window, so that the work follows where p is, not n.
+    ``y`` gets the result, zero outside the returned window; ``work`` is a
+    complex scratch vector of size n.  ``x`` and ``y`` may be the same array.
     """
     n = x.size
     big = 0.0
     for i in range(lo, hi):
-        work[i] = x[i] * scale
         big = max(big, abs(x[i]))
-    small = truncate * big * scale
-    n_poles = lus.shape[0]
-    for j in range(n_poles):
-        lo, hi = _windowed_solve(lus[j], b, work, lo, hi, small)
-        if j < zeros.size:  # work <- (h A - zeros[j]) work
-            lo, hi = _shifted_matvec(band, b, h, zeros[j], work, tmp, lo, hi)
-            work, tmp = tmp, work
+    small = truncate * big
     for i in range(n):
-        y[i] = work[i].real if lo <= i < hi else 0.0
+        if i < lo or i >= hi:
+            y[i] = 0.0
+        else:
+            y[i] = x[i]
+    for k in range(lus.shape[0]):
+        for i in range(lo, hi):
+            work[i] = y[i]
+        a, c = _windowed_solve(lus[k], b, work, lo, hi, small / (2.0 * abs(residues[k])))
+        r = residues[k]
+        ck = constants[k]
+        for i in range(a, c):
+            old = y[i] if lo <= i < hi else 0.0
+            y[i] = ck * old + 2.0 * (r.real * work[i].real - r.imag * work[i].imag)
+        for i in range(lo, hi):
+            if i < a or i >= c:
+                y[i] = ck * y[i]
+        lo, hi = min(lo, a), max(hi, c)
     return lo, hi
 
 

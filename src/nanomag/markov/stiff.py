@@ -7,12 +7,17 @@ applies the (7, 8) Pade approximant of exp,
 
     R(s) = 8 * prod_{j<7} (s - zeta_j) / prod_{j<8} (s - pole_j),   exp(s) - R(s) = O(s^16),
 
-to h A: eight banded solves with h A - pole_j I (Re pole_j > 4.6, so each matrix
-is strictly diagonally dominant by columns and needs no pivoting) and seven
-banded mat-vecs, in product form (no partial fractions, whose residues of 1e4
-would cancel).  R is L-stable: |R(s)| <= 1 on the left half plane and R(s) -> 0
-as s -> -inf, so the fast modes are damped whatever the step, and the step
-follows the accuracy of the slow modes only.
+to h A as a product of four real factors, one per conjugate pair of poles p_k:
+
+    c_k + r_k / (s - p_k) + conj(r_k) / (s - conj(p_k)),
+
+which act on a real vector as x <- c_k x + 2 Re[r_k (h A - p_k I)^{-1} x]: four
+complex banded solves per step.  Re p_k > 4.6, so each matrix is strictly
+diagonally dominant by columns and needs no pivoting; the residues r_k are at
+most ~50 (a single partial-fraction sum over all eight poles would have residues
+of 1e4 that cancel).  R is L-stable: |R(s)| <= 1 on the left half plane and
+R(s) -> 0 as s -> -inf, so the fast modes are damped whatever the step, and the
+step follows the accuracy of the slow modes only.
 
 Error control by step doubling: a step of h is compared with two steps of h/2,
 and the l1 difference, an estimate of the error of the full step, must stay
@@ -59,6 +64,24 @@ ZEROS = np.array([
 SCALE = 8.0
 ORDER = 15  # exp(s) - R(s) = O(s^(ORDER + 1))
 
+
+def _pair_factors():
+    """R(s) as a product of four real factors, one per conjugate pair of poles.
+
+    c_k + r_k / (s - p_k) + conj(r_k) / (s - conj(p_k)), with p_k the poles of
+    positive imaginary part; the first three carry a conjugate pair of zeros
+    (c_k = 1), the last the real zero and SCALE (c_k = 0).
+    """
+    poles = sorted((p for p in POLES if p.imag > 0), key=lambda p: -p.imag)
+    zeros = sorted((z for z in ZEROS if z.imag > 0), key=lambda z: -z.imag)
+    real_zero = next(z for z in ZEROS if z.imag == 0).real
+    residues = [(p - z) * (p - z.conjugate()) / (p - p.conjugate()) for p, z in zip(poles[:3], zeros, strict=True)]
+    residues.append(SCALE * (poles[3] - real_zero) / (poles[3] - poles[3].conjugate()))
+    return np.array(poles), np.array(residues), np.array([1.0, 1.0, 1.0, 0.0])
+
+
+PAIR_POLES, PAIR_RESIDUES, PAIR_CONSTANTS = _pair_factors()
+
 #: Default error per step, relative to the l1 norm of p (the rounding floor is about 3e-15).
 RATIONAL_TOL = 3e-14
 
@@ -94,7 +117,6 @@ class _Stepper:
         n = band.shape[0]
         self.factors = {}
         self.work = np.empty(n, dtype=np.complex128)
-        self.tmp = np.empty(n, dtype=np.complex128)
         self.steps = 0
 
     def _lus(self, h):
@@ -102,8 +124,8 @@ class _Stepper:
         if lus is None:
             if len(self.factors) >= 3:  # keep h, h/2 and the last checked length
                 self.factors.pop(next(iter(self.factors)))
-            lus = empty_factors(POLES.size, self.band.shape[0], self.b)
-            for j, z in enumerate(POLES):
+            lus = empty_factors(PAIR_POLES.size, self.band.shape[0], self.b)
+            for j, z in enumerate(PAIR_POLES):
                 shifted_band_lu(self.band, self.b, h, z, lus[j])
             self.factors[h] = lus
         return lus
@@ -118,8 +140,8 @@ class _Stepper:
 
     def step(self, h, x, window, y):
         """y = R(h A) x for x zero outside ``window``; returns y's window."""
-        lo, hi = rational_step(self.band, self.b, h, self._lus(h), ZEROS, SCALE, x, window[0], window[1], y,
-                               self.work, self.tmp, TRUNCATE)
+        lo, hi = rational_step(self._lus(h), self.b, PAIR_RESIDUES, PAIR_CONSTANTS, x, window[0], window[1], y,
+                               self.work, TRUNCATE)
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise SolverError(f"times: the rational integrator took more than {MAX_STEPS} steps; "
