@@ -587,15 +587,23 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
     per_traj = json.loads(ens.h5.attrs.get("schedule", "{}")).get("seconds_per_traj")
     sched = plan(run.n_traj, n_workers + 1, seconds_per_traj=per_traj, chunk_size=ens.chunk_size)
 
+    # Assignments go out non-blocking: once MPI's eager buffers are full (~100 unreceived messages with the mpich
+    # wheel), a blocking send would busy-wait until a worker busy with its first chunk looks at its messages.
+    sent, prune_at = [], [256]
+
     def assign(worker):
         if stopping or failure is not None:
             return
         if queue:
             chunk = queue.pop()
-            comm.send((chunk,) + chunk_bounds(run.n_traj, ens.chunk_size, chunk), dest=worker, tag=_TAG_ASSIGN)
+            sent.append(comm.isend((chunk,) + chunk_bounds(run.n_traj, ens.chunk_size, chunk), dest=worker,
+                                   tag=_TAG_ASSIGN))
         elif worker not in told_to_end:
-            comm.send(None, dest=worker, tag=_TAG_ASSIGN)
+            sent.append(comm.isend(None, dest=worker, tag=_TAG_ASSIGN))
             told_to_end.add(worker)
+        if len(sent) >= prune_at[0]:  # forget the delivered ones (amortised: the threshold doubles)
+            sent[:] = [r for r in sent if not r.Test()]
+            prune_at[0] = max(256, 2 * len(sent))
 
     stopped = set()  # workers sent _STOP
 
@@ -711,6 +719,7 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
         if alive:
             comm.Abort(1)
         raise
+    MPI.Request.Waitall(sent)  # every worker said goodbye, so it has received all of them: no wait
     store(None, None, None)
     progress.close()
     if failure is not None:
