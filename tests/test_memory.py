@@ -254,3 +254,85 @@ def test_kmc_tables_of_a_large_model_are_the_dense_rows():
     np.testing.assert_array_equal(tab.cumrate, np.cumsum(rate, axis=1))
     np.testing.assert_array_equal(tab.dst, dst)
     np.testing.assert_array_equal(tab.degree, degree)
+
+
+def test_a_run_charges_rank0_and_each_worker_its_own_measured_peak(monkeypatch):
+    """nanomag run's estimate: rank 0 (exact check + KMC) and the KMC workers on the node, each with its own figure."""
+    from nanomag.errors import ConfigError
+    from nanomag.run import budget
+
+    grain = switching_device(S0=1e6).grain
+    n = budget.state_count(grain)
+    assert budget.WORKER_BYTES_PER_STATE < budget.RANK0_BYTES_PER_STATE < budget.BYTES_PER_STATE
+    monkeypatch.setenv("MPI_LOCALNRANKS", "8")
+    need = n * budget.RANK0_BYTES_PER_STATE + 7 * n * budget.WORKER_BYTES_PER_STATE
+    assert need < 0.4 * 8 * n * budget.BYTES_PER_STATE  # the rule of earlier versions: every rank a full solver
+    monkeypatch.setattr(budget, "memory_available", lambda: int(1.01 * need))
+    assert budget.check_run_states(grain) == n
+    monkeypatch.setattr(budget, "memory_available", lambda: int(0.99 * need))
+    with pytest.raises(ConfigError, match=r"on rank 0 \+ .* x 7 other ranks on this node") as err:
+        budget.check_run_states(grain, what="run")
+    assert "--force-size" in str(err.value)
+    budget.check_run_states(grain, force=True)
+    monkeypatch.setenv("MPI_LOCALNRANKS", "1")  # a serial run: rank 0 alone
+    monkeypatch.setattr(budget, "memory_available", lambda: int(1.01 * n * budget.RANK0_BYTES_PER_STATE))
+    budget.check_run_states(grain)
+
+
+RUN_TOML = """
+[grain]
+S0 = {S0:g}
+eta = 1
+kappa = 1.0
+h = -0.4
+eps = 0.0
+alpha = 0.01
+T = 0.05
+
+[[leads]]
+name = "left"
+mu = 3.0
+gamma_up = {g:g}
+gamma_down = {g3:g}
+
+[[leads]]
+name = "right"
+mu = -3.0
+gamma_up = {g3:g}
+gamma_down = {g:g}
+
+[run]
+kind = "first_passage"
+start_u = -0.8
+target_u = -0.79
+t_max = 1.0
+n_traj = {n_traj}
+seed = 11
+"""
+
+
+def test_the_run_estimates_cover_what_rank0_and_a_worker_allocate(tmp_path):
+    """Python-level peaks (tracemalloc, numpy arrays included) at S0 = 10^5 stay below the per-state figures
+    of nanomag.run.budget: a serial run (rank 0's path: exact check, file, KMC) and a worker's chunk."""
+    from nanomag.io.config import parse_config
+    from nanomag.run import budget
+    from nanomag.run.parallel import run_ensemble
+    from nanomag.run.tasks import EnsembleTask, compute_block
+
+    text = RUN_TOML.format(S0=1e5, g=0.36e5, g3=0.12e5, n_traj=8)
+    n = budget.state_count(parse_config(text).device.grain)
+    compute_block(EnsembleTask(RUN_TOML.format(S0=50, g=18, g3=6, n_traj=8)), 0, 2)  # kernels loaded first
+    peaks = {}
+    for who in ("worker", "rank0"):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            if who == "worker":
+                compute_block(EnsembleTask(text, parallel=False), 0, 4)
+            else:
+                run_ensemble(parse_config(text), tmp_path / "run.h5", quiet=True)
+            peaks[who] = tracemalloc.get_traced_memory()[1] / n
+        finally:
+            tracemalloc.stop()
+    assert peaks["worker"] < budget.WORKER_BYTES_PER_STATE, peaks
+    assert peaks["rank0"] < budget.RANK0_BYTES_PER_STATE, peaks

@@ -8,6 +8,12 @@ the estimate, the limit and the override (``--force-size`` on the command line,
 
 * building the chain, its reachability check, the exact moments and the KMC
   tables take at most ~800 bytes per state (:data:`BYTES_PER_STATE`);
+* ``nanomag run`` needs less: rank 0 (the exact check on the full model, then
+  KMC) peaks at ~475 bytes per state, a KMC worker (packed tables streamed
+  from the rate builder) at ~140 (``scripts/bench_memory.py``, S0 = 10^6,
+  peak RSS over the states, the interpreter included), so a run is charged
+  :data:`RANK0_BYTES_PER_STATE` for rank 0 and :data:`WORKER_BYTES_PER_STATE`
+  for every other rank on the node (:func:`check_run_states`);
 * the KMC kernel runs ~1e8 events per second and core (:data:`SECONDS_PER_EVENT`);
 * a spectroscopy point costs ~1 ms + 3 us per state, a finite-temperature
   phase-diagram point ~0.2 ms and ~64 bytes.
@@ -23,11 +29,16 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["BYTES_PER_STATE", "SECONDS_PER_EVENT", "MAX_SECONDS", "OVERRIDE", "state_count", "memory_available",
-           "check_memory", "check_states", "check_disk", "check_time", "human_bytes", "human_seconds"]
+__all__ = ["BYTES_PER_STATE", "RANK0_BYTES_PER_STATE", "WORKER_BYTES_PER_STATE", "SECONDS_PER_EVENT", "MAX_SECONDS",
+           "OVERRIDE", "state_count", "memory_available", "check_memory", "check_states", "check_run_states",
+           "check_disk", "check_time", "human_bytes", "human_seconds"]
 
 #: Peak memory of one rank per state of the chain (build + check + exact moments + KMC tables).  [bytes]
 BYTES_PER_STATE = 800
+#: Peak memory per state of ``nanomag run``'s rank 0: exact check, then KMC (measured 475).  [bytes]
+RANK0_BYTES_PER_STATE = 520
+#: Peak memory per state of a ``nanomag run`` KMC worker (measured 139-140).  [bytes]
+WORKER_BYTES_PER_STATE = 160
 #: Wall time of one KMC event on one core.  [s]
 SECONDS_PER_EVENT = 1e-8
 #: Longest computation a command accepts without ``--force-size``: 12 hours (of the whole job).  [s]
@@ -109,14 +120,26 @@ def memory_available() -> int | None:
     return avail
 
 
-def check_memory(what: str, need: float, *, force: bool = False, per_rank: bool = False) -> None:
-    """Refuse (ConfigError) when ``need`` bytes (per rank if ``per_rank``) exceed the available memory."""
+def check_memory(what: str, need: float, *, force: bool = False, per_rank: bool = False,
+                 worker_need: float | None = None) -> None:
+    """Refuse (ConfigError) when ``need`` bytes (per rank if ``per_rank``) exceed the available memory.
+
+    With ``per_rank`` and ``worker_need``, ``need`` is rank 0's and every
+    other rank on this node needs ``worker_need``.
+    """
     if force:
         return
     avail = memory_available()
     ranks = _local_ranks() if per_rank else 1
-    if avail is not None and need * ranks > avail:
-        on = f" x {ranks} ranks on this node" if ranks > 1 else ""
+    others = need if worker_need is None else worker_need
+    total = need + (ranks - 1) * others
+    if avail is not None and total > avail:
+        if ranks == 1:
+            on = ""
+        elif worker_need is None:
+            on = f" x {ranks} ranks on this node"
+        else:
+            on = f" on rank 0 + {human_bytes(others)} x {ranks - 1} other ranks on this node"
         raise ConfigError(f"{what} needs about {human_bytes(need)} of memory{on}, but only "
                           f"{human_bytes(avail)} are available; make it smaller, or {OVERRIDE}")
 
@@ -128,6 +151,19 @@ def check_states(grain, *, what: str = "the master equation", force: bool = Fals
         raise ConfigError(f"{what}: the grain has {n:.3g} states, far beyond any memory; make it smaller")
     check_memory(f"{what} ({n:.3g} states x {BYTES_PER_STATE} B)", n * BYTES_PER_STATE, force=force,
                  per_rank=per_rank)
+    return n
+
+
+def check_run_states(grain, *, what: str = "the master equation", force: bool = False) -> int:
+    """:func:`check_states` for ``nanomag run``: rank 0 needs :data:`RANK0_BYTES_PER_STATE`, every other rank on
+    this node :data:`WORKER_BYTES_PER_STATE` per state.  Returns the number of states."""
+    n = state_count(grain)
+    if not force and n > 2**62 // BYTES_PER_STATE:
+        raise ConfigError(f"{what}: the grain has {n:.3g} states, far beyond any memory; make it smaller")
+    label = (f"{what} ({n:.3g} states x {RANK0_BYTES_PER_STATE} B on rank 0, x {WORKER_BYTES_PER_STATE} B on "
+             f"every other rank)")
+    check_memory(label, n * RANK0_BYTES_PER_STATE, force=force, per_rank=True,
+                 worker_need=n * WORKER_BYTES_PER_STATE)
     return n
 
 

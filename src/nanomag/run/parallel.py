@@ -37,7 +37,7 @@ from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, describe_os_
 from ..io.outputs import RunLock
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import build
-from .budget import SECONDS_PER_EVENT, check_disk, check_states, check_time
+from .budget import SECONDS_PER_EVENT, check_disk, check_run_states, check_time
 from .schedule import FLUSH_SECONDS, WRITE_BATCH, handout, plan
 from .tasks import EnsembleTask, compute_block, concat_blocks, record_times
 
@@ -400,7 +400,7 @@ def _check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) 
     number of KMC events per trajectory when it can be told).
     """
     run = cfg.run
-    check_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size, per_rank=True)
+    check_run_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size)
     if run.kind != "first_passage":
         model = build(cfg.device)
         per_traj = float(run.t_final * np.mean(model.exit_rate))
