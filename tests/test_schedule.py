@@ -173,3 +173,63 @@ def test_eight_oversubscribed_ranks_all_work_and_write_the_one_rank_file(tmp_pat
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), key
         for key in ("chunk_size", "schedule", "n_traj", "seed", "config_toml"):
             assert one.attrs[key] == eight.attrs[key], key
+
+
+
+def _zero_costs():
+    from nanomag.run.scale import Costs
+
+    return Costs(startup=0.0, rank0_startup=0.0, message=0.0, assign=0.0, write_call=0.0, write_chunk=0.0, send=0.0,
+                 poll=1e-9)
+
+
+def test_scale_model_limits():
+    """nanomag.run.scale.simulate in cases with a known answer."""
+    from nanomag.run.scale import Costs, simulate
+
+    s = sch.plan(6400, 8, chunk_size=10)  # 640 chunks, 80 per rank
+    t = np.full(s.n_chunks, 0.01)
+    zero = _zero_costs()
+    # free protocol, a core per rank: perfect; every rank computes the same share
+    out = simulate(t, s, zero)
+    assert out["efficiency"] == pytest.approx(1.0, abs=1e-6) and set(out["chunks"]) == {80}
+    # the same 8 ranks time-sharing 1 or 2 cores: the cores never idle, so the work takes W / cores
+    for cores in (1, 2, 1.5):
+        out = simulate(t, s, zero, cores=cores)
+        assert out["makespan"] == pytest.approx(t.sum() / cores, rel=1e-6)
+        assert out["efficiency"] == pytest.approx(1.0, abs=1e-6)
+    # a worker's start-up: on its own core it delays the worker; on shared cores it takes the cores' time
+    st = zero.replace(startup=0.2)
+    assert simulate(t, s, st)["makespan"] == pytest.approx((t.sum() + 7 * 0.2) / 8, rel=0.02)
+    out = simulate(t, s, st, cores=2)
+    assert out["makespan"] == pytest.approx((t.sum() + 7 * 0.2) / 2, rel=1e-6)
+    assert out["loss"]["startup"] == pytest.approx(7 * 0.2 / (2 * out["makespan"]), rel=1e-6)
+    # rank 0 answers between its own chunks: long chunks on rank 0 and no queue on the workers leave them waiting
+    slow = Costs(startup=0.0, message=0.0, assign=0.0, write_call=0.0, write_chunk=0.0, send=0.0, subblock=0.25)
+    s0 = sch.plan(640, 8, chunk_size=1)
+    s0 = sch.Schedule(**{**s0.__dict__, "prefetch": 0})
+    tt = np.full(s0.n_chunks, 0.01)
+    assert simulate(tt, s0, slow)["loss"]["idle"] > 0.3
+    s2 = sch.Schedule(**{**s0.__dict__, "prefetch": 8})
+    assert simulate(tt, s2, slow)["efficiency"] > simulate(tt, s0, slow)["efficiency"] + 0.2
+    # a coordinator that cannot keep up: 1 ms per message against results every 1 ms / 7 workers
+    busy = zero.replace(message=1e-3)
+    assert simulate(np.full(640, 1e-3), sch.plan(640, 8, chunk_size=1), busy)["efficiency"] < 0.5
+    # the efficiency plus the losses account for all the core-time
+    out = simulate(t, s, Costs(), cores=2)
+    assert out["efficiency"] + sum(out["loss"].values()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_scale_model_chunk_times():
+    from nanomag.run.scale import chunk_times
+
+    rng = np.random.default_rng(3)
+    per = rng.exponential(1e-3, 5000)
+    s = sch.plan(10_000, 4, chunk_size=7)
+    t = chunk_times(per, s, np.random.default_rng(1))
+    assert t.shape == (s.n_chunks,) and (t > 0).all()
+    assert t.sum() == pytest.approx(per.mean() * 10_000, rel=0.05)
+    # beyond exact_limit: gamma sums with the same mean and variance per chunk
+    g = chunk_times(per, s, np.random.default_rng(1), exact_limit=100)
+    assert g.mean() == pytest.approx(7 * per.mean(), rel=0.05)
+    assert g[:-1].std() == pytest.approx(np.sqrt(7) * per.std(), rel=0.1)
