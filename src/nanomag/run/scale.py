@@ -66,13 +66,13 @@ class Costs:
         A waiting rank looks for messages this often (sleeping in between).  [s]
     """
 
-    startup: float = 0.38
+    startup: float = 0.34
     rank0_startup: float = 0.0
-    message: float = 3e-5
+    message: float = 1.1e-5
     assign: float = 1e-5
-    write_call: float = 2e-4
+    write_call: float = 1.7e-4
     write_chunk: float = 4e-5
-    send: float = 2.5e-5
+    send: float = 1.6e-5
     subblock: float = 0.25
     poll: float = 1e-3
 
@@ -222,7 +222,8 @@ class _Sim:
             self.overhead[0] += cost
             self.run(0, cost, ("handle", msgs))
             return
-        if self.batch:
+        serial_holds = self.n_ranks == 1 and self.batch < self.sched.write_batch and (self.queue or self.own)
+        if self.batch and not serial_holds:  # a serial run writes WRITE_BATCH chunks at a time (or at the end)
             cost = k.write_call * math.ceil(self.batch / self.sched.write_batch) + k.write_chunk * self.batch
             self.overhead[0] += cost
             self.batch = 0
