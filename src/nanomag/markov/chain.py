@@ -520,6 +520,10 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
                         integrals: bool = False):
     """exp-propagation under piecewise-constant generators, by uniformisation per piece.
 
+    Always uniformisation (:func:`propagate` with ``method="uniformisation"``):
+    the write error rates built on it need the error of each small probability
+    to be small relative to itself, which the non-negative Poisson series gives.
+
     Parameters
     ----------
     generators : sequence of sparse matrices, each (n, n)
@@ -563,7 +567,7 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
         last = k == n_pieces - 1
         if last:
             if sel.size:
-                out[sel] = propagate(A, p, times[sel] - starts[k], tol)
+                out[sel] = propagate(A, p, times[sel] - starts[k], tol, method="uniformisation")
             break
         length = starts[k + 1] - starts[k]
         rel = np.concatenate([times[sel] - starts[k], [length]])
@@ -571,7 +575,7 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
             res, m = _propagate_integrals(A, p, rel, tol)
             moments += m + np.array([0.0, starts[k] * m[0]])
         else:
-            res = propagate(A, p, rel, tol)
+            res = propagate(A, p, rel, tol, method="uniformisation")
         out[sel] = res[:-1]
         p = res[-1]
     return (out, piece, p, moments) if integrals else (out, piece, p)
