@@ -279,28 +279,13 @@ def test_a_run_charges_rank0_and_each_worker_its_own_measured_peak(monkeypatch):
     budget.check_run_states(grain)
 
 
-RUN_TOML = """
-[grain]
-S0 = {S0:g}
-eta = 1
-kappa = 1.0
-h = -0.4
-eps = 0.0
-alpha = 0.01
-T = 0.05
+def run_toml(S0: float, n_traj: int) -> str:
+    """runs/switching.toml scaled to S0 (tests/devices.py), a short first passage."""
+    from nanomag.model.text import device_toml
 
-[[leads]]
-name = "left"
-mu = 3.0
-gamma_up = {g:g}
-gamma_down = {g3:g}
+    from devices import switching_device
 
-[[leads]]
-name = "right"
-mu = -3.0
-gamma_up = {g3:g}
-gamma_down = {g:g}
-
+    return device_toml(switching_device(S0=S0)) + f"""
 [run]
 kind = "first_passage"
 start_u = -0.8
@@ -319,9 +304,9 @@ def test_the_run_estimates_cover_what_rank0_and_a_worker_allocate(tmp_path):
     from nanomag.run.parallel import run_ensemble
     from nanomag.run.tasks import EnsembleTask, compute_block
 
-    text = RUN_TOML.format(S0=1e5, g=0.36e5, g3=0.12e5, n_traj=8)
+    text = run_toml(1e5, 8)
     n = budget.state_count(parse_config(text).device.grain)
-    compute_block(EnsembleTask(RUN_TOML.format(S0=50, g=18, g3=6, n_traj=8)), 0, 2)  # kernels loaded first
+    compute_block(EnsembleTask(run_toml(50, 8)), 0, 2)  # kernels loaded first
     peaks = {}
     for who in ("worker", "rank0"):
         gc.collect()
