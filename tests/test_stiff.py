@@ -84,3 +84,26 @@ def test_against_dense_expm_on_a_non_reversible_chain_with_a_complex_spectrum():
     for t, row in zip(times, ours, strict=True):
         exact = la.expm(A * t) @ p0
         assert np.abs(row - exact).max() < 1e-10 * max(exact.sum(), 1e-300) + 1e-300  # relative to the mass left
+
+
+def test_a_bad_method_is_refused_naming_it():
+    prob = FirstPassageProblem.create(device(20), -0.8, 0.8)
+    with pytest.raises(nm.ConfigError, match="method: expected one of auto, uniformisation, rational"):
+        propagate(prob.block, prob.start_vector, [1.0], method="pade")
+    with pytest.raises(nm.ConfigError, match="method"):
+        nm.exact.first_passage_distribution(device(20), -0.8, 0.8, [1.0], method="expm")
+
+
+def test_methods_agree_through_the_exact_solver():
+    """first_passage_distribution and evolve give the same observables with either propagator."""
+    dev = device(100)
+    times = np.linspace(0.0, 60.0, 50)
+    a = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times, method="uniformisation")
+    b = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times, method="rational")
+    np.testing.assert_allclose(b.survival, a.survival, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(b.density, a.density, rtol=1e-9, atol=1e-13)
+    ea = nm.exact.evolve(dev, -0.8, times, method="uniformisation")
+    eb = nm.exact.evolve(dev, -0.8, times, method="rational")
+    np.testing.assert_allclose(eb.mean_u, ea.mean_u, atol=1e-12)
+    np.testing.assert_allclose(eb.currents, ea.currents, atol=1e-10)
+    np.testing.assert_allclose(eb.charge, ea.charge, atol=1e-12)
