@@ -491,6 +491,26 @@ def _write_error(ens: EnsembleFile, done: int, total: int, exc: BaseException) -
                        f"every finished chunk is kept: make room and finish it with --resume")
 
 
+def _write_batch(ens: EnsembleFile, items: list, done: int, progress, on_chunk) -> float:
+    """Write finished chunks ``items`` ((chunk, result, source) each) in one call per dataset, then
+    report them to ``progress`` and ``on_chunk``; returns the seconds spent writing.
+
+    A failed write raises the one-line ConfigError of :func:`_write_error` (``done`` chunks on file).
+    """
+    tw = time.perf_counter()
+    try:
+        ens.write_chunks(items)
+    except WRITE_ERRORS as exc:
+        raise _write_error(ens, done, ens.n_chunks, exc) from None
+    seconds = time.perf_counter() - tw
+    for chunk, result, _ in items:
+        lo, hi = chunk_bounds(ens.cfg.run.n_traj, ens.chunk_size, chunk)
+        progress.update(hi - lo, int(result["n_events"].sum()))
+        if on_chunk is not None:
+            on_chunk(chunk)
+    return seconds
+
+
 def _done_count(ens: EnsembleFile, pending: list) -> int:
     return ens.n_chunks - len(pending)
 
@@ -507,18 +527,8 @@ def _run_serial(task, ens, *, quiet, on_chunk, t0, stop) -> RunSummary:
 
     def flush():
         nonlocal done_chunks, write
-        tw = time.perf_counter()
-        try:
-            ens.write_chunks(batch)
-        except WRITE_ERRORS as exc:
-            raise _write_error(ens, done_chunks, ens.n_chunks, exc) from None
+        write += _write_batch(ens, batch, done_chunks, progress, on_chunk)
         done_chunks += len(batch)
-        write += time.perf_counter() - tw
-        for c, result, _ in batch:
-            lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, c)
-            progress.update(hi - lo, int(result["n_events"].sum()))
-            if on_chunk is not None:
-                on_chunk(c)
         batch.clear()
 
     try:
@@ -634,20 +644,13 @@ def _run_master(task, ens, *, comm, quiet, on_chunk, t0, stop) -> RunSummary:
             return
         items = batch[:]
         batch.clear()
-        tw = time.perf_counter()
         try:
-            ens.write_chunks(items)
-        except WRITE_ERRORS as exc:
-            failure = _write_error(ens, done_chunks, ens.n_chunks, exc)
+            write += _write_batch(ens, items, done_chunks, progress, on_chunk)
+        except ConfigError as exc:  # the disk failed: every rank stops, the finished chunks stay on file
+            failure = exc
             stop_everyone(0)
             return
         done_chunks += len(items)
-        write += time.perf_counter() - tw
-        for chunk, result, _ in items:
-            lo, hi = chunk_bounds(run.n_traj, ens.chunk_size, chunk)
-            progress.update(hi - lo, int(result["n_events"].sum()))
-            if on_chunk is not None:
-                on_chunk(chunk)
 
     def handle(msg, w):
         if msg[0] == "done":
