@@ -29,8 +29,8 @@ from ..errors import NanomagError
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
 __all__ = ["ArgumentParser", "run_command", "positive_int", "positive_float", "nonneg_int", "finite_float",
-           "u_value", "int_at_least", "add_force_flags", "output", "figure_output", "write_result", "is_rank0",
-           "error_line", "EXIT_BAD_INPUT"]
+           "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output", "write_result",
+           "is_rank0", "error_line", "EXIT_BAD_INPUT"]
 
 #: Exit status of every refusal of bad input.
 EXIT_BAD_INPUT = 2
@@ -124,6 +124,13 @@ def int_at_least(minimum: int, what: str | None = None):
 
 positive_int = int_at_least(1, "a positive integer")
 nonneg_int = int_at_least(0, "an integer >= 0")
+
+
+def add_job_flags(p) -> None:
+    """``--workers``, ``--quiet`` and ``--json`` of the commands that spread tasks over processes or ranks."""
+    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
 
 
 def add_force_flags(p, *, force_help: str = "overwrite existing output files (never a file a live run writes)"):

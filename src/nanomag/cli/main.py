@@ -22,6 +22,7 @@ from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check
 from .common import (
     ArgumentParser,
     add_force_flags,
+    add_job_flags,
     figure_output,
     finite_float,
     int_at_least,
@@ -349,9 +350,7 @@ def build_parser() -> ArgumentParser:
                    help="bias grid")
     p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_spectroscopy.h5, here)")
     p.add_argument("--plot", default=None, help="also write the figure (PNG, PDF, SVG, ...)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_job_flags(p)
     add_force_flags(p)
     p.set_defaults(func=_cmd_spectroscopy)
 

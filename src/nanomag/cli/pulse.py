@@ -21,7 +21,15 @@ import numpy as np
 from ..errors import ConfigError
 from ..io.config import read_config
 from ..run.budget import check_memory, check_states, check_time
-from .common import add_force_flags, figure_output, finite_float, output, positive_int, u_value, write_result
+from .common import (
+    add_force_flags,
+    add_job_flags,
+    figure_output,
+    finite_float,
+    output,
+    u_value,
+    write_result,
+)
 
 __all__ = ["add_pulse_command", "run_pulse", "SECONDS_PER_NONZERO"]
 
@@ -162,8 +170,6 @@ def add_pulse_command(subparsers, func) -> None:
     p.add_argument("--target-u", type=u_value, default=None, help="override [run] target_u")
     p.add_argument("--out", default=None, help="HDF5 output (default: CONFIG_wer.h5, here)")
     p.add_argument("--plot", default=None, help="also write the figure (PNG, PDF, SVG, ...)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_job_flags(p)
     add_force_flags(p)
     p.set_defaults(func=func)

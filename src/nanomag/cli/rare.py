@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, SolverError
 from ..io.config import read_config
-from .common import add_force_flags, int_at_least, positive_float, positive_int
+from .common import add_force_flags, add_job_flags, int_at_least, positive_float, positive_int
 
 __all__ = ["add_rare_command", "run_rare_command"]
 
@@ -72,9 +72,6 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
                "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux,
                "brute_force_events_per_switch": brute, "wall_time": est.wall_time, "exact_mfpt": exact_value}
-    if args.json:
-        print(json.dumps(payload, indent=2))
-        return 0
     lines = [f"nanomag rare: mean switching time {est.mfpt:.4g} [hbar/energy], "
              f"{100 * est.confidence:g} % interval [{lo:.4g}, {hi:.4g}] (+-{100 * est.relative_error:.1f} %)",
              f"  forward flux sampling: {est.n_stages} interfaces from u = {est.interfaces[0]:.4g}, "
@@ -83,7 +80,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     if math.isfinite(brute):
         lines.append(f"  brute force: about {brute:.3g} KMC events per switch (mfpt x event rate); "
                      f"{est.brute_force_events_for(est.relative_error):.3g} for the same precision")
-    return _print_report(lines, exact_value, (lo, hi), out)
+    return _print_report(args, payload, lines, exact_value, (lo, hi), out)
 
 
 def _exact_value(args, cfg, compute):
@@ -101,8 +98,12 @@ def _exact_value(args, cfg, compute):
         return None
 
 
-def _print_report(lines, exact_value, ci, out) -> int:
-    """Print the summary ``lines``, the exact value against the interval ``ci`` and the file."""
+def _print_report(args, payload, lines, exact_value, ci, out) -> int:
+    """Print ``payload`` as JSON with ``--json``; else the summary ``lines``, the exact value against
+    the interval ``ci`` and the file."""
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
     if exact_value is not None:
         inside = "inside" if ci[0] <= exact_value <= ci[1] else "OUTSIDE"
         lines.append(f"  exact (master equation): {exact_value:.4g}, {inside} the interval")
@@ -122,9 +123,6 @@ def _report_wer(args, cfg, spec, est, out) -> int:
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
                "events_per_run": est.events_per_run, "brute_force_events_same_precision": brute,
                "wall_time": est.wall_time, "exact_wer": exact_value}
-    if args.json:
-        print(json.dumps(payload, indent=2))
-        return 0
     lines = [f"nanomag rare: write error rate {est.wer:.4g}, {100 * est.confidence:g} % interval "
              f"[{lo:.4g}, {hi:.4g}] (+-{100 * rel:.1f} %)",
              f"  weighted ensemble: {est.walkers} walkers per bin, {len(est.bin_edges_u) + 1} bins, {est.steps} "
@@ -133,7 +131,7 @@ def _report_wer(args, cfg, spec, est, out) -> int:
     if math.isfinite(brute):
         lines.append(f"  brute force: {est.events_per_run:.3g} KMC events per run; {brute:.3g} for the same "
                      f"precision")
-    return _print_report(lines, exact_value, (lo, hi), out)
+    return _print_report(args, payload, lines, exact_value, (lo, hi), out)
 
 
 def add_rare_command(sub, handler) -> None:
@@ -157,11 +155,9 @@ def add_rare_command(sub, handler) -> None:
     p.add_argument("--steps", type=positive_int, default=200,
                    help="write error rate: resampling steps over the protocol (default 200)")
     p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     p.add_argument("--no-exact", action="store_true", help="do not solve the master equation for comparison")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_job_flags(p)
     add_force_flags(p, force_help="replace an existing --out (never the file of a live run)")
     p.set_defaults(func=handler)
 
