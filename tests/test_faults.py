@@ -33,6 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from processes import clean_env, tagged_processes
 
 from nanomag.cli import main
 
@@ -51,9 +52,8 @@ def config_text(n_traj=20_000, chunk=200, extra=""):
     return text
 
 
-def clean_env(tag=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "OMPI_", "PMIX_", "MPI_"))}
-    env["NUMBA_NUM_THREADS"] = "1"
+def job_env(tag=None):
+    env = clean_env()
     env.pop("NANOMAG_TRACEBACK", None)
     if tag:
         env["NANOMAG_FAULT_TEST"] = tag
@@ -104,19 +104,7 @@ def same_as_reference(path, ref) -> None:
 def launch(args, ranks=1, tag=None, **kw):
     cmd = ([MPIEXEC, "-n", str(ranks)] if ranks > 1 else []) + NANOMAG + [str(a) for a in args]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=clean_env(tag), **kw)
-
-
-def tagged(tag):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if tag.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+                            start_new_session=True, env=job_env(tag), **kw)
 
 
 def deliver(proc, sig, *, tag=None, to="group"):
@@ -124,7 +112,7 @@ def deliver(proc, sig, *, tag=None, to="group"):
     to every process of the job, wherever the launcher put it."""
     FAULTS["injected"] += 1
     if sig == signal.SIGKILL and tag:
-        for pid in tagged(tag):
+        for pid in tagged_processes(tag):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         return
@@ -223,9 +211,9 @@ def _random_faults(tmp_path, reference, ranks, n_faults, seed):
         else:
             check_interrupt(status, err, seconds, sig, limit=3.5 if ranks > 1 else 2.5)
         t0 = time.monotonic()  # the launcher's proxies and the ranks leave a moment after it
-        while tagged(tag) and time.monotonic() - t0 < 10:
+        while tagged_processes(tag) and time.monotonic() - t0 < 10:
             time.sleep(0.05)
-        assert not tagged(tag), "a process of the job survived"
+        assert not tagged_processes(tag), "a process of the job survived"
         assert not (tmp_path / "faulty.h5.partial").exists() or sig == signal.SIGKILL
         done = nothing_lost(out, ref)
         assert done >= done_before, f"finished chunks were lost: {done_before} -> {done}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from processes import clean_env, tagged_processes
 
 import nanomag as nm
 from nanomag.cli import main
@@ -114,22 +115,8 @@ def _done_chunks(path):
         return 0, None
 
 
-def _tagged_processes(tag):
-    """Every process whose environment carries ``tag``: mpiexec, its proxies and every rank,
-    wherever the launcher re-parented them."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if tag.encode() in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 def _kill_job(tag):
-    pids = _tagged_processes(tag)
+    pids = tagged_processes(tag)
     for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
@@ -192,12 +179,6 @@ def _kill_after_some_chunks(proc, out, tag, minimum=3, timeout=120):
     pytest.fail("no chunk was written in time")
 
 
-def _clean_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA_", "OMPI_", "PMIX_", "MPI_"))}
-    env["NUMBA_NUM_THREADS"] = "1"
-    return env
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("ranks", [1, 2], ids=["serial", "mpiexec-n2"])
 def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
@@ -210,7 +191,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_file(tmp_path, ranks):
     out = tmp_path / "killed.h5"
     nanomag = [sys.executable, "-m", "nanomag.cli", "run", str(cfg_path), "--out", str(out), "--quiet"]
     launcher = [MPIEXEC, "-n", str(ranks)] if ranks > 1 else []
-    env = _clean_env()
+    env = clean_env()
     tag = f"NANOMAG_KILL_TEST={os.getpid()}-{ranks}-{time.time_ns()}"
     env[tag.split("=")[0]] = tag.split("=")[1]
     proc = _launch(launcher + nanomag, env)
