@@ -39,7 +39,7 @@ from ._kernels import (
     uniformised_propagate_integrals,
 )
 from .rates import RateModel, build
-from .stiff import RATIONAL_TOL, rational_propagate
+from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
     import scipy.sparse as sp
@@ -447,19 +447,8 @@ def _uniformised(A, p0, times, tol):
 
 def _band(P: sp.csr_matrix):
     """(diags, b): P in diagonal storage, diags[d, i] = P[i, i + d - b], when its band is narrow
-    (at most 2.5 x its non-zeros), else None."""
-    P.sum_duplicates()
-    coo = P.tocoo()
-    n = P.shape[0]
-    if coo.nnz == 0:
-        return None
-    offset = coo.col.astype(np.int64) - coo.row
-    b = int(np.abs(offset).max())
-    if (2 * b + 1) * n > 2.5 * coo.nnz + 2 * n:
-        return None
-    band = np.zeros((2 * b + 1, n))
-    band[offset + b, coo.row] = coo.data
-    return band, b
+    (at most 2.5 x its non-zeros), else None (:func:`nanomag.markov.stiff.band_storage`)."""
+    return band_storage(P, diagonals=True, fill=2.5)
 
 
 def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, functionals: np.ndarray,

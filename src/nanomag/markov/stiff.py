@@ -95,8 +95,14 @@ TRUNCATE = 1e-30
 MAX_STEPS = 1_000_000
 
 
-def band_storage(A) -> tuple[np.ndarray, int]:
-    """(band, b): the rows of the sparse matrix A in band storage, ``band[i, d] = A[i, i + d - b]``."""
+def band_storage(A, *, diagonals: bool = False, fill: float | None = None):
+    """(band, b): the sparse matrix A in band storage, b diagonals on each side of the main one.
+
+    By rows, ``band[i, d] = A[i, i + d - b]`` (the rational integrator's solves);
+    with ``diagonals``, ``band[d, i]`` holds the same entry (uniformisation's
+    vectorised mat-vec).  With ``fill``, None when the band would hold more than
+    ``fill`` x (non-zeros) + 2 n cells (the band is too wide to pay), or A is empty.
+    """
     import scipy.sparse as sp
 
     coo = sp.coo_matrix(A)
@@ -104,8 +110,14 @@ def band_storage(A) -> tuple[np.ndarray, int]:
     n = A.shape[0]
     offset = coo.col.astype(np.int64) - coo.row
     b = int(np.abs(offset).max()) if coo.nnz else 0
-    band = np.zeros((n, 2 * b + 1))
-    band[coo.row, offset + b] = coo.data
+    if fill is not None and (coo.nnz == 0 or (2 * b + 1) * n > fill * coo.nnz + 2 * n):
+        return None
+    if diagonals:
+        band = np.zeros((2 * b + 1, n))
+        band[offset + b, coo.row] = coo.data
+    else:
+        band = np.zeros((n, 2 * b + 1))
+        band[coo.row, offset + b] = coo.data
     return band, b
 
 
@@ -195,7 +207,7 @@ def rational_propagate(A, p0: np.ndarray, times: np.ndarray, tol: float = RATION
                 t = t_out if m == 1 else t + h_try
                 unchecked += 1
                 continue
-            w_full = stepper.step(h_try, x, window, full)
+            stepper.step(h_try, x, window, full)
             w_half = stepper.step(0.5 * h_try, x, window, half)
             w_halves = stepper.step(0.5 * h_try, half, w_half, halves)
             err, size = weighted_l1(full, halves)
@@ -215,7 +227,6 @@ def rational_propagate(A, p0: np.ndarray, times: np.ndarray, tol: float = RATION
             else:
                 h_ok = min(h_ok, 0.5 * h_try)
                 h = h_try * factor
-            del w_full
         if functionals is None:
             out[j] = x
         else:
