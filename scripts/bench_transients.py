@@ -30,7 +30,8 @@ from nanomag.markov.chain import FirstPassageProblem, choose_method, propagate
 
 
 def device(S0):
-    # runs/switching.toml with its rates scaled with S0 (the family of scripts/bench_exact.py)
+    # runs/switching.toml with its rates scaled with S0 (the family of scripts/bench_exact.py); the right
+    # lead sits at mu = -inf instead of -3, which changes its Fermi factors by e^-60 at T = 0.05
     return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)
 
 

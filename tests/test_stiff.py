@@ -11,7 +11,7 @@ from nanomag.markov.stiff import POLES, SCALE, ZEROS, rational_propagate
 
 
 def device(S0, T=0.05):
-    # runs/switching.toml with rates scaled with S0 (the family of the transient benchmark)
+    # runs/switching.toml with rates scaled with S0 (the transient benchmark's family; right lead at mu = -inf)
     return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=T)
 
 
