@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._version import VERSION
-from .errors import ConfigError, NanomagError, SolverError, UnreachableTargetError
+from .errors import ConfigError, NanomagError, SolverError, StartInTargetError, UnreachableTargetError
 from .io.config import load_config, read_config
 from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protocol, Sectors, Segment, reduced_device
 
@@ -57,5 +57,5 @@ __all__ = [
     "Segment", "Protocol",
     "load_config", "read_config",
     "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io", "pulse", "rare",
-    "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError",
+    "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError", "StartInTargetError",
 ]

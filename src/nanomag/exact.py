@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import check_times
-from .errors import ConfigError, SolverError
+from .errors import SolverError
 from .markov.chain import (
     AbsorbingSolver,
     FirstPassageProblem,
@@ -32,11 +32,12 @@ from .markov.chain import (
     propagate,
     propagate_piecewise,
     reachable_from,
+    segment_models,
+    start_and_target,
     start_index,
     start_side_mask,
     stationary_on,
     sure_to_reach,
-    target_mask,
 )
 from .markov.rates import RateModel, build
 from .model.device import Device
@@ -191,35 +192,10 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
 
 # --------------------------------------------------------------------------- protocols
 
-def segment_models(dev: Device, protocol: Protocol) -> tuple[RateModel, ...]:
-    """The rate model of each segment of ``protocol``, then the device's own (after the protocol).
-
-    Every model comes from :func:`nanomag.markov.rates.build` and they share one state space.
-    """
-    protocol = as_protocol(protocol)
-    if protocol is None:
-        raise ConfigError("protocol: expected a Protocol, got None")
-    models = tuple(build(d) for d in protocol.devices(dev)) + (build(dev),)
-    space = models[-1].space
-    for m in models[:-1]:
-        if m.n_states != space.n_states or not np.array_equal(m.space.two_sz, space.two_sz):
-            raise SolverError("protocol: a segment changes the state space")  # cannot happen: S0 is fixed
-    return models
-
-
-def _start_and_target(model: RateModel, start_u: float, target_u: float) -> tuple[int, np.ndarray]:
-    target = target_mask(model, start_u, target_u)
-    start = start_index(model, start_u)
-    if target[start]:
-        raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u}); "
-                          f"every switching time would be 0")
-    return start, target
-
-
 def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> FirstPassageDistribution:
     models = segment_models(dev, protocol)
     model = models[-1]
-    start, target = _start_and_target(model, start_u, target_u)
+    start, target = start_and_target(model, start_u, target_u)
     times = check_times(times)
     # the states a run can visit before it switches, whatever segment is in force
     live = np.flatnonzero(reachable_from(models, start, target) & ~target)
@@ -280,7 +256,7 @@ def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:
     protocol = as_protocol(protocol)
     models = segment_models(dev, protocol)
     model = models[-1]
-    start, target = _start_and_target(model, start_u, target_u)
+    start, target = start_and_target(model, start_u, target_u)
     side = start_side_mask(model, start_u, target_u)
     p0 = np.zeros(model.n_states)
     p0[start] = 1.0

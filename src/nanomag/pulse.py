@@ -33,8 +33,15 @@ import numpy as np
 
 from ._validate import check_times, check_u
 from .errors import ConfigError
-from .exact import WER_TOL, segment_models
-from .markov.chain import committor, propagate, propagate_functionals, start_index, start_side_mask, target_mask
+from .exact import WER_TOL
+from .markov.chain import (
+    committor,
+    propagate,
+    propagate_functionals,
+    segment_models,
+    start_and_target,
+    start_side_mask,
+)
 from .markov.rates import build
 from .model.device import Device
 from .model.protocol import Segment, as_protocol
@@ -139,10 +146,7 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
             raise ConfigError(f"protocol[{segment}] at {parameter} = {h:g}: {exc}") from None
     models = segment_models(dev, protocol)
     relax = models[-1]
-    start = start_index(relax, start_u)
-    target = target_mask(relax, start_u, target_u)
-    if target[start]:
-        raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u})")
+    start, target = start_and_target(relax, start_u, target_u)
     side = start_side_mask(relax, start_u, target_u)
     # before the pulse: once
     p = np.zeros(relax.n_states)

@@ -50,9 +50,8 @@ def _grid(name: str, values) -> np.ndarray:
 
 def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     """``nanomag pulse``; the parallel helpers of :mod:`nanomag.run.parallel` are passed in by the caller."""
-    from .. import exact
     from ..io.wer import write_wer_map
-    from ..markov.chain import start_side_mask
+    from ..markov.chain import segment_models, start_side_mask
     from ..pulse import wer_map
 
     cfg = read_config(args.config)
@@ -94,7 +93,7 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     check_memory(f"the map ({n_heights} heights x {widths.size} widths x {n_states} states)",
                  8.0 * n_states * (widths.size + 12) * min(n_heights, max(workers, 1)), force=args.force_size)
     # the largest exit rate of the pulse bounds the mat-vecs per unit width
-    models = exact.segment_models(dev, protocol)
+    models = segment_models(dev, protocol)
     lam = max(float(-m.generator.diagonal().min()) for m in models)
     matvecs = n_heights * lam * float(widths[-1]) + sum(lam * s.duration for s in protocol.segments) + 1e3
     check_time(f"the map ({n_heights} heights up to width {widths[-1]:g}, largest exit rate {lam:.3g})",

@@ -39,10 +39,11 @@ from ..errors import ConfigError, UnreachableTargetError
 from ..markov.chain import (
     check_sure_passage,
     reachable_from,
+    segment_models,
+    start_and_target,
     start_index,
     start_side_mask,
     sure_to_reach,
-    target_mask,
 )
 from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
@@ -305,10 +306,7 @@ class KMCSolver:
         (:func:`~nanomag.markov.chain.check_sure_passage`), as
         :class:`~nanomag.markov.chain.FirstPassageProblem` does on the full model.
         """
-        target, start = target_mask(self.builder, start_u, target_u), start_index(self.builder, start_u)
-        if target[start]:
-            raise ConfigError(f"start_u={start_u}: the start state already lies in the target "
-                              f"(target_u={target_u}): every switching time would be 0")
+        start, target = start_and_target(self.builder, start_u, target_u)
         row, jump = self._pack(target)
         if not censored:
             # proves the target is reached with probability one (else a clear error, never a hang)
@@ -319,21 +317,12 @@ class KMCSolver:
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 
-    def _segment_models(self, protocol: Protocol) -> tuple[RateModel, ...]:
-        models = tuple(build(d) for d in protocol.devices(self.device)) + (self.model,)
-        for m in models[:-1]:  # S0 and the levels are not overridable: cannot happen
-            assert m.n_states == self.model.n_states
-        return models
-
     def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
         key = (protocol, start_u, target_u, math.isinf(t_lim), mode)
         if key in self._protocols:
             return self._protocols[key]
-        models = self._segment_models(protocol)
-        target, start = target_mask(self.model, start_u, target_u), start_index(self.model, start_u)
-        if target[start]:
-            raise ConfigError(f"start_u={start_u}: the start state already lies in the target "
-                              f"(target_u={target_u}): every switching time would be 0")
+        models = segment_models(self.device, protocol, own=self.model)
+        start, target = start_and_target(self.model, start_u, target_u)
         side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
         stop = target if side is None else target | side
         if math.isinf(t_lim):
@@ -449,7 +438,7 @@ class KMCSolver:
         else:
             key = (protocol, "record")
             if key not in self._protocols:
-                models = self._segment_models(protocol)
+                models = segment_models(self.device, protocol, own=self.model)
                 self._protocols[key] = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
             rows, jumps = self._protocols[key]
             kernel = K.protocol_record_parallel if _use_parallel(self.parallel, n_traj) else K.protocol_record_serial

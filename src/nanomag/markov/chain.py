@@ -1,13 +1,15 @@
 """Generic continuous-time Markov chain algorithms on a :class:`~nanomag.markov.rates.RateModel`.
 
 * the switching convention of first-passage questions (:func:`start_index`,
-  :func:`target_mask`): a run from u0 to u1 starts in sector 0 at
+  :func:`target_mask`, and :func:`start_and_target`, the one place that refuses a
+  start already in the target): a run from u0 to u1 starts in sector 0 at
   S_z = -S0 + floor((u0 + 1) S0 + 1/2) and stops at the first state, in any
   sector, with S_z/S_n >= u1 if u1 > u0 (<= u1 if u1 < u0);
 * reachability by graph search (:class:`FirstPassageProblem`, :func:`closed_class`);
 * subtraction-free banded GTH elimination (:func:`banded_rates`, :class:`AbsorbingSolver`);
 * uniformisation (:func:`propagate`), also under piecewise-constant generators
   (:func:`propagate_piecewise`, the protocols of :mod:`nanomag.model.protocol`);
+* the rate model of each segment of a protocol (:func:`segment_models`);
 * committors (:func:`committor`, :func:`start_side_mask`) and sure absorption
   (:func:`reachable_from`, :func:`sure_to_reach`).
 
@@ -24,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import check_times, check_u
-from ..errors import ConfigError, SolverError, UnreachableTargetError
+from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
+from ..model.protocol import as_protocol
 from ._kernels import (
     breadth_first,
     count_edges,
@@ -44,7 +47,8 @@ from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
     import scipy.sparse as sp
 
-__all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
+__all__ = ["start_index", "target_mask", "start_and_target", "segment_models",
+           "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
            "reachable_from", "sure_to_reach", "check_sure_passage", "propagate_functionals",
            "choose_method", "METHODS", "RATIONAL_STEP_COST", "uniformised_matrix"]
@@ -84,6 +88,50 @@ def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray
     if u1 == u0:
         raise ConfigError(f"target_u: must differ from start_u (both are {u0})")
     return _u_mask(model.space, u1 > u0, u1)
+
+
+def start_and_target(model: RateModel, start_u: float, target_u: float) -> tuple[int, np.ndarray]:
+    """(start index, target mask) of a first-passage question; the one check of a start already in the target.
+
+    ``model`` as for :func:`start_index`.
+
+    Raises
+    ------
+    StartInTargetError
+        If the start state (``start_u`` rounded by the switching convention) lies in the target.
+    """
+    target = target_mask(model, start_u, target_u)
+    start = start_index(model, start_u)
+    if target[start]:
+        raise StartInTargetError(start_u, target_u)
+    return start, target
+
+
+def segment_models(dev, protocol, own: RateModel | None = None) -> tuple[RateModel, ...]:
+    """The rate model of each segment of ``protocol``, then the device's own (in force after the protocol).
+
+    Every model comes from :func:`nanomag.markov.rates.build`, and they share one state space.
+
+    Parameters
+    ----------
+    dev : Device
+    protocol : Protocol (or a Segment, or a list of Segments)
+    own : RateModel, optional
+        ``build(dev)`` when the caller has it already (not built again).
+
+    Returns
+    -------
+    tuple of RateModel, length len(protocol) + 1
+    """
+    protocol = as_protocol(protocol)
+    if protocol is None:
+        raise ConfigError("protocol: expected a Protocol, got None")
+    own = build(dev) if own is None else own
+    models = tuple(build(d) for d in protocol.devices(dev)) + (own,)
+    for m in models[:-1]:
+        if m.n_states != own.n_states or not np.array_equal(m.space.two_sz, own.space.two_sz):
+            raise SolverError("protocol: a segment changes the state space")  # cannot happen: S0 is fixed
+    return models
 
 
 def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
@@ -245,11 +293,7 @@ class FirstPassageProblem:
     @classmethod
     def create(cls, dev_or_model, start_u: float, target_u: float) -> FirstPassageProblem:
         model = dev_or_model if isinstance(dev_or_model, RateModel) else build(dev_or_model)
-        target = target_mask(model, start_u, target_u)
-        start = start_index(model, start_u)
-        if target[start]:
-            raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u}); "
-                              f"every switching time would be 0")
+        start, target = start_and_target(model, start_u, target_u)
         live = _reachable_live(model, start, target, start_u, target_u)
         return cls(model=model, start_u=float(start_u), target_u=float(target_u),
                    start=start, target=target, live=live)

@@ -40,14 +40,7 @@ import numpy as np
 
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
-from ..markov.chain import (
-    reachable_from,
-    start_index,
-    start_side_mask,
-    sure_to_reach,
-    target_mask,
-)
-from ..markov.rates import build
+from ..markov.chain import reachable_from, segment_models, start_and_target, start_side_mask, sure_to_reach
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
 from . import _kernels as K
@@ -83,13 +76,9 @@ class _Setup:
 
 @functools.lru_cache(maxsize=8)
 def _setup(device: Device, protocol: Protocol, start_u: float, target_u: float) -> _Setup:
-    # the per-segment models of the protocol, then the device's own (as nanomag.exact.segment_models)
-    models = tuple(build(d) for d in protocol.devices(device)) + (build(device),)
+    models = segment_models(device, protocol)
     own = models[-1]
-    target = target_mask(own, start_u, target_u)
-    x0 = start_index(own, start_u)
-    if target[x0]:
-        raise ConfigError(f"start_u={start_u}: the start state already lies in the target (target_u={target_u})")
+    x0, target = start_and_target(own, start_u, target_u)
     side = start_side_mask(own, start_u, target_u)
     seen = reachable_from(models, x0, np.zeros_like(target))
     stuck = seen & ~sure_to_reach(own, target | side)
