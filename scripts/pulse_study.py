@@ -192,7 +192,7 @@ def kmc_wer_points(dev: nm.Device, protocol: nm.Protocol, start_u: float, target
     for i, w in enumerate(out["widths"]):
         p = nm.Protocol([protocol[0].replace(duration=float(w)), *list(protocol)[1:]])
         ws = nm.kmc.write_error_rate(dev, p, start_u, target_u, n_traj=n_traj, seed=seed + i)
-        lo, hi = ws.ci(confidence)
+        lo, hi = ws.interval(confidence)
         out["wer"].append(ws.wer)
         out["lo"].append(lo)
         out["hi"].append(hi)

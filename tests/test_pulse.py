@@ -600,7 +600,7 @@ def test_kmc_write_error_rate_matches_exact_within_binomial_error(make, start_u,
     assert ws.n_undecided == 0 and ws.n_errors + ws.n_switched == ws.n_traj
     z = (ws.wer - exact) / math.sqrt(exact * (1 - exact) / ws.n_traj)
     assert abs(z) < 4, (ws, exact, z)
-    lo, hi = ws.ci(0.9999)
+    lo, hi = ws.interval(0.9999)
     assert lo < exact < hi
 
 

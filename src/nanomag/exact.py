@@ -42,10 +42,10 @@ from .markov.chain import (
 from .markov.rates import RateModel, build
 from .model.device import Device
 from .model.protocol import Protocol, as_protocol
-from .results import FirstPassageDistribution, Transient
+from .results import ComputedWER, FirstPassageDistribution, Transient
 
 __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Stationary", "FirstPassageDistribution",
-           "Transient", "write_error_rate", "switching_probability", "segment_models", "WER_TOL"]
+           "Transient", "ComputedWER", "write_error_rate", "switching_probability", "segment_models", "WER_TOL"]
 
 #: Truncation of the Poisson series when propagating for a write error rate (relative to the total
 #: mass): far below 1e-3 x 1e-12, so a WER of 1e-12 keeps 1e-3 relative accuracy however it arises.
@@ -265,7 +265,7 @@ def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:
     return float(p_end @ committor(model, side, target)), float(p_end @ committor(model, target, side))
 
 
-def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> float:
+def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> ComputedWER:
     """Probability that the bit, started at ``start_u``, ends on its start side after ``protocol``.
 
     The chain runs from the start state under the protocol (free: it may
@@ -287,10 +287,15 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
 
     Returns
     -------
-    float
-        The write error rate, in [0, 1].
+    ComputedWER
+        The write error rate, in [0, 1]: a ``float`` (arithmetic, comparisons and
+        ``float()`` use it as the number) that also carries ``method = "exact"``,
+        ``switching`` (:func:`switching_probability`, computed alongside),
+        ``interval()`` and ``to_xarray()`` (:mod:`nanomag.results`).
     """
-    return _end_split(dev, protocol, start_u, target_u)[0]
+    wer, switching = _end_split(dev, protocol, start_u, target_u)
+    return ComputedWER(wer, method="exact", switching=switching, start_u=start_u, target_u=target_u,
+                       protocol=as_protocol(protocol), device=dev)
 
 
 def switching_probability(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> float:

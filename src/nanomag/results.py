@@ -12,8 +12,19 @@
   ``times``, ``u``, ``mean_u()``, ``merge``/``+``, ``to_xarray()``.
 * :class:`Transient`: a computed transient (exact, Fokker-Planck): ``times``,
   ``mean_u`` and what the engine knows besides (currents, charge, the density).
-* :class:`WERMap`: write error rates and switching probabilities over pulse
-  widths and heights (:func:`nanomag.pulse.wer_map`).
+* Write error rates, one vocabulary (``value``, ``float()``, ``interval(confidence)``,
+  ``method``, ``to_xarray()``):
+
+  - :class:`ComputedWER`: computed, not sampled (:func:`nanomag.exact.write_error_rate`);
+    a ``float`` subclass, so it is the number too;
+  - :class:`SampledWER`: sampled, by KMC runs (:func:`nanomag.kmc.write_error_rate`,
+    ``merge``/``+``) or weighted-ensemble replicas (:func:`nanomag.rare.write_error_rate`);
+  - :class:`WERMap`: computed write error rates and switching probabilities over
+    pulse widths and heights (:func:`nanomag.pulse.wer_map`).
+* :class:`SwitchingRate`: a mean switching time from forward flux sampling
+  (:func:`nanomag.rare.switching_rate`): ``mfpt`` (``value``), ``mean_time()``,
+  ``interval()``, ``ci``, ``n_events``, built from typed replicas
+  (:class:`FluxReplica`; the weighted ensemble's are :class:`WEReplica`).
 
 Conventions common to all: times in the device's time unit (hbar/energy);
 ``mean_time()`` returns ``(value, standard error)`` (the error is 0 for a
@@ -25,16 +36,27 @@ belong together refuse to merge with :class:`~nanomag.errors.ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from ._stats import empirical_survival, mean_and_error, survival_interval
+from ._stats import (
+    StagePlan,
+    binomial_interval,
+    check_confidence,
+    empirical_survival,
+    influence,
+    mean_and_error,
+    plan_replicas,
+    survival_interval,
+)
 from .errors import ConfigError, SolverError
 
 __all__ = ["TabulatedCurve", "FirstPassageSample", "FirstPassageDistribution", "TrajectorySample", "Transient",
-           "WERMap", "parameter_units"]
+           "WERMap", "parameter_units", "ComputedWER", "SampledWER", "SwitchingRate", "FluxReplica", "WEReplica"]
 
 
 def _xarray():
@@ -51,18 +73,50 @@ class TabulatedCurve(np.ndarray):
     """A function tabulated on a grid: an ndarray of its values that can also be called.
 
     ``curve[i]`` is the value at ``curve.grid[i]``; ``curve(t)`` interpolates
-    linearly inside the grid and is NaN outside it.
+    linearly inside the grid and is NaN outside it.  Indexing with a slice, a
+    mask or indices gives the curve on those grid points (``curve[1:](t)``
+    works); element-wise arithmetic keeps the grid; reductions (``sum``,
+    ``max``, ``mean``, ...) and anything else that changes the shape give
+    plain numbers or arrays.
     """
 
     def __new__(cls, values, grid):
         obj = np.asarray(values, dtype=float).view(cls)
-        obj.grid = np.asarray(grid, dtype=float)
+        grid = np.asarray(grid, dtype=float)
+        if obj.ndim != 1 or grid.shape != obj.shape:
+            raise ValueError(f"TabulatedCurve: values of shape {obj.shape} on a grid of shape {grid.shape}; "
+                             f"expected two 1-d arrays of one length")
+        obj.grid = grid
         return obj
 
     def __array_finalize__(self, obj):
-        self.grid = getattr(obj, "grid", None)
+        grid = getattr(obj, "grid", None)
+        self.grid = grid if grid is not None and grid.shape == self.shape else None
+
+    def __getitem__(self, key):
+        values = np.asarray(self)[key]
+        if self.grid is not None and isinstance(values, np.ndarray) and values.ndim == 1:
+            return TabulatedCurve(values, self.grid[key])
+        return values
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        plain = [np.asarray(x) if isinstance(x, TabulatedCurve) else x for x in inputs]
+        if out is not None:
+            kwargs["out"] = tuple(np.asarray(o) if isinstance(o, TabulatedCurve) else o for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        if method == "__call__" and self.grid is not None and isinstance(result, np.ndarray) \
+                and result.shape == self.shape and result.dtype.kind == "f":
+            return TabulatedCurve(result, self.grid)
+        return result
+
+    def __reduce__(self):
+        return TabulatedCurve, (np.asarray(self), self.grid)
 
     def __call__(self, t):
+        if self.grid is None:
+            raise ValueError("this array has lost its grid (its shape changed): it cannot be interpolated")
         t = np.asarray(t, dtype=float)
         order = np.argsort(self.grid, kind="stable")
         out = np.interp(t, self.grid[order], np.asarray(self)[order], left=np.nan, right=np.nan)
@@ -437,6 +491,28 @@ class WERMap:
         """P(switch), shape (n_heights, n_widths) (the ``switching`` array)."""
         return self.switching
 
+    @property
+    def method(self) -> str:
+        """``"exact"``: computed by the master equation."""
+        return "exact"
+
+    @property
+    def value(self) -> np.ndarray:
+        """The write error rates, shape (n_heights, n_widths) (the ``wer`` array)."""
+        return self.wer
+
+    def interval(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """(wer, wer): computed, so without statistical error (``confidence`` is checked only)."""
+        check_confidence(confidence)
+        return self.wer, self.wer
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with ``wer`` and ``switching`` over (``height``, ``width``)."""
+        xr = _xarray()
+        return xr.Dataset({"wer": (("height", "width"), self.wer), "switching": (("height", "width"), self.switching)},
+                          coords={"height": self.heights, "width": self.widths},
+                          attrs={"method": self.method, **self.settings})
+
     def width_at(self, level: float) -> np.ndarray:
         """Smallest width at which the WER falls to ``level``, per height, shape (n_heights,).  [time]
 
@@ -486,3 +562,598 @@ class WERMap:
     def __repr__(self) -> str:
         return (f"WERMap({self.heights.size} heights of {self.parameter or 'the protocol'} x {self.widths.size} "
                 f"widths, wer in [{float(np.min(self.wer)):.3g}, {float(np.max(self.wer)):.3g}])")
+
+
+# --------------------------------------------------------------------------- write error rates
+
+class ComputedWER(float):
+    """A write error rate computed without sampling: a ``float`` that knows how it was computed.
+
+    It is the number itself (``float(w)``, arithmetic, comparisons and
+    formatting treat it as the probability), and it answers the questions every
+    WER result answers: ``value``, ``interval(confidence)`` (the value twice: a
+    computed result has no statistical error), ``method`` and ``to_xarray()``.
+
+    Attributes
+    ----------
+    value : float
+        Probability that the bit ends on its start side.
+    switching : float
+        Probability that it ends on the target side, from its own committor
+        (not 1 - value); NaN when not computed.
+    method : str
+        ``"exact"`` (master equation).
+    start_u, target_u : float
+    protocol, device
+        The protocol and the device (its own parameters hold after the protocol).
+    """
+
+    def __new__(cls, value, *, method: str = "exact", switching: float = math.nan, start_u: float = math.nan,
+                target_u: float = math.nan, protocol=None, device=None):
+        obj = super().__new__(cls, value)
+        obj.method = method
+        obj.switching = float(switching)
+        obj.start_u = float(start_u)
+        obj.target_u = float(target_u)
+        obj.protocol = protocol
+        obj.device = device
+        return obj
+
+    def __reduce__(self):
+        return _computed_wer, (float(self), self.__dict__)
+
+    @property
+    def value(self) -> float:
+        return float(self)
+
+    @property
+    def wer(self) -> float:
+        return float(self)
+
+    @property
+    def engine(self) -> str:
+        return self.method
+
+    @property
+    def stderr(self) -> float:
+        """0.0: computed, not sampled."""
+        return 0.0
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """(value, value): a computed result has no statistical error (``confidence`` is checked only)."""
+        check_confidence(confidence)
+        return float(self), float(self)
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with the scalar ``wer`` (and ``switching``); the question in attrs."""
+        xr = _xarray()
+        return xr.Dataset({"wer": ((), float(self)), "switching": ((), self.switching)},
+                          attrs={"method": self.method, "start_u": self.start_u, "target_u": self.target_u})
+
+
+def _computed_wer(value, state):
+    return ComputedWER(value, **state)
+
+
+@dataclass(eq=False, kw_only=True)
+class SampledWER:
+    """A sampled write error rate: independent runs (KMC) or independent weighted-ensemble replicas.
+
+    Each entry of ``replica_wer`` is an unbiased estimate of the WER: for a
+    KMC run (:func:`nanomag.kmc.write_error_rate`) 1 where it ended on the
+    start side and 0 otherwise; for a weighted-ensemble replica
+    (:func:`nanomag.rare.write_error_rate`) the weight that ended on the
+    start side.  The WER is their mean, ``float(result)`` gives it, and
+    ``interval(confidence)`` its confidence interval: exact binomial
+    (Clopper-Pearson) for KMC runs; for the weighted ensemble the two-stage
+    interval, planned from the first ``n_first`` replicas
+    (:func:`nanomag.rare.stages.plan_replicas`).  KMC samples of one run
+    merge (``merge``/``+``); weighted-ensemble results do not (their plan
+    belongs to their first stage).
+
+    Attributes
+    ----------
+    replica_wer : ndarray, shape (n_replicas,)
+        Each run's (replica's) estimate of the WER.
+    replica_events : ndarray of int64, shape (n_replicas,)
+        KMC events each run (replica) spent.
+    engine : str
+        ``"kmc"`` or ``"we"`` (weighted ensemble); also :attr:`method`.
+    start_u, target_u : float
+    protocol, device
+    seed : int
+        Root seed.
+    first_index : int
+        Index of the first run (KMC).
+    t_max : float
+        Runs undecided at t_max count as no error (KMC; inf: none).  [time]
+    wall_time : float
+        Seconds.
+    side : ndarray of int8, shape (n_traj,), or None
+        KMC: 0 ended on the start side (a write error), 1 on the target side, -1 undecided at ``t_max``.
+    times : ndarray, shape (n_traj,), or None
+        KMC: when each run reached its side (t_max if undecided).  [time]
+    plan : StagePlan or None
+        Weighted ensemble: the plan of the first stage (None before it, or when no replica saw an error).
+    confidence : float
+        Of :attr:`ci`.
+    rtol, max_events, stopped_by
+        Weighted ensemble: the stopping rule and what stopped it (``"rtol"`` or ``"budget"``).
+    replica_run_events : ndarray, shape (n_replicas,), or None
+        Weighted ensemble: the weighted mean events of one plain run (the cost unit of brute force).
+    bin_edges_u : ndarray or None
+        Weighted ensemble: interior bin edges, in u.
+    walkers, steps : int
+        Weighted ensemble: walkers per occupied bin; resampling steps over the protocol.
+    """
+
+    replica_wer: np.ndarray
+    replica_events: np.ndarray
+    start_u: float
+    target_u: float
+    engine: str = "kmc"
+    protocol: object = None
+    device: object = None
+    seed: int = 0
+    first_index: int = 0
+    t_max: float = math.inf
+    wall_time: float = 0.0
+    side: np.ndarray | None = None
+    times: np.ndarray | None = None
+    plan: StagePlan | None = None
+    confidence: float = 0.95
+    rtol: float = math.nan
+    max_events: float = math.nan
+    stopped_by: str = ""
+    replica_run_events: np.ndarray | None = None
+    bin_edges_u: np.ndarray | None = None
+    walkers: int = 0
+    steps: int = 0
+
+    _run_keys = ("engine", "device", "protocol", "start_u", "target_u", "t_max", "seed")
+    _per_trajectory = ("replica_wer", "replica_events", "side", "times")
+    _totals = ("wall_time",)
+
+    def __post_init__(self):
+        self.replica_wer = np.asarray(self.replica_wer, dtype=float)
+        self.replica_events = np.asarray(self.replica_events, dtype=np.int64)
+
+    @classmethod
+    def from_runs(cls, side, times, events, **kw) -> SampledWER:
+        """The sample of independent KMC runs: ``side`` (0 start side, 1 target, -1 undecided) of each."""
+        side = np.asarray(side, dtype=np.int8)
+        return cls(replica_wer=(side == 0).astype(float), replica_events=events, side=side,
+                   times=np.asarray(times, dtype=float), **kw)
+
+    # ------------------------------------------------------------------ the estimate
+
+    @property
+    def method(self) -> str:
+        return self.engine
+
+    @property
+    def value(self) -> float:
+        """The write error rate: the mean of ``replica_wer`` (NaN when empty)."""
+        return float(self.replica_wer.mean()) if self.replica_wer.size else math.nan
+
+    wer = value
+
+    def __float__(self) -> float:
+        return self.value
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of the WER over runs (replicas): binomial for KMC runs; NaN for a single one."""
+        return mean_and_error(self.replica_wer)[1] if self.replica_wer.size else math.nan
+
+    def interval(self, confidence: float | None = None) -> tuple[float, float]:
+        """(low, high) ``confidence`` interval of the WER (default: :attr:`confidence`).
+
+        KMC runs: exact binomial (Clopper-Pearson).  Weighted ensemble: the
+        two-stage interval wer x exp(+-half-width), its plan recomputed for
+        ``confidence`` from the first stage; (0, NaN) while no replica saw an
+        error, (NaN, NaN) before the first stage is complete.
+        """
+        confidence = self.confidence if confidence is None else check_confidence(confidence)
+        if self.plan is None and self.side is not None:
+            return binomial_interval(self.n_errors, self.n_traj, confidence)
+        wer = self.value
+        if self.plan is None or not wer > 0:
+            return (0.0, math.nan) if wer == 0 else (math.nan, math.nan)
+        plan = self.plan
+        if confidence != self.confidence:
+            first = self.replica_wer[:plan.n_first]
+            plan = plan_replicas(first, np.ones(first.size), self.rtol, confidence)
+        half = plan.half_width(self.n_replicas)
+        return wer * math.exp(-half), wer * math.exp(half)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """:meth:`interval` at :attr:`confidence`."""
+        return self.interval()
+
+    @property
+    def relative_error(self) -> float:
+        """Largest relative distance from the estimate to an end of :attr:`ci` (what ``rtol`` bounds)."""
+        lo, hi = self.ci
+        wer = self.value
+        if not (wer > 0 and math.isfinite(lo) and math.isfinite(hi)):
+            return math.inf
+        return max(wer - lo, hi - wer) / wer
+
+    # ------------------------------------------------------------------ counts
+
+    @property
+    def n_replicas(self) -> int:
+        return int(self.replica_wer.size)
+
+    n_traj = n_replicas
+
+    @property
+    def n_events(self) -> int:
+        """KMC events spent in all."""
+        return int(self.replica_events.sum())
+
+    @property
+    def events_per_trajectory(self) -> np.ndarray:
+        """Events of each KMC run, shape (n_traj,) (``replica_events``)."""
+        return self.replica_events
+
+    @property
+    def events_per_run(self) -> float:
+        """Mean events of one plain KMC run of the protocol and the relaxation: the cost unit of brute force."""
+        per_run = self.replica_events if self.replica_run_events is None else self.replica_run_events
+        return float(np.mean(per_run)) if per_run.size else math.nan
+
+    def brute_force_events_for(self, rtol: float) -> float:
+        """Events of plain KMC runs whose 95 % interval of the WER is wer x (1 +- rtol).
+
+        (1.96 / rtol)^2 (1 - wer) / wer runs (binomial), of :attr:`events_per_run` events each.
+        """
+        wer = self.value
+        return (1.96 / rtol) ** 2 * (1 - wer) / wer * self.events_per_run
+
+    def _sides(self) -> np.ndarray:
+        if self.side is None:
+            raise ConfigError("a weighted-ensemble estimate has no per-run sides (n_errors, n_switched, "
+                              "n_undecided belong to KMC samples)")
+        return self.side
+
+    @property
+    def n_errors(self) -> int:
+        """KMC runs that ended on the start side."""
+        return int(np.count_nonzero(self._sides() == 0))
+
+    @property
+    def n_switched(self) -> int:
+        return int(np.count_nonzero(self._sides() == 1))
+
+    @property
+    def n_undecided(self) -> int:
+        return int(np.count_nonzero(self._sides() < 0))
+
+    @property
+    def n_first(self) -> int:
+        """Replicas of the first stage (all of them without a plan)."""
+        return self.plan.n_first if self.plan is not None else self.n_replicas
+
+    @property
+    def n_planned(self) -> int:
+        """Replicas the first stage asked for."""
+        return self.plan.n_needed if self.plan is not None else self.n_replicas
+
+    @property
+    def quantile(self) -> float:
+        """The (Edgeworth-corrected) Student quantile of the plan; NaN without one."""
+        return self.plan.quantile if self.plan is not None else math.nan
+
+    # ------------------------------------------------------------------ combining
+
+    def merge(self, other: SampledWER) -> SampledWER:
+        """The two KMC samples as one (``other``'s runs must follow ``self``'s).
+
+        Weighted-ensemble results refuse (ConfigError): their interval is planned from their own first stage.
+        """
+        for res in (self, other):
+            if isinstance(res, SampledWER) and res.side is None:
+                raise ConfigError("merge: weighted-ensemble WER results do not merge (each interval is planned "
+                                  "from its own first stage); run one with a smaller rtol instead")
+        return FirstPassageSample.merge(self, other)
+
+    __add__ = FirstPassageSample.__add__
+
+    # ------------------------------------------------------------------ display and export
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        head = f"SampledWER(method={self.method!r}, wer={self.value:.6g}, ci=({lo:.4g}, {hi:.4g})"
+        if self.side is not None:
+            return (head + f", n_traj={self.n_traj}, errors={self.n_errors}, switched={self.n_switched}, "
+                    f"undecided={self.n_undecided}, seed={self.seed})")
+        return (head + f", n_events={self.n_events}, stopped_by={self.stopped_by!r}, "
+                f"n_replicas={self.n_replicas}, seed={self.seed})")
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: each run's (replica's) estimate and events; the estimate and interval in attrs."""
+        xr = _xarray()
+        dim = "trajectory" if self.side is not None else "replica"
+        data = {"replica_wer": (dim, self.replica_wer), "replica_events": (dim, self.replica_events)}
+        if self.side is not None:
+            data.update(side=(dim, self.side), times=(dim, self.times))
+        lo, hi = self.ci
+        ds = xr.Dataset(data, coords={dim: np.arange(self.first_index, self.first_index + self.n_replicas)},
+                        attrs={"wer": self.value, "stderr": self.stderr, "ci_low": lo, "ci_high": hi,
+                               "confidence": self.confidence, "method": self.method, "n_events": self.n_events,
+                               "stopped_by": self.stopped_by, "seed": self.seed, "start_u": self.start_u,
+                               "target_u": self.target_u, "t_max": self.t_max, "wall_time": self.wall_time})
+        if self.side is not None:
+            ds["times"].attrs["units"] = "hbar/energy"
+        return ds
+
+
+# --------------------------------------------------------------------------- rare-event replicas and rates
+
+class FluxReplica(NamedTuple):
+    """One forward-flux-sampling replica (:func:`nanomag.rare.ffs.replica_task`): a flux run and its ladder."""
+
+    replica: int
+    flux_time: float          # duration of the flux run  [time]
+    n_launch: int             # launches through the first interface
+    n_restart: int            # switches seen directly in the flux run
+    flux_events: int
+    n_success: np.ndarray     # (n_stages,) int64: trials that reached the next interface
+    stage_events: np.ndarray  # (n_stages,) int64
+    status: int               # 0, or the kernel's BUDGET when the flux run spent the event guard
+
+    @property
+    def events(self) -> int:
+        return int(self.flux_events + np.sum(self.stage_events))
+
+    def weight(self, trials: int) -> float:
+        """W_r = N_r prod_k p_rk: unbiased for the number of switches in the flux run."""
+        return self.n_launch * float(np.prod(np.asarray(self.n_success) / trials))
+
+
+class WEReplica(NamedTuple):
+    """One weighted-ensemble replica (:func:`nanomag.rare.we.we_replica_task`)."""
+
+    replica: int
+    wer: float              # weight that ended on the start side
+    events: int             # all events of the replica's walkers
+    events_per_run: float   # the weighted mean events of one run
+    max_walkers: int
+    status: int             # 0, or the kernel's status of a walker that got stuck
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SwitchingRate:
+    """Mean switching time from forward flux sampling (:func:`nanomag.rare.switching_rate`), with its interval.
+
+    Built from its typed replicas (:class:`FluxReplica`); every statistic below is derived from them.
+
+    Attributes
+    ----------
+    replicas : tuple of FluxReplica
+        Sorted by replica number.
+    interfaces : ndarray, shape (n_stages,)
+        u of the interfaces lambda_0 .. lambda_{n-1}; A = the states before interface 0.
+    trials, launches : int
+        Trials per stage and minimum launches per replica.
+    pilot_events : int
+        Events of the pilot that found the basin and placed the interfaces.
+    basin_u : float
+        u of the basin state m where the flux cycles regenerate.
+    plan : StagePlan or None
+        The first stage's plan (None before it is complete).
+    confidence, rtol, max_events, stopped_by
+        The interval's confidence, the stopping rule and what stopped the run (``"rtol"`` or ``"budget"``).
+    seed, start_u, target_u, device, engine, wall_time
+        As for the other engines' results.
+    """
+
+    replicas: tuple
+    interfaces: np.ndarray
+    trials: int
+    launches: int
+    pilot_events: int
+    basin_u: float
+    plan: StagePlan | None = None
+    confidence: float = 0.95
+    rtol: float = math.nan
+    max_events: float = math.nan
+    stopped_by: str = ""
+    seed: int = 0
+    start_u: float = math.nan
+    target_u: float = math.nan
+    device: object = None
+    engine: str = "ffs"
+    wall_time: float = 0.0
+
+    # ------------------------------------------------------------------ per replica
+
+    @property
+    def method(self) -> str:
+        return self.engine
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def n_stages(self) -> int:
+        return int(self.interfaces.size)
+
+    @functools.cached_property
+    def replica_time(self) -> np.ndarray:
+        """T_r, the duration of each replica's flux run, shape (n_replicas,).  [time]"""
+        return np.array([r.flux_time for r in self.replicas], dtype=float)
+
+    @functools.cached_property
+    def replica_weight(self) -> np.ndarray:
+        """W_r = N_r prod_k p_rk of each replica, shape (n_replicas,)."""
+        n = np.array([r.n_launch for r in self.replicas], dtype=np.int64)
+        return n * np.prod(self._stage_success / self.trials, axis=1)
+
+    @functools.cached_property
+    def replica_events(self) -> np.ndarray:
+        """Events of each replica, shape (n_replicas,), int64."""
+        return np.array([r.events for r in self.replicas], dtype=np.int64)
+
+    @functools.cached_property
+    def _stage_success(self) -> np.ndarray:
+        return np.array([r.n_success for r in self.replicas], dtype=np.int64).reshape(self.n_replicas,
+                                                                                       self.n_stages)
+
+    # ------------------------------------------------------------------ pooled statistics
+
+    @property
+    def n_trials(self) -> np.ndarray:
+        """Trials launched from interface k, summed over replicas, shape (n_stages,) (only while a ladder lived)."""
+        s = self._stage_success
+        alive = np.concatenate([np.ones((s.shape[0], 1), dtype=bool), s[:, :-1] > 0], axis=1)
+        return (alive * self.trials).sum(axis=0).astype(np.int64)
+
+    @property
+    def n_success(self) -> np.ndarray:
+        """Trials that reached the next interface (the target for the last), summed, shape (n_stages,)."""
+        return self._stage_success.sum(axis=0)
+
+    @property
+    def p(self) -> np.ndarray:
+        """Pooled conditional probabilities n_success / n_trials per stage, shape (n_stages,)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.n_success / self.n_trials
+
+    @property
+    def n_launches(self) -> int:
+        return int(sum(r.n_launch for r in self.replicas))
+
+    @property
+    def flux_time(self) -> float:
+        """Total duration of the flux runs.  [time]"""
+        return float(self.replica_time.sum())
+
+    @property
+    def flux_events(self) -> int:
+        return int(sum(r.flux_events for r in self.replicas))
+
+    @property
+    def n_restarts(self) -> int:
+        """Switches seen directly during the flux runs."""
+        return int(sum(r.n_restart for r in self.replicas))
+
+    @property
+    def flux(self) -> float:
+        """Launches through interface 0 per unit time of the restarted chain.  [1/time]"""
+        return self.n_launches / self.flux_time if self.flux_time > 0 else math.nan
+
+    @property
+    def n_events(self) -> int:
+        """Jump-chain events spent, pilot included."""
+        return int(self.replica_events.sum()) + int(self.pilot_events)
+
+    @property
+    def n_first(self) -> int:
+        return self.plan.n_first if self.plan is not None else self.n_replicas
+
+    @property
+    def n_planned(self) -> int:
+        return self.plan.n_needed if self.plan is not None else self.n_replicas
+
+    @property
+    def quantile(self) -> float:
+        return self.plan.quantile if self.plan is not None else math.nan
+
+    # ------------------------------------------------------------------ the estimate
+
+    @property
+    def mfpt(self) -> float:
+        """Mean first-passage time from ``start_u`` to ``target_u``, sum T / sum W (inf before a switch).  [time]"""
+        w = self.replica_weight.sum()
+        return float(self.replica_time.sum() / w) if self.n_replicas and w > 0 else math.inf
+
+    value = mfpt
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of :attr:`mfpt` (delta method over replicas).  [time]"""
+        if self.n_replicas < 2 or not math.isfinite(self.mfpt):
+            return math.nan
+        z = influence(self.replica_weight, self.replica_time)
+        return self.mfpt * float(z.std(ddof=1)) / math.sqrt(self.n_replicas)
+
+    def mean_time(self) -> tuple[float, float]:
+        """(mean switching time, its standard error).  [time]"""
+        return self.mfpt, self.stderr
+
+    def interval(self, confidence: float | None = None) -> tuple[float, float]:
+        """(low, high) two-stage ``confidence`` interval of the mean switching time (default :attr:`confidence`).
+
+        The plan is recomputed for another ``confidence`` from the first stage; (NaN, inf) without a plan.  [time]
+        """
+        confidence = self.confidence if confidence is None else check_confidence(confidence)
+        mfpt = self.mfpt
+        if self.plan is None or not math.isfinite(mfpt):
+            return math.nan, math.inf
+        plan = self.plan
+        if confidence != self.confidence:
+            k = plan.n_first
+            plan = plan_replicas(self.replica_weight[:k], self.replica_time[:k], self.rtol, confidence)
+        half = plan.half_width(self.n_replicas)
+        return mfpt * math.exp(-half), mfpt * math.exp(half)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """:meth:`interval` at :attr:`confidence`.  [time]"""
+        return self.interval()
+
+    @property
+    def rate(self) -> float:
+        """Switching rate 1/mfpt.  [1/time]"""
+        return 1.0 / self.mfpt
+
+    @property
+    def brute_force_events(self) -> float:
+        """KMC events a direct simulation spends per switch: mfpt x the event rate of the flux runs."""
+        return self.mfpt * self.flux_events / self.flux_time if self.flux_time > 0 else math.nan
+
+    def brute_force_events_for(self, rtol: float) -> float:
+        """KMC events of a direct ensemble whose 95 % interval of the mean is mfpt x (1 +- rtol).
+
+        (1.96 / rtol)^2 switches, for switching times as spread as an exponential
+        (standard deviation = mean, as in the activated regime).
+        """
+        return (1.96 / rtol) ** 2 * self.brute_force_events
+
+    @property
+    def relative_error(self) -> float:
+        """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
+        lo, hi = self.ci
+        mfpt = self.mfpt
+        if not (math.isfinite(mfpt) and math.isfinite(lo) and math.isfinite(hi)):
+            return math.inf
+        return max(mfpt - lo, hi - mfpt) / mfpt
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        return (f"SwitchingRate(mfpt={self.mfpt:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
+                f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, n_stages={self.n_stages}, "
+                f"seed={self.seed})")
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: statistics per ``stage`` and per ``replica``; the estimate in attrs."""
+        xr = _xarray()
+        lo, hi = self.ci
+        ds = xr.Dataset(
+            {"interface_u": ("stage", self.interfaces), "n_trials": ("stage", self.n_trials),
+             "n_success": ("stage", self.n_success), "p": ("stage", self.p),
+             "replica_time": ("replica", self.replica_time), "replica_weight": ("replica", self.replica_weight),
+             "replica_events": ("replica", self.replica_events)},
+            coords={"stage": np.arange(self.n_stages), "replica": np.arange(self.n_replicas)},
+            attrs={"mfpt": self.mfpt, "stderr": self.stderr, "ci_low": lo, "ci_high": hi,
+                   "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
+                   "flux": self.flux, "basin_u": self.basin_u, "engine": self.engine, "method": self.method,
+                   "seed": self.seed, "start_u": self.start_u, "target_u": self.target_u, "rtol": self.rtol,
+                   "max_events": self.max_events, "wall_time": self.wall_time})
+        ds["replica_time"].attrs["units"] = "hbar/energy"
+        return ds

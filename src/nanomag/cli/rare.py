@@ -67,7 +67,8 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     exact_value = _exact_value(args, cfg, lambda exact: exact.mfpt(cfg.device, spec.start_u, spec.target_u))
     lo, hi = est.ci
     brute = est.brute_force_events
-    payload = {"path": str(out), "kind": spec.kind, "mfpt": est.mfpt, "stderr": est.stderr, "ci": [lo, hi],
+    payload = {"path": str(out), "kind": spec.kind, "method": est.method, "mfpt": est.mfpt,
+               "stderr": est.stderr, "ci": [lo, hi],
                "confidence": est.confidence, "relative_error": est.relative_error, "stopped_by": est.stopped_by,
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
                "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux,
@@ -118,7 +119,8 @@ def _report_wer(args, cfg, spec, est, out) -> int:
     lo, hi = est.ci
     rel = est.relative_error
     brute = est.brute_force_events_for(rel) if math.isfinite(rel) and est.wer > 0 else math.nan
-    payload = {"path": str(out), "kind": spec.kind, "wer": est.wer, "stderr": est.stderr, "ci": [lo, hi],
+    payload = {"path": str(out), "kind": spec.kind, "method": est.method, "wer": est.wer,
+               "stderr": est.stderr, "ci": [lo, hi],
                "confidence": est.confidence, "relative_error": rel, "stopped_by": est.stopped_by,
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
                "events_per_run": est.events_per_run, "brute_force_events_same_precision": brute,

@@ -51,9 +51,10 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from ..rare.ffs import FluxSampler, SwitchingRate
+from ..rare.ffs import FluxSampler
 from ..rare.stages import plan_replicas
-from ..rare.we import WERSampler, WriteErrorRate
+from ..rare.we import WERSampler
+from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
 
 __all__ = ["RareSpec", "rare_spec", "make_sampler", "RareState", "write_rare", "read_rare_state", "read_rare",
@@ -153,7 +154,7 @@ class RareState:
         self.attrs = attrs
         self.settings = settings
         self.pilot = pilot        # (levels, basin_state, pilot_events); None for a write error rate
-        self.results = results    # replica dicts, sorted by replica
+        self.results = results    # typed replicas (FluxReplica or WEReplica), sorted by replica
 
     @property
     def complete(self) -> bool:
@@ -184,14 +185,15 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
     """Write the whole file through ``path.partial`` and an atomic rename.
 
     ``sampler``: the run's :class:`~nanomag.rare.FluxSampler` or
-    :class:`~nanomag.rare.WERSampler`; ``results``: replica dicts (any order);
+    :class:`~nanomag.rare.WERSampler`; ``results``: its typed replicas
+    (:class:`~nanomag.results.FluxReplica` or :class:`~nanomag.results.WEReplica`, any order);
     ``estimate``: the final result (marks the file complete), or None while the run goes on.
     """
     from .._version import VERSION
 
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    results = sorted(results, key=lambda r: r["replica"])
+    results = sorted(results, key=lambda r: r.replica)
     ffs = isinstance(sampler, FluxSampler)
     kind = "switching_rate" if ffs else "write_error_rate"
     try:
@@ -217,7 +219,7 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["updated"] = now
             a["status"] = "running" if estimate is None else "complete"
             g = h5.create_group("replicas")
-            g["index"] = np.array([r["replica"] for r in results], dtype=np.int64)
+            g["index"] = np.array([r.replica for r in results], dtype=np.int64)
             if ffs:
                 n_stages = sampler.levels.size - 1
                 p = h5.create_group("pilot")
@@ -227,14 +229,15 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                 p.attrs["basin_u"] = sampler.basin_u
                 p.attrs["pilot_events"] = sampler.pilot_events
                 for key, dtype in _REPLICA_KEYS:
-                    g[key] = np.array([r[key] for r in results], dtype=dtype)
+                    g[key] = np.array([getattr(r, key) for r in results], dtype=dtype)
                 for key in _STAGE_KEYS:
-                    g[key] = np.array([r[key] for r in results], dtype=np.int64).reshape(len(results), n_stages)
+                    g[key] = np.array([getattr(r, key) for r in results], dtype=np.int64).reshape(len(results),
+                                                                                                 n_stages)
                 g["flux_time"].attrs["units"] = "hbar / energy"
             else:
                 h5.create_group("bins")["edges_u"] = sampler.bin_edges_u
                 for key, dtype in _WE_KEYS:
-                    g[key] = np.array([r[key] for r in results], dtype=dtype)
+                    g[key] = np.array([getattr(r, key) for r in results], dtype=dtype)
             if estimate is not None:
                 names = ("mfpt", "flux") if ffs else ("wer", "events_per_run")
                 for key in names + ("stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
@@ -275,6 +278,7 @@ def read_rare_state(path) -> RareState:
         keys = _REPLICA_KEYS if kind == "switching_rate" else _WE_KEYS
         cols = {key: g[key][...] for key, _ in keys}
         stages = {key: g[key][...] for key in _STAGE_KEYS} if kind == "switching_rate" else {}
+    replica_type = FluxReplica if kind == "switching_rate" else WEReplica
     results = []
     for i, r in enumerate(index):
         res = {"replica": int(r)}
@@ -282,14 +286,14 @@ def read_rare_state(path) -> RareState:
             res[key] = float(cols[key][i]) if dtype == "f8" else int(cols[key][i])
         for key, values in stages.items():
             res[key] = values[i].astype(np.int64)
-        results.append(res)
+        results.append(replica_type(**res))
     return RareState(attrs, settings, pilot, results)
 
 
-def read_rare(path) -> SwitchingRate | WriteErrorRate:
+def read_rare(path) -> SwitchingRate | SampledWER:
     """Read a complete ``nanomag rare`` file back into the result of the run.
 
-    Returns the :class:`~nanomag.rare.SwitchingRate` (or :class:`~nanomag.rare.WriteErrorRate`)
+    Returns the :class:`~nanomag.results.SwitchingRate` (or :class:`~nanomag.results.SampledWER`)
     that the run returned.
     """
     from .config import parse_config
@@ -305,13 +309,13 @@ def read_rare(path) -> SwitchingRate | WriteErrorRate:
                     **{k: (tuple(v) if k == "interfaces" and v is not None else v) for k, v in s.items()})
     sampler = make_sampler(cfg, spec, pilot=state.pilot)
     n_first, n_total = int(a["n_first"]), int(a["n_replicas"])
-    first = [r for r in state.results if r["replica"] < n_first]
-    used = [r for r in state.results if r["replica"] < n_total]
+    first = [r for r in state.results if r.replica < n_first]
+    used = [r for r in state.results if r.replica < n_total]
     if spec.kind == "switching_rate":
-        W = np.array([r["n_launch"] * np.prod(r["n_success"] / s["trials"]) for r in first])
-        T = np.array([r["flux_time"] for r in first])
+        W = np.array([r.weight(s["trials"]) for r in first])
+        T = np.array([r.flux_time for r in first])
     else:
-        W = np.array([r["wer"] for r in first])
+        W = np.array([r.wer for r in first])
         T = np.ones(W.size)
     plan = plan_replicas(W, T, s["rtol"], s["confidence"]) if W.sum() > 0 else None
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],

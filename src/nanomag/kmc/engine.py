@@ -48,7 +48,7 @@ from ..markov.chain import (
 from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
-from ..results import FirstPassageSample, TrajectorySample
+from ..results import FirstPassageSample, SampledWER, TrajectorySample
 from . import _kernels as K
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
@@ -160,91 +160,9 @@ class TrajectoryResult(TrajectorySample):
         return mean_and_error(per_traj)
 
 
-@dataclass(eq=False, kw_only=True, repr=False)
-class WERSample:
-    """Sampled write error rate: where each run ends after the protocol and the relaxation.
-
-    Each run follows the protocol freely, then relaxes under the device's own
-    parameters until it reaches the start side or the target (the definition
-    of :func:`nanomag.exact.write_error_rate`).
-
-    Attributes
-    ----------
-    side : ndarray of int8, shape (n_traj,)
-        0: ended on the start side (a write error), 1: on the target side,
-        -1: undecided at ``t_max`` (censored).
-    times : ndarray, shape (n_traj,)
-        When each run reached its side (t_max if undecided).  [time]
-    events_per_trajectory : ndarray of int64, shape (n_traj,)
-    start_u, target_u, t_max, seed, first_index, device, protocol, wall_time
-    """
-
-    side: np.ndarray
-    times: np.ndarray
-    events_per_trajectory: np.ndarray
-    start_u: float
-    target_u: float
-    protocol: Protocol
-    t_max: float = math.inf
-    seed: int = 0
-    first_index: int = 0
-    device: object = None
-    engine: str = "kmc"
-    wall_time: float = 0.0
-
-    _run_keys = ("engine", "device", "protocol", "start_u", "target_u", "t_max", "seed")
-    _per_trajectory = ("side", "times", "events_per_trajectory")
-    _totals = ("wall_time",)
-
-    merge = FirstPassageSample.merge
-    __add__ = FirstPassageSample.__add__
-
-    @property
-    def n_traj(self) -> int:
-        return int(self.side.size)
-
-    @property
-    def n_events(self) -> int:
-        return int(self.events_per_trajectory.sum())
-
-    @property
-    def n_errors(self) -> int:
-        """Runs that ended on the start side."""
-        return int(np.count_nonzero(self.side == 0))
-
-    @property
-    def n_switched(self) -> int:
-        return int(np.count_nonzero(self.side == 1))
-
-    @property
-    def n_undecided(self) -> int:
-        return int(np.count_nonzero(self.side < 0))
-
-    @property
-    def wer(self) -> float:
-        """Fraction of runs that ended on the start side (undecided runs count in the denominator)."""
-        return self.n_errors / self.n_traj if self.n_traj else math.nan
-
-    @property
-    def stderr(self) -> float:
-        """Binomial standard error of :attr:`wer` (NaN for a single run)."""
-        n = self.n_traj
-        return math.sqrt(self.wer * (1 - self.wer) / (n - 1)) if n > 1 else math.nan
-
-    def ci(self, confidence: float = 0.95) -> tuple[float, float]:
-        """Exact (Clopper-Pearson) confidence interval of the WER."""
-        from scipy.stats import beta
-
-        if not 0 < confidence < 1:
-            raise ConfigError(f"confidence: must lie in (0, 1), got {confidence!r}")
-        k, n, a = self.n_errors, self.n_traj, (1 - confidence) / 2
-        low = float(beta.ppf(a, k, n - k + 1)) if k > 0 else 0.0
-        high = float(beta.ppf(1 - a, k + 1, n - k)) if k < n else 1.0
-        return low, high
-
-    def __repr__(self) -> str:
-        return (f"WERSample(n_traj={self.n_traj}, errors={self.n_errors}, switched={self.n_switched}, "
-                f"undecided={self.n_undecided}, wer={self.wer:.4g} +- {self.stderr:.2g}, seed={self.seed})")
+#: The sampled write error rate of KMC runs: :class:`nanomag.results.SampledWER` (one type with the weighted
+#: ensemble's; the old name stays).
+WERSample = SampledWER
 
 
 # --------------------------------------------------------------------------- solver
@@ -393,7 +311,7 @@ class KMCSolver:
                                   protocol=protocol)
 
     def write_error_rate(self, protocol: Protocol, start_u: float, target_u: float, *, n_traj: int, seed: int,
-                         t_max: float | None = None, first_index: int = 0) -> WERSample:
+                         t_max: float | None = None, first_index: int = 0) -> SampledWER:
         """Sampled write error rate of runs ``first_index ..`` (see :func:`write_error_rate`)."""
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
@@ -405,9 +323,9 @@ class KMCSolver:
         tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "wer")
         times, n_events, censored, final, _, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
         side = np.where(censored, -1, np.where(tables[4][final], 0, 1)).astype(np.int8)
-        return WERSample(side=side, times=times, events_per_trajectory=n_events, start_u=float(start_u),
-                         target_u=float(target_u), protocol=protocol, t_max=t_lim, seed=int(seed),
-                         first_index=first_index, device=self.device, wall_time=wall)
+        return SampledWER.from_runs(side, times, n_events, start_u=float(start_u), target_u=float(target_u),
+                                    engine="kmc", protocol=protocol, t_max=t_lim, seed=int(seed),
+                                    first_index=first_index, device=self.device, wall_time=wall)
 
     def trajectories(self, start_u: float | None, times, *, n_traj: int, seed: int, start_states=None,
                      first_index: int = 0, protocol: Protocol | None = None) -> TrajectoryResult:
@@ -508,18 +426,20 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
 
 def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float, *, n_traj: int, seed: int,
                      t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                     parallel: bool | None = None) -> WERSample:
+                     parallel: bool | None = None) -> SampledWER:
     """Sampled write error rate: each run follows ``protocol``, then relaxes to the start side or the target.
 
     The definition is that of :func:`nanomag.exact.write_error_rate`; the
     estimate is the fraction of runs that end on the start side, with a
-    binomial error (:attr:`WERSample.stderr`, :meth:`WERSample.ci`).
+    binomial error (:attr:`~nanomag.results.SampledWER.stderr`, :meth:`~nanomag.results.SampledWER.interval`).
     Arguments as for :func:`first_passage`; ``t_max`` (absolute time) leaves
     runs that have not decided by then undecided.
 
     Returns
     -------
-    WERSample
+    SampledWER
+        ``float()`` of it is the WER; ``interval(confidence)`` its exact binomial interval;
+        ``side``, ``times``, ``n_errors``, ``n_switched``, ``n_undecided`` the runs'.
     """
     solver = KMCSolver(dev, parallel=parallel)
     return _in_chunks(lambda lo, count, first: solver.write_error_rate(protocol, start_u, target_u, n_traj=count,

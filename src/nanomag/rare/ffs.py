@@ -45,8 +45,9 @@ from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import RateModel, build
 from ..model.device import Device
+from ..results import FluxReplica, SwitchingRate
 from . import _kernels as K
-from .stages import StagePlan, influence, pack_tables, plan_replicas, run_two_stage
+from .stages import StagePlan, pack_tables, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
            "plan_replicas", "StagePlan", "check_interfaces"]
@@ -155,10 +156,10 @@ def _run_trials(setup: _Setup, words, first: int, starts, lo: float, hi: float, 
 
 
 
-def replica_task(task: ReplicaTask, replica: int) -> dict:
+def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     """One replica: a flux run and the splitting ladder on its own streams (a module-level task, for ``map_fn``).
 
-    Returns a dict of plain numbers and arrays: ``replica``, ``flux_time``
+    Returns a :class:`~nanomag.results.FluxReplica`: ``replica``, ``flux_time``
     [time], ``n_launch``, ``n_restart``, ``flux_events``, ``n_success`` and
     ``stage_events`` (shape (n_stages,) each), ``status`` (0; or
     :data:`~nanomag.rare._kernels.BUDGET` when the flux run alone exhausted
@@ -185,169 +186,8 @@ def replica_task(task: ReplicaTask, replica: int) -> dict:
             n_success[k] = int(success.sum())
             stage_events[k] = int(n_ev.sum())
             starts = end_state[success]
-    return {"replica": int(replica), "flux_time": float(t), "n_launch": n_launch, "n_restart": int(n_restart),
-            "flux_events": int(n_flux), "n_success": n_success, "stage_events": stage_events, "status": int(status)}
-
-
-# --------------------------------------------------------------------------- result
-
-
-@dataclass(frozen=True, eq=False, kw_only=True)
-class SwitchingRate:
-    """Mean switching time from forward flux sampling, with its confidence interval.
-
-    Attributes
-    ----------
-    mfpt : float
-        Estimated mean first-passage time from ``start_u`` to ``target_u``.  [time]
-    stderr : float
-        Its standard error (delta method over replicas).  [time]
-    ci : (float, float)
-        ``confidence`` interval of the mean switching time (two-stage, see
-        :func:`~nanomag.rare.stages.plan_replicas`).  [time]
-    confidence : float
-    n_events : int
-        Jump-chain events spent, pilot included.
-    stopped_by : str
-        ``"rtol"`` (the interval reached the requested precision) or ``"budget"``.
-    interfaces : ndarray, shape (n_stages,)
-        u of the interfaces lambda_0 .. lambda_{n-1}; A = the states before interface 0.
-    n_trials, n_success : ndarray of int64, shape (n_stages,)
-        Trials launched from interface k and those that reached the next one
-        (the target for the last), summed over replicas.
-    flux : float
-        Launches through interface 0 per unit time of the restarted chain.  [1/time]
-    n_launches : int
-    flux_time : float
-        Total duration of the flux runs.  [time]
-    flux_events : int
-        Events of the flux runs (their ratio to ``flux_time`` is the event rate in the basin).
-    n_restarts : int
-        Switches seen directly during the flux runs (the chain restarted in the start state).
-    replica_time, replica_weight : ndarray, shape (n_replicas,)
-        T_r [time] and W_r = N_r prod_k p_rk of each replica.
-    replica_events : ndarray of int64, shape (n_replicas,)
-    pilot_events : int
-        Events of the pilot that found the basin and placed the interfaces.
-    basin_u : float
-        u of the basin state m where the flux cycles regenerate.
-    n_first : int
-        Replicas of the first stage, which fixed the number of replicas and the interval's width.
-    n_planned : int
-        Replicas that the first stage asked for (more than ``n_replicas`` when the budget stopped the run).
-    quantile : float
-        The (Edgeworth-corrected) Student quantile of the interval (see
-        :func:`~nanomag.rare.stages.plan_replicas`).
-    trials, launches : int
-        Trials per stage and minimum launches per replica.
-    rtol, max_events : float
-        The stopping rule.
-    seed, start_u, target_u, device, wall_time
-        As for the other engines' results.
-    """
-
-    mfpt: float
-    stderr: float
-    ci: tuple
-    confidence: float
-    n_events: int
-    stopped_by: str
-    interfaces: np.ndarray
-    n_trials: np.ndarray
-    n_success: np.ndarray
-    flux: float
-    n_launches: int
-    flux_time: float
-    flux_events: int
-    n_restarts: int
-    replica_time: np.ndarray
-    replica_weight: np.ndarray
-    replica_events: np.ndarray
-    pilot_events: int
-    basin_u: float
-    n_first: int
-    n_planned: int
-    quantile: float
-    trials: int
-    launches: int
-    rtol: float
-    max_events: float
-    seed: int
-    start_u: float
-    target_u: float
-    device: object = None
-    engine: str = "ffs"
-    wall_time: float = 0.0
-
-    def mean_time(self) -> tuple[float, float]:
-        """(mean switching time, its standard error).  [time]"""
-        return self.mfpt, self.stderr
-
-    @property
-    def n_replicas(self) -> int:
-        return int(self.replica_time.size)
-
-    @property
-    def n_stages(self) -> int:
-        return int(self.interfaces.size)
-
-    @property
-    def p(self) -> np.ndarray:
-        """Pooled conditional probabilities n_success / n_trials per stage, shape (n_stages,)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.n_success / self.n_trials
-
-    @property
-    def rate(self) -> float:
-        """Switching rate 1/mfpt.  [1/time]"""
-        return 1.0 / self.mfpt
-
-    @property
-    def brute_force_events(self) -> float:
-        """KMC events a direct simulation spends per switch: mfpt x the event rate of the flux runs."""
-        return self.mfpt * self.flux_events / self.flux_time if self.flux_time > 0 else math.nan
-
-    def brute_force_events_for(self, rtol: float) -> float:
-        """KMC events of a direct ensemble whose 95 % interval of the mean is mfpt x (1 +- rtol).
-
-        (1.96 / rtol)^2 switches, for switching times as spread as an exponential
-        (standard deviation = mean, as in the activated regime).
-        """
-        return (1.96 / rtol) ** 2 * self.brute_force_events
-
-    @property
-    def relative_error(self) -> float:
-        """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
-        lo, hi = self.ci
-        if not (math.isfinite(self.mfpt) and math.isfinite(lo) and math.isfinite(hi)):
-            return math.inf
-        return max(self.mfpt - lo, hi - self.mfpt) / self.mfpt
-
-    def __repr__(self) -> str:
-        lo, hi = self.ci
-        return (f"SwitchingRate(mfpt={self.mfpt:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
-                f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, n_stages={self.n_stages}, "
-                f"seed={self.seed})")
-
-    def to_xarray(self):
-        """An ``xarray.Dataset``: statistics per ``stage`` and per ``replica``; the estimate in attrs."""
-        try:
-            import xarray as xr
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
-        ds = xr.Dataset(
-            {"interface_u": ("stage", self.interfaces), "n_trials": ("stage", self.n_trials),
-             "n_success": ("stage", self.n_success), "p": ("stage", self.p),
-             "replica_time": ("replica", self.replica_time), "replica_weight": ("replica", self.replica_weight),
-             "replica_events": ("replica", self.replica_events)},
-            coords={"stage": np.arange(self.n_stages), "replica": np.arange(self.n_replicas)},
-            attrs={"mfpt": self.mfpt, "stderr": self.stderr, "ci_low": self.ci[0], "ci_high": self.ci[1],
-                   "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
-                   "flux": self.flux, "basin_u": self.basin_u, "engine": self.engine, "seed": self.seed,
-                   "start_u": self.start_u, "target_u": self.target_u, "rtol": self.rtol,
-                   "max_events": self.max_events, "wall_time": self.wall_time})
-        ds["replica_time"].attrs["units"] = "hbar/energy"
-        return ds
+    return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
+                       flux_events=int(n_flux), n_success=n_success, stage_events=stage_events, status=int(status))
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -502,37 +342,12 @@ class FluxSampler:
 
     def estimate(self, results, *, plan: StagePlan | None, rtol: float, confidence: float = 0.95,
                  stopped_by: str = "", wall_time: float = 0.0) -> SwitchingRate:
-        """The estimate from replica results (dicts of :func:`replica_task`) and the first stage's plan."""
-        results = sorted(results, key=lambda r: r["replica"])
-        n_stages = self.levels.size - 1
-        T = np.array([r["flux_time"] for r in results], dtype=float)
-        N = np.array([r["n_launch"] for r in results], dtype=np.int64)
-        S = np.array([r["n_success"] for r in results], dtype=np.int64).reshape(len(results), n_stages)
-        W = N * np.prod(S / self.trials, axis=1)
-        # trials were launched at stage k only while the ladder was alive
-        alive = np.concatenate([np.ones((len(results), 1), dtype=bool), S[:, :-1] > 0], axis=1)
-        n_trials = (alive * self.trials).sum(axis=0).astype(np.int64)
-        ev = np.array([r["flux_events"] + int(np.sum(r["stage_events"])) for r in results], dtype=np.int64)
-        R = W.size
-        mfpt, se, ci = math.inf, math.nan, (math.nan, math.inf)
-        if R and W.sum() > 0:
-            mfpt = float(T.sum() / W.sum())
-            if R > 1:
-                se = mfpt * float(influence(W, T).std(ddof=1)) / math.sqrt(R)
-            if plan is not None:
-                half = plan.half_width(R)
-                ci = (mfpt * math.exp(-half), mfpt * math.exp(half))
+        """The estimate from replicas (:class:`~nanomag.results.FluxReplica`) and the first stage's plan."""
         return SwitchingRate(
-            mfpt=mfpt, stderr=se, ci=ci, confidence=confidence, n_events=int(ev.sum()) + self.pilot_events,
-            stopped_by=stopped_by, interfaces=self.interfaces, n_trials=n_trials, n_success=S.sum(axis=0),
-            flux=float(N.sum() / T.sum()) if T.sum() > 0 else math.nan, n_launches=int(N.sum()),
-            flux_time=float(T.sum()), flux_events=int(sum(r["flux_events"] for r in results)),
-            n_restarts=int(sum(r["n_restart"] for r in results)), replica_time=T,
-            replica_weight=W, replica_events=ev, pilot_events=self.pilot_events, basin_u=self.basin_u,
-            n_first=plan.n_first if plan else R, n_planned=plan.n_needed if plan else R,
-            quantile=plan.quantile if plan else math.nan,
-            trials=self.trials, launches=self.launches, rtol=rtol, max_events=self.max_events, seed=self.seed,
-            start_u=self.start_u, target_u=self.target_u, device=self.device, wall_time=wall_time)
+            replicas=tuple(sorted(results, key=lambda r: r.replica)), interfaces=self.interfaces,
+            trials=self.trials, launches=self.launches, pilot_events=self.pilot_events, basin_u=self.basin_u,
+            plan=plan, confidence=confidence, rtol=rtol, max_events=self.max_events, stopped_by=stopped_by,
+            seed=self.seed, start_u=self.start_u, target_u=self.target_u, device=self.device, wall_time=wall_time)
 
     # ------------------------------------------------------------------ the run
 
@@ -561,17 +376,14 @@ class FluxSampler:
         """
         task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
 
-        def weight(r):
-            return r["n_launch"] * float(np.prod(r["n_success"] / self.trials))
-
         def check(batch):
-            if any(r["status"] == K.BUDGET for r in batch):
+            if any(r.status == K.BUDGET for r in batch):
                 raise SolverError(f"one replica's flux run spent the whole budget max_events={self.max_events:g}; "
                                   f"raise max_events or lower launches")
 
         return run_two_stage(
-            replica_task, task, weight=weight, duration=lambda r: r["flux_time"],
-            events=lambda r: r["flux_events"] + int(np.sum(r["stage_events"])), estimate=self.estimate,
+            replica_task, task, weight=lambda r: r.weight(self.trials), duration=lambda r: r.flux_time,
+            events=lambda r: r.events, estimate=self.estimate,
             spent_before=self.pilot_events, max_events=self.max_events, rtol=rtol, min_replicas=min_replicas,
             confidence=confidence, map_fn=map_fn, done=done, on_results=on_results, progress=progress, check=check)
 

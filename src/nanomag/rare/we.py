@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +42,9 @@ from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ..markov.chain import reachable_from, segment_models, start_and_target, start_side_mask, sure_to_reach
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
+from ..results import SampledWER, WEReplica
 from . import _kernels as K
-from .stages import StagePlan, influence, pack_tables, run_two_stage
+from .stages import StagePlan, pack_tables, run_two_stage
 
 __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
            "plain_segments"]
@@ -132,12 +132,13 @@ def _edges(setup: _Setup, bins: int) -> np.ndarray:
     return np.linspace(-1.0, setup.lam_b, bins + 1)[1:]
 
 
-def we_replica_task(task: WETask, replica: int) -> dict:
+def we_replica_task(task: WETask, replica: int) -> WEReplica:
     """One weighted-ensemble replica (a module-level task, for ``map_fn``).
 
-    Returns ``replica``, ``wer`` (the weight that ended on the start side),
-    ``events`` (all events), ``events_per_run`` (the weighted mean events of one
-    run: what a plain KMC run costs), ``max_walkers``, ``status``.
+    Returns a :class:`~nanomag.results.WEReplica`: ``replica``, ``wer`` (the
+    weight that ended on the start side), ``events`` (all events),
+    ``events_per_run`` (the weighted mean events of one run: what a plain KMC
+    run costs), ``max_walkers``, ``status``.
     """
     s = _setup(task.device, Protocol(list(task.segments)), task.start_u, task.target_u)
     words = check_seed(task.seed)
@@ -173,109 +174,15 @@ def we_replica_task(task: WETask, replica: int) -> dict:
                    we_stream_index(replica, task.steps + 1, 0), error, n_ev, status)
     events += int(n_ev.sum())
     per_run += float(weights @ n_ev)
-    return {"replica": int(replica), "wer": float(weights[error].sum()), "events": events,
-            "events_per_run": per_run, "max_walkers": int(max_walkers), "status": int(status.max(initial=0))}
+    return WEReplica(replica=int(replica), wer=float(weights[error].sum()), events=events, events_per_run=per_run,
+                     max_walkers=int(max_walkers), status=int(status.max(initial=0)))
 
 
 # --------------------------------------------------------------------------- result
 
-
-@dataclass(frozen=True, eq=False, kw_only=True)
-class WriteErrorRate:
-    """Write error rate of a protocol from a weighted ensemble, with its confidence interval.
-
-    Attributes
-    ----------
-    wer : float
-        Estimated probability that the bit ends on its start side (definition of
-        :func:`nanomag.exact.write_error_rate`).
-    stderr : float
-        Its standard error over replicas.
-    ci : (float, float)
-        ``confidence`` interval (two-stage, :func:`nanomag.rare.stages.plan_replicas`).
-    confidence : float
-    n_events : int
-        KMC events spent (walkers' protocol and relaxation events).
-    stopped_by : str
-        ``"rtol"`` or ``"budget"``.
-    replica_wer : ndarray, shape (n_replicas,)
-        Each replica's estimate.
-    replica_events : ndarray of int64, shape (n_replicas,)
-    events_per_run : float
-        Mean events of one plain KMC run of the protocol and the relaxation
-        (weighted over the walkers): the cost unit of brute force.
-    n_first, n_planned, quantile
-        The two-stage plan (as for :class:`~nanomag.rare.SwitchingRate`).
-    bin_edges_u : ndarray
-        Interior bin edges, in u.
-    walkers, steps : int
-        Walkers per occupied bin; resampling steps over the protocol.
-    rtol, max_events, seed, start_u, target_u, device, protocol, wall_time
-    """
-
-    wer: float
-    stderr: float
-    ci: tuple
-    confidence: float
-    n_events: int
-    stopped_by: str
-    replica_wer: np.ndarray
-    replica_events: np.ndarray
-    events_per_run: float
-    n_first: int
-    n_planned: int
-    quantile: float
-    bin_edges_u: np.ndarray
-    walkers: int
-    steps: int
-    rtol: float
-    max_events: float
-    seed: int
-    start_u: float
-    target_u: float
-    device: object = None
-    protocol: object = None
-    engine: str = "we"
-    wall_time: float = 0.0
-
-    @property
-    def n_replicas(self) -> int:
-        return int(self.replica_wer.size)
-
-    @property
-    def relative_error(self) -> float:
-        """Largest relative distance from the estimate to an end of the interval (what ``rtol`` bounds)."""
-        lo, hi = self.ci
-        if not (self.wer > 0 and math.isfinite(lo) and math.isfinite(hi)):
-            return math.inf
-        return max(self.wer - lo, hi - self.wer) / self.wer
-
-    def brute_force_events_for(self, rtol: float) -> float:
-        """Events of plain KMC runs whose 95 % interval of the WER is wer x (1 +- rtol).
-
-        (1.96 / rtol)^2 (1 - wer) / wer runs (binomial), of ``events_per_run`` events each.
-        """
-        return (1.96 / rtol) ** 2 * (1 - self.wer) / self.wer * self.events_per_run
-
-    def __repr__(self) -> str:
-        lo, hi = self.ci
-        return (f"WriteErrorRate(wer={self.wer:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
-                f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, seed={self.seed})")
-
-    def to_xarray(self):
-        """An ``xarray.Dataset``: per-replica estimates and events; the estimate in attrs."""
-        try:
-            import xarray as xr
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
-        return xr.Dataset(
-            {"replica_wer": ("replica", self.replica_wer), "replica_events": ("replica", self.replica_events)},
-            coords={"replica": np.arange(self.n_replicas)},
-            attrs={"wer": self.wer, "stderr": self.stderr, "ci_low": self.ci[0], "ci_high": self.ci[1],
-                   "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
-                   "events_per_run": self.events_per_run, "walkers": self.walkers, "steps": self.steps,
-                   "engine": self.engine, "seed": self.seed, "start_u": self.start_u, "target_u": self.target_u,
-                   "rtol": self.rtol, "max_events": self.max_events, "wall_time": self.wall_time})
+#: The weighted ensemble's write error rate: :class:`nanomag.results.SampledWER` (one type with the KMC
+#: engine's sampled WER; the old name stays).
+WriteErrorRate = SampledWER
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -321,43 +228,30 @@ class WERSampler:
                       steps=self.steps, parallel=self.parallel if parallel is None else parallel)
 
     def estimate(self, results, *, plan: StagePlan | None, rtol: float, confidence: float = 0.95,
-                 stopped_by: str = "", wall_time: float = 0.0) -> WriteErrorRate:
-        results = sorted(results, key=lambda r: r["replica"])
-        W = np.array([r["wer"] for r in results], dtype=float)
-        ev = np.array([r["events"] for r in results], dtype=np.int64)
-        R = W.size
-        wer, se, ci = math.nan, math.nan, (math.nan, math.nan)
-        if R:
-            wer = float(W.mean())
-            if R > 1 and wer > 0:
-                se = wer * float(influence(W, np.ones(R)).std(ddof=1)) / math.sqrt(R)
-            if plan is not None and wer > 0:
-                half = plan.half_width(R)
-                ci = (wer * math.exp(-half), wer * math.exp(half))
-            elif wer == 0:
-                ci = (0.0, math.nan)
-        per_run = float(np.mean([r["events_per_run"] for r in results])) if R else math.nan
-        return WriteErrorRate(
-            wer=wer, stderr=se, ci=ci, confidence=confidence, n_events=int(ev.sum()), stopped_by=stopped_by,
-            replica_wer=W, replica_events=ev, events_per_run=per_run,
-            n_first=plan.n_first if plan else R, n_planned=plan.n_needed if plan else R,
-            quantile=plan.quantile if plan else math.nan,
-            bin_edges_u=self.bin_edges_u,
-            walkers=self.walkers, steps=self.steps, rtol=rtol, max_events=self.max_events, seed=self.seed,
+                 stopped_by: str = "", wall_time: float = 0.0) -> SampledWER:
+        """The estimate from replicas (:class:`~nanomag.results.WEReplica`) and the first stage's plan."""
+        results = sorted(results, key=lambda r: r.replica)
+        return SampledWER(
+            replica_wer=np.array([r.wer for r in results], dtype=float),
+            replica_events=np.array([r.events for r in results], dtype=np.int64),
+            replica_run_events=np.array([r.events_per_run for r in results], dtype=float),
+            engine="we", plan=plan,
+            confidence=confidence, rtol=rtol, max_events=self.max_events, stopped_by=stopped_by,
+            bin_edges_u=self.bin_edges_u, walkers=self.walkers, steps=self.steps, seed=self.seed,
             start_u=self.start_u, target_u=self.target_u, device=self.device, protocol=self.protocol,
             wall_time=wall_time)
 
     def run(self, *, rtol: float = 0.1, min_replicas: int = 16, confidence: float = 0.95, map_fn=None,
-            done=None, on_results=None, progress=None) -> WriteErrorRate:
+            done=None, on_results=None, progress=None) -> SampledWER:
         """Replicas in two stages (see :func:`nanomag.rare.stages.run_two_stage`)."""
         task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
 
         def check(batch):
-            if any(r["status"] != K.OK for r in batch):
+            if any(r.status != K.OK for r in batch):
                 raise SolverError("a walker reached a state without exits while relaxing")
 
         return run_two_stage(
-            we_replica_task, task, weight=lambda r: r["wer"], duration=lambda r: 1.0, events=lambda r: r["events"],
+            we_replica_task, task, weight=lambda r: r.wer, duration=lambda r: 1.0, events=lambda r: r.events,
             estimate=self.estimate, spent_before=0, max_events=self.max_events, rtol=rtol,
             min_replicas=min_replicas, confidence=confidence, map_fn=map_fn, done=done, on_results=on_results,
             progress=progress, check=check)
@@ -398,7 +292,9 @@ def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, 
 
     Returns
     -------
-    WriteErrorRate
+    SampledWER
+        ``wer`` (``float()`` of it), ``ci`` (the ``confidence`` interval; ``interval(c)`` for another),
+        ``n_events``, ``stopped_by``, the replicas' ``replica_wer`` and ``replica_events``.
     """
     sampler = WERSampler(dev, protocol, start_u, target_u, seed=seed, bins=bins, walkers=walkers, steps=steps,
                          max_events=max_events, parallel=parallel)

@@ -139,7 +139,7 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
     progress, results, saver = None, {}, {}
     try:
         sampler = make_sampler(cfg, spec, pilot=pilot)
-        results.update({r["replica"]: r for r in done})
+        results.update({r.replica: r for r in done})
         common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
                       target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
         created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -153,7 +153,7 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
 
         def on_results(new):
             for r in new:
-                results[r["replica"]] = r
+                results[r.replica] = r
             if rank == 0 and time.monotonic() - last_save[0] >= save_interval:
                 save()
 
