@@ -21,3 +21,33 @@ def equilibrium_device(S0=5, eta=1, T=0.3, mu=0.2, alpha=0.05):
     leads = (nm.Lead(mu=mu, gamma_up=2.0, gamma_down=0.5, name="a"),
              nm.Lead(mu=mu, gamma_up=0.3, gamma_down=1.7, name="b"))
     return nm.Device(grain=grain, leads=leads)
+
+
+def drift_device(S0):
+    """runs/switching.toml with rates scaled as 8 S0 alpha kappa (Fig. 6 upper left), in reduced parameters."""
+    return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)
+
+
+#: Both leads emptied: the switching device at rest, where only the bath acts.
+RELAX_MU = {"left": -3.0, "right": -3.0}
+
+
+def rest_device(S0=50, **kw):
+    """The switching device at rest (both leads at mu = -3): stable poles, the bath alone switches it."""
+    return switching_device(S0=S0, **kw).replace(mu=RELAX_MU)
+
+
+def bath_device(S0=20):
+    """No leads: the grain and its bath at T = 0.3 (equilibrium, smooth continuum coefficients)."""
+    return nm.Device(grain=nm.Grain(S0=S0, kappa=0.5, h=0.1, alpha=0.02, T=0.3))
+
+
+def one_way_grain(h=-0.5, alpha=0.1):
+    """T = 0, bath only: with h = -0.5 S_z can only go down (a target above the start is unreachable);
+    with h = 0 the spin falls to either pole; with alpha = 0 nothing moves."""
+    return nm.Grain(S0=10, eta=1, kappa=1.0, h=h, eps=0.0, alpha=alpha, T=0.0)
+
+
+def one_way_device(h=-0.5, alpha=0.1):
+    """:func:`one_way_grain` without leads."""
+    return nm.Device(grain=one_way_grain(h=h, alpha=alpha))

@@ -10,14 +10,9 @@ from nanomag import continuum as c
 from nanomag.continuum import _kernels as ck
 from nanomag.continuum.langevin import pack_device
 
-from devices import equilibrium_device, switching_device  # noqa: E402
+from devices import bath_device, drift_device, equilibrium_device, switching_device  # noqa: E402
 
 U = np.linspace(-0.999, 0.999, 41)
-
-
-def drift_device(S0):
-    """runs/switching.toml with rates scaled as 8 S0 alpha kappa (Fig. 6 upper left)."""
-    return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)
 
 
 def activated_device(S0, *, polarised=True, barrier=7.0):
@@ -36,7 +31,7 @@ DEVICES = {
     "switching-theta-eta-1": switching_device(S0=200, eta=-1, theta=0.7),
     "equilibrium": equilibrium_device(S0=50),
     "T0": switching_device(S0=200, T=0.0),
-    "no-leads": nm.Device(grain=nm.Grain(S0=20, kappa=0.5, h=0.1, alpha=0.02, T=0.3)),
+    "no-leads": bath_device(),
 }
 
 

@@ -9,7 +9,7 @@ import scipy.linalg
 import nanomag as nm
 from nanomag.markov.rates import build
 
-from devices import equilibrium_device, switching_device
+from devices import equilibrium_device, one_way_device, switching_device
 
 
 def dense_stationary(Q):
@@ -188,12 +188,11 @@ def test_stationary_current_approaches_eq37_like_one_over_S0(eta_):
 
 def test_unreachable_target_is_refused():
     # T = 0 bath only, field along -z: S_z can only go down
-    grain = nm.Grain(S0=10, eta=1, kappa=1.0, h=-0.5, eps=0.0, alpha=0.1, T=0.0)
-    dev = nm.Device(grain=grain)
+    dev = one_way_device()
     with pytest.raises(nm.UnreachableTargetError, match="no sequence of transitions"):
         nm.exact.mfpt(dev, -0.8, 0.8)
     # h = 0: from u = 0 the spin falls to either pole; the target is reached with probability < 1
-    dev = nm.Device(grain=nm.Grain(S0=10, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.1, T=0.0))
+    dev = one_way_device(h=0.0)
     with pytest.raises(nm.UnreachableTargetError, match="probability < 1"):
         nm.exact.mfpt(dev, 0.0, 0.8)
     with pytest.raises(nm.UnreachableTargetError):

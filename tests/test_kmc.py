@@ -12,7 +12,7 @@ from nanomag._rng import entropy_words
 from nanomag.kmc._kernels import xo_exponential_samples
 from nanomag.markov.rates import build
 
-from devices import switching_device
+from devices import one_way_device, switching_device
 
 # ----------------------------------------------------------------------------- the reference step
 
@@ -125,7 +125,7 @@ def test_censoring_and_survival():
 
 
 def test_unreachable_target_is_refused_but_censored_runs_work():
-    dev = nm.Device(grain=nm.Grain(S0=10, eta=1, kappa=1.0, h=-0.5, eps=0.0, alpha=0.1, T=0.0))
+    dev = one_way_device()
     with pytest.raises(nm.UnreachableTargetError):
         kmc.first_passage(dev, -0.8, 0.8, n_traj=10, seed=0)
     res = kmc.first_passage(dev, -0.8, 0.8, n_traj=10, seed=0, t_max=50.0)

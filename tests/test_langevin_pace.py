@@ -10,19 +10,13 @@ from nanomag import continuum as c
 from nanomag.continuum import _kernels as ck
 from nanomag.continuum.langevin import coefficient_table, pack_device
 
-from devices import equilibrium_device, switching_device  # noqa: E402
-
-
-def drift_device(S0):
-    """runs/switching.toml with rates scaled as 8 S0 alpha kappa (as in test_continuum)."""
-    return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)
-
+from devices import bath_device, drift_device, equilibrium_device, switching_device  # noqa: E402
 
 SMOOTH = {  # T > 0: coefficients are smooth, linear interpolation errs by <= h^2/8 max|a''|
     "switching": switching_device(S0=200),
     "switching-theta-eta-1": switching_device(S0=200, eta=-1, theta=0.7),
     "equilibrium": equilibrium_device(S0=50),
-    "no-leads": nm.Device(grain=nm.Grain(S0=20, kappa=0.5, h=0.1, alpha=0.02, T=0.3)),
+    "no-leads": bath_device(),
     "bench": drift_device(1000),
 }
 

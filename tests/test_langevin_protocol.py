@@ -12,14 +12,7 @@ from scipy.stats import kstest
 import nanomag as nm
 from nanomag import continuum as c
 
-from devices import switching_device
-
-RELAX_MU = {"left": -3.0, "right": -3.0}
-
-
-def rest_device(S0=100):
-    """The switching device at rest: both leads empty (mu = -3), the bath alone; stable poles, barrier at u = 0.2."""
-    return switching_device(S0=S0).replace(mu=RELAX_MU)
+from devices import rest_device, switching_device
 
 
 def pulse_and_relaxation(width=90.0):
@@ -37,7 +30,7 @@ def pulse_run():
 
     About 55 % switch during the pulse, 20 % more while relaxing (the runs the pulse left past the
     barrier), 24 % never (censored)."""
-    rest, p = rest_device(), pulse_and_relaxation()
+    rest, p = rest_device(S0=100), pulse_and_relaxation()
     lg = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=10_000, seed=17, dt=0.02, form="ito", t_max=200.0,
                                   protocol=p)
     grid = np.linspace(0.0, 200.0, 801)
@@ -76,7 +69,7 @@ def test_langevin_switching_times_under_a_pulse_follow_the_fokker_planck_distrib
 def test_langevin_paths_under_a_pulse_follow_fokker_planck_evolve():
     """<u(t)> of 3000 free runs (no target) against the Ito Fokker-Planck transient under the same protocol:
     |z| < 4 with the sample's standard error (0.01 to 0.015); the grid error of the transient is < 2e-3."""
-    rest, p = rest_device(), pulse_and_relaxation()
+    rest, p = rest_device(S0=100), pulse_and_relaxation()
     times = np.array([30.0, 60.0, 90.0, 100.0, 120.0, 150.0])
     tr = c.langevin_trajectories(rest, -1.0, times, n_traj=3000, seed=5, dt=0.02, form="ito", protocol=p)
     ev = c.FokkerPlanck(rest, form="ito", n_cells=2000).evolve(-1.0, times, protocol=p)

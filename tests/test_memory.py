@@ -20,7 +20,7 @@ from nanomag.markov.chain import FirstPassageProblem, start_index, target_mask
 from nanomag.markov.rates import RateBuilder, build
 from nanomag.model.multilevel import MultiLevelGrain
 
-from devices import switching_device
+from devices import one_way_grain, switching_device
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 
@@ -154,9 +154,9 @@ def test_switching_times_are_those_of_the_dense_tables(key):
 
 
 @pytest.mark.parametrize("grain, u", [
-    (nm.Grain(S0=10, eta=1, kappa=1.0, h=-0.5, eps=0.0, alpha=0.1, T=0.0), (-0.8, 0.8)),  # S_z only goes down
-    (nm.Grain(S0=10, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.1, T=0.0), (0.0, 0.8)),  # either pole
-    (nm.Grain(S0=10, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.0, T=0.0), (-0.8, 0.8)),  # nothing moves
+    (one_way_grain(), (-0.8, 0.8)),  # S_z only goes down
+    (one_way_grain(h=0.0), (0.0, 0.8)),  # either pole
+    (one_way_grain(h=0.0, alpha=0.0), (-0.8, 0.8)),  # nothing moves
 ])
 def test_the_proof_on_the_packed_tables_is_the_graph_search(grain, u):
     """Without t_max, KMC refuses exactly what FirstPassageProblem refuses, with the same message."""

@@ -8,14 +8,7 @@ import pytest
 
 import nanomag as nm
 
-from devices import switching_device
-
-RELAX_MU = {"left": -3.0, "right": -3.0}
-
-
-def rest_device(S0=50, **kw):
-    """The switching device at rest: both leads empty (mu = -3), so only the bath acts."""
-    return switching_device(S0=S0, **kw).replace(mu=RELAX_MU)
+from devices import rest_device, switching_device
 
 
 def bias_pulse(width, mu_left=3.0):

@@ -39,7 +39,7 @@ from nanomag.cli import main
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 MISSING = object()
-TRIED = {"refused": 0, "property": 0}  # counted for the README's reliability section (printed at the end)
+TRIED = {"refused": 0, "property": 0}  # counted for docs/reliability.md (printed by conftest's terminal summary)
 
 
 # --------------------------------------------------------------------------------------- configs as data
@@ -783,10 +783,3 @@ def test_property_non_numbers_for_numeric_flags_give_one_line(tmp_path, capsys, 
     captured = capsys.readouterr()
     assert status == 2 and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
-
-
-def test_zz_report_the_count_of_bad_inputs(capsys):
-    """Not a check: prints how many bad inputs this module tried (quoted in the README)."""
-    with capsys.disabled():
-        print(f"\n[test_reliability] bad inputs refused with one line: {TRIED['refused']}; "
-              f"property-based examples: {TRIED['property']}")
