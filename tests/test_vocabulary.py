@@ -1,12 +1,22 @@
 """One vocabulary across engines: every engine's results answer the same questions the same way."""
 
+import json
 import math
+import pickle
 
 import numpy as np
 import pytest
 
 import nanomag as nm
-from nanomag.results import FirstPassageDistribution, FirstPassageSample, TrajectorySample, Transient
+from nanomag.results import (
+    ComputedWER,
+    FirstPassageDistribution,
+    FirstPassageSample,
+    SampledWER,
+    TabulatedCurve,
+    TrajectorySample,
+    Transient,
+)
 
 from devices import switching_device
 
@@ -148,3 +158,120 @@ def test_argument_order_is_dev_start_target_then_keywords(dev):
         nm.continuum.langevin_first_passage(dev, START, TARGET, 10, 1)
     with pytest.raises(TypeError):
         nm.kmc.trajectories(dev, START, TIMES, 10, 1)
+
+
+# --------------------------------------------------------------------------- tabulated curves
+
+def test_a_sliced_curve_keeps_its_grid_and_reductions_are_plain_numbers():
+    c = TabulatedCurve([1.0, 0.8, 0.5, 0.2], [0.0, 1.0, 2.0, 3.0])
+    tail = c[1:]
+    assert isinstance(tail, TabulatedCurve) and np.array_equal(tail.grid, [1.0, 2.0, 3.0])
+    assert tail(1.5) == pytest.approx(0.65) and math.isnan(tail(0.5))  # 0.5 now lies outside the grid
+    masked = c[np.array([True, False, True, True])]
+    assert np.array_equal(masked.grid, [0.0, 2.0, 3.0]) and masked(1.0) == pytest.approx(0.75)
+    assert np.array_equal(c[::-1].grid, [3.0, 2.0, 1.0, 0.0]) and c[::-1](2.5) == pytest.approx(0.35)
+    for value in (c.sum(), c.max(), np.mean(c), c.std(), c[0], np.sum(c)):
+        assert not isinstance(value, TabulatedCurve) and np.ndim(value) == 0
+    assert float(c.sum()) == pytest.approx(2.5)
+    cdf = 1.0 - c  # element-wise: still a curve on the same grid
+    assert isinstance(cdf, TabulatedCurve) and cdf(0.5) == pytest.approx(0.1)
+    assert type(np.cumsum(c)) is np.ndarray and type(c > 0.3) is np.ndarray
+    with pytest.raises(ValueError, match="grid"):
+        TabulatedCurve([1.0, 2.0], [0.0, 1.0, 2.0])
+
+
+def test_a_computed_survival_slices_like_a_curve(dev):
+    res = nm.exact.first_passage_distribution(dev, START, TARGET, TIMES)
+    late = res.survival[10:]
+    mid = 0.5 * (TIMES[12] + TIMES[13])
+    assert late(mid) == res.survival(mid) and np.isnan(late(TIMES[5]))
+    assert isinstance(res.density.sum(), float)
+
+
+# --------------------------------------------------------------------------- write error rates
+
+def _rest_and_pulse():
+    from devices import rest_device
+
+    return rest_device(S0=10), nm.Protocol([nm.Segment(30.0, mu={"left": 3.0, "right": -3.0})])
+
+
+WER_RESULTS = {
+    "exact": lambda dev, p: nm.exact.write_error_rate(dev, p, -1.0, 0.8),
+    "kmc": lambda dev, p: nm.kmc.write_error_rate(dev, p, -1.0, 0.8, n_traj=400, seed=2),
+    "rare": lambda dev, p: nm.rare.write_error_rate(dev, p, -1.0, 0.8, seed=2, rtol=0.5, walkers=4, steps=20,
+                                                    bins=10),
+    "map": lambda dev, p: nm.pulse.wer_map(dev, p, -1.0, 0.8, widths=[10.0, 30.0]),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(WER_RESULTS), ids=str)
+def wer_result(request):
+    dev, p = _rest_and_pulse()
+    return request.param, WER_RESULTS[request.param](dev, p)
+
+
+def test_every_wer_result_has_value_interval_method_and_xarray(wer_result):
+    name, res = wer_result
+    value = np.asarray(res.value)
+    lo, hi = res.interval(confidence=0.9)
+    assert np.all(np.asarray(lo) <= value) and np.all(value <= np.asarray(hi))
+    assert res.method in ("exact", "kmc", "we")
+    ds = res.to_xarray()
+    assert "wer" in ds or "wer" in ds.attrs
+    with pytest.raises(nm.ConfigError, match="confidence"):
+        res.interval(confidence=0.0)
+    if name != "map":  # a single WER: float() gives it
+        assert isinstance(float(res), float) and float(res) == res.value == res.wer
+
+
+def test_the_computed_wer_is_a_float_that_knows_its_method():
+    dev, p = _rest_and_pulse()
+    w = nm.exact.write_error_rate(dev, p, -1.0, 0.8)
+    assert isinstance(w, ComputedWER) and isinstance(w, float)
+    assert type(w * 2) is float and w < 1.0 and np.isclose(w, float(w)) and f"{w:.4f}" == f"{float(w):.4f}"
+    assert json.loads(json.dumps({"wer": w}))["wer"] == float(w)
+    assert pickle.loads(pickle.dumps(w)) == w and pickle.loads(pickle.dumps(w)).method == "exact"
+    assert w.switching == pytest.approx(nm.exact.switching_probability(dev, p, -1.0, 0.8), rel=1e-12)
+    assert w.interval() == (float(w), float(w))
+
+
+def test_sampled_wers_are_one_type_and_kmc_samples_merge():
+    dev, p = _rest_and_pulse()
+    a = nm.kmc.write_error_rate(dev, p, -1.0, 0.8, n_traj=100, seed=4)
+    b = nm.kmc.write_error_rate(dev, p, -1.0, 0.8, n_traj=100, seed=4, first_index=100)
+    whole = nm.kmc.write_error_rate(dev, p, -1.0, 0.8, n_traj=200, seed=4)
+    we = nm.rare.write_error_rate(dev, p, -1.0, 0.8, seed=2, rtol=0.5, walkers=4, steps=20, bins=10)
+    assert type(a) is type(we) is SampledWER is nm.kmc.WERSample is nm.rare.WriteErrorRate
+    merged = a + b
+    assert merged.value == whole.value and np.array_equal(merged.side, whole.side)
+    assert merged.interval() == whole.interval() and merged.n_errors == whole.n_errors
+    with pytest.raises(nm.ConfigError, match="weighted-ensemble"):
+        we + we
+    # KMC: the exact binomial interval; the weighted ensemble: its two-stage plan at another confidence
+    lo95, hi95 = whole.interval(0.95)
+    lo99, hi99 = whole.interval(0.99)
+    assert lo99 <= lo95 <= whole.value <= hi95 <= hi99
+    assert we.plan is not None and we.n_first == we.plan.n_first
+    wlo, whi = we.interval(0.99)
+    assert wlo < we.ci[0] and whi > we.ci[1]
+
+
+def test_rare_results_keep_their_promised_names_and_typed_replicas():
+    from nanomag.results import FluxReplica, SwitchingRate, WEReplica
+
+    dev = switching_device(S0=10)
+    r = nm.rare.switching_rate(dev, START, TARGET, seed=1, rtol=0.3, trials=100, launches=100)
+    assert isinstance(r, SwitchingRate) and r.mfpt == r.value == r.mean_time()[0]
+    lo, hi = r.ci
+    assert lo < r.mfpt < hi and r.interval() == r.ci and r.n_events > 0
+    assert all(isinstance(x, FluxReplica) for x in r.replicas)
+    assert r.n_events == r.pilot_events + sum(x.events for x in r.replicas)
+    d, p = _rest_and_pulse()
+    we = nm.rare.write_error_rate(d, p, -1.0, 0.8, seed=2, rtol=0.5, walkers=4, steps=20, bins=10)
+    lo, hi = we.ci
+    assert lo <= we.wer <= hi and we.n_events > 0
+    from nanomag.rare.we import WERSampler, we_replica_task
+
+    sampler = WERSampler(d, p, -1.0, 0.8, seed=2, bins=10, walkers=4, steps=20)
+    assert isinstance(we_replica_task(sampler.task(), 0), WEReplica)
