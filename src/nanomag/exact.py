@@ -24,6 +24,7 @@ import numpy as np
 
 from ._validate import check_times
 from .errors import SolverError
+from .markov import chain
 from .markov.chain import (
     AbsorbingSolver,
     FirstPassageProblem,
@@ -32,7 +33,6 @@ from .markov.chain import (
     propagate,
     propagate_piecewise,
     reachable_from,
-    segment_models,
     start_and_target,
     start_index,
     start_side_mask,
@@ -191,6 +191,12 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
 
 
 # --------------------------------------------------------------------------- protocols
+
+def segment_models(dev: Device, protocol: Protocol) -> tuple[RateModel, ...]:
+    """The rate model of each segment of ``protocol`` (a Protocol, a Segment or a list of them), then the
+    device's own: :func:`nanomag.markov.chain.segment_models`."""
+    return chain.segment_models(dev, as_protocol(protocol))
+
 
 def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> FirstPassageDistribution:
     models = segment_models(dev, protocol)

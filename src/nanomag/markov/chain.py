@@ -27,7 +27,6 @@ import numpy as np
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
-from ..model.protocol import as_protocol
 from ._kernels import (
     breadth_first,
     count_edges,
@@ -115,7 +114,8 @@ def segment_models(dev, protocol, own: RateModel | None = None) -> tuple[RateMod
     Parameters
     ----------
     dev : Device
-    protocol : Protocol (or a Segment, or a list of Segments)
+    protocol : Protocol
+        (:func:`nanomag.model.protocol.as_protocol` turns a Segment or a list of them into one.)
     own : RateModel, optional
         ``build(dev)`` when the caller has it already (not built again).
 
@@ -123,7 +123,6 @@ def segment_models(dev, protocol, own: RateModel | None = None) -> tuple[RateMod
     -------
     tuple of RateModel, length len(protocol) + 1
     """
-    protocol = as_protocol(protocol)
     if protocol is None:
         raise ConfigError("protocol: expected a Protocol, got None")
     own = build(dev) if own is None else own
