@@ -41,7 +41,7 @@ from scipy.special import logsumexp
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError
-from ..markov.chain import propagate, propagate_piecewise
+from ..markov.chain import propagate, propagate_piecewise, segment_models
 from ..model.device import Device
 from ..model.protocol import as_protocol
 from ..results import FirstPassageDistribution, Transient
@@ -324,8 +324,8 @@ class FokkerPlanck:
 
     def _segments(self, protocol):
         """The solver of each segment of ``protocol``, then this one (the same grid: S0 does not change)."""
-        return [FokkerPlanck(d, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
-                for d in protocol.devices(self.dev)] + [self]
+        make = functools.partial(FokkerPlanck, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
+        return list(segment_models(self.dev, protocol, own=self, make=make))
 
     @staticmethod
     def _backward_moments(A):

@@ -106,30 +106,35 @@ def start_and_target(model: RateModel, start_u: float, target_u: float) -> tuple
     return start, target
 
 
-def segment_models(dev, protocol, own: RateModel | None = None) -> tuple[RateModel, ...]:
-    """The rate model of each segment of ``protocol``, then the device's own (in force after the protocol).
+def segment_models(dev, protocol, own=None, make=build) -> tuple:
+    """The model of each segment of ``protocol``, then the device's own (in force after the protocol).
 
-    Every model comes from :func:`nanomag.markov.rates.build`, and they share one state space.
+    By default the models are rate models (:func:`nanomag.markov.rates.build`), checked to share one
+    state space; an engine with models of its own passes ``make`` (the Fokker-Planck engine: its
+    solver on the same grid).
 
     Parameters
     ----------
     dev : Device
     protocol : Protocol
         (:func:`nanomag.model.protocol.as_protocol` turns a Segment or a list of them into one.)
-    own : RateModel, optional
-        ``build(dev)`` when the caller has it already (not built again).
+    own : model, optional
+        ``make(dev)`` when the caller has it already (not built again).
+    make : callable, optional
+        ``make(device)`` -> the model of one set of parameters; default :func:`~nanomag.markov.rates.build`.
 
     Returns
     -------
-    tuple of RateModel, length len(protocol) + 1
+    tuple, length len(protocol) + 1
     """
     if protocol is None:
         raise ConfigError("protocol: expected a Protocol, got None")
-    own = build(dev) if own is None else own
-    models = tuple(build(d) for d in protocol.devices(dev)) + (own,)
-    for m in models[:-1]:
-        if m.n_states != own.n_states or not np.array_equal(m.space.two_sz, own.space.two_sz):
-            raise SolverError("protocol: a segment changes the state space")  # cannot happen: S0 is fixed
+    own = make(dev) if own is None else own
+    models = tuple(make(d) for d in protocol.devices(dev)) + (own,)
+    if make is build:
+        for m in models[:-1]:
+            if m.n_states != own.n_states or not np.array_equal(m.space.two_sz, own.space.two_sz):
+                raise SolverError("protocol: a segment changes the state space")  # cannot happen: S0 is fixed
     return models
 
 
