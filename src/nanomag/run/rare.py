@@ -20,8 +20,8 @@ from ..errors import ConfigError, NanomagError
 from ..io.config import Config
 from ..io.outputs import RunLock, check_output
 from ..io.rare import RareSpec, make_sampler, rare_spec, read_rare_state, write_rare
-from ..rare.ffs import SwitchingRate, check_interfaces
-from ..rare.we import WriteErrorRate
+from ..rare.ffs import check_interfaces
+from ..results import SampledWER, SwitchingRate
 
 __all__ = ["run_rare"]
 
@@ -37,7 +37,7 @@ class _Progress:
             self.bar = tqdm(initial=done, unit="replica", dynamic_ncols=True, file=sys.stderr)
         self.seen = done
 
-    def __call__(self, est: SwitchingRate | WriteErrorRate):
+    def __call__(self, est: SwitchingRate | SampledWER):
         if self.bar is None:
             return
         name, value = ("mfpt", est.mfpt) if isinstance(est, SwitchingRate) else ("wer", est.wer)
@@ -79,7 +79,7 @@ def _open(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
 
 def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = False, force: bool = False,
              quiet: bool = False, comm=None, map_fn=None, save_interval: float = 2.0,
-             on_save=None) -> SwitchingRate | WriteErrorRate:
+             on_save=None) -> SwitchingRate | SampledWER:
     """Run the rare-event estimate of ``cfg`` into the HDF5 file ``out``.
 
     Parameters
@@ -102,7 +102,7 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
 
     Returns
     -------
-    SwitchingRate, or WriteErrorRate for a config with a protocol (on every rank).
+    SwitchingRate, or SampledWER for a config with a protocol (on every rank).
     """
     spec = spec or rare_spec(cfg)
     if comm is not None and map_fn is None:
@@ -111,6 +111,34 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
         check_interfaces(spec.interfaces, spec.start_u, spec.target_u)
     out = Path(out)
     rank = comm.Get_rank() if comm is not None else 0
+    (pilot, done, created), lock = _claim(out, cfg, spec, resume, force, comm, rank)
+    progress = saver = None
+    try:
+        sampler = make_sampler(cfg, spec, pilot=pilot)
+        saver = _Saver(out, cfg, spec, sampler, done, created, rank, save_interval, on_save)
+        progress = _Progress(quiet or rank != 0, len(done))
+        if rank == 0 and not resume:
+            saver.save()
+        est = sampler.run(rtol=spec.rtol, min_replicas=spec.min_replicas, confidence=spec.confidence,
+                          map_fn=map_fn, done=done, on_results=saver.on_results, progress=progress)
+        if rank == 0:
+            saver.save(est)
+    except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
+        if rank == 0 and saver is not None:
+            with contextlib.suppress(Exception):
+                saver.save()
+        raise
+    finally:
+        if progress is not None:
+            progress.close()
+        if lock is not None:
+            lock.release()
+    return est
+
+
+def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool, comm, rank: int):
+    """((pilot, replicas done, created), lock): rank 0 checks the path, locks it and reads a resumed file;
+    every rank gets the same answer, or the same error."""
     state, error, lock = None, None, None
     if rank == 0:
         try:
@@ -125,54 +153,36 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
             error = exc
             if lock is not None:
                 lock.release()
+    state_data = (state.pilot, state.results, state.attrs.get("created")) if state else None
     if comm is not None:
         msg = comm.bcast(str(error) if error else None, root=0)
         if msg is not None:
             raise error if rank == 0 else ConfigError(msg)
-        state_data = comm.bcast((state.pilot, state.results, state.attrs.get("created")) if state else None, root=0)
-    else:
-        if error is not None:
-            raise error
-        state_data = (state.pilot, state.results, state.attrs.get("created")) if state else None
-    pilot, done, created = state_data if state_data else (None, [], None)
+        state_data = comm.bcast(state_data, root=0)
+    elif error is not None:
+        raise error
+    return (state_data or (None, [], None)), lock
 
-    progress, results, saver = None, {}, {}
-    try:
-        sampler = make_sampler(cfg, spec, pilot=pilot)
-        results.update({r.replica: r for r in done})
-        common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
-                      target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
-        created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        last_save = [-math.inf]
 
-        def save(estimate=None):
-            write_rare(out, results=results.values(), estimate=estimate, created=created, **common)
-            last_save[0] = time.monotonic()
-            if on_save is not None:
-                on_save(len(results))
+class _Saver:
+    """The replicas so far, written to the file on rank 0 at most every ``save_interval`` seconds."""
 
-        def on_results(new):
-            for r in new:
-                results[r.replica] = r
-            if rank == 0 and time.monotonic() - last_save[0] >= save_interval:
-                save()
+    def __init__(self, out, cfg, spec, sampler, done, created, rank, save_interval, on_save):
+        self.out, self.rank, self.save_interval, self.on_save = out, rank, save_interval, on_save
+        self.results = {r.replica: r for r in done}
+        self.common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
+                           target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
+        self.created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.last_save = -math.inf
 
-        saver["save"] = save
-        progress = _Progress(quiet or rank != 0, len(done))
-        if rank == 0 and state is None:
-            save()
-        est = sampler.run(rtol=spec.rtol, min_replicas=spec.min_replicas, confidence=spec.confidence,
-                          map_fn=map_fn, done=done, on_results=on_results, progress=progress)
-        if rank == 0:
-            save(est)
-    except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
-        if rank == 0 and "save" in saver:
-            with contextlib.suppress(Exception):
-                saver["save"]()
-        raise
-    finally:
-        if progress is not None:
-            progress.close()
-        if lock is not None:
-            lock.release()
-    return est
+    def save(self, estimate=None) -> None:
+        write_rare(self.out, results=self.results.values(), estimate=estimate, created=self.created, **self.common)
+        self.last_save = time.monotonic()
+        if self.on_save is not None:
+            self.on_save(len(self.results))
+
+    def on_results(self, new) -> None:
+        for r in new:
+            self.results[r.replica] = r
+        if self.rank == 0 and time.monotonic() - self.last_save >= self.save_interval:
+            self.save()
