@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -121,6 +121,25 @@ class TabulatedCurve(np.ndarray):
         order = np.argsort(self.grid, kind="stable")
         out = np.interp(t, self.grid[order], np.asarray(self)[order], left=np.nan, right=np.nan)
         return float(out) if out.ndim == 0 else out
+
+
+def _merge_parts(a: Any, b: Any) -> Any:
+    """``a`` and ``b`` (two consecutive parts of one sampled run) as one: the rule of every ``merge``.
+
+    They must be of one type, agree on ``a._run_keys``, and ``b``'s trajectories must follow ``a``'s;
+    ``a._per_trajectory`` arrays are concatenated and ``a._totals`` added.
+    """
+    if type(b) is not type(a):
+        raise ConfigError(f"merge: cannot merge a {type(b).__name__} into a {type(a).__name__}")
+    for key in a._run_keys:
+        if not _same(getattr(a, key), getattr(b, key)):
+            raise ConfigError(f"merge: the two results come from different runs ({key} differs)")
+    if b.first_index != a.first_index + a.n_traj:
+        raise ConfigError(f"merge: trajectories {b.first_index}.. do not follow "
+                          f"{a.first_index}..{a.first_index + a.n_traj - 1}")
+    changes: dict[str, Any] = {k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a._per_trajectory}
+    changes.update({k: getattr(a, k) + getattr(b, k) for k in a._totals})
+    return dataclasses.replace(a, **changes)
 
 
 def _same(a, b) -> bool:
@@ -229,17 +248,7 @@ class FirstPassageSample:
 
     def merge(self, other: FirstPassageSample) -> FirstPassageSample:
         """The two partial ensembles as one (``other``'s trajectories must follow ``self``'s)."""
-        if type(other) is not type(self):
-            raise ConfigError(f"merge: cannot merge a {type(other).__name__} into a {type(self).__name__}")
-        for key in self._run_keys:
-            if not _same(getattr(self, key), getattr(other, key)):
-                raise ConfigError(f"merge: the two results come from different runs ({key} differs)")
-        if other.first_index != self.first_index + self.n_traj:
-            raise ConfigError(f"merge: trajectories {other.first_index}.. do not follow "
-                              f"{self.first_index}..{self.first_index + self.n_traj - 1}")
-        changes = {k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in self._per_trajectory}
-        changes.update({k: getattr(self, k) + getattr(other, k) for k in self._totals})
-        return dataclasses.replace(self, **changes)
+        return _merge_parts(self, other)
 
     def __add__(self, other):
         return self.merge(other)
@@ -359,8 +368,12 @@ class TrajectorySample:
         """(<u(t)>, standard error), each of shape (n_times,)."""
         return mean_and_error(self.u, axis=0)
 
-    merge = FirstPassageSample.merge
-    __add__ = FirstPassageSample.__add__
+    def merge(self, other: TrajectorySample) -> TrajectorySample:
+        """The two partial ensembles as one (``other``'s trajectories must follow ``self``'s)."""
+        return _merge_parts(self, other)
+
+    def __add__(self, other):
+        return self.merge(other)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(engine={self.engine!r}, n_traj={self.n_traj}, "
@@ -587,6 +600,13 @@ class ComputedWER(float):
     protocol, device
         The protocol and the device (its own parameters hold after the protocol).
     """
+
+    method: str
+    switching: float
+    start_u: float
+    target_u: float
+    protocol: Any
+    device: Any
 
     def __new__(cls, value, *, method: str = "exact", switching: float = math.nan, start_u: float = math.nan,
                 target_u: float = math.nan, protocol=None, device=None):
@@ -858,9 +878,10 @@ class SampledWER:
             if isinstance(res, SampledWER) and res.side is None:
                 raise ConfigError("merge: weighted-ensemble WER results do not merge (each interval is planned "
                                   "from its own first stage); run one with a smaller rtol instead")
-        return FirstPassageSample.merge(self, other)
+        return _merge_parts(self, other)
 
-    __add__ = FirstPassageSample.__add__
+    def __add__(self, other):
+        return self.merge(other)
 
     # ------------------------------------------------------------------ display and export
 

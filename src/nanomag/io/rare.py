@@ -46,6 +46,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -281,7 +282,7 @@ def read_rare_state(path) -> RareState:
     replica_type = FluxReplica if kind == "switching_rate" else WEReplica
     results = []
     for i, r in enumerate(index):
-        res = {"replica": int(r)}
+        res: dict[str, Any] = {"replica": int(r)}
         for key, dtype in keys:
             res[key] = float(cols[key][i]) if dtype == "f8" else int(cols[key][i])
         for key, values in stages.items():

@@ -157,7 +157,7 @@ def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool, co
     if comm is not None:
         msg = comm.bcast(str(error) if error else None, root=0)
         if msg is not None:
-            raise error if rank == 0 else ConfigError(msg)
+            raise error if error is not None else ConfigError(msg)
         state_data = comm.bcast(state_data, root=0)
     elif error is not None:
         raise error
