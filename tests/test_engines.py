@@ -98,6 +98,31 @@ def test_every_engine_finds_the_exact_mean_first_passage_time(engine, dev, exact
         assert res.value == res.mfpt == mean and res.method == "ffs"
 
 
+FIRST_PASSAGE_FUNCTIONS = {
+    "exact": (nm.exact.first_passage_distribution, nm.exact.mfpt),
+    "fokker_planck": (nm.continuum.mfpt,),
+    "kmc": (nm.kmc.first_passage,),
+    "langevin": (nm.continuum.langevin_first_passage,),
+    "rare": (nm.rare.switching_rate,),
+}
+
+
+def test_every_engine_takes_dev_start_target_in_that_order(engine):
+    import inspect
+
+    for fn in FIRST_PASSAGE_FUNCTIONS[engine.name]:
+        params = list(inspect.signature(fn).parameters.values())
+        assert [p.name for p in params[:3]] == ["dev", "start_u", "target_u"], fn.__qualname__
+        if engine.sampled:  # n_traj and seed are keyword-only wherever they exist
+            kinds = {p.name: p.kind for p in params}
+            for name in ("n_traj", "seed"):
+                assert kinds.get(name, inspect.Parameter.KEYWORD_ONLY) == inspect.Parameter.KEYWORD_ONLY
+    fp = inspect.signature(nm.continuum.FokkerPlanck.first_passage).parameters
+    assert list(fp)[1:3] == ["start_u", "target_u"]
+    for wer in (nm.exact.write_error_rate, nm.kmc.write_error_rate, nm.rare.write_error_rate):
+        assert list(inspect.signature(wer).parameters)[:4] == ["dev", "protocol", "start_u", "target_u"]
+
+
 def test_a_start_equal_to_the_target_is_the_same_error_everywhere(engine, dev):
     with pytest.raises(nm.ConfigError, match="target_u: must differ from start_u"):
         engine.first_passage(dev, 0.5, 0.5)
