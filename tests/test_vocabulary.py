@@ -223,6 +223,12 @@ def test_every_wer_result_has_value_interval_method_and_xarray(wer_result):
         res.interval(confidence=0.0)
     if name != "map":  # a single WER: float() gives it
         assert isinstance(float(res), float) and float(res) == res.value == res.wer
+    else:  # a map: float() of a single entry only, as for a numpy array
+        with pytest.raises(TypeError, match="1 x 2"):
+            float(res)
+        dev, p = _rest_and_pulse()
+        one = nm.pulse.wer_map(dev, p, -1.0, 0.8, widths=[30.0])
+        assert float(one) == pytest.approx(float(nm.exact.write_error_rate(dev, p, -1.0, 0.8)), rel=1e-9)
 
 
 def test_the_computed_wer_is_a_float_that_knows_its_method():

@@ -514,6 +514,13 @@ class WERMap:
         """The write error rates, shape (n_heights, n_widths) (the ``wer`` array)."""
         return self.wer
 
+    def __float__(self) -> float:
+        """The WER of a map of one height and one width (as ``float()`` of a one-element array); TypeError else."""
+        if self.wer.size != 1:
+            raise TypeError(f"float(): the map holds {self.wer.shape[0]} x {self.wer.shape[1]} write error rates; "
+                            f"index .wer[i, j] for one")
+        return float(self.wer.reshape(-1)[0])
+
     def interval(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """(wer, wer): computed, so without statistical error (``confidence`` is checked only)."""
         check_confidence(confidence)
