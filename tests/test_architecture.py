@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "nanomag"
-MAX_LEVELS = 9
+# 9 before the run loop moved into rooms: files/blocks -> serial/mpi -> ensemble stack two levels on
+# io.ensemble, whose reader needs the KMC result type (cli.main now sits on level 11).
+MAX_LEVELS = 11
 SHARED_PRIVATE = {"nanomag._rng", "nanomag._validate", "nanomag._stats", "nanomag._version"}
 
 
@@ -69,7 +71,7 @@ def test_every_module_is_seen():
     assert "nanomag.exact" in MODULES and "nanomag.kmc.engine" in MODULES and len(MODULES) > 30
 
 
-def test_no_import_circle_and_at_most_nine_levels():
+def test_no_import_circle_and_at_most_eleven_levels():
     level, stack = {}, []
 
     def visit(m):
@@ -104,7 +106,7 @@ def test_no_private_name_is_imported_from_another_module():
     assert not bad, "\n".join(bad)
 
 
-def test_mpi4py_is_imported_by_the_parallel_module_only():
+def test_mpi4py_is_imported_by_the_mpi_module_only():
     users = []
     for m, p in MODULES.items():
         for node in ast.walk(ast.parse(p.read_text())):
@@ -113,7 +115,7 @@ def test_mpi4py_is_imported_by_the_parallel_module_only():
             if any(n.split(".")[0] == "mpi4py" for n in names):
                 users.append(m)
                 break
-    assert users == ["nanomag.run.parallel"]
+    assert users == ["nanomag.run.mpi"]
 
 
 def test_no_library_code_selects_a_matplotlib_backend():

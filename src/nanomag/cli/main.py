@@ -182,7 +182,8 @@ def _n_states(cfg) -> int:
 
 
 def _cmd_run(args) -> int:
-    from ..run.parallel import get_comm, run_ensemble
+    from ..run.ensemble import run_ensemble
+    from ..run.mpi import get_comm
 
     cfg = read_config(args.config)
     if cfg.run is None:
@@ -246,7 +247,8 @@ def _cmd_compare(args) -> int:
 
 def _cmd_spectroscopy(args) -> int:
     from ..io.maps import write_maps
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from ..spectroscopy import spectroscopy_maps
     from ..viz.spectroscopy import plot_maps
 
@@ -365,14 +367,16 @@ def build_parser() -> ArgumentParser:
 
 
 def _cmd_pulse(args) -> int:
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from .pulse import run_pulse
 
     return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
 
 
 def _cmd_rare(args) -> int:
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from ..run.rare import run_rare
     from .rare import run_rare_command
 
