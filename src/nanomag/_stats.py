@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-__all__ = ["mean_and_error", "empirical_survival", "survival_interval"]
+__all__ = ["mean_and_error", "empirical_survival", "survival_interval", "streaming_moments"]
 
 
 def mean_and_error(x: np.ndarray, axis: int = 0):
@@ -60,3 +60,22 @@ def survival_interval(times: np.ndarray, censored: np.ndarray, t_max: float, t, 
         high = np.where(k < n, beta.ppf(1 - a, k + 1, n - k), 1.0)
     beyond = t > t_max
     return np.where(beyond, np.nan, low), np.where(beyond, np.nan, high)
+
+
+def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
+    """(count, mean, std) of a 1-d dataset, block by block (never the whole array in memory)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for lo in range(0, dataset.shape[0], block):
+        x = dataset[lo:lo + block]
+        if mask_dataset is not None:
+            x = x[~mask_dataset[lo:lo + block]]
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        bm, bv = x.mean(), x.var()
+        tot = n + x.size
+        delta = bm - mean
+        mean += delta * x.size / tot
+        m2 += bv * x.size + delta**2 * n * x.size / tot
+        n = tot
+    return n, mean, math.sqrt(m2 / (n - 1)) if n > 1 else float("nan")

@@ -13,11 +13,11 @@ from .._validate import check_count
 from ..errors import ConfigError
 from ..io.config import Config
 from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, describe_os_error
+from ..io.kinds import run_kind
 from ..io.outputs import RunLock
 from .budget import SECONDS_PER_EVENT, check_disk
 from .report import RunSummary
 from .schedule import plan
-from .tasks import record_times
 
 __all__ = ["open_run_file", "ensemble_bytes", "write_batch", "write_error", "finish_run", "done_count"]
 
@@ -54,8 +54,7 @@ def open_run_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int |
         sched = plan(cfg.run.n_traj, seconds_per_traj=per_traj, chunk_size=chunk_size or cfg.run.chunk_size)
         size = sched.chunk_size  # a function of the run only: the same chunks whatever the rank count
         check_disk(out, ensemble_bytes(cfg, size), what=f"--out: {out}", force=force_size)
-        times = record_times(cfg) if cfg.run.kind == "trajectories" else None
-        return EnsembleFile.create(out, cfg, size, times=times, lock=lock,
+        return EnsembleFile.create(out, cfg, size, lock=lock,
                                    extra_attrs={"schedule": sched.chunking_json()})
     except BaseException:
         lock.release()
@@ -68,10 +67,7 @@ def ensemble_bytes(cfg: Config, chunk_size: int) -> float:
     n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
     n_classes = 2 + 4 * cfg.device.n_leads  # bath up/down, tunnelling in/out x spin x lead
     per_chunk = 8 * n_classes + 8 + 4 + 1
-    if run.kind == "first_passage":
-        per_traj = 8 + 1 + 8
-    else:
-        per_traj = run.n_times * (8 + 1 + 8 * cfg.device.n_leads) + 8
+    per_traj = run_kind(run.kind).bytes_per_trajectory(run.n_times or 0, cfg.device.n_leads)
     return float(n) * per_traj + float(n_chunks) * per_chunk + 64e3
 
 

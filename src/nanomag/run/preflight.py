@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ..io.config import Config
+from ..io.kinds import run_kind
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import build
 from .budget import SECONDS_PER_EVENT, check_run_states, check_time
@@ -35,9 +36,10 @@ def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -
     """
     run = cfg.run
     check_run_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size)
-    if run.kind != "first_passage":
+    duration = run_kind(run.kind).duration_key
+    if duration is not None:  # a fixed time per trajectory: it ends
         model = build(cfg.device)
-        per_traj = float(run.t_final * np.mean(model.exit_rate))
+        per_traj = float(getattr(run, duration) * np.mean(model.exit_rate))
         _check_run_time(cfg, per_traj, n_ranks, force_size)
         return None, per_traj
     advice = "set [run] t_max to censor the trajectories, or choose a nearer target_u"

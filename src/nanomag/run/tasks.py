@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.config import Config, parse_config
+from ..io.kinds import run_kind
 from ..kmc.engine import KMCSolver
 
-__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "concat_blocks", "record_times", "use_threads",
+__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "concat_blocks", "use_threads",
            "THREAD_EVENTS_MIN"]
 
 
@@ -43,11 +44,6 @@ def _solver(text: str, path: str, parallel) -> KMCSolver:
     return KMCSolver(_parsed(text, path).device, parallel=parallel)
 
 
-def record_times(cfg: Config) -> np.ndarray:
-    """Recording times of a trajectories run: linspace(0, t_final, n_times).  [time]"""
-    return np.linspace(0.0, cfg.run.t_final, cfg.run.n_times)
-
-
 #: Fewest expected KMC events a kernel call needs before it runs on numba's threads.  A threaded call costs a
 #: fixed start plus, when other processes share the cores, a wait for the thread the scheduler set aside (a time
 #: slice or more).  Measured on the shared 2-core test machine (load 1-2 from other jobs; blocks of n trajectories,
@@ -72,18 +68,10 @@ def use_threads(task: EnsembleTask, count: int, events_per_trajectory: float | N
 
 
 def _sample(task: EnsembleTask, first: int, count: int, threads: bool | None, counts: np.ndarray | None) -> dict:
+    """The work unit of the run's kind (:attr:`nanomag.io.kinds.RunKind.sample`) on this process's solver."""
     cfg = task.config
-    run = cfg.run
     solver = _solver(task.config_text, task.config_path, task.parallel)
-    if run.kind == "first_passage":
-        res = solver.first_passage(run.start_u, run.target_u, n_traj=count, seed=run.seed, t_max=run.t_max,
-                                   first_index=first, protocol=cfg.protocol, parallel=threads, counts_out=counts)
-        return {"times": res.times, "censored": res.censored, "n_events": res.events_per_trajectory,
-                "event_counts": res.event_counts, "wall_time": res.wall_time}
-    res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first,
-                              protocol=cfg.protocol, parallel=threads, counts_out=counts)
-    return {"u": res.u, "charge": res.charge, "transferred": res.transferred,
-            "n_events": res.events_per_trajectory, "event_counts": res.event_counts, "wall_time": res.wall_time}
+    return run_kind(cfg.run.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
 
 
 def compute_block(task: EnsembleTask, first: int, count: int, threads: bool | None = None) -> dict:
