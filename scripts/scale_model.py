@@ -211,7 +211,8 @@ def trace_child(out_dir, argv):
     (CLOCK_MONOTONIC wall and thread CPU), written to out_dir/rank<r>.json at exit."""
     import atexit
 
-    import nanomag.run.parallel as par
+    import nanomag.run.blocks as blocks
+    import nanomag.run.mpi as mpi
     from nanomag.cli.main import main as cli_main
 
     rank = int(os.environ.get("PMI_RANK", "0"))
@@ -231,7 +232,7 @@ def trace_child(out_dir, argv):
             return r
         return wrapper
 
-    par.compute_block = timed(par.compute_block, "blocks", lambda r, task, first, count: (count, int(
+    blocks.compute_block = timed(blocks.compute_block, "blocks", lambda r, task, first, count, *_: (count, int(
         r["n_events"].sum())))
     EnsembleFile.write_chunks = timed(EnsembleFile.write_chunks, "writes", lambda r, self, items: (len(items),))
 
@@ -242,9 +243,9 @@ def trace_child(out_dir, argv):
             return r
         return wrapper
 
-    par._bcast_polled = mark(par._bcast_polled, "setup")  # the phase starts when rank 0 has sent the set-up
-    par._run_master = mark(par._run_master, "end")
-    par._run_worker = mark(par._run_worker, "end")
+    mpi.bcast_polled = mark(mpi.bcast_polled, "setup")  # the phase starts when rank 0 has sent the set-up
+    mpi.Coordinator.run = mark(mpi.Coordinator.run, "end")
+    mpi.Worker.run = mark(mpi.Worker.run, "end")
 
     class Comm:  # rank 0's sends, time-stamped
         def __init__(self, comm):
@@ -259,8 +260,8 @@ def trace_child(out_dir, argv):
         def isend(self, obj, dest, tag=0):
             return timed(self._comm.isend, "sends", lambda r, *a, **k: (dest,))(obj, dest=dest, tag=tag)
 
-    get_comm = par.get_comm
-    par.get_comm = lambda: None if get_comm() is None else Comm(get_comm())
+    get_comm = mpi.get_comm
+    mpi.get_comm = lambda: None if get_comm() is None else Comm(get_comm())
     sys.exit(cli_main(argv))
 
 

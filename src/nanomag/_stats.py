@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["mean_and_error", "empirical_survival", "survival_interval", "binomial_interval", "check_confidence",
-           "influence", "StagePlan", "plan_replicas"]
+           "influence", "StagePlan", "plan_replicas", "streaming_moments"]
 
 
 def mean_and_error(x: np.ndarray, axis: int = 0):
@@ -149,3 +149,22 @@ def plan_replicas(weight, duration, rtol: float, confidence: float = 0.95) -> St
         q -= q * min(c, 0.0) / n
     needed = max(n, math.ceil((q * sigma / math.log1p(rtol)) ** 2 * (1 + 1e-12)))
     return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed))
+
+
+def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
+    """(count, mean, std) of a 1-d dataset, block by block (never the whole array in memory)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for lo in range(0, dataset.shape[0], block):
+        x = dataset[lo:lo + block]
+        if mask_dataset is not None:
+            x = x[~mask_dataset[lo:lo + block]]
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        bm, bv = x.mean(), x.var()
+        tot = n + x.size
+        delta = bm - mean
+        mean += delta * x.size / tot
+        m2 += bv * x.size + delta**2 * n * x.size / tot
+        n = tot
+    return n, mean, math.sqrt(m2 / (n - 1)) if n > 1 else float("nan")

@@ -107,7 +107,7 @@ class TabulatedCurve(np.ndarray):
         if out is not None:
             return out[0] if len(out) == 1 else out
         if method == "__call__" and self.grid is not None and isinstance(result, np.ndarray) \
-                and result.shape == self.shape and result.dtype.kind == "f":
+                and result.shape == self.shape and np.issubdtype(result.dtype, np.floating):
             return TabulatedCurve(result, self.grid)
         return result
 

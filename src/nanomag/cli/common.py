@@ -184,7 +184,7 @@ def run_command(func, args) -> int:
         if not getattr(exc, "reported_by_rank0", False):
             _say(error_line(exc))
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt as exc:  # includes nanomag.run.parallel.Interrupted
+    except KeyboardInterrupt as exc:  # includes nanomag.run.signals.Interrupted
         status = getattr(exc, "exit_status", 130)
         message = str(exc) if getattr(exc, "signum", None) else "interrupted"
         _say(f"nanomag: {' '.join(message.split())}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import exact
-from ..errors import ConfigError, NanomagError
+from ..errors import ConfigError
 from ..io.config import read_config
 from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check_states, check_time
 from .common import (
@@ -116,7 +116,7 @@ def _run_report(summary, cfg) -> list[str]:
     """Final summary of `nanomag run`: the sampled mean, and the exact value when it is cheap."""
     import h5py
 
-    from ..io.ensemble import streaming_moments
+    from ..io.kinds import run_kind
 
     lines = [f"wrote {summary.path}: {summary.n_traj} trajectories ({summary.chunks_computed} chunks computed now) "
              f"on {summary.n_ranks} rank(s) in {summary.wall_time:.2f} s, "
@@ -124,54 +124,10 @@ def _run_report(summary, cfg) -> list[str]:
     if summary.n_ranks > 1:
         lines.append(f"  load imbalance (max/mean busy time) = {summary.load_imbalance:.3f}, "
                      f"HDF5 writing = {100 * summary.write_time / summary.wall_time:.2f} % of wall time")
-    run = cfg.run
     big = cfg.device.grain is not None and summary.exact_mean is None and _n_states(cfg) > 2_000_000
+    kind = run_kind(cfg.run.kind)
     with h5py.File(summary.path, "r") as h5:
-        if run.kind == "first_passage":
-            g = h5["first_passage"]
-            n, mean, std = streaming_moments(g["times"], g["censored"])
-            n_cens = int(sum(g["censored"][lo:lo + (1 << 20)].sum()
-                             for lo in range(0, g["censored"].shape[0], 1 << 20)))
-            err = std / n**0.5 if n > 1 else float("nan")
-            if n == 0:
-                lines.append(f"  no trajectory reached the target before t_max = {run.t_max:g} "
-                             f"({n_cens} censored)")
-            elif n_cens:
-                lines.append(f"  {n} switched, {n_cens} censored at t_max = {run.t_max:g}: "
-                             f"P(tau > t_max) = {n_cens / (n + n_cens):.4g}; the mean of the switched ones, "
-                             f"{mean:.6g} +- {err:.2g}, is biased low by the censoring")
-            else:
-                lines.append(f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched)")
-            try:
-                if big:
-                    pass  # the exact value was not needed by the run's check and would cost a large solve
-                elif n_cens == 0:
-                    value = summary.exact_mean  # computed once by the run's own check
-                    if value is None and cfg.protocol is not None:
-                        value = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0],
-                                                                 protocol=cfg.protocol).mean
-                    elif value is None:
-                        value = exact.mfpt(cfg.device, run.start_u, run.target_u)
-                    if np.isfinite(value):
-                        lines.append(f"  mean switching time (exact master equation) = {value:.6g}  "
-                                     f"(z = {(mean - value) / err:+.2f})")
-                    else:  # under a protocol, runs left below the barrier may wait (almost) forever
-                        lines.append("  mean switching time (exact master equation): "
-                                     + ("infinite" if value == np.inf else "overflows double precision"))
-                else:
-                    total = n + n_cens
-                    fp = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [run.t_max],
-                                                          protocol=cfg.protocol)
-                    s_exact = float(fp.survival[0])
-                    se = (s_exact * (1 - s_exact) / total) ** 0.5
-                    z = (n_cens / total - s_exact) / se if se > 0 else float("nan")
-                    lines.append(f"  P(tau > t_max) (exact master equation) = {s_exact:.4g}  (z = {z:+.2f})")
-            except NanomagError as exc:
-                lines.append(f"  exact value unavailable: {exc}")
-        else:
-            g = h5["trajectories"]
-            u = g["u"][:, -1]
-            lines.append(f"  <u(t_final)> = {u.mean():.6g} +- {u.std(ddof=1) / u.size**0.5:.2g}")
+        lines += kind.report(h5[kind.group], cfg, summary, None if big else exact)
     return lines
 
 
@@ -182,7 +138,8 @@ def _n_states(cfg) -> int:
 
 
 def _cmd_run(args) -> int:
-    from ..run.parallel import get_comm, run_ensemble
+    from ..run.ensemble import run_ensemble
+    from ..run.mpi import get_comm
 
     cfg = read_config(args.config)
     if cfg.run is None:
@@ -246,7 +203,8 @@ def _cmd_compare(args) -> int:
 
 def _cmd_spectroscopy(args) -> int:
     from ..io.maps import write_maps
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from ..spectroscopy import spectroscopy_maps
     from ..viz.spectroscopy import plot_maps
 
@@ -365,14 +323,16 @@ def build_parser() -> ArgumentParser:
 
 
 def _cmd_pulse(args) -> int:
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from .pulse import run_pulse
 
     return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
 
 
 def _cmd_rare(args) -> int:
-    from ..run.parallel import get_comm, mpi_map, process_map
+    from ..run.maps import mpi_map, process_map
+    from ..run.mpi import get_comm
     from ..run.rare import run_rare
     from .rare import run_rare_command
 

@@ -49,17 +49,47 @@ def _grid(name: str, values) -> np.ndarray:
 
 
 def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
-    """``nanomag pulse``; the parallel helpers of :mod:`nanomag.run.parallel` are passed in by the caller."""
+    """``nanomag pulse``; the parallel helpers of :mod:`nanomag.run.maps` and :mod:`nanomag.run.mpi` are passed
+    in by the caller."""
     from ..io.wer import write_wer_map
-    from ..markov.chain import segment_models, start_side_mask
     from ..pulse import wer_map
 
     cfg = read_config(args.config)
     dev, protocol = cfg.device, cfg.protocol
+    start_u, target_u, widths, heights = _pulse_inputs(cfg, args)
+    out = output(args.out or f"{Path(args.config).stem}_wer.h5", args)
+    plot = figure_output(args.plot, args, "--plot") if args.plot else None
+    if plot is not None and plot.resolve() == Path(out).resolve():
+        raise ConfigError("--plot: must differ from --out")
+    comm = get_comm()
+    rank = comm.Get_rank() if comm is not None else 0
+    n_states = _check_budget(cfg, args, comm, widths, heights, start_u, target_u)
+    if comm is not None:
+        map_fn = mpi_map(comm)
+    elif args.workers > 1:
+        map_fn = process_map(args.workers)
+    else:
+        map_fn = None if (args.json or args.quiet) else _serial_map_with_bar
+    result = wer_map(dev, protocol, start_u, target_u, widths=widths, heights=heights, parameter=args.vary,
+                     segment=args.segment, map_fn=map_fn, config_toml=cfg.text)
+    if rank != 0:
+        return 0
+    write_result(out, lambda tmp: write_wer_map(tmp, result))
+    if plot is not None:
+        from ..viz.pulse import plot_wer_map
+
+        title = f"{cfg.path}: WER, u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
+        write_result(plot, lambda tmp: plot_wer_map(result, tmp, title=title), "--plot")
+    _report(cfg, args, result, (out, plot), (start_u, target_u), n_states, widths, heights)
+    return 0
+
+
+def _pulse_inputs(cfg, args):
+    """(start_u, target_u, widths, heights or None), every bad input refused before any work."""
+    dev, protocol, run = cfg.device, cfg.protocol, cfg.run
     if protocol is None:
         raise ConfigError(f"{cfg.path}: no [[protocol]] tables: the pulse is a segment of the protocol "
                           f"(see docs/pulses.md)")
-    run = cfg.run
     start_u = args.start_u if args.start_u is not None else (run.start_u if run else None)
     target_u = args.target_u if args.target_u is not None else (run.target_u if run else None)
     for key, value in (("start_u", start_u), ("target_u", target_u)):
@@ -80,12 +110,14 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     if widths[0] < 0:
         raise ConfigError(f"--widths: widths must be >= 0, got {widths[0]:g}")
     heights = _grid("heights", args.heights) if args.heights is not None else None
-    out = output(args.out or f"{Path(args.config).stem}_wer.h5", args)
-    plot = figure_output(args.plot, args, "--plot") if args.plot else None
-    if plot is not None and plot.resolve() == Path(out).resolve():
-        raise ConfigError("--plot: must differ from --out")
-    comm = get_comm()
-    rank = comm.Get_rank() if comm is not None else 0
+    return start_u, target_u, widths, heights
+
+
+def _check_budget(cfg, args, comm, widths, heights, start_u, target_u) -> int:
+    """Refuse a map that cannot fit in memory or time (and a bad start/target pair); returns the state count."""
+    from ..markov.chain import segment_models, start_side_mask
+
+    dev, protocol = cfg.device, cfg.protocol
     workers = comm.Get_size() if comm is not None else args.workers
     n_states = check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size,
                             per_rank=comm is not None)
@@ -100,28 +132,21 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
                matvecs * NONZEROS_PER_STATE * n_states * SECONDS_PER_NONZERO, workers=workers,
                force=args.force_size)
     start_side_mask(models[-1], start_u, target_u)  # validates the pair before the work
-    if comm is not None:
-        map_fn = mpi_map(comm)
-    elif args.workers > 1:
-        map_fn = process_map(args.workers)
-    elif not (args.json or args.quiet):
-        from tqdm import tqdm
+    return n_states
 
-        def map_fn(fn, *iterables):  # serial, with a bar over the heights
-            return [fn(*task) for task in tqdm(list(zip(*iterables, strict=True)), unit="height", leave=False,
-                                               file=sys.stderr)]
-    else:
-        map_fn = None
-    result = wer_map(dev, protocol, start_u, target_u, widths=widths, heights=heights, parameter=args.vary,
-                     segment=args.segment, map_fn=map_fn, config_toml=cfg.text)
-    if rank != 0:
-        return 0
-    write_result(out, lambda tmp: write_wer_map(tmp, result))
-    if plot is not None:
-        from ..viz.pulse import plot_wer_map
 
-        title = f"{cfg.path}: WER, u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
-        write_result(plot, lambda tmp: plot_wer_map(result, tmp, title=title), "--plot")
+def _serial_map_with_bar(fn, *iterables):
+    """Serial map with a progress bar over the heights."""
+    from tqdm import tqdm
+
+    return [fn(*task) for task in tqdm(list(zip(*iterables, strict=True)), unit="height", leave=False,
+                                       file=sys.stderr)]
+
+
+def _report(cfg, args, result, files, us, n_states, widths, heights) -> None:
+    """The summary: JSON with ``--json``, else a table of the heights."""
+    (out, plot), (start_u, target_u) = files, us
+    n_heights = 1 if heights is None else heights.size
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
     at = {lv: result.width_at(lv) for lv in levels}
     slope = result.tail_slope()
@@ -131,17 +156,17 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
                      "switching_last": float(result.switching[i, -1]),
                      "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
                      "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
-    payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
-               "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
-               "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
-               "rows": rows}
     if args.json:
+        payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
+                   "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
+                   "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
+                   "rows": rows}
         print(json.dumps(payload, indent=2))
-        return 0
+        return
     name = result.parameter or "height"
     lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
-             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0]:g}, {widths[-1]:g}] "
-             f"({result.wall_time:.2f} s)",
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in "
+             f"[{widths[0]:g}, {widths[-1]:g}] ({result.wall_time:.2f} s)",
              f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
              + f" {'dlnWER/dw':>10s}"]
     for row, h in zip(rows, result.heights, strict=True):
@@ -151,7 +176,6 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
         lines.append(f"  {h:10.4g} {row['wer_last']:11.3e} {cells} {s}")
     lines.append(f"  wrote {out}" + (f" and {plot}" if plot else ""))
     print("\n".join(lines))
-    return 0
 
 
 def add_pulse_command(subparsers, func) -> None:

@@ -39,14 +39,15 @@ def _interfaces(text: str | None):
 def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     """``nanomag rare``; the runner (:func:`nanomag.run.rare.run_rare`) and the parallel helpers of
     :mod:`nanomag.run.parallel` are passed in by the caller."""
-    from ..io.rare import RareSpec, rare_spec
+    from ..io.rare import RareSpec, rare_kind, rare_spec
 
     cfg = read_config(args.config)
     if args.resume and args.force:
         raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
     base = rare_spec(cfg, rtol=args.rtol, max_events=args.max_events)
-    if base.kind == "write_error_rate" and args.interfaces is not None:
-        raise ConfigError("--interfaces: a write error rate (the config has [[protocol]]) uses bins, not interfaces")
+    if args.interfaces is not None and "interfaces" not in rare_kind(base.kind).settings:
+        raise ConfigError(f"--interfaces: a {base.kind.replace('_', ' ')} (the config has [[protocol]]) "
+                          f"uses bins, not interfaces")
     spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, kind=base.kind, rtol=base.rtol,
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
@@ -62,8 +63,10 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                    comm=comm, map_fn=map_fn)
     if rank != 0:
         return 0
-    if spec.kind == "write_error_rate":
-        return _report_wer(args, cfg, spec, est, out)
+    return REPORTS[spec.kind](args, cfg, spec, est, out)
+
+
+def _report_switching(args, cfg, spec, est, out) -> int:
     exact_value = _exact_value(args, cfg, lambda exact: exact.mfpt(cfg.device, spec.start_u, spec.target_u))
     lo, hi = est.ci
     brute = est.brute_force_events
@@ -163,3 +166,6 @@ def add_rare_command(sub, handler) -> None:
     add_force_flags(p, force_help="replace an existing --out (never the file of a live run)")
     p.set_defaults(func=handler)
 
+
+#: The summary of each kind of :data:`nanomag.io.rare.RARE_KINDS` (the CLI's column of that table).
+REPORTS = {"switching_rate": _report_switching, "write_error_rate": _report_wer}

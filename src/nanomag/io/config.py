@@ -16,6 +16,7 @@ from ..model.device import Device, Grain, Lead
 from ..model.multilevel import MultiLevelGrain
 from ..model.protocol import SEGMENT_PARAMETERS, Protocol, Segment
 from ..model.text import device_toml
+from .kinds import run_kind
 
 __all__ = ["RunSpec", "Config", "read_config", "load_config", "parse_config", "device_toml"]
 
@@ -24,14 +25,9 @@ _MULTI_KEYS = ("levels", "S_core", "charges", "E_C", "N_g", "J", "kappa", "h", "
 _MULTI_REQUIRED = ("levels", "S_core", "J", "kappa", "h", "alpha", "T")  # charges, E_C, N_g have defaults
 _LEVEL_KEYS = ("eps", "n", "coupling")
 _LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T"}
-_RUN_KINDS = ("first_passage", "trajectories")
 _RUN_KEYS = {
     "kind": str, "start_u": float, "target_u": float, "n_traj": int, "seed": int,
     "t_max": float, "t_final": float, "n_times": int, "chunk_size": int,
-}
-_RUN_REQUIRED = {
-    "first_passage": ("start_u", "target_u", "n_traj", "seed"),
-    "trajectories": ("start_u", "t_final", "n_times", "n_traj", "seed"),
 }
 
 
@@ -41,7 +37,8 @@ class RunSpec:
 
     Attributes
     ----------
-    kind : "first_passage" or "trajectories"
+    kind : str
+        A key of :data:`nanomag.io.kinds.RUN_KINDS`: "first_passage" or "trajectories".
     start_u, target_u : float
         Switching convention of docs/physics.md section 1; target_u is None for trajectories.
     n_traj : int
@@ -209,10 +206,8 @@ def _parse_protocol(tables, device: Device) -> Protocol:
 
 def _parse_run(table) -> RunSpec:
     _check_keys("[run]", table, _RUN_KEYS, ("kind",))
-    kind = _typed("[run]", "kind", table["kind"], str)
-    if kind not in _RUN_KINDS:
-        raise ConfigError(f"[run] kind: must be one of {', '.join(_RUN_KINDS)}, got {kind!r}")
-    _check_keys("[run]", table, _RUN_KEYS, _RUN_REQUIRED[kind])
+    kind = run_kind(_typed("[run]", "kind", table["kind"], str)).name
+    _check_keys("[run]", table, _RUN_KEYS, run_kind(kind).required)
     v = {k: _typed("[run]", k, val, _RUN_KEYS[k]) for k, val in table.items()}
     for key in ("start_u", "target_u"):
         if key in v and not -1.0 <= v[key] <= 1.0:

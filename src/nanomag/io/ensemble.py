@@ -16,6 +16,9 @@ Layout (summarised in the README, "Ensembles at scale")::
     /chunks/event_counts    (n_chunks, n_classes) int64, attr names
     /chunks/wall_time, /chunks/rank   per chunk: seconds in the kernel, rank that computed it
 
+The group and its per-trajectory datasets are those of the run's kind in
+:data:`nanomag.io.kinds.RUN_KINDS` (the two above today).
+
 Crash safety: every dataset is allocated in full when the file is created
 (HDF5's ALLOC_TIME_EARLY), so later writes touch raw data only, never the
 file's metadata.  The file is opened without a chunk cache, so each write
@@ -47,9 +50,11 @@ from dataclasses import asdict
 import h5py
 import numpy as np
 
+from .._stats import streaming_moments
 from ..errors import ConfigError
 from ..markov.rates import RateBuilder
 from .config import Config
+from .kinds import run_kind
 from .outputs import RunLock
 
 __all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
@@ -168,24 +173,18 @@ class EnsembleFile:
                     d.attrs["units"] = units
                 return d
 
-            if run.kind == "first_passage":
-                g = "first_passage"
-                dataset(f"{g}/times", (n,), "f8", np.nan, "hbar / energy")
-                dataset(f"{g}/censored", (n,), "?", False)
-                dataset(f"{g}/n_events", (n,), "i8", -1)
-                h5[g].attrs["start_u"] = run.start_u
-                h5[g].attrs["target_u"] = run.target_u
-                h5[g].attrs["t_max"] = run.t_max if run.t_max is not None else math.inf
-            else:
-                g = "trajectories"
-                n_t, n_l = len(times), cfg.device.n_leads
-                h5.create_dataset(f"{g}/times", data=np.asarray(times, dtype=float)).attrs["units"] = "hbar / energy"
-                dataset(f"{g}/u", (n, n_t), "f8", np.nan, "S_z / S_n")
-                dataset(f"{g}/charge", (n, n_t), "i1", -1, "electrons added")
-                dataset(f"{g}/transferred", (n, n_t, n_l), "i8", 0, "electrons sent into the grain")
-                dataset(f"{g}/n_events", (n,), "i8", -1)
-                h5[g].attrs["start_u"] = run.start_u
-                h5[g].attrs["lead_names"] = json.dumps([lead.name for lead in cfg.device.leads])
+            kind = run_kind(run.kind)
+            g = kind.group
+            fixed = kind.fixed(cfg)
+            if times is not None:
+                fixed["times"] = (times, fixed["times"][1])
+            for name, (data, units) in fixed.items():
+                h5.create_dataset(f"{g}/{name}", data=np.asarray(data, dtype=float)).attrs["units"] = units
+            n_times = len(fixed["times"][0]) if "times" in fixed else 0
+            for d in kind.datasets:
+                dataset(f"{g}/{d.name}", d.shape(n, n_times, cfg.device.n_leads), d.dtype, d.fill, d.units)
+            for key, value in kind.group_attrs(cfg).items():
+                h5[g].attrs[key] = value
             dataset("chunks/done", (n_chunks,), "?", False)
             dataset("chunks/event_counts", (n_chunks, model.n_events), "i8", 0).attrs["names"] = json.dumps(
                 model.event_names)
@@ -260,10 +259,8 @@ class EnsembleFile:
         """Write one chunk's arrays, then mark it done (uncached writes: program order is file order)."""
         lo, hi = chunk_bounds(self.cfg.run.n_traj, self.chunk_size, chunk)
         if not hasattr(self, "_data"):
-            group = "first_passage" if self.cfg.run.kind == "first_passage" else "trajectories"
-            keys = ("times", "censored", "n_events") if group == "first_passage" else (
-                "u", "charge", "transferred", "n_events")
-            self._data = [(k, self.h5[f"{group}/{k}"]) for k in keys]
+            kind = run_kind(self.cfg.run.kind)
+            self._data = [(k, self.h5[f"{kind.group}/{k}"]) for k in kind.keys]
             self._chunk_sets = [(k, self.h5[f"chunks/{k}"]) for k in ("event_counts", "wall_time")]
             self._rank, self._done = self.h5["chunks/rank"], self.h5["chunks/done"]
         for key, dset in self._data:
@@ -391,25 +388,6 @@ def read_times(path) -> np.ndarray:
         return h5["first_passage/times"][...]
 
 
-def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
-    """(count, mean, std) of a 1-d dataset, block by block (never the whole array in memory)."""
-    n, mean, m2 = 0, 0.0, 0.0
-    for lo in range(0, dataset.shape[0], block):
-        x = dataset[lo:lo + block]
-        if mask_dataset is not None:
-            x = x[~mask_dataset[lo:lo + block]]
-        x = x[np.isfinite(x)]
-        if x.size == 0:
-            continue
-        bm, bv = x.mean(), x.var()
-        tot = n + x.size
-        delta = bm - mean
-        mean += delta * x.size / tot
-        m2 += bv * x.size + delta**2 * n * x.size / tot
-        n = tot
-    return n, mean, math.sqrt(m2 / (n - 1)) if n > 1 else float("nan")
-
-
 def read_ensemble(path, *, partial: bool = False):
     """Read a ``nanomag run`` file back into the result type of the engine that wrote it.
 
@@ -426,7 +404,7 @@ def read_ensemble(path, *, partial: bool = False):
     nanomag.kmc.FirstPassageResult or nanomag.kmc.TrajectoryResult
         The same object ``nm.kmc.first_passage`` / ``nm.kmc.trajectories`` returns for the run.
     """
-    from ..kmc.engine import FirstPassageResult, TrajectoryResult
+    from ..kmc import engine
     from .config import parse_config
 
     try:
@@ -451,14 +429,5 @@ def read_ensemble(path, *, partial: bool = False):
         wall = float(np.nansum(h5["chunks/wall_time"][:n_done]))
         common = dict(seed=int(run.seed), first_index=0, device=cfg.device, event_counts=counts, event_names=names,
                       wall_time=wall)
-        if run.kind == "first_passage":
-            g = h5["first_passage"]
-            return FirstPassageResult(times=g["times"][:n], censored=g["censored"][:n],
-                                      events_per_trajectory=g["n_events"][:n], start_u=float(g.attrs["start_u"]),
-                                      target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]), **common)
-        g = h5["trajectories"]
-        space_u = g["u"][:n]
-        return TrajectoryResult(times=g["times"][...], u=space_u, charge=g["charge"][:n],
-                                transferred=g["transferred"][:n], final_state=np.full(n, -1, dtype=np.int64),
-                                events_per_trajectory=g["n_events"][:n], lead_names=json.loads(g.attrs["lead_names"]),
-                                **common)
+        kind = run_kind(run.kind)
+        return kind.read(h5[kind.group], n, common, engine)

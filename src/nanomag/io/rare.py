@@ -44,7 +44,8 @@ import datetime
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +58,11 @@ from ..rare.stages import plan_replicas
 from ..rare.we import WERSampler
 from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
+from .kinds import run_kind
 
 __all__ = ["RareSpec", "rare_spec", "make_sampler", "RareState", "write_rare", "read_rare_state", "read_rare",
-           "SEEDING"]
+           "SEEDING", "RareKind", "RARE_KINDS", "rare_kind"]
 
-SEEDING = {"switching_rate": "trial j of stage k of replica r uses xoshiro256** seeded by "
-                             "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + k * 2**24 + j]; "
-                             "stage 0 is the flux run, replica -1 the pilot",
-           "write_error_rate": "walker i of step s of replica r uses xoshiro256** seeded by "
-                               "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]; "
-                               "step steps + 1 is the relaxation, walker 65535 the resampling"}
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
          "rate": "energy / hbar", "temperature": "energy (k_B = 1)"}
 _REPLICA_KEYS = (("flux_time", "f8"), ("n_launch", "i8"), ("n_restart", "i8"), ("flux_events", "i8"),
@@ -75,13 +71,128 @@ _STAGE_KEYS = ("n_success", "stage_events")
 _WE_KEYS = (("wer", "f8"), ("events", "i8"), ("events_per_run", "f8"), ("max_walkers", "i8"), ("status", "i1"))
 
 
+def _flux_sampler(cfg, spec, pilot):
+    return FluxSampler(cfg.device, spec.start_u, spec.target_u, seed=spec.seed, interfaces=spec.interfaces,
+                       trials=spec.trials, launches=spec.launches, max_events=spec.max_events, pilot=pilot)
+
+
+def _wer_sampler(cfg, spec, pilot):
+    if cfg.protocol is None:
+        raise ConfigError(f"{cfg.path}: a write error rate needs [[protocol]] tables")
+    return WERSampler(cfg.device, cfg.protocol, spec.start_u, spec.target_u, seed=spec.seed, bins=spec.bins,
+                      walkers=spec.walkers, steps=spec.steps, max_events=spec.max_events)
+
+
+def _write_flux_groups(h5, sampler, results) -> None:
+    p = h5.create_group("pilot")
+    p["levels"] = sampler.levels
+    p["interfaces_u"] = sampler.interfaces
+    p.attrs["basin_state"] = sampler.basin_state
+    p.attrs["basin_u"] = sampler.basin_u
+    p.attrs["pilot_events"] = sampler.pilot_events
+    n_stages = sampler.levels.size - 1
+    g = h5["replicas"]
+    for key in _STAGE_KEYS:
+        g[key] = np.array([getattr(r, key) for r in results], dtype=np.int64).reshape(len(results), n_stages)
+    g["flux_time"].attrs["units"] = "hbar / energy"
+
+
+def _write_flux_stages(h5, estimate) -> None:
+    s = h5.create_group("stages")
+    s["interface_u"] = estimate.interfaces
+    s["n_trials"] = estimate.n_trials
+    s["n_success"] = estimate.n_success
+    s["p"] = estimate.p
+
+
+def _read_pilot(h5):
+    p = h5["pilot"]
+    return p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"])
+
+
+def _flux_weights(first: list, settings: dict):
+    """(weight, time) of each first-stage replica: the planning sample of the replica count."""
+    W = np.array([r.weight(settings["trials"]) for r in first])
+    return W, np.array([r.flux_time for r in first])
+
+
+def _wer_weights(first: list, settings: dict):
+    W = np.array([r.wer for r in first])
+    return W, np.ones(W.size)
+
+
+@dataclass(frozen=True)
+class RareKind:
+    """One kind of ``nanomag rare`` run: everything that differs between the two, declared in one place.
+
+    ``settings``: the sampler's own settings (a resume must share them, with
+    ``min_replicas`` and ``confidence``); ``with_protocol``: the kind of a
+    config with ``[[protocol]]`` tables; ``replica_keys``/``stage_keys``: the
+    per-replica datasets (``stage_keys``, one value per stage, need the
+    ``pilot`` group, ``read_pilot`` reads it back); ``estimate``: the result's
+    attributes saved once complete; ``sampler``: ``(cfg, spec, pilot)`` -> the
+    sampler; ``write_groups``/``write_summary``: the groups beside ``replicas``
+    (every save / once complete); ``weights``: the first stage's replica
+    weights and times that plan the replica count.
+    """
+
+    name: str
+    method: str
+    seeding: str
+    settings: tuple[str, ...]
+    with_protocol: bool
+    sampler_type: type
+    replica_type: type
+    replica_keys: tuple
+    stage_keys: tuple
+    estimate: tuple[str, ...]
+    sampler: Callable = field(repr=False)
+    write_groups: Callable = field(repr=False)
+    write_summary: Callable = field(repr=False)
+    read_pilot: Callable = field(repr=False)
+    weights: Callable = field(repr=False)
+
+
+#: The kinds of ``nanomag rare``, by name (the ``kind`` attribute of their files).  A new rare-event run is
+#: one more entry.
+RARE_KINDS: dict[str, RareKind] = {k.name: k for k in (
+    RareKind(name="switching_rate", method="forward flux sampling (docs/rare.md)",
+             seeding="trial j of stage k of replica r uses xoshiro256** seeded by "
+                     "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + k * 2**24 + j]; "
+                     "stage 0 is the flux run, replica -1 the pilot",
+             settings=("trials", "launches", "interfaces"), with_protocol=False, sampler_type=FluxSampler,
+             replica_type=FluxReplica, replica_keys=_REPLICA_KEYS, stage_keys=_STAGE_KEYS, estimate=("mfpt", "flux"),
+             sampler=_flux_sampler, write_groups=_write_flux_groups, write_summary=_write_flux_stages,
+             read_pilot=_read_pilot, weights=_flux_weights),
+    RareKind(name="write_error_rate", method="weighted ensemble in (u, t) (docs/rare.md)",
+             seeding="walker i of step s of replica r uses xoshiro256** seeded by "
+                     "numpy.random.SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]; "
+                     "step steps + 1 is the relaxation, walker 65535 the resampling",
+             settings=("bins", "walkers", "steps"), with_protocol=True, sampler_type=WERSampler,
+             replica_type=WEReplica, replica_keys=_WE_KEYS, stage_keys=(), estimate=("wer", "events_per_run"),
+             sampler=_wer_sampler,
+             write_groups=lambda h5, sampler, results: h5.create_group("bins").create_dataset(
+                 "edges_u", data=sampler.bin_edges_u),
+             write_summary=lambda h5, estimate: None, read_pilot=lambda h5: None, weights=_wer_weights),
+)}
+SEEDING = {k.name: k.seeding for k in RARE_KINDS.values()}
+
+
+def rare_kind(name: str) -> RareKind:
+    """The entry of ``name`` in :data:`RARE_KINDS`; ConfigError naming the kinds otherwise."""
+    try:
+        return RARE_KINDS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"kind: must be one of {', '.join(RARE_KINDS)}, got {name!r}") from None
+
+
 @dataclass(frozen=True)
 class RareSpec:
     """The rare-event question and settings of a run (the config's ``[run]`` section and the command line).
 
-    ``kind`` is ``"switching_rate"`` (forward flux sampling: trials, launches,
-    interfaces) or ``"write_error_rate"`` (weighted ensemble under the config's
-    protocol: bins, walkers, steps).
+    ``kind`` is a key of :data:`RARE_KINDS`: ``"switching_rate"`` (forward flux
+    sampling: trials, launches, interfaces) or ``"write_error_rate"`` (weighted
+    ensemble under the config's protocol: bins, walkers, steps).
     """
 
     start_u: float
@@ -103,29 +214,27 @@ class RareSpec:
         """The settings of the run; a resume must share :meth:`fixed` ones and may change rtol and max_events."""
         out = {"min_replicas": self.min_replicas, "confidence": self.confidence, "rtol": self.rtol,
                "max_events": self.max_events}
-        if self.kind == "switching_rate":
-            out.update(trials=self.trials, launches=self.launches,
-                       interfaces=None if self.interfaces is None else list(self.interfaces))
-        else:
-            out.update(bins=self.bins, walkers=self.walkers, steps=self.steps)
+        for key in rare_kind(self.kind).settings:
+            value = getattr(self, key)
+            out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
     def fixed(self) -> tuple:
         """Names of the settings a resumed run must share with its file."""
-        return ("min_replicas", "confidence") + (("trials", "launches", "interfaces") if self.kind == "switching_rate"
-                                                 else ("bins", "walkers", "steps"))
+        return ("min_replicas", "confidence") + rare_kind(self.kind).settings
 
 
 def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | None = None) -> RareSpec:
     """The :class:`RareSpec` of a config: the question of its ``[run]`` section; a write error rate when the
     config has ``[[protocol]]`` tables, else a mean switching time."""
     run = cfg.run
-    if run is None or run.kind != "first_passage":
+    if run is None or not run_kind(run.kind).to_target:
         raise ConfigError(f"{cfg.path}: nanomag rare needs a [run] section with kind = \"first_passage\" "
                           f"(start_u, target_u, seed)")
     if run.t_max is not None:
         raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run has no censoring time; remove t_max")
-    kw = {"kind": "write_error_rate" if cfg.protocol is not None else "switching_rate"}
+    with_protocol = cfg.protocol is not None
+    kw = {"kind": next(k.name for k in RARE_KINDS.values() if k.with_protocol == with_protocol)}
     if rtol is not None:
         if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
             raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
@@ -139,13 +248,7 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
 
 def make_sampler(cfg: Config, spec: RareSpec, pilot=None):
     """The sampler of ``spec``: a :class:`~nanomag.rare.FluxSampler` or a :class:`~nanomag.rare.WERSampler`."""
-    if spec.kind == "switching_rate":
-        return FluxSampler(cfg.device, spec.start_u, spec.target_u, seed=spec.seed, interfaces=spec.interfaces,
-                           trials=spec.trials, launches=spec.launches, max_events=spec.max_events, pilot=pilot)
-    if cfg.protocol is None:
-        raise ConfigError(f"{cfg.path}: a write error rate needs [[protocol]] tables")
-    return WERSampler(cfg.device, cfg.protocol, spec.start_u, spec.target_u, seed=spec.seed, bins=spec.bins,
-                      walkers=spec.walkers, steps=spec.steps, max_events=spec.max_events)
+    return rare_kind(spec.kind).sampler(cfg, spec, pilot)
 
 
 class RareState:
@@ -195,8 +298,7 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     results = sorted(results, key=lambda r: r.replica)
-    ffs = isinstance(sampler, FluxSampler)
-    kind = "switching_rate" if ffs else "write_error_rate"
+    kind = next(k for k in RARE_KINDS.values() if isinstance(sampler, k.sampler_type))
     try:
         with h5py.File(partial, "w") as h5:
             a = h5.attrs
@@ -204,9 +306,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["config_toml"] = config_text
             a["config_path"] = str(config_path)
             a["seed"] = int(seed)
-            a["seeding"] = SEEDING[kind]
-            a["kind"] = kind
-            a["method"] = ("forward flux sampling" if ffs else "weighted ensemble in (u, t)") + " (docs/rare.md)"
+            a["seeding"] = kind.seeding
+            a["kind"] = kind.name
+            a["method"] = kind.method
             a["start_u"] = float(start_u)
             a["target_u"] = float(target_u)
             a["settings"] = json.dumps(settings)
@@ -221,36 +323,15 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["status"] = "running" if estimate is None else "complete"
             g = h5.create_group("replicas")
             g["index"] = np.array([r.replica for r in results], dtype=np.int64)
-            if ffs:
-                n_stages = sampler.levels.size - 1
-                p = h5.create_group("pilot")
-                p["levels"] = sampler.levels
-                p["interfaces_u"] = sampler.interfaces
-                p.attrs["basin_state"] = sampler.basin_state
-                p.attrs["basin_u"] = sampler.basin_u
-                p.attrs["pilot_events"] = sampler.pilot_events
-                for key, dtype in _REPLICA_KEYS:
-                    g[key] = np.array([getattr(r, key) for r in results], dtype=dtype)
-                for key in _STAGE_KEYS:
-                    g[key] = np.array([getattr(r, key) for r in results], dtype=np.int64).reshape(len(results),
-                                                                                                 n_stages)
-                g["flux_time"].attrs["units"] = "hbar / energy"
-            else:
-                h5.create_group("bins")["edges_u"] = sampler.bin_edges_u
-                for key, dtype in _WE_KEYS:
-                    g[key] = np.array([getattr(r, key) for r in results], dtype=dtype)
+            for key, dtype in kind.replica_keys:
+                g[key] = np.array([getattr(r, key) for r in results], dtype=dtype)
+            kind.write_groups(h5, sampler, results)
             if estimate is not None:
-                names = ("mfpt", "flux") if ffs else ("wer", "events_per_run")
-                for key in names + ("stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
+                for key in kind.estimate + ("stderr", "n_events", "stopped_by", "n_replicas", "n_first", "quantile",
                                     "wall_time", "confidence"):
                     a[key] = getattr(estimate, key)
                 a["ci_low"], a["ci_high"] = estimate.ci
-                if ffs:
-                    s = h5.create_group("stages")
-                    s["interface_u"] = estimate.interfaces
-                    s["n_trials"] = estimate.n_trials
-                    s["n_success"] = estimate.n_success
-                    s["p"] = estimate.p
+                kind.write_summary(h5, estimate)
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -266,20 +347,17 @@ def read_rare_state(path) -> RareState:
         raise ConfigError(f"{path}: cannot read it as HDF5 ({exc})") from None
     with h5:
         attrs = {k: _text(v) for k, v in h5.attrs.items()}
-        kind = attrs.get("kind")
-        if kind not in SEEDING or "replicas" not in h5 or (kind == "switching_rate" and "pilot" not in h5):
+        kind = RARE_KINDS.get(attrs.get("kind"))
+        if kind is None or "replicas" not in h5 or (kind.stage_keys and "pilot" not in h5):
             raise ConfigError(f"{path}: not a nanomag rare-event file")
         settings = json.loads(attrs["settings"])
-        pilot = None
-        if kind == "switching_rate":
-            p = h5["pilot"]
-            pilot = (p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"]))
+        pilot = kind.read_pilot(h5)
         g = h5["replicas"]
         index = g["index"][...]
-        keys = _REPLICA_KEYS if kind == "switching_rate" else _WE_KEYS
+        keys = kind.replica_keys
         cols = {key: g[key][...] for key, _ in keys}
-        stages = {key: g[key][...] for key in _STAGE_KEYS} if kind == "switching_rate" else {}
-    replica_type = FluxReplica if kind == "switching_rate" else WEReplica
+        stages = {key: g[key][...] for key in kind.stage_keys}
+    replica_type = kind.replica_type
     results = []
     for i, r in enumerate(index):
         res: dict[str, Any] = {"replica": int(r)}
@@ -312,12 +390,7 @@ def read_rare(path) -> SwitchingRate | SampledWER:
     n_first, n_total = int(a["n_first"]), int(a["n_replicas"])
     first = [r for r in state.results if r.replica < n_first]
     used = [r for r in state.results if r.replica < n_total]
-    if spec.kind == "switching_rate":
-        W = np.array([r.weight(s["trials"]) for r in first])
-        T = np.array([r.flux_time for r in first])
-    else:
-        W = np.array([r.wer for r in first])
-        T = np.ones(W.size)
+    W, T = rare_kind(spec.kind).weights(first, s)
     plan = plan_replicas(W, T, s["rtol"], s["confidence"]) if W.sum() > 0 else None
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
                             stopped_by=a["stopped_by"], wall_time=float(a["wall_time"]))

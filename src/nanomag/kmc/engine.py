@@ -261,16 +261,24 @@ class KMCSolver:
         return self._protocols[key]
 
     def first_passage(self, start_u: float, target_u: float, *, n_traj: int, seed: int,
-                      t_max: float | None = None, first_index: int = 0,
-                      protocol: Protocol | None = None) -> FirstPassageResult:
-        """Switching times of trajectories ``first_index .. first_index + n_traj - 1`` (see :func:`first_passage`)."""
+                      t_max: float | None = None, first_index: int = 0, protocol: Protocol | None = None,
+                      parallel: bool | None = None, counts_out: np.ndarray | None = None) -> FirstPassageResult:
+        """Switching times of trajectories ``first_index .. first_index + n_traj - 1`` (see :func:`first_passage`).
+
+        ``parallel`` overrides the solver's setting for this call.  ``counts_out``, an int64
+        array of shape (n_traj, n_classes), receives each trajectory's events by class (the
+        result keeps only their sum); an ensemble run uses it to split one call into file chunks.
+        """
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
         t_lim = check_t_max(t_max)
         protocol = as_protocol(protocol)
+        counts = self._counts(n_traj, counts_out)
+        parallel = self.parallel if parallel is None else parallel
         if protocol is not None:
-            return self._first_passage_under(protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index)
+            return self._first_passage_under(protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index,
+                                             parallel, counts)
         key = (start_u, target_u, math.isinf(t_lim))
         if key not in self._problems:
             self._problems[key] = self._first_passage_tables(start_u, target_u, not math.isinf(t_lim))
@@ -278,8 +286,7 @@ class KMCSolver:
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
-        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
-        kernel = K.first_passage_parallel if _use_parallel(self.parallel, n_traj) else K.first_passage_serial
+        kernel = K.first_passage_parallel if _use_parallel(parallel, n_traj) else K.first_passage_serial
         t0 = time.perf_counter()
         kernel(*tables, start, t_lim, words, first_index, times, n_events, censored, counts)
         wall = time.perf_counter() - t0
@@ -288,22 +295,35 @@ class KMCSolver:
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
                                   target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall)
 
-    def _run_protocol(self, tables, n_traj, words, t_lim, first_index):
+    def _counts(self, n_traj: int, counts_out: np.ndarray | None) -> np.ndarray:
+        """The kernels' per-trajectory event counts by class: zeroed, in ``counts_out`` when given."""
+        shape = (n_traj, self.builder.n_events)
+        if counts_out is None:
+            return np.zeros(shape, dtype=np.int64)
+        if counts_out.shape != shape or counts_out.dtype != np.int64 or not counts_out.flags.c_contiguous:
+            raise ConfigError(f"counts_out: expected a C-contiguous int64 array of shape {shape}")
+        counts_out.fill(0)
+        return counts_out
+
+    def _run_protocol(self, tables, n_traj, words, t_lim, first_index, parallel=None, counts=None):
         rows, jumps, ends, start, _ = tables
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
         final = np.empty(n_traj, dtype=np.int64)
-        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
-        kernel = (K.protocol_first_passage_parallel if _use_parallel(self.parallel, n_traj)
+        counts = self._counts(n_traj, counts)
+        parallel = self.parallel if parallel is None else parallel
+        kernel = (K.protocol_first_passage_parallel if _use_parallel(parallel, n_traj)
                   else K.protocol_first_passage_serial)
         t0 = time.perf_counter()
         kernel(rows, jumps, ends, start, t_lim, words, first_index, times, n_events, censored, final, counts)
         return times, n_events, censored, final, counts, time.perf_counter() - t0
 
-    def _first_passage_under(self, protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index):
+    def _first_passage_under(self, protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index, parallel,
+                             counts):
         tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "first_passage")
-        times, n_events, censored, _, counts, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
+        times, n_events, censored, _, counts, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index,
+                                                                        parallel, counts)
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
                                   event_counts=counts.sum(axis=0), event_names=self.builder.event_names,
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
@@ -328,8 +348,12 @@ class KMCSolver:
                                     first_index=first_index, device=self.device, wall_time=wall)
 
     def trajectories(self, start_u: float | None, times, *, n_traj: int, seed: int, start_states=None,
-                     first_index: int = 0, protocol: Protocol | None = None) -> TrajectoryResult:
-        """Records at ``times`` of trajectories ``first_index ..`` (see :func:`trajectories`)."""
+                     first_index: int = 0, protocol: Protocol | None = None, parallel: bool | None = None,
+                     counts_out: np.ndarray | None = None) -> TrajectoryResult:
+        """Records at ``times`` of trajectories ``first_index ..`` (see :func:`trajectories`).
+
+        ``parallel`` and ``counts_out`` as for :meth:`first_passage`.
+        """
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
@@ -347,11 +371,12 @@ class KMCSolver:
         states = np.empty((n_traj, times.size), dtype=np.int64)
         transferred = np.empty((n_traj, times.size, L), dtype=np.int64)
         n_events = np.empty(n_traj, dtype=np.int64)
-        counts = np.zeros((n_traj, self.builder.n_events), dtype=np.int64)
+        counts = self._counts(n_traj, counts_out)
+        parallel = self.parallel if parallel is None else parallel
         protocol = as_protocol(protocol)
         t0 = time.perf_counter()
         if protocol is None:
-            kernel = K.record_parallel if _use_parallel(self.parallel, n_traj) else K.record_serial
+            kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial
             kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
         else:
             key = (protocol, "record")
@@ -359,7 +384,7 @@ class KMCSolver:
                 models = segment_models(self.device, protocol, own=self.model)
                 self._protocols[key] = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
             rows, jumps = self._protocols[key]
-            kernel = K.protocol_record_parallel if _use_parallel(self.parallel, n_traj) else K.protocol_record_serial
+            kernel = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
             kernel(rows, jumps, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
                    transferred, n_events, counts)
         wall = time.perf_counter() - t0

@@ -111,64 +111,73 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
         check_interfaces(spec.interfaces, spec.start_u, spec.target_u)
     out = Path(out)
     rank = comm.Get_rank() if comm is not None else 0
-    (pilot, done, created), lock = _claim(out, cfg, spec, resume, force, comm, rank)
-    progress = saver = None
+    state, lock = _claim(out, cfg, spec, resume, force) if rank == 0 else (None, None)
     try:
+        pilot, done, created = _share(comm, state)
         sampler = make_sampler(cfg, spec, pilot=pilot)
-        saver = _Saver(out, cfg, spec, sampler, done, created, rank, save_interval, on_save)
+        saver = _Saver(out, cfg, spec, sampler, done, created, rank == 0, save_interval, on_save)
         progress = _Progress(quiet or rank != 0, len(done))
-        if rank == 0 and not resume:
-            saver.save()
-        est = sampler.run(rtol=spec.rtol, min_replicas=spec.min_replicas, confidence=spec.confidence,
-                          map_fn=map_fn, done=done, on_results=saver.on_results, progress=progress)
-        if rank == 0:
-            saver.save(est)
-    except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
-        if rank == 0 and saver is not None:
-            with contextlib.suppress(Exception):
+        try:
+            if rank == 0 and state is None:
                 saver.save()
-        raise
-    finally:
-        if progress is not None:
+            est = sampler.run(rtol=spec.rtol, min_replicas=spec.min_replicas, confidence=spec.confidence,
+                              map_fn=map_fn, done=done, on_results=saver.add, progress=progress)
+            if rank == 0:
+                saver.save(est)
+        except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
+            if rank == 0:
+                with contextlib.suppress(Exception):
+                    saver.save()
+            raise
+        finally:
             progress.close()
+    finally:
         if lock is not None:
             lock.release()
     return est
 
 
-def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool, comm, rank: int):
-    """((pilot, replicas done, created), lock): rank 0 checks the path, locks it and reads a resumed file;
-    every rank gets the same answer, or the same error."""
-    state, error, lock = None, None, None
-    if rank == 0:
-        try:
-            if not resume:  # before the lock: with --force, it refuses the file of a live run
-                if out.exists() and not force:
-                    raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
-                check_output(out, force=force)
-            # then the lock: no other process touches the file from here on (--force, --resume, --out)
-            lock = RunLock(out).acquire("--resume" if resume else "--out")
-            state = _open(out, cfg, spec, resume, force)
-        except NanomagError as exc:
-            error = exc
-            if lock is not None:
-                lock.release()
-    state_data = (state.pilot, state.results, state.attrs.get("created")) if state else None
+def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
+    """Rank 0: check the output, take its lock, read the state of a resumed file.
+
+    Returns (state or None, lock) or (a NanomagError, None): a refusal reaches every rank through :func:`_share`.
+    """
+    lock = None
+    try:
+        if not resume:  # before the lock: with --force, it refuses the file of a live run
+            if out.exists() and not force:
+                raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
+            check_output(out, force=force)
+        # then the lock: no other process touches the file from here on (--force, --resume, --out)
+        lock = RunLock(out).acquire("--resume" if resume else "--out")
+        return _open(out, cfg, spec, resume, force), lock
+    except NanomagError as exc:
+        if lock is not None:
+            lock.release()
+        return exc, None
+
+
+def _share(comm, state):
+    """(pilot, replicas on file, creation time) on every rank; rank 0's refusal raised on every rank."""
+    rank = comm.Get_rank() if comm is not None else 0
+    error = state if isinstance(state, NanomagError) else None
     if comm is not None:
         msg = comm.bcast(str(error) if error else None, root=0)
         if msg is not None:
-            raise error if error is not None else ConfigError(msg)
-        state_data = comm.bcast(state_data, root=0)
-    elif error is not None:
-        raise error
-    return (state_data or (None, [], None)), lock
+            raise error if rank == 0 else ConfigError(msg)
+        data = comm.bcast((state.pilot, state.results, state.attrs.get("created")) if state else None, root=0)
+    else:
+        if error is not None:
+            raise error
+        data = (state.pilot, state.results, state.attrs.get("created")) if state else None
+    return data if data else (None, [], None)
 
 
 class _Saver:
-    """The replicas so far, written to the file on rank 0 at most every ``save_interval`` seconds."""
+    """The replicas so far, saved to the file by rank 0 at most every ``save_interval`` seconds."""
 
-    def __init__(self, out, cfg, spec, sampler, done, created, rank, save_interval, on_save):
-        self.out, self.rank, self.save_interval, self.on_save = out, rank, save_interval, on_save
+    def __init__(self, out, cfg, spec, sampler, done, created, writer: bool, save_interval: float, on_save):
+        self.out, self.writer, self.save_interval, self.on_save = out, writer, save_interval, on_save
         self.results = {r.replica: r for r in done}
         self.common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
                            target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
@@ -181,8 +190,8 @@ class _Saver:
         if self.on_save is not None:
             self.on_save(len(self.results))
 
-    def on_results(self, new) -> None:
+    def add(self, new) -> None:
         for r in new:
             self.results[r.replica] = r
-        if self.rank == 0 and time.monotonic() - self.last_save >= self.save_interval:
+        if self.writer and time.monotonic() - self.last_save >= self.save_interval:
             self.save()

@@ -127,7 +127,7 @@ class _Sim:
         self.token = [0] * self.n_ranks  # heap entries of an earlier activity are stale
         self.activity = [None] * self.n_ranks
         self.cpu: list = []  # (vend, token, rank)
-        self.timed: list = []  # (t, seq, rank, kind, data)
+        self.timed: list = []  # (t, seq, rank, event, data)
         self.seq = 0
         n = self.n_ranks
         self.busy = np.zeros(n)
@@ -167,9 +167,9 @@ class _Sim:
             self.token[rank] += 1
         self.activity[rank] = None
 
-    def at(self, t: float, rank: int, kind: str, data=None) -> None:
+    def at(self, t: float, rank: int, event: str, data=None) -> None:
         self.seq += 1
-        heapq.heappush(self.timed, (t, self.seq, rank, kind, data))
+        heapq.heappush(self.timed, (t, self.seq, rank, event, data))
 
     # -- messages --
     def to_worker(self, w: int, msg) -> None:
@@ -305,10 +305,10 @@ class _Sim:
                 self.t, self.v = t_cpu, vend
                 self.done(rank)
             else:
-                t, _, rank, kind, data = heapq.heappop(self.timed)
+                t, _, rank, event, data = heapq.heappop(self.timed)
                 self.v += (t - self.t) * r
                 self.t = t
-                if kind == "assign":
+                if event == "assign":
                     self.to_worker(rank, data)
                 else:  # "wake": a waiting rank saw its message
                     self.wake_pending[rank] = False

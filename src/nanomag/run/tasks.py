@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.config import Config, parse_config
+from ..io.kinds import run_kind
 from ..kmc.engine import KMCSolver
 
-__all__ = ["EnsembleTask", "compute_block", "concat_blocks", "record_times"]
+__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "concat_blocks", "use_threads",
+           "THREAD_EVENTS_MIN"]
 
 
 @dataclass(frozen=True)
@@ -42,30 +44,69 @@ def _solver(text: str, path: str, parallel) -> KMCSolver:
     return KMCSolver(_parsed(text, path).device, parallel=parallel)
 
 
-def record_times(cfg: Config) -> np.ndarray:
-    """Recording times of a trajectories run: linspace(0, t_final, n_times).  [time]"""
-    return np.linspace(0.0, cfg.run.t_final, cfg.run.n_times)
+#: Fewest expected KMC events a kernel call needs before it runs on numba's threads.  A threaded call costs a
+#: fixed start plus, when other processes share the cores, a wait for the thread the scheduler set aside (a time
+#: slice or more).  Measured on the shared 2-core test machine (load 1-2 from other jobs; blocks of n trajectories,
+#: time threaded / one thread): runs/switching.toml 0.5-1.5 from 8e4 to 1.2e6 events, 1.0 at 4.8e6, 0.9 at 1.9e7;
+#: runs/small_switching.toml 6 at 4e3 events, 2.7 at 2.4e5, 1.5 at 1e6, 1.0 at 3.9e6; with one more busy process
+#: 1.1-15 below 1e6 events, 0.7-1.0 from 3.9e6.  Below a few 1e6 events threads gain little and can lose 2-15x.
+THREAD_EVENTS_MIN = 5e6
 
 
-def compute_block(task: EnsembleTask, first: int, count: int) -> dict:
+def use_threads(task: EnsembleTask, count: int, events_per_trajectory: float | None) -> bool | None:
+    """Whether a block of ``count`` trajectories runs on numba's threads (None: the task's own rule).
+
+    Threads only when the task allows them (not under MPI, where the ranks fill the cores) and the block's
+    expected work, ``count x events_per_trajectory``, reaches :data:`THREAD_EVENTS_MIN`.  The output does not
+    depend on it.
+    """
+    if task.parallel is not None:
+        return task.parallel
+    if events_per_trajectory is None:
+        return False
+    return count * events_per_trajectory >= THREAD_EVENTS_MIN
+
+
+def _sample(task: EnsembleTask, first: int, count: int, threads: bool | None, counts: np.ndarray | None) -> dict:
+    """The work unit of the run's kind (:attr:`nanomag.io.kinds.RunKind.sample`) on this process's solver."""
+    cfg = task.config
+    solver = _solver(task.config_text, task.config_path, task.parallel)
+    return run_kind(cfg.run.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
+
+
+def compute_block(task: EnsembleTask, first: int, count: int, threads: bool | None = None) -> dict:
     """Trajectories first .. first + count - 1 of the task's run, as plain arrays.
 
     Returns a dict with ``n_events`` (count,), ``event_counts`` (n_classes,),
     ``wall_time`` [s], and ``times``/``censored`` (first passage) or
-    ``u``/``charge``/``transferred`` (trajectories).
+    ``u``/``charge``/``transferred`` (trajectories).  ``threads``: run the
+    kernel on numba's threads (None: the task's rule; see :func:`use_threads`).
     """
-    cfg = task.config
-    run = cfg.run
+    return _sample(task, first, count, threads, None)
+
+
+def compute_chunks(task: EnsembleTask, bounds: list[tuple[int, int]], threads: bool | None = None) -> list[dict]:
+    """Consecutive chunks ``[(lo, hi), ...]`` (each ``hi`` the next ``lo``) in one kernel call, split per chunk.
+
+    Each dict is what :func:`compute_block` returns for that chunk, bit for
+    bit, except ``wall_time``, the call's time shared out by events.  One call
+    instead of one per chunk lets a serial run plan its work for the one rank
+    present while the file keeps the chunking of any rank count.
+    """
+    lo, hi = bounds[0][0], bounds[-1][1]
+    if any(b[0] != a[1] for a, b in zip(bounds[:-1], bounds[1:], strict=True)):
+        raise ValueError(f"compute_chunks: chunks {bounds} are not consecutive")
     solver = _solver(task.config_text, task.config_path, task.parallel)
-    if run.kind == "first_passage":
-        res = solver.first_passage(run.start_u, run.target_u, n_traj=count, seed=run.seed, t_max=run.t_max,
-                                   first_index=first, protocol=cfg.protocol)
-        return {"times": res.times, "censored": res.censored, "n_events": res.events_per_trajectory,
-                "event_counts": res.event_counts, "wall_time": res.wall_time}
-    res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first,
-                              protocol=cfg.protocol)
-    return {"u": res.u, "charge": res.charge, "transferred": res.transferred,
-            "n_events": res.events_per_trajectory, "event_counts": res.event_counts, "wall_time": res.wall_time}
+    counts = np.empty((hi - lo, solver.builder.n_events), dtype=np.int64)
+    whole = _sample(task, lo, hi - lo, threads, counts)
+    total = max(int(whole["n_events"].sum()), 1)
+    out = []
+    for a, b in bounds:
+        part = {key: value[a - lo:b - lo] for key, value in whole.items() if key not in ("event_counts", "wall_time")}
+        part["event_counts"] = counts[a - lo:b - lo].sum(axis=0)
+        part["wall_time"] = whole["wall_time"] * int(part["n_events"].sum()) / total
+        out.append(part)
+    return out
 
 
 def concat_blocks(blocks: list[dict]) -> dict:

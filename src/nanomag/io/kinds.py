@@ -1,0 +1,220 @@
+"""The kinds of ``nanomag run``: one table, :data:`RUN_KINDS`, one entry per kind.
+
+Everything that differs between kinds is declared in its entry, and every
+layer consults the entry instead of comparing the kind's name:
+
+* ``required``: its ``[run]`` keys (``nanomag.io.config`` refuses a run without them);
+* ``group`` and ``datasets``: its HDF5 group and per-trajectory datasets, with their
+  ``units`` attribute (``nanomag.io.ensemble`` creates, writes and sizes them);
+  ``fixed``: the datasets written once at creation; ``group_attrs``: the group's attributes;
+* ``duration_key``: the ``[run]`` key that bounds a trajectory's time (None: it
+  runs to the target, and ``nanomag.run.preflight`` proves that it gets there);
+* ``sample``: its work unit, a block of trajectories from the KMC solver (``nanomag.run.tasks``);
+* ``read``: its reader (``nanomag.io.read_ensemble``); ``report``: the summary lines
+  of ``nanomag run`` (``nanomag.cli.main``).
+
+The table sits below the engines (``io/config.py`` consults it), so the
+functions that need an engine receive it from their caller: ``sample`` the
+solver (:class:`nanomag.kmc.KMCSolver`), ``read`` the result types
+(:mod:`nanomag.kmc.engine`), ``report`` the exact solver (:mod:`nanomag.exact`,
+None when a large chain would make the exact value too costly).
+
+A new kind (e.g. telegraph records) is one more entry: its keys, its
+datasets, its solver call, its reader and its report.
+
+:data:`nanomag.io.rare.RARE_KINDS` does the same for the two rare-event runs of ``nanomag rare``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._stats import streaming_moments
+from ..errors import ConfigError, NanomagError
+
+__all__ = ["Dataset", "RunKind", "RUN_KINDS", "run_kind", "record_times"]
+
+TIME_UNITS = "hbar / energy"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A per-trajectory dataset of a run file: ``group/name``, one row per trajectory.
+
+    ``axes`` gives its shape after the trajectory axis: ``()`` one value,
+    ``("time",)`` one per recording time, ``("time", "lead")`` one per time and lead.
+    """
+
+    name: str
+    dtype: str
+    fill: object
+    units: str | None = None
+    axes: tuple[str, ...] = ()
+
+    def shape(self, n_traj: int, n_times: int = 0, n_leads: int = 0) -> tuple[int, ...]:
+        sizes = {"time": n_times, "lead": n_leads}
+        return (n_traj,) + tuple(sizes[a] for a in self.axes)
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """One kind of ``nanomag run`` (see the module docstring for each field's consumer)."""
+
+    name: str
+    required: tuple[str, ...]
+    group: str
+    datasets: tuple[Dataset, ...]
+    sample: Callable = field(repr=False)  # (solver, cfg, first, count, *, parallel, counts_out) -> dict
+    read: Callable = field(repr=False)  # (group, n, common: dict, engine) -> result
+    report: Callable = field(repr=False)  # (group, cfg, summary, exact or None) -> list of lines
+    group_attrs: Callable = field(repr=False)  # (cfg) -> dict of the group's attributes
+    fixed: Callable = field(repr=False, default=lambda cfg: {})  # (cfg) -> {name: (array, units)}
+    duration_key: str | None = None
+
+    @property
+    def to_target(self) -> bool:
+        """Its trajectories run from ``start_u`` to ``target_u`` (a first-passage question)."""
+        return self.duration_key is None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys of a work unit's dict that go to the group's datasets, in order."""
+        return tuple(d.name for d in self.datasets)
+
+    def bytes_per_trajectory(self, n_times: int, n_leads: int) -> int:
+        """Bytes of the per-trajectory datasets for one trajectory."""
+        return sum(np.dtype(d.dtype).itemsize * math.prod(d.shape(1, n_times, n_leads)) for d in self.datasets)
+
+
+def record_times(cfg) -> np.ndarray:
+    """Recording times of a trajectories run: linspace(0, t_final, n_times).  [time]"""
+    return np.linspace(0.0, cfg.run.t_final, cfg.run.n_times)
+
+
+# --------------------------------------------------------------------------- first passage
+
+def _first_passage_sample(solver, cfg, first: int, count: int, *, parallel=None, counts_out=None) -> dict:
+    run = cfg.run
+    res = solver.first_passage(run.start_u, run.target_u, n_traj=count, seed=run.seed, t_max=run.t_max,
+                               first_index=first, protocol=cfg.protocol, parallel=parallel, counts_out=counts_out)
+    return {"times": res.times, "censored": res.censored, "n_events": res.events_per_trajectory,
+            "event_counts": res.event_counts, "wall_time": res.wall_time}
+
+
+def _first_passage_attrs(cfg) -> dict:
+    run = cfg.run
+    return {"start_u": run.start_u, "target_u": run.target_u, "t_max": run.t_max if run.t_max is not None else math.inf}
+
+
+def _first_passage_read(g, n: int, common: dict, engine):
+    return engine.FirstPassageResult(times=g["times"][:n], censored=g["censored"][:n],
+                                     events_per_trajectory=g["n_events"][:n], start_u=float(g.attrs["start_u"]),
+                                     target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]), **common)
+
+
+def _censored_count(dataset, block: int = 1 << 20) -> int:
+    return int(sum(dataset[lo:lo + block].sum() for lo in range(0, dataset.shape[0], block)))
+
+
+def _first_passage_report(g, cfg, summary, exact) -> list[str]:
+    """The sampled mean switching time, and the exact value (or survival at t_max) beside it."""
+    run = cfg.run
+    n, mean, std = streaming_moments(g["times"], g["censored"])
+    n_cens = _censored_count(g["censored"])
+    err = std / n**0.5 if n > 1 else float("nan")
+    if n == 0:
+        lines = [f"  no trajectory reached the target before t_max = {run.t_max:g} ({n_cens} censored)"]
+    elif n_cens:
+        lines = [f"  {n} switched, {n_cens} censored at t_max = {run.t_max:g}: "
+                 f"P(tau > t_max) = {n_cens / (n + n_cens):.4g}; the mean of the switched ones, "
+                 f"{mean:.6g} +- {err:.2g}, is biased low by the censoring"]
+    else:
+        lines = [f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched)"]
+    if exact is None:  # the exact value was not needed by the run's check and would cost a large solve
+        return lines
+    try:
+        if n_cens == 0:
+            lines.append(_exact_mean_line(cfg, summary, exact, mean, err))
+        else:
+            total = n + n_cens
+            fp = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [run.t_max],
+                                                  protocol=cfg.protocol)
+            s_exact = float(fp.survival[0])
+            se = (s_exact * (1 - s_exact) / total) ** 0.5
+            z = (n_cens / total - s_exact) / se if se > 0 else float("nan")
+            lines.append(f"  P(tau > t_max) (exact master equation) = {s_exact:.4g}  (z = {z:+.2f})")
+    except NanomagError as exc:
+        lines.append(f"  exact value unavailable: {exc}")
+    return lines
+
+
+def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
+    run = cfg.run
+    value = summary.exact_mean  # computed once by the run's own check
+    if value is None and cfg.protocol is not None:
+        value = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0],
+                                                 protocol=cfg.protocol).mean
+    elif value is None:
+        value = exact.mfpt(cfg.device, run.start_u, run.target_u)
+    if np.isfinite(value):
+        return f"  mean switching time (exact master equation) = {value:.6g}  (z = {(mean - value) / err:+.2f})"
+    # under a protocol, runs left below the barrier may wait (almost) forever
+    return ("  mean switching time (exact master equation): "
+            + ("infinite" if value == np.inf else "overflows double precision"))
+
+
+# --------------------------------------------------------------------------- trajectories
+
+def _trajectories_sample(solver, cfg, first: int, count: int, *, parallel=None, counts_out=None) -> dict:
+    run = cfg.run
+    res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first,
+                              protocol=cfg.protocol, parallel=parallel, counts_out=counts_out)
+    return {"u": res.u, "charge": res.charge, "transferred": res.transferred,
+            "n_events": res.events_per_trajectory, "event_counts": res.event_counts, "wall_time": res.wall_time}
+
+
+def _trajectories_attrs(cfg) -> dict:
+    return {"start_u": cfg.run.start_u, "lead_names": json.dumps([lead.name for lead in cfg.device.leads])}
+
+
+def _trajectories_read(g, n: int, common: dict, engine):
+    return engine.TrajectoryResult(times=g["times"][...], u=g["u"][:n], charge=g["charge"][:n],
+                                   transferred=g["transferred"][:n], final_state=np.full(n, -1, dtype=np.int64),
+                                   events_per_trajectory=g["n_events"][:n],
+                                   lead_names=json.loads(g.attrs["lead_names"]), **common)
+
+
+def _trajectories_report(g, cfg, summary, exact) -> list[str]:
+    u = g["u"][:, -1]
+    return [f"  <u(t_final)> = {u.mean():.6g} +- {u.std(ddof=1) / u.size**0.5:.2g}"]
+
+
+_N_EVENTS = Dataset("n_events", "i8", -1)
+
+#: The kinds of ``nanomag run``, by the name ``[run] kind`` gives.
+RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
+    RunKind(name="first_passage", required=("start_u", "target_u", "n_traj", "seed"), group="first_passage",
+            datasets=(Dataset("times", "f8", np.nan, TIME_UNITS), Dataset("censored", "?", False), _N_EVENTS),
+            sample=_first_passage_sample, read=_first_passage_read, report=_first_passage_report,
+            group_attrs=_first_passage_attrs),
+    RunKind(name="trajectories", required=("start_u", "t_final", "n_times", "n_traj", "seed"), group="trajectories",
+            datasets=(Dataset("u", "f8", np.nan, "S_z / S_n", ("time",)),
+                      Dataset("charge", "i1", -1, "electrons added", ("time",)),
+                      Dataset("transferred", "i8", 0, "electrons sent into the grain", ("time", "lead")), _N_EVENTS),
+            sample=_trajectories_sample, read=_trajectories_read, report=_trajectories_report,
+            group_attrs=_trajectories_attrs, fixed=lambda cfg: {"times": (record_times(cfg), TIME_UNITS)},
+            duration_key="t_final"),
+)}
+
+
+def run_kind(name: str) -> RunKind:
+    """The entry of ``name`` in :data:`RUN_KINDS`; ConfigError naming the kinds otherwise."""
+    try:
+        return RUN_KINDS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"[run] kind: must be one of {', '.join(RUN_KINDS)}, got {name!r}") from None

@@ -1,0 +1,83 @@
+"""Signals during a run: SIGINT and SIGTERM stop it cleanly, with every finished chunk kept (:class:`Interrupted`)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+__all__ = ["Interrupted", "StopFlag"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM; the finished chunks are in the file, which ``--resume`` finishes.
+
+    Attributes: ``signum``, ``done`` and ``total`` (chunks in the file, None
+    if the run stopped before it had a file), ``path``.
+    """
+
+    def __init__(self, signum: int, done: int | None = None, total: int | None = None, path=None):
+        super().__init__(signum)
+        self.signum, self.done, self.total, self.path = int(signum), done, total, path
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal number: 130 for SIGINT, 143 for SIGTERM (what a shell reports)."""
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name if self.signum in set(signal.Signals) else str(self.signum)
+        if self.done is None:
+            return f"interrupted ({name}) before any chunk was computed; nothing was written"
+        return (f"interrupted ({name}) after {self.done} of {self.total} chunks; "
+                f"resume with --resume (every finished chunk is in {self.path})")
+
+
+class StopFlag:
+    """SIGINT/SIGTERM handlers for the duration of a run.
+
+    While ``raising`` (setting up: the exact check, creating the file) a signal
+    raises :class:`Interrupted` at once; afterwards it only records the signal,
+    and the loops stop at the next sub-block boundary, after writing every
+    finished chunk.
+    """
+
+    RETRY = 0.02  # [s] a signal that lands in a finaliser is raised again this much later
+
+    def __init__(self, raising: bool = True):
+        self.signum = 0
+        self.raising = raising
+        self._old = {}
+
+    def install(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+                self._old[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
+
+    @staticmethod
+    def _in_finaliser(frame) -> bool:
+        """An exception raised here would be printed and dropped ("Exception ignored in ...")."""
+        code = frame.f_code if frame is not None else None
+        return code is not None and (code.co_name == "__del__"
+                                     or code.co_filename.endswith(("weakref.py", "_weakrefset.py")))
+
+    def _handle(self, signum, frame):
+        if signum == signal.SIGALRM:  # the retry of a signal that landed in a finaliser
+            signum = self.signum
+            if not signum:
+                return
+        elif not self.signum:
+            self.signum = signum
+        if self.raising:
+            if self._in_finaliser(frame):
+                signal.setitimer(signal.ITIMER_REAL, self.RETRY)
+                return
+            raise Interrupted(signum)
+
+    def restore(self) -> None:
+        if signal.SIGALRM in self._old:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old = {}
