@@ -1,5 +1,6 @@
-"""The layout keeps its promises: no import circle, few levels, no private name across modules,
-mpi4py in one module only, and no library code that picks a matplotlib backend."""
+"""The layout keeps its promises: no import circle, few levels, no private name or module across
+packages, no engine importing the orchestration layer (io, run, viz, cli), mpi4py in one module only,
+and no library code that picks a matplotlib backend."""
 
 import ast
 from functools import cache
@@ -10,6 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "src" / "nanomag"
 MAX_LEVELS = 9
 SHARED_PRIVATE = {"nanomag._rng", "nanomag._validate", "nanomag._stats", "nanomag._version"}
+SHARED_KERNELS = {"nanomag.model._kernels"}  # the scalar occupation factors inlined by every engine's kernels
+ENGINES = tuple(f"nanomag.{e}" for e in ("exact", "kmc", "continuum", "phase", "rare", "markov", "model",
+                                          "spectroscopy", "pulse", "results"))
+ORCHESTRATION = tuple(f"nanomag.{o}" for o in ("io", "run", "viz", "cli"))
 
 
 def _module_name(path: Path) -> str:
@@ -35,8 +40,13 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
 @cache
 def imports(module: str) -> list[tuple[str, str | None]]:
     """(imported nanomag module, name taken from it or None) for every import anywhere in ``module``."""
-    out = []
-    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+    return imports_in(module, MODULES[module].read_text())
+
+
+def imports_in(module: str, source: str) -> list[tuple[str, str | None]]:
+    """As :func:`imports`, for ``source`` read as the text of ``module`` (function-level imports included)."""
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             out += [(a.name, None) for a in node.names if a.name.startswith("nanomag")]
         elif isinstance(node, ast.ImportFrom):
@@ -89,19 +99,62 @@ def test_no_import_circle_and_at_most_nine_levels():
     assert level[deepest] <= MAX_LEVELS, f"{deepest} sits on level {level[deepest]}"
 
 
-def test_no_private_name_is_imported_from_another_module():
+def private_imports(module: str, imported: list[tuple[str, str | None]]) -> list[str]:
+    """The imports in ``imported`` (made by ``module``) that reach into another module's private name or
+    another package's private module; a package's private modules (its kernels) serve that package only."""
     bad = []
-    for m in MODULES:
-        for target, name in imports(m):
-            if name is not None and name.startswith("_") and target != m:
-                bad.append(f"{m}: {name} from {target}")
-            private_module = target.rsplit(".", 1)[-1].startswith("_")
-            if name is None and private_module and target not in SHARED_PRIVATE:
-                # a package's private module (its kernels) is used by that package only
-                if target.rsplit(".", 1)[0] != m.rsplit(".", 1)[0] and target.rsplit(".", 1)[0] != m:
-                    if not target.endswith("model._kernels"):
-                        bad.append(f"{m}: private module {target}")
+    package = module if is_face(module) else module.rsplit(".", 1)[0]
+    for target, name in imported:
+        if name is not None and name.startswith("_") and target != module:
+            bad.append(f"{module}: {name} from {target}")
+        private = [i for i, part in enumerate(target.split(".")) if part.startswith("_")]
+        if not private or target in SHARED_PRIVATE or target in SHARED_KERNELS:
+            continue
+        owner = ".".join(target.split(".")[: private[0]])  # the package the private module belongs to
+        if owner != package:
+            bad.append(f"{module}: private module {target}")
+    return bad
+
+
+def test_no_private_name_or_module_is_imported_from_another_package():
+    bad = sorted({b for m in MODULES for b in private_imports(m, imports(m))})
     assert not bad, "\n".join(bad)
+
+
+def test_the_private_rule_can_fail():
+    """The rule sees ``from ..pkg._private import name`` (the form that once slipped through) and
+    ``from ..pkg import _private``, and lets a package use its own private modules."""
+    m = "nanomag.phase.diagrams"
+    assert private_imports(m, [("nanomag.continuum._kernels", "fermi")]) == [
+        f"{m}: private module nanomag.continuum._kernels"]
+    assert private_imports(m, [("nanomag.continuum._kernels", None)])
+    assert private_imports(m, [("nanomag.continuum.nmd", "_helper")])
+    assert not private_imports(m, [("nanomag.phase._kernels", "sign"), ("nanomag.phase._kernels", None),
+                                   ("nanomag._rng", "spawn"), ("nanomag.continuum.nmd", "drift")])
+    assert not private_imports("nanomag.phase", [("nanomag.phase._kernels", None)])
+
+
+def forbidden_upward(imported: list[tuple[str, str | None]]) -> list[str]:
+    """The orchestration modules (or the top-level face, which re-exports ``io``) in ``imported``."""
+    return sorted({t for t, _ in imported if t == "nanomag" or t.startswith(ORCHESTRATION)})
+
+
+def test_engines_never_import_orchestration():
+    """Engines compute; files, runs, figures and the command line sit above them.  Lazy imports inside
+    functions count too (``imports`` walks the whole tree)."""
+    bad = {m: forbidden_upward(imports(m)) for m in MODULES if m.startswith(ENGINES)}
+    bad = {m: t for m, t in bad.items() if t}
+    assert not bad, bad
+
+
+def test_the_engine_rule_can_fail():
+    lazy = "def f():\n    from ..io.ensemble import read_ensemble\n    from .. import viz\n"
+    assert forbidden_upward(imports_in("nanomag.kmc.engine", lazy)) == ["nanomag.io.ensemble", "nanomag.viz"]
+    assert forbidden_upward(imports_in("nanomag.exact", "import nanomag.run.tasks")) == ["nanomag.run.tasks"]
+    private = "from ..continuum._flow import LADDER\n"
+    assert private_imports("nanomag.phase.diagrams", imports_in("nanomag.phase.diagrams", private))
+    assert forbidden_upward([("nanomag", "load_config")]) == ["nanomag"]
+    assert not forbidden_upward([("nanomag.results", "FirstPassageSample"), ("nanomag.markov.chain", None)])
 
 
 def test_mpi4py_is_imported_by_the_parallel_module_only():

@@ -18,7 +18,7 @@ from .._validate import check_u
 from ..errors import ConfigError, SolverError
 from ..model.device import Device
 from ..model.occupation import fermi, fermi_hole
-from . import _flow
+from . import fixed_point_search as _search
 from ._common import single_orbital
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
@@ -228,12 +228,12 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
     g_up = np.array([lead.gamma_up for lead in dev.leads], dtype=float)
     g_dn = np.array([lead.gamma_down for lead in dev.leads], dtype=float)
-    cap = _flow.n_samples(n_grid, dev.n_leads) + 2
+    cap = _search.n_samples(n_grid, dev.n_leads) + 2
     us = np.empty(cap)
     st = np.empty(cap, dtype=np.int64)
-    n = _flow.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
-                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _flow.LADDER,
-                                 _flow.T0_WIDTH, us, st)
+    n = _search.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
+                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _search.LADDER,
+                                 _search.T0_WIDTH, us, st)
     return [(float(us[i]), bool(st[i])) for i in range(n)]
 
 

@@ -10,7 +10,7 @@ Two families:
   solved in closed form (a quadratic).
 * ``drift_codes``: the stable-point codes of the full drift R(u) of Eq. 24b
   for a general device at any temperature, over a grid of (mu, h); the fixed
-  points come from :func:`nanomag.continuum._flow.drift_fixed_points`, the
+  points come from :func:`nanomag.continuum.fixed_point_search.drift_fixed_points`, the
   same kernel as :func:`nanomag.continuum.fixed_points`.
 
 Stable-point codes: ``code = minus + 2 plus + 4 n_sp`` where ``minus`` (``plus``)
@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..continuum._flow import drift_fixed_points, sign, sort_points
+from ..continuum.fixed_point_search import drift_fixed_points, sign, sort_points
 
 MAX_T0_POINTS = 12
 

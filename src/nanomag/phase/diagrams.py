@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..continuum._flow import LADDER, T0_WIDTH, drift_bracket
+from ..continuum.fixed_point_search import LADDER, T0_WIDTH, drift_bracket
 from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device

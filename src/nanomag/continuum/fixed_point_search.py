@@ -3,7 +3,8 @@
 The one implementation behind :func:`nanomag.continuum.fixed_points` and the
 finite-temperature phase diagrams of :mod:`nanomag.phase` (which call these
 kernels per grid point).  Kernels take arrays and scalars only and write into
-preallocated outputs.
+preallocated outputs.  The module is public, unlike the other ``_kernels`` modules,
+because two packages (continuum and phase) use it.
 
 The bracket g(u) = R(u) / (1 - u^2) is sampled on a uniform grid plus ladders
 of offsets around every channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a``
