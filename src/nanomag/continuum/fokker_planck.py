@@ -71,7 +71,7 @@ def _gl_tools(n: int):
 
 def _feature_points(dev: Device) -> list[float]:
     """u where a Fermi step sits (x_s = mu_a) and where the bath frequency h + 2 kappa u vanishes."""
-    g = dev.grain
+    g = single_orbital(dev)
     pts = []
     if g.kappa != 0:
         pts.append(-g.h / (2 * g.kappa))
@@ -90,10 +90,10 @@ class _Panels:
 
         self.dev, self.s = dev, s
         g = dev.grain
-        pts = [lo, hi] + list(must) + [s * p for p in _feature_points(dev)]
+        candidates = [lo, hi] + list(must) + [s * p for p in _feature_points(dev)]
         for k in range(1, 41):  # geometric grading towards both poles: 1/(1 -+ v) is resolved
-            pts += [-1 + 2.0**-k, 1 - 2.0**-k]
-        pts = np.unique(np.clip(np.array(pts), lo, hi))
+            candidates += [-1 + 2.0**-k, 1 - 2.0**-k]
+        pts = np.unique(np.clip(np.array(candidates), lo, hi))
         # panel width: Phi' = S0 g/d changes Phi by at most _MAX_DPHI; Fermi steps of width T/kappa resolved
         probe = np.clip(np.linspace(lo, hi, 4001), -1 + 1e-9, 1 - 1e-9)  # d = D/(1-u^2) is 0/0 at a pole
         ratio = np.abs(reduced_drift(dev, s * probe) / reduced_diffusion(dev, s * probe))
@@ -286,7 +286,8 @@ class FokkerPlanck:
         self.pole_cutoff = pole_cutoff
         self.delta = wall_distance(dev, self.form, pole_cutoff)
 
-    def _chain(self, lo: float, hi: float, absorbing_hi: bool, s: int = 1):
+    def _chain(self, lo: float, hi: float, absorbing_hi: bool,
+               s: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Birth-death rates on [lo, hi] in v = s u: (centres, up (n-1,), down (n-1,), exit rate)."""
         S0 = self.dev.grain.S0
         n = max(10, int(round((hi - lo) * self.n_cells / 2)))
@@ -393,8 +394,8 @@ class FokkerPlanck:
         m, _ = _point_mass(c, u0)
         protocol = as_protocol(protocol)
         if protocol is not None:
-            gens = [self._generator(*fp._chain(lo, hi, False)[1:3], 0.0)
-                    for fp in self._segments(protocol)[:-1]] + [A]
+            chains = [fp._chain(lo, hi, False) for fp in self._segments(protocol)[:-1]]
+            gens = [self._generator(up_k, down_k, 0.0) for _, up_k, down_k, _ in chains] + [A]
             masses = propagate_piecewise(gens, protocol.boundaries, m, times)[0]
         else:
             masses = propagate(A, m, times)

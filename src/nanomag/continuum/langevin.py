@@ -84,7 +84,7 @@ _COEFFICIENTS = ("table", "exact")
 TABLE_CELLS = 1 << 14
 
 
-def pack_device(dev: Device):
+def pack_device(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(grain (9,), mu, gamma_up, gamma_down, lead_T) float64 arrays for the kernels."""
     g = single_orbital(dev)
     q, gamma = polarisation(dev)
@@ -134,7 +134,8 @@ def _table(dev, form, coefficients, pole_cutoff):
     return _cached_table(dev, form, pole_cutoff)
 
 
-def _pieces(dev, protocol, form, coefficients, pole_cutoff):
+def _pieces(dev: Device, protocol: Protocol | None, form: str, coefficients: str, pole_cutoff) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The kernels' piecewise-constant coefficients: (ends, tables, grains, mu, gamma_up, gamma_down, lead_T).
 
     One piece per segment of ``protocol`` (its device, :meth:`Protocol.devices`), then the device's own;
@@ -145,8 +146,10 @@ def _pieces(dev, protocol, form, coefficients, pole_cutoff):
     tables = [_table(d, form, coefficients, pole_cutoff) for d in devices]
     packed = [pack_device(d) for d in devices]
     if protocol is None:
-        return (ends, tables[0][None]) + tuple(a[None] for a in packed[0])
-    return (ends, np.stack(tables)) + tuple(np.stack(arrays) for arrays in zip(*packed, strict=True))
+        grain, mu, gamma_up, gamma_down, lead_T = (a[None] for a in packed[0])
+        return ends, tables[0][None], grain, mu, gamma_up, gamma_down, lead_T
+    grain, mu, gamma_up, gamma_down, lead_T = (np.stack(arrays) for arrays in zip(*packed, strict=True))
+    return ends, np.stack(tables), grain, mu, gamma_up, gamma_down, lead_T
 
 
 def _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients):

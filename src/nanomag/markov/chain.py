@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
@@ -372,7 +373,7 @@ def choose_method(A, times: np.ndarray, method: str = "auto") -> str:
         "uniformisation"
 
 
-def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15, *,
+def propagate(A: sp.spmatrix, p0: np.ndarray, times: ArrayLike, tol: float = 1e-15, *,
               functionals: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
     """exp(A t) p0 for every t in ``times`` (any order), shape (n_times, n).
 

@@ -347,7 +347,7 @@ def _bath(dev: Device, space: StateSpace, lo: int, hi: int):
     Returns [(src, dst, rate, kind)] with the zero rates left out.
     """
     grain = dev.grain
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
     if grain.alpha == 0:
         return parts
     pref = grain.alpha / grain.spin_scale
@@ -390,6 +390,9 @@ class _Skeleton(NamedTuple):
 
 class _Counts:
     """``n_states``, ``n_events`` and ``event_names`` of anything with a ``device`` and a ``space``."""
+
+    device: Device
+    space: StateSpace
 
     @property
     def n_states(self) -> int:
@@ -695,4 +698,4 @@ def _cache_clear() -> None:
     _RECENT.clear()
 
 
-build.cache_clear = _cache_clear
+build.cache_clear = _cache_clear  # type: ignore[attr-defined]  # functools.cache's spelling, for the tests

@@ -19,12 +19,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .._validate import check_finite, check_nonneg
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .multilevel import MultiLevelGrain
 
 __all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device"]
 
@@ -210,7 +213,7 @@ class Device:
         The leads, at least zero.  A list is converted to a tuple.
     """
 
-    grain: Grain
+    grain: Grain | MultiLevelGrain
     leads: tuple[Lead, ...] = field(default_factory=tuple)
 
     def __post_init__(self):

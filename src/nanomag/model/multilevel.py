@@ -264,7 +264,8 @@ class MultiLevelGrain:
             lower, upper = lower[ok], by_code[pos[ok]]
             eta = np.where(occ[lower, a] == 0, 1, -1)
             parts.append((np.full(lower.size, a), lower, upper, eta))
-        return tuple(np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
+        level, lower, upper, eta = (np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
+        return level, lower, upper, eta
 
     # ------------------------------------------------------------------ helpers
 
@@ -295,7 +296,7 @@ class MultiLevelGrain:
         return int(np.sum(self.sectors().two_spin + 1))
 
 
-def from_grain(grain: Grain) -> MultiLevelGrain:
+def from_grain(grain: Grain | MultiLevelGrain) -> MultiLevelGrain:
     """The single-orbital grain as a one-level multi-level grain (docs/physics.md section 2).
 
     eta = +1: the level is empty in the ground state and S_core = S0;

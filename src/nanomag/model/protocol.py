@@ -174,7 +174,7 @@ class Segment:
             mu[lead] = value
             return self.replace(mu=mu)
         if name == "duration" or name in SEGMENT_PARAMETERS:
-            changes = {name: value}
+            changes: dict[str, float | None] = {name: value}
             if name == "eps":
                 changes["vg"] = None
             elif name == "vg":

@@ -318,12 +318,16 @@ def nmd_phase(gammas, vbar, hbar, *, eta: int = 1):
 # Any device, any temperature: the full drift of Eq. 24b
 
 
+def _single_orbital(dev: Device) -> Grain:
+    if not isinstance(dev.grain, Grain):
+        raise ConfigError("dev.grain: the phase diagram (Eq. 24) is defined for the single-orbital grain only")
+    return dev.grain
+
+
 def _kernel_args(dev: Device):
     if not isinstance(dev, Device):
         raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
-    g = dev.grain
-    if not isinstance(g, Grain):
-        raise ConfigError("dev.grain: the phase diagram (Eq. 24) is defined for the single-orbital grain only")
+    g = _single_orbital(dev)
     if not g.kappa > 0:
         raise ConfigError(f"grain.kappa: the phase diagram needs kappa > 0, got {g.kappa}")
     q, _ = polarisation(dev)
@@ -454,7 +458,7 @@ def nmd_phase_diagram(gammas, vbar, hbar, *, eta: int = 1, T: float = 0.0, S0: f
         codes = _t0_codes(a_up, a_dn, c, V, Hb)
     else:
         dev = reduced_device(gammas, 0.0, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        g = dev.grain
+        g = _single_orbital(dev)
         codes = _device_codes(dev, g.eps + kappa * V, 2 * kappa * Hb, n_u)
         params.update(S0=float(S0), alpha=float(alpha), kappa=float(kappa))
     return PhaseDiagram(x=vbar, y=hbar, codes=codes, x_name="vbar = (mu_L - eps)/kappa",
@@ -480,7 +484,7 @@ def device_phase_diagram(dev: Device, mu, h, *, n_u: int = N_U_SAMPLES) -> Phase
     mu, h = _axis("mu", mu), _axis("h", h)
     M, Hh = np.meshgrid(mu, h)
     codes = _device_codes(dev, M, Hh, n_u)
-    g = dev.grain
+    g = _single_orbital(dev)
     params = {"S0": g.S0, "eta": g.eta, "kappa": g.kappa, "eps": g.eps, "alpha": g.alpha, "T": g.T,
               "leads": [{"name": lead.name, "mu": lead.mu, "gamma_up": lead.gamma_up, "gamma_down": lead.gamma_down,
                          "T": dev.lead_temperature(a)} for a, lead in enumerate(dev.leads)]}
@@ -637,7 +641,7 @@ def nmd_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float, *, 
     fixed = float(_finite("fixed", fixed))
     if control == "vbar":
         dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        scale, offset, dev_control = kappa, dev.grain.eps, "mu"
+        scale, offset, dev_control = kappa, _single_orbital(dev).eps, "mu"
     else:
         dev = reduced_device(gammas, fixed, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
         scale, offset, dev_control = 2 * kappa, 0.0, "h"

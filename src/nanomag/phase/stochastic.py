@@ -105,8 +105,9 @@ def nmd_kmc_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float,
     up = np.linspace(lo, hi, n)
     path = np.concatenate([up, up[-2::-1]])
     if control == "vbar":
-        dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        values, dev_control = dev.grain.eps + kappa * path, "mu"
+        eps = 0.0  # the orbital's energy: mu_L = eps + kappa vbar
+        dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T, eps=eps)
+        values, dev_control = eps + kappa * path, "mu"
     else:
         dev = reduced_device(gammas, fixed, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
         values, dev_control = 2 * kappa * path, "h"

@@ -73,7 +73,8 @@ def reproduce_paper(outdir="runs/figures") -> list[Path]:
 
 
 def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.toml", n_vg: int = 101,
-         n_bias: int = 121, vg_range=(-0.6, 0.6), vbias_range=(0.0, 2.4), map_fn=None,
+         n_bias: int = 121, vg_range: tuple[float, float] = (-0.6, 0.6),
+         vbias_range: tuple[float, float] = (0.0, 2.4), map_fn=None,
          h5: str | None = None) -> SpectroscopyMaps:
     """Reproduce the content of the paper's Fig. 3 from ``config``; write the figure to ``out``.
 
