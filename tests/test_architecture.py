@@ -43,10 +43,24 @@ def imports(module: str) -> list[tuple[str, str | None]]:
     return imports_in(module, MODULES[module].read_text())
 
 
-def imports_in(module: str, source: str) -> list[tuple[str, str | None]]:
+@cache
+def runtime_imports(module: str) -> list[tuple[str, str | None]]:
+    """As :func:`imports`, without the imports under ``if TYPE_CHECKING:`` (never run, so no circle)."""
+    return imports_in(module, MODULES[module].read_text(), runtime=True)
+
+
+def imports_in(module: str, source: str, runtime: bool = False) -> list[tuple[str, str | None]]:
     """As :func:`imports`, for ``source`` read as the text of ``module`` (function-level imports included)."""
+    tree = ast.parse(source)
+    type_only = set()
+    if runtime:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                type_only |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
     out: list[tuple[str, str | None]] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             out += [(a.name, None) for a in node.names if a.name.startswith("nanomag")]
         elif isinstance(node, ast.ImportFrom):
@@ -66,9 +80,9 @@ def is_face(module: str) -> bool:
 
 @cache
 def deps(module: str) -> frozenset[str]:
-    """The modules ``module`` depends on, seeing through package faces."""
+    """The modules ``module`` depends on at run time, seeing through package faces."""
     out = set()
-    for m, _ in imports(module):
+    for m, _ in runtime_imports(module):
         if m not in MODULES or m == module or module.startswith(m + "."):
             continue
         out |= deps(m) if is_face(m) else {m}
@@ -179,3 +193,13 @@ def test_physics_imports_nothing_above_it():
     for m in MODULES:
         if m.startswith("nanomag.model"):
             assert all(d.startswith(lower) for d in deps(m)), (m, deps(m))
+            assert all(t.startswith(lower) for t, _ in imports(m)), (m, imports(m))  # type-only ones too
+
+
+def test_type_only_imports_make_no_circle_but_still_count_for_the_other_rules():
+    source = ("from typing import TYPE_CHECKING\nfrom .device import Grain\n"
+              "if TYPE_CHECKING:\n    from ..io.config import Config\n")
+    everything = imports_in("nanomag.model.multilevel", source)
+    assert ("nanomag.io.config", "Config") in everything
+    assert imports_in("nanomag.model.multilevel", source, runtime=True) == [("nanomag.model.device", "Grain")]
+    assert forbidden_upward(everything) == ["nanomag.io.config"]
