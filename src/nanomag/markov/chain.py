@@ -39,7 +39,7 @@ from ._kernels import (
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
 )
-from .rates import RateModel, build
+from .rates import RateBuilder, RateModel, build
 from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
@@ -51,7 +51,7 @@ __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "Fir
            "choose_method", "METHODS", "RATIONAL_STEP_COST", "uniformised_matrix"]
 
 
-def start_index(model: RateModel, start_u: float) -> int:
+def start_index(model: RateModel | RateBuilder, start_u: float) -> int:
     """Index of the start state: sector 0, S_z = -S0 + floor((u0 + 1) S0 + 1/2).
 
     ``model``: a :class:`~nanomag.markov.rates.RateModel`, or anything with its
@@ -78,7 +78,7 @@ def _u_mask(space, above: bool, value: float) -> np.ndarray:
     return out
 
 
-def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
+def target_mask(model: RateModel | RateBuilder, start_u: float, target_u: float) -> np.ndarray:
     """Boolean mask of the target states, shape (n_states,).  ``model`` as for :func:`start_index`."""
     u0 = check_u("start_u", start_u)
     u1 = check_u("target_u", target_u)
@@ -87,7 +87,7 @@ def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray
     return _u_mask(model.space, u1 > u0, u1)
 
 
-def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
+def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: float) -> np.ndarray:
     """Boolean mask of the start side, shape (n_states,): u <= u_s if target_u > start_u (u >= u_s otherwise).
 
     u_s is the farther of ``start_u`` and the u of the start state (``start_u``
