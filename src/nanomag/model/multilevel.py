@@ -63,7 +63,7 @@ class Level(NamedTuple):
     coupling: float = 1.0
 
 
-def _as_level(i: int, value) -> Level:
+def _as_level(i: int, value: object) -> Level:
     owner = f"grain.levels[{i}]"
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"eps", "n", "coupling"})
@@ -132,7 +132,7 @@ class MultiLevelGrain:
     alpha: float = 0.0
     T: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         levels = self.levels
         if isinstance(levels, (str, bytes)) or not hasattr(levels, "__len__") or len(levels) == 0:
             raise ConfigError(f"grain.levels: expected a non-empty list of levels, got {levels!r}")

@@ -74,7 +74,7 @@ def figure5(path=None, *, qbar: float = 0.4, n: int = 600, ax=None):
     """
     H = np.linspace(-2 - 1 / qbar - 2.5, 3.5, n)
     I = np.linspace(-2.0, (1 + qbar) ** 2 / qbar + 3.0, n)  # noqa: E741 (the paper's Ibar)
-    labels = phase.llg_phase(*np.meshgrid(H, I), qbar)
+    labels = np.asarray(phase.llg_phase(*np.meshgrid(H, I), qbar))  # an array of labels for array input
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
     patches = _draw_labels(ax, labels, H, I, legend=False)
     lines = phase.llg_stability_lines(H, qbar)
