@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.linalg import solve_banded
 from scipy.special import logsumexp
 
@@ -43,7 +45,7 @@ from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import propagate, propagate_piecewise
 from ..model.device import Device
-from ..model.protocol import as_protocol
+from ..model.protocol import Protocol, Segment, as_protocol
 from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
@@ -55,7 +57,7 @@ _MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to
 
 
 @functools.lru_cache(maxsize=4)
-def _gl_tools(n: int):
+def _gl_tools(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes x, weights w on [-1, 1] and the matrix C with C @ f(x) = int_{-1}^{x_j} f."""
     from numpy.polynomial import legendre as L
 
@@ -144,12 +146,12 @@ class _Panels:
 _NOISES = ("eq24", "charge_averaged")
 
 
-def _reduced_noise(noise: str):
+def _reduced_noise(noise: str) -> Callable[[Device, ArrayLike], np.ndarray]:
     """d(u) = D(u)/(1 - u^2) for the chosen noise: Eq. 24c or the exact charge-averaged cumulant."""
     if noise == "eq24":
         return reduced_diffusion
     if noise == "charge_averaged":
-        def reduced(dev, u):
+        def reduced(dev: Device, u: ArrayLike) -> np.ndarray:
             u = np.asarray(u, dtype=float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return charge_averaged_diffusion(dev, u) / (1 - u**2)
@@ -157,7 +159,7 @@ def _reduced_noise(noise: str):
     raise ConfigError(f"noise: must be one of {_NOISES}, got {noise!r}")
 
 
-def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff: float | None = None,
              noise: str = "eq24") -> float:
     """Natural log of :func:`mfpt` (finite even when the time overflows a double)."""
     form = check_form(form)
@@ -174,7 +176,7 @@ def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito",
     return float(math.log(dev.grain.S0) + logsumexp(log_w + outer[use]))
 
 
-def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff: float | None = None,
          noise: str = "eq24") -> float:
     """Mean first-passage time of the Fokker-Planck equation, by quadrature.  [time]
 
@@ -204,7 +206,7 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
 
 
 def stationary_density(dev: Device, *, form: str = "flux", n_points: int = 2001,
-                       pole_cutoff=None) -> tuple[np.ndarray, np.ndarray]:
+                       pole_cutoff: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalised stationary density of the Fokker-Planck equation (zero flux).
 
     flux: rho ~ exp(Phi); ito: rho ~ exp(Phi) / D on [-1 + delta, 1 - delta].
@@ -239,7 +241,7 @@ def stationary_density(dev: Device, *, form: str = "flux", n_points: int = 2001,
 
 # --------------------------------------------------------------------------- finite volumes
 
-def _bernoulli(x):
+def _bernoulli(x: ArrayLike) -> np.ndarray:
     """B(x) = x / (e^x - 1), B(0) = 1, without overflow or cancellation."""
     x = np.asarray(x, dtype=float)
     out = np.empty_like(x)
@@ -276,7 +278,8 @@ class FokkerPlanck:
         Ito form: reflecting walls at +-(1 - pole_cutoff), default 1/(2 S0).
     """
 
-    def __init__(self, dev: Device, *, form: str = "flux", n_cells: int = 2000, pole_cutoff=None):
+    def __init__(self, dev: Device, *, form: str = "flux", n_cells: int = 2000,
+                 pole_cutoff: float | None = None) -> None:
         single_orbital(dev)
         self.dev = dev
         self.form = check_form(form)
@@ -315,7 +318,7 @@ class FokkerPlanck:
         return c, up, down, exit_rate
 
     @staticmethod
-    def _generator(up, down, exit_rate):
+    def _generator(up: np.ndarray, down: np.ndarray, exit_rate: float) -> sp.csc_matrix:
         n = up.size + 1
         diag = np.zeros(n)
         diag[:-1] -= up
@@ -323,13 +326,13 @@ class FokkerPlanck:
         diag[-1] -= exit_rate
         return sp.diags([down, diag, up], [1, 0, -1], format="csc")  # column = source
 
-    def _segments(self, protocol):
+    def _segments(self, protocol: Protocol) -> list[FokkerPlanck]:
         """The solver of each segment of ``protocol``, then this one (the same grid: S0 does not change)."""
         return [FokkerPlanck(d, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
                 for d in protocol.devices(self.dev)] + [self]
 
     @staticmethod
-    def _backward_moments(A):
+    def _backward_moments(A: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
         """Mean and second moment of the absorption time from every cell: A^T tau = -1, A^T tau2 = -2 tau."""
         n = A.shape[0]
         ab = np.zeros((3, n))
@@ -340,7 +343,8 @@ class FokkerPlanck:
         tau = solve_banded((1, 1), ab, -np.ones(n))
         return tau, solve_banded((1, 1), ab, -2.0 * tau)
 
-    def first_passage(self, start_u: float, target_u: float, times, protocol=None) -> FirstPassageDistribution:
+    def first_passage(self, start_u: float, target_u: float, times: ArrayLike,
+                      protocol: Protocol | Segment | None = None) -> FirstPassageDistribution:
         """Survival, first-passage-time density and mean, from start_u to target_u.
 
         Parameters
@@ -380,7 +384,7 @@ class FokkerPlanck:
                                         mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
                                         engine="fokker_planck")
 
-    def evolve(self, start_u: float, times, protocol=None) -> Transient:
+    def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None) -> Transient:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
 
         With a ``protocol``, each segment's drift and diffusion in turn, then the device's own.
@@ -408,7 +412,7 @@ class FokkerPlanck:
         return self.first_passage(start_u, target_u, [0.0]).mean
 
 
-def _point_mass(c: np.ndarray, x: float):
+def _point_mass(c: np.ndarray, x: float) -> tuple[np.ndarray, tuple[int, float]]:
     """Unit mass at x shared linearly between the two nearest cell centres (second order)."""
     h = c[1] - c[0]
     pos = min(max((x - c[0]) / h, 0.0), c.size - 1.0)
