@@ -18,8 +18,9 @@ spectroscopy maps all use these; none of them depends on the physics of the grai
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -39,11 +40,13 @@ from ._kernels import (
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
 )
-from .rates import RateBuilder, RateModel, build
+from .rates import RateBuilder, RateModel, StateSpace, build
 from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
     import scipy.sparse as sp
+
+    from ..model.device import Device
 
 __all__ = ["start_index", "target_mask", "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
            "stationary_on", "propagate", "MAX_MATVECS", "propagate_piecewise", "start_side_mask", "committor",
@@ -69,7 +72,7 @@ def start_index(model: RateModel | RateBuilder, start_u: float) -> int:
 _U_BLOCK = 1 << 18
 
 
-def _u_mask(space, above: bool, value: float) -> np.ndarray:
+def _u_mask(space: StateSpace, above: bool, value: float) -> np.ndarray:
     """u >= value (``above``) or u <= value for every state, block by block (no full float array)."""
     out = np.empty(space.n_states, dtype=bool)
     for lo in range(0, space.n_states, _U_BLOCK):
@@ -102,7 +105,8 @@ def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: fl
     return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-def _graph(models, sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _graph(models: RateModel | Iterable[RateModel],
+           sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """CSR adjacency (indptr, indices) of the transitions of ``models`` (one model or several).
 
     Only the transitions out of ``sources`` (bool mask) are kept; ``reverse``
@@ -130,7 +134,7 @@ def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
     return mask
 
 
-def reachable_from(models, start: int, stop: np.ndarray) -> np.ndarray:
+def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np.ndarray) -> np.ndarray:
     """Mask of the states reachable from ``start`` when any of ``models``' transitions may fire.
 
     The transitions out of ``stop`` states (bool mask) are cut, so a stop state
@@ -182,7 +186,7 @@ def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return q
 
 
-def banded_rates(model: RateModel, states: np.ndarray):
+def banded_rates(model: RateModel, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Rates among ``states`` (sorted indices) in band storage, and the rates leaving the set.
 
     Returns (rates (m, 2b+1), exit_rate (m,), b).  The (S_z, sector) state
@@ -244,7 +248,7 @@ class FirstPassageProblem:
     live: np.ndarray
 
     @classmethod
-    def create(cls, dev_or_model, start_u: float, target_u: float) -> FirstPassageProblem:
+    def create(cls, dev_or_model: Device | RateModel, start_u: float, target_u: float) -> FirstPassageProblem:
         model = dev_or_model if isinstance(dev_or_model, RateModel) else build(dev_or_model)
         target = target_mask(model, start_u, target_u)
         start = start_index(model, start_u)
@@ -282,8 +286,8 @@ class FirstPassageProblem:
         return res
 
 
-def check_sure_passage(space, reach: np.ndarray, target: np.ndarray, can_reach: np.ndarray, start_u,
-                       target_u) -> None:
+def check_sure_passage(space: StateSpace, reach: np.ndarray, target: np.ndarray, can_reach: np.ndarray,
+                       start_u: float, target_u: float) -> None:
     """Refuse a first passage that may never end: :class:`~nanomag.errors.UnreachableTargetError`.
 
     ``reach``: the states reachable from the start (target states not left);
@@ -303,7 +307,8 @@ def check_sure_passage(space, reach: np.ndarray, target: np.ndarray, can_reach: 
             f"S_z={sz:g}), so the mean first-passage time is infinite")
 
 
-def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u, target_u) -> np.ndarray:
+def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u: float,
+                    target_u: float) -> np.ndarray:
     reach = _bfs(_graph(model, sources=~target), np.array([start]))
     # states that can reach the target: search the reversed graph from every target state
     can_reach = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
@@ -355,7 +360,7 @@ METHODS = ("auto", "uniformisation", "rational")
 RATIONAL_STEP_COST = 80.0
 
 
-def choose_method(A, times: np.ndarray, method: str = "auto") -> str:
+def choose_method(A: sp.spmatrix, times: np.ndarray, method: str = "auto") -> str:
     """The method :func:`propagate` uses: ``method`` itself, or for "auto" the cheaper of the two.
 
     Uniformisation costs about Lambda * max(times) mat-vecs (Lambda the largest
@@ -408,7 +413,7 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: ArrayLike, tol: float = 1e-
     return _uniformised(A, p0, times, tol)
 
 
-def uniformised_matrix(A, t_max: float, series: int = 1):
+def uniformised_matrix(A: sp.spmatrix, t_max: float, series: int = 1) -> tuple[sp.csr_matrix, float]:
     """(P, Lambda): P = I + A / Lambda in sorted CSR, Lambda the largest exit rate of A.
 
     Refuses (SolverError) a propagation to ``t_max`` in ``series`` Poisson
@@ -428,7 +433,7 @@ def uniformised_matrix(A, t_max: float, series: int = 1):
     return P, lam
 
 
-def _uniformised(A, p0, times, tol):
+def _uniformised(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float) -> np.ndarray:
     """:func:`propagate` by uniformisation, the distributions at every time."""
     order = np.argsort(times, kind="stable")
     ts = times[order]
@@ -446,7 +451,7 @@ def _uniformised(A, p0, times, tol):
     return res
 
 
-def _band(P: sp.csr_matrix):
+def _band(P: sp.csr_matrix) -> tuple[np.ndarray, int] | None:
     """(diags, b): P in diagonal storage, diags[d, i] = P[i, i + d - b], when its band is narrow
     (at most 2.5 x its non-zeros), else None (:func:`nanomag.markov.stiff.band_storage`)."""
     return band_storage(P, diagonals=True, fill=2.5)
@@ -506,8 +511,8 @@ def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, fun
     return out
 
 
-def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 1e-15, *,
-                        integrals: bool = False):
+def propagate_piecewise(generators: Sequence[sp.spmatrix], starts: ArrayLike, p0: np.ndarray, times: ArrayLike,
+                        tol: float = 1e-15, *, integrals: bool = False) -> tuple[Any, ...]:
     """exp-propagation under piecewise-constant generators, by uniformisation per piece.
 
     Always uniformisation (:func:`propagate` with ``method="uniformisation"``):
@@ -571,7 +576,8 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
     return (out, piece, p, moments) if integrals else (out, piece, p)
 
 
-def _propagate_integrals(A, p0, times, tol):
+def _propagate_integrals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray,
+                         tol: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`propagate` to ``times`` (increasing, the last the longest) and the mass integrals to the last."""
     ts = times
     P, lam = uniformised_matrix(A, ts[-1], ts.size)
