@@ -4,6 +4,8 @@
 source "$(dirname "$0")/_env.sh"
 echo "--- lint (ruff check)"
 ruff check src tests scripts
+echo "--- types (mypy against mypy-baseline.txt, which may only shrink)"
+python scripts/check_types.py
 echo "--- test suite"
 python -m pytest -q --ignore=tests/mpi "$@"
 echo "--- MPI tests (mpiexec -n 2)"

@@ -1,5 +1,6 @@
-"""The layout keeps its promises: no import circle, few levels, no private name across modules,
-mpi4py in one module only, and no library code that picks a matplotlib backend."""
+"""The layout keeps its promises: no import circle, few levels, no private name or module across
+packages, no engine importing the orchestration layer (io, run, viz, cli), mpi4py in one module only,
+and no library code that picks a matplotlib backend."""
 
 import ast
 from functools import cache
@@ -12,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "nanomag"
 # io.ensemble, whose reader needs the KMC result type (cli.main now sits on level 11).
 MAX_LEVELS = 11
 SHARED_PRIVATE = {"nanomag._rng", "nanomag._validate", "nanomag._stats", "nanomag._version"}
+SHARED_KERNELS = {"nanomag.model._kernels"}  # the scalar occupation factors inlined by every engine's kernels
+ENGINES = tuple(f"nanomag.{e}" for e in ("exact", "kmc", "continuum", "phase", "rare", "markov", "model",
+                                          "spectroscopy", "pulse", "results"))
+ORCHESTRATION = tuple(f"nanomag.{o}" for o in ("io", "run", "viz", "cli"))
 
 
 def _module_name(path: Path) -> str:
@@ -37,8 +42,27 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
 @cache
 def imports(module: str) -> list[tuple[str, str | None]]:
     """(imported nanomag module, name taken from it or None) for every import anywhere in ``module``."""
-    out = []
-    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+    return imports_in(module, MODULES[module].read_text())
+
+
+@cache
+def runtime_imports(module: str) -> list[tuple[str, str | None]]:
+    """As :func:`imports`, without the imports under ``if TYPE_CHECKING:`` (never run, so no circle)."""
+    return imports_in(module, MODULES[module].read_text(), runtime=True)
+
+
+def imports_in(module: str, source: str, runtime: bool = False) -> list[tuple[str, str | None]]:
+    """As :func:`imports`, for ``source`` read as the text of ``module`` (function-level imports included)."""
+    tree = ast.parse(source)
+    type_only = set()
+    if runtime:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                type_only |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    out: list[tuple[str, str | None]] = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             out += [(a.name, None) for a in node.names if a.name.startswith("nanomag")]
         elif isinstance(node, ast.ImportFrom):
@@ -58,9 +82,9 @@ def is_face(module: str) -> bool:
 
 @cache
 def deps(module: str) -> frozenset[str]:
-    """The modules ``module`` depends on, seeing through package faces."""
+    """The modules ``module`` depends on at run time, seeing through package faces."""
     out = set()
-    for m, _ in imports(module):
+    for m, _ in runtime_imports(module):
         if m not in MODULES or m == module or module.startswith(m + "."):
             continue
         out |= deps(m) if is_face(m) else {m}
@@ -91,19 +115,62 @@ def test_no_import_circle_and_at_most_eleven_levels():
     assert level[deepest] <= MAX_LEVELS, f"{deepest} sits on level {level[deepest]}"
 
 
-def test_no_private_name_is_imported_from_another_module():
+def private_imports(module: str, imported: list[tuple[str, str | None]]) -> list[str]:
+    """The imports in ``imported`` (made by ``module``) that reach into another module's private name or
+    another package's private module; a package's private modules (its kernels) serve that package only."""
     bad = []
-    for m in MODULES:
-        for target, name in imports(m):
-            if name is not None and name.startswith("_") and target != m:
-                bad.append(f"{m}: {name} from {target}")
-            private_module = target.rsplit(".", 1)[-1].startswith("_")
-            if name is None and private_module and target not in SHARED_PRIVATE:
-                # a package's private module (its kernels) is used by that package only
-                if target.rsplit(".", 1)[0] != m.rsplit(".", 1)[0] and target.rsplit(".", 1)[0] != m:
-                    if not target.endswith("model._kernels"):
-                        bad.append(f"{m}: private module {target}")
+    package = module if is_face(module) else module.rsplit(".", 1)[0]
+    for target, name in imported:
+        if name is not None and name.startswith("_") and target != module:
+            bad.append(f"{module}: {name} from {target}")
+        private = [i for i, part in enumerate(target.split(".")) if part.startswith("_")]
+        if not private or target in SHARED_PRIVATE or target in SHARED_KERNELS:
+            continue
+        owner = ".".join(target.split(".")[: private[0]])  # the package the private module belongs to
+        if owner != package:
+            bad.append(f"{module}: private module {target}")
+    return bad
+
+
+def test_no_private_name_or_module_is_imported_from_another_package():
+    bad = sorted({b for m in MODULES for b in private_imports(m, imports(m))})
     assert not bad, "\n".join(bad)
+
+
+def test_the_private_rule_can_fail():
+    """The rule sees ``from ..pkg._private import name`` (the form that once slipped through) and
+    ``from ..pkg import _private``, and lets a package use its own private modules."""
+    m = "nanomag.phase.diagrams"
+    assert private_imports(m, [("nanomag.continuum._kernels", "fermi")]) == [
+        f"{m}: private module nanomag.continuum._kernels"]
+    assert private_imports(m, [("nanomag.continuum._kernels", None)])
+    assert private_imports(m, [("nanomag.continuum.nmd", "_helper")])
+    assert not private_imports(m, [("nanomag.phase._kernels", "sign"), ("nanomag.phase._kernels", None),
+                                   ("nanomag._rng", "spawn"), ("nanomag.continuum.nmd", "drift")])
+    assert not private_imports("nanomag.phase", [("nanomag.phase._kernels", None)])
+
+
+def forbidden_upward(imported: list[tuple[str, str | None]]) -> list[str]:
+    """The orchestration modules (or the top-level face, which re-exports ``io``) in ``imported``."""
+    return sorted({t for t, _ in imported if t == "nanomag" or t.startswith(ORCHESTRATION)})
+
+
+def test_engines_never_import_orchestration():
+    """Engines compute; files, runs, figures and the command line sit above them.  Lazy imports inside
+    functions count too (``imports`` walks the whole tree)."""
+    bad = {m: forbidden_upward(imports(m)) for m in MODULES if m.startswith(ENGINES)}
+    bad = {m: t for m, t in bad.items() if t}
+    assert not bad, bad
+
+
+def test_the_engine_rule_can_fail():
+    lazy = "def f():\n    from ..io.ensemble import read_ensemble\n    from .. import viz\n"
+    assert forbidden_upward(imports_in("nanomag.kmc.engine", lazy)) == ["nanomag.io.ensemble", "nanomag.viz"]
+    assert forbidden_upward(imports_in("nanomag.exact", "import nanomag.run.tasks")) == ["nanomag.run.tasks"]
+    private = "from ..continuum._flow import LADDER\n"
+    assert private_imports("nanomag.phase.diagrams", imports_in("nanomag.phase.diagrams", private))
+    assert forbidden_upward([("nanomag", "load_config")]) == ["nanomag"]
+    assert not forbidden_upward([("nanomag.results", "FirstPassageSample"), ("nanomag.markov.chain", None)])
 
 
 def test_mpi4py_is_imported_by_the_mpi_module_only():
@@ -128,6 +195,7 @@ def test_physics_imports_nothing_above_it():
     for m in MODULES:
         if m.startswith("nanomag.model"):
             assert all(d.startswith(lower) for d in deps(m)), (m, deps(m))
+            assert all(t.startswith(lower) for t, _ in imports(m)), (m, imports(m))  # type-only ones too
 
 
 KIND_TABLES = {"nanomag.io.kinds", "nanomag.io.rare"}  # RUN_KINDS and RARE_KINDS: the only places a kind is named
@@ -172,3 +240,12 @@ def test_the_kind_rule_can_fail():
     tree = ast.parse('if run.kind == "first_passage": pass\nif "write_error_rate" != k: pass\n'
                      'if kind in ("x", "y"): pass\nif size == "big": pass')
     assert len(kind_comparisons(tree, _kind_names())) == 3
+
+
+def test_type_only_imports_make_no_circle_but_still_count_for_the_other_rules():
+    source = ("from typing import TYPE_CHECKING\nfrom .device import Grain\n"
+              "if TYPE_CHECKING:\n    from ..io.config import Config\n")
+    everything = imports_in("nanomag.model.multilevel", source)
+    assert ("nanomag.io.config", "Config") in everything
+    assert imports_in("nanomag.model.multilevel", source, runtime=True) == [("nanomag.model.device", "Grain")]
+    assert forbidden_upward(everything) == ["nanomag.io.config"]

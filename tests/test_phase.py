@@ -248,7 +248,7 @@ def test_input_validation():
 # ---------------------------------------------------------------- finite temperature
 
 def test_finite_temperature_kernel_matches_continuum_drift():
-    from nanomag.continuum import _flow as k
+    from nanomag.continuum import fixed_point_search as k
 
     dev = nm.Device(
         grain=nm.Grain(S0=200, eta=-1, kappa=0.8, h=0.3, eps=0.2, alpha=0.02, T=0.07),

@@ -13,7 +13,7 @@ Layers, bottom to top (a module imports only from its own layer or below):
 """
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._version import VERSION
 from .errors import ConfigError, NanomagError, SolverError, StartInTargetError, UnreachableTargetError
@@ -36,7 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     try:
         module, attribute = _LAZY[name]
     except KeyError:

@@ -31,16 +31,16 @@ _S32 = np.uint64(32)
 _POOL = 4
 
 
-def entropy_words(seed: int) -> np.ndarray:
+def entropy_words(seed: object) -> np.ndarray:
     """A non-negative integer seed as little-endian uint32 words (numpy's coercion), padded to the pool size."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    rest = int(seed)
     words = []
     while True:
-        words.append(seed & 0xFFFFFFFF)
-        seed >>= 32
-        if seed == 0:
+        words.append(rest & 0xFFFFFFFF)
+        rest >>= 32
+        if rest == 0:
             break
     while len(words) < _POOL:  # numpy pads the entropy when a spawn key follows
         words.append(0)

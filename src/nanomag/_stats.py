@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["mean_and_error", "empirical_survival", "survival_interval", "binomial_interval", "check_confidence",
            "influence", "StagePlan", "plan_replicas", "streaming_moments"]
 
 
-def mean_and_error(x: np.ndarray, axis: int = 0):
-    """(mean, standard error of the mean) along ``axis``; the error is NaN for a single sample."""
+def mean_and_error(x: ArrayLike, axis: int = 0) -> tuple[Any, Any]:
+    """(mean, standard error of the mean) along ``axis``; the error is NaN for a single sample.
+
+    Two floats when the mean is a scalar (1-d ``x``), else two arrays.
+    """
     x = np.asarray(x, dtype=float)
     n = x.shape[axis]
     mean = x.mean(axis=axis)
@@ -28,7 +33,7 @@ def mean_and_error(x: np.ndarray, axis: int = 0):
     return mean, err
 
 
-def empirical_survival(times: np.ndarray, censored: np.ndarray, t_max: float, t) -> np.ndarray:
+def empirical_survival(times: np.ndarray, censored: np.ndarray, t_max: float, t: ArrayLike) -> np.ndarray:
     """P(tau > t) of a sample whose censored members all ran to ``t_max`` (type-I censoring).
 
     Exact for t < t_max, and for t = t_max (the censored fraction); NaN beyond
@@ -42,7 +47,8 @@ def empirical_survival(times: np.ndarray, censored: np.ndarray, t_max: float, t)
     return out
 
 
-def survival_interval(times: np.ndarray, censored: np.ndarray, t_max: float, t, confidence: float = 0.95):
+def survival_interval(times: np.ndarray, censored: np.ndarray, t_max: float, t: ArrayLike,
+                      confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) pointwise confidence band of P(tau > t), shape of ``t`` each.
 
     With every censored member run to the same ``t_max`` (type-I censoring), the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import ConfigError
 
@@ -18,7 +19,7 @@ __all__ = ["check_finite", "check_nonneg", "check_positive", "check_u", "check_c
 _NUMBER = (int, float, np.integer, np.floating)
 
 
-def check_finite(owner: str, key: str, value, *, allow_inf: bool = False) -> float:
+def check_finite(owner: str, key: str, value: object, *, allow_inf: bool = False) -> float:
     """A real number (not bool, not NaN; finite unless ``allow_inf``); ``owner.key`` names it in errors."""
     name = f"{owner}.{key}" if owner else key
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
@@ -31,7 +32,7 @@ def check_finite(owner: str, key: str, value, *, allow_inf: bool = False) -> flo
     return value
 
 
-def check_nonneg(owner: str, key: str, value) -> float:
+def check_nonneg(owner: str, key: str, value: object) -> float:
     """A finite number >= 0."""
     value = check_finite(owner, key, value)
     if value < 0:
@@ -39,7 +40,7 @@ def check_nonneg(owner: str, key: str, value) -> float:
     return value
 
 
-def check_positive(key: str, value) -> float:
+def check_positive(key: str, value: object) -> float:
     """A finite number > 0."""
     value = check_finite("", key, value)
     if not value > 0:
@@ -47,7 +48,7 @@ def check_positive(key: str, value) -> float:
     return value
 
 
-def check_u(key: str, u) -> float:
+def check_u(key: str, u: object) -> float:
     """A reduced magnetisation u = S_z / S_n: a number in [-1, 1] (NaN refused)."""
     if isinstance(u, bool) or not isinstance(u, _NUMBER):
         raise ConfigError(f"{key}: expected a number, got {u!r}")
@@ -57,14 +58,14 @@ def check_u(key: str, u) -> float:
     return u
 
 
-def check_count(key: str, value, minimum: int = 1) -> int:
+def check_count(key: str, value: object, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (bool refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def check_times(times, *, increasing: bool = False) -> np.ndarray:
+def check_times(times: ArrayLike, *, increasing: bool = False) -> np.ndarray:
     """A non-empty 1-d float array of finite times >= 0 (non-decreasing if ``increasing``)."""
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.ndim != 1 or times.size == 0:
@@ -76,7 +77,7 @@ def check_times(times, *, increasing: bool = False) -> np.ndarray:
     return times
 
 
-def check_t_max(t_max) -> float:
+def check_t_max(t_max: object) -> float:
     """A censoring time: None or +inf (no censoring, returned as inf) or a positive number."""
     if t_max is None:
         return math.inf
@@ -85,7 +86,7 @@ def check_t_max(t_max) -> float:
     return float(t_max)
 
 
-def check_seed(seed) -> np.ndarray:
+def check_seed(seed: object) -> np.ndarray:
     """The root seed as the entropy words of the in-kernel seeding (see :mod:`nanomag._rng`)."""
     from ._rng import entropy_words
 

@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._validate import check_times, check_u
 from .errors import ConfigError
@@ -42,9 +45,9 @@ from .markov.chain import (
     start_and_target,
     start_side_mask,
 )
-from .markov.rates import build
+from .markov.rates import RateModel, build
 from .model.device import Device
-from .model.protocol import Segment, as_protocol
+from .model.protocol import Protocol, Segment, as_protocol
 from .model.text import device_toml
 from .results import WERMap, parameter_units
 
@@ -76,7 +79,7 @@ def wer_row(seg_dev: Device, p_before: np.ndarray, widths: np.ndarray, q_start: 
     return split[:, 0], split[:, 1]
 
 
-def _adjoint(model, q: np.ndarray, duration: float) -> np.ndarray:
+def _adjoint(model: RateModel, q: np.ndarray, duration: float) -> np.ndarray:
     """exp(A^T duration) q: a function of the state at the end of a segment as one of its start.
 
     Uniformisation whatever the stiffness: its non-negative terms keep every
@@ -85,8 +88,9 @@ def _adjoint(model, q: np.ndarray, duration: float) -> np.ndarray:
     return propagate(model.generator.T.tocsr(), q, [duration], WER_TOL, method="uniformisation")[0]
 
 
-def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, heights=None,
-            parameter: str | None = None, segment: int = 0, map_fn=None, config_toml: str | None = None
+def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u: float, *, widths: ArrayLike,
+            heights: ArrayLike | None = None, parameter: str | None = None, segment: int = 0,
+            map_fn: Callable[..., Iterable[Any]] | None = None, config_toml: str | None = None
             ) -> WERMap:
     """WER and switching probability for every (pulse height, pulse width).
 
@@ -119,15 +123,15 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
     WERMap
     """
     t0 = time.perf_counter()
-    protocol = as_protocol(protocol)
-    if protocol is None:
+    drive = as_protocol(protocol)
+    if drive is None:
         raise ConfigError("protocol: a WER map needs a protocol (the pulse is one of its segments)")
     start_u, target_u = check_u("start_u", start_u), check_u("target_u", target_u)
     widths = check_times(widths)
-    if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or not 0 <= segment < len(protocol):
-        raise ConfigError(f"segment: expected an index in [0, {len(protocol)}), got {segment!r}")
+    if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or not 0 <= segment < len(drive):
+        raise ConfigError(f"segment: expected an index in [0, {len(drive)}), got {segment!r}")
     segment = int(segment)
-    base: Segment = protocol[segment]
+    base: Segment = drive[segment]
     if heights is None:
         heights = np.array([base.parameter(parameter, dev) if parameter else math.nan])
         pulses = [base]
@@ -144,7 +148,7 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
             seg_devs.append(pulse.apply(dev))
         except ConfigError as exc:
             raise ConfigError(f"protocol[{segment}] at {parameter} = {h:g}: {exc}") from None
-    models = segment_models(dev, protocol)
+    models = segment_models(dev, drive)
     relax = models[-1]
     start, target = start_and_target(relax, start_u, target_u)
     side = start_side_mask(relax, start_u, target_u)
@@ -152,19 +156,19 @@ def wer_map(dev: Device, protocol, start_u: float, target_u: float, *, widths, h
     p = np.zeros(relax.n_states)
     p[start] = 1.0
     for k in range(segment):
-        p = propagate(models[k].generator, p, [protocol[k].duration], WER_TOL, method="uniformisation")[0]
+        p = propagate(models[k].generator, p, [drive[k].duration], WER_TOL, method="uniformisation")[0]
     # after the pulse: the committors, carried back through the later segments
     q_start, q_target = committor(relax, side, target), committor(relax, target, side)
-    for k in range(len(protocol) - 1, segment, -1):
-        q_start = _adjoint(models[k], q_start, protocol[k].duration)
-        q_target = _adjoint(models[k], q_target, protocol[k].duration)
+    for k in range(len(drive) - 1, segment, -1):
+        q_start = _adjoint(models[k], q_start, drive[k].duration)
+        q_target = _adjoint(models[k], q_target, drive[k].duration)
     n = len(seg_devs)
     run = map if map_fn is None else map_fn
     rows = list(run(wer_row, seg_devs, [p] * n, [widths] * n, [q_start] * n, [q_target] * n))
     wer = np.array([r[0] for r in rows]).reshape(n, widths.size)
     switching = np.array([r[1] for r in rows]).reshape(n, widths.size)
     if config_toml is None:
-        config_toml = device_toml(dev) + protocol.to_toml()
+        config_toml = device_toml(dev) + drive.to_toml()
     return WERMap(widths=widths, heights=heights, wer=wer, switching=switching, parameter=parameter or "",
-                  segment=segment, start_u=start_u, target_u=target_u, protocol=protocol, device=dev,
+                  segment=segment, start_u=start_u, target_u=target_u, protocol=drive, device=dev,
                   wall_time=time.perf_counter() - t0, config_toml=config_toml, attrs={"wer_tol": WER_TOL})

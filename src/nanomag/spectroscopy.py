@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import exact
 from .errors import ConfigError
@@ -113,13 +116,13 @@ class SpectroscopySolver:
         st = exact.stationary(model, assume_irreducible=self._irreducible and all_open)
         return st.probabilities, st.currents
 
-    def current(self, vg: float, vbias) -> np.ndarray:
+    def current(self, vg: float, vbias: ArrayLike) -> np.ndarray:
         """Current from the first lead into the grain at each bias in ``vbias``, shape of ``vbias``."""
         vbias = np.asarray(vbias, dtype=float)
         out = np.array([self.solve(vg, v)[1][0] for v in vbias.ravel()])
         return out.reshape(vbias.shape)
 
-    def conductance(self, vg: float, vbias, step: float) -> np.ndarray:
+    def conductance(self, vg: float, vbias: ArrayLike, step: float) -> np.ndarray:
         """dI/dV_bias by a central difference of half-width ``step``, shape of ``vbias``.  [e^2/hbar]
 
         The error is O(step^2 / T^2) relative; the default of the map
@@ -137,7 +140,7 @@ def solver(dev: Device) -> SpectroscopySolver:
 
 # --------------------------------------------------------------------------- point functions (picklable tasks)
 
-def point_current(dev: Device, vg: float, vbias) -> np.ndarray:
+def point_current(dev: Device, vg: float, vbias: ArrayLike) -> np.ndarray:
     """Stationary current from the first lead into the grain at gate ``vg``, biases ``vbias``.
 
     Parameters
@@ -156,19 +159,19 @@ def point_current(dev: Device, vg: float, vbias) -> np.ndarray:
     return solver(dev).current(float(vg), vbias)
 
 
-def point_conductance(dev: Device, vg: float, vbias, step: float) -> np.ndarray:
+def point_conductance(dev: Device, vg: float, vbias: ArrayLike, step: float) -> np.ndarray:
     """dI/dV_bias at gate ``vg``, biases ``vbias`` (central difference, half-width ``step``).  [e^2/hbar]"""
     return solver(dev).conductance(float(vg), vbias, step)
 
 
-def point_tmr(dev: Device, vg: float, vbias, lead: int = 0) -> np.ndarray:
+def point_tmr(dev: Device, vg: float, vbias: ArrayLike, lead: int = 0) -> np.ndarray:
     """I(theta=0) - I(theta=pi) at gate ``vg``, biases ``vbias``; ``lead`` is flipped.  [e * energy / hbar]"""
     return point_current(dev, vg, vbias) - point_current(flip_lead(dev, lead), vg, vbias)
 
 
 # --------------------------------------------------------------------------- maps
 
-def _grids(vg, vbias) -> tuple[np.ndarray, np.ndarray]:
+def _grids(vg: ArrayLike, vbias: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     grids = []
     for key, g in (("vg", vg), ("vbias", vbias)):
         g = np.atleast_1d(np.asarray(g, dtype=float))
@@ -178,7 +181,7 @@ def _grids(vg, vbias) -> tuple[np.ndarray, np.ndarray]:
     return grids[0], grids[1]
 
 
-def _default_step(dev: Device, step) -> float:
+def _default_step(dev: Device, step: float | None) -> float:
     if step is None:
         T = dev.lead_temperature(0)
         if not T > 0:
@@ -190,7 +193,8 @@ def _default_step(dev: Device, step) -> float:
     return step
 
 
-def _run_map(fn, dev: Device, vg, vbias, map_fn, *extra) -> np.ndarray:
+def _run_map(fn: Callable[..., np.ndarray], dev: Device, vg: ArrayLike, vbias: ArrayLike,
+             map_fn: Callable[..., Iterable[Any]] | None, *extra: Any) -> np.ndarray:
     vg, vbias = _grids(vg, vbias)
     map_fn = map if map_fn is None else map_fn
     n = vg.size
@@ -198,7 +202,8 @@ def _run_map(fn, dev: Device, vg, vbias, map_fn, *extra) -> np.ndarray:
     return np.array([np.asarray(r, dtype=float) for r in rows]).reshape(n, vbias.size)
 
 
-def current_map(dev: Device, vg, vbias, *, map_fn=None) -> np.ndarray:
+def current_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *,
+                map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
     """Stationary current from the first lead into the grain on a (V_g, V_bias) grid.
 
     Parameters
@@ -221,7 +226,8 @@ def current_map(dev: Device, vg, vbias, *, map_fn=None) -> np.ndarray:
     return _run_map(point_current, dev, vg, vbias, map_fn)
 
 
-def conductance_map(dev: Device, vg, vbias, *, step: float | None = None, map_fn=None) -> np.ndarray:
+def conductance_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: float | None = None,
+                    map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
     """dI/dV_bias on a (V_g, V_bias) grid, shape (n_vg, n_bias).  [e^2/hbar]
 
     A pointwise central difference of half-width ``step`` (default T/100 with
@@ -231,7 +237,8 @@ def conductance_map(dev: Device, vg, vbias, *, step: float | None = None, map_fn
     return _run_map(point_conductance, dev, vg, vbias, map_fn, _default_step(dev, step))
 
 
-def tmr_map(dev: Device, vg, vbias, *, lead: int = 0, map_fn=None) -> np.ndarray:
+def tmr_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, lead: int = 0,
+            map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
     """I(theta=0) - I(theta=pi) on a (V_g, V_bias) grid, shape (n_vg, n_bias).  [e * energy / hbar]
 
     theta = 0 is ``dev`` as given; theta = pi is :func:`flip_lead` (lead
@@ -265,8 +272,9 @@ class SpectroscopyMaps:
     attrs: dict = field(default_factory=dict)
 
 
-def spectroscopy_maps(dev: Device, vg, vbias, *, step: float | None = None, lead: int = 0,
-                      map_fn=None, config_toml: str | None = None) -> SpectroscopyMaps:
+def spectroscopy_maps(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: float | None = None, lead: int = 0,
+                      map_fn: Callable[..., Iterable[Any]] | None = None,
+                      config_toml: str | None = None) -> SpectroscopyMaps:
     """Current, dI/dV_bias and I(theta=0) - I(theta=pi) maps of ``dev`` (Fig. 3)."""
     vg, vbias = _grids(vg, vbias)
     current = current_map(dev, vg, vbias, map_fn=map_fn)

@@ -19,14 +19,14 @@ def single_orbital(dev: Device) -> Grain:
     return dev.grain
 
 
-def check_form(form) -> str:
+def check_form(form: object) -> str:
     """``form`` if it is "ito" or "flux", else ConfigError."""
     if form not in FORMS:
         raise ConfigError(f"form: must be 'ito' or 'flux', got {form!r}")
     return form
 
 
-def wall_distance(dev: Device, form: str, cutoff) -> float:
+def wall_distance(dev: Device, form: str, cutoff: float | None) -> float:
     """Distance of the reflecting walls from the poles: 0 for the flux form, default 1/(2 S0) for Ito."""
     if form == "flux":
         return 0.0
@@ -37,7 +37,8 @@ def wall_distance(dev: Device, form: str, cutoff) -> float:
     return float(cutoff)
 
 
-def orient(dev: Device, start_u, target_u, form: str, cutoff):
+def orient(dev: Device, start_u: float, target_u: float, form: str,
+           cutoff: float | None) -> tuple[int, float, float, float]:
     """Mirror a first-passage question to an upward one: (s, wall, start, target) in v = s u."""
     single_orbital(dev)
     u0 = check_u("start_u", start_u)

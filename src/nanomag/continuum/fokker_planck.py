@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.linalg import solve_banded
 from scipy.special import logsumexp
 
@@ -43,7 +45,7 @@ from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import propagate, propagate_piecewise, segment_models
 from ..model.device import Device
-from ..model.protocol import as_protocol
+from ..model.protocol import Protocol, Segment, as_protocol
 from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
@@ -55,7 +57,7 @@ _MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to
 
 
 @functools.lru_cache(maxsize=4)
-def _gl_tools(n: int):
+def _gl_tools(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes x, weights w on [-1, 1] and the matrix C with C @ f(x) = int_{-1}^{x_j} f."""
     from numpy.polynomial import legendre as L
 
@@ -71,7 +73,7 @@ def _gl_tools(n: int):
 
 def _feature_points(dev: Device) -> list[float]:
     """u where a Fermi step sits (x_s = mu_a) and where the bath frequency h + 2 kappa u vanishes."""
-    g = dev.grain
+    g = single_orbital(dev)
     pts = []
     if g.kappa != 0:
         pts.append(-g.h / (2 * g.kappa))
@@ -90,10 +92,10 @@ class _Panels:
 
         self.dev, self.s = dev, s
         g = dev.grain
-        pts = [lo, hi] + list(must) + [s * p for p in _feature_points(dev)]
+        candidates = [lo, hi] + list(must) + [s * p for p in _feature_points(dev)]
         for k in range(1, 41):  # geometric grading towards both poles: 1/(1 -+ v) is resolved
-            pts += [-1 + 2.0**-k, 1 - 2.0**-k]
-        pts = np.unique(np.clip(np.array(pts), lo, hi))
+            candidates += [-1 + 2.0**-k, 1 - 2.0**-k]
+        pts = np.unique(np.clip(np.array(candidates), lo, hi))
         # panel width: Phi' = S0 g/d changes Phi by at most _MAX_DPHI; Fermi steps of width T/kappa resolved
         probe = np.clip(np.linspace(lo, hi, 4001), -1 + 1e-9, 1 - 1e-9)  # d = D/(1-u^2) is 0/0 at a pole
         ratio = np.abs(reduced_drift(dev, s * probe) / reduced_diffusion(dev, s * probe))
@@ -144,12 +146,12 @@ class _Panels:
 _NOISES = ("eq24", "charge_averaged")
 
 
-def _reduced_noise(noise: str):
+def _reduced_noise(noise: str) -> Callable[[Device, ArrayLike], np.ndarray]:
     """d(u) = D(u)/(1 - u^2) for the chosen noise: Eq. 24c or the exact charge-averaged cumulant."""
     if noise == "eq24":
         return reduced_diffusion
     if noise == "charge_averaged":
-        def reduced(dev, u):
+        def reduced(dev: Device, u: ArrayLike) -> np.ndarray:
             u = np.asarray(u, dtype=float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return charge_averaged_diffusion(dev, u) / (1 - u**2)
@@ -157,7 +159,7 @@ def _reduced_noise(noise: str):
     raise ConfigError(f"noise: must be one of {_NOISES}, got {noise!r}")
 
 
-def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff: float | None = None,
              noise: str = "eq24") -> float:
     """Natural log of :func:`mfpt` (finite even when the time overflows a double)."""
     form = check_form(form)
@@ -174,7 +176,7 @@ def log_mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito",
     return float(math.log(dev.grain.S0) + logsumexp(log_w + outer[use]))
 
 
-def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff=None,
+def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pole_cutoff: float | None = None,
          noise: str = "eq24") -> float:
     """Mean first-passage time of the Fokker-Planck equation, by quadrature.  [time]
 
@@ -204,7 +206,7 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
 
 
 def stationary_density(dev: Device, *, form: str = "flux", n_points: int = 2001,
-                       pole_cutoff=None) -> tuple[np.ndarray, np.ndarray]:
+                       pole_cutoff: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalised stationary density of the Fokker-Planck equation (zero flux).
 
     flux: rho ~ exp(Phi); ito: rho ~ exp(Phi) / D on [-1 + delta, 1 - delta].
@@ -239,7 +241,7 @@ def stationary_density(dev: Device, *, form: str = "flux", n_points: int = 2001,
 
 # --------------------------------------------------------------------------- finite volumes
 
-def _bernoulli(x):
+def _bernoulli(x: ArrayLike) -> np.ndarray:
     """B(x) = x / (e^x - 1), B(0) = 1, without overflow or cancellation."""
     x = np.asarray(x, dtype=float)
     out = np.empty_like(x)
@@ -276,7 +278,8 @@ class FokkerPlanck:
         Ito form: reflecting walls at +-(1 - pole_cutoff), default 1/(2 S0).
     """
 
-    def __init__(self, dev: Device, *, form: str = "flux", n_cells: int = 2000, pole_cutoff=None):
+    def __init__(self, dev: Device, *, form: str = "flux", n_cells: int = 2000,
+                 pole_cutoff: float | None = None) -> None:
         single_orbital(dev)
         self.dev = dev
         self.form = check_form(form)
@@ -286,7 +289,8 @@ class FokkerPlanck:
         self.pole_cutoff = pole_cutoff
         self.delta = wall_distance(dev, self.form, pole_cutoff)
 
-    def _chain(self, lo: float, hi: float, absorbing_hi: bool, s: int = 1):
+    def _chain(self, lo: float, hi: float, absorbing_hi: bool,
+               s: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Birth-death rates on [lo, hi] in v = s u: (centres, up (n-1,), down (n-1,), exit rate)."""
         S0 = self.dev.grain.S0
         n = max(10, int(round((hi - lo) * self.n_cells / 2)))
@@ -314,7 +318,7 @@ class FokkerPlanck:
         return c, up, down, exit_rate
 
     @staticmethod
-    def _generator(up, down, exit_rate):
+    def _generator(up: np.ndarray, down: np.ndarray, exit_rate: float) -> sp.csc_matrix:
         n = up.size + 1
         diag = np.zeros(n)
         diag[:-1] -= up
@@ -322,13 +326,13 @@ class FokkerPlanck:
         diag[-1] -= exit_rate
         return sp.diags([down, diag, up], [1, 0, -1], format="csc")  # column = source
 
-    def _segments(self, protocol):
+    def _segments(self, protocol: Protocol) -> list[FokkerPlanck]:
         """The solver of each segment of ``protocol``, then this one (the same grid: S0 does not change)."""
         make = functools.partial(FokkerPlanck, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
         return list(segment_models(self.dev, protocol, own=self, make=make))
 
     @staticmethod
-    def _backward_moments(A):
+    def _backward_moments(A: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
         """Mean and second moment of the absorption time from every cell: A^T tau = -1, A^T tau2 = -2 tau."""
         n = A.shape[0]
         ab = np.zeros((3, n))
@@ -339,7 +343,8 @@ class FokkerPlanck:
         tau = solve_banded((1, 1), ab, -np.ones(n))
         return tau, solve_banded((1, 1), ab, -2.0 * tau)
 
-    def first_passage(self, start_u: float, target_u: float, times, protocol=None) -> FirstPassageDistribution:
+    def first_passage(self, start_u: float, target_u: float, times: ArrayLike,
+                      protocol: Protocol | Segment | None = None) -> FirstPassageDistribution:
         """Survival, first-passage-time density and mean, from start_u to target_u.
 
         Parameters
@@ -379,7 +384,7 @@ class FokkerPlanck:
                                         mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
                                         engine="fokker_planck")
 
-    def evolve(self, start_u: float, times, protocol=None) -> Transient:
+    def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None) -> Transient:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
 
         With a ``protocol``, each segment's drift and diffusion in turn, then the device's own.
@@ -393,8 +398,8 @@ class FokkerPlanck:
         m, _ = _point_mass(c, u0)
         protocol = as_protocol(protocol)
         if protocol is not None:
-            gens = [self._generator(*fp._chain(lo, hi, False)[1:3], 0.0)
-                    for fp in self._segments(protocol)[:-1]] + [A]
+            chains = [fp._chain(lo, hi, False) for fp in self._segments(protocol)[:-1]]
+            gens = [self._generator(up_k, down_k, 0.0) for _, up_k, down_k, _ in chains] + [A]
             masses = propagate_piecewise(gens, protocol.boundaries, m, times)[0]
         else:
             masses = propagate(A, m, times)
@@ -407,7 +412,7 @@ class FokkerPlanck:
         return self.first_passage(start_u, target_u, [0.0]).mean
 
 
-def _point_mass(c: np.ndarray, x: float):
+def _point_mass(c: np.ndarray, x: float) -> tuple[np.ndarray, tuple[int, float]]:
     """Unit mass at x shared linearly between the two nearest cell centres (second order)."""
     h = c[1] - c[0]
     pos = min(max((x - c[0]) / h, 0.0), c.size - 1.0)

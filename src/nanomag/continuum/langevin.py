@@ -65,6 +65,7 @@ import time as _time
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
@@ -84,7 +85,7 @@ _COEFFICIENTS = ("table", "exact")
 TABLE_CELLS = 1 << 14
 
 
-def pack_device(dev: Device):
+def pack_device(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(grain (9,), mu, gamma_up, gamma_down, lead_T) float64 arrays for the kernels."""
     g = single_orbital(dev)
     q, gamma = polarisation(dev)
@@ -96,7 +97,8 @@ def pack_device(dev: Device):
     return grain, mu, gu, gd, lt
 
 
-def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff=None, n_cells: int = TABLE_CELLS):
+def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff: float | None = None,
+                      n_cells: int = TABLE_CELLS) -> tuple[np.ndarray, float, float]:
     """The integrator's table of (drift, 2D/S0, D'/S0) between the walls, for linear interpolation.
 
     Returns
@@ -118,13 +120,13 @@ def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff=None, n_cel
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_table(dev, form, pole_cutoff):
+def _cached_table(dev: Device, form: str, pole_cutoff: float | None) -> np.ndarray:
     # ~5 ms to build on one core (3 x 16385 evaluations of Eq. 24), 768 KB: kept for the last few devices
     # (a protocol's segments and its device)
     return coefficient_table(dev, form, pole_cutoff=pole_cutoff)[0]
 
 
-def _table(dev, form, coefficients, pole_cutoff):
+def _table(dev: Device, form: str, coefficients: str, pole_cutoff: float | None) -> np.ndarray:
     if coefficients == "exact":
         return np.empty((0, _k.TABLE_WIDTH))
     try:
@@ -134,7 +136,9 @@ def _table(dev, form, coefficients, pole_cutoff):
     return _cached_table(dev, form, pole_cutoff)
 
 
-def _pieces(dev, protocol, form, coefficients, pole_cutoff):
+def _pieces(dev: Device, protocol: Protocol | None, form: str, coefficients: str,
+            pole_cutoff: float | None) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The kernels' piecewise-constant coefficients: (ends, tables, grains, mu, gamma_up, gamma_down, lead_T).
 
     One piece per segment of ``protocol`` (its device, :meth:`Protocol.devices`), then the device's own;
@@ -145,11 +149,14 @@ def _pieces(dev, protocol, form, coefficients, pole_cutoff):
     tables = [_table(d, form, coefficients, pole_cutoff) for d in devices]
     packed = [pack_device(d) for d in devices]
     if protocol is None:
-        return (ends, tables[0][None]) + tuple(a[None] for a in packed[0])
-    return (ends, np.stack(tables)) + tuple(np.stack(arrays) for arrays in zip(*packed, strict=True))
+        grain, mu, gamma_up, gamma_down, lead_T = (a[None] for a in packed[0])
+        return ends, tables[0][None], grain, mu, gamma_up, gamma_down, lead_T
+    grain, mu, gamma_up, gamma_down, lead_T = (np.stack(arrays) for arrays in zip(*packed, strict=True))
+    return ends, np.stack(tables), grain, mu, gamma_up, gamma_down, lead_T
 
 
-def _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients):
+def _settings(dev: Device, form: object, scheme: object, dt: object, seed: object, pole_cutoff: float | None,
+              coefficients: object) -> tuple[str, np.ndarray, float, float]:
     form = check_form(form)
     if scheme not in _SCHEMES:
         raise ConfigError(f"scheme: must be one of {_SCHEMES}, got {scheme!r}")
@@ -209,7 +216,7 @@ class LangevinTrajectories(TrajectorySample):
 def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                            dt: float, form: str = "ito", scheme: str = "euler", bridge: bool = True,
                            t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                           pole_cutoff=None, coefficients: str = "table",
+                           pole_cutoff: float | None = None, coefficients: str = "table",
                            protocol: Protocol | None = None) -> LangevinFirstPassage:
     """Switching times of ``n_traj`` Langevin trajectories from start_u to target_u.
 
@@ -275,9 +282,9 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
                                 coefficients=coefficients, protocol=protocol, wall_time=_time.perf_counter() - t0)
 
 
-def langevin_trajectories(dev: Device, start_u: float, times, *, n_traj: int, seed: int, dt: float,
+def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_traj: int, seed: int, dt: float,
                           form: str = "ito", scheme: str = "euler", first_index: int = 0,
-                          chunk_size: int | None = None, pole_cutoff=None,
+                          chunk_size: int | None = None, pole_cutoff: float | None = None,
                           coefficients: str = "table", protocol: Protocol | None = None) -> LangevinTrajectories:
     """u(t) at the recording ``times`` (shape (n_times,), non-decreasing, >= 0) for ``n_traj`` trajectories.
 

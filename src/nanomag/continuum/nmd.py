@@ -13,12 +13,13 @@ vectorised over u.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_u
 from ..errors import ConfigError, SolverError
-from ..model.device import Device
+from ..model.device import Device, Grain
 from ..model.occupation import fermi, fermi_hole
-from . import _flow
+from . import fixed_point_search as _search
 from ._common import single_orbital
 
 __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "reduced_diffusion",
@@ -28,7 +29,7 @@ __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "re
            "zero_bias_drift", "alpha_eff"]
 
 
-def _u_array(u) -> np.ndarray:
+def _u_array(u: ArrayLike) -> np.ndarray:
     """``u`` as a float array, every element in [-1, 1] (NaN and non-numbers refused), vectorised."""
     try:
         arr = np.asarray(u, dtype=float)
@@ -42,7 +43,7 @@ def _u_array(u) -> np.ndarray:
     return arr
 
 
-def f_sigma(dev: Device, u, sigma: int) -> np.ndarray:
+def f_sigma(dev: Device, u: ArrayLike, sigma: int) -> np.ndarray:
     """f_sigma(u) of Eq. 25, shape of ``u``.  [energy]"""
     g = single_orbital(dev)
     u = _u_array(u)
@@ -61,7 +62,7 @@ def polarisation(dev: Device) -> tuple[float, float]:
     return sum(lead.gamma_up - lead.gamma_down for lead in dev.leads) / total, total
 
 
-def _bath_noise(omega, T):
+def _bath_noise(omega: ArrayLike, T: float) -> np.ndarray:
     """omega / (2 tanh(omega / 2T)); |omega|/2 at T = 0 and T at omega = 0."""
     omega = np.asarray(omega, dtype=float)
     if T <= 0:
@@ -72,7 +73,7 @@ def _bath_noise(omega, T):
     return np.where(x == 0, T, out)
 
 
-def reduced_drift(dev: Device, u) -> np.ndarray:
+def reduced_drift(dev: Device, u: ArrayLike) -> np.ndarray:
     """g(u) = R(u) / (1 - u^2): the bracket of Eq. 24b.  [1/time]"""
     g = single_orbital(dev)
     u = _u_array(u)
@@ -82,13 +83,13 @@ def reduced_drift(dev: Device, u) -> np.ndarray:
     return g.alpha * (g.h + 2 * g.kappa * u) + leads
 
 
-def drift(dev: Device, u) -> np.ndarray:
+def drift(dev: Device, u: ArrayLike) -> np.ndarray:
     """R(u) of Eq. 24b, shape of ``u``.  [1/time]"""
     u = _u_array(u)
     return (1 - u**2) * reduced_drift(dev, u)
 
 
-def reduced_diffusion(dev: Device, u) -> np.ndarray:
+def reduced_diffusion(dev: Device, u: ArrayLike) -> np.ndarray:
     """d(u) = D(u) / (1 - u^2): the bracket of Eq. 24c, shape of ``u``.  [1/time]"""
     g = single_orbital(dev)
     u = _u_array(u)
@@ -101,13 +102,13 @@ def reduced_diffusion(dev: Device, u) -> np.ndarray:
     return bath + lin + quad
 
 
-def diffusion(dev: Device, u) -> np.ndarray:
+def diffusion(dev: Device, u: ArrayLike) -> np.ndarray:
     """D(u) of Eq. 24c, shape of ``u``; the noise is sqrt(2 D / S0) dW.  [1/time]"""
     u = _u_array(u)
     return (1 - u**2) * reduced_diffusion(dev, u)
 
 
-def charge_averaged_diffusion(dev: Device, u) -> np.ndarray:
+def charge_averaged_diffusion(dev: Device, u: ArrayLike) -> np.ndarray:
     """D(u) from the exact second cumulant of the charge-modulated spin walk, shape of ``u``.  [1/time]
 
     At fixed u the grain is a two-state (charge 0/1) Markov chain whose
@@ -146,14 +147,14 @@ def charge_averaged_diffusion(dev: Device, u) -> np.ndarray:
     return a2 / g.S0 + bath
 
 
-def bath_drift(dev: Device, u) -> np.ndarray:
+def bath_drift(dev: Device, u: ArrayLike) -> np.ndarray:
     """The bosonic-bath part of R(u): alpha (h + 2 kappa u)(1 - u^2) (Eq. 24b).  [1/time]"""
     g = single_orbital(dev)
     u = _u_array(u)
     return g.alpha * (g.h + 2 * g.kappa * u) * (1 - u**2)
 
 
-def lead_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lead_coefficients(dev: Device, u: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(a, a_check, b, b_check) of Eq. 34, each of the shape of ``u``.  [energy]
 
     a = sum_{a,s} Gamma_a^s / 2 n_a(x_s),  a_check = the same with 1 - n_a,
@@ -180,7 +181,7 @@ def lead_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return a, a_check, b, b_check
 
 
-def drift_diffusion_from_coefficients(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
+def drift_diffusion_from_coefficients(dev: Device, u: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """R(u) and D(u) from Eqs. 35b and 35c (with S_m = S0), the second route to Eq. 24.
 
     ::
@@ -228,16 +229,16 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
     g_up = np.array([lead.gamma_up for lead in dev.leads], dtype=float)
     g_dn = np.array([lead.gamma_down for lead in dev.leads], dtype=float)
-    cap = _flow.n_samples(n_grid, dev.n_leads) + 2
+    cap = _search.n_samples(n_grid, dev.n_leads) + 2
     us = np.empty(cap)
     st = np.empty(cap, dtype=np.int64)
-    n = _flow.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
-                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _flow.LADDER,
-                                 _flow.T0_WIDTH, us, st)
+    n = _search.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
+                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _search.LADDER,
+                                 _search.T0_WIDTH, us, st)
     return [(float(us[i]), bool(st[i])) for i in range(n)]
 
 
-def charge_rates(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
+def charge_rates(dev: Device, u: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Charge rates at fixed u: (W_in, W_out) summed over leads and spins.  [energy]"""
     g = single_orbital(dev)
     u = _u_array(u)
@@ -254,7 +255,7 @@ def charge_rates(dev: Device, u) -> tuple[np.ndarray, np.ndarray]:
     return w_in, w_out
 
 
-def fixed_point_current(dev: Device, u) -> np.ndarray:
+def fixed_point_current(dev: Device, u: ArrayLike) -> np.ndarray:
     """Particle current from each lead into the grain at fixed u, Eq. 37 (with p -> q).
 
     Returns
@@ -299,7 +300,7 @@ def deterministic_time(dev: Device, start_u: float, target_u: float) -> float:
     return float(value)
 
 
-def flow(dev: Device, start_u: float, times) -> np.ndarray:
+def flow(dev: Device, start_u: float, times: ArrayLike) -> np.ndarray:
     """The deterministic NMD flow du/dt = R(u) (Eq. 24 without noise), u at ``times``.
 
     Parameters
@@ -364,7 +365,7 @@ def near_pole_rates(dev: Device, pole: int = 1) -> tuple[float, float]:
     return float(gamma_plus), float(gamma_minus)
 
 
-def _zero_bias_leads(dev: Device):
+def _zero_bias_leads(dev: Device) -> tuple[Grain, float, float]:
     g = single_orbital(dev)
     if dev.n_leads == 0:
         raise ConfigError("leads: zero-bias formulas (Eqs. 53, 54) need at least one lead")
@@ -378,7 +379,7 @@ def _zero_bias_leads(dev: Device):
     return g, mu, T
 
 
-def zero_bias_drift(dev: Device, u) -> np.ndarray:
+def zero_bias_drift(dev: Device, u: ArrayLike) -> np.ndarray:
     """R(u) at zero bias in the closed form of Eq. 53 (p -> q), shape of ``u``.  [1/time]
 
     R = (1 - u^2) [alpha (h + 2 kappa u) + Gamma (1 - q^2) / (8 S0 (1 + q eta u))
@@ -401,7 +402,7 @@ def zero_bias_drift(dev: Device, u) -> np.ndarray:
     return (1 - u**2) * (g.alpha * (g.h + 2 * g.kappa * u) + leads)
 
 
-def alpha_eff(dev: Device, u) -> np.ndarray:
+def alpha_eff(dev: Device, u: ArrayLike) -> np.ndarray:
     """Effective Gilbert damping at zero bias in the high-temperature limit (Eq. 54, corrected).
 
     For T >> kappa, abs(h), abs(eps - mu), Eq. 53 becomes the LLG form

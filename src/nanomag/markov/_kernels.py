@@ -492,8 +492,24 @@ def gth_stationary(rates, b, out):
     out   : (m,) filled with the normalised stationary probabilities.
     Returns 0 on success, or 1 + k if state k has no way down (not irreducible).
     """
+    down = np.zeros(rates.shape[0])
+    status = _gth_reduce(rates, b, down)
+    if status != 0:
+        return status
+    # back substitution in log space: probabilities may span more than the
+    # double range, and the chain may dip to 1e-400 between two heavy wells
+    _gth_log_weights(rates, b, down, out)
+    _normalise_log_weights(out)
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def _gth_reduce(rates, b, down):
+    """Eliminate states m-1 .. 1 in turn (GTH): ``down[k]`` gets state k's total rate to lower states.
+
+    Returns 0, or 1 + k if state k has no way down.
+    """
     m = rates.shape[0]
-    down = np.zeros(m)
     row_k = np.empty(b)
     for k in range(m - 1, 0, -1):
         lo = max(0, k - b)
@@ -516,9 +532,13 @@ def gth_stationary(rates, b, out):
             row_i = rates[i, k - i:k - i + b]
             for j in range(j0, b):
                 row_i[j] += f * row_k[j]
-    # back substitution in log space: probabilities may span more than the
-    # double range, and the chain may dip to 1e-400 between two heavy wells
-    logp = out
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def _gth_log_weights(rates, b, down, logp):
+    """log of the unnormalised stationary weights from the reduced ``rates`` (logp[0] = 0)."""
+    m = rates.shape[0]
     logp[0] = 0.0
     for k in range(1, m):
         ref = -np.inf
@@ -531,17 +551,21 @@ def gth_stationary(rates, b, out):
             if r_ik > 0.0:
                 acc += math.exp(logp[i] - ref) * r_ik
         logp[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
+
+
+@njit(cache=True, error_model="numpy")
+def _normalise_log_weights(w):
+    """Turn log weights into probabilities that sum to 1, in place (the largest weight scaled to 1 first)."""
     top = -np.inf
-    for k in range(m):
-        if logp[k] > top:
-            top = logp[k]
+    for k in range(w.size):
+        if w[k] > top:
+            top = w[k]
     total = 0.0
-    for k in range(m):
-        out[k] = math.exp(logp[k] - top)
-        total += out[k]
-    for k in range(m):
-        out[k] /= total
-    return 0
+    for k in range(w.size):
+        w[k] = math.exp(w[k] - top)
+        total += w[k]
+    for k in range(w.size):
+        w[k] /= total
 
 
 @njit(cache=True)

@@ -20,10 +20,12 @@ spectroscopy maps all use these; none of them depends on the physics of the grai
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
@@ -40,11 +42,13 @@ from ._kernels import (
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
 )
-from .rates import RateModel, build
+from .rates import RateBuilder, RateModel, StateSpace, build
 from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
     import scipy.sparse as sp
+
+    from ..model.device import Device
 
 __all__ = ["start_index", "target_mask", "start_and_target", "segment_models",
            "banded_rates", "AbsorbingSolver", "FirstPassageProblem", "closed_class",
@@ -53,7 +57,7 @@ __all__ = ["start_index", "target_mask", "start_and_target", "segment_models",
            "choose_method", "METHODS", "RATIONAL_STEP_COST", "uniformised_matrix"]
 
 
-def start_index(model: RateModel, start_u: float) -> int:
+def start_index(model: RateModel | RateBuilder, start_u: float) -> int:
     """Index of the start state: sector 0, S_z = -S0 + floor((u0 + 1) S0 + 1/2).
 
     ``model``: a :class:`~nanomag.markov.rates.RateModel`, or anything with its
@@ -71,7 +75,7 @@ def start_index(model: RateModel, start_u: float) -> int:
 _U_BLOCK = 1 << 18
 
 
-def _u_mask(space, above: bool, value: float) -> np.ndarray:
+def _u_mask(space: StateSpace, above: bool, value: float) -> np.ndarray:
     """u >= value (``above``) or u <= value for every state, block by block (no full float array)."""
     out = np.empty(space.n_states, dtype=bool)
     for lo in range(0, space.n_states, _U_BLOCK):
@@ -80,7 +84,7 @@ def _u_mask(space, above: bool, value: float) -> np.ndarray:
     return out
 
 
-def target_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
+def target_mask(model: RateModel | RateBuilder, start_u: float, target_u: float) -> np.ndarray:
     """Boolean mask of the target states, shape (n_states,).  ``model`` as for :func:`start_index`."""
     u0 = check_u("start_u", start_u)
     u1 = check_u("target_u", target_u)
@@ -138,7 +142,7 @@ def segment_models(dev, protocol, own=None, make=build) -> tuple:
     return models
 
 
-def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.ndarray:
+def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: float) -> np.ndarray:
     """Boolean mask of the start side, shape (n_states,): u <= u_s if target_u > start_u (u >= u_s otherwise).
 
     u_s is the farther of ``start_u`` and the u of the start state (``start_u``
@@ -153,7 +157,8 @@ def start_side_mask(model: RateModel, start_u: float, target_u: float) -> np.nda
     return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-def _graph(models, sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _graph(models: RateModel | Iterable[RateModel],
+           sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """CSR adjacency (indptr, indices) of the transitions of ``models`` (one model or several).
 
     Only the transitions out of ``sources`` (bool mask) are kept; ``reverse``
@@ -181,7 +186,7 @@ def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
     return mask
 
 
-def reachable_from(models, start: int, stop: np.ndarray) -> np.ndarray:
+def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np.ndarray) -> np.ndarray:
     """Mask of the states reachable from ``start`` when any of ``models``' transitions may fire.
 
     The transitions out of ``stop`` states (bool mask) are cut, so a stop state
@@ -233,7 +238,7 @@ def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return q
 
 
-def banded_rates(model: RateModel, states: np.ndarray):
+def banded_rates(model: RateModel, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Rates among ``states`` (sorted indices) in band storage, and the rates leaving the set.
 
     Returns (rates (m, 2b+1), exit_rate (m,), b).  The (S_z, sector) state
@@ -295,7 +300,7 @@ class FirstPassageProblem:
     live: np.ndarray
 
     @classmethod
-    def create(cls, dev_or_model, start_u: float, target_u: float) -> FirstPassageProblem:
+    def create(cls, dev_or_model: Device | RateModel, start_u: float, target_u: float) -> FirstPassageProblem:
         model = dev_or_model if isinstance(dev_or_model, RateModel) else build(dev_or_model)
         start, target = start_and_target(model, start_u, target_u)
         live = _reachable_live(model, start, target, start_u, target_u)
@@ -329,8 +334,8 @@ class FirstPassageProblem:
         return res
 
 
-def check_sure_passage(space, reach: np.ndarray, target: np.ndarray, can_reach: np.ndarray, start_u,
-                       target_u) -> None:
+def check_sure_passage(space: StateSpace, reach: np.ndarray, target: np.ndarray, can_reach: np.ndarray,
+                       start_u: float, target_u: float) -> None:
     """Refuse a first passage that may never end: :class:`~nanomag.errors.UnreachableTargetError`.
 
     ``reach``: the states reachable from the start (target states not left);
@@ -350,7 +355,8 @@ def check_sure_passage(space, reach: np.ndarray, target: np.ndarray, can_reach: 
             f"S_z={sz:g}), so the mean first-passage time is infinite")
 
 
-def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u, target_u) -> np.ndarray:
+def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u: float,
+                    target_u: float) -> np.ndarray:
     reach = _bfs(_graph(model, sources=~target), np.array([start]))
     # states that can reach the target: search the reversed graph from every target state
     can_reach = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
@@ -402,7 +408,7 @@ METHODS = ("auto", "uniformisation", "rational")
 RATIONAL_STEP_COST = 80.0
 
 
-def choose_method(A, times: np.ndarray, method: str = "auto") -> str:
+def choose_method(A: sp.spmatrix, times: np.ndarray, method: str = "auto") -> str:
     """The method :func:`propagate` uses: ``method`` itself, or for "auto" the cheaper of the two.
 
     Uniformisation costs about Lambda * max(times) mat-vecs (Lambda the largest
@@ -420,7 +426,7 @@ def choose_method(A, times: np.ndarray, method: str = "auto") -> str:
         "uniformisation"
 
 
-def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e-15, *,
+def propagate(A: sp.spmatrix, p0: np.ndarray, times: ArrayLike, tol: float = 1e-15, *,
               functionals: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
     """exp(A t) p0 for every t in ``times`` (any order), shape (n_times, n).
 
@@ -455,7 +461,7 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = 1e
     return _uniformised(A, p0, times, tol)
 
 
-def uniformised_matrix(A, t_max: float, series: int = 1):
+def uniformised_matrix(A: sp.spmatrix, t_max: float, series: int = 1) -> tuple[sp.csr_matrix, float]:
     """(P, Lambda): P = I + A / Lambda in sorted CSR, Lambda the largest exit rate of A.
 
     Refuses (SolverError) a propagation to ``t_max`` in ``series`` Poisson
@@ -475,7 +481,7 @@ def uniformised_matrix(A, t_max: float, series: int = 1):
     return P, lam
 
 
-def _uniformised(A, p0, times, tol):
+def _uniformised(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float) -> np.ndarray:
     """:func:`propagate` by uniformisation, the distributions at every time."""
     order = np.argsort(times, kind="stable")
     ts = times[order]
@@ -493,7 +499,7 @@ def _uniformised(A, p0, times, tol):
     return res
 
 
-def _band(P: sp.csr_matrix):
+def _band(P: sp.csr_matrix) -> tuple[np.ndarray, int] | None:
     """(diags, b): P in diagonal storage, diags[d, i] = P[i, i + d - b], when its band is narrow
     (at most 2.5 x its non-zeros), else None (:func:`nanomag.markov.stiff.band_storage`)."""
     return band_storage(P, diagonals=True, fill=2.5)
@@ -553,8 +559,8 @@ def propagate_functionals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, fun
     return out
 
 
-def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 1e-15, *,
-                        integrals: bool = False):
+def propagate_piecewise(generators: Sequence[sp.spmatrix], starts: ArrayLike, p0: np.ndarray, times: ArrayLike,
+                        tol: float = 1e-15, *, integrals: bool = False) -> tuple[Any, ...]:
     """exp-propagation under piecewise-constant generators, by uniformisation per piece.
 
     Always uniformisation (:func:`propagate` with ``method="uniformisation"``):
@@ -618,7 +624,8 @@ def propagate_piecewise(generators, starts, p0: np.ndarray, times, tol: float = 
     return (out, piece, p, moments) if integrals else (out, piece, p)
 
 
-def _propagate_integrals(A, p0, times, tol):
+def _propagate_integrals(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray,
+                         tol: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`propagate` to ``times`` (increasing, the last the longest) and the mass integrals to the last."""
     ts = times
     P, lam = uniformised_matrix(A, ts[-1], ts.size)

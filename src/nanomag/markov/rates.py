@@ -35,15 +35,20 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
 from ._kernels import fill_states, lookup_states
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["fermi", "fermi_hole", "bose_factor", "tunnel_weight", "TunnelLinks", "tunnel_links", "tunnel_rates",
            "StateSpace", "Transitions", "RateModel", "KMCTables", "kmc_rows", "event_names", "RateBuilder", "build",
@@ -56,7 +61,7 @@ TUNNEL_IN, TUNNEL_OUT, BOSON_UP, BOSON_DOWN = 0, 1, 2, 3
 KMC_BLOCK = 1 << 14
 
 
-def _int_type(largest: int):
+def _int_type(largest: int) -> type[np.signedinteger]:
     """The smallest signed integer type that holds 0 .. ``largest``."""
     for t in (np.int8, np.int16, np.int32):
         if largest <= np.iinfo(t).max:
@@ -123,22 +128,22 @@ class StateSpace:
         """Reduced magnetisation u = S_z / S_n of each state, shape (n_states,)."""
         return self.u_at(slice(None))
 
-    def u_at(self, states) -> np.ndarray:
+    def u_at(self, states: np.ndarray | slice | int) -> np.ndarray:
         """u of ``states`` (an index array of any shape, or a slice)."""
         two_spin = self.sectors.two_spin[self.sector[states]]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(two_spin > 0, self.two_sz[states] / np.maximum(two_spin, 1), 0.0)
 
-    def charge_at(self, states) -> np.ndarray:
+    def charge_at(self, states: np.ndarray | slice | int) -> np.ndarray:
         """Charge of ``states`` (an index array of any shape, or a slice)."""
         return self.sectors.charge[self.sector[states]]
 
-    def energy_at(self, states) -> np.ndarray:
+    def energy_at(self, states: np.ndarray | slice | int) -> np.ndarray:
         """E(sector, S_z) of ``states`` (an index array of any shape, or a slice).  [energy]"""
         sz = self.two_sz[states] / 2.0
         return self.sectors.energy[self.sector[states]] - self.anisotropy * sz**2 - self.zeeman * sz
 
-    def index(self, sector, two_sz, *, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    def index(self, sector: ArrayLike, two_sz: ArrayLike, *, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """Indices of states (sector, 2 S_z); vectorised.  The states must exist.
 
         ``lo``, ``hi``: look among states lo .. hi - 1 only (they must hold the states).
@@ -191,7 +196,8 @@ class KMCTables(NamedTuple):
     total: np.ndarray
 
 
-def kmc_rows(src, dst, rate, event, n: int, width: int | None = None, first: int = 0) -> KMCTables:
+def kmc_rows(src: np.ndarray, dst: np.ndarray, rate: np.ndarray, event: np.ndarray, n: int, width: int | None = None,
+             first: int = 0) -> KMCTables:
     """:class:`KMCTables` of states ``first .. first + n - 1`` from their outgoing transitions.
 
     Parameters
@@ -230,7 +236,7 @@ def kmc_rows(src, dst, rate, event, n: int, width: int | None = None, first: int
                      total=cumrate[:, -1].copy())
 
 
-def tunnel_weight(two_s, two_sz, sigma, eta):
+def tunnel_weight(two_s: np.ndarray | int, two_sz: np.ndarray | int, sigma: int, eta: int) -> np.ndarray:
     """Clebsch-Gordan weight of Eq. 17 for adding a spin-sigma electron to ``|S, S_z>``.
 
     C_sigma(S_z) = (S + eta sigma S_z + (1 + eta)/2) / (2S + 1), with
@@ -320,7 +326,8 @@ def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
     return _links(dev, space, 0, space.n_states)
 
 
-def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def tunnel_rates(links: TunnelLinks, mu: np.ndarray, T: np.ndarray,
+                 energy_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """In and out rates of every link (Eqs. 13, 19): base x n_a and base x (1 - n_a).
 
     Parameters
@@ -341,13 +348,13 @@ def tunnel_rates(links: TunnelLinks, mu, T, energy_shift: float = 0.0) -> tuple[
     return rate_in, rate_out
 
 
-def _bath(dev: Device, space: StateSpace, lo: int, hi: int):
+def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
 
     Returns [(src, dst, rate, kind)] with the zero rates left out.
     """
     grain = dev.grain
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
     if grain.alpha == 0:
         return parts
     pref = grain.alpha / grain.spin_scale
@@ -391,6 +398,9 @@ class _Skeleton(NamedTuple):
 class _Counts:
     """``n_states``, ``n_events`` and ``event_names`` of anything with a ``device`` and a ``space``."""
 
+    device: Device
+    space: StateSpace
+
     @property
     def n_states(self) -> int:
         return self.space.n_states
@@ -420,7 +430,7 @@ class RateModel(_Counts):
         return np.bincount(t.src, weights=t.rate, minlength=self.n_states)
 
     @functools.cached_property
-    def generator(self):
+    def generator(self) -> sp.csc_matrix:
         """Generator Q (scipy.sparse.csc_matrix), shape (n_states, n_states): dp/dt = Q p, Q[j, i] = rate i -> j."""
         import scipy.sparse as sp
 
@@ -539,7 +549,8 @@ class RateBuilder(_Counts):
                 out.append((a, part.start + np.flatnonzero(sk.lead[part] == a), occupation))
         return out
 
-    def _rates(self, sk: _Skeleton, mu, energy_shift: float, by_lead=None) -> np.ndarray:
+    def _rates(self, sk: _Skeleton, mu: np.ndarray, energy_shift: float,
+               by_lead: list[tuple[int, np.ndarray, Callable]] | None = None) -> np.ndarray:
         """The rates of the transitions of ``sk`` (Eqs. 13, 19; the bath as listed)."""
         rate = sk.base.copy()
         x = sk.d_energy + energy_shift
@@ -547,7 +558,7 @@ class RateBuilder(_Counts):
             rate[sel] = sk.base[sel] * occupation(x[sel], mu[a], self._T[a])
         return rate
 
-    def _mu_of(self, mu) -> np.ndarray:
+    def _mu_of(self, mu: ArrayLike | None) -> np.ndarray:
         if mu is None:
             return self._mu
         mu = np.asarray(mu, dtype=float)
@@ -575,7 +586,7 @@ class RateBuilder(_Counts):
         """
         return self._all.src.size
 
-    def rates(self, mu=None, *, energy_shift: float = 0.0) -> np.ndarray:
+    def rates(self, mu: ArrayLike | None = None, *, energy_shift: float = 0.0) -> np.ndarray:
         """Rates of the possible transitions (in the order of :meth:`graph`), zeros included, shape (n_transitions,).
 
         Parameters
@@ -587,7 +598,7 @@ class RateBuilder(_Counts):
         """
         return self._rates(self._all, self._mu_of(mu), energy_shift, self._all_by_lead)
 
-    def model(self, mu=None, *, energy_shift: float = 0.0) -> RateModel:
+    def model(self, mu: ArrayLike | None = None, *, energy_shift: float = 0.0) -> RateModel:
         """The :class:`RateModel` at chemical potentials ``mu`` and gate shift ``energy_shift``.
 
         Transitions with a zero rate (closed links at T = 0) are left out, as
@@ -637,7 +648,8 @@ class RateBuilder(_Counts):
         """
         return 3 * self.space.n_sectors
 
-    def kmc_blocks(self, mu=None, *, energy_shift: float = 0.0, size: int = KMC_BLOCK):
+    def kmc_blocks(self, mu: ArrayLike | None = None, *, energy_shift: float = 0.0,
+                   size: int = KMC_BLOCK) -> Iterator[tuple[int, KMCTables]]:
         """The KMC tables of the model at ``mu``/``energy_shift``, block by block.
 
         Yields (first, tables): :class:`KMCTables` of states first .. first +
@@ -695,4 +707,4 @@ def _cache_clear() -> None:
     _RECENT.clear()
 
 
-build.cache_clear = _cache_clear
+build.cache_clear = _cache_clear  # type: ignore[attr-defined]  # functools.cache's spelling, for the tests

@@ -33,11 +33,15 @@ two diagonals on each side for the single-orbital grain.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from ..errors import SolverError
 from ._stiff_kernels import empty_factors, project, rational_step, shifted_band_lu, weighted_l1
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["band_storage", "rational_propagate", "POLES", "ZEROS", "SCALE", "RECHECK", "RATIONAL_TOL", "TRUNCATE"]
 
@@ -65,7 +69,7 @@ SCALE = 8.0
 ORDER = 15  # exp(s) - R(s) = O(s^(ORDER + 1))
 
 
-def _pair_factors():
+def _pair_factors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R(s) as a product of four real factors, one per conjugate pair of poles.
 
     c_k + r_k / (s - p_k) + conj(r_k) / (s - conj(p_k)), with p_k the poles of
@@ -95,7 +99,17 @@ TRUNCATE = 1e-30
 MAX_STEPS = 1_000_000
 
 
-def band_storage(A, *, diagonals: bool = False, fill: float | None = None):
+@overload
+def band_storage(A: sp.spmatrix, *, diagonals: bool = False, fill: None = None) -> tuple[np.ndarray, int]: ...
+
+
+@overload
+def band_storage(A: sp.spmatrix, *, diagonals: bool = False,
+                 fill: float | None = None) -> tuple[np.ndarray, int] | None: ...
+
+
+def band_storage(A: sp.spmatrix, *, diagonals: bool = False,
+                 fill: float | None = None) -> tuple[np.ndarray, int] | None:
     """(band, b): the sparse matrix A in band storage, b diagonals on each side of the main one.
 
     By rows, ``band[i, d] = A[i, i + d - b]`` (the rational integrator's solves);
@@ -124,14 +138,14 @@ def band_storage(A, *, diagonals: bool = False, fill: float | None = None):
 class _Stepper:
     """R(h A) x for a few step lengths, with the LU factors of the last one kept."""
 
-    def __init__(self, band, b):
+    def __init__(self, band: np.ndarray, b: int) -> None:
         self.band, self.b = band, b
         n = band.shape[0]
-        self.factors = {}
+        self.factors: dict[float, np.ndarray] = {}
         self.work = np.empty(n, dtype=np.complex128)
         self.steps = 0
 
-    def _lus(self, h):
+    def _lus(self, h: float) -> np.ndarray:
         lus = self.factors.get(h)
         if lus is None:
             if len(self.factors) >= 3:  # keep h, h/2 and the last checked length
@@ -142,7 +156,7 @@ class _Stepper:
             self.factors[h] = lus
         return lus
 
-    def snap(self, h, t):
+    def snap(self, h: float, t: float) -> float:
         """A step length with factors already computed, if one equals ``h`` to within the rounding of ``t``."""
         slack = 8.0 * np.spacing(max(t, h))
         for key in self.factors:
@@ -150,7 +164,7 @@ class _Stepper:
                 return key
         return h
 
-    def step(self, h, x, window, y):
+    def step(self, h: float, x: np.ndarray, window: tuple[int, int], y: np.ndarray) -> tuple[int, int]:
         """y = R(h A) x for x zero outside ``window``; returns y's window."""
         lo, hi = rational_step(self._lus(h), self.b, PAIR_RESIDUES, PAIR_CONSTANTS, x, window[0], window[1], y,
                                self.work, TRUNCATE)
@@ -161,7 +175,7 @@ class _Stepper:
         return lo, hi
 
 
-def rational_propagate(A, p0: np.ndarray, times: np.ndarray, tol: float = RATIONAL_TOL, *,
+def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = RATIONAL_TOL, *,
                        functionals: np.ndarray | None = None) -> np.ndarray:
     """exp(A t) p0 at the sorted ``times`` (or its functionals), by L-stable rational steps.
 

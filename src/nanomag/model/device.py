@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_finite, check_nonneg
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .multilevel import MultiLevelGrain
 
 __all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device"]
 
@@ -91,7 +96,7 @@ class Grain:
     alpha: float = 0.0
     T: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         s0 = check_finite("grain", "S0", self.S0)
         if s0 < 0.5 or abs(2 * s0 - round(2 * s0)) > 1e-9:
             raise ConfigError(f"grain.S0: must be a positive multiple of 1/2, got {self.S0!r}")
@@ -163,7 +168,7 @@ class Lead:
     T: float | None = None
     name: str = "lead"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         owner = f"leads[{self.name}]"
         if not isinstance(self.name, str):
             raise ConfigError(f"{owner}.name: expected a string, got {self.name!r}")
@@ -210,10 +215,10 @@ class Device:
         The leads, at least zero.  A list is converted to a tuple.
     """
 
-    grain: Grain
+    grain: Grain | MultiLevelGrain
     leads: tuple[Lead, ...] = field(default_factory=tuple)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         grain = self.grain
         if not all(callable(getattr(grain, m, None)) for m in ("sectors", "channels", "with_gate")) or not all(
                 hasattr(grain, a) for a in ("S0", "kappa", "h", "alpha", "T", "spin_scale")):
@@ -252,7 +257,8 @@ class Device:
             raise ConfigError(f"lead: expected a lead name or an index below {len(names)}, got {lead!r}")
         return int(lead) % len(names)
 
-    def replace(self, *, leads=None, mu=None, **grain_changes) -> Device:
+    def replace(self, *, leads: dict[Any, dict[str, Any]] | Iterable[Lead] | None = None,
+                mu: dict[Any, float] | None = None, **grain_changes: Any) -> Device:
         """A validated copy with some grain and lead parameters changed.
 
         Parameters
@@ -296,7 +302,7 @@ class Device:
         return Device(grain=grain, leads=tuple(new_leads))
 
 
-def reduced_device(gammas, vbar: float, hbar: float, *, S0: float = 1000, alpha: float = 0.01,
+def reduced_device(gammas: ArrayLike, vbar: float, hbar: float, *, S0: float = 1000, alpha: float = 0.01,
                    kappa: float = 1.0, eta: int = 1, eps: float = 0.0, T: float = 0.0) -> Device:
     """Device from the paper's reduced units (Section V.B, Eqs. 50-52, Figs. 6 and 8).
 
@@ -311,13 +317,13 @@ def reduced_device(gammas, vbar: float, hbar: float, *, S0: float = 1000, alpha:
     S0, alpha, kappa, eta, eps, T : optional
         Grain parameters; the right lead is empty (mu_R = -inf).
     """
-    gammas = np.asarray(gammas, dtype=float)
-    if gammas.shape != (4,):
-        raise ConfigError(f"gammas: expected 4 rates (GLu, GLd, GRu, GRd), got shape {gammas.shape}")
+    rates = np.asarray(gammas, dtype=float)
+    if rates.shape != (4,):
+        raise ConfigError(f"gammas: expected 4 rates (GLu, GLd, GRu, GRd), got shape {rates.shape}")
     unit = 8 * S0 * alpha * kappa
     if not unit > 0:
         raise ConfigError("reduced units need S0, alpha and kappa > 0 (rates are in units of 8 S0 alpha kappa)")
     grain = Grain(S0=S0, eta=eta, kappa=kappa, h=2 * kappa * hbar, eps=eps, alpha=alpha, T=T)
-    left = Lead(mu=eps + kappa * vbar, gamma_up=unit * gammas[0], gamma_down=unit * gammas[1], name="left")
-    right = Lead(mu=-math.inf, gamma_up=unit * gammas[2], gamma_down=unit * gammas[3], name="right")
+    left = Lead(mu=eps + kappa * vbar, gamma_up=unit * rates[0], gamma_down=unit * rates[1], name="left")
+    right = Lead(mu=-math.inf, gamma_up=unit * rates[2], gamma_down=unit * rates[3], name="right")
     return Device(grain=grain, leads=(left, right))

@@ -63,7 +63,7 @@ class Level(NamedTuple):
     coupling: float = 1.0
 
 
-def _as_level(i: int, value) -> Level:
+def _as_level(i: int, value: object) -> Level:
     owner = f"grain.levels[{i}]"
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"eps", "n", "coupling"})
@@ -132,7 +132,7 @@ class MultiLevelGrain:
     alpha: float = 0.0
     T: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         levels = self.levels
         if isinstance(levels, (str, bytes)) or not hasattr(levels, "__len__") or len(levels) == 0:
             raise ConfigError(f"grain.levels: expected a non-empty list of levels, got {levels!r}")
@@ -264,7 +264,8 @@ class MultiLevelGrain:
             lower, upper = lower[ok], by_code[pos[ok]]
             eta = np.where(occ[lower, a] == 0, 1, -1)
             parts.append((np.full(lower.size, a), lower, upper, eta))
-        return tuple(np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
+        level, lower, upper, eta = (np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
+        return level, lower, upper, eta
 
     # ------------------------------------------------------------------ helpers
 
@@ -295,7 +296,7 @@ class MultiLevelGrain:
         return int(np.sum(self.sectors().two_spin + 1))
 
 
-def from_grain(grain: Grain) -> MultiLevelGrain:
+def from_grain(grain: Grain | MultiLevelGrain) -> MultiLevelGrain:
     """The single-orbital grain as a one-level multi-level grain (docs/physics.md section 2).
 
     eta = +1: the level is empty in the ground state and S_core = S0;

@@ -8,11 +8,12 @@ Units: k_B = 1, energies and temperatures in the same unit.  T = 0 is exact
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["fermi", "fermi_hole", "bose_factor"]
 
 
-def fermi(energy, mu, T):
+def fermi(energy: ArrayLike, mu: float, T: float) -> np.ndarray:
     """Fermi function n(E) = 1 / (1 + exp((E - mu)/T)); at T = 0 a step equal to 1/2 at E = mu."""
     x = np.subtract(energy, mu)
     if T > 0:
@@ -22,7 +23,7 @@ def fermi(energy, mu, T):
     return np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5))
 
 
-def fermi_hole(energy, mu, T):
+def fermi_hole(energy: ArrayLike, mu: float, T: float) -> np.ndarray:
     """1 - n(E), computed without cancellation."""
     x = np.subtract(energy, mu)
     if T > 0:
@@ -32,7 +33,7 @@ def fermi_hole(energy, mu, T):
     return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
 
 
-def bose_factor(omega, T):
+def bose_factor(omega: ArrayLike, T: float) -> np.ndarray:
     """Ohmic bath factor F(w) = w / (1 - exp(-w/T)); F(w) = max(w, 0) at T = 0 and F(0) = T."""
     omega = np.asarray(omega, dtype=float)
     if T <= 0:

@@ -32,7 +32,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +89,7 @@ class Segment:
     mu: dict | None = None
     vg: float | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         d = check_finite("segment", "duration", self.duration)
         if not d > 0:
             raise ConfigError(f"segment.duration: must be > 0, got {d}")
@@ -121,17 +123,17 @@ class Segment:
             out["mu"] = dict(self.mu)
         return out
 
-    def _key(self):
+    def _key(self) -> tuple:
         mu = None if self.mu is None else tuple(sorted(self.mu.items(), key=lambda kv: str(kv[0])))
         return (self.duration,) + tuple(getattr(self, k) for k in SEGMENT_PARAMETERS) + (mu,)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Segment) and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Segment], tuple]:
         # ``mu`` is a read-only mappingproxy, which pickle and deepcopy refuse: rebuild the segment from its
         # fields with ``mu`` as a plain dict (the constructor validates it and wraps it again)
         args = tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # the order of __init__
@@ -142,7 +144,7 @@ class Segment:
         parts += [f"{k}={v!r}" for k, v in self.overrides.items()]
         return f"Segment({', '.join(parts)})"
 
-    def replace(self, **changes) -> Segment:
+    def replace(self, **changes: Any) -> Segment:
         """A validated copy with some fields changed, e.g. ``seg.replace(duration=5.0)``."""
         try:
             fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -174,7 +176,7 @@ class Segment:
             mu[lead] = value
             return self.replace(mu=mu)
         if name == "duration" or name in SEGMENT_PARAMETERS:
-            changes = {name: value}
+            changes: dict[str, float | None] = {name: value}
             if name == "eps":
                 changes["vg"] = None
             elif name == "vg":
@@ -268,7 +270,7 @@ class Protocol:
 
     segments: tuple[Segment, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         segs = self.segments
         if isinstance(segs, Segment):
             segs = (segs,)
@@ -297,10 +299,10 @@ class Protocol:
     def __len__(self) -> int:
         return len(self.segments)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Segment]:
         return iter(self.segments)
 
-    def __getitem__(self, i) -> Segment:
+    def __getitem__(self, i: int) -> Segment:
         return self.segments[i]
 
     @property
@@ -359,18 +361,18 @@ class Protocol:
         return f"Protocol({list(self.segments)!r})"
 
 
-def _num(x) -> str:
+def _num(x: float) -> str:
     x = float(x)
     return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
 
 
-def _name(key) -> str:
+def _name(key: object) -> str:
     if isinstance(key, str) and key.replace("_", "").replace("-", "").isalnum():
         return key
     return '"' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def as_protocol(protocol) -> Protocol | None:
+def as_protocol(protocol: Protocol | Segment | Iterable[Segment] | None) -> Protocol | None:
     """None, a :class:`Protocol`, a :class:`Segment` or a sequence of segments, as a Protocol (or None)."""
     if protocol is None or isinstance(protocol, Protocol):
         return protocol

@@ -11,15 +11,15 @@ from .device import Device, Grain
 __all__ = ["device_toml"]
 
 
-def _toml_value(x) -> str:
+def _toml_value(x: object) -> str:
     if isinstance(x, (bool, np.bool_)):
         return "true" if x else "false"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
     if isinstance(x, str):
         return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    x = float(x)
-    return ("inf" if x > 0 else "-inf") if math.isinf(x) else repr(x)
+    value = float(x)  # type: ignore[arg-type]  # a float or numpy float: any other type raises here
+    return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
 
 
 def device_toml(dev: Device) -> str:

@@ -10,7 +10,7 @@ Two families:
   solved in closed form (a quadratic).
 * ``drift_codes``: the stable-point codes of the full drift R(u) of Eq. 24b
   for a general device at any temperature, over a grid of (mu, h); the fixed
-  points come from :func:`nanomag.continuum._flow.drift_fixed_points`, the
+  points come from :func:`nanomag.continuum.fixed_point_search.drift_fixed_points`, the
   same kernel as :func:`nanomag.continuum.fixed_points`.
 
 Stable-point codes: ``code = minus + 2 plus + 4 n_sp`` where ``minus`` (``plus``)
@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..continuum._flow import drift_fixed_points, sign, sort_points
+from ..continuum.fixed_point_search import drift_fixed_points, sign, sort_points
 
 MAX_T0_POINTS = 12
 
@@ -72,37 +72,15 @@ def nmd_t0_fixed_points(a_up, a_dn, c, vbar, hbar, us, st):
     t_up = -vbar - hbar  # the up channel is open for u > t_up
     t_dn = vbar - hbar  # the down channel is open for u < t_dn
     b = np.empty(4)
-    nb = 0
-    b[nb] = -1.0
-    nb += 1
-    lo_t = min(t_up, t_dn)
-    hi_t = max(t_up, t_dn)
-    if -1.0 < lo_t < 1.0:
-        b[nb] = lo_t
-        nb += 1
-    if -1.0 < hi_t < 1.0 and hi_t != lo_t:
-        b[nb] = hi_t
-        nb += 1
-    b[nb] = 1.0
-    nb += 1
-    n_int = nb - 1
+    n_int = _interval_ends(t_up, t_dn, b)
     amps = np.empty(3)
     for k in range(n_int):
         amps[k] = _occupation_amplitude(0.5 * (b[k] + b[k + 1]), a_up, a_dn, t_up, t_dn)
 
-    n = 0
     # pole u = -1: one-sided limit from the interior (Eq. 48 analogue)
-    g = _bracket(-1.0, hbar, amps[0], c)
-    if g < 0.0:
-        stable = 1
-    elif g > 0.0:
-        stable = 0
-    else:
-        stable = 1 if (2.0 * c * (-1.0) + 1.0 + c * hbar) < 0.0 else 0
-    us[n] = -1.0
-    st[n] = stable
-    n += 1
-
+    us[0] = -1.0
+    st[0] = _pole_stable(-1.0, _bracket(-1.0, hbar, amps[0], c), c, hbar)
+    n = 1
     for k in range(n_int):
         lo = b[k]
         hi = b[k + 1]
@@ -150,19 +128,40 @@ def nmd_t0_fixed_points(a_up, a_dn, c, vbar, hbar, us, st):
                 # Filippov: a jump of B from + to - attracts from both sides
                 st[n] = 1 if (sl > 0 and sr < 0) else 0
                 n += 1
-
-    g = _bracket(1.0, hbar, amps[n_int - 1], c)
-    if g > 0.0:
-        stable = 1
-    elif g < 0.0:
-        stable = 0
-    else:
-        stable = 1 if (2.0 * c + 1.0 + c * hbar) < 0.0 else 0
     us[n] = 1.0
-    st[n] = stable
+    st[n] = _pole_stable(1.0, _bracket(1.0, hbar, amps[n_int - 1], c), c, hbar)
     n += 1
     sort_points(us, st, n)
     return n
+
+
+@njit(cache=True)
+def _interval_ends(t_up, t_dn, b):
+    """Write -1, the channel thresholds inside (-1, 1) and +1 into ``b`` (sorted); return the number of intervals."""
+    nb = 0
+    b[nb] = -1.0
+    nb += 1
+    lo_t = min(t_up, t_dn)
+    hi_t = max(t_up, t_dn)
+    if -1.0 < lo_t < 1.0:
+        b[nb] = lo_t
+        nb += 1
+    if -1.0 < hi_t < 1.0 and hi_t != lo_t:
+        b[nb] = hi_t
+        nb += 1
+    b[nb] = 1.0
+    nb += 1
+    return nb - 1
+
+
+@njit(cache=True)
+def _pole_stable(u, g, c, hbar):
+    """1 if the pole u = +-1 attracts: the bracket g points into it, or (g = 0) the slope there does."""
+    if u * g > 0.0:
+        return 1
+    if u * g < 0.0:
+        return 0
+    return 1 if (2.0 * c * u + 1.0 + c * hbar) < 0.0 else 0
 
 
 @njit(cache=True)

@@ -40,8 +40,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..continuum._flow import LADDER, T0_WIDTH, drift_bracket
+from ..continuum.fixed_point_search import LADDER, T0_WIDTH, drift_bracket
 from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
@@ -77,7 +78,7 @@ def _labels(codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finite(name: str, value) -> np.ndarray:
+def _finite(name: str, value: ArrayLike) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -89,7 +90,7 @@ def _finite(name: str, value) -> np.ndarray:
     return arr
 
 
-def _qbar(qbar) -> float:
+def _qbar(qbar: float) -> float:
     q = float(_finite("qbar", qbar))
     if not 0 < q < 1:
         raise ConfigError(f"qbar: must lie in (0, 1) (Eq. 42), got {q}")
@@ -123,7 +124,7 @@ def llg_corner_points(qbar: float) -> dict[str, tuple[float, float]]:
             "C": (-1 / q, (1 - q * q) / q)}
 
 
-def llg_stability_lines(H, qbar: float) -> dict[str, np.ndarray]:
+def llg_stability_lines(H: ArrayLike, qbar: float) -> dict[str, np.ndarray]:
     """The three curves of Fig. 5 as Ibar(Hbar).
 
     Returns
@@ -138,14 +139,14 @@ def llg_stability_lines(H, qbar: float) -> dict[str, np.ndarray]:
     return {"plus": -(1 + q) * (H + 1), "minus": (1 - q) * (1 - H), "parabola": (q * H - 1) ** 2 / (4 * q)}
 
 
-def _t0_points(a_up, a_dn, c, vbar, hbar) -> list[tuple[float, bool]]:
+def _t0_points(a_up: float, a_dn: float, c: float, vbar: float, hbar: float) -> list[tuple[float, bool]]:
     us = np.empty(_k.MAX_T0_POINTS)
     st = np.empty(_k.MAX_T0_POINTS, dtype=np.int64)
     n = _k.nmd_t0_fixed_points(float(a_up), float(a_dn), float(c), float(vbar), float(hbar), us, st)
     return [(float(us[i]), bool(st[i])) for i in range(n)]
 
 
-def _t0_codes(a_up, a_dn, c, vbar, hbar) -> np.ndarray:
+def _t0_codes(a_up: float, a_dn: float, c: float, vbar: ArrayLike, hbar: ArrayLike) -> np.ndarray:
     vbar, hbar = np.broadcast_arrays(np.asarray(vbar, dtype=float), np.asarray(hbar, dtype=float))
     out = np.empty(vbar.size, dtype=np.int64)
     _k.nmd_t0_codes(float(a_up), float(a_dn), float(c), np.ascontiguousarray(vbar).ravel(),
@@ -163,7 +164,7 @@ def llg_fixed_points(H: float, I: float, qbar: float) -> list[tuple[float, bool]
     return _t0_points(I, 0.0, q, math.inf, H)
 
 
-def llg_phase(H, I, qbar: float):
+def llg_phase(H: ArrayLike, I: ArrayLike, qbar: float) -> str | np.ndarray:
     """Phase of Eq. 44 (label of its stable fixed points) at (Hbar, Ibar); vectorised.
 
     Returns a str for scalar input, else an ndarray of str of the broadcast shape.
@@ -180,7 +181,7 @@ def llg_phase(H, I, qbar: float):
 # NMD at T = 0 in reduced units, Eqs. 50-52 and Fig. 6
 
 
-def _gammas(gammas) -> np.ndarray:
+def _gammas(gammas: ArrayLike) -> np.ndarray:
     g = np.asarray(gammas, dtype=float) if not isinstance(gammas, str) else np.array([])
     if g.shape != (4,):
         raise ConfigError(f"gammas: expected 4 rates (GLu, GLd, GRu, GRd), got {gammas!r}")
@@ -189,13 +190,13 @@ def _gammas(gammas) -> np.ndarray:
     return g
 
 
-def _eta(eta) -> int:
+def _eta(eta: object) -> int:
     if isinstance(eta, bool) or eta not in (1, -1):
         raise ConfigError(f"eta: must be +1 or -1, got {eta!r}")
     return int(eta)
 
 
-def _reduced_coefficients(gammas, eta) -> tuple[float, float, float, float]:
+def _reduced_coefficients(gammas: ArrayLike, eta: int) -> tuple[float, float, float, float]:
     """(a_up, a_dn, c, q): A(u) = a_up theta_up - a_dn theta_down (Eq. 51c), c = q eta (Eq. 26)."""
     g = _gammas(gammas)
     total = g.sum()
@@ -240,7 +241,7 @@ class ThetaRegime:
                 4: "Theta >= (1+q)^2/q: beyond A"}[self.regime]
 
 
-def theta_regime(gammas, *, eta: int = 1) -> ThetaRegime:
+def theta_regime(gammas: ArrayLike, *, eta: int = 1) -> ThetaRegime:
     """Theta of Eq. 52, its regime (Section V.2) and hbar_max, for reduced rates (GLu, GLd, GRu, GRd)."""
     a_up, a_dn, _, q = _reduced_coefficients(gammas, eta)
     theta = float(a_up - a_dn)
@@ -253,7 +254,7 @@ def theta_regime(gammas, *, eta: int = 1) -> ThetaRegime:
     return ThetaRegime(q=q, theta=theta, regime=regime, I_A=I_A, I_B=I_B, I_C=I_C, hbar_max=hbar_max)
 
 
-def nmd_bracket(gammas, vbar, hbar, u, *, eta: int = 1) -> np.ndarray:
+def nmd_bracket(gammas: ArrayLike, vbar: ArrayLike, hbar: ArrayLike, u: ArrayLike, *, eta: int = 1) -> np.ndarray:
     """The bracket of Eq. 50, hbar + u + A(u)/(1 + q eta u), at T = 0 (1/2 at a threshold).
 
     Parameters
@@ -277,7 +278,7 @@ def nmd_bracket(gammas, vbar, hbar, u, *, eta: int = 1) -> np.ndarray:
     return hbar + u + torque
 
 
-def nmd_fixed_points(gammas, vbar: float, hbar: float, *, eta: int = 1) -> list[tuple[float, bool]]:
+def nmd_fixed_points(gammas: ArrayLike, vbar: float, hbar: float, *, eta: int = 1) -> list[tuple[float, bool]]:
     """Exact fixed points of the NMD flow at T = 0 (Eq. 50).
 
     Parameters
@@ -302,7 +303,7 @@ def nmd_fixed_points(gammas, vbar: float, hbar: float, *, eta: int = 1) -> list[
     return _t0_points(a_up, a_dn, c, float(_finite("vbar", vbar)), float(_finite("hbar", hbar)))
 
 
-def nmd_phase(gammas, vbar, hbar, *, eta: int = 1):
+def nmd_phase(gammas: ArrayLike, vbar: ArrayLike, hbar: ArrayLike, *, eta: int = 1) -> str | np.ndarray:
     """Phase (label of the stable fixed points) of the T = 0 NMD flow, Eq. 50.
 
     ``vbar`` and ``hbar`` broadcast together; scalar input gives a str, array input an
@@ -318,12 +319,16 @@ def nmd_phase(gammas, vbar, hbar, *, eta: int = 1):
 # Any device, any temperature: the full drift of Eq. 24b
 
 
-def _kernel_args(dev: Device):
+def _single_orbital(dev: Device) -> Grain:
+    if not isinstance(dev.grain, Grain):
+        raise ConfigError("dev.grain: the phase diagram (Eq. 24) is defined for the single-orbital grain only")
+    return dev.grain
+
+
+def _kernel_args(dev: Device) -> tuple[Grain, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if not isinstance(dev, Device):
         raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
-    g = dev.grain
-    if not isinstance(g, Grain):
-        raise ConfigError("dev.grain: the phase diagram (Eq. 24) is defined for the single-orbital grain only")
+    g = _single_orbital(dev)
     if not g.kappa > 0:
         raise ConfigError(f"grain.kappa: the phase diagram needs kappa > 0, got {g.kappa}")
     q, _ = polarisation(dev)
@@ -417,15 +422,16 @@ class PhaseDiagram:
                 "y_min": float(self.y[iy].min()), "y_max": float(self.y[iy].max())}
 
 
-def _axis(name: str, values) -> np.ndarray:
+def _axis(name: str, values: ArrayLike) -> np.ndarray:
     arr = _finite(name, values)
     if arr.ndim != 1 or arr.size < 1:
         raise ConfigError(f"{name}: expected a 1-D array of values")
     return arr
 
 
-def nmd_phase_diagram(gammas, vbar, hbar, *, eta: int = 1, T: float = 0.0, S0: float = 1000,
-                      alpha: float = 0.01, kappa: float = 1.0, n_u: int = N_U_SAMPLES) -> PhaseDiagram:
+def nmd_phase_diagram(gammas: ArrayLike, vbar: ArrayLike, hbar: ArrayLike, *, eta: int = 1, T: float = 0.0,
+                      S0: float = 1000, alpha: float = 0.01, kappa: float = 1.0,
+                      n_u: int = N_U_SAMPLES) -> PhaseDiagram:
     """Phase diagram over the (vbar, hbar) grid in reduced units (Fig. 6).
 
     Parameters
@@ -454,14 +460,14 @@ def nmd_phase_diagram(gammas, vbar, hbar, *, eta: int = 1, T: float = 0.0, S0: f
         codes = _t0_codes(a_up, a_dn, c, V, Hb)
     else:
         dev = reduced_device(gammas, 0.0, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        g = dev.grain
+        g = _single_orbital(dev)
         codes = _device_codes(dev, g.eps + kappa * V, 2 * kappa * Hb, n_u)
         params.update(S0=float(S0), alpha=float(alpha), kappa=float(kappa))
     return PhaseDiagram(x=vbar, y=hbar, codes=codes, x_name="vbar = (mu_L - eps)/kappa",
                         y_name="hbar = h/(2 kappa)", params=params)
 
 
-def device_phase_diagram(dev: Device, mu, h, *, n_u: int = N_U_SAMPLES) -> PhaseDiagram:
+def device_phase_diagram(dev: Device, mu: ArrayLike, h: ArrayLike, *, n_u: int = N_U_SAMPLES) -> PhaseDiagram:
     """Phase diagram of a device over its first lead's chemical potential and the Zeeman energy.
 
     Parameters
@@ -480,7 +486,7 @@ def device_phase_diagram(dev: Device, mu, h, *, n_u: int = N_U_SAMPLES) -> Phase
     mu, h = _axis("mu", mu), _axis("h", h)
     M, Hh = np.meshgrid(mu, h)
     codes = _device_codes(dev, M, Hh, n_u)
-    g = dev.grain
+    g = _single_orbital(dev)
     params = {"S0": g.S0, "eta": g.eta, "kappa": g.kappa, "eps": g.eps, "alpha": g.alpha, "T": g.T,
               "leads": [{"name": lead.name, "mu": lead.mu, "gamma_up": lead.gamma_up, "gamma_down": lead.gamma_down,
                          "T": dev.lead_temperature(a)} for a, lead in enumerate(dev.leads)]}
@@ -566,7 +572,7 @@ def _next_state(dev: Device, u_old: float, n_u: int) -> float:
     return 1.0 if direction > 0 else -1.0
 
 
-def sweep(dev: Device, control: str, values, *, start_u: float, n_u: int = N_U_SAMPLES) -> HysteresisBranch:
+def sweep(dev: Device, control: str, values: ArrayLike, *, start_u: float, n_u: int = N_U_SAMPLES) -> HysteresisBranch:
     """Follow the deterministic state from ``start_u`` along a path of control values.
 
     At every step the state relaxes, under the flow of Eq. 24b at the new parameters,
@@ -624,7 +630,7 @@ def hysteresis(dev: Device, control: str, lo: float, hi: float, *, n: int = 201,
     return [sweep(dev, control, path, start_u=u, n_u=n_u) for u in starts]
 
 
-def nmd_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float, *, n: int = 201, eta: int = 1,
+def nmd_hysteresis(gammas: ArrayLike, control: str, lo: float, hi: float, fixed: float, *, n: int = 201, eta: int = 1,
                    T: float = 0.0, S0: float = 1000, alpha: float = 0.01, kappa: float = 1.0,
                    n_u: int = N_U_SAMPLES) -> list[HysteresisBranch]:
     """Hysteresis in reduced units (Fig. 8): sweep vbar (at hbar = fixed) or hbar (at vbar = fixed).
@@ -637,7 +643,7 @@ def nmd_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float, *, 
     fixed = float(_finite("fixed", fixed))
     if control == "vbar":
         dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        scale, offset, dev_control = kappa, dev.grain.eps, "mu"
+        scale, offset, dev_control = kappa, _single_orbital(dev).eps, "mu"
     else:
         dev = reduced_device(gammas, fixed, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
         scale, offset, dev_control = 2 * kappa, 0.0, "h"

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 from ..kmc.engine import KMCSolver
@@ -52,7 +53,7 @@ class StochasticSweep:
     dwell: float
 
 
-def kmc_sweep(dev: Device, control: str, values, *, n_traj: int, seed: int, dwell: float, start_u: float,
+def kmc_sweep(dev: Device, control: str, values: ArrayLike, *, n_traj: int, seed: int, dwell: float, start_u: float,
               settle: float = 0.5, parallel: bool | None = None) -> StochasticSweep:
     """Carry a KMC ensemble through ``values`` of ``control`` ("mu" of the first lead, or "h").
 
@@ -91,7 +92,7 @@ def kmc_sweep(dev: Device, control: str, values, *, n_traj: int, seed: int, dwel
                            dwell=float(dwell))
 
 
-def nmd_kmc_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float, *, S0: float, n: int = 41,
+def nmd_kmc_hysteresis(gammas: ArrayLike, control: str, lo: float, hi: float, fixed: float, *, S0: float, n: int = 41,
                        n_traj: int = 16, seed: int = 0, dwell: float = 200.0, start_u: float = -1.0,
                        alpha: float = 0.01, kappa: float = 1.0, eta: int = 1, T: float = 0.0) -> StochasticSweep:
     """KMC counterpart of :func:`nanomag.phase.nmd_hysteresis` in reduced units, at finite S0.
@@ -105,8 +106,9 @@ def nmd_kmc_hysteresis(gammas, control: str, lo: float, hi: float, fixed: float,
     up = np.linspace(lo, hi, n)
     path = np.concatenate([up, up[-2::-1]])
     if control == "vbar":
-        dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
-        values, dev_control = dev.grain.eps + kappa * path, "mu"
+        eps = 0.0  # the orbital's energy: mu_L = eps + kappa vbar
+        dev = reduced_device(gammas, 0.0, fixed, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T, eps=eps)
+        values, dev_control = eps + kappa * path, "mu"
     else:
         dev = reduced_device(gammas, fixed, 0.0, S0=S0, alpha=alpha, kappa=kappa, eta=eta, T=T)
         values, dev_control = 2 * kappa * path, "h"

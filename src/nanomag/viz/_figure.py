@@ -14,16 +14,24 @@ The rules every plotting function follows:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 __all__ = ["figure_axes", "finish"]
 
 
-def figure_axes(axes, n: int, *, figsize, **kwargs):
+def figure_axes(axes: Axes | Sequence[Axes] | np.ndarray | None, n: int, *, figsize: tuple[float, float],
+                **kwargs: Any) -> tuple[Figure, list[Axes], bool]:
     """(fig, list of n Axes, owned) for a plot with ``n`` panels in one row (``n`` = 4: two rows).
 
     ``axes`` is None (a new pyplot figure is made, ``owned`` is True), one
@@ -36,7 +44,8 @@ def figure_axes(axes, n: int, *, figsize, **kwargs):
         shape = (2, 2) if n == 4 else (1, n)
         fig, new = plt.subplots(*shape, figsize=figsize, **kwargs)
         return fig, list(np.ravel(new)), True
-    flat = [axes] if n == 1 and not isinstance(axes, (list, tuple, np.ndarray)) else list(np.ravel(axes))
+    panels: Any = axes  # one Axes, or a sequence or array of them
+    flat = [panels] if n == 1 and not isinstance(panels, (list, tuple, np.ndarray)) else list(np.ravel(panels))
     if len(flat) != n:
         raise ConfigError(f"axes: this figure has {n} panel(s), got {len(flat)} axes")
     figs = {id(a.figure): a.figure for a in flat}
@@ -45,7 +54,7 @@ def figure_axes(axes, n: int, *, figsize, **kwargs):
     return flat[0].figure, flat, False
 
 
-def finish(fig, path, owned: bool, *, dpi: int):
+def finish(fig: Figure, path: str | PathLike[str] | None, owned: bool, *, dpi: int) -> Figure:
     """Lay out an ``owned`` figure, save it to ``path`` (if not None), close it if it was made to be saved.
 
     Returns ``fig``.

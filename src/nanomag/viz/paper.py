@@ -7,7 +7,10 @@ and then draw with :mod:`nanomag.viz.phase` and :mod:`nanomag.viz.spectroscopy`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,11 +23,16 @@ from ._figure import figure_axes, finish
 from .phase import FIG8_SYSTEM, draw_branches, figure5, figure6, figure8
 from .spectroscopy import plot_maps
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 __all__ = ["figure8_stochastic", "reproduce_paper", "fig3"]
 
 
-def figure8_stochastic(path=None, *, S0s=(100, 1000), n: int = 36, n_traj: int = 32, dwell: float = 300.0,
-                       seed: int = 8, axes=None):
+def figure8_stochastic(path: str | PathLike[str] | None = None, *, S0s: Sequence[float] = (100, 1000), n: int = 36,
+                       n_traj: int = 32, dwell: float = 300.0, seed: int = 8,
+                       axes: Sequence[Axes] | None = None) -> Figure:
     """Fig. 8 with its stochastic counterpart: KMC sweeps at finite S0 over the deterministic loops.
 
     Each KMC ensemble starts at u = -1 (and, in the bias panel, also at u = +1), and is swept up
@@ -57,7 +65,7 @@ def figure8_stochastic(path=None, *, S0s=(100, 1000), n: int = 36, n_traj: int =
     return finish(fig, path, owned, dpi=130)
 
 
-def reproduce_paper(outdir="runs/figures") -> list[Path]:
+def reproduce_paper(outdir: str | PathLike[str] = "runs/figures") -> list[Path]:
     """Write paper_fig5.png, paper_fig6.png, paper_fig8.png and paper_fig8_kmc.png into ``outdir``.
 
     Returns the paths written (the figures are closed).
@@ -72,8 +80,11 @@ def reproduce_paper(outdir="runs/figures") -> list[Path]:
     return paths
 
 
-def fig3(out="runs/figures/paper_fig3.png", *, config="runs/fig3_spectroscopy.toml", n_vg: int = 101,
-         n_bias: int = 121, vg_range=(-0.6, 0.6), vbias_range=(0.0, 2.4), map_fn=None,
+def fig3(out: str | PathLike[str] = "runs/figures/paper_fig3.png", *,
+         config: str | PathLike[str] = "runs/fig3_spectroscopy.toml", n_vg: int = 101,
+         n_bias: int = 121, vg_range: tuple[float, float] = (-0.6, 0.6),
+         vbias_range: tuple[float, float] = (0.0, 2.4),
+         map_fn: Callable[..., Iterable[Any]] | None = None,
          h5: str | None = None) -> SpectroscopyMaps:
     """Reproduce the content of the paper's Fig. 3 from ``config``; write the figure to ``out``.
 

@@ -8,10 +8,19 @@ matplotlib is imported lazily and no backend is selected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from os import PathLike
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..phase import diagrams as phase
 from ._figure import figure_axes, finish
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "device_figure", "FIG6_PANELS",
            "FIG8_SYSTEM"]
@@ -37,7 +46,7 @@ _ZOOM_VBAR = (3.8, 6.2)
 _ZOOM_HBAR = (-4.45, -3.9)
 
 
-def _draw_labels(ax, labels: np.ndarray, x: np.ndarray, y: np.ndarray, legend: bool) -> list:
+def _draw_labels(ax: Axes, labels: np.ndarray, x: np.ndarray, y: np.ndarray, legend: bool) -> list:
     """Colour a label grid on ``ax``; return the legend patches of the phases that occur."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -55,8 +64,8 @@ def _draw_labels(ax, labels: np.ndarray, x: np.ndarray, y: np.ndarray, legend: b
     return handles
 
 
-def draw_phase_diagram(labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, ax=None, legend: bool = True,
-                       path=None):
+def draw_phase_diagram(labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, ax: Axes | None = None,
+                       legend: bool = True, path: str | PathLike[str] | None = None) -> Figure:
     """Colour a label grid (shape (n_y, n_x), over ``x`` and ``y``) with :data:`PHASE_COLOURS`.
 
     Draws into ``ax`` if given (else a new figure), saves to ``path`` if
@@ -67,14 +76,15 @@ def draw_phase_diagram(labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, ax=N
     return finish(fig, path, owned, dpi=130)
 
 
-def figure5(path=None, *, qbar: float = 0.4, n: int = 600, ax=None):
+def figure5(path: str | PathLike[str] | None = None, *, qbar: float = 0.4, n: int = 600,
+            ax: Axes | None = None) -> Figure:
     """Fig. 5: LLG phase diagram in the (Hbar, Ibar) plane, numerical classification plus Eqs. 47-49.
 
     Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.
     """
     H = np.linspace(-2 - 1 / qbar - 2.5, 3.5, n)
     I = np.linspace(-2.0, (1 + qbar) ** 2 / qbar + 3.0, n)  # noqa: E741 (the paper's Ibar)
-    labels = phase.llg_phase(*np.meshgrid(H, I), qbar)
+    labels = np.asarray(phase.llg_phase(*np.meshgrid(H, I), qbar))  # an array of labels for array input
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
     patches = _draw_labels(ax, labels, H, I, legend=False)
     lines = phase.llg_stability_lines(H, qbar)
@@ -94,7 +104,7 @@ def figure5(path=None, *, qbar: float = 0.4, n: int = 600, ax=None):
     return finish(fig, path, owned, dpi=130)
 
 
-def _regime_text(gammas) -> str:
+def _regime_text(gammas: ArrayLike) -> str:
     r = phase.theta_regime(gammas)
     where = {1: r"$\Theta \leq (1-q)^2/q$", 2: r"$(1-q)^2/q \leq \Theta \leq (1-q^2)/q$",
              3: r"$(1-q^2)/q \leq \Theta \leq (1+q)^2/q$", 4: r"$\Theta \geq (1+q)^2/q$"}[r.regime]
@@ -104,7 +114,7 @@ def _regime_text(gammas) -> str:
     return text
 
 
-def figure6(path=None, *, n: int = 500, axes=None):
+def figure6(path: str | PathLike[str] | None = None, *, n: int = 500, axes: Sequence[Axes] | None = None) -> Figure:
     """Fig. 6: the three NMD phase diagrams at T = 0 and the zoom of the upper-right one.
 
     ``axes``: four Axes (upper left, upper right, lower left, zoom), e.g. a 2 x 2 array; else a new
@@ -136,7 +146,7 @@ def figure6(path=None, *, n: int = 500, axes=None):
     return finish(fig, path, owned, dpi=130)
 
 
-def draw_branches(ax, branches, xlabel):
+def draw_branches(ax: Axes, branches: Sequence[phase.HysteresisBranch], xlabel: str) -> None:
     colours = {-1.0: "C0", 1.0: "C3"}
     for b in branches:
         n = (b.control.size + 1) // 2
@@ -149,7 +159,7 @@ def draw_branches(ax, branches, xlabel):
     ax.legend(fontsize=7)
 
 
-def figure8(path=None, *, n: int = 401, axes=None):
+def figure8(path: str | PathLike[str] | None = None, *, n: int = 401, axes: Sequence[Axes] | None = None) -> Figure:
     """Fig. 8: hysteresis of the upper-right system: I(vbar) at hbar = -4.1 and I(hbar) at vbar = 5.5.
 
     ``axes``: two Axes (bias sweep, field sweep), else a new figure.  Saves to ``path`` if given;
@@ -167,7 +177,8 @@ def figure8(path=None, *, n: int = 401, axes=None):
     return finish(fig, path, owned, dpi=130)
 
 
-def device_figure(diagram: phase.PhaseDiagram, path=None, *, ax=None, marker=None, title: str = ""):
+def device_figure(diagram: phase.PhaseDiagram, path: str | PathLike[str] | None = None, *, ax: Axes | None = None,
+                  marker: tuple[float, float] | None = None, title: str = "") -> Figure:
     """Draw a :class:`~nanomag.phase.PhaseDiagram` of a device; ``marker`` = (x, y) marks the device.
 
     Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.

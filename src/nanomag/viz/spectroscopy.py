@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..spectroscopy import SpectroscopyMaps
 from ._figure import figure_axes, finish
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 __all__ = ["plot_maps"]
 
 
-def plot_maps(maps: SpectroscopyMaps, path=None, *, title: str | None = None, annotations=(), axes=None):
+def plot_maps(maps: SpectroscopyMaps, path: str | PathLike[str] | None = None, *, title: str | None = None,
+              annotations: Iterable[tuple[int, float, float, str]] = (),
+              axes: Sequence[Axes] | None = None) -> Figure:
     """Plot dI/dV_bias (left) and I(theta=0) - I(theta=pi) (right) versus V_g (x) and V_bias (y), as Fig. 3.
 
     Parameters

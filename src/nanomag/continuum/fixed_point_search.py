@@ -3,7 +3,8 @@
 The one implementation behind :func:`nanomag.continuum.fixed_points` and the
 finite-temperature phase diagrams of :mod:`nanomag.phase` (which call these
 kernels per grid point).  Kernels take arrays and scalars only and write into
-preallocated outputs.
+preallocated outputs.  The module is public, unlike the other ``_kernels`` modules,
+because two packages (continuum and phase) use it.
 
 The bracket g(u) = R(u) / (1 - u^2) is sampled on a uniform grid plus ladders
 of offsets around every channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a``
@@ -84,6 +85,15 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
 
     With kappa = 0 the thresholds do not depend on u and only the uniform grid is used.
     """
+    return _merge_with_grid(n_uniform, _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width))
+
+
+@njit(cache=True)
+def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
+    """The ladders of u samples around every channel threshold, clipped to [-1, 1] and sorted.
+
+    Empty when kappa = 0 (the thresholds do not depend on u) or when every lead is empty or full.
+    """
     n_thr = 0
     if kappa != 0.0:
         for a in range(mu.size):
@@ -110,27 +120,25 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
                         v = 1.0
                     extra[m] = v
                     m += 1
-    extra = np.sort(extra[:m])
-    # merge the (sorted) uniform grid with the sorted ladder samples, dropping duplicates
+    return np.sort(extra[:m])
+
+
+@njit(cache=True)
+def _merge_with_grid(n_uniform, extra):
+    """The uniform grid of ``n_uniform`` points on [-1, 1] merged with the sorted ``extra``, duplicates dropped."""
+    m = extra.size
     out = np.empty(n_uniform + m)
     k = 0
     i = 0
     j = 0
     while i < n_uniform or j < m:
-        if j >= m:
-            v = -1.0 + 2.0 * i / (n_uniform - 1)
+        w = -1.0 + 2.0 * i / (n_uniform - 1) if i < n_uniform else np.inf
+        if j >= m or w <= extra[j]:
+            v = w
             i += 1
-        elif i >= n_uniform:
+        else:
             v = extra[j]
             j += 1
-        else:
-            w = -1.0 + 2.0 * i / (n_uniform - 1)
-            if w <= extra[j]:
-                v = w
-                i += 1
-            else:
-                v = extra[j]
-                j += 1
         if k == 0 or v != out[k - 1]:
             out[k] = v
             k += 1
