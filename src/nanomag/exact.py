@@ -344,7 +344,7 @@ def _noise_problem(model: RateModel) -> noise.NoiseProblem:
 def _telegraph_of(dev: Device, problem: noise.NoiseProblem, theta: float) -> Telegraph:
     times = noise.telegraph_times(problem, theta)
     mass_up = times.mass_up
-    mass_down = problem.pi - mass_up
+    mass_down = times.mass_down
     cur = problem.model.current_operator[:, problem.states]
     return Telegraph(dwell_up=times.dwell_up, dwell_down=times.dwell_down, threshold=theta,
                      mean_u_up=float(problem.u @ mass_up / mass_up.sum()),

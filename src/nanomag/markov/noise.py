@@ -350,8 +350,9 @@ class TelegraphTimes:
     ----------
     dwell_up, dwell_down : float
         Mean dwell times, first-passage times to the other basin from the entrance distribution.  [time]
-    mass_up : ndarray, shape (m,)
-        Stationary probability of each state with the last basin visited U (pi on U, 0 on D).
+    mass_up, mass_down : ndarray, shape (m,)
+        Stationary probability of each state with the last basin visited U (pi on U, 0 on D), and D;
+        each solved for (never as pi minus the other), they add up to pi.
     flux_up, flux_down : float
         Switching flux: transitions into U from a state whose last basin was D per unit time, and
         into D from one whose last basin was U (equal in the stationary state).  [1/time]
@@ -366,6 +367,7 @@ class TelegraphTimes:
     dwell_up: float
     dwell_down: float
     mass_up: np.ndarray
+    mass_down: np.ndarray
     flux_up: float
     flux_down: float
     entrance_up: np.ndarray
@@ -459,8 +461,8 @@ def telegraph_times(problem: NoiseProblem, theta: float) -> TelegraphTimes:
     if not (math.isfinite(dwell_up) and math.isfinite(dwell_down)):
         raise SolverError("telegraph: the dwell times overflow double precision (the barrier is too high)")
     return TelegraphTimes(problem=problem, theta=theta, up=up, down=down, dwell_up=dwell_up, dwell_down=dwell_down,
-                          mass_up=mass_up, flux_up=flux_up, flux_down=flux_down, entrance_up=entrance_up,
-                          entrance_down=entrance_down)
+                          mass_up=mass_up, mass_down=mass_down, flux_up=flux_up, flux_down=flux_down,
+                          entrance_up=entrance_up, entrance_down=entrance_down)
 
 
 def dwell_survival(times_: TelegraphTimes, times: np.ndarray, basin: str) -> np.ndarray:
