@@ -43,6 +43,31 @@ __all__ = ["ShiftedSolver", "NoiseProblem", "TelegraphTimes", "telegraph_times",
            "SlowMode", "slow_mode"]
 
 
+#: Relative size below which the spectral solves set values to 0: subnormal numbers (a stationary state
+#: that spans 1e-300) make every operation ~100x slower, and parts this small change nothing.
+FLUSH = 1e-150
+
+
+def _unit(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """(y / max |y|, max |y|), with small entries set to 0 (:data:`FLUSH`); (y, 1) for y = 0."""
+    scale = float(np.abs(y).max(initial=0.0))
+    if scale == 0.0:
+        return y, 1.0
+    y = y / scale
+    return np.where(np.abs(y) >= FLUSH, y, 0.0), scale
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """a . b of two vectors without BLAS (a threaded ddot is ~100x slower on a loaded machine)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+def _flushed(y: np.ndarray) -> np.ndarray:
+    """``y`` with the entries below :data:`FLUSH` x max |y| set to 0."""
+    unit, scale = _unit(y)
+    return unit * scale
+
+
 def check_threshold(threshold) -> float:
     """The basin threshold theta as a float in (0, 1) (ConfigError otherwise)."""
     try:
@@ -95,14 +120,16 @@ class ShiftedSolver:
         self.n_zero = shifted_gth_factor(self.rates, self.exit_rate, self.b, float(omega), self.lu, self.inv_pivot,
                                          np.empty(m, dtype=np.complex128))
 
-    def solve(self, y, transposed: bool = False) -> np.ndarray:
+    def solve(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
+        """x with M x = y (M^T x = y if ``transposed``); values below ``tiny`` in modulus are set to 0 on the way."""
         x = np.array(y, dtype=np.complex128)
-        (shifted_gth_solve_transposed if transposed else shifted_gth_solve)(self.lu, self.inv_pivot, self.b, x)
+        (shifted_gth_solve_transposed if transposed else shifted_gth_solve)(self.lu, self.inv_pivot, self.b, x,
+                                                                             tiny)
         return x
 
-    def solve_real(self, y, transposed: bool = False) -> np.ndarray:
+    def solve_real(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
         """:meth:`solve` at omega = 0 for a real ``y``: the real part (the imaginary part is exactly 0)."""
-        return self.solve(y, transposed).real.copy()
+        return self.solve(y, transposed, tiny).real.copy()
 
 
 # --------------------------------------------------------------------------- the problem on the closed class
@@ -125,6 +152,8 @@ class NoiseProblem:
         self.model = model
         self.states = closed_class(model)
         self.pi = stationary_on(model, self.states)
+        #: pi with the entries below FLUSH x max(pi) set to 0, for the spectra and cumulants
+        self.pi_flushed = np.where(self.pi >= FLUSH * self.pi.max(), self.pi, 0.0)
         self.u = model.space.u_at(self.states)
         self._pos = np.full(model.n_states, -1, dtype=np.int64)
         self._pos[self.states] = np.arange(self.states.size)
@@ -161,9 +190,14 @@ class NoiseProblem:
         return ShiftedSolver(self.model, self.states, 0.0, banded=self.banded)
 
     def group_solve(self, solver: ShiftedSolver, y: np.ndarray) -> np.ndarray:
-        """x = (-Q)^# y: the solution of -Q x = y with sum(x) = 0, for y with sum(y) = 0 (the group inverse)."""
-        x = solver.solve_real(y)
-        return x - self.pi * (x.sum() / self.pi.sum())
+        """x = (-Q)^# y: the solution of -Q x = y with sum(x) = 0, for y with sum(y) = 0 (the group inverse).
+
+        Parts below :data:`FLUSH` relative to the largest are dropped (pi too: :attr:`pi_flushed`).
+        """
+        y, scale = _unit(y)
+        x = solver.solve_real(y, tiny=FLUSH)
+        pi = self.pi_flushed
+        return (x - pi * (x.sum() / pi.sum())) * scale
 
     def resolvent(self, omegas: np.ndarray, rhs: np.ndarray, left: np.ndarray) -> np.ndarray:
         """left[l] . (i omega - Q)^{-1} rhs[r] on C at every omega, shape (n_omega, n_left, n_rhs), complex.
@@ -172,13 +206,16 @@ class NoiseProblem:
         """
         rates, exit_rate, b = self.banded
         m = self.m
-        rhs = np.ascontiguousarray(np.atleast_2d(rhs), dtype=np.complex128)
-        left = np.ascontiguousarray(np.atleast_2d(left), dtype=np.complex128)
+        rows = [_unit(np.asarray(r, dtype=float)) for r in np.atleast_2d(rhs)]
+        scales = np.array([sc for _, sc in rows])
+        rhs = np.ascontiguousarray([r for r, _ in rows], dtype=np.complex128)
+        left = np.ascontiguousarray([_flushed(np.asarray(r, dtype=float)) for r in np.atleast_2d(left)],
+                                    dtype=np.complex128)
         out = np.empty((omegas.size, left.shape[0], rhs.shape[0]), dtype=np.complex128)
         resolvent_functionals(rates, exit_rate, b, np.ascontiguousarray(omegas, dtype=float), rhs, left,
                               np.empty((m, 2 * b + 1), dtype=np.complex128), np.empty(m, dtype=np.complex128),
-                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), out)
-        return out
+                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), FLUSH, out)
+        return out * scales
 
 
 # --------------------------------------------------------------------------- spectra
@@ -204,21 +241,23 @@ class SlowMode:
 
 def _group_solve_transposed(problem: NoiseProblem, solver: ShiftedSolver, y: np.ndarray) -> np.ndarray:
     """x with -Q^T x = y and pi . x = 0, for y with pi . y = 0."""
-    x = solver.solve_real(y, transposed=True)
-    return x - pi_dot(problem, x)
+    y, scale = _unit(y)
+    x = solver.solve_real(y, transposed=True, tiny=FLUSH)
+    return (x - pi_dot(problem, x)) * scale
 
 
 def pi_dot(problem: NoiseProblem, x: np.ndarray) -> float:
-    return float(problem.pi @ x) / float(problem.pi.sum())
+    """<x> in the stationary state (:attr:`NoiseProblem.pi_flushed`)."""
+    return _dot(problem.pi_flushed, x) / float(problem.pi_flushed.sum())
 
 
 def slow_mode(problem: NoiseProblem, start: np.ndarray | None = None) -> SlowMode | None:
     """The slowest relaxation mode (:class:`SlowMode`) by inverse iteration from ``start`` (default: u pi)."""
     solver = problem.drazin()
-    pi = problem.pi
-    v = (problem.u - float(problem.u @ pi)) * pi if start is None else np.asarray(start, dtype=float)
+    pi = problem.pi_flushed
+    v = (problem.u - _dot(problem.u, pi)) * pi if start is None else np.asarray(start, dtype=float)
     v = v - pi * (v.sum() / pi.sum())
-    left = problem.u - float(problem.u @ pi) if start is None else v / np.where(pi > 0, pi, 1.0)
+    left = problem.u - _dot(problem.u, pi) if start is None else v / np.where(pi > 0, pi, 1.0)
     left = left - pi_dot(problem, left)
     mu_r = mu_l = math.nan
     for _ in range(SLOW_MODE_ITERATIONS):
@@ -228,8 +267,8 @@ def slow_mode(problem: NoiseProblem, start: np.ndarray | None = None) -> SlowMod
         v, left = v / nv, left / nl
         v_new = problem.group_solve(solver, v)
         l_new = _group_solve_transposed(problem, solver, left)
-        mu_r_new = float(v_new @ v) / float(v @ v)
-        mu_l_new = float(l_new @ left) / float(left @ left)
+        mu_r_new = _dot(v_new, v) / _dot(v, v)
+        mu_l_new = _dot(l_new, left) / _dot(left, left)
         done = abs(mu_r_new - mu_r) <= SLOW_MODE_TOL * abs(mu_r_new) and \
             abs(mu_l_new - mu_l) <= SLOW_MODE_TOL * abs(mu_l_new)
         v, left, mu_r, mu_l = v_new, l_new, mu_r_new, mu_l_new
@@ -242,8 +281,8 @@ def slow_mode(problem: NoiseProblem, start: np.ndarray | None = None) -> SlowMod
     nv, nl = np.abs(v).max(), np.abs(left).max()
     v, left = v / nv, left / nl
     # one more step each for the eigenvalue: mu = l . (-Q)^# r / (l . r), no cancellation
-    mu = float(left @ problem.group_solve(solver, v)) / float(left @ v)
-    norm = float(left @ v)
+    mu = _dot(left, problem.group_solve(solver, v)) / _dot(left, v)
+    norm = _dot(left, v)
     if not (mu > 0 and math.isfinite(mu) and norm != 0):
         return None
     return SlowMode(rate=1.0 / mu, right=v / norm, left=left)
@@ -259,18 +298,18 @@ def _resolvent_real(problem: NoiseProblem, freqs: np.ndarray, rhs: np.ndarray, l
     near-singular solve puts along r (and along pi) drops out.  Without a
     clear slowest mode nothing is split off.
     """
-    pi = problem.pi
+    pi = problem.pi_flushed
     omegas = 2 * math.pi * freqs
     mode = problem.slow_mode
     out = np.zeros(freqs.size)
-    left = left - float(left @ pi) / float(pi.sum())
+    left = left - _dot(left, pi) / float(pi.sum())
     if mode is not None:
-        a = float(left @ mode.right) * float(mode.left @ rhs)
+        a = _dot(left, mode.right) * _dot(mode.left, rhs)
         out += a * mode.rate / (mode.rate**2 + omegas**2)
-        rhs = rhs - mode.right * float(mode.left @ rhs)
-        left = left - mode.left * float(left @ mode.right)
+        rhs = rhs - mode.right * _dot(mode.left, rhs)
+        left = left - mode.left * _dot(left, mode.right)
     vals = problem.resolvent(omegas, rhs, np.stack([left, np.ones_like(left)]))[:, :, 0]
-    return out + (vals[:, 0] - float(left @ pi) * vals[:, 1]).real
+    return out + (vals[:, 0] - _dot(left, pi) * vals[:, 1]).real
 
 
 def u_spectrum(problem: NoiseProblem, freqs: np.ndarray) -> np.ndarray:
@@ -280,8 +319,8 @@ def u_spectrum(problem: NoiseProblem, freqs: np.ndarray) -> np.ndarray:
     i omega is du . (i omega - Q)^{-1} (du pi), computed by
     :func:`_resolvent_real`.  [1/frequency]
     """
-    pi = problem.pi
-    du = problem.u - float(problem.u @ pi)
+    pi = problem.pi_flushed
+    du = problem.u - _dot(problem.u, pi)
     return 4.0 * _resolvent_real(problem, freqs, du * pi, du)
 
 
@@ -296,7 +335,7 @@ def current_spectrum(problem: NoiseProblem, lead: int, freqs: np.ndarray) -> np.
     so that S_I(0) = 2 kappa_2.  [current^2 / frequency]
     """
     j_in, j_out = problem.jumps(lead)
-    pi = problem.pi
+    pi = problem.pi_flushed
     d1 = (j_in - j_out) @ pi
     kappa1 = float(d1.sum())
     shot = float(((j_in + j_out) @ pi).sum())
@@ -323,7 +362,7 @@ def cumulants(problem: NoiseProblem, lead: int, order: int) -> np.ndarray:
     j_in, j_out = problem.jumps(lead)
     deriv = [None, j_in - j_out, j_in + j_out]  # L^(k) depends on the parity of k only
     solver = problem.drazin()
-    rho = [problem.pi]
+    rho = [problem.pi_flushed]
     kappa = [0.0]
     for n in range(1, order + 1):
         applied = [deriv[2 - k % 2] @ rho[n - k] for k in range(1, n + 1)]
@@ -427,7 +466,7 @@ def _mean_passage(problem: NoiseProblem, start: np.ndarray, target: np.ndarray) 
     if solver.n_zero:
         raise SolverError("telegraph: a state cannot reach the other basin")
     tau = solver.solve_real(np.ones(live.size), transposed=True)
-    return float(start[live] @ tau)
+    return _dot(start[live], tau)
 
 
 def telegraph_times(problem: NoiseProblem, theta: float) -> TelegraphTimes:
