@@ -55,10 +55,8 @@ DEVICES = {"switching": switching_device, "p-bit": pbit_device}
 
 def frequencies(dev, n):
     """n log-spaced frequencies over 12 decades, from 1e-4 x the slowest relaxation rate up."""
-    from nanomag.markov import noise
-    from nanomag.markov.rates import build
 
-    problem = noise.NoiseProblem(build(dev))
+    problem = nm.exact.noise_problem(dev)
     mode = problem.slow_mode
     slow = mode.rate if mode is not None else 1.0 / max(nm.exact.mfpt(dev, -0.8, 0.8), 1e-300)
     return np.logspace(math.log10(slow / (2 * math.pi)) - 4, math.log10(slow / (2 * math.pi)) + 8, n)
@@ -68,11 +66,9 @@ def lapack_u_spectrum(dev, freqs):
     """S_u by scipy.linalg.solve_banded (zgbsv, partial pivoting) on the banded i omega - Q, no mode split."""
     import scipy.linalg as sla
 
-    from nanomag.markov import noise
     from nanomag.markov.chain import banded_rates
-    from nanomag.markov.rates import build
 
-    problem = noise.NoiseProblem(build(dev))
+    problem = nm.exact.noise_problem(dev)
     rates, exit_rate, b = banded_rates(problem.model, problem.states)
     m = problem.m
     # M[i, j] = -rate(j -> i), i != j; diagonal: out-rate; by diagonals for solve_banded: ab[b + i - j, j]

@@ -175,7 +175,7 @@ def test_dwell_times_agree_with_the_labelled_chain(device):
 
 def test_renewal_identities_hold_between_the_two_routes(device):
     """dwell = labelled mass / flux, flux up = flux down, and the labelled masses add up to pi."""
-    problem = noise.NoiseProblem(build(device))
+    problem = nm.exact.noise_problem(device)
     times = noise.telegraph_times(problem, 0.5)
     assert times.flux_up == pytest.approx(times.flux_down, rel=1e-12)
     assert times.dwell_up == pytest.approx(times.mass_up.sum() / times.flux_up, rel=1e-12)

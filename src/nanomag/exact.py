@@ -17,6 +17,7 @@ leaves the bit on its start side (``docs/pulses.md``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from .markov import noise
 from .markov.chain import (
     AbsorbingSolver,
     FirstPassageProblem,
+    banded_rates,
     closed_class,
     committor,
     propagate,
@@ -48,7 +50,7 @@ from .results_noise import Counting, PowerSpectrum, Telegraph, TelegraphSweep
 __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Stationary", "FirstPassageDistribution",
            "Transient", "write_error_rate", "switching_probability", "segment_models", "WER_TOL",
            "telegraph", "telegraph_sweep", "spectrum", "counting", "Telegraph", "TelegraphSweep", "PowerSpectrum",
-           "Counting", "SWEEP_PARAMETERS"]
+           "Counting", "SWEEP_PARAMETERS", "noise_problem"]
 
 #: Truncation of the Poisson series when propagating for a write error rate (relative to the total
 #: mass): far below 1e-3 x 1e-12, so a WER of 1e-12 keeps 1e-3 relative accuracy however it arises.
@@ -337,8 +339,17 @@ def switching_probability(dev: Device, protocol: Protocol, start_u: float, targe
 SWEEP_PARAMETERS = ("h", "T", "eps", "kappa", "alpha")
 
 
-def _noise_problem(model: RateModel) -> noise.NoiseProblem:
-    return noise.NoiseProblem(model)
+def noise_problem(dev: Device | RateModel) -> noise.NoiseProblem:
+    """The closed class, stationary state and banded rates of ``dev``, set up once for the noise solvers.
+
+    A :class:`nanomag.markov.noise.NoiseProblem`; :mod:`nanomag.markov.noise`
+    takes it (spectra, cumulants and telegraph times by hand, or on the
+    same states at once).
+    """
+    model = dev if isinstance(dev, RateModel) else build(dev)
+    states = closed_class(model)
+    return noise.NoiseProblem(model, states, stationary_on(model, states),
+                              functools.partial(banded_rates, model))
 
 
 def _telegraph_of(dev: Device, problem: noise.NoiseProblem, theta: float) -> Telegraph:
@@ -350,7 +361,7 @@ def _telegraph_of(dev: Device, problem: noise.NoiseProblem, theta: float) -> Tel
                      mean_u_up=float(problem.u @ mass_up / mass_up.sum()),
                      mean_u_down=float(problem.u @ mass_down / mass_down.sum()),
                      currents_up=cur @ mass_up / mass_up.sum(), currents_down=cur @ mass_down / mass_down.sum(),
-                     device=dev, _survival=lambda t, basin: noise.dwell_survival(times, t, basin))
+                     device=dev, _survival=lambda t, basin: noise.dwell_survival(times, t, basin, propagate))
 
 
 def telegraph(dev: Device, threshold: float = 0.5) -> Telegraph:
@@ -385,7 +396,7 @@ def telegraph(dev: Device, threshold: float = 0.5) -> Telegraph:
         (its stationary u distribution has no peak in one of the basins): there is no telegraph.
     """
     theta = noise.check_threshold(threshold)
-    problem = _noise_problem(build(dev))
+    problem = noise_problem(dev)
     up, down = noise.bistable(problem, theta)
     if not (up and down):
         which = "U (u >= threshold)" if not up else "D (u <= -threshold)"
@@ -432,7 +443,7 @@ def spectrum(dev: Device, freqs, observable: str = "u") -> PowerSpectrum:
     """
     f = noise.check_frequencies(freqs)
     lead = _observable(dev, observable)
-    problem = _noise_problem(build(dev))
+    problem = noise_problem(dev)
     values = noise.u_spectrum(problem, f) if lead is None else noise.current_spectrum(problem, lead, f)
     tele = None
     try:
@@ -467,7 +478,7 @@ def counting(dev: Device, lead, order: int = 4) -> Counting:
     a = dev.lead_index(lead)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ConfigError(f"order: expected an integer >= 1, got {order!r}")
-    problem = _noise_problem(build(dev))
+    problem = noise_problem(dev)
     return Counting(cumulants=noise.cumulants(problem, a, int(order)), lead=dev.leads[a].name, device=dev)
 
 
@@ -518,7 +529,7 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
     down = np.full(vals.size, np.nan)
     stable = np.zeros(vals.size, dtype=bool)
     for i, model in enumerate(_sweep_models(dev, parameter, vals)):
-        problem = _noise_problem(model)
+        problem = noise_problem(model)
         stable[i] = all(noise.bistable(problem, theta))
         try:
             times = noise.telegraph_times(problem, theta)

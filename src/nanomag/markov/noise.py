@@ -3,7 +3,7 @@
 Everything here works on the unique closed class C of the chain of a
 :class:`~nanomag.markov.rates.RateModel` (the stationary state lives there),
 with the rates among its states in band storage
-(:func:`~nanomag.markov.chain.banded_rates`) and one kernel: the shifted GTH
+(:func:`nanomag.markov.chain.banded_rates`) and one kernel: the shifted GTH
 elimination of M(omega) = i omega - Q (:mod:`nanomag.markov._noise_kernels`),
 which keeps the slow relaxation rates, and so the telegraph times and the
 low-frequency spectra, accurate however high the barrier.
@@ -35,7 +35,6 @@ from ._noise_kernels import (
     shifted_gth_solve,
     shifted_gth_solve_transposed,
 )
-from .chain import banded_rates, closed_class, propagate, stationary_on
 from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel
 
 __all__ = ["ShiftedSolver", "NoiseProblem", "TelegraphTimes", "telegraph_times", "dwell_survival", "u_spectrum",
@@ -102,9 +101,9 @@ class ShiftedSolver:
 
     Parameters
     ----------
-    model : RateModel
-    states : ndarray of int, shape (m,)
-        The set S, sorted.
+    banded : (rates, exit_rate, b)
+        The rates among the states of S in band storage and the rates out of S,
+        as :func:`nanomag.markov.chain.banded_rates` returns them.
     omega : float
         Angular frequency.  [1/time]
 
@@ -112,8 +111,8 @@ class ShiftedSolver:
     solution with the last entry 0 (project it as needed).
     """
 
-    def __init__(self, model: RateModel, states: np.ndarray, omega: float = 0.0, *, banded=None):
-        self.rates, self.exit_rate, self.b = banded_rates(model, states) if banded is None else banded
+    def __init__(self, banded, omega: float = 0.0):
+        self.rates, self.exit_rate, self.b = banded
         m = self.rates.shape[0]
         self.lu = np.empty((m, 2 * self.b + 1), dtype=np.complex128)
         self.inv_pivot = np.empty(m, dtype=np.complex128)
@@ -137,21 +136,32 @@ class ShiftedSolver:
 class NoiseProblem:
     """The closed class of a model, its stationary state and the jump operators of each lead, set up once.
 
-    Attributes
+    Parameters
     ----------
     model : RateModel
     states : ndarray of int, shape (m,)
-        The closed class C (sorted state indices).
+        The closed class C (sorted state indices: :func:`nanomag.markov.chain.closed_class`).
     pi : ndarray, shape (m,)
-        Stationary probabilities on C (banded GTH: every one accurate to a few ulps).
+        Stationary probabilities on C (:func:`nanomag.markov.chain.stationary_on`).
+    banded_of : callable
+        ``banded_of(states)`` -> (rates, exit_rate, b) of a sorted set of states
+        (:func:`nanomag.markov.chain.banded_rates` of ``model``).
+
+    ``nanomag.exact.noise_problem(dev)`` builds one.  (The chain algorithms
+    come in as arguments, so that this module stays below
+    :mod:`nanomag.markov.chain` in the layers.)
+
+    Attributes
+    ----------
     u : ndarray, shape (m,)
         u = S_z / S_n of each state of C.
     """
 
-    def __init__(self, model: RateModel):
+    def __init__(self, model: RateModel, states: np.ndarray, pi: np.ndarray, banded_of):
         self.model = model
-        self.states = closed_class(model)
-        self.pi = stationary_on(model, self.states)
+        self.states = states
+        self.pi = pi
+        self.banded_of = banded_of
         #: pi with the entries below FLUSH x max(pi) set to 0, for the spectra and cumulants
         self.pi_flushed = np.where(self.pi >= FLUSH * self.pi.max(), self.pi, 0.0)
         self.u = model.space.u_at(self.states)
@@ -169,8 +179,8 @@ class NoiseProblem:
 
     @cached_property
     def banded(self):
-        """(rates, exit_rate, b) on C (:func:`~nanomag.markov.chain.banded_rates`)."""
-        return banded_rates(self.model, self.states)
+        """(rates, exit_rate, b) on C."""
+        return self.banded_of(self.states)
 
     def jumps(self, lead: int):
         """(J_in, J_out): sparse (m, m) matrices of the jumps in from / out to ``lead`` on C, J[dst, src] = rate."""
@@ -187,7 +197,7 @@ class NoiseProblem:
 
     def drazin(self) -> ShiftedSolver:
         """The factorisation of -Q on C at omega = 0 (singular: last pivot 0)."""
-        return ShiftedSolver(self.model, self.states, 0.0, banded=self.banded)
+        return ShiftedSolver(self.banded)
 
     def group_solve(self, solver: ShiftedSolver, y: np.ndarray) -> np.ndarray:
         """x = (-Q)^# y: the solution of -Q x = y with sum(x) = 0, for y with sum(y) = 0 (the group inverse).
@@ -439,7 +449,7 @@ def _labelled_mass(problem: NoiseProblem, basin: np.ndarray, other: np.ndarray) 
     feed = ok & basin[np.maximum(ps, 0)] & middle[np.maximum(pd, 0)]
     source = np.bincount(pd[feed], weights=t.rate[feed] * problem.pi[ps[feed]], minlength=problem.m)
     mid = np.flatnonzero(middle)
-    solver = ShiftedSolver(problem.model, problem.states[mid])
+    solver = ShiftedSolver(problem.banded_of(problem.states[mid]))
     if solver.n_zero:
         raise SolverError("telegraph: a state between the basins can reach neither basin")
     mass[mid] = np.clip(solver.solve_real(source[mid]), 0.0, None)
@@ -462,7 +472,7 @@ def _mean_passage(problem: NoiseProblem, start: np.ndarray, target: np.ndarray) 
     Backward equation (-Q_SS)^T tau = 1 on S = C minus the target, by the transposed GTH solve.
     """
     live = np.flatnonzero(~target)
-    solver = ShiftedSolver(problem.model, problem.states[live])
+    solver = ShiftedSolver(problem.banded_of(problem.states[live]))
     if solver.n_zero:
         raise SolverError("telegraph: a state cannot reach the other basin")
     tau = solver.solve_real(np.ones(live.size), transposed=True)
@@ -504,11 +514,11 @@ def telegraph_times(problem: NoiseProblem, theta: float) -> TelegraphTimes:
                           entrance_up=entrance_up, entrance_down=entrance_down)
 
 
-def dwell_survival(times_: TelegraphTimes, times: np.ndarray, basin: str) -> np.ndarray:
+def dwell_survival(times_: TelegraphTimes, times: np.ndarray, basin: str, propagate) -> np.ndarray:
     """P(dwell > t) in ``basin`` ("up" or "down") at ``times``, shape (n_times,).
 
     exp(Q_SS t) applied to the entrance distribution, S = C minus the other
-    basin, summed (:func:`~nanomag.markov.chain.propagate`).
+    basin, summed, by ``propagate`` (:func:`nanomag.markov.chain.propagate`).
     """
     problem = times_.problem
     if basin == "up":
