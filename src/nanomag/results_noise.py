@@ -204,9 +204,10 @@ class TelegraphSweep:
         return int(self.values.size)
 
     def __repr__(self) -> str:
+        p = self.p_up[np.isfinite(self.p_up)]
+        span = f"p_up in [{float(p.min()):.3g}, {float(p.max()):.3g}]" if p.size else "no telegraph anywhere"
         return (f"TelegraphSweep({self.parameter} over {self.values.size} values in "
-                f"[{float(np.min(self.values)):.4g}, {float(np.max(self.values)):.4g}], "
-                f"p_up in [{float(np.nanmin(self.p_up)):.3g}, {float(np.nanmax(self.p_up)):.3g}], "
+                f"[{float(np.min(self.values)):.4g}, {float(np.max(self.values)):.4g}], {span}, "
                 f"{int(self.bistable.sum())} bistable)")
 
     def to_xarray(self):
