@@ -17,17 +17,19 @@ leaves the bit on its start side (``docs/pulses.md``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._validate import check_times
-from .errors import SolverError
-from .markov import chain
+from .errors import ConfigError, SolverError
+from .markov import chain, noise
 from .markov.chain import (
     AbsorbingSolver,
     FirstPassageProblem,
+    banded_rates,
     closed_class,
     committor,
     propagate,
@@ -39,13 +41,16 @@ from .markov.chain import (
     stationary_on,
     sure_to_reach,
 )
-from .markov.rates import RateModel, build
+from .markov.rates import RateBuilder, RateModel, build
 from .model.device import Device
 from .model.protocol import Protocol, as_protocol
 from .results import ComputedWER, FirstPassageDistribution, Transient
+from .results_noise import Counting, PowerSpectrum, Telegraph, TelegraphSweep
 
 __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Stationary", "FirstPassageDistribution",
-           "Transient", "ComputedWER", "write_error_rate", "switching_probability", "segment_models", "WER_TOL"]
+           "Transient", "ComputedWER", "write_error_rate", "switching_probability", "segment_models", "WER_TOL",
+           "telegraph", "telegraph_sweep", "spectrum", "counting", "Telegraph", "TelegraphSweep", "PowerSpectrum",
+           "Counting", "SWEEP_PARAMETERS", "noise_problem"]
 
 #: Truncation of the Poisson series when propagating for a write error rate (relative to the total
 #: mass): far below 1e-3 x 1e-12, so a WER of 1e-12 keeps 1e-3 relative accuracy however it arises.
@@ -312,3 +317,210 @@ def switching_probability(dev: Device, protocol: Protocol, start_u: float, targe
     one of the two sides (at T > 0 or with a bath).
     """
     return _end_split(dev, protocol, start_u, target_u)[1]
+
+
+# --------------------------------------------------------------------------- telegraph and noise
+
+#: Grain parameters :func:`telegraph_sweep` can vary (besides ``"mu.LEAD"``).
+SWEEP_PARAMETERS = ("h", "T", "eps", "kappa", "alpha")
+
+
+def noise_problem(dev: Device | RateModel) -> noise.NoiseProblem:
+    """The closed class, stationary state and banded rates of ``dev``, set up once for the noise solvers.
+
+    A :class:`nanomag.markov.noise.NoiseProblem`; :mod:`nanomag.markov.noise`
+    takes it (spectra, cumulants and telegraph times by hand, or on the
+    same states at once).
+    """
+    model = dev if isinstance(dev, RateModel) else build(dev)
+    states = closed_class(model)
+    return noise.NoiseProblem(model, states, stationary_on(model, states),
+                              functools.partial(banded_rates, model))
+
+
+def _telegraph_of(dev: Device, problem: noise.NoiseProblem, theta: float) -> Telegraph:
+    times = noise.telegraph_times(problem, theta)
+    mass_up = times.mass_up
+    mass_down = times.mass_down
+    cur = problem.model.current_operator[:, problem.states]
+    return Telegraph(dwell_up=times.dwell_up, dwell_down=times.dwell_down, threshold=theta,
+                     mean_u_up=float(problem.u @ mass_up / mass_up.sum()),
+                     mean_u_down=float(problem.u @ mass_down / mass_down.sum()),
+                     currents_up=cur @ mass_up / mass_up.sum(), currents_down=cur @ mass_down / mass_down.sum(),
+                     device=dev, _survival=lambda t, basin: noise.dwell_survival(times, t, basin, propagate))
+
+
+def telegraph(dev: Device, threshold: float = 0.5) -> Telegraph:
+    """Telegraph switching of a bistable device: mean dwell times, p_up, the rate and the dwell distributions.
+
+    Basins U = {u >= threshold} and D = {u <= -threshold}, u = S_z / S_n in
+    the state's own sector.  A dwell in U runs from entering U (the last
+    basin visited being D) until entering D; ``dwell_up`` is its mean, the
+    mean first-passage time to D from the entrance distribution into U (the
+    stationary flux into U from states whose last basin was D).  ``p_up`` =
+    dwell_up / (dwell_up + dwell_down), ``rate`` = 1 / (dwell_up + dwell_down).
+    Every quantity is a sum of positive terms from banded GTH solves, so it
+    keeps its relative accuracy at any barrier height (until it overflows).
+    See ``docs/noise.md``.
+
+    Parameters
+    ----------
+    dev : Device
+    threshold : float
+        theta, in (0, 1).
+
+    Returns
+    -------
+    Telegraph
+        ``dwell_up``, ``dwell_down`` [time], ``p_up``, ``rate`` [1/time],
+        ``dwell_survival(times, basin)``.
+
+    Raises
+    ------
+    ConfigError
+        A threshold outside (0, 1), or a device with a single stable state
+        (its stationary u distribution has no peak in one of the basins): there is no telegraph.
+    """
+    theta = noise.check_threshold(threshold)
+    problem = noise_problem(dev)
+    up, down = noise.bistable(problem, theta)
+    if not (up and down):
+        which = "U (u >= threshold)" if not up else "D (u <= -threshold)"
+        raise ConfigError(f"telegraph: the device has a single stable state (its stationary u distribution has "
+                          f"no peak in basin {which} at threshold={theta:g}): there is no telegraph")
+    return _telegraph_of(dev, problem, theta)
+
+
+def _observable(dev: Device, observable) -> int | None:
+    """None for "u", else the index of the lead named by ``observable``."""
+    if isinstance(observable, str) and observable == "u":
+        return None
+    names = [lead.name for lead in dev.leads]
+    if isinstance(observable, str) and observable in names:
+        return names.index(observable)
+    raise ConfigError(f"observable: expected 'u' or a lead name ({', '.join(names) or 'the device has no leads'}), "
+                      f"got {observable!r}")
+
+
+def spectrum(dev: Device, freqs, observable: str = "u") -> PowerSpectrum:
+    """One-sided power spectral density of u, or of a lead's current, at ``freqs``.
+
+    S(f) = 4 int_0^inf C(t) cos(2 pi f t) dt with C the stationary
+    autocorrelation (connected).  For ``observable`` = a lead name it is the
+    PSD of the particle current from that lead into the grain, shot noise
+    included, so that S_I(0) = 2 kappa_2.  One banded factorisation of
+    i 2 pi f - Q per frequency (shifted GTH elimination) with the slowest
+    mode split off exactly: relative accuracy ~1e-13 at any frequency and
+    barrier (``docs/noise.md``).
+
+    Parameters
+    ----------
+    dev : Device
+    freqs : array_like, shape (n_freqs,)
+        Frequencies > 0, in cycles per unit time.  [1/time]
+    observable : str
+        ``"u"`` or a lead name.
+
+    Returns
+    -------
+    PowerSpectrum, shape (n_freqs,)
+        An ndarray of S at ``freqs`` [1/frequency for u, current^2/frequency for a lead],
+        with ``.freqs``, ``.lorentzian()``, ``.plot()``, ``.to_xarray()``.
+    """
+    f = noise.check_frequencies(freqs)
+    lead = _observable(dev, observable)
+    problem = noise_problem(dev)
+    values = noise.u_spectrum(problem, f) if lead is None else noise.current_spectrum(problem, lead, f)
+    tele = None
+    try:
+        if all(noise.bistable(problem, 0.5)):
+            tele = _telegraph_of(dev, problem, 0.5)
+    except (ConfigError, SolverError):
+        tele = None
+    return PowerSpectrum(values, f, observable=observable, telegraph=tele)
+
+
+def counting(dev: Device, lead, order: int = 4) -> Counting:
+    """Cumulants kappa_1 .. kappa_order (per unit time) of the net number of electrons from ``lead`` into the grain.
+
+    Long-time limit, kappa_n = lim (n-th cumulant of N(t)) / t, by the
+    recursive Rayleigh-Schroedinger scheme on the tilted generator (Flindt et
+    al., PRL 100, 150601 (2008)), each order one banded solve with the group
+    inverse of the generator.  ``fano`` = kappa_2 / |kappa_1|.
+
+    Parameters
+    ----------
+    dev : Device
+    lead : str or int
+        Lead name or index.
+    order : int
+        Highest cumulant, >= 1.
+
+    Returns
+    -------
+    Counting
+        ``cumulants`` (shape (order,), [1/time]), ``fano``, ``current``.
+    """
+    a = dev.lead_index(lead)
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ConfigError(f"order: expected an integer >= 1, got {order!r}")
+    problem = noise_problem(dev)
+    return Counting(cumulants=noise.cumulants(problem, a, int(order)), lead=dev.leads[a].name, device=dev)
+
+
+def _sweep_models(dev: Device, parameter: str, values: np.ndarray):
+    """The rate model at each value of ``parameter`` (mu sweeps refill the rates of one state space)."""
+    if not isinstance(parameter, str):
+        raise ConfigError(f"parameter: expected a name such as 'h' or 'mu.left', got {parameter!r}")
+    if parameter.startswith("mu."):
+        a = dev.lead_index(parameter[3:])
+        builder = RateBuilder(dev)
+        mu = np.array([lead.mu for lead in dev.leads], dtype=float)
+        for v in values:
+            mu[a] = v
+            yield builder.model(mu)
+        return
+    if parameter not in SWEEP_PARAMETERS:
+        raise ConfigError(f"parameter: unknown sweep parameter {parameter!r} "
+                          f"(allowed: {', '.join(SWEEP_PARAMETERS)}, mu.LEAD)")
+    for v in values:
+        yield RateBuilder(dev.replace(**{parameter: float(v)})).model()
+
+
+def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5) -> TelegraphSweep:
+    """Mean dwell times and p_up against one parameter: the p-bit sigmoid, exactly, in one call.
+
+    Parameters
+    ----------
+    dev : Device
+    parameter : str
+        ``"mu.LEAD"`` (a lead's chemical potential: the bias), ``"h"`` (the
+        field), ``"T"`` (the temperature), ``"eps"``, ``"kappa"`` or ``"alpha"``.
+    values : array_like, shape (n_values,)
+        Values of the parameter.
+    threshold : float
+        Basin threshold, in (0, 1).
+
+    Returns
+    -------
+    TelegraphSweep
+        ``values``, ``dwell_up``, ``dwell_down``, ``p_up``, ``rate`` (NaN where a
+        basin is never visited or the times overflow) and ``bistable``.
+    """
+    theta = noise.check_threshold(threshold)
+    vals = np.atleast_1d(np.asarray(values, dtype=float))
+    if vals.ndim != 1 or vals.size == 0 or not np.all(np.isfinite(vals)):
+        raise ConfigError(f"values: expected a 1-d array of finite numbers, got {values!r:.60}")
+    up = np.full(vals.size, np.nan)
+    down = np.full(vals.size, np.nan)
+    stable = np.zeros(vals.size, dtype=bool)
+    for i, model in enumerate(_sweep_models(dev, parameter, vals)):
+        problem = noise_problem(model)
+        stable[i] = all(noise.bistable(problem, theta))
+        try:
+            times = noise.telegraph_times(problem, theta)
+        except (ConfigError, SolverError):
+            continue
+        up[i], down[i] = times.dwell_up, times.dwell_down
+    return TelegraphSweep(parameter=parameter, values=vals, dwell_up=up, dwell_down=down, bistable=stable,
+                          threshold=theta, device=dev)
