@@ -477,7 +477,7 @@ class TelegraphSampler:
         self.start_cdf = cdf / cdf[-1]
         self.tables = K.pack_blocks(self.builder.kmc_blocks(), self.builder.n_states, self.builder.max_degree,
                                     self.builder.max_offset)
-        self._capacity = 64  # dwells stored per trace; grows with what the traces need (results do not depend on it)
+        self._dwell_rate = None  # most complete dwells per unit time seen in a trace: sizes the dwell storage
 
     def _kernel(self, n: int):
         parallel = self.parallel
@@ -506,33 +506,42 @@ class TelegraphSampler:
                         n_events=np.zeros(n, dtype=np.int64),
                         counts=np.zeros((n, self.builder.n_events), dtype=np.int64))
 
-        def go(idx, out):
+        def go(idx, cap):
+            out = alloc(idx.size, cap)
             self._kernel(idx.size)(*self.tables, L, self.basin, self.u_of, self.start_cdf, float(duration),
                                    float(grid_dt), float(window), words, idx, out["dwell_times"],
                                    out["dwell_basin"], out["n_dwells"], out["occupation"], out["switches"],
                                    out["u_grid"], out["charge"], out["n_events"], out["counts"])
+            return out
+
+        def records(idx):
+            """The kernel's outputs for traces ``idx``, the dwells flattened; traces that overflow run again."""
+            cap = 64 if self._dwell_rate is None else int(1.5 * self._dwell_rate * duration) + 16
+            out = go(idx, cap)
+            over = np.flatnonzero(out["n_dwells"] > cap)
+            if over.size:  # run those traces again (the same streams) with room for all their dwells
+                again = go(idx[over], int(out["n_dwells"][over].max()))
+                width = again["dwell_times"].shape[1]
+                for key in ("dwell_times", "dwell_basin"):
+                    wide = np.zeros((idx.size, width), dtype=out[key].dtype)
+                    wide[:, :cap] = out[key]
+                    wide[over] = again[key]
+                    out[key] = wide
+            self._dwell_rate = max(self._dwell_rate or 0.0, float(out["n_dwells"].max()) / duration)
+            kept = np.arange(out["dwell_times"].shape[1])[None, :] < out["n_dwells"][:, None]
+            out["dwell_times"] = out["dwell_times"][kept]
+            out["dwell_basin"] = out["dwell_basin"][kept]
+            return out
 
         t0 = time.perf_counter()
-        out = alloc(n_traj, self._capacity)
-        go(indices, out)
-        over = np.flatnonzero(out["n_dwells"] > self._capacity)
-        if over.size:  # run those traces again (the same streams) with room for all their dwells
-            cap = int(out["n_dwells"][over].max())
-            again = alloc(over.size, cap)
-            go(indices[over], again)
-            times = np.zeros((n_traj, cap))
-            basins = np.zeros((n_traj, cap), dtype=np.int8)
-            times[:, :self._capacity] = out["dwell_times"]
-            basins[:, :self._capacity] = out["dwell_basin"]
-            times[over] = again["dwell_times"]
-            basins[over] = again["dwell_basin"]
-            out["dwell_times"], out["dwell_basin"] = times, basins
-            self._capacity = max(self._capacity, int(1.25 * cap))
-        kept = np.arange(out["dwell_times"].shape[1])[None, :] < out["n_dwells"][:, None]
+        # a pilot of a few traces sizes the dwell storage of the others (the results do not depend on it)
+        pilot = 0 if self._dwell_rate is not None else min(n_traj, 2)
+        parts = [records(part) for part in (indices[:pilot], indices[pilot:]) if part.size]
+        out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         freqs, psd = welch(out["u_grid"], fs=1.0 / grid_dt, nperseg=nperseg, axis=-1)
         wall = time.perf_counter() - t0
         return TelegraphSample(
-            n_dwells=out["n_dwells"], dwell_times=out["dwell_times"][kept], dwell_basin=out["dwell_basin"][kept],
+            n_dwells=out["n_dwells"], dwell_times=out["dwell_times"], dwell_basin=out["dwell_basin"],
             occupation=out["occupation"], switches=out["switches"], psd_freqs=freqs, psd=np.atleast_2d(psd),
             window_counts=np.diff(out["charge"], axis=1), events_per_trajectory=out["n_events"],
             event_counts=out["counts"].sum(axis=0), event_names=self.builder.event_names,
