@@ -360,6 +360,11 @@ def test_dwell_samples_follow_the_exact_law(sampled):
         assert result.pvalue > 1e-3, (basin, result)
         values, edges = s.histogram(basin, bins=40)
         assert values.shape == (40,) and np.isclose(np.sum(values * np.diff(edges)), 1.0)
+        # the empirical survival, within its binomial error (|z| < 4.5 at 5 quantiles)
+        t = np.quantile(sample, [0.1, 0.3, 0.5, 0.7, 0.9])
+        exact = 1.0 - cdf(t)
+        err = np.sqrt(exact * (1 - exact) / sample.size)
+        assert np.all(np.abs(s.dwell_survival(t, basin) - exact) < Z_MAX * err)
         # these low barriers give visibly non-exponential dwells: the exponential KS test says so
         assert s.ks_test(basin).pvalue < 1e-6
 
@@ -446,6 +451,9 @@ def test_result_display_and_export():
     matplotlib.use("Agg")
     ax = s.plot()
     assert ax.get_xscale() == "log"
+    assert s.plot(kind="dwells").get_yscale() == "log"
+    with pytest.raises(ConfigError, match="kind"):
+        s.plot(kind="pie")
     import matplotlib.pyplot as plt
 
     plt.close("all")

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._stats import mean_and_error
+from .._stats import empirical_survival, mean_and_error
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
 from ..markov.chain import closed_class, stationary_on
@@ -234,6 +234,13 @@ class TelegraphSample:
         """Mean dwell time down (:meth:`mean_dwell`).  [time]"""
         return self.mean_dwell("down")[0]
 
+    def dwell_survival(self, times, basin: str) -> np.ndarray:
+        """Empirical P(dwell > t) of the complete dwells in ``basin`` at ``times``, shape of ``times``."""
+        sample = self.dwells(basin)
+        if sample.size == 0:
+            raise SolverError(f"no complete dwell in the {basin} basin")
+        return empirical_survival(sample, np.zeros(sample.size, dtype=bool), math.inf, times)
+
     def histogram(self, basin: str, bins=50, range=None, density=True):
         """Histogram of the complete dwells in ``basin``: (values, edges)."""
         return np.histogram(self.dwells(basin), bins=bins, range=range, density=density)
@@ -406,20 +413,41 @@ class TelegraphSample:
         ds["freq"].attrs["units"] = "energy/(2 pi hbar)"
         return ds
 
-    def plot(self, ax=None):
-        """PSD of u with its error bars on log-log axes; returns the axes (a new figure when ``ax`` is None)."""
+    def plot(self, ax=None, kind: str = "psd"):
+        """Draw on ``ax`` (a new figure when None) and return it.
+
+        ``kind="psd"``: the PSD of u with its error bars on log-log axes;
+        ``kind="dwells"``: the dwell histograms of both basins on a log scale,
+        with the exponential laws of the same means.
+        """
+        if kind not in ("psd", "dwells"):
+            raise ConfigError(f"kind: expected 'psd' or 'dwells', got {kind!r}")
         if ax is None:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots()
-        f, s, e = self.spectrum()
-        keep = f > 0
-        ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep], fmt=".", ms=3,
-                    label=f"KMC ({self.n_traj} traces)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("frequency [cycles per unit time]")
-        ax.set_ylabel("S_u(f)")
+        if kind == "psd":
+            f, s, e = self.spectrum()
+            keep = f > 0
+            ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep], fmt=".", ms=3,
+                        label=f"KMC ({self.n_traj} traces)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("frequency [cycles per unit time]")
+            ax.set_ylabel("S_u(f)")
+        else:
+            for basin in ("up", "down"):
+                sample = self.dwells(basin)
+                if sample.size == 0:
+                    continue
+                values, edges = np.histogram(sample, bins=40, density=True)
+                mid = 0.5 * (edges[1:] + edges[:-1])
+                line, = ax.plot(mid, values, "o", ms=3, label=f"dwell {basin} ({sample.size})")
+                tau = self.mean_dwell(basin)[0]
+                ax.plot(mid, np.exp(-mid / tau) / tau, "-", color=line.get_color(), label=f"exp, mean {tau:.3g}")
+            ax.set_yscale("log")
+            ax.set_xlabel("dwell time")
+            ax.set_ylabel("density")
         ax.legend()
         return ax
 
