@@ -398,6 +398,28 @@ def test_counting_statistics_agree(sampled):
     assert s.counting(dev.leads[0].name, order=2).cumulants.shape == (2,)
 
 
+def test_one_long_trace_psd_errors_from_its_segments():
+    """A single trace: the PSD is scipy's Welch estimate, its errors come from the segments and hold (|z| < 5)."""
+    dev = minority_device()
+    s = nm.kmc.telegraph(dev, 4e5, n_traj=1, seed=7, grid_dt=GRID_DT, nperseg=NPERSEG, window=WINDOW)
+    freqs, psd, err = s.spectrum()
+    assert s.n_segments == 2 * (int(4e5 / GRID_DT) + 1) // NPERSEG - 1
+    ref_f, ref = welch_expectation(dev, GRID_DT, NPERSEG)
+    zz = (psd[1:] - ref[1:]) / err[1:]
+    assert np.max(np.abs(zz)) < 5.0 and 0.5 < np.mean(zz**2) < 2.0
+
+
+def test_welch_segments_are_scipy_welch():
+    from nanomag.kmc.telegraph import _welch_segments
+
+    x = np.random.default_rng(5).normal(size=(3, 1000))
+    f, psd, psd_sq = _welch_segments(x, 0.5, 128)
+    f_ref, ref = signal.welch(x, fs=2.0, nperseg=128, axis=-1)
+    np.testing.assert_allclose(f, f_ref)
+    np.testing.assert_allclose(psd, ref, rtol=1e-12)
+    assert np.all(psd_sq >= psd**2)
+
+
 # --------------------------------------------------------------------------- reproducibility
 
 SMALL = dict(n_traj=6, seed=11, window=500.0, grid_dt=1.0, nperseg=64)

@@ -141,6 +141,8 @@ class TelegraphSample:
         Frequencies of the Welch estimate, 0 .. 1 / (2 grid_dt).  [cycles per unit time]
     psd : ndarray, shape (n_traj, n_freqs)
         One-sided PSD of u of each trace (Welch, Hann window of ``nperseg`` points, half overlap).  [time]
+    psd_sq : ndarray, shape (n_traj, n_freqs)
+        Mean square of the segments' periodograms of each trace (the error of a single trace).  [time^2]
     window_counts : ndarray of int64, shape (n_traj, n_windows, n_leads)
         Net electrons each lead sent into the grain in each window [k window, (k + 1) window).
     events_per_trajectory : ndarray of int64, shape (n_traj,)
@@ -161,6 +163,7 @@ class TelegraphSample:
     switches: np.ndarray
     psd_freqs: np.ndarray
     psd: np.ndarray
+    psd_sq: np.ndarray
     window_counts: np.ndarray
     events_per_trajectory: np.ndarray
     event_counts: np.ndarray
@@ -179,7 +182,8 @@ class TelegraphSample:
 
     _run_keys = ("engine", "device", "threshold", "duration", "grid_dt", "window", "nperseg", "seed", "psd_freqs",
                  "lead_names")
-    _per_trajectory = ("n_dwells", "dwell_times", "dwell_basin", "occupation", "switches", "psd", "window_counts",
+    _per_trajectory = ("n_dwells", "dwell_times", "dwell_basin", "occupation", "switches", "psd", "psd_sq",
+                       "window_counts",
                        "events_per_trajectory")
     _totals = ("event_counts", "wall_time")
 
@@ -298,14 +302,36 @@ class TelegraphSample:
     def spectrum(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(freqs, PSD of u, its standard error), each of shape (n_freqs,).
 
-        The mean of the per-trace Welch estimates; the error is their standard
-        deviation over sqrt(n_traj) (independent traces; NaN for one trace).
-        It estimates the PSD of u sampled every ``grid_dt``: the continuous
-        one plus its aliases, close to it for f well below 1 / (2 grid_dt), and
+        The mean of the per-trace Welch estimates.  Its error is their standard
+        deviation over sqrt(n_traj) (independent traces); for a single trace,
+        the spread of the Welch segments' periodograms, corrected for the
+        correlation that the half overlap gives neighbouring segments
+        (segments much longer than the correlation time assumed).  It
+        estimates the PSD of u sampled every ``grid_dt``: the continuous one
+        plus its aliases, close to it for f well below 1 / (2 grid_dt), and
         smoothed over ~1 / (nperseg grid_dt).  [cycles per unit time, time, time]
         """
-        mean, err = mean_and_error(self.psd, axis=0)
-        return self.psd_freqs, np.atleast_1d(mean), np.atleast_1d(err)
+        if self.n_traj > 1:
+            mean, err = mean_and_error(self.psd, axis=0)
+            return self.psd_freqs, np.atleast_1d(mean), np.atleast_1d(err)
+        k = self.n_segments
+        mean, mean_sq = self.psd[0], self.psd_sq[0]
+        if k < 2:
+            return self.psd_freqs, mean, np.full(mean.shape, np.nan)
+        from scipy.signal import get_window
+
+        w = get_window("hann", self.nperseg)
+        step = self.nperseg - self.nperseg // 2
+        rho = (np.dot(w[step:], w[:-step]) / np.dot(w, w)) ** 2  # periodogram correlation of neighbours
+        var = np.maximum(mean_sq - mean**2, 0.0) * k / (k - 1)
+        return self.psd_freqs, mean, np.sqrt(var * (1 + 2 * rho * (k - 1) / k) / k)
+
+    @property
+    def n_segments(self) -> int:
+        """Welch segments per trace."""
+        n_grid = int(math.floor(self.duration / self.grid_dt)) + 1
+        step = self.nperseg - self.nperseg // 2
+        return (n_grid - self.nperseg) // step + 1
 
     # ------------------------------------------------------------------ counting
 
@@ -401,6 +427,7 @@ class TelegraphSample:
              "occupation": (("trajectory", "basin"), self.occupation),
              "switches": (("trajectory", "basin"), self.switches),
              "psd": (("trajectory", "freq"), self.psd),
+             "psd_sq": (("trajectory", "freq"), self.psd_sq),
              "window_counts": (("trajectory", "window", "lead"), self.window_counts),
              "events_per_trajectory": ("trajectory", self.events_per_trajectory)},
             coords={"trajectory": self.trajectory_index, "basin": ["up", "down"], "freq": self.psd_freqs,
@@ -453,6 +480,21 @@ class TelegraphSample:
 
 
 # --------------------------------------------------------------------------- sampler
+
+
+def _welch_segments(u_grid: np.ndarray, grid_dt: float, nperseg: int):
+    """(freqs, Welch PSD, mean square of the segments' periodograms) of each row of ``u_grid``.
+
+    scipy.signal.welch's estimate (Hann window, half overlap, constant detrend,
+    one-sided density), computed from its segments' periodograms so that
+    their spread is known too.  Shapes (n_freqs,), (n, n_freqs), (n, n_freqs).
+    """
+    from scipy.signal import spectrogram
+
+    freqs, _, periodograms = spectrogram(u_grid, fs=1.0 / grid_dt, window="hann", nperseg=nperseg,
+                                         noverlap=nperseg // 2, detrend="constant", scaling="density",
+                                         mode="psd", axis=-1)
+    return freqs, periodograms.mean(axis=-1), (periodograms**2).mean(axis=-1)
 
 
 def _positive(key: str, value) -> float:
@@ -518,8 +560,6 @@ class TelegraphSampler:
     def run(self, duration: float, *, n_traj: int, seed: int, first_index: int = 0, window: float,
             grid_dt: float, nperseg: int) -> TelegraphSample:
         """Traces ``first_index .. first_index + n_traj - 1`` (arguments checked by :func:`telegraph`)."""
-        from scipy.signal import welch
-
         words = check_seed(seed)
         L = self.device.n_leads
         n_grid = int(math.floor(duration / grid_dt)) + 1  # times 0, grid_dt, .. <= duration
@@ -566,11 +606,11 @@ class TelegraphSampler:
         pilot = 0 if self._dwell_rate is not None else min(n_traj, 2)
         parts = [records(part) for part in (indices[:pilot], indices[pilot:]) if part.size]
         out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-        freqs, psd = welch(out["u_grid"], fs=1.0 / grid_dt, nperseg=nperseg, axis=-1)
+        freqs, psd, psd_sq = _welch_segments(out["u_grid"], grid_dt, nperseg)
         wall = time.perf_counter() - t0
         return TelegraphSample(
             n_dwells=out["n_dwells"], dwell_times=out["dwell_times"], dwell_basin=out["dwell_basin"],
-            occupation=out["occupation"], switches=out["switches"], psd_freqs=freqs, psd=np.atleast_2d(psd),
+            occupation=out["occupation"], switches=out["switches"], psd_freqs=freqs, psd=psd, psd_sq=psd_sq,
             window_counts=np.diff(out["charge"], axis=1), events_per_trajectory=out["n_events"],
             event_counts=out["counts"].sum(axis=0), event_names=self.builder.event_names,
             lead_names=[lead.name for lead in self.device.leads], threshold=self.threshold,
