@@ -30,7 +30,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -396,7 +396,8 @@ class TelegraphSample:
         if other.first_index != self.first_index + self.n_traj:
             raise ConfigError(f"merge: trajectories {other.first_index}.. do not follow "
                               f"{self.first_index}..{self.first_index + self.n_traj - 1}")
-        changes = {k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in self._per_trajectory}
+        changes: dict[str, Any] = {k: np.concatenate([getattr(self, k), getattr(other, k)])
+                                   for k in self._per_trajectory}
         changes.update({k: getattr(self, k) + getattr(other, k) for k in self._totals})
         return dataclasses.replace(self, **changes)
 
@@ -679,11 +680,11 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
     chunk_size = (max(1, min(n_traj, _GRID_BUDGET // n_grid)) if chunk_size is None
                   else check_count("chunk_size", chunk_size))
     sampler = TelegraphSampler(dev, threshold, parallel)
-    result = None
-    for lo in range(0, n_traj, chunk_size):
-        part = sampler.run(duration, n_traj=min(chunk_size, n_traj - lo), seed=seed, first_index=first_index + lo,
-                           window=window, grid_dt=grid_dt, nperseg=nperseg)
-        result = part if result is None else result.merge(part)
+    parts = [sampler.run(duration, n_traj=min(chunk_size, n_traj - lo), seed=seed, first_index=first_index + lo,
+                         window=window, grid_dt=grid_dt, nperseg=nperseg) for lo in range(0, n_traj, chunk_size)]
+    result = parts[0]
+    for part in parts[1:]:
+        result = result.merge(part)
     if result.n_dwells.sum() == 0:
         raise ConfigError(f"duration: no trace completed a single dwell in duration={duration:g} (a dwell needs two "
                           f"switches): the duration is too short for a single dwell, or the device has a single "
