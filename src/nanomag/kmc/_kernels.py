@@ -505,3 +505,114 @@ def protocol_record_parallel(rows, jumps, ends, n_leads, start, record_times, wo
     for i in prange(states.shape[0]):
         n_events[i] = _protocol_record_one(rows, jumps, ends, n_leads, start[i], record_times, words, first + i,
                                            states[i], transferred[i], counts[i])
+
+
+# --------------------------------------------------------------------------- telegraph records
+#
+# A long stationary trace, read as a telegraph signal.  basin[s] is +1 in U = {u >= theta}, -1 in
+# D = {u <= -theta}, 0 between.  ``last`` is the last basin visited (0 until the first visit): a
+# switch is an entrance into the basin opposite to ``last``.  A dwell is recorded between two
+# switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
+
+
+@njit(cache=True)
+def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
+                   dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
+    s0, s1, s2, s3 = xo_seed(words, index)
+    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
+    start = np.searchsorted(start_cdf, r, side="right")
+    if start >= start_cdf.size:
+        start = start_cdf.size - 1
+    state = np.uint64(start)
+    q = np.zeros(n_leads, dtype=np.int64)
+    last = basin[state]
+    entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
+    since = 0.0  # when ``last`` took its value
+    n_dwell = 0
+    cap = dwell_times.size
+    n_grid = u_grid.size
+    n_bound = charge.shape[0]
+    g = 0
+    w = 0
+    t = 0.0
+    n = 0
+    while True:
+        inv = row[state, 0]
+        next_t = np.inf
+        if inv > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = t + e * inv
+        if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
+            while g < n_grid:
+                u_grid[g] = u_of[state]
+                g += 1
+            while w < n_bound:
+                for a in range(n_leads):
+                    charge[w, a] = q[a]
+                w += 1
+            if last > 0:
+                occupation[0] += duration - since
+            elif last < 0:
+                occupation[1] += duration - since
+            return n_dwell, n
+        while g < n_grid and g * grid_dt < next_t:
+            u_grid[g] = u_of[state]
+            g += 1
+        while w < n_bound and w * window < next_t:
+            for a in range(n_leads):
+                charge[w, a] = q[a]
+            w += 1
+        t = next_t
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        jp = _jump(row, jump, state, r)
+        c = jp & EVENT_MASK
+        counts_row[c] += 1
+        if c < 2 * n_leads:
+            q[c >> 1] += 1 - 2 * (c & 1)
+        state = _next(state, jp)
+        n += 1
+        b = basin[state]
+        if b != 0 and b != last:
+            if last != 0:  # a switch out of ``last``
+                k = 0 if last > 0 else 1
+                switches[k] += 1
+                occupation[k] += t - since
+                if entered >= 0.0:
+                    if n_dwell < cap:
+                        dwell_times[n_dwell] = t - entered
+                        dwell_basin[n_dwell] = last
+                    n_dwell += 1
+                entered = t
+            last = b
+            since = t
+
+
+@njit(cache=True)
+def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
+                     dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
+    """Telegraph records of the trajectories ``indices`` (stationary starts drawn from ``start_cdf``).
+
+    Inputs: ``row``/``jump`` from :func:`pack_tables` (no target); ``basin`` (n_states,) int8: +1 in U,
+    -1 in D, 0 between; ``u_of`` (n_states,) u of each state; ``start_cdf`` (n_states,) cumulative
+    stationary probabilities (last entry 1); ``duration``, ``grid_dt`` and ``window`` [time].
+    Outputs (preallocated, one row per trajectory): dwell_times (n, cap) [time] and dwell_basin
+    (n, cap) int8 of the first ``cap`` complete dwells; n_dwells (n,) the number of complete dwells
+    (may exceed ``cap``: run again with a larger one); occupation (n, 2) the time whose last basin
+    was U, D [time]; switches (n, 2) the exits from U (U -> D) and from D; u_grid (n, n_grid) u at
+    times g * grid_dt; charge (n, n_bound, n_leads) net electrons sent in by each lead by times
+    w * window; n_events (n,); counts (n, n_classes), zero on entry.
+    """
+    for i in range(indices.size):
+        n_dwells[i], n_events[i] = _telegraph_one(
+            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
+            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+
+
+@njit(cache=True, parallel=True)
+def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
+                       dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
+    """As :func:`telegraph_serial`, with prange over trajectories (identical output)."""
+    for i in prange(indices.size):
+        n_dwells[i], n_events[i] = _telegraph_one(
+            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
+            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
