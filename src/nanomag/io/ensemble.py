@@ -5,10 +5,10 @@ Layout (summarised in the README, "Ensembles at scale")::
     /                       attrs: nanomag_version, config_toml, seed, kind, n_traj, chunk_size,
                                    units, device (JSON with units), run (JSON), versions (JSON),
                                    status ("running" | "complete"), created, wall_time, ...
-    /first_passage/times    (n_traj,) float64   switching times, by trajectory index [hbar/energy]
+    /first_passage/times    (n_traj,) float64   switching times, by trajectory index [attribute units]
     /first_passage/censored (n_traj,) bool
     /first_passage/n_events (n_traj,) int64
-    /trajectories/times     (n_times,) float64  recording times                 [hbar/energy]
+    /trajectories/times     (n_times,) float64  recording times                 [attribute units]
     /trajectories/u         (n_traj, n_times) float64
     /trajectories/charge    (n_traj, n_times) int8
     /trajectories/transferred (n_traj, n_times, n_leads) int64  electrons sent in by each lead
@@ -55,7 +55,7 @@ from .outputs import RunLock
 __all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
            "describe_os_error", "WRITE_ERRORS"]
 
-UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
+UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar/energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
 
 
@@ -76,13 +76,39 @@ def _versions() -> dict:
     return out
 
 
+def time_unit(cfg: Config) -> tuple[str, float]:
+    """(name, scale): the unit of the stored times and the factor from model times to it.
+
+    A dimensionless device stores model times, "hbar/energy" (scale 1).  A
+    device with physical units stores its times in the readable unit of
+    ``[run] t_max`` (ns when there is none): "ns", "us", "s", ...  The choice
+    depends on the configuration only, so every chunk and every resume of a
+    run uses the same one, and :func:`read_ensemble` converts back.
+    """
+    units = cfg.device.units
+    if not units.is_physical:
+        return "hbar/energy", 1.0
+    name = units.readable(cfg.run.t_max, "time")[1] if cfg.run.t_max is not None else "ns"
+    return name, float(units.convert(1.0, "time", name))
+
+
+def _units_description(cfg: Config) -> dict:
+    """The root ``units`` attribute: the device's energy unit and the unit of the stored times."""
+    units = cfg.device.units
+    if not units.is_physical:
+        return UNITS
+    return {"energy": units.energy, "time": time_unit(cfg)[0], "model time": units.name("time"),
+            "current": units.name("current"), "temperature": f"{units.energy} (k_B = 1)"}
+
+
 def _device_description(cfg: Config) -> dict:
     dev = cfg.device
     grain = {k: v for k, v in asdict(dev.grain).items()}
     leads = [{k: v for k, v in asdict(lead).items()} for lead in dev.leads]
+    e = dev.units.energy or "energy"
     return {"grain": grain, "leads": leads,
-            "units": {"kappa": "energy", "h": "energy", "eps": "energy", "T": "energy", "mu": "energy",
-                      "gamma_up": "energy", "gamma_down": "energy", "alpha": "dimensionless",
+            "units": {"kappa": e, "h": e, "eps": e, "T": e, "mu": e,
+                      "gamma_up": e, "gamma_down": e, "alpha": "dimensionless",
                       "S0": "hbar", "eta": "+1 majority / -1 minority"}}
 
 
@@ -96,6 +122,7 @@ class EnsembleFile:
         self.n_chunks = math.ceil(cfg.run.n_traj / chunk_size)
         self.lock = lock  # released by close()
         self.path = str(h5.filename)
+        self.time_scale = time_unit(cfg)[1]  # model times -> the stored unit
 
     # ------------------------------------------------------------------ create / resume
     @classmethod
@@ -152,7 +179,7 @@ class EnsembleFile:
             a["n_states"] = model.n_states
             a["run"] = json.dumps({k: v for k, v in asdict(run).items()})
             a["device"] = json.dumps(_device_description(cfg))
-            a["units"] = json.dumps(UNITS)
+            a["units"] = json.dumps(_units_description(cfg))
             a["versions"] = json.dumps(_versions())
             a["event_names"] = json.dumps(model.event_names)
             a["created"] = datetime.datetime.now(datetime.UTC).isoformat()
@@ -168,18 +195,20 @@ class EnsembleFile:
                     d.attrs["units"] = units
                 return d
 
+            unit, scale = time_unit(cfg)
             if run.kind == "first_passage":
                 g = "first_passage"
-                dataset(f"{g}/times", (n,), "f8", np.nan, "hbar / energy")
+                dataset(f"{g}/times", (n,), "f8", np.nan, unit)
                 dataset(f"{g}/censored", (n,), "?", False)
                 dataset(f"{g}/n_events", (n,), "i8", -1)
                 h5[g].attrs["start_u"] = run.start_u
                 h5[g].attrs["target_u"] = run.target_u
-                h5[g].attrs["t_max"] = run.t_max if run.t_max is not None else math.inf
+                h5[g].attrs["t_max"] = run.t_max * scale if run.t_max is not None else math.inf
+                h5[g].attrs["t_max_units"] = unit
             else:
                 g = "trajectories"
                 n_t, n_l = len(times), cfg.device.n_leads
-                h5.create_dataset(f"{g}/times", data=np.asarray(times, dtype=float)).attrs["units"] = "hbar / energy"
+                h5.create_dataset(f"{g}/times", data=np.asarray(times, dtype=float) * scale).attrs["units"] = unit
                 dataset(f"{g}/u", (n, n_t), "f8", np.nan, "S_z / S_n")
                 dataset(f"{g}/charge", (n, n_t), "i1", -1, "electrons added")
                 dataset(f"{g}/transferred", (n, n_t, n_l), "i8", 0, "electrons sent into the grain")
@@ -267,11 +296,15 @@ class EnsembleFile:
             self._chunk_sets = [(k, self.h5[f"chunks/{k}"]) for k in ("event_counts", "wall_time")]
             self._rank, self._done = self.h5["chunks/rank"], self.h5["chunks/done"]
         for key, dset in self._data:
-            _write_rows(dset, lo, result[key])
+            _write_rows(dset, lo, self._stored(key, result[key]))
         for key, dset in self._chunk_sets:
             _write_rows(dset, chunk, np.reshape(result[key], (1,) + dset.shape[1:]))
         _write_rows(self._rank, chunk, np.array([rank], dtype=np.int32))
         _write_rows(self._done, chunk, np.array([True]))  # last: a chunk marked done is complete
+
+    def _stored(self, key: str, values):
+        """Values as stored: times in the file's time unit (:func:`time_unit`)."""
+        return values * self.time_scale if key == "times" and self.time_scale != 1.0 else values
 
     def write_chunks(self, items: list) -> None:
         """Write several finished chunks, ``[(chunk, result, rank), ...]``, with one HDF5 call per dataset.
@@ -292,7 +325,7 @@ class EnsembleFile:
         rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
         chunks = [(c, c + 1) for c, _, _ in items]
         for key, dset in self._data:
-            _write_union(dset, rows, np.concatenate([r[key] for _, r, _ in items]))
+            _write_union(dset, rows, self._stored(key, np.concatenate([r[key] for _, r, _ in items])))
         for key, dset in self._chunk_sets:
             shape = (1,) + dset.shape[1:]
             _write_union(dset, chunks, np.concatenate([np.reshape(r[key], shape) for _, r, _ in items]))
@@ -385,8 +418,13 @@ def _early_allocation():
     return dcpl
 
 
+def _model_times(values, scale: float):
+    return values if scale == 1.0 else values / scale
+
+
 def read_times(path) -> np.ndarray:
-    """``first_passage/times`` of a file (NaN for trajectories not yet computed)."""
+    """``first_passage/times`` of a file as stored, in its ``units`` attribute (NaN for trajectories not
+    yet computed)."""
     with h5py.File(path, "r") as h5:
         return h5["first_passage/times"][...]
 
@@ -451,14 +489,16 @@ def read_ensemble(path, *, partial: bool = False):
         wall = float(np.nansum(h5["chunks/wall_time"][:n_done]))
         common = dict(seed=int(run.seed), first_index=0, device=cfg.device, event_counts=counts, event_names=names,
                       wall_time=wall)
+        scale = time_unit(cfg)[1]  # the stored times are in this unit: back to model times
         if run.kind == "first_passage":
             g = h5["first_passage"]
-            return FirstPassageResult(times=g["times"][:n], censored=g["censored"][:n],
+            return FirstPassageResult(times=_model_times(g["times"][:n], scale), censored=g["censored"][:n],
                                       events_per_trajectory=g["n_events"][:n], start_u=float(g.attrs["start_u"]),
-                                      target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]), **common)
+                                      target_u=float(g.attrs["target_u"]),
+                                      t_max=float(_model_times(g.attrs["t_max"], scale)), **common)
         g = h5["trajectories"]
         space_u = g["u"][:n]
-        return TrajectoryResult(times=g["times"][...], u=space_u, charge=g["charge"][:n],
+        return TrajectoryResult(times=_model_times(g["times"][...], scale), u=space_u, charge=g["charge"][:n],
                                 transferred=g["transferred"][:n], final_state=np.full(n, -1, dtype=np.int64),
                                 events_per_trajectory=g["n_events"][:n], lead_names=json.loads(g.attrs["lead_names"]),
                                 **common)
