@@ -135,7 +135,45 @@ def _check_keys(where: str, table: dict, allowed, required=()):
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
 
 
+_MATERIAL_KEYS = ("Ms", "K", "barrier", "volume", "diameter", "thickness", "axes")
+_MATERIAL_EXAMPLES = {"Ms": "1.4e6 A/m", "K": "4.5e5 J/m^3", "barrier": "30 meV", "volume": "14 nm^3",
+                      "diameter": "3 nm", "thickness": "1 nm"}
+
+
+def _parse_material(table, units: UnitSystem) -> Grain:
+    """A ``[grain]`` table with a ``[grain.material]`` table: S0 and kappa from the material."""
+    material = table["material"]
+    _check_keys("[grain.material]", material, _MATERIAL_KEYS, ("Ms",))
+    given = sorted({"S0", "kappa"} & set(table))
+    if given:
+        raise ConfigError(f"[grain]: {', '.join(given)} come from [grain.material]; do not give them too")
+    required = [k for k in _GRAIN_KEYS if k not in ("S0", "kappa")]
+    _check_keys("[grain]", table, tuple(required) + _GRAIN_OPTIONAL + ("material",), required)
+    values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
+              for k in table if k != "material"}
+    mat = {}
+    for k, v in material.items():
+        if k == "barrier" and not isinstance(v, str):
+            mat[k] = _typed("[grain.material]", k, v, float)
+        elif k == "axes":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ConfigError("[grain.material] axes: expected two lengths, e.g. axes = [\"40 nm\", \"20 nm\"]")
+            mat[k] = v
+        elif not isinstance(v, str):
+            raise ConfigError(f"[grain.material] {k}: needs a unit, e.g. {k} = \"{_MATERIAL_EXAMPLES[k]}\", "
+                              f"got {v!r}")
+        else:
+            mat[k] = v
+    try:
+        return Grain.from_material(**mat, **values, units=units)
+    except ConfigError as exc:
+        raise ConfigError(f"[grain.material] {str(exc).removeprefix('material.').removeprefix('material: ')}") \
+            from None
+
+
 def _parse_grain(table, units: UnitSystem | None) -> Grain | MultiLevelGrain:
+    if isinstance(table, dict) and "material" in table:
+        return _parse_material(table, units)
     if isinstance(table, dict) and "levels" in table:
         return _parse_multilevel(table, units)
     multi_only = sorted(set(table) & (set(_MULTI_KEYS) - set(_GRAIN_KEYS) - set(_GRAIN_OPTIONAL))) \
@@ -271,7 +309,8 @@ def _has_unit_string(node, key: str = "") -> bool:
 def _parse_units(data: dict) -> UnitSystem | None:
     """The ``[units]`` table's unit system; meV if a value has a unit but there is no table; else None."""
     if "units" not in data:
-        return UnitSystem(DEFAULT_ENERGY) if _has_unit_string(data) else None
+        material = isinstance(data.get("grain"), dict) and "material" in data["grain"]
+        return UnitSystem(DEFAULT_ENERGY) if material or _has_unit_string(data) else None
     table = data["units"]
     _check_keys("[units]", table, ("energy",), ("energy",))
     name = _typed("[units]", "energy", table["energy"], str)

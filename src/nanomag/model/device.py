@@ -29,7 +29,19 @@ import numpy as np
 
 from .._validate import check_finite, check_nonneg, check_positive
 from ..errors import ConfigError
-from .units import DIMENSIONLESS, UnitSystem, as_unit_system, check_regime, energy_units, is_quantity, to_model
+from .units import (
+    DEFAULT_ENERGY,
+    DIMENSIONLESS,
+    UnitSystem,
+    as_unit_system,
+    check_regime,
+    energy_units,
+    is_quantity,
+    material_kappa,
+    material_spin,
+    material_volume,
+    to_model,
+)
 
 __all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device"]
 
@@ -154,6 +166,51 @@ class Grain:
     def in_units(self, units: UnitSystem) -> Grain:
         """The same grain with its numbers in ``units`` (plain numbers are taken to be in ``units``)."""
         return _in_units(self, units, ("kappa", "h", "eps", "T"))
+
+    @classmethod
+    def from_material(cls, *, Ms, K=None, barrier=None, volume=None, diameter=None, thickness=None, axes=None,
+                      g: float = 2.0, alpha: float = 0.0, T=0.0, eta: int = 1, h=0.0, eps=0.0,
+                      units="meV") -> Grain:
+        """A grain from material parameters (docs/physics.md, "Materials").
+
+        S0 = Ms V / (g mu_B), rounded to the nearest multiple of 1/2, and
+        kappa = K V / S0, so that the barrier E(0) - E(+-S0) = kappa S0 equals
+        the macrospin's K V (Stoner-Wohlfarth).
+
+        Parameters
+        ----------
+        Ms : str or Quantity
+            Saturation magnetisation, e.g. "1.4e6 A/m" or "1.4 MA/m".
+        K : str or Quantity, optional
+            Uniaxial anisotropy energy density, e.g. "4.5e5 J/m^3".
+        barrier : str, Quantity or float, optional
+            Instead of K: the barrier Delta = K V, as an energy ("30 meV") or a
+            plain number of k_B T (``barrier=40`` means 40 k_B T; needs T > 0).
+        volume, diameter, thickness, axes : optional
+            The volume ("14 nm^3"), a sphere's ``diameter``, a disk's
+            ``diameter`` and ``thickness``, or an ellipse's full in-plane
+            ``axes = (a, b)`` and ``thickness``.  [length]
+        g : float
+            Lande factor: the moment is g mu_B S0, and h = g mu_B B.
+        alpha, T, eta, h, eps
+            As in :class:`Grain` (T, h, eps may carry units).
+        units : str
+            The energy unit of the grain's numbers (default "meV").
+
+        Examples
+        --------
+        >>> nm.Grain.from_material(Ms="1.4e6 A/m", K="4.5e5 J/m^3", diameter="3 nm", T="4 K",
+        ...                        alpha=0.01)   # doctest: +SKIP
+        """
+        units = as_unit_system(units) or UnitSystem(DEFAULT_ENERGY)
+        if not units.is_physical:
+            raise ConfigError("material: a grain from material parameters needs an energy unit (units='meV')")
+        g = check_positive("grain.g", g)
+        volume_m3 = material_volume(volume=volume, diameter=diameter, thickness=thickness, axes=axes)
+        S0, _ = material_spin(Ms, volume_m3, g)
+        t_model = check_nonneg("grain", "T", to_model("grain", "T", T, "temperature", units))
+        kappa = material_kappa(S0, volume_m3, units, K=K, barrier=barrier, T=t_model)
+        return cls(S0=S0, eta=eta, kappa=kappa, h=h, eps=eps, alpha=alpha, T=t_model, g=g, units=units)
 
 
 #: The dimensioned parameters of a single-orbital grain and their kinds.

@@ -37,6 +37,7 @@ hbar Gamma (``"1 GHz"`` is 1e9 events per second, no 2 pi); currents I -> hbar I
 from __future__ import annotations
 
 import functools
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from ..errors import ConfigError, RegimeWarning
 
 __all__ = ["UnitSystem", "DIMENSIONLESS", "DIMENSIONLESS_NAMES", "DEFAULT_ENERGY", "KINDS", "to_model",
            "to_model_times", "is_quantity", "field_tesla", "energy_units", "as_unit_system", "check_regime",
-           "REGIME_RATIO"]
+           "REGIME_RATIO", "material_volume", "material_spin", "material_kappa"]
 
 #: The energy unit of plain numbers when some value has a unit but no unit system is named.
 DEFAULT_ENERGY = "meV"
@@ -396,3 +397,82 @@ def check_regime(total_rate: float, T: float, spacing: float, units: UnitSystem)
                       + "; ".join(reasons) + " (see docs/physics.md, 'Regime of validity')",
                       RegimeWarning, stacklevel=4)
 
+
+
+# ---------------------------------------------------------------------- materials
+
+
+def _si(owner: str, key: str, value, dims: str, unit: str, example: str) -> float:
+    """``value`` (a string or a Quantity with dimension ``dims``) in the SI ``unit``; a plain number is refused."""
+    where = f"{owner}.{key}"
+    if not is_quantity(value):
+        raise ConfigError(f"{where}: needs a unit, e.g. {example!r}, got {value!r}")
+    q = _parse(owner, key, value)
+    if not _check(q, dims):
+        raise ConfigError(f"{where}: {value!r} does not fit: expected a quantity like {example!r}")
+    x = float(q.to(unit).magnitude)
+    if not (x > 0 and np.isfinite(x)):
+        raise ConfigError(f"{where}: must be positive and finite, got {value!r}")
+    return x
+
+
+def material_volume(*, volume=None, diameter=None, thickness=None, axes=None, owner: str = "material") -> float:
+    """The grain's volume in m^3 from its volume, or a shape (docs/physics.md, "Materials").
+
+    * ``volume``: given directly ("14 nm^3");
+    * ``diameter`` alone: a sphere, V = pi d^3 / 6;
+    * ``diameter`` and ``thickness``: a disk (cylinder), V = pi d^2 t / 4;
+    * ``axes = (a, b)`` (the full in-plane axes) and ``thickness``: an elliptical disk, V = pi a b t / 4.
+    """
+    given = [k for k, v in (("volume", volume), ("diameter", diameter), ("axes", axes)) if v is not None]
+    if len(given) != 1:
+        raise ConfigError(f"{owner}: give exactly one of volume, diameter (sphere, or disk with thickness) or "
+                          f"axes (ellipse, with thickness); got {', '.join(given) or 'none'}")
+    length = functools.partial(_si, owner, dims="[length]", unit="m", example="3 nm")
+    if volume is not None:
+        if thickness is not None:
+            raise ConfigError(f"{owner}.thickness: only with diameter (a disk) or axes (an ellipse), not volume")
+        return _si(owner, "volume", volume, "[length] ** 3", "m**3", "14 nm^3")
+    if diameter is not None:
+        d = length("diameter", diameter)
+        if thickness is None:
+            return math.pi * d**3 / 6
+        return math.pi * d**2 * length("thickness", thickness) / 4
+    if isinstance(axes, (str, bytes)) or not hasattr(axes, "__len__") or len(axes) != 2:
+        raise ConfigError(f"{owner}.axes: expected the two in-plane axes, e.g. ['40 nm', '20 nm'], got {axes!r}")
+    if thickness is None:
+        raise ConfigError(f"{owner}.thickness: an ellipse (axes) needs a thickness")
+    a, b = length("axes[0]", axes[0]), length("axes[1]", axes[1])
+    return math.pi * a * b * length("thickness", thickness) / 4
+
+
+def material_spin(Ms, volume_m3: float, g: float, owner: str = "material") -> tuple[float, float]:
+    """(S0, exact value): S0 = Ms V / (g mu_B), rounded to the nearest multiple of 1/2 (at least 1/2)."""
+    ms = _si(owner, "Ms", Ms, "[current] / [length]", "A/m", "1.4e6 A/m")
+    exact = ms * volume_m3 / (g * _constants()["mu_B"])
+    return max(0.5, round(2 * exact) / 2), exact
+
+
+def material_kappa(S0: float, volume_m3: float, units: UnitSystem, *, K=None, barrier=None, T=None,
+                   owner: str = "material") -> float:
+    """kappa (in ``units``) from the anisotropy density K or the barrier Delta: Delta = K V = kappa S0.
+
+    ``barrier`` is an energy ("25 meV", "1e-20 J") or a plain number in units of k_B T (then ``T``,
+    in the model unit, must be > 0).
+    """
+    if (K is None) == (barrier is None):
+        raise ConfigError(f"{owner}: give exactly one of K (anisotropy energy density) or barrier")
+    if K is not None:
+        k = _si(owner, "K", K, "[energy] / [length] ** 3", "J/m**3", "4.5e5 J/m^3")
+        return k * volume_m3 / units.joule / S0
+    if is_quantity(barrier):
+        delta = to_model(owner, "barrier", barrier, "energy", units)
+    else:
+        if isinstance(barrier, bool) or not isinstance(barrier, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{owner}.barrier: expected an energy or a number of k_B T, got {barrier!r}")
+        if T is None or not T > 0:
+            raise ConfigError(f"{owner}.barrier: a barrier in units of k_B T needs a temperature T > 0")
+        delta = float(barrier) * T
+    if not (delta >= 0 and np.isfinite(delta)):
+        raise ConfigError(f"{owner}.barrier: must be >= 0 and finite, got {barrier!r}")
+    return delta / S0
