@@ -371,3 +371,20 @@ def test_dimensionless_runs_do_not_import_pint():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT,
                          timeout=120).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_pulse_json_names_its_units_and_segments_pickle_with_theirs(tmp_path, capsys):
+    import pickle
+
+    path = tmp_path / "pulse.toml"
+    path.write_text(PHYSICAL + '\n[[protocol]]\nduration = "2 ns"\nmu = { left = "5 meV" }\n')
+    cfg = nm.read_config(path)
+    tu = cfg.device.units.factor("time")
+    assert cfg.protocol.duration == pytest.approx(2e-9 / tu, rel=1e-12)
+    assert main(["pulse", str(path), "--out", str(tmp_path / "w.h5"), "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["units"]["widths"] == "ns" and out["units"]["tail_slope"] == "1/ns"
+    assert out["widths"][1] == pytest.approx(2 * 2e-9 / 1e-9, rel=1e-12)  # default: twice the pulse, in ns
+    seg = nm.Segment("3 ns", h="5 mT", T="1 K", mu={"left": "1 meV"})
+    again = pickle.loads(pickle.dumps(seg))
+    assert again == seg and again.h_field == pytest.approx(5e-3) and again.units == seg.units

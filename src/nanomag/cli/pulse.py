@@ -124,25 +124,35 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
         title = f"{cfg.path}: WER, u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
         write_result(plot, lambda tmp: plot_wer_map(result, tmp, title=title), "--plot")
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
-    at = {lv: result.width_at(lv) for lv in levels}
-    slope = result.tail_slope()
+    # widths in a readable unit for a device with physical units (the file keeps model units)
+    units = dev.units
+    t_unit = units.readable(widths[-1], "time")[1] if units.is_physical else units.name("time")
+    scale = float(units.convert(1.0, "time", t_unit)) if units.is_physical else 1.0
+    at = {lv: result.width_at(lv) * scale for lv in levels}
+    slope = result.tail_slope() / scale
     rows = []
     for i, h in enumerate(result.heights):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),
                      "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
                      "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
+    from ..results import parameter_units
+
+    h_unit = parameter_units(result.parameter).replace("hbar/energy", units.name("time")).replace(
+        "energy", units.name("energy"))
     payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
                "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
-               "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
-               "rows": rows}
+               "widths": [float(widths[0]) * scale, float(widths[-1]) * scale, int(widths.size)],
+               "seconds": result.wall_time, "rows": rows,
+               "units": {"widths": t_unit, "width_at": t_unit, "tail_slope": f"1/{t_unit}", "height": h_unit,
+                         "seconds": "s"}}
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
     name = result.parameter or "height"
     lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
-             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0]:g}, {widths[-1]:g}] "
-             f"({result.wall_time:.2f} s)",
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0] * scale:g}, "
+             f"{widths[-1] * scale:g}] {t_unit} ({result.wall_time:.2f} s)",
              f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
              + f" {'dlnWER/dw':>10s}"]
     for row, h in zip(rows, result.heights, strict=True):
