@@ -388,3 +388,18 @@ def test_pulse_json_names_its_units_and_segments_pickle_with_theirs(tmp_path, ca
     seg = nm.Segment("3 ns", h="5 mT", T="1 K", mu={"left": "1 meV"})
     again = pickle.loads(pickle.dumps(seg))
     assert again == seg and again.h_field == pytest.approx(5e-3) and again.units == seg.units
+
+
+def test_trajectory_files_store_times_in_the_unit_of_t_final(tmp_path):
+    text = PHYSICAL.replace('kind = "first_passage"', 'kind = "trajectories"').replace(
+        "target_u = 0.8\n", 't_final = "5 us"\nn_times = 3\n').replace("n_traj = 64", "n_traj = 8")
+    path = tmp_path / "traj.toml"
+    path.write_text(text)
+    out = tmp_path / "traj.h5"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    with h5py.File(out, "r") as h5:
+        assert h5["trajectories/times"].attrs["units"] == "us"
+        np.testing.assert_allclose(h5["trajectories/times"][...], [0.0, 2.5, 5.0], rtol=1e-12)
+    dev = nm.load_config(path)
+    np.testing.assert_allclose(nm.io.read_ensemble(out).times, np.array([0.0, 2.5e-6, 5e-6]) / dev.units.factor("time"),
+                               rtol=1e-12)

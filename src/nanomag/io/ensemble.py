@@ -81,14 +81,15 @@ def time_unit(cfg: Config) -> tuple[str, float]:
 
     A dimensionless device stores model times, "hbar/energy" (scale 1).  A
     device with physical units stores its times in the readable unit of
-    ``[run] t_max`` (ns when there is none): "ns", "us", "s", ...  The choice
+    ``[run] t_max`` (or ``t_final``; ns when there is neither): "ns", "us", "s", ...  The choice
     depends on the configuration only, so every chunk and every resume of a
     run uses the same one, and :func:`read_ensemble` converts back.
     """
     units = cfg.device.units
     if not units.is_physical:
         return "hbar/energy", 1.0
-    name = units.readable(cfg.run.t_max, "time")[1] if cfg.run.t_max is not None else "ns"
+    ref = cfg.run.t_max if cfg.run.t_max is not None else cfg.run.t_final
+    name = units.readable(ref, "time")[1] if ref is not None else "ns"
     return name, float(units.convert(1.0, "time", name))
 
 

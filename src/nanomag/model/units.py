@@ -23,6 +23,13 @@ system returns the numbers unchanged with the names of :data:`DIMENSIONLESS_NAME
 ("hbar/energy" for times).  :meth:`UnitSystem.factor` gives the SI value of one
 model unit of a kind (seconds per time unit, amperes per current unit, ...).
 
+Where units already reach the output (for the helper who extends it): ``nanomag exact``,
+``rare`` and ``pulse`` convert with ``readable`` and add a ``"units"`` object to ``--json``;
+``nanomag run`` files store first-passage and trajectory times in the unit of
+:func:`nanomag.io.ensemble.time_unit` (a ``units`` attribute on ``*/times``, "hbar/energy"
+for dimensionless devices) and :func:`nanomag.io.ensemble.read_ensemble` converts back to
+model times.  Results (``to_xarray``) and figures still carry model units.
+
 Input: :func:`to_model` turns a value (a plain number, a string ``"2 ueV"`` or a pint
 Quantity) into a plain float in the model unit, by the kind of its key.  pint is
 imported lazily, only when a string or a Quantity is met, and scipy.constants (CODATA)
@@ -267,7 +274,7 @@ def _check(q, dims: str) -> bool:
         return False
 
 
-def to_model(owner: str, key: str, value, kind: str, units: UnitSystem, *, g: float = 2.0):
+def to_model(owner: str, key: str, value, kind: str, units: UnitSystem | None, *, g: float = 2.0):
     """``value`` in the model unit of ``kind``: a plain float (or ``value`` itself if it has no unit).
 
     Parameters
