@@ -403,3 +403,19 @@ def test_trajectory_files_store_times_in_the_unit_of_t_final(tmp_path):
     dev = nm.load_config(path)
     np.testing.assert_allclose(nm.io.read_ensemble(out).times, np.array([0.0, 2.5e-6, 5e-6]) / dev.units.factor("time"),
                                rtol=1e-12)
+
+
+def test_the_command_line_prints_the_regime_warning_as_one_line(tmp_path, capsys, monkeypatch):
+    wide = PHYSICAL.replace('gamma_up = "1 ueV"', 'gamma_up = "100 ueV"')  # 0.1 meV > k_B T/10 = 17 ueV
+    bad = tmp_path / "bad.toml"
+    bad.write_text(wide.replace("seed = 5", 'seed = 5\nt_max = "3 K"'))
+    monkeypatch.setattr(units_module, "_warned", set())
+    assert main(["exact", "mfpt", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nanomag: error: ")  # a refused file: its error alone
+    good = tmp_path / "good.toml"
+    good.write_text(wide)
+    monkeypatch.setattr(units_module, "_warned", set())
+    assert main(["exact", "mfpt", str(good)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nanomag: warning: device outside the sequential-tunnelling")

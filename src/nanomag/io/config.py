@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -321,7 +322,19 @@ def _parse_units(data: dict) -> UnitSystem | None:
 
 
 def parse_config(text: str, path: str = "<string>") -> Config:
-    """Parse configuration text; errors are prefixed with ``path``."""
+    """Parse configuration text; errors are prefixed with ``path``.
+
+    A warning raised while parsing (a device outside the model's regime) is
+    shown only if the file is accepted: a refused file gives its error alone.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        config = _parse_config(text, path)
+    for w in caught:
+        warnings.warn(w.message, stacklevel=2)
+    return config
+
+
+def _parse_config(text: str, path: str) -> Config:
     try:
         data = tomllib.loads(text)
         _check_keys("top level", data, ("grain", "leads", "run", "protocol", "units"), ("grain",))
