@@ -246,7 +246,12 @@ class Segment:
                           f"(allowed: duration, {', '.join(SEGMENT_PARAMETERS)}, mu.LEAD)")
 
     def parameter(self, name: str, dev: Device | None = None) -> float:
-        """The value of a parameter during this segment (``dev``'s own when the segment does not set it)."""
+        """The value of a parameter during this segment (``dev``'s own when the segment does not set it).
+
+        With ``dev``, the value is in ``dev``'s units; without, in the segment's own.
+        """
+        if dev is not None:
+            self = self.for_device(dev)
         seg_dev = self.apply(dev) if dev is not None else None
         if name.startswith("mu."):
             lead = name[3:]
