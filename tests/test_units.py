@@ -385,6 +385,9 @@ def test_pulse_json_names_its_units_and_segments_pickle_with_theirs(tmp_path, ca
     out = json.loads(capsys.readouterr().out)
     assert out["units"]["widths"] == "ns" and out["units"]["tail_slope"] == "1/ns"
     assert out["widths"][1] == pytest.approx(2 * 2e-9 / 1e-9, rel=1e-12)  # default: twice the pulse, in ns
+    assert main(["pulse", str(path), "--out", str(tmp_path / "w.h5"), "--json", "--quiet", "--force",
+                 "--widths", "0", "3 ns", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["widths"] == pytest.approx([0.0, 3.0, 4], rel=1e-12)
     seg = nm.Segment("3 ns", h="5 mT", T="1 K", mu={"left": "1 meV"})
     again = pickle.loads(pickle.dumps(seg))
     assert again == seg and again.h_field == pytest.approx(5e-3) and again.units == seg.units

@@ -11,6 +11,7 @@ processes, or over the ranks of ``mpiexec``; the result is the same.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -37,6 +38,16 @@ __all__ = ["add_pulse_command", "run_pulse", "SECONDS_PER_NONZERO"]
 SECONDS_PER_NONZERO = 2e-9
 #: Non-zeros of the generator per state (band of the single-orbital grain; multi-level grains have more).
 NONZEROS_PER_STATE = 5
+
+
+def _width(text: str):
+    """A finite number, or a 'number unit' string such as '10ns' (converted once the device is known)."""
+    try:
+        return finite_float(text)
+    except argparse.ArgumentTypeError:
+        if any(c.isalpha() for c in text) and text.strip()[:1] in "0123456789.+":
+            return text
+        raise
 
 
 def _grid(name: str, values) -> np.ndarray:
@@ -77,6 +88,11 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
             pulse.with_parameter(args.vary, pulse.parameter(args.vary, dev)).apply(dev)
         except ConfigError as exc:
             raise ConfigError(f"--vary {args.vary}: {exc}") from None
+    if args.widths is not None:  # LO and HI may carry a unit ("10 ns"); plain numbers are in hbar/energy
+        from ..model.units import to_model_times
+
+        args.widths = [float(to_model_times("--widths", w, dev.units)) if isinstance(w, str) else w
+                       for w in args.widths]
     widths = _grid("widths", args.widths if args.widths is not None else (0.0, 2 * pulse.duration, 101))
     if widths[0] < 0:
         raise ConfigError(f"--widths: widths must be >= 0, got {widths[0]:g}")
@@ -173,8 +189,9 @@ def add_pulse_command(subparsers, func) -> None:
                    help="the pulse height: mu.LEAD (e.g. mu.left), h, T, eps, vg, kappa or alpha")
     p.add_argument("--heights", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
                    help="values of --vary (default: the protocol's own, one row)")
-    p.add_argument("--widths", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
-                   help="pulse widths (default: 0 to twice the segment's duration, 101 points)")
+    p.add_argument("--widths", type=_width, nargs=3, metavar=("LO", "HI", "N"), default=None,
+                   help="pulse widths, in hbar/energy or with a unit ('0 10ns 101') (default: 0 to twice the "
+                        "segment's duration, 101 points)")
     p.add_argument("--segment", type=int, default=0, help="index of the pulse segment in [[protocol]] (default 0)")
     p.add_argument("--start-u", type=u_value, default=None, help="override [run] start_u")
     p.add_argument("--target-u", type=u_value, default=None, help="override [run] target_u")
