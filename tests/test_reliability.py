@@ -103,6 +103,13 @@ def multilevel() -> dict:
     return cfg
 
 
+def polarised() -> dict:
+    """The first lead given by its total rate and polarisation (gamma, P)."""
+    cfg = single()
+    cfg["leads"][0] = {"name": "left", "mu": 3.0, "gamma": 9.6, "P": 0.5}
+    return cfg
+
+
 def with_protocol() -> dict:
     cfg = single()
     cfg["protocol"] = [{"duration": 5.0, "h": 0.1, "mu": {"left": 2.0}}]
@@ -131,6 +138,7 @@ REFUSES = {
     "levels": {"string", "bool", "nan", "negative", "array", "table"},
     "charges": {"string", "bool", "nan", "negative", "fraction", "table"},
     "mu_table": {"string", "bool", "nan", "negative", "array"},
+    "polarisation": NUMERIC,
 }
 # domain -> extra (label, value) pairs it refuses
 EXTRA = {
@@ -143,6 +151,7 @@ EXTRA = {
                 ("non-integer", [0, 0.5])],
     "mu_table": [("unknown lead", {"nope": 1.0}), ("NaN", {"left": math.nan}), ("string", {"left": "x"})],
     "S0": [("not a half-integer", 2.3)],
+    "polarisation": [("above 1", 1.5), ("below -1", -1.5)],
 }
 
 # (base, where, key, domain, required); where: ("grain",), ("leads", i), ("run",), ("protocol", 0), ("level", i)
@@ -157,6 +166,9 @@ KEYS = [
     (single, ("leads", 1), "gamma_major", "nonneg", True),
     (single, ("leads", 1), "gamma_minor", "nonneg", True),
     (single, ("leads", 1), "theta", "real", True),
+    (polarised, ("leads", 0), "gamma", "nonneg", True),
+    (polarised, ("leads", 0), "P", "polarisation", True),
+    (single, ("grain",), "g", "positive", False),
     (single, ("run",), "kind", "kind", True),
     (single, ("run",), "start_u", "u", True),
     (single, ("run",), "target_u", "u", True),

@@ -59,7 +59,7 @@ def test_run_writes_the_api_layout_and_matches_the_library(tmp_path, capsys):
         np.testing.assert_array_equal(h5["first_passage/times"][...], direct.times)
         np.testing.assert_array_equal(h5["first_passage/n_events"][...], direct.events_per_trajectory)
         np.testing.assert_array_equal(h5["chunks/event_counts"][...].sum(axis=0), direct.event_counts)
-        assert h5["first_passage/times"].attrs["units"] == "hbar / energy"
+        assert h5["first_passage/times"].attrs["units"] == "hbar/energy"
         device = json.loads(h5.attrs["device"])
         assert device["grain"]["S0"] == 1000 and device["units"]["kappa"] == "energy"
         versions = json.loads(h5.attrs["versions"])

@@ -16,9 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import VERSION
-from .errors import ConfigError, NanomagError, SolverError, StartInTargetError, UnreachableTargetError
+from .errors import ConfigError, NanomagError, RegimeWarning, SolverError, StartInTargetError, UnreachableTargetError
 from .io.config import load_config, read_config
 from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protocol, Sectors, Segment, reduced_device
+from .model.units import UnitSystem
 
 if TYPE_CHECKING:  # loaded on first use, see __getattr__
     from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy
@@ -54,8 +55,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",
-    "Segment", "Protocol",
+    "Segment", "Protocol", "UnitSystem",
     "load_config", "read_config",
     "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io", "pulse", "rare",
-    "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError", "StartInTargetError",
+    "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError", "StartInTargetError", "RegimeWarning",
 ]

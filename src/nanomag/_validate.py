@@ -23,6 +23,8 @@ def check_finite(owner: str, key: str, value: object, *, allow_inf: bool = False
     """A real number (not bool, not NaN; finite unless ``allow_inf``); ``owner.key`` names it in errors."""
     name = f"{owner}.{key}" if owner else key
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        if isinstance(value, str) or type(value).__module__.split(".")[0] == "pint":
+            raise ConfigError(f"{name}: expected a plain number (this parameter has no unit), got {value!r}")
         raise ConfigError(f"{name}: expected a number, got {value!r}")
     value = float(value)
     if math.isnan(value):

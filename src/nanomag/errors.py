@@ -30,3 +30,7 @@ class UnreachableTargetError(NanomagError):
 
 class SolverError(NanomagError):
     """A solver failed for a reason that depends on the device (e.g. a singular generator)."""
+
+
+class RegimeWarning(UserWarning):
+    """A device outside the model's regime of validity (sequential tunnelling); a warning, not an error."""

@@ -44,6 +44,7 @@ from .markov.chain import (
 from .markov.rates import RateBuilder, RateModel, build
 from .model.device import Device
 from .model.protocol import Protocol, as_protocol
+from .model.units import to_model_times
 from .results import ComputedWER, FirstPassageDistribution, Transient
 from .results_noise import Counting, PowerSpectrum, Telegraph, TelegraphSweep
 
@@ -132,7 +133,8 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     Parameters
     ----------
     times : array_like, shape (n_times,)
-        Times >= 0.  [time]
+        Times >= 0.  [time: hbar/energy; or strings/pint Quantities such as
+        ``["1 ns", "2 ns"]`` for a device with physical units]
     protocol : Protocol, optional
         Drive from t = 0 (the device's own parameters after it).  ``survival``
         is then P(tau > t) under the protocol, ``density`` the rate into the
@@ -153,8 +155,9 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     UnreachableTargetError
         Without a protocol, if the target is not reached with probability one.
     """
+    times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        return _first_passage_under(dev, start_u, target_u, times, as_protocol(protocol))
+        return _first_passage_under(dev, start_u, target_u, times, as_protocol(protocol, dev))
     prob = FirstPassageProblem.create(dev, start_u, target_u)
     times = check_times(times)
     A = prob.block
@@ -184,8 +187,9 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
     :func:`first_passage_distribution`; only the (n_times, 2 + n_leads)
     observables are kept, never the distributions.
     """
+    times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        return _evolve_under(dev, start_u, times, as_protocol(protocol))
+        return _evolve_under(dev, start_u, times, as_protocol(protocol, dev))
     model = build(dev)
     p0 = np.zeros(model.n_states)
     p0[start_index(model, start_u)] = 1.0
@@ -200,7 +204,7 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
 def segment_models(dev: Device, protocol: Protocol) -> tuple[RateModel, ...]:
     """The rate model of each segment of ``protocol`` (a Protocol, a Segment or a list of them), then the
     device's own: :func:`nanomag.markov.chain.segment_models`."""
-    return chain.segment_models(dev, as_protocol(protocol))
+    return chain.segment_models(dev, as_protocol(protocol, dev))
 
 
 def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> FirstPassageDistribution:
@@ -264,7 +268,7 @@ def _evolve_under(dev, start_u, times, protocol: Protocol) -> Transient:
 
 def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:
     """(P(start side), P(target)) after the protocol and the relaxation: both sums of positive terms."""
-    protocol = as_protocol(protocol)
+    protocol = as_protocol(protocol, dev)
     models = segment_models(dev, protocol)
     model = models[-1]
     start, target = start_and_target(model, start_u, target_u)
@@ -306,7 +310,7 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
     """
     wer, switching = _end_split(dev, protocol, start_u, target_u)
     return ComputedWER(wer, method="exact", switching=switching, start_u=start_u, target_u=target_u,
-                       protocol=as_protocol(protocol), device=dev)
+                       protocol=as_protocol(protocol, dev), device=dev)
 
 
 def switching_probability(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> float:

@@ -49,6 +49,7 @@ from .markov.rates import RateModel, build
 from .model.device import Device
 from .model.protocol import Protocol, Segment, as_protocol
 from .model.text import device_toml
+from .model.units import to_model_times
 from .results import WERMap, parameter_units
 
 __all__ = ["WERMap", "wer_map", "wer_row", "parameter_units"]
@@ -123,11 +124,11 @@ def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u:
     WERMap
     """
     t0 = time.perf_counter()
-    drive = as_protocol(protocol)
+    drive = as_protocol(protocol, dev)
     if drive is None:
         raise ConfigError("protocol: a WER map needs a protocol (the pulse is one of its segments)")
     start_u, target_u = check_u("start_u", start_u), check_u("target_u", target_u)
-    widths = check_times(widths)
+    widths = check_times(to_model_times("widths", widths, dev.units))
     if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or not 0 <= segment < len(drive):
         raise ConfigError(f"segment: expected an index in [0, {len(drive)}), got {segment!r}")
     segment = int(segment)

@@ -24,8 +24,9 @@ import math
 import os
 import signal
 import sys
+import warnings
 
-from ..errors import NanomagError
+from ..errors import NanomagError, RegimeWarning
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
 __all__ = ["ArgumentParser", "run_command", "positive_int", "positive_float", "nonneg_int", "finite_float",
@@ -161,6 +162,16 @@ def write_result(path, write, what: str = "--out"):
 
 # ----------------------------------------------------------------------------- running a command
 
+def _one_line_warning(show):
+    """A ``warnings.showwarning`` that prints nanomag's own warnings as ``nanomag: warning: ...`` (one line)."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RegimeWarning):
+            _say(f"nanomag: warning: {' '.join(str(message).split())}")
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def run_command(func, args) -> int:
     """Run ``func(args)`` and map what it raises to one line and an exit status.
 
@@ -177,7 +188,9 @@ def run_command(func, args) -> int:
             pass
     debug = os.environ.get("NANOMAG_TRACEBACK") == "1"
     try:
-        return int(func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            return int(func(args) or 0)
     except NanomagError as exc:
         if debug:
             raise

@@ -9,6 +9,7 @@ The shared rules live in :mod:`nanomag.cli.common` (docs/reliability.md).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from .. import exact
 from ..errors import ConfigError
 from ..io.config import read_config
+from ..model.units import to_model_times
 from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check_states, check_time
 from .common import (
     ArgumentParser,
@@ -74,6 +76,16 @@ def check_current_balance(cfg, currents) -> None:
                           f"of magnitude for double precision; bring them closer together")
 
 
+def time_value(text: str):
+    """A positive number (model time) or a 'number unit' string such as '10 ns' (checked against the device)."""
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        if any(c.isalpha() for c in text) and text.strip()[:1] in "0123456789.+":
+            return text
+        raise
+
+
 def _cmd_exact(args) -> int:
     cfg = read_config(args.config)
     dev = cfg.device
@@ -81,33 +93,42 @@ def _cmd_exact(args) -> int:
     if args.what == "stationary":
         st = exact.stationary(dev)
         check_current_balance(cfg, st.currents)
+        currents, c_unit = dev.units.readable(st.currents, "current")  # model units if dimensionless
         payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
-                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, st.currents, strict=True)}}
+                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, currents, strict=True)},
+                   "units": {"currents": c_unit, "mean_u": "1", "charge": "e"}}
         lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
                  f"  <u>      = {st.mean_u:+.10g}", f"  <charge> = {st.charge:.10g}"]
-        lines += [f"  I[{name}] = {c:+.10g}  (into the grain)" for name, c in payload["currents"].items()]
+        lines += [f"  I[{name}] = {c:+.10g} {c_unit}  (particle current into the grain)"
+                  for name, c in payload["currents"].items()]
         _emit(args, payload, lines)
         return 0
     start_u, target_u = _switching_pair(args, cfg)
     prob = exact.FirstPassageProblem.create(dev, start_u, target_u)
     m1, m2 = prob.moments(2)
     std = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
+    (out_m1, out_std), t_unit = dev.units.readable([m1, std], "time", like=m1)  # model units if dimensionless
     payload = {"start_u": start_u, "target_u": target_u, "n_states": prob.model.n_states,
-               "mfpt": float(m1), "std": std}
+               "mfpt": float(out_m1), "std": float(out_std), "units": {"mfpt": t_unit, "std": t_unit}}
     lines = [f"first passage u: {start_u:+g} -> {target_u:+g} in {cfg.path} ({prob.model.n_states} states)",
-             f"  mean switching time = {m1:.10g}", f"  standard deviation  = {std:.10g}"]
+             f"  mean switching time = {out_m1:.10g} {t_unit}", f"  standard deviation  = {out_std:.10g} {t_unit}"]
     if args.what == "fpt":
-        t_max = args.t_max if args.t_max is not None else m1 + 6 * std
+        scale = float(dev.units.convert(1.0, "time", t_unit)) if dev.units.is_physical else 1.0  # model -> t_unit
+        t_max = m1 + 6 * std
+        if args.t_max is not None:  # a plain number is in the model's unit (hbar/energy); or "10 ns"
+            t_max = float(to_model_times("--t-max", args.t_max, dev.units))
         if not 0 < t_max < np.inf:
             raise ConfigError(f"--t-max: must be positive and finite, got {t_max}")
         check_memory(f"--n-times {args.n_times}: the distribution ({args.n_times} times x {prob.live.size} states)",
                      16.0 * args.n_times * prob.live.size, force=args.force_size)
         times = np.linspace(0.0, t_max, args.n_times)
         fp = exact.first_passage_distribution(dev, start_u, target_u, times)
-        payload.update(times=times.tolist(), survival=fp.survival.tolist(), density=fp.density.tolist())
-        quant = {q: float(np.interp(q, fp.cdf(), times)) for q in (0.1, 0.5, 0.9)}
-        lines += [f"  quantiles (10/50/90%) = {quant[0.1]:.6g} / {quant[0.5]:.6g} / {quant[0.9]:.6g}",
-                  f"  P(tau > {t_max:.4g}) = {fp.survival[-1]:.3e}"]
+        payload.update(times=(times * scale).tolist(), survival=fp.survival.tolist(),
+                       density=(fp.density / scale).tolist())
+        payload["units"].update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
+        quant = {q: float(np.interp(q, fp.cdf(), times)) * scale for q in (0.1, 0.5, 0.9)}
+        lines += [f"  quantiles (10/50/90%) = {quant[0.1]:.6g} / {quant[0.5]:.6g} / {quant[0.9]:.6g} {t_unit}",
+                  f"  P(tau > {t_max * scale:.4g} {t_unit}) = {fp.survival[-1]:.3e}"]
     _emit(args, payload, lines)
     return 0
 
@@ -270,7 +291,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--start-u", type=finite_float, default=None, help="override [run] start_u")
     p.add_argument("--target-u", type=finite_float, default=None, help="override [run] target_u")
-    p.add_argument("--t-max", type=positive_float, default=None, help="fpt: last time (default mean + 6 std)")
+    p.add_argument("--t-max", type=time_value, default=None,
+                   help="fpt: last time, a number in hbar/energy or e.g. '10 ns' (default mean + 6 std)")
     p.add_argument("--n-times", type=int_at_least(2), default=201, help="fpt: number of times (default 201)")
     p.add_argument("--force-size", action="store_true", help="skip the memory estimate's refusal")
     p.set_defaults(func=_cmd_exact)

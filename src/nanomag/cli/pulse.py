@@ -11,6 +11,7 @@ processes, or over the ranks of ``mpiexec``; the result is the same.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -37,6 +38,16 @@ __all__ = ["add_pulse_command", "run_pulse", "SECONDS_PER_NONZERO"]
 SECONDS_PER_NONZERO = 2e-9
 #: Non-zeros of the generator per state (band of the single-orbital grain; multi-level grains have more).
 NONZEROS_PER_STATE = 5
+
+
+def _width(text: str):
+    """A finite number, or a 'number unit' string such as '10ns' (converted once the device is known)."""
+    try:
+        return finite_float(text)
+    except argparse.ArgumentTypeError:
+        if any(c.isalpha() for c in text) and text.strip()[:1] in "0123456789.+":
+            return text
+        raise
 
 
 def _grid(name: str, values) -> np.ndarray:
@@ -106,6 +117,11 @@ def _pulse_inputs(cfg, args):
             pulse.with_parameter(args.vary, pulse.parameter(args.vary, dev)).apply(dev)
         except ConfigError as exc:
             raise ConfigError(f"--vary {args.vary}: {exc}") from None
+    if args.widths is not None:  # LO and HI may carry a unit ("10 ns"); plain numbers are in hbar/energy
+        from ..model.units import to_model_times
+
+        args.widths = [float(to_model_times("--widths", w, dev.units)) if isinstance(w, str) else w
+                       for w in args.widths]
     widths = _grid("widths", args.widths if args.widths is not None else (0.0, 2 * pulse.duration, 101))
     if widths[0] < 0:
         raise ConfigError(f"--widths: widths must be >= 0, got {widths[0]:g}")
@@ -148,25 +164,35 @@ def _report(cfg, args, result, files, us, n_states, widths, heights) -> None:
     (out, plot), (start_u, target_u) = files, us
     n_heights = 1 if heights is None else heights.size
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
-    at = {lv: result.width_at(lv) for lv in levels}
-    slope = result.tail_slope()
+    # widths in a readable unit for a device with physical units (the file keeps model units)
+    units = cfg.device.units
+    t_unit = units.readable(widths[-1], "time")[1] if units.is_physical else units.name("time")
+    scale = float(units.convert(1.0, "time", t_unit)) if units.is_physical else 1.0
+    at = {lv: result.width_at(lv) * scale for lv in levels}
+    slope = result.tail_slope() / scale
     rows = []
     for i, h in enumerate(result.heights):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),
                      "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
                      "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
+    from ..results import parameter_units
+
+    h_unit = parameter_units(result.parameter).replace("hbar/energy", units.name("time")).replace(
+        "energy", units.name("energy"))
+    payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
+               "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
+               "widths": [float(widths[0]) * scale, float(widths[-1]) * scale, int(widths.size)],
+               "seconds": result.wall_time, "rows": rows,
+               "units": {"widths": t_unit, "width_at": t_unit, "tail_slope": f"1/{t_unit}", "height": h_unit,
+                         "seconds": "s"}}
     if args.json:
-        payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
-                   "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
-                   "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
-                   "rows": rows}
         print(json.dumps(payload, indent=2))
         return
     name = result.parameter or "height"
     lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
-             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in "
-             f"[{widths[0]:g}, {widths[-1]:g}] ({result.wall_time:.2f} s)",
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0] * scale:g}, "
+             f"{widths[-1] * scale:g}] {t_unit} ({result.wall_time:.2f} s)",
              f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
              + f" {'dlnWER/dw':>10s}"]
     for row, h in zip(rows, result.heights, strict=True):
@@ -186,8 +212,9 @@ def add_pulse_command(subparsers, func) -> None:
                    help="the pulse height: mu.LEAD (e.g. mu.left), h, T, eps, vg, kappa or alpha")
     p.add_argument("--heights", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
                    help="values of --vary (default: the protocol's own, one row)")
-    p.add_argument("--widths", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
-                   help="pulse widths (default: 0 to twice the segment's duration, 101 points)")
+    p.add_argument("--widths", type=_width, nargs=3, metavar=("LO", "HI", "N"), default=None,
+                   help="pulse widths, in hbar/energy or with a unit ('0 10ns 101') (default: 0 to twice the "
+                        "segment's duration, 101 points)")
     p.add_argument("--segment", type=int, default=0, help="index of the pulse segment in [[protocol]] (default 0)")
     p.add_argument("--start-u", type=u_value, default=None, help="override [run] start_u")
     p.add_argument("--target-u", type=u_value, default=None, help="override [run] target_u")

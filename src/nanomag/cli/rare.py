@@ -68,15 +68,21 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
 
 def _report_switching(args, cfg, spec, est, out) -> int:
     exact_value = _exact_value(args, cfg, lambda exact: exact.mfpt(cfg.device, spec.start_u, spec.target_u))
-    lo, hi = est.ci
+    units = cfg.device.units  # times in a readable unit for a device with physical units (flux: its inverse)
+    unit = units.readable(est.mfpt, "time")[1] if units.is_physical else units.name("time")
+    scale = float(units.convert(1.0, "time", unit)) if units.is_physical else 1.0
+    mfpt, stderr, (lo, hi) = est.mfpt * scale, est.stderr * scale, (est.ci[0] * scale, est.ci[1] * scale)
+    exact_value = None if exact_value is None else exact_value * scale
     brute = est.brute_force_events
-    payload = {"path": str(out), "kind": spec.kind, "method": est.method, "mfpt": est.mfpt,
-               "stderr": est.stderr, "ci": [lo, hi],
+    payload = {"path": str(out), "kind": spec.kind, "method": est.method, "mfpt": mfpt, "stderr": stderr,
+               "ci": [lo, hi],
                "confidence": est.confidence, "relative_error": est.relative_error, "stopped_by": est.stopped_by,
                "n_events": est.n_events, "n_replicas": est.n_replicas, "n_first": est.n_first,
-               "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux,
-               "brute_force_events_per_switch": brute, "wall_time": est.wall_time, "exact_mfpt": exact_value}
-    lines = [f"nanomag rare: mean switching time {est.mfpt:.4g} [hbar/energy], "
+               "interfaces": est.interfaces.tolist(), "p": est.p.tolist(), "flux": est.flux / scale,
+               "brute_force_events_per_switch": brute, "wall_time": est.wall_time, "exact_mfpt": exact_value,
+               "units": {"mfpt": unit, "stderr": unit, "ci": unit, "exact_mfpt": unit, "flux": f"1/{unit}",
+                         "wall_time": "s"}}
+    lines = [f"nanomag rare: mean switching time {mfpt:.4g} {unit}, "
              f"{100 * est.confidence:g} % interval [{lo:.4g}, {hi:.4g}] (+-{100 * est.relative_error:.1f} %)",
              f"  forward flux sampling: {est.n_stages} interfaces from u = {est.interfaces[0]:.4g}, "
              f"{est.n_replicas} replicas ({est.n_first} in the first stage), {est.n_events:.3g} events, "

@@ -46,6 +46,7 @@ from ..errors import ConfigError, SolverError
 from ..markov.chain import propagate, propagate_piecewise, segment_models
 from ..model.device import Device
 from ..model.protocol import Protocol, Segment, as_protocol
+from ..model.units import to_model_times
 from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
@@ -358,11 +359,11 @@ class FokkerPlanck:
             moments of the relaxing equation after it.
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
-        times = check_times(times, increasing=True)
+        times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
         c, up, down, exit_rate = self._chain(lo, b, True, s)
         A = self._generator(up, down, exit_rate)
         m, (i0, w0) = _point_mass(c, x)
-        protocol = as_protocol(protocol)
+        protocol = as_protocol(protocol, self.dev)
         tau, tau2 = self._backward_moments(A)
         if protocol is not None:
             chains = [fp._chain(lo, b, True, s) for fp in self._segments(protocol)[:-1]] + [(c, up, down, exit_rate)]
@@ -391,12 +392,12 @@ class FokkerPlanck:
         """
 
         u0 = check_u("start_u", start_u)
-        times = check_times(times, increasing=True)
+        times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
         lo, hi = -1 + self.delta, 1 - self.delta
         c, up, down, _ = self._chain(lo, hi, False)
         A = self._generator(up, down, 0.0)
         m, _ = _point_mass(c, u0)
-        protocol = as_protocol(protocol)
+        protocol = as_protocol(protocol, self.dev)
         if protocol is not None:
             chains = [fp._chain(lo, hi, False) for fp in self._segments(protocol)[:-1]]
             gens = [self._generator(up_k, down_k, 0.0) for _, up_k, down_k, _ in chains] + [A]

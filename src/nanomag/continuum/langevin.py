@@ -71,6 +71,7 @@ from .._validate import check_count, check_seed, check_t_max, check_times, check
 from ..errors import ConfigError
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
+from ..model.units import to_model_times
 from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as _k
 from ._common import check_form, orient, single_orbital, wall_distance
@@ -261,10 +262,10 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     n_traj = check_count("n_traj", n_traj)
     chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
     first_index = check_count("first_index", first_index, minimum=0)
-    t_lim = check_t_max(t_max)
+    t_lim = check_t_max(to_model_times("t_max", t_max, dev.units))
     s, _lo, x, b = orient(dev, start_u, target_u, form, pole_cutoff)
     u0, target = s * x, s * b
-    protocol = as_protocol(protocol)
+    protocol = as_protocol(protocol, dev)
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
@@ -297,8 +298,8 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
     first_index = check_count("first_index", first_index, minimum=0)
     u0 = min(max(check_u("start_u", start_u), lo), hi)
-    times = check_times(times, increasing=True)
-    protocol = as_protocol(protocol)
+    times = check_times(to_model_times("times", times, dev.units), increasing=True)
+    protocol = as_protocol(protocol, dev)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
     pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)

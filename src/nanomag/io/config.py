@@ -2,12 +2,20 @@
 
 Unknown keys, missing keys, wrong types and unphysical values are refused with
 a :class:`~nanomag.errors.ConfigError` whose message names the file and the key.
+
+Physical units: a dimensioned value may be a string "number unit" ("0.1 meV",
+"4 K", "5 mT", "10 ns", "3 /ns", "0.16 nA"); a ``[units]`` table names the
+energy unit of plain numbers (``energy = "meV"``).  With a unit string but no
+``[units]`` table, plain numbers are in meV.  A file with neither keeps the
+dimensionless meaning.  The strings are converted by the model
+(:mod:`nanomag.model.units`), so the Device holds plain floats.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +24,20 @@ from ..model.device import Device, Grain, Lead
 from ..model.multilevel import MultiLevelGrain
 from ..model.protocol import SEGMENT_PARAMETERS, Protocol, Segment
 from ..model.text import device_toml
+from ..model.units import DEFAULT_ENERGY, UnitSystem, to_model
 from .kinds import run_kind
 
 __all__ = ["RunSpec", "Config", "read_config", "load_config", "parse_config", "device_toml"]
 
 _GRAIN_KEYS = ("S0", "eta", "kappa", "h", "eps", "alpha", "T")
-_MULTI_KEYS = ("levels", "S_core", "charges", "E_C", "N_g", "J", "kappa", "h", "alpha", "T")
+_GRAIN_OPTIONAL = ("g",)
+_MULTI_KEYS = ("levels", "S_core", "charges", "E_C", "N_g", "J", "kappa", "h", "alpha", "T", "g")
 _MULTI_REQUIRED = ("levels", "S_core", "J", "kappa", "h", "alpha", "T")  # charges, E_C, N_g have defaults
 _LEVEL_KEYS = ("eps", "n", "coupling")
-_LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T"}
+_LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T", "gamma", "P"}
+#: Keys whose value may carry a unit ("number unit" strings); every other number is a pure number.
+_DIMENSIONED = {"kappa", "h", "eps", "T", "E_C", "J", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor",
+                "gamma", "duration", "vg", "t_max", "t_final"}
 _RUN_KEYS = {
     "kind": str, "start_u": float, "target_u": float, "n_traj": int, "seed": int,
     "t_max": float, "t_final": float, "n_times": int, "chunk_size": int,
@@ -76,6 +89,10 @@ class Config:
 
 
 def _typed(where: str, key: str, value, kind):
+    if kind is float and isinstance(value, str):
+        if key.split(".")[0] in _DIMENSIONED:
+            return value  # "number unit": converted by the model, which names the key
+        raise ConfigError(f"{where} {key}: expected a plain number (this key has no unit), got {value!r}")
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} {key}: expected a string, got {value!r}")
@@ -116,20 +133,59 @@ def _check_keys(where: str, table: dict, allowed, required=()):
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
 
 
-def _parse_grain(table) -> Grain | MultiLevelGrain:
+_MATERIAL_KEYS = ("Ms", "K", "barrier", "volume", "diameter", "thickness", "axes")
+_MATERIAL_EXAMPLES = {"Ms": "1.4e6 A/m", "K": "4.5e5 J/m^3", "barrier": "30 meV", "volume": "14 nm^3",
+                      "diameter": "3 nm", "thickness": "1 nm"}
+
+
+def _parse_material(table, units: UnitSystem) -> Grain:
+    """A ``[grain]`` table with a ``[grain.material]`` table: S0 and kappa from the material."""
+    material = table["material"]
+    _check_keys("[grain.material]", material, _MATERIAL_KEYS, ("Ms",))
+    given = sorted({"S0", "kappa"} & set(table))
+    if given:
+        raise ConfigError(f"[grain]: {', '.join(given)} come from [grain.material]; do not give them too")
+    required = [k for k in _GRAIN_KEYS if k not in ("S0", "kappa")]
+    _check_keys("[grain]", table, tuple(required) + _GRAIN_OPTIONAL + ("material",), required)
+    values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
+              for k in table if k != "material"}
+    mat = {}
+    for k, v in material.items():
+        if k == "barrier" and not isinstance(v, str):
+            mat[k] = _typed("[grain.material]", k, v, float)
+        elif k == "axes":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ConfigError("[grain.material] axes: expected two lengths, e.g. axes = [\"40 nm\", \"20 nm\"]")
+            mat[k] = v
+        elif not isinstance(v, str):
+            raise ConfigError(f"[grain.material] {k}: needs a unit, e.g. {k} = \"{_MATERIAL_EXAMPLES[k]}\", "
+                              f"got {v!r}")
+        else:
+            mat[k] = v
+    try:
+        return Grain.from_material(**mat, **values, units=units)
+    except ConfigError as exc:
+        raise ConfigError(f"[grain.material] {str(exc).removeprefix('material.').removeprefix('material: ')}") \
+            from None
+
+
+def _parse_grain(table, units: UnitSystem | None) -> Grain | MultiLevelGrain:
+    if isinstance(table, dict) and "material" in table:
+        return _parse_material(table, units)
     if isinstance(table, dict) and "levels" in table:
-        return _parse_multilevel(table)
-    multi_only = sorted(set(table) & (set(_MULTI_KEYS) - set(_GRAIN_KEYS))) if isinstance(table, dict) else []
+        return _parse_multilevel(table, units)
+    multi_only = sorted(set(table) & (set(_MULTI_KEYS) - set(_GRAIN_KEYS) - set(_GRAIN_OPTIONAL))) \
+        if isinstance(table, dict) else []
     if multi_only:
         raise ConfigError(f"[grain]: missing key(s) levels ({', '.join(multi_only)} describe a multi-level grain, "
                           f"which needs levels)")
-    _check_keys("[grain]", table, _GRAIN_KEYS, _GRAIN_KEYS)
+    _check_keys("[grain]", table, _GRAIN_KEYS + _GRAIN_OPTIONAL, _GRAIN_KEYS)
     values = {k: _typed("[grain]", k, table[k], int if k == "eta" and isinstance(table[k], int) else float)
-              for k in _GRAIN_KEYS}
-    return Grain(**values)
+              for k in table}
+    return Grain(**values, units=units)
 
 
-def _parse_multilevel(table) -> MultiLevelGrain:
+def _parse_multilevel(table, units: UnitSystem | None) -> MultiLevelGrain:
     """A ``[grain]`` table with ``levels``: the multi-level grain of docs/physics.md section 2."""
     _check_keys("[grain]", table, _MULTI_KEYS, _MULTI_REQUIRED)
     levels = table["levels"]
@@ -150,10 +206,10 @@ def _parse_multilevel(table) -> MultiLevelGrain:
     charges = [_typed("[grain]", "charges", c, int) for c in charges]
     values = {k: _typed("[grain]", k, table[k], float) for k in _MULTI_KEYS
               if k in table and k not in ("levels", "charges")}
-    return MultiLevelGrain(levels=tuple(parsed), charges=tuple(charges), **values)
+    return MultiLevelGrain(levels=tuple(parsed), charges=tuple(charges), units=units, **values)
 
 
-def _parse_lead(i: int, table) -> Lead:
+def _parse_lead(i: int, table, units: UnitSystem | None) -> Lead:
     where = f"[[leads]] #{i + 1}"
     _check_keys(where, table, _LEAD_KEYS, ("mu",))
     name = _typed(where, "name", table.get("name", f"lead{i}"), str)
@@ -161,18 +217,25 @@ def _parse_lead(i: int, table) -> Lead:
     num = {k: _typed(where, k, v, float) for k, v in table.items() if k != "name"}
     along_z = {"gamma_up", "gamma_down"} & set(num)
     along_m = {"gamma_major", "gamma_minor", "theta"} & set(num)
-    if along_z and along_m:
-        raise ConfigError(f"{where}: give either gamma_up/gamma_down or gamma_major/gamma_minor/theta, not both")
+    by_p = {"gamma", "P"} & set(num)
+    if sum(map(bool, (along_z, along_m, by_p))) > 1:
+        raise ConfigError(f"{where}: give one of gamma_up/gamma_down, gamma_major/gamma_minor/theta or gamma/P")
     if along_m:
         missing = sorted({"gamma_major", "gamma_minor", "theta"} - along_m)
         if missing:
             raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
         return Lead.from_magnetisation(num["mu"], num["gamma_major"], num["gamma_minor"], num["theta"],
-                                       T=num.get("T"), name=name)
+                                       T=num.get("T"), name=name, units=units)
+    if by_p:
+        missing = sorted({"gamma", "P"} - by_p)
+        if missing:
+            raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+        return Lead.from_polarisation(num["mu"], num["gamma"], num["P"], T=num.get("T"), name=name, units=units)
     missing = sorted({"gamma_up", "gamma_down"} - along_z)
     if missing:
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
-    return Lead(mu=num["mu"], gamma_up=num["gamma_up"], gamma_down=num["gamma_down"], T=num.get("T"), name=name)
+    return Lead(mu=num["mu"], gamma_up=num["gamma_up"], gamma_down=num["gamma_down"], T=num.get("T"), name=name,
+                units=units)
 
 
 def _parse_protocol(tables, device: Device) -> Protocol:
@@ -191,7 +254,7 @@ def _parse_protocol(tables, device: Device) -> Protocol:
                                   f"e.g. mu = {{ left = 8.0 }}")
             values["mu"] = {name: _typed(where, f"mu.{name}", v, float) for name, v in mu.items()}
         try:
-            segment = Segment(**values)
+            segment = Segment(**values, units=device.units if device.units.is_physical else None)
             segment.apply(device)  # an unknown lead in mu is refused here, naming the table
         except ConfigError as exc:
             msg = str(exc)
@@ -204,11 +267,14 @@ def _parse_protocol(tables, device: Device) -> Protocol:
     return Protocol(tuple(segments))
 
 
-def _parse_run(table) -> RunSpec:
+def _parse_run(table, device: Device) -> RunSpec:
     _check_keys("[run]", table, _RUN_KEYS, ("kind",))
     kind = run_kind(_typed("[run]", "kind", table["kind"], str)).name
     _check_keys("[run]", table, _RUN_KEYS, run_kind(kind).required)
     v = {k: _typed("[run]", k, val, _RUN_KEYS[k]) for k, val in table.items()}
+    for key in ("t_max", "t_final"):
+        if key in v:
+            v[key] = to_model("run", key, v[key], "time", device.units)
     for key in ("start_u", "target_u"):
         if key in v and not -1.0 <= v[key] <= 1.0:
             raise ConfigError(f"[run] {key}: must lie in [-1, 1], got {v[key]}")
@@ -227,17 +293,53 @@ def _parse_run(table) -> RunSpec:
     return RunSpec(**v)
 
 
+def _has_unit_string(node, key: str = "") -> bool:
+    """True if a dimensioned key anywhere in ``node`` holds a string ("number unit")."""
+    if isinstance(node, dict):
+        return any(_has_unit_string(v, k) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_unit_string(v, key) for v in node)
+    return isinstance(node, str) and key in _DIMENSIONED
+
+
+def _parse_units(data: dict) -> UnitSystem | None:
+    """The ``[units]`` table's unit system; meV if a value has a unit but there is no table; else None."""
+    if "units" not in data:
+        material = isinstance(data.get("grain"), dict) and "material" in data["grain"]
+        return UnitSystem(DEFAULT_ENERGY) if material or _has_unit_string(data) else None
+    table = data["units"]
+    _check_keys("[units]", table, ("energy",), ("energy",))
+    name = _typed("[units]", "energy", table["energy"], str)
+    try:
+        return UnitSystem(name)
+    except ConfigError as exc:
+        raise ConfigError(f"[units] energy: {str(exc).split(': ', 1)[-1]}") from None
+
+
 def parse_config(text: str, path: str = "<string>") -> Config:
-    """Parse configuration text; errors are prefixed with ``path``."""
+    """Parse configuration text; errors are prefixed with ``path``.
+
+    A warning raised while parsing (a device outside the model's regime) is
+    shown only if the file is accepted: a refused file gives its error alone.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        config = _parse_config(text, path)
+    for w in caught:
+        warnings.warn(w.message, stacklevel=2)
+    return config
+
+
+def _parse_config(text: str, path: str) -> Config:
     try:
         data = tomllib.loads(text)
-        _check_keys("top level", data, ("grain", "leads", "run", "protocol"), ("grain",))
-        grain = _parse_grain(data["grain"])
+        _check_keys("top level", data, ("grain", "leads", "run", "protocol", "units"), ("grain",))
+        units = _parse_units(data)
+        grain = _parse_grain(data["grain"], units)
         leads = data.get("leads", [])
         if not isinstance(leads, list):
             raise ConfigError("leads: expected an array of tables [[leads]]")
-        device = Device(grain=grain, leads=tuple(_parse_lead(i, t) for i, t in enumerate(leads)))
-        run = _parse_run(data["run"]) if "run" in data else None
+        device = Device(grain=grain, leads=tuple(_parse_lead(i, t, units) for i, t in enumerate(leads)), units=units)
+        run = _parse_run(data["run"], device) if "run" in data else None
         protocol = _parse_protocol(data["protocol"], device) if "protocol" in data else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None

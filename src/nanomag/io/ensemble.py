@@ -5,10 +5,10 @@ Layout (summarised in the README, "Ensembles at scale")::
     /                       attrs: nanomag_version, config_toml, seed, kind, n_traj, chunk_size,
                                    units, device (JSON with units), run (JSON), versions (JSON),
                                    status ("running" | "complete"), created, wall_time, ...
-    /first_passage/times    (n_traj,) float64   switching times, by trajectory index [hbar/energy]
+    /first_passage/times    (n_traj,) float64   switching times, by trajectory index [attribute units]
     /first_passage/censored (n_traj,) bool
     /first_passage/n_events (n_traj,) int64
-    /trajectories/times     (n_times,) float64  recording times                 [hbar/energy]
+    /trajectories/times     (n_times,) float64  recording times                 [attribute units]
     /trajectories/u         (n_traj, n_times) float64
     /trajectories/charge    (n_traj, n_times) int8
     /trajectories/transferred (n_traj, n_times, n_leads) int64  electrons sent in by each lead
@@ -54,13 +54,13 @@ from .._stats import streaming_moments
 from ..errors import ConfigError
 from ..markov.rates import RateBuilder
 from .config import Config
-from .kinds import run_kind
+from .kinds import TIME, run_kind, time_unit
 from .outputs import RunLock
 
 __all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
-           "describe_os_error", "WRITE_ERRORS"]
+           "describe_os_error", "WRITE_ERRORS", "time_unit"]
 
-UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar / energy",
+UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar/energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
 
 
@@ -81,13 +81,23 @@ def _versions() -> dict:
     return out
 
 
+def _units_description(cfg: Config) -> dict:
+    """The root ``units`` attribute: the device's energy unit and the unit of the stored times."""
+    units = cfg.device.units
+    if not units.is_physical:
+        return UNITS
+    return {"energy": units.energy, "time": time_unit(cfg)[0], "model time": units.name("time"),
+            "current": units.name("current"), "temperature": f"{units.energy} (k_B = 1)"}
+
+
 def _device_description(cfg: Config) -> dict:
     dev = cfg.device
     grain = {k: v for k, v in asdict(dev.grain).items()}
     leads = [{k: v for k, v in asdict(lead).items()} for lead in dev.leads]
+    e = dev.units.energy or "energy"
     return {"grain": grain, "leads": leads,
-            "units": {"kappa": "energy", "h": "energy", "eps": "energy", "T": "energy", "mu": "energy",
-                      "gamma_up": "energy", "gamma_down": "energy", "alpha": "dimensionless",
+            "units": {"kappa": e, "h": e, "eps": e, "T": e, "mu": e,
+                      "gamma_up": e, "gamma_down": e, "alpha": "dimensionless",
                       "S0": "hbar", "eta": "+1 majority / -1 minority"}}
 
 
@@ -101,6 +111,8 @@ class EnsembleFile:
         self.n_chunks = math.ceil(cfg.run.n_traj / chunk_size)
         self.lock = lock  # released by close()
         self.path = str(h5.filename)
+        self.time_scale = time_unit(cfg)[1]  # model times -> the stored unit
+        self._time_keys = {d.name for d in run_kind(cfg.run.kind).datasets if d.units == TIME}
 
     # ------------------------------------------------------------------ create / resume
     @classmethod
@@ -157,7 +169,7 @@ class EnsembleFile:
             a["n_states"] = model.n_states
             a["run"] = json.dumps({k: v for k, v in asdict(run).items()})
             a["device"] = json.dumps(_device_description(cfg))
-            a["units"] = json.dumps(UNITS)
+            a["units"] = json.dumps(_units_description(cfg))
             a["versions"] = json.dumps(_versions())
             a["event_names"] = json.dumps(model.event_names)
             a["created"] = datetime.datetime.now(datetime.UTC).isoformat()
@@ -175,14 +187,17 @@ class EnsembleFile:
 
             kind = run_kind(run.kind)
             g = kind.group
+            unit, scale = time_unit(cfg)
             fixed = kind.fixed(cfg)
             if times is not None:
                 fixed["times"] = (times, fixed["times"][1])
             for name, (data, units) in fixed.items():
-                h5.create_dataset(f"{g}/{name}", data=np.asarray(data, dtype=float)).attrs["units"] = units
+                data = np.asarray(data, dtype=float) * (scale if units == TIME else 1.0)
+                h5.create_dataset(f"{g}/{name}", data=data).attrs["units"] = unit if units == TIME else units
             n_times = len(fixed["times"][0]) if "times" in fixed else 0
             for d in kind.datasets:
-                dataset(f"{g}/{d.name}", d.shape(n, n_times, cfg.device.n_leads), d.dtype, d.fill, d.units)
+                dataset(f"{g}/{d.name}", d.shape(n, n_times, cfg.device.n_leads), d.dtype, d.fill,
+                        unit if d.units == TIME else d.units)
             for key, value in kind.group_attrs(cfg).items():
                 h5[g].attrs[key] = value
             dataset("chunks/done", (n_chunks,), "?", False)
@@ -264,11 +279,15 @@ class EnsembleFile:
             self._chunk_sets = [(k, self.h5[f"chunks/{k}"]) for k in ("event_counts", "wall_time")]
             self._rank, self._done = self.h5["chunks/rank"], self.h5["chunks/done"]
         for key, dset in self._data:
-            _write_rows(dset, lo, result[key])
+            _write_rows(dset, lo, self._stored(key, result[key]))
         for key, dset in self._chunk_sets:
             _write_rows(dset, chunk, np.reshape(result[key], (1,) + dset.shape[1:]))
         _write_rows(self._rank, chunk, np.array([rank], dtype=np.int32))
         _write_rows(self._done, chunk, np.array([True]))  # last: a chunk marked done is complete
+
+    def _stored(self, key: str, values):
+        """Values as stored: the kind's time datasets in the file's time unit (:func:`time_unit`)."""
+        return values * self.time_scale if key in self._time_keys and self.time_scale != 1.0 else values
 
     def write_chunks(self, items: list) -> None:
         """Write several finished chunks, ``[(chunk, result, rank), ...]``, with one HDF5 call per dataset.
@@ -289,7 +308,7 @@ class EnsembleFile:
         rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
         chunks = [(c, c + 1) for c, _, _ in items]
         for key, dset in self._data:
-            _write_union(dset, rows, np.concatenate([r[key] for _, r, _ in items]))
+            _write_union(dset, rows, self._stored(key, np.concatenate([r[key] for _, r, _ in items])))
         for key, dset in self._chunk_sets:
             shape = (1,) + dset.shape[1:]
             _write_union(dset, chunks, np.concatenate([np.reshape(r[key], shape) for _, r, _ in items]))
@@ -383,7 +402,8 @@ def _early_allocation():
 
 
 def read_times(path) -> np.ndarray:
-    """``first_passage/times`` of a file (NaN for trajectories not yet computed)."""
+    """``first_passage/times`` of a file as stored, in its ``units`` attribute (NaN for trajectories not
+    yet computed)."""
     with h5py.File(path, "r") as h5:
         return h5["first_passage/times"][...]
 
@@ -430,4 +450,4 @@ def read_ensemble(path, *, partial: bool = False):
         common = dict(seed=int(run.seed), first_index=0, device=cfg.device, event_counts=counts, event_names=names,
                       wall_time=wall)
         kind = run_kind(run.kind)
-        return kind.read(h5[kind.group], n, common, engine)
+        return kind.read(h5[kind.group], n, common, engine, time_unit(cfg)[1])

@@ -5,7 +5,8 @@ layer consults the entry instead of comparing the kind's name:
 
 * ``required``: its ``[run]`` keys (``nanomag.io.config`` refuses a run without them);
 * ``group`` and ``datasets``: its HDF5 group and per-trajectory datasets, with their
-  ``units`` attribute (``nanomag.io.ensemble`` creates, writes and sizes them);
+  ``units`` attribute (``nanomag.io.ensemble`` creates, writes and sizes them; :data:`TIME`
+  marks times, stored in the file's time unit, :func:`time_unit`);
   ``fixed``: the datasets written once at creation; ``group_attrs``: the group's attributes;
 * ``duration_key``: the ``[run]`` key that bounds a trajectory's time (None: it
   runs to the target, and ``nanomag.run.preflight`` proves that it gets there);
@@ -37,9 +38,27 @@ import numpy as np
 from .._stats import streaming_moments
 from ..errors import ConfigError, NanomagError
 
-__all__ = ["Dataset", "RunKind", "RUN_KINDS", "run_kind", "record_times"]
+__all__ = ["Dataset", "RunKind", "RUN_KINDS", "run_kind", "record_times", "time_unit", "TIME"]
 
-TIME_UNITS = "hbar / energy"
+#: The ``units`` of a dataset that holds times: stored in the file's time unit (:func:`time_unit`).
+TIME = "<time>"
+
+
+def time_unit(cfg) -> tuple[str, float]:
+    """(name, scale): the unit of the stored times and the factor from model times to it.
+
+    A dimensionless device stores model times, "hbar/energy" (scale 1).  A
+    device with physical units stores its times in the readable unit of
+    ``[run] t_max`` (or ``t_final``; ns when there is neither): "ns", "us", "s", ...  The choice
+    depends on the configuration only, so every chunk and every resume of a
+    run uses the same one, and :func:`nanomag.io.read_ensemble` converts back.
+    """
+    units = cfg.device.units
+    if not units.is_physical:
+        return "hbar/energy", 1.0
+    ref = cfg.run.t_max if cfg.run.t_max is not None else cfg.run.t_final
+    name = units.readable(ref, "time")[1] if ref is not None else "ns"
+    return name, float(units.convert(1.0, "time", name))
 
 
 @dataclass(frozen=True)
@@ -70,7 +89,7 @@ class RunKind:
     group: str
     datasets: tuple[Dataset, ...]
     sample: Callable = field(repr=False)  # (solver, cfg, first, count, *, parallel, counts_out) -> dict
-    read: Callable = field(repr=False)  # (group, n, common: dict, engine) -> result
+    read: Callable = field(repr=False)  # (group, n, common: dict, engine, time scale) -> result
     report: Callable = field(repr=False)  # (group, cfg, summary, exact or None) -> list of lines
     group_attrs: Callable = field(repr=False)  # (cfg) -> dict of the group's attributes
     fixed: Callable = field(repr=False, default=lambda cfg: {})  # (cfg) -> {name: (array, units)}
@@ -108,13 +127,16 @@ def _first_passage_sample(solver, cfg, first: int, count: int, *, parallel=None,
 
 def _first_passage_attrs(cfg) -> dict:
     run = cfg.run
-    return {"start_u": run.start_u, "target_u": run.target_u, "t_max": run.t_max if run.t_max is not None else math.inf}
+    unit, scale = time_unit(cfg)
+    return {"start_u": run.start_u, "target_u": run.target_u,
+            "t_max": run.t_max * scale if run.t_max is not None else math.inf, "t_max_units": unit}
 
 
-def _first_passage_read(g, n: int, common: dict, engine):
-    return engine.FirstPassageResult(times=g["times"][:n], censored=g["censored"][:n],
+def _first_passage_read(g, n: int, common: dict, engine, scale: float):
+    return engine.FirstPassageResult(times=g["times"][:n] / scale, censored=g["censored"][:n],
                                      events_per_trajectory=g["n_events"][:n], start_u=float(g.attrs["start_u"]),
-                                     target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]), **common)
+                                     target_u=float(g.attrs["target_u"]), t_max=float(g.attrs["t_max"]) / scale,
+                                     **common)
 
 
 def _censored_count(dataset, block: int = 1 << 20) -> int:
@@ -122,19 +144,22 @@ def _censored_count(dataset, block: int = 1 << 20) -> int:
 
 
 def _first_passage_report(g, cfg, summary, exact) -> list[str]:
-    """The sampled mean switching time, and the exact value (or survival at t_max) beside it."""
+    """The sampled mean switching time, and the exact value (or survival at t_max) beside it, in the file's
+    time unit."""
     run = cfg.run
+    unit, scale = time_unit(cfg)  # the file's times are in this unit; the exact values are converted to it
+    t_max = f"t_max = {run.t_max * scale:g} {unit}" if run.t_max is not None else ""
     n, mean, std = streaming_moments(g["times"], g["censored"])
     n_cens = _censored_count(g["censored"])
     err = std / n**0.5 if n > 1 else float("nan")
     if n == 0:
-        lines = [f"  no trajectory reached the target before t_max = {run.t_max:g} ({n_cens} censored)"]
+        lines = [f"  no trajectory reached the target before {t_max} ({n_cens} censored)"]
     elif n_cens:
-        lines = [f"  {n} switched, {n_cens} censored at t_max = {run.t_max:g}: "
+        lines = [f"  {n} switched, {n_cens} censored at {t_max}: "
                  f"P(tau > t_max) = {n_cens / (n + n_cens):.4g}; the mean of the switched ones, "
-                 f"{mean:.6g} +- {err:.2g}, is biased low by the censoring"]
+                 f"{mean:.6g} +- {err:.2g} {unit}, is biased low by the censoring"]
     else:
-        lines = [f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g}  ({n} switched)"]
+        lines = [f"  mean switching time (KMC) = {mean:.6g} +- {err:.2g} {unit}  ({n} switched)"]
     if exact is None:  # the exact value was not needed by the run's check and would cost a large solve
         return lines
     try:
@@ -154,7 +179,9 @@ def _first_passage_report(g, cfg, summary, exact) -> list[str]:
 
 
 def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
+    """The exact mean switching time beside the sampled ``mean +- err`` (both in the file's time unit)."""
     run = cfg.run
+    unit, scale = time_unit(cfg)
     value = summary.exact_mean  # computed once by the run's own check
     if value is None and cfg.protocol is not None:
         value = exact.first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0],
@@ -162,7 +189,8 @@ def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
     elif value is None:
         value = exact.mfpt(cfg.device, run.start_u, run.target_u)
     if np.isfinite(value):
-        return f"  mean switching time (exact master equation) = {value:.6g}  (z = {(mean - value) / err:+.2f})"
+        value *= scale
+        return f"  mean switching time (exact master equation) = {value:.6g} {unit}  (z = {(mean - value) / err:+.2f})"
     # under a protocol, runs left below the barrier may wait (almost) forever
     return ("  mean switching time (exact master equation): "
             + ("infinite" if value == np.inf else "overflows double precision"))
@@ -182,8 +210,8 @@ def _trajectories_attrs(cfg) -> dict:
     return {"start_u": cfg.run.start_u, "lead_names": json.dumps([lead.name for lead in cfg.device.leads])}
 
 
-def _trajectories_read(g, n: int, common: dict, engine):
-    return engine.TrajectoryResult(times=g["times"][...], u=g["u"][:n], charge=g["charge"][:n],
+def _trajectories_read(g, n: int, common: dict, engine, scale: float):
+    return engine.TrajectoryResult(times=g["times"][...] / scale, u=g["u"][:n], charge=g["charge"][:n],
                                    transferred=g["transferred"][:n], final_state=np.full(n, -1, dtype=np.int64),
                                    events_per_trajectory=g["n_events"][:n],
                                    lead_names=json.loads(g.attrs["lead_names"]), **common)
@@ -199,7 +227,7 @@ _N_EVENTS = Dataset("n_events", "i8", -1)
 #: The kinds of ``nanomag run``, by the name ``[run] kind`` gives.
 RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
     RunKind(name="first_passage", required=("start_u", "target_u", "n_traj", "seed"), group="first_passage",
-            datasets=(Dataset("times", "f8", np.nan, TIME_UNITS), Dataset("censored", "?", False), _N_EVENTS),
+            datasets=(Dataset("times", "f8", np.nan, TIME), Dataset("censored", "?", False), _N_EVENTS),
             sample=_first_passage_sample, read=_first_passage_read, report=_first_passage_report,
             group_attrs=_first_passage_attrs),
     RunKind(name="trajectories", required=("start_u", "t_final", "n_times", "n_traj", "seed"), group="trajectories",
@@ -207,7 +235,7 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
                       Dataset("charge", "i1", -1, "electrons added", ("time",)),
                       Dataset("transferred", "i8", 0, "electrons sent into the grain", ("time", "lead")), _N_EVENTS),
             sample=_trajectories_sample, read=_trajectories_read, report=_trajectories_report,
-            group_attrs=_trajectories_attrs, fixed=lambda cfg: {"times": (record_times(cfg), TIME_UNITS)},
+            group_attrs=_trajectories_attrs, fixed=lambda cfg: {"times": (record_times(cfg), TIME)},
             duration_key="t_final"),
 )}
 

@@ -48,6 +48,7 @@ from ..markov.chain import (
 from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
+from ..model.units import to_model_times
 from ..results import FirstPassageSample, SampledWER, TrajectorySample
 from . import _kernels as K
 
@@ -272,8 +273,8 @@ class KMCSolver:
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
-        t_lim = check_t_max(t_max)
-        protocol = as_protocol(protocol)
+        t_lim = check_t_max(to_model_times("t_max", t_max, self.device.units))
+        protocol = as_protocol(protocol, self.device)
         counts = self._counts(n_traj, counts_out)
         parallel = self.parallel if parallel is None else parallel
         if protocol is not None:
@@ -336,8 +337,8 @@ class KMCSolver:
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
-        t_lim = check_t_max(t_max)
-        protocol = as_protocol(protocol)
+        t_lim = check_t_max(to_model_times("t_max", t_max, self.device.units))
+        protocol = as_protocol(protocol, self.device)
         if protocol is None:
             raise ConfigError("protocol: a write error rate needs a protocol")
         tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "wer")
@@ -357,7 +358,7 @@ class KMCSolver:
         n_traj = check_count("n_traj", n_traj)
         first_index = check_count("first_index", first_index, minimum=0)
         words = check_seed(seed)
-        times = check_times(times, increasing=True)
+        times = check_times(to_model_times("times", times, self.device.units), increasing=True)
         n_states = self.builder.n_states
         if start_states is not None:
             start = np.asarray(start_states, dtype=np.int64)
@@ -373,7 +374,7 @@ class KMCSolver:
         n_events = np.empty(n_traj, dtype=np.int64)
         counts = self._counts(n_traj, counts_out)
         parallel = self.parallel if parallel is None else parallel
-        protocol = as_protocol(protocol)
+        protocol = as_protocol(protocol, self.device)
         t0 = time.perf_counter()
         if protocol is None:
             kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial

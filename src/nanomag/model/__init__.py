@@ -8,6 +8,7 @@ from .device import Channel, Device, Grain, Lead, Sectors, reduced_device
 from .multilevel import Level, MultiLevelGrain
 from .occupation import bose_factor, fermi, fermi_hole
 from .protocol import Protocol, Segment
+from .units import DIMENSIONLESS, UnitSystem
 
 __all__ = ["Grain", "Lead", "Device", "Sectors", "Channel", "reduced_device", "Level", "MultiLevelGrain",
-           "fermi", "fermi_hole", "bose_factor", "Segment", "Protocol"]
+           "fermi", "fermi_hole", "bose_factor", "Segment", "Protocol", "UnitSystem", "DIMENSIONLESS"]

@@ -30,14 +30,16 @@ Units: hbar = e = k_B = 1; energies in any one unit.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import check_finite, check_nonneg
+from .._validate import check_finite, check_nonneg, check_positive
 from ..errors import ConfigError
 from .device import Channel, Device, Grain, Sectors
+from .units import UnitSystem, energy_units, to_model
 
 __all__ = ["Level", "MultiLevelGrain", "from_grain", "multilevel_device", "MAX_LEVELS"]
 
@@ -63,7 +65,16 @@ class Level(NamedTuple):
     coupling: float = 1.0
 
 
-def _as_level(i: int, value: object) -> Level:
+def _raw_eps(value: object) -> object:
+    """The ``eps`` of a level given in any accepted form (None if there is none to find)."""
+    if isinstance(value, dict):
+        return value.get("eps")
+    if isinstance(value, (tuple, list)) and value:
+        return value[0]
+    return None
+
+
+def _as_level(i: int, value: object, units: UnitSystem | None = None) -> Level:
     owner = f"grain.levels[{i}]"
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"eps", "n", "coupling"})
@@ -77,7 +88,7 @@ def _as_level(i: int, value: object) -> Level:
         value = Level(*value)
     else:
         raise ConfigError(f"{owner}: expected a table {{eps, n, coupling}}, got {value!r}")
-    eps = check_finite(owner, "eps", value.eps)
+    eps = check_finite(owner, "eps", to_model(owner, "eps", value.eps, "energy", units))
     n = value.n
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n not in (0, 1, 2):
         raise ConfigError(f"{owner}.n: ground-state occupation must be 0, 1 or 2, got {n!r}")
@@ -113,6 +124,11 @@ class MultiLevelGrain:
         Gilbert damping alpha_B of the bosonic bath, >= 0.
     T : float
         Bath temperature, >= 0 (also the default lead temperature).  [energy]
+    g : float
+        Lande factor of a field given in tesla: h = g mu_B B.  Default 2.
+    units : str or UnitSystem, optional
+        The energy unit of plain numbers (see :class:`~nanomag.model.Grain`).
+        Level energies, E_C, J, kappa, h and T may be strings or Quantities.
 
     Notes
     -----
@@ -131,6 +147,8 @@ class MultiLevelGrain:
     h: float = 0.0
     alpha: float = 0.0
     T: float = 0.0
+    g: float = field(default=2.0, repr=False)
+    units: UnitSystem | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         levels = self.levels
@@ -138,7 +156,14 @@ class MultiLevelGrain:
             raise ConfigError(f"grain.levels: expected a non-empty list of levels, got {levels!r}")
         if len(levels) > MAX_LEVELS:
             raise ConfigError(f"grain.levels: at most {MAX_LEVELS} window levels, got {len(levels)}")
-        object.__setattr__(self, "levels", tuple(_as_level(i, lv) for i, lv in enumerate(levels)))
+        object.__setattr__(self, "g", check_positive("grain.g", self.g))
+        values = {k: getattr(self, k) for k in _MULTI_ENERGIES}
+        values.update({f"levels[{i}]": _raw_eps(lv) for i, lv in enumerate(levels)})
+        units = energy_units(values, self.units)
+        object.__setattr__(self, "units", units)
+        for key, kind in _MULTI_ENERGIES.items():
+            object.__setattr__(self, key, to_model("grain", key, getattr(self, key), kind, units, g=self.g))
+        object.__setattr__(self, "levels", tuple(_as_level(i, lv, units) for i, lv in enumerate(levels)))
         s_core = check_nonneg("grain", "S_core", self.S_core)
         if abs(2 * s_core - round(2 * s_core)) > 1e-9:
             raise ConfigError(f"grain.S_core: must be a multiple of 1/2, got {self.S_core!r}")
@@ -271,8 +296,25 @@ class MultiLevelGrain:
 
     def with_gate(self, vg: float) -> MultiLevelGrain:
         """The grain at gate voltage ``vg``: every level eps_alpha -> eps_alpha - vg.  [energy]"""
-        vg = check_finite("gate", "vg", vg)
+        vg = check_finite("gate", "vg", to_model("gate", "vg", vg, "energy", self.units))
         return replace(self, levels=tuple(lv._replace(eps=lv.eps - vg) for lv in self.levels))
+
+    def in_units(self, units: UnitSystem) -> MultiLevelGrain:
+        """The same grain with its numbers in ``units`` (plain numbers are taken to be in ``units``)."""
+        if self.units == units:
+            return self
+        if self.units is None or not self.units.is_physical or not units.is_physical:
+            return replace(self, units=units)
+        factor = self.units.joule / units.joule
+        changes = {k: getattr(self, k) * factor for k in _MULTI_ENERGIES}
+        levels = tuple(lv._replace(eps=lv.eps * factor) for lv in self.levels)
+        return replace(self, units=units, levels=levels, **changes)
+
+    @property
+    def level_spacing(self) -> float:
+        """Smallest non-zero distance between two window levels (inf for one level).  [energy]"""
+        eps = sorted(lv.eps for lv in self.levels)
+        return min((b - a for a, b in zip(eps, eps[1:], strict=False) if b > a), default=math.inf)
 
     def addition_energies(self) -> np.ndarray:
         """E(upper) - E(lower) of every channel (S_z independent part), shape (n_channels,).  [energy]
@@ -296,6 +338,10 @@ class MultiLevelGrain:
         return int(np.sum(self.sectors().two_spin + 1))
 
 
+#: The dimensioned parameters of a multi-level grain (besides the level energies) and their kinds.
+_MULTI_ENERGIES = {"E_C": "energy", "J": "energy", "kappa": "energy", "h": "field", "T": "temperature"}
+
+
 def from_grain(grain: Grain | MultiLevelGrain) -> MultiLevelGrain:
     """The single-orbital grain as a one-level multi-level grain (docs/physics.md section 2).
 
@@ -307,10 +353,11 @@ def from_grain(grain: Grain | MultiLevelGrain) -> MultiLevelGrain:
         raise ConfigError(f"grain: expected a single-orbital Grain, got {type(grain).__name__}")
     n = 0 if grain.eta == 1 else 1
     return MultiLevelGrain(levels=(Level(eps=grain.eps, n=n),), S_core=grain.S0 - n / 2, charges=(0, 1),
-                           E_C=0.0, N_g=0.0, J=0.0, kappa=grain.kappa, h=grain.h, alpha=grain.alpha, T=grain.T)
+                           E_C=0.0, N_g=0.0, J=0.0, kappa=grain.kappa, h=grain.h, alpha=grain.alpha, T=grain.T,
+                           g=grain.g, units=grain.units)
 
 
 def multilevel_device(dev: Device) -> Device:
     """``dev`` with its single-orbital grain replaced by the equivalent :class:`MultiLevelGrain`."""
-    return Device(grain=from_grain(dev.grain), leads=dev.leads)
+    return Device(grain=from_grain(dev.grain), leads=dev.leads, units=dev.units)
 

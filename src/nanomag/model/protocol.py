@@ -24,7 +24,11 @@ Multi-level grains take ``h``, ``T``, ``kappa``, ``alpha``, ``vg`` and
 energy), since several levels have no single addition energy (use ``vg``).
 
 Units: durations in the device's time unit (hbar/energy), everything else in
-energy units, as in :mod:`nanomag.model.device`.
+energy units, as in :mod:`nanomag.model.device`.  A segment may also take
+strings or pint Quantities (``duration="10 ns"``, ``h="5 mT"``,
+``mu={"left": "2 meV"}``); it then has physical units (``units``, "meV"
+unless named) and is converted to a device's units when it is applied
+(:meth:`Protocol.for_device`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from .._validate import check_finite, check_nonneg
 from ..errors import ConfigError
 from .device import Device, Grain
 from .multilevel import MultiLevelGrain
+from .units import UnitSystem, energy_units, field_tesla, is_quantity, to_model
 
 __all__ = ["Segment", "Protocol", "as_protocol", "SEGMENT_PARAMETERS"]
 
@@ -68,6 +73,13 @@ class Segment:
     vg : float, optional
         Gate voltage: every one-body level shifts by -vg during the segment.
         Not together with ``eps``.  [energy]
+    units : str or UnitSystem, optional
+        The energy unit of plain numbers; "meV" by default when some value
+        carries a unit.  A segment without units takes the device's.
+    h_field : float, optional
+        Set from ``h`` given as a magnetic field: B in tesla.  ``h`` then
+        holds g mu_B B for g = 2, and the device's ``grain.g`` is used when
+        the segment is applied.
 
     Raises
     ------
@@ -88,8 +100,31 @@ class Segment:
     alpha: float | None = None
     mu: dict | None = None
     vg: float | None = None
+    units: UnitSystem | None = None
+    h_field: float | None = None
 
     def __post_init__(self) -> None:
+        values = {k: getattr(self, k) for k in ("duration",) + SEGMENT_PARAMETERS}
+        if isinstance(self.mu, (dict, types.MappingProxyType)):
+            values.update({f"mu[{k!r}]": v for k, v in self.mu.items()})
+        units = energy_units(values, self.units)
+        object.__setattr__(self, "units", units)
+        if is_quantity(self.h):
+            q = self.h
+            h = to_model("segment", "h", q, "field", units, g=2.0)
+            b = field_tesla(q)
+            object.__setattr__(self, "h", h)
+            object.__setattr__(self, "h_field", b)
+        if self.h_field is not None:
+            object.__setattr__(self, "h_field", check_finite("segment", "h_field", self.h_field))
+        object.__setattr__(self, "duration", to_model("segment", "duration", self.duration, "time", units))
+        for key in SEGMENT_PARAMETERS:
+            if key != "alpha":
+                kind = "temperature" if key == "T" else "energy"
+                object.__setattr__(self, key, to_model("segment", key, getattr(self, key), kind, units))
+        if isinstance(self.mu, (dict, types.MappingProxyType)):
+            object.__setattr__(self, "mu", {k: to_model("segment", f"mu[{k!r}]", v, "energy", units)
+                                            for k, v in self.mu.items()})
         d = check_finite("segment", "duration", self.duration)
         if not d > 0:
             raise ConfigError(f"segment.duration: must be > 0, got {d}")
@@ -125,7 +160,32 @@ class Segment:
 
     def _key(self) -> tuple:
         mu = None if self.mu is None else tuple(sorted(self.mu.items(), key=lambda kv: str(kv[0])))
-        return (self.duration,) + tuple(getattr(self, k) for k in SEGMENT_PARAMETERS) + (mu,)
+        return (self.duration,) + tuple(getattr(self, k) for k in SEGMENT_PARAMETERS) + (mu, self.units,
+                                                                                          self.h_field)
+
+    def for_device(self, dev: Device) -> Segment:
+        """This segment with its numbers in ``dev``'s units (itself when they already are).
+
+        Raises
+        ------
+        ConfigError
+            A segment with physical units on a dimensionless device.
+        """
+        target = dev.units
+        g = getattr(dev.grain, "g", 2.0)
+        if self.units is None or self.units == target:
+            if self.h_field is None or g == 2.0:
+                return self
+        if self.units is not None and self.units.is_physical and not target.is_physical:
+            raise ConfigError("segment: has physical units but the device is dimensionless (name the device's "
+                              "energy unit, e.g. units='meV' or a [units] table)")
+        factor = 1.0 if self.units is None or not self.units.is_physical else self.units.joule / target.joule
+        fields = {k: (None if getattr(self, k) is None else getattr(self, k) * factor) for k in SEGMENT_PARAMETERS
+                  if k != "alpha"}
+        if self.h_field is not None:
+            fields["h"] = to_model("segment", "h", f"{self.h_field!r} T", "field", target, g=g)
+        mu = None if self.mu is None else {k: v * factor for k, v in self.mu.items()}
+        return Segment(duration=self.duration / factor, alpha=self.alpha, mu=mu, units=target, **fields)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Segment) and self._key() == other._key()
@@ -153,6 +213,8 @@ class Segment:
                 raise ConfigError(f"segment: unknown field(s) {', '.join(unknown)} "
                                   f"(allowed: duration, mu, {', '.join(SEGMENT_PARAMETERS)})")
             fields.update(changes)
+            if "h" in changes:
+                fields["h_field"] = None
             if fields["mu"] is not None:
                 fields["mu"] = dict(fields["mu"])
             return Segment(**fields)
@@ -186,7 +248,12 @@ class Segment:
                           f"(allowed: duration, {', '.join(SEGMENT_PARAMETERS)}, mu.LEAD)")
 
     def parameter(self, name: str, dev: Device | None = None) -> float:
-        """The value of a parameter during this segment (``dev``'s own when the segment does not set it)."""
+        """The value of a parameter during this segment (``dev``'s own when the segment does not set it).
+
+        With ``dev``, the value is in ``dev``'s units; without, in the segment's own.
+        """
+        if dev is not None:
+            self = self.for_device(dev)
         seg_dev = self.apply(dev) if dev is not None else None
         if name.startswith("mu."):
             lead = name[3:]
@@ -223,6 +290,7 @@ class Segment:
         """
         if not isinstance(dev, Device):
             raise ConfigError(f"dev: expected a Device, got {type(dev).__name__}")
+        self = self.for_device(dev)
         grain = dev.grain
         changes = {k: getattr(self, k) for k in ("h", "T", "kappa", "alpha") if getattr(self, k) is not None}
         if self.eps is not None:
@@ -246,7 +314,7 @@ class Segment:
                     names = [lead.name for lead in dev.leads]
                     raise ConfigError(f"segment.mu: no lead named {key!r} (the device's leads are {names})") from None
                 leads[a] = dataclasses.replace(leads[a], mu=value)
-        return Device(grain=grain, leads=tuple(leads))
+        return Device(grain=grain, leads=tuple(leads), units=dev.units)
 
 
 @dataclass(frozen=True)
@@ -320,6 +388,18 @@ class Protocol:
         """Total length of the protocol.  [time]"""
         return float(math.fsum(s.duration for s in self.segments))
 
+    def for_device(self, dev: Device) -> Protocol:
+        """This protocol with durations and energies in ``dev``'s units (itself when they already are)."""
+        segs = []
+        for i, seg in enumerate(self.segments):
+            try:
+                segs.append(seg.for_device(dev))
+            except ConfigError as exc:
+                raise ConfigError(f"protocol[{i}]: {exc}") from None
+        if all(a is b for a, b in zip(segs, self.segments, strict=True)):
+            return self
+        return Protocol(tuple(segs))
+
     def check(self, dev: Device) -> Protocol:
         """Raise :class:`ConfigError` (naming the segment) if a segment cannot be applied to ``dev``."""
         self.devices(dev)
@@ -372,12 +452,19 @@ def _name(key: object) -> str:
     return '"' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def as_protocol(protocol: Protocol | Segment | Iterable[Segment] | None) -> Protocol | None:
-    """None, a :class:`Protocol`, a :class:`Segment` or a sequence of segments, as a Protocol (or None)."""
-    if protocol is None or isinstance(protocol, Protocol):
-        return protocol
+def as_protocol(protocol: Protocol | Segment | Iterable[Segment] | None, dev: Device | None = None) -> Protocol | None:
+    """None, a :class:`Protocol`, a :class:`Segment` or a sequence of segments, as a Protocol (or None).
+
+    With ``dev``, the protocol's durations and energies are in ``dev``'s units
+    (:meth:`Protocol.for_device`): engines call this at their public wrapper.
+    """
+    if protocol is None:
+        return None
     if isinstance(protocol, Segment):
-        return Protocol((protocol,))
-    if isinstance(protocol, (list, tuple)):
-        return Protocol(tuple(protocol))
-    raise ConfigError(f"protocol: expected a Protocol (or Segments), got {type(protocol).__name__}")
+        protocol = Protocol((protocol,))
+    elif isinstance(protocol, (list, tuple)):
+        protocol = Protocol(tuple(protocol))
+    elif not isinstance(protocol, Protocol):
+        raise ConfigError(f"protocol: expected a Protocol (or Segments), got {type(protocol).__name__}")
+    return protocol if dev is None else protocol.for_device(dev)
+

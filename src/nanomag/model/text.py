@@ -29,6 +29,10 @@ def device_toml(dev: Device) -> str:
     """
     g = dev.grain
     lines = ["[grain]"]
+    if dev.units.is_physical:  # the numbers are in this energy unit
+        lines = ["[units]", f"energy = {_toml_value(dev.units.energy)}", ""] + lines
+    if getattr(g, "g", 2.0) != 2.0:
+        lines.append(f"g = {_toml_value(g.g)}")
     if isinstance(g, Grain):
         for key in ("S0", "eta", "kappa", "h", "eps", "alpha", "T"):
             lines.append(f"{key} = {_toml_value(getattr(g, key))}")

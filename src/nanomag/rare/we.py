@@ -195,7 +195,7 @@ class WERSampler:
                  walkers: int = 32, steps: int = 200, max_events: float = 1e9, parallel: bool | None = None):
         if not isinstance(dev, Device):
             raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
-        protocol = as_protocol(protocol)
+        protocol = as_protocol(protocol, dev)
         if protocol is None:
             raise ConfigError("protocol: a write error rate needs a protocol")
         protocol.check(dev)
