@@ -71,7 +71,7 @@ def test_threads_only_where_the_work_pays_for_them():
 def test_a_serial_run_computes_few_spans_and_writes_the_chunked_file(tmp_path, monkeypatch):
     """runs/small_switching.toml cut to 3000 trajectories: chunks of 2 (planned for 1024 ranks), computed in a
     handful of kernel calls; the file equals the API's trajectories and the chunk-by-chunk event counts."""
-    from nanomag.run import blocks, parallel
+    from nanomag.run import parallel
 
     text = (RUNS / "small_switching.toml").read_text().replace("n_traj = 20000", "n_traj = 3000")
     cfg_path = tmp_path / "small.toml"
@@ -83,7 +83,7 @@ def test_a_serial_run_computes_few_spans_and_writes_the_chunked_file(tmp_path, m
         calls.append(len(bounds))
         return real(task, bounds, threads)
 
-    monkeypatch.setattr(blocks, "compute_chunks", counting)
+    monkeypatch.setattr(tasks, "compute_chunks", counting)
     cfg = nm.read_config(cfg_path)
     summary = parallel.run_ensemble(cfg, tmp_path / "out.h5", quiet=True)
     assert summary.complete

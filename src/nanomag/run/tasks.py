@@ -17,8 +17,7 @@ from ..io.config import Config, parse_config
 from ..io.kinds import run_kind
 from ..kmc.engine import KMCSolver
 
-__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "concat_blocks", "use_threads",
-           "THREAD_EVENTS_MIN"]
+__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "use_threads", "THREAD_EVENTS_MIN"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,18 @@ class EnsembleTask:
     @property
     def config(self) -> Config:
         return _parsed(self.config_text, self.config_path)
+
+    def block(self, first: int, count: int, threads: bool | None = None) -> dict:
+        """:func:`compute_block` of this task."""
+        return compute_block(self, first, count, threads)
+
+    def chunks(self, bounds: list[tuple[int, int]], threads: bool | None = None) -> list[dict]:
+        """:func:`compute_chunks` of this task."""
+        return compute_chunks(self, bounds, threads)
+
+    def threads(self, count: int, events_per_trajectory: float | None) -> bool | None:
+        """:func:`use_threads` of this task."""
+        return use_threads(self, count, events_per_trajectory)
 
 
 @functools.lru_cache(maxsize=4)
@@ -106,17 +117,4 @@ def compute_chunks(task: EnsembleTask, bounds: list[tuple[int, int]], threads: b
         part["event_counts"] = counts[a - lo:b - lo].sum(axis=0)
         part["wall_time"] = whole["wall_time"] * int(part["n_events"].sum()) / total
         out.append(part)
-    return out
-
-
-def concat_blocks(blocks: list[dict]) -> dict:
-    """Join consecutive blocks into one (arrays concatenated, counts and times summed)."""
-    if len(blocks) == 1:
-        return blocks[0]
-    out = {}
-    for key in blocks[0]:
-        if key in ("event_counts", "wall_time"):
-            out[key] = sum(b[key] for b in blocks)
-        else:
-            out[key] = np.concatenate([b[key] for b in blocks])
     return out
