@@ -1,9 +1,11 @@
 """The unit of work of an ensemble run: a block of trajectories of a ``[run]`` section.
 
 :func:`compute_block` is a plain module-level function of (task, first, count),
-so it pickles and runs anywhere: in-process, or on any MPI rank through
-:mod:`nanomag.run.parallel`.  Its output depends only on the configuration, the
-seed and the trajectory indices, never on who computes it.
+so it pickles and runs anywhere: in-process (:mod:`nanomag.run.serial`), or on
+any MPI rank (:mod:`nanomag.run.mpi`).  What it computes is the work unit of
+the run's kind (:data:`nanomag.io.kinds.RUN_KINDS`).  Its output depends only
+on the configuration, the seed and the trajectory indices, never on who
+computes it; :func:`compute_chunks` computes several chunks in one call.
 """
 
 from __future__ import annotations
