@@ -59,8 +59,13 @@ def test_counts_out_is_checked_and_filled():
         solver.first_passage(-0.8, 0.8, n_traj=6, seed=2, counts_out=np.zeros((5, solver.builder.n_events)))
 
 
-def test_threads_only_where_the_work_pays_for_them():
+def test_threads_only_where_the_work_pays_for_them(monkeypatch):
+    import numba
+
     serial_task = _task(FIRST_PASSAGE)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert tasks.use_threads(serial_task, 10**6, 1e4) is False  # one thread: the serial kernel
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     assert tasks.use_threads(serial_task, 10**6, None) is False  # nothing measured yet: the pilot runs alone
     assert tasks.use_threads(serial_task, 100, 1e4) is False  # 1e6 events
     assert tasks.use_threads(serial_task, 500, 1e4) is True  # 5e6 events

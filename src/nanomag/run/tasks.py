@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..io.config import Config, parse_config
@@ -69,13 +70,13 @@ THREAD_EVENTS_MIN = 5e6
 def use_threads(task: EnsembleTask, count: int, events_per_trajectory: float | None) -> bool | None:
     """Whether a block of ``count`` trajectories runs on numba's threads (None: the task's own rule).
 
-    Threads only when the task allows them (not under MPI, where the ranks fill the cores) and the block's
-    expected work, ``count x events_per_trajectory``, reaches :data:`THREAD_EVENTS_MIN`.  The output does not
-    depend on it.
+    Threads only when the task allows them (not under MPI, where the ranks fill the cores), numba has
+    more than one, and the block's expected work, ``count x events_per_trajectory``, reaches
+    :data:`THREAD_EVENTS_MIN`.  The output does not depend on it.
     """
     if task.parallel is not None:
         return task.parallel
-    if events_per_trajectory is None:
+    if events_per_trajectory is None or numba.get_num_threads() < 2:
         return False
     return count * events_per_trajectory >= THREAD_EVENTS_MIN
 
