@@ -211,8 +211,8 @@ def trace_child(out_dir, argv):
     (CLOCK_MONOTONIC wall and thread CPU), written to out_dir/rank<r>.json at exit."""
     import atexit
 
-    import nanomag.run.blocks as blocks
     import nanomag.run.mpi as mpi
+    import nanomag.run.tasks as tasks
     from nanomag.cli.main import main as cli_main
 
     rank = int(os.environ.get("PMI_RANK", "0"))
@@ -232,7 +232,7 @@ def trace_child(out_dir, argv):
             return r
         return wrapper
 
-    blocks.compute_block = timed(blocks.compute_block, "blocks", lambda r, task, first, count, *_: (count, int(
+    tasks.compute_block = timed(tasks.compute_block, "blocks", lambda r, task, first, count, *_: (count, int(
         r["n_events"].sum())))
     EnsembleFile.write_chunks = timed(EnsembleFile.write_chunks, "writes", lambda r, self, items: (len(items),))
 

@@ -59,8 +59,13 @@ def test_counts_out_is_checked_and_filled():
         solver.first_passage(-0.8, 0.8, n_traj=6, seed=2, counts_out=np.zeros((5, solver.builder.n_events)))
 
 
-def test_threads_only_where_the_work_pays_for_them():
+def test_threads_only_where_the_work_pays_for_them(monkeypatch):
+    import numba
+
     serial_task = _task(FIRST_PASSAGE)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert tasks.use_threads(serial_task, 10**6, 1e4) is False  # one thread: the serial kernel
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
     assert tasks.use_threads(serial_task, 10**6, None) is False  # nothing measured yet: the pilot runs alone
     assert tasks.use_threads(serial_task, 100, 1e4) is False  # 1e6 events
     assert tasks.use_threads(serial_task, 500, 1e4) is True  # 5e6 events
@@ -71,7 +76,7 @@ def test_threads_only_where_the_work_pays_for_them():
 def test_a_serial_run_computes_few_spans_and_writes_the_chunked_file(tmp_path, monkeypatch):
     """runs/small_switching.toml cut to 3000 trajectories: chunks of 2 (planned for 1024 ranks), computed in a
     handful of kernel calls; the file equals the API's trajectories and the chunk-by-chunk event counts."""
-    from nanomag.run import blocks, parallel
+    from nanomag.run import parallel
 
     text = (RUNS / "small_switching.toml").read_text().replace("n_traj = 20000", "n_traj = 3000")
     cfg_path = tmp_path / "small.toml"
@@ -83,7 +88,7 @@ def test_a_serial_run_computes_few_spans_and_writes_the_chunked_file(tmp_path, m
         calls.append(len(bounds))
         return real(task, bounds, threads)
 
-    monkeypatch.setattr(blocks, "compute_chunks", counting)
+    monkeypatch.setattr(tasks, "compute_chunks", counting)
     cfg = nm.read_config(cfg_path)
     summary = parallel.run_ensemble(cfg, tmp_path / "out.h5", quiet=True)
     assert summary.complete

@@ -55,18 +55,13 @@ from ..errors import ConfigError
 from ..markov.rates import RateBuilder
 from .config import Config
 from .kinds import TIME, run_kind, time_unit
-from .outputs import RunLock
+from .outputs import WRITE_ERRORS, RunLock, chunk_bounds, describe_os_error
 
 __all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
            "describe_os_error", "WRITE_ERRORS", "time_unit"]
 
 UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar/energy",
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
-
-
-def chunk_bounds(n_traj: int, chunk_size: int, chunk: int) -> tuple[int, int]:
-    lo = chunk * chunk_size
-    return lo, min(lo + chunk_size, n_traj)
 
 
 def _versions() -> dict:
@@ -353,24 +348,6 @@ def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:
 def _remove(path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
-
-
-#: What h5py raises when the operating system refuses a write (full disk, file size limit, ...).
-WRITE_ERRORS = (OSError, ValueError, RuntimeError)
-
-
-def describe_os_error(exc: BaseException) -> str:
-    """The operating system's reason in an h5py/OS error, e.g. 'No space left on device'."""
-    import re
-
-    code = getattr(exc, "errno", None)
-    if isinstance(code, int) and code > 0:
-        return os.strerror(code)
-    text = str(exc)
-    found = re.search(r"errno = (\d+)", text)
-    if found and int(found.group(1)) > 0:
-        return os.strerror(int(found.group(1)))
-    return " ".join(text.split("(")[0].split()) or type(exc).__name__
 
 
 def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:

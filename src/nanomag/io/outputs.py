@@ -28,7 +28,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["RunLock", "check_output", "replace_atomically", "live_writer", "FIGURE_SUFFIXES", "lock_path"]
+__all__ = ["RunLock", "check_output", "replace_atomically", "live_writer", "FIGURE_SUFFIXES", "lock_path",
+           "WRITE_ERRORS", "describe_os_error", "chunk_bounds"]
 
 #: Figure formats every matplotlib installation writes (checked before the computation).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -225,3 +226,27 @@ def replace_atomically(path, what: str = "--out"):
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+#: What h5py raises when the operating system refuses a write (full disk, file size limit, ...).
+WRITE_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """The operating system's reason in an h5py/OS error, e.g. 'No space left on device'."""
+    import re
+
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code)
+    text = str(exc)
+    found = re.search(r"errno = (\d+)", text)
+    if found and int(found.group(1)) > 0:
+        return os.strerror(int(found.group(1)))
+    return " ".join(text.split("(")[0].split()) or type(exc).__name__
+
+
+def chunk_bounds(n_traj: int, chunk_size: int, chunk: int) -> tuple[int, int]:
+    """Trajectories ``lo .. hi - 1`` of chunk ``chunk`` of a run cut in chunks of ``chunk_size``."""
+    lo = chunk * chunk_size
+    return lo, min(lo + chunk_size, n_traj)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from ..io.ensemble import EnsembleFile, chunk_bounds
-from .tasks import compute_block, compute_chunks, concat_blocks, use_threads
+import numpy as np
 
-__all__ = ["Blocks"]
+from ..io.outputs import chunk_bounds
+
+__all__ = ["Blocks", "concat_blocks"]
 
 
 class Blocks:
@@ -16,7 +17,8 @@ class Blocks:
     The numba kernel cannot be interrupted; sub-blocks bound how long an
     interrupt waits.  Their size is learnt from the measured time per
     trajectory (the first sub-block, a pilot of a few trajectories, measures
-    it).  A sub-block is part of one chunk (:meth:`compute`) or, in a serial
+    it).  ``task`` is a :class:`~nanomag.run.tasks.EnsembleTask` (its
+    ``block``, ``chunks`` and ``threads``).  A sub-block is part of one chunk (:meth:`compute`) or, in a serial
     run, a span of consecutive chunks computed in one kernel call
     (:meth:`spans`).  The output does not depend on the sub-blocks: each
     trajectory's random stream depends only on its index.
@@ -39,7 +41,7 @@ class Blocks:
         return max(1, min(remaining, n))
 
     def _threads(self, task, n: int) -> bool | None:
-        return use_threads(task, n, self.n_events / self.n_traj if self.n_traj else None)
+        return task.threads(n, self.n_events / self.n_traj if self.n_traj else None)
 
     def _learn(self, n: int, seconds: float, events: int) -> None:
         per = seconds / n
@@ -56,12 +58,12 @@ class Blocks:
                 return None
             n = self._size(hi - b)
             t = time.perf_counter()
-            blocks.append(compute_block(task, b, n, self._threads(task, n)))
+            blocks.append(task.block(b, n, self._threads(task, n)))
             self._learn(n, time.perf_counter() - t, int(blocks[-1]["n_events"].sum()))
             b += n
         return concat_blocks(blocks)
 
-    def spans(self, task, ens: EnsembleFile, pending: list, should_stop):
+    def spans(self, task, ens, pending: list, should_stop):
         """The ``pending`` chunks, as lists of finished ``(chunk, result)``, until ``should_stop``.
 
         Consecutive chunks shorter than a sub-block are computed together
@@ -92,7 +94,20 @@ class Blocks:
                 j += 1
             n = bounds[-1][1] - lo
             t = time.perf_counter()
-            results = compute_chunks(task, bounds, self._threads(task, n))
+            results = task.chunks(bounds, self._threads(task, n))
             self._learn(n, time.perf_counter() - t, sum(int(r["n_events"].sum()) for r in results))
             yield list(zip(pending[i:j], results, strict=True))
             i = j
+
+
+def concat_blocks(blocks: list[dict]) -> dict:
+    """Join consecutive blocks into one (arrays concatenated, counts and times summed)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    out = {}
+    for key in blocks[0]:
+        if key in ("event_counts", "wall_time"):
+            out[key] = sum(b[key] for b in blocks)
+        else:
+            out[key] = np.concatenate([b[key] for b in blocks])
+    return out

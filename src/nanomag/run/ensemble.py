@@ -1,7 +1,7 @@
 """Running the ``[run]`` section of a config into an HDF5 file: serially, or spread over MPI ranks.
 
 The rooms: :mod:`~nanomag.run.preflight` refuses what cannot end or fit,
-:mod:`~nanomag.run.files` opens the file under its lock,
+:mod:`~nanomag.run.files` opens the file under its lock (:mod:`~nanomag.run.writing` writes to it),
 :mod:`~nanomag.run.signals` turns SIGINT/SIGTERM into a clean stop,
 :mod:`~nanomag.run.serial` and :mod:`~nanomag.run.mpi` compute the chunks.
 """

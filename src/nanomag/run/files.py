@@ -1,25 +1,21 @@
-"""The run's file: which file a run may open (resume, recreate, refuse) under its lock, and how chunks reach it."""
+"""The run's file policy: which file a run may open (resume, recreate, refuse), under its lock."""
 
 from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 from .._validate import check_count
 from ..errors import ConfigError
 from ..io.config import Config
-from ..io.ensemble import WRITE_ERRORS, EnsembleFile, chunk_bounds, describe_os_error
+from ..io.ensemble import EnsembleFile
 from ..io.kinds import run_kind
 from ..io.outputs import RunLock
 from .budget import SECONDS_PER_EVENT, check_disk
-from .report import RunSummary
 from .schedule import plan
 
-__all__ = ["open_run_file", "ensemble_bytes", "write_batch", "write_error", "finish_run", "done_count"]
+__all__ = ["open_run_file", "ensemble_bytes"]
 
 
 def open_run_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | None, force_size: bool,
@@ -69,50 +65,3 @@ def ensemble_bytes(cfg: Config, chunk_size: int) -> float:
     per_chunk = 8 * n_classes + 8 + 4 + 1
     per_traj = run_kind(run.kind).bytes_per_trajectory(run.n_times or 0, cfg.device.n_leads)
     return float(n) * per_traj + float(n_chunks) * per_chunk + 64e3
-
-
-def finish_run(ens: EnsembleFile, summary: RunSummary) -> RunSummary:
-    try:
-        ens.finish(wall_time=summary.wall_time, n_ranks=summary.n_ranks,
-                   rank_busy_time=np.asarray(summary.rank_busy, dtype=float),
-                   rank_events=np.asarray(summary.rank_events, dtype=np.int64),
-                   write_time=summary.write_time)
-        summary.complete = ens.h5.attrs["status"] == "complete"
-    except WRITE_ERRORS as exc:
-        n = ens.n_chunks
-        raise write_error(ens, n, n, exc) from None
-    finally:
-        ens.close()
-    return summary
-
-
-def write_error(ens: EnsembleFile, done: int, total: int, exc: BaseException) -> ConfigError:
-    return ConfigError(f"{ens.path}: writing failed after {done} of {total} chunks ({describe_os_error(exc)}); "
-                       f"every finished chunk is kept: make room and finish it with --resume")
-
-
-def write_batch(ens: EnsembleFile, items: list, done: int, progress, on_chunk) -> float:
-    """Write finished chunks ``items`` ((chunk, result, source) each) in one call per dataset, then
-    report them to ``progress`` and ``on_chunk``; returns the seconds spent writing.
-
-    A failed write raises the one-line ConfigError of :func:`write_error` (``done`` chunks on file).
-    """
-    tw = time.perf_counter()
-    try:
-        ens.write_chunks(items)
-    except WRITE_ERRORS as exc:
-        raise write_error(ens, done, ens.n_chunks, exc) from None
-    seconds = time.perf_counter() - tw
-    for chunk, result, _ in items:
-        lo, hi = chunk_bounds(ens.cfg.run.n_traj, ens.chunk_size, chunk)
-        progress.update(hi - lo, int(result["n_events"].sum()))
-        if on_chunk is not None:
-            on_chunk(chunk)
-    return seconds
-
-
-def done_count(ens: EnsembleFile, pending: list) -> tuple[int, int]:
-    """(chunks, trajectories) already in the file, given its ``pending`` chunks."""
-    n_traj = ens.cfg.run.n_traj
-    return ens.n_chunks - len(pending), n_traj - sum(np.diff(chunk_bounds(n_traj, ens.chunk_size, c))[0]
-                                                     for c in pending)

@@ -34,12 +34,12 @@ import time
 from collections import deque
 
 from ..errors import ConfigError
-from ..io.ensemble import chunk_bounds
+from ..io.outputs import chunk_bounds
 from .blocks import Blocks
-from .files import done_count, finish_run, write_batch
 from .report import Progress, RunSummary
 from .schedule import FLUSH_SECONDS, handout, plan
 from .signals import Interrupted, StopFlag
+from .writing import done_count, finish_run, write_batch
 
 __all__ = ["get_comm", "launcher_size", "bcast_polled", "Coordinator", "Worker", "TAG_ASSIGN", "TAG_RESULT",
            "TAG_SETUP", "STOP", "ACK"]

@@ -3,7 +3,8 @@ hold them.
 
 * :mod:`nanomag.run.ensemble`: :func:`run_ensemble`, the entry point;
 * :mod:`nanomag.run.preflight`: the refusals before any file is touched;
-* :mod:`nanomag.run.files`: the file policy (resume, recreate, refuse) and its lock, batched writes;
+* :mod:`nanomag.run.files`: the file policy (resume, recreate, refuse) and its lock;
+* :mod:`nanomag.run.writing`: batched writes of finished chunks;
 * :mod:`nanomag.run.signals`: :class:`Interrupted`, SIGINT/SIGTERM handling;
 * :mod:`nanomag.run.serial`: the serial loop; :mod:`nanomag.run.blocks`: sub-blocks and spans of chunks;
 * :mod:`nanomag.run.mpi`: :func:`get_comm`, the MPI coordinator and its worker (the only module importing mpi4py);

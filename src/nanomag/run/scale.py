@@ -1,7 +1,7 @@
 """A scale model of ``nanomag run``: parallel efficiency predicted from measured costs and the schedule.
 
 Pure Python, no MPI, no clock.  :func:`simulate` replays the master/worker
-protocol of :mod:`nanomag.run.parallel` event by event, with the measured
+protocol of :mod:`nanomag.run.mpi` event by event, with the measured
 costs of :class:`Costs`:
 
 * rank 0 hands out the first chunks level by level (:func:`~nanomag.run.schedule.handout`),

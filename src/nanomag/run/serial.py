@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from .blocks import Blocks
-from .files import done_count, finish_run, write_batch
 from .report import Progress, RunSummary
 from .schedule import FLUSH_SECONDS, WRITE_BATCH
 from .signals import Interrupted, StopFlag
+from .writing import done_count, finish_run, write_batch
 
 __all__ = ["run_serial"]
 

@@ -1,9 +1,11 @@
 """The unit of work of an ensemble run: a block of trajectories of a ``[run]`` section.
 
 :func:`compute_block` is a plain module-level function of (task, first, count),
-so it pickles and runs anywhere: in-process, or on any MPI rank through
-:mod:`nanomag.run.parallel`.  Its output depends only on the configuration, the
-seed and the trajectory indices, never on who computes it.
+so it pickles and runs anywhere: in-process (:mod:`nanomag.run.serial`), or on
+any MPI rank (:mod:`nanomag.run.mpi`).  What it computes is the work unit of
+the run's kind (:data:`nanomag.io.kinds.RUN_KINDS`).  Its output depends only
+on the configuration, the seed and the trajectory indices, never on who
+computes it; :func:`compute_chunks` computes several chunks in one call.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..io.config import Config, parse_config
 from ..io.kinds import run_kind
 from ..kmc.engine import KMCSolver
 
-__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "concat_blocks", "use_threads",
-           "THREAD_EVENTS_MIN"]
+__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "use_threads", "THREAD_EVENTS_MIN"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,18 @@ class EnsembleTask:
     @property
     def config(self) -> Config:
         return _parsed(self.config_text, self.config_path)
+
+    def block(self, first: int, count: int, threads: bool | None = None) -> dict:
+        """:func:`compute_block` of this task."""
+        return compute_block(self, first, count, threads)
+
+    def chunks(self, bounds: list[tuple[int, int]], threads: bool | None = None) -> list[dict]:
+        """:func:`compute_chunks` of this task."""
+        return compute_chunks(self, bounds, threads)
+
+    def threads(self, count: int, events_per_trajectory: float | None) -> bool | None:
+        """:func:`use_threads` of this task."""
+        return use_threads(self, count, events_per_trajectory)
 
 
 @functools.lru_cache(maxsize=4)
@@ -56,13 +70,13 @@ THREAD_EVENTS_MIN = 5e6
 def use_threads(task: EnsembleTask, count: int, events_per_trajectory: float | None) -> bool | None:
     """Whether a block of ``count`` trajectories runs on numba's threads (None: the task's own rule).
 
-    Threads only when the task allows them (not under MPI, where the ranks fill the cores) and the block's
-    expected work, ``count x events_per_trajectory``, reaches :data:`THREAD_EVENTS_MIN`.  The output does not
-    depend on it.
+    Threads only when the task allows them (not under MPI, where the ranks fill the cores), numba has
+    more than one, and the block's expected work, ``count x events_per_trajectory``, reaches
+    :data:`THREAD_EVENTS_MIN`.  The output does not depend on it.
     """
     if task.parallel is not None:
         return task.parallel
-    if events_per_trajectory is None:
+    if events_per_trajectory is None or numba.get_num_threads() < 2:
         return False
     return count * events_per_trajectory >= THREAD_EVENTS_MIN
 
@@ -106,17 +120,4 @@ def compute_chunks(task: EnsembleTask, bounds: list[tuple[int, int]], threads: b
         part["event_counts"] = counts[a - lo:b - lo].sum(axis=0)
         part["wall_time"] = whole["wall_time"] * int(part["n_events"].sum()) / total
         out.append(part)
-    return out
-
-
-def concat_blocks(blocks: list[dict]) -> dict:
-    """Join consecutive blocks into one (arrays concatenated, counts and times summed)."""
-    if len(blocks) == 1:
-        return blocks[0]
-    out = {}
-    for key in blocks[0]:
-        if key in ("event_counts", "wall_time"):
-            out[key] = sum(b[key] for b in blocks)
-        else:
-            out[key] = np.concatenate([b[key] for b in blocks])
     return out
