@@ -244,6 +244,8 @@ def test_p_up_is_a_sigmoid_of_the_field_and_the_sweep_matches_single_points():
         assert bias.p_up[k] == pytest.approx(single.p_up, rel=1e-12)
     temp = nm.exact.telegraph_sweep(dev, "T", [0.25, 0.3, 0.4])
     assert np.all(np.diff(temp.rate) > 0)  # activation
+    strong = nm.exact.telegraph_sweep(dev, "h", [0.15, 2.0])  # at h = 2 only u = +1 is stable
+    assert strong.bistable.tolist() == [True, False] and np.all(np.isfinite(strong.p_up))
     assert "TelegraphSweep(h over 7 values" in repr(sweep)
 
 
