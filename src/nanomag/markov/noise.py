@@ -13,7 +13,7 @@ low-frequency spectra, accurate however high the barrier.
   the entrance distributions into each basin and the mean dwell times;
 * :func:`dwell_survival`: P(dwell > t) from the entrance distribution;
 * :func:`u_spectrum`, :func:`current_spectrum`: one-sided PSDs by one banded
-  factorisation per frequency;
+  factorisation per frequency, the slowest mode (:func:`slow_mode`) split off exactly;
 * :func:`cumulants`: zero-frequency cumulants of the transferred charge by the
   recursive Rayleigh-Schroedinger scheme of Flindt et al., PRL 100, 150601 (2008).
 
@@ -84,14 +84,13 @@ def check_frequencies(freqs) -> np.ndarray:
         f = np.asarray(freqs, dtype=float)
     except (TypeError, ValueError):
         raise ConfigError(f"freqs: expected numbers, got {freqs!r:.60}") from None
-    scalar = f.ndim == 0
     f = np.atleast_1d(f)
     if f.ndim != 1 or f.size == 0:
         raise ConfigError(f"freqs: expected a 1-d array of frequencies, got shape {np.shape(freqs)}")
     if not np.all(np.isfinite(f)) or np.any(f <= 0):
         bad = f[~(np.isfinite(f) & (f > 0))][0]
         raise ConfigError(f"freqs: every frequency must be finite and > 0 (cycles per unit time), got {bad!r}")
-    return f if not scalar else f.reshape(1)
+    return f
 
 
 # --------------------------------------------------------------------------- the shifted solver
