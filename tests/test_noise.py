@@ -185,9 +185,7 @@ def test_renewal_identities_hold_between_the_two_routes(device):
 
 def test_dwell_survival_agrees_with_expm():
     """Against exp(A t) by eigendecomposition in 30-digit arithmetic (scipy's expm in double loses
-    ~ eps x |A t| = 1e-8 here).
-    The survival comes from the L-stable rational integrator, whose error grows with the ~1e8 fast
-    time units of a dwell: ~1e-9."""
+    ~ eps x |A t| = 1e-8 here): propagated during the fast relaxation, the slow exit mode after it."""
     mpmath = pytest.importorskip("mpmath")
     mpmath.mp.dps = 30
     dev = biased_device()
@@ -204,15 +202,31 @@ def test_dwell_survival_agrees_with_expm():
     lam, V = mpmath.eig(A)  # exp(A t) = V exp(lam t) V^-1, every t from one decomposition
     ones_v = [mpmath.fsum(V[i, k] for i in range(idx.size)) for k in range(idx.size)]
     w_nu = mpmath.inverse(V) * mpmath.matrix(list(nu[live]))
-    times = np.array([0.0, 0.1, 1.0, 5.0]) * tele.dwell_up
+    times = np.concatenate([[0.0, 5.0, 50.0], np.array([0.1, 1.0, 5.0]) * tele.dwell_up])
     ref = np.array([float(mpmath.re(mpmath.fsum(ones_v[k] * mpmath.exp(lam[k] * mpmath.mpf(t)) * w_nu[k]
                                                  for k in range(idx.size)))) for t in times])
     got = tele.dwell_survival(times, "up")
-    assert np.allclose(got, ref, rtol=1e-8, atol=0)
+    assert np.allclose(got, ref, rtol=1e-10, atol=0)
     assert got[0] == pytest.approx(1.0, rel=1e-14)
     # its integral is the mean dwell
     t = np.linspace(0, 40 * tele.dwell_up, 4001)
     assert np.trapezoid(tele.dwell_survival(t, "up"), t) == pytest.approx(tele.dwell_up, rel=1e-4)
+
+
+def test_dwell_survival_at_a_high_barrier_is_the_slow_exit_mode():
+    """Dwell times 1e19 and 1e13 x the fast times: past the fast relaxation the survival is
+    a_1 exp(-mu_1 t), which integrates to the mean dwell; the propagation alone cannot get there."""
+    dev = high_barrier_device(0.1)
+    tele = nm.exact.telegraph(dev)
+    assert tele.dwell_up > 1e18
+    for basin in ("up", "down"):
+        tau = tele.mean_dwell(basin)[0]
+        t = tau * np.array([1e-12, 0.5, 1.0, 3.0, 30.0])
+        s = tele.dwell_survival(t, basin)
+        assert np.all(np.diff(s) < 0) and s[0] < 1
+        assert np.allclose(s[1:4], np.exp(-t[1:4] / tau), rtol=1e-2, atol=0)  # nearly exponential
+        grid = tau * np.concatenate([[0.0], np.geomspace(1e-16, 60, 4000)])
+        assert simpson(tele.dwell_survival(grid, basin), x=grid) == pytest.approx(tau, rel=1e-6)
 
 
 def test_p_up_is_a_sigmoid_of_the_field_and_the_sweep_matches_single_points():
@@ -230,6 +244,8 @@ def test_p_up_is_a_sigmoid_of_the_field_and_the_sweep_matches_single_points():
         assert bias.p_up[k] == pytest.approx(single.p_up, rel=1e-12)
     temp = nm.exact.telegraph_sweep(dev, "T", [0.25, 0.3, 0.4])
     assert np.all(np.diff(temp.rate) > 0)  # activation
+    strong = nm.exact.telegraph_sweep(dev, "h", [0.15, 2.0])  # at h = 2 only u = +1 is stable
+    assert strong.bistable.tolist() == [True, False] and np.all(np.isfinite(strong.p_up))
     assert "TelegraphSweep(h over 7 values" in repr(sweep)
 
 
@@ -261,6 +277,7 @@ def test_current_spectrum_agrees_with_the_eigendecomposition_and_its_limits(devi
         k2 = nm.exact.counting(device, lead.name, order=2).cumulants[1]
         assert nm.exact.spectrum(device, [1e-14], observable=lead.name)[0] == pytest.approx(2 * k2, rel=1e-9)
         assert nm.exact.spectrum(device, [1e9], observable=lead.name)[0] == pytest.approx(2 * shot, rel=1e-9)
+        assert nm.exact.counting(device, lead.name, order=1).tunnel_rate == pytest.approx(shot, rel=1e-12)
 
 
 def test_parseval_the_spectrum_integrates_to_the_variance():
@@ -375,6 +392,8 @@ def test_cumulants_agree_with_the_tilted_generators_eigenvalue(device):
     for a, lead in enumerate(device.leads):
         got = nm.exact.counting(device, lead.name, order=4)
         ref = eigenvalue_cumulants(dense, a)
+        if device.leads[0].mu == device.leads[1].mu:  # equilibrium: no current, no Fano factor
+            assert got.fano == math.inf
         # odd cumulants vanish at equilibrium: an absolute floor at 1e-12 of the largest
         assert np.allclose(got.cumulants[1:], ref[1:], rtol=1e-10, atol=1e-12 * np.abs(ref[1:]).max())
         assert got.cumulants[0] == pytest.approx(ref[0], rel=1e-10, abs=1e-14 * abs(ref[1]))

@@ -463,13 +463,16 @@ def counting(dev: Device, lead, order: int = 4) -> Counting:
     Returns
     -------
     Counting
-        ``cumulants`` (shape (order,), [1/time]), ``fano``, ``current``.
+        ``cumulants`` (shape (order,), [1/time]), ``fano``, ``current``, ``tunnel_rate``.
     """
     a = dev.lead_index(lead)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ConfigError(f"order: expected an integer >= 1, got {order!r}")
     problem = noise_problem(dev)
-    return Counting(cumulants=noise.cumulants(problem, a, int(order)), lead=dev.leads[a].name, device=dev)
+    j_in, j_out = problem.jumps(a)
+    tunnel_rate = float(((j_in + j_out) @ problem.pi).sum())
+    return Counting(cumulants=noise.cumulants(problem, a, int(order)), lead=dev.leads[a].name,
+                    tunnel_rate=tunnel_rate, device=dev)
 
 
 def _sweep_models(dev: Device, parameter: str, values: np.ndarray):

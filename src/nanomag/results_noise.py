@@ -105,8 +105,9 @@ class Telegraph:
         """P(dwell > t) in ``basin`` ("up" or "down") at ``times`` (>= 0), shape (n_times,).
 
         The chain starts from the entrance distribution of the basin and is
-        absorbed on entering the other one (propagated by uniformisation or
-        the rational integrator, relative accuracy ~1e-13).
+        absorbed on entering the other one: propagated during the fast
+        relaxation, then the slow exit mode a_1 exp(-mu_1 t) when the exit is
+        much slower than the rest (relative accuracy ~1e-10 at any barrier).
         """
         from ._validate import check_times
 
@@ -304,12 +305,17 @@ class Counting:
     cumulants : ndarray, shape (order,)
         kappa_1 .. kappa_order per unit time (kappa_1 is the mean current).  [1/time]
     lead : str
+    tunnel_rate : float
+        Total rate of tunnelling through the lead, in and out, <1| J_in + J_out |pi>: the Schottky
+        level, S_I(f -> inf) = 2 tunnel_rate.  [1/time]
     fano : float
-        kappa_2 / |kappa_1| (inf when the mean current is 0).
+        kappa_2 / |kappa_1|; inf when the mean current is 0 to within rounding
+        (|kappa_1| <= 1e-12 tunnel_rate, e.g. at equilibrium).
     """
 
     cumulants: np.ndarray
     lead: str
+    tunnel_rate: float = math.nan
     device: object = None
 
     @property
@@ -324,7 +330,9 @@ class Counting:
     def fano(self) -> float:
         k1 = abs(float(self.cumulants[0]))
         k2 = float(self.cumulants[1]) if self.order > 1 else math.nan
-        return k2 / k1 if k1 > 0 else math.inf
+        if k1 == 0 or k1 <= 1e-12 * self.tunnel_rate:
+            return math.inf
+        return k2 / k1
 
     def normalised(self) -> np.ndarray:
         """kappa_n / |kappa_1|, shape (order,) (the Fano factor is entry 1)."""

@@ -13,7 +13,7 @@ low-frequency spectra, accurate however high the barrier.
   the entrance distributions into each basin and the mean dwell times;
 * :func:`dwell_survival`: P(dwell > t) from the entrance distribution;
 * :func:`u_spectrum`, :func:`current_spectrum`: one-sided PSDs by one banded
-  factorisation per frequency;
+  factorisation per frequency, the slowest mode (:func:`slow_mode`) split off exactly;
 * :func:`cumulants`: zero-frequency cumulants of the transferred charge by the
   recursive Rayleigh-Schroedinger scheme of Flindt et al., PRL 100, 150601 (2008).
 
@@ -84,14 +84,13 @@ def check_frequencies(freqs) -> np.ndarray:
         f = np.asarray(freqs, dtype=float)
     except (TypeError, ValueError):
         raise ConfigError(f"freqs: expected numbers, got {freqs!r:.60}") from None
-    scalar = f.ndim == 0
     f = np.atleast_1d(f)
     if f.ndim != 1 or f.size == 0:
         raise ConfigError(f"freqs: expected a 1-d array of frequencies, got shape {np.shape(freqs)}")
     if not np.all(np.isfinite(f)) or np.any(f <= 0):
         bad = f[~(np.isfinite(f) & (f > 0))][0]
         raise ConfigError(f"freqs: every frequency must be finite and > 0 (cycles per unit time), got {bad!r}")
-    return f if not scalar else f.reshape(1)
+    return f
 
 
 # --------------------------------------------------------------------------- the shifted solver
@@ -514,11 +513,63 @@ def telegraph_times(problem: NoiseProblem, theta: float) -> TelegraphTimes:
                           entrance_up=entrance_up, entrance_down=entrance_down)
 
 
+#: The slow exit mode of a basin replaces the propagation after SETTLE / (the next rate): e^-60 ~ 1e-26.
+SETTLE = 60.0
+#: ... when the next rate is at least SEPARATION x the exit rate.
+SEPARATION = 1e3
+
+
+def _exit_mode(solver: ShiftedSolver, start: np.ndarray):
+    """(rate mu_1, amplitude a_1, next rate mu_2) of P(dwell > t) = a_1 exp(-mu_1 t) + O(exp(-mu_2 t)).
+
+    Inverse iteration with (-Q_SS)^{-1} (the GTH factors of a sub-generator:
+    every vector stays positive, so mu_1 keeps its relative accuracy however
+    small it is): the right vector tends to the quasi-stationary distribution
+    r, the left one (transposed solves from 1) to l, and
+    a_1 = (1 . r)(l . start) / (l . r).  mu_2 comes from the decay of the
+    iterates with r projected out: a rate, not an accurate one.
+    """
+    r = start / start.sum()
+    left = np.ones_like(r)
+    mu_inv = math.nan
+    for _ in range(SLOW_MODE_ITERATIONS):
+        y = solver.solve_real(r)
+        z = solver.solve_real(left, transposed=True)
+        new = y.sum() / r.sum()
+        r, left = y / y.sum(), z / z.max()
+        if abs(new - mu_inv) <= SLOW_MODE_TOL * new:
+            mu_inv = new
+            break
+        mu_inv = new
+    else:
+        return None
+    lr = _dot(left, r)
+    amplitude = r.sum() * _dot(left, start) / lr
+    x = start - r * (_dot(left, start) / lr)
+    growth = []
+    for _ in range(8):  # few steps: rounding feeds the slow mode back at 1/mu_1 per step
+        size = np.abs(x).sum()
+        if not size > 0:
+            break
+        y = solver.solve_real(x / size)
+        for _ in range(2):  # project twice: the first leaves the rounding of a large slow part
+            y -= r * (_dot(left, y) / lr)
+        growth.append(np.abs(y).sum())
+        x = y
+    mu_next = 1.0 / float(np.median(growth)) if growth and np.median(growth) > 0 else math.inf
+    return 1.0 / mu_inv, amplitude, mu_next
+
+
 def dwell_survival(times_: TelegraphTimes, times: np.ndarray, basin: str, propagate) -> np.ndarray:
     """P(dwell > t) in ``basin`` ("up" or "down") at ``times``, shape (n_times,).
 
     exp(Q_SS t) applied to the entrance distribution, S = C minus the other
     basin, summed, by ``propagate`` (:func:`nanomag.markov.chain.propagate`).
+    When the exit from the basin is much slower than everything else in it
+    (:data:`SEPARATION`), the survival after the fast relaxation (``SETTLE``
+    over the next rate) is its slow mode a_1 exp(-mu_1 t) (:func:`_exit_mode`),
+    checked against the propagation where the two meet; the propagation
+    alone cannot step over dwell times of 1e15 fast times.
     """
     problem = times_.problem
     if basin == "up":
@@ -529,8 +580,24 @@ def dwell_survival(times_: TelegraphTimes, times: np.ndarray, basin: str, propag
         raise ConfigError(f"basin: expected 'up' or 'down', got {basin!r}")
     live = problem.states[~target]
     A = problem.model.generator[live][:, live]
-    values = propagate(A, start[~target], times, functionals=np.ones(live.size))
-    return np.clip(values[:, 0], 0.0, 1.0)
+    p0 = start[~target]
+    out = np.empty(times.size)
+    late = np.zeros(times.size, dtype=bool)
+    mode = _exit_mode(ShiftedSolver(problem.banded_of(live)), p0)
+    if mode is not None and mode[2] >= SEPARATION * mode[0]:
+        mu1, a1, mu2 = mode
+        t_settle = SETTLE / mu2
+        late = times > t_settle
+        if late.any():
+            here = propagate(A, p0, np.array([t_settle]), functionals=np.ones(live.size))[0, 0]
+            slow = a1 * math.exp(-mu1 * t_settle)
+            if abs(here - slow) > 1e-9 * slow:  # the slow mode does not describe the tail: propagate everything
+                late[:] = False
+            else:
+                out[late] = a1 * np.exp(-mu1 * times[late])
+    if (~late).any():
+        out[~late] = propagate(A, p0, times[~late], functionals=np.ones(live.size))[:, 0]
+    return np.clip(out, 0.0, 1.0)
 
 
 def bistable(problem: NoiseProblem, theta: float) -> tuple[bool, bool]:
