@@ -600,6 +600,7 @@ class TelegraphSampler:
             kept = np.arange(out["dwell_times"].shape[1])[None, :] < out["n_dwells"][:, None]
             out["dwell_times"] = out["dwell_times"][kept]
             out["dwell_basin"] = out["dwell_basin"][kept]
+            _, out["psd"], out["psd_sq"] = _welch_segments(out.pop("u_grid"), grid_dt, nperseg)
             return out
 
         t0 = time.perf_counter()
@@ -607,11 +608,12 @@ class TelegraphSampler:
         pilot = 0 if self._dwell_rate is not None else min(n_traj, 2)
         parts = [records(part) for part in (indices[:pilot], indices[pilot:]) if part.size]
         out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-        freqs, psd, psd_sq = _welch_segments(out["u_grid"], grid_dt, nperseg)
+        freqs = np.fft.rfftfreq(nperseg, grid_dt)  # those of the Welch estimate
         wall = time.perf_counter() - t0
         return TelegraphSample(
             n_dwells=out["n_dwells"], dwell_times=out["dwell_times"], dwell_basin=out["dwell_basin"],
-            occupation=out["occupation"], switches=out["switches"], psd_freqs=freqs, psd=psd, psd_sq=psd_sq,
+            occupation=out["occupation"], switches=out["switches"], psd_freqs=freqs, psd=out["psd"],
+            psd_sq=out["psd_sq"],
             window_counts=np.diff(out["charge"], axis=1), events_per_trajectory=out["n_events"],
             event_counts=out["counts"].sum(axis=0), event_names=self.builder.event_names,
             lead_names=[lead.name for lead in self.device.leads], threshold=self.threshold,
