@@ -220,6 +220,7 @@ class EnsembleFile:
                 model.event_names)
             dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s")
             dataset("chunks/rank", (n_chunks,), "i4", -1)
+            _name_dimensions(h5, cfg, model.event_names)
             h5.flush()
         finally:
             with contextlib.suppress(Exception):
@@ -350,6 +351,45 @@ class EnsembleFile:
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None
+
+
+def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
+    """Dimension scales and CF units (:mod:`nanomag.io.netcdf`): xarray opens each group with named dimensions."""
+    from .netcdf import attach, coordinate, dimension, set_units
+
+    for name in ("n_events", "u", "charge", "transferred"):
+        for group in ("first_passage", "trajectories"):
+            if f"{group}/{name}" in h5:
+                set_units(h5[f"{group}/{name}"], "1", {"n_events": "KMC events of the trajectory",
+                                                       "u": "S_z / S_n", "charge": "electrons added to the grain",
+                                                       "transferred": "electrons sent into the grain by the lead"
+                                                       }[name])
+    if "first_passage" in h5:
+        g = h5["first_passage"]
+        traj = dimension(g, "trajectory", cfg.run.n_traj)
+        set_units(g["times"], None, "first-passage (switching) time; t_max where censored")
+        for name in ("times", "censored", "n_events"):
+            attach(g[name], traj)
+    else:
+        g = h5["trajectories"]
+        traj = dimension(g, "trajectory", cfg.run.n_traj)
+        times = coordinate(g["times"], None, "recording time")
+        names = np.array([lead_.name for lead_ in cfg.device.leads], dtype=object)
+        lead = coordinate(g.create_dataset("lead", data=names, shape=names.shape, dtype=h5py.string_dtype()), None,
+                          "lead name")
+        for name in ("u", "charge"):
+            attach(g[name], traj, times)
+        attach(g["transferred"], traj, times, lead)
+        attach(g["n_events"], traj)
+    c = h5["chunks"]
+    chunk = coordinate(c.create_dataset("chunk", data=np.arange(c["done"].shape[0], dtype=np.int64)), None,
+                       "chunk index")
+    event = coordinate(c.create_dataset("event", data=np.array(event_names, dtype=object),
+                                        dtype=h5py.string_dtype()), None, "event class")
+    for name in ("done", "wall_time", "rank"):
+        attach(c[name], chunk)
+    attach(c["event_counts"], chunk, event)
+    set_units(c["event_counts"], "1")
 
 
 def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:
