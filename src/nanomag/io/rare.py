@@ -179,6 +179,27 @@ def _versions() -> dict:
     return out
 
 
+def _units(dev, ffs: bool) -> dict:
+    """The root ``units`` attribute: the unit of each dimensioned attribute and dataset, and the model units.
+
+    Times stay in the model unit hbar/energy ("hbar/meV" for a device in meV; its value in seconds is
+    given), so that a resumed run continues bit for bit.
+    """
+    units = dev.units
+    time, energy = units.name("time"), units.energy or "energy"
+    out = dict(UNITS) if not units.is_physical else {
+        "energy": energy, "time": f"{time} = {units.factor('time'):.10g} s",
+        "rate": f"{units.name('rate')} = {units.factor('rate'):.10g} /s", "temperature": f"{energy} (k_B = 1)"}
+    per = {"wall_time": "s", "stderr": time if ffs else "1", "ci_low": time if ffs else "1",
+           "ci_high": time if ffs else "1"}
+    if ffs:
+        per.update(mfpt=time, flux=units.name("rate"), **{"replicas/flux_time": time})
+    else:
+        per.update(wer="1")
+    out["attributes"] = per
+    return out
+
+
 def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: float, target_u: float,
                settings: dict, sampler, results, estimate=None, created: str | None = None) -> None:
     """Write the whole file through ``path.partial`` and an atomic rename.
@@ -207,8 +228,8 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["start_u"] = float(start_u)
             a["target_u"] = float(target_u)
             a["settings"] = json.dumps(settings)
-            a["units"] = json.dumps(UNITS)
             dev = sampler.device
+            a["units"] = json.dumps(_units(dev, ffs))
             a["device"] = json.dumps({"grain": asdict(dev.grain), "leads": [asdict(lead) for lead in dev.leads]},
                                      default=str)
             a["versions"] = json.dumps(_versions())
@@ -230,7 +251,7 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                     g[key] = np.array([r[key] for r in results], dtype=dtype)
                 for key in _STAGE_KEYS:
                     g[key] = np.array([r[key] for r in results], dtype=np.int64).reshape(len(results), n_stages)
-                g["flux_time"].attrs["units"] = "hbar / energy"
+                g["flux_time"].attrs["units"] = dev.units.name("time")
             else:
                 h5.create_group("bins")["edges_u"] = sampler.bin_edges_u
                 for key, dtype in _WE_KEYS:

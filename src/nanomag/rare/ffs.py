@@ -45,6 +45,7 @@ from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
 from ..markov.rates import RateModel, build
 from ..model.device import Device
+from ..model.labels import device_attrs, unit_system
 from . import _kernels as K
 from .stages import StagePlan, influence, pack_tables, plan_replicas, run_two_stage
 
@@ -346,7 +347,13 @@ class SwitchingRate:
                    "flux": self.flux, "basin_u": self.basin_u, "engine": self.engine, "seed": self.seed,
                    "start_u": self.start_u, "target_u": self.target_u, "rtol": self.rtol,
                    "max_events": self.max_events, "wall_time": self.wall_time})
-        ds["replica_time"].attrs["units"] = "hbar/energy"
+        unit = unit_system(self.device).name("time")  # model units: "hbar/meV", or "hbar/energy"
+        ds.attrs.update(mfpt_units=unit, stderr_units=unit, ci_low_units=unit, ci_high_units=unit,
+                        flux_units=f"1/({unit})",
+                        wall_time_units="s", **device_attrs(self.device))
+        ds["replica_time"].attrs.update(units=unit, long_name="duration of the replica's flux run")
+        for key in ("interface_u", "n_trials", "n_success", "p", "replica_weight", "replica_events"):
+            ds[key].attrs["units"] = "1"
         return ds
 
 

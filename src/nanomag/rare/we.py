@@ -49,6 +49,7 @@ from ..markov.chain import (
 )
 from ..markov.rates import build
 from ..model.device import Device
+from ..model.labels import device_attrs
 from ..model.protocol import Protocol, as_protocol
 from . import _kernels as K
 from .stages import StagePlan, influence, pack_tables, run_two_stage
@@ -279,14 +280,18 @@ class WriteErrorRate:
             import xarray as xr
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
-        return xr.Dataset(
+        ds = xr.Dataset(
             {"replica_wer": ("replica", self.replica_wer), "replica_events": ("replica", self.replica_events)},
             coords={"replica": np.arange(self.n_replicas)},
             attrs={"wer": self.wer, "stderr": self.stderr, "ci_low": self.ci[0], "ci_high": self.ci[1],
                    "confidence": self.confidence, "n_events": self.n_events, "stopped_by": self.stopped_by,
                    "events_per_run": self.events_per_run, "walkers": self.walkers, "steps": self.steps,
                    "engine": self.engine, "seed": self.seed, "start_u": self.start_u, "target_u": self.target_u,
-                   "rtol": self.rtol, "max_events": self.max_events, "wall_time": self.wall_time})
+                   "rtol": self.rtol, "max_events": self.max_events, "wall_time": self.wall_time,
+                   "wer_units": "1", "wall_time_units": "s", **device_attrs(self.device)})
+        ds["replica_wer"].attrs.update(units="1", long_name="write error rate estimated by the replica")
+        ds["replica_events"].attrs.update(units="1", long_name="KMC events spent by the replica")
+        return ds
 
 
 # --------------------------------------------------------------------------- the sampler

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.labels import axis_label, output_unit
 from ..phase import diagrams as phase
 from ._figure import figure_axes, finish
 
@@ -167,16 +168,19 @@ def figure8(path=None, *, n: int = 401, axes=None):
     return finish(fig, path, owned, dpi=130)
 
 
-def device_figure(diagram: phase.PhaseDiagram, path=None, *, ax=None, marker=None, title: str = ""):
+def device_figure(diagram: phase.PhaseDiagram, path=None, *, ax=None, marker=None, title: str = "", units=None):
     """Draw a :class:`~nanomag.phase.PhaseDiagram` of a device; ``marker`` = (x, y) marks the device.
 
+    ``units``: the device (or its UnitSystem) whose energies the axes (mu, h) are in: the labels name
+    its energy unit ("mu of lead 'left' (meV)"), or "energy" for a dimensionless device.
     Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.
     """
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
     _draw_labels(ax, diagram.labels, diagram.x, diagram.y, True)
     if marker is not None:
         ax.plot(*marker, "k*", ms=12)
-    ax.set_xlabel(diagram.x_name)
-    ax.set_ylabel(diagram.y_name)
+    energy = output_unit(units, "energy")[1]
+    ax.set_xlabel(axis_label(diagram.x_name, energy))
+    ax.set_ylabel(axis_label(diagram.y_name, energy))
     ax.set_title(title, fontsize=9)
     return finish(fig, path, owned, dpi=130)
