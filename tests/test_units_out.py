@@ -10,13 +10,14 @@ import warnings
 import h5py
 import numpy as np
 import pytest
-from devices import switching_device
 from scipy import constants
 
 import nanomag as nm
 from nanomag.cli import main
 from nanomag.errors import RegimeWarning
 from nanomag.model.labels import axis_label, from_output, output_unit, to_output
+
+from devices import switching_device
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("h5netcdf")
