@@ -252,3 +252,32 @@ def test_figure_axes_are_labelled_with_units():
     assert fig.axes[0].get_xlabel() == "pulse width (ns)"
     assert fig.axes[0].get_legend().get_title().get_text() == "mu.left (ueV)"
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the tutorial
+
+
+def test_tutorial_script_runs_and_answers_in_physical_units(tmp_path, capsys):
+    """scripts/tutorial_device.py --quick (docs/tutorial.md): both devices, in ns, nA and mT, with figures."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "tutorial_device.py"
+    spec = importlib.util.spec_from_file_location("tutorial_device", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--quick", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "ns" in text and "nA" in text and "mT" in text and "pA" in text
+    co = result["cobalt"]
+    # KMC (100 trajectories, seed 1) against the exact mean: a z-score, 4 standard errors
+    assert abs(co["z"]) < 4 and 100 < co["mfpt_ns"] < 10_000
+    assert co["current_nA"] > 0
+    widths = co["wer_width_ns"]
+    assert np.isfinite(widths[1e-3][-1]) and widths[1e-3][-1] < widths[1e-6][-1]  # the strongest pulse
+    flip = result["flipper"]
+    # no bias: symmetric dwell times; a bias tilts them (spin-transfer torque favours up)
+    assert flip["bias_0_mV"]["up_ns"] == pytest.approx(flip["bias_0_mV"]["down_ns"], rel=1e-6)
+    assert flip["bias_4_mV"]["up_ns"] < flip["bias_0_mV"]["up_ns"] < flip["bias_4_mV"]["down_ns"]
+    for name in ("cobalt_switching.png", "cobalt_wer.png", "flipper_trace.png"):
+        assert (tmp_path / name).stat().st_size > 0
