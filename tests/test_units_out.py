@@ -281,3 +281,97 @@ def test_tutorial_script_runs_and_answers_in_physical_units(tmp_path, capsys):
     assert flip["bias_4_mV"]["up_ns"] < flip["bias_0_mV"]["up_ns"] < flip["bias_4_mV"]["down_ns"]
     for name in ("cobalt_switching.png", "cobalt_wer.png", "flipper_trace.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- rare-event files and command lines
+
+RARE_TOML = """[units]
+energy = "ueV"
+
+[grain]
+S0 = 10
+eta = 1
+kappa = 1.0
+h = 0.0
+eps = 0.0
+alpha = 0.01
+T = 1.0
+
+[[leads]]
+name = "left"
+mu = 0.0
+gamma_up = 0.03
+gamma_down = 0.01
+
+[run]
+kind = "first_passage"
+start_u = -0.8
+target_u = 0.8
+n_traj = 1
+seed = 5
+"""
+
+
+def test_rare_file_names_the_units_of_its_times(tmp_path):
+    import json
+
+    from nanomag.io.rare import RareSpec, read_rare
+    from nanomag.run.rare import run_rare
+
+    path = tmp_path / "rare.toml"
+    path.write_text(RARE_TOML)
+    cfg = nm.read_config(path)
+    out = tmp_path / "rare.h5"
+    est = run_rare(cfg, out, spec=RareSpec(start_u=-0.8, target_u=0.8, seed=5, rtol=0.3), quiet=True)
+    with h5py.File(out) as h5:
+        assert h5["replicas/flux_time"].attrs["units"] == "hbar/ueV"
+        units = json.loads(h5.attrs["units"])
+        assert units["attributes"]["mfpt"] == "hbar/ueV" and units["attributes"]["wall_time"] == "s"
+        seconds = float(units["time"].split("=")[1].split()[0])
+        assert seconds == pytest.approx(NS_PER_UNIT * 1e-9, rel=1e-9)
+    assert read_rare(out).mfpt == est.mfpt  # times stay in model units: a resume continues bit for bit
+    ds = est.to_xarray()
+    assert ds.attrs["mfpt_units"] == "hbar/ueV" and ds["replica_time"].attrs["units"] == "hbar/ueV"
+    assert ds.attrs["energy_unit"] == "ueV"
+
+
+def test_spectroscopy_and_pulse_commands_name_their_units(tmp_path, capsys):
+    import json
+
+    cfg = toml(tmp_path, units=True)
+    out = tmp_path / "spec.h5"
+    assert main(["spectroscopy", str(cfg), "--vg", "-1", "1", "3", "--vbias", "0.5", "6", "3", "--out", str(out),
+                 "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    with h5py.File(out) as f:
+        assert payload["units"]["max_current"] == f["current"].attrs["units"]
+        assert payload["max_current"] == pytest.approx(float(np.abs(f["current"][...]).max()), rel=1e-12)
+    text = cfg.read_text() + '\n[[protocol]]\nduration = "30 ns"\nmu = { left = "3 ueV", right = "-3 ueV" }\n'
+    cfg.write_text(text.replace("mu = 3.0", "mu = -3.0"))
+    out = tmp_path / "wer.h5"
+    assert main(["pulse", str(cfg), "--vary", "mu.left", "--heights", "2", "3", "2", "--widths", "0", "100", "5",
+                 "--out", str(out), "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["units"]["widths"] == "ns" and payload["units"]["height"] == "ueV"
+    assert payload["widths"][1] == pytest.approx(100 * NS_PER_UNIT, rel=1e-12)
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds["widths"].attrs["units"] == "ns" and float(ds["widths"][-1]) == pytest.approx(payload["widths"][1])
+
+
+def test_phase_figure_names_the_energy_unit():
+    import matplotlib
+
+    matplotlib.use("Agg")  # the test picks the backend, the library never does
+    import matplotlib.pyplot as plt
+
+    from nanomag.phase import device_phase_diagram
+    from nanomag.viz.phase import device_figure
+
+    dev = physical()
+    diag = device_phase_diagram(dev, np.linspace(-4.0, 4.0, 4), np.linspace(-1.0, 1.0, 3))
+    fig = device_figure(diag, units=dev)
+    assert fig.axes[0].get_xlabel().endswith("(ueV)") and fig.axes[0].get_ylabel().endswith("(ueV)")
+    plt.close(fig)
+    fig = device_figure(diag)
+    assert fig.axes[0].get_xlabel().endswith("(energy)")
+    plt.close(fig)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.config import read_config
+from ..model.labels import output_unit, parameter_kind
 from ..run.budget import check_memory, check_states, check_time
 from .common import (
     add_force_flags,
@@ -124,28 +125,35 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
         title = f"{cfg.path}: WER, u {start_u:+g} -> {target_u:+g}, S0 = {dev.grain.S0:g}"
         write_result(plot, lambda tmp: plot_wer_map(result, tmp, title=title), "--plot")
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
-    at = {lv: result.width_at(lv) for lv in levels}
-    slope = result.tail_slope()
+    # shown in the file's units: widths in ns, us, ... and heights in meV (model units if dimensionless)
+    w_scale, w_unit = output_unit(dev, "time", widths[widths > 0] if np.any(widths > 0) else None)
+    h_scale, h_unit = (output_unit(dev, parameter_kind(result.parameter), result.heights) if result.parameter
+                       else (1.0, ""))
+    at = {lv: result.width_at(lv) * w_scale for lv in levels}
+    slope = result.tail_slope() / w_scale
     rows = []
-    for i, h in enumerate(result.heights):
+    for i, h in enumerate(result.heights * h_scale):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),
                      "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
                      "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
     payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
                "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
-               "widths": [float(widths[0]), float(widths[-1]), int(widths.size)], "seconds": result.wall_time,
-               "rows": rows}
+               "widths": [float(widths[0] * w_scale), float(widths[-1] * w_scale), int(widths.size)],
+               "seconds": result.wall_time, "rows": rows,
+               "units": {"widths": w_unit, "height": h_unit, "width_at": w_unit,
+                         "tail_slope": f"1/{w_unit}" if "/" not in w_unit else f"1/({w_unit})", "seconds": "s"}}
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
     name = result.parameter or "height"
     lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
-             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0]:g}, {widths[-1]:g}] "
-             f"({result.wall_time:.2f} s)",
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0] * w_scale:g}, "
+             f"{widths[-1] * w_scale:g}] {w_unit} ({result.wall_time:.2f} s)",
+             f"  widths w(WER) in {w_unit}" + (f", {result.parameter} in {h_unit}" if result.parameter else ""),
              f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
              + f" {'dlnWER/dw':>10s}"]
-    for row, h in zip(rows, result.heights, strict=True):
+    for row, h in zip(rows, result.heights * h_scale, strict=True):
         cells = " ".join(f"{row['width_at'][f'{lv:g}']:9.4g}" if row["width_at"][f"{lv:g}"] is not None
                          else f"{'-':>9s}" for lv in levels)
         s = f"{row['tail_slope']:10.4g}" if row["tail_slope"] is not None else f"{'-':>10s}"
