@@ -16,6 +16,11 @@ Layout (summarised in the README, "Ensembles at scale")::
     /chunks/event_counts    (n_chunks, n_classes) int64, attr names
     /chunks/wall_time, /chunks/rank   per chunk: seconds in the kernel, rank that computed it
 
+Every dataset has a CF ``units`` attribute ("1" for counts and u) and named
+dimensions (HDF5 dimension scales: ``trajectory``, ``times``, ``lead``,
+``chunk``, ``event``), so ``xarray.open_dataset(path, engine="h5netcdf",
+group="first_passage")`` opens each group (:func:`_name_dimensions`).
+
 Crash safety: every dataset is allocated in full when the file is created
 (HDF5's ALLOC_TIME_EARLY), so later writes touch raw data only, never the
 file's metadata.  The file is opened without a chunk cache, so each write

@@ -1,11 +1,15 @@
 """HDF5 files of write error rate maps (:class:`nanomag.results.WERMap`, from :func:`nanomag.pulse.wer_map`).
 
 The file describes itself: root attributes ``nanomag_version``, ``kind =
-"wer_map"``, ``config_toml`` (the device and protocol text), ``axes`` and the
-map's settings (``parameter``, ``parameter_units``, ``segment``,
-``start_u``, ``target_u``, ``wer_tol``, ``wall_time``); datasets
-``widths``, ``heights``, ``wer`` and ``switching_probability``, each with a
-``units`` attribute.
+"wer_map"``, ``config_toml`` (the device and protocol text), ``axes``,
+``energy_unit`` and the map's settings (``parameter``, ``parameter_units``,
+``segment``, ``start_u``, ``target_u``, ``wer_tol``, ``wall_time``); datasets
+``widths``, ``heights``, ``wer`` and ``switching_probability``, each with CF
+``units`` and ``long_name`` attributes.  ``heights`` and ``widths`` are
+dimension scales (:mod:`nanomag.io.netcdf`), so ``xarray.open_dataset(path,
+engine="h5netcdf")`` gives ``wer`` over them.  A device with physical units
+stores widths in a readable time unit and heights in its energy unit (K for
+T); :func:`read_wer_map` converts back.
 """
 
 from __future__ import annotations
