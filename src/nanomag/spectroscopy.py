@@ -280,14 +280,20 @@ class SpectroscopyMaps:
         """``{key: (values, unit name)}`` for vg, vbias, current, conductance and tmr, in readable units.
 
         Voltages in nV ... V, currents (and the TMR difference, in the unit of
-        the current) in fA ... A, conductances in pS ... S; a dimensionless
-        device keeps its numbers, named as in :data:`UNITS`.
+        the current) in fA ... A, conductances in pS ... S, each the largest
+        unit in which the map's largest magnitude is at least 1; a
+        dimensionless device keeps its numbers, named as in :data:`UNITS`.
         """
-        current = to_output(self.current, self.units, "current")
-        return {"vg": to_output(self.vg, self.units, "voltage", like=np.r_[self.vg, self.vbias]),
-                "vbias": to_output(self.vbias, self.units, "voltage", like=np.r_[self.vg, self.vbias]),
+        def peak(a):  # maps are mostly near zero: the unit follows their largest value
+            a = np.abs(np.asarray(a, dtype=float))
+            return [float(np.nanmax(a))] if a.size and np.any(a > 0) else None
+
+        current = to_output(self.current, self.units, "current", like=peak(self.current))
+        volts = peak(np.r_[self.vg, self.vbias])
+        return {"vg": to_output(self.vg, self.units, "voltage", like=volts),
+                "vbias": to_output(self.vbias, self.units, "voltage", like=volts),
                 "current": current,
-                "conductance": to_output(self.conductance, self.units, "conductance"),
+                "conductance": to_output(self.conductance, self.units, "conductance", like=peak(self.conductance)),
                 "tmr": to_output(self.tmr, self.units, "current", unit=current[1] if self.units.is_physical
                                  else None)}
 
