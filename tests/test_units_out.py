@@ -370,7 +370,12 @@ def test_phase_figure_names_the_energy_unit():
     dev = physical()
     diag = device_phase_diagram(dev, np.linspace(-4.0, 4.0, 4), np.linspace(-1.0, 1.0, 3))
     fig = device_figure(diag, units=dev)
-    assert fig.axes[0].get_xlabel().endswith("(ueV)") and fig.axes[0].get_ylabel().endswith("(ueV)")
+    assert fig.axes[0].get_xlabel().endswith("(ueV)") and fig.axes[0].get_ylabel().startswith("B ")
+    # h = g mu_B B: 1 ueV is 8.638 mT at g = 2 (CODATA, by hand)
+    tesla_per_ueV = 1e-6 * constants.e / (2 * constants.physical_constants["Bohr magneton"][0])
+    unit = fig.axes[0].get_ylabel().rsplit("(", 1)[1].rstrip(")")
+    per = {"uT": 1e-6, "mT": 1e-3, "T": 1.0}[unit]
+    np.testing.assert_allclose(fig.axes[0].get_ylim(), np.array([-1.0, 1.0]) * tesla_per_ueV / per, rtol=1e-9)
     plt.close(fig)
     fig = device_figure(diag)
     assert fig.axes[0].get_xlabel().endswith("(energy)")

@@ -214,7 +214,8 @@ class FirstPassageSample:
         xr = _xarray()
         data = {k: ("trajectory", getattr(self, k)) for k in self._per_trajectory}
         attrs = {k: getattr(self, k) for k in ("engine", "start_u", "target_u", "t_max", "seed", "wall_time")}
-        times, unit = to_output(self.times, self.device, "time", like=self.times[~self.censored])
+        switched = self.times[~self.censored]
+        times, unit = to_output(self.times, self.device, "time", like=switched if switched.size else None)
         data["times"] = ("trajectory", times)
         attrs["t_max"] = float(to_output(self.t_max, self.device, "time", unit=_physical(self.device, unit))[0])
         attrs.update(t_max_units=unit, wall_time_units="s", **device_attrs(self.device))

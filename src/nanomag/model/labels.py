@@ -19,7 +19,6 @@ the dimensionless names say what the number is measured in.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 
@@ -176,6 +175,8 @@ def device_attrs(dev) -> dict:
     ``grain.<key>`` and ``lead.<name>.<key>`` hold the parameters in that unit
     (rates as hbar*Gamma, temperatures as k_B T); ``device`` is all of it as JSON.
     """
+    if dev is not None and not hasattr(dev, "grain"):
+        dev = getattr(dev, "device", None)  # a rate model: its device
     if dev is None:
         return {}
     units = unit_system(dev)
@@ -198,7 +199,5 @@ def device_attrs(dev) -> dict:
                 entry[key] = value
                 out[f"lead.{lead.name}.{key}"] = value
         leads.append(entry)
-    out["device"] = json.dumps({"grain": grain, "leads": leads, "energy_unit": out["energy_unit"]},
-                               default=lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else
-                               str(x))
+    out["device"] = json.dumps({"grain": grain, "leads": leads, "energy_unit": out["energy_unit"]})
     return out
