@@ -66,7 +66,8 @@ def cobalt(quick: bool, out: Path) -> dict:
     wer = nm.pulse.wer_map(rest, pulse, -1.0, 0.8, widths=widths_ns / ns, heights=heights, parameter="mu.left")
     at = {level: wer.width_at(level) * ns for level in (1e-3, 1e-6)}
     for i, height in enumerate(wer.heights):
-        cells = ", ".join(f"WER {level:g} at {at[level][i]:.4g} ns" for level in at)
+        cells = ", ".join(f"WER {level:g} at {at[level][i]:.4g} ns" if np.isfinite(at[level][i])
+                          else f"WER {level:g} beyond {widths_ns[-1]:g} ns" for level in at)
         print(f"         pulse mu_left = {height:g} meV: {cells}")
 
     times = np.linspace(0.0, 2.0 * mfpt, 200)
@@ -91,6 +92,7 @@ def flipper(quick: bool, out: Path) -> dict:
         up, down = nm.exact.mfpt(dev, -0.9, 0.9), nm.exact.mfpt(dev, 0.9, -0.9)
         st = nm.exact.stationary(dev)
         current = units.convert(st.currents[0], "current", "pA")
+        current = current if abs(current) > 1e-9 else 0.0  # rounding noise at zero bias
         print(f"[flipper] S0 = {grain.S0:g}, bias {2 * bias:g} mV: dwell down -> up {up * ns:.4g} ns, "
               f"up -> down {down * ns:.4g} ns, <u> = {st.mean_u:+.3f}, I = {current:.4g} pA")
         result[f"bias_{2 * bias:g}_mV"] = {"up_ns": up * ns, "down_ns": down * ns, "current_pA": current}
