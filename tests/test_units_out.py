@@ -105,7 +105,7 @@ def test_run_file_has_units_and_named_dimensions(tmp_path):
     with h5py.File(out) as h5:
         times = h5["first_passage/times"]
         assert times.attrs["units"] == "ns" and h5["first_passage/n_events"].attrs["units"] == "1"
-        assert h5["chunks/wall_time"].attrs["units"] == "s"
+        assert h5["chunks/wall_time"].attrs["units"] == "s" and h5.attrs["wall_time_units"] == "s"
         np.testing.assert_allclose(times[...], back.times * NS_PER_UNIT, rtol=1e-12)
     ds = xr.open_dataset(out, engine="h5netcdf", group="first_passage")
     with ds:
@@ -327,6 +327,8 @@ def test_rare_file_names_the_units_of_its_times(tmp_path):
         assert h5["replicas/flux_time"].attrs["units"] == "hbar/ueV"
         units = json.loads(h5.attrs["units"])
         assert units["attributes"]["mfpt"] == "hbar/ueV" and units["attributes"]["wall_time"] == "s"
+        assert h5.attrs["mfpt_units"] == h5.attrs["ci_high_units"] == "hbar/ueV" and h5.attrs["flux_units"] == \
+            "ueV/hbar"
         seconds = float(units["time"].split("=")[1].split()[0])
         assert seconds == pytest.approx(NS_PER_UNIT * 1e-9, rel=1e-9)
     assert read_rare(out).mfpt == est.mfpt  # times stay in model units: a resume continues bit for bit

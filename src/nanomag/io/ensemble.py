@@ -362,6 +362,8 @@ def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
     """Dimension scales and CF units (:mod:`nanomag.io.netcdf`): xarray opens each group with named dimensions."""
     from .netcdf import attach, coordinate, dimension, set_units
 
+    for key in ("wall_time", "rank_busy_time", "write_time"):  # root attributes written when the run ends
+        h5.attrs[f"{key}_units"] = "s"
     for name in ("n_events", "u", "charge", "transferred"):
         for group in ("first_passage", "trajectories"):
             if f"{group}/{name}" in h5:

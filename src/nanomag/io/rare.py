@@ -262,6 +262,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                                     "wall_time", "confidence"):
                     a[key] = getattr(estimate, key)
                 a["ci_low"], a["ci_high"] = estimate.ci
+                for key, unit in _units(dev, ffs)["attributes"].items():
+                    if key in a:
+                        a[f"{key}_units"] = unit
                 if ffs:
                     s = h5.create_group("stages")
                     s["interface_u"] = estimate.interfaces
