@@ -67,7 +67,7 @@ def test_a_new_kind_is_one_entry(tmp_path, monkeypatch):
     assert summary.complete and summary.kind == "records"
     with h5py.File(tmp_path / "records.h5") as h5:
         assert h5.attrs["kind"] == "records" and "records/u" in h5 and "trajectories" not in h5
-        assert h5["records/u"].attrs["units"] == "S_z / S_n"
+        assert h5["records/u"].attrs["units"] == "1" and h5["records/u"].attrs["long_name"] == "S_z / S_n"
     back = nm.io.read_ensemble(tmp_path / "records.h5")
     direct = nm.kmc.trajectories(cfg.device, -0.8, kinds.record_times(cfg), n_traj=30, seed=4)
     np.testing.assert_array_equal(back.u, direct.u)

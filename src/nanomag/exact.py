@@ -43,6 +43,7 @@ from .markov.chain import (
 )
 from .markov.rates import RateBuilder, RateModel, build
 from .model.device import Device
+from .model.labels import device_attrs, to_output
 from .model.protocol import Protocol, as_protocol
 from .model.units import to_model_times
 from .results import ComputedWER, FirstPassageDistribution, Transient
@@ -86,6 +87,25 @@ class Stationary:
         """Current from one lead (by index or name) into the grain."""
         names = [lead_.name for lead_ in self.model.device.leads]
         return float(self.currents[names.index(lead) if isinstance(lead, str) else lead])
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: ``currents`` over ``lead`` (readable units, e.g. nA, for a device with
+        physical units) and ``probabilities`` over ``state``; ``mean_u``, ``charge`` and the device's
+        parameters in the attributes."""
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
+        dev = self.model.device
+        currents, unit = to_output(self.currents, dev, "current")
+        ds = xr.Dataset({"currents": ("lead", np.asarray(currents, dtype=float)),
+                         "probabilities": ("state", self.probabilities), "u": ("state", self.model.space.u)},
+                        coords={"lead": [lead.name for lead in dev.leads], "state": np.arange(self.probabilities.size)},
+                        attrs={"mean_u": self.mean_u, "charge": self.charge, **device_attrs(dev)})
+        ds["currents"].attrs.update(units=unit, long_name="particle current from each lead into the grain")
+        ds["probabilities"].attrs.update(units="1", long_name="stationary probability of each state")
+        ds["u"].attrs.update(units="1", long_name="S_z / S_n of each state")
+        return ds
 
     def u_distribution(self) -> tuple[np.ndarray, np.ndarray]:
         """(u values, probabilities) summed over sectors, sorted by u."""
@@ -172,7 +192,7 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     except SolverError:  # the moments overflow, the distribution at finite times does not
         mean = std = math.nan
     return FirstPassageDistribution(times=times, survival=survival, density=density, mean=mean, std=std,
-                                    engine="exact")
+                                    engine="exact", device=dev)
 
 
 # --------------------------------------------------------------------------- transients
@@ -196,7 +216,8 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
     times = check_times(times)
     rows = np.vstack([model.space.u, model.space.charge, np.asarray(model.current_operator)])
     values = propagate(model.generator, p0, times, functionals=rows, method=method)
-    return Transient(times=times, mean_u=values[:, 0], currents=values[:, 2:], charge=values[:, 1], engine="exact")
+    return Transient(times=times, mean_u=values[:, 0], currents=values[:, 2:], charge=values[:, 1], engine="exact",
+                     device=dev)
 
 
 # --------------------------------------------------------------------------- protocols
@@ -226,7 +247,7 @@ def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> F
         density[sel] = p[sel] @ rate
     mean, std = _moments_after(model, live, target, p_end, protocol.duration, i0, i1)
     return FirstPassageDistribution(times=times, survival=survival, density=np.clip(density, 0.0, None),
-                                    mean=mean, std=std, engine="exact")
+                                    mean=mean, std=std, engine="exact", device=dev)
 
 
 def _moments_after(model, live, target, p_end, t_end, i0, i1) -> tuple[float, float]:
@@ -263,7 +284,7 @@ def _evolve_under(dev, start_u, times, protocol: Protocol) -> Transient:
         sel = piece == k
         currents[sel] = p[sel] @ m.current_operator.T
     return Transient(times=times, mean_u=p @ model.space.u, currents=currents, charge=p @ model.space.charge,
-                     engine="exact")
+                     engine="exact", device=dev)
 
 
 def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:

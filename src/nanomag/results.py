@@ -54,9 +54,16 @@ from ._stats import (
     survival_interval,
 )
 from .errors import ConfigError, SolverError
+from .model.labels import device_attrs, output_unit, parameter_kind, to_output, unit_system
 
 __all__ = ["TabulatedCurve", "FirstPassageSample", "FirstPassageDistribution", "TrajectorySample", "Transient",
            "WERMap", "parameter_units", "ComputedWER", "SampledWER", "SwitchingRate", "FluxReplica", "WEReplica"]
+
+
+def _physical(device, unit: str) -> str | None:
+    """``unit`` if the device has physical units (a unit to convert other values to), else None."""
+    units = getattr(device, "units", None)
+    return unit if units is not None and units.is_physical else None
 
 
 def _xarray():
@@ -270,8 +277,14 @@ class FirstPassageSample:
         xr = _xarray()
         data = {k: ("trajectory", getattr(self, k)) for k in self._per_trajectory}
         attrs = {k: getattr(self, k) for k in ("engine", "start_u", "target_u", "t_max", "seed", "wall_time")}
+        switched = self.times[~self.censored]
+        times, unit = to_output(self.times, self.device, "time", like=switched if switched.size else None)
+        data["times"] = ("trajectory", times)
+        attrs["t_max"] = float(to_output(self.t_max, self.device, "time", unit=_physical(self.device, unit))[0])
+        attrs.update(t_max_units=unit, wall_time_units="s", **device_attrs(self.device))
         ds = xr.Dataset(data, coords={"trajectory": self.trajectory_index}, attrs=attrs)
-        ds["times"].attrs["units"] = "hbar/energy"
+        ds["times"].attrs.update(units=unit, long_name="first-passage (switching) time; t_max where censored")
+        ds["censored"].attrs["long_name"] = "reached t_max before the target"
         return ds
 
 
@@ -294,6 +307,8 @@ class FirstPassageDistribution:
         NaN when they overflow double precision.  [time]
     engine : str
         ``"exact"`` or ``"fokker_planck"``.
+    device : Device or None
+        The device (its units label :meth:`to_xarray`).
     """
 
     times: np.ndarray
@@ -302,6 +317,7 @@ class FirstPassageDistribution:
     mean: float
     std: float = math.nan
     engine: str = "exact"
+    device: object = field(default=None, repr=False)
 
     def __post_init__(self):
         times = np.asarray(self.times, dtype=float)
@@ -326,10 +342,18 @@ class FirstPassageDistribution:
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``survival`` and ``density`` over the dimension ``time``."""
         xr = _xarray()
-        return xr.Dataset({"survival": ("time", np.asarray(self.survival)),
-                           "density": ("time", np.asarray(self.density))},
-                          coords={"time": self.times},
-                          attrs={"engine": self.engine, "mean": self.mean, "std": self.std})
+        times, unit = to_output(self.times, self.device, "time", like=self.mean if self.mean > 0 else None)
+        scale = output_unit(self.device, "time", unit=_physical(self.device, unit))[0]
+        ds = xr.Dataset({"survival": ("time", np.asarray(self.survival)),
+                         "density": ("time", np.asarray(self.density) / scale)},
+                        coords={"time": np.asarray(times, dtype=float)},
+                        attrs={"engine": self.engine, "mean": self.mean * scale, "std": self.std * scale,
+                               "mean_units": unit, "std_units": unit, **device_attrs(self.device)})
+        ds["time"].attrs.update(units=unit, long_name="time t")
+        ds["survival"].attrs.update(units="1", long_name="survival probability P(tau > t)")
+        ds["density"].attrs.update(units=f"1/{unit}" if "/" not in unit else f"1/({unit})",
+                                   long_name="first-passage density -dS/dt")
+        return ds
 
 
 # --------------------------------------------------------------------------- sampled trajectories
@@ -383,9 +407,13 @@ class TrajectorySample:
         """An ``xarray.Dataset`` with ``u`` over (``trajectory``, ``time``)."""
         xr = _xarray()
         index = np.arange(self.first_index, self.first_index + self.n_traj)
-        return xr.Dataset({"u": (("trajectory", "time"), self.u)},
-                          coords={"trajectory": index, "time": self.times},
-                          attrs={"engine": self.engine, "seed": self.seed})
+        times, unit = to_output(self.times, self.device, "time")
+        ds = xr.Dataset({"u": (("trajectory", "time"), self.u)},
+                        coords={"trajectory": index, "time": np.asarray(times, dtype=float)},
+                        attrs={"engine": self.engine, "seed": self.seed, **device_attrs(self.device)})
+        ds["time"].attrs.update(units=unit, long_name="recording time")
+        ds["u"].attrs.update(units="1", long_name="S_z / S_n")
+        return ds
 
 
 # --------------------------------------------------------------------------- computed transients
@@ -408,6 +436,8 @@ class Transient:
     probabilities : ndarray, shape (n_times, n_cells), or None
         Probability of each cell of ``u`` (Fokker-Planck engine).
     engine : str
+    device : Device or None
+        The device (its units label :meth:`to_xarray`).
     """
 
     times: np.ndarray
@@ -417,6 +447,7 @@ class Transient:
     u: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     engine: str = "exact"
+    device: object = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (f"Transient(engine={self.engine!r}, n_times={self.times.size}, "
@@ -425,16 +456,28 @@ class Transient:
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``mean_u`` (and what else the engine computed) over ``time``."""
         xr = _xarray()
+        times, unit = to_output(self.times, self.device, "time")
         data = {"mean_u": ("time", self.mean_u)}
-        coords = {"time": self.times}
+        coords = {"time": np.asarray(times, dtype=float)}
+        names = {"time": (unit, "time t"), "mean_u": ("1", "<S_z / S_n>")}
         if self.currents is not None:
-            data["currents"] = (("time", "lead"), self.currents)
+            currents, c_unit = to_output(self.currents, self.device, "current")
+            data["currents"] = (("time", "lead"), currents)
+            names["currents"] = (c_unit, "mean particle current from each lead into the grain")
+            if self.device is not None and len(self.device.leads) == np.shape(self.currents)[1]:
+                coords["lead"] = [lead.name for lead in self.device.leads]
         if self.charge is not None:
             data["charge"] = ("time", self.charge)
+            names["charge"] = ("1", "mean number of added electrons")
         if self.probabilities is not None:
             data["probabilities"] = (("time", "u"), self.probabilities)
             coords["u"] = self.u
-        return xr.Dataset(data, coords=coords, attrs={"engine": self.engine})
+            names["probabilities"] = ("1", "probability of each cell of u")
+            names["u"] = ("1", "S_z / S_n")
+        ds = xr.Dataset(data, coords=coords, attrs={"engine": self.engine, **device_attrs(self.device)})
+        for key, (units, long_name) in names.items():
+            ds[key].attrs.update(units=units, long_name=long_name)
+        return ds
 
 
 # --------------------------------------------------------------------------- write error rate maps
@@ -526,13 +569,6 @@ class WERMap:
         check_confidence(confidence)
         return self.wer, self.wer
 
-    def to_xarray(self):
-        """An ``xarray.Dataset`` with ``wer`` and ``switching`` over (``height``, ``width``)."""
-        xr = _xarray()
-        return xr.Dataset({"wer": (("height", "width"), self.wer), "switching": (("height", "width"), self.switching)},
-                          coords={"height": self.heights, "width": self.widths},
-                          attrs={"method": self.method, **self.settings})
-
     def width_at(self, level: float) -> np.ndarray:
         """Smallest width at which the WER falls to ``level``, per height, shape (n_heights,).  [time]
 
@@ -578,6 +614,31 @@ class WERMap:
         return {"parameter": self.parameter, "parameter_units": parameter_units(self.parameter),
                 "segment": int(self.segment), "start_u": float(self.start_u), "target_u": float(self.target_u),
                 **self.attrs}
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: ``wer`` and ``switching_probability`` over (``heights``, ``widths``).
+
+        Widths in a readable time unit for a device with physical units (ns, us, ...), heights in the
+        unit of the varied parameter; ``units`` and ``long_name`` on every variable and coordinate,
+        the settings and the device's parameters in the attributes.
+        """
+        xr = _xarray()
+        widths, w_unit = to_output(np.asarray(self.widths, dtype=float), self.device, "time")
+        heights, h_unit = (to_output(np.asarray(self.heights, dtype=float), self.device,
+                                     parameter_kind(self.parameter)) if self.parameter
+                           else (np.asarray(self.heights, dtype=float), ""))
+        ds = xr.Dataset({"wer": (("heights", "widths"), self.wer),
+                         "switching_probability": (("heights", "widths"), self.switching)},
+                        coords={"heights": np.asarray(heights, dtype=float), "widths": np.asarray(widths, dtype=float)},
+                        attrs={**{k: v for k, v in self.settings.items() if v is not None}, "parameter_units": h_unit,
+                               "method": self.method, "wall_time": self.wall_time, "wall_time_units": "s",
+                               **device_attrs(self.device)})
+        for key, units, long_name in (
+                ("widths", w_unit, "pulse width"), ("heights", h_unit, f"pulse height: {self.parameter or 'own'}"),
+                ("wer", "1", "write error rate (probability of ending on the start side)"),
+                ("switching_probability", "1", "probability of ending on the target side")):
+            ds[key].attrs.update(units=units, long_name=long_name)
+        return ds
 
     def __repr__(self) -> str:
         return (f"WERMap({self.heights.size} heights of {self.parameter or 'the protocol'} x {self.widths.size} "
@@ -654,8 +715,11 @@ class ComputedWER(float):
     def to_xarray(self):
         """An ``xarray.Dataset`` with the scalar ``wer`` (and ``switching``); the question in attrs."""
         xr = _xarray()
-        return xr.Dataset({"wer": ((), float(self)), "switching": ((), self.switching)},
-                          attrs={"method": self.method, "start_u": self.start_u, "target_u": self.target_u})
+        ds = xr.Dataset({"wer": ((), float(self)), "switching": ((), self.switching)},
+                        attrs={"method": self.method, "start_u": self.start_u, "target_u": self.target_u,
+                               **device_attrs(self.device)})
+        ds["wer"].attrs["units"] = ds["switching"].attrs["units"] = "1"
+        return ds
 
 
 def _computed_wer(value, state):
@@ -914,8 +978,12 @@ class SampledWER:
                                "confidence": self.confidence, "method": self.method, "n_events": self.n_events,
                                "stopped_by": self.stopped_by, "seed": self.seed, "start_u": self.start_u,
                                "target_u": self.target_u, "t_max": self.t_max, "wall_time": self.wall_time})
+        ds.attrs.update(wer_units="1", stderr_units="1", ci_low_units="1", ci_high_units="1", wall_time_units="s",
+                        **device_attrs(self.device))
+        ds["replica_wer"].attrs.update(units="1", long_name="write error rate estimated by the run (replica)")
+        ds["replica_events"].attrs.update(units="1", long_name="KMC events spent by the run (replica)")
         if self.side is not None:
-            ds["times"].attrs["units"] = "hbar/energy"
+            ds["times"].attrs["units"] = unit_system(self.device).name("time")
         return ds
 
 
@@ -1183,5 +1251,10 @@ class SwitchingRate:
                    "flux": self.flux, "basin_u": self.basin_u, "engine": self.engine, "method": self.method,
                    "seed": self.seed, "start_u": self.start_u, "target_u": self.target_u, "rtol": self.rtol,
                    "max_events": self.max_events, "wall_time": self.wall_time})
-        ds["replica_time"].attrs["units"] = "hbar/energy"
+        unit = unit_system(self.device).name("time")  # model units: "hbar/meV", or "hbar/energy"
+        ds.attrs.update(mfpt_units=unit, stderr_units=unit, ci_low_units=unit, ci_high_units=unit,
+                        flux_units=f"1/({unit})", wall_time_units="s", **device_attrs(self.device))
+        ds["replica_time"].attrs.update(units=unit, long_name="duration of the replica's flux run")
+        for key in ("interface_u", "n_trials", "n_success", "p", "replica_weight", "replica_events"):
+            ds[key].attrs["units"] = "1"
         return ds

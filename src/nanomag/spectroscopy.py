@@ -39,20 +39,26 @@ from .errors import ConfigError
 from .markov.chain import closed_class
 from .markov.rates import RateBuilder
 from .model.device import Device
+from .model.labels import to_output
 from .model.text import device_toml
+from .model.units import DIMENSIONLESS, UnitSystem
 
 __all__ = [
     "at_point", "flip_lead", "solver", "SpectroscopySolver", "point_current", "point_conductance",
     "point_tmr", "current_map", "conductance_map", "tmr_map", "SpectroscopyMaps", "spectroscopy_maps",
-    "UNITS",
+    "UNITS", "LONG_NAMES",
 ]
 
-UNITS = {
-    "vg": "energy/e (eps_alpha -> eps_alpha - V_g)",
-    "vbias": "energy/e (mu of the first lead -> mu + V_bias)",
-    "current": "e * energy / hbar (particle current from the first lead into the grain)",
-    "conductance": "e^2 / hbar (dI/dV_bias)",
-    "tmr": "e * energy / hbar (I(theta=0) - I(theta=pi), first lead flipped)",
+#: Units of the maps of a dimensionless device (a device with physical units: see SpectroscopyMaps.readable).
+UNITS = {"vg": "energy/e", "vbias": "energy/e", "current": "e*energy/hbar", "conductance": "e^2/hbar",
+         "tmr": "e*energy/hbar"}
+#: What each map is (the ``long_name`` of files and datasets).
+LONG_NAMES = {
+    "vg": "gate voltage V_g (eps_alpha -> eps_alpha - V_g)",
+    "vbias": "bias voltage V_bias (mu of the first lead -> mu + V_bias)",
+    "current": "particle current from the first lead into the grain",
+    "conductance": "dI/dV_bias",
+    "tmr": "I(theta=0) - I(theta=pi), first lead flipped",
 }
 
 
@@ -261,6 +267,11 @@ class SpectroscopyMaps:
         See :data:`UNITS`.
     config_toml : str
         The device as TOML (the format of ``docs/config.md``).
+    attrs : dict
+        Settings (``flipped_lead``, ``step``).
+    units : UnitSystem
+        The device's units (:data:`~nanomag.model.units.DIMENSIONLESS` if unnamed): the maps are in model
+        units; :meth:`readable` and :meth:`to_xarray` convert them (mV, nA, uS, ...).
     """
 
     vg: np.ndarray
@@ -270,6 +281,47 @@ class SpectroscopyMaps:
     tmr: np.ndarray
     config_toml: str
     attrs: dict = field(default_factory=dict)
+    units: UnitSystem = DIMENSIONLESS
+
+    def readable(self) -> dict:
+        """``{key: (values, unit name)}`` for vg, vbias, current, conductance and tmr, in readable units.
+
+        Voltages in nV ... V, currents (and the TMR difference, in the unit of
+        the current) in fA ... A, conductances in pS ... S, each the largest
+        unit in which the map's largest magnitude is at least 1; a
+        dimensionless device keeps its numbers, named as in :data:`UNITS`.
+        """
+        def peak(a):  # maps are mostly near zero: the unit follows their largest value
+            a = np.abs(np.asarray(a, dtype=float))
+            return [float(np.nanmax(a))] if a.size and np.any(a > 0) else None
+
+        current = to_output(self.current, self.units, "current", like=peak(self.current))
+        volts = peak(np.r_[self.vg, self.vbias])
+        return {"vg": to_output(self.vg, self.units, "voltage", like=volts),
+                "vbias": to_output(self.vbias, self.units, "voltage", like=volts),
+                "current": current,
+                "conductance": to_output(self.conductance, self.units, "conductance", like=peak(self.conductance)),
+                "tmr": to_output(self.tmr, self.units, "current", unit=current[1] if self.units.is_physical
+                                 else None)}
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: current, conductance and tmr over (``vg``, ``vbias``), in readable units.
+
+        Every variable and coordinate has ``units`` and ``long_name``; the
+        attributes hold the settings and the device's parameters.
+        """
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("to_xarray() needs xarray: pip install 'nanomag[xarray]'") from None
+        out = self.readable()
+        ds = xr.Dataset({k: (("vg", "vbias"), out[k][0]) for k in ("current", "conductance", "tmr")},
+                        coords={"vg": out["vg"][0], "vbias": out["vbias"][0]},
+                        attrs={**self.attrs, "config_toml": self.config_toml, "energy_unit": self.units.energy
+                               or "energy"})
+        for key, (_, unit) in out.items():
+            ds[key].attrs.update(units=unit, long_name=LONG_NAMES[key])
+        return ds
 
 
 def spectroscopy_maps(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: float | None = None, lead: int = 0,
@@ -282,4 +334,4 @@ def spectroscopy_maps(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: flo
     conductance = conductance_map(dev, vg, vbias, step=step, map_fn=map_fn)
     return SpectroscopyMaps(vg=vg, vbias=vbias, current=current, conductance=conductance,
                             tmr=current - flipped, config_toml=config_toml or device_toml(dev),
-                            attrs={"flipped_lead": lead, "step": _default_step(dev, step)})
+                            attrs={"flipped_lead": lead, "step": _default_step(dev, step)}, units=dev.units)

@@ -266,13 +266,17 @@ def _cmd_spectroscopy(args) -> int:
     write_result(out, lambda tmp: write_maps(tmp, maps))
     if plot is not None:
         write_result(plot, lambda tmp: plot_maps(maps, tmp, title=f"{cfg.path}: dI/dV and I(0) - I(pi)"), "--plot")
-    tmr = maps.tmr
-    payload = {"out": str(out), "shape": list(maps.current.shape), "max_current": float(np.abs(maps.current).max()),
-               "max_conductance": float(maps.conductance.max()), "tmr_min": float(tmr.min()),
-               "tmr_max": float(tmr.max())}
+    shown = maps.readable()  # the file's units: nA, uS, ... (model units for a dimensionless device)
+    current, conductance, tmr = (np.asarray(shown[k][0]) for k in ("current", "conductance", "tmr"))
+    i_unit, g_unit = shown["current"][1], shown["conductance"][1]
+    payload = {"out": str(out), "shape": list(maps.current.shape), "max_current": float(np.abs(current).max()),
+               "max_conductance": float(conductance.max()), "tmr_min": float(tmr.min()),
+               "tmr_max": float(tmr.max()),
+               "units": {"max_current": i_unit, "max_conductance": g_unit, "tmr_min": i_unit, "tmr_max": i_unit}}
     lines = [f"spectroscopy of {cfg.path} on {vg.size} x {vbias.size} (V_g, V_bias) points -> {out}",
-             f"  max |I| = {payload['max_current']:.4g}, max dI/dV = {payload['max_conductance']:.4g}",
-             f"  I(theta=0) - I(theta=pi) in [{payload['tmr_min']:.3g}, {payload['tmr_max']:.3g}]"
+             f"  max |I| = {payload['max_current']:.4g} {i_unit}, max dI/dV = {payload['max_conductance']:.4g} "
+             f"{g_unit}",
+             f"  I(theta=0) - I(theta=pi) in [{payload['tmr_min']:.3g}, {payload['tmr_max']:.3g}] {i_unit}"
              + ("  (changes sign)" if tmr.min() < 0 < tmr.max() else "")]
     if plot is not None:
         lines.append(f"  figure: {plot}")

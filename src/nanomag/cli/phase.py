@@ -75,7 +75,7 @@ def _cmd_phase(args) -> int:
 
         marker = (dev.leads[0].mu, g.h) if own is not None else None
         title = f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}"
-        write_result(out, lambda tmp: device_figure(diag, tmp, marker=marker, title=title))
+        write_result(out, lambda tmp: device_figure(diag, tmp, marker=marker, title=title, units=dev))
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.config import read_config
+from ..model.labels import output_unit, parameter_kind
 from ..run.budget import check_memory, check_states, check_time
 from .common import (
     add_force_flags,
@@ -164,38 +165,36 @@ def _report(cfg, args, result, files, us, n_states, widths, heights) -> None:
     (out, plot), (start_u, target_u) = files, us
     n_heights = 1 if heights is None else heights.size
     levels = (1e-3, 1e-6, 1e-9, 1e-12)
-    # widths in a readable unit for a device with physical units (the file keeps model units)
-    units = cfg.device.units
-    t_unit = units.readable(widths[-1], "time")[1] if units.is_physical else units.name("time")
-    scale = float(units.convert(1.0, "time", t_unit)) if units.is_physical else 1.0
-    at = {lv: result.width_at(lv) * scale for lv in levels}
-    slope = result.tail_slope() / scale
+    # shown in the file's units: widths in ns, us, ... and heights in meV (model units if dimensionless)
+    dev = cfg.device
+    w_scale, w_unit = output_unit(dev, "time", widths[widths > 0] if np.any(widths > 0) else None)
+    h_scale, h_unit = (output_unit(dev, parameter_kind(result.parameter), result.heights) if result.parameter
+                       else (1.0, ""))
+    at = {lv: result.width_at(lv) * w_scale for lv in levels}
+    slope = result.tail_slope() / w_scale
     rows = []
-    for i, h in enumerate(result.heights):
+    for i, h in enumerate(result.heights * h_scale):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),
                      "width_at": {f"{lv:g}": (None if math.isnan(at[lv][i]) else float(at[lv][i])) for lv in levels},
                      "tail_slope": None if math.isnan(slope[i]) else float(slope[i])})
-    from ..results import parameter_units
-
-    h_unit = parameter_units(result.parameter).replace("hbar/energy", units.name("time")).replace(
-        "energy", units.name("energy"))
     payload = {"out": str(out), "figure": str(plot) if plot else None, "parameter": result.parameter,
                "segment": result.segment, "start_u": start_u, "target_u": target_u, "n_states": n_states,
-               "widths": [float(widths[0]) * scale, float(widths[-1]) * scale, int(widths.size)],
+               "widths": [float(widths[0] * w_scale), float(widths[-1] * w_scale), int(widths.size)],
                "seconds": result.wall_time, "rows": rows,
-               "units": {"widths": t_unit, "width_at": t_unit, "tail_slope": f"1/{t_unit}", "height": h_unit,
-                         "seconds": "s"}}
+               "units": {"widths": w_unit, "height": h_unit, "width_at": w_unit,
+                         "tail_slope": f"1/{w_unit}" if "/" not in w_unit else f"1/({w_unit})", "seconds": "s"}}
     if args.json:
         print(json.dumps(payload, indent=2))
         return
     name = result.parameter or "height"
     lines = [f"write error rate of {cfg.path}: u {start_u:+g} -> {target_u:+g}, {n_states} states, pulse = segment "
-             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0] * scale:g}, "
-             f"{widths[-1] * scale:g}] {t_unit} ({result.wall_time:.2f} s)",
+             f"{result.segment}, {n_heights} height(s) x {widths.size} widths in [{widths[0] * w_scale:g}, "
+             f"{widths[-1] * w_scale:g}] {w_unit} ({result.wall_time:.2f} s)",
+             f"  widths w(WER) in {w_unit}" + (f", {result.parameter} in {h_unit}" if result.parameter else ""),
              f"  {name:>10s} {'WER(w_max)':>11s} " + " ".join(f"{'w(' + format(lv, 'g') + ')':>9s}" for lv in levels)
              + f" {'dlnWER/dw':>10s}"]
-    for row, h in zip(rows, result.heights, strict=True):
+    for row, h in zip(rows, result.heights * h_scale, strict=True):
         cells = " ".join(f"{row['width_at'][f'{lv:g}']:9.4g}" if row["width_at"][f"{lv:g}"] is not None
                          else f"{'-':>9s}" for lv in levels)
         s = f"{row['tail_slope']:10.4g}" if row["tail_slope"] is not None else f"{'-':>10s}"

@@ -383,7 +383,7 @@ class FokkerPlanck:
         survival = masses.sum(axis=1)
         return FirstPassageDistribution(times=times, survival=np.clip(survival, 0, 1), density=density,
                                         mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
-                                        engine="fokker_planck")
+                                        engine="fokker_planck", device=self.dev)
 
     def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None) -> Transient:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
@@ -406,7 +406,8 @@ class FokkerPlanck:
             masses = propagate(A, m, times)
         masses = np.clip(masses, 0, None)
         masses /= masses.sum(axis=1, keepdims=True)
-        return Transient(times=times, u=c, probabilities=masses, mean_u=masses @ c, engine="fokker_planck")
+        return Transient(times=times, u=c, probabilities=masses, mean_u=masses @ c, engine="fokker_planck",
+                         device=self.dev)
 
     def mfpt(self, start_u: float, target_u: float) -> float:
         """Mean first-passage time of the discretised equation (backward solve).  [time]"""

@@ -19,6 +19,11 @@ Layout (summarised in the README, "Ensembles at scale")::
 The group and its per-trajectory datasets are those of the run's kind in
 :data:`nanomag.io.kinds.RUN_KINDS` (the two above today).
 
+Every dataset has a CF ``units`` attribute ("1" for counts and u) and named
+dimensions (HDF5 dimension scales: ``trajectory``, ``times``, ``lead``,
+``chunk``, ``event``), so ``xarray.open_dataset(path, engine="h5netcdf",
+group="first_passage")`` opens each group (:func:`_name_dimensions`).
+
 Crash safety: every dataset is allocated in full when the file is created
 (HDF5's ALLOC_TIME_EARLY), so later writes touch raw data only, never the
 file's metadata.  The file is opened without a chunk cache, so each write
@@ -200,6 +205,7 @@ class EnsembleFile:
                 model.event_names)
             dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s")
             dataset("chunks/rank", (n_chunks,), "i4", -1)
+            _name_dimensions(h5, cfg, model.event_names)
             h5.flush()
         finally:
             with contextlib.suppress(Exception):
@@ -328,6 +334,35 @@ class EnsembleFile:
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None
+
+
+def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
+    """Dimension scales and CF units (:mod:`nanomag.io.netcdf`): xarray opens each group with named dimensions."""
+    from .netcdf import attach, coordinate, dimension, set_units
+
+    for key in ("wall_time", "rank_busy_time", "write_time"):  # root attributes written when the run ends
+        h5.attrs[f"{key}_units"] = "s"
+    kind = run_kind(cfg.run.kind)
+    g = h5[kind.group]
+    dims = {"trajectory": dimension(g, "trajectory", cfg.run.n_traj)}
+    if "times" in g and "times" not in kind.keys:  # the recording times: a coordinate
+        dims["time"] = coordinate(g["times"], None, "recording time")
+    if any("lead" in d.axes for d in kind.datasets):
+        names = np.array([lead_.name for lead_ in cfg.device.leads], dtype=object)
+        dims["lead"] = coordinate(g.create_dataset("lead", data=names, shape=names.shape, dtype=h5py.string_dtype()),
+                                  None, "lead name")
+    for d in kind.datasets:
+        set_units(g[d.name], None, d.long_name)
+        attach(g[d.name], dims["trajectory"], *(dims[a] for a in d.axes))
+    c = h5["chunks"]
+    chunk = coordinate(c.create_dataset("chunk", data=np.arange(c["done"].shape[0], dtype=np.int64)), None,
+                       "chunk index")
+    event = coordinate(c.create_dataset("event", data=np.array(event_names, dtype=object),
+                                        dtype=h5py.string_dtype()), None, "event class")
+    for name in ("done", "wall_time", "rank"):
+        attach(c[name], chunk)
+    attach(c["event_counts"], chunk, event)
+    set_units(c["event_counts"], "1")
 
 
 def _open_locked(path, mode, wait: float = 5.0, **kwargs) -> h5py.File:

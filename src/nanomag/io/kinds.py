@@ -66,7 +66,8 @@ class Dataset:
     """A per-trajectory dataset of a run file: ``group/name``, one row per trajectory.
 
     ``axes`` gives its shape after the trajectory axis: ``()`` one value,
-    ``("time",)`` one per recording time, ``("time", "lead")`` one per time and lead.
+    ``("time",)`` one per recording time, ``("time", "lead")`` one per time and lead
+    (also its HDF5 dimension scales); ``units`` and ``long_name`` its CF attributes.
     """
 
     name: str
@@ -74,6 +75,7 @@ class Dataset:
     fill: object
     units: str | None = None
     axes: tuple[str, ...] = ()
+    long_name: str | None = None
 
     def shape(self, n_traj: int, n_times: int = 0, n_leads: int = 0) -> tuple[int, ...]:
         sizes = {"time": n_times, "lead": n_leads}
@@ -222,18 +224,22 @@ def _trajectories_report(g, cfg, summary, exact) -> list[str]:
     return [f"  <u(t_final)> = {u.mean():.6g} +- {u.std(ddof=1) / u.size**0.5:.2g}"]
 
 
-_N_EVENTS = Dataset("n_events", "i8", -1)
+_N_EVENTS = Dataset("n_events", "i8", -1, "1", long_name="KMC events of the trajectory")
 
 #: The kinds of ``nanomag run``, by the name ``[run] kind`` gives.
 RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
     RunKind(name="first_passage", required=("start_u", "target_u", "n_traj", "seed"), group="first_passage",
-            datasets=(Dataset("times", "f8", np.nan, TIME), Dataset("censored", "?", False), _N_EVENTS),
+            datasets=(Dataset("times", "f8", np.nan, TIME,
+                              long_name="first-passage (switching) time; t_max where censored"),
+                      Dataset("censored", "?", False, long_name="reached t_max before the target"), _N_EVENTS),
             sample=_first_passage_sample, read=_first_passage_read, report=_first_passage_report,
             group_attrs=_first_passage_attrs),
     RunKind(name="trajectories", required=("start_u", "t_final", "n_times", "n_traj", "seed"), group="trajectories",
-            datasets=(Dataset("u", "f8", np.nan, "S_z / S_n", ("time",)),
-                      Dataset("charge", "i1", -1, "electrons added", ("time",)),
-                      Dataset("transferred", "i8", 0, "electrons sent into the grain", ("time", "lead")), _N_EVENTS),
+            datasets=(Dataset("u", "f8", np.nan, "1", ("time",), "S_z / S_n"),
+                      Dataset("charge", "i1", -1, "1", ("time",), "electrons added to the grain"),
+                      Dataset("transferred", "i8", 0, "1", ("time", "lead"),
+                              "electrons sent into the grain by the lead"),
+                      _N_EVENTS),
             sample=_trajectories_sample, read=_trajectories_read, report=_trajectories_report,
             group_attrs=_trajectories_attrs, fixed=lambda cfg: {"times": (record_times(cfg), TIME)},
             duration_key="t_final"),

@@ -94,7 +94,7 @@ def _write_flux_groups(h5, sampler, results) -> None:
     g = h5["replicas"]
     for key in _STAGE_KEYS:
         g[key] = np.array([getattr(r, key) for r in results], dtype=np.int64).reshape(len(results), n_stages)
-    g["flux_time"].attrs["units"] = "hbar / energy"
+    g["flux_time"].attrs["units"] = sampler.device.units.name("time")
 
 
 def _write_flux_stages(h5, estimate) -> None:
@@ -284,6 +284,28 @@ def _versions() -> dict:
     return out
 
 
+def _units(dev, kind: RareKind) -> dict:
+    """The root ``units`` attribute: the unit of each dimensioned attribute and dataset, and the model units.
+
+    Times stay in the model unit hbar/energy ("hbar/meV" for a device in meV; its value in seconds is
+    given), so that a resumed run continues bit for bit.
+    """
+    units = dev.units
+    ffs = bool(kind.stage_keys)  # forward flux sampling: its estimate is a time, the weighted ensemble's a probability
+    time, energy = units.name("time"), units.energy or "energy"
+    out = dict(UNITS) if not units.is_physical else {
+        "energy": energy, "time": f"{time} = {units.factor('time'):.10g} s",
+        "rate": f"{units.name('rate')} = {units.factor('rate'):.10g} /s", "temperature": f"{energy} (k_B = 1)"}
+    per = {"wall_time": "s", "stderr": time if ffs else "1", "ci_low": time if ffs else "1",
+           "ci_high": time if ffs else "1"}
+    if ffs:
+        per.update(mfpt=time, flux=units.name("rate"), **{"replicas/flux_time": time})
+    else:
+        per.update(wer="1")
+    out["attributes"] = per
+    return out
+
+
 def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: float, target_u: float,
                settings: dict, sampler, results, estimate=None, created: str | None = None) -> None:
     """Write the whole file through ``path.partial`` and an atomic rename.
@@ -312,8 +334,8 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
             a["start_u"] = float(start_u)
             a["target_u"] = float(target_u)
             a["settings"] = json.dumps(settings)
-            a["units"] = json.dumps(UNITS)
             dev = sampler.device
+            a["units"] = json.dumps(_units(dev, kind))
             a["device"] = json.dumps({"grain": asdict(dev.grain), "leads": [asdict(lead) for lead in dev.leads]},
                                      default=str)
             a["versions"] = json.dumps(_versions())
@@ -332,6 +354,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                     a[key] = getattr(estimate, key)
                 a["ci_low"], a["ci_high"] = estimate.ci
                 kind.write_summary(h5, estimate)
+                for key, unit in _units(dev, kind)["attributes"].items():
+                    if key in a:
+                        a[f"{key}_units"] = unit
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):

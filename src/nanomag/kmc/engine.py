@@ -106,6 +106,7 @@ class FirstPassageResult(FirstPassageSample):
     def to_xarray(self):
         ds = super().to_xarray()
         ds["events_per_trajectory"] = ("trajectory", self.events_per_trajectory)
+        ds["events_per_trajectory"].attrs.update(units="1", long_name="KMC events of the trajectory")
         return ds
 
 

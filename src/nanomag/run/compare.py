@@ -15,6 +15,7 @@ import numpy as np
 from .. import continuum, exact, kmc
 from ..errors import NanomagError
 from ..model.device import Device
+from ..model.labels import output_unit
 
 __all__ = ["MethodResult", "Comparison", "compare"]
 
@@ -57,18 +58,24 @@ class Comparison:
 
     def table(self) -> str:
         """A printable table: mean switching time, error, relative difference to exact, wall time."""
-        lines = [f"{'method':<30}{'mean time':>13}{'+- error':>11}{'vs exact':>11}{'z':>8}{'wall [s]':>10}"]
+        units = self.device.units if self.device is not None else None
+        scale, unit = output_unit(self.device, "time", self.reference) if units is not None and units.is_physical \
+            else (1.0, "")
+        head = f"mean [{unit}]" if unit else "mean time"
+        lines = [f"{'method':<30}{head:>13}{'+- error':>11}{'vs exact':>11}{'z':>8}{'wall [s]':>10}"]
         for m in self.methods:
             rel = m.mean / self.reference - 1 if m is not self.methods[0] else 0.0
             z = (m.mean - self.reference) / m.error if m.error and np.isfinite(m.error) and m.error > 0 else math.nan
-            err = "-" if not np.isfinite(m.error) else f"{m.error:.3g}"
+            err = "-" if not np.isfinite(m.error) else f"{m.error * scale:.3g}"
             zs = "" if math.isnan(z) else f"{z:+.2f}"
-            lines.append(f"{m.name:<30}{m.mean:>13.6g}{err:>11}{rel:>+11.2e}{zs:>8}{m.wall:>10.3f}"
+            lines.append(f"{m.name:<30}{m.mean * scale:>13.6g}{err:>11}{rel:>+11.2e}{zs:>8}{m.wall:>10.3f}"
                          + (f"  {m.note}" if m.note else ""))
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
+        unit = self.device.units.name("time") if self.device is not None else "hbar/energy"
         return {"start_u": self.start_u, "target_u": self.target_u,
+                "units": {"mean": unit, "error": unit, "wall": "s", "relative_difference": "1"},
                 "methods": [{"name": m.name, "mean": m.mean, "error": m.error, "wall": m.wall,
                              "relative_difference": m.mean / self.reference - 1, "note": m.note}
                             for m in self.methods]}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..model.labels import axis_label, output_unit, unit_system
 from ..phase import diagrams as phase
 from ._figure import figure_axes, finish
 
@@ -178,16 +179,27 @@ def figure8(path: str | PathLike[str] | None = None, *, n: int = 401, axes: Sequ
 
 
 def device_figure(diagram: phase.PhaseDiagram, path: str | PathLike[str] | None = None, *, ax: Axes | None = None,
-                  marker: tuple[float, float] | None = None, title: str = "") -> Figure:
+                  marker: tuple[float, float] | None = None, title: str = "", units: object = None) -> Figure:
     """Draw a :class:`~nanomag.phase.PhaseDiagram` of a device; ``marker`` = (x, y) marks the device.
 
+    ``units``: the device (or its UnitSystem) whose energies the axes (mu, h) are in.  A device with
+    physical units labels mu in its energy unit ("mu of lead 'left' (meV)") and shows the field as
+    B = h/(g mu_B) in mT (or T, uT); a dimensionless one says "energy".
     Draws into ``ax`` if given (else a new figure), saves to ``path`` if given; returns the Figure.
     """
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.5, 5.2))
-    _draw_labels(ax, diagram.labels, diagram.x, diagram.y, True)
+    energy = output_unit(units, "energy")[1]
+    y, y_label = diagram.y, axis_label(diagram.y_name, energy)
+    if unit_system(units).is_physical and diagram.y_name.startswith("h"):
+        g = float(getattr(getattr(units, "grain", None), "g", 2.0))
+        scale, field = output_unit(units, "field", diagram.y, g=g)
+        y, y_label = np.asarray(diagram.y) * scale, axis_label("B (field along the easy axis)", field)
+        if marker is not None:
+            marker = (marker[0], marker[1] * scale)
+    _draw_labels(ax, diagram.labels, diagram.x, y, True)
     if marker is not None:
         ax.plot(*marker, "k*", ms=12)
-    ax.set_xlabel(diagram.x_name)
-    ax.set_ylabel(diagram.y_name)
+    ax.set_xlabel(axis_label(diagram.x_name, energy))
+    ax.set_ylabel(y_label)
     ax.set_title(title, fontsize=9)
     return finish(fig, path, owned, dpi=130)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.labels import axis_label, output_unit, parameter_kind
 from ._figure import figure_axes, finish
 
 __all__ = ["plot_wer_curves", "plot_switching_map", "plot_wer_map"]
 
 
+def _axes(result) -> tuple[float, str, float, str]:
+    """(width scale, width unit, height scale, height unit): readable units for a device with physical units."""
+    device = getattr(result, "device", None)
+    w_scale, w_unit = output_unit(device, "time", np.asarray(result.widths)[np.asarray(result.widths) > 0]
+                                  if np.any(np.asarray(result.widths) > 0) else None)
+    if not result.parameter:
+        return w_scale, w_unit, 1.0, ""
+    h_scale, h_unit = output_unit(device, parameter_kind(result.parameter), np.asarray(result.heights))
+    return w_scale, w_unit, h_scale, h_unit
+
+
 def _label(result) -> str:
-    units = {"1": "", "hbar/energy": r" [$\hbar/\epsilon$]"}.get(_units(result), "")
-    return f"{result.parameter or 'height'}{units}"
-
-
-def _units(result) -> str:
-    settings = getattr(result, "settings", {}) or {}
-    return str(settings.get("parameter_units", ""))
+    return axis_label(result.parameter or "height", _axes(result)[3])
 
 
 def plot_wer_curves(result, path=None, *, ax=None, floor: float = 1e-300, title: str | None = None,
@@ -41,8 +47,9 @@ def plot_wer_curves(result, path=None, *, ax=None, floor: float = 1e-300, title:
     matplotlib.figure.Figure
     """
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.4, 4.6))
+    w_scale, w_unit, h_scale, _ = _axes(result)
     order = np.argsort(result.widths, kind="stable")
-    w = result.widths[order]
+    w = result.widths[order] * w_scale
     n = result.heights.size
     rows = np.unique(np.linspace(0, n - 1, min(n, max_curves)).round().astype(int))
     import matplotlib as mpl
@@ -51,9 +58,9 @@ def plot_wer_curves(result, path=None, *, ax=None, floor: float = 1e-300, title:
     for k, i in enumerate(rows):
         wer = result.wer[i, order]
         keep = wer > floor
-        label = f"{result.heights[i]:.4g}" if result.parameter else None
+        label = f"{result.heights[i] * h_scale:.4g}" if result.parameter else None
         ax.semilogy(w[keep], wer[keep], color=cmap(k / max(len(rows) - 1, 1)), lw=1.5, label=label)
-    ax.set_xlabel(r"pulse width  [$\hbar/\epsilon$]")
+    ax.set_xlabel(axis_label("pulse width", w_unit))
     ax.set_ylabel("write error rate")
     ax.grid(True, which="major", alpha=0.3)
     if result.parameter:
@@ -75,13 +82,14 @@ def plot_switching_map(result, path=None, *, ax=None, title: str | None = None, 
     matplotlib.figure.Figure
     """
     fig, (ax,), owned = figure_axes(ax, 1, figsize=(6.4, 4.6))
+    w_scale, w_unit, h_scale, _ = _axes(result)
     order = np.argsort(result.widths, kind="stable")
-    w = result.widths[order]
+    w = result.widths[order] * w_scale
     with np.errstate(divide="ignore"):
         level = np.log10(np.clip(result.wer[:, order], 1e-300, 1.0))  # coloured down to 10**-decades only
     if result.heights.size > 1:
         hs = np.argsort(result.heights, kind="stable")
-        h = result.heights[hs]
+        h = result.heights[hs] * h_scale
         level = level[hs]
         im = ax.pcolormesh(w, h, level, shading="nearest", cmap="magma", vmin=-decades, vmax=0)
         lines = [-k for k in range(3, decades + 1, 3)]
@@ -96,7 +104,7 @@ def plot_switching_map(result, path=None, *, ax=None, title: str | None = None, 
                            vmin=-decades, vmax=0)
         ax.set_yticks([])
     fig.colorbar(im, ax=ax, label=r"$\log_{10}$ WER  (= $\log_{10}$(1 - P$_{\rm switch}$))")
-    ax.set_xlabel(r"pulse width  [$\hbar/\epsilon$]")
+    ax.set_xlabel(axis_label("pulse width", w_unit))
     if title:
         ax.set_title(title)
     return finish(fig, path, owned, dpi=130)

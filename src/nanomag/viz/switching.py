@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.labels import axis_label, output_unit
 from ._figure import figure_axes, finish
 
 __all__ = ["switching_figure", "comparison_figure"]
 
 
-def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=None, title="", axes=None):
+def _time_scale(units, typical) -> tuple[float, str]:
+    """(scale, unit) of the time axis: a readable unit (ns, us, ...) for a device with physical units."""
+    typical = [t for t in np.ravel(typical) if np.isfinite(t) and t > 0] if typical is not None else []
+    return output_unit(units, "time", typical if typical else None)
+
+
+def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=None, title="", axes=None,
+                     units=None):
     """First-passage density (left) and survival (right): exact curve, sampled histogram, deterministic time.
 
     Parameters
@@ -30,27 +38,38 @@ def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=N
         Figure title.
     axes : two matplotlib Axes, optional
         Draw into these (density, survival) instead of a new figure.
+    units : Device or UnitSystem, optional
+        The device whose model times these are: a device with physical units
+        draws times in a readable unit ("t (ns)"); default: the device of
+        ``exact_fpt``, else dimensionless ("t (hbar/energy)").
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     fig, (ax, ax_s), owned = figure_axes(axes, 2, figsize=(10, 4))
+    if units is None and exact_fpt is not None:
+        units = getattr(exact_fpt, "device", None)
+    typical = exact_fpt.mean if exact_fpt is not None else (np.median(samples) if samples is not None and len(samples)
+                                                            else None)
+    scale, unit = _time_scale(units, typical)
     if samples is not None and len(samples):
+        samples = np.asarray(samples, dtype=float) * scale
         ax.hist(samples, bins=60, density=True, alpha=0.45, color="C0", label=f"KMC ({len(samples)} traj.)")
         t_sorted = np.sort(samples)
         ax_s.step(t_sorted, 1 - np.arange(1, t_sorted.size + 1) / t_sorted.size, where="post", color="C0",
                   label="KMC")
     if exact_fpt is not None:
-        ax.plot(exact_fpt.times, exact_fpt.density, color="k", lw=1.5, label="exact master equation")
-        ax_s.semilogy(exact_fpt.times, np.maximum(exact_fpt.survival, 1e-300), color="k", label="exact")
+        ax.plot(exact_fpt.times * scale, np.asarray(exact_fpt.density) / scale, color="k", lw=1.5,
+                label="exact master equation")
+        ax_s.semilogy(exact_fpt.times * scale, np.maximum(exact_fpt.survival, 1e-300), color="k", label="exact")
         ax_s.set_ylim(max(1e-6, exact_fpt.survival[exact_fpt.survival > 0].min()), 1.5)
     if deterministic is not None and np.isfinite(deterministic):
         for a in (ax, ax_s):
-            a.axvline(deterministic, color="C3", ls="--", label="deterministic NMD")
-    ax.set_xlabel("switching time  [hbar / energy]")
-    ax.set_ylabel("first-passage density")
-    ax_s.set_xlabel("t")
+            a.axvline(deterministic * scale, color="C3", ls="--", label="deterministic NMD")
+    ax.set_xlabel(axis_label("switching time t", unit))
+    ax.set_ylabel(axis_label("first-passage density", f"1/{unit}" if "/" not in unit else f"1/({unit})"))
+    ax_s.set_xlabel(axis_label("t", unit))
     ax_s.set_ylabel("survival P(tau > t)")
     ax_s.set_yscale("log")
     ax.legend(fontsize=8)
@@ -78,6 +97,7 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
     matplotlib.figure.Figure
     """
     fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
+    scale, unit = _time_scale(comparison.device, comparison.reference)
     styles = {"exact": dict(color="k", lw=2.0), "Fokker-Planck, ito": dict(color="C1", ls="--"),
               "Fokker-Planck, flux": dict(color="C2", ls=":", lw=2.0), "deterministic": dict(color="C3", ls="-.")}
 
@@ -89,22 +109,24 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
 
     for m in comparison.methods:
         if m.samples is not None and len(m.samples):
-            ax.hist(m.samples, bins=60, density=True, histtype="stepfilled" if "KMC" in m.name else "step",
-                    alpha=0.35 if "KMC" in m.name else 0.9, label=m.name)
+            ax.hist(np.asarray(m.samples) * scale, bins=60, density=True,
+                    histtype="stepfilled" if "KMC" in m.name else "step", alpha=0.35 if "KMC" in m.name else 0.9,
+                    label=m.name)
         if m.density is not None:
-            ax.plot(*m.density, label=m.name, **style(m.name))
+            ax.plot(np.asarray(m.density[0]) * scale, np.asarray(m.density[1]) / scale, label=m.name,
+                    **style(m.name))
         if m.mean_u is not None:
-            ax_u.plot(*m.mean_u, label=m.name, **style(m.name))
+            ax_u.plot(np.asarray(m.mean_u[0]) * scale, m.mean_u[1], label=m.name, **style(m.name))
         if m.name.startswith("deterministic") and np.isfinite(m.mean):
-            ax.axvline(m.mean, **style(m.name), label=m.name)
+            ax.axvline(m.mean * scale, **style(m.name), label=m.name)
     ref = comparison.methods[0].density
     if ref is not None and np.max(ref[1]) > 0:  # zoom on where the exact density lives
-        live = ref[0][ref[1] > 1e-3 * np.max(ref[1])]
-        pad = 0.15 * (live[-1] - live[0]) + 1e-12
+        live = np.asarray(ref[0])[np.asarray(ref[1]) > 1e-3 * np.max(ref[1])] * scale
+        pad = 0.15 * (live[-1] - live[0]) + 1e-12 * scale
         ax.set_xlim(max(0.0, live[0] - pad), live[-1] + pad)
-    ax.set_xlabel("switching time  [hbar / energy]")
-    ax.set_ylabel("first-passage density")
-    ax_u.set_xlabel("t  [hbar / energy]")
+    ax.set_xlabel(axis_label("switching time t", unit))
+    ax.set_ylabel(axis_label("first-passage density", f"1/{unit}" if "/" not in unit else f"1/({unit})"))
+    ax_u.set_xlabel(axis_label("t", unit))
     ax_u.set_ylabel("<u(t)>")
     ax.legend(fontsize=7)
     ax_u.legend(fontsize=7)
