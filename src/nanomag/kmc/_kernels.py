@@ -515,6 +515,20 @@ def protocol_record_parallel(rows, jumps, ends, n_leads, start, record_times, wo
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
+@njit(cache=True, inline="always")
+def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
+    """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
+    (the trace holds its state until then); returns the next (g, w)."""
+    while g < u_grid.size and g * grid_dt < until:
+        u_grid[g] = u
+        g += 1
+    while w < charge.shape[0] and w * window < until:
+        for a in range(q.size):
+            charge[w, a] = q[a]
+        w += 1
+    return g, w
+
+
 @njit(cache=True)
 def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
                    dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
@@ -530,8 +544,6 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
     since = 0.0  # when ``last`` took its value
     n_dwell = 0
     cap = dwell_times.size
-    n_grid = u_grid.size
-    n_bound = charge.shape[0]
     g = 0
     w = 0
     t = 0.0
@@ -543,25 +555,13 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
             e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
             next_t = t + e * inv
         if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
-            while g < n_grid:
-                u_grid[g] = u_of[state]
-                g += 1
-            while w < n_bound:
-                for a in range(n_leads):
-                    charge[w, a] = q[a]
-                w += 1
+            _record_until(np.inf, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
             if last > 0:
                 occupation[0] += duration - since
             elif last < 0:
                 occupation[1] += duration - since
             return n_dwell, n
-        while g < n_grid and g * grid_dt < next_t:
-            u_grid[g] = u_of[state]
-            g += 1
-        while w < n_bound and w * window < next_t:
-            for a in range(n_leads):
-                charge[w, a] = q[a]
-            w += 1
+        g, w = _record_until(next_t, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
         t = next_t
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
         jp = _jump(row, jump, state, r)
