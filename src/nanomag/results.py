@@ -726,8 +726,31 @@ def _computed_wer(value, state):
     return ComputedWER(value, **state)
 
 
+class _PlannedReplicas:
+    """What a result of replicas planned in two stages (:func:`nanomag.rare.stages.plan_replicas`) derives from
+    its ``plan`` (a :class:`~nanomag._stats.StagePlan`, or None) and ``n_replicas``."""
+
+    plan: StagePlan | None
+    n_replicas: int
+
+    @property
+    def n_first(self) -> int:
+        """Replicas of the first stage (all of them without a plan)."""
+        return self.plan.n_first if self.plan is not None else self.n_replicas
+
+    @property
+    def n_planned(self) -> int:
+        """Replicas the first stage asked for."""
+        return self.plan.n_needed if self.plan is not None else self.n_replicas
+
+    @property
+    def quantile(self) -> float:
+        """The (Edgeworth-corrected) Student quantile of the plan; NaN without one."""
+        return self.plan.quantile if self.plan is not None else math.nan
+
+
 @dataclass(eq=False, kw_only=True)
-class SampledWER:
+class SampledWER(_PlannedReplicas):
     """A sampled write error rate: independent runs (KMC) or independent weighted-ensemble replicas.
 
     Each entry of ``replica_wer`` is an unbiased estimate of the WER: for a
@@ -923,21 +946,6 @@ class SampledWER:
     def n_undecided(self) -> int:
         return int(np.count_nonzero(self._sides() < 0))
 
-    @property
-    def n_first(self) -> int:
-        """Replicas of the first stage (all of them without a plan)."""
-        return self.plan.n_first if self.plan is not None else self.n_replicas
-
-    @property
-    def n_planned(self) -> int:
-        """Replicas the first stage asked for."""
-        return self.plan.n_needed if self.plan is not None else self.n_replicas
-
-    @property
-    def quantile(self) -> float:
-        """The (Edgeworth-corrected) Student quantile of the plan; NaN without one."""
-        return self.plan.quantile if self.plan is not None else math.nan
-
     # ------------------------------------------------------------------ combining
 
     def merge(self, other: SampledWER) -> SampledWER:
@@ -1022,7 +1030,7 @@ class WEReplica(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class SwitchingRate:
+class SwitchingRate(_PlannedReplicas):
     """Mean switching time from forward flux sampling (:func:`nanomag.rare.switching_rate`), with its interval.
 
     Built from its typed replicas (:class:`FluxReplica`); every statistic below is derived from them.
@@ -1147,18 +1155,6 @@ class SwitchingRate:
     def n_events(self) -> int:
         """Jump-chain events spent, pilot included."""
         return int(self.replica_events.sum()) + int(self.pilot_events)
-
-    @property
-    def n_first(self) -> int:
-        return self.plan.n_first if self.plan is not None else self.n_replicas
-
-    @property
-    def n_planned(self) -> int:
-        return self.plan.n_needed if self.plan is not None else self.n_replicas
-
-    @property
-    def quantile(self) -> float:
-        return self.plan.quantile if self.plan is not None else math.nan
 
     # ------------------------------------------------------------------ the estimate
 
