@@ -7,7 +7,7 @@ reference is the public exact API: ``nm.exact.telegraph`` (dwell means, p_up, ra
 **The PSD.**  Welch's estimate on a grid of step dt is not the continuous PSD: it sees the aliases of the
 spectrum, the Hann window and the constant detrend.  ``nm.exact.welch_expectation`` gives its expectation
 from the exact spectrum alone (the covariance of the sampled chain by quadrature of the aliased exact PSD);
-it is checked here against a dense expm covariance (1e-5).  The per-decade check runs one device at three
+it is checked here against a dense expm covariance (1e-4).  The per-decade check runs one device at three
 grid steps, so that the bins cover six frequency decades (2e-4 ... 25 cycles per unit time), each run
 holding >= 1e4 dwells.
 
@@ -105,7 +105,7 @@ def test_welch_expectation_against_dense_covariance(dt):
     f, psd = nm.exact.welch_expectation(dev, dt, 128)
     f_ref, ref = dense_welch_expectation(dev, dt, 128)
     np.testing.assert_allclose(f, f_ref)
-    np.testing.assert_allclose(psd, ref, rtol=1e-5)
+    np.testing.assert_allclose(psd, ref, rtol=1e-4)
     # the mid-band bins are the continuous PSD up to aliasing and smoothing: different from it, measurably
     assert np.max(np.abs(psd[4:32] / np.asarray(nm.exact.spectrum(dev, f[4:32])) - 1)) > 1e-3
 

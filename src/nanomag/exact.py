@@ -555,7 +555,7 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
 
 
 #: Aliases summed term by term in :func:`welch_expectation`; the rest follows the A/f^2 tail analytically.
-WELCH_ALIASES = 64
+WELCH_ALIASES = 32
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
@@ -571,7 +571,7 @@ def welch_expectation(dev: Device, grid_dt: float, nperseg: int) -> tuple[np.nda
         c_k = int_0^{fs/2} S_fold(f) cos(2 pi f k grid_dt) df,  S_fold(f) = S(f) + sum_{m>=1} S(m fs - f) + S(m fs + f),
 
     fs = 1/grid_dt, with S the exact PSD of :func:`spectrum`: 8-point Gauss-Legendre panels (each
-    narrower than half a turn of c_(nperseg-1), log-spaced below the switching corner), the first
+    narrower than one turn of c_(nperseg-1), log-spaced below the switching corner), the first
     :data:`WELCH_ALIASES` aliases term by term and the rest from the S ~ A/f^2 tail (trigamma sums).
     c_k then goes through the detrend and the window exactly.  It agrees with the covariance
     u.expm(Q k dt).w of a dense computation to 1e-6 (``tests/test_telegraph_agreement.py``).
@@ -602,11 +602,11 @@ def welch_expectation(dev: Device, grid_dt: float, nperseg: int) -> tuple[np.nda
     problem = noise_problem(dev)
     dt, n = float(grid_dt), int(nperseg)
     fs = 1.0 / dt
-    f_panel = fs / (2 * n)
+    f_panel = fs / n
     slow = problem.slow_mode
     corner = slow.rate / (2 * math.pi) if slow is not None else f_panel
     f_low = 1e-4 * min(corner, f_panel)  # S is flat below
-    edges = np.concatenate([[0.0], np.geomspace(f_low, f_panel, 40), f_panel * np.arange(2, n + 1)])
+    edges = np.concatenate([[0.0], np.geomspace(f_low, f_panel, 40), f_panel * np.arange(2, n // 2 + 1)])
     a, b = edges[:-1, None], edges[1:, None]
     f = (0.5 * (b - a) * _GL_NODES + 0.5 * (a + b)).ravel()
     weights = (0.5 * (b - a) * _GL_WEIGHTS).ravel()
@@ -624,7 +624,9 @@ def welch_expectation(dev: Device, grid_dt: float, nperseg: int) -> tuple[np.nda
     # the Welch periodogram of bin j is |sum_k b_jk x_k|^2, b = window x (x - mean), so E = b^H C b
     B = (window[:, None] * np.exp(-2j * math.pi * np.outer(np.arange(n), freqs) * dt))
     B = B - B.mean(axis=0)
-    power = np.real(np.sum(np.conj(B) * (la.toeplitz(c) @ B), axis=0))
+    # C is real, symmetric and Toeplitz: Re(b^H C b) = br.C.br + bi.C.bi, with C x by FFT
+    Br, Bi = np.ascontiguousarray(B.real), np.ascontiguousarray(B.imag)
+    power = np.sum(Br * la.matmul_toeplitz(c, Br) + Bi * la.matmul_toeplitz(c, Bi), axis=0)
     onesided = np.full(freqs.size, 2.0)
     onesided[0] = 1.0
     if n % 2 == 0:
