@@ -188,7 +188,7 @@ def test_psd_bins(sampled):
 
 # --------------------------------------------------------------------------- every decade
 
-#: (grid_dt, duration): three runs of the eta = +1 device, each of 32 traces with >= 1e4 dwells
+#: (grid_dt, duration): three runs of a device, each of 32 traces with >= 1e4 dwells (the other devices: slow)
 DECADE_RUNS = ((0.02, 6e4), (0.5, 6e4), (20.0, 1e6))
 DECADE_NPERSEG = 256
 
@@ -210,9 +210,11 @@ def decade_table(dev, runs, seed):
     return rows
 
 
-def test_psd_agrees_in_every_decade():
-    """Five decades, 2e-4 ... 25 cycles per unit time, from three grid steps; each run has >= 1e4 dwells."""
-    rows = decade_table(two_lead_device(), DECADE_RUNS, seed=1818)
+@pytest.mark.parametrize("name", ["eta+1", pytest.param("eta-1", marks=pytest.mark.slow),
+                                  pytest.param("three_leads", marks=pytest.mark.slow)])
+def test_psd_agrees_in_every_decade(name):
+    """Six decades, 2e-4 ... 25 cycles per unit time, from three grid steps; each run has >= 1e4 dwells."""
+    rows = decade_table(DEVICES[name](), DECADE_RUNS, seed=1818)
     decades = {r[0] for r in rows}
     assert decades >= {-4, -3, -2, -1, 0, 1}
     for decade, dt, n_bins, dwells, zmax, z2 in rows:
