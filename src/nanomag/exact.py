@@ -471,7 +471,7 @@ def counting(dev: Device, lead, order: int = 4) -> Counting:
     Long-time limit, kappa_n = lim (n-th cumulant of N(t)) / t, by the
     recursive Rayleigh-Schroedinger scheme on the tilted generator (Flindt et
     al., PRL 100, 150601 (2008)), each order one banded solve with the group
-    inverse of the generator.  ``fano`` = kappa_2 / |kappa_1|.
+    inverse of the generator.  ``fano`` = ``kappa_2 / |kappa_1|``.
 
     Parameters
     ----------

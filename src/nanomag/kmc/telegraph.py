@@ -103,7 +103,7 @@ class CountingEstimate(NamedTuple):
     stderr : ndarray, shape (order,)
         Their jackknife standard errors (over trajectories; NaN for one trajectory).  [1/time]
     fano, fano_stderr : float
-        F = kappa_2 / |kappa_1| and its jackknife standard error.
+        ``F = kappa_2 / |kappa_1|`` and its jackknife standard error.
     window : float
         Window length.  [time]
     n_windows : int
