@@ -42,9 +42,11 @@ transient = nm.exact.evolve(dev, start, times, protocol=pulse)
 # The WER against the pulse width
 # -------------------------------
 # :func:`nanomag.pulse.wer_map` computes the WER (and the switching probability) for every
-# pulse width and height in one sweep: the exact map of a write-error study.
+# pulse width and height in one sweep: the exact map of a write-error study.  Below a
+# threshold bias (about 1 here) the pulse cannot write; above it the WER falls exponentially
+# with the width, and a bias well above threshold (the lead's states all filled) adds nothing.
 widths = np.linspace(5.0, 150.0, 30)
-heights = np.array([2.0, 3.0, 4.0])
+heights = np.array([1.1, 1.2, 1.4, 3.0])
 wmap = nm.pulse.wer_map(dev, pulse, start, target, widths=widths, heights=heights, parameter="mu.left")
 print(wmap)
 
