@@ -16,7 +16,7 @@ OUT=${2:-$(basename "${CONFIG%.toml}").h5}
 
 # One numba thread per MPI rank: the ranks already fill the cores.
 export NUMBA_NUM_THREADS=1
-# With the cluster's MPI, mpi4py must be built against it (see README, "Clusters").
+# With the cluster's MPI, mpi4py must be built against it (see docs/guide.md, "Clusters").
 source .venv/bin/activate
 
 RESUME=""

@@ -124,6 +124,18 @@ def stationary(dev: Device | RateModel, *, assume_irreducible: bool = False) -> 
     (e.g. the same states with other rates, as the spectroscopy maps use).
     ``assume_irreducible`` skips the search for the closed class when the
     caller knows every state communicates (a wrong promise raises SolverError).
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> st = nm.exact.stationary(dev)
+    >>> st.currents.round(4)        # particle current INTO the grain from each lead
+    array([ 4.6003, -4.6003])
+    >>> round(st.mean_u, 4)
+    0.9774
     """
     model = dev if isinstance(dev, RateModel) else build(dev)
     cls = np.arange(model.n_states) if assume_irreducible else closed_class(model)
@@ -142,6 +154,15 @@ def mfpt(dev: Device, start_u: float, target_u: float) -> float:
     ------
     UnreachableTargetError
         If the target is not reached with probability one.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> round(nm.exact.mfpt(dev, start_u=-0.8, target_u=0.8), 4)
+    3.3892
     """
     return float(FirstPassageProblem.create(dev, start_u, target_u).moments(1)[0])
 
@@ -174,6 +195,18 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     ------
     UnreachableTargetError
         Without a protocol, if the target is not reached with probability one.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> fp = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times=[0.0, 5.0, 20.0])
+    >>> fp.survival.round(4)         # P(tau > t)
+    array([1.    , 0.1062, 0.    ])
+    >>> round(fp.mean, 4)            # from the moments, not the grid
+    3.3892
     """
     times = to_model_times("times", times, dev.units)
     if protocol is not None:
@@ -328,6 +361,20 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
         ``float()`` use it as the number) that also carries ``method = "exact"``,
         ``switching`` (:func:`switching_probability`, computed alongside),
         ``interval()`` and ``to_xarray()`` (:mod:`nanomag.results`).
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> rest = dev.replace(mu={"left": -3.0})                       # at rest: no bias
+    >>> pulse = nm.Protocol([nm.Segment(10.0, mu={"left": 3.0})])   # a bias pulse of width 10
+    >>> wer = nm.exact.write_error_rate(rest, pulse, -1.0, 0.8)
+    >>> f"{wer:.3e}"
+    '1.094e-03'
+    >>> wer.method
+    'exact'
     """
     wer, switching = _end_split(dev, protocol, start_u, target_u)
     return ComputedWER(wer, method="exact", switching=switching, start_u=start_u, target_u=target_u,
@@ -405,6 +452,16 @@ def telegraph(dev: Device, threshold: float = 0.5) -> Telegraph:
     ConfigError
         A threshold outside (0, 1), or a device with a single stable state
         (its stationary u distribution has no peak in one of the basins): there is no telegraph.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=4, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.05, T=1.5)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="a", mu=0.2, gamma_up=2.0, gamma_down=0.5),
+    ...                                     nm.Lead(name="b", mu=-0.2, gamma_up=0.3, gamma_down=1.7)))
+    >>> tele = nm.exact.telegraph(dev, threshold=0.5)
+    >>> round(tele.dwell_up, 1), round(tele.dwell_down, 1), round(tele.p_up, 4)
+    (240.6, 171.9, 0.5833)
     """
     theta = noise.check_threshold(threshold)
     problem = noise_problem(dev)
@@ -451,6 +508,18 @@ def spectrum(dev: Device, freqs, observable: str = "u") -> PowerSpectrum:
     PowerSpectrum, shape (n_freqs,)
         An ndarray of S at ``freqs`` [1/frequency for u, current^2/frequency for a lead],
         with ``.freqs``, ``.lorentzian()``, ``.plot()``, ``.to_xarray()``.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=4, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.05, T=1.5)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="a", mu=0.2, gamma_up=2.0, gamma_down=0.5),
+    ...                                     nm.Lead(name="b", mu=-0.2, gamma_up=0.3, gamma_down=1.7)))
+    >>> psd = nm.exact.spectrum(dev, [0.01, 1.0])     # one-sided PSD of u
+    >>> psd.shape
+    (2,)
+    >>> [f"{s:.3g}" for s in psd]
+    ['6.41', '0.000907']
     """
     f = noise.check_frequencies(freqs)
     lead = _observable(dev, observable)
@@ -471,7 +540,7 @@ def counting(dev: Device, lead, order: int = 4) -> Counting:
     Long-time limit, kappa_n = lim (n-th cumulant of N(t)) / t, by the
     recursive Rayleigh-Schroedinger scheme on the tilted generator (Flindt et
     al., PRL 100, 150601 (2008)), each order one banded solve with the group
-    inverse of the generator.  ``fano`` = kappa_2 / abs(kappa_1).
+    inverse of the generator.  ``fano`` = ``kappa_2 / |kappa_1|``.
 
     Parameters
     ----------
@@ -485,6 +554,18 @@ def counting(dev: Device, lead, order: int = 4) -> Counting:
     -------
     Counting
         ``cumulants`` (shape (order,), [1/time]), ``fano``, ``current``, ``tunnel_rate``.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=4, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.05, T=1.5)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="a", mu=0.2, gamma_up=2.0, gamma_down=0.5),
+    ...                                     nm.Lead(name="b", mu=-0.2, gamma_up=0.3, gamma_down=1.7)))
+    >>> cnt = nm.exact.counting(dev, "a", order=2)
+    >>> cnt.cumulants.round(4)       # kappa_1, kappa_2 per unit time
+    array([0.0232, 0.1775])
+    >>> round(cnt.fano, 3)
+    7.664
     """
     a = dev.lead_index(lead)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:

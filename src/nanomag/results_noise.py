@@ -309,8 +309,8 @@ class Counting:
         Total rate of tunnelling through the lead, in and out, ``<1| J_in + J_out |pi>``: the Schottky
         level, S_I(f -> inf) = 2 tunnel_rate.  [1/time]
     fano : float
-        kappa_2 / abs(kappa_1); inf when the mean current is 0 to within rounding
-        (abs(kappa_1) <= 1e-12 tunnel_rate, e.g. at equilibrium).
+        ``kappa_2 / |kappa_1|``; inf when the mean current is 0 to within rounding
+        (``|kappa_1| <= 1e-12 tunnel_rate``, e.g. at equilibrium).
     """
 
     cumulants: np.ndarray
@@ -335,7 +335,7 @@ class Counting:
         return k2 / k1
 
     def normalised(self) -> np.ndarray:
-        """kappa_n / abs(kappa_1), shape (order,) (the Fano factor is entry 1)."""
+        """``kappa_n / |kappa_1|``, shape (order,) (the Fano factor is entry 1)."""
         return self.cumulants / abs(self.cumulants[0])
 
     def __repr__(self) -> str:
@@ -349,7 +349,7 @@ class Counting:
                             name="cumulants", attrs={"lead": self.lead, "fano": self.fano, "units": "1/time"})
 
     def plot(self, ax=None):
-        """abs(kappa_n / kappa_1) against n on a log axis (1 for every n: Poisson)."""
+        """``|kappa_n / kappa_1|`` against n on a log axis (1 for every n: Poisson)."""
         ax = _axes(ax)
         n = np.arange(1, self.order + 1)
         ax.semilogy(n, np.abs(self.normalised()), "ko-", label=f"lead {self.lead}")

@@ -8,7 +8,7 @@ because two packages (continuum and phase) use it.
 
 The bracket g(u) = R(u) / (1 - u^2) is sampled on a uniform grid plus ladders
 of offsets around every channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a``
-(from 0 to 40 T_a/|kappa|, or to the jump itself at T_a = 0); every sign change
+(from 0 to 40 ``T_a/|kappa|``, or to the jump itself at T_a = 0); every sign change
 is refined by bisection to adjacent floating-point numbers.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["LADDER", "T0_WIDTH", "sign", "sort_points", "drift_bracket", "u_samp
            "drift_fixed_points"]
 
 LADDER = np.array([0.0, 0.25, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 40.0])
-"""Offsets of the samples around a channel threshold, in units of T_a / |kappa|."""
+"""Offsets of the samples around a channel threshold, in units of ``T_a / |kappa|``."""
 
 T0_WIDTH = 1e-10
 """Half-width in u of the sample ladder around a threshold of a T = 0 lead (the jump itself)."""

@@ -201,6 +201,17 @@ def mfpt(dev: Device, start_u: float, target_u: float, *, form: str = "ito", pol
     -------
     float
         The mean first-passage time (inf if it overflows; see :func:`log_mfpt`).
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> round(nm.continuum.mfpt(dev, -0.8, 0.8, form="ito"), 4)    # exact: 3.3892 (S0 = 5 is far from the limit)
+    3.6863
+    >>> round(nm.continuum.mfpt(dev, -0.8, 0.8, form="flux"), 4)
+    3.6279
     """
     value = log_mfpt(dev, start_u, target_u, form=form, pole_cutoff=pole_cutoff, noise=noise)
     return math.exp(value) if value < 709.0 else math.inf

@@ -373,5 +373,31 @@ MAX_FILE_BYTES = 1 << 20
 
 
 def load_config(path) -> Device:
-    """Read a TOML file and return its validated :class:`~nanomag.model.Device`."""
+    """Read a TOML file and return its validated :class:`~nanomag.model.Device`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import nanomag as nm
+    >>> path = Path(tempfile.mkdtemp()) / "grain.toml"
+    >>> _ = path.write_text('''
+    ... [grain]
+    ... S0 = 5
+    ... eta = 1
+    ... kappa = 1.0
+    ... h = -0.4
+    ... eps = 0.0
+    ... alpha = 0.01
+    ... T = 0.05
+    ...
+    ... [[leads]]
+    ... mu = 3.0
+    ... gamma_up = 18.0
+    ... gamma_down = 6.0
+    ... ''')
+    >>> dev = nm.load_config(path)
+    >>> dev.grain.S0, len(dev.leads)
+    (5.0, 1)
+    """
     return read_config(path).device

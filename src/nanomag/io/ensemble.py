@@ -1,6 +1,6 @@
 """Self-describing HDF5 ensemble files, written chunk by chunk, safe against SIGKILL.
 
-Layout (summarised in the README, "Ensembles at scale")::
+Layout (summarised in docs/guide.md, "Ensembles at scale")::
 
     /                       attrs: nanomag_version, config_toml, seed, kind, n_traj, chunk_size,
                                    units, device (JSON with units), run (JSON), versions (JSON),

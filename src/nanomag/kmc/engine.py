@@ -443,6 +443,19 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
     Returns
     -------
     FirstPassageResult
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=5, eta=1, kappa=1.0, h=-0.4, eps=0.0, alpha=0.01, T=0.05)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=3.0, gamma_up=18.0, gamma_down=6.0),
+    ...                                     nm.Lead(name="right", mu=-3.0, gamma_up=6.0, gamma_down=18.0)))
+    >>> fp = nm.kmc.first_passage(dev, start_u=-0.8, target_u=0.8, n_traj=1000, seed=1)
+    >>> fp.times.shape
+    (1000,)
+    >>> mean, err = fp.mean_time()   # the exact value is 3.3892
+    >>> round(mean, 3), round(err, 3)
+    (3.402, 0.039)
     """
     solver = KMCSolver(dev, parallel=parallel)
     return _in_chunks(lambda lo, count, first: solver.first_passage(start_u, target_u, n_traj=count, seed=seed,

@@ -103,7 +103,7 @@ class CountingEstimate(NamedTuple):
     stderr : ndarray, shape (order,)
         Their jackknife standard errors (over trajectories; NaN for one trajectory).  [1/time]
     fano, fano_stderr : float
-        F = kappa_2 / abs(kappa_1) and its jackknife standard error.
+        ``F = kappa_2 / |kappa_1|`` and its jackknife standard error.
     window : float
         Window length.  [time]
     n_windows : int
@@ -666,6 +666,17 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
         or grid step longer than the duration, a device whose stationary state
         visits one basin only, or when no trace completed a single dwell (the
         duration is too short, or the device has a single stable basin).
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=4, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.05, T=1.5)
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="a", mu=0.2, gamma_up=2.0, gamma_down=0.5),
+    ...                                     nm.Lead(name="b", mu=-0.2, gamma_up=0.3, gamma_down=1.7)))
+    >>> sample = nm.kmc.telegraph(dev, 20000.0, n_traj=20, seed=2)
+    >>> value, stderr = sample.mean_dwell("up")   # the exact value is 240.6
+    >>> round(value, 1), round(stderr, 1)
+    (249.8, 7.8)
     """
     duration = _positive("duration", duration)
     n_traj = check_count("n_traj", n_traj)

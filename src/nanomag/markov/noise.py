@@ -360,7 +360,7 @@ def cumulants(problem: NoiseProblem, lead: int, order: int) -> np.ndarray:
     Recursive Rayleigh-Schroedinger expansion of the eigenvalue lambda(s) of
     the tilted generator L(s) = Q + (e^s - 1) J_in + (e^-s - 1) J_out that
     tends to 0 at s = 0 (Flindt et al., PRL 100, 150601 (2008)), with
-    L^(n) = J_in + (-1)^n J_out, ``<1| rho^(n) > = 0`` for n >= 1 and rho^(0) = pi::
+    L^(n) = J_in + (-1)^n J_out, <1| rho^(n) > = 0 for n >= 1 and rho^(0) = pi::
 
         kappa_n  = sum_{k=1}^{n} C(n, k) <1| L^(k) |rho^(n-k)>
         rho^(n) = (-Q)^# sum_{k=1}^{n} C(n, k) (L^(k) - kappa_k) |rho^(n-k)>

@@ -15,7 +15,7 @@ which act on a real vector as x <- c_k x + 2 Re[r_k (h A - p_k I)^{-1} x]: four
 complex banded solves per step.  Re p_k > 4.6, so each matrix is strictly
 diagonally dominant by columns and needs no pivoting; the residues r_k are at
 most ~50 (a single partial-fraction sum over all eight poles would have residues
-of 1e4 that cancel).  R is L-stable: |R(s)| <= 1 on the left half plane and
+of 1e4 that cancel).  R is L-stable: ``|R(s)| <= 1`` on the left half plane and
 R(s) -> 0 as s -> -inf, so the fast modes are damped whatever the step, and the
 step follows the accuracy of the slow modes only.
 
@@ -92,7 +92,7 @@ RATIONAL_TOL = 3e-14
 #: Unchecked steps between two checks of a step length that already passed.
 RECHECK = 32
 
-#: Values below this fraction of max |p| at the edges of p's support are taken as 0.
+#: Values below this fraction of max ``|p|`` at the edges of p's support are taken as 0.
 TRUNCATE = 1e-30
 
 #: Largest number of rational steps a propagation may take before we refuse.

@@ -204,8 +204,13 @@ class Grain:
 
         Examples
         --------
-        >>> nm.Grain.from_material(Ms="1.4e6 A/m", K="4.5e5 J/m^3", diameter="3 nm", T="4 K",
-        ...                        alpha=0.01)   # doctest: +SKIP
+        A cobalt-like sphere of 3 nm at 4 K (energies in meV, the default unit):
+
+        >>> import nanomag as nm
+        >>> grain = nm.Grain.from_material(Ms="1.4e6 A/m", K="4.5e5 J/m^3", diameter="3 nm", T="4 K",
+        ...                                alpha=0.01)
+        >>> grain.S0, round(grain.kappa, 5), round(grain.T, 4)      # kappa and T in meV
+        (1067.0, 0.03721, 0.3447)
         """
         units = as_unit_system(units) or UnitSystem(DEFAULT_ENERGY)
         if not units.is_physical:

@@ -6,7 +6,7 @@ window form a frozen core of spin S_core.  Only maximal-spin states are kept,
 
     S = S_core + (number of singly occupied window levels) / 2,
 
-so an eigenstate is |{n_alpha}, S_z> (Eq. 3).  Its energy (Eq. 1) is
+so an eigenstate is ``|{n_alpha}, S_z>`` (Eq. 3).  Its energy (Eq. 1) is
 
     E = sum_alpha eps_alpha n_alpha + E_C (N - N_g)^2 - J S(S+1)
         - (kappa/S0) S_z^2 - h S_z,

@@ -444,6 +444,18 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         Bad arguments (interfaces not between start and target, rtol <= 0, ...).
     UnreachableTargetError
         If the target is not reached with probability one.
+
+    Examples
+    --------
+    >>> import nanomag as nm
+    >>> grain = nm.Grain(S0=10, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.01, T=1.0)   # a barrier of 10 k_B T
+    >>> dev = nm.Device(grain=grain, leads=(nm.Lead(name="left", mu=0.0, gamma_up=3.0, gamma_down=1.0),
+    ...                                     nm.Lead(name="right", mu=0.0, gamma_up=1.0, gamma_down=3.0)))
+    >>> rate = nm.rare.switching_rate(dev, -0.8, 0.8, seed=1, rtol=0.2, parallel=False)
+    >>> f"{rate.mfpt:.4g}", [f"{x:.4g}" for x in rate.ci]       # the exact value is 7.689e+05
+    ('7.591e+05', ['7.183e+05', '8.022e+05'])
+    >>> rate.stopped_by
+    'rtol'
     """
     sampler = FluxSampler(dev, start_u, target_u, seed=seed, interfaces=interfaces, trials=trials,
                           launches=launches, max_events=max_events, parallel=parallel)
