@@ -83,6 +83,31 @@ class Stationary:
     mean_u: float
     charge: float
 
+    def __repr__(self) -> str:
+        dev = self.model.device
+        currents, unit = to_output(self.currents, dev, "current")
+        names = [lead.name for lead in dev.leads]
+        shown = ", ".join(f"{n}: {float(c):.4g}" for n, c in zip(names[:3], np.ravel(currents)[:3], strict=False))
+        return (f"Stationary(n_states={self.probabilities.size}, mean_u={self.mean_u:.6g}, charge={self.charge:.4g}, "
+                f"currents=({shown}{', ...' if len(names) > 3 else ''}) {unit})")
+
+    def plot(self, ax=None, **kwargs):
+        """The stationary distribution of u = S_z / S_n (summed over sectors) as a bar chart; returns the Axes.
+
+        ``kwargs`` go to ``ax.bar``; a new figure when ``ax`` is None.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        u, p = self.u_distribution()
+        width = float(np.min(np.diff(u))) if u.size > 1 else 0.1
+        kwargs.setdefault("color", "C0")
+        ax.bar(u, p, width=width, label=f"<u> = {self.mean_u:.4g}", **kwargs)
+        ax.set_xlabel("u = S_z / S_n")
+        ax.set_ylabel("stationary probability P(u)")
+        ax.legend(fontsize=8)
+        return ax
+
     def current(self, lead: int | str) -> float:
         """Current from one lead (by index or name) into the grain."""
         names = [lead_.name for lead_ in self.model.device.leads]

@@ -283,6 +283,24 @@ class SpectroscopyMaps:
     attrs: dict = field(default_factory=dict)
     units: UnitSystem = DIMENSIONLESS
 
+    def __repr__(self) -> str:
+        out = self.readable()
+        return (f"SpectroscopyMaps({self.vg.size} V_g x {self.vbias.size} V_bias, "
+                f"|I| <= {float(np.max(np.abs(out['current'][0]))):.4g} {out['current'][1]}, "
+                f"flipped_lead={self.attrs.get('flipped_lead', 0)})")
+
+    def plot(self, ax=None, *, kind: str = "conductance", colorbar: bool = True, **kwargs):
+        """One map over (V_g, V_bias): ``kind`` = ``"conductance"`` (dI/dV_bias), ``"tmr"`` or ``"current"``.
+
+        Readable units for a device with physical units; ``kwargs`` go to
+        ``ax.imshow``; a new figure when ``ax`` is None.  Returns the Axes.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        _plot.spectroscopy_panel(ax, self, kind, colorbar=colorbar, **kwargs)
+        return ax
+
     def readable(self) -> dict:
         """``{key: (values, unit name)}`` for vg, vbias, current, conductance and tmr, in readable units.
 

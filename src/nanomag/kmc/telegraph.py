@@ -441,12 +441,13 @@ class TelegraphSample:
         ds["freq"].attrs["units"] = "energy/(2 pi hbar)"
         return ds
 
-    def plot(self, ax=None, what: str = "psd"):
+    def plot(self, ax=None, *, what: str = "psd", **kwargs):
         """Draw on ``ax`` (a new figure when None) and return it.
 
         ``what="psd"``: the PSD of u with its error bars on log-log axes;
         ``what="dwells"``: the dwell histograms of both basins on a log scale,
-        with the exponential laws of the same means.
+        with the exponential laws of the same means.  ``kwargs`` go to the
+        data points (``ax.errorbar`` or ``ax.plot``).
         """
         if what not in ("psd", "dwells"):
             raise ConfigError(f"what: expected 'psd' or 'dwells', got {what!r}")
@@ -457,12 +458,14 @@ class TelegraphSample:
         if what == "psd":
             f, s, e = self.spectrum()
             keep = f > 0
-            ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep], fmt=".", ms=3,
-                        label=f"KMC ({self.n_traj} traces)")
+            kwargs.setdefault("fmt", ".")
+            kwargs.setdefault("ms", 3)
+            ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep],
+                        label=f"KMC ({self.n_traj} traces)", **kwargs)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("frequency [cycles per unit time]")
-            ax.set_ylabel("S_u(f)")
+            ax.set_xlabel("frequency f (energy/(2 pi hbar))")
+            ax.set_ylabel("S_u(f) (hbar/energy)")
         else:
             for basin in ("up", "down"):
                 sample = self.dwells(basin)
@@ -470,12 +473,13 @@ class TelegraphSample:
                     continue
                 values, edges = np.histogram(sample, bins=40, density=True)
                 mid = 0.5 * (edges[1:] + edges[:-1])
-                line, = ax.plot(mid, values, "o", ms=3, label=f"dwell {basin} ({sample.size})")
+                style = {"marker": "o", "ls": "", "ms": 3, **kwargs}
+                line, = ax.plot(mid, values, label=f"dwell {basin} ({sample.size})", **style)
                 tau = self.mean_dwell(basin)[0]
                 ax.plot(mid, np.exp(-mid / tau) / tau, "-", color=line.get_color(), label=f"exp, mean {tau:.3g}")
             ax.set_yscale("log")
-            ax.set_xlabel("dwell time")
-            ax.set_ylabel("density")
+            ax.set_xlabel("dwell time (hbar/energy)")
+            ax.set_ylabel("density (energy/hbar)")
         ax.legend()
         return ax
 

@@ -403,6 +403,29 @@ class PhaseDiagram:
     y_name: str = "hbar"
     params: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        phases = ", ".join(f"{k}: {v:.0%}" for k, v in sorted(self.fractions().items(), key=lambda kv: -kv[1]))
+        return (f"PhaseDiagram({self.y.size} x {self.x.size} grid of {self.x_name.split(' ')[0]}, "
+                f"{self.y_name.split(' ')[0]}; {phases})")
+
+    def plot(self, ax=None, *, units=None, legend: bool = True):
+        """The label grid coloured by phase (one colour per label, a legend of those present); returns the Axes.
+
+        ``units``: the device (or its UnitSystem) whose energies a device diagram's axes (mu, h) are in
+        (default: model units, "energy"); the reduced diagrams (vbar, hbar) are pure numbers.
+        A new figure when ``ax`` is None.
+        """
+        from .. import _plot
+        from ..model.labels import axis_label, output_unit
+
+        ax = _plot.axes(ax)
+        _plot.phase_labels(ax, self.labels, self.x, self.y, legend=legend)
+        reduced = self.x_name.startswith("vbar")
+        energy = "1" if reduced else output_unit(units, "energy")[1]
+        ax.set_xlabel(axis_label(self.x_name, energy))
+        ax.set_ylabel(axis_label(self.y_name, energy))
+        return ax
+
     @property
     def labels(self) -> np.ndarray:
         """Phase labels, ndarray of str, shape (n_y, n_x)."""
@@ -522,6 +545,25 @@ class HysteresisBranch:
     u: np.ndarray
     current: np.ndarray
     start_u: float
+
+    def __repr__(self) -> str:
+        return (f"HysteresisBranch({self.control_name}: {self.control.size} steps from u = {self.start_u:g}, "
+                f"{len(self.switches())} switches)")
+
+    def plot(self, ax=None, *, what: str = "u", **kwargs):
+        """u (``what="u"``) or the current (``what="current"``) against the control, in the order visited; the Axes.
+
+        ``kwargs`` go to ``ax.plot``; a new figure when ``ax`` is None.
+        """
+        from .. import _plot
+
+        _plot.choice("what", what, ("u", "current"))
+        ax = _plot.axes(ax)
+        kwargs.setdefault("marker", ".")
+        ax.plot(self.control, self.u if what == "u" else self.current, **kwargs)
+        ax.set_xlabel(f"{self.control_name} (energy)" if self.control_name in ("mu", "h") else self.control_name)
+        ax.set_ylabel("u = S_z / S_n" if what == "u" else "current from the first lead (e*energy/hbar)")
+        return ax
 
     @property
     def states(self) -> np.ndarray:

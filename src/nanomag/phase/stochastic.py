@@ -53,6 +53,22 @@ class StochasticSweep:
     dwell: float
 
 
+    def __repr__(self) -> str:
+        return (f"StochasticSweep({self.control_name}: {self.control.size} steps, n_traj={self.n_traj}, "
+                f"start_u={self.start_u:g}, <u> from {float(self.mean_u[0]):.3g} to {float(self.mean_u[-1]):.3g})")
+
+    def plot(self, ax=None, **kwargs):
+        """<u> at the end of each step against the control, with its standard error; returns the Axes."""
+        from .. import _plot
+
+        ax = _plot.axes(ax)
+        kwargs.setdefault("fmt", ".-")
+        ax.errorbar(self.control, self.mean_u, yerr=self.u_err, label=f"KMC ({self.n_traj} traj.)", **kwargs)
+        ax.set_xlabel(f"{self.control_name} (energy)" if self.control_name in ("mu", "h") else self.control_name)
+        ax.set_ylabel("<u> = <S_z / S_n>")
+        ax.legend(fontsize=8)
+        return ax
+
 def kmc_sweep(dev: Device, control: str, values: ArrayLike, *, n_traj: int, seed: int, dwell: float, start_u: float,
               settle: float = 0.5, parallel: bool | None = None) -> StochasticSweep:
     """Carry a KMC ensemble through ``values`` of ``control`` ("mu" of the first lead, or "h").
