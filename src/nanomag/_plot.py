@@ -157,6 +157,7 @@ def interval_point(ax, value: float, interval: tuple[float, float], *, label: st
     kwargs.setdefault("fmt", "o")
     kwargs.setdefault("capsize", 4)
     out = ax.errorbar([label], [value], yerr=yerr, label=label, **kwargs)
+    ax.set_xlabel("method")
     if value > 0:
         ax.set_yscale("log")
     return out

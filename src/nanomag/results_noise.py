@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError
+from .model.labels import axis_label, output_unit, parameter_kind
 from .results import TabulatedCurve
 
 __all__ = ["Telegraph", "TelegraphSweep", "PowerSpectrum", "Counting", "machlup"]
@@ -229,7 +230,7 @@ class TelegraphSweep:
         ax = _axes(ax)
         kwargs.setdefault("color", "k")
         ax.plot(self.values, self.p_up, label="p_up", **kwargs)
-        ax.set_xlabel(self.parameter)
+        ax.set_xlabel(axis_label(self.parameter, output_unit(None, parameter_kind(self.parameter))[1]))
         ax.set_ylabel("p_up")
         ax.set_ylim(-0.02, 1.02)
         right = ax.twinx()
