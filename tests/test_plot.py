@@ -197,3 +197,36 @@ def test_viz_is_lazy_like_the_engines():
     assert callable(nanomag.viz.plot_wer_map)
     with pytest.raises(AttributeError):
         nanomag.viz.no_such_figure  # noqa: B018
+
+
+# --------------------------------------------------------------------------- progress in the API
+
+PROGRESS_CALLS = {
+    "kmc.first_passage": lambda **kw: nm.kmc.first_passage(_SW, -0.8, 0.8, n_traj=60, seed=5, **kw).times,
+    "kmc.trajectories": lambda **kw: nm.kmc.trajectories(_SW, -0.8, [0.0, 5.0, 10.0], n_traj=30, seed=5, **kw).u,
+    "kmc.write_error_rate": lambda **kw: nm.kmc.write_error_rate(rest_device(S0=10), _protocol(), -1.0, 0.8,
+                                                                 n_traj=40, seed=5, **kw).side,
+    "kmc.telegraph": lambda **kw: nm.kmc.telegraph(telegraph_device(), 3000.0, n_traj=3, seed=11, window=500.0,
+                                                   grid_dt=1.0, nperseg=64, **kw).dwell_times,
+    "rare.switching_rate": lambda **kw: nm.rare.switching_rate(bistable(), -0.8, 0.8, seed=3, rtol=0.5,
+                                                               **kw).replica_time,
+    "pulse.wer_map": lambda **kw: nm.pulse.wer_map(rest_device(S0=10), _protocol(), -1.0, 0.8, widths=[0.0, 50.0],
+                                                   heights=[1.0, 2.0], parameter="mu.left", segment=1, **kw).wer,
+    "spectroscopy_maps": lambda **kw: spc.spectroscopy_maps(multilevel(), [-0.5, 0.45], [0.0, 0.9], **kw).tmr,
+    "exact.telegraph_sweep": lambda **kw: nm.exact.telegraph_sweep(equilibrium_device(), "h", [0.0, 0.1],
+                                                                   **kw).dwell_up,
+}
+
+
+@pytest.mark.parametrize("name", list(PROGRESS_CALLS))
+def test_progress_true_runs_and_changes_nothing(name, capsys):
+    call = PROGRESS_CALLS[name]
+    np.testing.assert_array_equal(call(progress=True), call())
+    assert capsys.readouterr().err.strip()  # the bar was drawn (tqdm.auto on a terminal writes to stderr)
+    call()
+    assert not capsys.readouterr().err  # and only when asked for
+
+
+def test_progress_must_be_a_bool():
+    with pytest.raises(ConfigError, match="progress"):
+        nm.kmc.first_passage(_SW, -0.8, 0.8, n_traj=10, seed=5, progress="yes")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._progress import check_progress, iterate
 from ._validate import check_times
 from .errors import ConfigError, SolverError
 from .markov import chain, noise
@@ -540,7 +541,8 @@ def _sweep_models(dev: Device, parameter: str, values: np.ndarray):
         yield RateBuilder(dev.replace(**{parameter: float(v)})).model()
 
 
-def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5) -> TelegraphSweep:
+def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5, *,
+                    progress: bool = False) -> TelegraphSweep:
     """Mean dwell times and p_up against one parameter: the p-bit sigmoid, exactly, in one call.
 
     Parameters
@@ -553,6 +555,8 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
         Values of the parameter.
     threshold : float
         Basin threshold, in (0, 1).
+    progress : bool
+        Show a progress bar over the values (:mod:`tqdm.auto`: a widget in a notebook).
 
     Returns
     -------
@@ -567,7 +571,8 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
     up = np.full(vals.size, np.nan)
     down = np.full(vals.size, np.nan)
     stable = np.zeros(vals.size, dtype=bool)
-    for i, model in enumerate(_sweep_models(dev, parameter, vals)):
+    models = iterate(check_progress(progress), _sweep_models(dev, parameter, vals), total=vals.size, unit="value")
+    for i, model in enumerate(models):
         problem = noise_problem(model)
         stable[i] = all(noise.bistable(problem, theta))
         try:
