@@ -230,3 +230,64 @@ def test_progress_true_runs_and_changes_nothing(name, capsys):
 def test_progress_must_be_a_bool():
     with pytest.raises(ConfigError, match="progress"):
         nm.kmc.first_passage(_SW, -0.8, 0.8, n_traj=10, seed=5, progress="yes")
+
+
+# --------------------------------------------------------------------------- every command saves its data
+
+def test_phase_command_writes_the_diagram_and_reads_it_back(runs_dir, tmp_path, capsys):
+    import h5py
+
+    from nanomag.cli.main import main
+    from nanomag.io import read_phase_diagram
+
+    data, png = tmp_path / "phase.h5", tmp_path / "phase.png"
+    argv = ["phase", str(runs_dir / "phase_upper_right.toml"), "--mu-range", "3.8", "6.2", "--h-range", "-8.9",
+            "-7.8", "--n-mu", "9", "--n-h", "7", "--json", "--out", str(data), "--plot", str(png)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    back = read_phase_diagram(data)
+    cfg = nm.read_config(runs_dir / "phase_upper_right.toml")
+    direct = nm.phase.device_phase_diagram(cfg.device, np.linspace(3.8, 6.2, 9), np.linspace(-8.9, -7.8, 7))
+    np.testing.assert_array_equal(back.codes, direct.codes)
+    np.testing.assert_array_equal(back.x, direct.x)
+    assert back.fractions() == direct.fractions() and png.stat().st_size > 5000
+    with h5py.File(data) as f:
+        assert f.attrs["kind"] == "phase_diagram" and f["codes"].shape == (7, 9)
+        assert f["x"].attrs["units"] == f["y"].attrs["units"] == "energy"
+        assert f["codes"].dims[0][0].name == "/y" and f["codes"].dims[1][0].name == "/x"  # dimension scales
+    fig, ax = plt.subplots()
+    assert back.plot(ax=ax) is ax
+    plt.close(fig)
+    assert main(argv[:-4] + ["--out", str(tmp_path / "phase.txt")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_exact_fpt_writes_the_distribution(runs_dir, tmp_path, capsys):
+    import h5py
+
+    from nanomag.cli.main import main
+    from nanomag.io import read_distribution
+
+    out = tmp_path / "fpt.h5"
+    config = runs_dir / "small_switching.toml"
+    assert main(["exact", "fpt", str(config), "--n-times", "50", "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    back = read_distribution(out)
+    cfg = nm.read_config(config)
+    with h5py.File(out) as f:
+        start_u, target_u = f.attrs["start_u"], f.attrs["target_u"]
+        assert f["density"].dims[0][0].name == "/time" and f["survival"].attrs["units"] == "1"
+    direct = nm.exact.first_passage_distribution(cfg.device, start_u, target_u, back.times)
+    np.testing.assert_allclose(back.survival, direct.survival, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(back.density, direct.density, rtol=1e-12, atol=1e-300)
+    assert back.mean == pytest.approx(direct.mean, rel=1e-12) and back.device == cfg.device
+    assert main(["exact", "mfpt", str(config), "--out", str(tmp_path / "m.h5")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_default_names_do_not_double_a_word():
+    from nanomag.cli.common import default_name
+
+    assert default_name("runs/fig3_spectroscopy.toml", "spectroscopy", ".h5") == "fig3_spectroscopy.h5"
+    assert default_name("runs/fig3.toml", "spectroscopy", ".h5") == "fig3_spectroscopy.h5"
+    assert default_name("switching.toml", "compare", ".png") == "switching_compare.png"
