@@ -1,14 +1,17 @@
 """Progress bars of the long calls of the Python API (private).
 
 ``progress=True`` on a long call (KMC ensembles, rare-event samplers, write
-error rate maps, spectroscopy maps, exact sweeps) shows a :mod:`tqdm.auto`
-bar: a widget in a Jupyter notebook, a text bar on a terminal.  The default
+error rate maps, spectroscopy maps, exact sweeps) shows a tqdm bar chosen as
+:mod:`tqdm.auto` does: a widget in a Jupyter notebook (with ipywidgets), a
+text bar on a terminal (and in a notebook without ipywidgets, without
+tqdm.auto's warning).  The default
 is False in the API; the command line turns it on (rank 0 only).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -50,9 +53,34 @@ def bar(progress: bool, total: float | None, *, unit: str, desc: str | None = No
     """A :mod:`tqdm.auto` bar of ``total`` steps when ``progress`` (else a silent stand-in); use it as a context."""
     if not check_progress(progress):
         return _Silent()
-    from tqdm.auto import tqdm
+    return _tqdm()(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True)
 
-    return tqdm(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True)
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython already imported and running as a kernel app)."""
+    if "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _tqdm():
+    """tqdm.auto's choice: the widget bar in a notebook that has ipywidgets, else the text bar.
+
+    (tqdm.auto itself warns "IProgress not found" in a notebook without
+    ipywidgets; the text bar is shown there instead, silently.)
+    """
+    if _in_notebook():
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as widget
+
+            return widget
+        except ImportError:
+            pass
+    from tqdm.std import tqdm as text
+
+    return text
 
 
 def chunk_for(progress: bool, n: int, chunk_size: int | None) -> int | None:
