@@ -90,13 +90,17 @@ MAKERS = {
     "TelegraphSweep": (lambda: nm.exact.telegraph_sweep(equilibrium_device(), "h", [0.0, 0.1, 0.2]), {}),
     "PowerSpectrum": (lambda: nm.exact.spectrum(equilibrium_device(), np.logspace(-3, 0, 20)), {}),
     "Counting": (lambda: nm.exact.counting(equilibrium_device(), "a", order=3), {}),
+    "StochasticSweep": (lambda: nm.phase.kmc_sweep(_SW, "h", [-0.4, 0.0, 0.4], n_traj=20, seed=1, dwell=5.0,
+                                                   start_u=-0.8), {}),
+    "LangevinFirstPassage": (lambda: nm.continuum.langevin_first_passage(_SW, -0.8, 0.8, n_traj=50, seed=1, dt=0.02),
+                             {}),
     "TelegraphSample": (_tsample, {}),
     "TelegraphSample-dwells": (_tsample, {"what": "dwells"}),
 }
 
 RESULTS = list(MAKERS)
 #: Axes whose labels are pure numbers or names (no unit to show).
-UNITLESS = {"Stationary", "PhaseDiagram", "Counting", "ComputedWER", "SampledWER", "Telegraph"}
+UNITLESS = {"Stationary", "StochasticSweep", "PhaseDiagram", "Counting", "ComputedWER", "SampledWER", "Telegraph"}
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +208,10 @@ def test_viz_is_lazy_like_the_engines():
 PROGRESS_CALLS = {
     "kmc.first_passage": lambda **kw: nm.kmc.first_passage(_SW, -0.8, 0.8, n_traj=60, seed=5, **kw).times,
     "kmc.trajectories": lambda **kw: nm.kmc.trajectories(_SW, -0.8, [0.0, 5.0, 10.0], n_traj=30, seed=5, **kw).u,
+    "langevin_first_passage": lambda **kw: nm.continuum.langevin_first_passage(_SW, -0.8, 0.8, n_traj=40, seed=5,
+                                                                               dt=0.02, **kw).times,
+    "langevin_trajectories": lambda **kw: nm.continuum.langevin_trajectories(_SW, -0.8, [0.0, 5.0], n_traj=40, seed=5,
+                                                                             dt=0.02, **kw).u,
     "kmc.write_error_rate": lambda **kw: nm.kmc.write_error_rate(rest_device(S0=10), _protocol(), -1.0, 0.8,
                                                                  n_traj=40, seed=5, **kw).side,
     "kmc.telegraph": lambda **kw: nm.kmc.telegraph(telegraph_device(), 3000.0, n_traj=3, seed=11, window=500.0,
