@@ -72,7 +72,7 @@ def _tqdm():
     """
     if _in_notebook():
         try:
-            import ipywidgets  # noqa: F401
+            import ipywidgets  # type: ignore[import-not-found]  # noqa: F401
             from tqdm.notebook import tqdm as widget
 
             return widget

@@ -29,7 +29,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -43,6 +43,9 @@ from .model.device import Device
 from .model.labels import to_output
 from .model.text import device_toml
 from .model.units import DIMENSIONLESS, UnitSystem
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "at_point", "flip_lead", "solver", "SpectroscopySolver", "point_current", "point_conductance",
@@ -294,7 +297,8 @@ class SpectroscopyMaps:
                 f"|I| <= {float(np.max(np.abs(out['current'][0]))):.4g} {out['current'][1]}, "
                 f"flipped_lead={self.attrs.get('flipped_lead', 0)})")
 
-    def plot(self, ax=None, *, kind: str = "conductance", colorbar: bool = True, **kwargs):
+    def plot(self, ax: Axes | None = None, *, kind: str = "conductance", colorbar: bool = True,
+             **kwargs: Any) -> Axes:
         """One map over (V_g, V_bias): ``kind`` = ``"conductance"`` (dI/dV_bias), ``"tmr"`` or ``"current"``.
 
         Readable units for a device with physical units; ``kwargs`` go to

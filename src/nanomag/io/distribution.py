@@ -69,8 +69,8 @@ def read_distribution(path) -> FirstPassageDistribution:
         device = parse_config(text, f"{path}:config_toml").device if text else None
         unit = str(f["time"].attrs["units"])
         times = np.asarray(from_output(f["time"][()], device, "time", unit), dtype=float)
-        scale = output_unit(device, "time", unit=unit if device is not None and device.units.is_physical
-                            else None)[0]
+        physical = device is not None and device.units is not None and device.units.is_physical
+        scale = output_unit(device, "time", unit=unit if physical else None)[0]
         mean = float(from_output(float(f.attrs["mean"]), device, "time", unit))
         std = float(from_output(float(f.attrs["std"]), device, "time", unit))
         return FirstPassageDistribution(times=times, survival=f["survival"][()], density=f["density"][()] * scale,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -47,6 +48,9 @@ from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
 from . import _kernels as _k
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "PHASE_LABELS", "label_of_code",
@@ -408,7 +412,7 @@ class PhaseDiagram:
         return (f"PhaseDiagram({self.y.size} x {self.x.size} grid of {self.x_name.split(' ')[0]}, "
                 f"{self.y_name.split(' ')[0]}; {phases})")
 
-    def plot(self, ax=None, *, units=None, legend: bool = True):
+    def plot(self, ax: Axes | None = None, *, units: object = None, legend: bool = True) -> Axes:
         """The label grid coloured by phase (one colour per label, a legend of those present); returns the Axes.
 
         ``units``: the device (or its UnitSystem) whose energies a device diagram's axes (mu, h) are in
@@ -550,7 +554,7 @@ class HysteresisBranch:
         return (f"HysteresisBranch({self.control_name}: {self.control.size} steps from u = {self.start_u:g}, "
                 f"{len(self.switches())} switches)")
 
-    def plot(self, ax=None, *, what: str = "u", **kwargs):
+    def plot(self, ax: Axes | None = None, *, what: str = "u", **kwargs: Any) -> Axes:
         """u (``what="u"``) or the current (``what="current"``) against the control, in the order visited; the Axes.
 
         ``kwargs`` go to ``ax.plot``; a new figure when ``ax`` is None.
