@@ -93,17 +93,18 @@ class Stationary:
                 f"currents=({shown}{', ...' if len(names) > 3 else ''}) {unit})")
 
     def plot(self, ax=None, **kwargs):
-        """The stationary distribution of u = S_z / S_n (summed over sectors) as a bar chart; returns the Axes.
+        """The stationary distribution of u = S_z / S_n (summed over sectors) as stems; returns the Axes.
 
-        ``kwargs`` go to ``ax.bar``; a new figure when ``ax`` is None.
+        ``kwargs`` go to ``ax.vlines``; a new figure when ``ax`` is None.
         """
         from . import _plot
 
         ax = _plot.axes(ax)
         u, p = self.u_distribution()
-        width = float(np.min(np.diff(u))) if u.size > 1 else 0.1
         kwargs.setdefault("color", "C0")
-        ax.bar(u, p, width=width, label=f"<u> = {self.mean_u:.4g}", **kwargs)
+        ax.vlines(u, 0.0, p, label=f"<u> = {self.mean_u:.4g}", **kwargs)
+        ax.plot(u, p, ".", color=kwargs["color"])
+        ax.set_ylim(bottom=0.0)
         ax.set_xlabel("u = S_z / S_n")
         ax.set_ylabel("stationary probability P(u)")
         ax.legend(fontsize=8)
