@@ -299,3 +299,18 @@ def test_default_names_do_not_double_a_word():
     assert default_name("runs/fig3_spectroscopy.toml", "spectroscopy", ".h5") == "fig3_spectroscopy.h5"
     assert default_name("runs/fig3.toml", "spectroscopy", ".h5") == "fig3_spectroscopy.h5"
     assert default_name("switching.toml", "compare", ".png") == "switching_compare.png"
+
+
+def test_figure_functions_take_one_axes(made):
+    from nanomag.viz.pulse import plot_wer_map
+    from nanomag.viz.spectroscopy import plot_maps
+
+    wer, _ = made("WERMap")
+    maps, _ = made("SpectroscopyMaps")
+    for draw, result in ((plot_wer_map, wer), (plot_maps, maps)):
+        fig, ax = plt.subplots()
+        assert draw(result, axes=ax) is fig and ax.has_data()
+        plt.close(fig)
+        fig, axes = plt.subplots(1, 2)
+        assert draw(result, axes=axes) is fig and all(a.has_data() for a in axes)
+        plt.close(fig)

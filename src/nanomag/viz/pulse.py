@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._plot import switching_map, wer_curves
-from ._figure import figure_axes, finish
+from ._figure import figure_axes, finish, n_given
 
 __all__ = ["plot_wer_curves", "plot_switching_map", "plot_wer_map"]
 
@@ -57,13 +57,17 @@ def plot_switching_map(result, path=None, *, ax=None, title: str | None = None, 
 def plot_wer_map(result, path=None, *, axes=None, title: str | None = None):
     """Both panels side by side: the WER curves (left) and the switching map (right).
 
+    ``axes``: two Axes to draw into, or one (the curves only); default a new figure.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, axes, owned = figure_axes(axes, 2, figsize=(12.5, 4.6), layout="constrained")
-    plot_wer_curves(result, ax=axes[0])
-    plot_switching_map(result, ax=axes[1])
+    n = n_given(axes, 2)
+    fig, axes, owned = figure_axes(axes, 2 if n != 1 else 1, figsize=(12.5, 4.6), layout="constrained")
+    wer_curves(axes[0], result)
+    if len(axes) > 1:
+        switching_map(axes[1], result)
     if title:
         fig.suptitle(title)
     return finish(fig, path, owned, dpi=130)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .._plot import spectroscopy_panel
 from ..spectroscopy import SpectroscopyMaps
-from ._figure import figure_axes, finish
+from ._figure import figure_axes, finish, n_given
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,17 +31,21 @@ def plot_maps(maps: SpectroscopyMaps, path: str | PathLike[str] | None = None, *
         Figure title.
     annotations : iterable of (panel, vg, vbias, text)
         Labels, panel 0 or 1.
-    axes : two matplotlib Axes, optional
-        Draw into these (conductance, TMR) instead of a new figure.
+    axes : one or two matplotlib Axes, optional
+        Draw into these (conductance, TMR) instead of a new figure; one Axes gets the conductance only
+        (``maps.plot(ax=, kind=)`` draws any one map).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, axes, owned = figure_axes(axes, 2, figsize=(11, 4.4), layout="constrained")
-    spectroscopy_panel(axes[0], maps, "conductance")
-    spectroscopy_panel(axes[1], maps, "tmr")
+    n = n_given(axes, 2)
+    fig, axes, owned = figure_axes(axes, 2 if n != 1 else 1, figsize=(11, 4.4), layout="constrained")
+    for ax, kind in zip(axes, ("conductance", "tmr"), strict=False):
+        spectroscopy_panel(ax, maps, kind)
     for panel, x, y, text in annotations:
+        if panel >= len(axes):
+            continue  # a panel not drawn (one Axes given)
         axes[panel].annotate(text, (x, y), color="white" if panel == 0 else "black", fontsize=9,
                              ha="center", va="center", fontweight="bold")
     if title:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._plot import distribution, inverse, sample_density, sample_survival
 from ..model.labels import axis_label, output_unit
-from ._figure import figure_axes, finish
+from ._figure import figure_axes, finish, n_given
 
 __all__ = ["switching_figure", "comparison_figure"]
 
@@ -56,8 +56,7 @@ def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=N
     """
     from ..results import FirstPassageSample
 
-    one = axes is not None and not isinstance(axes, (list, tuple, np.ndarray))
-    if one:
+    if n_given(axes, 2) == 1:
         fig, (ax_s,), owned = figure_axes(axes, 1, figsize=(5, 4))
         ax = None
     else:
@@ -106,14 +105,18 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         Also save the figure there.
     title : str
         Figure title.
-    axes : two matplotlib Axes, optional
-        Draw into these (densities, <u(t)>) instead of a new figure.
+    axes : one or two matplotlib Axes, optional
+        Draw into these (densities, <u(t)>) instead of a new figure; one Axes gets the densities only.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
+    if n_given(axes, 2) == 1:
+        fig, (ax,), owned = figure_axes(axes, 1, figsize=(6, 4.2))
+        ax_u = None
+    else:
+        fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
     scale, unit = _time_scale(comparison.device, comparison.reference)
     styles = {"exact": dict(color="k", lw=2.0), "Fokker-Planck, ito": dict(color="C1", ls="--"),
               "Fokker-Planck, flux": dict(color="C2", ls=":", lw=2.0), "deterministic": dict(color="C3", ls="-.")}
@@ -132,7 +135,7 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         if m.density is not None:
             ax.plot(np.asarray(m.density[0]) * scale, np.asarray(m.density[1]) / scale, label=m.name,
                     **style(m.name))
-        if m.mean_u is not None:
+        if m.mean_u is not None and ax_u is not None:
             ax_u.plot(np.asarray(m.mean_u[0]) * scale, m.mean_u[1], label=m.name, **style(m.name))
         if m.name.startswith("deterministic") and np.isfinite(m.mean):
             ax.axvline(m.mean * scale, **style(m.name), label=m.name)
@@ -143,10 +146,11 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         ax.set_xlim(max(0.0, live[0] - pad), live[-1] + pad)
     ax.set_xlabel(axis_label("switching time t", unit))
     ax.set_ylabel(axis_label("first-passage density", f"1/{unit}" if "/" not in unit else f"1/({unit})"))
-    ax_u.set_xlabel(axis_label("t", unit))
-    ax_u.set_ylabel("<u(t)>")
     ax.legend(fontsize=7)
-    ax_u.legend(fontsize=7)
+    if ax_u is not None:
+        ax_u.set_xlabel(axis_label("t", unit))
+        ax_u.set_ylabel("<u(t)>")
+        ax_u.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     return finish(fig, path, owned, dpi=120)
