@@ -228,15 +228,22 @@ class TelegraphSweep:
         ``kwargs`` go to the p_up curve (``ax.plot``); returns ``ax`` (the left Axes).
         """
         ax = _axes(ax)
+        kind = parameter_kind(self.parameter)
+        x_scale, x_unit = output_unit(self.device, kind, np.abs(self.values[self.values != 0]) if
+                                      np.any(self.values != 0) else None)
+        dwells = np.r_[self.dwell_up, self.dwell_down]
+        t_scale, t_unit = output_unit(self.device, "time", dwells[np.isfinite(dwells) & (dwells > 0)] if
+                                      np.any(np.isfinite(dwells) & (dwells > 0)) else None)
+        x = np.asarray(self.values) * x_scale
         kwargs.setdefault("color", "k")
-        ax.plot(self.values, self.p_up, label="p_up", **kwargs)
-        ax.set_xlabel(axis_label(self.parameter, output_unit(None, parameter_kind(self.parameter))[1]))
+        ax.plot(x, self.p_up, label="p_up", **kwargs)
+        ax.set_xlabel(axis_label(self.parameter, x_unit))
         ax.set_ylabel("p_up")
         ax.set_ylim(-0.02, 1.02)
         right = ax.twinx()
-        right.semilogy(self.values, self.dwell_up, "C0--", label="dwell up")
-        right.semilogy(self.values, self.dwell_down, "C1--", label="dwell down")
-        right.set_ylabel("mean dwell time (hbar/energy)")
+        right.semilogy(x, self.dwell_up * t_scale, "C0--", label="dwell up")
+        right.semilogy(x, self.dwell_down * t_scale, "C1--", label="dwell down")
+        right.set_ylabel(axis_label("mean dwell time", t_unit))
         right.legend(loc="center right")
         return ax
 
@@ -301,7 +308,8 @@ class PowerSpectrum(TabulatedCurve):
         if lor is not None:
             ax.loglog(self.freqs, lor, "C3:", label="two-state Lorentzian")
         ax.set_xlabel("frequency f (energy/(2 pi hbar))")
-        ax.set_ylabel(f"S_{self.observable}(f)" if self.observable == "u" else f"S_I(f), lead {self.observable}")
+        ax.set_ylabel("S_u(f) (hbar/energy)" if self.observable == "u"
+                      else f"S_I(f), lead {self.observable} ((e*energy/hbar)^2 hbar/energy)")
         ax.legend()
         return ax
 
