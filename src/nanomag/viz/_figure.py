@@ -54,7 +54,7 @@ def figure_axes(axes: Axes | Sequence[Axes] | np.ndarray | None, n: int, *, figs
     return flat[0].figure, flat, False
 
 
-def n_given(axes, default: int) -> int:
+def n_given(axes: Any, default: int) -> int:
     """How many Axes ``axes`` holds: ``default`` for None, 1 for one Axes, else the length of the sequence."""
     if axes is None:
         return default
