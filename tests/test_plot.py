@@ -218,6 +218,9 @@ PROGRESS_CALLS = {
                                                    grid_dt=1.0, nperseg=64, **kw).dwell_times,
     "rare.switching_rate": lambda **kw: nm.rare.switching_rate(bistable(), -0.8, 0.8, seed=3, rtol=0.5,
                                                                **kw).replica_time,
+    "rare.write_error_rate": lambda **kw: nm.rare.write_error_rate(
+        rest_device(S0=10), nm.Protocol([nm.Segment(120.0, mu={"left": 3.0})]), -1.0, 0.8, seed=2, rtol=0.5,
+        walkers=8, steps=50, **kw).replica_wer,
     "pulse.wer_map": lambda **kw: nm.pulse.wer_map(rest_device(S0=10), _protocol(), -1.0, 0.8, widths=[0.0, 50.0],
                                                    heights=[1.0, 2.0], parameter="mu.left", segment=1, **kw).wer,
     "spectroscopy_maps": lambda **kw: spc.spectroscopy_maps(multilevel(), [-0.5, 0.45], [0.0, 0.9], **kw).tmr,
