@@ -122,5 +122,7 @@ def test_plotting_function_draws_into_given_axes_and_returns_the_figure(small_in
 
 def test_wrong_number_of_axes_is_refused(small_inputs):
     fig = Figure()
-    with pytest.raises(nm.ConfigError, match="axes"):
-        vspec.plot_maps(small_inputs["maps"], axes=[fig.add_subplot(111)])
+    with pytest.raises(nm.ConfigError, match="axes"):  # two panels: one Axes (the first) or two, not three
+        vspec.plot_maps(small_inputs["maps"], axes=fig.subplots(1, 3))
+    fig = Figure()
+    assert vspec.plot_maps(small_inputs["maps"], axes=[fig.add_subplot(111)]) is fig

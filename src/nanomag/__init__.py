@@ -22,7 +22,7 @@ from .model import Channel, Device, Grain, Lead, Level, MultiLevelGrain, Protoco
 from .model.units import UnitSystem
 
 if TYPE_CHECKING:  # loaded on first use, see __getattr__
-    from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy
+    from . import continuum, exact, io, kmc, markov, phase, pulse, rare, spectroscopy, viz
     from .markov import rates
 
 __version__ = VERSION
@@ -33,7 +33,7 @@ _LAZY = {
     "exact": (".exact", None), "kmc": (".kmc", None), "continuum": (".continuum", None),
     "phase": (".phase", None), "spectroscopy": (".spectroscopy", None), "io": (".io", None),
     "markov": (".markov", None), "rates": (".markov.rates", None), "pulse": (".pulse", None),
-    "rare": (".rare", None),
+    "rare": (".rare", None), "viz": (".viz", None),
 }
 
 
@@ -57,6 +57,6 @@ __all__ = [
     "Grain", "Lead", "Device", "MultiLevelGrain", "Level", "Sectors", "Channel", "reduced_device",
     "Segment", "Protocol", "UnitSystem",
     "load_config", "read_config",
-    "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io", "pulse", "rare",
+    "exact", "kmc", "rates", "markov", "continuum", "phase", "spectroscopy", "io", "pulse", "rare", "viz",
     "NanomagError", "ConfigError", "SolverError", "UnreachableTargetError", "StartInTargetError", "RegimeWarning",
 ]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._progress import check_progress, iterate
 from ._validate import check_times
 from .errors import ConfigError, SolverError
 from .markov import chain, noise
@@ -82,6 +83,32 @@ class Stationary:
     currents: np.ndarray
     mean_u: float
     charge: float
+
+    def __repr__(self) -> str:
+        dev = self.model.device
+        currents, unit = to_output(self.currents, dev, "current")
+        names = [lead.name for lead in dev.leads]
+        shown = ", ".join(f"{n}: {float(c):.4g}" for n, c in zip(names[:3], np.ravel(currents)[:3], strict=False))
+        return (f"Stationary(n_states={self.probabilities.size}, mean_u={self.mean_u:.6g}, charge={self.charge:.4g}, "
+                f"currents=({shown}{', ...' if len(names) > 3 else ''}) {unit})")
+
+    def plot(self, ax=None, **kwargs):
+        """The stationary distribution of u = S_z / S_n (summed over sectors) as stems; returns the Axes.
+
+        ``kwargs`` go to ``ax.vlines``; a new figure when ``ax`` is None.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        u, p = self.u_distribution()
+        kwargs.setdefault("color", "C0")
+        ax.vlines(u, 0.0, p, label=f"<u> = {self.mean_u:.4g}", **kwargs)
+        ax.plot(u, p, ".", color=kwargs["color"])
+        ax.set_ylim(bottom=0.0)
+        ax.set_xlabel("u = S_z / S_n")
+        ax.set_ylabel("stationary probability P(u)")
+        ax.legend(fontsize=8)
+        return ax
 
     def current(self, lead: int | str) -> float:
         """Current from one lead (by index or name) into the grain."""
@@ -596,7 +623,8 @@ def _sweep_models(dev: Device, parameter: str, values: np.ndarray):
         yield RateBuilder(dev.replace(**{parameter: float(v)})).model()
 
 
-def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5) -> TelegraphSweep:
+def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5, *,
+                    progress: bool = False) -> TelegraphSweep:
     """Mean dwell times and p_up against one parameter: the p-bit sigmoid, exactly, in one call.
 
     Parameters
@@ -609,6 +637,8 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
         Values of the parameter.
     threshold : float
         Basin threshold, in (0, 1).
+    progress : bool
+        Show a progress bar over the values (:mod:`tqdm.auto`: a widget in a notebook).
 
     Returns
     -------
@@ -623,7 +653,8 @@ def telegraph_sweep(dev: Device, parameter: str, values, threshold: float = 0.5)
     up = np.full(vals.size, np.nan)
     down = np.full(vals.size, np.nan)
     stable = np.zeros(vals.size, dtype=bool)
-    for i, model in enumerate(_sweep_models(dev, parameter, vals)):
+    models = iterate(check_progress(progress), _sweep_models(dev, parameter, vals), total=vals.size, unit="value")
+    for i, model in enumerate(models):
         problem = noise_problem(model)
         stable[i] = all(noise.bistable(problem, theta))
         try:

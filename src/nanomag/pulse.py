@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._progress import check_progress, tracked_map
 from ._validate import check_times, check_u
 from .errors import ConfigError
 from .exact import WER_TOL
@@ -91,8 +92,8 @@ def _adjoint(model: RateModel, q: np.ndarray, duration: float) -> np.ndarray:
 
 def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u: float, *, widths: ArrayLike,
             heights: ArrayLike | None = None, parameter: str | None = None, segment: int = 0,
-            map_fn: Callable[..., Iterable[Any]] | None = None, config_toml: str | None = None
-            ) -> WERMap:
+            map_fn: Callable[..., Iterable[Any]] | None = None, config_toml: str | None = None,
+            progress: bool = False) -> WERMap:
     """WER and switching probability for every (pulse height, pulse width).
 
     Parameters
@@ -118,6 +119,8 @@ def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u:
     config_toml : str, optional
         Configuration text to store with the result (default: the device and
         the protocol as TOML).
+    progress : bool
+        Show a progress bar over the heights (:mod:`tqdm.auto`: a widget in a notebook).
 
     Returns
     -------
@@ -164,7 +167,7 @@ def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u:
         q_start = _adjoint(models[k], q_start, drive[k].duration)
         q_target = _adjoint(models[k], q_target, drive[k].duration)
     n = len(seg_devs)
-    run = map if map_fn is None else map_fn
+    run = tracked_map(check_progress(progress), map_fn, total=n, unit="height")
     rows = list(run(wer_row, seg_devs, [p] * n, [widths] * n, [q_start] * n, [q_target] * n))
     wer = np.array([r[0] for r in rows]).reshape(n, widths.size)
     switching = np.array([r[1] for r in rows]).reshape(n, widths.size)

@@ -272,6 +272,27 @@ class FirstPassageSample:
             return head + f", mean_time={mean:.6g} +- {err:.2g}, seed={self.seed})"
         return head + ")"
 
+    def plot(self, ax=None, *, kind: str = "survival", confidence: float | None = 0.95, bins=50, **kwargs):
+        """Draw on ``ax`` (a new figure when None) and return it.
+
+        ``kind="survival"``: the empirical P(tau > t) as a step curve, its
+        pointwise ``confidence`` band (None: no band) and a mark at ``t_max``
+        for the censored trajectories; ``kind="density"``: a histogram of the
+        switching times (normalised by all trajectories).  Times in a readable
+        unit for a device with physical units.  ``kwargs`` go to the curve
+        (``ax.step``) or the bars (``ax.bar``).
+        """
+        from . import _plot
+
+        _plot.choice("kind", kind, ("survival", "density"))
+        ax = _plot.axes(ax)
+        if kind == "survival":
+            _plot.sample_survival(ax, self, confidence=confidence, **kwargs)
+        else:
+            _plot.sample_density(ax, self, bins=bins, **kwargs)
+        ax.legend(fontsize=8)
+        return ax
+
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``times`` and ``censored`` over the dimension ``trajectory``."""
         xr = _xarray()
@@ -339,6 +360,18 @@ class FirstPassageDistribution:
         return (f"FirstPassageDistribution(engine={self.engine!r}, n_times={self.times.size}, "
                 f"mean={self.mean:.6g}, std={self.std:.4g}, survival[-1]={float(self.survival[-1]):.4g})")
 
+    def plot(self, ax=None, *, kind: str = "survival", **kwargs):
+        """Draw the survival (``kind="survival"``, log y) or the density (``kind="density"``) on ``ax``.
+
+        A new figure when ``ax`` is None; returns the Axes.  ``kwargs`` go to ``ax.plot``.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        _plot.distribution(ax, self, kind=kind, **kwargs)
+        ax.legend(fontsize=8)
+        return ax
+
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``survival`` and ``density`` over the dimension ``time``."""
         xr = _xarray()
@@ -403,6 +436,23 @@ class TrajectorySample:
         return (f"{type(self).__name__}(engine={self.engine!r}, n_traj={self.n_traj}, "
                 f"n_times={self.times.size}, seed={self.seed})")
 
+    def plot(self, ax=None, *, n_paths: int = 0, **kwargs):
+        """<u(t)> with its +-1 standard error band (and the first ``n_paths`` trajectories, thin) on ``ax``.
+
+        A new figure when ``ax`` is None; returns the Axes.  ``kwargs`` go to the mean's ``ax.plot``.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        mean, err = self.mean_u()
+        line = _plot.mean_u(ax, self.device, self.times, mean, err, label=f"{self.engine} ({self.n_traj} traj.)",
+                            **kwargs)
+        scale = _plot.time_unit(self.device)[0]
+        for row in self.u[:n_paths]:
+            ax.plot(self.times * scale, row, color=line.get_color(), lw=0.5, alpha=0.4)
+        ax.legend(fontsize=8)
+        return ax
+
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``u`` over (``trajectory``, ``time``)."""
         xr = _xarray()
@@ -452,6 +502,16 @@ class Transient:
     def __repr__(self) -> str:
         return (f"Transient(engine={self.engine!r}, n_times={self.times.size}, "
                 f"mean_u[-1]={float(self.mean_u[-1]):.6g})")
+
+    def plot(self, ax=None, **kwargs):
+        """<u(t)> against t on ``ax`` (a new figure when None); returns the Axes.  ``kwargs`` go to ``ax.plot``."""
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        kwargs.setdefault("label", self.engine.replace("_", "-"))
+        _plot.mean_u(ax, self.device, self.times, np.asarray(self.mean_u), **kwargs)
+        ax.legend(fontsize=8)
+        return ax
 
     def to_xarray(self):
         """An ``xarray.Dataset`` with ``mean_u`` (and what else the engine computed) over ``time``."""
@@ -615,6 +675,25 @@ class WERMap:
                 "segment": int(self.segment), "start_u": float(self.start_u), "target_u": float(self.target_u),
                 **self.attrs}
 
+    def plot(self, ax=None, *, kind: str = "curves", **kwargs):
+        """Draw on ``ax`` (a new figure when None) and return it.
+
+        ``kind="curves"``: the WER against pulse width on a log axis, one curve
+        per height (``max_curves=12``, ``floor=1e-300``); ``kind="map"``: log10
+        WER over (width, height) with contours and the 50 % switching line
+        (``decades=12``, ``colorbar=True``).  Widths and heights in readable
+        units for a device with physical units.
+        """
+        from . import _plot
+
+        _plot.choice("kind", kind, ("curves", "map"))
+        ax = _plot.axes(ax)
+        if kind == "curves":
+            _plot.wer_curves(ax, self, **kwargs)
+        else:
+            _plot.switching_map(ax, self, **kwargs)
+        return ax
+
     def to_xarray(self):
         """An ``xarray.Dataset``: ``wer`` and ``switching_probability`` over (``heights``, ``widths``).
 
@@ -711,6 +790,15 @@ class ComputedWER(float):
         """(value, value): a computed result has no statistical error (``confidence`` is checked only)."""
         check_confidence(confidence)
         return float(self), float(self)
+
+    def plot(self, ax=None, **kwargs):
+        """The WER as one point on a log axis, at x = its method (an interval of zero width); returns the Axes."""
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        _plot.interval_point(ax, self.value, self.interval(), label=self.engine, **kwargs)
+        ax.set_ylabel("write error rate")
+        return ax
 
     def to_xarray(self):
         """An ``xarray.Dataset`` with the scalar ``wer`` (and ``switching``); the question in attrs."""
@@ -973,6 +1061,19 @@ class SampledWER(_PlannedReplicas):
         return (head + f", n_events={self.n_events}, stopped_by={self.stopped_by!r}, "
                 f"n_replicas={self.n_replicas}, seed={self.seed})")
 
+    def plot(self, ax=None, *, confidence: float | None = None, **kwargs):
+        """The WER with its interval (``confidence``: the result's own by default) as an error bar on a log axis.
+
+        At x = its method, so that several results drawn on one Axes sit side by side; returns the Axes.
+        ``kwargs`` go to ``ax.errorbar``.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        _plot.interval_point(ax, self.value, self.interval(confidence), label=self.method, **kwargs)
+        ax.set_ylabel("write error rate")
+        return ax
+
     def to_xarray(self):
         """An ``xarray.Dataset``: each run's (replica's) estimate and events; the estimate and interval in attrs."""
         xr = _xarray()
@@ -1231,6 +1332,27 @@ class SwitchingRate(_PlannedReplicas):
         return (f"SwitchingRate(mfpt={self.mfpt:.6g}, ci=({lo:.4g}, {hi:.4g}), n_events={self.n_events}, "
                 f"stopped_by={self.stopped_by!r}, n_replicas={self.n_replicas}, n_stages={self.n_stages}, "
                 f"seed={self.seed})")
+
+    def plot(self, ax=None, **kwargs):
+        """Conditional probabilities P(lambda_(k+1) | lambda_k) at each interface u_k, log y; returns the Axes.
+
+        Their product times the flux out of A is the rate (the mean switching
+        time is in the legend, in a readable unit for a device with physical
+        units).  ``kwargs`` go to ``ax.plot``.
+        """
+        from . import _plot
+        from .model.labels import axis_label
+
+        ax = _plot.axes(ax)
+        p = np.asarray(self.p, dtype=float)
+        u = np.asarray(self.interfaces, dtype=float)[:p.size]  # stage k launches from interface k
+        scale, unit = _plot.time_unit(self.device, self.mfpt if np.isfinite(self.mfpt) else None)
+        kwargs.setdefault("marker", "o")
+        ax.semilogy(u[:p.size], p[:u.size], label=f"FFS: mfpt = {self.mfpt * scale:.4g} {unit}", **kwargs)
+        ax.set_xlabel(axis_label("interface u_k = S_z / S_n", "1"))
+        ax.set_ylabel("P(next interface | this one)")
+        ax.legend(fontsize=8)
+        return ax
 
     def to_xarray(self):
         """An ``xarray.Dataset``: statistics per ``stage`` and per ``replica``; the estimate in attrs."""

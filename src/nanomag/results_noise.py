@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError
+from .model.labels import axis_label, output_unit, parameter_kind
 from .results import TabulatedCurve
 
 __all__ = ["Telegraph", "TelegraphSweep", "PowerSpectrum", "Counting", "machlup"]
@@ -152,14 +153,15 @@ class Telegraph:
         ds["time"].attrs["units"] = "hbar/energy"
         return ds
 
-    def plot(self, ax=None, times=None):
+    def plot(self, ax=None, *, times=None, **kwargs):
         """Dwell survival of both basins against t / (mean dwell), on a log y axis, with exp(-t/<dwell>)."""
         ax = _axes(ax)
         x = np.linspace(0.0, 5.0, 60) if times is None else None
         for basin, mean in (("up", self.dwell_up), ("down", self.dwell_down)):
             t = x * mean if times is None else np.asarray(times, dtype=float)
             s = self.dwell_survival(t, basin)
-            line, = ax.semilogy(t / mean, np.clip(s, 1e-300, None), label=f"{basin}: <dwell> = {mean:.3g}")
+            line, = ax.semilogy(t / mean, np.clip(s, 1e-300, None), label=f"{basin}: <dwell> = {mean:.3g}",
+                                **kwargs)
             ax.semilogy(t / mean, np.exp(-t / mean), ls=":", color=line.get_color())
         ax.set_xlabel("dwell time / mean dwell")
         ax.set_ylabel("P(dwell > t)")
@@ -220,17 +222,28 @@ class TelegraphSweep:
                           coords={dim: self.values},
                           attrs={"threshold": self.threshold, "engine": "exact"})
 
-    def plot(self, ax=None):
-        """p_up against the parameter (the p-bit sigmoid), and the dwell times on a log axis to the right."""
+    def plot(self, ax=None, **kwargs):
+        """p_up against the parameter (the p-bit sigmoid), and the dwell times on a log axis to the right.
+
+        ``kwargs`` go to the p_up curve (``ax.plot``); returns ``ax`` (the left Axes).
+        """
         ax = _axes(ax)
-        ax.plot(self.values, self.p_up, "k-", label="p_up")
-        ax.set_xlabel(self.parameter)
+        kind = parameter_kind(self.parameter)
+        x_scale, x_unit = output_unit(self.device, kind, np.abs(self.values[self.values != 0]) if
+                                      np.any(self.values != 0) else None)
+        dwells = np.r_[self.dwell_up, self.dwell_down]
+        t_scale, t_unit = output_unit(self.device, "time", dwells[np.isfinite(dwells) & (dwells > 0)] if
+                                      np.any(np.isfinite(dwells) & (dwells > 0)) else None)
+        x = np.asarray(self.values) * x_scale
+        kwargs.setdefault("color", "k")
+        ax.plot(x, self.p_up, label="p_up", **kwargs)
+        ax.set_xlabel(axis_label(self.parameter, x_unit))
         ax.set_ylabel("p_up")
         ax.set_ylim(-0.02, 1.02)
         right = ax.twinx()
-        right.semilogy(self.values, self.dwell_up, "C0--", label="dwell up")
-        right.semilogy(self.values, self.dwell_down, "C1--", label="dwell down")
-        right.set_ylabel("mean dwell time")
+        right.semilogy(x, self.dwell_up * t_scale, "C0--", label="dwell up")
+        right.semilogy(x, self.dwell_down * t_scale, "C1--", label="dwell down")
+        right.set_ylabel(axis_label("mean dwell time", t_unit))
         right.legend(loc="center right")
         return ax
 
@@ -283,15 +296,20 @@ class PowerSpectrum(TabulatedCurve):
         return xr.DataArray(np.asarray(self), dims=("frequency",), coords={"frequency": self.freqs}, name="psd",
                             attrs={"observable": self.observable, "units": units, "one_sided": 1})
 
-    def plot(self, ax=None):
-        """The PSD on log-log axes, with Machlup's Lorentzian when the device telegraphs."""
+    def plot(self, ax=None, **kwargs):
+        """The PSD on log-log axes, with Machlup's Lorentzian when the device telegraphs.
+
+        ``kwargs`` go to the PSD curve (``ax.loglog``); returns the Axes.
+        """
         ax = _axes(ax)
-        ax.loglog(self.freqs, np.asarray(self), "k-", label="exact")
+        kwargs.setdefault("color", "k")
+        ax.loglog(self.freqs, np.asarray(self), label="exact", **kwargs)
         lor = self.lorentzian()
         if lor is not None:
             ax.loglog(self.freqs, lor, "C3:", label="two-state Lorentzian")
-        ax.set_xlabel("frequency f")
-        ax.set_ylabel(f"S_{self.observable}(f)" if self.observable == "u" else f"S_I(f), lead {self.observable}")
+        ax.set_xlabel("frequency f (energy/(2 pi hbar))")
+        ax.set_ylabel("S_u(f) (hbar/energy)" if self.observable == "u"
+                      else f"S_I(f), lead {self.observable} ((e*energy/hbar)^2 hbar/energy)")
         ax.legend()
         return ax
 
@@ -348,11 +366,16 @@ class Counting:
         return xr.DataArray(self.cumulants, dims=("order",), coords={"order": np.arange(1, self.order + 1)},
                             name="cumulants", attrs={"lead": self.lead, "fano": self.fano, "units": "1/time"})
 
-    def plot(self, ax=None):
-        """``|kappa_n / kappa_1|`` against n on a log axis (1 for every n: Poisson)."""
+    def plot(self, ax=None, **kwargs):
+        """``|kappa_n / kappa_1|`` against n on a log axis (1 for every n: Poisson).
+
+        ``kwargs`` go to ``ax.semilogy``; returns the Axes.
+        """
         ax = _axes(ax)
         n = np.arange(1, self.order + 1)
-        ax.semilogy(n, np.abs(self.normalised()), "ko-", label=f"lead {self.lead}")
+        kwargs.setdefault("color", "k")
+        kwargs.setdefault("marker", "o")
+        ax.semilogy(n, np.abs(self.normalised()), label=f"lead {self.lead}", **kwargs)
         ax.axhline(1.0, color="0.6", ls=":", label="Poisson")
         ax.set_xlabel("order n")
         ax.set_ylabel("|kappa_n / kappa_1|")

@@ -29,12 +29,13 @@ import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import exact
+from ._progress import check_progress, tracked_map
 from .errors import ConfigError
 from .markov.chain import closed_class
 from .markov.rates import RateBuilder
@@ -42,6 +43,9 @@ from .model.device import Device
 from .model.labels import to_output
 from .model.text import device_toml
 from .model.units import DIMENSIONLESS, UnitSystem
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "at_point", "flip_lead", "solver", "SpectroscopySolver", "point_current", "point_conductance",
@@ -200,16 +204,17 @@ def _default_step(dev: Device, step: float | None) -> float:
 
 
 def _run_map(fn: Callable[..., np.ndarray], dev: Device, vg: ArrayLike, vbias: ArrayLike,
-             map_fn: Callable[..., Iterable[Any]] | None, *extra: Any) -> np.ndarray:
+             map_fn: Callable[..., Iterable[Any]] | None, *extra: Any, progress: bool = False,
+             desc: str | None = None) -> np.ndarray:
     vg, vbias = _grids(vg, vbias)
-    map_fn = map if map_fn is None else map_fn
     n = vg.size
+    map_fn = tracked_map(check_progress(progress), map_fn, total=n, unit="V_g row", desc=desc)
     rows = map_fn(fn, [dev] * n, list(vg), [vbias] * n, *([e] * n for e in extra))
     return np.array([np.asarray(r, dtype=float) for r in rows]).reshape(n, vbias.size)
 
 
 def current_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *,
-                map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
+                map_fn: Callable[..., Iterable[Any]] | None = None, progress: bool = False) -> np.ndarray:
     """Stationary current from the first lead into the grain on a (V_g, V_bias) grid.
 
     Parameters
@@ -223,28 +228,31 @@ def current_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *,
     map_fn : callable, optional
         ``map``-like ``map_fn(fn, *iterables)``; one task per gate voltage.
         Default: the builtin (serial) :func:`map`.
+    progress : bool
+        Show a progress bar over the gate voltages (:mod:`tqdm.auto`: a widget in a notebook).
+        The other maps take ``map_fn`` and ``progress`` too.
 
     Returns
     -------
     ndarray, shape (n_vg, n_bias)
         I[i, j] at (vg[i], vbias[j]).  [e * energy / hbar]
     """
-    return _run_map(point_current, dev, vg, vbias, map_fn)
+    return _run_map(point_current, dev, vg, vbias, map_fn, progress=progress)
 
 
 def conductance_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: float | None = None,
-                    map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
+                    map_fn: Callable[..., Iterable[Any]] | None = None, progress: bool = False) -> np.ndarray:
     """dI/dV_bias on a (V_g, V_bias) grid, shape (n_vg, n_bias).  [e^2/hbar]
 
     A pointwise central difference of half-width ``step`` (default T/100 with
     T the first lead's temperature), so peaks narrower than the grid spacing
     are sampled, not smeared.
     """
-    return _run_map(point_conductance, dev, vg, vbias, map_fn, _default_step(dev, step))
+    return _run_map(point_conductance, dev, vg, vbias, map_fn, _default_step(dev, step), progress=progress)
 
 
 def tmr_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, lead: int = 0,
-            map_fn: Callable[..., Iterable[Any]] | None = None) -> np.ndarray:
+            map_fn: Callable[..., Iterable[Any]] | None = None, progress: bool = False) -> np.ndarray:
     """I(theta=0) - I(theta=pi) on a (V_g, V_bias) grid, shape (n_vg, n_bias).  [e * energy / hbar]
 
     theta = 0 is ``dev`` as given; theta = pi is :func:`flip_lead` (lead
@@ -252,7 +260,7 @@ def tmr_map(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, lead: int = 0,
     """
     if not 0 <= lead < dev.n_leads:
         raise ConfigError(f"lead: no lead number {lead} (the device has {dev.n_leads})")
-    return _run_map(point_tmr, dev, vg, vbias, map_fn, lead)
+    return _run_map(point_tmr, dev, vg, vbias, map_fn, lead, progress=progress)
 
 
 @dataclass(frozen=True, eq=False)
@@ -282,6 +290,25 @@ class SpectroscopyMaps:
     config_toml: str
     attrs: dict = field(default_factory=dict)
     units: UnitSystem = DIMENSIONLESS
+
+    def __repr__(self) -> str:
+        out = self.readable()
+        return (f"SpectroscopyMaps({self.vg.size} V_g x {self.vbias.size} V_bias, "
+                f"|I| <= {float(np.max(np.abs(out['current'][0]))):.4g} {out['current'][1]}, "
+                f"flipped_lead={self.attrs.get('flipped_lead', 0)})")
+
+    def plot(self, ax: Axes | None = None, *, kind: str = "conductance", colorbar: bool = True,
+             **kwargs: Any) -> Axes:
+        """One map over (V_g, V_bias): ``kind`` = ``"conductance"`` (dI/dV_bias), ``"tmr"`` or ``"current"``.
+
+        Readable units for a device with physical units; ``kwargs`` go to
+        ``ax.imshow``; a new figure when ``ax`` is None.  Returns the Axes.
+        """
+        from . import _plot
+
+        ax = _plot.axes(ax)
+        _plot.spectroscopy_panel(ax, self, kind, colorbar=colorbar, **kwargs)
+        return ax
 
     def readable(self) -> dict:
         """``{key: (values, unit name)}`` for vg, vbias, current, conductance and tmr, in readable units.
@@ -326,12 +353,17 @@ class SpectroscopyMaps:
 
 def spectroscopy_maps(dev: Device, vg: ArrayLike, vbias: ArrayLike, *, step: float | None = None, lead: int = 0,
                       map_fn: Callable[..., Iterable[Any]] | None = None,
-                      config_toml: str | None = None) -> SpectroscopyMaps:
-    """Current, dI/dV_bias and I(theta=0) - I(theta=pi) maps of ``dev`` (Fig. 3)."""
+                      config_toml: str | None = None, progress: bool = False) -> SpectroscopyMaps:
+    """Current, dI/dV_bias and I(theta=0) - I(theta=pi) maps of ``dev`` (Fig. 3).
+
+    ``progress=True`` shows a bar per map over the gate voltages (:mod:`tqdm.auto`).
+    """
     vg, vbias = _grids(vg, vbias)
-    current = current_map(dev, vg, vbias, map_fn=map_fn)
-    flipped = current_map(flip_lead(dev, lead), vg, vbias, map_fn=map_fn)
-    conductance = conductance_map(dev, vg, vbias, step=step, map_fn=map_fn)
+    current = _run_map(point_current, dev, vg, vbias, map_fn, progress=progress, desc="current")
+    flipped = _run_map(point_current, flip_lead(dev, lead), vg, vbias, map_fn, progress=progress,
+                       desc="flipped lead")
+    conductance = _run_map(point_conductance, dev, vg, vbias, map_fn, _default_step(dev, step), progress=progress,
+                           desc="dI/dV")
     return SpectroscopyMaps(vg=vg, vbias=vbias, current=current, conductance=conductance,
                             tmr=current - flipped, config_toml=config_toml or device_toml(dev),
                             attrs={"flipped_lead": lead, "step": _default_step(dev, step)}, units=dev.units)

@@ -25,12 +25,14 @@ import os
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from ..errors import NanomagError, RegimeWarning
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
 __all__ = ["ArgumentParser", "run_command", "positive_int", "positive_float", "nonneg_int", "finite_float",
            "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output", "write_result",
+           "default_name",
            "is_rank0", "error_line", "EXIT_BAD_INPUT"]
 
 #: Exit status of every refusal of bad input.
@@ -142,6 +144,16 @@ def add_force_flags(p, *, force_help: str = "overwrite existing output files (ne
 
 
 # ----------------------------------------------------------------------------- output paths
+
+def default_name(config, what: str, suffix: str) -> str:
+    """The default output of a command: CONFIG's stem, ``_what`` unless the stem already says it, ``suffix``.
+
+    ``default_name("runs/fig3.toml", "spectroscopy", ".h5")`` is "fig3_spectroscopy.h5";
+    ``default_name("runs/fig3_spectroscopy.toml", ...)`` is "fig3_spectroscopy.h5" (no doubled word).
+    """
+    stem = Path(config).stem
+    return f"{stem}{suffix}" if stem == what or stem.endswith(("_" + what, "-" + what)) else f"{stem}_{what}{suffix}"
+
 
 def output(path, args, what: str = "--out"):
     """Check a result path before any work (see :func:`nanomag.io.outputs.check_output`)."""

@@ -25,6 +25,7 @@ from .common import (
     ArgumentParser,
     add_force_flags,
     add_job_flags,
+    default_name,
     figure_output,
     finite_float,
     int_at_least,
@@ -104,6 +105,9 @@ def _cmd_exact(args) -> int:
         _emit(args, payload, lines)
         return 0
     start_u, target_u = _switching_pair(args, cfg)
+    if args.out is not None and args.what != "fpt":
+        raise ConfigError(f"--out: only 'exact fpt' writes a file (its distribution), not 'exact {args.what}'")
+    out = output(args.out, args) if args.out is not None else None
     prob = exact.FirstPassageProblem.create(dev, start_u, target_u)
     m1, m2 = prob.moments(2)
     std = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
@@ -126,9 +130,16 @@ def _cmd_exact(args) -> int:
         payload.update(times=(times * scale).tolist(), survival=fp.survival.tolist(),
                        density=(fp.density / scale).tolist())
         payload["units"].update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
+        if out is not None:
+            from ..io.distribution import write_distribution
+
+            write_result(out, lambda tmp: write_distribution(tmp, fp, start_u=start_u, target_u=target_u,
+                                                             config_toml=cfg.text))
+            payload["out"] = str(out)
         quant = {q: float(np.interp(q, fp.cdf(), times)) * scale for q in (0.1, 0.5, 0.9)}
         lines += [f"  quantiles (10/50/90%) = {quant[0.1]:.6g} / {quant[0.5]:.6g} / {quant[0.9]:.6g} {t_unit}",
                   f"  P(tau > {t_max * scale:.4g} {t_unit}) = {fp.survival[-1]:.3e}"]
+        lines += [f"  wrote {out}"] if out is not None else []
     _emit(args, payload, lines)
     return 0
 
@@ -200,7 +211,7 @@ def _cmd_compare(args) -> int:
     seed = args.seed if args.seed is not None else (cfg.run.seed if cfg.run else 0)
     if n_traj < 2:
         raise ConfigError(f"{cfg.path}: [run] n_traj: compare needs >= 2 trajectories, got {n_traj} (or pass --n-traj)")
-    out = figure_output(args.out or f"{Path(args.config).stem}_compare.png", args)
+    out = figure_output(args.out or default_name(args.config, "compare", ".png"), args)
     dev = cfg.device
     check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
     prob = FirstPassageProblem.create(dev, start_u, target_u)  # refuses a start in the target, an unreachable one
@@ -234,7 +245,7 @@ def _cmd_spectroscopy(args) -> int:
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo and n >= 2 and n == int(n)):
             raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo:g} {hi:g} {n:g}")
     n_points = float(args.vg[2]) * float(args.vbias[2])
-    out = output(args.out or f"{Path(args.config).stem}_spectroscopy.h5", args)
+    out = output(args.out or default_name(args.config, "spectroscopy", ".h5"), args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")
@@ -254,13 +265,8 @@ def _cmd_spectroscopy(args) -> int:
         map_fn, rank = mpi_map(comm), comm.Get_rank()
     else:
         map_fn, rank = (process_map(args.workers) if args.workers > 1 else None), 0
-        if map_fn is None and not (args.json or args.quiet):
-            from tqdm import tqdm
-
-            def map_fn(fn, *iterables):  # serial, with a bar over the gate voltages of each map
-                return [fn(*task) for task in tqdm(list(zip(*iterables, strict=True)), unit="V_g row", leave=False,
-                                                   file=sys.stderr)]
-    maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text)
+    bars = comm is None and map_fn is None and not (args.json or args.quiet)  # serial: a bar over each map's rows
+    maps = spectroscopy_maps(cfg.device, vg, vbias, map_fn=map_fn, config_toml=cfg.text, progress=bars)
     if rank != 0:
         return 0
     write_result(out, lambda tmp: write_maps(tmp, maps))
@@ -298,6 +304,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--t-max", type=time_value, default=None,
                    help="fpt: last time, a number in hbar/energy or e.g. '10 ns' (default mean + 6 std)")
     p.add_argument("--n-times", type=int_at_least(2), default=201, help="fpt: number of times (default 201)")
+    p.add_argument("--out", default=None,
+                   help="fpt: write the distribution (time, survival, density, with units) to this HDF5 file")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--force-size", action="store_true", help="skip the memory estimate's refusal")
     p.set_defaults(func=_cmd_exact)
 

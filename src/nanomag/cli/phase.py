@@ -3,7 +3,9 @@
 Sweeps the first lead's chemical potential and the grain's Zeeman energy h around the
 device's own values, classifies every point by the stable fixed points of the full drift
 of Eq. 24b at the device's temperature (:func:`nanomag.phase.device_phase_diagram`),
-prints a summary (or JSON) and optionally writes a PNG.
+prints a summary (or JSON) and optionally writes the diagram: its data (``--out F.h5``,
+:func:`nanomag.io.phase.write_phase_diagram`, read back by ``read_phase_diagram``) or a figure
+(``--out F.png``, PDF, SVG, ...; or ``--plot F.png`` beside the data).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..io.config import read_config
+from ..io.outputs import FIGURE_SUFFIXES, check_output
 from ..run.budget import check_memory, check_time
-from .common import add_force_flags, figure_output, finite_float, write_result
+from .common import add_force_flags, figure_output, finite_float, output, write_result
+
+#: Suffixes of the data file of ``--out`` (the others are figures).
+DATA_SUFFIXES = (".h5", ".hdf5", ".nc")
 
 __all__ = ["add_phase_command", "SECONDS_PER_POINT", "BYTES_PER_POINT"]
 
@@ -36,6 +43,24 @@ def _range(name: str, values, centre: float, half_width: float) -> tuple[float, 
     return lo, hi
 
 
+def _outputs(args) -> tuple[Path | None, Path | None]:
+    """(data file, figure) of ``--out`` and ``--plot``, checked before any work."""
+    out = data = None
+    if args.out:
+        if Path(args.out).suffix.lower() in DATA_SUFFIXES:
+            data = output(args.out, args)
+        else:
+            out = check_output(args.out, force=getattr(args, "force", False), what="--out",
+                               suffixes=FIGURE_SUFFIXES + DATA_SUFFIXES)
+    if args.plot:
+        if out is not None:
+            raise ConfigError("--plot: --out is already a figure; give --out F.h5 for the data")
+        out = figure_output(args.plot, args, "--plot")
+        if data is not None and out.resolve() == data.resolve():
+            raise ConfigError("--plot: must differ from --out")
+    return data, out
+
+
 def _cmd_phase(args) -> int:
     from .. import phase  # here, not at import: building the parser of every command must stay cheap
 
@@ -46,7 +71,7 @@ def _cmd_phase(args) -> int:
     for name in ("n_mu", "n_h"):
         if getattr(args, name) < 2:
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 2, got {getattr(args, name)}")
-    out = figure_output(args.out, args) if args.out else None
+    data, out = _outputs(args)
     n_points = float(args.n_mu) * float(args.n_h)
     check_memory(f"--n-mu {args.n_mu} --n-h {args.n_h}: the diagram ({n_points:.3g} points)",
                  BYTES_PER_POINT * n_points, force=args.force_size)
@@ -69,7 +94,12 @@ def _cmd_phase(args) -> int:
         "mu_range": [mu_lo, mu_hi], "h_range": [h_lo, h_hi], "n_mu": args.n_mu, "n_h": args.n_h,
         "fractions": fractions, "extents": {lab: diag.extent(lab) for lab in fractions},
         "seconds": elapsed, "png": str(out) if out is not None else None,
+        "out": str(data) if data is not None else None,
     }
+    if data is not None:
+        from ..io.phase import write_phase_diagram
+
+        write_result(data, lambda tmp: write_phase_diagram(tmp, diag, units=dev, config_toml=cfg.text))
     if out is not None:
         from ..viz.phase import device_figure
 
@@ -88,8 +118,9 @@ def _cmd_phase(args) -> int:
             e = payload["extents"][lab]
             lines.append(f"  {lab:<11s} {100 * fractions[lab]:6.2f} %   mu in [{e['x_min']:.4g}, {e['x_max']:.4g}],"
                          f" h in [{e['y_min']:.4g}, {e['y_max']:.4g}]")
-    if out is not None:
-        lines.append(f"  wrote {out}")
+    for path in (data, out):
+        if path is not None:
+            lines.append(f"  wrote {path}")
     print("\n".join(lines))
     return 0
 
@@ -104,7 +135,10 @@ def add_phase_command(subparsers) -> None:
                    help="Zeeman energy range (default: the grain's h +- 4 kappa)")
     p.add_argument("--n-mu", type=int, default=201, help="points along mu (default 201, at least 2)")
     p.add_argument("--n-h", type=int, default=201, help="points along h (default 201, at least 2)")
-    p.add_argument("--out", default=None, help="write the diagram as a figure (PNG, PDF, SVG, ...)")
+    p.add_argument("--out", default=None,
+                   help="write the diagram: its data (F.h5: mu, h and the phase codes, with units) or a figure "
+                        "(PNG, PDF, SVG, ...)")
+    p.add_argument("--plot", default=None, help="also write the figure here (with --out F.h5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_force_flags(p)
     p.set_defaults(func=_cmd_phase)

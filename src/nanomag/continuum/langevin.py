@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._progress import check_progress, chunk_for, iterate
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
@@ -218,7 +219,7 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
                            dt: float, form: str = "ito", scheme: str = "euler", bridge: bool = True,
                            t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
                            pole_cutoff: float | None = None, coefficients: str = "table",
-                           protocol: Protocol | None = None) -> LangevinFirstPassage:
+                           protocol: Protocol | None = None, progress: bool = False) -> LangevinFirstPassage:
     """Switching times of ``n_traj`` Langevin trajectories from start_u to target_u.
 
     Parameters
@@ -254,12 +255,17 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
         ``t_max`` a run ends only when it switches: after the protocol the device's own
         dynamics must switch it in a reasonable time.
 
+    progress : bool
+        Show a progress bar over chunks of trajectories (:mod:`tqdm.auto`: a widget in a notebook);
+        the result is the same.
+
     Returns
     -------
     LangevinFirstPassage
     """
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients)
     n_traj = check_count("n_traj", n_traj)
+    chunk_size = chunk_for(check_progress(progress), n_traj, chunk_size)
     chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
     first_index = check_count("first_index", first_index, minimum=0)
     t_lim = check_t_max(to_model_times("t_max", t_max, dev.units))
@@ -270,7 +276,7 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
     pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-    for c0 in range(0, n_traj, chunk_size):
+    for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
         _k.langevin_first_passage(words, first_index + c0, u0, target, lo, hi, float(dt), t_lim,
                                   scheme == "milstein", form == "flux", bool(bridge), *pieces,
@@ -286,15 +292,18 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
 def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_traj: int, seed: int, dt: float,
                           form: str = "ito", scheme: str = "euler", first_index: int = 0,
                           chunk_size: int | None = None, pole_cutoff: float | None = None,
-                          coefficients: str = "table", protocol: Protocol | None = None) -> LangevinTrajectories:
+                          coefficients: str = "table", protocol: Protocol | None = None,
+                          progress: bool = False) -> LangevinTrajectories:
     """u(t) at the recording ``times`` (shape (n_times,), non-decreasing, >= 0) for ``n_traj`` trajectories.
 
     The step is at most ``dt``, shrunk to land exactly on each recording time and, with a
     ``protocol``, on each segment boundary: the span between two consecutive such times is cut
-    into equal steps.  Other parameters as for :func:`langevin_first_passage`.
+    into equal steps.  Other parameters as for :func:`langevin_first_passage`.  ``progress=True`` shows a
+    progress bar over chunks of trajectories (the result is the same).
     """
     form, words, lo, hi = _settings(dev, form, scheme, dt, seed, pole_cutoff, coefficients)
     n_traj = check_count("n_traj", n_traj)
+    chunk_size = chunk_for(check_progress(progress), n_traj, chunk_size)
     chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
     first_index = check_count("first_index", first_index, minimum=0)
     u0 = min(max(check_u("start_u", start_u), lo), hi)
@@ -303,7 +312,7 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
     pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-    for c0 in range(0, n_traj, chunk_size):
+    for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
         _k.langevin_paths(words, first_index + c0, u0, times, lo, hi, float(dt), scheme == "milstein",
                           form == "flux", *pieces, out[c0:c1])

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import bar, check_progress, chunk_for
 from .._stats import mean_and_error
 from .._validate import check_count, check_seed, check_t_max, check_times
 from ..errors import ConfigError, UnreachableTargetError
@@ -400,21 +401,28 @@ class KMCSolver:
                                 protocol=protocol)
 
 
-def _in_chunks(run, n_traj: int, chunk_size: int | None, first_index: int):
-    """``run(count, first_index)`` over consecutive chunks, merged (the result does not depend on the chunking)."""
+def _in_chunks(run, n_traj: int, chunk_size: int | None, first_index: int, progress: bool = False):
+    """``run(count, first_index)`` over consecutive chunks, merged (the result does not depend on the chunking).
+
+    With ``progress``, a bar over the trajectories (in ~20 chunks unless ``chunk_size`` is given).
+    """
     n_traj = check_count("n_traj", n_traj)
     first_index = check_count("first_index", first_index, minimum=0)
+    chunk_size = chunk_for(check_progress(progress), n_traj, chunk_size)
     chunk_size = n_traj if chunk_size is None else check_count("chunk_size", chunk_size)
     result = None
-    for lo in range(0, n_traj, chunk_size):
-        part = run(lo, min(chunk_size, n_traj - lo), first_index + lo)
-        result = part if result is None else result.merge(part)
+    with bar(progress, n_traj, unit="traj") as shown:
+        for lo in range(0, n_traj, chunk_size):
+            part = run(lo, min(chunk_size, n_traj - lo), first_index + lo)
+            result = part if result is None else result.merge(part)
+            shown.update(part.n_traj)
     return result
 
 
 def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                   t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                  parallel: bool | None = None, protocol: Protocol | None = None) -> FirstPassageResult:
+                  parallel: bool | None = None, protocol: Protocol | None = None,
+                  progress: bool = False) -> FirstPassageResult:
     """KMC switching times from ``start_u`` to ``target_u`` (switching convention of ``docs/physics.md``).
 
     Parameters
@@ -439,6 +447,9 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
         Drive from t = 0 (``docs/pulses.md``); the device's own parameters hold
         after it.  Without ``t_max``, the device's own chain must then reach the
         target with probability one from every state a run can be in (checked).
+    progress : bool
+        Show a progress bar over the trajectories (:mod:`tqdm.auto`: a widget in a notebook); the
+        result is the same.
 
     Returns
     -------
@@ -461,18 +472,18 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
     return _in_chunks(lambda lo, count, first: solver.first_passage(start_u, target_u, n_traj=count, seed=seed,
                                                                     t_max=t_max, first_index=first,
                                                                     protocol=protocol),
-                      n_traj, chunk_size, first_index)
+                      n_traj, chunk_size, first_index, progress)
 
 
 def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float, *, n_traj: int, seed: int,
                      t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
-                     parallel: bool | None = None) -> SampledWER:
+                     parallel: bool | None = None, progress: bool = False) -> SampledWER:
     """Sampled write error rate: each run follows ``protocol``, then relaxes to the start side or the target.
 
     The definition is that of :func:`nanomag.exact.write_error_rate`; the
     estimate is the fraction of runs that end on the start side, with a
     binomial error (:attr:`~nanomag.results.SampledWER.stderr`, :meth:`~nanomag.results.SampledWER.interval`).
-    Arguments as for :func:`first_passage`; ``t_max`` (absolute time) leaves
+    Arguments as for :func:`first_passage` (``progress`` too); ``t_max`` (absolute time) leaves
     runs that have not decided by then undecided.
 
     Returns
@@ -484,12 +495,13 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
     solver = KMCSolver(dev, parallel=parallel)
     return _in_chunks(lambda lo, count, first: solver.write_error_rate(protocol, start_u, target_u, n_traj=count,
                                                                        seed=seed, t_max=t_max, first_index=first),
-                      n_traj, chunk_size, first_index)
+                      n_traj, chunk_size, first_index, progress)
 
 
 def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed: int, start_states=None,
                  first_index: int = 0, chunk_size: int | None = None,
-                 parallel: bool | None = None, protocol: Protocol | None = None) -> TrajectoryResult:
+                 parallel: bool | None = None, protocol: Protocol | None = None,
+                 progress: bool = False) -> TrajectoryResult:
     """KMC records of u(t), the charge and the transferred charge at ``times``.
 
     Parameters
@@ -499,7 +511,7 @@ def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed
         Start of every trajectory (switching convention), or None with ``start_states``.
     times : array_like, shape (n_times,)
         Non-decreasing recording times >= 0.  [time]
-    n_traj, seed, first_index, chunk_size, parallel
+    n_traj, seed, first_index, chunk_size, parallel, progress
         As for :func:`first_passage`.
     start_states : array_like of int, shape (n_traj,), optional
         State index of each trajectory at t = 0 (e.g. to continue a run).
@@ -515,4 +527,4 @@ def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed
         return solver.trajectories(start_u, times, n_traj=count, seed=seed, start_states=starts, first_index=first,
                                    protocol=protocol)
 
-    return _in_chunks(run, n_traj, chunk_size, first_index)
+    return _in_chunks(run, n_traj, chunk_size, first_index, progress)

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._progress import bar, check_progress, chunk_for
 from .._stats import empirical_survival, mean_and_error
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
@@ -441,12 +442,13 @@ class TelegraphSample:
         ds["freq"].attrs["units"] = "energy/(2 pi hbar)"
         return ds
 
-    def plot(self, ax=None, what: str = "psd"):
+    def plot(self, ax=None, *, what: str = "psd", **kwargs):
         """Draw on ``ax`` (a new figure when None) and return it.
 
         ``what="psd"``: the PSD of u with its error bars on log-log axes;
         ``what="dwells"``: the dwell histograms of both basins on a log scale,
-        with the exponential laws of the same means.
+        with the exponential laws of the same means.  ``kwargs`` go to the
+        data points (``ax.errorbar`` or ``ax.plot``).
         """
         if what not in ("psd", "dwells"):
             raise ConfigError(f"what: expected 'psd' or 'dwells', got {what!r}")
@@ -457,12 +459,14 @@ class TelegraphSample:
         if what == "psd":
             f, s, e = self.spectrum()
             keep = f > 0
-            ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep], fmt=".", ms=3,
-                        label=f"KMC ({self.n_traj} traces)")
+            kwargs.setdefault("fmt", ".")
+            kwargs.setdefault("ms", 3)
+            ax.errorbar(f[keep], s[keep], yerr=None if np.all(np.isnan(e)) else e[keep],
+                        label=f"KMC ({self.n_traj} traces)", **kwargs)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("frequency [cycles per unit time]")
-            ax.set_ylabel("S_u(f)")
+            ax.set_xlabel("frequency f (energy/(2 pi hbar))")
+            ax.set_ylabel("S_u(f) (hbar/energy)")
         else:
             for basin in ("up", "down"):
                 sample = self.dwells(basin)
@@ -470,12 +474,13 @@ class TelegraphSample:
                     continue
                 values, edges = np.histogram(sample, bins=40, density=True)
                 mid = 0.5 * (edges[1:] + edges[:-1])
-                line, = ax.plot(mid, values, "o", ms=3, label=f"dwell {basin} ({sample.size})")
+                style = {"marker": "o", "ls": "", "ms": 3, **kwargs}
+                line, = ax.plot(mid, values, label=f"dwell {basin} ({sample.size})", **style)
                 tau = self.mean_dwell(basin)[0]
                 ax.plot(mid, np.exp(-mid / tau) / tau, "-", color=line.get_color(), label=f"exp, mean {tau:.3g}")
             ax.set_yscale("log")
-            ax.set_xlabel("dwell time")
-            ax.set_ylabel("density")
+            ax.set_xlabel("dwell time (hbar/energy)")
+            ax.set_ylabel("density (energy/hbar)")
         ax.legend()
         return ax
 
@@ -624,7 +629,7 @@ class TelegraphSampler:
 def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold: float = 0.5,
               window: float | None = None, grid_dt: float | None = None, nperseg: int | None = None,
               first_index: int = 0, chunk_size: int | None = None,
-              parallel: bool | None = None) -> TelegraphSample:
+              parallel: bool | None = None, progress: bool = False) -> TelegraphSample:
     """Telegraph statistics of ``n_traj`` stationary KMC traces of length ``duration``.
 
     Parameters
@@ -654,6 +659,9 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
         Traces run at once (default: ~32 MB of grid); the result does not depend on it.
     parallel : bool, optional
         numba ``prange`` over traces (default: when it helps; identical results).
+    progress : bool
+        Show a progress bar over the traces (:mod:`tqdm.auto`: a widget in a notebook; in ~20 chunks
+        unless ``chunk_size`` is given, at most the default's); the result is the same.
 
     Returns
     -------
@@ -690,11 +698,18 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
     nperseg = min(_DEFAULT_NPERSEG, n_grid) if nperseg is None else check_count("nperseg", nperseg, minimum=8)
     if nperseg > n_grid:
         raise ConfigError(f"nperseg: {nperseg} exceeds the {n_grid} grid points of a trace (duration / grid_dt + 1)")
-    chunk_size = (max(1, min(n_traj, _GRID_BUDGET // n_grid)) if chunk_size is None
-                  else check_count("chunk_size", chunk_size))
+    if chunk_size is None:
+        chunk_size = max(1, min(n_traj, _GRID_BUDGET // n_grid, chunk_for(check_progress(progress), n_traj, None)
+                                or n_traj))
+    else:
+        chunk_size = check_count("chunk_size", chunk_size)
     sampler = TelegraphSampler(dev, threshold, parallel)
-    parts = [sampler.run(duration, n_traj=min(chunk_size, n_traj - lo), seed=seed, first_index=first_index + lo,
-                         window=window, grid_dt=grid_dt, nperseg=nperseg) for lo in range(0, n_traj, chunk_size)]
+    parts = []
+    with bar(progress, n_traj, unit="trace") as shown:
+        for lo in range(0, n_traj, chunk_size):
+            parts.append(sampler.run(duration, n_traj=min(chunk_size, n_traj - lo), seed=seed,
+                                     first_index=first_index + lo, window=window, grid_dt=grid_dt, nperseg=nperseg))
+            shown.update(parts[-1].n_traj)
     result = parts[0]
     for part in parts[1:]:
         result = result.merge(part)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -47,6 +48,9 @@ from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
 from . import _kernels as _k
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "PHASE_LABELS", "label_of_code",
@@ -403,6 +407,29 @@ class PhaseDiagram:
     y_name: str = "hbar"
     params: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        phases = ", ".join(f"{k}: {v:.0%}" for k, v in sorted(self.fractions().items(), key=lambda kv: -kv[1]))
+        return (f"PhaseDiagram({self.y.size} x {self.x.size} grid of {self.x_name.split(' ')[0]}, "
+                f"{self.y_name.split(' ')[0]}; {phases})")
+
+    def plot(self, ax: Axes | None = None, *, units: object = None, legend: bool = True) -> Axes:
+        """The label grid coloured by phase (one colour per label, a legend of those present); returns the Axes.
+
+        ``units``: the device (or its UnitSystem) whose energies a device diagram's axes (mu, h) are in
+        (default: model units, "energy"); the reduced diagrams (vbar, hbar) are pure numbers.
+        A new figure when ``ax`` is None.
+        """
+        from .. import _plot
+        from ..model.labels import axis_label, output_unit
+
+        ax = _plot.axes(ax)
+        _plot.phase_labels(ax, self.labels, self.x, self.y, legend=legend)
+        reduced = self.x_name.startswith("vbar")
+        energy = "1" if reduced else output_unit(units, "energy")[1]
+        ax.set_xlabel(axis_label(self.x_name, energy))
+        ax.set_ylabel(axis_label(self.y_name, energy))
+        return ax
+
     @property
     def labels(self) -> np.ndarray:
         """Phase labels, ndarray of str, shape (n_y, n_x)."""
@@ -522,6 +549,25 @@ class HysteresisBranch:
     u: np.ndarray
     current: np.ndarray
     start_u: float
+
+    def __repr__(self) -> str:
+        return (f"HysteresisBranch({self.control_name}: {self.control.size} steps from u = {self.start_u:g}, "
+                f"{len(self.switches())} switches)")
+
+    def plot(self, ax: Axes | None = None, *, what: str = "u", **kwargs: Any) -> Axes:
+        """u (``what="u"``) or the current (``what="current"``) against the control, in the order visited; the Axes.
+
+        ``kwargs`` go to ``ax.plot``; a new figure when ``ax`` is None.
+        """
+        from .. import _plot
+
+        _plot.choice("what", what, ("u", "current"))
+        ax = _plot.axes(ax)
+        kwargs.setdefault("marker", ".")
+        ax.plot(self.control, self.u if what == "u" else self.current, **kwargs)
+        ax.set_xlabel(f"{self.control_name} (energy)" if self.control_name in ("mu", "h") else self.control_name)
+        ax.set_ylabel("u = S_z / S_n" if what == "u" else "current from the first lead (e*energy/hbar)")
+        return ax
 
     @property
     def states(self) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,6 +22,9 @@ from ..kmc.engine import KMCSolver
 from ..markov.chain import start_index
 from ..model.device import Device, reduced_device
 from .diagrams import with_control
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["StochasticSweep", "kmc_sweep", "nmd_kmc_hysteresis"]
 
@@ -52,6 +56,22 @@ class StochasticSweep:
     n_traj: int
     dwell: float
 
+
+    def __repr__(self) -> str:
+        return (f"StochasticSweep({self.control_name}: {self.control.size} steps, n_traj={self.n_traj}, "
+                f"start_u={self.start_u:g}, <u> from {float(self.mean_u[0]):.3g} to {float(self.mean_u[-1]):.3g})")
+
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """<u> at the end of each step against the control, with its standard error; returns the Axes."""
+        from .. import _plot
+
+        ax = _plot.axes(ax)
+        kwargs.setdefault("fmt", ".-")
+        ax.errorbar(self.control, self.mean_u, yerr=self.u_err, label=f"KMC ({self.n_traj} traj.)", **kwargs)
+        ax.set_xlabel(f"{self.control_name} (energy)" if self.control_name in ("mu", "h") else self.control_name)
+        ax.set_ylabel("<u> = <S_z / S_n>")
+        ax.legend(fontsize=8)
+        return ax
 
 def kmc_sweep(dev: Device, control: str, values: ArrayLike, *, n_traj: int, seed: int, dwell: float, start_u: float,
               settle: float = 0.5, parallel: bool | None = None) -> StochasticSweep:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import replica_callback
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
@@ -391,7 +392,7 @@ class FluxSampler:
 def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
                    max_events: float = 1e9, interfaces=None, trials: int = 1000, launches: int = 1000,
                    min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
-                   progress=None) -> SwitchingRate:
+                   progress=False) -> SwitchingRate:
     """Mean switching time in the activated regime, by forward flux sampling (docs/rare.md).
 
     Estimates the same quantity as :func:`nanomag.exact.mfpt` (the mean
@@ -431,8 +432,10 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         The result is the same, bit for bit.
     parallel : bool, optional
         numba threads over the trials of a stage (default: when serial and it helps).
-    progress : callable, optional
-        ``progress(estimate)`` with the current :class:`SwitchingRate`.
+    progress : bool or callable
+        True: a progress bar over replicas (:mod:`tqdm.auto`: a widget in a notebook), the
+        estimate in its postfix; a callable: ``progress(estimate)`` with the current
+        :class:`SwitchingRate` after each batch; False (default): silent.
 
     Returns
     -------
@@ -457,7 +460,11 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
     >>> rate.stopped_by
     'rtol'
     """
+    callback, close = replica_callback(progress)
     sampler = FluxSampler(dev, start_u, target_u, seed=seed, interfaces=interfaces, trials=trials,
                           launches=launches, max_events=max_events, parallel=parallel)
-    return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
-                       progress=progress)
+    try:
+        return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
+                           progress=callback)
+    finally:
+        close()

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import replica_callback
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ..markov.chain import reachable_from, segment_models, start_and_target, start_side_mask, sure_to_reach
@@ -260,7 +261,7 @@ class WERSampler:
 def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
                      max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 200,
                      min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
-                     progress=None) -> WriteErrorRate:
+                     progress=False) -> WriteErrorRate:
     """Write error rate of ``protocol`` by a weighted ensemble in (u, t) (docs/rare.md).
 
     Estimates the quantity of :func:`nanomag.exact.write_error_rate` (the
@@ -296,7 +297,11 @@ def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, 
         ``wer`` (``float()`` of it), ``ci`` (the ``confidence`` interval; ``interval(c)`` for another),
         ``n_events``, ``stopped_by``, the replicas' ``replica_wer`` and ``replica_events``.
     """
+    callback, close = replica_callback(progress)
     sampler = WERSampler(dev, protocol, start_u, target_u, seed=seed, bins=bins, walkers=walkers, steps=steps,
                          max_events=max_events, parallel=parallel)
-    return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
-                       progress=progress)
+    try:
+        return sampler.run(rtol=rtol, min_replicas=min_replicas, confidence=confidence, map_fn=map_fn,
+                           progress=callback)
+    finally:
+        close()

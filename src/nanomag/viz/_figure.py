@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["figure_axes", "finish"]
+__all__ = ["figure_axes", "finish", "n_given"]
 
 
 def figure_axes(axes: Axes | Sequence[Axes] | np.ndarray | None, n: int, *, figsize: tuple[float, float],
@@ -52,6 +52,15 @@ def figure_axes(axes: Axes | Sequence[Axes] | np.ndarray | None, n: int, *, figs
     if len(figs) != 1:
         raise ConfigError("axes: all panels must belong to one figure")
     return flat[0].figure, flat, False
+
+
+def n_given(axes: Any, default: int) -> int:
+    """How many Axes ``axes`` holds: ``default`` for None, 1 for one Axes, else the length of the sequence."""
+    if axes is None:
+        return default
+    if isinstance(axes, (list, tuple, np.ndarray)):
+        return int(np.size(axes))
+    return 1
 
 
 def finish(fig: Figure, path: str | PathLike[str] | None, owned: bool, *, dpi: int) -> Figure:

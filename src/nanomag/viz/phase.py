@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._plot import PHASE_COLOURS, phase_labels
 from ..model.labels import axis_label, output_unit, unit_system
 from ..phase import diagrams as phase
 from ._figure import figure_axes, finish
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PHASE_COLOURS", "draw_phase_diagram", "figure5", "figure6", "figure8", "device_figure", "FIG6_PANELS",
            "FIG8_SYSTEM"]
-
-PHASE_COLOURS = {
-    "(-1)": "#4c72b0", "(+1)": "#dd8452", "(-1,+1)": "#8c8c8c", "(SP)": "#55a868",
-    "(SP,+1)": "#c4ad66", "(-1,SP)": "#64b5cd", "(-1,SP,+1)": "#c44e52",
-}
-_OTHER = "#000000"
 
 FIG6_PANELS = {
     "upper left": (4.5, 1.5, 1.5, 4.5),
@@ -49,20 +44,7 @@ _ZOOM_HBAR = (-4.45, -3.9)
 
 def _draw_labels(ax: Axes, labels: np.ndarray, x: np.ndarray, y: np.ndarray, legend: bool) -> list:
     """Colour a label grid on ``ax``; return the legend patches of the phases that occur."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    names = list(PHASE_COLOURS)
-    index = np.full(labels.shape, len(names), dtype=int)
-    for i, name in enumerate(names):
-        index[labels == name] = i
-    cmap = ListedColormap(list(PHASE_COLOURS.values()) + [_OTHER])
-    ax.imshow(index, origin="lower", aspect="auto", cmap=cmap, vmin=-0.5, vmax=len(names) + 0.5,
-              extent=(x[0], x[-1], y[0], y[-1]), interpolation="nearest")
-    handles = [Patch(color=PHASE_COLOURS[n], label=n) for n in names if np.any(labels == n)]
-    if legend:
-        ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
-    return handles
+    return phase_labels(ax, labels, x, y, legend=legend)
 
 
 def draw_phase_diagram(labels: np.ndarray, x: np.ndarray, y: np.ndarray, *, ax: Axes | None = None,

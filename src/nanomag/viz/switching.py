@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._plot import distribution, inverse, sample_density, sample_survival
 from ..model.labels import axis_label, output_unit
-from ._figure import figure_axes, finish
+from ._figure import figure_axes, finish, n_given
 
 __all__ = ["switching_figure", "comparison_figure"]
 
@@ -22,57 +23,72 @@ def _time_scale(units, typical) -> tuple[float, str]:
 
 
 def switching_figure(path=None, *, exact_fpt=None, samples=None, deterministic=None, title="", axes=None,
-                     units=None):
+                     units=None, confidence=0.95):
     """First-passage density (left) and survival (right): exact curve, sampled histogram, deterministic time.
 
     Parameters
     ----------
     path : str or Path, optional
         Also save the figure there.
-    exact_fpt : nanomag.exact.FirstPassageDistribution or None
-    samples : ndarray or None
-        Sampled switching times (a histogram is drawn).
+    exact_fpt : nanomag.results.FirstPassageDistribution or None
+    samples : FirstPassageSample, ndarray or None
+        Sampled switching times: a :class:`~nanomag.results.FirstPassageSample`
+        (its censored trajectories are honoured: the survival ends at ``t_max``
+        with a mark, the histogram holds the switched ones) or a bare array of
+        times (none censored).
     deterministic : float or None
         Deterministic NMD switching time (a vertical line).
     title : str
         Figure title.
-    axes : two matplotlib Axes, optional
-        Draw into these (density, survival) instead of a new figure.
+    axes : one or two matplotlib Axes, optional
+        Draw into these (density, survival) instead of a new figure; one Axes
+        gets the survival panel only.
     units : Device or UnitSystem, optional
         The device whose model times these are: a device with physical units
         draws times in a readable unit ("t (ns)"); default: the device of
-        ``exact_fpt``, else dimensionless ("t (hbar/energy)").
+        ``exact_fpt`` or ``samples``, else dimensionless ("t (hbar/energy)").
+    confidence : float or None
+        Confidence of the band around the sampled survival (None: no band).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, (ax, ax_s), owned = figure_axes(axes, 2, figsize=(10, 4))
-    if units is None and exact_fpt is not None:
-        units = getattr(exact_fpt, "device", None)
-    typical = exact_fpt.mean if exact_fpt is not None else (np.median(samples) if samples is not None and len(samples)
-                                                            else None)
+    from ..results import FirstPassageSample
+
+    if n_given(axes, 2) == 1:
+        fig, (ax_s,), owned = figure_axes(axes, 1, figsize=(5, 4))
+        ax = None
+    else:
+        fig, (ax, ax_s), owned = figure_axes(axes, 2, figsize=(10, 4))
+    if samples is not None and not isinstance(samples, FirstPassageSample):
+        times = np.asarray(samples, dtype=float)
+        samples = FirstPassageSample(times=times, censored=np.zeros(times.size, dtype=bool), start_u=np.nan,
+                                     target_u=np.nan, engine="KMC", device=units)
+    if units is None:
+        units = getattr(exact_fpt, "device", None) or getattr(samples, "device", None)
+    switched = samples.times[~samples.censored] if samples is not None else np.empty(0)
+    typical = exact_fpt.mean if exact_fpt is not None else (np.median(switched) if switched.size else None)
     scale, unit = _time_scale(units, typical)
-    if samples is not None and len(samples):
-        samples = np.asarray(samples, dtype=float) * scale
-        ax.hist(samples, bins=60, density=True, alpha=0.45, color="C0", label=f"KMC ({len(samples)} traj.)")
-        t_sorted = np.sort(samples)
-        ax_s.step(t_sorted, 1 - np.arange(1, t_sorted.size + 1) / t_sorted.size, where="post", color="C0",
-                  label="KMC")
+    if samples is not None and samples.n_traj:
+        if ax is not None:
+            sample_density(ax, samples, bins=60, scale=scale)
+        sample_survival(ax_s, samples, confidence=confidence, scale=scale)
     if exact_fpt is not None:
-        ax.plot(exact_fpt.times * scale, np.asarray(exact_fpt.density) / scale, color="k", lw=1.5,
-                label="exact master equation")
-        ax_s.semilogy(exact_fpt.times * scale, np.maximum(exact_fpt.survival, 1e-300), color="k", label="exact")
-        ax_s.set_ylim(max(1e-6, exact_fpt.survival[exact_fpt.survival > 0].min()), 1.5)
+        if ax is not None:
+            distribution(ax, exact_fpt, kind="density", scale=scale, lw=1.5, label="exact master equation")
+        distribution(ax_s, exact_fpt, kind="survival", scale=scale, label="exact")
     if deterministic is not None and np.isfinite(deterministic):
         for a in (ax, ax_s):
-            a.axvline(deterministic * scale, color="C3", ls="--", label="deterministic NMD")
-    ax.set_xlabel(axis_label("switching time t", unit))
-    ax.set_ylabel(axis_label("first-passage density", f"1/{unit}" if "/" not in unit else f"1/({unit})"))
+            if a is not None:
+                a.axvline(deterministic * scale, color="C3", ls="--", label="deterministic NMD")
+    if ax is not None:
+        ax.set_xlabel(axis_label("switching time t", unit))
+        ax.set_ylabel(axis_label("first-passage density", inverse(unit)))
+        ax.legend(fontsize=8)
     ax_s.set_xlabel(axis_label("t", unit))
     ax_s.set_ylabel("survival P(tau > t)")
     ax_s.set_yscale("log")
-    ax.legend(fontsize=8)
     ax_s.legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -89,14 +105,18 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         Also save the figure there.
     title : str
         Figure title.
-    axes : two matplotlib Axes, optional
-        Draw into these (densities, <u(t)>) instead of a new figure.
+    axes : one or two matplotlib Axes, optional
+        Draw into these (densities, <u(t)>) instead of a new figure; one Axes gets the densities only.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
+    if n_given(axes, 2) == 1:
+        fig, (ax,), owned = figure_axes(axes, 1, figsize=(6, 4.2))
+        ax_u = None
+    else:
+        fig, (ax, ax_u), owned = figure_axes(axes, 2, figsize=(11, 4.2))
     scale, unit = _time_scale(comparison.device, comparison.reference)
     styles = {"exact": dict(color="k", lw=2.0), "Fokker-Planck, ito": dict(color="C1", ls="--"),
               "Fokker-Planck, flux": dict(color="C2", ls=":", lw=2.0), "deterministic": dict(color="C3", ls="-.")}
@@ -115,7 +135,7 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         if m.density is not None:
             ax.plot(np.asarray(m.density[0]) * scale, np.asarray(m.density[1]) / scale, label=m.name,
                     **style(m.name))
-        if m.mean_u is not None:
+        if m.mean_u is not None and ax_u is not None:
             ax_u.plot(np.asarray(m.mean_u[0]) * scale, m.mean_u[1], label=m.name, **style(m.name))
         if m.name.startswith("deterministic") and np.isfinite(m.mean):
             ax.axvline(m.mean * scale, **style(m.name), label=m.name)
@@ -126,10 +146,11 @@ def comparison_figure(comparison, path=None, *, title="", axes=None):
         ax.set_xlim(max(0.0, live[0] - pad), live[-1] + pad)
     ax.set_xlabel(axis_label("switching time t", unit))
     ax.set_ylabel(axis_label("first-passage density", f"1/{unit}" if "/" not in unit else f"1/({unit})"))
-    ax_u.set_xlabel(axis_label("t", unit))
-    ax_u.set_ylabel("<u(t)>")
     ax.legend(fontsize=7)
-    ax_u.legend(fontsize=7)
+    if ax_u is not None:
+        ax_u.set_xlabel(axis_label("t", unit))
+        ax_u.set_ylabel("<u(t)>")
+        ax_u.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     return finish(fig, path, owned, dpi=120)
