@@ -34,8 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._stats import empirical_survival, mean_and_error
-from .._stats import ratio_estimate as _ratio
+from .._stats import empirical_survival, mean_and_error, ratio_estimate as _ratio
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
 from ..markov.chain import closed_class, stationary_on
