@@ -93,11 +93,16 @@ def _freqs(args, tele, model, f_scale: float, f_unit: str) -> np.ndarray:
         lo = 1e-3 * tele.rate
         hi = max(1e3 * tele.rate, 10.0 * float(np.max(model.exit_rate)))
         return np.geomspace(lo, hi, 201)
+    lo, hi, n = _check_freqs(args)
+    return np.geomspace(lo, hi, n) / f_scale
+
+
+def _check_freqs(args):
+    """``--freqs LO HI N`` checked (before any work): positive, HI > LO, an integer N >= 2."""
     lo, hi, n = args.freqs
     if not (lo > 0 and hi > 0):
-        raise ConfigError(f"--freqs: frequencies must be > 0, got LO = {lo:g}, HI = {hi:g} {f_unit}")
-    lo, hi, n = _grid("--freqs", (lo, hi, n))
-    return np.geomspace(lo, hi, n) / f_scale
+        raise ConfigError(f"--freqs: frequencies must be > 0, got LO = {lo:g}, HI = {hi:g}")
+    return _grid("--freqs", (lo, hi, n))
 
 
 def _sweep_spec(args, dev):
@@ -159,6 +164,8 @@ def run_noise(args, *, get_comm, process_map) -> int:
     threshold = _threshold(args, cfg)
     lead = _lead(args, dev)
     sweep = _sweep_spec(args, dev)
+    if args.freqs is not None:
+        _check_freqs(args)
     if args.resume and not args.kmc:
         raise ConfigError("--resume: finishes the KMC run of --kmc; add --kmc")
     if args.resume and args.force:
