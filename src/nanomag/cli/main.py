@@ -359,11 +359,12 @@ def _cmd_pulse(args) -> int:
 
 
 def _cmd_noise(args) -> int:
+    from ..run.ensemble import run_ensemble
     from ..run.maps import process_map
     from ..run.mpi import get_comm
     from .noise import run_noise
 
-    return run_noise(args, get_comm=get_comm, process_map=process_map)
+    return run_noise(args, get_comm=get_comm, process_map=process_map, run_ensemble=run_ensemble)
 
 
 def _cmd_rare(args) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.config import parse_config, read_config
-from ..io.kinds import run_kind
+from ..io.kinds import RUN_KINDS, run_kind
 from ..io.noise import NoiseData, write_noise
 from ..model.labels import OUTPUT_NAMES, output_unit, parameter_kind
 from ..run.budget import check_states, check_time
@@ -140,7 +140,7 @@ def _kmc_config(cfg, tele, threshold: float):
     """The telegraph run of ``--kmc``: the config's ``[run]`` table, or defaults appended to its text."""
     run = cfg.run
     if run is not None:
-        if run_kind(run.kind).name != "telegraph":
+        if run_kind(run.kind) is not RUN_KINDS["telegraph"]:
             raise ConfigError(f"{cfg.path}: --kmc runs a [run] table of kind = \"telegraph\" (or defaults when "
                               f"there is no [run] table); this one is kind = {run.kind!r}")
         if run.threshold is not None and run.threshold != threshold:
@@ -154,8 +154,9 @@ def _kmc_config(cfg, tele, threshold: float):
     return parse_config(text, cfg.path)
 
 
-def run_noise(args, *, get_comm, process_map) -> int:
-    """``nanomag noise``; the parallel helpers are passed in by the caller (:mod:`nanomag.cli.main`)."""
+def run_noise(args, *, get_comm, process_map, run_ensemble) -> int:
+    """``nanomag noise``; the parallel helpers and the run machinery (:func:`nanomag.run.ensemble.run_ensemble`)
+    are passed in by the caller (:mod:`nanomag.cli.main`)."""
     from .. import exact
     from ..markov.rates import build
 
@@ -191,8 +192,6 @@ def run_noise(args, *, get_comm, process_map) -> int:
     if sweep is not None:
         _sweep_part(data, dev, sweep, threshold, units, comm, args, process_map)
     if kcfg is not None:
-        from ..run.ensemble import run_ensemble
-
         if not args.resume and kmc_out.exists() and not args.force:
             raise ConfigError(f"--kmc: {kmc_out} exists (use --resume to finish it or --force to replace it)")
         run_ensemble(kcfg, kmc_out, resume=args.resume, force=args.force, quiet=args.quiet or args.json or rank != 0,

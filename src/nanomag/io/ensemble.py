@@ -444,8 +444,14 @@ def read_ensemble(path, *, partial: bool = False):
         The same object ``nm.kmc.first_passage`` / ``nm.kmc.trajectories`` / ``nm.kmc.telegraph`` returns for
         the run (a telegraph file keeps each trace's first ``max_dwells`` complete dwells).
     """
-    from .. import kmc as engine  # the result types of every kind
+    from types import SimpleNamespace
+
+    from ..kmc.engine import FirstPassageResult, TrajectoryResult
+    from ..kmc.telegraph import TelegraphSample
     from .config import parse_config
+
+    engine = SimpleNamespace(FirstPassageResult=FirstPassageResult, TrajectoryResult=TrajectoryResult,
+                             TelegraphSample=TelegraphSample)  # the result types of the kinds' readers
 
     try:
         h5 = h5py.File(path, "r")

@@ -91,7 +91,7 @@ def write_noise(path, data: NoiseData) -> Path:
                 arr = np.asarray(value)
                 d = g.create_dataset(name, data=arr)
                 key = f"{gname}/{name}"
-                set_units(d, data.units.get(key) if arr.dtype.kind == "f" else data.units.get(key, "1"),
+                set_units(d, data.units.get(key) if np.issubdtype(arr.dtype, np.floating) else data.units.get(key, "1"),
                           data.long_names.get(key))
             for coord_name, over in coords.items():
                 scale = coordinate(g[coord_name])

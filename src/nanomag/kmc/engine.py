@@ -297,29 +297,6 @@ class KMCSolver:
                                   seed=int(seed), first_index=first_index, start_u=float(start_u),
                                   target_u=float(target_u), t_max=t_lim, device=self.device, wall_time=wall)
 
-    def telegraph(self, duration: float, *, n_traj: int, seed: int, threshold: float = 0.5, window: float,
-                  grid_dt: float, nperseg: int, first_index: int = 0, parallel: bool | None = None,
-                  counts_out: np.ndarray | None = None):
-        """Stationary telegraph traces ``first_index ..`` of this device (:func:`nanomag.kmc.telegraph`).
-
-        The sampler of each threshold (basins, start law, tables) is built once
-        and kept; ``window``, ``grid_dt`` and ``nperseg`` must be given (the
-        defaults are resolved by :func:`nanomag.kmc.telegraph` or the run's
-        configuration).  No check that a dwell was completed: a block of a run
-        may legitimately hold none.  ``counts_out`` (n_traj, n_classes) receives
-        the events by class of each trace.  Returns a TelegraphSample.
-        """
-        from .telegraph import TelegraphSampler
-
-        samplers = self.__dict__.setdefault("_telegraph_samplers", {})
-        if threshold not in samplers:
-            samplers[threshold] = TelegraphSampler(self.device, threshold)
-        sampler = samplers[threshold]
-        sampler.parallel = self.parallel if parallel is None else parallel
-        counts = None if counts_out is None else self._counts(n_traj, counts_out)
-        return sampler.run(duration, n_traj=n_traj, seed=seed, first_index=first_index, window=window,
-                           grid_dt=grid_dt, nperseg=nperseg, counts_out=counts)
-
     def _counts(self, n_traj: int, counts_out: np.ndarray | None) -> np.ndarray:
         """The kernels' per-trajectory event counts by class: zeroed, in ``counts_out`` when given."""
         shape = (n_traj, self.builder.n_events)
