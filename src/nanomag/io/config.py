@@ -297,7 +297,7 @@ def _parse_run(table, device: Device) -> RunSpec:
         raise ConfigError("[run] target_u: must differ from start_u")
     if "threshold" in v and not 0.0 < v["threshold"] < 1.0:
         raise ConfigError(f"[run] threshold: must lie in (0, 1), got {v['threshold']}")
-    for key in ("n_traj", "n_times", "chunk_size", "max_dwells"):
+    for key in ("n_traj", "n_times", "chunk_size", "max_dwells", "nperseg"):
         if key in v and v[key] < 1:
             raise ConfigError(f"[run] {key}: must be >= 1, got {v[key]}")
         if key in v and v[key] > MAX_COUNT:

@@ -19,8 +19,9 @@ layer consults the entry instead of comparing the kind's name:
 
 The table sits below the engines (``io/config.py`` consults it), so the
 functions that need an engine receive it from their caller: ``sample`` the
-solver (:class:`nanomag.kmc.KMCSolver`), ``read`` the result types
-(a namespace of the KMC result types), ``report`` the exact solver (:mod:`nanomag.exact`,
+solver (:class:`nanomag.run.tasks.RunSolver`, a :class:`nanomag.kmc.KMCSolver`
+that also samples telegraph traces), ``read`` the result types (a namespace of
+the KMC result classes), ``report`` the exact solver (:mod:`nanomag.exact`,
 None when a large chain would make the exact value too costly).
 
 A new kind is one more entry: its keys, its datasets, its solver call, its
