@@ -192,8 +192,6 @@ def run_noise(args, *, get_comm, process_map, run_ensemble) -> int:
     if sweep is not None:
         _sweep_part(data, dev, sweep, threshold, units, comm, args, process_map)
     if kcfg is not None:
-        if not args.resume and kmc_out.exists() and not args.force:
-            raise ConfigError(f"--kmc: {kmc_out} exists (use --resume to finish it or --force to replace it)")
         run_ensemble(kcfg, kmc_out, resume=args.resume, force=args.force, quiet=args.quiet or args.json or rank != 0,
                      comm=comm, force_size=args.force_size)
         if rank == 0:
