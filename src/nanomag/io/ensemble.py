@@ -12,12 +12,15 @@ Layout (summarised in the README, "Ensembles at scale")::
     /trajectories/u         (n_traj, n_times) float64
     /trajectories/charge    (n_traj, n_times) int8
     /trajectories/transferred (n_traj, n_times, n_leads) int64  electrons sent in by each lead
+    /telegraph/...          per trace: n_dwells, dwell_times and dwell_basin (n_traj, max_dwells),
+                            occupation, switches (n_traj, 2), psd, psd_sq (n_traj, n_freqs),
+                            window_counts (n_traj, n_windows, n_leads); freq (n_freqs,) (docs/noise.md)
     /chunks/done            (n_chunks,) bool     the chunk's data are complete on disk
     /chunks/event_counts    (n_chunks, n_classes) int64, attr names
     /chunks/wall_time, /chunks/rank   per chunk: seconds in the kernel, rank that computed it
 
 The group and its per-trajectory datasets are those of the run's kind in
-:data:`nanomag.io.kinds.RUN_KINDS` (the two above today).
+:data:`nanomag.io.kinds.RUN_KINDS` (the three above today).
 
 Every dataset has a CF ``units`` attribute ("1" for counts and u) and named
 dimensions (HDF5 dimension scales: ``trajectory``, ``times``, ``lead``,
