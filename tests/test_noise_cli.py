@@ -213,6 +213,15 @@ def test_noise_kmc_resumes_an_interrupted_run_to_the_same_files(tmp_path, capsys
     _same_files(ref_dir / "n_kmc.h5", cut_dir / "n_kmc.h5", skip=("chunks/wall_time", "chunks/rank"))
 
 
+def test_an_existing_kmc_file_is_refused_without_resume_or_force(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    (tmp_path / "n_kmc.h5").write_bytes(b"precious")
+    assert main(["noise", str(cfg), "--out", str(tmp_path / "n.h5"), "--kmc", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "n_kmc.h5" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "n_kmc.h5").read_bytes() == b"precious" and not (tmp_path / "n.h5").exists()
+
+
 # --------------------------------------------------------------------------- bad input
 
 MONOSTABLE = DEVICE.replace("h = 0.1", "h = 3.0")
