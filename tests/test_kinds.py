@@ -13,12 +13,15 @@ from nanomag.errors import ConfigError
 from nanomag.io import kinds
 from nanomag.io.config import parse_config
 from nanomag.io.rare import RARE_KINDS
+from nanomag.run.tasks import RunSolver
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 RUN_TABLES = {
     "first_passage": '[run]\nkind = "first_passage"\nstart_u = -0.8\ntarget_u = 0.8\nn_traj = 30\nseed = 4\n',
     "trajectories": '[run]\nkind = "trajectories"\nstart_u = -0.8\nt_final = 15.0\nn_times = 4\nn_traj = 30\n'
                     'seed = 4\n',
+    "telegraph": '[run]\nkind = "telegraph"\nduration = 400.0\nn_traj = 30\nseed = 4\nwindow = 100.0\n'
+                 'grid_dt = 1.0\nnperseg = 64\nthreshold = 0.3\n',
 }
 
 
@@ -39,17 +42,17 @@ def test_a_kind_needs_its_keys_and_its_work_unit_gives_its_datasets(name):
         if key != "seed":
             with pytest.raises(ConfigError, match=key):
                 parse_config("\n".join(line for line in text.splitlines() if not line.startswith(key)), "<test>")
-    solver = nm.kmc.KMCSolver(cfg.device)
+    solver = RunSolver(cfg.device)
     block = kind.sample(solver, cfg, 5, 3)
     assert set(kind.keys) | {"n_events", "event_counts", "wall_time"} == set(block)
     for d in kind.datasets:
-        assert block[d.name].shape == d.shape(3, cfg.run.n_times or 0, cfg.device.n_leads), d
+        assert block[d.name].shape == d.shape(3, cfg.run.n_times or 0, cfg.device.n_leads, kind.axis_sizes(cfg)), d
         assert block[d.name].dtype == np.dtype(d.dtype), d
 
 
 def test_an_unknown_kind_names_the_known_ones():
-    with pytest.raises(ConfigError, match="first_passage, trajectories"):
-        parse_config(_text(RUN_TABLES["first_passage"].replace('"first_passage"', '"telegraph"')), "<test>")
+    with pytest.raises(ConfigError, match="first_passage, trajectories, telegraph"):
+        parse_config(_text(RUN_TABLES["first_passage"].replace('"first_passage"', '"dwell_records"')), "<test>")
 
 
 def test_a_new_kind_is_one_entry(tmp_path, monkeypatch):

@@ -95,6 +95,13 @@ def trajectories() -> dict:
     return cfg
 
 
+def telegraph() -> dict:
+    cfg = single()
+    cfg["run"] = {"kind": "telegraph", "duration": 2000.0, "n_traj": 4, "seed": 3, "threshold": 0.5,
+                  "window": 500.0, "grid_dt": 1.0, "nperseg": 64, "max_dwells": 100}
+    return cfg
+
+
 def multilevel() -> dict:
     cfg = single()
     cfg["grain"] = {"S_core": 1.0, "levels": [{"eps": 0.0125, "n": 1}, {"eps": 0.71, "n": 1, "coupling": 1.0}],
@@ -139,10 +146,12 @@ REFUSES = {
     "charges": {"string", "bool", "nan", "negative", "fraction", "table"},
     "mu_table": {"string", "bool", "nan", "negative", "array"},
     "polarisation": NUMERIC,
+    "threshold": NUMERIC | {"negative", "zero"},
 }
 # domain -> extra (label, value) pairs it refuses
 EXTRA = {
     "u": [("above 1", 1.5), ("below -1", -1.5)],
+    "threshold": [("one", 1.0), ("above 1", 1.5)],
     "count": [("2**60", 2**60)],
     "eta": [("2", 2)],
     "occupation": [("3", 3)],
@@ -178,6 +187,12 @@ KEYS = [
     (single, ("run",), "chunk_size", "count", False),
     (trajectories, ("run",), "t_final", "positive", True),
     (trajectories, ("run",), "n_times", "count", True),
+    (telegraph, ("run",), "duration", "positive", True),
+    (telegraph, ("run",), "threshold", "threshold", False),
+    (telegraph, ("run",), "window", "positive", False),
+    (telegraph, ("run",), "grid_dt", "positive", False),
+    (telegraph, ("run",), "nperseg", "count", False),
+    (telegraph, ("run",), "max_dwells", "count", False),
     (multilevel, ("grain",), "levels", "levels", True),
     (multilevel, ("grain",), "S_core", "S_core", True),
     (multilevel, ("grain",), "charges", "charges", False),
@@ -265,10 +280,11 @@ def _commands(cfg_path: Path, tmp: Path):
                   [tmp / "p.png"]),
         "pulse": (["pulse", str(cfg_path), "--out", str(tmp / "w.h5"), "--quiet"], [tmp / "w.h5"]),
         "rare": (["rare", str(cfg_path), "--out", str(tmp / "rare.h5"), "--quiet"], [tmp / "rare.h5"]),
+        "noise": (["noise", str(cfg_path), "--out", str(tmp / "n.h5"), "--quiet"], [tmp / "n.h5"]),
     }
 
 
-COMMANDS = ("exact", "run", "compare", "spectroscopy", "phase", "pulse", "rare")
+COMMANDS = ("exact", "run", "compare", "spectroscopy", "phase", "pulse", "rare", "noise")
 
 
 def refused(argv, capsys, *expected, files=()) -> str:
@@ -531,6 +547,27 @@ def _flag_cases():
             cases.append((f"phase {flag} {label}", ph + [flag] + pair, flag))
     for label, v in {"unknown format": "{tmp}/p.xyz", "no extension": "{tmp}/p", "a directory": "{tmp}"}.items():
         cases.append((f"phase --out {label}", ph + ["--out", v], "--out"))
+    noise = ["noise", good, "--out", "{tmp}/n.h5", "--quiet"]
+    for label, v in {"above 1": "1.5", "zero": "0", "one": "1", "negative": "-0.2", "nan": "nan",
+                     "text": "x"}.items():
+        cases.append((f"noise --threshold {label}", noise + ["--threshold", v], "--threshold"))
+    for label, trio in {"zero": ["0", "1", "5"], "negative": ["-1", "1", "5"], "HI < LO": ["10", "1", "5"],
+                        "N = 1": ["1", "10", "1"], "N fractional": ["1", "10", "2.5"], "inf": ["1", "inf", "5"],
+                        "text": ["x", "1", "5"]}.items():
+        cases.append((f"noise --freqs {label}", noise + ["--freqs"] + trio, "--freqs"))
+    cases.append(("noise --lead unknown", noise + ["--lead", "middle"], "--lead"))
+    for label, quad in {"unknown parameter": ["S0", "1", "2", "3"], "unknown lead": ["mu.middle", "0", "1", "3"],
+                        "HI < LO": ["h", "1", "0", "3"], "not numbers": ["h", "a", "1", "3"],
+                        "N = 1": ["h", "0", "1", "1"], "negative T": ["T", "-1", "1", "3"]}.items():
+        cases.append((f"noise --sweep {label}", noise + ["--sweep"] + quad, "--sweep"))
+    cases.append(("noise --sweep missing values", noise + ["--sweep", "h", "0"], "--sweep"))
+    cases.append(("noise --resume without --kmc", noise + ["--resume"], "--resume"))
+    cases.append(("noise --resume and --force", noise + ["--kmc", "--resume", "--force"], "choose one"))
+    cases.append(("noise --kmc of a first-passage run", noise + ["--kmc"], "telegraph"))
+    for label, v in {"zero": "0", "text": "x"}.items():
+        cases.append((f"noise --workers {label}", noise + ["--workers", v], "--workers"))
+    for label, v in plots.items():
+        cases.append((f"noise --plot {label}", noise + ["--plot", v], "--plot"))
     cases += [("no command", [], "nanomag"), ("unknown command", ["frobnicate"], "invalid choice"),
               ("unknown global flag", ["--nope"], "unrecognized")]
     return cases

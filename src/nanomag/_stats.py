@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["mean_and_error", "empirical_survival", "survival_interval", "binomial_interval", "check_confidence",
-           "influence", "StagePlan", "plan_replicas", "streaming_moments"]
+           "influence", "StagePlan", "plan_replicas", "streaming_moments", "ratio_estimate"]
 
 
 def mean_and_error(x: ArrayLike, axis: int = 0) -> tuple[Any, Any]:
@@ -174,3 +174,22 @@ def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
         m2 += bv * x.size + delta**2 * n * x.size / tot
         n = tot
     return n, mean, math.sqrt(m2 / (n - 1)) if n > 1 else float("nan")
+
+
+def ratio_estimate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(sum x / sum y, its standard error) from per-trajectory batches (x_i, y_i): the delta method.
+
+    NaN error for a single batch (the rule of :mod:`nanomag._stats`).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    sy = y.sum()
+    if sy == 0:
+        return math.nan, math.nan
+    r = x.sum() / sy
+    n = x.size
+    if n < 2:
+        return float(r), math.nan
+    resid = x - r * y
+    err = math.sqrt(n / (n - 1) * np.sum(resid**2)) / sy
+    return float(r), float(err)

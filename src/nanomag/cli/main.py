@@ -347,10 +347,12 @@ def build_parser() -> ArgumentParser:
     add_force_flags(p)
     p.set_defaults(func=_cmd_spectroscopy)
 
+    from .noise import add_noise_command
     from .phase import add_phase_command
     from .pulse import add_pulse_command
     from .rare import add_rare_command
 
+    add_noise_command(sub, _cmd_noise)
     add_phase_command(sub)
     add_pulse_command(sub, _cmd_pulse)
     add_rare_command(sub, _cmd_rare)
@@ -363,6 +365,15 @@ def _cmd_pulse(args) -> int:
     from .pulse import run_pulse
 
     return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+
+
+def _cmd_noise(args) -> int:
+    from ..run.ensemble import run_ensemble
+    from ..run.maps import process_map
+    from ..run.mpi import get_comm
+    from .noise import run_noise
+
+    return run_noise(args, get_comm=get_comm, process_map=process_map, run_ensemble=run_ensemble)
 
 
 def _cmd_rare(args) -> int:

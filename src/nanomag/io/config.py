@@ -37,10 +37,11 @@ _LEVEL_KEYS = ("eps", "n", "coupling")
 _LEAD_KEYS = {"name", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor", "theta", "T", "gamma", "P"}
 #: Keys whose value may carry a unit ("number unit" strings); every other number is a pure number.
 _DIMENSIONED = {"kappa", "h", "eps", "T", "E_C", "J", "mu", "gamma_up", "gamma_down", "gamma_major", "gamma_minor",
-                "gamma", "duration", "vg", "t_max", "t_final"}
+                "gamma", "duration", "vg", "t_max", "t_final", "window", "grid_dt"}
 _RUN_KEYS = {
     "kind": str, "start_u": float, "target_u": float, "n_traj": int, "seed": int,
     "t_max": float, "t_final": float, "n_times": int, "chunk_size": int,
+    "duration": float, "threshold": float, "window": float, "grid_dt": float, "nperseg": int, "max_dwells": int,
 }
 
 
@@ -51,7 +52,7 @@ class RunSpec:
     Attributes
     ----------
     kind : str
-        A key of :data:`nanomag.io.kinds.RUN_KINDS`: "first_passage" or "trajectories".
+        A key of :data:`nanomag.io.kinds.RUN_KINDS`: "first_passage", "trajectories" or "telegraph".
     start_u, target_u : float
         Switching convention of docs/physics.md section 1; target_u is None for trajectories.
     n_traj : int
@@ -64,17 +65,31 @@ class RunSpec:
         Trajectories: record at ``linspace(0, t_final, n_times)``.
     chunk_size : int or None
         Trajectories per work unit (None: chosen automatically).
+    duration, threshold : float
+        Telegraph: the length of each stationary trace [time] and the basin threshold theta in (0, 1).
+    window, grid_dt : float or None
+        Telegraph: counting window and PSD grid step (None: duration / 16 and duration / 2**14).  [time]
+    nperseg : int or None
+        Telegraph: Welch segment length in grid points (None: min(1024, grid points)).
+    max_dwells : int or None
+        Telegraph: complete dwells kept per trace in the file (None: :data:`nanomag.io.kinds.MAX_DWELLS`).
     """
 
     kind: str
-    start_u: float
-    n_traj: int
-    seed: int
+    start_u: float | None = None
+    n_traj: int = 0
+    seed: int = 0
     target_u: float | None = None
     t_max: float | None = None
     t_final: float | None = None
     n_times: int | None = None
     chunk_size: int | None = None
+    duration: float | None = None
+    threshold: float | None = None
+    window: float | None = None
+    grid_dt: float | None = None
+    nperseg: int | None = None
+    max_dwells: int | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +287,7 @@ def _parse_run(table, device: Device) -> RunSpec:
     kind = run_kind(_typed("[run]", "kind", table["kind"], str)).name
     _check_keys("[run]", table, _RUN_KEYS, run_kind(kind).required)
     v = {k: _typed("[run]", k, val, _RUN_KEYS[k]) for k, val in table.items()}
-    for key in ("t_max", "t_final"):
+    for key in ("t_max", "t_final", "duration", "window", "grid_dt"):
         if key in v:
             v[key] = to_model("run", key, v[key], "time", device.units)
     for key in ("start_u", "target_u"):
@@ -280,14 +295,18 @@ def _parse_run(table, device: Device) -> RunSpec:
             raise ConfigError(f"[run] {key}: must lie in [-1, 1], got {v[key]}")
     if "target_u" in v and v["target_u"] == v["start_u"]:
         raise ConfigError("[run] target_u: must differ from start_u")
-    for key in ("n_traj", "n_times", "chunk_size"):
+    if "threshold" in v and not 0.0 < v["threshold"] < 1.0:
+        raise ConfigError(f"[run] threshold: must lie in (0, 1), got {v['threshold']}")
+    for key in ("n_traj", "n_times", "chunk_size", "max_dwells", "nperseg"):
         if key in v and v[key] < 1:
             raise ConfigError(f"[run] {key}: must be >= 1, got {v[key]}")
         if key in v and v[key] > MAX_COUNT:
             raise ConfigError(f"[run] {key}: {v[key]} is beyond any computer (at most 2**53)")
     if v["seed"] < 0:
         raise ConfigError(f"[run] seed: must be >= 0, got {v['seed']}")
-    for key in ("t_max", "t_final"):
+    if "nperseg" in v and v["nperseg"] < 8:
+        raise ConfigError(f"[run] nperseg: must be >= 8, got {v['nperseg']}")
+    for key in ("t_max", "t_final", "duration", "window", "grid_dt"):
         if key in v and not (0 < v[key] < math.inf):
             raise ConfigError(f"[run] {key}: must be positive and finite, got {v[key]}")
     return RunSpec(**v)

@@ -12,12 +12,15 @@ Layout (summarised in docs/guide.md, "Ensembles at scale")::
     /trajectories/u         (n_traj, n_times) float64
     /trajectories/charge    (n_traj, n_times) int8
     /trajectories/transferred (n_traj, n_times, n_leads) int64  electrons sent in by each lead
+    /telegraph/...          per trace: n_dwells, dwell_times and dwell_basin (n_traj, max_dwells),
+                            occupation, switches (n_traj, 2), psd, psd_sq (n_traj, n_freqs),
+                            window_counts (n_traj, n_windows, n_leads); freq (n_freqs,) (docs/noise.md)
     /chunks/done            (n_chunks,) bool     the chunk's data are complete on disk
     /chunks/event_counts    (n_chunks, n_classes) int64, attr names
     /chunks/wall_time, /chunks/rank   per chunk: seconds in the kernel, rank that computed it
 
 The group and its per-trajectory datasets are those of the run's kind in
-:data:`nanomag.io.kinds.RUN_KINDS` (the two above today).
+:data:`nanomag.io.kinds.RUN_KINDS` (the three above today).
 
 Every dataset has a CF ``units`` attribute ("1" for counts and u) and named
 dimensions (HDF5 dimension scales: ``trajectory``, ``times``, ``lead``,
@@ -59,7 +62,7 @@ from .._stats import streaming_moments
 from ..errors import ConfigError
 from ..markov.rates import RateBuilder
 from .config import Config
-from .kinds import TIME, run_kind, time_unit
+from .kinds import run_kind, stored_units, time_power, time_unit
 from .outputs import WRITE_ERRORS, RunLock, chunk_bounds, describe_os_error
 
 __all__ = ["EnsembleFile", "chunk_bounds", "read_times", "read_ensemble", "streaming_moments",
@@ -112,7 +115,8 @@ class EnsembleFile:
         self.lock = lock  # released by close()
         self.path = str(h5.filename)
         self.time_scale = time_unit(cfg)[1]  # model times -> the stored unit
-        self._time_keys = {d.name for d in run_kind(cfg.run.kind).datasets if d.units == TIME}
+        self._time_powers = {d.name: time_power(d.units) for d in run_kind(cfg.run.kind).datasets
+                             if time_power(d.units)}
 
     # ------------------------------------------------------------------ create / resume
     @classmethod
@@ -192,12 +196,13 @@ class EnsembleFile:
             if times is not None:
                 fixed["times"] = (times, fixed["times"][1])
             for name, (data, units) in fixed.items():
-                data = np.asarray(data, dtype=float) * (scale if units == TIME else 1.0)
-                h5.create_dataset(f"{g}/{name}", data=data).attrs["units"] = unit if units == TIME else units
+                data = np.asarray(data, dtype=float) * scale ** time_power(units)
+                h5.create_dataset(f"{g}/{name}", data=data).attrs["units"] = stored_units(units, unit)
             n_times = len(fixed["times"][0]) if "times" in fixed else 0
+            sizes = kind.axis_sizes(cfg)
             for d in kind.datasets:
-                dataset(f"{g}/{d.name}", d.shape(n, n_times, cfg.device.n_leads), d.dtype, d.fill,
-                        unit if d.units == TIME else d.units)
+                dataset(f"{g}/{d.name}", d.shape(n, n_times, cfg.device.n_leads, sizes), d.dtype, d.fill,
+                        stored_units(d.units, unit))
             for key, value in kind.group_attrs(cfg).items():
                 h5[g].attrs[key] = value
             dataset("chunks/done", (n_chunks,), "?", False)
@@ -288,7 +293,8 @@ class EnsembleFile:
 
     def _stored(self, key: str, values):
         """Values as stored: the kind's time datasets in the file's time unit (:func:`time_unit`)."""
-        return values * self.time_scale if key in self._time_keys and self.time_scale != 1.0 else values
+        power = self._time_powers.get(key, 0)
+        return values * self.time_scale**power if power and self.time_scale != 1.0 else values
 
     def write_chunks(self, items: list) -> None:
         """Write several finished chunks, ``[(chunk, result, rank), ...]``, with one HDF5 call per dataset.
@@ -351,6 +357,10 @@ def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
         names = np.array([lead_.name for lead_ in cfg.device.leads], dtype=object)
         dims["lead"] = coordinate(g.create_dataset("lead", data=names, shape=names.shape, dtype=h5py.string_dtype()),
                                   None, "lead name")
+    sizes = kind.axis_sizes(cfg)
+    for axis in dict.fromkeys(a for d in kind.datasets for a in d.axes if a not in dims):
+        # a fixed dataset of the axis' name is its coordinate (e.g. telegraph/freq); else a bare dimension
+        dims[axis] = coordinate(g[axis]) if axis in g else dimension(g, axis, sizes[axis])
     for d in kind.datasets:
         set_units(g[d.name], None, d.long_name)
         attach(g[d.name], dims["trajectory"], *(dims[a] for a in d.axes))
@@ -433,11 +443,18 @@ def read_ensemble(path, *, partial: bool = False):
 
     Returns
     -------
-    nanomag.kmc.FirstPassageResult or nanomag.kmc.TrajectoryResult
-        The same object ``nm.kmc.first_passage`` / ``nm.kmc.trajectories`` returns for the run.
+    nanomag.kmc.FirstPassageResult, nanomag.kmc.TrajectoryResult or nanomag.kmc.TelegraphSample
+        The same object ``nm.kmc.first_passage`` / ``nm.kmc.trajectories`` / ``nm.kmc.telegraph`` returns for
+        the run (a telegraph file keeps each trace's first ``max_dwells`` complete dwells).
     """
-    from ..kmc import engine
+    from types import SimpleNamespace
+
+    from ..kmc.engine import FirstPassageResult, TrajectoryResult
+    from ..kmc.telegraph import TelegraphSample
     from .config import parse_config
+
+    engine = SimpleNamespace(FirstPassageResult=FirstPassageResult, TrajectoryResult=TrajectoryResult,
+                             TelegraphSample=TelegraphSample)  # the result types of the kinds' readers
 
     try:
         h5 = h5py.File(path, "r")

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._progress import bar, check_progress, chunk_for
-from .._stats import empirical_survival, mean_and_error
+from .._stats import empirical_survival, mean_and_error, ratio_estimate as _ratio
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
 from ..markov.chain import closed_class, stationary_on
@@ -58,25 +58,6 @@ def _basin_code(basin) -> int:
     if basin not in BASINS:
         raise ConfigError(f"basin: expected 'up' or 'down', got {basin!r}")
     return BASINS[basin]
-
-
-def _ratio(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(sum x / sum y, its standard error) from per-trajectory batches (x_i, y_i): the delta method.
-
-    NaN error for a single batch (the rule of :mod:`nanomag._stats`).
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    sy = y.sum()
-    if sy == 0:
-        return math.nan, math.nan
-    r = x.sum() / sy
-    n = x.size
-    if n < 2:
-        return float(r), math.nan
-    resid = x - r * y
-    err = math.sqrt(n / (n - 1) * np.sum(resid**2)) / sy
-    return float(r), float(err)
 
 
 def _k_statistics(n, s1, s2, s3, s4):
@@ -564,8 +545,11 @@ class TelegraphSampler:
         return K.telegraph_parallel if parallel else K.telegraph_serial
 
     def run(self, duration: float, *, n_traj: int, seed: int, first_index: int = 0, window: float,
-            grid_dt: float, nperseg: int) -> TelegraphSample:
-        """Traces ``first_index .. first_index + n_traj - 1`` (arguments checked by :func:`telegraph`)."""
+            grid_dt: float, nperseg: int, counts_out: np.ndarray | None = None) -> TelegraphSample:
+        """Traces ``first_index .. first_index + n_traj - 1`` (arguments checked by :func:`telegraph`).
+
+        ``counts_out``, shape (n_traj, n_classes): receives each trace's events by class (for a run file).
+        """
         words = check_seed(seed)
         L = self.device.n_leads
         n_grid = int(math.floor(duration / grid_dt)) + 1  # times 0, grid_dt, .. <= duration
@@ -613,6 +597,8 @@ class TelegraphSampler:
         pilot = 0 if self._dwell_rate is not None else min(n_traj, 2)
         parts = [records(part) for part in (indices[:pilot], indices[pilot:]) if part.size]
         out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        if counts_out is not None:
+            counts_out[...] = out["counts"]
         freqs = np.fft.rfftfreq(nperseg, grid_dt)  # those of the Welch estimate
         wall = time.perf_counter() - t0
         return TelegraphSample(

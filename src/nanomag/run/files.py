@@ -63,5 +63,6 @@ def ensemble_bytes(cfg: Config, chunk_size: int) -> float:
     n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
     n_classes = 2 + 4 * cfg.device.n_leads  # bath up/down, tunnelling in/out x spin x lead
     per_chunk = 8 * n_classes + 8 + 4 + 1
-    per_traj = run_kind(run.kind).bytes_per_trajectory(run.n_times or 0, cfg.device.n_leads)
+    kind = run_kind(run.kind)
+    per_traj = kind.bytes_per_trajectory(run.n_times or 0, cfg.device.n_leads, kind.axis_sizes(cfg))
     return float(n) * per_traj + float(n_chunks) * per_chunk + 64e3

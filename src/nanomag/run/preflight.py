@@ -36,7 +36,12 @@ def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -
     """
     run = cfg.run
     check_run_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size)
-    duration = run_kind(run.kind).duration_key
+    kind = run_kind(run.kind)
+    if kind.check is not None:
+        from .. import exact
+
+        kind.check(cfg, exact)
+    duration = kind.duration_key
     if duration is not None:  # a fixed time per trajectory: it ends
         model = build(cfg.device)
         per_traj = float(getattr(run, duration) * np.mean(model.exit_rate))

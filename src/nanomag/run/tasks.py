@@ -19,8 +19,35 @@ import numpy as np
 from ..io.config import Config, parse_config
 from ..io.kinds import run_kind
 from ..kmc.engine import KMCSolver
+from ..kmc.telegraph import TelegraphSampler
 
-__all__ = ["EnsembleTask", "compute_block", "compute_chunks", "use_threads", "THREAD_EVENTS_MIN"]
+__all__ = ["EnsembleTask", "RunSolver", "compute_block", "compute_chunks", "use_threads", "THREAD_EVENTS_MIN"]
+
+
+class RunSolver(KMCSolver):
+    """The solver of a run's work units: :class:`~nanomag.kmc.KMCSolver` plus the stationary telegraph traces
+    of :mod:`nanomag.kmc.telegraph` (what the ``telegraph`` run kind calls)."""
+
+    def telegraph(self, duration: float, *, n_traj: int, seed: int, threshold: float = 0.5, window: float,
+                  grid_dt: float, nperseg: int, first_index: int = 0, parallel: bool | None = None,
+                  counts_out: np.ndarray | None = None):
+        """Stationary telegraph traces ``first_index ..`` of this device (:func:`nanomag.kmc.telegraph`).
+
+        The sampler of each threshold (basins, start law, tables) is built once
+        and kept; ``window``, ``grid_dt`` and ``nperseg`` must be given (the
+        defaults are resolved by :func:`nanomag.kmc.telegraph` or the run's
+        configuration).  No check that a dwell was completed: a block of a run
+        may legitimately hold none.  ``counts_out`` (n_traj, n_classes) receives
+        the events by class of each trace.  Returns a TelegraphSample.
+        """
+        samplers = self.__dict__.setdefault("_telegraph_samplers", {})
+        if threshold not in samplers:
+            samplers[threshold] = TelegraphSampler(self.device, threshold)
+        sampler = samplers[threshold]
+        sampler.parallel = self.parallel if parallel is None else parallel
+        counts = None if counts_out is None else self._counts(n_traj, counts_out)
+        return sampler.run(duration, n_traj=n_traj, seed=seed, first_index=first_index, window=window,
+                           grid_dt=grid_dt, nperseg=nperseg, counts_out=counts)
 
 
 @dataclass(frozen=True)
@@ -54,8 +81,8 @@ def _parsed(text: str, path: str) -> Config:
 
 
 @functools.lru_cache(maxsize=4)
-def _solver(text: str, path: str, parallel) -> KMCSolver:
-    return KMCSolver(_parsed(text, path).device, parallel=parallel)
+def _solver(text: str, path: str, parallel) -> RunSolver:
+    return RunSolver(_parsed(text, path).device, parallel=parallel)
 
 
 #: Fewest expected KMC events a kernel call needs before it runs on numba's threads.  A threaded call costs a
