@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -819,7 +819,10 @@ class _PlannedReplicas:
     its ``plan`` (a :class:`~nanomag._stats.StagePlan`, or None) and ``n_replicas``."""
 
     plan: StagePlan | None
-    n_replicas: int
+
+    if TYPE_CHECKING:  # each subclass counts its own replicas
+        @property
+        def n_replicas(self) -> int: ...
 
     @property
     def n_first(self) -> int:

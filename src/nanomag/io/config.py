@@ -91,6 +91,13 @@ class RunSpec:
     nperseg: int | None = None
     max_dwells: int | None = None
 
+    @property
+    def endpoints(self) -> tuple[float, float]:
+        """(start_u, target_u) of a run that goes to a target; ConfigError if the section lacks either."""
+        if self.start_u is None or self.target_u is None:
+            raise ConfigError(f"[run] kind = {self.kind!r}: start_u and target_u are required here")
+        return self.start_u, self.target_u
+
 
 @dataclass(frozen=True)
 class Config:
@@ -101,6 +108,13 @@ class Config:
     text: str
     path: str
     protocol: Protocol | None = None  # the [[protocol]] tables, in order (None without any)
+
+    @property
+    def run_spec(self) -> RunSpec:
+        """The ``[run]`` section; ConfigError naming the file if it has none."""
+        if self.run is None:
+            raise ConfigError(f"{self.path}: no [run] section")
+        return self.run
 
 
 def _typed(where: str, key: str, value, kind):

@@ -153,7 +153,7 @@ class EnsembleFile:
 
     @staticmethod
     def _write_new(path, cfg: Config, chunk_size: int, times, extra_attrs) -> None:
-        run = cfg.run
+        run = cfg.run_spec
         model = RateBuilder(cfg.device)  # the states (a few bytes each): the transitions are not needed here
         n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
         h5 = h5py.File(path, "w", rdcc_nbytes=0)

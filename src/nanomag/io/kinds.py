@@ -60,7 +60,7 @@ def time_power(units: str | None) -> int:
 
     Stored values are the model values times ``scale ** power`` (``scale`` of :func:`time_unit`).
     """
-    return _POWERS.get(units, 0)
+    return _POWERS.get(units, 0) if units is not None else 0
 
 
 def stored_units(units: str | None, time_name: str) -> str | None:
@@ -152,7 +152,7 @@ def record_times(cfg) -> np.ndarray:
 # --------------------------------------------------------------------------- first passage
 
 def _first_passage_sample(solver, cfg, first: int, count: int, *, parallel=None, counts_out=None) -> dict:
-    run = cfg.run
+    run = cfg.run_spec
     res = solver.first_passage(run.start_u, run.target_u, n_traj=count, seed=run.seed, t_max=run.t_max,
                                first_index=first, protocol=cfg.protocol, parallel=parallel, counts_out=counts_out)
     return {"times": res.times, "censored": res.censored, "n_events": res.events_per_trajectory,
@@ -160,7 +160,7 @@ def _first_passage_sample(solver, cfg, first: int, count: int, *, parallel=None,
 
 
 def _first_passage_attrs(cfg) -> dict:
-    run = cfg.run
+    run = cfg.run_spec
     unit, scale = time_unit(cfg)
     return {"start_u": run.start_u, "target_u": run.target_u,
             "t_max": run.t_max * scale if run.t_max is not None else math.inf, "t_max_units": unit}
@@ -180,7 +180,7 @@ def _censored_count(dataset, block: int = 1 << 20) -> int:
 def _first_passage_report(g, cfg, summary, exact) -> list[str]:
     """The sampled mean switching time, and the exact value (or survival at t_max) beside it, in the file's
     time unit."""
-    run = cfg.run
+    run = cfg.run_spec
     unit, scale = time_unit(cfg)  # the file's times are in this unit; the exact values are converted to it
     t_max = f"t_max = {run.t_max * scale:g} {unit}" if run.t_max is not None else ""
     n, mean, std = streaming_moments(g["times"], g["censored"])
@@ -214,7 +214,7 @@ def _first_passage_report(g, cfg, summary, exact) -> list[str]:
 
 def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
     """The exact mean switching time beside the sampled ``mean +- err`` (both in the file's time unit)."""
-    run = cfg.run
+    run = cfg.run_spec
     unit, scale = time_unit(cfg)
     value = summary.exact_mean  # computed once by the run's own check
     if value is None and cfg.protocol is not None:
@@ -233,7 +233,7 @@ def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
 # --------------------------------------------------------------------------- trajectories
 
 def _trajectories_sample(solver, cfg, first: int, count: int, *, parallel=None, counts_out=None) -> dict:
-    run = cfg.run
+    run = cfg.run_spec
     res = solver.trajectories(run.start_u, record_times(cfg), n_traj=count, seed=run.seed, first_index=first,
                               protocol=cfg.protocol, parallel=parallel, counts_out=counts_out)
     return {"u": res.u, "charge": res.charge, "transferred": res.transferred,
@@ -271,7 +271,7 @@ _DEFAULT_NPERSEG = 2**10
 def telegraph_settings(cfg) -> dict:
     """The settings of a telegraph run, defaults resolved: duration, threshold, window, grid_dt, nperseg,
     max_dwells (times in model units).  The rules of :func:`nanomag.kmc.telegraph`."""
-    run = cfg.run
+    run = cfg.run_spec
     duration = float(run.duration)
     grid_dt = run.grid_dt if run.grid_dt is not None else duration / _DEFAULT_GRID
     n_grid = int(math.floor(duration / grid_dt)) + 1

@@ -243,7 +243,8 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
         if not (isinstance(max_events, (int, float)) and max_events > 0 and math.isfinite(max_events)):
             raise ConfigError(f"--max-events: must be a positive number, got {max_events!r}")
         kw["max_events"] = float(max_events)
-    return RareSpec(start_u=run.start_u, target_u=run.target_u, seed=run.seed, **kw)
+    start_u, target_u = run.endpoints
+    return RareSpec(start_u=start_u, target_u=target_u, seed=run.seed, **kw)
 
 
 def make_sampler(cfg: Config, spec: RareSpec, pilot=None):

@@ -59,7 +59,7 @@ def open_run_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int |
 
 def ensemble_bytes(cfg: Config, chunk_size: int) -> float:
     """Size of the run's HDF5 file once created (every dataset is allocated in full).  [bytes]"""
-    run = cfg.run
+    run = cfg.run_spec
     n, n_chunks = run.n_traj, math.ceil(run.n_traj / chunk_size)
     n_classes = 2 + 4 * cfg.device.n_leads  # bath up/down, tunnelling in/out x spin x lead
     per_chunk = 8 * n_classes + 8 + 4 + 1

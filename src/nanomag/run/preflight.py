@@ -34,7 +34,7 @@ def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -
     Returns (the exact mean switching time when it was computed, the expected
     number of KMC events per trajectory when it can be told).
     """
-    run = cfg.run
+    run = cfg.run_spec
     check_run_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size)
     kind = run_kind(run.kind)
     if kind.check is not None:
@@ -51,7 +51,7 @@ def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -
     if cfg.protocol is not None:
         return _check_solvable_under(cfg, advice, force_size, n_ranks)
     try:
-        prob = FirstPassageProblem.create(cfg.device, run.start_u, run.target_u)
+        prob = FirstPassageProblem.create(cfg.device, *run.endpoints)
     except UnreachableTargetError:
         if run.t_max is None:
             raise
@@ -76,11 +76,12 @@ def _check_solvable_under(cfg: Config, advice: str, force_size: bool, n_ranks: i
     """:func:`check_solvable` for a run under ``[[protocol]]``: the exact mean of the protocol's first passage."""
     from ..exact import first_passage_distribution
 
-    run = cfg.run
+    run = cfg.run_spec
     rate = float(np.mean(build(cfg.device).exit_rate))
     mean = math.inf
     if run.t_max is None:
-        mean = first_passage_distribution(cfg.device, run.start_u, run.target_u, [0.0], protocol=cfg.protocol).mean
+        start_u, target_u = run.endpoints
+        mean = first_passage_distribution(cfg.device, start_u, target_u, [0.0], protocol=cfg.protocol).mean
         if mean == math.inf:
             raise UnreachableTargetError(f"{cfg.path}: [run] after the protocol some runs never reach target_u = "
                                          f"{run.target_u}; {advice}")
