@@ -733,3 +733,18 @@ def bath_flips_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy
                     - _state_energy(sec_energy, anisotropy, zeeman, k, t_new))
         m += 1
     return m
+
+
+@njit(cache=True)
+def compact_transitions(rate, src, dst, kind, lead, event, out_src, out_dst, out_rate, out_kind, out_lead, out_event):
+    """Copy the transitions with ``rate`` > 0, in order, into the outputs (sized for them): one pass for all six."""
+    m = 0
+    for i in range(rate.size):
+        if rate[i] > 0:
+            out_src[m] = src[i]
+            out_dst[m] = dst[i]
+            out_rate[m] = rate[i]
+            out_kind[m] = kind[i]
+            out_lead[m] = lead[i]
+            out_event[m] = event[i]
+            m += 1

@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike
 from ..errors import ConfigError
 from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
-from ._kernels import bath_flips_fill, fill_states, lookup_states, tunnel_links_fill
+from ._kernels import bath_flips_fill, compact_transitions, fill_states, lookup_states, tunnel_links_fill
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -623,13 +623,36 @@ class RateBuilder(_Counts):
         """
         rate = self.rates(mu, energy_shift=energy_shift)
         sk = self._all
-        keep = rate > 0
-        if keep.all():
+        n_open = int(np.count_nonzero(rate > 0))
+        if n_open == rate.size:
             trans = Transitions(sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event)
-        else:
-            trans = Transitions(src=sk.src[keep], dst=sk.dst[keep], rate=rate[keep], kind=sk.kind[keep],
-                                lead=sk.lead[keep], event=sk.event[keep])
+        else:  # the open transitions, in order, copied in one compiled pass
+            trans = Transitions(*(np.empty(n_open, dtype=x.dtype)
+                                  for x in (sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event)))
+            compact_transitions(rate, sk.src, sk.dst, sk.kind, sk.lead, sk.event, *trans)
         return RateModel(device=self.device, space=self.space, transitions=trans)
+
+    def _model_once(self) -> RateModel:
+        """:meth:`model` at the device's own parameters for a builder used once (:func:`build`): same arrays.
+
+        The transition list is not kept for other rates, so the rates are
+        written over the base rates and the open transitions compacted in
+        place (:func:`nanomag.markov._kernels.compact_transitions`): no
+        second copy of the list is ever allocated, which at S0 = 10^6 (2.4e7
+        transitions) is most of the cost of a build.
+        """
+        sk = self._skeleton(0, self.n_states)
+        rate = sk.base  # the bath rates are their base; the tunnelling ones are written over theirs
+        for a, part, occupation in self._by_lead(sk):
+            np.multiply(sk.base[part], occupation(sk.d_energy[part] + 0.0, self._mu[a], self._T[a]), out=rate[part])
+        fields = [sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event]
+        del sk
+        n_open = int(np.count_nonzero(rate > 0))
+        if n_open < rate.size:
+            compact_transitions(rate, fields[0], fields[1], fields[3], fields[4], fields[5], *fields)
+            for x in fields:  # fresh arrays that own their data: shrunk where they lie
+                x.resize(n_open, refcheck=False)
+        return RateModel(device=self.device, space=self.space, transitions=Transitions(*fields))
 
     def graph(self) -> RateModel:
         """Every possible transition at rate 1: the connectivity of the chain with all links open.
@@ -707,7 +730,7 @@ def build(dev: Device) -> RateModel:
     """
     model = _LIVE.get(dev)
     if model is None:
-        model = RateBuilder(dev).model()
+        model = RateBuilder(dev)._model_once()
         _LIVE[dev] = model
     if model.n_states <= SMALL_MODEL:
         _RECENT[dev] = model
