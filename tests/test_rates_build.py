@@ -168,3 +168,32 @@ def test_the_links_equal_the_former_links():
         ref = _reference_links(dev, space, 0, space.n_states, by_upper)
         for g, r in zip(got, ref, strict=True):
             assert g.dtype == r.dtype and np.array_equal(g, r)
+
+
+def _reference_banded(model, states):
+    t, n = model.transitions, model.n_states
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[states] = np.arange(states.size)
+    ps, pd = pos[t.src], pos[t.dst]
+    inside = (ps >= 0) & (pd >= 0)
+    leaving = (ps >= 0) & (pd < 0)
+    offset = pd[inside] - ps[inside]
+    b = int(np.abs(offset).max(initial=1))
+    width = 2 * b + 1
+    rates = np.bincount(ps[inside] * width + offset + b, weights=t.rate[inside],
+                        minlength=states.size * width).reshape(states.size, width)
+    exit_rate = np.bincount(ps[leaving], weights=t.rate[leaving], minlength=states.size)
+    return rates, exit_rate, b
+
+
+@pytest.mark.parametrize("name", ["switching_S0_50", "drift_mu_minus_inf", "multilevel_four_levels"])
+def test_banded_rates_equal_the_former_bincount_sums_bit_for_bit(name):
+    from nanomag.markov.chain import banded_rates
+
+    model = R.build(DEVICES[name])
+    n = model.n_states
+    rng = np.random.default_rng(3)
+    for states in (np.arange(n), np.arange(n // 3, n), np.sort(rng.choice(n, n // 2, replace=False))):
+        got, ref = banded_rates(model, states), _reference_banded(model, states)
+        assert got[2] == ref[2]
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])

@@ -748,3 +748,34 @@ def compact_transitions(rate, src, dst, kind, lead, event, out_src, out_dst, out
             out_lead[m] = lead[i]
             out_event[m] = event[i]
             m += 1
+
+
+@njit(cache=True)
+def band_half_width(src, dst, pos):
+    """max |pos[dst] - pos[src]| over the transitions between states of the set (pos >= 0), at least 1."""
+    b = 1
+    for i in range(src.size):
+        ps = pos[src[i]]
+        if ps >= 0:
+            pd = pos[dst[i]]
+            if pd >= 0 and abs(pd - ps) > b:
+                b = abs(pd - ps)
+    return b
+
+
+@njit(cache=True)
+def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate):
+    """rates[ps, pd - ps + b] += rate and exit_rate[ps] += rate (destination outside the set), in list order.
+
+    The sums of ``np.bincount`` with weights, in the same order (same bits);
+    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) start at zero.
+    """
+    for i in range(src.size):
+        ps = pos[src[i]]
+        if ps < 0:
+            continue
+        pd = pos[dst[i]]
+        if pd >= 0:
+            rates[ps, pd - ps + b] += rate[i]
+        else:
+            exit_rate[ps] += rate[i]
