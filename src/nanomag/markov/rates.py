@@ -2,7 +2,7 @@
 
 Everything stochastic or exact in nanomag starts from :func:`build`, i.e. from
 a :class:`RateBuilder`.  It lists every transition of the master equation
-once, vectorised with numpy:
+once, in compiled passes (:mod:`nanomag.markov._kernels`) with numpy's Fermi and Bose factors:
 
 * single-electron tunnelling in and out of the grain, per lead and spin
   (Eqs. 13, 17, 19 and docs/physics.md section 1), with Fermi factors and
@@ -305,11 +305,11 @@ def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = Fa
             np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
             *_channel_arrays(dev), by_upper)
     none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-    m = tunnel_links_fill(*args, False, none_i, none_i, none_i, none_f, none_f)
-    out = TunnelLinks(np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
-                      np.empty(m), np.empty(m))
-    tunnel_links_fill(*args, True, *out)
-    return out
+    m = tunnel_links_fill(*args, False, none_i, none_i, np.zeros(0, dtype=np.int32), none_f, none_f)
+    lower, upper, lead, base, d_energy = (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
+                                          np.empty(m, dtype=np.int32), np.empty(m), np.empty(m))
+    tunnel_links_fill(*args, True, lower, upper, lead, base, d_energy)  # one compiled signature: lead as int32
+    return TunnelLinks(lower, upper, lead.astype(np.int64), base, d_energy)
 
 
 def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
@@ -519,9 +519,9 @@ class RateBuilder(_Counts):
         args = (space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
                 np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
                 *_channel_arrays(dev))
-        none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-        n_in = tunnel_links_fill(*args, False, False, none_i, none_i, none_i, none_f, none_f)
-        n_out = tunnel_links_fill(*args, True, False, none_i, none_i, none_i, none_f, none_f)
+        none_i, none_l, none_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
+        n_in = tunnel_links_fill(*args, False, False, none_i, none_i, none_l, none_f, none_f)
+        n_out = tunnel_links_fill(*args, True, False, none_i, none_i, none_l, none_f, none_f)
         n_bath = sum(b[0].size for b in bath)
         n_tunnel = n_in + n_out
         n = n_tunnel + n_bath
