@@ -628,7 +628,7 @@ def gth_absorbing_solve(factor, diag, b, y):
 # --------------------------------------------------------------------------- the transition list
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _seek(two_sz, sector, t, k, a, hi):
     """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
     step = 1
@@ -751,31 +751,24 @@ def compact_transitions(rate, src, dst, kind, lead, event, out_src, out_dst, out
 
 
 @njit(cache=True)
-def band_half_width(src, dst, pos):
-    """max |pos[dst] - pos[src]| over the transitions between states of the set (pos >= 0), at least 1."""
-    b = 1
-    for i in range(src.size):
-        ps = pos[src[i]]
-        if ps >= 0:
-            pd = pos[dst[i]]
-            if pd >= 0 and abs(pd - ps) > b:
-                b = abs(pd - ps)
-    return b
-
-
-@njit(cache=True)
-def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate):
+def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate, fill):
     """rates[ps, pd - ps + b] += rate and exit_rate[ps] += rate (destination outside the set), in list order.
 
     The sums of ``np.bincount`` with weights, in the same order (same bits);
-    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) start at zero.
+    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) start at zero.  Returns the
+    half-width: with ``fill`` False only that, max |pos[dst] - pos[src]| over
+    the transitions inside the set (at least 1; the outputs may be empty).
     """
     for i in range(src.size):
         ps = pos[src[i]]
         if ps < 0:
             continue
         pd = pos[dst[i]]
-        if pd >= 0:
+        if not fill:
+            if pd >= 0 and abs(pd - ps) > b:
+                b = abs(pd - ps)
+        elif pd >= 0:
             rates[ps, pd - ps + b] += rate[i]
         else:
             exit_rate[ps] += rate[i]
+    return b

@@ -30,7 +30,6 @@ from numpy.typing import ArrayLike
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
 from ._kernels import (
-    band_half_width,
     banded_rates_fill,
     breadth_first,
     count_edges,
@@ -249,10 +248,10 @@ def banded_rates(model: RateModel, states: np.ndarray) -> tuple[np.ndarray, np.n
     t, n = model.transitions, model.n_states
     pos = np.full(n, -1, dtype=np.int64)
     pos[states] = np.arange(states.size)
-    b = band_half_width(t.src, t.dst, pos)
+    b = banded_rates_fill(t.src, t.dst, t.rate, pos, 1, np.zeros((0, 0)), np.zeros(0), False)
     rates = np.zeros((states.size, 2 * b + 1))
     exit_rate = np.zeros(states.size)
-    banded_rates_fill(t.src, t.dst, t.rate, pos, b, rates, exit_rate)
+    banded_rates_fill(t.src, t.dst, t.rate, pos, b, rates, exit_rate, True)
     return rates, exit_rate, b
 
 
