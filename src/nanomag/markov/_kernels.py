@@ -719,7 +719,7 @@ def bath_flips_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy
     m = 0
     pos = first
     for i in range(lo, hi):
-        k = sector[i]
+        k = np.int64(sector[i])  # the helpers then share one signature with the link pass
         ts = np.int64(sec_two_spin[k])
         tz = np.int64(two_sz[i])
         t_new = tz + step
