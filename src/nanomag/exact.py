@@ -43,6 +43,7 @@ from .markov.chain import (
     sure_to_reach,
 )
 from .markov.rates import RateBuilder, RateModel, build
+from .markov.stiff import rational_propagate
 from .model.device import Device
 from .model.labels import device_attrs, to_output
 from .model.protocol import Protocol, as_protocol
@@ -53,7 +54,8 @@ from .results_noise import Counting, PowerSpectrum, Telegraph, TelegraphSweep
 __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Stationary", "FirstPassageDistribution",
            "Transient", "ComputedWER", "write_error_rate", "switching_probability", "segment_models", "WER_TOL",
            "telegraph", "telegraph_sweep", "spectrum", "counting", "Telegraph", "TelegraphSweep", "PowerSpectrum",
-           "Counting", "SWEEP_PARAMETERS", "noise_problem", "welch_expectation"]
+           "Counting", "SWEEP_PARAMETERS", "noise_problem", "welch_expectation", "WER_UNIFORMISATION_WORK",
+           "WER_RATIONAL_TOLS", "WER_RATIONAL_CHECK"]
 
 #: Truncation of the Poisson series when propagating for a write error rate (relative to the total
 #: mass): far below 1e-3 x 1e-12, so a WER of 1e-12 keeps 1e-3 relative accuracy however it arises.
@@ -347,8 +349,43 @@ def _evolve_under(dev, start_u, times, protocol: Protocol) -> Transient:
                      engine="exact", device=dev)
 
 
-def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:
-    """(P(start side), P(target)) after the protocol and the relaxation: both sums of positive terms."""
+#: Uniformisation work (states x mat-vecs) above which ``method="auto"`` takes the rational integrator for a
+#: write error rate (about 7 s of CPU; S0 = 3e3 under runs/pulse.toml's family stays below it).
+WER_UNIFORMISATION_WORK = 1e10
+
+#: Per-step tolerances (relative to the mass) of the two rational propagations behind one write error rate.
+WER_RATIONAL_TOLS = (1e-12, 3e-13)
+
+#: Relative difference the two rational write error rates (and switching probabilities) may show.
+WER_RATIONAL_CHECK = 1e-7
+
+
+def _wer_method(models, protocol: Protocol, method: str) -> str:
+    """The propagator of a write error rate: ``method``, or for "auto" uniformisation while it is cheap."""
+    if method not in chain.METHODS:
+        raise ConfigError(f"method: expected one of {', '.join(chain.METHODS)}, got {method!r}")
+    if method != "auto":
+        return method
+    lengths = protocol.durations
+    matvecs = sum(float(max(-m.generator.diagonal().min(), 0.0)) * t for m, t in zip(models, lengths, strict=False))
+    return "uniformisation" if matvecs * models[-1].n_states <= WER_UNIFORMISATION_WORK else "rational"
+
+
+def _rational_end(models, protocol: Protocol, p0: np.ndarray, tol: float) -> np.ndarray:
+    """p at the end of the protocol, segment by segment, by the rational integrator at ``tol``."""
+    lengths = protocol.durations
+    p = p0
+    for m, length in zip(models, lengths, strict=False):
+        p = rational_propagate(m.generator, p, np.array([float(length)]), tol)[-1]
+    return np.clip(p, 0.0, None)
+
+
+def _end_split(dev, protocol, start_u, target_u, method: str = "auto", asked: int = 0) -> tuple[float, float]:
+    """(P(start side), P(target)) after the protocol and the relaxation: both sums of positive terms.
+
+    By the rational integrator, the ``asked`` one (0: the WER, 1: the switching probability) must pass the
+    check of two tolerances (else SolverError); the other one is NaN where it fails it.
+    """
     protocol = as_protocol(protocol, dev)
     models = segment_models(dev, protocol)
     model = models[-1]
@@ -356,12 +393,30 @@ def _end_split(dev, protocol, start_u, target_u) -> tuple[float, float]:
     side = start_side_mask(model, start_u, target_u)
     p0 = np.zeros(model.n_states)
     p0[start] = 1.0
-    _, _, p_end = propagate_piecewise([m.generator for m in models], protocol.boundaries, p0, [0.0], WER_TOL)
-    p_end = np.clip(p_end, 0.0, None)
-    return float(p_end @ committor(model, side, target)), float(p_end @ committor(model, target, side))
+    q_side, q_target = committor(model, side, target), committor(model, target, side)
+    if _wer_method(models, protocol, method) == "uniformisation":
+        _, _, p_end = propagate_piecewise([m.generator for m in models], protocol.boundaries, p0, [0.0], WER_TOL)
+        p_end = np.clip(p_end, 0.0, None)
+        return float(p_end @ q_side), float(p_end @ q_target)
+    # the rational integrator twice, at two tolerances: the two answers must agree, or we refuse
+    loose, tight = (_rational_end(models, protocol, p0, tol) for tol in WER_RATIONAL_TOLS)
+    out = []
+    for k, (q, name) in enumerate(((q_side, "write error rate"), (q_target, "switching probability"))):
+        a, b = float(loose @ q), float(tight @ q)
+        if abs(a - b) > WER_RATIONAL_CHECK * max(a, b) and max(a, b) > 1e-290:
+            if k != asked:
+                b = math.nan
+            else:
+                raise SolverError(
+                    f"method: the rational integrator's {name} is not accurate to {WER_RATIONAL_CHECK:g} relative "
+                    f"({a:.10g} at tolerance {WER_RATIONAL_TOLS[0]:g}, {b:.10g} at {WER_RATIONAL_TOLS[1]:g}); "
+                    f"ask for method='uniformisation'")
+        out.append(b)
+    return out[0], out[1]
 
 
-def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> ComputedWER:
+def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float, *,
+                     method: str = "auto") -> ComputedWER:
     """Probability that the bit, started at ``start_u``, ends on its start side after ``protocol``.
 
     The chain runs from the start state under the protocol (free: it may
@@ -380,6 +435,20 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
     protocol : Protocol (or a Segment, or a list of Segments)
     start_u, target_u : float
         In [-1, 1], different (switching convention of ``docs/physics.md``).
+    method : {"auto", "uniformisation", "rational"}, keyword-only
+        How the chain is propagated through the protocol.  "uniformisation":
+        the non-negative Poisson series, about Lambda x duration mat-vecs
+        (Lambda, the largest exit rate, grows as S0 when the lead rates do:
+        S0^2 work).  "rational": the L-stable rational integrator
+        (:func:`nanomag.markov.stiff.rational_propagate`), run twice, at the
+        per-step tolerances :data:`WER_RATIONAL_TOLS`; the two write error rates
+        (and switching probabilities) must agree to :data:`WER_RATIONAL_CHECK`
+        relative, else SolverError.  Against uniformisation it agrees to
+        ~1e-12 relative down to WER ~ 1e-16 (tests/test_wer_rational.py).
+        "auto": uniformisation while its work (states x mat-vecs) is below
+        :data:`WER_UNIFORMISATION_WORK`, else rational.  By the rational
+        integrator, ``switching`` is NaN when it fails that check (when it is
+        far below 1e-12).
 
     Returns
     -------
@@ -403,19 +472,20 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
     >>> wer.method
     'exact'
     """
-    wer, switching = _end_split(dev, protocol, start_u, target_u)
+    wer, switching = _end_split(dev, protocol, start_u, target_u, method)
     return ComputedWER(wer, method="exact", switching=switching, start_u=start_u, target_u=target_u,
                        protocol=as_protocol(protocol, dev), device=dev)
 
 
-def switching_probability(dev: Device, protocol: Protocol, start_u: float, target_u: float) -> float:
+def switching_probability(dev: Device, protocol: Protocol, start_u: float, target_u: float, *,
+                          method: str = "auto") -> float:
     """Probability that the bit ends on the target side after ``protocol`` (see :func:`write_error_rate`).
 
     Computed with the committor to the target, not as 1 - WER, so it keeps its
     relative accuracy when small.  It equals 1 - WER when every state reaches
     one of the two sides (at T > 0 or with a bath).
     """
-    return _end_split(dev, protocol, start_u, target_u)[1]
+    return _end_split(dev, protocol, start_u, target_u, method, asked=1)[1]
 
 
 # --------------------------------------------------------------------------- telegraph and noise

@@ -41,13 +41,23 @@ def lookup_states(two_sz, sector, q_two_sz, q_sector, lo, hi, out):
     """Index of each state (q_sector[i], q_two_sz[i]) among states lo .. hi - 1, by bisection.
 
     The states are sorted by (2 S_z, sector); a state that does not exist gets
-    its insertion point.
+    its insertion point.  Queries that do not decrease (the usual case: the
+    partners of a run of states) gallop on from the previous answer, so a
+    sorted list of m queries costs O(m) instead of O(m log n); the answers are
+    the same.
     """
     for i in range(q_two_sz.size):
         t = q_two_sz[i]
         k = q_sector[i]
         a = lo
         b = hi
+        if i > 0 and (t > q_two_sz[i - 1] or (t == q_two_sz[i - 1] and k >= q_sector[i - 1])):
+            a = out[i - 1]  # every state before the previous answer sorts before this query too
+            step = 1
+            while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
+                a += step + 1
+                step *= 2
+            b = min(a + step, hi)
         while a < b:
             mid = (a + b) >> 1
             if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
@@ -613,3 +623,152 @@ def gth_absorbing_solve(factor, diag, b, y):
         for j in range(k + 1, min(m, k + b + 1)):
             acc += factor[k, j - k + b] * y[j]
         y[k] = acc / diag[k]
+
+
+# --------------------------------------------------------------------------- the transition list
+
+
+@njit(cache=True)
+def _seek(two_sz, sector, t, k, a, hi):
+    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
+    step = 1
+    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
+        a += step + 1
+        step *= 2
+    b = min(a + step, hi)
+    while a < b:
+        mid = (a + b) >> 1
+        if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@njit(cache=True)
+def _state_energy(sec_energy, anisotropy, zeeman, k, t):
+    """E(sector k, 2 S_z = t), the arithmetic of :meth:`StateSpace.energy_at` (same bits)."""
+    sz = t / 2.0
+    return sec_energy[k] - anisotropy * (sz * sz) - zeeman * sz
+
+
+@njit(cache=True)
+def tunnel_links_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy, anisotropy, zeeman,
+                      ch_lower, ch_upper, ch_eta, ch_coupling, gamma, by_upper, fill, lower, upper, lead, base,
+                      d_energy):
+    """The tunnelling links of states lo .. hi - 1 as lower (``by_upper``: upper) state; returns their number.
+
+    Link order: channel, spin (up, down), lead, then the state index: that of
+    :func:`nanomag.markov.rates._links`, with the same arithmetic (same bits).
+    Partners are looked for among states first .. end - 1.  ``gamma`` has
+    shape (n_leads, 2) (up, down); links with a zero base rate are left out.
+    With ``fill`` False only the number is returned (the outputs may be empty).
+    """
+    n_leads = gamma.shape[0]
+    m = 0
+    for c in range(ch_lower.size):
+        k_low, k_up, eta = ch_lower[c], ch_upper[c], ch_eta[c]
+        two_s, two_s_up = sec_two_spin[k_low], sec_two_spin[k_up]
+        own = k_up if by_upper else k_low
+        for s_idx in range(2):
+            sigma = 1 if s_idx == 0 else -1
+            for a in range(n_leads):
+                factor = ch_coupling[c] * gamma[a, s_idx]
+                pos = first
+                for i in range(lo, hi):
+                    if sector[i] != own:
+                        continue
+                    t = np.int64(two_sz[i])
+                    if by_upper:
+                        t_low = t - sigma
+                        if abs(t_low) > two_s:
+                            continue
+                    else:
+                        t_low = t
+                        if abs(t + sigma) > two_s_up:
+                            continue
+                    weight = (two_s + eta * sigma * t_low + (1 + eta)) / (2.0 * two_s + 2.0)
+                    b = factor * weight
+                    if not b > 0:
+                        continue
+                    if fill:
+                        if by_upper:
+                            pos = _seek(two_sz, sector, t_low, k_low, pos, end)
+                            lower[m], upper[m] = pos, i
+                        else:
+                            pos = _seek(two_sz, sector, t + sigma, k_up, pos, end)
+                            lower[m], upper[m] = i, pos
+                        lead[m] = a
+                        base[m] = b
+                        d_energy[m] = (_state_energy(sec_energy, anisotropy, zeeman, k_up, t_low + sigma)
+                                       - _state_energy(sec_energy, anisotropy, zeeman, k_low, t_low))
+                    m += 1
+    return m
+
+
+@njit(cache=True)
+def bath_flips_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy, anisotropy, zeeman, step,
+                    src, dst, ladder, omega):
+    """Candidate boson flips 2 S_z -> 2 S_z + ``step`` (+-2) out of states lo .. hi - 1; returns their number.
+
+    Writes source, destination, S(S+1) - S_z(S_z +- 1) (in units of 1/4, as
+    a float: the numerator / 4.0) and omega = E(src) - E(dst), with the
+    arithmetic of :func:`nanomag.markov.rates._bath` (same bits); the outputs
+    need room for hi - lo flips.
+    """
+    m = 0
+    pos = first
+    for i in range(lo, hi):
+        k = np.int64(sector[i])  # the helpers then share one signature with the link pass
+        ts = np.int64(sec_two_spin[k])
+        tz = np.int64(two_sz[i])
+        t_new = tz + step
+        if abs(t_new) > ts:
+            continue
+        pos = _seek(two_sz, sector, t_new, k, pos, end)
+        src[m] = i
+        dst[m] = pos
+        ladder[m] = (ts * (ts + 2) - tz * (tz + step)) / 4.0
+        omega[m] = (_state_energy(sec_energy, anisotropy, zeeman, k, tz)
+                    - _state_energy(sec_energy, anisotropy, zeeman, k, t_new))
+        m += 1
+    return m
+
+
+@njit(cache=True)
+def compact_transitions(rate, src, dst, kind, lead, event, out_src, out_dst, out_rate, out_kind, out_lead, out_event):
+    """Copy the transitions with ``rate`` > 0, in order, into the outputs (sized for them): one pass for all six."""
+    m = 0
+    for i in range(rate.size):
+        if rate[i] > 0:
+            out_src[m] = src[i]
+            out_dst[m] = dst[i]
+            out_rate[m] = rate[i]
+            out_kind[m] = kind[i]
+            out_lead[m] = lead[i]
+            out_event[m] = event[i]
+            m += 1
+
+
+@njit(cache=True)
+def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate, fill):
+    """rates[ps, pd - ps + b] += rate and exit_rate[ps] += rate (destination outside the set), in list order.
+
+    The sums of ``np.bincount`` with weights, in the same order (same bits);
+    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) start at zero.  Returns the
+    half-width: with ``fill`` False only that, max |pos[dst] - pos[src]| over
+    the transitions inside the set (at least 1; the outputs may be empty).
+    """
+    for i in range(src.size):
+        ps = pos[src[i]]
+        if ps < 0:
+            continue
+        pd = pos[dst[i]]
+        if not fill:
+            if pd >= 0 and abs(pd - ps) > b:
+                b = abs(pd - ps)
+        elif pd >= 0:
+            rates[ps, pd - ps + b] += rate[i]
+        else:
+            exit_rate[ps] += rate[i]
+    return b

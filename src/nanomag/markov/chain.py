@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
 from ._kernels import (
+    banded_rates_fill,
     breadth_first,
     count_edges,
     fill_edges,
@@ -247,15 +248,10 @@ def banded_rates(model: RateModel, states: np.ndarray) -> tuple[np.ndarray, np.n
     t, n = model.transitions, model.n_states
     pos = np.full(n, -1, dtype=np.int64)
     pos[states] = np.arange(states.size)
-    ps, pd = pos[t.src], pos[t.dst]
-    inside = (ps >= 0) & (pd >= 0)
-    leaving = (ps >= 0) & (pd < 0)
-    offset = pd[inside] - ps[inside]
-    b = int(np.abs(offset).max(initial=1))
-    width = 2 * b + 1
-    rates = np.bincount(ps[inside] * width + offset + b, weights=t.rate[inside],
-                        minlength=states.size * width).reshape(states.size, width)
-    exit_rate = np.bincount(ps[leaving], weights=t.rate[leaving], minlength=states.size)
+    b = banded_rates_fill(t.src, t.dst, t.rate, pos, 1, np.zeros((0, 0)), np.zeros(0), False)
+    rates = np.zeros((states.size, 2 * b + 1))
+    exit_rate = np.zeros(states.size)
+    banded_rates_fill(t.src, t.dst, t.rate, pos, b, rates, exit_rate, True)
     return rates, exit_rate, b
 
 

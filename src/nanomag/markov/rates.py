@@ -2,7 +2,7 @@
 
 Everything stochastic or exact in nanomag starts from :func:`build`, i.e. from
 a :class:`RateBuilder`.  It lists every transition of the master equation
-once, vectorised with numpy:
+once, in compiled passes (:mod:`nanomag.markov._kernels`) with numpy's Fermi and Bose factors:
 
 * single-electron tunnelling in and out of the grain, per lead and spin
   (Eqs. 13, 17, 19 and docs/physics.md section 1), with Fermi factors and
@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike
 from ..errors import ConfigError
 from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
-from ._kernels import fill_states, lookup_states
+from ._kernels import bath_flips_fill, compact_transitions, fill_states, lookup_states, tunnel_links_fill
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -282,43 +282,34 @@ class TunnelLinks(NamedTuple):
     d_energy: np.ndarray
 
 
+def _channel_arrays(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, upper, eta, coupling) of every channel, and the lead rates (n_leads, 2): the kernels' inputs."""
+    chans = dev.grain.channels()
+    gamma = np.array([lead.gamma for lead in dev.leads], dtype=float).reshape(dev.n_leads, 2)
+    return (np.array([c.lower for c in chans], dtype=np.int64), np.array([c.upper for c in chans], dtype=np.int64),
+            np.array([c.eta for c in chans], dtype=np.int64), np.array([c.coupling for c in chans], dtype=float),
+            gamma)
+
+
 def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = False) -> TunnelLinks:
     """The links whose lower state (``by_upper``: upper state) is one of states lo .. hi - 1.
 
     In link order: channel, spin (up, down), lead, then the state index (the
-    lower and the upper state of a channel and spin grow together).
+    lower and the upper state of a channel and spin grow together).  One
+    compiled pass counts them, a second writes them
+    (:func:`nanomag.markov._kernels.tunnel_links_fill`).
     """
-    sec = space.sectors
-    sector, two_sz = space.sector[lo:hi], space.two_sz[lo:hi]
     first, end = space.window(lo, hi, 1)  # the partners: 2 S_z differs by one
-    parts = []
-    for ch in dev.grain.channels():
-        two_s, two_s_up = sec.two_spin[ch.lower], sec.two_spin[ch.upper]
-        own = np.flatnonzero(sector == (ch.upper if by_upper else ch.lower))
-        tsz = two_sz[own].astype(np.int64)
-        for s_idx, sigma in enumerate((1, -1)):
-            if by_upper:
-                tsz_low = tsz - sigma
-                ok = np.abs(tsz_low) <= two_s
-                tsz_low = tsz_low[ok]
-                upper = lo + own[ok]
-                lower = space.index(ch.lower, tsz_low, lo=first, hi=end)
-            else:
-                ok = np.abs(tsz + sigma) <= two_s_up
-                tsz_low = tsz[ok]
-                lower = lo + own[ok]
-                upper = space.index(ch.upper, tsz_low + sigma, lo=first, hi=end).reshape(-1)
-            lower = lower.reshape(-1)
-            weight = tunnel_weight(two_s, tsz_low, sigma, ch.eta)
-            d_energy = space.energy_at(upper) - space.energy_at(lower)
-            for a, lead in enumerate(dev.leads):
-                base = ch.coupling * lead.gamma[s_idx] * weight
-                keep = base > 0
-                parts.append((lower[keep], upper[keep], np.full(int(keep.sum()), a), base[keep], d_energy[keep]))
-    if not parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return TunnelLinks(empty, empty, empty, np.zeros(0), np.zeros(0))
-    return TunnelLinks(*(np.concatenate(x) for x in zip(*parts, strict=True)))
+    sec = space.sectors
+    args = (space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
+            np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
+            *_channel_arrays(dev), by_upper)
+    none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    m = tunnel_links_fill(*args, False, none_i, none_i, np.zeros(0, dtype=np.int32), none_f, none_f)
+    lower, upper, lead, base, d_energy = (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
+                                          np.empty(m, dtype=np.int32), np.empty(m), np.empty(m))
+    tunnel_links_fill(*args, True, lower, upper, lead, base, d_energy)  # one compiled signature: lead as int32
+    return TunnelLinks(lower, upper, lead.astype(np.int64), base, d_energy)
 
 
 def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
@@ -351,28 +342,33 @@ def tunnel_rates(links: TunnelLinks, mu: np.ndarray, T: np.ndarray,
 def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
 
-    Returns [(src, dst, rate, kind)] with the zero rates left out.
+    Returns [(src, dst, rate, kind)] with the zero rates left out.  Sources,
+    destinations, ladder factors and energy differences come from a compiled
+    pass (:func:`nanomag.markov._kernels.bath_flips_fill`), the factor F from
+    numpy, as everywhere else.
     """
     grain = dev.grain
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
     if grain.alpha == 0:
         return parts
     pref = grain.alpha / grain.spin_scale
-    sector, two_sz = space.sector[lo:hi], space.two_sz[lo:hi]
-    two_spin = space.sectors.two_spin[sector]
     first, end = space.window(lo, hi, 2)
+    sec = space.sectors
     for step, kind in ((2, BOSON_UP), (-2, BOSON_DOWN)):
-        tsz_new = two_sz + step
-        ok = np.flatnonzero(np.abs(tsz_new) <= two_spin)
-        src = lo + ok
-        dst = space.index(sector[ok], tsz_new[ok], lo=first, hi=end).reshape(-1)
-        ts, tz = two_spin[ok], two_sz[ok].astype(np.int64)
+        src = np.empty(hi - lo, dtype=np.int64)
+        dst = np.empty(hi - lo, dtype=np.int64)
+        ladder = np.empty(hi - lo)
+        omega = np.empty(hi - lo)
+        m = bath_flips_fill(space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
+                            np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman), step,
+                            src, dst, ladder, omega)
         # S(S+1) - S_z(S_z +- 1) in units of 1/4
-        ladder = (ts * (ts + 2) - tz * (tz + step)) / 4.0
-        omega = space.energy_at(src) - space.energy_at(dst)
-        rate = pref * ladder * bose_factor(omega, grain.T)
+        rate = pref * ladder[:m] * bose_factor(omega[:m], grain.T)
         keep = rate > 0
-        parts.append((src[keep], dst[keep], rate[keep], kind))
+        if keep.all():
+            parts.append((src[:m], dst[:m], rate, kind))
+        else:
+            parts.append((src[:m][keep], dst[:m][keep], rate[keep], kind))
     return parts
 
 
@@ -517,45 +513,64 @@ class RateBuilder(_Counts):
         same whatever the block, so the KMC tables do not depend on the blocks.
         """
         dev, space, n_leads = self.device, self.space, self.device.n_leads
-        lin = _links(dev, space, lo, hi)
-        lout = _links(dev, space, lo, hi, by_upper=True)
         bath = _bath(dev, space, lo, hi)
-        n_in, n_out = lin.lower.size, lout.lower.size
+        first, end = space.window(lo, hi, 1)
+        sec = space.sectors
+        args = (space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
+                np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
+                *_channel_arrays(dev))
+        none_i, none_l, none_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
+        n_in = tunnel_links_fill(*args, False, False, none_i, none_i, none_l, none_f, none_f)
+        n_out = tunnel_links_fill(*args, True, False, none_i, none_i, none_l, none_f, none_f)
         n_bath = sum(b[0].size for b in bath)
-        # each field is joined from its pieces, which are let go at once: the peak stays near the result
-        pieces = {
-            "src": [lin.lower, lout.upper] + [b[0] for b in bath],
-            "dst": [lin.upper, lout.lower] + [b[1] for b in bath],
-            "kind": [np.full(n_in, TUNNEL_IN, np.int8), np.full(n_out, TUNNEL_OUT, np.int8)]
-                    + [np.full(b[0].size, b[3], np.int8) for b in bath],
-            "event": [(2 * lin.lead).astype(np.int32), (2 * lout.lead + 1).astype(np.int32)]
-                     + [np.full(b[0].size, 2 * n_leads + (b[3] == BOSON_DOWN), np.int32) for b in bath],
-            "lead": [lin.lead.astype(np.int32), lout.lead.astype(np.int32), np.full(n_bath, -1, np.int32)],
-            "base": [lin.base, lout.base] + [b[2] for b in bath],
-            "d_energy": [lin.d_energy, lout.d_energy, np.zeros(n_bath)],
-        }
-        del lin, lout, bath
-        joined = {name: np.concatenate(pieces.pop(name)) for name in list(pieces)}
-        return _Skeleton(joined["src"].astype(np.int64, copy=False), joined["dst"].astype(np.int64, copy=False),
-                         joined["kind"], joined["lead"], joined["event"], joined["base"], joined["d_energy"],
-                         n_in, n_out)
+        n_tunnel = n_in + n_out
+        n = n_tunnel + n_bath
+        # every field written in place (the kernels write the links straight into their slices)
+        src, dst = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        kind, event, lead = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+        base, d_energy = np.empty(n), np.empty(n)
+        inward, outward = slice(0, n_in), slice(n_in, n_tunnel)
+        tunnel_links_fill(*args, False, True, src[inward], dst[inward], lead[inward], base[inward], d_energy[inward])
+        tunnel_links_fill(*args, True, True, dst[outward], src[outward], lead[outward], base[outward],
+                          d_energy[outward])
+        kind[inward], kind[outward] = TUNNEL_IN, TUNNEL_OUT
+        np.multiply(lead[inward], 2, out=event[inward])
+        np.multiply(lead[outward], 2, out=event[outward])
+        event[outward] += 1
+        lead[n_tunnel:] = -1
+        d_energy[n_tunnel:] = 0.0
+        at = n_tunnel
+        for b_src, b_dst, b_rate, b_kind in bath:
+            part = slice(at, at + b_src.size)
+            src[part], dst[part], base[part], kind[part] = b_src, b_dst, b_rate, b_kind
+            event[part] = 2 * n_leads + (b_kind == BOSON_DOWN)
+            at = part.stop
+        return _Skeleton(src, dst, kind, lead, event, base, d_energy, n_in, n_out)
 
     def _by_lead(self, sk: _Skeleton) -> list:
-        """[(lead, indices, occupation)]: the tunnelling transitions of ``sk`` by lead and direction."""
+        """[(lead, part, occupation)]: the tunnelling transitions of ``sk`` in runs of one lead and direction.
+
+        ``part`` is a slice: the links come in runs of one (channel, spin,
+        lead) (:func:`_links`), so the rates are filled without gathers.
+        """
         out = []
         n_tunnel = sk.n_in + sk.n_out
-        for a in range(self.device.n_leads):
-            for part, occupation in ((slice(0, sk.n_in), fermi), (slice(sk.n_in, n_tunnel), fermi_hole)):
-                out.append((a, part.start + np.flatnonzero(sk.lead[part] == a), occupation))
+        for lo, hi, occupation in ((0, sk.n_in, fermi), (sk.n_in, n_tunnel, fermi_hole)):
+            lead = sk.lead[lo:hi]
+            cuts = np.concatenate([[0], np.flatnonzero(lead[1:] != lead[:-1]) + 1, [hi - lo]])
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                if b > a:
+                    out.append((int(lead[a]), slice(lo + int(a), lo + int(b)), occupation))
         return out
 
     def _rates(self, sk: _Skeleton, mu: np.ndarray, energy_shift: float,
-               by_lead: list[tuple[int, np.ndarray, Callable]] | None = None) -> np.ndarray:
+               by_lead: list[tuple[int, slice, Callable]] | None = None) -> np.ndarray:
         """The rates of the transitions of ``sk`` (Eqs. 13, 19; the bath as listed)."""
-        rate = sk.base.copy()
-        x = sk.d_energy + energy_shift
-        for a, sel, occupation in (self._by_lead(sk) if by_lead is None else by_lead):
-            rate[sel] = sk.base[sel] * occupation(x[sel], mu[a], self._T[a])
+        rate = np.empty(sk.base.size)
+        n_tunnel = sk.n_in + sk.n_out
+        rate[n_tunnel:] = sk.base[n_tunnel:]
+        for a, part, occupation in (self._by_lead(sk) if by_lead is None else by_lead):
+            np.multiply(sk.base[part], occupation(sk.d_energy[part] + energy_shift, mu[a], self._T[a]), out=rate[part])
         return rate
 
     def _mu_of(self, mu: ArrayLike | None) -> np.ndarray:
@@ -608,13 +623,36 @@ class RateBuilder(_Counts):
         """
         rate = self.rates(mu, energy_shift=energy_shift)
         sk = self._all
-        keep = rate > 0
-        if keep.all():
+        n_open = int(np.count_nonzero(rate > 0))
+        if n_open == rate.size:
             trans = Transitions(sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event)
-        else:
-            trans = Transitions(src=sk.src[keep], dst=sk.dst[keep], rate=rate[keep], kind=sk.kind[keep],
-                                lead=sk.lead[keep], event=sk.event[keep])
+        else:  # the open transitions, in order, copied in one compiled pass
+            trans = Transitions(*(np.empty(n_open, dtype=x.dtype)
+                                  for x in (sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event)))
+            compact_transitions(rate, sk.src, sk.dst, sk.kind, sk.lead, sk.event, *trans)
         return RateModel(device=self.device, space=self.space, transitions=trans)
+
+    def _model_once(self) -> RateModel:
+        """:meth:`model` at the device's own parameters for a builder used once (:func:`build`): same arrays.
+
+        The transition list is not kept for other rates, so the rates are
+        written over the base rates and the open transitions compacted in
+        place (:func:`nanomag.markov._kernels.compact_transitions`): no
+        second copy of the list is ever allocated, which at S0 = 10^6 (2.4e7
+        transitions) is most of the cost of a build.
+        """
+        sk = self._skeleton(0, self.n_states)
+        rate = sk.base  # the bath rates are their base; the tunnelling ones are written over theirs
+        for a, part, occupation in self._by_lead(sk):
+            np.multiply(sk.base[part], occupation(sk.d_energy[part] + 0.0, self._mu[a], self._T[a]), out=rate[part])
+        fields = [sk.src, sk.dst, rate, sk.kind, sk.lead, sk.event]
+        del sk
+        n_open = int(np.count_nonzero(rate > 0))
+        if n_open < rate.size:
+            compact_transitions(rate, fields[0], fields[1], fields[3], fields[4], fields[5], *fields)
+            for x in fields:  # fresh arrays that own their data: shrunk where they lie
+                x.resize(n_open, refcheck=False)
+        return RateModel(device=self.device, space=self.space, transitions=Transitions(*fields))
 
     def graph(self) -> RateModel:
         """Every possible transition at rate 1: the connectivity of the chain with all links open.
@@ -692,7 +730,7 @@ def build(dev: Device) -> RateModel:
     """
     model = _LIVE.get(dev)
     if model is None:
-        model = RateBuilder(dev).model()
+        model = RateBuilder(dev)._model_once()
         _LIVE[dev] = model
     if model.n_states <= SMALL_MODEL:
         _RECENT[dev] = model
