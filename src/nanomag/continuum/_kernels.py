@@ -64,6 +64,12 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     return g, d
 
 
+#: :func:`reduced_coefficients` as a called (not inlined) function: three inlined copies in
+#: :func:`sde_coefficients` tripled its compile time for no gain at run time (the table path
+#: calls it only to build the table; the exact path with D' calls it once per step anyway)
+_reduced_call = njit(cache=True)(reduced_coefficients.py_func)
+
+
 @njit(cache=True)
 def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
@@ -72,9 +78,9 @@ def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
     """
     S0 = grain[0]
-    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    g, d = _reduced_call(u, grain, mu, gamma_up, gamma_down, lead_T)
+    gp, dp = _reduced_call(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    gm, dm = _reduced_call(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
@@ -242,8 +248,8 @@ def _next_piece(piece, t, ends):
 def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
                          bridge, table, grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3):
     # the steps of one piece, up to its end (or t_max): returns (u, t, steps, crossing time or inf, s0, .., s3).
-    # ``bounded`` is a literal at each call: False for the last piece (no end), whose loop then compiles
-    # without the boundary test, as the integrator without protocols.
+    # ``bounded``: False for the last piece (no end).  One inlined copy for both cases (a copy per case,
+    # with ``bounded`` a literal, doubled the compile time and ran no faster).
     need_dnoise = milstein or flux
     while t < t_max:
         gap = end - t
@@ -274,6 +280,30 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
     return u, t, steps, np.inf, s0, s1, s2, s3
 
 
+@njit(cache=True)
+def _first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends,
+                       tables, grains, mu, gamma_up, gamma_down, lead_T):
+    # one trajectory: returns (crossing time or inf, steps).  Not inlined into the prange loop: the
+    # parallel kernel then compiles a small loop around one call (compile time, not run time).
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    steps = 0
+    result = np.inf
+    piece = _next_piece(0, t, ends)
+    while t < t_max:
+        bounded = piece < n_ends  # False after the protocol (or without one): the loop has no boundary
+        u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
+            u, t, steps, bounded, ends[piece] if bounded else np.inf, t_max, target, up, lo, hi, dt, sqdt, inv_h,
+            milstein, flux, bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
+            lead_T[piece], s0, s1, s2, s3)
+        if result < np.inf:
+            break
+        piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
+    return result, steps
+
+
 @njit(cache=True, parallel=True)
 def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, tables,
                            grains, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
@@ -293,34 +323,13 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     grid of dt, up to the rounding of t) keeps that step full: the walk is then step for step
     the one without the boundary, and no sliver step follows.
     """
-    n = times_out.size
     up = target > u0
     sqdt = math.sqrt(dt)
     inv_h = tables.shape[1] / (hi - lo)
-    n_ends = ends.size
-    for k in prange(n):
-        s0, s1, s2, s3 = xo_seed(words, first + k)
-        u = u0
-        t = 0.0
-        steps = 0
-        result = np.inf
-        piece = _next_piece(0, t, ends)
-        while t < t_max:
-            if piece < n_ends:
-                u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
-                    u, t, steps, True, ends[piece], t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
-                    bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                    lead_T[piece], s0, s1, s2, s3)
-            else:  # after the protocol (or without one)
-                u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
-                    u, t, steps, False, np.inf, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
-                    bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                    lead_T[piece], s0, s1, s2, s3)
-            if result < np.inf:
-                break
-            piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
-        times_out[k] = result
-        steps_out[k] = steps
+    for k in prange(times_out.size):
+        times_out[k], steps_out[k] = _first_passage_one(words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h,
+                                                        t_max, milstein, flux, bridge, ends, tables, grains, mu,
+                                                        gamma_up, gamma_down, lead_T)
 
 
 @njit(cache=True, inline="always")
