@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
@@ -116,7 +116,7 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
 TABLE_WIDTH = 6
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)  # serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for seconds
 def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, table):
     """Fill ``table`` (n, 6) with the linear-interpolation table of (drift, 2D/S0, D'/S0) on [lo, hi].
 
@@ -126,13 +126,13 @@ def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, tab
     n = table.shape[0]
     h = (hi - lo) / n
     nodes = np.empty((n + 1, 3))
-    for j in prange(n + 1):
+    for j in range(n + 1):
         u = hi if j == n else lo + j * h
         a, b, c = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
         nodes[j, 0] = a
         nodes[j, 1] = b
         nodes[j, 2] = c
-    for i in prange(n):
+    for i in range(n):
         for k in range(3):
             table[i, 2 * k] = nodes[i, k]
             table[i, 2 * k + 1] = nodes[i + 1, k] - nodes[i, k]
@@ -179,6 +179,10 @@ def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, g
 
 
 # --------------------------------------------------------------------------- integrator
+#
+# The kernels loop over trajectories serially without the GIL; the caller runs parts of an
+# ensemble on threads (nanomag.continuum.langevin._in_threads).  A prange loop did the same but
+# cost seconds of compile time on the first call of every process with an empty cache.
 
 
 @njit(cache=True, inline="always")
@@ -304,7 +308,7 @@ def _first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_
     return result, steps
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
 def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, tables,
                            grains, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
     """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
@@ -326,7 +330,7 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     up = target > u0
     sqdt = math.sqrt(dt)
     inv_h = tables.shape[1] / (hi - lo)
-    for k in prange(times_out.size):
+    for k in range(times_out.size):
         times_out[k], steps_out[k] = _first_passage_one(words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h,
                                                         t_max, milstein, flux, bridge, ends, tables, grains, mu,
                                                         gamma_up, gamma_down, lead_T)
@@ -346,7 +350,33 @@ def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma
     return u, s0, s1, s2, s3
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu, gamma_up,
+               gamma_down, lead_T, u_row):
+    # one trajectory into u_row (n_times,); called, not inlined, under the prange loop (compile time)
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    piece = _next_piece(0, t, ends)
+    for j in range(sample_times.size):
+        while True:
+            stop = sample_times[j]
+            boundary = piece < n_ends and ends[piece] <= stop
+            if boundary:
+                stop = ends[piece]
+            if stop > t:
+                u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
+                                             grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
+                                             lead_T[piece], s0, s1, s2, s3)
+                t = stop
+            if not boundary:
+                break
+            piece = _next_piece(piece, t, ends)
+        u_row[j] = u
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
 def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, tables,
                    grains, mu, gamma_up, gamma_down, lead_T, u_out):
     """u at the sample times, shape u_out (n, n_times).
@@ -355,26 +385,7 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
     :func:`langevin_first_passage`); between two consecutive break points the span is cut into
     ceil(span / dt) equal steps, so the steps land on every sample time and every boundary.
     """
-    n = u_out.shape[0]
     inv_h = tables.shape[1] / (hi - lo)
-    n_ends = ends.size
-    for k in prange(n):
-        s0, s1, s2, s3 = xo_seed(words, first + k)
-        u = u0
-        t = 0.0
-        piece = _next_piece(0, t, ends)
-        for j in range(sample_times.size):
-            while True:
-                stop = sample_times[j]
-                boundary = piece < n_ends and ends[piece] <= stop
-                if boundary:
-                    stop = ends[piece]
-                if stop > t:
-                    u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
-                                                 grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                                                 lead_T[piece], s0, s1, s2, s3)
-                    t = stop
-                if not boundary:
-                    break
-                piece = _next_piece(piece, t, ends)
-            u_out[k, j] = u
+    for k in range(u_out.shape[0]):
+        _paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu,
+                   gamma_up, gamma_down, lead_T, u_out[k])
