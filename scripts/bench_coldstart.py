@@ -11,7 +11,7 @@ is measured on that git revision, side by side (rows interleaved: both see the s
 Targets: all entry points cold in one process <= 10 s CPU; the Langevin kernel (the Langevin
 first passage) <= 3 s.
 
-Usage: python scripts/bench_coldstart.py [--baseline REV] [--only NAME ...]
+Usage: python scripts/bench_coldstart.py [--baseline REV] [--only NAME ...] [--no-each]
 """
 
 import argparse
@@ -90,6 +90,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=None, help="git revision to compare with (e.g. main)")
     parser.add_argument("--only", nargs="*", default=None, help="entry points to measure (default all)")
+    parser.add_argument("--no-each", action="store_true", help="only the row of all entry points in one process")
     args = parser.parse_args()
     names = args.only or list(CALLS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +100,8 @@ def main():
             base.mkdir()
             trees.append(Tree(args.baseline, str(base)))
         rows = {}
-        for name in names + ["all, one process"]:
+        shown = ([] if args.no_each else names) + ["all, one process"]
+        for name in shown:
             calls = [CALLS[n] for n in names] if name == "all, one process" else [CALLS[name]]
             for tree in trees:
                 cache = tempfile.mkdtemp(dir=tmp)
@@ -112,7 +114,7 @@ def main():
     print(f"first call of each entry point, fresh process, empty NUMBA_CACHE_DIR (cold) then filled (warm); "
           f"load: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(head)
-    for name in names + ["all, one process"]:
+    for name in shown:
         line = f"{name:28s}"
         for tree in trees:
             cold, warm = rows[name, tree.label]

@@ -133,9 +133,9 @@ def cache_dir() -> str:
 
     if numba.config.CACHE_DIR:
         return str(numba.config.CACHE_DIR)
-    from ..kmc import _kernels
+    from ..kmc import engine
 
-    return str(_kernels.first_passage_serial._cache._cache_path)
+    return str(engine.K.first_passage_serial._cache._cache_path)  # beside the sources, or the user's cache
 
 
 def warm(engines=None, progress=None) -> dict:
