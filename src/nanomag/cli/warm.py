@@ -9,7 +9,7 @@ container or CI job starts with an empty cache; ``nanomag warm`` fills it
 with the kernels of the engines it names (all by default), on tiny devices,
 with one progress line per engine.  The cache is keyed by the CPU and the
 numba version: on a cluster with a shared ``NUMBA_CACHE_DIR``, warm it once
-per CPU type (docs/performance.md).
+per CPU type (docs/parallel.md, "Cold start: the numba cache").
 """
 
 from __future__ import annotations
