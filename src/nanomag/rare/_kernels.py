@@ -266,6 +266,25 @@ def relax_serial(row, jump, lam_col, states, lam_side, lam_b, words, first, erro
 
 
 @njit(cache=True)
+def _stable_order(bins):
+    """np.argsort(bins, kind="mergesort") for bins >= 0, by counting (np.argsort costs seconds to compile)."""
+    n = bins.size
+    top = 0
+    for i in range(n):
+        top = max(top, bins[i])
+    start = np.zeros(top + 2, dtype=np.int64)
+    for i in range(n):
+        start[bins[i] + 1] += 1
+    for b in range(top + 1):
+        start[b + 1] += start[b]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[start[bins[i]]] = i
+        start[bins[i]] += 1
+    return order
+
+
+@njit(cache=True)
 def resample(states, weights, bins, per_bin, words, index, out_states, out_weights):
     """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
 
@@ -277,7 +296,7 @@ def resample(states, weights, bins, per_bin, words, index, out_states, out_weigh
     (capacity >= n_occupied_bins * per_bin); returns the number of walkers.
     """
     s0, s1, s2, s3 = xo_seed(words, index)
-    order = np.argsort(bins, kind="mergesort")
+    order = _stable_order(bins)
     n = bins.size
     n_out = 0
     i = 0
