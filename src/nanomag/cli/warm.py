@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 __all__ = ["WARMUPS", "add_warm_command", "cache_dir", "run_warm", "warm"]
 
@@ -33,7 +34,7 @@ def _device(S0: int = 6):
 def _pulse():
     from ..model.protocol import Protocol, Segment
 
-    return Protocol([Segment(2.0, mu={"left": 3.0, "right": -3.0}), Segment(1.0, mu={"left": -3.0, "right": -3.0})])
+    return Protocol((Segment(2.0, mu={"left": 3.0, "right": -3.0}), Segment(1.0, mu={"left": -3.0, "right": -3.0})))
 
 
 def _threads() -> int:
@@ -131,11 +132,14 @@ def cache_dir() -> str:
     """The folder where numba keeps the compiled kernels: ``NUMBA_CACHE_DIR``, else the KMC kernels' own."""
     import numba
 
-    if numba.config.CACHE_DIR:
-        return str(numba.config.CACHE_DIR)
+    chosen = getattr(numba.config, "CACHE_DIR", "")
+    if chosen:
+        return str(chosen)
     from ..kmc import engine
 
-    return str(engine.K.first_passage_serial._cache._cache_path)  # beside the sources, or the user's cache
+    kernel: Any = engine.K.first_passage_serial
+    cache = kernel._cache  # numba's cache of that kernel
+    return str(cache._cache_path)  # beside the sources, or the user's cache folder
 
 
 def warm(engines=None, progress=None) -> dict:

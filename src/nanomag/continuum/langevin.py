@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import functools
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,7 @@ _COEFFICIENTS = ("table", "exact")
 TABLE_CELLS = 1 << 14
 
 
-def _in_threads(run, lo: int, hi: int) -> None:
+def _in_threads(run: Callable[[int, int], None], lo: int, hi: int) -> None:
     """``run(a, b)`` over trajectories [lo, hi), split into one contiguous part per numba thread.
 
     The kernels release the GIL, so the parts run in parallel; each trajectory draws from its own

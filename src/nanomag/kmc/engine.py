@@ -401,8 +401,8 @@ class KMCSolver:
                 rows, jumps = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
                 self._protocols[key] = (rows, jumps, table_of)
             rows, jumps, table_of = self._protocols[key]
-            kernel = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
-            kernel(rows, jumps, table_of, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
+            under = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
+            under(rows, jumps, table_of, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
                    transferred, n_events, counts)
         wall = time.perf_counter() - t0
         space = self.builder.space

@@ -405,7 +405,7 @@ class Protocol:
             ``sets[index[k]]`` carries the parameters of segment ``k``.
         """
         first: dict[tuple, int] = {}
-        reps = []
+        reps: list[Segment] = []
         index = np.empty(len(self.segments), dtype=np.int64)
         for k, seg in enumerate(self.segments):
             key = seg._key()[1:]  # everything but the duration
