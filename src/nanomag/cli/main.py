@@ -351,11 +351,13 @@ def build_parser() -> ArgumentParser:
     from .phase import add_phase_command
     from .pulse import add_pulse_command
     from .rare import add_rare_command
+    from .warm import add_warm_command
 
     add_noise_command(sub, _cmd_noise)
     add_phase_command(sub)
     add_pulse_command(sub, _cmd_pulse)
     add_rare_command(sub, _cmd_rare)
+    add_warm_command(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
@@ -64,6 +64,12 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     return g, d
 
 
+#: :func:`reduced_coefficients` as a called (not inlined) function: three inlined copies in
+#: :func:`sde_coefficients` tripled its compile time for no gain at run time (the table path
+#: calls it only to build the table; the exact path with D' calls it once per step anyway)
+_reduced_call = njit(cache=True)(reduced_coefficients.py_func)
+
+
 @njit(cache=True)
 def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
@@ -72,9 +78,9 @@ def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
     """
     S0 = grain[0]
-    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    g, d = _reduced_call(u, grain, mu, gamma_up, gamma_down, lead_T)
+    gp, dp = _reduced_call(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    gm, dm = _reduced_call(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
@@ -110,7 +116,7 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
 TABLE_WIDTH = 6
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)  # serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for seconds
 def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, table):
     """Fill ``table`` (n, 6) with the linear-interpolation table of (drift, 2D/S0, D'/S0) on [lo, hi].
 
@@ -120,13 +126,13 @@ def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, tab
     n = table.shape[0]
     h = (hi - lo) / n
     nodes = np.empty((n + 1, 3))
-    for j in prange(n + 1):
+    for j in range(n + 1):
         u = hi if j == n else lo + j * h
         a, b, c = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
         nodes[j, 0] = a
         nodes[j, 1] = b
         nodes[j, 2] = c
-    for i in prange(n):
+    for i in range(n):
         for k in range(3):
             table[i, 2 * k] = nodes[i, k]
             table[i, 2 * k + 1] = nodes[i + 1, k] - nodes[i, k]
@@ -173,6 +179,10 @@ def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, g
 
 
 # --------------------------------------------------------------------------- integrator
+#
+# The kernels loop over trajectories serially without the GIL; the caller runs parts of an
+# ensemble on threads (nanomag.continuum.langevin._in_threads).  A prange loop did the same but
+# cost seconds of compile time on the first call of every process with an empty cache.
 
 
 @njit(cache=True, inline="always")
@@ -242,8 +252,8 @@ def _next_piece(piece, t, ends):
 def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
                          bridge, table, grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3):
     # the steps of one piece, up to its end (or t_max): returns (u, t, steps, crossing time or inf, s0, .., s3).
-    # ``bounded`` is a literal at each call: False for the last piece (no end), whose loop then compiles
-    # without the boundary test, as the integrator without protocols.
+    # ``bounded``: False for the last piece (no end).  One inlined copy for both cases (a copy per case,
+    # with ``bounded`` a literal, doubled the compile time and ran no faster).
     need_dnoise = milstein or flux
     while t < t_max:
         gap = end - t
@@ -274,7 +284,31 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
     return u, t, steps, np.inf, s0, s1, s2, s3
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends,
+                       tables, grains, mu, gamma_up, gamma_down, lead_T):
+    # one trajectory: returns (crossing time or inf, steps).  Not inlined into the prange loop: the
+    # parallel kernel then compiles a small loop around one call (compile time, not run time).
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    steps = 0
+    result = np.inf
+    piece = _next_piece(0, t, ends)
+    while t < t_max:
+        bounded = piece < n_ends  # False after the protocol (or without one): the loop has no boundary
+        u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
+            u, t, steps, bounded, ends[piece] if bounded else np.inf, t_max, target, up, lo, hi, dt, sqdt, inv_h,
+            milstein, flux, bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
+            lead_T[piece], s0, s1, s2, s3)
+        if result < np.inf:
+            break
+        piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
+    return result, steps
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
 def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, tables,
                            grains, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
     """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
@@ -293,34 +327,13 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     grid of dt, up to the rounding of t) keeps that step full: the walk is then step for step
     the one without the boundary, and no sliver step follows.
     """
-    n = times_out.size
     up = target > u0
     sqdt = math.sqrt(dt)
     inv_h = tables.shape[1] / (hi - lo)
-    n_ends = ends.size
-    for k in prange(n):
-        s0, s1, s2, s3 = xo_seed(words, first + k)
-        u = u0
-        t = 0.0
-        steps = 0
-        result = np.inf
-        piece = _next_piece(0, t, ends)
-        while t < t_max:
-            if piece < n_ends:
-                u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
-                    u, t, steps, True, ends[piece], t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
-                    bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                    lead_T[piece], s0, s1, s2, s3)
-            else:  # after the protocol (or without one)
-                u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
-                    u, t, steps, False, np.inf, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
-                    bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                    lead_T[piece], s0, s1, s2, s3)
-            if result < np.inf:
-                break
-            piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
-        times_out[k] = result
-        steps_out[k] = steps
+    for k in range(times_out.size):
+        times_out[k], steps_out[k] = _first_passage_one(words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h,
+                                                        t_max, milstein, flux, bridge, ends, tables, grains, mu,
+                                                        gamma_up, gamma_down, lead_T)
 
 
 @njit(cache=True, inline="always")
@@ -337,7 +350,33 @@ def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma
     return u, s0, s1, s2, s3
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu, gamma_up,
+               gamma_down, lead_T, u_row):
+    # one trajectory into u_row (n_times,); called, not inlined, under the prange loop (compile time)
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    piece = _next_piece(0, t, ends)
+    for j in range(sample_times.size):
+        while True:
+            stop = sample_times[j]
+            boundary = piece < n_ends and ends[piece] <= stop
+            if boundary:
+                stop = ends[piece]
+            if stop > t:
+                u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
+                                             grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
+                                             lead_T[piece], s0, s1, s2, s3)
+                t = stop
+            if not boundary:
+                break
+            piece = _next_piece(piece, t, ends)
+        u_row[j] = u
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
 def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, tables,
                    grains, mu, gamma_up, gamma_down, lead_T, u_out):
     """u at the sample times, shape u_out (n, n_times).
@@ -346,26 +385,7 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
     :func:`langevin_first_passage`); between two consecutive break points the span is cut into
     ceil(span / dt) equal steps, so the steps land on every sample time and every boundary.
     """
-    n = u_out.shape[0]
     inv_h = tables.shape[1] / (hi - lo)
-    n_ends = ends.size
-    for k in prange(n):
-        s0, s1, s2, s3 = xo_seed(words, first + k)
-        u = u0
-        t = 0.0
-        piece = _next_piece(0, t, ends)
-        for j in range(sample_times.size):
-            while True:
-                stop = sample_times[j]
-                boundary = piece < n_ends and ends[piece] <= stop
-                if boundary:
-                    stop = ends[piece]
-                if stop > t:
-                    u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
-                                                 grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                                                 lead_T[piece], s0, s1, s2, s3)
-                    t = stop
-                if not boundary:
-                    break
-                piece = _next_piece(piece, t, ends)
-            u_out[k, j] = u
+    for k in range(u_out.shape[0]):
+        _paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu,
+                   gamma_up, gamma_down, lead_T, u_out[k])

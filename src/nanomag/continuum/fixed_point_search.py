@@ -120,7 +120,15 @@ def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
                         v = 1.0
                     extra[m] = v
                     m += 1
-    return np.sort(extra[:m])
+    out = extra[:m]
+    for i in range(1, m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
+        x = out[i]
+        j = i - 1
+        while j >= 0 and out[j] > x:
+            out[j + 1] = out[j]
+            j -= 1
+        out[j + 1] = x
+    return out
 
 
 @njit(cache=True)

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import functools
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,26 @@ _SCHEMES = ("euler", "milstein")
 _COEFFICIENTS = ("table", "exact")
 #: cells of the coefficient table between the walls
 TABLE_CELLS = 1 << 14
+
+
+def _in_threads(run: Callable[[int, int], None], lo: int, hi: int) -> None:
+    """``run(a, b)`` over trajectories [lo, hi), split into one contiguous part per numba thread.
+
+    The kernels release the GIL, so the parts run in parallel; each trajectory draws from its own
+    stream, so the result does not depend on the split.
+    """
+    import numba
+
+    n_threads = numba.get_num_threads()
+    if n_threads <= 1 or hi - lo < 2 * n_threads:
+        run(lo, hi)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = np.linspace(lo, hi, n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        for f in [pool.submit(run, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]:
+            f.result()
 
 
 def pack_device(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -278,9 +299,9 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
-        _k.langevin_first_passage(words, first_index + c0, u0, target, lo, hi, float(dt), t_lim,
-                                  scheme == "milstein", form == "flux", bool(bridge), *pieces,
-                                  times[c0:c1], steps[c0:c1])
+        _in_threads(lambda a, b: _k.langevin_first_passage(words, first_index + a, u0, target, lo, hi, float(dt),
+                                                           t_lim, scheme == "milstein", form == "flux", bool(bridge),
+                                                           *pieces, times[a:b], steps[a:b]), c0, c1)
     censored = ~np.isfinite(times)
     times[censored] = t_lim
     return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
@@ -314,8 +335,8 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
-        _k.langevin_paths(words, first_index + c0, u0, times, lo, hi, float(dt), scheme == "milstein",
-                          form == "flux", *pieces, out[c0:c1])
+        _in_threads(lambda a, b: _k.langevin_paths(words, first_index + a, u0, times, lo, hi, float(dt),
+                                                   scheme == "milstein", form == "flux", *pieces, out[a:b]), c0, c1)
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
                                 protocol=protocol, wall_time=_time.perf_counter() - t0)

@@ -354,16 +354,20 @@ def record_parallel(row, jump, n_leads, start, record_times, words, first, state
 
 # --------------------------------------------------------------------------- protocols
 #
-# Under a protocol the rates are piecewise constant: segment k's tables hold on
-# [ends[k - 1], ends[k]) and the last tables forever.  A Gillespie run stays
+# Under a protocol the rates are piecewise constant: piece k's tables hold on
+# [ends[k - 1], ends[k]) and the last piece's forever.  A Gillespie run stays
 # exact if, at a boundary, the pending event is discarded and the clock
-# restarts with the next segment's tables: the waiting time is memoryless.
+# restarts with the next piece's tables: the waiting time is memoryless.
+# The distinct tables are stacked once (rows, jumps of shape (n_tables, n_states,
+# cols)) and piece k reads table ``table_of[k]``: a pulse train of 1000 pieces
+# alternating between a few parameter sets holds a few tables, which stay in
+# cache, and its memory does not grow with the number of pieces.
 
 
 def pack_stacked(tables, targets):
-    """Stack :func:`pack_tables` of several segments: (rows, jumps) of shape (n_pieces, n_states, cols).
+    """Stack :func:`pack_tables` of several tables: (rows, jumps) of shape (n_tables, n_states, cols).
 
-    ``targets[k]`` (bool mask or None) marks the stopping states of piece k.
+    ``targets[k]`` (bool mask or None) marks the stopping states of table k.
     Rows are padded to a common width (padding 2.0, never reached by the scan).
     """
     packed = [pack_tables(t, tg) for t, tg in zip(tables, targets, strict=True)]
@@ -378,16 +382,16 @@ def pack_stacked(tables, targets):
 
 
 @njit(cache=True)
-def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, counts_row):
+def _protocol_first_passage_one(rows, jumps, table_of, ends, start, t_max, words, index, counts_row):
     """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
     s0, s1, s2, s3 = xo_seed(words, index)
-    last = rows.shape[0] - 1
+    last = table_of.size - 1
     state = np.uint64(start)
     t = 0.0
     n = 0
     seg = 0
-    row = rows[0]
-    jump = jumps[0]
+    row = rows[table_of[0]]
+    jump = jumps[table_of[0]]
     t_end = ends[0] if last > 0 else np.inf
     while True:
         inv = row[state, 0]
@@ -402,8 +406,8 @@ def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, c
                 return t_max, n, True, np.int64(state)
             t = t_end
             seg += 1
-            row = rows[seg]
-            jump = jumps[seg]
+            row = rows[table_of[seg]]
+            jump = jumps[table_of[seg]]
             t_end = ends[seg] if seg < last else np.inf
             continue
         if t_new > t_max:  # also a trap in the last segment (t_new = inf)
@@ -417,62 +421,66 @@ def _protocol_first_passage_one(rows, jumps, ends, start, t_max, words, index, c
 
 
 @njit(cache=True)
-def protocol_first_passage_serial(rows, jumps, ends, start, t_max, words, first, times, n_events, censored,
-                                  final_state, counts):
-    """First-passage runs under a protocol (stacked tables from :func:`pack_stacked`, ``ends`` (n_pieces - 1,)).
+def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
+                                  censored, final_state, counts):
+    """First-passage runs under a protocol.
+
+    ``rows``/``jumps``: the distinct tables, from :func:`pack_stacked`; ``table_of`` (n_pieces,) int64: the
+    table of each piece; ``ends`` (n_pieces - 1,): the end time of each piece but the last.
 
     Outputs as :func:`first_passage_serial`, plus final_state (n,): the state each run stopped in.
     """
     for i in range(times.size):
         times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, ends, start, t_max, words, first + i, counts[i])
+            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
 
 
 @njit(cache=True, parallel=True)
-def protocol_first_passage_parallel(rows, jumps, ends, start, t_max, words, first, times, n_events, censored,
-                                    final_state, counts):
+def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
+                                    censored, final_state, counts):
     """As :func:`protocol_first_passage_serial`, with prange over runs (identical output)."""
     for i in prange(times.size):
         times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, ends, start, t_max, words, first + i, counts[i])
+            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
 
 
 @njit(cache=True)
-def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words, index, states_row,
+def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_times, words, index, states_row,
                          transferred_row, counts_row):
     """As :func:`_record_one` under piecewise-constant tables."""
     s0, s1, s2, s3 = xo_seed(words, index)
-    last = rows.shape[0] - 1
+    last = table_of.size - 1
     state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
     t = 0.0
     n = 0
     seg = 0
+    row = rows[table_of[0]]
+    jump = jumps[table_of[0]]
     t_end = ends[0] if last > 0 else np.inf
     next_t = np.inf
-    if rows[seg, state, 0] > 0.0:
+    if row[state, 0] > 0.0:
         e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * rows[seg, state, 0]
+        next_t = e * row[state, 0]
     for j in range(record_times.size):
         tj = record_times[j]
         while True:
             if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
                 t = t_end
                 seg += 1
+                row = rows[table_of[seg]]
+                jump = jumps[table_of[seg]]
                 t_end = ends[seg] if seg < last else np.inf
                 next_t = np.inf
-                if rows[seg, state, 0] > 0.0:
+                if row[state, 0] > 0.0:
                     e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                    next_t = t + e * rows[seg, state, 0]
+                    next_t = t + e * row[state, 0]
                 continue
             if next_t > tj:
                 break
             t = next_t
             r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            k = _ONE
-            while rows[seg, state, k] <= r:
-                k += _ONE
-            jp = jumps[seg, state, k]
+            jp = _jump(row, jump, state, r)
             c = jp & EVENT_MASK
             counts_row[c] += 1
             if c < 2 * n_leads:
@@ -480,9 +488,9 @@ def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words,
             state = _next(state, jp)
             n += 1
             next_t = np.inf
-            if rows[seg, state, 0] > 0.0:
+            if row[state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * rows[seg, state, 0]
+                next_t = t + e * row[state, 0]
         states_row[j] = np.int64(state)
         for a in range(n_leads):
             transferred_row[j, a] = q[a]
@@ -490,21 +498,22 @@ def _protocol_record_one(rows, jumps, ends, n_leads, start, record_times, words,
 
 
 @njit(cache=True)
-def protocol_record_serial(rows, jumps, ends, n_leads, start, record_times, words, first, states, transferred,
-                           n_events, counts):
-    """As :func:`record_serial` under a protocol (stacked tables, ``ends`` (n_pieces - 1,))."""
+def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
+                           transferred, n_events, counts):
+    """As :func:`record_serial` under a protocol (``rows``, ``jumps``, ``table_of``, ``ends`` as for
+    :func:`protocol_first_passage_serial`)."""
     for i in range(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, ends, n_leads, start[i], record_times, words, first + i,
-                                           states[i], transferred[i], counts[i])
+        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
+                                           first + i, states[i], transferred[i], counts[i])
 
 
 @njit(cache=True, parallel=True)
-def protocol_record_parallel(rows, jumps, ends, n_leads, start, record_times, words, first, states, transferred,
-                             n_events, counts):
+def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
+                             transferred, n_events, counts):
     """As :func:`protocol_record_serial`, with prange over trajectories (identical output)."""
     for i in prange(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, ends, n_leads, start[i], record_times, words, first + i,
-                                           states[i], transferred[i], counts[i])
+        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
+                                           first + i, states[i], transferred[i], counts[i])
 
 
 # --------------------------------------------------------------------------- telegraph records

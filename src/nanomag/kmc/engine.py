@@ -204,7 +204,7 @@ class KMCSolver:
     def __post_init__(self):
         self.builder = RateBuilder(self.device)
         self._problems = {}  # (start_u, target_u, censoring) -> (tables with the target marked, start index)
-        self._protocols = {}  # (protocol, question, censoring, mode) -> (stacked tables, ends, start[, side mask])
+        self._protocols = {}  # (protocol, question, censoring, mode) -> (tables, table_of, ends, start, side mask)
 
     @functools.cached_property
     def model(self) -> RateModel:
@@ -238,11 +238,24 @@ class KMCSolver:
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 
+    def _piece_models(self, protocol: Protocol):
+        """(models, table_of): one model per distinct parameter set of ``protocol``, then the device's own;
+        ``table_of`` (n_segments + 1,) int64 the model of each piece (the own one last)."""
+        sets, index = protocol.distinct()
+        models = segment_models(self.device, sets, own=self.model)
+        return models, np.append(index, len(sets)).astype(np.int64)
+
     def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
+        """(rows, jumps, table_of, ends, start, side mask or None) of a protocol run.
+
+        Segments with the same parameters share one packed table (``table_of``
+        maps each piece to its own): memory grows with the distinct parameter
+        sets, not with the segments.
+        """
         key = (protocol, start_u, target_u, math.isinf(t_lim), mode)
         if key in self._protocols:
             return self._protocols[key]
-        models = segment_models(self.device, protocol, own=self.model)
+        models, table_of = self._piece_models(protocol)
         start, target = start_and_target(self.model, start_u, target_u)
         side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
         stop = target if side is None else target | side
@@ -260,7 +273,7 @@ class KMCSolver:
         marks = [target] * len(models) if side is None else [None] * (len(models) - 1) + [stop]
         rows, jumps = K.pack_stacked([m.kmc_tables for m in models], marks)
         ends = protocol.boundaries[1:].copy()
-        self._protocols[key] = (rows, jumps, ends, start, side)
+        self._protocols[key] = (rows, jumps, table_of, ends, start, side)
         return self._protocols[key]
 
     def first_passage(self, start_u: float, target_u: float, *, n_traj: int, seed: int,
@@ -309,7 +322,7 @@ class KMCSolver:
         return counts_out
 
     def _run_protocol(self, tables, n_traj, words, t_lim, first_index, parallel=None, counts=None):
-        rows, jumps, ends, start, _ = tables
+        rows, jumps, table_of, ends, start, _ = tables
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
@@ -319,7 +332,8 @@ class KMCSolver:
         kernel = (K.protocol_first_passage_parallel if _use_parallel(parallel, n_traj)
                   else K.protocol_first_passage_serial)
         t0 = time.perf_counter()
-        kernel(rows, jumps, ends, start, t_lim, words, first_index, times, n_events, censored, final, counts)
+        kernel(rows, jumps, table_of, ends, start, t_lim, words, first_index, times, n_events, censored, final,
+               counts)
         return times, n_events, censored, final, counts, time.perf_counter() - t0
 
     def _first_passage_under(self, protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index, parallel,
@@ -345,7 +359,7 @@ class KMCSolver:
             raise ConfigError("protocol: a write error rate needs a protocol")
         tables = self._protocol_tables(protocol, start_u, target_u, t_lim, "wer")
         times, n_events, censored, final, _, wall = self._run_protocol(tables, n_traj, words, t_lim, first_index)
-        side = np.where(censored, -1, np.where(tables[4][final], 0, 1)).astype(np.int8)
+        side = np.where(censored, -1, np.where(tables[5][final], 0, 1)).astype(np.int8)
         return SampledWER.from_runs(side, times, n_events, start_u=float(start_u), target_u=float(target_u),
                                     engine="kmc", protocol=protocol, t_max=t_lim, seed=int(seed),
                                     first_index=first_index, device=self.device, wall_time=wall)
@@ -384,11 +398,12 @@ class KMCSolver:
         else:
             key = (protocol, "record")
             if key not in self._protocols:
-                models = segment_models(self.device, protocol, own=self.model)
-                self._protocols[key] = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
-            rows, jumps = self._protocols[key]
-            kernel = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
-            kernel(rows, jumps, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
+                models, table_of = self._piece_models(protocol)
+                rows, jumps = K.pack_stacked([m.kmc_tables for m in models], [None] * len(models))
+                self._protocols[key] = (rows, jumps, table_of)
+            rows, jumps, table_of = self._protocols[key]
+            under = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
+            under(rows, jumps, table_of, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
                    transferred, n_events, counts)
         wall = time.perf_counter() - t0
         space = self.builder.space

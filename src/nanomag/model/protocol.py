@@ -388,6 +388,33 @@ class Protocol:
         """Total length of the protocol.  [time]"""
         return float(math.fsum(s.duration for s in self.segments))
 
+    def distinct(self) -> tuple[Protocol, np.ndarray]:
+        """The distinct parameter sets of the segments, and which one each segment uses.
+
+        Segments that differ only in their duration share one parameter set (a
+        pulse train of 1000 segments alternating between a write and a rest
+        has two): an engine builds one model per set and lets each segment
+        reference its own by index.
+
+        Returns
+        -------
+        sets : Protocol
+            One segment per distinct parameter set, in order of first use (the
+            first segment that uses it, with its duration).
+        index : ndarray of int64, shape (n_segments,)
+            ``sets[index[k]]`` carries the parameters of segment ``k``.
+        """
+        first: dict[tuple, int] = {}
+        reps: list[Segment] = []
+        index = np.empty(len(self.segments), dtype=np.int64)
+        for k, seg in enumerate(self.segments):
+            key = seg._key()[1:]  # everything but the duration
+            if key not in first:
+                first[key] = len(reps)
+                reps.append(seg)
+            index[k] = first[key]
+        return Protocol(tuple(reps)), index
+
     def for_device(self, dev: Device) -> Protocol:
         """This protocol with durations and energies in ``dev``'s units (itself when they already are)."""
         segs = []

@@ -175,16 +175,17 @@ def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, su
 
 # --------------------------------------------------------------------------- weighted ensemble under a protocol
 #
-# The tables of a protocol are stacked (piece k: segment k; the last piece: the device's own
-# parameters), as in the KMC engine.  Walkers carry real time: waiting times are unit
-# exponentials -log(1 - U) times 1/total; at a segment boundary or at the end of a step
-# the pending event is dropped and the clock restarted (exact: waiting times are memoryless).
+# The distinct tables of a protocol are stacked once and piece k (segment k; the last piece: the
+# device's own parameters) reads table ``table_of[k]``, as in the KMC engine.  Walkers carry
+# real time: waiting times are unit exponentials -log(1 - U) times 1/total; at a segment
+# boundary or at the end of a step the pending event is dropped and the clock restarted
+# (exact: waiting times are memoryless).
 
 
 @njit(cache=True, inline="always")
-def _advance(rows, jumps, ends, t0, t1, state, words, index):
+def _advance(rows, jumps, table_of, ends, t0, t1, state, words, index):
     s0, s1, s2, s3 = xo_seed(words, index)
-    last = rows.shape[0] - 1
+    last = table_of.size - 1
     seg = 0
     while seg < last and ends[seg] <= t0:
         seg += 1
@@ -194,7 +195,8 @@ def _advance(rows, jumps, ends, t0, t1, state, words, index):
         t_stop = t1
         if seg < last and ends[seg] < t1:
             t_stop = ends[seg]
-        inv = rows[seg, state, 0]
+        tab = table_of[seg]
+        inv = rows[tab, state, 0]
         t_new = np.inf
         if inv != 0.0:
             u, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
@@ -208,28 +210,29 @@ def _advance(rows, jumps, ends, t0, t1, state, words, index):
         t = t_new
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
         k = 1
-        while rows[seg, state, k] <= r:
+        while rows[tab, state, k] <= r:
             k += 1
-        state = jumps[seg, state, k]
+        state = jumps[tab, state, k]
         n += 1
 
 
 @njit(cache=True)
-def advance_serial(rows, jumps, ends, t0, t1, states, words, first, n_events):
+def advance_serial(rows, jumps, table_of, ends, t0, t1, states, words, first, n_events):
     """Walkers i (streams first + i) from time t0 to t1 under the stacked tables; ``states`` updated in place.
 
-    rows, jumps : (n_pieces, n_states, cols); ends : (n_pieces - 1,) the times where piece k ends.
+    rows, jumps : (n_tables, n_states, cols) the distinct tables; table_of : (n_pieces,) int64 the table
+    of each piece; ends : (n_pieces - 1,) the times where piece k ends.
     n_events : (n,) int64 output.
     """
     for i in range(states.size):
-        states[i], n_events[i] = _advance(rows, jumps, ends, t0, t1, states[i], words, first + i)
+        states[i], n_events[i] = _advance(rows, jumps, table_of, ends, t0, t1, states[i], words, first + i)
 
 
 @njit(cache=True, parallel=True)
-def advance_parallel(rows, jumps, ends, t0, t1, states, words, first, n_events):
+def advance_parallel(rows, jumps, table_of, ends, t0, t1, states, words, first, n_events):
     """As :func:`advance_serial`, with prange over walkers (identical output)."""
     for i in prange(states.size):
-        states[i], n_events[i] = _advance(rows, jumps, ends, t0, t1, states[i], words, first + i)
+        states[i], n_events[i] = _advance(rows, jumps, table_of, ends, t0, t1, states[i], words, first + i)
 
 
 @njit(cache=True)
@@ -263,6 +266,25 @@ def relax_serial(row, jump, lam_col, states, lam_side, lam_b, words, first, erro
 
 
 @njit(cache=True)
+def _stable_order(bins):
+    """np.argsort(bins, kind="mergesort") for bins >= 0, by counting (np.argsort costs seconds to compile)."""
+    n = bins.size
+    top = 0
+    for i in range(n):
+        top = max(top, bins[i])
+    start = np.zeros(top + 2, dtype=np.int64)
+    for i in range(n):
+        start[bins[i] + 1] += 1
+    for b in range(top + 1):
+        start[b + 1] += start[b]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[start[bins[i]]] = i
+        start[bins[i]] += 1
+    return order
+
+
+@njit(cache=True)
 def resample(states, weights, bins, per_bin, words, index, out_states, out_weights):
     """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
 
@@ -274,7 +296,7 @@ def resample(states, weights, bins, per_bin, words, index, out_states, out_weigh
     (capacity >= n_occupied_bins * per_bin); returns the number of walkers.
     """
     s0, s1, s2, s3 = xo_seed(words, index)
-    order = np.argsort(bins, kind="mergesort")
+    order = _stable_order(bins)
     n = bins.size
     n_out = 0
     i = 0

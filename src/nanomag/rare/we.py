@@ -63,8 +63,9 @@ def we_stream_index(replica: int, step: int, walker: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class _Setup:
-    rows: np.ndarray      # (n_pieces, n_states, cols)
+    rows: np.ndarray      # (n_tables, n_states, cols): the distinct tables
     jumps: np.ndarray
+    table_of: np.ndarray  # (n_pieces,) int64: the table of each piece (segments, then the device's own)
     ends: np.ndarray      # (n_pieces - 1,)
     lam_col: int
     lam: np.ndarray
@@ -77,7 +78,8 @@ class _Setup:
 
 @functools.lru_cache(maxsize=8)
 def _setup(device: Device, protocol: Protocol, start_u: float, target_u: float) -> _Setup:
-    models = segment_models(device, protocol)
+    sets, index = protocol.distinct()  # segments with the same parameters share one table
+    models = segment_models(device, sets)
     own = models[-1]
     x0, target = start_and_target(own, start_u, target_u)
     side = start_side_mask(own, start_u, target_u)
@@ -94,8 +96,9 @@ def _setup(device: Device, protocol: Protocol, start_u: float, target_u: float) 
     packed = [pack_tables(m, lam, cols)[:2] for m in models]
     rows = np.stack([p[0] for p in packed])
     jumps = np.stack([p[1] for p in packed])
-    return _Setup(rows=rows, jumps=jumps, ends=protocol.boundaries[1:].copy(), lam_col=cols - 1, lam=lam, x0=x0,
-                  sign=sign, lam_side=float(lam[side].max()), lam_b=sign * float(target_u),
+    table_of = np.append(index, len(sets)).astype(np.int64)
+    return _Setup(rows=rows, jumps=jumps, table_of=table_of, ends=protocol.boundaries[1:].copy(), lam_col=cols - 1,
+                  lam=lam, x0=x0, sign=sign, lam_side=float(lam[side].max()), lam_b=sign * float(target_u),
                   duration=protocol.duration)
 
 
@@ -159,7 +162,8 @@ def we_replica_task(task: WETask, replica: int) -> WEReplica:
         t0 = (step - 1) * dt
         t1 = s.duration if step == task.steps else step * dt
         n_ev = np.empty(states.size, dtype=np.int64)
-        advance(s.rows, s.jumps, s.ends, t0, t1, states, words, we_stream_index(replica, step, 0), n_ev)
+        advance(s.rows, s.jumps, s.table_of, s.ends, t0, t1, states, words, we_stream_index(replica, step, 0),
+                n_ev)
         events += int(n_ev.sum())
         per_run += float(weights @ n_ev)
         bins = np.searchsorted(edges, s.lam[states], side="right").astype(np.int64)

@@ -1,0 +1,21 @@
+"""Kernels rewritten to compile faster give the results of the numpy calls they replace."""
+
+import numpy as np
+
+from nanomag.continuum.fixed_point_search import u_samples
+from nanomag.rare._kernels import _stable_order
+
+
+def test_stable_order_is_a_stable_argsort():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        bins = rng.integers(0, rng.integers(1, 30), rng.integers(0, 60)).astype(np.int64)
+        np.testing.assert_array_equal(_stable_order(bins), np.argsort(bins, kind="mergesort"))
+
+
+def test_u_samples_are_sorted_and_unique():
+    ladder = np.array([0.0, 0.5, 1.0, 2.0, 4.0])
+    for T in (0.0, 0.05, 0.3):
+        u = u_samples(0.0, 1.0, -0.4, np.array([3.0, -3.0, 0.2]), np.full(3, T), 101, ladder, 1e-3)
+        np.testing.assert_array_equal(u, np.unique(u))
+        assert u[0] == -1.0 and u[-1] == 1.0 and u.size > 101
