@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -597,7 +596,7 @@ def test_every_bad_flag_is_refused(tmp_path, capsys, good_config, label, argv, m
 
 # --------------------------------------------------------------------------------------- results never overwritten
 
-def test_no_result_file_is_overwritten_without_force(tmp_path, capsys):
+def test_no_result_file_is_overwritten_without_force(tmp_path, capsys, monkeypatch):
     """case 2: spectroscopy overwrote any --out, a finished ensemble included; its default was fixed."""
     import hashlib
 
@@ -617,7 +616,7 @@ def test_no_result_file_is_overwritten_without_force(tmp_path, capsys):
     refused(["run", cfg, "--out", ens, "--quiet"], capsys, "exists")
     assert hashlib.sha256(ens.read_bytes()).hexdigest() == digest and figure.read_bytes() == b"precious"
     # the default output is named after the config, and refused too once it exists
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # restored after the test: later tests read runs/ relative to the checkout
     assert main(spec) == 0
     assert (tmp_path / "small_spectroscopy.h5").exists() and not (tmp_path / "spectroscopy.h5").exists()
     capsys.readouterr()

@@ -6,6 +6,7 @@ uniformisation is the reference where it is affordable (S0 = 1e3, 3e3).
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,11 @@ import nanomag as nm
 from nanomag import exact
 from nanomag.errors import ConfigError, SolverError
 
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+
 
 def family(S0):
-    dev = nm.read_config("runs/pulse.toml").device
+    dev = nm.read_config(RUNS / "pulse.toml").device
     scale = S0 / dev.grain.S0
     leads = tuple(dataclasses.replace(lead, gamma_up=lead.gamma_up * scale, gamma_down=lead.gamma_down * scale)
                   for lead in dev.leads)
