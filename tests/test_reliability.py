@@ -795,3 +795,129 @@ def test_property_non_numbers_for_numeric_flags_give_one_line(tmp_path, capsys, 
     captured = capsys.readouterr()
     assert status == 2 and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------- issue 20: rare and pulse
+
+def _rare_config(tmp_path) -> Path:
+    """A cheap activated switch (S0 = 6) for ``nanomag rare`` (seconds)."""
+    cfg = tmp_path / "rare.toml"
+    cfg.write_text((RUNS / "rare_switching.toml").read_text().replace("S0 = 20", "S0 = 6"))
+    return cfg
+
+
+def test_case1_a_finished_rare_file_is_not_replaced_by_run_resume(tmp_path, capsys):
+    """issue 20 case 1: `run --resume` on a finished rare file (same config text and seed) replaced it."""
+    import hashlib
+
+    cfg = _rare_config(tmp_path)
+    out = tmp_path / "rare.h5"
+    assert main(["rare", str(cfg), "--out", str(out), "--quiet", "--rtol", "0.5", "--no-exact"]) == 0
+    capsys.readouterr()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    refused(["run", cfg, "--out", out, "--resume", "--quiet"], capsys, "switching_rate", "refusing")
+    refused(["run", cfg, "--out", out, "--quiet"], capsys, "switching_rate", "refusing")
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+
+
+def _special_files(tmp_path) -> dict:
+    """A FIFO, a character device (a copy of /dev/null's numbers, made in tmp_path; root only), a symlink
+    loop and a symlink to a regular file: none may be written through or replaced."""
+    import stat
+
+    made = {}
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)
+    made["FIFO"] = fifo
+    node = tmp_path / "null.h5"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        made["device node"] = node
+    except (PermissionError, OSError):
+        pass
+    loop = tmp_path / "loop.h5"
+    loop.symlink_to(loop.name)
+    made["symlink loop"] = loop
+    target = tmp_path / "target.h5"
+    target.write_bytes(b"precious")
+    link = tmp_path / "link.h5"
+    link.symlink_to(target.name)
+    made["symlink"] = link
+    return made
+
+
+def _snapshot(paths) -> dict:
+    return {p: (os.lstat(p).st_mode, os.lstat(p).st_ino, os.lstat(p).st_rdev) for p in paths}
+
+
+@pytest.mark.parametrize("command", ["run", "spectroscopy", "pulse", "rare"])
+def test_case2_special_files_are_never_written_through_or_replaced(tmp_path, capsys, command):
+    """issue 20 case 2: --force replaced device nodes, FIFOs and symlinks (and run --out LOOP without it)."""
+    cfg = _rare_config(tmp_path)
+    pulse_cfg = tmp_path / "pulse.toml"
+    pulse_cfg.write_text((RUNS / "pulse.toml").read_text())
+    argv = {"run": ["run", cfg, "--quiet"], "rare": ["rare", cfg, "--quiet"],
+            "pulse": ["pulse", pulse_cfg, "--quiet"],
+            "spectroscopy": ["spectroscopy", cfg, "--vg", "-1", "1", "2", "--vbias", "-1", "1", "2", "--quiet"]}
+    special = _special_files(tmp_path)
+    before = _snapshot(special.values())
+    for path in special.values():
+        for extra in (["--force"], [], ["--resume"]):
+            if extra == ["--resume"] and command in ("spectroscopy", "pulse"):
+                continue
+            refused(argv[command] + ["--out", path] + extra, capsys, str(path.name), "not a regular file")
+    assert _snapshot(special.values()) == before
+    assert (tmp_path / "target.h5").read_bytes() == b"precious"
+
+
+def test_case6_special_config_files_are_refused_at_once(tmp_path, capsys):
+    """issue 20 case 6: a FIFO as config hung every command; /dev/zero was read until memory ran out."""
+    import stat
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    configs = [fifo]
+    zero = tmp_path / "zero.toml"
+    try:
+        os.mknod(zero, stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero's numbers, in tmp_path
+        configs.append(zero)
+    except (PermissionError, OSError):
+        pass
+    for cfg in configs:
+        for command in COMMANDS:
+            argv, files = _commands(cfg, tmp_path)[command]
+            refused(argv, capsys, "not a regular file", files=files)
+
+
+def test_case6_the_config_read_is_capped_whatever_st_size_says(tmp_path, monkeypatch):
+    """issue 20 case 6: read_config trusted st_size; the read itself is now capped."""
+    from nanomag.io import config as config_module
+
+    monkeypatch.setattr(config_module, "MAX_FILE_BYTES", 100)
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * 200 + "\n")
+    with pytest.raises(nm.ConfigError, match="bytes"):
+        config_module.read_config(big)
+
+
+def test_case11_toml_nested_thousands_deep_is_one_line(tmp_path, capsys):
+    """issue 20 case 11: TOML nested 2000 deep gave a RecursionError in every command."""
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("a = " + "[" * 2000 + "]" * 2000 + "\n")
+    for command in COMMANDS:
+        argv, files = _commands(cfg, tmp_path)[command]
+        refused(argv, capsys, "nested too deeply", files=files)
+
+
+def test_case12_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    """issue 20 case 12: --out '' silently used the default name."""
+    monkeypatch.chdir(tmp_path)
+    cfg = _rare_config(tmp_path)
+    pulse_cfg = tmp_path / "pulse.toml"
+    pulse_cfg.write_text((RUNS / "pulse.toml").read_text())
+    for argv in (["run", cfg, "--quiet"], ["rare", cfg, "--quiet"], ["pulse", pulse_cfg, "--quiet"],
+                 ["spectroscopy", cfg, "--vg", "-1", "1", "2", "--vbias", "-1", "1", "2", "--quiet"],
+                 ["compare", cfg, "--n-traj", "10", "--quiet"]):
+        before = set(tmp_path.iterdir())
+        refused(argv + ["--out", ""], capsys, "--out", "empty")
+        assert set(tmp_path.iterdir()) == before

@@ -168,7 +168,7 @@ def _cmd_run(args) -> int:
     if args.resume and args.force:
         raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
     comm = get_comm()
-    out = args.out or f"{Path(args.config).stem}.h5"
+    out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
     rank = comm.Get_rank() if comm is not None else 0
     summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
                            chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
@@ -200,7 +200,7 @@ def _cmd_compare(args) -> int:
     seed = args.seed if args.seed is not None else (cfg.run.seed if cfg.run else 0)
     if n_traj < 2:
         raise ConfigError(f"{cfg.path}: [run] n_traj: compare needs >= 2 trajectories, got {n_traj} (or pass --n-traj)")
-    out = figure_output(args.out or f"{Path(args.config).stem}_compare.png", args)
+    out = figure_output(args.out if args.out is not None else f"{Path(args.config).stem}_compare.png", args)
     dev = cfg.device
     check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
     prob = FirstPassageProblem.create(dev, start_u, target_u)  # refuses a start in the target, an unreachable one
@@ -234,7 +234,7 @@ def _cmd_spectroscopy(args) -> int:
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo and n >= 2 and n == int(n)):
             raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo:g} {hi:g} {n:g}")
     n_points = float(args.vg[2]) * float(args.vbias[2])
-    out = output(args.out or f"{Path(args.config).stem}_spectroscopy.h5", args)
+    out = output(args.out if args.out is not None else f"{Path(args.config).stem}_spectroscopy.h5", args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")

@@ -69,7 +69,7 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     cfg = read_config(args.config)
     dev, protocol = cfg.device, cfg.protocol
     start_u, target_u, widths, heights = _pulse_inputs(cfg, args)
-    out = output(args.out or f"{Path(args.config).stem}_wer.h5", args)
+    out = output(args.out if args.out is not None else f"{Path(args.config).stem}_wer.h5", args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")

@@ -52,7 +52,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
                     min_replicas=args.min_replicas)
-    out = Path(args.out or f"{Path(args.config).stem}_rare.h5")
+    out = args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5"
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
     if comm is not None:

@@ -343,6 +343,8 @@ def _parse_config(text: str, path: str) -> Config:
         protocol = _parse_protocol(data["protocol"], device) if "protocol" in data else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # issue 20 case 11: arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply for a configuration") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return Config(device=device, run=run, text=text, path=path, protocol=protocol)
@@ -350,12 +352,22 @@ def _parse_config(text: str, path: str) -> Config:
 
 def read_config(path) -> Config:
     """Read a TOML file into a :class:`Config` (device, run section and the raw text)."""
+    import stat
+
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{path}: cannot read: Is a directory")
+        if not stat.S_ISREG(mode):  # issue 20 case 6: a FIFO blocks, /dev/zero never ends
+            raise ConfigError(f"{path}: is not a regular file (a FIFO, device or socket), not a configuration file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigError(f"{path}: {path.stat().st_size} bytes is not a configuration file "
                               f"(at most {MAX_FILE_BYTES} bytes)")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # st_size is not trusted: at most one byte more than allowed is read
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_FILE_BYTES} bytes is not a configuration file")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     if b"\0" in data:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, NanomagError
 from ..io.config import Config
-from ..io.outputs import RunLock, check_output
+from ..io.outputs import RunLock, check_output, check_regular
 from ..io.rare import RareSpec, make_sampler, rare_spec, read_rare_state, write_rare
 from ..rare.ffs import check_interfaces
 from ..results import SampledWER, SwitchingRate
@@ -109,6 +109,8 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
         raise ConfigError("map_fn: under MPI, pass nanomag.run.parallel.mpi_map(comm)")
     if spec.interfaces is not None:  # bad input is refused before any file is touched
         check_interfaces(spec.interfaces, spec.start_u, spec.target_u)
+    if str(out).strip() == "":
+        raise ConfigError("--out: empty path")
     out = Path(out)
     rank = comm.Get_rank() if comm is not None else 0
     state, lock = _claim(out, cfg, spec, resume, force) if rank == 0 else (None, None)
@@ -144,6 +146,7 @@ def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
     """
     lock = None
     try:
+        check_regular(out, "--resume" if resume else "--out")
         if not resume:  # before the lock: with --force, it refuses the file of a live run
             if out.exists() and not force:
                 raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
