@@ -29,7 +29,7 @@ import warnings
 from ..errors import NanomagError, RegimeWarning
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
-__all__ = ["ArgumentParser", "run_command", "positive_int", "positive_float", "nonneg_int", "finite_float",
+__all__ = ["ArgumentParser", "run_command", "say", "positive_int", "positive_float", "nonneg_int", "finite_float",
            "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output", "write_result",
            "is_rank0", "error_line", "EXIT_BAD_INPUT"]
 
@@ -56,7 +56,7 @@ def error_line(message) -> str:
     return f"nanomag: error: {text}"
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     if is_rank0():
         print(line, file=sys.stderr, flush=True)
 
@@ -69,7 +69,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         where = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
-        _say(error_line(f"{where}{message} (see {self.prog} --help)"))
+        say(error_line(f"{where}{message} (see {self.prog} --help)"))
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -166,7 +166,7 @@ def _one_line_warning(show):
     """A ``warnings.showwarning`` that prints nanomag's own warnings as ``nanomag: warning: ...`` (one line)."""
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RegimeWarning):
-            _say(f"nanomag: warning: {' '.join(str(message).split())}")
+            say(f"nanomag: warning: {' '.join(str(message).split())}")
         else:
             show(message, category, filename, lineno, file, line)
     return showwarning
@@ -195,17 +195,17 @@ def run_command(func, args) -> int:
         if debug:
             raise
         if not getattr(exc, "reported_by_rank0", False):
-            _say(error_line(exc))
+            say(error_line(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:  # includes nanomag.run.signals.Interrupted
         status = getattr(exc, "exit_status", 130)
         message = str(exc) if getattr(exc, "signum", None) else "interrupted"
-        _say(f"nanomag: {' '.join(message.split())}")
+        say(f"nanomag: {' '.join(message.split())}")
         return status
     except MemoryError:
         if debug:
             raise
-        _say(error_line("out of memory; make the request smaller (fewer states, points or trajectories)"))
+        say(error_line("out of memory; make the request smaller (fewer states, points or trajectories)"))
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         try:  # stdout went away (| head): say nothing more
@@ -218,5 +218,5 @@ def run_command(func, args) -> int:
         if debug:
             raise
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        _say(error_line(f"{where}{exc.strerror or exc}"))
+        say(error_line(f"{where}{exc.strerror or exc}"))
         return EXIT_BAD_INPUT

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .common import (
     positive_float,
     positive_int,
     run_command,
+    say,
     write_result,
 )
 
@@ -348,12 +350,41 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _interruptible(run, note: str | None):
+    """``run()`` with SIGINT and SIGTERM raising :class:`~nanomag.run.signals.Interrupted` (the first one only:
+    a second does not break the save the first started).  ``note``: what an interrupt keeps, when the
+    command does not say it itself.  Under mpiexec an interrupted rank ends the whole job
+    (``MPI_Abort``) once it has said so: the other ranks would wait in a collective forever.
+    """
+    from ..run.mpi import get_comm
+    from ..run.signals import Interrupted, StopFlag
+
+    stop = StopFlag(raising=True, once=True).install()
+    try:
+        return run()
+    except KeyboardInterrupt as exc:
+        if not isinstance(exc, Interrupted):
+            exc = Interrupted(stop.signum or signal.SIGINT, note=note)
+        elif exc.note is None and exc.done is None:
+            exc.note = note
+        comm = get_comm()
+        if comm is not None and comm.Get_size() > 1:
+            if comm.Get_rank() == 0:
+                say(f"nanomag: {' '.join(str(exc).split())}")
+            sys.stderr.flush()
+            comm.Abort(exc.exit_status)
+        raise exc from None
+    finally:
+        stop.restore()
+
+
 def _cmd_pulse(args) -> int:
     from ..run.maps import mpi_map, process_map
     from ..run.mpi import get_comm
     from .pulse import run_pulse
 
-    return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+    return _interruptible(lambda: run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map),
+                          "nothing was written (the map is written only once complete)")
 
 
 def _cmd_rare(args) -> int:
@@ -362,7 +393,8 @@ def _cmd_rare(args) -> int:
     from ..run.rare import run_rare
     from .rare import run_rare_command
 
-    return run_rare_command(args, run_rare=run_rare, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+    return _interruptible(lambda: run_rare_command(args, run_rare=run_rare, get_comm=get_comm, mpi_map=mpi_map,
+                                                   process_map=process_map), "nothing was written")
 
 
 def main(argv=None) -> int:

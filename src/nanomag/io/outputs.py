@@ -32,7 +32,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 __all__ = ["RunLock", "check_output", "check_regular", "replace_atomically", "live_writer", "FIGURE_SUFFIXES",
-           "lock_path", "WRITE_ERRORS", "describe_os_error", "chunk_bounds"]
+           "lock_path", "write_image", "WRITE_ERRORS", "describe_os_error", "chunk_bounds"]
 
 #: Figure formats every matplotlib installation writes (checked before the computation).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -255,6 +255,29 @@ def replace_atomically(path, what: str = "--out"):
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def write_image(path, data: bytes) -> None:
+    """Write ``data`` (an HDF5 file built in memory) to ``path`` with plain system calls, then fsync.
+
+    A full disk or a file size limit is an OSError here, never an HDF5
+    library left half-written (whose clean-up crashed the process with
+    SIGSEGV); ``path`` is removed on failure.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
 
 
 #: What h5py raises when the operating system refuses a write (full disk, file size limit, ...).

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import math
 import os
@@ -59,6 +60,7 @@ from ..rare.we import WERSampler
 from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
 from .kinds import run_kind
+from .outputs import write_image
 
 __all__ = ["RareSpec", "rare_spec", "make_sampler", "RareState", "write_rare", "read_rare_state", "read_rare",
            "SEEDING", "RareKind", "RARE_KINDS", "rare_kind"]
@@ -321,8 +323,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
     partial = path.with_name(path.name + ".partial")
     results = sorted(results, key=lambda r: r.replica)
     kind = next(k for k in RARE_KINDS.values() if isinstance(sampler, k.sampler_type))
+    image = io.BytesIO()  # built in memory, written by plain system calls (a full disk is one OSError)
     try:
-        with h5py.File(partial, "w") as h5:
+        with h5py.File(image, "w") as h5:
             a = h5.attrs
             a["nanomag_version"] = VERSION
             a["config_toml"] = config_text
@@ -357,6 +360,7 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                 for key, unit in _units(dev, kind)["attributes"].items():
                     if key in a:
                         a[f"{key}_units"] = unit
+        write_image(partial, image.getvalue())
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):

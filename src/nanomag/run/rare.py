@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -126,11 +127,15 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
                               map_fn=map_fn, done=done, on_results=saver.add, progress=progress)
             if rank == 0:
                 saver.save(est)
-        except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
+        except KeyboardInterrupt as exc:  # an interrupt keeps every finished replica on file
             if rank == 0:
                 with contextlib.suppress(Exception):
                     saver.save()
-            raise
+            from .signals import Interrupted
+
+            signum = getattr(exc, "signum", signal.SIGINT)
+            raise Interrupted(signum, note=f"{len(saver.results)} finished replicas are in {out}; finish it "
+                                           f"with --resume") from None
         finally:
             progress.close()
     finally:
@@ -186,9 +191,18 @@ class _Saver:
                            target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
         self.created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.last_save = -math.inf
+        self.saved = len(self.results) if created else None  # replicas in the last good save (None: no file yet)
 
     def save(self, estimate=None) -> None:
-        write_rare(self.out, results=self.results.values(), estimate=estimate, created=self.created, **self.common)
+        try:
+            write_rare(self.out, results=self.results.values(), estimate=estimate, created=self.created,
+                       **self.common)
+        except ConfigError as exc:  # a full disk: the last save is intact (written whole, then renamed)
+            if self.saved is None:
+                raise
+            raise ConfigError(f"{exc}; the last save ({self.saved} replicas) is kept in {self.out}: make room "
+                              f"and finish it with --resume") from None
+        self.saved = len(self.results)
         self.last_save = time.monotonic()
         if self.on_save is not None:
             self.on_save(len(self.results))
