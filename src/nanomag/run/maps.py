@@ -29,6 +29,10 @@ def mpi_map(comm):
     return _map
 
 
+#: The signals the parent handles (it saves, then ends the workers).
+_STOP = {signal.SIGINT, signal.SIGTERM}
+
+
 def die_with_parent(parent: int) -> None:
     """Worker initializer: the worker dies with the process ``parent`` that started it (never an orphan).
 
@@ -36,8 +40,10 @@ def die_with_parent(parent: int) -> None:
     even after a SIGKILL of the parent); the parent alone handles SIGINT and
     SIGTERM (it saves, then ends the workers), so the workers ignore them.
     """
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP:
         signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked by the parent around the fork (see process_map)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -70,7 +76,16 @@ def process_map(workers: int):
     def _map(fn, *iterables):
         pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),))
         try:
-            result = list(pool.map(fn, *iterables))
+            # the workers are forked while the tasks are submitted: a signal then would reach a worker
+            # that still has this process's handlers, so it waits (blocked) until the fork is done
+            blocked = hasattr(signal, "pthread_sigmask")
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP) if blocked else None
+            try:
+                results = pool.map(fn, *iterables)
+            finally:
+                if blocked:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            result = list(results)
         except BaseException:
             _end_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
