@@ -26,12 +26,12 @@ import signal
 import sys
 import warnings
 
-from ..errors import NanomagError, RegimeWarning
+from ..errors import ConfigError, NanomagError, RegimeWarning
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
-__all__ = ["ArgumentParser", "run_command", "say", "positive_int", "positive_float", "nonneg_int", "finite_float",
-           "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output", "write_result",
-           "is_rank0", "error_line", "EXIT_BAD_INPUT"]
+__all__ = ["ArgumentParser", "run_command", "say", "check_workers", "positive_int", "positive_float", "nonneg_int",
+           "finite_float", "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output",
+           "write_result", "is_rank0", "error_line", "EXIT_BAD_INPUT"]
 
 #: Exit status of every refusal of bad input.
 EXIT_BAD_INPUT = 2
@@ -132,6 +132,20 @@ def add_job_flags(p) -> None:
     p.add_argument("--workers", type=positive_int, default=1, help="processes when not under mpiexec (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
+
+
+#: Worker processes per CPU accepted without --force-size (each holds its own copy of the chain).
+WORKERS_PER_CPU = 4
+
+
+def check_workers(args) -> int:
+    """Refuse ``--workers`` beyond :data:`WORKERS_PER_CPU` per CPU (a fork bomb) unless ``--force-size``."""
+    workers = getattr(args, "workers", 1)
+    cpus = os.cpu_count() or 1
+    if workers > WORKERS_PER_CPU * cpus and not getattr(args, "force_size", False):
+        raise ConfigError(f"--workers: {workers} processes on {cpus} CPUs (at most {WORKERS_PER_CPU * cpus}, "
+                          f"{WORKERS_PER_CPU} per CPU); use fewer, or pass --force-size to try anyway")
+    return workers
 
 
 def add_force_flags(p, *, force_help: str = "overwrite existing output files (never a file a live run writes)"):

@@ -26,6 +26,7 @@ from .common import (
     ArgumentParser,
     add_force_flags,
     add_job_flags,
+    check_workers,
     figure_output,
     finite_float,
     int_at_least,
@@ -241,7 +242,7 @@ def _cmd_spectroscopy(args) -> int:
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")
     comm = get_comm()
-    workers = comm.Get_size() if comm is not None else args.workers
+    workers = comm.Get_size() if comm is not None else check_workers(args)
     n_states = check_states(cfg.device.grain, what=f"{cfg.path}: the master equation", force=args.force_size,
                             per_rank=comm is not None)
     check_memory(f"the maps ({n_points:.3g} points)", 64.0 * n_points + (workers > 1) * BYTES_PER_STATE * n_states,

@@ -14,6 +14,7 @@ dimensionless meaning.  The strings are converted by the model
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -343,6 +344,11 @@ def _parse_config(text: str, path: str) -> Config:
         protocol = _parse_protocol(data["protocol"], device) if "protocol" in data else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # issue 20 case 11: an integer of thousands of digits (Python's conversion limit)
+        if "digits" not in str(exc):
+            raise
+        raise ConfigError(f"{path}: invalid TOML: an integer with more than {sys.get_int_max_str_digits()} "
+                          f"digits") from None
     except RecursionError:  # issue 20 case 11: arrays or tables nested thousands deep
         raise ConfigError(f"{path}: invalid TOML: nested too deeply for a configuration") from None
     except ConfigError as exc:

@@ -226,6 +226,10 @@ class RareSpec:
         return ("min_replicas", "confidence") + rare_kind(self.kind).settings
 
 
+#: Smallest relative tolerance of a rare-event run (it needs about 1/rtol**2 replicas).
+MIN_RTOL = 1e-6
+
+
 def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | None = None) -> RareSpec:
     """The :class:`RareSpec` of a config: the question of its ``[run]`` section; a write error rate when the
     config has ``[[protocol]]`` tables, else a mean switching time."""
@@ -235,11 +239,15 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
                           f"(start_u, target_u, seed)")
     if run.t_max is not None:
         raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run has no censoring time; remove t_max")
+    if not 0 <= run.seed < 2**63:  # stored as a 64-bit integer in the file
+        raise ConfigError(f"{cfg.path}: [run] seed: nanomag rare needs 0 <= seed < 2**63, got {run.seed}")
     with_protocol = cfg.protocol is not None
     kw = {"kind": next(k.name for k in RARE_KINDS.values() if k.with_protocol == with_protocol)}
     if rtol is not None:
         if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
             raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
+        if rtol < MIN_RTOL:  # the replicas needed grow as 1/rtol**2
+            raise ConfigError(f"--rtol: at least {MIN_RTOL:g} (about 1/rtol**2 replicas are needed), got {rtol:g}")
         kw["rtol"] = float(rtol)
     if max_events is not None:
         if not (isinstance(max_events, (int, float)) and max_events > 0 and math.isfinite(max_events)):
