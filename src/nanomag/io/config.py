@@ -344,6 +344,8 @@ def _parse_config(text: str, path: str) -> Config:
         protocol = _parse_protocol(data["protocol"], device) if "protocol" in data else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except ValueError as exc:  # issue 20 case 11: an integer of thousands of digits (Python's conversion limit)
         if "digits" not in str(exc):
             raise
@@ -351,8 +353,6 @@ def _parse_config(text: str, path: str) -> Config:
                           f"digits") from None
     except RecursionError:  # issue 20 case 11: arrays or tables nested thousands deep
         raise ConfigError(f"{path}: invalid TOML: nested too deeply for a configuration") from None
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
     return Config(device=device, run=run, text=text, path=path, protocol=protocol)
 
 
