@@ -85,7 +85,9 @@ def _check_budget(cfg, spec, args, comm) -> None:
     n_states = check_states(cfg.device.grain, what=f"{cfg.path}: the chain", force=force,
                             per_rank=comm is not None)
     first = f"the first stage ({spec.min_replicas} replicas"
-    if spec.kind == "switching_rate":
+    from ..io.rare import rare_kind
+
+    if not rare_kind(spec.kind).with_protocol:  # forward flux sampling
         # launch buffer (int64, 2 per launch) and the per-trial outputs (26 B) of one replica, plus the tables
         need = 16.0 * spec.launches + 26.0 * spec.trials + BYTES_PER_STATE * n_states
         check_memory(f"one replica ({spec.launches} launches, {spec.trials} trials per stage)", need, force=force)
