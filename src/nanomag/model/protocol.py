@@ -56,7 +56,7 @@ SEGMENT_PARAMETERS = ("h", "T", "eps", "kappa", "alpha", "vg")
 _NONNEG = ("T", "alpha")
 
 
-def _check_mu(mu):
+def _check_mu(mu: object) -> types.MappingProxyType | None:
     """The chemical potentials of a segment, validated: a read-only dict lead name (or index >= 0) -> mu."""
     if not isinstance(mu, (dict, types.MappingProxyType)):
         raise ConfigError(f"segment.mu: expected a dict lead name -> chemical potential, got {mu!r}")

@@ -79,7 +79,7 @@ def process_map(workers: int):
             # the workers are forked while the tasks are submitted: a signal then would reach a worker
             # that still has this process's handlers, so it waits (blocked) until the fork is done
             blocked = hasattr(signal, "pthread_sigmask")
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP) if blocked else None
+            old: set = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP) if blocked else set()
             try:
                 results = pool.map(fn, *iterables)
             finally:
