@@ -612,9 +612,9 @@ def test_case9_rare_workers_die_with_the_main_process(tmp_path, sig):
 
 def _pulse_job(tmp_path, workers):
     out = tmp_path / "wer.h5"
-    # 6 heights of about 20 s each: long enough to be interrupted, whatever the machine
+    # 200 heights of about 0.7 s each (2 min serially): always interrupted long before the end
     args = ["pulse", RUNS / "pulse.toml", "--out", out, "--quiet", "--vary", "mu.left", "--heights", "0.8", "1.2",
-            "6", "--workers", workers, "--force-size"]
+            "200", "--workers", workers, "--force-size"]
     return out, launch(args)
 
 
@@ -676,6 +676,24 @@ def _rank0(tag) -> int | None:
         if b"PMI_RANK=0" in env and b"nanomag.cli" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
     return None
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
+def test_case5_pulse_sigint_to_rank0_alone_under_mpiexec_ends_the_job(tmp_path):
+    """issue 20 case 5, pulse: rank 1 would wait in the map's allgather forever."""
+    out = tmp_path / "wer.h5"
+    tag = f"case5p-{os.getpid()}-{time.monotonic_ns()}"
+    proc = launch(["pulse", RUNS / "pulse.toml", "--out", out, "--quiet", "--vary", "mu.left", "--heights", "0.8",
+                   "1.2", "200", "--force-size"], ranks=2, tag=tag)
+    assert wait_for(lambda: (_rank0(tag) is not None and _cpu(_rank0(tag)) >= 4.0), timeout=120, proc=proc), \
+        proc.communicate()[1]
+    FAULTS["injected"] += 1
+    os.kill(_rank0(tag), signal.SIGINT)
+    status, err, _ = finish(proc, timeout=30)
+    assert status != 0 and "Traceback" not in err, err
+    assert [line for line in own_lines(err) if "nothing was written" in line], err
+    assert wait_for(lambda: not tagged_processes(tag), timeout=10)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
 @pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
