@@ -536,3 +536,191 @@ def test_a_run_that_can_never_finish_is_refused_above_two_million_states(tmp_pat
         break
     else:
         pytest.fail("the check always ended before the interrupt could land")
+
+
+# ------------------------------------------------------------------------------------------ issue 20: rare, pulse
+#
+# Every job below is synchronised on something it shows (replicas on file, live
+# worker processes, CPU time spent), never on a bare sleep.
+
+def _rare_toml(tmp_path, S0=14) -> Path:
+    cfg = tmp_path / "rare.toml"
+    cfg.write_text((RUNS / "rare_switching.toml").read_text().replace("S0 = 20", f"S0 = {S0}"))
+    return cfg
+
+
+def _replicas_on_file(path) -> int:
+    try:
+        with h5py.File(path, "r", locking=False) as h5:  # replaced whole by a rename: never half-written
+            return int(h5["replicas/index"].size)
+    except (OSError, KeyError):
+        return -1
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _resumes(cfg, out) -> None:
+    status, err, _ = finish(launch(["rare", cfg, "--out", out, "--resume", "--rtol", "0.5", "--quiet",
+                                    "--no-exact"]), timeout=300)
+    assert status == 0, err
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["serial", "workers"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_case10_rare_saves_then_one_line_and_the_signal_status(tmp_path, sig, workers):
+    """issue 20 case 10: rare ignored SIGTERM (no message, the .lock stayed, replicas since the last save lost)."""
+    cfg, out = _rare_toml(tmp_path), tmp_path / "rare.h5"
+    proc = launch(["rare", cfg, "--out", out, "--rtol", "0.002", "--quiet", "--workers", workers])
+    assert wait_for(lambda: _replicas_on_file(out) >= 1, timeout=120, proc=proc), proc.communicate()[1]
+    seen = _replicas_on_file(out)
+    kids = _children(proc.pid)
+    deliver(proc, sig)
+    status, err, seconds = finish(proc)
+    line = check_interrupt(status, err, seconds, sig, limit=20)
+    assert "replicas are in" in line and "--resume" in line, line
+    assert _replicas_on_file(out) >= seen and not Path(str(out) + ".lock").exists()
+    assert not Path(str(out) + ".partial").exists()
+    assert wait_for(lambda: not any(_alive(k) for k in kids), timeout=10)
+    _resumes(cfg, out)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_case9_rare_workers_die_with_the_main_process(tmp_path, sig):
+    """issue 20 case 9: SIGKILL or SIGTERM to the main process of rare --workers 2 left its workers running."""
+    cfg, out = _rare_toml(tmp_path), tmp_path / "rare.h5"
+    proc = launch(["rare", cfg, "--out", out, "--rtol", "0.002", "--quiet", "--workers", "2"])
+    assert wait_for(lambda: len(_children(proc.pid)) >= 2, timeout=120, proc=proc), proc.communicate()[1]
+    kids = _children(proc.pid)
+    deliver(proc, sig, to="main")
+    finish(proc)
+    assert wait_for(lambda: not any(_alive(k) for k in kids), timeout=10)
+    if sig == signal.SIGTERM:
+        assert not Path(str(out) + ".lock").exists()
+    _resumes(cfg, out)
+
+
+def _pulse_job(tmp_path, workers):
+    out = tmp_path / "wer.h5"
+    # 200 heights of about 0.7 s each (2 min serially): always interrupted long before the end
+    args = ["pulse", RUNS / "pulse.toml", "--out", out, "--quiet", "--vary", "mu.left", "--heights", "0.8", "1.2",
+            "200", "--workers", workers, "--force-size"]
+    return out, launch(args)
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["serial", "workers"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_case9_case10_pulse_under_signals(tmp_path, sig, workers):
+    """issue 20 cases 9 and 10: pulse ignored SIGTERM, and its workers outlived a killed main process."""
+    out, proc = _pulse_job(tmp_path, workers)
+    if workers > 1:
+        assert wait_for(lambda: len(_children(proc.pid)) >= 2, timeout=120, proc=proc), proc.communicate()[1]
+    else:  # past the imports and the budget check: computing
+        assert wait_for(lambda: _cpu(proc.pid) >= 4.0, timeout=120, proc=proc), proc.communicate()[1]
+    kids = _children(proc.pid)
+    deliver(proc, sig, to="main" if sig == signal.SIGKILL else "group")
+    status, err, seconds = finish(proc)
+    if sig != signal.SIGKILL:
+        line = check_interrupt(status, err, seconds, sig, limit=20)
+        assert "nothing was written" in line, line
+    assert wait_for(lambda: not any(_alive(k) for k in kids), timeout=10)
+    assert not out.exists() and not Path(str(out) + ".lock").exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_case4_a_full_disk_during_a_rare_save_is_one_line_and_resumable(tmp_path):
+    """issue 20 case 4: rare died with SIGSEGV on a full disk (ulimit -f: a 53-line traceback, a .partial left)."""
+    cfg, out = _rare_toml(tmp_path), tmp_path / "rare.h5"
+    FAULTS["injected"] += 1
+    status, err, _ = finish(launch(["rare", cfg, "--out", out, "--rtol", "0.05", "--quiet"],
+                                   preexec_fn=_size_limited(20_000)), timeout=300)
+    assert status == 2 and "Traceback" not in err, err
+    lines = own_lines(err)
+    assert len(lines) == 1 and "File too large" in lines[0] and "--resume" in lines[0], err
+    assert _replicas_on_file(out) >= 0 and not Path(str(out) + ".partial").exists()  # the last save, readable
+    assert not Path(str(out) + ".lock").exists()
+    _resumes(cfg, out)
+
+
+def test_case4_a_full_disk_during_a_pulse_save_is_one_line(tmp_path):
+    """issue 20 case 4: pulse died with SIGBUS on a full tmpfs."""
+    out = tmp_path / "wer.h5"
+    FAULTS["injected"] += 1
+    with small_filesystem(tmp_path / "small", 8192) as mount:
+        kw = {} if mount is not None else {"preexec_fn": _size_limited(8192)}
+        out = (mount or tmp_path) / "wer.h5"
+        status, err, _ = finish(launch(["pulse", RUNS / "pulse.toml", "--out", out, "--quiet", "--widths", "0",
+                                        "600", "11", "--force-size"], **kw), timeout=300)
+        assert status == 2 and "Traceback" not in err, err
+        lines = own_lines(err)
+        assert len(lines) == 1 and ("No space" in lines[0] or "File too large" in lines[0]), err
+        assert not out.exists() and not [p for p in out.parent.iterdir() if "partial" in p.name]
+
+
+def _rank0(tag) -> int | None:
+    for pid in tagged_processes(tag):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"PMI_RANK=0" in env and b"nanomag.cli" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    return None
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
+def test_case5_pulse_sigint_to_rank0_alone_under_mpiexec_ends_the_job(tmp_path):
+    """issue 20 case 5, pulse: rank 1 would wait in the map's allgather forever."""
+    out = tmp_path / "wer.h5"
+    tag = f"case5p-{os.getpid()}-{time.monotonic_ns()}"
+    proc = launch(["pulse", RUNS / "pulse.toml", "--out", out, "--quiet", "--vary", "mu.left", "--heights", "0.8",
+                   "1.2", "200", "--force-size"], ranks=2, tag=tag)
+    assert wait_for(lambda: (_rank0(tag) is not None and _cpu(_rank0(tag)) >= 4.0), timeout=120, proc=proc), \
+        proc.communicate()[1]
+    FAULTS["injected"] += 1
+    os.kill(_rank0(tag), signal.SIGINT)
+    status, err, _ = finish(proc, timeout=30)
+    assert status != 0 and "Traceback" not in err, err
+    assert [line for line in own_lines(err) if "nothing was written" in line], err
+    assert wait_for(lambda: not tagged_processes(tag), timeout=10)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
+def test_case5_sigint_to_rank0_alone_under_mpiexec_ends_the_job(tmp_path):
+    """issue 20 case 5: SIGINT to rank 0 alone hung `mpiexec -n 2 nanomag rare` forever (rank 1 in a collective)."""
+    cfg, out = _rare_toml(tmp_path), tmp_path / "rare.h5"
+    tag = f"case5-{os.getpid()}-{time.monotonic_ns()}"
+    proc = launch(["rare", cfg, "--out", out, "--rtol", "0.002", "--quiet"], ranks=2, tag=tag)
+    assert wait_for(lambda: _replicas_on_file(out) >= 1, timeout=120, proc=proc), proc.communicate()[1]
+    rank0 = _rank0(tag)
+    assert rank0 is not None
+    FAULTS["injected"] += 1
+    os.kill(rank0, signal.SIGINT)
+    status, err, seconds = finish(proc, timeout=30)
+    assert status != 0 and "Traceback" not in err, err
+    assert [line for line in own_lines(err) if line.startswith("nanomag: interrupted")], err
+    assert wait_for(lambda: not tagged_processes(tag), timeout=10)
+    assert _replicas_on_file(out) >= 1 and not Path(str(out) + ".lock").exists()
+    _resumes(cfg, out)

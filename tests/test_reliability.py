@@ -831,3 +831,306 @@ def test_property_non_numbers_for_numeric_flags_give_one_line(tmp_path, capsys, 
     captured = capsys.readouterr()
     assert status == 2 and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------- issue 20: rare and pulse
+
+def _rare_config(tmp_path) -> Path:
+    """A cheap activated switch (S0 = 6) for ``nanomag rare`` (seconds)."""
+    cfg = tmp_path / "rare.toml"
+    cfg.write_text((RUNS / "rare_switching.toml").read_text().replace("S0 = 20", "S0 = 6"))
+    return cfg
+
+
+def test_case1_a_finished_rare_file_is_not_replaced_by_run_resume(tmp_path, capsys):
+    """issue 20 case 1: `run --resume` on a finished rare file (same config text and seed) replaced it."""
+    import hashlib
+
+    cfg = _rare_config(tmp_path)
+    out = tmp_path / "rare.h5"
+    assert main(["rare", str(cfg), "--out", str(out), "--quiet", "--rtol", "0.5", "--no-exact"]) == 0
+    capsys.readouterr()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    refused(["run", cfg, "--out", out, "--resume", "--quiet"], capsys, "switching_rate", "refusing")
+    refused(["run", cfg, "--out", out, "--quiet"], capsys, "switching_rate", "refusing")
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+
+
+def _special_files(tmp_path) -> dict:
+    """A FIFO, a character device (a copy of /dev/null's numbers, made in tmp_path; root only), a symlink
+    loop and a symlink to a regular file: none may be written through or replaced."""
+    import stat
+
+    made = {}
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)
+    made["FIFO"] = fifo
+    node = tmp_path / "null.h5"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        made["device node"] = node
+    except (PermissionError, OSError):
+        pass
+    loop = tmp_path / "loop.h5"
+    loop.symlink_to(loop.name)
+    made["symlink loop"] = loop
+    target = tmp_path / "target.h5"
+    target.write_bytes(b"precious")
+    link = tmp_path / "link.h5"
+    link.symlink_to(target.name)
+    made["symlink"] = link
+    return made
+
+
+def _snapshot(paths) -> dict:
+    return {p: (os.lstat(p).st_mode, os.lstat(p).st_ino, os.lstat(p).st_rdev) for p in paths}
+
+
+@pytest.mark.parametrize("command", ["run", "spectroscopy", "pulse", "rare"])
+def test_case2_special_files_are_never_written_through_or_replaced(tmp_path, capsys, command):
+    """issue 20 case 2: --force replaced device nodes, FIFOs and symlinks (and run --out LOOP without it)."""
+    cfg = _rare_config(tmp_path)
+    pulse_cfg = tmp_path / "pulse.toml"
+    pulse_cfg.write_text((RUNS / "pulse.toml").read_text())
+    argv = {"run": ["run", cfg, "--quiet"], "rare": ["rare", cfg, "--quiet"],
+            "pulse": ["pulse", pulse_cfg, "--quiet"],
+            "spectroscopy": ["spectroscopy", cfg, "--vg", "-1", "1", "2", "--vbias", "-1", "1", "2", "--quiet"]}
+    special = _special_files(tmp_path)
+    before = _snapshot(special.values())
+    for path in special.values():
+        for extra in (["--force"], [], ["--resume"]):
+            if extra == ["--resume"] and command in ("spectroscopy", "pulse"):
+                continue
+            refused(argv[command] + ["--out", path] + extra, capsys, str(path.name), "not a regular file")
+    assert _snapshot(special.values()) == before
+    assert (tmp_path / "target.h5").read_bytes() == b"precious"
+
+
+def test_case6_special_config_files_are_refused_at_once(tmp_path, capsys):
+    """issue 20 case 6: a FIFO as config hung every command; /dev/zero was read until memory ran out."""
+    import stat
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    configs = [fifo]
+    zero = tmp_path / "zero.toml"
+    try:
+        os.mknod(zero, stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero's numbers, in tmp_path
+        configs.append(zero)
+    except (PermissionError, OSError):
+        pass
+    for cfg in configs:
+        for command in COMMANDS:
+            argv, files = _commands(cfg, tmp_path)[command]
+            refused(argv, capsys, "not a regular file", files=files)
+
+
+def test_case6_the_config_read_is_capped_whatever_st_size_says(tmp_path, monkeypatch):
+    """issue 20 case 6: read_config trusted st_size; the read itself is now capped."""
+    from nanomag.io import config as config_module
+
+    monkeypatch.setattr(config_module, "MAX_FILE_BYTES", 100)
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * 200 + "\n")
+    with pytest.raises(nm.ConfigError, match="bytes"):
+        config_module.read_config(big)
+
+
+def test_case11_toml_nested_thousands_deep_is_one_line(tmp_path, capsys):
+    """issue 20 case 11: TOML nested 2000 deep gave a RecursionError in every command."""
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("a = " + "[" * 2000 + "]" * 2000 + "\n")
+    for command in COMMANDS:
+        argv, files = _commands(cfg, tmp_path)[command]
+        refused(argv, capsys, "nested too deeply", files=files)
+
+
+def test_case12_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    """issue 20 case 12: --out '' silently used the default name."""
+    monkeypatch.chdir(tmp_path)
+    cfg = _rare_config(tmp_path)
+    pulse_cfg = tmp_path / "pulse.toml"
+    pulse_cfg.write_text((RUNS / "pulse.toml").read_text())
+    for argv in (["run", cfg, "--quiet"], ["rare", cfg, "--quiet"], ["pulse", pulse_cfg, "--quiet"],
+                 ["spectroscopy", cfg, "--vg", "-1", "1", "2", "--vbias", "-1", "1", "2", "--quiet"],
+                 ["compare", cfg, "--n-traj", "10", "--quiet"]):
+        before = set(tmp_path.iterdir())
+        refused(argv + ["--out", ""], capsys, "--out", "empty")
+        assert set(tmp_path.iterdir()) == before
+
+
+def _rare_pulse_flag_cases():
+    """Every flag of `rare` and `pulse` with bad values (issue 20: their flag tables had no case)."""
+    rare = ["rare", "{cfg}", "--out", "{tmp}/r.h5", "--quiet"]
+    wer = ["rare", "{pcfg}", "--out", "{tmp}/r.h5", "--quiet"]
+    pulse = ["pulse", "{pcfg}", "--out", "{tmp}/w.h5", "--quiet"]
+    bad_float = {"zero": "0", "negative": "-1", "nan": "nan", "inf": "inf", "text": "x", "empty": ""}
+    bad_count = {"zero": "0", "negative": "-3", "text": "x", "fraction": "2.5", "exponent": "1e3"}
+    cases = []
+    for flag in ("--rtol", "--max-events"):
+        for label, v in bad_float.items():
+            cases.append((f"rare {flag} {label}", rare + [flag, v], flag))
+    cases.append(("rare --rtol 1e-200 (case 11)", rare + ["--rtol", "1e-200"], "--rtol"))
+    for flag in ("--trials", "--launches", "--bins", "--walkers", "--steps", "--workers"):
+        for label, v in bad_count.items():
+            cases.append((f"rare {flag} {label}", rare + [flag, v], flag))
+    for label, v in {"one": "1", "zero": "0", "text": "x"}.items():
+        cases.append((f"rare --min-replicas {label}", rare + ["--min-replicas", v], "--min-replicas"))
+    cases += [
+        ("rare --trials beyond the stream layout", rare + ["--trials", str(2**24 + 1)], "trials"),
+        ("rare --launches 1e18 (case 11)", rare + ["--launches", "1" + "0" * 18], "--force-size"),
+        ("rare --min-replicas 1e9 (case 7)", rare + ["--min-replicas", "1" + "0" * 9], "--force-size"),
+        ("rare --workers 1e30 (case 8)", rare + ["--workers", "1e30"], "--workers"),
+        ("rare --workers a million (case 8)", rare + ["--workers", "1000000"], "--workers"),
+        ("rare --interfaces text", rare + ["--interfaces", "x"], "--interfaces"),
+        ("rare --interfaces outside", rare + ["--interfaces", "0.9"], "interfaces"),
+        ("rare --interfaces decreasing", rare + ["--interfaces", "-0.2,-0.5"], "interfaces"),
+        ("rare --interfaces empty", rare + ["--interfaces", ","], "interfaces"),
+        ("rare --interfaces with a protocol", wer + ["--interfaces", "0.1"], "--interfaces"),
+        ("rare --walkers beyond the ensemble's size", wer + ["--walkers", "100000000"], "walkers"),
+        ("rare --resume and --force", rare + ["--resume", "--force"], "choose one"),
+        ("rare --resume of nothing", rare + ["--resume"], "does not exist"),
+        ("rare --out a directory", ["rare", "{cfg}", "--out", "{tmp}", "--quiet"], "directory"),
+        ("rare --out empty (case 12)", ["rare", "{cfg}", "--out", "", "--quiet"], "empty"),
+        ("rare unknown flag", rare + ["--chunk-size", "3"], "unrecognized"),
+        ("rare without config", ["rare"], "config"),
+        ("pulse without a protocol", ["pulse", "{cfg}", "--out", "{tmp}/w.h5", "--quiet"], "protocol"),
+        ("pulse --vary unknown", pulse + ["--vary", "nope"], "--vary"),
+        ("pulse --vary an unknown lead", pulse + ["--vary", "mu.nope"], "--vary"),
+        ("pulse --vary duration (case 12)", pulse + ["--vary", "duration", "--heights", "1", "2", "3"], "--widths"),
+        ("pulse --heights without --vary", pulse + ["--heights", "1", "2", "3"], "--vary"),
+        ("pulse --widths 1e20 (case 11)", pulse + ["--widths", "0", "600", "1e20"], "--widths"),
+        ("pulse widths x heights (case 12)", pulse + ["--widths", "0", "600", "1000000", "--vary", "mu.left",
+                                                      "--heights", "1", "2", "1000000"], "would take"),
+        ("pulse --widths LO < 0", pulse + ["--widths", "-1", "600", "3"], "--widths"),
+        ("pulse --widths unknown unit", pulse + ["--widths", "0", "10parsec", "3"], "--widths"),
+        ("pulse --segment out of range", pulse + ["--segment", "5"], "--segment"),
+        ("pulse --segment negative", pulse + ["--segment", "-1"], "--segment"),
+        ("pulse --segment text", pulse + ["--segment", "x"], "--segment"),
+        ("pulse --workers a million (case 8)", pulse + ["--workers", "1000000"], "--workers"),
+        ("pulse --workers 1e30 (case 8)", pulse + ["--workers", "1e30"], "--workers"),
+        ("pulse --plot unknown format", pulse + ["--plot", "{tmp}/m.xyz"], "--plot"),
+        ("pulse --plot equals --out", ["pulse", "{pcfg}", "--out", "{tmp}/w.png", "--plot", "{tmp}/w.png"], "--plot"),
+        ("pulse --out a directory", ["pulse", "{pcfg}", "--out", "{tmp}", "--quiet"], "directory"),
+        ("pulse --out empty (case 12)", ["pulse", "{pcfg}", "--out", "", "--quiet"], "empty"),
+        ("pulse unknown flag", pulse + ["--resume"], "unrecognized"),
+    ]
+    for axis in ("--widths", "--heights"):
+        extra = ["--vary", "mu.left"] if axis == "--heights" else []
+        for label, trio in {"HI < LO": ["600", "0", "3"], "N = 0": ["0", "1", "0"], "N fractional": ["0", "1", "2.5"],
+                            "NaN": ["nan", "1", "3"], "inf": ["0", "inf", "3"], "text": ["0", "x", "3"]}.items():
+            cases.append((f"pulse {axis} {label}", pulse + extra + [axis] + trio, axis))
+    for flag in ("--start-u", "--target-u"):
+        for label, v in {"above 1": "1.5", "nan": "nan", "text": "x"}.items():
+            cases.append((f"pulse {flag} {label}", pulse + [flag, v], flag.strip("-")[:5]))
+    return cases
+
+
+RARE_PULSE_FLAG_CASES = _rare_pulse_flag_cases()
+
+
+@pytest.mark.parametrize("label,argv,message", RARE_PULSE_FLAG_CASES, ids=[c[0] for c in RARE_PULSE_FLAG_CASES])
+def test_every_bad_rare_and_pulse_flag_is_refused(tmp_path, capsys, good_config, label, argv, message):
+    """issue 20: every flag of rare and pulse, one line and exit 2, nothing written."""
+    pcfg = tmp_path / "protocol.toml"
+    pcfg.write_text(to_toml(with_protocol()))
+    argv = [a.format(cfg=good_config, pcfg=pcfg, tmp=tmp_path) for a in argv]
+    before = set(tmp_path.iterdir())
+    refused(argv, capsys, message)
+    assert set(tmp_path.iterdir()) == before, "an output file was written"
+
+
+def test_case7_rare_refuses_what_cannot_fit_before_any_file(tmp_path, capsys, eight_gigabytes):
+    """issue 20 case 7: rare allocated for 27 s on S0 = 1e8 and hung on 30 000 segments; --force-size did nothing."""
+    huge = single()
+    huge["grain"]["S0"] = 1e8
+    cfg = tmp_path / "huge.toml"
+    cfg.write_text(to_toml(huge))
+    out = tmp_path / "r.h5"
+    refused(["rare", cfg, "--out", out, "--quiet"], capsys, "--force-size", files=[out])
+    many = with_protocol()
+    many["protocol"] = [{"duration": 1.0, "h": 0.1}] * 1001
+    cfg.write_text(to_toml(many))
+    refused(["rare", cfg, "--out", out, "--quiet"], capsys, "1001 segments", "--force-size", files=[out])
+    slow = with_protocol()
+    slow["protocol"] = [{"duration": 1e12, "h": 0.1}]
+    cfg.write_text(to_toml(slow))
+    refused(["rare", cfg, "--out", out, "--quiet"], capsys, "would take", "--force-size", files=[out])
+
+
+@pytest.mark.parametrize("label,change,message", [
+    ("seed = 2**200", ("run", "seed", 2**200), "seed"),
+    ("a 5000-digit integer", ("run", "seed", 777), "digits"),
+    ("duration = 1e-320", ("protocol", "duration", 1e-320), "duration"),
+])
+def test_case11_rare_and_pulse_tracebacks_are_one_line(tmp_path, capsys, label, change, message):
+    """issue 20 case 11: these gave tracebacks (and seed = 2**200 left a .partial)."""
+    cfg = with_protocol()
+    where, key, value = change
+    (cfg[where][0] if where == "protocol" else cfg[where])[key] = value
+    path = tmp_path / "bad.toml"
+    text = to_toml(cfg)
+    if label == "a 5000-digit integer":
+        text = text.replace("seed = 777", "seed = " + "9" * 5000)
+    path.write_text(text)
+    for command in ("rare",) if label == "seed = 2**200" else ("rare", "pulse"):  # pulse draws no random number
+        argv, files = _commands(path, tmp_path)[command]
+        refused(argv, capsys, message, files=files)
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_case11_a_protocol_whose_replicas_all_give_wer_one_reports(tmp_path, capsys):
+    """issue 20 case 11: all replicas at WER = 1 gave a ZeroDivisionError after writing the file."""
+    cfg = with_protocol()
+    cfg["protocol"][0]["duration"] = 1e-6  # nothing happens: the bit stays, WER = 1 in every replica
+    path = tmp_path / "one.toml"
+    path.write_text(to_toml(cfg))
+    out = tmp_path / "one.h5"
+    assert main(["rare", str(path), "--out", str(out), "--quiet", "--json", "--no-exact"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert json.loads(captured.out)["wer"] == 1.0
+
+
+def test_case12_rare_force_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, capsys, monkeypatch):
+    """issue 20 case 12: rare --force destroyed the old result at start."""
+    import hashlib
+
+    from nanomag.run import rare as rare_room
+
+    cfg = tmp_path / "rare.toml"
+    cfg.write_text((RUNS / "rare_switching.toml").read_text().replace("S0 = 20", "S0 = 6"))
+    out = tmp_path / "rare.h5"
+    assert main(["rare", str(cfg), "--out", str(out), "--quiet", "--rtol", "0.5", "--no-exact"]) == 0
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    seen = []
+
+    def on_save(n):  # every save before the last: the old result is untouched, the new run is beside it
+        seen.append((hashlib.sha256(out.read_bytes()).hexdigest(), rare_room.new_path(out).exists()))
+
+    original = rare_room.run_rare
+    monkeypatch.setattr(rare_room, "run_rare", lambda *a, **kw: original(*a, **kw, on_save=on_save, save_interval=0))
+    assert main(["rare", str(cfg), "--out", str(out), "--quiet", "--rtol", "0.3", "--force", "--no-exact"]) == 0
+    capsys.readouterr()
+    assert len(seen) >= 2 and all(d == digest and beside for d, beside in seen[:-1])
+    assert hashlib.sha256(out.read_bytes()).hexdigest() != digest and not rare_room.new_path(out).exists()
+
+
+def test_case12_silently_wrong_api_calls_are_refused():
+    """issue 20 case 12: rational_propagate took unsorted/negative/NaN times, propagate(tol=-1) hung,
+    Segment(mu={-1: ...}) set the last lead."""
+    from nanomag.markov.chain import propagate
+    from nanomag.markov.rates import build
+    from nanomag.markov.stiff import rational_propagate
+
+    model = build(nm.Device(grain=nm.Grain(S0=2, kappa=1.0, h=0.1, alpha=0.1, T=0.3)))
+    p0 = np.zeros(model.n_states)
+    p0[0] = 1.0
+    for times in ([2.0, 1.0], [-1.0, 1.0], [math.nan], [[1.0]]):
+        with pytest.raises(nm.ConfigError, match="times"):
+            rational_propagate(model.generator, p0, np.array(times))
+    for tol in (-1, 0, math.nan, 2.0):
+        with pytest.raises(nm.ConfigError, match="tol"):
+            propagate(model.generator, p0, [1.0], tol=tol)
+    with pytest.raises(nm.ConfigError, match="lead index"):
+        nm.Segment(1.0, mu={-1: 0.3})

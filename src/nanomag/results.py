@@ -664,8 +664,11 @@ class WERMap:
         if w.size < 2:
             return out
         for i, row in enumerate(self.wer[:, order][:, -n_last:]):
-            if np.all(row > 0):
-                out[i] = np.polyfit(w, np.log(row), 1)[0]
+            if np.all(row > 0) and np.ptp(w) > 0:
+                try:
+                    out[i] = np.polyfit(w, np.log(row), 1)[0]
+                except (np.linalg.LinAlgError, ValueError):  # widths too close for a fit
+                    pass
         return out
 
     @property
@@ -1016,6 +1019,10 @@ class SampledWER(_PlannedReplicas):
         (1.96 / rtol)^2 (1 - wer) / wer runs (binomial), of :attr:`events_per_run` events each.
         """
         wer = self.value
+        if wer >= 1:  # every run is an error: one run says so
+            return 0.0
+        if not (wer > 0 and rtol > 0):  # issue 20 case 11: all replicas at WER = 1 gave rtol = 0 here
+            return math.inf
         return (1.96 / rtol) ** 2 * (1 - wer) / wer * self.events_per_run
 
     def _sides(self) -> np.ndarray:

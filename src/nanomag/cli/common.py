@@ -27,13 +27,12 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..errors import NanomagError, RegimeWarning
+from ..errors import ConfigError, NanomagError, RegimeWarning
 from ..io.outputs import FIGURE_SUFFIXES, check_output, replace_atomically
 
-__all__ = ["ArgumentParser", "run_command", "positive_int", "positive_float", "nonneg_int", "finite_float",
-           "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output", "write_result",
-           "default_name",
-           "is_rank0", "error_line", "EXIT_BAD_INPUT"]
+__all__ = ["ArgumentParser", "run_command", "say", "check_workers", "positive_int", "positive_float", "nonneg_int",
+           "finite_float", "u_value", "int_at_least", "add_force_flags", "add_job_flags", "output", "figure_output",
+           "write_result", "default_name", "is_rank0", "error_line", "EXIT_BAD_INPUT"]
 
 #: Exit status of every refusal of bad input.
 EXIT_BAD_INPUT = 2
@@ -58,7 +57,7 @@ def error_line(message) -> str:
     return f"nanomag: error: {text}"
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     if is_rank0():
         print(line, file=sys.stderr, flush=True)
 
@@ -71,7 +70,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         where = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
-        _say(error_line(f"{where}{message} (see {self.prog} --help)"))
+        say(error_line(f"{where}{message} (see {self.prog} --help)"))
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -136,6 +135,20 @@ def add_job_flags(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable summary")
 
 
+#: Worker processes per CPU accepted without --force-size (each holds its own copy of the chain).
+WORKERS_PER_CPU = 4
+
+
+def check_workers(args) -> int:
+    """Refuse ``--workers`` beyond :data:`WORKERS_PER_CPU` per CPU (a fork bomb) unless ``--force-size``."""
+    workers = getattr(args, "workers", 1)
+    cpus = os.cpu_count() or 1
+    if workers > WORKERS_PER_CPU * cpus and not getattr(args, "force_size", False):
+        raise ConfigError(f"--workers: {workers} processes on {cpus} CPUs (at most {WORKERS_PER_CPU * cpus}, "
+                          f"{WORKERS_PER_CPU} per CPU); use fewer, or pass --force-size to try anyway")
+    return workers
+
+
 def add_force_flags(p, *, force_help: str = "overwrite existing output files (never a file a live run writes)"):
     """``--force`` and ``--force-size`` on a subcommand."""
     p.add_argument("--force", action="store_true", help=force_help)
@@ -178,7 +191,7 @@ def _one_line_warning(show):
     """A ``warnings.showwarning`` that prints nanomag's own warnings as ``nanomag: warning: ...`` (one line)."""
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RegimeWarning):
-            _say(f"nanomag: warning: {' '.join(str(message).split())}")
+            say(f"nanomag: warning: {' '.join(str(message).split())}")
         else:
             show(message, category, filename, lineno, file, line)
     return showwarning
@@ -207,17 +220,17 @@ def run_command(func, args) -> int:
         if debug:
             raise
         if not getattr(exc, "reported_by_rank0", False):
-            _say(error_line(exc))
+            say(error_line(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:  # includes nanomag.run.signals.Interrupted
         status = getattr(exc, "exit_status", 130)
         message = str(exc) if getattr(exc, "signum", None) else "interrupted"
-        _say(f"nanomag: {' '.join(message.split())}")
+        say(f"nanomag: {' '.join(message.split())}")
         return status
     except MemoryError:
         if debug:
             raise
-        _say(error_line("out of memory; make the request smaller (fewer states, points or trajectories)"))
+        say(error_line("out of memory; make the request smaller (fewer states, points or trajectories)"))
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         try:  # stdout went away (| head): say nothing more
@@ -230,5 +243,5 @@ def run_command(func, args) -> int:
         if debug:
             raise
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        _say(error_line(f"{where}{exc.strerror or exc}"))
+        say(error_line(f"{where}{exc.strerror or exc}"))
         return EXIT_BAD_INPUT

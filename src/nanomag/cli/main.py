@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .common import (
     ArgumentParser,
     add_force_flags,
     add_job_flags,
+    check_workers,
     default_name,
     figure_output,
     finite_float,
@@ -34,6 +36,7 @@ from .common import (
     positive_float,
     positive_int,
     run_command,
+    say,
     write_result,
 )
 
@@ -179,7 +182,7 @@ def _cmd_run(args) -> int:
     if args.resume and args.force:
         raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
     comm = get_comm()
-    out = args.out or f"{Path(args.config).stem}.h5"
+    out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
     rank = comm.Get_rank() if comm is not None else 0
     summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
                            chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
@@ -211,7 +214,7 @@ def _cmd_compare(args) -> int:
     seed = args.seed if args.seed is not None else (cfg.run.seed if cfg.run else 0)
     if n_traj < 2:
         raise ConfigError(f"{cfg.path}: [run] n_traj: compare needs >= 2 trajectories, got {n_traj} (or pass --n-traj)")
-    out = figure_output(args.out or default_name(args.config, "compare", ".png"), args)
+    out = figure_output(args.out if args.out is not None else default_name(args.config, "compare", ".png"), args)
     dev = cfg.device
     check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
     prob = FirstPassageProblem.create(dev, start_u, target_u)  # refuses a start in the target, an unreachable one
@@ -245,12 +248,12 @@ def _cmd_spectroscopy(args) -> int:
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo and n >= 2 and n == int(n)):
             raise ConfigError(f"{key}: expected LO HI N with HI > LO and integer N >= 2, got {lo:g} {hi:g} {n:g}")
     n_points = float(args.vg[2]) * float(args.vbias[2])
-    out = output(args.out or default_name(args.config, "spectroscopy", ".h5"), args)
+    out = output(args.out if args.out is not None else default_name(args.config, "spectroscopy", ".h5"), args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")
     comm = get_comm()
-    workers = comm.Get_size() if comm is not None else args.workers
+    workers = comm.Get_size() if comm is not None else check_workers(args)
     n_states = check_states(cfg.device.grain, what=f"{cfg.path}: the master equation", force=args.force_size,
                             per_rank=comm is not None)
     check_memory(f"the maps ({n_points:.3g} points)", 64.0 * n_points + (workers > 1) * BYTES_PER_STATE * n_states,
@@ -361,12 +364,41 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _interruptible(run, note: str | None):
+    """``run()`` with SIGINT and SIGTERM raising :class:`~nanomag.run.signals.Interrupted` (the first one only:
+    a second does not break the save the first started).  ``note``: what an interrupt keeps, when the
+    command does not say it itself.  Under mpiexec an interrupted rank ends the whole job
+    (``MPI_Abort``) once it has said so: the other ranks would wait in a collective forever.
+    """
+    from ..run.mpi import get_comm
+    from ..run.signals import Interrupted, StopFlag
+
+    stop = StopFlag(raising=True, once=True).install()
+    try:
+        return run()
+    except KeyboardInterrupt as exc:
+        if not isinstance(exc, Interrupted):
+            exc = Interrupted(stop.signum or signal.SIGINT, note=note)
+        elif exc.note is None and exc.done is None:
+            exc.note = note
+        comm = get_comm()
+        if comm is not None and comm.Get_size() > 1:
+            if comm.Get_rank() == 0:
+                say(f"nanomag: {' '.join(str(exc).split())}")
+            sys.stderr.flush()
+            comm.Abort(exc.exit_status)
+        raise exc from None
+    finally:
+        stop.restore()
+
+
 def _cmd_pulse(args) -> int:
     from ..run.maps import mpi_map, process_map
     from ..run.mpi import get_comm
     from .pulse import run_pulse
 
-    return run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+    return _interruptible(lambda: run_pulse(args, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map),
+                          "nothing was written (the map is written only once complete)")
 
 
 def _cmd_noise(args) -> int:
@@ -384,7 +416,8 @@ def _cmd_rare(args) -> int:
     from ..run.rare import run_rare
     from .rare import run_rare_command
 
-    return run_rare_command(args, run_rare=run_rare, get_comm=get_comm, mpi_map=mpi_map, process_map=process_map)
+    return _interruptible(lambda: run_rare_command(args, run_rare=run_rare, get_comm=get_comm, mpi_map=mpi_map,
+                                                   process_map=process_map), "nothing was written")
 
 
 def main(argv=None) -> int:

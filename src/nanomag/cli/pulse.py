@@ -26,6 +26,7 @@ from ..run.budget import check_memory, check_states, check_time
 from .common import (
     add_force_flags,
     add_job_flags,
+    check_workers,
     figure_output,
     finite_float,
     output,
@@ -39,6 +40,10 @@ __all__ = ["add_pulse_command", "run_pulse", "SECONDS_PER_NONZERO"]
 SECONDS_PER_NONZERO = 2e-9
 #: Non-zeros of the generator per state (band of the single-orbital grain; multi-level grains have more).
 NONZEROS_PER_STATE = 5
+
+
+#: Points per axis of a map (its memory and time are checked after, against the machine).
+MAX_GRID = 10**8
 
 
 def _width(text: str):
@@ -55,6 +60,8 @@ def _grid(name: str, values) -> np.ndarray:
     lo, hi, n = values
     if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo and n >= 1 and n == int(n)):
         raise ConfigError(f"--{name}: expected LO HI N with HI >= LO and an integer N >= 1, got {lo:g} {hi:g} {n:g}")
+    if n > MAX_GRID:  # before any allocation (issue 20 case 11: --widths 0 600 1e20)
+        raise ConfigError(f"--{name}: at most {MAX_GRID:.0e} points, got {n:.3g}")
     if int(n) > 1 and hi == lo:
         raise ConfigError(f"--{name}: HI must exceed LO for N > 1, got {lo:g} {hi:g} {int(n)}")
     return np.linspace(lo, hi, int(n))
@@ -69,7 +76,8 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     cfg = read_config(args.config)
     dev, protocol = cfg.device, cfg.protocol
     start_u, target_u, widths, heights = _pulse_inputs(cfg, args)
-    out = output(args.out or f"{Path(args.config).stem}_wer.h5", args)
+    check_workers(args)
+    out = output(args.out if args.out is not None else f"{Path(args.config).stem}_wer.h5", args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
     if plot is not None and plot.resolve() == Path(out).resolve():
         raise ConfigError("--plot: must differ from --out")
@@ -113,6 +121,8 @@ def _pulse_inputs(cfg, args):
     if args.heights is not None and args.vary is None:
         raise ConfigError("--heights: name the parameter they set with --vary (e.g. --vary mu.left)")
     pulse = protocol[args.segment]
+    if args.vary == "duration":  # issue 20 case 12: every row was the same map
+        raise ConfigError("--vary duration: the pulse's width is its duration; vary it with --widths")
     if args.vary is not None:
         try:  # a bad name fails here, before any work
             pulse.with_parameter(args.vary, pulse.parameter(args.vary, dev)).apply(dev)
@@ -144,7 +154,9 @@ def _check_budget(cfg, args, comm, widths, heights, start_u, target_u) -> int:
     # the largest exit rate of the pulse bounds the mat-vecs per unit width
     models = segment_models(dev, protocol)
     lam = max(float(-m.generator.diagonal().min()) for m in models)
-    matvecs = n_heights * lam * float(widths[-1]) + sum(lam * s.duration for s in protocol.segments) + 1e3
+    # one propagation per height serves every width, but each width is one more read-out (issue 20 case 12)
+    matvecs = (n_heights * lam * float(widths[-1]) + sum(lam * s.duration for s in protocol.segments) + 1e3
+               + float(n_heights) * widths.size)
     check_time(f"the map ({n_heights} heights up to width {widths[-1]:g}, largest exit rate {lam:.3g})",
                matvecs * NONZEROS_PER_STATE * n_states * SECONDS_PER_NONZERO, workers=workers,
                force=args.force_size)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, SolverError
 from ..io.config import read_config
-from .common import add_force_flags, add_job_flags, int_at_least, positive_float, positive_int
+from .common import add_force_flags, add_job_flags, check_workers, int_at_least, positive_float, positive_int
 
 __all__ = ["add_rare_command", "run_rare_command"]
 
@@ -52,9 +52,11 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
                     min_replicas=args.min_replicas)
-    out = Path(args.out or f"{Path(args.config).stem}_rare.h5")
+    out = args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5"
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
+    check_workers(args)
+    _check_budget(cfg, spec, args, comm)
     if comm is not None:
         map_fn = mpi_map(comm)
     else:
@@ -64,6 +66,49 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     if rank != 0:
         return 0
     return REPORTS[spec.kind](args, cfg, spec, est, out)
+
+
+#: Protocol segments a rare-event run accepts without --force-size (one rate model each).
+MAX_SEGMENTS = 1000
+#: Events per launch or trial assumed by the time estimate of the first stage (a floor: the barrier adds more).
+EVENTS_PER_TRIAL = 10
+
+
+def _check_budget(cfg, spec, args, comm) -> None:
+    """Refuse, before any work, a run that cannot fit: the master equation's states, one replica's buffers,
+    the protocol's segments, and the first stage's time (issue 20 case 7).  ``--force-size`` overrides."""
+    from ..markov.rates import build
+    from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check_states, check_time
+
+    force = args.force_size
+    workers = comm.Get_size() if comm is not None else args.workers
+    n_states = check_states(cfg.device.grain, what=f"{cfg.path}: the chain", force=force,
+                            per_rank=comm is not None)
+    first = f"the first stage ({spec.min_replicas} replicas"
+    from ..io.rare import rare_kind
+
+    if not rare_kind(spec.kind).with_protocol:  # forward flux sampling
+        # launch buffer (int64, 2 per launch) and the per-trial outputs (26 B) of one replica, plus the tables
+        need = 16.0 * spec.launches + 26.0 * spec.trials + BYTES_PER_STATE * n_states
+        check_memory(f"one replica ({spec.launches} launches, {spec.trials} trials per stage)", need, force=force)
+        events = float(spec.min_replicas) * (spec.launches + spec.trials) * EVENTS_PER_TRIAL
+        check_time(f"{first} x ({spec.launches} launches + {spec.trials} trials) x >= {EVENTS_PER_TRIAL} events)",
+                   events * SECONDS_PER_EVENT, workers=workers, force=force)
+        return
+    protocol = cfg.protocol
+    if protocol.n_segments > MAX_SEGMENTS and not force:
+        raise ConfigError(f"{cfg.path}: the protocol has {protocol.n_segments} segments (at most {MAX_SEGMENTS}, "
+                          f"one rate model each); merge segments, or pass --force-size to try anyway")
+    # the walkers advance in real time: events ~ walkers x largest exit rate x the protocol's duration
+    lam = 0.0
+    for seg in protocol.segments:
+        diag = build(seg.apply(cfg.device)).generator.diagonal()
+        lam = max(lam, float(-diag.min()))
+    total = sum(float(seg.duration) for seg in protocol.segments)
+    walkers = float(spec.bins + 1) * spec.walkers
+    events = float(spec.min_replicas) * walkers * (lam * total + spec.steps)
+    check_time(f"{first} x {walkers:.0f} walkers x largest exit rate {lam:.3g} x protocol duration {total:.3g})",
+               events * SECONDS_PER_EVENT, workers=workers, force=force)
 
 
 def _report_switching(args, cfg, spec, est, out) -> int:

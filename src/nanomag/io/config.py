@@ -14,6 +14,7 @@ dimensionless meaning.  The strings are converted by the model
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
 import warnings
 from dataclasses import dataclass
@@ -378,17 +379,34 @@ def _parse_config(text: str, path: str) -> Config:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except ValueError as exc:  # issue 20 case 11: an integer of thousands of digits (Python's conversion limit)
+        if "digits" not in str(exc):
+            raise
+        raise ConfigError(f"{path}: invalid TOML: an integer with more than {sys.get_int_max_str_digits()} "
+                          f"digits") from None
+    except RecursionError:  # issue 20 case 11: arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply for a configuration") from None
     return Config(device=device, run=run, text=text, path=path, protocol=protocol)
 
 
 def read_config(path) -> Config:
     """Read a TOML file into a :class:`Config` (device, run section and the raw text)."""
+    import stat
+
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{path}: cannot read: Is a directory")
+        if not stat.S_ISREG(mode):  # issue 20 case 6: a FIFO blocks, /dev/zero never ends
+            raise ConfigError(f"{path}: is not a regular file (a FIFO, device or socket), not a configuration file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ConfigError(f"{path}: {path.stat().st_size} bytes is not a configuration file "
                               f"(at most {MAX_FILE_BYTES} bytes)")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # st_size is not trusted: at most one byte more than allowed is read
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_FILE_BYTES} bytes is not a configuration file")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     if b"\0" in data:

@@ -244,6 +244,13 @@ class EnsembleFile:
             if theirs != mine:
                 what = "configuration text differs" if label == "config" else f"seed {theirs} != {mine}"
                 raise ConfigError(f"--resume: {path} was written by another run ({what}); refusing to touch it")
+        kind = attrs.get("kind")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        mine = cfg.run.kind if cfg.run is not None else None
+        if "method" in attrs or (kind is not None and kind != mine):
+            # issue 20 case 1: a rare-event result (or another kind of run) shares the config text and seed
+            raise ConfigError(f"--resume: {path} holds a {kind} result, not a {mine} ensemble; "
+                              f"refusing to touch it (give another --out)")
         if not complete or "chunk_size" not in attrs or attrs.get("status") == "creating":
             return "incomplete"
         return "resumable"

@@ -11,6 +11,9 @@
 * :func:`check_output` -- refuse, before any work, an output path that cannot
   be written: a directory, a read-only place, an unknown figure format, or an
   existing file without ``force`` (and, with ``force``, a file of a live run).
+* :func:`check_regular` -- refuse a path that exists and is not a regular
+  file (a symlink, FIFO, device node, socket): it is never written through
+  or replaced, even with ``--force``.
 * :func:`replace_atomically` -- write a result under a temporary name in the
   same directory and rename it over ``FILE`` only when it is complete: a
   failure (full disk, interrupt) leaves the old file as it was.
@@ -28,8 +31,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["RunLock", "check_output", "replace_atomically", "live_writer", "FIGURE_SUFFIXES", "lock_path",
-           "WRITE_ERRORS", "describe_os_error", "chunk_bounds"]
+__all__ = ["RunLock", "check_output", "check_regular", "replace_atomically", "live_writer", "FIGURE_SUFFIXES",
+           "lock_path", "write_image", "WRITE_ERRORS", "describe_os_error", "chunk_bounds"]
 
 #: Figure formats every matplotlib installation writes (checked before the computation).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -168,6 +171,32 @@ class RunLock:
         self.release()
 
 
+def check_regular(path, what: str = "--out") -> Path:
+    """Refuse ``path`` if it exists and is not a regular file (symlink, FIFO, device node, socket, loop).
+
+    Such a path is never opened (opening a FIFO blocks), written through or
+    replaced, whatever ``--force`` says.  Returns it as a Path.
+    """
+    import stat
+
+    p = Path(path)
+    try:
+        mode = os.lstat(p).st_mode
+    except FileNotFoundError:
+        return p
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot inspect {p}: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        return p
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{what}: {p} is a directory; give a file name")
+    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device node" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ConfigError(f"{what}: {p} is {kind}, not a regular file; refusing to write through or replace it "
+                      f"(even with --force): give a plain file name")
+
+
 def check_output(path, *, force: bool, what: str = "--out", suffixes=None, exists_hint: str = "") -> Path:
     """Refuse an output path before any work is done; returns it as a Path.
 
@@ -178,7 +207,7 @@ def check_output(path, *, force: bool, what: str = "--out", suffixes=None, exist
     """
     if path is None or str(path).strip() == "":
         raise ConfigError(f"{what}: empty path")
-    p = Path(path)
+    p = check_regular(path, what)
     if suffixes is not None and p.suffix.lower() not in suffixes:
         got = f"'{p.suffix}'" if p.suffix else "no extension"
         raise ConfigError(f"{what}: {p} has {got}; use one of {', '.join(suffixes)}")
@@ -215,7 +244,7 @@ def replace_atomically(path, what: str = "--out"):
     never replaced.  On failure the temporary file is removed and ``path`` is
     left as it was; an OSError (full disk, ...) becomes a one-line ConfigError.
     """
-    path = Path(path)
+    path = check_regular(path, what)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     with RunLock(path).acquire(what):
         try:
@@ -226,6 +255,29 @@ def replace_atomically(path, what: str = "--out"):
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def write_image(path, data: bytes) -> None:
+    """Write ``data`` (an HDF5 file built in memory) to ``path`` with plain system calls, then fsync.
+
+    A full disk or a file size limit is an OSError here, never an HDF5
+    library left half-written (whose clean-up crashed the process with
+    SIGSEGV); ``path`` is removed on failure.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
 
 
 #: What h5py raises when the operating system refuses a write (full disk, file size limit, ...).

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import math
 import os
@@ -59,6 +60,7 @@ from ..rare.we import WERSampler
 from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
 from .kinds import run_kind
+from .outputs import write_image
 
 __all__ = ["RareSpec", "rare_spec", "make_sampler", "RareState", "write_rare", "read_rare_state", "read_rare",
            "SEEDING", "RareKind", "RARE_KINDS", "rare_kind"]
@@ -224,6 +226,10 @@ class RareSpec:
         return ("min_replicas", "confidence") + rare_kind(self.kind).settings
 
 
+#: Smallest relative tolerance of a rare-event run (it needs about 1/rtol**2 replicas).
+MIN_RTOL = 1e-6
+
+
 def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | None = None) -> RareSpec:
     """The :class:`RareSpec` of a config: the question of its ``[run]`` section; a write error rate when the
     config has ``[[protocol]]`` tables, else a mean switching time."""
@@ -233,11 +239,15 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
                           f"(start_u, target_u, seed)")
     if run.t_max is not None:
         raise ConfigError(f"{cfg.path}: [run] t_max: a rare-event run has no censoring time; remove t_max")
+    if not 0 <= run.seed < 2**63:  # stored as a 64-bit integer in the file
+        raise ConfigError(f"{cfg.path}: [run] seed: nanomag rare needs 0 <= seed < 2**63, got {run.seed}")
     with_protocol = cfg.protocol is not None
     kw = {"kind": next(k.name for k in RARE_KINDS.values() if k.with_protocol == with_protocol)}
     if rtol is not None:
         if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
             raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
+        if rtol < MIN_RTOL:  # the replicas needed grow as 1/rtol**2
+            raise ConfigError(f"--rtol: at least {MIN_RTOL:g} (about 1/rtol**2 replicas are needed), got {rtol:g}")
         kw["rtol"] = float(rtol)
     if max_events is not None:
         if not (isinstance(max_events, (int, float)) and max_events > 0 and math.isfinite(max_events)):
@@ -322,8 +332,9 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
     partial = path.with_name(path.name + ".partial")
     results = sorted(results, key=lambda r: r.replica)
     kind = next(k for k in RARE_KINDS.values() if isinstance(sampler, k.sampler_type))
+    image = io.BytesIO()  # built in memory, written by plain system calls (a full disk is one OSError)
     try:
-        with h5py.File(partial, "w") as h5:
+        with h5py.File(image, "w") as h5:
             a = h5.attrs
             a["nanomag_version"] = VERSION
             a["config_toml"] = config_text
@@ -358,6 +369,7 @@ def write_rare(path, *, config_text: str, config_path: str, seed: int, start_u: 
                 for key, unit in _units(dev, kind)["attributes"].items():
                     if key in a:
                         a[f"{key}_units"] = unit
+        write_image(partial, image.getvalue())
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -56,13 +56,17 @@ def write_wer_map(path, result: WERMap) -> Path:
     units stores widths in a readable time unit (ns, us, ...) and heights in the device's energy unit
     (kelvin for T); :func:`read_wer_map` converts back.
     """
+    import io
+
     import h5py
 
     from .._version import VERSION
+    from .outputs import write_image
 
     path = Path(path)
     data = _readable(result)
-    with h5py.File(path, "w") as f:
+    image = io.BytesIO()  # built in memory, written by plain system calls (a full disk is one OSError)
+    with h5py.File(image, "w") as f:
         f.attrs["nanomag_version"] = VERSION
         f.attrs["kind"] = _KIND
         f.attrs["config_toml"] = result.config_toml
@@ -82,6 +86,7 @@ def write_wer_map(path, result: WERMap) -> Path:
         heights, widths = coordinate(f["heights"]), coordinate(f["widths"])
         for key in ("wer", "switching_probability"):
             attach(f[key], heights, widths)
+    write_image(path, image.getvalue())
     return path
 
 

@@ -446,6 +446,8 @@ def propagate(A: sp.spmatrix, p0: np.ndarray, times: ArrayLike, tol: float = 1e-
     distributions are never stored.
     """
     times = check_times(times)
+    if not (isinstance(tol, (int, float, np.floating)) and not isinstance(tol, bool) and 0 < tol < 1):
+        raise ConfigError(f"tol: must lie in (0, 1), got {tol!r}")  # issue 20 case 12: tol=-1 hung
     if choose_method(A, times, method) == "rational":
         order = np.argsort(times, kind="stable")
         res = rational_propagate(A, p0, times[order], max(tol, RATIONAL_TOL), functionals=functionals)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import ConfigError, SolverError
 from ._stiff_kernels import empty_factors, project, rational_step, shifted_band_lu, weighted_l1
 
 if TYPE_CHECKING:
@@ -195,6 +195,12 @@ def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: f
     -------
     ndarray, shape (n_times, n) or (n_times, n_functionals)
     """
+    times = np.asarray(times, dtype=float)
+    if times.ndim != 1 or not np.all(np.isfinite(times)) or np.any(times < 0) or np.any(np.diff(times) < 0):
+        # issue 20 case 12: unsorted, negative or NaN times gave wrong values silently
+        raise ConfigError("times: expected a 1-d array of finite, non-negative, increasing times")
+    if not (isinstance(tol, (int, float, np.floating)) and tol > 0 and math.isfinite(tol)):
+        raise ConfigError(f"tol: must be a positive number, got {tol!r}")
     band, b = band_storage(A)
     stepper = _Stepper(band, b)
     x = np.asarray(p0, dtype=float).copy()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,21 @@ __all__ = ["Segment", "Protocol", "as_protocol", "SEGMENT_PARAMETERS"]
 #: The parameters a segment may override (besides ``mu``), in display order.
 SEGMENT_PARAMETERS = ("h", "T", "eps", "kappa", "alpha", "vg")
 _NONNEG = ("T", "alpha")
+
+
+def _check_mu(mu: object) -> types.MappingProxyType | None:
+    """The chemical potentials of a segment, validated: a read-only dict lead name (or index >= 0) -> mu."""
+    if not isinstance(mu, (dict, types.MappingProxyType)):
+        raise ConfigError(f"segment.mu: expected a dict lead name -> chemical potential, got {mu!r}")
+    clean = {}
+    for key, value in mu.items():
+        if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
+            raise ConfigError(f"segment.mu: lead keys are names (or indices), got {key!r}")
+        key = key if isinstance(key, str) else int(key)
+        if isinstance(key, int) and key < 0:  # issue 20 case 12: -1 silently set the last lead
+            raise ConfigError(f"segment.mu: a lead index must be >= 0, got {key}")
+        clean[key] = check_finite("segment", f"mu[{key!r}]", value, allow_inf=True)
+    return types.MappingProxyType(clean) if clean else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +144,9 @@ class Segment:
         d = check_finite("segment", "duration", self.duration)
         if not d > 0:
             raise ConfigError(f"segment.duration: must be > 0, got {d}")
+        if d < sys.float_info.min:  # issue 20 case 11: a subnormal duration broke the linear algebra
+            raise ConfigError(f"segment.duration: {d} is below the smallest normal double "
+                              f"({sys.float_info.min:.3g}); no drive can act in it")
         object.__setattr__(self, "duration", d)
         for key in SEGMENT_PARAMETERS:
             value = getattr(self, key)
@@ -136,17 +155,8 @@ class Segment:
                 object.__setattr__(self, key, check("segment", key, value))
         if self.eps is not None and self.vg is not None:
             raise ConfigError("segment: give eps or vg, not both (vg shifts the levels, eps sets the orbital)")
-        mu = self.mu
-        if mu is not None:
-            if not isinstance(mu, (dict, types.MappingProxyType)):
-                raise ConfigError(f"segment.mu: expected a dict lead name -> chemical potential, got {mu!r}")
-            clean = {}
-            for key, value in mu.items():
-                if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
-                    raise ConfigError(f"segment.mu: lead keys are names (or indices), got {key!r}")
-                key = key if isinstance(key, str) else int(key)
-                clean[key] = check_finite("segment", f"mu[{key!r}]", value, allow_inf=True)
-            object.__setattr__(self, "mu", types.MappingProxyType(clean) if clean else None)
+        if self.mu is not None:
+            object.__setattr__(self, "mu", _check_mu(self.mu))
 
     # ------------------------------------------------------------------ values
 

@@ -76,9 +76,10 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
 
     The chain starts in ``m`` (lambda(m) < lam0) and is restarted in ``x0``
     whenever it reaches the target (lambda >= lam_b).  A *launch* is a step
-    from A = {lambda < lam0} into {lambda >= lam0}, or a restart in ``x0``
-    when lambda(x0) >= lam0.  The run stops at the first arrival in ``m``
-    after at least ``n_launch_min`` launches.
+    from A = {lambda < lam0} into {lambda >= lam0} (a step straight into the
+    target included: its launch state lies beyond every interface, so its
+    trials succeed at once), or a restart in ``x0`` when lambda(x0) >= lam0.
+    The run stops at the first arrival in ``m`` after at least ``n_launch_min`` launches.
 
     Outputs: ``launches`` (int64, capacity c) receives the first c launch
     states.  Returns (n_launch, time, n_events, n_restart, status): time is
@@ -104,6 +105,10 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
         n += 1
         lam = row[state, lam_col]
         if lam >= lam_b:  # switched: the restarted chain begins again in x0, which counts as coming from A
+            if armed:  # a direct jump from A into the target is a launch that succeeds at every stage
+                if n_launch < cap:
+                    launches[n_launch] = state
+                n_launch += 1
             n_restart += 1
             state = x0
             lam = row[state, lam_col]

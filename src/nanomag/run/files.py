@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 from .._validate import check_count
 from ..errors import ConfigError
 from ..io.config import Config
 from ..io.ensemble import EnsembleFile
 from ..io.kinds import run_kind
-from ..io.outputs import RunLock
+from ..io.outputs import RunLock, check_regular
 from .budget import SECONDS_PER_EVENT, check_disk
 from .schedule import plan
 
@@ -21,7 +20,9 @@ __all__ = ["open_run_file", "ensemble_bytes"]
 def open_run_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int | None, force_size: bool,
                   events_per_trajectory: float | None, quiet: bool) -> EnsembleFile:
     """Open the run's file under its lock: resume it, recreate a half-created one, or create it."""
-    out = Path(out)
+    if str(out).strip() == "":
+        raise ConfigError("--out: empty path")
+    out = check_regular(out, "--resume" if resume else "--out")
     if chunk_size is not None:
         chunk_size = check_count("--chunk-size", chunk_size)
     if out.is_dir():

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
 import time
 from pathlib import Path
 
 from ..errors import ConfigError, NanomagError
 from ..io.config import Config
-from ..io.outputs import RunLock, check_output
+from ..io.outputs import RunLock, check_output, check_regular
 from ..io.rare import RareSpec, make_sampler, rare_spec, read_rare_state, write_rare
 from ..rare.ffs import check_interfaces
 from ..results import SampledWER, SwitchingRate
@@ -109,13 +110,18 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
         raise ConfigError("map_fn: under MPI, pass nanomag.run.parallel.mpi_map(comm)")
     if spec.interfaces is not None:  # bad input is refused before any file is touched
         check_interfaces(spec.interfaces, spec.start_u, spec.target_u)
+    if str(out).strip() == "":
+        raise ConfigError("--out: empty path")
     out = Path(out)
     rank = comm.Get_rank() if comm is not None else 0
     state, lock = _claim(out, cfg, spec, resume, force) if rank == 0 else (None, None)
     try:
         pilot, done, created = _share(comm, state)
         sampler = make_sampler(cfg, spec, pilot=pilot)
-        saver = _Saver(out, cfg, spec, sampler, done, created, rank == 0, save_interval, on_save)
+        # --force over an existing file: the saves go beside it, and it is replaced only by the finished result
+        keep = rank == 0 and force and not resume and out.exists()
+        saver = _Saver(out, cfg, spec, sampler, done, created, rank == 0, save_interval, on_save,
+                       beside=new_path(out) if keep else None)
         progress = _Progress(quiet or rank != 0, len(done))
         try:
             if rank == 0 and state is None:
@@ -124,17 +130,27 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
                               map_fn=map_fn, done=done, on_results=saver.add, progress=progress)
             if rank == 0:
                 saver.save(est)
-        except KeyboardInterrupt:  # an interrupt keeps every finished replica on file
+        except KeyboardInterrupt as exc:  # an interrupt keeps every finished replica on file
             if rank == 0:
                 with contextlib.suppress(Exception):
                     saver.save()
-            raise
+            from .signals import Interrupted
+
+            signum = getattr(exc, "signum", signal.SIGINT)
+            where = (f"{saver.path} (the old {out} is kept); finish it with --resume --out {saver.path}"
+                     if saver.path != out else f"{out}; finish it with --resume")
+            raise Interrupted(signum, note=f"{len(saver.results)} finished replicas are in {where}") from None
         finally:
             progress.close()
     finally:
         if lock is not None:
             lock.release()
     return est
+
+
+def new_path(out: Path) -> Path:
+    """Where ``rare --force`` saves a run until its result replaces ``out``: ``out`` with ``.new.h5`` appended."""
+    return out.with_name(out.name + ".new.h5")
 
 
 def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
@@ -144,6 +160,7 @@ def _claim(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
     """
     lock = None
     try:
+        check_regular(out, "--resume" if resume else "--out")
         if not resume:  # before the lock: with --force, it refuses the file of a live run
             if out.exists() and not force:
                 raise ConfigError(f"--out: {out} exists; use --resume to finish it or --force to overwrite it")
@@ -176,16 +193,31 @@ def _share(comm, state):
 class _Saver:
     """The replicas so far, saved to the file by rank 0 at most every ``save_interval`` seconds."""
 
-    def __init__(self, out, cfg, spec, sampler, done, created, writer: bool, save_interval: float, on_save):
+    def __init__(self, out, cfg, spec, sampler, done, created, writer: bool, save_interval: float, on_save,
+                 beside=None):
         self.out, self.writer, self.save_interval, self.on_save = out, writer, save_interval, on_save
+        self.path = beside or out  # where the saves before the final one go
         self.results = {r.replica: r for r in done}
         self.common = dict(config_text=cfg.text, config_path=str(cfg.path), seed=spec.seed, start_u=spec.start_u,
                            target_u=spec.target_u, settings=spec.settings(), sampler=sampler)
         self.created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.last_save = -math.inf
+        self.saved = len(self.results) if created else None  # replicas in the last good save (None: no file yet)
 
     def save(self, estimate=None) -> None:
-        write_rare(self.out, results=self.results.values(), estimate=estimate, created=self.created, **self.common)
+        path = self.out if estimate is not None else self.path
+        try:
+            write_rare(path, results=self.results.values(), estimate=estimate, created=self.created,
+                       **self.common)
+        except ConfigError as exc:  # a full disk: the last save is intact (written whole, then renamed)
+            if self.saved is None:
+                raise
+            raise ConfigError(f"{exc}; the last save ({self.saved} replicas) is kept in {self.path}: make room "
+                              f"and finish it with --resume") from None
+        self.saved = len(self.results)
+        if estimate is not None and self.path != self.out:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
         self.last_save = time.monotonic()
         if self.on_save is not None:
             self.on_save(len(self.results))

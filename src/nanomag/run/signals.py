@@ -15,9 +15,11 @@ class Interrupted(KeyboardInterrupt):
     if the run stopped before it had a file), ``path``.
     """
 
-    def __init__(self, signum: int, done: int | None = None, total: int | None = None, path=None):
+    def __init__(self, signum: int, done: int | None = None, total: int | None = None, path=None,
+                 note: str | None = None):
         super().__init__(signum)
         self.signum, self.done, self.total, self.path = int(signum), done, total, path
+        self.note = note  # what was kept, for commands without chunks (rare, pulse)
 
     @property
     def exit_status(self) -> int:
@@ -26,6 +28,8 @@ class Interrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         name = signal.Signals(self.signum).name if self.signum in set(signal.Signals) else str(self.signum)
+        if self.note is not None:
+            return f"interrupted ({name}); {self.note}"
         if self.done is None:
             return f"interrupted ({name}) before any chunk was computed; nothing was written"
         return (f"interrupted ({name}) after {self.done} of {self.total} chunks; "
@@ -43,9 +47,10 @@ class StopFlag:
 
     RETRY = 0.02  # [s] a signal that lands in a finaliser is raised again this much later
 
-    def __init__(self, raising: bool = True):
+    def __init__(self, raising: bool = True, once: bool = False):
         self.signum = 0
         self.raising = raising
+        self.once = once  # raise for the first signal only: a second one does not break the save it started
         self._old = {}
 
     def install(self) -> StopFlag:
@@ -69,6 +74,8 @@ class StopFlag:
                 return
         elif not self.signum:
             self.signum = signum
+        elif self.once:
+            return
         if self.raising:
             if self._in_finaliser(frame):
                 signal.setitimer(signal.ITIMER_REAL, self.RETRY)
