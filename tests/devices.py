@@ -51,3 +51,33 @@ def one_way_grain(h=-0.5, alpha=0.1):
 def one_way_device(h=-0.5, alpha=0.1):
     """:func:`one_way_grain` without leads."""
     return nm.Device(grain=one_way_grain(h=h, alpha=alpha))
+
+
+# --------------------------------------------------------------------------- telegraphing grains
+
+def two_lead_device():
+    """eta = +1, two leads, a low barrier: dwells of ~ tens of events (~ 100 time units)."""
+    grain = nm.Grain(S0=2, eta=1, kappa=1.0, h=0.1, eps=0.0, alpha=0.1, T=1.0)
+    leads = (nm.Lead(mu=0.8, gamma_up=0.6, gamma_down=0.2, name="left"),
+             nm.Lead(mu=-0.8, gamma_up=0.2, gamma_down=0.6, name="right"))
+    return nm.Device(grain=grain, leads=leads)
+
+
+def minority_device():
+    """eta = -1 (the added electron is a minority one)."""
+    grain = nm.Grain(S0=2.5, eta=-1, kappa=1.0, h=-0.1, eps=0.2, alpha=0.1, T=1.0)
+    leads = (nm.Lead(mu=1.0, gamma_up=0.5, gamma_down=0.25, name="left"),
+             nm.Lead(mu=-0.6, gamma_up=0.3, gamma_down=0.5, name="right"))
+    return nm.Device(grain=grain, leads=leads)
+
+
+def three_lead_device():
+    """Three leads, one of them a gate-like probe near the addition energy."""
+    grain = nm.Grain(S0=2, eta=1, kappa=1.0, h=0.0, eps=0.1, alpha=0.1, T=1.0)
+    leads = (nm.Lead(mu=0.9, gamma_up=0.5, gamma_down=0.2, name="a"),
+             nm.Lead(mu=-0.7, gamma_up=0.2, gamma_down=0.5, name="b"),
+             nm.Lead(mu=0.1, gamma_up=0.2, gamma_down=0.2, name="c"))
+    return nm.Device(grain=grain, leads=leads)
+
+
+TELEGRAPH_DEVICES = {"eta+1": two_lead_device, "eta-1": minority_device, "three_leads": three_lead_device}
