@@ -70,7 +70,7 @@ def survival_interval(times: np.ndarray, censored: np.ndarray, t_max: float, t: 
     return np.where(beyond, np.nan, low), np.where(beyond, np.nan, high)
 
 
-def check_confidence(confidence) -> float:
+def check_confidence(confidence: object) -> float:
     """``confidence`` as a float in (0, 1), else ConfigError naming it."""
     from .errors import ConfigError
 
@@ -127,7 +127,7 @@ class StagePlan:
         return self.quantile * self.sigma / math.sqrt(n)
 
 
-def plan_replicas(weight, duration, rtol: float, confidence: float = 0.95) -> StagePlan:
+def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidence: float = 0.95) -> StagePlan:
     """The two-stage plan from the first stage's (W_r, T_r), shape (n_first,) each.
 
     Stein's two-stage procedure: the number of replicas and the width of the
@@ -157,7 +157,7 @@ def plan_replicas(weight, duration, rtol: float, confidence: float = 0.95) -> St
     return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed))
 
 
-def streaming_moments(dataset, mask_dataset=None, block: int = 1 << 20):
+def streaming_moments(dataset: Any, mask_dataset: Any = None, block: int = 1 << 20) -> tuple[int, float, float]:
     """(count, mean, std) of a 1-d dataset, block by block (never the whole array in memory)."""
     n, mean, m2 = 0, 0.0, 0.0
     for lo in range(0, dataset.shape[0], block):

@@ -173,9 +173,9 @@ class Grain:
         return _in_units(self, units, ("kappa", "h", "eps", "T"))
 
     @classmethod
-    def from_material(cls, *, Ms, K=None, barrier=None, volume=None, diameter=None, thickness=None, axes=None,
-                      g: float = 2.0, alpha: float = 0.0, T=0.0, eta: int = 1, h=0.0, eps=0.0,
-                      units="meV") -> Grain:
+    def from_material(cls, *, Ms: Any, K: Any = None, barrier: Any = None, volume: Any = None, diameter: Any = None,
+                      thickness: Any = None, axes: Any = None, g: float = 2.0, alpha: float = 0.0, T: Any = 0.0,
+                      eta: int = 1, h: Any = 0.0, eps: Any = 0.0, units: Any = "meV") -> Grain:
         """A grain from material parameters (docs/physics.md, "Materials").
 
         S0 = Ms V / (g mu_B), rounded to the nearest multiple of 1/2, and
@@ -227,7 +227,7 @@ class Grain:
 _GRAIN_ENERGIES = {"kappa": "energy", "h": "field", "eps": "energy", "T": "temperature"}
 
 
-def _in_units(obj, units: UnitSystem, keys):
+def _in_units(obj: Any, units: UnitSystem, keys: Any) -> Any:
     """``obj`` (a grain or a lead) with its energies ``keys`` expressed in ``units``."""
     if obj.units == units:
         return obj
@@ -300,7 +300,7 @@ class Lead:
 
     @classmethod
     def from_magnetisation(cls, mu: float, gamma_major: float, gamma_minor: float, theta: float,
-                           *, T: float | None = None, name: str = "lead", units=None) -> Lead:
+                           *, T: float | None = None, name: str = "lead", units: Any = None) -> Lead:
         """Lead whose rates are given along its magnetisation, at angle ``theta`` to z (Eq. 14).
 
         Gamma^up = cos^2(theta/2) Gamma^U + sin^2(theta/2) Gamma^D and
@@ -316,7 +316,7 @@ class Lead:
 
     @classmethod
     def from_polarisation(cls, mu: float, gamma: float, P: float, *, T: float | None = None, name: str = "lead",
-                          units=None) -> Lead:
+                          units: Any = None) -> Lead:
         """Lead given by its total rate and its polarisation along z (docs/physics.md, "Materials").
 
         Gamma^up = Gamma (1 + P)/2 and Gamma^down = Gamma (1 - P)/2, so that
@@ -453,7 +453,7 @@ class Device:
         >>> dev.replace(h=-0.3, mu={"left": 8.0})   # doctest: +SKIP
         >>> dev.replace(T="4 K", mu={"left": "2 meV"})   # a device with physical units  # doctest: +SKIP
         """
-        if not self.units.is_physical:
+        if not (self.units or DIMENSIONLESS).is_physical:  # (never None once built)
             _refuse_units(grain_changes, mu, leads)
         new_leads = list(self.leads)
         if isinstance(leads, dict):
@@ -482,7 +482,7 @@ class Device:
         return Device(grain=grain, leads=tuple(new_leads), units=self.units)
 
 
-def _refuse_units(grain_changes: dict, mu, leads) -> None:
+def _refuse_units(grain_changes: dict, mu: Any, leads: Any) -> None:
     """A dimensionless device has no energy unit to convert "0.1 meV" into: refuse it, naming the key."""
     values = dict(grain_changes)
     values.update({f"mu[{k!r}]": v for k, v in (mu.items() if isinstance(mu, dict) else ())})
