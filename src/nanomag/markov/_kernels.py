@@ -49,22 +49,11 @@ def lookup_states(two_sz, sector, q_two_sz, q_sector, lo, hi, out):
     for i in range(q_two_sz.size):
         t = q_two_sz[i]
         k = q_sector[i]
-        a = lo
-        b = hi
         if i > 0 and (t > q_two_sz[i - 1] or (t == q_two_sz[i - 1] and k >= q_sector[i - 1])):
-            a = out[i - 1]  # every state before the previous answer sorts before this query too
-            step = 1
-            while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
-                a += step + 1
-                step *= 2
-            b = min(a + step, hi)
-        while a < b:
-            mid = (a + b) >> 1
-            if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
-                a = mid + 1
-            else:
-                b = mid
-        out[i] = a
+            # every state before the previous answer sorts before this query too
+            out[i] = _seek(two_sz, sector, t, k, out[i - 1], hi)
+        else:
+            out[i] = _bisect(two_sz, sector, t, k, lo, hi)
 
 
 # --------------------------------------------------------------------------- graph search
@@ -629,13 +618,8 @@ def gth_absorbing_solve(factor, diag, b, y):
 
 
 @njit(cache=True)
-def _seek(two_sz, sector, t, k, a, hi):
-    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
-    step = 1
-    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
-        a += step + 1
-        step *= 2
-    b = min(a + step, hi)
+def _bisect(two_sz, sector, t, k, a, b):
+    """First index in a .. b - 1 whose state (2 S_z, sector) is not before (t, k) (b if none), by bisection."""
     while a < b:
         mid = (a + b) >> 1
         if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
@@ -643,6 +627,16 @@ def _seek(two_sz, sector, t, k, a, hi):
         else:
             b = mid
     return a
+
+
+@njit(cache=True)
+def _seek(two_sz, sector, t, k, a, hi):
+    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
+    step = 1
+    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
+        a += step + 1
+        step *= 2
+    return _bisect(two_sz, sector, t, k, a, min(a + step, hi))
 
 
 @njit(cache=True)
