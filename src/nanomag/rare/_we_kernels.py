@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._rng import seed_xoshiro, xo_double, xo_exponential, xo_seed
+from .._rng import xo_double, xo_exponential, xo_seed_pooled
 
 #: Kernel status codes (those of :mod:`nanomag.rare._kernels`).
 OK, TRAPPED = 0, 1
@@ -134,11 +134,12 @@ def _lightest_two(w, alive):
 
 
 @njit(cache=True)
-def resample(n, states, weights, rngs, bins, per_bin, words, replica, step, out_states, out_weights, out_rngs,
+def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_states, out_weights, out_rngs,
              scratch, s0, s1, s2, s3):
     """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
 
     Walkers 0 .. n - 1 (``states`` int64, ``weights``, ``rngs`` (cap, 4) uint64 their stream states,
+    ``root``: :func:`nanomag._rng.root_pool` of the seed,
     ``bins`` int64 their bins).  In each bin (walkers in array order), the two
     lightest walkers merge while there are too many (the survivor is one of the
     two, drawn with probability proportional to its weight, and takes both
@@ -187,7 +188,8 @@ def resample(n, states, weights, rngs, bins, per_bin, words, replica, step, out_
             if src[k] >= 0:
                 out_rngs[n_out, :] = rngs[src[k], :]
             else:
-                seed_xoshiro(words, stream_index(replica, step, n_out), out_rngs[n_out])
+                out_rngs[n_out, 0], out_rngs[n_out, 1], out_rngs[n_out, 2], out_rngs[n_out, 3] = xo_seed_pooled(
+                    root, stream_index(replica, step, n_out))
             n_out += 1
         i = j
     return n_out, s0, s1, s2, s3
@@ -201,20 +203,20 @@ def make_scratch(n_bins, cap):
 
 
 @njit(cache=True, inline="always")
-def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b, words,
+def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b, root,
              replica, cap):
     states = np.full(cap, x0, dtype=np.int64)
     weights = np.full(cap, 1.0 / walkers)
     rngs = np.empty((cap, 4), dtype=np.uint64)
     for i in range(walkers):
-        seed_xoshiro(words, stream_index(replica, 0, i), rngs[i])
+        rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = xo_seed_pooled(root, stream_index(replica, 0, i))
     out_states = np.empty(cap, dtype=np.int64)
     out_weights = np.empty(cap)
     out_rngs = np.empty((cap, 4), dtype=np.uint64)
     bins = np.empty(cap, dtype=np.int64)
     n_ev = np.zeros(cap, dtype=np.int64)
     scratch = make_scratch(cap // walkers, cap)
-    q0, q1, q2, q3 = xo_seed(words, stream_index(replica, 0, RESAMPLE_SLOT))
+    q0, q1, q2, q3 = xo_seed_pooled(root, stream_index(replica, 0, RESAMPLE_SLOT))
     n = walkers
     events = 0
     per_run = 0.0
@@ -233,7 +235,7 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
             events += n_ev[i]
             per_run += weights[i] * n_ev[i]
             bins[i] = bin_of[states[i]]
-        n, q0, q1, q2, q3 = resample(n, states, weights, rngs, bins, walkers, words, replica, step, out_states,
+        n, q0, q1, q2, q3 = resample(n, states, weights, rngs, bins, walkers, root, replica, step, out_states,
                                      out_weights, out_rngs, scratch, q0, q1, q2, q3)
         states, out_states = out_states, states
         weights, out_weights = out_weights, weights
@@ -255,22 +257,22 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
 
 @njit(cache=True)
 def replica_serial(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b,
-                   words, replica, cap):
+                   root, replica, cap):
     """One weighted-ensemble replica: returns (wer, events, events_per_run, max_walkers, status).
 
     rows, jumps : (n_tables, n_states, cols) the distinct tables (lambda in column ``lam_col``);
     table_of : (n_pieces,) int64; ends : (n_pieces - 1,) [time]; bin_of : (n_states,) int64 the bin of
     each state; x0 : start state; walkers : per occupied bin; steps : resampling steps over ``duration``
-    [time]; lam_side, lam_b : the relaxation's ends in lambda; words : root entropy
-    (:func:`nanomag._rng.entropy_words`); cap : (bins + 1) * walkers, the most walkers there can be.
+    [time]; lam_side, lam_b : the relaxation's ends in lambda; root : :func:`nanomag._rng.root_pool` of
+    the root entropy; cap : (bins + 1) * walkers, the most walkers there can be.
     """
     return _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b,
-                    words, replica, cap)
+                    root, replica, cap)
 
 
 @njit(cache=True, parallel=True)
 def replica_parallel(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b,
-                     words, replica, cap):
+                     root, replica, cap):
     """As :func:`replica_serial`, the walkers of a step shared among numba threads (identical output)."""
     return _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b,
-                    words, replica, cap)
+                    root, replica, cap)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import replica_callback
+from .._rng import root_pool
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ..markov.chain import reachable_from, segment_models, start_and_target, start_side_mask, sure_to_reach
@@ -154,7 +155,7 @@ def we_replica_task(task: WETask, replica: int) -> WEReplica:
     kernel = WK.replica_parallel if task.parallel else WK.replica_serial
     wer, events, per_run, max_walkers, status = kernel(
         s.rows, s.jumps, s.table_of, s.ends, bin_of, s.lam_col, s.x0, task.walkers, task.steps, s.duration,
-        s.lam_side, s.lam_b, words, replica, (task.bins + 1) * task.walkers)
+        s.lam_side, s.lam_b, root_pool(words), replica, (task.bins + 1) * task.walkers)
     return WEReplica(replica=int(replica), wer=float(wer), events=int(events), events_per_run=float(per_run),
                      max_walkers=int(max_walkers), status=int(status))
 
@@ -173,7 +174,7 @@ class WERSampler:
     """Weighted-ensemble estimate of one protocol's write error rate (see :func:`write_error_rate`)."""
 
     def __init__(self, dev: Device, protocol, start_u: float, target_u: float, *, seed: int, bins: int = 40,
-                 walkers: int = 32, steps: int = 200, max_events: float = 1e9, parallel: bool | None = None):
+                 walkers: int = 32, steps: int = 50, max_events: float = 1e9, parallel: bool | None = None):
         if not isinstance(dev, Device):
             raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
         protocol = as_protocol(protocol, dev)
@@ -239,7 +240,7 @@ class WERSampler:
 
 
 def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
-                     max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 200,
+                     max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 50,
                      min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
                      progress=False) -> WriteErrorRate:
     """Write error rate of ``protocol`` by a weighted ensemble in (u, t) (docs/rare.md).
