@@ -35,6 +35,8 @@ from .._rng import xo_double, xo_exponential, xo_seed_pooled
 OK, TRAPPED = 0, 1
 #: The walker slot of the resampling's stream.
 RESAMPLE_SLOT = (1 << 16) - 1
+_ZERO = np.uint64(0)
+_ONE = np.uint64(1)
 
 
 @njit(cache=True, inline="always")
@@ -45,39 +47,44 @@ def stream_index(replica, step, slot):
 
 @njit(cache=True, inline="always")
 def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
-    """One walker from time t0 to t1: returns (state, events, s0, s1, s2, s3)."""
+    """One walker from time t0 to t1: returns (state, events, s0, s1, s2, s3).
+
+    States, tables and columns are unsigned inside (as in the KMC engine): numba then leaves out the
+    fix-up of negative indices on every load.
+    """
     last = table_of.size - 1
     seg = 0
     while seg < last and ends[seg] <= t0:
         seg += 1
     t = t0
     n = 0
-    tab = table_of[seg]
+    st = np.uint64(state)
+    tab = np.uint64(table_of[seg])
     t_stop = t1
     if seg < last and ends[seg] < t1:
         t_stop = ends[seg]
     while True:
-        inv = rows[tab, state, 0]
+        inv = rows[tab, st, _ZERO]
         t_new = np.inf
         if inv != 0.0:
             e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
             t_new = t + e * inv
         if t_new >= t_stop:  # the piece or the step ends first: drop the pending event
             if t_stop >= t1:
-                return state, n, s0, s1, s2, s3
+                return np.int64(st), n, s0, s1, s2, s3
             t = t_stop
             seg += 1
-            tab = table_of[seg]
+            tab = np.uint64(table_of[seg])
             t_stop = t1
             if seg < last and ends[seg] < t1:
                 t_stop = ends[seg]
             continue
         t = t_new
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        k = 1
-        while rows[tab, state, k] <= r:
-            k += 1
-        state = jumps[tab, state, k]
+        k = _ONE
+        while rows[tab, st, k] <= r:
+            k += _ONE
+        st = np.uint64(jumps[tab, st, k])
         n += 1
 
 
