@@ -10,8 +10,9 @@ A replica is one weighted ensemble (Huber & Kim; docs/rare.md):
 * ``walkers`` walkers of weight 1/walkers start in the start state;
 * the protocol's duration is cut into ``steps`` equal steps; in each, every
   walker runs the KMC dynamics of the protocol (the same per-segment tables as
-  :mod:`nanomag.kmc`, exponential waiting times, the clock restarted at segment
-  boundaries and step ends: exact, since waiting times are memoryless);
+  :mod:`nanomag.kmc`, exponential waiting times from the same ziggurat, the
+  clock restarted at segment boundaries and step ends: exact, since waiting
+  times are memoryless);
 * after each step, the walkers are binned in lambda = sign * u (``bins`` equal
   bins from -1 to the target, and one beyond) and resampled to exactly
   ``walkers`` per occupied bin: the lightest two merge (the survivor drawn with
@@ -22,11 +23,14 @@ A replica is one weighted ensemble (Huber & Kim; docs/rare.md):
   own table) to the start side or the target; the replica's estimate is the
   total weight of the walkers that end on the start side.
 
-Replicas are independent; the WER is their mean, with the two-stage interval
-of :mod:`nanomag.rare.stages`.  Random numbers: walker i of step s of replica r
-uses the stream ``SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]``
-(steps s = 1 .. steps; s = steps + 1: the relaxation; i = 65535: the resampling
-after step s), so a replica depends only on (seed, r).
+A replica is one compiled call (:mod:`nanomag.rare._we_kernels`).  Replicas are
+independent; the WER is their mean, with the two-stage interval of
+:mod:`nanomag.rare.stages`.  Random numbers: a walker keeps its stream through
+the steps, the resampling and the relaxation; walker i of replica r starts with
+the stream ``SeedSequence(seed).spawn(...)[we_stream_index(r, 0, i)]``, the copy
+that a split after step s writes to slot k gets ``we_stream_index(r, s, k)``,
+and the resampling draws from ``we_stream_index(r, 0, 65535)``; so a replica
+depends only on (seed, r).
 """
 
 from __future__ import annotations
