@@ -143,30 +143,38 @@ def next_open_double(s):
     return (np.float64(next_u64(s) >> np.uint64(11)) + 1.0) * 1.1102230246251565e-16
 
 
-@njit(cache=True)
-def root_pool(words):
-    """The SeedSequence pool of the root entropy ``words`` (4 uint64) and its hash constant, shape (5,) uint64.
+def root_pool(words: np.ndarray) -> np.ndarray:
+    """The SeedSequence pool of the root entropy ``words`` and its hash constant, shape (5,) uint64.
 
-    What :func:`seed_xoshiro` computes before it mixes in the spawn key: with it,
-    :func:`xo_seed_pooled` seeds a stream in a few dozen integer operations and
-    no allocation (the same state, bit for bit).
+    What :func:`seed_xoshiro` computes before it mixes in the spawn key (in
+    plain Python: it runs once per call); with it, :func:`xo_seed_pooled` seeds
+    a stream in a few dozen integer operations and no allocation (the same
+    state, bit for bit).
     """
-    hash_const = np.empty(1, dtype=np.uint64)
-    hash_const[0] = _INIT_A
-    pool = np.empty(_POOL, dtype=np.uint64)
-    for i in range(_POOL):
-        pool[i] = _hashmix(words[i] if i < words.size else np.uint64(0), hash_const)
+    m32 = 0xFFFFFFFF
+    hc = int(_INIT_A)
+
+    def hashmix(value: int) -> int:
+        nonlocal hc
+        value = (value ^ hc) & m32
+        hc = (hc * int(_MULT_A)) & m32
+        value = (value * hc) & m32
+        return value ^ (value >> 16)
+
+    def mix(x: int, y: int) -> int:
+        r = (int(_MIX_MULT_L) * x - int(_MIX_MULT_R) * y) & m32
+        return r ^ (r >> 16)
+
+    entropy = [int(w) for w in words]
+    pool = [hashmix(entropy[i] if i < len(entropy) else 0) for i in range(_POOL)]
     for i_src in range(_POOL):
         for i_dst in range(_POOL):
             if i_src != i_dst:
-                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hash_const))
-    for i_src in range(_POOL, words.size):
+                pool[i_dst] = mix(pool[i_dst], hashmix(pool[i_src]))
+    for i_src in range(_POOL, len(entropy)):
         for i_dst in range(_POOL):
-            pool[i_dst] = _mix(pool[i_dst], _hashmix(words[i_src], hash_const))
-    out = np.empty(_POOL + 1, dtype=np.uint64)
-    out[:_POOL] = pool
-    out[_POOL] = hash_const[0]
-    return out
+            pool[i_dst] = mix(pool[i_dst], hashmix(entropy[i_src]))
+    return np.array(pool + [hc], dtype=np.uint64)
 
 
 @njit(cache=True, inline="always")

@@ -45,6 +45,12 @@ def stream_index(replica, step, slot):
     return ((replica + 1) << 32) | (step << 16) | slot
 
 
+@njit(cache=True)
+def _seed_row(root, index, rngs, i):
+    """rngs[i] = the state of stream ``index`` (:func:`nanomag._rng.xo_seed_pooled`; one compiled copy)."""
+    rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = xo_seed_pooled(root, index)
+
+
 @njit(cache=True, inline="always")
 def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
     """One walker from time t0 to t1: returns (state, events, s0, s1, s2, s3).
@@ -193,10 +199,10 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
             out_states[n_out] = st[k]
             out_weights[n_out] = w[k]
             if src[k] >= 0:
-                out_rngs[n_out, :] = rngs[src[k], :]
+                for c in range(4):
+                    out_rngs[n_out, c] = rngs[src[k], c]
             else:
-                out_rngs[n_out, 0], out_rngs[n_out, 1], out_rngs[n_out, 2], out_rngs[n_out, 3] = xo_seed_pooled(
-                    root, stream_index(replica, step, n_out))
+                _seed_row(root, stream_index(replica, step, n_out), out_rngs, n_out)
             n_out += 1
         i = j
     return n_out, s0, s1, s2, s3
@@ -212,18 +218,21 @@ def make_scratch(n_bins, cap):
 @njit(cache=True, inline="always")
 def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b, root,
              replica, cap):
-    states = np.full(cap, x0, dtype=np.int64)
-    weights = np.full(cap, 1.0 / walkers)
+    states = np.empty(cap, dtype=np.int64)
+    weights = np.empty(cap)
     rngs = np.empty((cap, 4), dtype=np.uint64)
     for i in range(walkers):
-        rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = xo_seed_pooled(root, stream_index(replica, 0, i))
+        states[i] = x0
+        weights[i] = 1.0 / walkers
+        _seed_row(root, stream_index(replica, 0, i), rngs, i)
     out_states = np.empty(cap, dtype=np.int64)
     out_weights = np.empty(cap)
     out_rngs = np.empty((cap, 4), dtype=np.uint64)
     bins = np.empty(cap, dtype=np.int64)
-    n_ev = np.zeros(cap, dtype=np.int64)
+    n_ev = np.empty(cap, dtype=np.int64)
     scratch = make_scratch(cap // walkers, cap)
-    q0, q1, q2, q3 = xo_seed_pooled(root, stream_index(replica, 0, RESAMPLE_SLOT))
+    _seed_row(root, stream_index(replica, 0, RESAMPLE_SLOT), out_rngs, 0)
+    q0, q1, q2, q3 = out_rngs[0, 0], out_rngs[0, 1], out_rngs[0, 2], out_rngs[0, 3]
     n = walkers
     events = 0
     per_run = 0.0
@@ -232,7 +241,7 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
     for step in range(1, steps + 1):
         t0 = (step - 1) * dt
         t1 = duration if step == steps else step * dt
-        for i in prange(n):
+        for i in prange(n):  # a plain range in replica_serial
             st, ne, s0, s1, s2, s3 = _advance(rows, jumps, table_of, ends, t0, t1, states[i], rngs[i, 0],
                                               rngs[i, 1], rngs[i, 2], rngs[i, 3])
             states[i] = st
