@@ -121,7 +121,8 @@ def stable_order(n, bins, start, order):
     ``start`` (n_bins + 1,) int64 and ``order`` (>= n,) int64 are scratch / output (np.argsort costs
     seconds to compile).
     """
-    start[:] = 0
+    for b in range(start.size):
+        start[b] = 0
     for i in range(n):
         start[bins[i] + 1] += 1
     for b in range(start.size - 1):
