@@ -3,14 +3,19 @@
 import numpy as np
 
 from nanomag.continuum.fixed_point_search import u_samples
-from nanomag.rare._kernels import _stable_order
+from nanomag.rare._we_kernels import stable_order
 
 
 def test_stable_order_is_a_stable_argsort():
     rng = np.random.default_rng(0)
     for _ in range(200):
-        bins = rng.integers(0, rng.integers(1, 30), rng.integers(0, 60)).astype(np.int64)
-        np.testing.assert_array_equal(_stable_order(bins), np.argsort(bins, kind="mergesort"))
+        top = int(rng.integers(1, 30))
+        bins = rng.integers(0, top, rng.integers(0, 60)).astype(np.int64)
+        n = bins.size
+        order = np.full(n + 3, -1, dtype=np.int64)  # room beyond n stays untouched
+        stable_order(n, np.append(bins, [0, 0, 0]), np.empty(top + 1, dtype=np.int64), order)
+        np.testing.assert_array_equal(order[:n], np.argsort(bins, kind="mergesort"))
+        assert np.all(order[n:] == -1)
 
 
 def test_u_samples_are_sorted_and_unique():

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 from scipy import stats
 
-from nanomag._rng import entropy_words, next_double, next_u64, xoshiro_states
+from nanomag._rng import entropy_words, next_double, next_u64, root_pool, xo_seed_pooled, xoshiro_states
 
 M64 = (1 << 64) - 1
 
@@ -54,6 +54,24 @@ def test_seeding_is_bit_identical_to_numpy_seedsequence(seed):
     block = xoshiro_states(words, 0, 5)
     for i, child in enumerate(children):
         np.testing.assert_array_equal(block[i], child.generate_state(4, np.uint64))
+
+
+@njit
+def _pooled_states(root, indices):
+    out = np.empty((indices.size, 4), dtype=np.uint64)
+    for i in range(indices.size):
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = xo_seed_pooled(root, indices[i])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 1234, 2**40 + 17, 2**130 + 5])
+def test_pooled_seeding_is_the_same_stream(seed):
+    """The weighted ensemble's seeding from the root pool gives SeedSequence's states, bit for bit."""
+    indices = np.array([0, 1, 65535, 2**32 - 1, 2**32, (7 << 32) | (3 << 16) | 11, 2**62 + 5], dtype=np.int64)
+    got = _pooled_states(root_pool(entropy_words(seed)), indices)
+    for row, i in zip(got, indices, strict=True):
+        ref = np.random.SeedSequence(seed, spawn_key=(int(i),)).generate_state(4, np.uint64)
+        np.testing.assert_array_equal(row, ref)
 
 
 def test_xoshiro_matches_reference_and_doubles_are_uniform():

@@ -208,8 +208,8 @@ def add_rare_command(sub, handler) -> None:
                    help="crossings of the first interface per replica's flux run")
     p.add_argument("--bins", type=positive_int, default=40, help="write error rate: bins in u (default 40)")
     p.add_argument("--walkers", type=positive_int, default=32, help="write error rate: walkers per bin (default 32)")
-    p.add_argument("--steps", type=positive_int, default=200,
-                   help="write error rate: resampling steps over the protocol (default 200)")
+    p.add_argument("--steps", type=positive_int, default=50,
+                   help="write error rate: resampling steps over the protocol (default 50)")
     p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     p.add_argument("--no-exact", action="store_true", help="do not solve the master equation for comparison")

@@ -208,7 +208,7 @@ class RareSpec:
     interfaces: tuple | None = None
     bins: int = 40
     walkers: int = 32
-    steps: int = 200
+    steps: int = 50
     min_replicas: int = 16
     confidence: float = 0.95
 

@@ -25,8 +25,6 @@ two engines can evolve independently, and share only the random streams.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
@@ -178,66 +176,7 @@ def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, su
                                                                           lam_hi, words, first + i)
 
 
-# --------------------------------------------------------------------------- weighted ensemble under a protocol
-#
-# The distinct tables of a protocol are stacked once and piece k (segment k; the last piece: the
-# device's own parameters) reads table ``table_of[k]``, as in the KMC engine.  Walkers carry
-# real time: waiting times are unit exponentials -log(1 - U) times 1/total; at a segment
-# boundary or at the end of a step the pending event is dropped and the clock restarted
-# (exact: waiting times are memoryless).
-
-
-@njit(cache=True, inline="always")
-def _advance(rows, jumps, table_of, ends, t0, t1, state, words, index):
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_of.size - 1
-    seg = 0
-    while seg < last and ends[seg] <= t0:
-        seg += 1
-    t = t0
-    n = 0
-    while True:
-        t_stop = t1
-        if seg < last and ends[seg] < t1:
-            t_stop = ends[seg]
-        tab = table_of[seg]
-        inv = rows[tab, state, 0]
-        t_new = np.inf
-        if inv != 0.0:
-            u, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            t_new = t - math.log1p(-u) * inv
-        if t_new >= t_stop:
-            if t_stop >= t1:
-                return state, n
-            t = t_stop
-            seg += 1
-            continue
-        t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        k = 1
-        while rows[tab, state, k] <= r:
-            k += 1
-        state = jumps[tab, state, k]
-        n += 1
-
-
-@njit(cache=True)
-def advance_serial(rows, jumps, table_of, ends, t0, t1, states, words, first, n_events):
-    """Walkers i (streams first + i) from time t0 to t1 under the stacked tables; ``states`` updated in place.
-
-    rows, jumps : (n_tables, n_states, cols) the distinct tables; table_of : (n_pieces,) int64 the table
-    of each piece; ends : (n_pieces - 1,) the times where piece k ends.
-    n_events : (n,) int64 output.
-    """
-    for i in range(states.size):
-        states[i], n_events[i] = _advance(rows, jumps, table_of, ends, t0, t1, states[i], words, first + i)
-
-
-@njit(cache=True, parallel=True)
-def advance_parallel(rows, jumps, table_of, ends, t0, t1, states, words, first, n_events):
-    """As :func:`advance_serial`, with prange over walkers (identical output)."""
-    for i in prange(states.size):
-        states[i], n_events[i] = _advance(rows, jumps, table_of, ends, t0, t1, states[i], words, first + i)
+# --------------------------------------------------------------------------- relaxation to either side
 
 
 @njit(cache=True)
@@ -268,84 +207,3 @@ def relax_serial(row, jump, lam_col, states, lam_side, lam_b, words, first, erro
             state = _next_state(row, jump, state, r)
             n += 1
         n_events[i] = n
-
-
-@njit(cache=True)
-def _stable_order(bins):
-    """np.argsort(bins, kind="mergesort") for bins >= 0, by counting (np.argsort costs seconds to compile)."""
-    n = bins.size
-    top = 0
-    for i in range(n):
-        top = max(top, bins[i])
-    start = np.zeros(top + 2, dtype=np.int64)
-    for i in range(n):
-        start[bins[i] + 1] += 1
-    for b in range(top + 1):
-        start[b + 1] += start[b]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[start[bins[i]]] = i
-        start[bins[i]] += 1
-    return order
-
-
-@njit(cache=True)
-def resample(states, weights, bins, per_bin, words, index, out_states, out_weights):
-    """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
-
-    In each bin (walkers in array order), the two lightest walkers merge while
-    there are too many (the survivor is one of the two, drawn with probability
-    proportional to its weight, and takes both weights: unbiased), and the
-    heaviest splits in two halves while there are too few.  ``bins`` (n,)
-    int64 bin of each walker; draws from the stream ``index``.  Outputs
-    (capacity >= n_occupied_bins * per_bin); returns the number of walkers.
-    """
-    s0, s1, s2, s3 = xo_seed(words, index)
-    order = _stable_order(bins)
-    n = bins.size
-    n_out = 0
-    i = 0
-    cap = max(n, per_bin)
-    st = np.empty(cap, dtype=np.int64)
-    w = np.empty(cap)
-    while i < n:
-        b = bins[order[i]]
-        j = i
-        while j < n and bins[order[j]] == b:
-            j += 1
-        alive = j - i
-        for k in range(alive):
-            st[k] = states[order[i + k]]
-            w[k] = weights[order[i + k]]
-        while alive > per_bin:
-            a, c = 0, 1
-            if w[c] < w[a]:
-                a, c = c, a
-            for k in range(2, alive):  # a: lightest, c: second lightest (first occurrence on ties)
-                if w[k] < w[a]:
-                    c = a
-                    a = k
-                elif w[k] < w[c]:
-                    c = k
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            total = w[a] + w[c]
-            keep, drop = (a, c) if r * total < w[a] else (c, a)
-            w[keep] = total
-            alive -= 1
-            st[drop] = st[alive]
-            w[drop] = w[alive]
-        while alive < per_bin:
-            k = 0
-            for m in range(1, alive):
-                if w[m] > w[k]:
-                    k = m
-            w[k] *= 0.5
-            st[alive] = st[k]
-            w[alive] = w[k]
-            alive += 1
-        for k in range(alive):
-            out_states[n_out] = st[k]
-            out_weights[n_out] = w[k]
-            n_out += 1
-        i = j
-    return n_out

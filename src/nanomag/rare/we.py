@@ -10,8 +10,9 @@ A replica is one weighted ensemble (Huber & Kim; docs/rare.md):
 * ``walkers`` walkers of weight 1/walkers start in the start state;
 * the protocol's duration is cut into ``steps`` equal steps; in each, every
   walker runs the KMC dynamics of the protocol (the same per-segment tables as
-  :mod:`nanomag.kmc`, exponential waiting times, the clock restarted at segment
-  boundaries and step ends: exact, since waiting times are memoryless);
+  :mod:`nanomag.kmc`, exponential waiting times from the same ziggurat, the
+  clock restarted at segment boundaries and step ends: exact, since waiting
+  times are memoryless);
 * after each step, the walkers are binned in lambda = sign * u (``bins`` equal
   bins from -1 to the target, and one beyond) and resampled to exactly
   ``walkers`` per occupied bin: the lightest two merge (the survivor drawn with
@@ -22,11 +23,14 @@ A replica is one weighted ensemble (Huber & Kim; docs/rare.md):
   own table) to the start side or the target; the replica's estimate is the
   total weight of the walkers that end on the start side.
 
-Replicas are independent; the WER is their mean, with the two-stage interval
-of :mod:`nanomag.rare.stages`.  Random numbers: walker i of step s of replica r
-uses the stream ``SeedSequence(seed).spawn(...)[(r + 1) * 2**32 + s * 2**16 + i]``
-(steps s = 1 .. steps; s = steps + 1: the relaxation; i = 65535: the resampling
-after step s), so a replica depends only on (seed, r).
+A replica is one compiled call (:mod:`nanomag.rare._we_kernels`).  Replicas are
+independent; the WER is their mean, with the two-stage interval of
+:mod:`nanomag.rare.stages`.  Random numbers: a walker keeps its stream through
+the steps, the resampling and the relaxation; walker i of replica r starts with
+the stream ``SeedSequence(seed).spawn(...)[we_stream_index(r, 0, i)]``, the copy
+that a split after step s writes to slot k gets ``we_stream_index(r, s, k)``,
+and the resampling draws from ``we_stream_index(r, 0, 65535)``; so a replica
+depends only on (seed, r).
 """
 
 from __future__ import annotations
@@ -38,13 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import replica_callback
+from .._rng import root_pool
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError, UnreachableTargetError
 from ..markov.chain import reachable_from, segment_models, start_and_target, start_side_mask, sure_to_reach
 from ..model.device import Device
 from ..model.protocol import Protocol, as_protocol
 from ..results import SampledWER, WEReplica
-from . import _kernels as K
+from . import _we_kernels as WK
 from .stages import StagePlan, pack_tables, run_two_stage
 
 __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
@@ -53,11 +58,14 @@ __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task"
 #: Walkers per step and steps per replica that the stream layout allows.
 MAX_WALKERS = (1 << 16) - 1
 MAX_STEPS = (1 << 16) - 2
-_RESAMPLE = (1 << 16) - 1
 
 
 def we_stream_index(replica: int, step: int, walker: int) -> int:
-    """Stream of walker ``walker`` in step ``step`` of replica ``replica`` (walker 65535: the resampling)."""
+    """Stream of slot ``walker`` created at step ``step`` of replica ``replica`` (module docstring).
+
+    Step 0: the starting walkers (and slot 65535: the resampling); step s >= 1: the copy written to
+    slot ``walker`` by the resampling after step s.
+    """
     return ((replica + 1) << 32) | (step << 16) | walker
 
 
@@ -146,41 +154,14 @@ def we_replica_task(task: WETask, replica: int) -> WEReplica:
     """
     s = _setup(task.device, Protocol(list(task.segments)), task.start_u, task.target_u)
     words = check_seed(task.seed)
-    edges = _edges(s, task.bins)
-    cap = (task.bins + 1) * task.walkers
-    states = np.full(task.walkers, s.x0, dtype=np.int64)
-    weights = np.full(task.walkers, 1.0 / task.walkers)
-    out_states = np.empty(cap, dtype=np.int64)
-    out_weights = np.empty(cap)
-    dt = s.duration / task.steps
-    events = 0
-    per_run = 0.0
-    max_walkers = states.size
+    bin_of = np.searchsorted(_edges(s, task.bins), s.lam, side="right").astype(np.int64)
     # numba threads only on request: a step of a few hundred short walks is too small to share
-    advance = K.advance_parallel if task.parallel else K.advance_serial
-    for step in range(1, task.steps + 1):
-        t0 = (step - 1) * dt
-        t1 = s.duration if step == task.steps else step * dt
-        n_ev = np.empty(states.size, dtype=np.int64)
-        advance(s.rows, s.jumps, s.table_of, s.ends, t0, t1, states, words, we_stream_index(replica, step, 0),
-                n_ev)
-        events += int(n_ev.sum())
-        per_run += float(weights @ n_ev)
-        bins = np.searchsorted(edges, s.lam[states], side="right").astype(np.int64)
-        n = K.resample(states, weights, bins, task.walkers, words, we_stream_index(replica, step, _RESAMPLE),
-                       out_states, out_weights)
-        states, weights = out_states[:n].copy(), out_weights[:n].copy()
-        max_walkers = max(max_walkers, n)
-    own = s.rows.shape[0] - 1
-    error = np.empty(states.size, dtype=np.bool_)
-    n_ev = np.empty(states.size, dtype=np.int64)
-    status = np.empty(states.size, dtype=np.int8)
-    K.relax_serial(s.rows[own], s.jumps[own], s.lam_col, states, s.lam_side, s.lam_b, words,
-                   we_stream_index(replica, task.steps + 1, 0), error, n_ev, status)
-    events += int(n_ev.sum())
-    per_run += float(weights @ n_ev)
-    return WEReplica(replica=int(replica), wer=float(weights[error].sum()), events=events, events_per_run=per_run,
-                     max_walkers=int(max_walkers), status=int(status.max(initial=0)))
+    kernel = WK.replica_parallel if task.parallel else WK.replica_serial
+    wer, events, per_run, max_walkers, status = kernel(
+        s.rows, s.jumps, s.table_of, s.ends, bin_of, s.lam_col, s.x0, task.walkers, task.steps, s.duration,
+        s.lam_side, s.lam_b, root_pool(words), replica, (task.bins + 1) * task.walkers)
+    return WEReplica(replica=int(replica), wer=float(wer), events=int(events), events_per_run=float(per_run),
+                     max_walkers=int(max_walkers), status=int(status))
 
 
 # --------------------------------------------------------------------------- result
@@ -197,7 +178,7 @@ class WERSampler:
     """Weighted-ensemble estimate of one protocol's write error rate (see :func:`write_error_rate`)."""
 
     def __init__(self, dev: Device, protocol, start_u: float, target_u: float, *, seed: int, bins: int = 40,
-                 walkers: int = 32, steps: int = 200, max_events: float = 1e9, parallel: bool | None = None):
+                 walkers: int = 32, steps: int = 50, max_events: float = 1e9, parallel: bool | None = None):
         if not isinstance(dev, Device):
             raise ConfigError(f"dev: expected a nanomag.Device, got {type(dev).__name__}")
         protocol = as_protocol(protocol, dev)
@@ -252,7 +233,7 @@ class WERSampler:
         task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
 
         def check(batch):
-            if any(r.status != K.OK for r in batch):
+            if any(r.status != WK.OK for r in batch):
                 raise SolverError("a walker reached a state without exits while relaxing")
 
         return run_two_stage(
@@ -263,7 +244,7 @@ class WERSampler:
 
 
 def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
-                     max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 200,
+                     max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 50,
                      min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
                      progress=False) -> WriteErrorRate:
     """Write error rate of ``protocol`` by a weighted ensemble in (u, t) (docs/rare.md).
