@@ -213,3 +213,69 @@ def test_ramps_take_units_and_fields_follow_the_grains_g():
         Segment(1.0, ramp={"h": ("0 mT", "1 meV")})
     with pytest.raises(nm.ConfigError, match="dimensionless"):
         seg.for_device(switching_device(S0=4))
+
+
+# --------------------------------------------------------------------------- exact: the time-stepped propagator
+
+def _bath_device():
+    """Bath only, S0 = 10, T = 0.3: a field sweep switches it with a probability of order one."""
+    return nm.Device(grain=nm.Grain(S0=10, kappa=1.0, h=-0.5, alpha=0.1, T=0.3))
+
+
+SHARROCK = Protocol([Segment(120.0, ramp={"h": (-0.5, 2.5)})])
+
+
+def test_exact_flat_ramp_equals_the_constant_segment():
+    dev = switching_device(S0=8)
+    flat = Protocol([Segment(4.0, ramp={"mu": {"left": (3.0, 3.0)}, "h": (-0.3, -0.3)}), Segment(2.0, h=0.1)])
+    const = Protocol([Segment(4.0, mu={"left": 3.0}, h=-0.3), Segment(2.0, h=0.1)])
+    rest = dev.replace(mu={"left": -3.0})
+    a, b = nm.exact.write_error_rate(rest, flat, -1, 0.8), nm.exact.write_error_rate(rest, const, -1, 0.8)
+    assert float(a) == pytest.approx(float(b), rel=1e-12) and a.switching == pytest.approx(b.switching, rel=1e-12)
+    times = np.linspace(0.0, 8.0, 5)
+    ta, tb = nm.exact.evolve(dev, -1, times, protocol=flat), nm.exact.evolve(dev, -1, times, protocol=const)
+    np.testing.assert_allclose(ta.mean_u, tb.mean_u, rtol=1e-12)
+    np.testing.assert_allclose(ta.currents, tb.currents, rtol=1e-12, atol=1e-14)
+    fa = nm.exact.first_passage_distribution(dev, -1, 0.8, times, protocol=flat)
+    fb = nm.exact.first_passage_distribution(dev, -1, 0.8, times, protocol=const)
+    np.testing.assert_allclose(fa.survival, fb.survival, rtol=1e-12)
+    np.testing.assert_allclose(fa.density, fb.density, rtol=1e-12, atol=1e-16)  # the series truncation
+    assert fa.mean == pytest.approx(fb.mean, rel=1e-12)
+
+
+def test_exact_ramp_against_a_brute_force_staircase():
+    dev = _bath_device()
+    w = nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=1e-6)
+    assert 0.05 < float(w) < 0.95  # a probability of order one: a real test of the sweep
+    fine = nm.exact.write_error_rate(dev, SHARROCK.discretised(2048), -1, 0.8)  # error ~ 1e-7 relative
+    assert float(w) == pytest.approx(float(fine), rel=3e-7)
+    assert w.switching == pytest.approx(1.0 - float(w), rel=1e-6)
+    loose = nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=1e-4)
+    assert abs(float(loose) - float(w)) <= 1e-4 * float(w)
+    p = nm.exact.switching_probability(dev, SHARROCK, -1, 0.8, rtol=1e-6)
+    assert p == pytest.approx(w.switching, rel=1e-6)
+
+
+def test_exact_ramp_error_estimate_falls_at_second_order():
+    dev = _bath_device()
+    times = np.linspace(0.0, 120.0, 7)
+    u = [nm.exact.evolve(dev, -1, times, protocol=SHARROCK.discretised(n)).mean_u for n in (32, 64, 128, 256)]
+    diffs = [np.max(np.abs(b - a)) for a, b in zip(u, u[1:], strict=False)]
+    ratios = [a / b for a, b in zip(diffs, diffs[1:], strict=False)]
+    assert all(3.5 < r < 4.5 for r in ratios), ratios  # the midpoint rule: errors fall 4x per doubling
+    tr = nm.exact.evolve(dev, -1, times, protocol=SHARROCK, rtol=1e-6)
+    np.testing.assert_allclose(tr.mean_u, u[-1], atol=4 * diffs[-1])  # the extrapolation is closer than n=256
+    ref = nm.exact.evolve(dev, -1, times, protocol=SHARROCK.discretised(1024))
+    np.testing.assert_allclose(tr.mean_u, ref.mean_u, atol=3e-6)
+    fp = nm.exact.first_passage_distribution(dev, -1, 0.8, times, protocol=SHARROCK, rtol=1e-6)
+    ref = nm.exact.first_passage_distribution(dev, -1, 0.8, times, protocol=SHARROCK.discretised(1024))
+    np.testing.assert_allclose(fp.survival, ref.survival, rtol=3e-6)
+
+
+def test_exact_ramp_refuses_an_unreachable_rtol_and_bad_rtol():
+    dev = _bath_device()
+    with pytest.raises(nm.SolverError, match="did not converge to rtol=1e-15"):
+        nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=1e-15)
+    for bad in (0.0, -1e-3, 1.0, float("nan"), "x"):
+        with pytest.raises(nm.ConfigError, match="rtol"):
+            nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=bad)
