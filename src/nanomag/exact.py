@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -261,8 +262,10 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     """
     times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        protocol = as_protocol(protocol, dev)
-        if protocol.has_ramps:
+        drive = as_protocol(protocol, dev)
+        assert drive is not None
+        protocol = drive
+        if drive.has_ramps:
             return _first_passage_ramped(dev, start_u, target_u, times, protocol, _check_rtol(rtol))
         return _first_passage_under(dev, start_u, target_u, times, protocol)
     prob = FirstPassageProblem.create(dev, start_u, target_u)
@@ -299,8 +302,10 @@ def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None,
     """
     times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        protocol = as_protocol(protocol, dev)
-        if protocol.has_ramps:
+        drive = as_protocol(protocol, dev)
+        assert drive is not None
+        protocol = drive
+        if drive.has_ramps:
             return _evolve_ramped(dev, start_u, times, protocol, _check_rtol(rtol))
         return _evolve_under(dev, start_u, times, protocol)
     model = build(dev)
@@ -339,7 +344,7 @@ def _rel(coarse: np.ndarray | float, fine: np.ndarray | float, floor: float = 1e
     return float(np.max(ratio, initial=0.0))
 
 
-def _extrapolate(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
+def _extrapolate(coarse: Any, fine: Any) -> Any:
     """Richardson's extrapolation of a second-order pair: fine + (fine - coarse) / 3."""
     return fine + (fine - coarse) / 3.0
 
@@ -399,14 +404,18 @@ def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Tran
     def solve(p: Protocol) -> Transient:
         return _evolve_under(dev, start_u, times, p, protocol)
 
+    def parts(tr: Transient) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(tr.mean_u), np.asarray(tr.charge), np.asarray(tr.currents)
+
     def error(a: Transient, b: Transient) -> float:
-        scale = max(float(np.max(np.abs(b.currents), initial=0.0)), 1e-300)
-        return max(_rel(a.mean_u, b.mean_u, 1.0), _rel(a.charge, b.charge, 1.0), _rel(a.currents, b.currents, scale))
+        (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
+        scale = max(float(np.max(np.abs(ib), initial=0.0)), 1e-300)
+        return max(_rel(ua, ub, 1.0), _rel(qa, qb, 1.0), _rel(ia, ib, scale))
 
     a, b = _ramp_steps(protocol, solve, error, rtol, "transient")
-    return Transient(times=b.times, mean_u=np.clip(_extrapolate(a.mean_u, b.mean_u), -1.0, 1.0),
-                     currents=_extrapolate(a.currents, b.currents),
-                     charge=np.clip(_extrapolate(a.charge, b.charge), 0.0, None), engine="exact", device=dev)
+    (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
+    return Transient(times=b.times, mean_u=np.clip(_extrapolate(ua, ub), -1.0, 1.0), currents=_extrapolate(ia, ib),
+                     charge=np.clip(_extrapolate(qa, qb), 0.0, None), engine="exact", device=dev)
 
 
 def _ramp_models_at(dev: Device, ramped: Protocol | None, times: np.ndarray) -> dict[int, RateModel]:
