@@ -1,6 +1,7 @@
 """Ramp segments in the model: a linearly swept parameter as a first-class segment type."""
 
 import copy
+import math
 import pickle
 import warnings
 
@@ -279,3 +280,36 @@ def test_exact_ramp_refuses_an_unreachable_rtol_and_bad_rtol():
     for bad in (0.0, -1e-3, 1.0, float("nan"), "x"):
         with pytest.raises(nm.ConfigError, match="rtol"):
             nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=bad)
+
+
+# --------------------------------------------------------------------------- KMC: thinning within a ramp
+
+def test_kmc_sharrock_sweep_against_exact():
+    dev = _bath_device()
+    exact = float(nm.exact.write_error_rate(dev, SHARROCK, -1, 0.8, rtol=1e-6))
+    n = 3000
+    w = nm.kmc.write_error_rate(dev, SHARROCK, -1, 0.8, n_traj=n, seed=11)
+    z = (float(w.wer) - exact) / math.sqrt(exact * (1 - exact) / n)
+    assert abs(z) < 4.0, (float(w.wer), exact, z)  # fixed seed; 4 sigma: a wrong sweep misses by far more
+    # the staircase at the ends of the ramp (a wrong interpolation) is far off: the test can fail
+    assert abs(float(nm.exact.write_error_rate(dev, SHARROCK.discretised(1), -1, 0.8)) - exact) > 0.05
+    fp = nm.kmc.first_passage(dev, -1, 0.8, n_traj=400, seed=5, protocol=SHARROCK, t_max=120.0)
+    ref = nm.exact.first_passage_distribution(dev, -1, 0.8, [60.0, 100.0], protocol=SHARROCK, rtol=1e-5)
+    for t, s in zip((60.0, 100.0), ref.survival, strict=True):
+        frac = float(np.mean(fp.times > t))
+        assert abs(frac - s) < 4 * math.sqrt(max(s * (1 - s), 1e-4) / 400) + 1e-9, (t, frac, s)
+
+
+def test_kmc_ramp_runs_are_bit_identical_whatever_the_chunking():
+    dev = _bath_device()
+    short = Protocol([Segment(5.0, h=-0.5), Segment(40.0, ramp={"h": (-0.5, 3.0)})])
+    whole = nm.kmc.write_error_rate(dev, short, -1, 0.8, n_traj=60, seed=4)
+    solver = nm.kmc.KMCSolver(dev)
+    parts = [solver.write_error_rate(short, -1, 0.8, n_traj=k, seed=4, first_index=i) for i, k in ((0, 25), (25, 35))]
+    np.testing.assert_array_equal(whole.side, np.concatenate([p.side for p in parts]))
+    np.testing.assert_array_equal(whole.times, np.concatenate([p.times for p in parts]))
+    a = solver.first_passage(-1, 0.8, n_traj=30, seed=2, protocol=short, t_max=60.0, parallel=True)
+    b = solver.first_passage(-1, 0.8, n_traj=30, seed=2, protocol=short, t_max=60.0, parallel=False)
+    np.testing.assert_array_equal(a.times, b.times)
+    with pytest.raises(nm.ConfigError, match="trajectories do not take ramps"):
+        nm.kmc.trajectories(dev, -1, [1.0], n_traj=2, seed=1, protocol=short)

@@ -22,6 +22,21 @@ which is exact because the waiting times are memoryless.
 :func:`write_error_rate` samples the write error rate of a protocol, with the
 definition of :func:`nanomag.exact.write_error_rate`.  Without a protocol
 the original kernels run, unchanged.
+
+Ramps (:class:`~nanomag.model.protocol.Segment` ``ramp=``), in
+:func:`first_passage` and :func:`write_error_rate`: within a ramp the
+generator is interpolated linearly in time between tables of the ramp at
+m + 1 evenly spaced instants (the nodes), Q(t) = (1 - w) Q_k + w Q_{k+1},
+and the runs sample that chain by thinning against the larger of the two
+nodes' exit rates (a bound, since the interpolated rate is linear in t).
+"Exact in distribution" means: every run is an exact sample of that
+interpolated chain, with no time step.  It differs from the ramp itself only
+through the interpolation: m doubles (from 8) until, at the middle of every
+interval, the interpolated rates are within :data:`RAMP_RATE_RTOL` of the
+ramp's own, summed over each state's transitions and relative to its exit
+rate.  :func:`nanomag.exact.write_error_rate` solves the ramp itself, so the
+two agree to the statistical error (a bias of order RAMP_RATE_RTOL at most).
+:func:`trajectories` refuses ramps.
 """
 
 from __future__ import annotations
@@ -54,7 +69,52 @@ from ..results import FirstPassageSample, SampledWER, TrajectorySample
 from . import _kernels as K
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
-           "write_error_rate"]
+           "write_error_rate", "RAMP_RATE_RTOL", "RAMP_MAX_NODES"]
+
+#: The interpolated rates of a ramp (linear in time between nodes) are within this of the ramp's own, at the
+#: middle of every interval, summed over a state's transitions and relative to its exit rate.
+RAMP_RATE_RTOL = 1e-4
+#: The most intervals per ramp; a ramp that needs more is refused.
+RAMP_MAX_NODES = 1024
+
+
+def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel) -> float:
+    """max over states of sum_j |Q_mid - (Q_a + Q_b)/2|_{j <- i} off the diagonal, relative to the exit rate."""
+    diff = abs(mid.generator - 0.5 * (a.generator + b.generator)).tocsc()
+    off = np.asarray(diff.sum(axis=0)).ravel() - np.abs(diff.diagonal())
+    exit_rate = -mid.generator.diagonal()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(off > 0, off / np.maximum(exit_rate, 1e-300), 0.0)
+    return float(rel.max(initial=0.0))
+
+
+def ramp_nodes(dev: Device, segment, rtol: float = RAMP_RATE_RTOL) -> tuple[RateModel, ...]:
+    """The models of a ramp at its m + 1 nodes x = k / m, m doubled from 8 until the linear interpolation
+    between nodes meets ``rtol`` (:data:`RAMP_RATE_RTOL`) at every interval's middle.
+
+    Raises
+    ------
+    ConfigError
+        When more than :data:`RAMP_MAX_NODES` intervals would be needed.
+    """
+    built: dict[float, RateModel] = {}
+
+    def at(x: float) -> RateModel:
+        if x not in built:
+            built[x] = build(segment.at(x).apply(dev))
+        return built[x]
+
+    m = 8
+    while True:
+        nodes = [at(k / m) for k in range(m + 1)]
+        error = max(_interpolation_error(at((k + 0.5) / m), nodes[k], nodes[k + 1]) for k in range(m))
+        if error <= rtol:
+            return tuple(nodes)
+        if 2 * m > RAMP_MAX_NODES:
+            raise ConfigError(f"protocol: the ramp ({segment.describe_ramp()}) needs more than {RAMP_MAX_NODES} "
+                              f"linear pieces for its rates to be within {rtol:g} (at {m}: {error:.3g}); split it "
+                              f"into shorter ramps")
+        m *= 2
 
 
 def _use_parallel(parallel, n_traj):
@@ -245,6 +305,66 @@ class KMCSolver:
         models = segment_models(self.device, sets, own=self.model)
         return models, np.append(index, len(sets)).astype(np.int64)
 
+    def _ramp_pieces(self, protocol: Protocol):
+        """(models, table_a, table_b, ends) of a protocol with ramps: constant segments share one model per
+        parameter set, each ramp is cut into the linear pieces of :func:`ramp_nodes`; the device's own last."""
+        models: list[RateModel] = []
+        first: dict[tuple, int] = {}
+
+        def index_of(seg, model=None) -> int:
+            key = seg._key()[1:]
+            if key not in first:
+                first[key] = len(models)
+                models.append(build(seg.apply(self.device)) if model is None else model)
+            return first[key]
+
+        table_a: list[int] = []
+        table_b: list[int] = []
+        ends: list[float] = []
+        bounds = protocol.boundaries
+        for i, seg in enumerate(protocol):
+            if not seg.is_ramp:
+                k = index_of(seg)
+                table_a.append(k)
+                table_b.append(k)
+                ends.append(float(bounds[i + 1]))
+                continue
+            nodes = ramp_nodes(self.device, seg)
+            m = len(nodes) - 1
+            ks = [index_of(seg.at(j / m), model) for j, model in enumerate(nodes)]
+            table_a += ks[:-1]
+            table_b += ks[1:]
+            ends += [float(bounds[i] + seg.duration * (j + 1) / m) for j in range(m - 1)] + [float(bounds[i + 1])]
+        own = len(models)
+        models.append(self.model)
+        table_a.append(own)
+        table_b.append(own)
+        return (models, np.array(table_a, dtype=np.int64), np.array(table_b, dtype=np.int64),
+                np.array(ends[:len(table_a) - 1], dtype=float))
+
+    def _ramp_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
+        """(rows, jumps, (table_a, table_b), ends, start, side mask or None) of a protocol with ramps."""
+        key = (protocol, start_u, target_u, math.isinf(t_lim), mode, "ramp")
+        if key in self._protocols:
+            return self._protocols[key]
+        models, table_a, table_b, ends = self._ramp_pieces(protocol)
+        start, target = start_and_target(self.model, start_u, target_u)
+        side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
+        stop = target if side is None else target | side
+        if math.isinf(t_lim):
+            free = target if side is None else np.zeros_like(target)
+            seen = reachable_from(models, start, free)
+            stuck = seen & ~sure_to_reach(self.model, stop)
+            if np.any(stuck):
+                what = "the target" if side is None else "the start side or the target"
+                raise UnreachableTargetError(
+                    f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
+                    f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+        marks = [target] * len(models) if side is None else [None] * (len(models) - 1) + [stop]
+        rows, jumps = K.pack_stacked([m.kmc_tables for m in models], marks)
+        self._protocols[key] = (rows, jumps, (table_a, table_b), ends, start, side)
+        return self._protocols[key]
+
     def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
         """(rows, jumps, table_of, ends, start, side mask or None) of a protocol run.
 
@@ -252,6 +372,8 @@ class KMCSolver:
         maps each piece to its own): memory grows with the distinct parameter
         sets, not with the segments.
         """
+        if protocol.has_ramps:
+            return self._ramp_tables(protocol, start_u, target_u, t_lim, mode)
         key = (protocol, start_u, target_u, math.isinf(t_lim), mode)
         if key in self._protocols:
             return self._protocols[key]
@@ -329,9 +451,14 @@ class KMCSolver:
         final = np.empty(n_traj, dtype=np.int64)
         counts = self._counts(n_traj, counts)
         parallel = self.parallel if parallel is None else parallel
+        t0 = time.perf_counter()
+        if isinstance(table_of, tuple):  # ramps: the tables at each piece's start and end
+            ramp = K.ramp_first_passage_parallel if _use_parallel(parallel, n_traj) else K.ramp_first_passage_serial
+            ramp(rows, jumps, table_of[0], table_of[1], ends, start, t_lim, words, first_index, times, n_events,
+                 censored, final, counts)
+            return times, n_events, censored, final, counts, time.perf_counter() - t0
         kernel = (K.protocol_first_passage_parallel if _use_parallel(parallel, n_traj)
                   else K.protocol_first_passage_serial)
-        t0 = time.perf_counter()
         kernel(rows, jumps, table_of, ends, start, t_lim, words, first_index, times, n_events, censored, final,
                counts)
         return times, n_events, censored, final, counts, time.perf_counter() - t0
@@ -391,6 +518,9 @@ class KMCSolver:
         counts = self._counts(n_traj, counts_out)
         parallel = self.parallel if parallel is None else parallel
         protocol = as_protocol(protocol, self.device)
+        if protocol is not None and protocol.has_ramps:
+            raise ConfigError("protocol: KMC trajectories do not take ramps (first_passage and write_error_rate "
+                              "do); use protocol.discretised(n) for a staircase")
         t0 = time.perf_counter()
         if protocol is None:
             kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial
