@@ -273,6 +273,18 @@ def test_exact_ramp_error_estimate_falls_at_second_order():
     np.testing.assert_allclose(fp.survival, ref.survival, rtol=3e-6)
 
 
+def test_exact_ramp_richardson_extrapolation_is_fourth_order():
+    # the midpoint staircase is symmetric in time: its error has even powers of the step only, so the
+    # extrapolation of n and 2n steps gains a factor 16 per doubling (what the stopping rule relies on)
+    dev = _bath_device()
+    w = {n: float(nm.exact.write_error_rate(dev, SHARROCK.discretised(n), -1, 0.8)) for n in (16, 32, 64, 128, 256)}
+    ns = sorted(w)
+    ext = [w[b] + (w[b] - w[a]) / 3 for a, b in zip(ns, ns[1:], strict=False)]
+    diffs = [abs(a - b) for a, b in zip(ext, ext[1:], strict=False)]
+    ratios = [a / b for a, b in zip(diffs, diffs[1:], strict=False)]
+    assert all(13.0 < r < 20.0 for r in ratios), ratios
+
+
 def test_exact_ramp_refuses_an_unreachable_rtol_and_bad_rtol():
     dev = _bath_device()
     with pytest.raises(nm.SolverError, match="did not converge to rtol=1e-15"):
@@ -313,3 +325,46 @@ def test_kmc_ramp_runs_are_bit_identical_whatever_the_chunking():
     np.testing.assert_array_equal(a.times, b.times)
     with pytest.raises(nm.ConfigError, match="trajectories do not take ramps"):
         nm.kmc.trajectories(dev, -1, [1.0], n_traj=2, seed=1, protocol=short)
+
+
+# --------------------------------------------------------------------------- engines without ramps refuse them
+
+RAMP_TABLE = "\n[[protocol]]\nduration = 5.0\nramp = { mu = { left = [-3.0, 3.0] } }\n"
+
+
+def test_engines_without_ramps_refuse_them_in_one_line():
+    rest = switching_device(S0=6).replace(mu={"left": -3.0})
+    p = Protocol([Segment(1.0, h=-0.4), Segment(5.0, ramp={"mu": {"left": (-3.0, 3.0)}})])
+    words = r"takes constant segments only: segment 1 is a ramp \(mu\['left'\] from -3 to 3\)"
+    with pytest.raises(nm.ConfigError, match="the weighted ensemble " + words):
+        nm.rare.write_error_rate(rest, p, -1, 0.8, seed=1)
+    with pytest.raises(nm.ConfigError, match="a WER map " + words):
+        nm.pulse.wer_map(rest, p, -1, 0.8, widths=[1.0, 2.0])
+    with pytest.raises(nm.ConfigError, match="segment 1 is a ramp"):
+        nm.exact.segment_models(rest, p)
+    with pytest.raises(nm.ConfigError, match="KMC trajectories do not take ramps"):
+        nm.kmc.trajectories(rest, -1, [1.0], n_traj=2, seed=1, protocol=p)
+
+
+def test_command_line_refuses_ramps_where_unsupported(tmp_path, capsys):
+    from nanomag.cli import main
+
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(CONFIG + RAMP_TABLE + "\n[run]\nkind = \"trajectories\"\nstart_u = -1.0\nt_final = 5.0\n"
+                   "n_times = 3\nn_traj = 4\nseed = 1\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "t.h5"), "--quiet"]) == 2
+    assert "kind = \"trajectories\" (use kind = \"first_passage\" for ramps) takes constant segments only" in \
+        capsys.readouterr().err
+    assert main(["pulse", str(cfg), "--out", str(tmp_path / "p.h5"), "--quiet", "--start-u", "-1",
+                 "--target-u", "0.8"]) == 2
+    assert "nanomag pulse (a WER map) takes constant segments only: segment 0 is a ramp" in capsys.readouterr().err
+
+
+def test_the_shipped_ramp_config_runs_and_agrees_with_exact(runs_dir, tmp_path, capsys):
+    from nanomag.cli import main
+
+    assert main(["run", str(runs_dir / "ramp.toml"), "--out", str(tmp_path / "ramp.h5"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    line = next(s for s in out.splitlines() if "P(tau > t_max) (exact master equation)" in s)
+    z = float(line.split("z = ")[1].rstrip(")"))
+    assert abs(z) < 4.0, line  # the file's fixed seed; KMC against the exact ramp

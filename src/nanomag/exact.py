@@ -18,10 +18,11 @@ Ramps (segments that sweep a parameter linearly, :class:`~nanomag.model.protocol
 ``ramp=``) are solved by a time-stepped propagator with error control: each
 ramp becomes the midpoint staircase of ``n`` constant steps
 (:meth:`~nanomag.model.protocol.Protocol.discretised`), each step propagated
-exactly; ``n`` and ``2 n`` give a Richardson estimate of the error (the
-midpoint rule is second order), ``n`` doubles until that estimate is below
-``rtol``, and the answer is the extrapolated one.  More than
-:data:`RAMP_MAX_STEPS` steps per ramp is refused (SolverError).
+exactly (second order in the step); the staircases of ``n`` and ``2 n``
+steps give Richardson's extrapolation (fourth order: the midpoint staircase
+is symmetric in time, its error has even powers of the step only), and ``n``
+doubles until two successive extrapolations agree to ``rtol`` (relative).
+More than :data:`RAMP_MAX_STEPS` steps per ramp is refused (SolverError).
 """
 
 from __future__ import annotations
@@ -334,50 +335,57 @@ def _check_rtol(rtol: object) -> float:
     return r
 
 
-def _rel(coarse: np.ndarray | float, fine: np.ndarray | float, floor: float = 1e-300) -> float:
-    """The largest Richardson estimate |fine - coarse| / 3 of the fine staircase's error, relative to |fine|
-    (to ``floor`` where |fine| is below it)."""
-    diff = np.abs(np.asarray(fine, dtype=float) - np.asarray(coarse, dtype=float)) / 3.0
-    scale = np.maximum(np.abs(np.asarray(fine, dtype=float)), floor)
+def _rel(previous: Any, current: Any, floor: float = 1e-300) -> float:
+    """The largest |current - previous|, relative to |current| (to ``floor`` where |current| is below it)."""
+    diff = np.abs(np.asarray(current, dtype=float) - np.asarray(previous, dtype=float))
+    scale = np.maximum(np.abs(np.asarray(current, dtype=float)), floor)
     with np.errstate(invalid="ignore"):
         ratio = np.where(diff > 0, diff / scale, 0.0)
     return float(np.max(ratio, initial=0.0))
 
 
 def _extrapolate(coarse: Any, fine: Any) -> Any:
-    """Richardson's extrapolation of a second-order pair: fine + (fine - coarse) / 3."""
+    """Richardson's extrapolation of the staircases of n and 2n steps: fine + (fine - coarse) / 3."""
     return fine + (fine - coarse) / 3.0
 
 
-def _ramp_steps(protocol: Protocol, solve, error, rtol: float, what: str, required=None) -> tuple:
-    """``solve`` on the midpoint staircases of n, 2n, 4n, ... steps per ramp until ``error(coarse, fine)`` (the
-    estimated relative error of the fine one) is at most ``rtol``: the converged (coarse, fine) pair.
+def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: str, required=None) -> Any:
+    """The extrapolated answer under ``protocol``'s ramps, to ``rtol``.
 
-    ``required`` (default ``error``): at the cap, the pair is still returned when ``required(coarse, fine)``
-    meets ``rtol`` (``error`` may also watch a quantity that is welcome but not asked for).
+    ``solve`` runs on the midpoint staircases of n = 4, 8, 16, ... steps per
+    ramp; ``combine(coarse, fine)`` is Richardson's extrapolation of two
+    successive ones (fourth order: the staircase is symmetric in time, so its
+    error has even powers of the step only); n doubles until
+    ``error(previous, current)``, the relative change of the extrapolation, is
+    at most ``rtol`` (it estimates the error of the previous one, ~16x that
+    of the current one).  ``required`` (default ``error``): at the cap the
+    answer is still returned when it meets ``rtol`` (``error`` may also watch
+    a quantity that is welcome but not asked for).
 
     Raises
     ------
     SolverError
-        When the fine staircase would need more than :data:`RAMP_MAX_STEPS` steps per ramp.
+        When more than :data:`RAMP_MAX_STEPS` steps per ramp would be needed.
     """
     required = error if required is None else required
-    n = RAMP_FIRST_STEPS
-    coarse = solve(protocol.discretised(n))
+    n = 2 * RAMP_FIRST_STEPS
+    coarse, fine = solve(protocol.discretised(n // 2)), solve(protocol.discretised(n))
+    previous = combine(coarse, fine)
     while True:
-        fine = solve(protocol.discretised(2 * n))
-        estimate = error(coarse, fine)
+        coarse, fine = fine, solve(protocol.discretised(2 * n))
+        current = combine(coarse, fine)
+        estimate = error(previous, current)
         if estimate <= rtol:
-            return coarse, fine
+            return current
         if 4 * n > RAMP_MAX_STEPS:
-            estimate = required(coarse, fine)
+            estimate = required(previous, current)
             if estimate <= rtol:
-                return coarse, fine
+                return current
             raise SolverError(f"rtol: the {what} under the ramp did not converge to rtol={rtol:g} within "
                               f"{RAMP_MAX_STEPS} midpoint steps per ramp (estimated relative error {estimate:.3g} at "
                               f"{2 * n} steps); ask for a larger rtol")
         n *= 2
-        coarse = fine
+        previous = current
 
 
 def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
@@ -386,16 +394,18 @@ def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
     def solve(p: Protocol) -> FirstPassageDistribution:
         return _first_passage_under(dev, start_u, target_u, times, p, protocol)
 
+    def combine(a: FirstPassageDistribution, b: FirstPassageDistribution) -> FirstPassageDistribution:
+        moments = [float(_extrapolate(x, y)) if math.isfinite(x) and math.isfinite(y) else y
+                   for x, y in ((a.mean, b.mean), (a.std, b.std))]
+        return FirstPassageDistribution(times=b.times, survival=np.clip(_extrapolate(a.survival, b.survival), 0, 1),
+                                        density=np.clip(_extrapolate(a.density, b.density), 0.0, None),
+                                        mean=moments[0], std=max(moments[1], 0.0), engine="exact", device=dev)
+
     def error(a: FirstPassageDistribution, b: FirstPassageDistribution) -> float:
         moments = [(x, y) for x, y in ((a.mean, b.mean), (a.std, b.std)) if math.isfinite(x) and math.isfinite(y)]
         return max([_rel(a.survival, b.survival, 1e-280)] + [_rel(x, y) for x, y in moments])
 
-    a, b = _ramp_steps(protocol, solve, error, rtol, "survival")
-    moments = [float(_extrapolate(np.float64(x), np.float64(y))) if math.isfinite(x) and math.isfinite(y) else y
-               for x, y in ((a.mean, b.mean), (a.std, b.std))]
-    return FirstPassageDistribution(times=b.times, survival=np.clip(_extrapolate(a.survival, b.survival), 0.0, 1.0),
-                                    density=np.clip(_extrapolate(a.density, b.density), 0.0, None),
-                                    mean=moments[0], std=max(moments[1], 0.0), engine="exact", device=dev)
+    return _ramp_steps(protocol, solve, combine, error, rtol, "survival")
 
 
 def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Transient:
@@ -407,15 +417,18 @@ def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Tran
     def parts(tr: Transient) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.asarray(tr.mean_u), np.asarray(tr.charge), np.asarray(tr.currents)
 
+    def combine(a: Transient, b: Transient) -> Transient:
+        (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
+        return Transient(times=b.times, mean_u=np.clip(_extrapolate(ua, ub), -1.0, 1.0),
+                         currents=_extrapolate(ia, ib), charge=np.clip(_extrapolate(qa, qb), 0.0, None),
+                         engine="exact", device=dev)
+
     def error(a: Transient, b: Transient) -> float:
         (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
         scale = max(float(np.max(np.abs(ib), initial=0.0)), 1e-300)
         return max(_rel(ua, ub, 1.0), _rel(qa, qb, 1.0), _rel(ia, ib, scale))
 
-    a, b = _ramp_steps(protocol, solve, error, rtol, "transient")
-    (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
-    return Transient(times=b.times, mean_u=np.clip(_extrapolate(ua, ub), -1.0, 1.0), currents=_extrapolate(ia, ib),
-                     charge=np.clip(_extrapolate(qa, qb), 0.0, None), engine="exact", device=dev)
+    return _ramp_steps(protocol, solve, combine, error, rtol, "transient")
 
 
 def _ramp_models_at(dev: Device, ramped: Protocol | None, times: np.ndarray) -> dict[int, RateModel]:
@@ -537,11 +550,16 @@ def _end_split_ramped(dev, protocol: Protocol, start_u, target_u, method: str, a
         return np.array(_end_split(dev, p, start_u, target_u, method, asked))
 
     what = ("write error rate", "switching probability")[asked]
-    a, b = _ramp_steps(protocol, solve, lambda a, b: max(_rel(a[0], b[0]), _rel(a[1], b[1])), rtol, what,
-                       required=lambda a, b: _rel(a[asked], b[asked]))
-    out = np.clip(_extrapolate(a, b), 0.0, 1.0)
+    last: list[np.ndarray] = []
+
+    def error(a: np.ndarray, b: np.ndarray) -> float:
+        last[:] = [a, b]
+        return max(_rel(a[0], b[0]), _rel(a[1], b[1]))
+
+    out = _ramp_steps(protocol, solve, lambda a, b: np.clip(_extrapolate(a, b), 0.0, 1.0), error, rtol, what,
+                      required=lambda a, b: _rel(a[asked], b[asked]))
     other = 1 - asked
-    if not _rel(a[other], b[other]) <= rtol:
+    if not _rel(last[0][other], last[1][other]) <= rtol:
         out[other] = math.nan
     return float(out[0]), float(out[1])
 

@@ -699,6 +699,16 @@ class Protocol:
         """True when some segment is a ramp."""
         return any(seg.is_ramp for seg in self.segments)
 
+    def require_constant(self, what: str) -> Protocol:
+        """Itself when no segment is a ramp; else :class:`ConfigError` in one line: "``what`` takes constant
+        segments only: segment k is a ramp (...)" (how an engine without ramps refuses them)."""
+        for i, seg in enumerate(self.segments):
+            if seg.is_ramp:
+                raise ConfigError(f"{what} takes constant segments only: segment {i} is a ramp "
+                                  f"({seg.describe_ramp()}); use protocol.discretised(n) for a piecewise-constant "
+                                  f"staircase")
+        return self
+
     def discretised(self, n: int) -> Protocol:
         """This protocol with each ramp replaced by ``ramp.split(n)`` (``n`` constant midpoint pieces).
 
