@@ -368,3 +368,27 @@ def test_the_shipped_ramp_config_runs_and_agrees_with_exact(runs_dir, tmp_path, 
     line = next(s for s in out.splitlines() if "P(tau > t_max) (exact master equation)" in s)
     z = float(line.split("z = ")[1].rstrip(")"))
     assert abs(z) < 4.0, line  # the file's fixed seed; KMC against the exact ramp
+
+
+def test_kmc_ramp_nodes_bound_the_interpolation_and_crowd_where_the_rates_bend():
+    from nanomag.kmc.engine import RAMP_RATE_RTOL, ramp_nodes
+    from nanomag.markov.rates import build
+
+    dev = switching_device(S0=8).replace(mu={"left": -3.0})
+    seg = Segment(20.0, ramp={"mu": {"left": (-3.0, 3.0)}})
+    xs, models = ramp_nodes(dev, seg)
+    assert xs[0] == 0.0 and xs[-1] == 1.0 and np.all(np.diff(xs) > 0) and len(models) == len(xs)
+    widths = np.diff(xs)
+    assert widths.max() / widths.min() >= 8  # not an even grid: fine where the Fermi edges cross the window
+    rng = np.random.default_rng(3)
+    for k in rng.choice(len(xs) - 1, size=12, replace=False):  # off the checked midpoints too
+        w = rng.uniform(0.1, 0.9)
+        x = xs[k] + w * widths[k]
+        true = build(seg.at(x).apply(dev))
+        lin = (1 - w) * models[k].generator + w * models[k + 1].generator
+        diff = abs(true.generator - lin).tocsc()
+        off = np.asarray(diff.sum(axis=0)).ravel() - np.abs(diff.diagonal())
+        rel = off / np.maximum(-true.generator.diagonal(), 1.0 / seg.duration)
+        assert rel.max() <= 2 * RAMP_RATE_RTOL, (x, rel.max())  # checked at the middles; quadratic in between
+    flat_xs, _ = ramp_nodes(dev, Segment(5.0, ramp={"h": (0.1, 0.1)}))
+    assert flat_xs == tuple(k / 8 for k in range(9))

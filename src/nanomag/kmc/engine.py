@@ -26,15 +26,16 @@ the original kernels run, unchanged.
 Ramps (:class:`~nanomag.model.protocol.Segment` ``ramp=``), in
 :func:`first_passage` and :func:`write_error_rate`: within a ramp the
 generator is interpolated linearly in time between tables of the ramp at
-m + 1 evenly spaced instants (the nodes), Q(t) = (1 - w) Q_k + w Q_{k+1},
+nodes t_0 < t_1 < ... (:func:`ramp_nodes`), Q(t) = (1 - w) Q_k + w Q_{k+1},
 and the runs sample that chain by thinning against the larger of the two
 nodes' exit rates (a bound, since the interpolated rate is linear in t).
 "Exact in distribution" means: every run is an exact sample of that
 interpolated chain, with no time step.  It differs from the ramp itself only
-through the interpolation: m doubles (from 8) until, at the middle of every
-interval, the interpolated rates are within :data:`RAMP_RATE_RTOL` of the
-ramp's own, summed over each state's transitions and relative to its exit
-rate.  :func:`nanomag.exact.write_error_rate` solves the ramp itself, so the
+through the interpolation: intervals are halved (from 8) until, at the middle
+of every interval, the interpolated rates are within :data:`RAMP_RATE_RTOL`
+of the ramp's own, summed over each state's transitions and relative to the
+larger of its exit rate and one event per ramp duration.  Memory: one table
+per node (the nodes crowd where the rates bend).  :func:`nanomag.exact.write_error_rate` solves the ramp itself, so the
 two agree to the statistical error (a bias of order RAMP_RATE_RTOL at most).
 :func:`trajectories` refuses ramps.
 """
@@ -72,31 +73,36 @@ __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "
            "write_error_rate", "RAMP_RATE_RTOL", "RAMP_MAX_NODES"]
 
 #: The interpolated rates of a ramp (linear in time between nodes) are within this of the ramp's own, at the
-#: middle of every interval, summed over a state's transitions and relative to its exit rate.
-RAMP_RATE_RTOL = 1e-4
+#: middle of every interval: summed over a state's transitions, relative to its exit rate or to one event per
+#: ramp duration, whichever is larger.
+RAMP_RATE_RTOL = 1e-3
 #: The most intervals per ramp; a ramp that needs more is refused.
-RAMP_MAX_NODES = 1024
+RAMP_MAX_NODES = 4096
 
 
-def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel) -> float:
-    """max over states of sum_j |Q_mid - (Q_a + Q_b)/2|_{j <- i} off the diagonal, relative to the exit rate."""
+def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel, floor: float) -> float:
+    """max over states of sum_j |Q_mid - (Q_a + Q_b)/2|_{j <- i} off the diagonal, relative to the larger of
+    the exit rate and ``floor``."""
     diff = abs(mid.generator - 0.5 * (a.generator + b.generator)).tocsc()
     off = np.asarray(diff.sum(axis=0)).ravel() - np.abs(diff.diagonal())
     exit_rate = -mid.generator.diagonal()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(off > 0, off / np.maximum(exit_rate, 1e-300), 0.0)
-    return float(rel.max(initial=0.0))
+    return float(np.max(off / np.maximum(exit_rate, floor), initial=0.0))
 
 
-def ramp_nodes(dev: Device, segment, rtol: float = RAMP_RATE_RTOL) -> tuple[RateModel, ...]:
-    """The models of a ramp at its m + 1 nodes x = k / m, m doubled from 8 until the linear interpolation
-    between nodes meets ``rtol`` (:data:`RAMP_RATE_RTOL`) at every interval's middle.
+def ramp_nodes(dev: Device, segment, rtol: float | None = None) -> tuple[tuple[float, ...], tuple[RateModel, ...]]:
+    """The nodes of a ramp's piecewise-linear rates: fractions 0 = x_0 < ... < x_m = 1 and the models there.
+
+    From 8 even intervals, an interval is halved while, at its middle, the rates interpolated linearly
+    between its ends differ from the ramp's own by more than ``rtol`` (:data:`RAMP_RATE_RTOL`), summed over
+    a state's transitions and relative to the larger of its exit rate and 1 / (the ramp's duration): the
+    nodes crowd where the rates bend (a Fermi edge crossing the window, an activated rate).
 
     Raises
     ------
     ConfigError
         When more than :data:`RAMP_MAX_NODES` intervals would be needed.
     """
+    rtol = RAMP_RATE_RTOL if rtol is None else rtol
     built: dict[float, RateModel] = {}
 
     def at(x: float) -> RateModel:
@@ -104,17 +110,26 @@ def ramp_nodes(dev: Device, segment, rtol: float = RAMP_RATE_RTOL) -> tuple[Rate
             built[x] = build(segment.at(x).apply(dev))
         return built[x]
 
-    m = 8
-    while True:
-        nodes = [at(k / m) for k in range(m + 1)]
-        error = max(_interpolation_error(at((k + 0.5) / m), nodes[k], nodes[k + 1]) for k in range(m))
-        if error <= rtol:
-            return tuple(nodes)
-        if 2 * m > RAMP_MAX_NODES:
+    floor = 1.0 / segment.duration
+    done: list[float] = []
+    todo = [k / 8 for k in range(8)]  # left ends of the intervals still to check, width 1/8 for now
+    width = {x: 1 / 8 for x in todo}
+    while todo:
+        if len(done) + len(todo) > RAMP_MAX_NODES:
             raise ConfigError(f"protocol: the ramp ({segment.describe_ramp()}) needs more than {RAMP_MAX_NODES} "
-                              f"linear pieces for its rates to be within {rtol:g} (at {m}: {error:.3g}); split it "
-                              f"into shorter ramps")
-        m *= 2
+                              f"linear pieces for its rates to be within {rtol:g}; split it into shorter ramps")
+        nxt: list[float] = []
+        for x in todo:
+            w = width[x]
+            mid = x + w / 2
+            if _interpolation_error(at(mid), at(x), at(min(x + w, 1.0)), floor) <= rtol:
+                done.append(x)
+            else:
+                width[x] = width[mid] = w / 2
+                nxt += [x, mid]
+        todo = nxt
+    xs = tuple(sorted(done)) + (1.0,)
+    return xs, tuple(at(x) for x in xs)
 
 
 def _use_parallel(parallel, n_traj):
@@ -329,12 +344,11 @@ class KMCSolver:
                 table_b.append(k)
                 ends.append(float(bounds[i + 1]))
                 continue
-            nodes = ramp_nodes(self.device, seg)
-            m = len(nodes) - 1
-            ks = [index_of(seg.at(j / m), model) for j, model in enumerate(nodes)]
+            xs, nodes = ramp_nodes(self.device, seg)
+            ks = [index_of(seg.at(x), model) for x, model in zip(xs, nodes, strict=True)]
             table_a += ks[:-1]
             table_b += ks[1:]
-            ends += [float(bounds[i] + seg.duration * (j + 1) / m) for j in range(m - 1)] + [float(bounds[i + 1])]
+            ends += [float(bounds[i] + seg.duration * x) for x in xs[1:-1]] + [float(bounds[i + 1])]
         own = len(models)
         models.append(self.model)
         table_a.append(own)
