@@ -191,6 +191,13 @@ def test_bad_ramp_tables_are_refused_naming_the_table(table, words):
     with pytest.raises(nm.ConfigError) as info:
         nm.io.parse_config(CONFIG + f"\n[[protocol]]\nduration = 10.0\n{table}\n", "r.toml")
     assert "[[protocol]] #1" in str(info.value) and words in str(info.value)
+    assert "protocol[0]" not in str(info.value)  # one name for the table, not two
+
+
+def test_an_unknown_lead_in_a_constant_mu_is_still_named_once():
+    with pytest.raises(nm.ConfigError) as info:
+        nm.io.parse_config(CONFIG + "\n[[protocol]]\nduration = 10.0\nmu = { top = 1.0 }\n", "r.toml")
+    assert str(info.value).startswith("r.toml: [[protocol]] #1 mu: no lead named 'top'")
 
 
 def test_ramps_take_units_and_fields_follow_the_grains_g():

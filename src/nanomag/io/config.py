@@ -312,7 +312,8 @@ def _parse_protocol(tables, device: Device) -> Protocol:
             values["ramp"] = _parse_ramp(where, table["ramp"])
         try:
             segment = Segment(**values, units=device.units if device.units.is_physical else None)
-            Protocol((segment,)).check(device)  # an unknown lead in mu is refused here, naming the table
+            for end in ((0.0, 1.0) if segment.is_ramp else (0.0,)):
+                segment.at(end).apply(device)  # an unknown lead in mu is refused here, naming the table
         except ConfigError as exc:
             msg = str(exc)
             if msg.startswith("segment."):
