@@ -391,8 +391,10 @@ def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: st
 def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
                           rtol: float) -> FirstPassageDistribution:
     """:func:`_first_passage_under` on midpoint staircases, to ``rtol`` relative in the survival and the mean."""
+    at_times = _ramp_models_at(dev, protocol, check_times(times))  # built once for every staircase
+
     def solve(p: Protocol) -> FirstPassageDistribution:
-        return _first_passage_under(dev, start_u, target_u, times, p, protocol)
+        return _first_passage_under(dev, start_u, target_u, times, p, at_times)
 
     def combine(a: FirstPassageDistribution, b: FirstPassageDistribution) -> FirstPassageDistribution:
         moments = [float(_extrapolate(x, y)) if math.isfinite(x) and math.isfinite(y) else y
@@ -411,8 +413,10 @@ def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
 def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Transient:
     """:func:`_evolve_under` on midpoint staircases: to ``rtol`` in <u> and the charge (absolute: both are
     O(1)), and relative to the largest current in the currents."""
+    at_times = _ramp_models_at(dev, protocol, check_times(times))  # built once for every staircase
+
     def solve(p: Protocol) -> Transient:
-        return _evolve_under(dev, start_u, times, p, protocol)
+        return _evolve_under(dev, start_u, times, p, at_times)
 
     def parts(tr: Transient) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.asarray(tr.mean_u), np.asarray(tr.charge), np.asarray(tr.currents)
@@ -448,7 +452,7 @@ def _ramp_models_at(dev: Device, ramped: Protocol | None, times: np.ndarray) -> 
 
 
 def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol,
-                         ramped: Protocol | None = None) -> FirstPassageDistribution:
+                         at_times: dict[int, RateModel] | None = None) -> FirstPassageDistribution:
     models = segment_models(dev, protocol)
     model = models[-1]
     start, target = start_and_target(model, start_u, target_u)
@@ -465,7 +469,7 @@ def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol,
     for k, rate in enumerate(exits):
         sel = piece == k
         density[sel] = p[sel] @ rate
-    for i, m in _ramp_models_at(dev, ramped, times).items():
+    for i, m in (at_times or {}).items():  # inside a ramp: its rates at that instant
         density[i] = p[i] @ -np.asarray(m.generator[live][:, live].sum(axis=0)).ravel()
     mean, std = _moments_after(model, live, target, p_end, protocol.duration, i0, i1)
     return FirstPassageDistribution(times=times, survival=survival, density=np.clip(density, 0.0, None),
@@ -494,7 +498,7 @@ def _moments_after(model, live, target, p_end, t_end, i0, i1) -> tuple[float, fl
     return float(mean), float(math.sqrt(max(second - mean * mean, 0.0)))
 
 
-def _evolve_under(dev, start_u, times, protocol: Protocol, ramped: Protocol | None = None) -> Transient:
+def _evolve_under(dev, start_u, times, protocol: Protocol, at_times: dict[int, RateModel] | None = None) -> Transient:
     models = segment_models(dev, protocol)
     model = models[-1]
     p0 = np.zeros(model.n_states)
@@ -505,7 +509,7 @@ def _evolve_under(dev, start_u, times, protocol: Protocol, ramped: Protocol | No
     for k, m in enumerate(models):
         sel = piece == k
         currents[sel] = p[sel] @ m.current_operator.T
-    for i, m in _ramp_models_at(dev, ramped, times).items():
+    for i, m in (at_times or {}).items():  # inside a ramp: its rates at that instant
         currents[i] = m.current_operator @ p[i]
     return Transient(times=times, mean_u=p @ model.space.u, currents=currents, charge=p @ model.space.charge,
                      engine="exact", device=dev)
