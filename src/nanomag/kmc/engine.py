@@ -89,13 +89,28 @@ def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel, floor: floa
     return float(np.max(off / np.maximum(exit_rate, floor), initial=0.0))
 
 
-def ramp_nodes(dev: Device, segment, rtol: float | None = None) -> tuple[tuple[float, ...], tuple[RateModel, ...]]:
+def ramp_nodes(dev: Device, segment, rtol: float | None = None, emit=None):
     """The nodes of a ramp's piecewise-linear rates: fractions 0 = x_0 < ... < x_m = 1 and the models there.
 
     From 8 even intervals, an interval is halved while, at its middle, the rates interpolated linearly
     between its ends differ from the ramp's own by more than ``rtol`` (:data:`RAMP_RATE_RTOL`), summed over
     a state's transitions and relative to the larger of its exit rate and 1 / (the ramp's duration): the
-    nodes crowd where the rates bend (a Fermi edge crossing the window, an activated rate).
+    nodes crowd where the rates bend (a Fermi edge crossing the window, an activated rate).  The intervals
+    are refined depth first, left to right, so only the models of the current interval's ancestors are
+    alive at any time.
+
+    Parameters
+    ----------
+    emit : callable, optional
+        ``emit(x, model)`` for each node in increasing x, as soon as it is final (the caller packs its
+        table and may let the model go).  Without it, the models are collected and returned.
+
+    Returns
+    -------
+    xs : tuple of float
+        The node fractions, increasing, from 0 to 1.
+    models : tuple of RateModel
+        The models at the nodes; empty when ``emit`` is given.
 
     Raises
     ------
@@ -103,33 +118,57 @@ def ramp_nodes(dev: Device, segment, rtol: float | None = None) -> tuple[tuple[f
         When more than :data:`RAMP_MAX_NODES` intervals would be needed.
     """
     rtol = RAMP_RATE_RTOL if rtol is None else rtol
-    built: dict[float, RateModel] = {}
+    floor = 1.0 / segment.duration
+    xs: list[float] = []
+    kept: list[RateModel] = []
 
     def at(x: float) -> RateModel:
-        if x not in built:
-            built[x] = build(segment.at(x).apply(dev))
-        return built[x]
+        return build(segment.at(x).apply(dev))
 
-    floor = 1.0 / segment.duration
-    done: list[float] = []
-    todo = [k / 8 for k in range(8)]  # left ends of the intervals still to check, width 1/8 for now
-    width = {x: 1 / 8 for x in todo}
-    while todo:
-        if len(done) + len(todo) > RAMP_MAX_NODES:
+    def node(x: float, model: RateModel) -> None:
+        if len(xs) > RAMP_MAX_NODES:
             raise ConfigError(f"protocol: the ramp ({segment.describe_ramp()}) needs more than {RAMP_MAX_NODES} "
                               f"linear pieces for its rates to be within {rtol:g}; split it into shorter ramps")
-        nxt: list[float] = []
-        for x in todo:
-            w = width[x]
-            mid = x + w / 2
-            if _interpolation_error(at(mid), at(x), at(min(x + w, 1.0)), floor) <= rtol:
-                done.append(x)
-            else:
-                width[x] = width[mid] = w / 2
-                nxt += [x, mid]
-        todo = nxt
-    xs = tuple(sorted(done)) + (1.0,)
-    return xs, tuple(at(x) for x in xs)
+        xs.append(x)
+        if emit is None:
+            kept.append(model)
+        else:
+            emit(x, model)
+
+    def refine(a: float, ma: RateModel, b: float, mb: RateModel) -> None:
+        mid = 0.5 * (a + b)
+        mm = at(mid)
+        if _interpolation_error(mm, ma, mb, floor) <= rtol:
+            node(b, mb)
+            return
+        refine(a, ma, mid, mm)
+        refine(mid, mm, b, mb)
+
+    left = at(0.0)
+    node(0.0, left)
+    for k in range(8):
+        right = at((k + 1) / 8)
+        refine(k / 8, left, (k + 1) / 8, right)
+        left = right
+    return tuple(xs), tuple(kept)
+
+
+def _stack(packed: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Packed tables (from :func:`~nanomag.kmc._kernels.pack_tables`) stacked as :func:`~nanomag.kmc._kernels.
+    pack_stacked` does, each freed from the list once copied (the peak holds one copy, not two)."""
+    n = packed[0][0].shape[0]
+    cols = max(row.shape[1] for row, _ in packed)
+    rows = np.empty((len(packed), n, cols))  # pages committed table by table, as the copies are freed
+    jumps = np.empty((len(packed), n, cols), dtype=np.result_type(*(jump.dtype for _, jump in packed)))
+    for k in range(len(packed)):
+        row, jump = packed[k]
+        rows[k, :, row.shape[1]:] = 2.0
+        rows[k, :, :row.shape[1]] = row
+        jumps[k, :, jump.shape[1]:] = 0
+        jumps[k, :, :jump.shape[1]] = jump
+        packed[k] = (rows[k], jumps[k])  # a view: the list no longer holds the separate copy
+        del row, jump
+    return rows, jumps
 
 
 def _use_parallel(parallel, n_traj):
@@ -320,17 +359,32 @@ class KMCSolver:
         models = segment_models(self.device, sets, own=self.model)
         return models, np.append(index, len(sets)).astype(np.int64)
 
-    def _ramp_pieces(self, protocol: Protocol):
-        """(models, table_a, table_b, ends) of a protocol with ramps: constant segments share one model per
-        parameter set, each ramp is cut into the linear pieces of :func:`ramp_nodes`; the device's own last."""
-        models: list[RateModel] = []
-        first: dict[tuple, int] = {}
+    def _ramp_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
+        """(rows, jumps, (table_a, table_b), ends, start, side mask or None) of a protocol with ramps.
 
-        def index_of(seg, model=None) -> int:
+        Constant segments share one table per parameter set; each ramp is cut into the linear pieces of
+        :func:`ramp_nodes`, whose tables are packed as the nodes come (the models are not kept, but one per
+        distinct set of transitions, for the reachability check); the device's own table last.
+        """
+        key = (protocol, start_u, target_u, math.isinf(t_lim), mode, "ramp")
+        if key in self._protocols:
+            return self._protocols[key]
+        start, target = start_and_target(self.model, start_u, target_u)
+        side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
+        stop = target if side is None else target | side
+        mark = target if side is None else None
+        packed: list[tuple[np.ndarray, np.ndarray]] = []
+        first: dict[tuple, int] = {}
+        patterns: dict[bytes, RateModel] = {}
+
+        def index_of(seg, model: RateModel | None = None) -> int:
             key = seg._key()[1:]
             if key not in first:
-                first[key] = len(models)
-                models.append(build(seg.apply(self.device)) if model is None else model)
+                model = build(seg.apply(self.device)) if model is None else model
+                first[key] = len(packed)
+                packed.append(K.pack_tables(model.kmc_tables, mark))
+                t = model.transitions
+                patterns.setdefault(t.src.tobytes() + t.dst.tobytes(), model)
             return first[key]
 
         table_a: list[int] = []
@@ -339,44 +393,32 @@ class KMCSolver:
         bounds = protocol.boundaries
         for i, seg in enumerate(protocol):
             if not seg.is_ramp:
-                k = index_of(seg)
-                table_a.append(k)
-                table_b.append(k)
+                table_a.append(index_of(seg))
+                table_b.append(table_a[-1])
                 ends.append(float(bounds[i + 1]))
                 continue
-            xs, nodes = ramp_nodes(self.device, seg)
-            ks = [index_of(seg.at(x), model) for x, model in zip(xs, nodes, strict=True)]
+            ks: list[int] = []
+            xs, _ = ramp_nodes(self.device, seg, emit=lambda x, model, seg=seg, ks=ks: ks.append(
+                index_of(seg.at(x), model)))
             table_a += ks[:-1]
             table_b += ks[1:]
             ends += [float(bounds[i] + seg.duration * x) for x in xs[1:-1]] + [float(bounds[i + 1])]
-        own = len(models)
-        models.append(self.model)
-        table_a.append(own)
-        table_b.append(own)
-        return (models, np.array(table_a, dtype=np.int64), np.array(table_b, dtype=np.int64),
-                np.array(ends[:len(table_a) - 1], dtype=float))
-
-    def _ramp_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
-        """(rows, jumps, (table_a, table_b), ends, start, side mask or None) of a protocol with ramps."""
-        key = (protocol, start_u, target_u, math.isinf(t_lim), mode, "ramp")
-        if key in self._protocols:
-            return self._protocols[key]
-        models, table_a, table_b, ends = self._ramp_pieces(protocol)
-        start, target = start_and_target(self.model, start_u, target_u)
-        side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
-        stop = target if side is None else target | side
         if math.isinf(t_lim):
             free = target if side is None else np.zeros_like(target)
-            seen = reachable_from(models, start, free)
+            seen = reachable_from(tuple(patterns.values()) + (self.model,), start, free)
             stuck = seen & ~sure_to_reach(self.model, stop)
             if np.any(stuck):
                 what = "the target" if side is None else "the start side or the target"
                 raise UnreachableTargetError(
                     f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
                     f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
-        marks = [target] * len(models) if side is None else [None] * (len(models) - 1) + [stop]
-        rows, jumps = K.pack_stacked([m.kmc_tables for m in models], marks)
-        self._protocols[key] = (rows, jumps, (table_a, table_b), ends, start, side)
+        patterns.clear()
+        packed.append(K.pack_tables(self.model.kmc_tables, target if side is None else stop))
+        table_a.append(len(packed) - 1)
+        table_b.append(len(packed) - 1)
+        rows, jumps = _stack(packed)
+        self._protocols[key] = (rows, jumps, (np.array(table_a, dtype=np.int64), np.array(table_b, dtype=np.int64)),
+                                np.array(ends, dtype=float), start, side)
         return self._protocols[key]
 
     def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
