@@ -11,6 +11,9 @@ The ratios are against the staircase: thinning's extra cost per event (rejected 
 the choice between two tables).
 
 Usage: python scripts/bench_ramp.py [--config runs/ramp.toml] [--n-traj 2000] [--repeat 3]
+       python scripts/bench_ramp.py --config runs/pulse.toml --trapezoid 20 --n-traj 40
+``--trapezoid RISE`` turns the config's first segment (a bias pulse) into a trapezoid: the bias
+rises linearly from the device's own over RISE, holds, and falls back over RISE (same duration).
 """
 
 import argparse
@@ -20,7 +23,7 @@ import numpy as np
 
 import nanomag as nm
 from nanomag.kmc import KMCSolver
-from nanomag.model.protocol import Protocol
+from nanomag.model.protocol import Protocol, Segment
 
 
 def run_kmc(solver, protocol, start_u, target_u, t_max, n_traj):
@@ -38,9 +41,16 @@ def main():
     parser.add_argument("--n-traj", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--trapezoid", type=float, default=None, metavar="RISE")
     args = parser.parse_args()
     cfg = nm.read_config(args.config)
     dev, protocol, run = cfg.device, cfg.protocol, cfg.run
+    if args.trapezoid is not None:
+        pulse, rise = protocol[0], args.trapezoid
+        own = {lead.name: lead.mu for lead in dev.leads}
+        up = {k: (own[k], v) for k, v in pulse.mu.items()}
+        protocol = Protocol([Segment(rise, ramp={"mu": up}), pulse.replace(duration=pulse.duration - 2 * rise),
+                             Segment(rise, ramp={"mu": {k: (b, a) for k, (a, b) in up.items()}})] + list(protocol[1:]))
     if protocol is None or not protocol.has_ramps:
         raise SystemExit(f"{args.config}: needs [[protocol]] tables with a ramp")
     solver = KMCSolver(dev, parallel=False)
@@ -65,8 +75,9 @@ def main():
             cpu, events = run_kmc(solver, p, run.start_u, run.target_u, t_max, args.n_traj)
             rounds[name].append(cpu / max(events, 1))
     base = float(np.median(rounds[f"staircase ({per_ramp} steps per ramp)"]))
-    print(f"{args.config}: S0 = {dev.grain.S0:g}, {run.n_traj if args.n_traj is None else args.n_traj} runs, "
-          f"{args.repeat} interleaved rounds, medians, one thread")
+    shape = f", trapezoid (rise {args.trapezoid:g})" if args.trapezoid is not None else ""
+    print(f"{args.config}{shape}: S0 = {dev.grain.S0:g}, {args.n_traj} runs, {args.repeat} interleaved rounds, "
+          f"medians, one thread")
     print(f"KMC ramp tables: {nodes} intervals over {len(ramps)} ramp(s), {len(tables[0])} tables, "
           f"{(tables[0].nbytes + tables[1].nbytes) / 1e6:.1f} MB, built in {build_s:.2f} s CPU")
     for name in cases:
