@@ -330,8 +330,32 @@ def test_kmc_ramp_runs_are_bit_identical_whatever_the_chunking():
     a = solver.first_passage(-1, 0.8, n_traj=30, seed=2, protocol=short, t_max=60.0, parallel=True)
     b = solver.first_passage(-1, 0.8, n_traj=30, seed=2, protocol=short, t_max=60.0, parallel=False)
     np.testing.assert_array_equal(a.times, b.times)
-    with pytest.raises(nm.ConfigError, match="trajectories do not take ramps"):
-        nm.kmc.trajectories(dev, -1, [1.0], n_traj=2, seed=1, protocol=short)
+    t1 = nm.kmc.trajectories(dev, -1, [5.0, 20.0, 45.0], n_traj=30, seed=6, protocol=short, parallel=True)
+    t2 = [solver.trajectories(-1, [5.0, 20.0, 45.0], n_traj=k, seed=6, first_index=i, protocol=short,
+                              parallel=False) for i, k in ((0, 12), (12, 18))]
+    np.testing.assert_array_equal(t1.u, np.concatenate([t.u for t in t2]))
+    np.testing.assert_array_equal(t1.transferred, np.concatenate([t.transferred for t in t2]))
+
+
+def test_kmc_trajectories_under_a_ramp_against_exact():
+    dev = switching_device(S0=8).replace(mu={"left": -3.0})
+    rise = Protocol([Segment(4.0, ramp={"mu": {"left": (-3.0, 3.0)}}), Segment(4.0, mu={"left": 3.0})])
+    times = np.array([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0])
+    n = 3000
+    tr = nm.kmc.trajectories(dev, -1.0, times, n_traj=n, seed=21, protocol=rise)
+    ex = nm.exact.evolve(dev, -1.0, times, protocol=rise, rtol=1e-6)
+    se = tr.u.std(axis=0, ddof=1) / math.sqrt(n)
+    z = (tr.u.mean(axis=0) - ex.mean_u) / np.maximum(se, 1e-12)
+    assert np.all(np.abs(z) < 4.5), z  # fixed seed, 7 times: 4.5 sigma each
+    assert ex.mean_u[-1] - ex.mean_u[0] > 0.05  # the rise does drive the spin (by 0.08): a test that can fail
+    # the charge the left lead sends in: KMC against the exact current integrated over time
+    fine = np.linspace(0.0, 10.0, 401)
+    cur = nm.exact.evolve(dev, -1.0, fine, protocol=rise, rtol=1e-6).currents[:, 0]
+    sent = np.interp(times, fine, np.concatenate([[0.0], np.cumsum(0.5 * (cur[1:] + cur[:-1]) * np.diff(fine))]))
+    q = tr.transferred[:, :, 0]
+    se = q.std(axis=0, ddof=1) / math.sqrt(n)
+    assert np.all(np.abs(q.mean(axis=0) - sent) < 4.5 * se + 3.0 / n), (q.mean(axis=0), sent, se)  # 3/n: a few
+    assert sent[-1] > 1.0  # electrons at most, unresolvable by n runs (early on no run has seen one yet)
 
 
 # --------------------------------------------------------------------------- engines without ramps refuse them
@@ -349,19 +373,16 @@ def test_engines_without_ramps_refuse_them_in_one_line():
         nm.pulse.wer_map(rest, p, -1, 0.8, widths=[1.0, 2.0])
     with pytest.raises(nm.ConfigError, match="segment 1 is a ramp"):
         nm.exact.segment_models(rest, p)
-    with pytest.raises(nm.ConfigError, match="KMC trajectories do not take ramps"):
-        nm.kmc.trajectories(rest, -1, [1.0], n_traj=2, seed=1, protocol=p)
 
 
-def test_command_line_refuses_ramps_where_unsupported(tmp_path, capsys):
+def test_command_line_runs_ramps_or_refuses_them(tmp_path, capsys):
     from nanomag.cli import main
 
     cfg = tmp_path / "r.toml"
     cfg.write_text(CONFIG + RAMP_TABLE + "\n[run]\nkind = \"trajectories\"\nstart_u = -1.0\nt_final = 5.0\n"
                    "n_times = 3\nn_traj = 4\nseed = 1\n")
-    assert main(["run", str(cfg), "--out", str(tmp_path / "t.h5"), "--quiet"]) == 2
-    assert "kind = \"trajectories\" (use kind = \"first_passage\" for ramps) takes constant segments only" in \
-        capsys.readouterr().err
+    assert main(["run", str(cfg), "--out", str(tmp_path / "t.h5"), "--quiet"]) == 0  # KMC records ramps
+    capsys.readouterr()
     assert main(["pulse", str(cfg), "--out", str(tmp_path / "p.h5"), "--quiet", "--start-u", "-1",
                  "--target-u", "0.8"]) == 2
     assert "nanomag pulse (a WER map) takes constant segments only: segment 0 is a ramp" in capsys.readouterr().err

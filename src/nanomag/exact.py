@@ -349,13 +349,37 @@ def _extrapolate(coarse: Any, fine: Any) -> Any:
     return fine + (fine - coarse) / 3.0
 
 
-def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: str, required=None) -> Any:
+def _staircase(protocol: Protocol, n: int, cuts: np.ndarray | None = None) -> Protocol:
+    """``protocol.discretised(n)``, with each ramp also cut at the times ``cuts`` that fall inside it.
+
+    Every piece is constant at its own middle, so the state at a cut is a product of midpoint steps (the
+    staircase's error keeps its even expansion there; a step that straddles an output time would not).
+    """
+    if cuts is None or cuts.size == 0:
+        return protocol.discretised(n)
+    segs: list = []
+    for seg, t0 in zip(protocol, protocol.boundaries[:-1], strict=True):
+        if not seg.is_ramp:
+            segs.append(seg)
+            continue
+        inside = (cuts - t0) / seg.duration
+        xs = np.unique(np.concatenate([np.arange(n + 1) / n, inside[(inside > 0.0) & (inside < 1.0)]]))
+        xs = xs[np.concatenate([[True], np.diff(xs) > 1e-12])]  # a cut on a step boundary is that boundary
+        xs[-1] = 1.0
+        segs += [seg.at(0.5 * (a + b)).replace(duration=seg.duration * (b - a)) for a, b in zip(xs, xs[1:],
+                                                                                               strict=False)]
+    return Protocol(tuple(segs))
+
+
+def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: str, required=None,
+                cuts: np.ndarray | None = None) -> Any:
     """The extrapolated answer under ``protocol``'s ramps, to ``rtol``.
 
     ``solve`` runs on the midpoint staircases of n = 4, 8, 16, ... steps per
-    ramp; ``combine(coarse, fine)`` is Richardson's extrapolation of two
-    successive ones (fourth order: the staircase is symmetric in time, so its
-    error has even powers of the step only); n doubles until
+    ramp (also cut at the output times ``cuts``: :func:`_staircase`);
+    ``combine(coarse, fine)`` is Richardson's extrapolation of two successive
+    ones (fourth order: the staircase is symmetric in time, so its error has
+    even powers of the step only); n doubles until
     ``error(previous, current)``, the relative change of the extrapolation, is
     at most ``rtol`` (it estimates the error of the previous one, ~16x that
     of the current one).  ``required`` (default ``error``): at the cap the
@@ -369,10 +393,10 @@ def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: st
     """
     required = error if required is None else required
     n = 2 * RAMP_FIRST_STEPS
-    coarse, fine = solve(protocol.discretised(n // 2)), solve(protocol.discretised(n))
+    coarse, fine = solve(_staircase(protocol, n // 2, cuts)), solve(_staircase(protocol, n, cuts))
     previous = combine(coarse, fine)
     while True:
-        coarse, fine = fine, solve(protocol.discretised(2 * n))
+        coarse, fine = fine, solve(_staircase(protocol, 2 * n, cuts))
         current = combine(coarse, fine)
         estimate = error(previous, current)
         if estimate <= rtol:
@@ -407,7 +431,7 @@ def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
         moments = [(x, y) for x, y in ((a.mean, b.mean), (a.std, b.std)) if math.isfinite(x) and math.isfinite(y)]
         return max([_rel(a.survival, b.survival, 1e-280)] + [_rel(x, y) for x, y in moments])
 
-    return _ramp_steps(protocol, solve, combine, error, rtol, "survival")
+    return _ramp_steps(protocol, solve, combine, error, rtol, "survival", cuts=check_times(times))
 
 
 def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Transient:
@@ -432,7 +456,7 @@ def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Tran
         scale = max(float(np.max(np.abs(ib), initial=0.0)), 1e-300)
         return max(_rel(ua, ub, 1.0), _rel(qa, qb, 1.0), _rel(ia, ib, scale))
 
-    return _ramp_steps(protocol, solve, combine, error, rtol, "transient")
+    return _ramp_steps(protocol, solve, combine, error, rtol, "transient", cuts=check_times(times))
 
 
 def _ramp_models_at(dev: Device, ramped: Protocol | None, times: np.ndarray) -> dict[int, RateModel]:

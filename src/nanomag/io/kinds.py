@@ -287,13 +287,6 @@ def _telegraph_sizes(cfg) -> dict:
             "window": int(math.floor(s["duration"] / s["window"]))}
 
 
-def _trajectories_check(cfg, exact) -> None:
-    """Refuse ramps: KMC trajectories take constant segments only (kind = "first_passage" samples ramps)."""
-    if cfg.protocol is not None:
-        cfg.protocol.require_constant(f"{cfg.path}: [run] kind = \"trajectories\" (use kind = \"first_passage\" "
-                                      f"for ramps)")
-
-
 def _telegraph_check(cfg, exact) -> None:
     """Refuse a telegraph run that cannot give a dwell: bad window/grid, a protocol, one stable state, too short."""
     s = telegraph_settings(cfg)
@@ -414,7 +407,7 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
                       _N_EVENTS),
             sample=_trajectories_sample, read=_trajectories_read, report=_trajectories_report,
             group_attrs=_trajectories_attrs, fixed=lambda cfg: {"times": (record_times(cfg), TIME)},
-            duration_key="t_final", check=_trajectories_check),
+            duration_key="t_final"),
     RunKind(name="telegraph", required=("duration", "n_traj", "seed"), group="telegraph",
             datasets=(Dataset("n_dwells", "i8", -1, "1", long_name="complete dwells of the trace (all of them)"),
                       Dataset("dwell_times", "f8", np.nan, TIME, ("dwell",),

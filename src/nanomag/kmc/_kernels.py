@@ -722,3 +722,104 @@ def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_ma
     for i in prange(times.size):
         times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
             rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+
+
+@njit(cache=True, inline="always")
+def _ramp_bound(rows, ka, kb, state):
+    """(total_a, total_b, bound) of ``state`` in the piece between tables ``ka`` and ``kb``."""
+    total_a = _total(rows[ka, state, 0])
+    total_b = total_a if kb == ka else _total(rows[kb, state, 0])
+    return total_a, total_b, max(total_a, total_b)
+
+
+@njit(cache=True)
+def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, index, states_row,
+                     transferred_row, counts_row):
+    """As :func:`_protocol_record_one` under pieces whose tables are interpolated linearly in time (thinning,
+    as :func:`_ramp_first_passage_one`); returns the number of events."""
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = table_a.size - 1
+    state = np.uint64(start)
+    q = np.zeros(n_leads, dtype=np.int64)
+    t = 0.0
+    n = 0
+    seg = 0
+    t_start = 0.0
+    t_end = ends[0] if last > 0 else np.inf
+    ka = table_a[0]
+    kb = table_b[0]
+    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+    next_t = np.inf
+    if bound > 0.0:
+        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+        next_t = e / bound
+    for j in range(record_times.size):
+        tj = record_times[j]
+        while True:
+            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                t = t_end
+                seg += 1
+                t_start = t_end
+                t_end = ends[seg] if seg < last else np.inf
+                ka = table_a[seg]
+                kb = table_b[seg]
+                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+                next_t = np.inf
+                if bound > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e / bound
+                continue
+            if next_t > tj:
+                break
+            t = next_t
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            k = ka
+            fire = True
+            if kb != ka:
+                w = (t - t_start) / (t_end - t_start)
+                x = r * bound
+                from_a = (1.0 - w) * total_a
+                from_b = w * total_b
+                if x < from_a:
+                    r = min(x / from_a, _BELOW_ONE)
+                elif x < from_a + from_b:
+                    k = kb
+                    r = min((x - from_a) / from_b, _BELOW_ONE)
+                else:
+                    fire = False  # rejected: the state and its bound stay
+            if fire:
+                jp = _jump(rows[k], jumps[k], state, r)
+                c = jp & EVENT_MASK
+                counts_row[c] += 1
+                if c < 2 * n_leads:
+                    q[c >> 1] += 1 - 2 * (c & 1)
+                state = _next(state, jp)
+                n += 1
+                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+            next_t = np.inf
+            if bound > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                next_t = t + e / bound
+        states_row[j] = np.int64(state)
+        for a in range(n_leads):
+            transferred_row[j, a] = q[a]
+    return n
+
+
+@njit(cache=True)
+def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                       transferred, n_events, counts):
+    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
+    :func:`ramp_first_passage_serial`)."""
+    for i in range(states.shape[0]):
+        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
+                                       first + i, states[i], transferred[i], counts[i])
+
+
+@njit(cache=True, parallel=True)
+def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                         transferred, n_events, counts):
+    """As :func:`ramp_record_serial`, with prange over trajectories (identical output)."""
+    for i in prange(states.shape[0]):
+        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
+                                       first + i, states[i], transferred[i], counts[i])

@@ -24,7 +24,7 @@ definition of :func:`nanomag.exact.write_error_rate`.  Without a protocol
 the original kernels run, unchanged.
 
 Ramps (:class:`~nanomag.model.protocol.Segment` ``ramp=``), in
-:func:`first_passage` and :func:`write_error_rate`: within a ramp the
+:func:`first_passage`, :func:`write_error_rate` and :func:`trajectories`: within a ramp the
 generator is interpolated linearly in time between tables of the ramp at
 nodes t_0 < t_1 < ... (:func:`ramp_nodes`), Q(t) = (1 - w) Q_k + w Q_{k+1},
 and the runs sample that chain by thinning against the larger of the two
@@ -37,7 +37,6 @@ of the ramp's own, summed over each state's transitions and relative to the
 larger of its exit rate and one event per ramp duration.  Memory: one table
 per node (the nodes crowd where the rates bend).  :func:`nanomag.exact.write_error_rate` solves the ramp itself, so the
 two agree to the statistical error (a bias of order RAMP_RATE_RTOL at most).
-:func:`trajectories` refuses ramps.
 """
 
 from __future__ import annotations
@@ -369,10 +368,14 @@ class KMCSolver:
         key = (protocol, start_u, target_u, math.isinf(t_lim), mode, "ramp")
         if key in self._protocols:
             return self._protocols[key]
-        start, target = start_and_target(self.model, start_u, target_u)
-        side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
-        stop = target if side is None else target | side
-        mark = target if side is None else None
+        if mode == "record":  # fixed-time records: no stopping states
+            start, target = None, None
+            side = stop = mark = None
+        else:
+            start, target = start_and_target(self.model, start_u, target_u)
+            side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
+            stop = target if side is None else target | side
+            mark = target if side is None else None
         packed: list[tuple[np.ndarray, np.ndarray]] = []
         first: dict[tuple, int] = {}
         patterns: dict[bytes, RateModel] = {}
@@ -403,7 +406,8 @@ class KMCSolver:
             table_a += ks[:-1]
             table_b += ks[1:]
             ends += [float(bounds[i] + seg.duration * x) for x in xs[1:-1]] + [float(bounds[i + 1])]
-        if math.isinf(t_lim):
+        if math.isinf(t_lim) and mode != "record":
+            assert start is not None and target is not None and stop is not None
             free = target if side is None else np.zeros_like(target)
             seen = reachable_from(tuple(patterns.values()) + (self.model,), start, free)
             stuck = seen & ~sure_to_reach(self.model, stop)
@@ -413,7 +417,7 @@ class KMCSolver:
                     f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
                     f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
         patterns.clear()
-        packed.append(K.pack_tables(self.model.kmc_tables, target if side is None else stop))
+        packed.append(K.pack_tables(self.model.kmc_tables, stop))
         table_a.append(len(packed) - 1)
         table_b.append(len(packed) - 1)
         rows, jumps = _stack(packed)
@@ -574,11 +578,14 @@ class KMCSolver:
         counts = self._counts(n_traj, counts_out)
         parallel = self.parallel if parallel is None else parallel
         protocol = as_protocol(protocol, self.device)
-        if protocol is not None and protocol.has_ramps:
-            raise ConfigError("protocol: KMC trajectories do not take ramps (first_passage and write_error_rate "
-                              "do); use protocol.discretised(n) for a staircase")
         t0 = time.perf_counter()
-        if protocol is None:
+        if protocol is not None and protocol.has_ramps:
+            rows, jumps, (table_a, table_b), ends, _, _ = self._ramp_tables(protocol, None, None, math.inf, "record")
+            t0 = time.perf_counter()
+            ramp = K.ramp_record_parallel if _use_parallel(parallel, n_traj) else K.ramp_record_serial
+            ramp(rows, jumps, table_a, table_b, ends, L, start, times, words, first_index, states, transferred,
+                 n_events, counts)
+        elif protocol is None:
             kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial
             kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
         else:
