@@ -420,3 +420,18 @@ def test_kmc_ramp_nodes_bound_the_interpolation_and_crowd_where_the_rates_bend()
         assert rel.max() <= 2 * RAMP_RATE_RTOL, (x, rel.max())  # checked at the middles; quadratic in between
     flat_xs, _ = ramp_nodes(dev, Segment(5.0, ramp={"h": (0.1, 0.1)}))
     assert flat_xs == tuple(k / 8 for k in range(9))
+
+
+def test_exact_transient_does_not_depend_on_the_other_output_times():
+    # the staircase is cut at every output time inside a ramp: a time asked alone or among 60 others
+    # gets the same value to the requested accuracy
+    dev = _bath_device()
+    alone = nm.exact.evolve(dev, -1, [37.3], protocol=SHARROCK, rtol=1e-7)
+    among = nm.exact.evolve(dev, -1, np.sort(np.append(np.linspace(0.0, 130.0, 60), 37.3)), protocol=SHARROCK,
+                            rtol=1e-7)
+    k = int(np.flatnonzero(among.times == 37.3)[0])
+    assert among.mean_u[k] == pytest.approx(alone.mean_u[0], abs=3e-7)
+    fp_alone = nm.exact.first_passage_distribution(dev, -1, 0.8, [37.3, 90.0], protocol=SHARROCK, rtol=1e-7)
+    fp_among = nm.exact.first_passage_distribution(dev, -1, 0.8, among.times, protocol=SHARROCK, rtol=1e-7)
+    assert fp_among.survival[k] == pytest.approx(fp_alone.survival[0], rel=3e-7)
+    assert fp_among.density[k] == pytest.approx(fp_alone.density[0], rel=3e-6)
