@@ -13,6 +13,16 @@ take a ``protocol`` (:class:`~nanomag.model.protocol.Protocol`), propagated
 by uniformisation segment by segment, each segment's generator from the one
 rate builder; :func:`write_error_rate` is the probability that a pulse
 leaves the bit on its start side (``docs/pulses.md``).
+
+Ramps (segments that sweep a parameter linearly, :class:`~nanomag.model.protocol.Segment`
+``ramp=``) are solved by a time-stepped propagator with error control: each
+ramp becomes the midpoint staircase of ``n`` constant steps
+(:meth:`~nanomag.model.protocol.Protocol.discretised`), each step propagated
+exactly (second order in the step); the staircases of ``n`` and ``2 n``
+steps give Richardson's extrapolation (fourth order: the midpoint staircase
+is symmetric in time, its error has even powers of the step only), and ``n``
+doubles until two successive extrapolations agree to ``rtol`` (relative).
+More than :data:`RAMP_MAX_STEPS` steps per ramp is refused (SolverError).
 """
 
 from __future__ import annotations
@@ -20,11 +30,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ._progress import check_progress, iterate
-from ._validate import check_times
+from ._validate import check_positive, check_times
 from .errors import ConfigError, SolverError
 from .markov import chain, noise
 from .markov.chain import (
@@ -55,11 +66,18 @@ __all__ = ["stationary", "mfpt", "first_passage_distribution", "evolve", "Statio
            "Transient", "ComputedWER", "write_error_rate", "switching_probability", "segment_models", "WER_TOL",
            "telegraph", "telegraph_sweep", "spectrum", "counting", "Telegraph", "TelegraphSweep", "PowerSpectrum",
            "Counting", "SWEEP_PARAMETERS", "noise_problem", "welch_expectation", "WER_UNIFORMISATION_WORK",
-           "WER_RATIONAL_TOLS", "WER_RATIONAL_CHECK"]
+           "WER_RATIONAL_TOLS", "WER_RATIONAL_CHECK", "RAMP_RTOL", "RAMP_FIRST_STEPS", "RAMP_MAX_STEPS"]
 
 #: Truncation of the Poisson series when propagating for a write error rate (relative to the total
 #: mass): far below 1e-3 x 1e-12, so a WER of 1e-12 keeps 1e-3 relative accuracy however it arises.
 WER_TOL = 1e-22
+
+#: Relative accuracy asked of a ramp's time stepping by default (``rtol=`` of the protocol solvers).
+RAMP_RTOL = 1e-6
+#: Midpoint steps per ramp of the first (coarse) staircase; doubled until the error estimate meets ``rtol``.
+RAMP_FIRST_STEPS = 4
+#: The most midpoint steps per ramp (the fine staircase): beyond it a ramp is refused, not approximated.
+RAMP_MAX_STEPS = 4096
 
 
 # --------------------------------------------------------------------------- stationary
@@ -197,7 +215,8 @@ def mfpt(dev: Device, start_u: float, target_u: float) -> float:
 
 
 def first_passage_distribution(dev: Device, start_u: float, target_u: float, times,
-                               protocol: Protocol | None = None, *, method: str = "auto") -> FirstPassageDistribution:
+                               protocol: Protocol | None = None, *, method: str = "auto",
+                               rtol: float = RAMP_RTOL) -> FirstPassageDistribution:
     """Exact survival probability and first-passage density at ``times``.
 
     Parameters
@@ -219,6 +238,11 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
         stiffness; "auto" takes the cheaper.  Both keep the survival accurate
         relative to itself (``docs/engines.md``).  Under a protocol the
         segments are always uniformised.
+    rtol : float, keyword-only
+        Under a protocol with ramps: the relative accuracy asked of the
+        survival (where it is above 1e-280) and of ``mean``/``std`` (the
+        time-stepped propagator of the module docstring; SolverError when it
+        cannot be met within :data:`RAMP_MAX_STEPS` steps per ramp).
 
     Raises
     ------
@@ -239,7 +263,12 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
     """
     times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        return _first_passage_under(dev, start_u, target_u, times, as_protocol(protocol, dev))
+        drive = as_protocol(protocol, dev)
+        assert drive is not None
+        protocol = drive
+        if drive.has_ramps:
+            return _first_passage_ramped(dev, start_u, target_u, times, protocol, _check_rtol(rtol))
+        return _first_passage_under(dev, start_u, target_u, times, protocol)
     prob = FirstPassageProblem.create(dev, start_u, target_u)
     times = check_times(times)
     A = prob.block
@@ -260,18 +289,26 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
 # --------------------------------------------------------------------------- transients
 
 def evolve(dev: Device, start_u: float, times, protocol: Protocol | None = None, *,
-           method: str = "auto") -> Transient:
+           method: str = "auto", rtol: float = RAMP_RTOL) -> Transient:
     """<u(t)>, the mean lead currents and the charge from the start state of ``start_u``.
 
     With a ``protocol``, the parameters follow it from t = 0 and are the
     device's own afterwards; the currents at t are those of the segment in
     force at t (right-continuous at the boundaries).  ``method`` as in
     :func:`first_passage_distribution`; only the (n_times, 2 + n_leads)
-    observables are kept, never the distributions.
+    observables are kept, never the distributions.  Under ramps, ``rtol`` is
+    the accuracy asked of <u> and the charge (absolute) and of the currents
+    (relative to the largest), by the time-stepped propagator of the module
+    docstring.
     """
     times = to_model_times("times", times, dev.units)
     if protocol is not None:
-        return _evolve_under(dev, start_u, times, as_protocol(protocol, dev))
+        drive = as_protocol(protocol, dev)
+        assert drive is not None
+        protocol = drive
+        if drive.has_ramps:
+            return _evolve_ramped(dev, start_u, times, protocol, _check_rtol(rtol))
+        return _evolve_under(dev, start_u, times, protocol)
     model = build(dev)
     p0 = np.zeros(model.n_states)
     p0[start_index(model, start_u)] = 1.0
@@ -290,7 +327,156 @@ def segment_models(dev: Device, protocol: Protocol) -> tuple[RateModel, ...]:
     return chain.segment_models(dev, as_protocol(protocol, dev))
 
 
-def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> FirstPassageDistribution:
+def _check_rtol(rtol: object) -> float:
+    """The relative accuracy asked of a ramp: a number in (0, 1)."""
+    r = check_positive("rtol", rtol)
+    if not r < 1.0:
+        raise ConfigError(f"rtol: must lie in (0, 1), got {rtol!r}")
+    return r
+
+
+def _rel(previous: Any, current: Any, floor: float = 1e-300) -> float:
+    """The largest |current - previous|, relative to |current| (to ``floor`` where |current| is below it)."""
+    diff = np.abs(np.asarray(current, dtype=float) - np.asarray(previous, dtype=float))
+    scale = np.maximum(np.abs(np.asarray(current, dtype=float)), floor)
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(diff > 0, diff / scale, 0.0)
+    return float(np.max(ratio, initial=0.0))
+
+
+def _extrapolate(coarse: Any, fine: Any) -> Any:
+    """Richardson's extrapolation of the staircases of n and 2n steps: fine + (fine - coarse) / 3."""
+    return fine + (fine - coarse) / 3.0
+
+
+def _staircase(protocol: Protocol, n: int, cuts: np.ndarray | None = None) -> Protocol:
+    """``protocol.discretised(n)``, with each ramp also cut at the times ``cuts`` that fall inside it.
+
+    Every piece is constant at its own middle, so the state at a cut is a product of midpoint steps (the
+    staircase's error keeps its even expansion there; a step that straddles an output time would not).
+    """
+    if cuts is None or cuts.size == 0:
+        return protocol.discretised(n)
+    segs: list = []
+    for seg, t0 in zip(protocol, protocol.boundaries[:-1], strict=True):
+        if not seg.is_ramp:
+            segs.append(seg)
+            continue
+        inside = (cuts - t0) / seg.duration
+        xs = np.unique(np.concatenate([np.arange(n + 1) / n, inside[(inside > 0.0) & (inside < 1.0)]]))
+        xs = xs[np.concatenate([[True], np.diff(xs) > 1e-12])]  # a cut on a step boundary is that boundary
+        xs[-1] = 1.0
+        segs += [seg.at(0.5 * (a + b)).replace(duration=seg.duration * (b - a)) for a, b in zip(xs, xs[1:],
+                                                                                               strict=False)]
+    return Protocol(tuple(segs))
+
+
+def _ramp_steps(protocol: Protocol, solve, combine, error, rtol: float, what: str, required=None,
+                cuts: np.ndarray | None = None) -> Any:
+    """The extrapolated answer under ``protocol``'s ramps, to ``rtol``.
+
+    ``solve`` runs on the midpoint staircases of n = 4, 8, 16, ... steps per
+    ramp (also cut at the output times ``cuts``: :func:`_staircase`);
+    ``combine(coarse, fine)`` is Richardson's extrapolation of two successive
+    ones (fourth order: the staircase is symmetric in time, so its error has
+    even powers of the step only); n doubles until
+    ``error(previous, current)``, the relative change of the extrapolation, is
+    at most ``rtol`` (it estimates the error of the previous one, ~16x that
+    of the current one).  ``required`` (default ``error``): at the cap the
+    answer is still returned when it meets ``rtol`` (``error`` may also watch
+    a quantity that is welcome but not asked for).
+
+    Raises
+    ------
+    SolverError
+        When more than :data:`RAMP_MAX_STEPS` steps per ramp would be needed.
+    """
+    required = error if required is None else required
+    n = 2 * RAMP_FIRST_STEPS
+    coarse, fine = solve(_staircase(protocol, n // 2, cuts)), solve(_staircase(protocol, n, cuts))
+    previous = combine(coarse, fine)
+    while True:
+        coarse, fine = fine, solve(_staircase(protocol, 2 * n, cuts))
+        current = combine(coarse, fine)
+        estimate = error(previous, current)
+        if estimate <= rtol:
+            return current
+        if 4 * n > RAMP_MAX_STEPS:
+            estimate = required(previous, current)
+            if estimate <= rtol:
+                return current
+            raise SolverError(f"rtol: the {what} under the ramp did not converge to rtol={rtol:g} within "
+                              f"{RAMP_MAX_STEPS} midpoint steps per ramp (estimated relative error {estimate:.3g} at "
+                              f"{2 * n} steps); ask for a larger rtol")
+        n *= 2
+        previous = current
+
+
+def _first_passage_ramped(dev, start_u, target_u, times, protocol: Protocol,
+                          rtol: float) -> FirstPassageDistribution:
+    """:func:`_first_passage_under` on midpoint staircases, to ``rtol`` relative in the survival and the mean."""
+    at_times = _ramp_models_at(dev, protocol, check_times(times))  # built once for every staircase
+
+    def solve(p: Protocol) -> FirstPassageDistribution:
+        return _first_passage_under(dev, start_u, target_u, times, p, at_times)
+
+    def combine(a: FirstPassageDistribution, b: FirstPassageDistribution) -> FirstPassageDistribution:
+        moments = [float(_extrapolate(x, y)) if math.isfinite(x) and math.isfinite(y) else y
+                   for x, y in ((a.mean, b.mean), (a.std, b.std))]
+        return FirstPassageDistribution(times=b.times, survival=np.clip(_extrapolate(a.survival, b.survival), 0, 1),
+                                        density=np.clip(_extrapolate(a.density, b.density), 0.0, None),
+                                        mean=moments[0], std=max(moments[1], 0.0), engine="exact", device=dev)
+
+    def error(a: FirstPassageDistribution, b: FirstPassageDistribution) -> float:
+        moments = [(x, y) for x, y in ((a.mean, b.mean), (a.std, b.std)) if math.isfinite(x) and math.isfinite(y)]
+        return max([_rel(a.survival, b.survival, 1e-280)] + [_rel(x, y) for x, y in moments])
+
+    return _ramp_steps(protocol, solve, combine, error, rtol, "survival", cuts=check_times(times))
+
+
+def _evolve_ramped(dev, start_u, times, protocol: Protocol, rtol: float) -> Transient:
+    """:func:`_evolve_under` on midpoint staircases: to ``rtol`` in <u> and the charge (absolute: both are
+    O(1)), and relative to the largest current in the currents."""
+    at_times = _ramp_models_at(dev, protocol, check_times(times))  # built once for every staircase
+
+    def solve(p: Protocol) -> Transient:
+        return _evolve_under(dev, start_u, times, p, at_times)
+
+    def parts(tr: Transient) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(tr.mean_u), np.asarray(tr.charge), np.asarray(tr.currents)
+
+    def combine(a: Transient, b: Transient) -> Transient:
+        (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
+        return Transient(times=b.times, mean_u=np.clip(_extrapolate(ua, ub), -1.0, 1.0),
+                         currents=_extrapolate(ia, ib), charge=np.clip(_extrapolate(qa, qb), 0.0, None),
+                         engine="exact", device=dev)
+
+    def error(a: Transient, b: Transient) -> float:
+        (ua, qa, ia), (ub, qb, ib) = parts(a), parts(b)
+        scale = max(float(np.max(np.abs(ib), initial=0.0)), 1e-300)
+        return max(_rel(ua, ub, 1.0), _rel(qa, qb, 1.0), _rel(ia, ib, scale))
+
+    return _ramp_steps(protocol, solve, combine, error, rtol, "transient", cuts=check_times(times))
+
+
+def _ramp_models_at(dev: Device, ramped: Protocol | None, times: np.ndarray) -> dict[int, RateModel]:
+    """The model at each output time that falls inside a ramp of ``ramped``, by time index: the ramp's own
+    parameters at that instant (a staircase step's would be off by up to half a step, a first-order error in
+    the rates that the currents and the density read)."""
+    if ramped is None:
+        return {}
+    bounds = ramped.boundaries
+    out: dict[int, RateModel] = {}
+    for i, t in enumerate(times):
+        k = int(np.searchsorted(bounds, t, side="right")) - 1  # right-continuous at the boundaries
+        if 0 <= k < len(ramped) and ramped[k].is_ramp:
+            x = min(max((float(t) - bounds[k]) / ramped[k].duration, 0.0), 1.0)
+            out[i] = build(ramped[k].at(x).apply(dev))
+    return out
+
+
+def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol,
+                         at_times: dict[int, RateModel] | None = None) -> FirstPassageDistribution:
     models = segment_models(dev, protocol)
     model = models[-1]
     start, target = start_and_target(model, start_u, target_u)
@@ -307,6 +493,8 @@ def _first_passage_under(dev, start_u, target_u, times, protocol: Protocol) -> F
     for k, rate in enumerate(exits):
         sel = piece == k
         density[sel] = p[sel] @ rate
+    for i, m in (at_times or {}).items():  # inside a ramp: its rates at that instant
+        density[i] = p[i] @ -np.asarray(m.generator[live][:, live].sum(axis=0)).ravel()
     mean, std = _moments_after(model, live, target, p_end, protocol.duration, i0, i1)
     return FirstPassageDistribution(times=times, survival=survival, density=np.clip(density, 0.0, None),
                                     mean=mean, std=std, engine="exact", device=dev)
@@ -334,7 +522,7 @@ def _moments_after(model, live, target, p_end, t_end, i0, i1) -> tuple[float, fl
     return float(mean), float(math.sqrt(max(second - mean * mean, 0.0)))
 
 
-def _evolve_under(dev, start_u, times, protocol: Protocol) -> Transient:
+def _evolve_under(dev, start_u, times, protocol: Protocol, at_times: dict[int, RateModel] | None = None) -> Transient:
     models = segment_models(dev, protocol)
     model = models[-1]
     p0 = np.zeros(model.n_states)
@@ -345,6 +533,8 @@ def _evolve_under(dev, start_u, times, protocol: Protocol) -> Transient:
     for k, m in enumerate(models):
         sel = piece == k
         currents[sel] = p[sel] @ m.current_operator.T
+    for i, m in (at_times or {}).items():  # inside a ramp: its rates at that instant
+        currents[i] = m.current_operator @ p[i]
     return Transient(times=times, mean_u=p @ model.space.u, currents=currents, charge=p @ model.space.charge,
                      engine="exact", device=dev)
 
@@ -380,13 +570,39 @@ def _rational_end(models, protocol: Protocol, p0: np.ndarray, tol: float) -> np.
     return np.clip(p, 0.0, None)
 
 
-def _end_split(dev, protocol, start_u, target_u, method: str = "auto", asked: int = 0) -> tuple[float, float]:
+def _end_split_ramped(dev, protocol: Protocol, start_u, target_u, method: str, asked: int,
+                      rtol: float) -> tuple[float, float]:
+    """:func:`_end_split` on midpoint staircases: the ``asked`` one to ``rtol`` relative (else SolverError), the
+    other one NaN where its own estimate misses ``rtol``."""
+    def solve(p: Protocol) -> np.ndarray:
+        return np.array(_end_split(dev, p, start_u, target_u, method, asked))
+
+    what = ("write error rate", "switching probability")[asked]
+    last: list[np.ndarray] = []
+
+    def error(a: np.ndarray, b: np.ndarray) -> float:
+        last[:] = [a, b]
+        return max(_rel(a[0], b[0]), _rel(a[1], b[1]))
+
+    out = _ramp_steps(protocol, solve, lambda a, b: np.clip(_extrapolate(a, b), 0.0, 1.0), error, rtol, what,
+                      required=lambda a, b: _rel(a[asked], b[asked]))
+    other = 1 - asked
+    if not _rel(last[0][other], last[1][other]) <= rtol:
+        out[other] = math.nan
+    return float(out[0]), float(out[1])
+
+
+def _end_split(dev, protocol, start_u, target_u, method: str = "auto", asked: int = 0,
+               rtol: float = RAMP_RTOL) -> tuple[float, float]:
     """(P(start side), P(target)) after the protocol and the relaxation: both sums of positive terms.
 
     By the rational integrator, the ``asked`` one (0: the WER, 1: the switching probability) must pass the
-    check of two tolerances (else SolverError); the other one is NaN where it fails it.
+    check of two tolerances (else SolverError); the other one is NaN where it fails it.  Ramps: to ``rtol``
+    (:func:`_end_split_ramped`).
     """
     protocol = as_protocol(protocol, dev)
+    if protocol.has_ramps:
+        return _end_split_ramped(dev, protocol, start_u, target_u, method, asked, _check_rtol(rtol))
     models = segment_models(dev, protocol)
     model = models[-1]
     start, target = start_and_target(model, start_u, target_u)
@@ -416,7 +632,7 @@ def _end_split(dev, protocol, start_u, target_u, method: str = "auto", asked: in
 
 
 def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: float, *,
-                     method: str = "auto") -> ComputedWER:
+                     method: str = "auto", rtol: float = RAMP_RTOL) -> ComputedWER:
     """Probability that the bit, started at ``start_u``, ends on its start side after ``protocol``.
 
     The chain runs from the start state under the protocol (free: it may
@@ -449,6 +665,10 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
         :data:`WER_UNIFORMISATION_WORK`, else rational.  By the rational
         integrator, ``switching`` is NaN when it fails that check (when it is
         far below 1e-12).
+    rtol : float, keyword-only
+        Relative accuracy of the write error rate under a protocol with ramps
+        (the time-stepped propagator of the module docstring; ``switching`` is
+        NaN when its own estimate misses it).  Constant segments do not use it.
 
     Returns
     -------
@@ -472,20 +692,21 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
     >>> wer.method
     'exact'
     """
-    wer, switching = _end_split(dev, protocol, start_u, target_u, method)
+    wer, switching = _end_split(dev, protocol, start_u, target_u, method, rtol=rtol)
     return ComputedWER(wer, method="exact", switching=switching, start_u=start_u, target_u=target_u,
                        protocol=as_protocol(protocol, dev), device=dev)
 
 
 def switching_probability(dev: Device, protocol: Protocol, start_u: float, target_u: float, *,
-                          method: str = "auto") -> float:
+                          method: str = "auto", rtol: float = RAMP_RTOL) -> float:
     """Probability that the bit ends on the target side after ``protocol`` (see :func:`write_error_rate`).
 
     Computed with the committor to the target, not as 1 - WER, so it keeps its
     relative accuracy when small.  It equals 1 - WER when every state reaches
-    one of the two sides (at T > 0 or with a bath).
+    one of the two sides (at T > 0 or with a bath).  Under ramps it is accurate
+    to ``rtol`` relative (estimated; SolverError when it cannot be).
     """
-    return _end_split(dev, protocol, start_u, target_u, method, asked=1)[1]
+    return _end_split(dev, protocol, start_u, target_u, method, asked=1, rtol=rtol)[1]
 
 
 # --------------------------------------------------------------------------- telegraph and noise

@@ -130,6 +130,7 @@ def wer_map(dev: Device, protocol: Protocol | Segment, start_u: float, target_u:
     drive = as_protocol(protocol, dev)
     if drive is None:
         raise ConfigError("protocol: a WER map needs a protocol (the pulse is one of its segments)")
+    drive.require_constant("protocol: a WER map")
     start_u, target_u = check_u("start_u", start_u), check_u("target_u", target_u)
     widths = check_times(to_model_times("widths", widths, dev.units))
     if isinstance(segment, bool) or not isinstance(segment, (int, np.integer)) or not 0 <= segment < len(drive):

@@ -110,6 +110,7 @@ def _pulse_inputs(cfg, args):
     if protocol is None:
         raise ConfigError(f"{cfg.path}: no [[protocol]] tables: the pulse is a segment of the protocol "
                           f"(see docs/pulses.md)")
+    protocol.require_constant(f"{cfg.path}: nanomag pulse (a WER map)")
     start_u = args.start_u if args.start_u is not None else (run.start_u if run else None)
     target_u = args.target_u if args.target_u is not None else (run.target_u if run else None)
     for key, value in (("start_u", start_u), ("target_u", target_u)):

@@ -95,7 +95,7 @@ def _check_budget(cfg, spec, args, comm) -> None:
         check_time(f"{first} x ({spec.launches} launches + {spec.trials} trials) x >= {EVENTS_PER_TRIAL} events)",
                    events * SECONDS_PER_EVENT, workers=workers, force=force)
         return
-    protocol = cfg.protocol
+    protocol = cfg.protocol.require_constant(f"{cfg.path}: the weighted ensemble")
     if protocol.n_segments > MAX_SEGMENTS and not force:
         raise ConfigError(f"{cfg.path}: the protocol has {protocol.n_segments} segments (at most {MAX_SEGMENTS}, "
                           f"one rate model each); merge segments, or pass --force-size to try anyway")

@@ -37,6 +37,12 @@ def _pulse():
     return Protocol((Segment(2.0, mu={"left": 3.0, "right": -3.0}), Segment(1.0, mu={"left": -3.0, "right": -3.0})))
 
 
+def _ramp():
+    from ..model.protocol import Protocol, Segment
+
+    return Protocol((Segment(2.0, ramp={"h": (-0.4, 0.4)}),))  # a gentle sweep: few nodes to build
+
+
 def _threads() -> int:
     import numba
 
@@ -52,6 +58,7 @@ def _kmc():
         kmc.trajectories(dev, -0.8, [0.0, 1.0], n_traj=n, seed=1)
         kmc.first_passage(dev, -0.8, 0.8, n_traj=n, seed=1, protocol=_pulse(), t_max=50.0)
         kmc.trajectories(dev, -0.8, [0.0, 1.0], n_traj=n, seed=1, protocol=_pulse())
+        kmc.first_passage(dev, -0.8, 0.8, n_traj=n, seed=1, protocol=_ramp(), t_max=50.0)  # the thinning kernels
     kmc.write_error_rate(dev, _pulse(), -1.0, 0.8, n_traj=2, seed=1, t_max=50.0)
 
 

@@ -7,6 +7,8 @@ dwell times, p_up, the PSD of u and counting statistics from stationary traces
 """
 
 from .engine import (
+    RAMP_MAX_NODES,
+    RAMP_RATE_RTOL,
     FirstPassageResult,
     KMCSolver,
     TrajectoryResult,
@@ -18,4 +20,5 @@ from .engine import (
 from .telegraph import CountingEstimate, TelegraphSample, TelegraphSampler, telegraph
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
+           "RAMP_RATE_RTOL", "RAMP_MAX_NODES",
            "write_error_rate", "telegraph", "TelegraphSample", "TelegraphSampler", "CountingEstimate"]

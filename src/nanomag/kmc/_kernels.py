@@ -574,3 +574,201 @@ def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, gri
         n_dwells[i], n_events[i] = _telegraph_one(
             row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
             dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+
+
+# --------------------------------------------------------------------------- ramps: thinning
+# Within a ramp the generator runs linearly in time between two node tables A and B:
+# Q(t) = (1 - w) Q_A + w Q_B, w = (t - t_start) / (t_end - t_start).  Candidate events
+# come at the bound max(total_A, total_B) >= the total exit rate at every t of the piece
+# (linear in t); a candidate at t fires from A with probability (1 - w) total_A / bound,
+# from B with w total_B / bound, else it is rejected (thinning, Lewis & Shedler 1979).
+# The channel within A or B reuses the same uniform, rescaled: exact in distribution for
+# the interpolated chain.  Pieces with A == B are plain constant pieces.
+
+_BELOW_ONE = 1.0 - 2.0 ** -53
+
+
+@njit(cache=True, inline="always")
+def _total(inv):
+    """The total exit rate of a packed row from its first entry (0 for none)."""
+    return 0.0 if inv == 0.0 else 1.0 / inv
+
+
+@njit(cache=True)
+def _ramp_first_passage_one(rows, jumps, table_a, table_b, ends, start, t_max, words, index, counts_row):
+    """One run under pieces whose tables are interpolated linearly in time; returns (t, n, censored, state)."""
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = table_a.size - 1
+    state = np.uint64(start)
+    t = 0.0
+    n = 0
+    seg = 0
+    t_start = 0.0
+    t_end = ends[0] if last > 0 else np.inf
+    while True:
+        ka = table_a[seg]
+        kb = table_b[seg]
+        inv_a = rows[ka, state, 0]
+        if inv_a == TARGET:
+            return t, n, False, np.int64(state)
+        total_a = _total(inv_a)
+        total_b = total_a if kb == ka else _total(rows[kb, state, 0])
+        bound = max(total_a, total_b)
+        t_new = np.inf
+        if bound > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            t_new = t + e / bound
+        if t_new >= t_end:  # the piece ends first: drop the pending candidate, restart the clock
+            if t_end >= t_max:
+                return t_max, n, True, np.int64(state)
+            t = t_end
+            seg += 1
+            t_start = t_end
+            t_end = ends[seg] if seg < last else np.inf
+            continue
+        if t_new > t_max:
+            return t_max, n, True, np.int64(state)
+        t = t_new
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        k = ka
+        if kb != ka:
+            w = (t - t_start) / (t_end - t_start)
+            x = r * bound
+            from_a = (1.0 - w) * total_a
+            from_b = w * total_b
+            if x < from_a:
+                r = min(x / from_a, _BELOW_ONE)
+            elif x < from_a + from_b:
+                k = kb
+                r = min((x - from_a) / from_b, _BELOW_ONE)
+            else:
+                continue  # rejected: no event, the clock runs on from t
+        j = _jump(rows[k], jumps[k], state, r)
+        counts_row[_event(j)] += 1
+        state = _next(state, j)
+        n += 1
+
+
+@njit(cache=True)
+def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
+                              censored, final_state, counts):
+    """First-passage runs under a protocol with ramps.
+
+    ``rows``/``jumps`` (n_tables, n_states, cols): the tables, from :func:`pack_stacked`;
+    ``table_a``/``table_b`` (n_pieces,) int64: the tables at the start and end of each piece
+    (equal for a constant piece); ``ends`` (n_pieces - 1,): the end time of each piece but the last.
+    Outputs as :func:`protocol_first_passage_serial`.
+    """
+    for i in range(times.size):
+        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
+            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+
+
+@njit(cache=True, parallel=True)
+def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
+                                censored, final_state, counts):
+    """As :func:`ramp_first_passage_serial`, with prange over runs (identical output)."""
+    for i in prange(times.size):
+        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
+            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+
+
+@njit(cache=True, inline="always")
+def _ramp_bound(rows, ka, kb, state):
+    """(total_a, total_b, bound) of ``state`` in the piece between tables ``ka`` and ``kb``."""
+    total_a = _total(rows[ka, state, 0])
+    total_b = total_a if kb == ka else _total(rows[kb, state, 0])
+    return total_a, total_b, max(total_a, total_b)
+
+
+@njit(cache=True)
+def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, index, states_row,
+                     transferred_row, counts_row):
+    """As :func:`_protocol_record_one` under pieces whose tables are interpolated linearly in time (thinning,
+    as :func:`_ramp_first_passage_one`); returns the number of events."""
+    s0, s1, s2, s3 = xo_seed(words, index)
+    last = table_a.size - 1
+    state = np.uint64(start)
+    q = np.zeros(n_leads, dtype=np.int64)
+    t = 0.0
+    n = 0
+    seg = 0
+    t_start = 0.0
+    t_end = ends[0] if last > 0 else np.inf
+    ka = table_a[0]
+    kb = table_b[0]
+    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+    next_t = np.inf
+    if bound > 0.0:
+        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+        next_t = e / bound
+    for j in range(record_times.size):
+        tj = record_times[j]
+        while True:
+            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                t = t_end
+                seg += 1
+                t_start = t_end
+                t_end = ends[seg] if seg < last else np.inf
+                ka = table_a[seg]
+                kb = table_b[seg]
+                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+                next_t = np.inf
+                if bound > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e / bound
+                continue
+            if next_t > tj:
+                break
+            t = next_t
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            k = ka
+            fire = True
+            if kb != ka:
+                w = (t - t_start) / (t_end - t_start)
+                x = r * bound
+                from_a = (1.0 - w) * total_a
+                from_b = w * total_b
+                if x < from_a:
+                    r = min(x / from_a, _BELOW_ONE)
+                elif x < from_a + from_b:
+                    k = kb
+                    r = min((x - from_a) / from_b, _BELOW_ONE)
+                else:
+                    fire = False  # rejected: the state and its bound stay
+            if fire:
+                jp = _jump(rows[k], jumps[k], state, r)
+                c = jp & EVENT_MASK
+                counts_row[c] += 1
+                if c < 2 * n_leads:
+                    q[c >> 1] += 1 - 2 * (c & 1)
+                state = _next(state, jp)
+                n += 1
+                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+            next_t = np.inf
+            if bound > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                next_t = t + e / bound
+        states_row[j] = np.int64(state)
+        for a in range(n_leads):
+            transferred_row[j, a] = q[a]
+    return n
+
+
+@njit(cache=True)
+def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                       transferred, n_events, counts):
+    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
+    :func:`ramp_first_passage_serial`)."""
+    for i in range(states.shape[0]):
+        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
+                                       first + i, states[i], transferred[i], counts[i])
+
+
+@njit(cache=True, parallel=True)
+def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                         transferred, n_events, counts):
+    """As :func:`ramp_record_serial`, with prange over trajectories (identical output)."""
+    for i in prange(states.shape[0]):
+        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
+                                       first + i, states[i], transferred[i], counts[i])

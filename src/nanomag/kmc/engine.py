@@ -22,6 +22,21 @@ which is exact because the waiting times are memoryless.
 :func:`write_error_rate` samples the write error rate of a protocol, with the
 definition of :func:`nanomag.exact.write_error_rate`.  Without a protocol
 the original kernels run, unchanged.
+
+Ramps (:class:`~nanomag.model.protocol.Segment` ``ramp=``), in
+:func:`first_passage`, :func:`write_error_rate` and :func:`trajectories`: within a ramp the
+generator is interpolated linearly in time between tables of the ramp at
+nodes t_0 < t_1 < ... (:func:`ramp_nodes`), Q(t) = (1 - w) Q_k + w Q_{k+1},
+and the runs sample that chain by thinning against the larger of the two
+nodes' exit rates (a bound, since the interpolated rate is linear in t).
+"Exact in distribution" means: every run is an exact sample of that
+interpolated chain, with no time step.  It differs from the ramp itself only
+through the interpolation: intervals are halved (from 8) until, at the middle
+of every interval, the interpolated rates are within :data:`RAMP_RATE_RTOL`
+of the ramp's own, summed over each state's transitions and relative to the
+larger of its exit rate and one event per ramp duration.  Memory: one table
+per node (the nodes crowd where the rates bend).  :func:`nanomag.exact.write_error_rate` solves the ramp itself, so the
+two agree to the statistical error (a bias of order RAMP_RATE_RTOL at most).
 """
 
 from __future__ import annotations
@@ -54,7 +69,105 @@ from ..results import FirstPassageSample, SampledWER, TrajectorySample
 from . import _kernels as K
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
-           "write_error_rate"]
+           "write_error_rate", "RAMP_RATE_RTOL", "RAMP_MAX_NODES"]
+
+#: The interpolated rates of a ramp (linear in time between nodes) are within this of the ramp's own, at the
+#: middle of every interval: summed over a state's transitions, relative to its exit rate or to one event per
+#: ramp duration, whichever is larger.
+RAMP_RATE_RTOL = 1e-3
+#: The most intervals per ramp; a ramp that needs more is refused.
+RAMP_MAX_NODES = 4096
+
+
+def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel, floor: float) -> float:
+    """max over states of sum_j |Q_mid - (Q_a + Q_b)/2|_{j <- i} off the diagonal, relative to the larger of
+    the exit rate and ``floor``."""
+    diff = abs(mid.generator - 0.5 * (a.generator + b.generator)).tocsc()
+    off = np.asarray(diff.sum(axis=0)).ravel() - np.abs(diff.diagonal())
+    exit_rate = -mid.generator.diagonal()
+    return float(np.max(off / np.maximum(exit_rate, floor), initial=0.0))
+
+
+def ramp_nodes(dev: Device, segment, rtol: float | None = None, emit=None):
+    """The nodes of a ramp's piecewise-linear rates: fractions 0 = x_0 < ... < x_m = 1 and the models there.
+
+    From 8 even intervals, an interval is halved while, at its middle, the rates interpolated linearly
+    between its ends differ from the ramp's own by more than ``rtol`` (:data:`RAMP_RATE_RTOL`), summed over
+    a state's transitions and relative to the larger of its exit rate and 1 / (the ramp's duration): the
+    nodes crowd where the rates bend (a Fermi edge crossing the window, an activated rate).  The intervals
+    are refined depth first, left to right, so only the models of the current interval's ancestors are
+    alive at any time.
+
+    Parameters
+    ----------
+    emit : callable, optional
+        ``emit(x, model)`` for each node in increasing x, as soon as it is final (the caller packs its
+        table and may let the model go).  Without it, the models are collected and returned.
+
+    Returns
+    -------
+    xs : tuple of float
+        The node fractions, increasing, from 0 to 1.
+    models : tuple of RateModel
+        The models at the nodes; empty when ``emit`` is given.
+
+    Raises
+    ------
+    ConfigError
+        When more than :data:`RAMP_MAX_NODES` intervals would be needed.
+    """
+    rtol = RAMP_RATE_RTOL if rtol is None else rtol
+    floor = 1.0 / segment.duration
+    xs: list[float] = []
+    kept: list[RateModel] = []
+
+    def at(x: float) -> RateModel:
+        return build(segment.at(x).apply(dev))
+
+    def node(x: float, model: RateModel) -> None:
+        if len(xs) > RAMP_MAX_NODES:
+            raise ConfigError(f"protocol: the ramp ({segment.describe_ramp()}) needs more than {RAMP_MAX_NODES} "
+                              f"linear pieces for its rates to be within {rtol:g}; split it into shorter ramps")
+        xs.append(x)
+        if emit is None:
+            kept.append(model)
+        else:
+            emit(x, model)
+
+    def refine(a: float, ma: RateModel, b: float, mb: RateModel) -> None:
+        mid = 0.5 * (a + b)
+        mm = at(mid)
+        if _interpolation_error(mm, ma, mb, floor) <= rtol:
+            node(b, mb)
+            return
+        refine(a, ma, mid, mm)
+        refine(mid, mm, b, mb)
+
+    left = at(0.0)
+    node(0.0, left)
+    for k in range(8):
+        right = at((k + 1) / 8)
+        refine(k / 8, left, (k + 1) / 8, right)
+        left = right
+    return tuple(xs), tuple(kept)
+
+
+def _stack(packed: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Packed tables (from :func:`~nanomag.kmc._kernels.pack_tables`) stacked as :func:`~nanomag.kmc._kernels.
+    pack_stacked` does, each freed from the list once copied (the peak holds one copy, not two)."""
+    n = packed[0][0].shape[0]
+    cols = max(row.shape[1] for row, _ in packed)
+    rows = np.empty((len(packed), n, cols))  # pages committed table by table, as the copies are freed
+    jumps = np.empty((len(packed), n, cols), dtype=np.result_type(*(jump.dtype for _, jump in packed)))
+    for k in range(len(packed)):
+        row, jump = packed[k]
+        rows[k, :, row.shape[1]:] = 2.0
+        rows[k, :, :row.shape[1]] = row
+        jumps[k, :, jump.shape[1]:] = 0
+        jumps[k, :, :jump.shape[1]] = jump
+        packed[k] = (rows[k], jumps[k])  # a view: the list no longer holds the separate copy
+        del row, jump
+    return rows, jumps
 
 
 def _use_parallel(parallel, n_traj):
@@ -245,6 +358,73 @@ class KMCSolver:
         models = segment_models(self.device, sets, own=self.model)
         return models, np.append(index, len(sets)).astype(np.int64)
 
+    def _ramp_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
+        """(rows, jumps, (table_a, table_b), ends, start, side mask or None) of a protocol with ramps.
+
+        Constant segments share one table per parameter set; each ramp is cut into the linear pieces of
+        :func:`ramp_nodes`, whose tables are packed as the nodes come (the models are not kept, but one per
+        distinct set of transitions, for the reachability check); the device's own table last.
+        """
+        key = (protocol, start_u, target_u, math.isinf(t_lim), mode, "ramp")
+        if key in self._protocols:
+            return self._protocols[key]
+        if mode == "record":  # fixed-time records: no stopping states
+            start, target = None, None
+            side = stop = mark = None
+        else:
+            start, target = start_and_target(self.model, start_u, target_u)
+            side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
+            stop = target if side is None else target | side
+            mark = target if side is None else None
+        packed: list[tuple[np.ndarray, np.ndarray]] = []
+        first: dict[tuple, int] = {}
+        patterns: dict[bytes, RateModel] = {}
+
+        def index_of(seg, model: RateModel | None = None) -> int:
+            key = seg._key()[1:]
+            if key not in first:
+                model = build(seg.apply(self.device)) if model is None else model
+                first[key] = len(packed)
+                packed.append(K.pack_tables(model.kmc_tables, mark))
+                t = model.transitions
+                patterns.setdefault(t.src.tobytes() + t.dst.tobytes(), model)
+            return first[key]
+
+        table_a: list[int] = []
+        table_b: list[int] = []
+        ends: list[float] = []
+        bounds = protocol.boundaries
+        for i, seg in enumerate(protocol):
+            if not seg.is_ramp:
+                table_a.append(index_of(seg))
+                table_b.append(table_a[-1])
+                ends.append(float(bounds[i + 1]))
+                continue
+            ks: list[int] = []
+            xs, _ = ramp_nodes(self.device, seg, emit=lambda x, model, seg=seg, ks=ks: ks.append(
+                index_of(seg.at(x), model)))
+            table_a += ks[:-1]
+            table_b += ks[1:]
+            ends += [float(bounds[i] + seg.duration * x) for x in xs[1:-1]] + [float(bounds[i + 1])]
+        if math.isinf(t_lim) and mode != "record":
+            assert start is not None and target is not None and stop is not None
+            free = target if side is None else np.zeros_like(target)
+            seen = reachable_from(tuple(patterns.values()) + (self.model,), start, free)
+            stuck = seen & ~sure_to_reach(self.model, stop)
+            if np.any(stuck):
+                what = "the target" if side is None else "the start side or the target"
+                raise UnreachableTargetError(
+                    f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
+                    f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+        patterns.clear()
+        packed.append(K.pack_tables(self.model.kmc_tables, stop))
+        table_a.append(len(packed) - 1)
+        table_b.append(len(packed) - 1)
+        rows, jumps = _stack(packed)
+        self._protocols[key] = (rows, jumps, (np.array(table_a, dtype=np.int64), np.array(table_b, dtype=np.int64)),
+                                np.array(ends, dtype=float), start, side)
+        return self._protocols[key]
+
     def _protocol_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
         """(rows, jumps, table_of, ends, start, side mask or None) of a protocol run.
 
@@ -252,6 +432,8 @@ class KMCSolver:
         maps each piece to its own): memory grows with the distinct parameter
         sets, not with the segments.
         """
+        if protocol.has_ramps:
+            return self._ramp_tables(protocol, start_u, target_u, t_lim, mode)
         key = (protocol, start_u, target_u, math.isinf(t_lim), mode)
         if key in self._protocols:
             return self._protocols[key]
@@ -329,9 +511,14 @@ class KMCSolver:
         final = np.empty(n_traj, dtype=np.int64)
         counts = self._counts(n_traj, counts)
         parallel = self.parallel if parallel is None else parallel
+        t0 = time.perf_counter()
+        if isinstance(table_of, tuple):  # ramps: the tables at each piece's start and end
+            ramp = K.ramp_first_passage_parallel if _use_parallel(parallel, n_traj) else K.ramp_first_passage_serial
+            ramp(rows, jumps, table_of[0], table_of[1], ends, start, t_lim, words, first_index, times, n_events,
+                 censored, final, counts)
+            return times, n_events, censored, final, counts, time.perf_counter() - t0
         kernel = (K.protocol_first_passage_parallel if _use_parallel(parallel, n_traj)
                   else K.protocol_first_passage_serial)
-        t0 = time.perf_counter()
         kernel(rows, jumps, table_of, ends, start, t_lim, words, first_index, times, n_events, censored, final,
                counts)
         return times, n_events, censored, final, counts, time.perf_counter() - t0
@@ -392,7 +579,13 @@ class KMCSolver:
         parallel = self.parallel if parallel is None else parallel
         protocol = as_protocol(protocol, self.device)
         t0 = time.perf_counter()
-        if protocol is None:
+        if protocol is not None and protocol.has_ramps:
+            rows, jumps, (table_a, table_b), ends, _, _ = self._ramp_tables(protocol, None, None, math.inf, "record")
+            t0 = time.perf_counter()
+            ramp = K.ramp_record_parallel if _use_parallel(parallel, n_traj) else K.ramp_record_serial
+            ramp(rows, jumps, table_a, table_b, ends, L, start, times, words, first_index, states, transferred,
+                 n_events, counts)
+        elif protocol is None:
             kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial
             kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
         else:

@@ -184,6 +184,7 @@ class WERSampler:
         protocol = as_protocol(protocol, dev)
         if protocol is None:
             raise ConfigError("protocol: a write error rate needs a protocol")
+        protocol.require_constant("protocol: the weighted ensemble")
         protocol.check(dev)
         self.device, self.protocol = dev, protocol
         self.start_u = check_u("start_u", start_u)
