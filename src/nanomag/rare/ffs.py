@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import replica_callback
+from .._rng import root_pool
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
@@ -96,6 +97,12 @@ def _setup(device: Device, start_u: float, target_u: float) -> _Setup:
                   lam_b=sign * float(target_u))
 
 
+@functools.lru_cache(maxsize=8)
+def _root(seed: int) -> np.ndarray:
+    """The root pool of ``seed`` (:func:`nanomag._rng.root_pool`): what every stream of the run is seeded from."""
+    return root_pool(check_seed(seed))
+
+
 def _kernel_error(status: int, where: str) -> SolverError:
     if status == K.TRAPPED:
         return SolverError(f"{where}: the chain reached a state without exits")
@@ -121,13 +128,13 @@ class ReplicaTask:
     parallel: bool | None = None
 
 
-def _run_flux(setup: _Setup, words, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
+def _run_flux(setup: _Setup, root, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
     """A flux run; returns (launch states, time, n_events, n_restart, status)."""
     cap = 2 * n_launch_min + 16
     while True:
         buf = np.empty(cap, dtype=np.int64)
         n_launch, t, n, n_restart, status = K.flux_run(setup.row, setup.jump, setup.lam_col, setup.x0, m, lam0,
-                                                       setup.lam_b, words, index, n_launch_min, max_events, buf)
+                                                       setup.lam_b, root, index, n_launch_min, max_events, buf)
         if status != K.OVERFLOW:
             return buf[:min(n_launch, cap)], t, n, n_restart, status
         cap = n_launch  # the same path again, with room for every launch
@@ -141,14 +148,14 @@ def _use_parallel(parallel, n):
     return bool(parallel)
 
 
-def _run_trials(setup: _Setup, words, first: int, starts, lo: float, hi: float, n: int, parallel):
+def _run_trials(setup: _Setup, root, first: int, starts, lo: float, hi: float, n: int, parallel):
     success = np.empty(n, dtype=np.bool_)
     end_state = np.empty(n, dtype=np.int64)
     n_events = np.empty(n, dtype=np.int64)
     top = np.empty(n)
     status = np.empty(n, dtype=np.int8)
     kernel = K.trials_parallel if _use_parallel(parallel, n) else K.trials_serial
-    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, words,
+    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, root,
            first, success, end_state, n_events, top, status)
     bad = status[status != K.OK]
     if bad.size:
@@ -168,25 +175,23 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     MPI rank sees it at the same point.
     """
     setup = _setup(task.device, task.start_u, task.target_u)
-    words = check_seed(task.seed)
+    root = _root(task.seed)
     levels = np.asarray(task.levels, dtype=float)
     n_stages = levels.size - 1
-    starts, t, n_flux, n_restart, status = _run_flux(setup, words, stream_index(replica, 0, 0), task.basin_state,
+    starts, t, n_flux, n_restart, status = _run_flux(setup, root, stream_index(replica, 0, 0), task.basin_state,
                                                      levels[0], task.launches, task.max_events)
     if status not in (K.OK, K.BUDGET):
         raise _kernel_error(status, "flux run")
     n_launch = int(starts.size)
     n_success = np.zeros(n_stages, dtype=np.int64)
     stage_events = np.zeros(n_stages, dtype=np.int64)
-    if status == K.OK:
-        for k in range(n_stages):
-            if starts.size == 0:  # the ladder died out: no switch in this replica (W_r = 0)
-                break
-            success, end_state, n_ev, _ = _run_trials(setup, words, stream_index(replica, 1 + k, 0), starts,
-                                                      levels[0], levels[k + 1], task.trials, task.parallel)
-            n_success[k] = int(success.sum())
-            stage_events[k] = int(n_ev.sum())
-            starts = end_state[success]
+    if status == K.OK and n_launch:  # no launch: the ladder is dead from the start (W_r = 0)
+        # the whole ladder in one call; stage k's trials on streams stream_index(replica, 1 + k, j)
+        kernel = K.ladder_parallel if _use_parallel(task.parallel, task.trials) else K.ladder_serial
+        status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
+                        1 << 24, task.trials, n_success, stage_events)
+        if status != K.OK:
+            raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
                        flux_events=int(n_flux), n_success=n_success, stage_events=stage_events, status=int(status))
 
@@ -242,7 +247,7 @@ class FluxSampler:
         if self.start_u == self.target_u:
             raise ConfigError(f"target_u: must differ from start_u (both are {self.start_u})")
         self.seed = int(seed) if not isinstance(seed, bool) and isinstance(seed, (int, np.integer)) else seed
-        self.words = check_seed(seed)
+        self.root = root_pool(check_seed(seed))  # the root pool every stream of the run is seeded from
         self.trials = check_count("trials", trials, minimum=1)
         if self.trials > MAX_TRIALS:
             raise ConfigError(f"trials: at most {MAX_TRIALS} per stage, got {trials}")
@@ -273,7 +278,7 @@ class FluxSampler:
         s = self.setup
         n_steps = max(PILOT_EVENTS, 100 * s.model.n_states)
         visits = np.zeros(s.model.n_states, dtype=np.int64)
-        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.words, stream_index(-1, 0, 0),
+        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.root, stream_index(-1, 0, 0),
                                 n_steps, visits)
         if status != K.OK:
             raise _kernel_error(status, "pilot")
@@ -292,7 +297,7 @@ class FluxSampler:
             raise ConfigError(f"start_u={self.start_u:g}: the most visited state (u={s.sign * s.lam[m]:g}) lies next "
                               f"to the target: the switch is not a rare event (use nanomag.kmc.first_passage)")
         lam0 = float(above[0])
-        starts, _, n, _, status = _run_flux(s, self.words, stream_index(-1, 1, 0), m, lam0, self.launches,
+        starts, _, n, _, status = _run_flux(s, self.root, stream_index(-1, 1, 0), m, lam0, self.launches,
                                             self._guard())
         events += n
         if status == K.BUDGET:
@@ -303,7 +308,7 @@ class FluxSampler:
             if k >= MAX_STAGES - 2:
                 raise SolverError(f"pilot: more than {MAX_STAGES - 2} interfaces would be needed")
             first = stream_index(-1, 2 + k, 0)
-            success, _, n_ev, top = _run_trials(s, self.words, first, starts, lam0, s.lam_b, self.trials,
+            success, _, n_ev, top = _run_trials(s, self.root, first, starts, lam0, s.lam_b, self.trials,
                                                 self.parallel)
             events += int(n_ev.sum())
             if success.mean() >= P_TARGET:
@@ -318,7 +323,7 @@ class FluxSampler:
                                       f"use more trials")
                 nxt = float(higher.min())
             levels.append(nxt)
-            success, end_state, n_ev, _ = _run_trials(s, self.words, first, starts, lam0, nxt, self.trials,
+            success, end_state, n_ev, _ = _run_trials(s, self.root, first, starts, lam0, nxt, self.trials,
                                                       self.parallel)
             events += int(n_ev.sum())
             starts = end_state[success]
