@@ -52,12 +52,13 @@ from . import _kernels as K
 from .stages import StagePlan, pack_tables, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
-           "plan_replicas", "StagePlan", "check_interfaces"]
+           "plan_replicas", "StagePlan", "check_interfaces", "place_interfaces", "binomial_cost_ratio",
+           "equal_p_optimum"]
 
 #: Trials per stage and stages per replica that the stream layout allows.
 MAX_TRIALS = 1 << 24
 MAX_STAGES = 255
-#: Target conditional probability per stage of the automatic interface placement.
+#: Fraction of the pilot's trials that reach each of its own (exploratory) interfaces.
 P_TARGET = 0.2
 #: Smallest number of jump-chain events of the pilot run that finds the start basin.
 PILOT_EVENTS = 200_000
@@ -222,6 +223,93 @@ def check_interfaces(interfaces, start_u: float, target_u: float) -> np.ndarray:
     return lam
 
 
+#: Most candidate levels the interface placement weighs (beyond: thinned evenly in log P).
+MAX_CANDIDATES = 400
+
+
+def equal_p_optimum(log_p_total: float) -> tuple[int, float]:
+    """(n, n^2 (1/p - 1)) of the best ladder of n stages at equal crossing probabilities p = P^(1/n).
+
+    With ``M`` trials per stage, the binomial relative variance of the product
+    of the p's is sum_k (1 - p_k) / (p_k M), and the trials spent n M: their
+    product, n sum_k (1/p_k - 1), is the cost of the ladder at a fixed
+    variance when every trial costs the same.  At equal p it is
+    n^2 (P^(-1/n) - 1), smallest near p = 0.2: the *binomial-variance optimum*.
+    """
+    if not log_p_total < 0:
+        return 1, 0.0
+    best = (1, math.expm1(-log_p_total))
+    n = 1
+    while True:
+        n += 1
+        cost = n * n * math.expm1(-log_p_total / n)
+        if cost >= best[1]:
+            return best
+        best = (n, cost)
+
+
+def binomial_cost_ratio(p) -> float:
+    """n sum_k (1/p_k - 1) of a ladder's crossing probabilities ``p`` (shape (n,)), over the binomial-variance
+    optimum for the same product (:func:`equal_p_optimum`): 1 for the best equal-p ladder, > 1 otherwise.
+
+    The ratio of the trials (so, at equal cost per trial, the events) a ladder
+    spends for a given binomial variance of its estimate to what the optimum spends.
+    """
+    p = np.asarray(p, dtype=float)
+    if p.size == 0 or np.any(p <= 0):
+        return math.inf
+    return float(p.size * np.sum(1.0 / p - 1.0) / equal_p_optimum(float(np.sum(np.log(p))))[1])
+
+
+def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
+    """Interfaces lambda_0 = ``lam0`` < ... < lambda_B = ``lam_b`` at (as nearly as the levels allow) equal
+    crossing probabilities, from a crossing profile.
+
+    Parameters
+    ----------
+    levels : ndarray, shape (g,)
+        Increasing candidate levels in (lam0, lam_b], the last one ``lam_b``.
+    log_p : ndarray, shape (g,)
+        log P(reach the level before A | launched through lam0), non-increasing.
+
+    Returns the levels (lambda_0, ..., lambda_{n-1}, lambda_B), shape (n + 1,):
+    among all ladders on the candidates, the one with the smallest
+    n sum_k (1/p_k - 1) (:func:`binomial_cost_ratio`), by dynamic programming
+    over the number of stages (the levels give p_k = P(lambda_{k+1}) / P(lambda_k)).
+    """
+    lv = np.asarray(levels, dtype=float)
+    lp = np.asarray(log_p, dtype=float)
+    keep = np.isfinite(lp)
+    keep[:-1] &= lp[:-1] > lp[1:]  # of levels equally likely to be reached, the highest
+    keep[-1] = True
+    lv, lp = lv[keep], lp[keep]
+    if lv.size - 1 > MAX_CANDIDATES:  # thin evenly in log P (the target always kept)
+        bins = np.floor(lp[:-1] / lp[-1] * MAX_CANDIDATES).astype(np.int64)
+        first = np.r_[True, bins[1:] != bins[:-1]]
+        lv, lp = np.append(lv[:-1][first], lv[-1]), np.append(lp[:-1][first], lp[-1])
+    lv = np.r_[lam0, lv]
+    lp = np.r_[0.0, np.minimum(lp, 0.0)]
+    g = lv.size
+    with np.errstate(over="ignore"):
+        cost = np.expm1(lp[:, None] - lp[None, :])  # cost[i, j]: 1/p - 1 of a stage from level i to level j
+    cost[np.tril_indices(g)] = np.inf
+    best = np.full(g, np.inf)
+    best[0] = 0.0
+    choices, totals = [], []
+    for n in range(1, min(g, MAX_STAGES - 1) + 1):
+        paths = best[:, None] + cost
+        choices.append(np.argmin(paths, axis=0))
+        best = paths[choices[-1], np.arange(g)]
+        totals.append(n * best[-1])
+        if n > 2 and totals[-1] > totals[-2] > totals[-3]:
+            break
+    n = int(np.argmin(totals)) + 1
+    path = [g - 1]
+    for k in range(n - 1, -1, -1):
+        path.append(int(choices[k][path[-1]]))
+    return lv[path[::-1]]
+
+
 class FluxSampler:
     """Forward flux sampling of one switching question; the pilot runs on construction.
 
@@ -282,14 +370,13 @@ class FluxSampler:
                                 n_steps, visits)
         if status != K.OK:
             raise _kernel_error(status, "pilot")
-        events = n_steps
         if user_levels is not None:
             inside = s.lam < user_levels[0]
             if not np.any(visits[inside] > 0):
                 raise ConfigError(f"interfaces: the start basin lies beyond the first interface "
                                   f"u={s.sign * user_levels[0]:g} (no state before it was visited)")
             m = int(np.argmax(np.where(inside, visits, -1)))
-            return np.append(user_levels, s.lam_b), m, events
+            return np.append(user_levels, s.lam_b), m, n_steps
         m = int(np.argmax(visits))
         values = np.unique(s.lam)
         above = values[values > s.lam[m]]
@@ -297,37 +384,55 @@ class FluxSampler:
             raise ConfigError(f"start_u={self.start_u:g}: the most visited state (u={s.sign * s.lam[m]:g}) lies next "
                               f"to the target: the switch is not a rare event (use nanomag.kmc.first_passage)")
         lam0 = float(above[0])
-        starts, _, n, _, status = _run_flux(s, self.root, stream_index(-1, 1, 0), m, lam0, self.launches,
-                                            self._guard())
-        events += n
+        grid, log_p, events = self._crossing_profile(m, lam0)
+        return place_interfaces(grid, log_p, lam0, s.lam_b), m, n_steps + events
+
+    def _crossing_profile(self, m: int, lam0: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """The crossing profile log P(reach lambda before A | launched), on every level lambda in (lam0, lam_B].
+
+        A greedy ladder: the trials of each pilot stage run to B or back to A
+        and record the highest lambda they reach; the fraction of them reaching
+        lambda estimates P(lambda | the stage's interface) for lambda up to the
+        level 20 % of them reach (``P_TARGET``: the next pilot interface), and
+        the profile chains these fractions.  Returns (levels, log P, events).
+        """
+        s = self.setup
+        starts, _, events, _, status = _run_flux(s, self.root, stream_index(-1, 1, 0), m, lam0, self.launches,
+                                                 self._guard())
         if status == K.BUDGET:
             raise SolverError(f"pilot: the flux run spent max_events={self.max_events:g} events")
-        levels = [lam0]
+        values = np.unique(s.lam)
+        grid = np.append(values[(values > lam0) & (values < s.lam_b)], s.lam_b)
+        log_p = np.full(grid.size, -np.inf)
+        base, level, k = 0.0, lam0, 0
         while True:
-            k = len(levels) - 1
             if k >= MAX_STAGES - 2:
                 raise SolverError(f"pilot: more than {MAX_STAGES - 2} interfaces would be needed")
             first = stream_index(-1, 2 + k, 0)
             success, _, n_ev, top = _run_trials(s, self.root, first, starts, lam0, s.lam_b, self.trials,
                                                 self.parallel)
             events += int(n_ev.sum())
-            if success.mean() >= P_TARGET:
-                levels.append(s.lam_b)
-                break
-            ranked = np.sort(top)[::-1]
-            nxt = float(ranked[max(math.ceil(P_TARGET * self.trials) - 1, 0)])
-            if nxt <= levels[-1]:
-                higher = top[top > levels[-1]]
-                if higher.size == 0:
-                    raise SolverError(f"pilot: no trial of {self.trials} rose above u={s.sign * levels[-1]:g}; "
-                                      f"use more trials")
-                nxt = float(higher.min())
-            levels.append(nxt)
+            ranked = np.sort(top)
+            nxt = s.lam_b
+            if success.mean() < P_TARGET:
+                nxt = float(ranked[::-1][max(math.ceil(P_TARGET * self.trials) - 1, 0)])
+                if nxt <= level:
+                    higher = top[top > level]
+                    if higher.size == 0:
+                        raise SolverError(f"pilot: no trial of {self.trials} rose above u={s.sign * level:g}; "
+                                          f"use more trials")
+                    nxt = float(higher.min())
+            here = (grid > level) & (grid <= nxt)
+            reached = self.trials - np.searchsorted(ranked, grid[here], side="left")
+            log_p[here] = base + np.log(reached / self.trials)
+            if nxt >= s.lam_b:
+                return grid, log_p, events
             success, end_state, n_ev, _ = _run_trials(s, self.root, first, starts, lam0, nxt, self.trials,
                                                       self.parallel)
             events += int(n_ev.sum())
             starts = end_state[success]
-        return np.array(levels), m, events
+            base += math.log(success.mean())
+            level, k = nxt, k + 1
 
     @property
     def interfaces(self) -> np.ndarray:
@@ -421,8 +526,11 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         direction), strictly between start_u and target_u; A is the set of
         states before the first.  Default: placed by a pilot, from just
         beyond the basin's most visited state (possibly behind start_u, when
-        the start sits on the flank of the barrier), so that about
-        ``P_TARGET`` = 20 % of the trials of each stage succeed.
+        the start sits on the flank of the barrier): the pilot estimates the
+        crossing profile P(reach lambda before A) on every level, and the
+        interfaces are the ladder on those levels with the smallest binomial
+        cost (:func:`place_interfaces`: equal crossing probabilities, about
+        0.2 each, as far as the discrete levels allow).
     trials : int
         Trials per stage and replica.
     launches : int
