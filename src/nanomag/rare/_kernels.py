@@ -43,6 +43,15 @@ _ONE = np.uint64(1)
 
 @njit(cache=True, inline="always")
 def _next_state(row, jump, state, r):
+    k = 1
+    while row[state, k] <= r:
+        k += 1
+    return jump[state, k]
+
+
+@njit(cache=True, inline="always")
+def _next_unsigned(row, jump, state, r):
+    """As :func:`_next_state`, on unsigned states."""
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
@@ -79,7 +88,7 @@ def visit_counts(row, jump, lam_col, x0, lam_b, root, index, n_steps, visits):
         if row[state, 0] == 0.0:
             return TRAPPED
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_state(row, jump, state, r)
+        state = _next_unsigned(row, jump, state, r)
         if row[state, col] >= lam_b:
             state = start
         visits[state] += 1
@@ -124,7 +133,7 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
             return n_launch, t, n, n_restart, TRAPPED
         t += inv
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_state(row, jump, state, r)
+        state = _next_unsigned(row, jump, state, r)
         n += 1
         lam = row[state, col]
         if lam >= lam_b:  # switched: the restarted chain begins again in x0, which counts as coming from A
