@@ -23,7 +23,12 @@ The method and its exactness are argued in docs/rare.md; in short:
 * the interval comes from the replicas (so it sees every correlation inside
   a replica), by a two-stage procedure: the first stage fixes the number of
   replicas and the width (Stein), with a Student quantile corrected at second
-  order for the replicas' skewness (:func:`plan_replicas`).
+  order for the replicas' skewness (:func:`plan_replicas`); the first stage
+  grows with its plan (:func:`~nanomag.rare.stages.run_two_stage`), and the
+  interval leans towards short times by the replicas' skewness
+  (:func:`nanomag._stats.skewed_interval`);
+* the interfaces sit at equal crossing probabilities, as nearly as the levels
+  allow (:func:`place_interfaces`), from a crossing profile the pilot measures.
 
 Random numbers: trial ``j`` of stage ``k`` of replica ``r`` uses the stream
 ``SeedSequence(seed).spawn(...)[stream_index(r, k, j)]``, with
