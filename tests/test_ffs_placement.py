@@ -91,9 +91,8 @@ def test_pooled_root_gives_the_seed_sequence_streams():
 
 
 def test_skewed_interval():
+    """A symmetric sample keeps the symmetric interval; a right-skewed one reaches further up."""
     z = np.random.default_rng(1).normal(size=50)
-    z -= z.mean()
-    z = z - (z ** 3).mean() / 3 / (z ** 2).mean() * 0  # any symmetric-ish sample
     sym = np.r_[z, -z]
     lo, hi = skewed_interval(0.2, 2.0, sym)
     assert lo == pytest.approx(-0.2) and hi == pytest.approx(0.2)
