@@ -3,8 +3,8 @@
 Every estimate below has a fixed seed.  Tolerances: an estimate agrees with
 the exact value when |estimate - exact| <= 4 standard errors (a false alarm
 once in ~16000 for an honest error); the coverage test counts how many of
-40 independent runs hold the exact value in their 95 % interval and fails
-below 34 (probability 1.4 % for an honest 95 % interval, ~50 % for an 85 % one).
+400 independent runs hold the exact value in their 95 % interval and fails
+below 372 (probability 3.1 % for an honest 95 % interval, 2.4 % to pass for a 90 % one).
 """
 
 import math
@@ -130,16 +130,24 @@ def test_streams_depend_on_replica_index_only(cheap):
     assert b.n_replicas > a.n_replicas
 
 
-@pytest.mark.slow
-def test_coverage_over_40_seeds(cheap):
+@pytest.mark.slow  # 400 runs, ~25-45 s on a loaded 2-core machine
+def test_coverage_over_400_seeds(cheap):
+    """>= 372 of 400 independent 95 % intervals (93 %) hold the exact MFPT (issue 19).
+
+    Binomial justification: an honest 95 % interval fails this with probability
+    P(Binomial(400, 0.95) < 372) = 3.1 %, and a 90 % one passes it with
+    probability 2.4 %.  The seeds are fixed: measured 384 / 400 (11 misses
+    with the exact value below the interval, 5 above; the code before issue
+    19's change: 374, 17 below, 9 above).
+    """
     dev, exact = cheap
     hits, z = 0, []
-    for seed in range(100, 140):
-        r = switching_rate(dev, -0.8, 0.8, seed=seed, rtol=0.2)
+    for seed in range(1000, 1400):
+        r = switching_rate(dev, -0.8, 0.8, seed=seed, rtol=0.2, trials=100, launches=100)
         hits += r.ci[0] <= exact <= r.ci[1]
         z.append((r.mfpt - exact) / r.stderr)
-    assert hits >= 34, f"exact value inside {hits}/40 intervals"
-    assert abs(np.mean(z)) < 4 / math.sqrt(40) * 1.2  # no bias: mean z within ~4 standard errors
+    assert hits >= 372, f"exact value inside {hits}/400 intervals"
+    assert abs(np.mean(z)) < 4 / math.sqrt(400) * 1.2  # no bias: mean z within ~4 standard errors
 
 
 def test_pilot_is_deterministic(cheap):

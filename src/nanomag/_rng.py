@@ -227,6 +227,81 @@ def xo_seed_pooled(root, index):
 
 
 @njit(cache=True)
+def root_pool(words):
+    """The SeedSequence pool of the root entropy ``words`` (4 uint64) and its hash constant, shape (5,) uint64.
+
+    What :func:`seed_xoshiro` computes before it mixes in the spawn key: with it,
+    :func:`xo_seed_pooled` seeds a stream in a few dozen integer operations and
+    no allocation (the same state, bit for bit).
+    """
+    hash_const = np.empty(1, dtype=np.uint64)
+    hash_const[0] = _INIT_A
+    pool = np.empty(_POOL, dtype=np.uint64)
+    for i in range(_POOL):
+        pool[i] = _hashmix(words[i] if i < words.size else np.uint64(0), hash_const)
+    for i_src in range(_POOL):
+        for i_dst in range(_POOL):
+            if i_src != i_dst:
+                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hash_const))
+    for i_src in range(_POOL, words.size):
+        for i_dst in range(_POOL):
+            pool[i_dst] = _mix(pool[i_dst], _hashmix(words[i_src], hash_const))
+    out = np.empty(_POOL + 1, dtype=np.uint64)
+    out[:_POOL] = pool
+    out[_POOL] = hash_const[0]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _hashmix_scalar(value, hc):
+    value = (value ^ hc) & _M32
+    hc = (hc * _MULT_A) & _M32
+    value = (value * hc) & _M32
+    value ^= value >> _S16
+    return value, hc
+
+
+@njit(cache=True, inline="always")
+def _out_word(v, hc):
+    v = (v ^ hc) & _M32
+    hc = (hc * _MULT_B) & _M32
+    v = (v * hc) & _M32
+    v ^= v >> _S16
+    return v, hc
+
+
+@njit(cache=True, inline="always")
+def xo_seed_pooled(root, index):
+    """Scalar state of trajectory ``index`` from :func:`root_pool` (equal to :func:`xo_seed`)."""
+    p0, p1, p2, p3, hc = root[0], root[1], root[2], root[3], root[4]
+    index = np.uint64(index)
+    key = index & _M32
+    for half in range(2):
+        if half == 1:
+            if index <= _M32:
+                break
+            key = index >> _S32
+        h, hc = _hashmix_scalar(key, hc)
+        p0 = _mix(p0, h)
+        h, hc = _hashmix_scalar(key, hc)
+        p1 = _mix(p1, h)
+        h, hc = _hashmix_scalar(key, hc)
+        p2 = _mix(p2, h)
+        h, hc = _hashmix_scalar(key, hc)
+        p3 = _mix(p3, h)
+    hb = np.uint64(_INIT_B)
+    a, hb = _out_word(p0, hb)
+    b, hb = _out_word(p1, hb)
+    c, hb = _out_word(p2, hb)
+    d, hb = _out_word(p3, hb)
+    e, hb = _out_word(p0, hb)
+    f, hb = _out_word(p1, hb)
+    g, hb = _out_word(p2, hb)
+    h, hb = _out_word(p3, hb)
+    return a | (b << _S32), c | (d << _S32), e | (f << _S32), g | (h << _S32)
+
+
+@njit(cache=True)
 def xoshiro_states(words, first, count):
     """States of trajectories first .. first+count-1, shape (count, 4) uint64."""
     out = np.empty((count, 4), dtype=np.uint64)

@@ -51,6 +51,7 @@ from ._stats import (
     influence,
     mean_and_error,
     plan_replicas,
+    skewed_interval,
     survival_interval,
 )
 from .errors import ConfigError, SolverError
@@ -1302,8 +1303,10 @@ class SwitchingRate(_PlannedReplicas):
         if confidence != self.confidence:
             k = plan.n_first
             plan = plan_replicas(self.replica_weight[:k], self.replica_time[:k], self.rtol, confidence)
-        half = plan.half_width(self.n_replicas)
-        return mfpt * math.exp(-half), mfpt * math.exp(half)
+        # the rate's interval is skewed upwards by the replicas' skewness (Hall's transformation): the MFPT's downwards
+        lo, hi = skewed_interval(plan.half_width(self.n_replicas), plan.quantile,
+                                 influence(self.replica_weight, self.replica_time))
+        return mfpt * math.exp(-hi), mfpt * math.exp(-lo)
 
     @property
     def ci(self) -> tuple[float, float]:

@@ -28,10 +28,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._rng import xo_double, xo_seed
+from .._rng import xo_double, xo_seed, xo_seed_pooled
 
 #: Kernel status codes.
 OK, TRAPPED, BUDGET, OVERFLOW = 0, 1, 2, 3
+
+
+# States and columns are unsigned inside the kernels (as in the KMC engine): numba then leaves out the fix-up
+# of negative indices on every load, which sits on the path from one state to the next.
+_ONE = np.uint64(1)
 
 
 @njit(cache=True, inline="always")
@@ -42,25 +47,48 @@ def _next_state(row, jump, state, r):
     return jump[state, k]
 
 
+@njit(cache=True, inline="always")
+def _next_unsigned(row, jump, state, r):
+    """As :func:`_next_state`, on unsigned states."""
+    k = _ONE
+    while row[state, k] <= r:
+        k += _ONE
+    return np.uint64(jump[state, k])
+
+
+@njit(cache=True, inline="always")
+def _next_state_count(row, jump, col, state, r):
+    """As :func:`_next_state` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
+    (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
+    barrier goes up or down about evenly, where the scan's exit branch is mispredicted every other event."""
+    k = _ONE
+    for j in range(1, col):
+        k += np.uint64(row[state, j] <= r)
+    return np.uint64(jump[state, k])
+
+
 # --------------------------------------------------------------------------- basin occupancy (pilot)
 
 
 @njit(cache=True)
-def visit_counts(row, jump, lam_col, x0, lam_b, words, index, n_steps, visits):
+def visit_counts(row, jump, lam_col, x0, lam_b, root, index, n_steps, visits):
     """Jump chain from ``x0`` for ``n_steps`` events, restarted at ``x0`` whenever lambda >= ``lam_b``.
 
-    ``visits[s]`` (int64, shape (n_states,), zeroed by the caller) counts the
-    arrivals in each state.  Returns a status (OK or TRAPPED).
+    ``root``: :func:`nanomag._rng.root_pool` of the run's seed; the chain draws
+    from stream ``index``.  ``visits[s]`` (int64, shape (n_states,), zeroed by
+    the caller) counts the arrivals in each state.  Returns a status (OK or TRAPPED).
     """
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = x0
+    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    col = np.uint64(lam_col)
+    start = np.uint64(x0)
+    state = start
     for _ in range(n_steps):
         if row[state, 0] == 0.0:
             return TRAPPED
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_state(row, jump, state, r)
-        if row[state, lam_col] >= lam_b:
-            state = x0
+        state = _next_unsigned(row, jump, state, r)
+        if row[state, col] >= lam_b:
+            state = start
         visits[state] += 1
     return OK
 
@@ -69,7 +97,7 @@ def visit_counts(row, jump, lam_col, x0, lam_b, words, index, n_steps, visits):
 
 
 @njit(cache=True)
-def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min, max_events, launches):
+def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, max_events, launches):
     """Whole regeneration cycles of the restarted chain, from the basin state ``m`` back to ``m``.
 
     The chain starts in ``m`` (lambda(m) < lam0) and is restarted in ``x0``
@@ -78,6 +106,7 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
     target included: its launch state lies beyond every interface, so its
     trials succeed at once), or a restart in ``x0`` when lambda(x0) >= lam0.
     The run stops at the first arrival in ``m`` after at least ``n_launch_min`` launches.
+    Draws from stream ``index`` of ``root`` (:func:`nanomag._rng.root_pool`).
 
     Outputs: ``launches`` (int64, capacity c) receives the first c launch
     states.  Returns (n_launch, time, n_events, n_restart, status): time is
@@ -85,8 +114,11 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
     status OVERFLOW when n_launch > c (run again with capacity n_launch: the
     path is the same), BUDGET when ``max_events`` ran out first.
     """
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = m
+    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    col = np.uint64(lam_col)
+    home = np.uint64(m)
+    restart = np.uint64(x0)
+    state = home
     t = 0.0
     n = 0
     n_launch = 0
@@ -99,21 +131,21 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
             return n_launch, t, n, n_restart, TRAPPED
         t += inv
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_state(row, jump, state, r)
+        state = _next_unsigned(row, jump, state, r)
         n += 1
-        lam = row[state, lam_col]
+        lam = row[state, col]
         if lam >= lam_b:  # switched: the restarted chain begins again in x0, which counts as coming from A
             if armed:  # a direct jump from A into the target is a launch that succeeds at every stage
                 if n_launch < cap:
                     launches[n_launch] = state
                 n_launch += 1
             n_restart += 1
-            state = x0
-            lam = row[state, lam_col]
+            state = restart
+            lam = row[state, col]
             armed = True
         if lam < lam0:
             armed = True
-            if state == m and n_launch >= n_launch_min:
+            if state == home and n_launch >= n_launch_min:
                 status = OVERFLOW if n_launch > cap else OK
                 return n_launch, t, n, n_restart, status
         elif armed:
@@ -129,12 +161,14 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, words, index, n_launch_min,
 
 
 @njit(cache=True, inline="always")
-def _trial(row, jump, lam_col, starts, lam_lo, lam_hi, words, index):
-    """One trial: pick its start uniformly among ``starts`` (first draw), run until lambda >= lam_hi or < lam_lo."""
-    s0, s1, s2, s3 = xo_seed(words, index)
+def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
+    """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
+    or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
+    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    col = np.uint64(lam_col)
     r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-    state = starts[np.int64(r * starts.size)]
-    lam = row[state, lam_col]
+    state = np.uint64(starts[np.int64(r * n_starts)])
+    lam = row[state, col]
     top = lam
     n = 0
     while lam < lam_hi:
@@ -143,18 +177,17 @@ def _trial(row, jump, lam_col, starts, lam_lo, lam_hi, words, index):
         if row[state, 0] == 0.0:
             return False, state, n, top, TRAPPED
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_state(row, jump, state, r)
+        state = _next_state_count(row, jump, col, state, r)
         n += 1
-        lam = row[state, lam_col]
-        if lam > top:
-            top = lam
+        lam = row[state, col]
+        top = max(top, lam)
     return True, state, n, top, OK
 
 
 @njit(cache=True)
-def trials_serial(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, success, end_state, n_events, top,
+def trials_serial(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
                   status):
-    """Trials with global indices first .. first + n - 1 (n = success.size).
+    """Trials with global indices first .. first + n - 1 (n = success.size), streams of ``root``.
 
     Each trial starts in ``starts[floor(r * len(starts))]`` (r: the first draw of
     its stream) and runs the jump chain until lambda >= ``lam_hi`` (success) or
@@ -163,17 +196,84 @@ def trials_serial(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, succ
     success), n_events (int64), top (float: the largest lambda reached), status (int8).
     """
     for i in range(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, lam_lo,
-                                                                          lam_hi, words, first + i)
+        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
+                                                                          lam_lo, lam_hi, root, first + i)
 
 
 @njit(cache=True, parallel=True)
-def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, words, first, success, end_state, n_events, top,
+def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
                     status):
     """As :func:`trials_serial`, with prange over trials (identical output)."""
     for i in prange(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, lam_lo,
-                                                                          lam_hi, words, first + i)
+        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
+                                                                          lam_lo, lam_hi, root, first + i)
+
+
+# --------------------------------------------------------------------------- a whole ladder in one call
+
+
+@njit(cache=True, inline="always")
+def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events, threads):
+    """Stages k = 0 .. n-1: ``trials`` trials from the current starts to levels[k + 1] (or back below
+    levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
+    stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
+    Returns a status (OK or TRAPPED)."""
+    n_stages = levels.size - 1
+    cur = np.empty(trials, dtype=np.int64)
+    nxt = np.empty(trials, dtype=np.int64)
+    ok = np.empty(trials, dtype=np.bool_)
+    ends = np.empty(trials, dtype=np.int64)
+    evs = np.empty(trials, dtype=np.int64)
+    st = np.empty(trials, dtype=np.int8)
+    n_cur = starts.size
+    if n_cur > trials:
+        cur = np.empty(n_cur, dtype=np.int64)
+    cur[:n_cur] = starts
+    lo = levels[0]
+    for k in range(n_stages):
+        if n_cur == 0:
+            break
+        hi = levels[k + 1]
+        base = first + k * stride
+        if threads:
+            for i in prange(trials):
+                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+        else:
+            for i in range(trials):
+                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+        n_ok = 0
+        total = 0
+        for i in range(trials):
+            if st[i] != OK:
+                return st[i]
+            total += evs[i]
+            if ok[i]:
+                nxt[n_ok] = ends[i]
+                n_ok += 1
+        n_success[k] = n_ok
+        stage_events[k] = total
+        if cur.size < trials:
+            cur = np.empty(trials, dtype=np.int64)
+        cur[:n_ok] = nxt[:n_ok]
+        n_cur = n_ok
+    return OK
+
+
+@njit(cache=True)
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events):
+    """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
+    (lambda_0 .. lambda_{n-1}, lambda_B): outputs n_success and stage_events, shape (n,) int64, zeroed by
+    the caller.  Trial j of stage k draws from stream ``first + k * stride + j`` of ``root``, so the
+    counts equal those of :func:`trials_serial` stage by stage.  Returns a status (OK or TRAPPED)."""
+    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events,
+                   False)
+
+
+@njit(cache=True, parallel=True)
+def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events):
+    """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
+    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events,
+                   True)
 
 
 # --------------------------------------------------------------------------- relaxation to either side

@@ -23,7 +23,12 @@ The method and its exactness are argued in docs/rare.md; in short:
 * the interval comes from the replicas (so it sees every correlation inside
   a replica), by a two-stage procedure: the first stage fixes the number of
   replicas and the width (Stein), with a Student quantile corrected at second
-  order for the replicas' skewness (:func:`plan_replicas`).
+  order for the replicas' skewness (:func:`plan_replicas`); the first stage
+  grows with its plan (:func:`~nanomag.rare.stages.run_two_stage`), and the
+  interval leans towards short times by the replicas' skewness
+  (:func:`nanomag._stats.skewed_interval`);
+* the interfaces sit at equal crossing probabilities, as nearly as the levels
+  allow (:func:`place_interfaces`), from a crossing profile the pilot measures.
 
 Random numbers: trial ``j`` of stage ``k`` of replica ``r`` uses the stream
 ``SeedSequence(seed).spawn(...)[stream_index(r, k, j)]``, with
@@ -41,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import replica_callback
+from .._rng import root_pool
 from .._validate import check_count, check_positive, check_seed, check_u
 from ..errors import ConfigError, SolverError
 from ..markov.chain import FirstPassageProblem
@@ -51,12 +57,13 @@ from . import _kernels as K
 from .stages import StagePlan, pack_tables, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
-           "plan_replicas", "StagePlan", "check_interfaces"]
+           "plan_replicas", "StagePlan", "check_interfaces", "place_interfaces", "binomial_cost_ratio",
+           "equal_p_optimum"]
 
 #: Trials per stage and stages per replica that the stream layout allows.
 MAX_TRIALS = 1 << 24
 MAX_STAGES = 255
-#: Target conditional probability per stage of the automatic interface placement.
+#: Fraction of the pilot's trials that reach each of its own (exploratory) interfaces.
 P_TARGET = 0.2
 #: Smallest number of jump-chain events of the pilot run that finds the start basin.
 PILOT_EVENTS = 200_000
@@ -96,6 +103,12 @@ def _setup(device: Device, start_u: float, target_u: float) -> _Setup:
                   lam_b=sign * float(target_u))
 
 
+@functools.lru_cache(maxsize=8)
+def _root(seed: int) -> np.ndarray:
+    """The root pool of ``seed`` (:func:`nanomag._rng.root_pool`): what every stream of the run is seeded from."""
+    return root_pool(check_seed(seed))
+
+
 def _kernel_error(status: int, where: str) -> SolverError:
     if status == K.TRAPPED:
         return SolverError(f"{where}: the chain reached a state without exits")
@@ -121,13 +134,13 @@ class ReplicaTask:
     parallel: bool | None = None
 
 
-def _run_flux(setup: _Setup, words, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
+def _run_flux(setup: _Setup, root, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
     """A flux run; returns (launch states, time, n_events, n_restart, status)."""
     cap = 2 * n_launch_min + 16
     while True:
         buf = np.empty(cap, dtype=np.int64)
         n_launch, t, n, n_restart, status = K.flux_run(setup.row, setup.jump, setup.lam_col, setup.x0, m, lam0,
-                                                       setup.lam_b, words, index, n_launch_min, max_events, buf)
+                                                       setup.lam_b, root, index, n_launch_min, max_events, buf)
         if status != K.OVERFLOW:
             return buf[:min(n_launch, cap)], t, n, n_restart, status
         cap = n_launch  # the same path again, with room for every launch
@@ -141,14 +154,14 @@ def _use_parallel(parallel, n):
     return bool(parallel)
 
 
-def _run_trials(setup: _Setup, words, first: int, starts, lo: float, hi: float, n: int, parallel):
+def _run_trials(setup: _Setup, root, first: int, starts, lo: float, hi: float, n: int, parallel):
     success = np.empty(n, dtype=np.bool_)
     end_state = np.empty(n, dtype=np.int64)
     n_events = np.empty(n, dtype=np.int64)
     top = np.empty(n)
     status = np.empty(n, dtype=np.int8)
     kernel = K.trials_parallel if _use_parallel(parallel, n) else K.trials_serial
-    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, words,
+    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, root,
            first, success, end_state, n_events, top, status)
     bad = status[status != K.OK]
     if bad.size:
@@ -168,25 +181,23 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     MPI rank sees it at the same point.
     """
     setup = _setup(task.device, task.start_u, task.target_u)
-    words = check_seed(task.seed)
+    root = _root(task.seed)
     levels = np.asarray(task.levels, dtype=float)
     n_stages = levels.size - 1
-    starts, t, n_flux, n_restart, status = _run_flux(setup, words, stream_index(replica, 0, 0), task.basin_state,
+    starts, t, n_flux, n_restart, status = _run_flux(setup, root, stream_index(replica, 0, 0), task.basin_state,
                                                      levels[0], task.launches, task.max_events)
     if status not in (K.OK, K.BUDGET):
         raise _kernel_error(status, "flux run")
     n_launch = int(starts.size)
     n_success = np.zeros(n_stages, dtype=np.int64)
     stage_events = np.zeros(n_stages, dtype=np.int64)
-    if status == K.OK:
-        for k in range(n_stages):
-            if starts.size == 0:  # the ladder died out: no switch in this replica (W_r = 0)
-                break
-            success, end_state, n_ev, _ = _run_trials(setup, words, stream_index(replica, 1 + k, 0), starts,
-                                                      levels[0], levels[k + 1], task.trials, task.parallel)
-            n_success[k] = int(success.sum())
-            stage_events[k] = int(n_ev.sum())
-            starts = end_state[success]
+    if status == K.OK and n_launch:  # no launch: the ladder is dead from the start (W_r = 0)
+        # the whole ladder in one call; stage k's trials on streams stream_index(replica, 1 + k, j)
+        kernel = K.ladder_parallel if _use_parallel(task.parallel, task.trials) else K.ladder_serial
+        status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
+                        1 << 24, task.trials, n_success, stage_events)
+        if status != K.OK:
+            raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
                        flux_events=int(n_flux), n_success=n_success, stage_events=stage_events, status=int(status))
 
@@ -217,6 +228,93 @@ def check_interfaces(interfaces, start_u: float, target_u: float) -> np.ndarray:
     return lam
 
 
+#: Most candidate levels the interface placement weighs (beyond: thinned evenly in log P).
+MAX_CANDIDATES = 400
+
+
+def equal_p_optimum(log_p_total: float) -> tuple[int, float]:
+    """(n, n^2 (1/p - 1)) of the best ladder of n stages at equal crossing probabilities p = P^(1/n).
+
+    With ``M`` trials per stage, the binomial relative variance of the product
+    of the p's is sum_k (1 - p_k) / (p_k M), and the trials spent n M: their
+    product, n sum_k (1/p_k - 1), is the cost of the ladder at a fixed
+    variance when every trial costs the same.  At equal p it is
+    n^2 (P^(-1/n) - 1), smallest near p = 0.2: the *binomial-variance optimum*.
+    """
+    if not log_p_total < 0:
+        return 1, 0.0
+    best = (1, math.expm1(-log_p_total))
+    n = 1
+    while True:
+        n += 1
+        cost = n * n * math.expm1(-log_p_total / n)
+        if cost >= best[1]:
+            return best
+        best = (n, cost)
+
+
+def binomial_cost_ratio(p) -> float:
+    """n sum_k (1/p_k - 1) of a ladder's crossing probabilities ``p`` (shape (n,)), over the binomial-variance
+    optimum for the same product (:func:`equal_p_optimum`): 1 for the best equal-p ladder, > 1 otherwise.
+
+    The ratio of the trials (so, at equal cost per trial, the events) a ladder
+    spends for a given binomial variance of its estimate to what the optimum spends.
+    """
+    p = np.asarray(p, dtype=float)
+    if p.size == 0 or np.any(p <= 0):
+        return math.inf
+    return float(p.size * np.sum(1.0 / p - 1.0) / equal_p_optimum(float(np.sum(np.log(p))))[1])
+
+
+def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
+    """Interfaces lambda_0 = ``lam0`` < ... < lambda_B = ``lam_b`` at (as nearly as the levels allow) equal
+    crossing probabilities, from a crossing profile.
+
+    Parameters
+    ----------
+    levels : ndarray, shape (g,)
+        Increasing candidate levels in (lam0, lam_b], the last one ``lam_b``.
+    log_p : ndarray, shape (g,)
+        log P(reach the level before A | launched through lam0), non-increasing.
+
+    Returns the levels (lambda_0, ..., lambda_{n-1}, lambda_B), shape (n + 1,):
+    among all ladders on the candidates, the one with the smallest
+    n sum_k (1/p_k - 1) (:func:`binomial_cost_ratio`), by dynamic programming
+    over the number of stages (the levels give p_k = P(lambda_{k+1}) / P(lambda_k)).
+    """
+    lv = np.asarray(levels, dtype=float)
+    lp = np.asarray(log_p, dtype=float)
+    keep = np.isfinite(lp)
+    keep[:-1] &= lp[:-1] > lp[1:]  # of levels equally likely to be reached, the highest
+    keep[-1] = True
+    lv, lp = lv[keep], lp[keep]
+    if lv.size - 1 > MAX_CANDIDATES:  # thin evenly in log P (the target always kept)
+        bins = np.floor(lp[:-1] / lp[-1] * MAX_CANDIDATES).astype(np.int64)
+        first = np.r_[True, bins[1:] != bins[:-1]]
+        lv, lp = np.append(lv[:-1][first], lv[-1]), np.append(lp[:-1][first], lp[-1])
+    lv = np.r_[lam0, lv]
+    lp = np.r_[0.0, np.minimum(lp, 0.0)]
+    g = lv.size
+    with np.errstate(over="ignore"):
+        cost = np.expm1(lp[:, None] - lp[None, :])  # cost[i, j]: 1/p - 1 of a stage from level i to level j
+    cost[np.tril_indices(g)] = np.inf
+    best = np.full(g, np.inf)
+    best[0] = 0.0
+    choices, totals = [], []
+    for n in range(1, min(g, MAX_STAGES - 1) + 1):
+        paths = best[:, None] + cost
+        choices.append(np.argmin(paths, axis=0))
+        best = paths[choices[-1], np.arange(g)]
+        totals.append(n * best[-1])
+        if n > 2 and totals[-1] > totals[-2] > totals[-3]:
+            break
+    n = int(np.argmin(totals)) + 1
+    path = [g - 1]
+    for k in range(n - 1, -1, -1):
+        path.append(int(choices[k][path[-1]]))
+    return lv[path[::-1]]
+
+
 class FluxSampler:
     """Forward flux sampling of one switching question; the pilot runs on construction.
 
@@ -242,7 +340,7 @@ class FluxSampler:
         if self.start_u == self.target_u:
             raise ConfigError(f"target_u: must differ from start_u (both are {self.start_u})")
         self.seed = int(seed) if not isinstance(seed, bool) and isinstance(seed, (int, np.integer)) else seed
-        self.words = check_seed(seed)
+        self.root = root_pool(check_seed(seed))  # the root pool every stream of the run is seeded from
         self.trials = check_count("trials", trials, minimum=1)
         if self.trials > MAX_TRIALS:
             raise ConfigError(f"trials: at most {MAX_TRIALS} per stage, got {trials}")
@@ -273,18 +371,17 @@ class FluxSampler:
         s = self.setup
         n_steps = max(PILOT_EVENTS, 100 * s.model.n_states)
         visits = np.zeros(s.model.n_states, dtype=np.int64)
-        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.words, stream_index(-1, 0, 0),
+        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.root, stream_index(-1, 0, 0),
                                 n_steps, visits)
         if status != K.OK:
             raise _kernel_error(status, "pilot")
-        events = n_steps
         if user_levels is not None:
             inside = s.lam < user_levels[0]
             if not np.any(visits[inside] > 0):
                 raise ConfigError(f"interfaces: the start basin lies beyond the first interface "
                                   f"u={s.sign * user_levels[0]:g} (no state before it was visited)")
             m = int(np.argmax(np.where(inside, visits, -1)))
-            return np.append(user_levels, s.lam_b), m, events
+            return np.append(user_levels, s.lam_b), m, n_steps
         m = int(np.argmax(visits))
         values = np.unique(s.lam)
         above = values[values > s.lam[m]]
@@ -292,37 +389,55 @@ class FluxSampler:
             raise ConfigError(f"start_u={self.start_u:g}: the most visited state (u={s.sign * s.lam[m]:g}) lies next "
                               f"to the target: the switch is not a rare event (use nanomag.kmc.first_passage)")
         lam0 = float(above[0])
-        starts, _, n, _, status = _run_flux(s, self.words, stream_index(-1, 1, 0), m, lam0, self.launches,
-                                            self._guard())
-        events += n
+        grid, log_p, events = self._crossing_profile(m, lam0)
+        return place_interfaces(grid, log_p, lam0, s.lam_b), m, n_steps + events
+
+    def _crossing_profile(self, m: int, lam0: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """The crossing profile log P(reach lambda before A | launched), on every level lambda in (lam0, lam_B].
+
+        A greedy ladder: the trials of each pilot stage run to B or back to A
+        and record the highest lambda they reach; the fraction of them reaching
+        lambda estimates P(lambda | the stage's interface) for lambda up to the
+        level 20 % of them reach (``P_TARGET``: the next pilot interface), and
+        the profile chains these fractions.  Returns (levels, log P, events).
+        """
+        s = self.setup
+        starts, _, events, _, status = _run_flux(s, self.root, stream_index(-1, 1, 0), m, lam0, self.launches,
+                                                 self._guard())
         if status == K.BUDGET:
             raise SolverError(f"pilot: the flux run spent max_events={self.max_events:g} events")
-        levels = [lam0]
+        values = np.unique(s.lam)
+        grid = np.append(values[(values > lam0) & (values < s.lam_b)], s.lam_b)
+        log_p = np.full(grid.size, -np.inf)
+        base, level, k = 0.0, lam0, 0
         while True:
-            k = len(levels) - 1
             if k >= MAX_STAGES - 2:
                 raise SolverError(f"pilot: more than {MAX_STAGES - 2} interfaces would be needed")
             first = stream_index(-1, 2 + k, 0)
-            success, _, n_ev, top = _run_trials(s, self.words, first, starts, lam0, s.lam_b, self.trials,
+            success, _, n_ev, top = _run_trials(s, self.root, first, starts, lam0, s.lam_b, self.trials,
                                                 self.parallel)
             events += int(n_ev.sum())
-            if success.mean() >= P_TARGET:
-                levels.append(s.lam_b)
-                break
-            ranked = np.sort(top)[::-1]
-            nxt = float(ranked[max(math.ceil(P_TARGET * self.trials) - 1, 0)])
-            if nxt <= levels[-1]:
-                higher = top[top > levels[-1]]
-                if higher.size == 0:
-                    raise SolverError(f"pilot: no trial of {self.trials} rose above u={s.sign * levels[-1]:g}; "
-                                      f"use more trials")
-                nxt = float(higher.min())
-            levels.append(nxt)
-            success, end_state, n_ev, _ = _run_trials(s, self.words, first, starts, lam0, nxt, self.trials,
+            ranked = np.sort(top)
+            nxt = s.lam_b
+            if success.mean() < P_TARGET:
+                nxt = float(ranked[::-1][max(math.ceil(P_TARGET * self.trials) - 1, 0)])
+                if nxt <= level:
+                    higher = top[top > level]
+                    if higher.size == 0:
+                        raise SolverError(f"pilot: no trial of {self.trials} rose above u={s.sign * level:g}; "
+                                          f"use more trials")
+                    nxt = float(higher.min())
+            here = (grid > level) & (grid <= nxt)
+            reached = self.trials - np.searchsorted(ranked, grid[here], side="left")
+            log_p[here] = base + np.log(reached / self.trials)
+            if nxt >= s.lam_b:
+                return grid, log_p, events
+            success, end_state, n_ev, _ = _run_trials(s, self.root, first, starts, lam0, nxt, self.trials,
                                                       self.parallel)
             events += int(n_ev.sum())
             starts = end_state[success]
-        return np.array(levels), m, events
+            base += math.log(success.mean())
+            level, k = nxt, k + 1
 
     @property
     def interfaces(self) -> np.ndarray:
@@ -416,8 +531,11 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         direction), strictly between start_u and target_u; A is the set of
         states before the first.  Default: placed by a pilot, from just
         beyond the basin's most visited state (possibly behind start_u, when
-        the start sits on the flank of the barrier), so that about
-        ``P_TARGET`` = 20 % of the trials of each stage succeed.
+        the start sits on the flank of the barrier): the pilot estimates the
+        crossing profile P(reach lambda before A) on every level, and the
+        interfaces are the ladder on those levels with the smallest binomial
+        cost (:func:`place_interfaces`: equal crossing probabilities, about
+        0.2 each, as far as the discrete levels allow).
     trials : int
         Trials per stage and replica.
     launches : int
@@ -456,7 +574,7 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
     ...                                     nm.Lead(name="right", mu=0.0, gamma_up=1.0, gamma_down=3.0)))
     >>> rate = nm.rare.switching_rate(dev, -0.8, 0.8, seed=1, rtol=0.2, parallel=False)
     >>> f"{rate.mfpt:.4g}", [f"{x:.4g}" for x in rate.ci]       # the exact value is 7.689e+05
-    ('7.591e+05', ['7.183e+05', '8.022e+05'])
+    ('7.988e+05', ['7.483e+05', '8.488e+05'])
     >>> rate.stopped_by
     'rtol'
     """
