@@ -120,7 +120,7 @@ class Config:
 
 def _typed(where: str, key: str, value, kind):
     if kind is float and isinstance(value, str):
-        if key.split(".")[0] in _DIMENSIONED:
+        if key.removeprefix("ramp.").split(".")[0] in _DIMENSIONED:
             return value  # "number unit": converted by the model, which names the key
         raise ConfigError(f"{where} {key}: expected a plain number (this key has no unit), got {value!r}")
     if kind is str:
@@ -268,6 +268,31 @@ def _parse_lead(i: int, table, units: UnitSystem | None) -> Lead:
                 units=units)
 
 
+def _ramp_pair(where: str, key: str, value) -> tuple:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError(f"{where} ramp.{key}: expected [start, end], e.g. ramp = {{ h = [-0.2, 0.6] }}, "
+                          f"got {value!r}")
+    return tuple(_typed(where, f"ramp.{key}", v, float) for v in value)
+
+
+def _parse_ramp(where: str, ramp) -> dict:
+    """A segment's ``ramp`` inline table: ``{ h = [h0, h1], mu = { left = [a, b] } }``."""
+    if not isinstance(ramp, dict) or not ramp:
+        raise ConfigError(f"{where} ramp: expected an inline table of [start, end] pairs, "
+                          f"e.g. ramp = {{ h = [-0.2, 0.6] }}")
+    _check_keys(f"{where} ramp", ramp, ("mu",) + SEGMENT_PARAMETERS)
+    out: dict = {}
+    for key, value in ramp.items():
+        if key != "mu":
+            out[key] = _ramp_pair(where, key, value)
+        elif not isinstance(value, dict) or not value:
+            raise ConfigError(f"{where} ramp.mu: expected an inline table lead -> [start, end], "
+                              f"e.g. ramp = {{ mu = {{ left = [0.0, 8.0] }} }}")
+        else:
+            out["mu"] = {name: _ramp_pair(where, f"mu.{name}", v) for name, v in value.items()}
+    return out
+
+
 def _parse_protocol(tables, device: Device) -> Protocol:
     """The ``[[protocol]]`` tables, in order: each a ``duration`` and the parameters it overrides."""
     if not isinstance(tables, list) or not tables:
@@ -275,17 +300,19 @@ def _parse_protocol(tables, device: Device) -> Protocol:
     segments = []
     for i, table in enumerate(tables):
         where = f"[[protocol]] #{i + 1}"
-        _check_keys(where, table, ("duration", "mu") + SEGMENT_PARAMETERS, ("duration",))
-        values = {k: _typed(where, k, v, float) for k, v in table.items() if k != "mu"}
+        _check_keys(where, table, ("duration", "mu", "ramp") + SEGMENT_PARAMETERS, ("duration",))
+        values = {k: _typed(where, k, v, float) for k, v in table.items() if k not in ("mu", "ramp")}
         if "mu" in table:
             mu = table["mu"]
             if not isinstance(mu, dict):
                 raise ConfigError(f"{where} mu: expected an inline table of chemical potentials, "
                                   f"e.g. mu = {{ left = 8.0 }}")
             values["mu"] = {name: _typed(where, f"mu.{name}", v, float) for name, v in mu.items()}
+        if "ramp" in table:
+            values["ramp"] = _parse_ramp(where, table["ramp"])
         try:
             segment = Segment(**values, units=device.units if device.units.is_physical else None)
-            segment.apply(device)  # an unknown lead in mu is refused here, naming the table
+            Protocol((segment,)).check(device)  # an unknown lead in mu is refused here, naming the table
         except ConfigError as exc:
             msg = str(exc)
             if msg.startswith("segment."):
