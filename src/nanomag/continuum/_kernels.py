@@ -389,3 +389,182 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
     for k in range(u_out.shape[0]):
         _paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu,
                    gamma_up, gamma_down, lead_T, u_out[k])
+
+
+# --------------------------------------------------------------------------- ramps
+#
+# Under a protocol with ramps (a parameter swept linearly within a segment) the coefficients vary
+# continuously in time.  Separate kernels (the ones above run unchanged without ramps, and their
+# compile time stays where it was) take pieces that each hold two NODES a and b: the coefficients
+# at time t in piece p are
+#
+#     a_p(u) + w (b_p(u) - a_p(u)),   w = (t - starts[p]) * inv_len[p]  in [0, 1],
+#
+# with a_p, b_p read from the nodes' tables (linear interpolation in time between two tables), or,
+# for a piece flagged ``evaluated``, Eq. 24 evaluated at every step with the parameters at t (the
+# parameters of a ramp are linear in t, so interpolating the nodes' parameters is exact).  A constant
+# piece has a == b and reads one table, as the kernels above do.  Node arrays: tables
+# (n_nodes, n_cells, 6) (n_cells = 0: every piece evaluated), grains (n_nodes, 9), mu, gamma_up,
+# gamma_down, lead_T (n_nodes, n_leads).  Piece arrays: ends (n_pieces - 1,), starts, inv_len
+# (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
+# straddle a piece end (the rule of the kernels above), so none straddles a node either.
+
+
+@njit(cache=True, inline="always")
+def _blend(a, b, w, out):
+    # out = a + w (b - a), entry by entry; an entry equal at both nodes is copied (so +-inf stays itself)
+    for i in range(a.size):
+        out[i] = a[i] if a[i] == b[i] else a[i] + w * (b[i] - a[i])
+    return out
+
+
+@njit(cache=True, inline="always")
+def _ramp_coefficients(u, w, a, b, evaluated, lo, inv_h, tables, empty, need_dnoise, flux, grains, mu, gamma_up,
+                       gamma_down, lead_T, g_w, mu_w, lt_w):
+    # (drift, 2D/S0, D'/S0) at (u, w) in a piece with nodes a, b (see above); g_w, mu_w, lt_w are scratch
+    if not evaluated:
+        d0, n0, p0 = _lookup(u, lo, inv_h, tables[a])
+        if a == b:
+            return d0, n0, p0
+        d1, n1, p1 = _lookup(u, lo, inv_h, tables[b])
+        return d0 + w * (d1 - d0), n0 + w * (n1 - n0), p0 + w * (p1 - p0)
+    if a == b:
+        return _coefficients(u, lo, inv_h, empty, need_dnoise, flux, grains[a], mu[a], gamma_up[a], gamma_down[a],
+                             lead_T[a])
+    return _coefficients(u, lo, inv_h, empty, need_dnoise, flux, _blend(grains[a], grains[b], w, g_w),
+                         _blend(mu[a], mu[b], w, mu_w), gamma_up[a], gamma_down[a],
+                         _blend(lead_T[a], lead_T[b], w, lt_w))
+
+
+@njit(cache=True, inline="always")
+def _ramp_step(u, t, h, sqh, p, lo, hi, inv_h, milstein, flux, starts, inv_len, node_a, node_b, evaluated, tables,
+               empty, grains, mu, gamma_up, gamma_down, lead_T, g_w, mu_w, lt_w, s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h from (u, t) in piece p, reflected at the walls,
+    # the coefficients at the step's start: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
+    w = (t - starts[p]) * inv_len[p]
+    w = min(max(w, 0.0), 1.0)
+    drift, noise2, dnoise = _ramp_coefficients(u, w, node_a[p], node_b[p], evaluated[p], lo, inv_h, tables, empty,
+                                               milstein or flux, flux, grains, mu, gamma_up, gamma_down, lead_T,
+                                               g_w, mu_w, lt_w)
+    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+    dw = sqh * z
+    un = u + drift * h + math.sqrt(noise2) * dw
+    if milstein:
+        un += 0.5 * dnoise * (dw * dw - h)
+    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge,
+                            ends, starts, inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up,
+                            gamma_down, lead_T, g_w, mu_w, lt_w):
+    # one trajectory: returns (crossing time or inf, steps); the step rule of _first_passage_piece
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    steps = 0
+    p = _next_piece(0, t, ends)
+    while t < t_max:
+        bounded = p < n_ends
+        end = ends[p] if bounded else np.inf
+        gap = end - t
+        last = bounded and gap <= dt * (1.0 + _SNAP)
+        h = dt
+        sqh = sqdt
+        if last and gap < dt * (1.0 - _SNAP):
+            h = gap
+            sqh = math.sqrt(h)
+        un, noise2, s0, s1, s2, s3 = _ramp_step(u, t, h, sqh, p, lo, hi, inv_h, milstein, flux, starts, inv_len,
+                                                node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up,
+                                                gamma_down, lead_T, g_w, mu_w, lt_w, s0, s1, s2, s3)
+        steps += 1
+        if (up and un >= target) or ((not up) and un <= target):
+            return t + h * (target - u) / (un - u), steps
+        den = noise2 * h
+        if bridge and den > 0.0:
+            x = 2.0 * (target - u) * (target - un) / den
+            if x < _BRIDGE_X:
+                pr = math.exp(-x)
+                if pr > 1e-12:
+                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                    if v < pr:
+                        return t + 0.5 * h, steps
+        u = un
+        if last:
+            t = end if h < dt else t + dt
+            p = _next_piece(p + 1, t, ends)
+        else:
+            t += dt
+    return np.inf, steps
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
+def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, starts, inv_len,
+                       node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, times_out,
+                       steps_out):
+    """First-passage times as :func:`langevin_first_passage`, under pieces with ramps (see above).
+
+    Writes times_out[k] (+inf: not switched by t_max) and steps_out[k] for trajectories
+    first .. first + n - 1.
+    """
+    up = target > u0
+    sqdt = math.sqrt(dt)
+    inv_h = tables.shape[1] / (hi - lo)
+    empty = np.empty((0, TABLE_WIDTH))
+    g_w = np.empty(grains.shape[1])
+    mu_w = np.empty(mu.shape[1])
+    lt_w = np.empty(lead_T.shape[1])
+    for k in range(times_out.size):
+        times_out[k], steps_out[k] = _ramp_first_passage_one(
+            words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends, starts,
+            inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T, g_w, mu_w,
+            lt_w)
+
+
+@njit(cache=True)
+def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts, inv_len, node_a,
+                    node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T, g_w, mu_w, lt_w,
+                    u_row):
+    # one trajectory into u_row (n_times,): the break points of _paths_one, equal steps between them
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    p = _next_piece(0, t, ends)
+    for j in range(sample_times.size):
+        while True:
+            stop = sample_times[j]
+            boundary = p < n_ends and ends[p] <= stop
+            if boundary:
+                stop = ends[p]
+            if stop > t:
+                span = stop - t
+                n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+                h = span / n_steps
+                sqh = math.sqrt(h)
+                for i in range(n_steps):
+                    u, _noise2, s0, s1, s2, s3 = _ramp_step(u, t + i * h, h, sqh, p, lo, hi, inv_h, milstein, flux,
+                                                            starts, inv_len, node_a, node_b, evaluated, tables, empty,
+                                                            grains, mu, gamma_up, gamma_down, lead_T, g_w, mu_w,
+                                                            lt_w, s0, s1, s2, s3)
+                t = stop
+            if not boundary:
+                break
+            p = _next_piece(p, t, ends)
+        u_row[j] = u
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
+def ramp_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, starts, inv_len, node_a, node_b,
+               evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, u_out):
+    """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps."""
+    inv_h = tables.shape[1] / (hi - lo)
+    empty = np.empty((0, TABLE_WIDTH))
+    g_w = np.empty(grains.shape[1])
+    mu_w = np.empty(mu.shape[1])
+    lt_w = np.empty(lead_T.shape[1])
+    for k in range(u_out.shape[0]):
+        _ramp_paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts,
+                        inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T,
+                        g_w, mu_w, lt_w, u_out[k])
