@@ -50,6 +50,19 @@ for bit.  ``langevin_trajectories`` cuts the span between two consecutive
 recording times or boundaries into equal steps.  Without a protocol the kernels
 run one piece and take the same steps as before protocols existed.
 
+Ramps.  A segment with ``ramp=`` (a parameter swept linearly in time) has coefficients that
+vary continuously: a protocol with ramps runs separate kernels (``ramp_first_passage``,
+``ramp_paths`` in ``_kernels.py``; the kernels above keep their code, speed and results).  In
+a ramp the coefficients at time t are interpolated linearly in time between the tables of two
+nodes of the ramp (two lookups per step), at nodes placed by :func:`ramp_nodes` so that the
+time interpolation errs by no more than Euler-Maruyama's own error in the coefficient over a
+step, (dt/2) |(d_t + L) a|, L the generator; a step never straddles a node.  A ramp that
+would need more than 2^7 intervals (or a protocol more than 256 tables, 200 MB) has its
+coefficients evaluated at every step instead, from the parameters at the step's start, which
+are linear in t (no interpolation error), as ``coefficients="exact"`` does for every ramp.  A
+ramp whose two ends give the same device is a constant segment; a constant segment under the
+ramp kernels steps exactly as under the kernels without ramps (the same bits).
+
 Reproducibility: trajectory i always uses the stream of
 ``SeedSequence(seed).spawn(n)[i]``; results do not depend on ``chunk_size`` or on
 the number of threads (with or without a protocol).
@@ -427,8 +440,10 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     protocol : Protocol, optional
         Drive from t = 0 (``docs/pulses.md``): the drift and noise of each segment's device in
         turn (one coefficient table each), then the device's own.  The last step of a segment
-        is shortened to end on its boundary, so no step straddles two segments.  Without
-        ``t_max`` a run ends only when it switches: after the protocol the device's own
+        is shortened to end on its boundary, so no step straddles two segments.  In a ramp
+        (``Segment(..., ramp=...)``) the drift and noise vary continuously in time (see the
+        module docstring: tables at nodes interpolated in time, or evaluated per step).
+        Without ``t_max`` a run ends only when it switches: after the protocol the device's own
         dynamics must switch it in a reasonable time.
 
     progress : bool
