@@ -77,6 +77,7 @@ import functools
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -85,7 +86,7 @@ from .._progress import check_progress, chunk_for, iterate
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
-from ..model.protocol import Protocol, as_protocol
+from ..model.protocol import Protocol, Segment, as_protocol
 from ..model.units import to_model_times
 from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as _k
@@ -292,6 +293,11 @@ class _Nodes:
         return self.index[dev]
 
 
+def _table_at(seg: Segment, dev: Device, form: str, pole_cutoff: float | None, x: float) -> np.ndarray:
+    """The coefficient table of ``dev`` under the ramp ``seg`` at fraction x."""
+    return coefficient_table(seg.at(x).apply(dev), form, pole_cutoff=pole_cutoff)[0]
+
+
 def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, pole_cutoff: float | None,
                  dt: float) -> tuple[np.ndarray, ...]:
     """The ramp kernels' pieces: (ends, starts, inv_len, node_a, node_b, evaluated) and the nodes' arrays
@@ -319,9 +325,8 @@ def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, 
         found = None
         if table_mode:
             delta = wall_distance(dev, form, pole_cutoff)
-            found = ramp_nodes(lambda x, s=seg: coefficient_table(s.at(x).apply(dev), form,
-                                                                  pole_cutoff=pole_cutoff)[0],
-                               t1 - t0, dt, (2.0 - 2.0 * delta) / TABLE_CELLS)
+            found = ramp_nodes(functools.partial(_table_at, seg, dev, form, pole_cutoff), t1 - t0, dt,
+                               (2.0 - 2.0 * delta) / TABLE_CELLS)
         if found is not None and len(nodes.devices) + len(found[1]) > _RAMP_TABLES:
             found = None
         if found is None:
@@ -466,12 +471,13 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
+    pieces: tuple[np.ndarray, ...]
     if protocol is not None and protocol.has_ramps:
         pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
-        kernel = _k.ramp_first_passage
+        kernel = cast("Callable[..., None]", _k.ramp_first_passage)  # numba's Dispatcher: any signature
     else:
         pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-        kernel = _k.langevin_first_passage
+        kernel = cast("Callable[..., None]", _k.langevin_first_passage)  # numba's Dispatcher: any signature
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
         _in_threads(lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
@@ -507,12 +513,13 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     protocol = as_protocol(protocol, dev)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
+    pieces: tuple[np.ndarray, ...]
     if protocol is not None and protocol.has_ramps:
         pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
-        kernel = _k.ramp_paths
+        kernel = cast("Callable[..., None]", _k.ramp_paths)  # numba's Dispatcher: any signature
     else:
         pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-        kernel = _k.langevin_paths
+        kernel = cast("Callable[..., None]", _k.langevin_paths)  # numba's Dispatcher: any signature
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
         _in_threads(lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
