@@ -428,9 +428,7 @@ def _ramp_coefficients(u, w, a, b, evaluated, lo, inv_h, tables, empty, need_dno
             return d0, n0, p0
         d1, n1, p1 = _lookup(u, lo, inv_h, tables[b])
         return d0 + w * (d1 - d0), n0 + w * (n1 - n0), p0 + w * (p1 - p0)
-    if a == b:
-        return _coefficients(u, lo, inv_h, empty, need_dnoise, flux, grains[a], mu[a], gamma_up[a], gamma_down[a],
-                             lead_T[a])
+    # one inlined copy of Eq. 24 (a == b blends to node a's own values: every entry is copied)
     return _coefficients(u, lo, inv_h, empty, need_dnoise, flux, _blend(grains[a], grains[b], w, g_w),
                          _blend(mu[a], mu[b], w, mu_w), gamma_up[a], gamma_down[a],
                          _blend(lead_T[a], lead_T[b], w, lt_w))
