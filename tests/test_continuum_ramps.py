@@ -29,7 +29,8 @@ def sharrock(duration=150.0):
 @pytest.fixture(scope="module")
 def sharrock_run():
     """S0 = 100 at T = 0.1, from the pole (-1) to 0.8 under the ramp: 4000 Ito Euler-Maruyama runs at dt = 0.02
-    (table coefficients: 20 intervals along the ramp by the node rule) and the Ito Fokker-Planck survival on 1000 cells per unit u."""
+    (table coefficients: 20 intervals along the ramp by the node rule) and the Ito Fokker-Planck survival on
+    1000 cells per unit u."""
     rest, p = rest_device(S0=100, T=0.1), sharrock()
     lg = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=4000, seed=17, dt=0.02, form="ito", t_max=250.0,
                                   protocol=p)

@@ -367,35 +367,86 @@ class FokkerPlanck:
         return list(segment_models(self.dev, protocol, own=self, make=make))
 
     def _staircase(self, protocol: Protocol, n: int, times: np.ndarray, m: np.ndarray,
-                   chain: Callable[[FokkerPlanck], tuple], own: tuple, integrals: bool) -> list[np.ndarray]:
-        """The propagation under ``protocol`` with each ramp cut into ``n`` midpoint pieces.
+                   chain: Callable[[FokkerPlanck], tuple]) -> list[np.ndarray]:
+        """The propagation of ``m`` through ``protocol`` with each ramp cut into ``n`` midpoint pieces.
 
         ``chain(solver)`` is the birth-death chain (centres, up, down, exit rate) of a solver on the
-        grid, ``own`` the device's own.  A time inside a ramp is reached from the last piece
-        boundary before it by one step of the drift and diffusion at the midpoint of that partial
-        step (so every step is symmetric).  Returns [masses (n_times, n_cells), m_end (n_cells,),
-        [int0, int1]] (the last two only with ``integrals``; see :func:`propagate_piecewise`).
+        grid.  ``times`` (relative to the protocol's start) lie inside the protocol.  A time inside a
+        ramp is reached from the last piece boundary before it by one step of the drift and diffusion
+        at the midpoint of that partial step (so every step is symmetric).  Returns [masses (n_times,
+        n_cells), m_end (n_cells,), [int0, int1]], as :func:`propagate_piecewise` gives them.
         """
         steps = protocol.discretised(n)
-        gens = [self._generator(*ch[1:]) for ch in [chain(fp) for fp in self._segments(steps)[:-1]] + [own]]
+        gens = [self._generator(*chain(fp)[1:]) for fp in self._segments(steps)[:-1]]
         bounds, edges = steps.boundaries, protocol.boundaries
         query = times.copy()
         partial = []  # (index of the time, the device at the partial step's midpoint, its length)
         for i, (t, k) in enumerate(zip(times, np.searchsorted(edges, times, side="right") - 1, strict=True)):
             if k >= protocol.n_segments or not protocol[k].is_ramp:
                 continue
-            j = int(np.searchsorted(bounds, t, side="right")) - 1
+            j = min(int(np.searchsorted(bounds, t, side="right")) - 1, len(gens) - 1)
             if t > bounds[j]:
                 query[i] = bounds[j]
                 x = min(max((0.5 * (bounds[j] + t) - edges[k]) / (edges[k + 1] - edges[k]), 0.0), 1.0)
                 partial.append((i, protocol[k].at(float(x)).apply(self.dev), t - bounds[j]))
-        res = propagate_piecewise(gens, bounds, m, query, integrals=integrals)
-        masses = res[0]
+        # the last generator again after the end: no time reaches it beyond rounding; a block without
+        # times asks for t = 0 (propagate_piecewise needs one) and drops it
+        masses, _, m_end, moments = propagate_piecewise(gens + gens[-1:], bounds, m, query if query.size else
+                                                        np.zeros(1), integrals=True)
+        masses = masses[:query.size]
         make = functools.partial(FokkerPlanck, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
         for i, dev, span in partial:
             A = self._generator(*chain(make(dev))[1:])
             masses[i] = propagate(A, masses[i], [span], method="uniformisation")[0]
-        return [masses, res[2], res[3]] if integrals else [masses, res[2]]
+        return [masses, m_end, moments]
+
+    def _under_ramps(self, protocol: Protocol, times: np.ndarray, m: np.ndarray, chain: Callable[[FokkerPlanck], tuple],
+                     after: sp.spmatrix, rtol: float, survival: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Propagation under a protocol with ramps, block by block: (masses (n_times, n_cells), m_end, moments).
+
+        Each ramp is a block on its own, propagated on midpoint staircases to ``rtol``
+        (:func:`_ramp_levels`), from the (non-negative) distribution the blocks before it leave;
+        each run of constant segments is one exact piecewise propagation; ``after`` holds after
+        the protocol.  The tolerance applies, relative to each, to the survival at each time in the
+        ramp (``survival``) or the distribution there (l1), and to the distribution at the ramp's
+        end (l1) and the integral of the survival over it.  ``moments``: int_0^T S dt and
+        int_0^T t S dt over the protocol (T its duration).
+        """
+        _check_rtol(rtol)
+        masses = np.empty((times.size, m.size))
+        p = np.asarray(m, dtype=float).copy()
+        moments = np.zeros(2)
+        edges = protocol.boundaries
+        k = 0
+        while k < protocol.n_segments:
+            j = k + 1
+            if not protocol[k].is_ramp:
+                while j < protocol.n_segments and not protocol[j].is_ramp:
+                    j += 1
+            block = Protocol(protocol.segments[k:j])
+            t0, t1 = edges[k], edges[j]
+            sel = np.flatnonzero((times >= t0) & (times < t1))
+            rel = times[sel] - t0
+
+            def solve(n: int, block: Protocol = block, rel: np.ndarray = rel, p: np.ndarray = p) -> list[np.ndarray]:
+                return self._staircase(block, n, rel, p, chain)
+
+            def check(r: list[np.ndarray]) -> list[np.ndarray]:
+                parts = list(r[0].sum(axis=1)[:, None]) if survival else list(r[0])
+                return parts + [r[1], r[2][:1]]
+
+            if block.has_ramps:
+                res = _ramp_levels(solve, check, rtol)[0]
+            else:
+                res = solve(1)
+            masses[sel] = np.clip(res[0], 0.0, None)
+            p = np.clip(res[1], 0.0, None)
+            moments += res[2] + np.array([0.0, t0 * res[2][0]])
+            k = j
+        sel = np.flatnonzero(times >= edges[-1])
+        if sel.size:
+            masses[sel] = propagate(after, p, times[sel] - edges[-1], method="uniformisation")
+        return masses, p, moments
 
     @staticmethod
     def _backward_moments(A: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -443,10 +494,8 @@ class FokkerPlanck:
         if protocol is not None:
             own = (c, up, down, exit_rate)
             if protocol.has_ramps:
-                masses, m_end, (int0, int1) = _ramp_levels(
-                    lambda n: self._staircase(protocol, n, times, m, lambda fp: fp._chain(lo, b, True, s), own, True),
-                    lambda r: [*r[0].sum(axis=1)[:, None], r[1], r[2][:1]], rtol)[0]
-                masses = np.clip(masses, 0.0, None)
+                masses, m_end, (int0, int1) = self._under_ramps(protocol, times, m,
+                                                                lambda fp: fp._chain(lo, b, True, s), A, rtol, True)
                 rates = self._exit_rates(protocol, times, c, b, s, np.full(times.size, exit_rate))
             else:
                 chains = [fp._chain(lo, b, True, s) for fp in self._segments(protocol)[:-1]] + [own]
@@ -486,9 +535,7 @@ class FokkerPlanck:
         m, _ = _point_mass(c, u0)
         protocol = as_protocol(protocol, self.dev)
         if protocol is not None and protocol.has_ramps:
-            masses = _ramp_levels(lambda n: self._staircase(protocol, n, times, m, lambda fp: fp._chain(lo, hi, False),
-                                                            (c, up, down, 0.0), False),
-                                  lambda r: list(r[0]), rtol)[0][0]
+            masses = self._under_ramps(protocol, times, m, lambda fp: fp._chain(lo, hi, False), A, rtol, False)[0]
         elif protocol is not None:
             chains = [fp._chain(lo, hi, False) for fp in self._segments(protocol)[:-1]]
             gens = [self._generator(up_k, down_k, 0.0) for _, up_k, down_k, _ in chains] + [A]
@@ -530,8 +577,7 @@ def _ramp_levels(solve: Callable[[int], list[np.ndarray]], check: Callable[[list
     SolverError
         When 2^12 pieces per ramp do not reach ``tol``.
     """
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0.0 < tol < 1.0:
-        raise ConfigError(f"rtol: must lie in (0, 1), got {tol!r}")
+    _check_rtol(tol)
     n = _RAMP_START
     coarse = solve(n)
     previous: list[np.ndarray] | None = None
@@ -547,6 +593,13 @@ def _ramp_levels(solve: Callable[[int], list[np.ndarray]], check: Callable[[list
                 raise SolverError(f"rtol: {n} midpoint pieces per ramp leave an estimated error of "
                                   f"{error:.2g} (> {tol:g}); ask for a larger rtol")
         coarse, previous = fine, richardson
+
+
+def _check_rtol(rtol: object) -> float:
+    """``rtol`` if it is a number in (0, 1), else ConfigError."""
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
+        raise ConfigError(f"rtol: must lie in (0, 1), got {rtol!r}")
+    return float(rtol)
 
 
 def _relative_l1(fine: np.ndarray, coarse: np.ndarray) -> float:
