@@ -479,10 +479,10 @@ class FokkerPlanck:
             n doubled until the estimated error meets ``rtol`` (``docs/pulses.md``).
             The density at a time inside a ramp is that of the ramp at that instant.
         rtol : float, keyword-only
-            Ramps only (default :data:`RAMP_RTOL`): the estimated error of the survival at each time, of the
-            distribution at the end of the protocol (l1) and of the integral of the
-            survival over the protocol, each relative to itself, is below this
-            (so a small survival keeps its digits).
+            Ramps only (default :data:`RAMP_RTOL`): for each ramp, the estimated error
+            of the survival at each time in it, of the distribution at its end (l1) and
+            of the integral of the survival over it, each relative to itself, is below
+            this (so a small survival keeps its digits).
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
         times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
@@ -523,8 +523,8 @@ class FokkerPlanck:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
 
         With a ``protocol``, each segment's drift and diffusion in turn, then the device's own; a
-        ramp as in :meth:`first_passage`, the error of each distribution at ``times`` (l1, relative
-        to its mass) below ``rtol``.
+        ramp as in :meth:`first_passage`, the error of each distribution at ``times`` in a ramp and at
+        its end (l1, relative to its mass) below ``rtol``.
         """
 
         u0 = check_u("start_u", start_u)
