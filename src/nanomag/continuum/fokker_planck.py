@@ -53,7 +53,8 @@ from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion,
 
 __all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "RAMP_RTOL"]
 
-#: default error bound of a ramp's midpoint staircase (:meth:`FokkerPlanck.ramp_levels`)
+#: Relative accuracy asked of a ramp's time stepping by default (``rtol=`` of :meth:`FokkerPlanck.first_passage`
+#: and :meth:`FokkerPlanck.evolve`; the exact solver's default is the same).
 RAMP_RTOL = 1e-6
 _RAMP_START = 8        # pieces per ramp of the coarsest staircase
 _RAMP_MAX = 1 << 12    # and of the finest
