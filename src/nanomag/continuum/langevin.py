@@ -306,7 +306,8 @@ def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, 
     A constant segment (or a ramp whose two ends are the same device) is one piece with one node.  A
     ramp is one evaluated piece from its start node to its end node with ``coefficients="exact"``, and
     with tables one piece per interval of :func:`ramp_nodes` (one evaluated piece when the rule needs
-    more than 2^7 intervals, or the protocol more than 256 tables).  The device's own parameters follow the protocol.
+    more than 2^7 intervals, or the protocol more than 256 tables).  The device's own parameters
+    follow the protocol.
     """
     nodes = _Nodes(form, coefficients, pole_cutoff)
     table_mode = coefficients == "table"
