@@ -409,6 +409,9 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
 # (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
 # straddle a piece end (the rule of the kernels above), so none straddles a node either.
 
+#: the empty table of an evaluated piece (:func:`_coefficients` then evaluates Eq. 24)
+_NO_TABLE = np.empty((0, TABLE_WIDTH))
+
 
 @njit(cache=True, inline="always")
 def _blend(a, b, w, out):
@@ -419,24 +422,23 @@ def _blend(a, b, w, out):
 
 
 @njit(cache=True)
-def _evaluated_coefficients(u, w, lo, inv_h, node, empty, need_dnoise, flux, scratch):
-    # Eq. 24 with the parameters blended to fraction w (a == b blends to node a's own values).  Called, not
-    # inlined: one compiled copy for the two loops of _ramp_piece and _ramp_advance (compile time)
-    table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
-    g_w, mu_w, lt_w = scratch
-    return _coefficients(u, lo, inv_h, empty, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w),
-                         _blend(mu_a, mu_b, w, mu_w), gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
+def _evaluated_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    # Eq. 24 at u (the evaluated branch of _coefficients).  Called, not inlined: one compiled copy for the two
+    # loops of _ramp_piece and _ramp_advance (compile time)
+    return _coefficients(u, 0.0, 0.0, _NO_TABLE, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
 
 
 @njit(cache=True, inline="always")
-def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, empty, need_dnoise, flux, scratch):
+def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux, scratch):
     # (drift, 2D/S0, D'/S0) at (u, w) in a piece between nodes a and b (``same``: a == b).  node = (table_a,
     # table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lead_T_a, lead_T_b); scratch = (grain, mu,
-    # lead_T) work arrays.  (Tuples: numba cannot compile a call of more than 30 arguments.)
-    if evaluated:
-        return _evaluated_coefficients(u, w, lo, inv_h, node, empty, need_dnoise, flux, scratch)
-    table_a = node[0]
-    table_b = node[1]
+    # lead_T) work arrays for the parameters at w.  (Tuples: numba cannot compile a call of more than 30
+    # arguments.)
+    table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
+    if evaluated:  # a == b blends to node a's own values (every entry is copied)
+        g_w, mu_w, lt_w = scratch
+        return _evaluated_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w),
+                                       _blend(mu_a, mu_b, w, mu_w), gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
     d0, n0, p0 = _lookup(u, lo, inv_h, table_a)
     if same:
         return d0, n0, p0
@@ -445,10 +447,10 @@ def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, empty, need_dnois
 
 
 @njit(cache=True, inline="always")
-def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node, empty, scratch, s0, s1, s2, s3):
+def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2, s3):
     # one Euler-Maruyama (or Milstein) step of length h from u, the coefficients at the step's start
     # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
-    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, empty, milstein or flux, flux,
+    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
                                                scratch)
     z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
     dw = sqh * z
@@ -466,7 +468,7 @@ def _weight(t, start, inv_len):
 
 @njit(cache=True, inline="always")
 def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein,
-                flux, bridge, node, empty, scratch, s0, s1, s2, s3):
+                flux, bridge, node, scratch, s0, s1, s2, s3):
     # the steps of one piece (piece = (start, inv_len, same)) up to its end (or t_max), as _first_passage_piece:
     # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` as a literal,
     # one inlined copy each: the loop of table pieces then holds no branch to Eq. 24 (a branch never taken,
@@ -482,7 +484,7 @@ def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, 
             sqh = math.sqrt(h)
         w = _weight(t, start, inv_len)
         un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                empty, scratch, s0, s1, s2, s3)
+                                                scratch, s0, s1, s2, s3)
         steps += 1
         if (up and un >= target) or ((not up) and un <= target):
             return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
@@ -504,7 +506,7 @@ def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, 
 
 @njit(cache=True)
 def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge,
-                            ends, starts, inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up,
+                            ends, starts, inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up,
                             gamma_down, lead_T, scratch):
     # one trajectory: returns (crossing time or inf, steps)
     s0, s1, s2, s3 = xo_seed(words, index)
@@ -525,11 +527,11 @@ def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_
         if evaluated[p]:
             u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, t_max, target,
                                                               up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, empty, scratch, s0, s1, s2, s3)
+                                                              node, scratch, s0, s1, s2, s3)
         else:
             u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, t_max, target,
                                                               up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, empty, scratch, s0, s1, s2, s3)
+                                                              node, scratch, s0, s1, s2, s3)
         if result < np.inf:
             break
         p = _next_piece(p + 1, t, ends)
@@ -548,16 +550,15 @@ def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, fl
     up = target > u0
     sqdt = math.sqrt(dt)
     inv_h = tables.shape[1] / (hi - lo)
-    empty = np.empty((0, TABLE_WIDTH))
     scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
     for k in range(times_out.size):
         times_out[k], steps_out[k] = _ramp_first_passage_one(
             words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends, starts,
-            inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T, scratch)
+            inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch)
 
 
 @njit(cache=True, inline="always")
-def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flux, node, empty, scratch,
+def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flux, node, scratch,
                   s0, s1, s2, s3):
     # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
     # ``evaluated`` a literal, as for _ramp_piece
@@ -568,13 +569,13 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flu
     for i in range(n_steps):
         w = _weight(t + i * h, start, inv_len)
         u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                empty, scratch, s0, s1, s2, s3)
+                                                scratch, s0, s1, s2, s3)
     return u, s0, s1, s2, s3
 
 
 @njit(cache=True)
 def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts, inv_len, node_a,
-                    node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T, scratch, u_row):
+                    node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch, u_row):
     # one trajectory into u_row (n_times,): the break points of _paths_one, equal steps between them
     s0, s1, s2, s3 = xo_seed(words, index)
     n_ends = ends.size
@@ -596,10 +597,10 @@ def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein,
                 span = stop - t
                 if evaluated[p]:
                     u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, lo, hi, inv_h, milstein, flux,
-                                                      node, empty, scratch, s0, s1, s2, s3)
+                                                      node, scratch, s0, s1, s2, s3)
                 else:
                     u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, lo, hi, inv_h, milstein, flux,
-                                                      node, empty, scratch, s0, s1, s2, s3)
+                                                      node, scratch, s0, s1, s2, s3)
                 t = stop
             if not boundary:
                 break
@@ -612,9 +613,8 @@ def ramp_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends,
                evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, u_out):
     """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps."""
     inv_h = tables.shape[1] / (hi - lo)
-    empty = np.empty((0, TABLE_WIDTH))
     scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
     for k in range(u_out.shape[0]):
         _ramp_paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts,
-                        inv_len, node_a, node_b, evaluated, tables, empty, grains, mu, gamma_up, gamma_down, lead_T,
+                        inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T,
                         scratch, u_out[k])
