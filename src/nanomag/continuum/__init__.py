@@ -11,7 +11,7 @@
 Every public name is reachable as ``nm.continuum.<name>``.
 """
 
-from .fokker_planck import FokkerPlanck, log_mfpt, mfpt, stationary_density
+from .fokker_planck import RAMP_RTOL, FokkerPlanck, log_mfpt, mfpt, stationary_density
 from .langevin import LangevinFirstPassage, LangevinTrajectories, langevin_first_passage, langevin_trajectories
 from .nmd import (
     alpha_eff,
@@ -38,5 +38,5 @@ __all__ = ["f_sigma", "polarisation", "drift", "diffusion", "reduced_drift", "re
            "lead_coefficients", "drift_diffusion_from_coefficients", "bath_drift", "charge_averaged_diffusion",
            "fixed_points", "fixed_point_current", "charge_rates", "deterministic_time", "flow", "near_pole_rates",
            "zero_bias_drift", "alpha_eff",
-           "mfpt", "log_mfpt", "stationary_density", "FokkerPlanck",
+           "mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "RAMP_RTOL",
            "langevin_first_passage", "langevin_trajectories", "LangevinFirstPassage", "LangevinTrajectories"]

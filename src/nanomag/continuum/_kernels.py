@@ -389,3 +389,232 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
     for k in range(u_out.shape[0]):
         _paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, tables, grains, mu,
                    gamma_up, gamma_down, lead_T, u_out[k])
+
+
+# --------------------------------------------------------------------------- ramps
+#
+# Under a protocol with ramps (a parameter swept linearly within a segment) the coefficients vary
+# continuously in time.  Separate kernels (the ones above run unchanged without ramps, and their
+# compile time stays where it was) take pieces that each hold two NODES a and b: the coefficients
+# at time t in piece p are
+#
+#     a_p(u) + w (b_p(u) - a_p(u)),   w = (t - starts[p]) * inv_len[p]  in [0, 1],
+#
+# with a_p, b_p read from the nodes' tables (linear interpolation in time between two tables), or,
+# for a piece flagged ``evaluated``, Eq. 24 evaluated at every step with the parameters at t (the
+# parameters of a ramp are linear in t, so interpolating the nodes' parameters is exact).  A constant
+# piece has a == b and reads one table, as the kernels above do.  Node arrays: tables
+# (n_nodes, n_cells, 6) (n_cells = 0: every piece evaluated), grains (n_nodes, 9), mu, gamma_up,
+# gamma_down, lead_T (n_nodes, n_leads).  Piece arrays: ends (n_pieces - 1,), starts, inv_len
+# (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
+# straddle a piece end (the rule of the kernels above), so none straddles a node either.
+
+#: the empty table of an evaluated piece (:func:`_coefficients` then evaluates Eq. 24)
+_NO_TABLE = np.empty((0, TABLE_WIDTH))
+
+
+@njit(cache=True, inline="always")
+def _blend(a, b, w, out):
+    # out = a + w (b - a), entry by entry; an entry equal at both nodes is copied (so +-inf stays itself)
+    for i in range(a.size):
+        out[i] = a[i] if a[i] == b[i] else a[i] + w * (b[i] - a[i])
+    return out
+
+
+@njit(cache=True)
+def _evaluated_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    # Eq. 24 at u (the evaluated branch of _coefficients).  Called, not inlined: one compiled copy for the two
+    # loops of _ramp_piece and _ramp_advance (compile time)
+    return _coefficients(u, 0.0, 0.0, _NO_TABLE, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
+
+
+@njit(cache=True, inline="always")
+def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux, scratch):
+    # (drift, 2D/S0, D'/S0) at (u, w) in a piece between nodes a and b (``same``: a == b).  node = (table_a,
+    # table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lead_T_a, lead_T_b); scratch = (grain, mu,
+    # lead_T) work arrays for the parameters at w.  (Tuples: numba cannot compile a call of more than 30
+    # arguments.)
+    table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
+    if evaluated:  # a == b blends to node a's own values (every entry is copied)
+        g_w, mu_w, lt_w = scratch
+        return _evaluated_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w),
+                                       _blend(mu_a, mu_b, w, mu_w), gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
+    d0, n0, p0 = _lookup(u, lo, inv_h, table_a)
+    if same:
+        return d0, n0, p0
+    d1, n1, p1 = _lookup(u, lo, inv_h, table_b)
+    return d0 + w * (d1 - d0), n0 + w * (n1 - n0), p0 + w * (p1 - p0)
+
+
+@njit(cache=True, inline="always")
+def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h from u, the coefficients at the step's start
+    # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
+    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
+                                               scratch)
+    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+    dw = sqh * z
+    un = u + drift * h + math.sqrt(noise2) * dw
+    if milstein:
+        un += 0.5 * dnoise * (dw * dw - h)
+    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _weight(t, start, inv_len):
+    # the fraction of the piece elapsed at t, in [0, 1] (0 throughout a constant piece: inv_len = 0)
+    return min(max((t - start) * inv_len, 0.0), 1.0)
+
+
+@njit(cache=True, inline="always")
+def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein,
+                flux, bridge, node, scratch, s0, s1, s2, s3):
+    # the steps of one piece (piece = (start, inv_len, same)) up to its end (or t_max), as _first_passage_piece:
+    # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` as a literal,
+    # one inlined copy each: the loop of table pieces then holds no branch to Eq. 24 (a branch never taken,
+    # inlined or called, still slowed each step from 45 to 80-90 ns)
+    start, inv_len, same = piece
+    while t < t_max:
+        gap = end - t
+        last = bounded and gap <= dt * (1.0 + _SNAP)
+        h = dt
+        sqh = sqdt
+        if last and gap < dt * (1.0 - _SNAP):
+            h = gap
+            sqh = math.sqrt(h)
+        w = _weight(t, start, inv_len)
+        un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
+                                                scratch, s0, s1, s2, s3)
+        steps += 1
+        if (up and un >= target) or ((not up) and un <= target):
+            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
+        den = noise2 * h
+        if bridge and den > 0.0:
+            x = 2.0 * (target - u) * (target - un) / den
+            if x < _BRIDGE_X:
+                pr = math.exp(-x)
+                if pr > 1e-12:
+                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                    if v < pr:
+                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        u = un
+        if last:
+            return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
+        t += dt
+    return u, t, steps, np.inf, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge,
+                            ends, starts, inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up,
+                            gamma_down, lead_T, scratch):
+    # one trajectory: returns (crossing time or inf, steps)
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    steps = 0
+    result = np.inf
+    p = _next_piece(0, t, ends)
+    while t < t_max:
+        bounded = p < n_ends
+        end = ends[p] if bounded else np.inf
+        a = node_a[p]
+        b = node_b[p]
+        piece = (starts[p], inv_len[p], a == b)
+        node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a], lead_T[a],
+                lead_T[b])
+        if evaluated[p]:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, t_max, target,
+                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
+                                                              node, scratch, s0, s1, s2, s3)
+        else:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, t_max, target,
+                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
+                                                              node, scratch, s0, s1, s2, s3)
+        if result < np.inf:
+            break
+        p = _next_piece(p + 1, t, ends)
+    return result, steps
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
+def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, starts, inv_len,
+                       node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, times_out,
+                       steps_out):
+    """First-passage times as :func:`langevin_first_passage`, under pieces with ramps (see above).
+
+    Writes times_out[k] (+inf: not switched by t_max) and steps_out[k] for trajectories
+    first .. first + n - 1.
+    """
+    up = target > u0
+    sqdt = math.sqrt(dt)
+    inv_h = tables.shape[1] / (hi - lo)
+    scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
+    for k in range(times_out.size):
+        times_out[k], steps_out[k] = _ramp_first_passage_one(
+            words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends, starts,
+            inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch)
+
+
+@njit(cache=True, inline="always")
+def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flux, node, scratch,
+                  s0, s1, s2, s3):
+    # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
+    # ``evaluated`` a literal, as for _ramp_piece
+    start, inv_len, same = piece
+    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    h = span / n_steps
+    sqh = math.sqrt(h)
+    for i in range(n_steps):
+        w = _weight(t + i * h, start, inv_len)
+        u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
+                                                scratch, s0, s1, s2, s3)
+    return u, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts, inv_len, node_a,
+                    node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch, u_row):
+    # one trajectory into u_row (n_times,): the break points of _paths_one, equal steps between them
+    s0, s1, s2, s3 = xo_seed(words, index)
+    n_ends = ends.size
+    u = u0
+    t = 0.0
+    p = _next_piece(0, t, ends)
+    for j in range(sample_times.size):
+        while True:
+            stop = sample_times[j]
+            boundary = p < n_ends and ends[p] <= stop
+            if boundary:
+                stop = ends[p]
+            if stop > t:
+                a = node_a[p]
+                b = node_b[p]
+                piece = (starts[p], inv_len[p], a == b)
+                node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a],
+                        lead_T[a], lead_T[b])
+                span = stop - t
+                if evaluated[p]:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, lo, hi, inv_h, milstein, flux,
+                                                      node, scratch, s0, s1, s2, s3)
+                else:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, lo, hi, inv_h, milstein, flux,
+                                                      node, scratch, s0, s1, s2, s3)
+                t = stop
+            if not boundary:
+                break
+            p = _next_piece(p, t, ends)
+        u_row[j] = u
+
+
+@njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
+def ramp_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, starts, inv_len, node_a, node_b,
+               evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, u_out):
+    """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps."""
+    inv_h = tables.shape[1] / (hi - lo)
+    scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
+    for k in range(u_out.shape[0]):
+        _ramp_paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts,
+                        inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T,
+                        scratch, u_out[k])

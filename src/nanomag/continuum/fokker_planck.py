@@ -51,8 +51,13 @@ from ..results import FirstPassageDistribution, Transient
 from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import charge_averaged_diffusion, diffusion, drift, reduced_diffusion, reduced_drift
 
-__all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck"]
+__all__ = ["mfpt", "log_mfpt", "stationary_density", "FokkerPlanck", "RAMP_RTOL"]
 
+#: Relative accuracy asked of a ramp's time stepping by default (``rtol=`` of :meth:`FokkerPlanck.first_passage`
+#: and :meth:`FokkerPlanck.evolve`; the exact solver's default is the same).
+RAMP_RTOL = 1e-6
+_RAMP_START = 8        # pieces per ramp of the coarsest staircase
+_RAMP_MAX = 1 << 12    # and of the finest
 _N_NODES = 20          # Gauss-Legendre nodes per panel
 _MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to ~1e-13)
 
@@ -321,13 +326,32 @@ class FokkerPlanck:
         else:
             up = Dc[:-1] * _bernoulli(-P) / (S0 * h**2)
             down = Dc[1:] * _bernoulli(P) / (S0 * h**2)
-        exit_rate = 0.0
-        if absorbing_hi:
-            Rb, Db = s * float(drift(self.dev, s * hi)), float(diffusion(self.dev, s * hi))
-            Pb = S0 * (h / 2) * Rb / Db
-            coeff = Db if self.form == "flux" else Dc[-1]
-            exit_rate = float(coeff * _bernoulli(-Pb) * 2 / (S0 * h**2))
+        exit_rate = self._exit_rate(self.dev, hi, h, s, Dc[-1]) if absorbing_hi else 0.0
         return c, up, down, exit_rate
+
+    def _exit_rate(self, dev: Device, hi: float, h: float, s: int, d_last: float) -> float:
+        """Rate of the half-cell flux into the absorbing face at hi, from the last cell (D there: d_last)."""
+        S0 = dev.grain.S0
+        Rb, Db = s * float(drift(dev, s * hi)), float(diffusion(dev, s * hi))
+        Pb = S0 * (h / 2) * Rb / Db
+        coeff = Db if self.form == "flux" else d_last
+        return float(coeff * _bernoulli(-Pb) * 2 / (S0 * h**2))
+
+    def _exit_rates(self, protocol: Protocol, times: np.ndarray, c: np.ndarray, hi: float, s: int,
+                    rates: np.ndarray) -> np.ndarray:
+        """``rates`` (the device's own exit rate after the protocol) with the exit rate in force at each
+        time of the protocol: that of its segment's device, or of a ramp's device at that instant."""
+        bounds = protocol.boundaries
+        k_of = np.searchsorted(bounds, times, side="right") - 1
+        h = c[1] - c[0]
+        out = rates.copy()
+        for i, (t, k) in enumerate(zip(times, k_of, strict=True)):
+            if k >= protocol.n_segments:
+                continue
+            x = min(max((t - bounds[k]) / (bounds[k + 1] - bounds[k]), 0.0), 1.0)
+            dev = protocol[k].at(float(x)).apply(self.dev)
+            out[i] = self._exit_rate(dev, hi, h, s, float(diffusion(dev, s * c[-1])))
+        return out
 
     @staticmethod
     def _generator(up: np.ndarray, down: np.ndarray, exit_rate: float) -> sp.csc_matrix:
@@ -343,6 +367,88 @@ class FokkerPlanck:
         make = functools.partial(FokkerPlanck, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
         return list(segment_models(self.dev, protocol, own=self, make=make))
 
+    def _staircase(self, protocol: Protocol, n: int, times: np.ndarray, m: np.ndarray,
+                   chain: Callable[[FokkerPlanck], tuple]) -> list[np.ndarray]:
+        """The propagation of ``m`` through ``protocol`` with each ramp cut into ``n`` midpoint pieces.
+
+        ``chain(solver)`` is the birth-death chain (centres, up, down, exit rate) of a solver on the
+        grid.  ``times`` (relative to the protocol's start) lie inside the protocol.  A time inside a
+        ramp is reached from the last piece boundary before it by one step of the drift and diffusion
+        at the midpoint of that partial step (so every step is symmetric).  Returns [masses (n_times,
+        n_cells), m_end (n_cells,), [int0, int1]], as :func:`propagate_piecewise` gives them.
+        """
+        steps = protocol.discretised(n)
+        gens = [self._generator(*chain(fp)[1:]) for fp in self._segments(steps)[:-1]]
+        bounds, edges = steps.boundaries, protocol.boundaries
+        query = times.copy()
+        partial = []  # (index of the time, the device at the partial step's midpoint, its length)
+        for i, (t, k) in enumerate(zip(times, np.searchsorted(edges, times, side="right") - 1, strict=True)):
+            if k >= protocol.n_segments or not protocol[k].is_ramp:
+                continue
+            j = min(int(np.searchsorted(bounds, t, side="right")) - 1, len(gens) - 1)
+            if t > bounds[j]:
+                query[i] = bounds[j]
+                x = min(max((0.5 * (bounds[j] + t) - edges[k]) / (edges[k + 1] - edges[k]), 0.0), 1.0)
+                partial.append((i, protocol[k].at(float(x)).apply(self.dev), t - bounds[j]))
+        # the last generator again after the end: no time reaches it beyond rounding; a block without
+        # times asks for t = 0 (propagate_piecewise needs one) and drops it
+        masses, _, m_end, moments = propagate_piecewise(gens + gens[-1:], bounds, m, query if query.size else
+                                                        np.zeros(1), integrals=True)
+        masses = masses[:query.size]
+        make = functools.partial(FokkerPlanck, form=self.form, n_cells=self.n_cells, pole_cutoff=self.pole_cutoff)
+        for i, dev, span in partial:
+            A = self._generator(*chain(make(dev))[1:])
+            masses[i] = propagate(A, masses[i], [span], method="uniformisation")[0]
+        return [masses, m_end, moments]
+
+    def _under_ramps(self, protocol: Protocol, times: np.ndarray, m: np.ndarray, chain: Callable[[FokkerPlanck], tuple],
+                     after: sp.spmatrix, rtol: float, survival: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Propagation under a protocol with ramps, block by block: (masses (n_times, n_cells), m_end, moments).
+
+        Each ramp is a block on its own, propagated on midpoint staircases to ``rtol``
+        (:func:`_ramp_levels`), from the (non-negative) distribution the blocks before it leave;
+        each run of constant segments is one exact piecewise propagation; ``after`` holds after
+        the protocol.  The tolerance applies, relative to each, to the survival at each time in the
+        ramp (``survival``) or the distribution there (l1), and to the distribution at the ramp's
+        end (l1) and the integral of the survival over it.  ``moments``: int_0^T S dt and
+        int_0^T t S dt over the protocol (T its duration).
+        """
+        _check_rtol(rtol)
+        masses = np.empty((times.size, m.size))
+        p = np.asarray(m, dtype=float).copy()
+        moments = np.zeros(2)
+        edges = protocol.boundaries
+        k = 0
+        while k < protocol.n_segments:
+            j = k + 1
+            if not protocol[k].is_ramp:
+                while j < protocol.n_segments and not protocol[j].is_ramp:
+                    j += 1
+            block = Protocol(protocol.segments[k:j])
+            t0, t1 = edges[k], edges[j]
+            sel = np.flatnonzero((times >= t0) & (times < t1))
+            rel = times[sel] - t0
+
+            def solve(n: int, block: Protocol = block, rel: np.ndarray = rel, p: np.ndarray = p) -> list[np.ndarray]:
+                return self._staircase(block, n, rel, p, chain)
+
+            def check(r: list[np.ndarray]) -> list[np.ndarray]:
+                parts = list(r[0].sum(axis=1)[:, None]) if survival else list(r[0])
+                return parts + [r[1], r[2][:1]]
+
+            if block.has_ramps:
+                res = _ramp_levels(solve, check, rtol)[0]
+            else:
+                res = solve(1)
+            masses[sel] = np.clip(res[0], 0.0, None)
+            p = np.clip(res[1], 0.0, None)
+            moments += res[2] + np.array([0.0, t0 * res[2][0]])
+            k = j
+        sel = np.flatnonzero(times >= edges[-1])
+        if sel.size:
+            masses[sel] = propagate(after, p, times[sel] - edges[-1], method="uniformisation")
+        return masses, p, moments
+
     @staticmethod
     def _backward_moments(A: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
         """Mean and second moment of the absorption time from every cell: A^T tau = -1, A^T tau2 = -2 tau."""
@@ -356,7 +462,8 @@ class FokkerPlanck:
         return tau, solve_banded((1, 1), ab, -2.0 * tau)
 
     def first_passage(self, start_u: float, target_u: float, times: ArrayLike,
-                      protocol: Protocol | Segment | None = None) -> FirstPassageDistribution:
+                      protocol: Protocol | Segment | None = None, *,
+                      rtol: float = RAMP_RTOL) -> FirstPassageDistribution:
         """Survival, first-passage-time density and mean, from start_u to target_u.
 
         Parameters
@@ -367,7 +474,16 @@ class FokkerPlanck:
             each segment's device in turn, then the device's own.  The density
             at t is that of the segment in force at t; ``mean`` and ``std``
             combine the integrals of the survival over the protocol with the
-            moments of the relaxing equation after it.
+            moments of the relaxing equation after it.  A ramp (``Segment(...,
+            ramp=...)``) is a drift and diffusion that vary continuously in time:
+            midpoint staircases of n and 2n pieces per ramp, Richardson-extrapolated,
+            n doubled until the estimated error meets ``rtol`` (``docs/pulses.md``).
+            The density at a time inside a ramp is that of the ramp at that instant.
+        rtol : float, keyword-only
+            Ramps only (default :data:`RAMP_RTOL`): for each ramp, the estimated error
+            of the survival at each time in it, of the distribution at its end (l1) and
+            of the integral of the survival over it, each relative to itself, is below
+            this (so a small survival keeps its digits).
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
         times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
@@ -377,11 +493,18 @@ class FokkerPlanck:
         protocol = as_protocol(protocol, self.dev)
         tau, tau2 = self._backward_moments(A)
         if protocol is not None:
-            chains = [fp._chain(lo, b, True, s) for fp in self._segments(protocol)[:-1]] + [(c, up, down, exit_rate)]
-            gens = [self._generator(*ch[1:]) for ch in chains]
-            masses, piece, m_end, (int0, int1) = propagate_piecewise(gens, protocol.boundaries, m, times,
-                                                                     integrals=True)
-            density = np.array([chains[k][3] for k in piece]) * masses[:, -1]
+            own = (c, up, down, exit_rate)
+            if protocol.has_ramps:
+                masses, m_end, (int0, int1) = self._under_ramps(protocol, times, m,
+                                                                lambda fp: fp._chain(lo, b, True, s), A, rtol, True)
+                rates = self._exit_rates(protocol, times, c, b, s, np.full(times.size, exit_rate))
+            else:
+                chains = [fp._chain(lo, b, True, s) for fp in self._segments(protocol)[:-1]] + [own]
+                gens = [self._generator(*ch[1:]) for ch in chains]
+                masses, piece, m_end, (int0, int1) = propagate_piecewise(gens, protocol.boundaries, m, times,
+                                                                         integrals=True)
+                rates = np.array([chains[k][3] for k in piece])
+            density = rates * masses[:, -1]
             m_end = np.clip(m_end, 0.0, None)
             tail = float(m_end @ tau)
             mean = int0 + tail
@@ -396,10 +519,13 @@ class FokkerPlanck:
                                         mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
                                         engine="fokker_planck", device=self.dev)
 
-    def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None) -> Transient:
+    def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None, *,
+               rtol: float = RAMP_RTOL) -> Transient:
         """rho(u, t) and <u(t)> from a point mass at start_u, with zero-flux walls at the (cut) poles.
 
-        With a ``protocol``, each segment's drift and diffusion in turn, then the device's own.
+        With a ``protocol``, each segment's drift and diffusion in turn, then the device's own; a
+        ramp as in :meth:`first_passage`, the error of each distribution at ``times`` in a ramp and at
+        its end (l1, relative to its mass) below ``rtol``.
         """
 
         u0 = check_u("start_u", start_u)
@@ -409,7 +535,9 @@ class FokkerPlanck:
         A = self._generator(up, down, 0.0)
         m, _ = _point_mass(c, u0)
         protocol = as_protocol(protocol, self.dev)
-        if protocol is not None:
+        if protocol is not None and protocol.has_ramps:
+            masses = self._under_ramps(protocol, times, m, lambda fp: fp._chain(lo, hi, False), A, rtol, False)[0]
+        elif protocol is not None:
             chains = [fp._chain(lo, hi, False) for fp in self._segments(protocol)[:-1]]
             gens = [self._generator(up_k, down_k, 0.0) for _, up_k, down_k, _ in chains] + [A]
             masses = propagate_piecewise(gens, protocol.boundaries, m, times)[0]
@@ -423,6 +551,65 @@ class FokkerPlanck:
     def mfpt(self, start_u: float, target_u: float) -> float:
         """Mean first-passage time of the discretised equation (backward solve).  [time]"""
         return self.first_passage(start_u, target_u, [0.0]).mean
+
+
+def _ramp_levels(solve: Callable[[int], list[np.ndarray]], check: Callable[[list[np.ndarray]], list[np.ndarray]],
+                 tol: float) -> tuple[list[np.ndarray], int, float]:
+    """Midpoint staircases of n = 4, 8, 16, ... pieces per ramp, Richardson-extrapolated, until converged.
+
+    The exponential midpoint rule is symmetric, so its error is even in the piece length
+    (h^2, h^4, ...): R_n = F_n + (F_n - F_{n/2}) / 3 cancels the h^2 term (a time inside a
+    piece keeps an h^3 term from its partial step).  The error of R_{n/2} is estimated as
+    ||c(R_n) - c(R_{n/2})||_1 / ||c(R_n)||_1 for each array of ``check(R)``; the loop stops when
+    every estimate is <= ``tol`` and returns R_n (whose error is smaller still), n and the estimate.
+
+    Parameters
+    ----------
+    solve : callable
+        ``solve(n)``: the arrays of the propagation (linear in it) on the n-piece staircase.
+    check : callable
+        ``check(arrays)``: the non-negative quantities (probabilities, distributions) the
+        tolerance applies to, each relative to its own l1 norm.
+    tol : float
+        In (0, 1).
+
+    Raises
+    ------
+    SolverError
+        When 2^12 pieces per ramp do not reach ``tol``.
+    """
+    _check_rtol(tol)
+    n = _RAMP_START
+    coarse = solve(n)
+    previous: list[np.ndarray] | None = None
+    while True:
+        n *= 2
+        fine = solve(n)
+        richardson = [f + (f - c) / 3.0 for f, c in zip(fine, coarse, strict=True)]
+        if previous is not None:
+            error = max(_relative_l1(a, b) for a, b in zip(check(richardson), check(previous), strict=True))
+            if error <= tol:
+                return richardson, n, error
+            if n >= _RAMP_MAX:
+                raise SolverError(f"rtol: {n} midpoint pieces per ramp leave an estimated error of "
+                                  f"{error:.2g} (> {tol:g}); ask for a larger rtol")
+        coarse, previous = fine, richardson
+
+
+def _check_rtol(rtol: object) -> float:
+    """``rtol`` if it is a number in (0, 1), else ConfigError."""
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
+        raise ConfigError(f"rtol: must lie in (0, 1), got {rtol!r}")
+    return float(rtol)
+
+
+def _relative_l1(fine: np.ndarray, coarse: np.ndarray) -> float:
+    """||fine - coarse||_1 / ||fine||_1 (0 when both vanish, inf when only fine does)."""
+    diff = float(np.sum(np.abs(fine - coarse)))
+    norm = float(np.sum(np.abs(fine)))
+    if diff == 0.0:
+        return 0.0
+    return diff / norm if norm > 0.0 else math.inf
 
 
 def _point_mass(c: np.ndarray, x: float) -> tuple[np.ndarray, tuple[int, float]]:

@@ -50,6 +50,19 @@ for bit.  ``langevin_trajectories`` cuts the span between two consecutive
 recording times or boundaries into equal steps.  Without a protocol the kernels
 run one piece and take the same steps as before protocols existed.
 
+Ramps.  A segment with ``ramp=`` (a parameter swept linearly in time) has coefficients that
+vary continuously: a protocol with ramps runs separate kernels (``ramp_first_passage``,
+``ramp_paths`` in ``_kernels.py``; the kernels above keep their code, speed and results).  In
+a ramp the coefficients at time t are interpolated linearly in time between the tables of two
+nodes of the ramp (two lookups per step), at nodes placed by :func:`ramp_nodes` so that the
+time interpolation errs by no more than Euler-Maruyama's own error in the coefficient over a
+step, (dt/2) |(d_t + L) a|, L the generator; a step never straddles a node.  A ramp that
+would need more than 2^7 intervals (or a protocol more than 256 tables, 200 MB) has its
+coefficients evaluated at every step instead, from the parameters at the step's start, which
+are linear in t (no interpolation error), as ``coefficients="exact"`` does for every ramp.  A
+ramp whose two ends give the same device is a constant segment; a constant segment under the
+ramp kernels steps exactly as under the kernels without ramps (the same bits).
+
 Reproducibility: trajectory i always uses the stream of
 ``SeedSequence(seed).spawn(n)[i]``; results do not depend on ``chunk_size`` or on
 the number of threads (with or without a protocol).
@@ -64,6 +77,7 @@ import functools
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -72,7 +86,7 @@ from .._progress import check_progress, chunk_for, iterate
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
-from ..model.protocol import Protocol, as_protocol
+from ..model.protocol import Protocol, Segment, as_protocol
 from ..model.units import to_model_times
 from ..results import FirstPassageSample, TrajectorySample
 from . import _kernels as _k
@@ -80,7 +94,7 @@ from ._common import check_form, orient, single_orbital, wall_distance
 from .nmd import polarisation
 
 __all__ = ["langevin_first_passage", "langevin_trajectories", "LangevinFirstPassage", "LangevinTrajectories",
-           "pack_device", "coefficient_table", "TABLE_CELLS"]
+           "pack_device", "coefficient_table", "ramp_nodes", "TABLE_CELLS"]
 
 _SCHEMES = ("euler", "milstein")
 _COEFFICIENTS = ("table", "exact")
@@ -178,6 +192,166 @@ def _pieces(dev: Device, protocol: Protocol | None, form: str, coefficients: str
     return ends, np.stack(tables), grain, mu, gamma_up, gamma_down, lead_T
 
 
+#: a ramp segment's table nodes: at most 2^_RAMP_DEPTH intervals (129 tables of 768 KB), and at most
+#: _RAMP_TABLES tables in all (200 MB), before a ramp's coefficients are evaluated at every step instead
+_RAMP_DEPTH = 7
+_RAMP_TABLES = 256
+#: a time-interpolation error below this fraction of a coefficient's largest value is always accepted
+#: (the table's own error in u is up to 3e-8 of it)
+_RAMP_FLOOR = 1e-8
+
+
+def _node_values(table: np.ndarray) -> np.ndarray:
+    """The coefficients at the table's n + 1 nodes in u, shape (n + 1, 3): drift, 2D/S0, D'/S0."""
+    return np.concatenate([table[:, 0::2], table[-1:, 0::2] + table[-1:, 1::2]])
+
+
+def _generator_term(values: np.ndarray, du: float) -> np.ndarray:
+    """L a = drift a' + (1/2)(2D/S0) a'' of each coefficient a at the table's nodes (finite differences in u),
+    shape (n + 1, 3); 0 at the two end nodes' second derivative."""
+    d1 = np.gradient(values, du, axis=0)
+    d2 = np.zeros_like(values)
+    d2[1:-1] = (values[2:] - 2.0 * values[1:-1] + values[:-2]) / du**2
+    return values[:, :1] * d1 + 0.5 * values[:, 1:2] * d2
+
+
+def ramp_nodes(table_at: Callable[[float], np.ndarray], duration: float, dt: float, du: float,
+               depth: int = _RAMP_DEPTH) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """Fractions of a ramp segment at which the Langevin integrator keeps a coefficient table.
+
+    Between two nodes the coefficients are interpolated linearly in time.  An interval
+    [x_a, x_b] (a time span Dt = (x_b - x_a) duration) is accepted when, for each coefficient
+    a (drift, 2D/S0, D'/S0), the midpoint table departs from the mean of the end tables by at
+    most
+
+        max( (dt/2) max_u |d_t a + L a|,  1e-8 max_u |a| ),   L a = R a' + (D/S0) a'',
+
+    and is halved otherwise.  The departure at the midpoint is the interpolation's largest
+    error, (Dt^2/8) |d_t^2 a| for a coefficient quadratic in t over the interval.  The bound
+    is the error Euler-Maruyama already makes in that coefficient: it holds a over a step at
+    its value at the step's start, while along the process a changes at the mean rate
+    (d_t + L) a (L the generator of the SDE), so the step uses a off by (dt/2) (d_t + L) a
+    on average.  Here d_t a is (a_b - a_a)/Dt and L a is taken on the midpoint table by
+    finite differences in u.  So the time interpolation adds at most the scheme's own error.
+
+    Parameters
+    ----------
+    table_at : callable
+        ``table_at(x)``: the coefficient table (:func:`coefficient_table`) at fraction x.
+    duration, dt : float
+        The segment's length and the integrator's step.  [time]
+    du : float
+        The table's cell width in u.
+    depth : int
+        At most 2^depth intervals.
+
+    Returns
+    -------
+    (fractions, tables) or None
+        The node fractions (increasing, 0 first, 1 last) and their tables; None when some
+        interval still fails after ``depth`` halvings (the caller then evaluates the
+        coefficients at every step).
+    """
+    tables = {0.0: table_at(0.0), 1.0: table_at(1.0)}
+    values = {x: _node_values(t) for x, t in tables.items()}
+    floor = _RAMP_FLOOR * np.max(np.abs(np.concatenate([values[0.0], values[1.0]])), axis=0)
+    out = [0.0]
+    stack = [(0.0, 1.0, 0)]
+    while stack:
+        xa, xb, level = stack.pop()
+        xm = 0.5 * (xa + xb)
+        if xm not in tables:
+            tables[xm] = table_at(xm)
+            values[xm] = _node_values(tables[xm])
+        a, b, m = values[xa], values[xb], values[xm]
+        error = np.max(np.abs(m - 0.5 * (a + b)), axis=0)
+        own = 0.5 * dt * np.max(np.abs((b - a) / ((xb - xa) * duration) + _generator_term(m, du)), axis=0)
+        if np.all(error <= np.maximum(own, floor)):
+            out.append(xb)
+        elif level == depth:
+            return None
+        else:
+            stack += [(xm, xb, level + 1), (xa, xm, level + 1)]
+    return np.array(out), [tables[x] for x in out]
+
+
+class _Nodes:
+    """The nodes of the ramp kernels: one device (and table) each, shared by equal devices."""
+
+    def __init__(self, form: str, coefficients: str, pole_cutoff: float | None) -> None:
+        self.form, self.coefficients, self.pole_cutoff = form, coefficients, pole_cutoff
+        self.index: dict[Device, int] = {}
+        self.devices: list[Device] = []
+        self.tables: list[np.ndarray] = []
+
+    def add(self, dev: Device, table: np.ndarray | None = None) -> int:
+        if dev not in self.index:
+            self.index[dev] = len(self.devices)
+            self.devices.append(dev)
+            self.tables.append(_table(dev, self.form, self.coefficients, self.pole_cutoff) if table is None
+                               else table)
+        return self.index[dev]
+
+
+def _table_at(seg: Segment, dev: Device, form: str, pole_cutoff: float | None, x: float) -> np.ndarray:
+    """The coefficient table of ``dev`` under the ramp ``seg`` at fraction x."""
+    return coefficient_table(seg.at(x).apply(dev), form, pole_cutoff=pole_cutoff)[0]
+
+
+def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, pole_cutoff: float | None,
+                 dt: float) -> tuple[np.ndarray, ...]:
+    """The ramp kernels' pieces: (ends, starts, inv_len, node_a, node_b, evaluated) and the nodes' arrays
+    (tables, grains, mu, gamma_up, gamma_down, lead_T); see ``_kernels.ramp_first_passage``.
+
+    A constant segment (or a ramp whose two ends are the same device) is one piece with one node.  A
+    ramp is one evaluated piece from its start node to its end node with ``coefficients="exact"``, and
+    with tables one piece per interval of :func:`ramp_nodes` (one evaluated piece when the rule needs
+    more than 2^7 intervals, or the protocol more than 256 tables).  The device's own parameters
+    follow the protocol.
+    """
+    nodes = _Nodes(form, coefficients, pole_cutoff)
+    table_mode = coefficients == "table"
+    bounds = protocol.boundaries
+    pieces: list[tuple[float, float, int, int, bool]] = []  # (start, end, a, b, evaluated)
+    for k, seg in enumerate(protocol.segments):
+        t0, t1 = float(bounds[k]), float(bounds[k + 1])
+        try:
+            first, last = seg.at(0.0).apply(dev), seg.at(1.0).apply(dev)
+        except ConfigError as exc:
+            raise ConfigError(f"protocol[{k}]: {exc}") from None
+        if first == last:
+            a = nodes.add(first)
+            pieces.append((t0, t1, a, a, not table_mode))
+            continue
+        found = None
+        if table_mode:
+            delta = wall_distance(dev, form, pole_cutoff)
+            found = ramp_nodes(functools.partial(_table_at, seg, dev, form, pole_cutoff), t1 - t0, dt,
+                               (2.0 - 2.0 * delta) / TABLE_CELLS)
+        if found is not None and len(nodes.devices) + len(found[1]) > _RAMP_TABLES:
+            found = None
+        if found is None:
+            pieces.append((t0, t1, nodes.add(first), nodes.add(last), True))
+            continue
+        fractions, tables = found
+        ids = [nodes.add(seg.at(float(x)).apply(dev), tab) for x, tab in zip(fractions, tables, strict=True)]
+        times = t0 + fractions * (t1 - t0)
+        times[-1] = t1
+        pieces += [(float(times[j]), float(times[j + 1]), ids[j], ids[j + 1], False) for j in range(len(ids) - 1)]
+    own = nodes.add(dev)
+    pieces.append((float(bounds[-1]), np.inf, own, own, not table_mode))
+    starts = np.array([p[0] for p in pieces])
+    ends = np.array([p[1] for p in pieces[:-1]])
+    inv_len = np.array([0.0 if p[2] == p[3] else 1.0 / (p[1] - p[0]) for p in pieces])
+    node_a = np.array([p[2] for p in pieces], dtype=np.int64)
+    node_b = np.array([p[3] for p in pieces], dtype=np.int64)
+    evaluated = np.array([p[4] for p in pieces], dtype=bool)
+    packed = [pack_device(d) for d in nodes.devices]
+    grain, mu, gamma_up, gamma_down, lead_T = (np.stack(arrays) for arrays in zip(*packed, strict=True))
+    return (ends, starts, inv_len, node_a, node_b, evaluated, np.stack(nodes.tables), grain, mu, gamma_up,
+            gamma_down, lead_T)
+
+
 def _settings(dev: Device, form: object, scheme: object, dt: object, seed: object, pole_cutoff: float | None,
               coefficients: object) -> tuple[str, np.ndarray, float, float]:
     form = check_form(form)
@@ -272,8 +446,10 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     protocol : Protocol, optional
         Drive from t = 0 (``docs/pulses.md``): the drift and noise of each segment's device in
         turn (one coefficient table each), then the device's own.  The last step of a segment
-        is shortened to end on its boundary, so no step straddles two segments.  Without
-        ``t_max`` a run ends only when it switches: after the protocol the device's own
+        is shortened to end on its boundary, so no step straddles two segments.  In a ramp
+        (``Segment(..., ramp=...)``) the drift and noise vary continuously in time (see the
+        module docstring: tables at nodes interpolated in time, or evaluated per step).
+        Without ``t_max`` a run ends only when it switches: after the protocol the device's own
         dynamics must switch it in a reasonable time.
 
     progress : bool
@@ -296,12 +472,18 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
-    pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
+    pieces: tuple[np.ndarray, ...]
+    if protocol is not None and protocol.has_ramps:
+        pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
+        kernel = cast("Callable[..., None]", _k.ramp_first_passage)  # numba's Dispatcher: any signature
+    else:
+        pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
+        kernel = cast("Callable[..., None]", _k.langevin_first_passage)  # numba's Dispatcher: any signature
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
-        _in_threads(lambda a, b: _k.langevin_first_passage(words, first_index + a, u0, target, lo, hi, float(dt),
-                                                           t_lim, scheme == "milstein", form == "flux", bool(bridge),
-                                                           *pieces, times[a:b], steps[a:b]), c0, c1)
+        _in_threads(lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
+                                        scheme == "milstein", form == "flux", bool(bridge), *pieces, times[a:b],
+                                        steps[a:b]), c0, c1)
     censored = ~np.isfinite(times)
     times[censored] = t_lim
     return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
@@ -332,11 +514,17 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     protocol = as_protocol(protocol, dev)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
-    pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
+    pieces: tuple[np.ndarray, ...]
+    if protocol is not None and protocol.has_ramps:
+        pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
+        kernel = cast("Callable[..., None]", _k.ramp_paths)  # numba's Dispatcher: any signature
+    else:
+        pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
+        kernel = cast("Callable[..., None]", _k.langevin_paths)  # numba's Dispatcher: any signature
     for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
         c1 = min(n_traj, c0 + chunk_size)
-        _in_threads(lambda a, b: _k.langevin_paths(words, first_index + a, u0, times, lo, hi, float(dt),
-                                                   scheme == "milstein", form == "flux", *pieces, out[a:b]), c0, c1)
+        _in_threads(lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
+                                        form == "flux", *pieces, out[a:b]), c0, c1)
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
                                 protocol=protocol, wall_time=_time.perf_counter() - t0)
