@@ -91,19 +91,17 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
     between the large residues of a full partial-fraction sum).  ``x`` is zero
     outside [lo, hi); values below ``truncate`` times max |x| are taken as 0 at
     the edges of the window, so that the work follows where p is, not n.
-    ``y`` gets the result, zero outside the returned window; ``work`` is a
-    complex scratch vector of size n.  ``x`` and ``y`` may be the same array.
+    ``y`` gets the result in the returned window and must be zero outside
+    [lo, hi) on entry (only the window is written: the work follows p, not n);
+    ``work`` is a complex scratch vector of size n.  ``x`` and ``y`` may be the
+    same array.
     """
-    n = x.size
     big = 0.0
     for i in range(lo, hi):
         big = max(big, abs(x[i]))
     small = truncate * big
-    for i in range(n):
-        if i < lo or i >= hi:
-            y[i] = 0.0
-        else:
-            y[i] = x[i]
+    for i in range(lo, hi):
+        y[i] = x[i]
     for k in range(lus.shape[0]):
         for i in range(lo, hi):
             work[i] = y[i]
@@ -121,11 +119,51 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
 
 
 @njit(cache=True)
-def weighted_l1(x, y):
-    """(sum |x - y|, sum |y|)."""
+def trim(y, lo, hi, truncate):
+    """Values of y in [lo, hi) below ``truncate`` x max |y| set to 0 and the window shrunk to the rest.
+
+    Returns (lo, hi, max |y|, sum |y|).  The edges where nothing is left leave
+    the window; inside, the tiny values go too (they would otherwise sink into
+    subnormals, a hundred times slower to compute with).
+    """
+    big = 0.0
+    for i in range(lo, hi):
+        big = max(big, abs(y[i]))
+    small = truncate * big
+    new_lo, new_hi = hi, lo
+    size = 0.0
+    for i in range(lo, hi):
+        if abs(y[i]) < small or y[i] == 0.0:
+            y[i] = 0.0
+        else:
+            size += abs(y[i])
+            new_lo = min(new_lo, i)
+            new_hi = i + 1
+    if new_hi <= new_lo:
+        return lo, lo, big, size
+    return new_lo, new_hi, big, size
+
+
+@njit(cache=True)
+def clear(y, lo, hi):
+    """y[lo:hi] = 0 (a buffer's former window, before it takes a new result)."""
+    for i in range(lo, hi):
+        y[i] = 0.0
+
+
+@njit(cache=True)
+def scale_window(y, lo, hi, factor):
+    """y[lo:hi] *= factor (a power of two: exact)."""
+    for i in range(lo, hi):
+        y[i] *= factor
+
+
+@njit(cache=True)
+def weighted_l1(x, y, lo, hi):
+    """(sum |x - y|, sum |y|) over [lo, hi) (both zero outside)."""
     err = 0.0
     size = 0.0
-    for i in range(x.size):
+    for i in range(lo, hi):
         err += abs(x[i] - y[i])
         size += abs(y[i])
     return err, size
@@ -133,7 +171,7 @@ def weighted_l1(x, y):
 
 @njit(cache=True)
 def project(x, lo, hi, functionals, out):
-    """out[k] = sum_i functionals[k, i] x[i] over x's window [lo, hi) (no BLAS call: x may hold subnormals)."""
+    """out[k] = sum_i functionals[k, i] x[i] over x's window [lo, hi)."""
     for k in range(out.size):
         s = 0.0
         for i in range(lo, hi):
