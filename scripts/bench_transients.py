@@ -15,7 +15,10 @@ checkout the rational steps and sets of LU factors (``stats``); then the
 largest relative difference of the two survivals where it is >= 1e-12 and
 the smallest survival each one reports.  Issue 19's target: S0 = 1e5 in <= 30 s.
 
-Usage: python scripts/bench_transients.py [--s0 1e4 1e5] [--span 5] [--baseline REV]
+With --reference, uniformisation too, and both codes' relative difference to
+it down to 1e-300 (the far tail: ``--s0 3e4 --span 40``).
+
+Usage: python scripts/bench_transients.py [--s0 1e4 1e5] [--span 5] [--baseline REV] [--reference]
 """
 
 import argparse
@@ -42,7 +45,7 @@ def device(S0):
     return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)
 
 
-def worker(S0, span, out):
+def worker(S0, span, out, method="rational"):
     """One measurement in this process: the JSON figures on stdout, the survival into ``out`` (npy)."""
     import nanomag as nm
     from nanomag.markov import stiff
@@ -66,7 +69,7 @@ def worker(S0, span, out):
     times = np.linspace(0.0, m1 + span * np.sqrt(m2 - m1 * m1), 1000)
     tracemalloc.start()
     t0, c0 = time.perf_counter(), time.process_time()
-    d = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times, method="rational")
+    d = nm.exact.first_passage_distribution(dev, -0.8, 0.8, times, method=method)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
@@ -75,10 +78,10 @@ def worker(S0, span, out):
     print(json.dumps(dict(states=prob.block.shape[0], wall=wall, cpu=cpu, traced=peak, rss=rss, **stats)))
 
 
-def run(src, S0, span, folder):
-    out = Path(folder) / f"survival_{abs(hash(src)) % 10**8}_{S0:g}_{span:g}.npy"
+def run(src, S0, span, folder, method="rational"):
+    out = Path(folder) / f"survival_{abs(hash(src)) % 10**8}_{S0:g}_{span:g}_{method}.npy"
     env = dict(os.environ, PYTHONPATH=str(src))
-    res = subprocess.run([sys.executable, __file__, "--worker", str(S0), str(span), str(out)], env=env,
+    res = subprocess.run([sys.executable, __file__, "--worker", str(S0), str(span), str(out), method], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1]), np.load(out)
 
@@ -89,10 +92,13 @@ def main():
     parser.add_argument("--span", type=float, nargs="+", default=[5.0],
                         help="grids ending at mean + SPAN std (5: the demo's grid; 40: a survival of ~1e-186)")
     parser.add_argument("--baseline", default=None, help="git revision to compare with (default: merge-base with main)")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--reference", action="store_true",
+                        help="also uniformisation (slow: 3 minutes at S0 = 3e4, span 40), and both codes' largest "
+                             "relative difference to it where it is >= 1e-300")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(float(args.worker[0]), float(args.worker[1]), args.worker[2])
+        worker(float(args.worker[0]), float(args.worker[1]), args.worker[2], args.worker[3])
         return
     rev = args.baseline or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True,
                                           text=True, check=True).stdout.strip()
@@ -113,6 +119,16 @@ def main():
                       f"{a['cpu']:>8.1f}{b['cpu'] / a['cpu']:>9.2f}x{b['traced']:>8.0f}{a['traced']:>7.0f}"
                       f"{b['rss']:>7.0f}{a['rss']:>7.0f}{a.get('steps', 0):>7}{a.get('factorisations', 0):>8}"
                       f"{rel:>10.1e}{sb.min():>10.1e}{sa.min():>10.1e}", flush=True)
+                if args.reference:
+                    ref = run(ROOT / "src", S0, span, folder, "uniformisation")[1]
+                    ok = ref >= 1e-300
+                    errs = [np.abs(x[ok] / ref[ok] - 1) for x in (sb, sa)]
+                    for cut in (1e-12, 1e-50, 1e-100, 1e-200, 1e-300):
+                        sel = ref[ok] >= cut
+                        if sel.any():
+                            print(f"{'':>21}against uniformisation where S >= {cut:.0e} (down to "
+                                  f"{ref[ok][sel].min():.1e}): baseline {errs[0][sel].max():.1e}, "
+                                  f"this checkout {errs[1][sel].max():.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,29 +21,29 @@ step follows the accuracy of the slow modes only.
 
 Error control by step doubling: a step of h is compared with two steps of h/2,
 and the l1 difference, an estimate of the error of the full step, must stay
-below ``tol`` times the l1 norm of p (the mass, for a probability vector): the
-error is relative to the mass left.  Under a constant generator every mode
-decays relative to the slowest, so a step length that passed the check stays
-accurate later: steps no longer than the longest that passed are checked again
-only every :data:`RECHECK` steps.  That holds for R too only while a step lets
-the norm of p fall by at most e^-1 (:data:`DECAY_MIN`): beyond, modes with
+below ``tol`` times the l1 norm of p (the mass, for a probability vector); the
+two half steps are kept.  Under a constant generator every mode decays
+relative to the slowest, so a step length that passed the check stays accurate
+later: steps no longer than the longest that passed are checked again only
+every :data:`RECHECK` steps.  That holds for R too only while a step lets the
+norm of p fall by at most e^-1 (:data:`DECAY_MIN`): beyond, modes with
 Re(h lambda) below the slowest one's but a large imaginary part are damped less
 by R than p is, and the rounding they carry would outgrow p between two checks.
+
+Far tails: when A leaks probability, errors below the tolerance relative to the
+mass of the bulk land on the slowest modes, which the start may barely touch
+and which are all that is left late in the tail.  There the unchecked steps are
+two half steps, like the checked ones: the survival stays within ~5e-9 of
+uniformisation down to 1e-242 at S0 = 3e4, where unchecked full steps drifted
+to 1e-6 relative at 1e-100 and went negative below 1e-160.
 
 p is carried as values times a power of two (rescaled after each step), so a
 survival of 1e-250 neither sinks into subnormals (slow) nor underflows to 0;
 values below 2^-1000 times max |p| are dropped.  At most two sets of LU factors
-(step lengths h and h/2) are kept, least recently used out.  The band of A is
-that of the state order (S_z, sector), two diagonals on each side for the
-single-orbital grain.
-
-Accuracy far in the tail: each step's error is relative to the norm of p at
-that step, and the part of it that lands on the slowest modes outlives the
-faster ones that carry p early.  On the demo family the survival stays within
-~3e-12 relative of uniformisation down to 1e-280 at S0 = 50 (tests/test_stiff.py)
-and ~1e-11 down to 1e-186 at S0 = 1e4 (scripts/bench_transients.py), but at S0 = 3e4 it drifts to 1e-8 relative at
-1e-50 and 1e-6 at 1e-100, and is lost below ~1e-200: there only uniformisation
-keeps relative accuracy (``method="uniformisation"``).
+(step lengths h and h/2) are kept, least recently used out, and an accepted
+step length grows only by doublings, so that a regular output grid reuses
+them.  The band of A is that of the state order (S_z, sector), two diagonals on
+each side for the single-orbital grain.
 """
 
 from __future__ import annotations
