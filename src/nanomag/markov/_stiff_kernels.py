@@ -41,23 +41,26 @@ def shifted_band_lu(band, b, h, z, lu):
 
 
 @njit(cache=True)
-def _windowed_solve(lu, b, x, lo, hi, small):
-    """Solve (L U) y = x in place for x zero outside [lo, hi); returns the window of y.
+def _pair_factor(lu, b, y, lo, hi, work, small, r, ck):
+    """y <- ck y + 2 Re[r (L U)^{-1} y] for y zero outside [lo, hi); returns the window of the result.
 
-    The sweeps run only where y is not negligible: the forward sweep stops past
-    ``hi`` once 4 b + 4 values in a row are below ``small``, the backward sweep
-    past ``lo`` likewise, and y is taken as 0 beyond (the multipliers of a
-    column-dominant matrix are below 1 in modulus; the margin covers the
-    recurrence of order b).  Entries of ``x`` outside the returned window are not touched.
+    One forward and one backward sweep: the solve and the update of y share
+    the backward sweep (y[i] is no longer needed once the forward sweep has
+    passed it).  The sweeps run only where the solution is not negligible: the
+    forward sweep stops past ``hi`` once 4 b + 4 values in a row are below
+    ``small``, the backward sweep past ``lo`` likewise, and the solution is
+    taken as 0 beyond (the multipliers of a column-dominant matrix are below 1
+    in modulus; the margin covers the recurrence of order b).  ``work`` is
+    complex scratch; entries of y outside the returned window are not touched.
     """
     n = lu.shape[0]
     quiet = 0
     i = lo
     while i < n:
-        s = x[i] if i < hi else 0.0j
+        s = complex(y[i]) if i < hi else 0.0j
         for k in range(max(lo, i - b), i):
-            s -= lu[i, k - i + b] * x[k]
-        x[i] = s
+            s -= lu[i, k - i + b] * work[k]
+        work[i] = s
         i += 1
         if i > hi:
             quiet = quiet + 1 if abs(s) < small else 0
@@ -67,11 +70,13 @@ def _windowed_solve(lu, b, x, lo, hi, small):
     quiet = 0
     i = top - 1
     while i >= 0:
-        s = x[i] if i >= lo else 0.0j
+        s = work[i] if i >= lo else 0.0j
         for j in range(i + 1, min(i + b, top - 1) + 1):
-            s -= lu[i, j - i + b] * x[j]
+            s -= lu[i, j - i + b] * work[j]
         s *= lu[i, b]
-        x[i] = s
+        work[i] = s
+        old = y[i] if lo <= i < hi else 0.0
+        y[i] = ck * old + 2.0 * (r.real * s.real - r.imag * s.imag)
         i -= 1
         if i < lo - 1:
             quiet = quiet + 1 if abs(s) < small else 0
@@ -103,18 +108,8 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
     for i in range(lo, hi):
         y[i] = x[i]
     for k in range(lus.shape[0]):
-        for i in range(lo, hi):
-            work[i] = y[i]
-        a, c = _windowed_solve(lus[k], b, work, lo, hi, small / (2.0 * abs(residues[k])))
-        r = residues[k]
-        ck = constants[k]
-        for i in range(a, c):
-            old = y[i] if lo <= i < hi else 0.0
-            y[i] = ck * old + 2.0 * (r.real * work[i].real - r.imag * work[i].imag)
-        for i in range(lo, hi):
-            if i < a or i >= c:
-                y[i] = ck * y[i]
-        lo, hi = min(lo, a), max(hi, c)
+        lo, hi = _pair_factor(lus[k], b, y, lo, hi, work, small / (2.0 * abs(residues[k])), residues[k],
+                              constants[k])
     return lo, hi
 
 
