@@ -41,23 +41,26 @@ def shifted_band_lu(band, b, h, z, lu):
 
 
 @njit(cache=True)
-def _windowed_solve(lu, b, x, lo, hi, small):
-    """Solve (L U) y = x in place for x zero outside [lo, hi); returns the window of y.
+def _pair_factor(lu, b, y, lo, hi, work, small, r, ck):
+    """y <- ck y + 2 Re[r (L U)^{-1} y] for y zero outside [lo, hi); returns the window of the result.
 
-    The sweeps run only where y is not negligible: the forward sweep stops past
-    ``hi`` once 4 b + 4 values in a row are below ``small``, the backward sweep
-    past ``lo`` likewise, and y is taken as 0 beyond (the multipliers of a
-    column-dominant matrix are below 1 in modulus; the margin covers the
-    recurrence of order b).  Entries of ``x`` outside the returned window are not touched.
+    One forward and one backward sweep: the solve and the update of y share
+    the backward sweep (y[i] is no longer needed once the forward sweep has
+    passed it).  The sweeps run only where the solution is not negligible: the
+    forward sweep stops past ``hi`` once 4 b + 4 values in a row are below
+    ``small``, the backward sweep past ``lo`` likewise, and the solution is
+    taken as 0 beyond (the multipliers of a column-dominant matrix are below 1
+    in modulus; the margin covers the recurrence of order b).  ``work`` is
+    complex scratch; entries of y outside the returned window are not touched.
     """
     n = lu.shape[0]
     quiet = 0
     i = lo
     while i < n:
-        s = x[i] if i < hi else 0.0j
+        s = complex(y[i]) if i < hi else 0.0j
         for k in range(max(lo, i - b), i):
-            s -= lu[i, k - i + b] * x[k]
-        x[i] = s
+            s -= lu[i, k - i + b] * work[k]
+        work[i] = s
         i += 1
         if i > hi:
             quiet = quiet + 1 if abs(s) < small else 0
@@ -67,11 +70,13 @@ def _windowed_solve(lu, b, x, lo, hi, small):
     quiet = 0
     i = top - 1
     while i >= 0:
-        s = x[i] if i >= lo else 0.0j
+        s = work[i] if i >= lo else 0.0j
         for j in range(i + 1, min(i + b, top - 1) + 1):
-            s -= lu[i, j - i + b] * x[j]
+            s -= lu[i, j - i + b] * work[j]
         s *= lu[i, b]
-        x[i] = s
+        work[i] = s
+        old = y[i] if lo <= i < hi else 0.0
+        y[i] = ck * old + 2.0 * (r.real * s.real - r.imag * s.imag)
         i -= 1
         if i < lo - 1:
             quiet = quiet + 1 if abs(s) < small else 0
@@ -91,41 +96,69 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
     between the large residues of a full partial-fraction sum).  ``x`` is zero
     outside [lo, hi); values below ``truncate`` times max |x| are taken as 0 at
     the edges of the window, so that the work follows where p is, not n.
-    ``y`` gets the result, zero outside the returned window; ``work`` is a
-    complex scratch vector of size n.  ``x`` and ``y`` may be the same array.
+    ``y`` gets the result in the returned window and must be zero outside
+    [lo, hi) on entry (only the window is written: the work follows p, not n);
+    ``work`` is a complex scratch vector of size n.  ``x`` and ``y`` may be the
+    same array.
     """
-    n = x.size
     big = 0.0
     for i in range(lo, hi):
         big = max(big, abs(x[i]))
     small = truncate * big
-    for i in range(n):
-        if i < lo or i >= hi:
-            y[i] = 0.0
-        else:
-            y[i] = x[i]
+    for i in range(lo, hi):
+        y[i] = x[i]
     for k in range(lus.shape[0]):
-        for i in range(lo, hi):
-            work[i] = y[i]
-        a, c = _windowed_solve(lus[k], b, work, lo, hi, small / (2.0 * abs(residues[k])))
-        r = residues[k]
-        ck = constants[k]
-        for i in range(a, c):
-            old = y[i] if lo <= i < hi else 0.0
-            y[i] = ck * old + 2.0 * (r.real * work[i].real - r.imag * work[i].imag)
-        for i in range(lo, hi):
-            if i < a or i >= c:
-                y[i] = ck * y[i]
-        lo, hi = min(lo, a), max(hi, c)
+        lo, hi = _pair_factor(lus[k], b, y, lo, hi, work, small / (2.0 * abs(residues[k])), residues[k],
+                              constants[k])
     return lo, hi
 
 
 @njit(cache=True)
-def weighted_l1(x, y):
-    """(sum |x - y|, sum |y|)."""
+def trim(y, lo, hi, truncate):
+    """Values of y in [lo, hi) below ``truncate`` x max |y| set to 0 and the window shrunk to the rest.
+
+    Returns (lo, hi, max |y|, sum |y|).  The edges where nothing is left leave
+    the window; inside, the tiny values go too (they would otherwise sink into
+    subnormals, a hundred times slower to compute with).
+    """
+    big = 0.0
+    for i in range(lo, hi):
+        big = max(big, abs(y[i]))
+    small = truncate * big
+    new_lo, new_hi = hi, lo
+    size = 0.0
+    for i in range(lo, hi):
+        if abs(y[i]) < small or y[i] == 0.0:
+            y[i] = 0.0
+        else:
+            size += abs(y[i])
+            new_lo = min(new_lo, i)
+            new_hi = i + 1
+    if new_hi <= new_lo:
+        return lo, lo, big, size
+    return new_lo, new_hi, big, size
+
+
+@njit(cache=True)
+def clear(y, lo, hi):
+    """y[lo:hi] = 0 (a buffer's former window, before it takes a new result)."""
+    for i in range(lo, hi):
+        y[i] = 0.0
+
+
+@njit(cache=True)
+def scale_window(y, lo, hi, factor):
+    """y[lo:hi] *= factor (a power of two: exact)."""
+    for i in range(lo, hi):
+        y[i] *= factor
+
+
+@njit(cache=True)
+def weighted_l1(x, y, lo, hi):
+    """(sum |x - y|, sum |y|) over [lo, hi) (both zero outside)."""
     err = 0.0
     size = 0.0
-    for i in range(x.size):
+    for i in range(lo, hi):
         err += abs(x[i] - y[i])
         size += abs(y[i])
     return err, size
@@ -133,7 +166,7 @@ def weighted_l1(x, y):
 
 @njit(cache=True)
 def project(x, lo, hi, functionals, out):
-    """out[k] = sum_i functionals[k, i] x[i] over x's window [lo, hi) (no BLAS call: x may hold subnormals)."""
+    """out[k] = sum_i functionals[k, i] x[i] over x's window [lo, hi)."""
     for k in range(out.size):
         s = 0.0
         for i in range(lo, hi):
