@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import exact
 from ..errors import ConfigError
 from ..io.config import read_config
 from ..model.units import to_model_times
@@ -91,6 +90,8 @@ def time_value(text: str):
 
 
 def _cmd_exact(args) -> int:
+    from .. import exact
+
     cfg = read_config(args.config)
     dev = cfg.device
     check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
@@ -162,8 +163,18 @@ def _run_report(summary, cfg) -> list[str]:
     big = cfg.device.grain is not None and summary.exact_mean is None and _n_states(cfg) > 2_000_000
     kind = run_kind(cfg.run.kind)
     with h5py.File(summary.path, "r") as h5:
-        lines += kind.report(h5[kind.group], cfg, summary, None if big else exact)
+        lines += kind.report(h5[kind.group], cfg, summary, None if big else _LazyExact())
     return lines
+
+
+class _LazyExact:
+    """:mod:`nanomag.exact`, imported on first use: a run's report needs it only when its own check did not
+    compute the exact value (a run under a protocol, or censored trajectories)."""
+
+    def __getattr__(self, name: str):
+        from .. import exact
+
+        return getattr(exact, name)
 
 
 def _n_states(cfg) -> int:
@@ -261,7 +272,9 @@ def _cmd_spectroscopy(args) -> int:
     check_time(f"the maps ({args.vg[2]:g} x {args.vbias[2]:g} points of {n_states} states)",
                n_points * (2e-3 + 3e-6 * n_states), workers=workers, force=args.force_size)
     if cfg.device.n_leads >= 2:
-        check_current_balance(cfg, exact.stationary(cfg.device).currents)
+        from ..exact import stationary
+
+        check_current_balance(cfg, stationary(cfg.device).currents)
     vg = np.linspace(args.vg[0], args.vg[1], int(args.vg[2]))
     vbias = np.linspace(args.vbias[0], args.vbias[1], int(args.vbias[2]))
     if comm is not None:
@@ -293,7 +306,13 @@ def _cmd_spectroscopy(args) -> int:
     return 0
 
 
-def build_parser() -> ArgumentParser:
+#: The subcommands defined in their own modules (imported only when the parser needs them).
+MODULE_COMMANDS = ("noise", "phase", "pulse", "rare", "warm")
+
+
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """The ``nanomag`` parser, every subcommand; or, given the ``command`` about to run (one defined in this
+    module), without the subcommands of :data:`MODULE_COMMANDS`, whose modules are then not imported."""
     parser = ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
@@ -349,6 +368,8 @@ def build_parser() -> ArgumentParser:
     add_job_flags(p)
     add_force_flags(p)
     p.set_defaults(func=_cmd_spectroscopy)
+    if command is not None and command in sub.choices:
+        return parser
 
     from .noise import add_noise_command
     from .phase import add_phase_command
@@ -422,7 +443,8 @@ def _cmd_rare(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a one-line argparse error (2)

@@ -53,6 +53,7 @@ import json
 import math
 import os
 import platform
+import sys
 from dataclasses import asdict
 
 import h5py
@@ -72,13 +73,18 @@ UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar/en
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
 
 
-def _versions() -> dict:
+def _versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on (``__version__`` of those already imported: the
+    package metadata costs ~10 ms to read)."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
-    for pkg in ("nanomag", "numpy", "scipy", "numba", "h5py", "mpi4py"):
+    from .._version import VERSION
+
+    out = {"python": platform.python_version(), "nanomag": VERSION}
+    for pkg in ("numpy", "scipy", "numba", "h5py", "mpi4py"):
+        version = getattr(sys.modules.get(pkg), "__version__", None)
         try:
-            out[pkg] = md.version(pkg)
+            out[pkg] = str(version) if version is not None else md.version(pkg)
         except md.PackageNotFoundError:
             pass
     return out
@@ -181,10 +187,9 @@ class EnsembleFile:
             for k, v in (extra_attrs or {}).items():
                 a[k] = v
 
-            def dataset(name, shape, dtype, fill, units=None):
-                dcpl_chunks = (min(shape[0], max(1, chunk_size)),) + tuple(shape[1:])
-                d = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=dcpl_chunks, fillvalue=fill,
-                                      dcpl=_early_allocation())
+            def dataset(name, shape, dtype, fill, units=None, rows_per_chunk=chunk_size):
+                d = h5.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=_early_allocation(),
+                                      chunks=_storage_chunks(shape, dtype, rows_per_chunk))
                 if units:
                     d.attrs["units"] = units
                 return d
@@ -205,11 +210,11 @@ class EnsembleFile:
                         stored_units(d.units, unit))
             for key, value in kind.group_attrs(cfg).items():
                 h5[g].attrs[key] = value
-            dataset("chunks/done", (n_chunks,), "?", False)
-            dataset("chunks/event_counts", (n_chunks, model.n_events), "i8", 0).attrs["names"] = json.dumps(
-                model.event_names)
-            dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s")
-            dataset("chunks/rank", (n_chunks,), "i4", -1)
+            dataset("chunks/done", (n_chunks,), "?", False, rows_per_chunk=1)
+            dataset("chunks/event_counts", (n_chunks, model.n_events), "i8", 0,
+                    rows_per_chunk=1).attrs["names"] = json.dumps(model.event_names)
+            dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s", rows_per_chunk=1)
+            dataset("chunks/rank", (n_chunks,), "i4", -1, rows_per_chunk=1)
             _name_dimensions(h5, cfg, model.event_names)
             h5.flush()
         finally:
@@ -411,16 +416,47 @@ def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
 
 
-def _write_union(dset: h5py.Dataset, spans: list, rows: np.ndarray) -> None:
-    """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call."""
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint row ranges with the touching ones joined: [(0, 9), (9, 18), (30, 39)] -> [(0, 18), (30, 39)]."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if out and out[-1][1] == lo:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _write_union(dset: h5py.Dataset, spans: list[tuple[int, int]], rows: np.ndarray) -> None:
+    """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call.
+
+    Consecutive ranges (a serial run's batches) are joined first: HDF5 pays for every hyperslab OR-ed into a
+    selection, and a batch of consecutive chunks is one hyperslab.
+    """
     rows = np.ascontiguousarray(rows, dtype=dset.dtype)
     fspace = dset.id.get_space()
     tail = (0,) * (rows.ndim - 1)
     op = h5py.h5s.SELECT_SET
-    for lo, hi in spans:
+    for lo, hi in _merged(spans):
         fspace.select_hyperslab((lo,) + tail, (hi - lo,) + rows.shape[1:], op=op)
         op = h5py.h5s.SELECT_OR
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
+
+
+#: Bytes of an HDF5 storage chunk (about): a write costs one system call per storage chunk it touches.
+STORAGE_CHUNK_BYTES = 1 << 16
+
+
+def _storage_chunks(shape: tuple, dtype, rows_per_chunk: int) -> tuple[int, ...]:
+    """HDF5 chunk shape of a dataset of ``shape``: whole rows, a multiple of ``rows_per_chunk`` (a run chunk's
+    rows: a run chunk never straddles two storage chunks), about :data:`STORAGE_CHUNK_BYTES`.
+
+    Not contiguous storage: HDF5 keeps contiguous writes in its sieve buffer, out of program order.
+    """
+    row_bytes = max(1, np.dtype(dtype).itemsize * math.prod(shape[1:]))
+    per = max(1, rows_per_chunk)
+    rows = per * max(1, STORAGE_CHUNK_BYTES // (per * row_bytes))
+    return (max(1, min(shape[0], rows)),) + tuple(shape[1:])
 
 
 def _early_allocation():
