@@ -46,10 +46,10 @@ def _switching_pair(args, cfg) -> tuple[float, float]:
     run = cfg.run
     start = args.start_u if args.start_u is not None else (run.start_u if run else None)
     target = args.target_u if args.target_u is not None else (run.target_u if run else None)
-    for key, value in (("start_u", start), ("target_u", target)):
-        if value is None:
-            raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
-    return start, target
+    if start is None or target is None:
+        key = "start_u" if start is None else "target_u"
+        raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
+    return float(start), float(target)
 
 
 def _emit(args, payload: dict, lines: list[str]) -> None:
@@ -99,13 +99,12 @@ def _cmd_exact(args) -> int:
         st = exact.stationary(dev)
         check_current_balance(cfg, st.currents)
         currents, c_unit = dev.units.readable(st.currents, "current")  # model units if dimensionless
+        by_lead = {lead.name: float(c) for lead, c in zip(dev.leads, currents, strict=True)}
         payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
-                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, currents, strict=True)},
-                   "units": {"currents": c_unit, "mean_u": "1", "charge": "e"}}
+                   "currents": by_lead, "units": {"currents": c_unit, "mean_u": "1", "charge": "e"}}
         lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
                  f"  <u>      = {st.mean_u:+.10g}", f"  <charge> = {st.charge:.10g}"]
-        lines += [f"  I[{name}] = {c:+.10g} {c_unit}  (particle current into the grain)"
-                  for name, c in payload["currents"].items()]
+        lines += [f"  I[{name}] = {c:+.10g} {c_unit}  (particle current into the grain)" for name, c in by_lead.items()]
         _emit(args, payload, lines)
         return 0
     start_u, target_u = _switching_pair(args, cfg)
@@ -116,8 +115,9 @@ def _cmd_exact(args) -> int:
     m1, m2 = prob.moments(2)
     std = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
     (out_m1, out_std), t_unit = dev.units.readable([m1, std], "time", like=m1)  # model units if dimensionless
+    units = {"mfpt": t_unit, "std": t_unit}
     payload = {"start_u": start_u, "target_u": target_u, "n_states": prob.model.n_states,
-               "mfpt": float(out_m1), "std": float(out_std), "units": {"mfpt": t_unit, "std": t_unit}}
+               "mfpt": float(out_m1), "std": float(out_std), "units": units}
     lines = [f"first passage u: {start_u:+g} -> {target_u:+g} in {cfg.path} ({prob.model.n_states} states)",
              f"  mean switching time = {out_m1:.10g} {t_unit}", f"  standard deviation  = {out_std:.10g} {t_unit}"]
     if args.what == "fpt":
@@ -133,7 +133,7 @@ def _cmd_exact(args) -> int:
         fp = exact.first_passage_distribution(dev, start_u, target_u, times)
         payload.update(times=(times * scale).tolist(), survival=fp.survival.tolist(),
                        density=(fp.density / scale).tolist())
-        payload["units"].update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
+        units.update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
         if out is not None:
             from ..io.distribution import write_distribution
 
@@ -197,7 +197,7 @@ def _cmd_run(args) -> int:
     rank = comm.Get_rank() if comm is not None else 0
     summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
                            chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
-    if rank == 0:
+    if summary is not None:  # rank 0
         lines = _run_report(summary, cfg)
         if args.json:
             print(json.dumps({"path": summary.path, "n_traj": summary.n_traj, "n_ranks": summary.n_ranks,

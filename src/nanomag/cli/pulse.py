@@ -16,6 +16,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,7 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     cfg = read_config(args.config)
     dev, protocol = cfg.device, cfg.protocol
     start_u, target_u, widths, heights = _pulse_inputs(cfg, args)
+    assert protocol is not None  # _pulse_inputs refused a config without [[protocol]]
     check_workers(args)
     out = output(args.out if args.out is not None else f"{Path(args.config).stem}_wer.h5", args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
@@ -212,7 +214,7 @@ def _report(cfg, args, result, files, us, n_states, widths, heights) -> None:
                        else (1.0, ""))
     at = {lv: result.width_at(lv) * w_scale for lv in levels}
     slope = result.tail_slope() / w_scale
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, h in enumerate(result.heights * h_scale):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),

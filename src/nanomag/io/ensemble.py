@@ -117,11 +117,11 @@ class EnsembleFile:
         self.h5 = h5
         self.cfg = cfg
         self.chunk_size = chunk_size
-        self.n_chunks = math.ceil(cfg.run.n_traj / chunk_size)
+        self.n_chunks = math.ceil(cfg.run_spec.n_traj / chunk_size)
         self.lock = lock  # released by close()
         self.path = str(h5.filename)
         self.time_scale = time_unit(cfg)[1]  # model times -> the stored unit
-        self._time_powers = {d.name: time_power(d.units) for d in run_kind(cfg.run.kind).datasets
+        self._time_powers = {d.name: time_power(d.units) for d in run_kind(cfg.run_spec.kind).datasets
                              if time_power(d.units)}
 
     # ------------------------------------------------------------------ create / resume
@@ -138,8 +138,7 @@ class EnsembleFile:
 
         path = Path(path)
         own_lock = lock is None
-        if own_lock:
-            lock = RunLock(path).acquire("--out")
+        held = RunLock(path).acquire("--out") if lock is None else lock
         partial = path.with_name(path.name + ".partial")
         try:
             cls._write_new(partial, cfg, chunk_size, times, extra_attrs)
@@ -148,14 +147,14 @@ class EnsembleFile:
         except WRITE_ERRORS as exc:  # h5py reports a failed write as OSError, ValueError or RuntimeError
             _remove(partial)
             if own_lock:
-                lock.release()
+                held.release()
             raise ConfigError(f"--out: cannot create {path}: {describe_os_error(exc)}") from None
         except BaseException:
             _remove(partial)
             if own_lock:
-                lock.release()
+                held.release()
             raise
-        return cls(h5, cfg, chunk_size, lock=lock)
+        return cls(h5, cfg, chunk_size, lock=held)
 
     @staticmethod
     def _write_new(path, cfg: Config, chunk_size: int, times, extra_attrs) -> None:
@@ -239,7 +238,7 @@ class EnsembleFile:
         except OSError as exc:
             raise ConfigError(f"--resume: {path} is not a readable HDF5 file ({describe_os_error(exc)}); "
                               f"move it away or use --force to overwrite it") from None
-        for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run.seed, "seed")):
+        for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run_spec.seed, "seed")):
             if key not in attrs:
                 raise ConfigError(f"--resume: {path} is not a nanomag ensemble file (no {key}); refusing to touch it")
             theirs = attrs[key]
@@ -251,10 +250,10 @@ class EnsembleFile:
                 raise ConfigError(f"--resume: {path} was written by another run ({what}); refusing to touch it")
         kind = attrs.get("kind")
         kind = kind.decode() if isinstance(kind, bytes) else kind
-        mine = cfg.run.kind if cfg.run is not None else None
-        if "method" in attrs or (kind is not None and kind != mine):
+        own_kind = cfg.run_spec.kind
+        if "method" in attrs or (kind is not None and kind != own_kind):
             # issue 20 case 1: a rare-event result (or another kind of run) shares the config text and seed
-            raise ConfigError(f"--resume: {path} holds a {kind} result, not a {mine} ensemble; "
+            raise ConfigError(f"--resume: {path} holds a {kind} result, not a {own_kind} ensemble; "
                               f"refusing to touch it (give another --out)")
         if not complete or "chunk_size" not in attrs or attrs.get("status") == "creating":
             return "incomplete"
@@ -264,8 +263,7 @@ class EnsembleFile:
     def resume(cls, path, cfg: Config, *, lock: RunLock | None = None) -> EnsembleFile:
         """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
         own_lock = lock is None
-        if own_lock:
-            lock = RunLock(path).acquire("--resume")
+        held = RunLock(path).acquire("--resume") if lock is None else lock
         try:
             if cls.inspect(path, cfg) != "resumable":
                 raise ConfigError(f"--resume: {path} was never completely created; run again with --resume "
@@ -280,9 +278,9 @@ class EnsembleFile:
                 raise ConfigError(f"--resume: cannot open {path} for writing: {describe_os_error(exc)}") from None
         except BaseException:
             if own_lock:
-                lock.release()
+                held.release()
             raise
-        return cls(h5, cfg, chunk_size, lock=lock)
+        return cls(h5, cfg, chunk_size, lock=held)
 
     # ------------------------------------------------------------------ chunks
     def pending_chunks(self) -> list[int]:
@@ -290,9 +288,9 @@ class EnsembleFile:
 
     def write_chunk(self, chunk: int, result: dict, rank: int = 0) -> None:
         """Write one chunk's arrays, then mark it done (uncached writes: program order is file order)."""
-        lo, hi = chunk_bounds(self.cfg.run.n_traj, self.chunk_size, chunk)
+        lo, hi = chunk_bounds(self.cfg.run_spec.n_traj, self.chunk_size, chunk)
         if not hasattr(self, "_data"):
-            kind = run_kind(self.cfg.run.kind)
+            kind = run_kind(self.cfg.run_spec.kind)
             self._data = [(k, self.h5[f"{kind.group}/{k}"]) for k in kind.keys]
             self._chunk_sets = [(k, self.h5[f"chunks/{k}"]) for k in ("event_counts", "wall_time")]
             self._rank, self._done = self.h5["chunks/rank"], self.h5["chunks/done"]
@@ -321,9 +319,10 @@ class EnsembleFile:
             return
         items = sorted(items, key=lambda it: it[0])
         if not hasattr(self, "_data"):  # write_chunk looks the datasets up on its first call
-            self.write_chunk(*items[0][:2], rank=items[0][2])
+            chunk, result, rank = items[0]
+            self.write_chunk(chunk, result, rank=rank)
             items = items[1:]
-        n = self.cfg.run.n_traj
+        n = self.cfg.run_spec.n_traj
         rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
         chunks = [(c, c + 1) for c, _, _ in items]
         for key, dset in self._data:
@@ -360,9 +359,9 @@ def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
 
     for key in ("wall_time", "rank_busy_time", "write_time"):  # root attributes written when the run ends
         h5.attrs[f"{key}_units"] = "s"
-    kind = run_kind(cfg.run.kind)
+    kind = run_kind(cfg.run_spec.kind)
     g = h5[kind.group]
-    dims = {"trajectory": dimension(g, "trajectory", cfg.run.n_traj)}
+    dims = {"trajectory": dimension(g, "trajectory", cfg.run_spec.n_traj)}
     if "times" in g and "times" not in kind.keys:  # the recording times: a coordinate
         dims["time"] = coordinate(g["times"], None, "recording time")
     if any("lead" in d.axes for d in kind.datasets):
@@ -509,7 +508,7 @@ def read_ensemble(path, *, partial: bool = False):
             raise ConfigError(f"{path}: not a nanomag ensemble file")
         text = attrs["config_toml"]
         cfg = parse_config(text.decode() if isinstance(text, bytes) else text, str(attrs.get("config_path", path)))
-        run, chunk_size = cfg.run, int(attrs["chunk_size"])
+        run, chunk_size = cfg.run_spec, int(attrs["chunk_size"])
         done = h5["chunks/done"][...]
         n_done = int(np.argmin(done)) if not done.all() else done.size
         if n_done < done.size and not partial:

@@ -97,8 +97,8 @@ def _check_solvable_under(cfg: Config, advice: str, force_size: bool, n_ranks: i
 
 
 def _check_run_time(cfg: Config, per_traj: float, n_ranks: int, force_size: bool) -> None:
-    seconds = cfg.run.n_traj * per_traj * SECONDS_PER_EVENT
-    check_time(f"{cfg.path}: [run] {cfg.run.n_traj} trajectories x {per_traj:.3g} events", seconds,
+    seconds = cfg.run_spec.n_traj * per_traj * SECONDS_PER_EVENT
+    check_time(f"{cfg.path}: [run] {cfg.run_spec.n_traj} trajectories x {per_traj:.3g} events", seconds,
                workers=n_ranks, force=force_size)
 
 

@@ -25,7 +25,8 @@ def run_serial(task, ens, *, quiet: bool, on_chunk, t0: float, stop: StopFlag) -
     progress = Progress(run.n_traj, done, quiet)
     busy, events, write = 0.0, 0, 0.0
     blocks = Blocks()
-    batch, batch_start = [], time.perf_counter()  # finished chunks written together (one call per dataset)
+    batch: list[tuple[int, dict, int]] = []  # finished (chunk, result, rank), written together (one call per dataset)
+    batch_start = time.perf_counter()
 
     def flush():
         nonlocal done_chunks, write

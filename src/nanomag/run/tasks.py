@@ -112,7 +112,7 @@ def _sample(task: EnsembleTask, first: int, count: int, threads: bool | None, co
     """The work unit of the run's kind (:attr:`nanomag.io.kinds.RunKind.sample`) on this process's solver."""
     cfg = task.config
     solver = _solver(task.config_text, task.config_path, task.parallel)
-    return run_kind(cfg.run.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
+    return run_kind(cfg.run_spec.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
 
 
 def compute_block(task: EnsembleTask, first: int, count: int, threads: bool | None = None) -> dict:
