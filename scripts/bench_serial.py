@@ -19,7 +19,11 @@ and the ratio of the median CPU times (user + system, all threads), which the lo
 moves less.  Targets (issue 22): within 1.2x quiet, within 1.5x with one busy process (wall time).  The
 machine may be shared: say the load (``uptime``) when quoting the figures.
 
+``--baseline REV`` also times the run of that git revision (its ``src`` exported with ``git archive``, first
+on PYTHONPATH) in the same interleaved rounds: the ratio before and after a change, under the same load.
+
 Usage: python scripts/bench_serial.py [--rounds 3] [--config runs/switching.toml ...] [--no-bytecode]
+       [--baseline REV]
 """
 
 import argparse
@@ -60,18 +64,32 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench(config: str, rounds: int, busy: bool, tmp: str, env: dict) -> dict[str, list[tuple[float, float]]]:
+def _baseline(rev: str, where: Path) -> Path:
+    """The ``src`` of git revision ``rev``, exported to ``where`` (put first on PYTHONPATH for its runs)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
+    where.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    return where / "src"
+
+
+def bench(config: str, rounds: int, busy: bool, tmp: str, env: dict,
+          base_src: Path | None) -> dict[str, list[tuple[float, float]]]:
+    """Timed (wall, CPU) of each command, ``rounds`` interleaved rounds (the order rotates each round)."""
     out = str(Path(tmp) / "bench.h5")
-    cmds = {"run": [sys.executable, "-m", "nanomag", "run", config, "--out", out, "--force"],
-            "api": [sys.executable, "-c", API, config]}
-    for cmd in cmds.values():  # fill the numba cache (and the bytecode cache), untimed
-        _timed(cmd, env)
+    run = [sys.executable, "-m", "nanomag", "run", config, "--out", out, "--force"]
+    cmds = {"run": (run, env), "api": ([sys.executable, "-c", API, config], env)}
+    if base_src is not None:
+        cmds["base"] = (run, dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(base_src),
+                                                                                env.get("PYTHONPATH")]))))
+    for cmd, cmd_env in cmds.values():  # fill the numba cache (and the bytecode cache), untimed
+        _timed(cmd, cmd_env)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-    times: dict[str, list[tuple[float, float]]] = {"run": [], "api": []}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    names = list(cmds)
     try:
         for k in range(rounds):
-            for name in (("run", "api") if k % 2 == 0 else ("api", "run")):
-                times[name].append(_timed(cmds[name], env))
+            for name in names[k % len(names):] + names[:k % len(names)]:
+                times[name].append(_timed(*cmds[name]))
     finally:
         if hog is not None:
             hog.kill()
@@ -79,28 +97,36 @@ def bench(config: str, rounds: int, busy: bool, tmp: str, env: dict) -> dict[str
     return times
 
 
+def _row(config: str, busy: bool, times: dict, name: str) -> str:
+    wall = [t[0] for t in times[name]]
+    api = statistics.median(t[0] for t in times["api"])
+    cpu = statistics.median(t[1] for t in times[name]) / statistics.median(t[1] for t in times["api"])
+    label = f"{config}{' (baseline)' if name == 'base' else ''}"
+    return (f"{label:<39}{'busy' if busy else 'quiet':>6}{statistics.median(wall):8.2f}{api:8.2f}"
+            f"{statistics.median(wall) / api:7.2f}  {1.5 if busy else 1.2:>5}x{cpu:10.2f}  "
+            f"{' '.join(f'{t:.2f}' for t in wall)} | api {' '.join(f'{t[0]:.2f}' for t in times['api'])}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--config", action="append", help="config file (repeatable; default: the two switching runs)")
     ap.add_argument("--no-bytecode", action="store_true", help="compile every module from source in every process")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also time the run of this git revision (its src/ exported), in the same rounds")
     args = ap.parse_args(argv)
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores; "
           f"{args.rounds} interleaved rounds; median wall time of whole processes [s]; "
           f"{'no bytecode cache' if args.no_bytecode else 'bytecode cached'}")
-    print(f"{'config':<28}{'load':>6}{'run':>8}{'api':>8}{'ratio':>7}  {'target':>6}{'cpu ratio':>10}  run times")
+    print(f"{'config':<39}{'load':>6}{'run':>8}{'api':>8}{'ratio':>7}  {'target':>6}{'cpu ratio':>10}  run times")
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(None if args.no_bytecode else str(Path(tmp) / "pycache"))
+        base_src = _baseline(args.baseline, Path(tmp) / "baseline") if args.baseline else None
         for config in args.config or CONFIGS:
             for busy in (False, True):
-                times = bench(config, args.rounds, busy, tmp, env)
-                run, api = ([t[0] for t in times[k]] for k in ("run", "api"))
-                cpu = statistics.median(t[1] for t in times["run"]) / statistics.median(t[1] for t in times["api"])
-                ratio = statistics.median(run) / statistics.median(api)
-                target = 1.5 if busy else 1.2
-                print(f"{config:<28}{'busy' if busy else 'quiet':>6}{statistics.median(run):8.2f}"
-                      f"{statistics.median(api):8.2f}{ratio:7.2f}  {target:>5}x{cpu:10.2f}  "
-                      f"{' '.join(f'{t:.2f}' for t in run)} | api {' '.join(f'{t:.2f}' for t in api)}", flush=True)
+                times = bench(config, args.rounds, busy, tmp, env, base_src)
+                for name in ("run", "base") if base_src is not None else ("run",):
+                    print(_row(config, busy, times, name), flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

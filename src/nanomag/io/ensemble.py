@@ -322,14 +322,14 @@ class EnsembleFile:
             chunk, result, rank = items[0]
             self.write_chunk(chunk, result, rank=rank)
             items = items[1:]
-        n = self.cfg.run_spec.n_traj
-        rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
-        chunks = [(c, c + 1) for c, _, _ in items]
+        n, size = self.cfg.run_spec.n_traj, self.chunk_size
+        chunks = _runs(np.array([c for c, _, _ in items], dtype=np.int64))  # consecutive chunks joined
+        rows = [(lo * size, min(hi * size, n)) for lo, hi in chunks]
         for key, dset in self._data:
             _write_union(dset, rows, self._stored(key, np.concatenate([r[key] for _, r, _ in items])))
         for key, dset in self._chunk_sets:
-            shape = (1,) + dset.shape[1:]
-            _write_union(dset, chunks, np.concatenate([np.reshape(r[key], shape) for _, r, _ in items]))
+            values = np.asarray([r[key] for _, r, _ in items], dtype=dset.dtype)
+            _write_union(dset, chunks, values.reshape((len(items),) + dset.shape[1:]))
         _write_union(self._rank, chunks, np.array([k for _, _, k in items], dtype=np.int32))
         _write_union(self._done, chunks, np.ones(len(items), dtype=bool))  # last: a chunk marked done is complete
 
@@ -415,28 +415,25 @@ def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
 
 
-def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, disjoint row ranges with the touching ones joined: [(0, 9), (9, 18), (30, 39)] -> [(0, 18), (30, 39)]."""
-    out: list[tuple[int, int]] = []
-    for lo, hi in spans:
-        if out and out[-1][1] == lo:
-            out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return out
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted distinct indices as ranges of consecutive ones: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = indices[np.r_[0, breaks]]
+    ends = indices[np.r_[breaks - 1, indices.size - 1]] + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def _write_union(dset: h5py.Dataset, spans: list[tuple[int, int]], rows: np.ndarray) -> None:
     """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call.
 
-    Consecutive ranges (a serial run's batches) are joined first: HDF5 pays for every hyperslab OR-ed into a
-    selection, and a batch of consecutive chunks is one hyperslab.
+    HDF5 pays for every hyperslab OR-ed into a selection: a serial run's batch of consecutive chunks comes as
+    one range (:func:`_runs`).
     """
     rows = np.ascontiguousarray(rows, dtype=dset.dtype)
     fspace = dset.id.get_space()
     tail = (0,) * (rows.ndim - 1)
     op = h5py.h5s.SELECT_SET
-    for lo, hi in _merged(spans):
+    for lo, hi in spans:
         fspace.select_hyperslab((lo,) + tail, (hi - lo,) + rows.shape[1:], op=op)
         op = h5py.h5s.SELECT_OR
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)

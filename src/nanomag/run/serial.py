@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .blocks import Blocks
+from .blocks import Blocks, total_events
 from .report import Progress, RunSummary
 from .schedule import FLUSH_SECONDS, WRITE_BATCH
 from .signals import Interrupted, StopFlag
@@ -38,7 +38,7 @@ def run_serial(task, ens, *, quiet: bool, on_chunk, t0: float, stop: StopFlag) -
         tb = time.perf_counter()
         for finished in blocks.spans(task, ens, pending, lambda: stop.signum):
             busy += time.perf_counter() - tb
-            events += sum(int(result["n_events"].sum()) for _, result in finished)
+            events += total_events(result for _, result in finished)
             if not batch:
                 batch_start = time.perf_counter()
             batch.extend((c, result, 0) for c, result in finished)
