@@ -153,6 +153,7 @@ def _run_report(summary, cfg) -> list[str]:
     import h5py
 
     from ..io.kinds import run_kind
+    from ..run.preflight import LazyExact
 
     lines = [f"wrote {summary.path}: {summary.n_traj} trajectories ({summary.chunks_computed} chunks computed now) "
              f"on {summary.n_ranks} rank(s) in {summary.wall_time:.2f} s, "
@@ -163,18 +164,8 @@ def _run_report(summary, cfg) -> list[str]:
     big = cfg.device.grain is not None and summary.exact_mean is None and _n_states(cfg) > 2_000_000
     kind = run_kind(cfg.run.kind)
     with h5py.File(summary.path, "r") as h5:
-        lines += kind.report(h5[kind.group], cfg, summary, None if big else _LazyExact())
+        lines += kind.report(h5[kind.group], cfg, summary, None if big else LazyExact())
     return lines
-
-
-class _LazyExact:
-    """:mod:`nanomag.exact`, imported on first use: a run's report needs it only when its own check did not
-    compute the exact value (a run under a protocol, or censored trajectories)."""
-
-    def __getattr__(self, name: str):
-        from .. import exact
-
-        return getattr(exact, name)
 
 
 def _n_states(cfg) -> int:
