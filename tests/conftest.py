@@ -2,9 +2,7 @@
 
 import pytest
 
-from devices import equilibrium_device, switching_device  # noqa: F401  (re-exported for older imports)
-
-RUNS = __import__("pathlib").Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS, equilibrium_device, switching_device  # noqa: F401  (re-exported for older imports)
 
 
 @pytest.fixture(params=[1, -1], ids=["eta+1", "eta-1"])

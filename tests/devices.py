@@ -1,6 +1,29 @@
-"""Devices shared by the tests (import with `from devices import ...`)."""
+"""Devices shared by the tests (import with `from devices import ...`), and their configuration text."""
+
+from pathlib import Path
 
 import nanomag as nm
+from nanomag.model.text import device_toml
+
+#: The repository's example configurations.
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def config_text(dev, *, protocol=None, **run) -> str:
+    """``dev`` as configuration text (:func:`nanomag.model.text.device_toml`), then the ``[[protocol]]`` tables
+    of ``protocol`` and a ``[run]`` table of ``run`` (in order), when given."""
+    text = device_toml(dev)
+    if protocol is not None:
+        text += "\n" + protocol.to_toml().lstrip("\n")
+    if run:
+        text += "\n[run]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in run.items())
+    return text
 
 
 def switching_device(S0=50, eta=1, T=0.05, theta=None):

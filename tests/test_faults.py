@@ -37,7 +37,8 @@ from processes import clean_env, tagged_processes
 
 from nanomag.cli import main
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
 NANOMAG = [sys.executable, "-m", "nanomag.cli"]
 DATASETS = ("first_passage/times", "first_passage/censored", "first_passage/n_events", "chunks/event_counts",

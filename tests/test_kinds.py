@@ -2,7 +2,6 @@
 new kind is one entry (the CLI, run/ and io/ need no other change)."""
 
 import dataclasses
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,7 +14,8 @@ from nanomag.io.config import parse_config
 from nanomag.io.rare import RARE_KINDS
 from nanomag.run.tasks import RunSolver
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
+
 RUN_TABLES = {
     "first_passage": '[run]\nkind = "first_passage"\nstart_u = -0.8\ntarget_u = 0.8\nn_traj = 30\nseed = 4\n',
     "trajectories": '[run]\nkind = "trajectories"\nstart_u = -0.8\nt_final = 15.0\nn_times = 4\nn_traj = 30\n'

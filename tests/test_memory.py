@@ -8,7 +8,6 @@ grain), proves reachability on them, and frees nothing it still needs.
 import gc
 import tracemalloc
 import weakref
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +19,7 @@ from nanomag.markov.chain import FirstPassageProblem, start_index, target_mask
 from nanomag.markov.rates import RateBuilder, build
 from nanomag.model.multilevel import MultiLevelGrain
 
-from devices import one_way_grain, switching_device
-
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS, one_way_grain, switching_device
 
 
 def _multilevel(T=0.05):

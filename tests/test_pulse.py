@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
+from nanomag.model.text import device_toml
 
 from devices import rest_device, switching_device
 
@@ -78,28 +79,7 @@ def test_multilevel_grains_take_gate_and_bias():
         nm.Segment(1.0, eps=0.7).apply(two)
 
 
-CONFIG = """
-[grain]
-S0 = 20
-eta = 1
-kappa = 1.0
-h = -0.4
-eps = 0.0
-alpha = 0.01
-T = 0.05
-
-[[leads]]
-name = "left"
-mu = -3.0
-gamma_up = 7.2
-gamma_down = 2.4
-
-[[leads]]
-name = "right"
-mu = -3.0
-gamma_up = 2.4
-gamma_down = 7.2
-"""
+CONFIG = device_toml(rest_device(S0=20))  # both leads at mu = -3: the pulse raises mu[left]
 
 
 def test_protocol_tables_in_toml():

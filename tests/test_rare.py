@@ -16,6 +16,8 @@ import nanomag as nm
 from nanomag.rare import FluxSampler, switching_rate
 from nanomag.run.parallel import process_map
 
+from devices import config_text, rest_device
+
 
 def bistable(S0=10, barrier=10.0, h=0.0):
     """Two leads at the same chemical potential: an activated switch over the anisotropy barrier kappa S0.
@@ -160,35 +162,7 @@ def test_pilot_is_deterministic(cheap):
 
 # --------------------------------------------------------------------------- files, resume, command line
 
-CHEAP_TOML = """
-[grain]
-S0 = 10
-eta = 1
-kappa = 1.0
-h = 0.0
-eps = 0.0
-alpha = 0.01
-T = 1.0
-
-[[leads]]
-name = "left"
-mu = 0.0
-gamma_up = 3.0
-gamma_down = 1.0
-
-[[leads]]
-name = "right"
-mu = 0.0
-gamma_up = 1.0
-gamma_down = 3.0
-
-[run]
-kind = "first_passage"
-start_u = -0.8
-target_u = 0.8
-n_traj = 1
-seed = 5
-"""
+CHEAP_TOML = config_text(bistable(), kind="first_passage", start_u=-0.8, target_u=0.8, n_traj=1, seed=5)
 
 
 @pytest.fixture
@@ -323,30 +297,8 @@ run_rare(cfg, {str(out)!r}, spec=RareSpec(start_u=-0.8, target_u=0.8, seed=5, rt
 
 # --------------------------------------------------------------------------- write error rates (weighted ensemble)
 
-PULSE_TOML = CHEAP_TOML.split("[[leads]]")[0].replace("h = 0.0", "h = -0.4").replace("T = 1.0", "T = 0.05") + """
-[[leads]]
-name = "left"
-mu = -3.0
-gamma_up = 3.6
-gamma_down = 1.2
-
-[[leads]]
-name = "right"
-mu = -3.0
-gamma_up = 1.2
-gamma_down = 3.6
-
-[[protocol]]
-duration = 120.0
-mu = { left = 3.0 }
-
-[run]
-kind = "first_passage"
-start_u = -1.0
-target_u = 0.8
-n_traj = 1
-seed = 5
-"""
+PULSE_TOML = config_text(rest_device(S0=10), protocol=nm.Protocol([nm.Segment(120.0, mu={"left": 3.0})]),
+                         kind="first_passage", start_u=-1.0, target_u=0.8, n_traj=1, seed=5)
 FAST_WE = {"walkers": 8, "steps": 50}  # cheaper than the defaults; the tests need no more
 
 

@@ -37,7 +37,8 @@ import pytest
 import nanomag as nm
 from nanomag.cli import main
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
+
 MISSING = object()
 TRIED = {"refused": 0, "property": 0}  # counted for docs/reliability.md (printed by conftest's terminal summary)
 

@@ -18,7 +18,8 @@ from processes import clean_env, tagged_processes
 import nanomag as nm
 from nanomag.cli import main
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
+
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
 
 

@@ -1,7 +1,6 @@
 """A serial `nanomag run` plans its work for the one rank present: spans of consecutive chunks in one kernel
 call, split back into the file's chunks bit for bit, threads only where the work pays for them."""
 
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,7 +12,7 @@ from nanomag.io.config import parse_config
 from nanomag.kmc.engine import KMCSolver
 from nanomag.run import tasks
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
 
 FIRST_PASSAGE = '[run]\nkind = "first_passage"\nstart_u = -0.8\ntarget_u = 0.8\nn_traj = 40\nseed = 3\n'
 TRAJECTORIES = '[run]\nkind = "trajectories"\nstart_u = -0.8\nt_final = 20.0\nn_times = 5\nn_traj = 40\nseed = 3\n'

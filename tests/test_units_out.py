@@ -5,6 +5,7 @@ Every conversion is checked against a hand computation with CODATA values
 e ueV/hbar = 0.2434 nA for currents, and 1 ueV/e = 1 uV for voltages.
 """
 
+import json
 import warnings
 
 import h5py
@@ -17,7 +18,7 @@ from nanomag.cli import main
 from nanomag.errors import RegimeWarning
 from nanomag.model.labels import axis_label, from_output, output_unit, to_output
 
-from devices import switching_device
+from devices import config_text, switching_device
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("h5netcdf")
@@ -38,35 +39,14 @@ def physical(S0=20):
 
 
 def toml(tmp_path, *, units: bool, kind="first_passage", n_traj=40):
-    text = ('[units]\nenergy = "ueV"\n\n' if units else "") + """[grain]
-S0 = 20
-eta = 1
-kappa = 1.0
-h = -0.4
-eps = 0.0
-alpha = 0.01
-T = 0.05
-
-[[leads]]
-name = "left"
-mu = 3.0
-gamma_up = 7.2
-gamma_down = 2.4
-
-[[leads]]
-name = "right"
-mu = -3.0
-gamma_up = 2.4
-gamma_down = 7.2
-
-[run]
-"""
+    """The switching device at S0 = 20 as a config file, its numbers in ueV (``units``) or dimensionless."""
+    dev = physical() if units else switching_device(S0=20)
     if kind == "first_passage":
-        text += f'kind = "first_passage"\nstart_u = -0.8\ntarget_u = 0.8\nn_traj = {n_traj}\nseed = 3\n'
+        run = dict(kind=kind, start_u=-0.8, target_u=0.8, n_traj=n_traj, seed=3)
     else:
-        text += f'kind = "trajectories"\nstart_u = -0.8\nt_final = 60.0\nn_times = 5\nn_traj = {n_traj}\nseed = 3\n'
+        run = dict(kind=kind, start_u=-0.8, t_final=60.0, n_times=5, n_traj=n_traj, seed=3)
     path = tmp_path / f"{kind}_{'phys' if units else 'dimless'}.toml"
-    path.write_text(text)
+    path.write_text(config_text(dev, **run))
     return path
 
 
@@ -358,6 +338,62 @@ def test_spectroscopy_and_pulse_commands_name_their_units(tmp_path, capsys):
     assert payload["widths"][1] == pytest.approx(100 * NS_PER_UNIT, rel=1e-12)
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds["widths"].attrs["units"] == "ns" and float(ds["widths"][-1]) == pytest.approx(payload["widths"][1])
+
+
+def _pulse_rows(argv, capsys) -> list:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)["rows"]
+
+
+def test_pulse_heights_take_units_as_the_config_does(tmp_path, capsys):
+    """--heights LO HI N: LO and HI in the device's energy unit, or with a unit (meV, K for T, mT for h)."""
+    cfg = toml(tmp_path, units=True)  # energies in ueV
+    cfg.write_text(cfg.read_text().replace("mu = 3.0", "mu = -3.0")
+                   + '\n[[protocol]]\nduration = "30 ns"\nmu = { left = "3 ueV" }\n')
+    out = tmp_path / "wer.h5"
+    base = ["pulse", str(cfg), "--widths", "0", "100", "3", "--out", str(out), "--json", "--quiet", "--force"]
+    plain = _pulse_rows(base + ["--vary", "mu.left", "--heights", "2", "3", "2"], capsys)
+    united = _pulse_rows(base + ["--vary", "mu.left", "--heights", "2 ueV", "0.003meV", "2"], capsys)
+    assert [r["height"] for r in united] == pytest.approx([2.0, 3.0], rel=1e-12)
+    for a, b in zip(plain, united, strict=True):
+        assert b["wer_last"] == pytest.approx(a["wer_last"], rel=1e-12)
+    # T in kelvin: k_B T = 1 K x k_B (CODATA, by hand) in ueV
+    kelvin = _pulse_rows(base + ["--vary", "T", "--heights", "0.5 K", "1 K", "2"], capsys)
+    in_ueV = _pulse_rows(base + ["--vary", "T", "--heights", *(f"{t * constants.k / (1e-6 * constants.e)!r}"
+                                                              for t in (0.5, 1.0)), "2"], capsys)
+    for a, b in zip(kelvin, in_ueV, strict=True):
+        assert a["wer_last"] == pytest.approx(b["wer_last"], rel=1e-9)
+    # h as a field: h = g mu_B B at g = 2
+    mu_B = constants.physical_constants["Bohr magneton"][0]
+    tesla = _pulse_rows(base + ["--vary", "h", "--heights", "-5 mT", "-1 mT", "2"], capsys)
+    assert [r["height"] for r in tesla] == pytest.approx([2 * mu_B * b / (1e-6 * constants.e) for b in (-5e-3, -1e-3)],
+                                                         rel=1e-9)
+    # refused with one line naming the flag
+    dimless = toml(tmp_path, units=False)
+    dimless.write_text(dimless.read_text() + "\n[[protocol]]\nduration = 30.0\nmu = { left = 3.0 }\n")
+    for argv, words in (([str(dimless), "--vary", "mu.left", "--heights", "1meV", "2meV", "2"], "dimensionless"),
+                        ([str(cfg), "--vary", "alpha", "--heights", "1 meV", "2 meV", "2"], "alpha is dimensionless"),
+                        ([str(cfg), "--vary", "T", "--heights", "1 ns", "2 ns", "2"], "does not fit"),
+                        ([str(cfg), "--vary", "mu.left", "--heights", "1", "2", "2 ueV"], "N is a number")):
+        assert main(["pulse", *argv, "--out", str(tmp_path / "no.h5"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--heights" in err[0] and words in err[0], err
+    assert not (tmp_path / "no.h5").exists()
+
+
+def test_phase_text_names_its_units(tmp_path, capsys):
+    """With units: mu and h in the device's energy unit, T in K or mK; a dimensionless device as before."""
+    assert main(["phase", str(toml(tmp_path, units=True)), "--n-mu", "3", "--n-h", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    kelvin = 0.05e-6 * constants.e / constants.k  # k_B T = 0.05 ueV, by hand
+    assert f"at T = {kelvin * 1e3:.4g} mK " in lines[0]
+    assert lines[1].endswith("ueV") and lines[1].count("ueV") == 2
+    assert all(line.endswith("ueV") for line in lines[3:])
+    assert main(["phase", str(toml(tmp_path, units=True)), "--n-mu", "3", "--n-h", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["units"]["mu_range"] == "ueV"
+    assert main(["phase", str(toml(tmp_path, units=False)), "--n-mu", "3", "--n-h", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "at T = 0.05 (" in lines[0] and lines[1].endswith("]")
 
 
 def test_phase_figure_names_the_energy_unit():

@@ -6,7 +6,6 @@ uniformisation is the reference where it is affordable (S0 = 1e3, 3e3).
 
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ import nanomag as nm
 from nanomag import exact
 from nanomag.errors import ConfigError, SolverError
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
+from devices import RUNS
 
 
 def family(S0):

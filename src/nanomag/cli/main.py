@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import exact
 from ..errors import ConfigError
 from ..io.config import read_config
 from ..model.units import to_model_times
@@ -47,10 +46,10 @@ def _switching_pair(args, cfg) -> tuple[float, float]:
     run = cfg.run
     start = args.start_u if args.start_u is not None else (run.start_u if run else None)
     target = args.target_u if args.target_u is not None else (run.target_u if run else None)
-    for key, value in (("start_u", start), ("target_u", target)):
-        if value is None:
-            raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
-    return start, target
+    if start is None or target is None:
+        key = "start_u" if start is None else "target_u"
+        raise ConfigError(f"{cfg.path}: {key}: not given (set it in [run] or pass --{key.replace('_', '-')})")
+    return float(start), float(target)
 
 
 def _emit(args, payload: dict, lines: list[str]) -> None:
@@ -91,6 +90,8 @@ def time_value(text: str):
 
 
 def _cmd_exact(args) -> int:
+    from .. import exact
+
     cfg = read_config(args.config)
     dev = cfg.device
     check_states(dev.grain, what=f"{cfg.path}: the master equation", force=args.force_size)
@@ -98,13 +99,12 @@ def _cmd_exact(args) -> int:
         st = exact.stationary(dev)
         check_current_balance(cfg, st.currents)
         currents, c_unit = dev.units.readable(st.currents, "current")  # model units if dimensionless
+        by_lead = {lead.name: float(c) for lead, c in zip(dev.leads, currents, strict=True)}
         payload = {"n_states": int(st.probabilities.size), "mean_u": st.mean_u, "charge": st.charge,
-                   "currents": {lead.name: float(c) for lead, c in zip(dev.leads, currents, strict=True)},
-                   "units": {"currents": c_unit, "mean_u": "1", "charge": "e"}}
+                   "currents": by_lead, "units": {"currents": c_unit, "mean_u": "1", "charge": "e"}}
         lines = [f"stationary state of {cfg.path} ({payload['n_states']} states)",
                  f"  <u>      = {st.mean_u:+.10g}", f"  <charge> = {st.charge:.10g}"]
-        lines += [f"  I[{name}] = {c:+.10g} {c_unit}  (particle current into the grain)"
-                  for name, c in payload["currents"].items()]
+        lines += [f"  I[{name}] = {c:+.10g} {c_unit}  (particle current into the grain)" for name, c in by_lead.items()]
         _emit(args, payload, lines)
         return 0
     start_u, target_u = _switching_pair(args, cfg)
@@ -115,8 +115,9 @@ def _cmd_exact(args) -> int:
     m1, m2 = prob.moments(2)
     std = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
     (out_m1, out_std), t_unit = dev.units.readable([m1, std], "time", like=m1)  # model units if dimensionless
+    units = {"mfpt": t_unit, "std": t_unit}
     payload = {"start_u": start_u, "target_u": target_u, "n_states": prob.model.n_states,
-               "mfpt": float(out_m1), "std": float(out_std), "units": {"mfpt": t_unit, "std": t_unit}}
+               "mfpt": float(out_m1), "std": float(out_std), "units": units}
     lines = [f"first passage u: {start_u:+g} -> {target_u:+g} in {cfg.path} ({prob.model.n_states} states)",
              f"  mean switching time = {out_m1:.10g} {t_unit}", f"  standard deviation  = {out_std:.10g} {t_unit}"]
     if args.what == "fpt":
@@ -132,7 +133,7 @@ def _cmd_exact(args) -> int:
         fp = exact.first_passage_distribution(dev, start_u, target_u, times)
         payload.update(times=(times * scale).tolist(), survival=fp.survival.tolist(),
                        density=(fp.density / scale).tolist())
-        payload["units"].update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
+        units.update(times=t_unit, density=f"1/{t_unit}", t_max=t_unit)
         if out is not None:
             from ..io.distribution import write_distribution
 
@@ -152,6 +153,7 @@ def _run_report(summary, cfg) -> list[str]:
     import h5py
 
     from ..io.kinds import run_kind
+    from ..run.preflight import LazyExact
 
     lines = [f"wrote {summary.path}: {summary.n_traj} trajectories ({summary.chunks_computed} chunks computed now) "
              f"on {summary.n_ranks} rank(s) in {summary.wall_time:.2f} s, "
@@ -162,7 +164,7 @@ def _run_report(summary, cfg) -> list[str]:
     big = cfg.device.grain is not None and summary.exact_mean is None and _n_states(cfg) > 2_000_000
     kind = run_kind(cfg.run.kind)
     with h5py.File(summary.path, "r") as h5:
-        lines += kind.report(h5[kind.group], cfg, summary, None if big else exact)
+        lines += kind.report(h5[kind.group], cfg, summary, None if big else LazyExact())
     return lines
 
 
@@ -186,7 +188,7 @@ def _cmd_run(args) -> int:
     rank = comm.Get_rank() if comm is not None else 0
     summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
                            chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
-    if rank == 0:
+    if summary is not None:  # rank 0
         lines = _run_report(summary, cfg)
         if args.json:
             print(json.dumps({"path": summary.path, "n_traj": summary.n_traj, "n_ranks": summary.n_ranks,
@@ -261,7 +263,9 @@ def _cmd_spectroscopy(args) -> int:
     check_time(f"the maps ({args.vg[2]:g} x {args.vbias[2]:g} points of {n_states} states)",
                n_points * (2e-3 + 3e-6 * n_states), workers=workers, force=args.force_size)
     if cfg.device.n_leads >= 2:
-        check_current_balance(cfg, exact.stationary(cfg.device).currents)
+        from ..exact import stationary
+
+        check_current_balance(cfg, stationary(cfg.device).currents)
     vg = np.linspace(args.vg[0], args.vg[1], int(args.vg[2]))
     vbias = np.linspace(args.vbias[0], args.vbias[1], int(args.vbias[2]))
     if comm is not None:
@@ -293,7 +297,13 @@ def _cmd_spectroscopy(args) -> int:
     return 0
 
 
-def build_parser() -> ArgumentParser:
+#: The subcommands defined in their own modules (imported only when the parser needs them).
+MODULE_COMMANDS = ("noise", "phase", "pulse", "rare", "warm")
+
+
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """The ``nanomag`` parser, every subcommand; or, given the ``command`` about to run (one defined in this
+    module), without the subcommands of :data:`MODULE_COMMANDS`, whose modules are then not imported."""
     parser = ArgumentParser(prog="nanomag", description="Spin-transfer torque in magnetic nanograins.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
@@ -349,6 +359,8 @@ def build_parser() -> ArgumentParser:
     add_job_flags(p)
     add_force_flags(p)
     p.set_defaults(func=_cmd_spectroscopy)
+    if command is not None and command in sub.choices:
+        return parser
 
     from .noise import add_noise_command
     from .phase import add_phase_command
@@ -422,7 +434,8 @@ def _cmd_rare(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a one-line argparse error (2)

@@ -21,16 +21,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..io.config import parse_config, read_config
 from ..io.kinds import RUN_KINDS, run_kind
-from ..io.noise import NoiseData, write_noise
 from ..model.labels import OUTPUT_NAMES, output_unit, parameter_kind
 from ..run.budget import check_states, check_time
 from .common import add_force_flags, add_job_flags, figure_output, finite_float, output, write_result
+
+if TYPE_CHECKING:
+    from ..io.noise import NoiseData
 
 __all__ = ["add_noise_command", "run_noise", "output_units", "SWEEP_CHOICES", "KMC_DEFAULTS"]
 
@@ -198,6 +201,8 @@ def run_noise(args, *, get_comm, process_map, run_ensemble) -> int:
             _kmc_part(data, kmc_out, lead, units)
     if rank != 0:
         return 0
+    from ..io.noise import write_noise
+
     write_result(out, lambda tmp: write_noise(tmp, data))
     if plot is not None:
         from ..viz.noise import plot_noise
@@ -209,6 +214,7 @@ def run_noise(args, *, get_comm, process_map, run_ensemble) -> int:
 
 def _exact_part(dev, cfg, tele, freqs, lead, threshold, units) -> NoiseData:
     from .. import exact
+    from ..io.noise import NoiseData
 
     t_scale, t_unit = units["time"]
     f_scale, f_unit = units["frequency"]

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io.config import read_config
 from ..io.outputs import FIGURE_SUFFIXES, check_output
+from ..model.labels import output_unit, to_output
 from ..run.budget import check_memory, check_time
 from .common import add_force_flags, figure_output, finite_float, output, write_result
 
@@ -61,6 +62,14 @@ def _outputs(args) -> tuple[Path | None, Path | None]:
     return data, out
 
 
+def _temperature(dev) -> str:
+    """The grain's temperature for the summary: in K (or mK) for a device with units, else the model number."""
+    if not dev.units.is_physical:
+        return f"{dev.grain.T:g}"
+    value, unit = to_output(dev.grain.T, dev, "temperature")
+    return f"{value:.4g} {unit}"
+
+
 def _cmd_phase(args) -> int:
     from .. import phase  # here, not at import: building the parser of every command must stay cheap
 
@@ -89,13 +98,16 @@ def _cmd_phase(args) -> int:
     elapsed = time.perf_counter() - t0
     own = phase.phase_of_device(dev) if math.isfinite(mu0) else None
     fractions = diag.fractions()
+    e_unit = output_unit(dev, "energy")[1]  # mu, h and T are in the device's energy unit (k_B = 1)
     payload = {
         "config": cfg.path, "device_phase": own, "device_mu": dev.leads[0].mu, "device_h": g.h, "T": g.T,
         "mu_range": [mu_lo, mu_hi], "h_range": [h_lo, h_hi], "n_mu": args.n_mu, "n_h": args.n_h,
         "fractions": fractions, "extents": {lab: diag.extent(lab) for lab in fractions},
         "seconds": elapsed, "png": str(out) if out is not None else None,
         "out": str(data) if data is not None else None,
+        "units": {key: e_unit for key in ("device_mu", "device_h", "T", "mu_range", "h_range", "extents")},
     }
+    temperature = _temperature(dev)
     if data is not None:
         from ..io.phase import write_phase_diagram
 
@@ -104,20 +116,21 @@ def _cmd_phase(args) -> int:
         from ..viz.phase import device_figure
 
         marker = (dev.leads[0].mu, g.h) if own is not None else None
-        title = f"{cfg.path}: stable fixed points of Eq. 24b at T = {g.T:g}"
+        title = f"{cfg.path}: stable fixed points of Eq. 24b at T = {temperature}"
         write_result(out, lambda tmp: device_figure(diag, tmp, marker=marker, title=title, units=dev))
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
-    lines = [f"phase diagram of {cfg.path} at T = {g.T:g} ({args.n_mu} x {args.n_h} points, {elapsed:.2f} s)",
-             f"  mu[{dev.leads[0].name}] in [{mu_lo:g}, {mu_hi:g}],  h in [{h_lo:g}, {h_hi:g}]"]
+    u = f" {e_unit}" if dev.units.is_physical else ""  # a dimensionless device: model numbers, as before
+    lines = [f"phase diagram of {cfg.path} at T = {temperature} ({args.n_mu} x {args.n_h} points, {elapsed:.2f} s)",
+             f"  mu[{dev.leads[0].name}] in [{mu_lo:g}, {mu_hi:g}]{u},  h in [{h_lo:g}, {h_hi:g}]{u}"]
     if own is not None:
-        lines.append(f"  the device itself (mu = {dev.leads[0].mu:g}, h = {g.h:g}): {own}")
+        lines.append(f"  the device itself (mu = {dev.leads[0].mu:g}{u}, h = {g.h:g}{u}): {own}")
     for lab in phase.PHASE_LABELS + tuple(sorted(set(fractions) - set(phase.PHASE_LABELS))):
         if lab in fractions:
             e = payload["extents"][lab]
-            lines.append(f"  {lab:<11s} {100 * fractions[lab]:6.2f} %   mu in [{e['x_min']:.4g}, {e['x_max']:.4g}],"
-                         f" h in [{e['y_min']:.4g}, {e['y_max']:.4g}]")
+            lines.append(f"  {lab:<11s} {100 * fractions[lab]:6.2f} %   mu in [{e['x_min']:.4g}, {e['x_max']:.4g}]{u},"
+                         f" h in [{e['y_min']:.4g}, {e['y_max']:.4g}]{u}")
     for path in (data, out):
         if path is not None:
             lines.append(f"  wrote {path}")

@@ -16,6 +16,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,14 +47,43 @@ NONZEROS_PER_STATE = 5
 MAX_GRID = 10**8
 
 
-def _width(text: str):
-    """A finite number, or a 'number unit' string such as '10ns' (converted once the device is known)."""
+def _with_unit(text: str):
+    """A finite number, or a 'number unit' string such as '10ns' or '2 meV' (converted once the device is
+    known)."""
     try:
         return finite_float(text)
     except argparse.ArgumentTypeError:
-        if any(c.isalpha() for c in text) and text.strip()[:1] in "0123456789.+":
+        if any(c.isalpha() for c in text) and text.strip()[:1] in "0123456789.+-":
             return text
         raise
+
+
+def _in_model_units(name: str, trio, convert) -> list:
+    """``LO HI N`` with ``LO`` and ``HI`` in model units (``convert(key, text)`` converts a 'number unit'
+    string); ``N`` must be a plain number."""
+    lo, hi, n = trio
+    if isinstance(n, str):
+        raise ConfigError(f"--{name}: N is a number of points, without a unit; got {n!r}")
+    return [float(convert(f"--{name}", v)) if isinstance(v, str) else v for v in (lo, hi)] + [n]
+
+
+def _height_kind(parameter: str) -> str:
+    """The kind of unit a value of the pulse parameter may carry: h is a field or an energy (h = g mu_B B)."""
+    return "field" if parameter == "h" else parameter_kind(parameter)
+
+
+def _heights(cfg, args) -> np.ndarray:
+    """The ``--heights`` grid in the device's model units; LO and HI may carry a unit, like the config's values."""
+    from ..model.units import to_model
+
+    dev, kind = cfg.device, _height_kind(args.vary)
+
+    def convert(key: str, text: str) -> float:
+        if kind == "dimensionless":
+            raise ConfigError(f"{key}: {args.vary} is dimensionless; give plain numbers, got {text!r}")
+        return to_model("", key, text, kind, dev.units, g=getattr(dev.grain, "g", 2.0))
+
+    return _grid("heights", _in_model_units("heights", args.heights, convert))
 
 
 def _grid(name: str, values) -> np.ndarray:
@@ -76,6 +106,7 @@ def run_pulse(args, *, get_comm, mpi_map, process_map) -> int:
     cfg = read_config(args.config)
     dev, protocol = cfg.device, cfg.protocol
     start_u, target_u, widths, heights = _pulse_inputs(cfg, args)
+    assert protocol is not None  # _pulse_inputs refused a config without [[protocol]]
     check_workers(args)
     out = output(args.out if args.out is not None else f"{Path(args.config).stem}_wer.h5", args)
     plot = figure_output(args.plot, args, "--plot") if args.plot else None
@@ -132,12 +163,11 @@ def _pulse_inputs(cfg, args):
     if args.widths is not None:  # LO and HI may carry a unit ("10 ns"); plain numbers are in hbar/energy
         from ..model.units import to_model_times
 
-        args.widths = [float(to_model_times("--widths", w, dev.units)) if isinstance(w, str) else w
-                       for w in args.widths]
+        args.widths = _in_model_units("widths", args.widths, lambda key, w: to_model_times(key, w, dev.units))
     widths = _grid("widths", args.widths if args.widths is not None else (0.0, 2 * pulse.duration, 101))
     if widths[0] < 0:
         raise ConfigError(f"--widths: widths must be >= 0, got {widths[0]:g}")
-    heights = _grid("heights", args.heights) if args.heights is not None else None
+    heights = _heights(cfg, args) if args.heights is not None else None
     return start_u, target_u, widths, heights
 
 
@@ -185,7 +215,7 @@ def _report(cfg, args, result, files, us, n_states, widths, heights) -> None:
                        else (1.0, ""))
     at = {lv: result.width_at(lv) * w_scale for lv in levels}
     slope = result.tail_slope() / w_scale
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, h in enumerate(result.heights * h_scale):
         rows.append({"height": None if math.isnan(h) else float(h), "wer_last": float(result.wer[i, -1]),
                      "switching_last": float(result.switching[i, -1]),
@@ -222,9 +252,10 @@ def add_pulse_command(subparsers, func) -> None:
     p.add_argument("config", help="TOML configuration file with [[protocol]] tables")
     p.add_argument("--vary", default=None, metavar="PARAM",
                    help="the pulse height: mu.LEAD (e.g. mu.left), h, T, eps, vg, kappa or alpha")
-    p.add_argument("--heights", type=finite_float, nargs=3, metavar=("LO", "HI", "N"), default=None,
-                   help="values of --vary (default: the protocol's own, one row)")
-    p.add_argument("--widths", type=_width, nargs=3, metavar=("LO", "HI", "N"), default=None,
+    p.add_argument("--heights", type=_with_unit, nargs=3, metavar=("LO", "HI", "N"), default=None,
+                   help="values of --vary, in the device's energy unit or with a unit as in the config ('1meV "
+                        "3meV 11', h also '5mT', T also '4K') (default: the protocol's own, one row)")
+    p.add_argument("--widths", type=_with_unit, nargs=3, metavar=("LO", "HI", "N"), default=None,
                    help="pulse widths, in hbar/energy or with a unit ('0 10ns 101') (default: 0 to twice the "
                         "segment's duration, 101 points)")
     p.add_argument("--segment", type=int, default=0, help="index of the pulse segment in [[protocol]] (default 0)")

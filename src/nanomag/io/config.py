@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..model.device import Device, Grain, Lead
-from ..model.multilevel import MultiLevelGrain
+from ..model.multilevel import Level, MultiLevelGrain
 from ..model.protocol import SEGMENT_PARAMETERS, Protocol, Segment
 from ..model.text import device_toml
 from ..model.units import DEFAULT_ENERGY, UnitSystem, to_model
@@ -168,7 +168,7 @@ _MATERIAL_EXAMPLES = {"Ms": "1.4e6 A/m", "K": "4.5e5 J/m^3", "barrier": "30 meV"
                       "diameter": "3 nm", "thickness": "1 nm"}
 
 
-def _parse_material(table, units: UnitSystem) -> Grain:
+def _parse_material(table, units: UnitSystem | None) -> Grain:
     """A ``[grain]`` table with a ``[grain.material]`` table: S0 and kappa from the material."""
     material = table["material"]
     _check_keys("[grain.material]", material, _MATERIAL_KEYS, ("Ms",))
@@ -221,15 +221,15 @@ def _parse_multilevel(table, units: UnitSystem | None) -> MultiLevelGrain:
     levels = table["levels"]
     if not isinstance(levels, list) or not levels:
         raise ConfigError("[grain] levels: expected a non-empty array of tables { eps = ..., n = ... }")
-    parsed = []
+    parsed: list[Level] = []
     for i, level in enumerate(levels):
         where = f"[grain] levels[{i}]"
         _check_keys(where, level, _LEVEL_KEYS, ("eps", "n"))
         n = _typed(where, "n", level["n"], int)
         if n not in (0, 1, 2):
             raise ConfigError(f"{where} n: ground-state occupation must be 0, 1 or 2, got {n}")
-        parsed.append((_typed(where, "eps", level["eps"], float), n,
-                       _typed(where, "coupling", level.get("coupling", 1.0), float)))
+        parsed.append(Level(_typed(where, "eps", level["eps"], float), n,
+                            _typed(where, "coupling", level.get("coupling", 1.0), float)))
     charges = table.get("charges", [0, 1])
     if not isinstance(charges, list) or not charges:
         raise ConfigError("[grain] charges: expected a non-empty array of integers")

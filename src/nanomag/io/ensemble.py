@@ -53,6 +53,7 @@ import json
 import math
 import os
 import platform
+import sys
 from dataclasses import asdict
 
 import h5py
@@ -72,13 +73,18 @@ UNITS = {"energy": "any one unit (kappa = 1 in most examples)", "time": "hbar/en
          "current": "e * energy / hbar", "temperature": "energy (k_B = 1)"}
 
 
-def _versions() -> dict:
+def _versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on (``__version__`` of those already imported: the
+    package metadata costs ~10 ms to read)."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
-    for pkg in ("nanomag", "numpy", "scipy", "numba", "h5py", "mpi4py"):
+    from .._version import VERSION
+
+    out = {"python": platform.python_version(), "nanomag": VERSION}
+    for pkg in ("numpy", "scipy", "numba", "h5py", "mpi4py"):
+        version = getattr(sys.modules.get(pkg), "__version__", None)
         try:
-            out[pkg] = md.version(pkg)
+            out[pkg] = str(version) if version is not None else md.version(pkg)
         except md.PackageNotFoundError:
             pass
     return out
@@ -111,11 +117,11 @@ class EnsembleFile:
         self.h5 = h5
         self.cfg = cfg
         self.chunk_size = chunk_size
-        self.n_chunks = math.ceil(cfg.run.n_traj / chunk_size)
+        self.n_chunks = math.ceil(cfg.run_spec.n_traj / chunk_size)
         self.lock = lock  # released by close()
         self.path = str(h5.filename)
         self.time_scale = time_unit(cfg)[1]  # model times -> the stored unit
-        self._time_powers = {d.name: time_power(d.units) for d in run_kind(cfg.run.kind).datasets
+        self._time_powers = {d.name: time_power(d.units) for d in run_kind(cfg.run_spec.kind).datasets
                              if time_power(d.units)}
 
     # ------------------------------------------------------------------ create / resume
@@ -132,8 +138,7 @@ class EnsembleFile:
 
         path = Path(path)
         own_lock = lock is None
-        if own_lock:
-            lock = RunLock(path).acquire("--out")
+        held = RunLock(path).acquire("--out") if lock is None else lock
         partial = path.with_name(path.name + ".partial")
         try:
             cls._write_new(partial, cfg, chunk_size, times, extra_attrs)
@@ -142,14 +147,14 @@ class EnsembleFile:
         except WRITE_ERRORS as exc:  # h5py reports a failed write as OSError, ValueError or RuntimeError
             _remove(partial)
             if own_lock:
-                lock.release()
+                held.release()
             raise ConfigError(f"--out: cannot create {path}: {describe_os_error(exc)}") from None
         except BaseException:
             _remove(partial)
             if own_lock:
-                lock.release()
+                held.release()
             raise
-        return cls(h5, cfg, chunk_size, lock=lock)
+        return cls(h5, cfg, chunk_size, lock=held)
 
     @staticmethod
     def _write_new(path, cfg: Config, chunk_size: int, times, extra_attrs) -> None:
@@ -181,10 +186,9 @@ class EnsembleFile:
             for k, v in (extra_attrs or {}).items():
                 a[k] = v
 
-            def dataset(name, shape, dtype, fill, units=None):
-                dcpl_chunks = (min(shape[0], max(1, chunk_size)),) + tuple(shape[1:])
-                d = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=dcpl_chunks, fillvalue=fill,
-                                      dcpl=_early_allocation())
+            def dataset(name, shape, dtype, fill, units=None, rows_per_chunk=chunk_size):
+                d = h5.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=_early_allocation(),
+                                      chunks=_storage_chunks(shape, dtype, rows_per_chunk))
                 if units:
                     d.attrs["units"] = units
                 return d
@@ -205,11 +209,11 @@ class EnsembleFile:
                         stored_units(d.units, unit))
             for key, value in kind.group_attrs(cfg).items():
                 h5[g].attrs[key] = value
-            dataset("chunks/done", (n_chunks,), "?", False)
-            dataset("chunks/event_counts", (n_chunks, model.n_events), "i8", 0).attrs["names"] = json.dumps(
-                model.event_names)
-            dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s")
-            dataset("chunks/rank", (n_chunks,), "i4", -1)
+            dataset("chunks/done", (n_chunks,), "?", False, rows_per_chunk=1)
+            dataset("chunks/event_counts", (n_chunks, model.n_events), "i8", 0,
+                    rows_per_chunk=1).attrs["names"] = json.dumps(model.event_names)
+            dataset("chunks/wall_time", (n_chunks,), "f8", np.nan, "s", rows_per_chunk=1)
+            dataset("chunks/rank", (n_chunks,), "i4", -1, rows_per_chunk=1)
             _name_dimensions(h5, cfg, model.event_names)
             h5.flush()
         finally:
@@ -234,7 +238,7 @@ class EnsembleFile:
         except OSError as exc:
             raise ConfigError(f"--resume: {path} is not a readable HDF5 file ({describe_os_error(exc)}); "
                               f"move it away or use --force to overwrite it") from None
-        for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run.seed, "seed")):
+        for key, mine, label in (("config_toml", cfg.text, "config"), ("seed", cfg.run_spec.seed, "seed")):
             if key not in attrs:
                 raise ConfigError(f"--resume: {path} is not a nanomag ensemble file (no {key}); refusing to touch it")
             theirs = attrs[key]
@@ -246,10 +250,10 @@ class EnsembleFile:
                 raise ConfigError(f"--resume: {path} was written by another run ({what}); refusing to touch it")
         kind = attrs.get("kind")
         kind = kind.decode() if isinstance(kind, bytes) else kind
-        mine = cfg.run.kind if cfg.run is not None else None
-        if "method" in attrs or (kind is not None and kind != mine):
+        own_kind = cfg.run_spec.kind
+        if "method" in attrs or (kind is not None and kind != own_kind):
             # issue 20 case 1: a rare-event result (or another kind of run) shares the config text and seed
-            raise ConfigError(f"--resume: {path} holds a {kind} result, not a {mine} ensemble; "
+            raise ConfigError(f"--resume: {path} holds a {kind} result, not a {own_kind} ensemble; "
                               f"refusing to touch it (give another --out)")
         if not complete or "chunk_size" not in attrs or attrs.get("status") == "creating":
             return "incomplete"
@@ -259,8 +263,7 @@ class EnsembleFile:
     def resume(cls, path, cfg: Config, *, lock: RunLock | None = None) -> EnsembleFile:
         """Reopen a file to finish it; refuse (untouched) if it belongs to another config or seed."""
         own_lock = lock is None
-        if own_lock:
-            lock = RunLock(path).acquire("--resume")
+        held = RunLock(path).acquire("--resume") if lock is None else lock
         try:
             if cls.inspect(path, cfg) != "resumable":
                 raise ConfigError(f"--resume: {path} was never completely created; run again with --resume "
@@ -275,9 +278,9 @@ class EnsembleFile:
                 raise ConfigError(f"--resume: cannot open {path} for writing: {describe_os_error(exc)}") from None
         except BaseException:
             if own_lock:
-                lock.release()
+                held.release()
             raise
-        return cls(h5, cfg, chunk_size, lock=lock)
+        return cls(h5, cfg, chunk_size, lock=held)
 
     # ------------------------------------------------------------------ chunks
     def pending_chunks(self) -> list[int]:
@@ -285,9 +288,9 @@ class EnsembleFile:
 
     def write_chunk(self, chunk: int, result: dict, rank: int = 0) -> None:
         """Write one chunk's arrays, then mark it done (uncached writes: program order is file order)."""
-        lo, hi = chunk_bounds(self.cfg.run.n_traj, self.chunk_size, chunk)
+        lo, hi = chunk_bounds(self.cfg.run_spec.n_traj, self.chunk_size, chunk)
         if not hasattr(self, "_data"):
-            kind = run_kind(self.cfg.run.kind)
+            kind = run_kind(self.cfg.run_spec.kind)
             self._data = [(k, self.h5[f"{kind.group}/{k}"]) for k in kind.keys]
             self._chunk_sets = [(k, self.h5[f"chunks/{k}"]) for k in ("event_counts", "wall_time")]
             self._rank, self._done = self.h5["chunks/rank"], self.h5["chunks/done"]
@@ -316,16 +319,17 @@ class EnsembleFile:
             return
         items = sorted(items, key=lambda it: it[0])
         if not hasattr(self, "_data"):  # write_chunk looks the datasets up on its first call
-            self.write_chunk(*items[0][:2], rank=items[0][2])
+            chunk, result, rank = items[0]
+            self.write_chunk(chunk, result, rank=rank)
             items = items[1:]
-        n = self.cfg.run.n_traj
-        rows = [chunk_bounds(n, self.chunk_size, c) for c, _, _ in items]
-        chunks = [(c, c + 1) for c, _, _ in items]
+        n, size = self.cfg.run_spec.n_traj, self.chunk_size
+        chunks = _runs(np.array([c for c, _, _ in items], dtype=np.int64))  # consecutive chunks joined
+        rows = [(lo * size, min(hi * size, n)) for lo, hi in chunks]
         for key, dset in self._data:
             _write_union(dset, rows, self._stored(key, np.concatenate([r[key] for _, r, _ in items])))
         for key, dset in self._chunk_sets:
-            shape = (1,) + dset.shape[1:]
-            _write_union(dset, chunks, np.concatenate([np.reshape(r[key], shape) for _, r, _ in items]))
+            values = np.asarray([r[key] for _, r, _ in items], dtype=dset.dtype)
+            _write_union(dset, chunks, values.reshape((len(items),) + dset.shape[1:]))
         _write_union(self._rank, chunks, np.array([k for _, _, k in items], dtype=np.int32))
         _write_union(self._done, chunks, np.ones(len(items), dtype=bool))  # last: a chunk marked done is complete
 
@@ -355,9 +359,9 @@ def _name_dimensions(h5: h5py.File, cfg: Config, event_names: list) -> None:
 
     for key in ("wall_time", "rank_busy_time", "write_time"):  # root attributes written when the run ends
         h5.attrs[f"{key}_units"] = "s"
-    kind = run_kind(cfg.run.kind)
+    kind = run_kind(cfg.run_spec.kind)
     g = h5[kind.group]
-    dims = {"trajectory": dimension(g, "trajectory", cfg.run.n_traj)}
+    dims = {"trajectory": dimension(g, "trajectory", cfg.run_spec.n_traj)}
     if "times" in g and "times" not in kind.keys:  # the recording times: a coordinate
         dims["time"] = coordinate(g["times"], None, "recording time")
     if any("lead" in d.axes for d in kind.datasets):
@@ -411,8 +415,20 @@ def _write_rows(dset: h5py.Dataset, first: int, rows: np.ndarray) -> None:
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
 
 
-def _write_union(dset: h5py.Dataset, spans: list, rows: np.ndarray) -> None:
-    """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call."""
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted distinct indices as ranges of consecutive ones: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = indices[np.r_[0, breaks]]
+    ends = indices[np.r_[breaks - 1, indices.size - 1]] + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _write_union(dset: h5py.Dataset, spans: list[tuple[int, int]], rows: np.ndarray) -> None:
+    """Write ``rows`` into the union of the row ranges ``spans`` ([(lo, hi), ...], sorted, disjoint) in one call.
+
+    HDF5 pays for every hyperslab OR-ed into a selection: a serial run's batch of consecutive chunks comes as
+    one range (:func:`_runs`).
+    """
     rows = np.ascontiguousarray(rows, dtype=dset.dtype)
     fspace = dset.id.get_space()
     tail = (0,) * (rows.ndim - 1)
@@ -421,6 +437,22 @@ def _write_union(dset: h5py.Dataset, spans: list, rows: np.ndarray) -> None:
         fspace.select_hyperslab((lo,) + tail, (hi - lo,) + rows.shape[1:], op=op)
         op = h5py.h5s.SELECT_OR
     dset.id.write(h5py.h5s.create_simple(rows.shape), fspace, rows)
+
+
+#: Bytes of an HDF5 storage chunk (about): a write costs one system call per storage chunk it touches.
+STORAGE_CHUNK_BYTES = 1 << 16
+
+
+def _storage_chunks(shape: tuple, dtype, rows_per_chunk: int) -> tuple[int, ...]:
+    """HDF5 chunk shape of a dataset of ``shape``: whole rows, a multiple of ``rows_per_chunk`` (a run chunk's
+    rows: a run chunk never straddles two storage chunks), about :data:`STORAGE_CHUNK_BYTES`.
+
+    Not contiguous storage: HDF5 keeps contiguous writes in its sieve buffer, out of program order.
+    """
+    row_bytes = max(1, np.dtype(dtype).itemsize * math.prod(shape[1:]))
+    per = max(1, rows_per_chunk)
+    rows = per * max(1, STORAGE_CHUNK_BYTES // (per * row_bytes))
+    return (max(1, min(shape[0], rows)),) + tuple(shape[1:])
 
 
 def _early_allocation():
@@ -473,7 +505,7 @@ def read_ensemble(path, *, partial: bool = False):
             raise ConfigError(f"{path}: not a nanomag ensemble file")
         text = attrs["config_toml"]
         cfg = parse_config(text.decode() if isinstance(text, bytes) else text, str(attrs.get("config_path", path)))
-        run, chunk_size = cfg.run, int(attrs["chunk_size"])
+        run, chunk_size = cfg.run_spec, int(attrs["chunk_size"])
         done = h5["chunks/done"][...]
         n_done = int(np.argmin(done)) if not done.all() else done.size
         if n_done < done.size and not partial:

@@ -46,6 +46,7 @@ from ..errors import ConfigError, NanomagError
 __all__ = ["Dataset", "RunKind", "RUN_KINDS", "run_kind", "record_times", "time_unit", "TIME", "TIME2", "PER_TIME",
            "time_power", "stored_units", "telegraph_settings", "MAX_DWELLS"]
 
+
 #: The ``units`` of a dataset that holds times: stored in the file's time unit (:func:`time_unit`).
 TIME = "<time>"
 #: ... that holds squared times (the mean square of periodograms of u): the file's time unit squared.

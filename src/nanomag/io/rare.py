@@ -214,8 +214,8 @@ class RareSpec:
 
     def settings(self) -> dict:
         """The settings of the run; a resume must share :meth:`fixed` ones and may change rtol and max_events."""
-        out = {"min_replicas": self.min_replicas, "confidence": self.confidence, "rtol": self.rtol,
-               "max_events": self.max_events}
+        out: dict[str, Any] = {"min_replicas": self.min_replicas, "confidence": self.confidence,
+                               "rtol": self.rtol, "max_events": self.max_events}
         for key in rare_kind(self.kind).settings:
             value = getattr(self, key)
             out[key] = list(value) if isinstance(value, tuple) else value
@@ -242,7 +242,7 @@ def rare_spec(cfg: Config, *, rtol: float | None = None, max_events: float | Non
     if not 0 <= run.seed < 2**63:  # stored as a 64-bit integer in the file
         raise ConfigError(f"{cfg.path}: [run] seed: nanomag rare needs 0 <= seed < 2**63, got {run.seed}")
     with_protocol = cfg.protocol is not None
-    kw = {"kind": next(k.name for k in RARE_KINDS.values() if k.with_protocol == with_protocol)}
+    kw: dict[str, Any] = {"kind": next(k.name for k in RARE_KINDS.values() if k.with_protocol == with_protocol)}
     if rtol is not None:
         if not (isinstance(rtol, (int, float)) and rtol > 0 and math.isfinite(rtol)):
             raise ConfigError(f"--rtol: must be a positive number, got {rtol!r}")
@@ -304,7 +304,7 @@ def _units(dev, kind: RareKind) -> dict:
     units = dev.units
     ffs = bool(kind.stage_keys)  # forward flux sampling: its estimate is a time, the weighted ensemble's a probability
     time, energy = units.name("time"), units.energy or "energy"
-    out = dict(UNITS) if not units.is_physical else {
+    out: dict[str, Any] = dict(UNITS) if not units.is_physical else {
         "energy": energy, "time": f"{time} = {units.factor('time'):.10g} s",
         "rate": f"{units.name('rate')} = {units.factor('rate'):.10g} /s", "temperature": f"{energy} (k_B = 1)"}
     per = {"wall_time": "s", "stderr": time if ffs else "1", "ci_low": time if ffs else "1",
@@ -385,7 +385,7 @@ def read_rare_state(path) -> RareState:
         raise ConfigError(f"{path}: cannot read it as HDF5 ({exc})") from None
     with h5:
         attrs = {k: _text(v) for k, v in h5.attrs.items()}
-        kind = RARE_KINDS.get(attrs.get("kind"))
+        kind = RARE_KINDS.get(str(attrs.get("kind")))
         if kind is None or "replicas" not in h5 or (kind.stage_keys and "pilot" not in h5):
             raise ConfigError(f"{path}: not a nanomag rare-event file")
         settings = json.loads(attrs["settings"])
@@ -422,8 +422,8 @@ def read_rare(path) -> SwitchingRate | SampledWER:
     cfg = parse_config(state.attrs["config_toml"], state.attrs.get("config_path", str(path)))
     s = state.settings
     a = state.attrs
-    spec = RareSpec(start_u=a["start_u"], target_u=a["target_u"], seed=a["seed"], kind=a["kind"],
-                    **{k: (tuple(v) if k == "interfaces" and v is not None else v) for k, v in s.items()})
+    settings: dict[str, Any] = {k: (tuple(v) if k == "interfaces" and v is not None else v) for k, v in s.items()}
+    spec = RareSpec(start_u=a["start_u"], target_u=a["target_u"], seed=a["seed"], kind=a["kind"], **settings)
     sampler = make_sampler(cfg, spec, pilot=state.pilot)
     n_first, n_total = int(a["n_first"]), int(a["n_replicas"])
     first = [r for r in state.results if r.replica < n_first]

@@ -38,7 +38,7 @@ _KIND = "wer_map"
 def _readable(result: WERMap) -> dict:
     """``{dataset: (values, units)}`` of ``result`` as stored: widths in a readable time unit, heights in the
     unit of the varied parameter (:func:`nanomag.model.labels.parameter_kind`), probabilities in "1"."""
-    units = result.device.units if result.device is not None else None
+    units = getattr(result.device, "units", None)
     widths = to_output(np.asarray(result.widths, dtype=float), units, "time")
     if result.parameter:
         heights = to_output(np.asarray(result.heights, dtype=float), units, parameter_kind(result.parameter))
@@ -76,7 +76,7 @@ def write_wer_map(path, result: WERMap) -> Path:
         for key, value in result.settings.items():
             f.attrs[key] = value
         f.attrs["parameter_units"] = data["heights"][1]
-        units = result.device.units if result.device is not None else None
+        units = getattr(result.device, "units", None)
         f.attrs["energy_unit"] = units.energy if units is not None and units.is_physical else "energy"
         for key, (value, unit) in data.items():
             ds = f.create_dataset(key, data=np.asarray(value, dtype=float))

@@ -380,7 +380,12 @@ class Device:
 
     grain: Grain | MultiLevelGrain
     leads: tuple[Lead, ...] = field(default_factory=tuple)
-    units: UnitSystem | None = field(default=None, repr=False)
+    # a UnitSystem once built (__post_init__); the constructor also takes a unit name or None (its signature below)
+    units: UnitSystem = field(default=None, repr=False)  # type: ignore[assignment]
+
+    if TYPE_CHECKING:  # what the generated __init__ accepts (the fields' types are those of the built device)
+        def __init__(self, grain: Grain | MultiLevelGrain, leads: Iterable[Lead] = (),
+                     units: UnitSystem | str | None = None) -> None: ...
 
     def __post_init__(self) -> None:
         grain = self.grain

@@ -19,7 +19,8 @@ def fermi(energy: ArrayLike, mu: float, T: float) -> np.ndarray:
     if T > 0:
         from scipy.special import expit  # here, not at import: `import nanomag` stays free of scipy
 
-        return expit(-x / T)
+        with np.errstate(over="ignore"):  # x/T = +-inf at a tiny T: expit gives the step's 0 and 1, exactly
+            return expit(-x / T)
     return np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5))
 
 
@@ -29,7 +30,8 @@ def fermi_hole(energy: ArrayLike, mu: float, T: float) -> np.ndarray:
     if T > 0:
         from scipy.special import expit
 
-        return expit(x / T)
+        with np.errstate(over="ignore"):  # as in fermi
+            return expit(x / T)
     return np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5))
 
 
@@ -38,7 +40,9 @@ def bose_factor(omega: ArrayLike, T: float) -> np.ndarray:
     omega = np.asarray(omega, dtype=float)
     if T <= 0:
         return np.maximum(omega, 0.0)
-    x = omega / T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        x = omega / T
         out = T * x / -np.expm1(-x)
+    # x = +-inf (omega/T overflows at a tiny T): T x is omega, not inf; the limit is that of T = 0
+    out = np.where(np.isinf(x), np.maximum(omega, 0.0), out)
     return np.where(x == 0, T, out)

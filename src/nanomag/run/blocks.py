@@ -8,7 +8,13 @@ import numpy as np
 
 from ..io.outputs import chunk_bounds
 
-__all__ = ["Blocks", "concat_blocks"]
+__all__ = ["Blocks", "concat_blocks", "total_events"]
+
+
+def total_events(results) -> int:
+    """KMC events in the results of some chunks (their ``n_events`` summed in one call, not one per chunk)."""
+    counts = [result["n_events"] for result in results]
+    return int(np.concatenate(counts).sum()) if counts else 0
 
 
 class Blocks:
@@ -95,7 +101,7 @@ class Blocks:
             n = bounds[-1][1] - lo
             t = time.perf_counter()
             results = task.chunks(bounds, self._threads(task, n))
-            self._learn(n, time.perf_counter() - t, sum(int(r["n_events"].sum()) for r in results))
+            self._learn(n, time.perf_counter() - t, total_events(results))
             yield list(zip(pending[i:j], results, strict=True))
             i = j
 

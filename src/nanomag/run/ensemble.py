@@ -109,7 +109,7 @@ def _set_up(cfg: Config, out, comm, stop: StopFlag, opts: dict):
     what, msg = mpi.bcast_polled(comm, (what, str(error) if error is not None else None) if rank == 0 else None,
                                  root=0)
     if what is not None:
-        if rank == 0:
+        if rank == 0 and error is not None:  # rank 0 broadcast its own error
             raise error
         if what == "interrupt":
             raise Interrupted(stop.signum or signal.SIGINT)

@@ -48,7 +48,8 @@ def open_run_file(cfg: Config, out, resume: bool, force: bool, chunk_size: int |
         elif resume and not quiet:
             print(f"nanomag: {out} does not exist yet: starting the run", file=sys.stderr)
         per_traj = None if events_per_trajectory is None else events_per_trajectory * SECONDS_PER_EVENT
-        sched = plan(cfg.run.n_traj, seconds_per_traj=per_traj, chunk_size=chunk_size or cfg.run.chunk_size)
+        run = cfg.run_spec
+        sched = plan(run.n_traj, seconds_per_traj=per_traj, chunk_size=chunk_size or run.chunk_size)
         size = sched.chunk_size  # a function of the run only: the same chunks whatever the rank count
         check_disk(out, ensemble_bytes(cfg, size), what=f"--out: {out}", force=force_size)
         return EnsembleFile.create(out, cfg, size, lock=lock,

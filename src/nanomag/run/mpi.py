@@ -127,10 +127,12 @@ class Coordinator:
         self.queue = list(reversed(self.pending))  # pop() from the end = lowest chunk first
         self.progress = Progress(run.n_traj, done_traj, quiet)
         self.alive = set(range(1, self.n_workers + 1))
-        self.told_to_end, self.stopped = set(), set()
-        self.stats = {}
+        self.told_to_end: set[int] = set()
+        self.stopped: set[int] = set()
+        self.stats: dict[int, tuple[float, int]] = {}  # worker -> (busy time, events) from its goodbye
         self.busy0, self.events0, self.write = 0.0, 0, 0.0
-        self.stopping, self.failure = 0, None
+        self.stopping = 0
+        self.failure: ConfigError | None = None
         self.status = MPI.Status()
         self.blocks = Blocks()
         per_traj = json.loads(ens.h5.attrs.get("schedule", "{}")).get("seconds_per_traj")
@@ -138,8 +140,10 @@ class Coordinator:
         # Assignments go out non-blocking: once MPI's eager buffers are full (~100 unreceived messages with the
         # mpich wheel), a blocking send would busy-wait until a worker busy with its first chunk looks at its
         # messages.
-        self.sent, self.prune_at = [], 256
-        self.batch, self.batch_start = [], 0.0
+        self.sent: list = []  # MPI requests of the assignments not yet known complete
+        self.prune_at = 256
+        self.batch: list[tuple[int, dict, int]] = []  # (chunk, result, rank) waiting to be written
+        self.batch_start = 0.0
 
     @property
     def working(self) -> bool:
@@ -317,7 +321,9 @@ class Worker:
 
     def __init__(self, task, comm, stop: StopFlag):
         self.task, self.comm, self.stop = task, comm, stop
-        self.queue, self.no_more, self.abort, self.sends = deque(), False, False, []
+        self.queue: deque = deque()  # assignments received, not yet computed
+        self.no_more, self.abort = False, False
+        self.sends: list = []  # MPI requests of the results sent
         self.busy, self.events = 0.0, 0
         self.blocks = Blocks()
 

@@ -6,6 +6,7 @@ Rank 0 runs it; its refusals reach the other ranks through :mod:`nanomag.run.ens
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -16,11 +17,21 @@ from ..markov.chain import FirstPassageProblem
 from ..markov.rates import build
 from .budget import SECONDS_PER_EVENT, check_run_states, check_time
 
-__all__ = ["check_solvable", "MAX_EVENTS_PER_TRAJECTORY"]
+__all__ = ["check_solvable", "MAX_EVENTS_PER_TRAJECTORY", "LazyExact"]
 
 
 #: A first-passage run without t_max is refused if one trajectory would take more events than this.
 MAX_EVENTS_PER_TRAJECTORY = 1e12
+
+
+class LazyExact:
+    """:mod:`nanomag.exact`, imported on its first use: the kinds' checks and reports take the exact solver,
+    and most of them need no exact solve (a first-passage run's report reuses its check's value)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from .. import exact
+
+        return getattr(exact, name)
 
 
 def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -> tuple[float | None, float | None]:
@@ -38,9 +49,7 @@ def check_solvable(cfg: Config, *, force_size: bool = False, n_ranks: int = 1) -
     check_run_states(cfg.device.grain, what=f"{cfg.path}: this run's master equation", force=force_size)
     kind = run_kind(run.kind)
     if kind.check is not None:
-        from .. import exact
-
-        kind.check(cfg, exact)
+        kind.check(cfg, LazyExact())  # imported only if the check solves something
     duration = kind.duration_key
     if duration is not None:  # a fixed time per trajectory: it ends
         model = build(cfg.device)
@@ -97,8 +106,8 @@ def _check_solvable_under(cfg: Config, advice: str, force_size: bool, n_ranks: i
 
 
 def _check_run_time(cfg: Config, per_traj: float, n_ranks: int, force_size: bool) -> None:
-    seconds = cfg.run.n_traj * per_traj * SECONDS_PER_EVENT
-    check_time(f"{cfg.path}: [run] {cfg.run.n_traj} trajectories x {per_traj:.3g} events", seconds,
+    seconds = cfg.run_spec.n_traj * per_traj * SECONDS_PER_EVENT
+    check_time(f"{cfg.path}: [run] {cfg.run_spec.n_traj} trajectories x {per_traj:.3g} events", seconds,
                workers=n_ranks, force=force_size)
 
 

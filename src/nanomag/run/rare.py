@@ -181,7 +181,7 @@ def _share(comm, state):
     if comm is not None:
         msg = comm.bcast(str(error) if error else None, root=0)
         if msg is not None:
-            raise error if rank == 0 else ConfigError(msg)
+            raise error if rank == 0 and error is not None else ConfigError(msg)
         data = comm.bcast((state.pilot, state.results, state.attrs.get("created")) if state else None, root=0)
     else:
         if error is not None:

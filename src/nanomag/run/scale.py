@@ -33,6 +33,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class _Sim:
         self.n_run = 0
         self.vend = [math.inf] * self.n_ranks  # virtual end of each rank's CPU activity (inf: not runnable)
         self.token = [0] * self.n_ranks  # heap entries of an earlier activity are stale
-        self.activity = [None] * self.n_ranks
+        self.activity: list[Any] = [None] * self.n_ranks  # what each rank is doing (None: idle)
         self.cpu: list = []  # (vend, token, rank)
         self.timed: list = []  # (t, seq, rank, event, data)
         self.seq = 0
@@ -135,7 +136,7 @@ class _Sim:
         self.overhead = np.zeros(n)  # CPU not spent in chunks: start-up, messages, writes
         self.startup = np.zeros(n)  # of which start-up
         # workers
-        self.wq = [deque() for _ in range(n)]
+        self.wq: list[deque] = [deque() for _ in range(n)]
         self.told = [False] * n
         self.started = [False] * n
         self.waiting = [True] * n
@@ -144,9 +145,9 @@ class _Sim:
         self.queue = deque(range(len(times)))
         self.inbox: list = []
         self.batch = 0
-        self.own = None  # [chunk, remaining CPU] of rank 0's own chunk
+        self.own: list | None = None  # [chunk, remaining CPU] of rank 0's own chunk
         self.alive = set(range(1, n))
-        self.end = None
+        self.end: float | None = None
 
     # -- processor sharing --
     def rate(self) -> float:
@@ -272,7 +273,7 @@ class _Sim:
                 else:
                     self.alive.discard(msg[1])
             self.rank0_next()
-        elif what[0] == "own" and self.own[1] <= 0:
+        elif what[0] == "own" and self.own is not None and self.own[1] <= 0:
             c = self.own[0]
             self.own = None
             self.busy[0] += self.times[c]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .blocks import Blocks
+from .blocks import Blocks, total_events
 from .report import Progress, RunSummary
 from .schedule import FLUSH_SECONDS, WRITE_BATCH
 from .signals import Interrupted, StopFlag
@@ -25,7 +25,8 @@ def run_serial(task, ens, *, quiet: bool, on_chunk, t0: float, stop: StopFlag) -
     progress = Progress(run.n_traj, done, quiet)
     busy, events, write = 0.0, 0, 0.0
     blocks = Blocks()
-    batch, batch_start = [], time.perf_counter()  # finished chunks written together (one call per dataset)
+    batch: list[tuple[int, dict, int]] = []  # finished (chunk, result, rank), written together (one call per dataset)
+    batch_start = time.perf_counter()
 
     def flush():
         nonlocal done_chunks, write
@@ -37,7 +38,7 @@ def run_serial(task, ens, *, quiet: bool, on_chunk, t0: float, stop: StopFlag) -
         tb = time.perf_counter()
         for finished in blocks.spans(task, ens, pending, lambda: stop.signum):
             busy += time.perf_counter() - tb
-            events += sum(int(result["n_events"].sum()) for _, result in finished)
+            events += total_events(result for _, result in finished)
             if not batch:
                 batch_start = time.perf_counter()
             batch.extend((c, result, 0) for c, result in finished)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 __all__ = ["Interrupted", "StopFlag"]
 
@@ -51,7 +52,7 @@ class StopFlag:
         self.signum = 0
         self.raising = raising
         self.once = once  # raise for the first signal only: a second one does not break the save it started
-        self._old = {}
+        self._old: dict[int, Any] = {}  # signal number -> the handler it had
 
     def install(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():

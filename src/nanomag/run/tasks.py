@@ -112,7 +112,7 @@ def _sample(task: EnsembleTask, first: int, count: int, threads: bool | None, co
     """The work unit of the run's kind (:attr:`nanomag.io.kinds.RunKind.sample`) on this process's solver."""
     cfg = task.config
     solver = _solver(task.config_text, task.config_path, task.parallel)
-    return run_kind(cfg.run.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
+    return run_kind(cfg.run_spec.kind).sample(solver, cfg, first, count, parallel=threads, counts_out=counts)
 
 
 def compute_block(task: EnsembleTask, first: int, count: int, threads: bool | None = None) -> dict:
@@ -135,16 +135,19 @@ def compute_chunks(task: EnsembleTask, bounds: list[tuple[int, int]], threads: b
     present while the file keeps the chunking of any rank count.
     """
     lo, hi = bounds[0][0], bounds[-1][1]
-    if any(b[0] != a[1] for a, b in zip(bounds[:-1], bounds[1:], strict=True)):
-        raise ValueError(f"compute_chunks: chunks {bounds} are not consecutive")
+    if any(b[0] != a[1] for a, b in zip(bounds[:-1], bounds[1:], strict=True)) or any(b <= a for a, b in bounds):
+        raise ValueError(f"compute_chunks: chunks {bounds} are not consecutive and non-empty")
     solver = _solver(task.config_text, task.config_path, task.parallel)
     counts = np.empty((hi - lo, solver.builder.n_events), dtype=np.int64)
     whole = _sample(task, lo, hi - lo, threads, counts)
-    total = max(int(whole["n_events"].sum()), 1)
+    starts = np.array([a - lo for a, _ in bounds], dtype=np.intp)  # non-empty chunks: reduceat sums each one
+    chunk_counts = np.add.reduceat(counts, starts, axis=0)
+    chunk_events = np.add.reduceat(whole["n_events"], starts)
+    total = max(int(chunk_events.sum()), 1)
     out = []
-    for a, b in bounds:
+    for (a, b), chunk_count, events in zip(bounds, chunk_counts, chunk_events.tolist(), strict=True):
         part = {key: value[a - lo:b - lo] for key, value in whole.items() if key not in ("event_counts", "wall_time")}
-        part["event_counts"] = counts[a - lo:b - lo].sum(axis=0)
-        part["wall_time"] = whole["wall_time"] * int(part["n_events"].sum()) / total
+        part["event_counts"] = chunk_count
+        part["wall_time"] = whole["wall_time"] * events / total
         out.append(part)
     return out

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.outputs import WRITE_ERRORS, chunk_bounds, describe_os_error
+from .blocks import total_events
 from .report import RunSummary
 
 __all__ = ["write_batch", "write_error", "finish_run", "done_count"]
@@ -45,10 +46,11 @@ def write_batch(ens, items: list, done: int, progress, on_chunk) -> float:
     except WRITE_ERRORS as exc:
         raise write_error(ens, done, ens.n_chunks, exc) from None
     seconds = time.perf_counter() - tw
-    for chunk, result, _ in items:
-        lo, hi = chunk_bounds(ens.cfg.run.n_traj, ens.chunk_size, chunk)
-        progress.update(hi - lo, int(result["n_events"].sum()))
-        if on_chunk is not None:
+    n_traj = ens.cfg.run_spec.n_traj
+    bounds = (chunk_bounds(n_traj, ens.chunk_size, chunk) for chunk, _, _ in items)
+    progress.update(sum(hi - lo for lo, hi in bounds), total_events(result for _, result, _ in items))
+    if on_chunk is not None:
+        for chunk, _, _ in items:
             on_chunk(chunk)
     return seconds
 
