@@ -19,7 +19,7 @@ round, rounds interleaved, medians; with ``--baseline`` the ratio this tree / ba
 (> 1: this tree is faster).
 
 Usage: python scripts/bench_coldstart.py [--baseline REV] [--only NAME ...] [--no-each]
-       python scripts/bench_coldstart.py --warm [--baseline REV] [--rounds 3]
+       python scripts/bench_coldstart.py --warm [--baseline REV] [--rounds 3] [--only WORD ...]
 """
 
 import argparse
@@ -123,30 +123,33 @@ class Tree:
         return float(out.stdout.split()[-1])
 
 
-def warm_rates(tree, cache, seed):
-    """Work per CPU second of each hot kernel (WARM) in one fresh process on the filled cache ``cache``."""
+def warm_rates(tree, cache, seed, kernels):
+    """Work per CPU second of each hot kernel ``kernels`` (keys of WARM) in one fresh process on the filled cache
+    ``cache``."""
     code = SETUP + WARM_SETUP + "SEED = 0\n"
-    for stmt, _unit in WARM.values():
-        code += stmt + "\n"  # warm-up: load (or compile) the kernels
+    for name in kernels:
+        code += WARM[name][0] + "\n"  # warm-up: load (or compile) the kernels
     code += f"SEED = {seed}\n"
-    for stmt, _unit in WARM.values():
+    for stmt in (WARM[name][0] for name in kernels):
         code += f"t0 = time.process_time()\nwork = {stmt}\nprint(work / (time.process_time() - t0) / 1e6)\n"
     env = {**tree.env, "NUMBA_CACHE_DIR": cache, "NUMBA_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise SystemExit(f"{tree.label}: warm run failed:\n{out.stderr[-2000:]}")
-    return [float(x) for x in out.stdout.split()[-len(WARM):]]
+    return [float(x) for x in out.stdout.split()[-len(kernels):]]
 
 
-def warm_main(trees, tmp, rounds):
-    """Print the medians of ``rounds`` interleaved rounds of :func:`warm_rates` for each tree."""
+def warm_main(trees, tmp, rounds, only):
+    """Print the medians of ``rounds`` interleaved rounds of :func:`warm_rates` for each tree (kernels whose
+    name contains one of ``only``, default all)."""
+    kernels = [k for k in WARM if not only or any(o.lower() in k.lower() for o in only)]
     caches = {t.label: tempfile.mkdtemp(dir=tmp) for t in trees}
     for tree in trees:  # fill the caches
-        warm_rates(tree, caches[tree.label], 0)
+        warm_rates(tree, caches[tree.label], 0, kernels)
     rates = {t.label: [] for t in trees}
     for r in range(rounds):
         for tree in trees:
-            rates[tree.label].append(warm_rates(tree, caches[tree.label], r + 1))
+            rates[tree.label].append(warm_rates(tree, caches[tree.label], r + 1, kernels))
         print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)
     med = {label: [statistics.median(col) for col in zip(*rows, strict=True)] for label, rows in rates.items()}
@@ -154,7 +157,8 @@ def warm_main(trees, tmp, rounds):
           f"load: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     head = f"{'kernel':32s} {'unit':>15s}" + "".join(f" {t.label[:12]:>12s}" for t in trees)
     print(head + (f" {'ratio':>7s}" if len(trees) > 1 else ""))
-    for k, (name, (_stmt, unit)) in enumerate(WARM.items()):
+    for k, name in enumerate(kernels):
+        unit = WARM[name][1]
         line = f"{name:32s} {unit:>15s}" + "".join(f" {med[t.label][k]:12.2f}" for t in trees)
         if len(trees) > 1:
             line += f" {med[trees[0].label][k] / med[trees[1].label][k]:6.2f}x"
@@ -164,7 +168,8 @@ def warm_main(trees, tmp, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=None, help="git revision to compare with (e.g. main)")
-    parser.add_argument("--only", nargs="*", default=None, help="entry points to measure (default all)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="entry points to measure (default all); with --warm, words of the kernels' names")
     parser.add_argument("--no-each", action="store_true", help="only the row of all entry points in one process")
     parser.add_argument("--warm", action="store_true", help="throughput of the hot kernels on a filled cache instead")
     parser.add_argument("--rounds", type=int, default=3, help="--warm: interleaved rounds (median)")
@@ -177,7 +182,7 @@ def main():
             base.mkdir()
             trees.append(Tree(args.baseline, str(base)))
         if args.warm:
-            warm_main(trees, tmp, args.rounds)
+            warm_main(trees, tmp, args.rounds, args.only)
             return
         rows = {}
         shown = ([] if args.no_each else names) + ["all, one process"]

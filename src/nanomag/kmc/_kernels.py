@@ -539,13 +539,26 @@ def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
 
 
 @njit(cache=True)
+def _first_above(cdf, r):
+    # the first index with cdf[i] > r (np.searchsorted(cdf, r, side="right")), at most cdf.size - 1;
+    # bisection by hand: numba's searchsorted compiles its generic comparisons, ~0.4 s of a cold start
+    lo = 0
+    hi = cdf.size - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[mid] > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True)
 def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
                    dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
     r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
-    start = np.searchsorted(start_cdf, r, side="right")
-    if start >= start_cdf.size:
-        start = start_cdf.size - 1
+    start = _first_above(start_cdf, r)
     state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
     last = basin[state]

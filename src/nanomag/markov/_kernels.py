@@ -140,14 +140,16 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         # Poisson weights e^-lam lam^k / k!, computed in log space; stop once
         # the accumulated weight is within tol of one, past the mode.
         log_lam = math.log(lam)
         total = 0.0
-        v[:] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[i] = p[i]
+            acc[i] = 0.0
         k = 0
         while True:
             wk = math.exp(-lam + k * log_lam - math.lgamma(k + 1.0))
@@ -165,8 +167,8 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
         # the rounding accumulated in the weights themselves
         for i in range(n):
             acc[i] /= total
-        p[:] = acc
-        out[step, :] = p
+            p[i] = acc[i]
+            out[step, i] = p[i]
 
 
 #: Rows per pass of the banded mat-vec: the partial sums of a tile stay in the L1 cache.
@@ -216,6 +218,8 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     (S_z, sector) state order.  The sums are those of a row-by-row loop, term
     by term in the same order.
     """
+    # element loops, not slice assignments: numba compiles an array-to-slice assignment with its
+    # shape-mismatch message (integer-to-string formatting), ~1.8 s of a cold start
     n = p0.size
     p = p0.copy()
     v = np.zeros(n + 2 * b)  # v[b:b + n] holds the vector, zero padding on both sides
@@ -224,20 +228,21 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         log_lam = math.log(lam)
         total = 0.0
-        v[b:b + n] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[b + i] = p[i]
+            acc[i] = 0.0
         k = 0
         while True:
             wk = math.exp(-lam + k * log_lam - math.lgamma(k + 1.0))
             total += wk
             if wk > 0.0:
-                vb = v[b:b + n]
                 for i in range(n):
-                    acc[i] += wk * vb[i]
+                    acc[i] += wk * v[b + i]
             if k + 1 > lam and wk * (k + 1) / (k + 1 - lam) <= tol:
                 break
             band_matvec(diags, b, v, w)
@@ -245,7 +250,7 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
             k += 1
         for i in range(n):
             p[i] = acc[i] / total
-        out[step, :] = p
+            out[step, i] = p[i]
 
 
 #: Below the Poisson mode the series keeps every term down to this fraction of the total: the
@@ -378,7 +383,8 @@ def uniformised_functionals_banded(diags, b, p0, Q, lams, lo, hi, first, total, 
             start[m + r] = nz[-1] + 1
     v = np.zeros(n + 2 * b)
     w = np.zeros(n + 2 * b)
-    v[b:b + n] = p0
+    for i in range(n):
+        v[b + i] = p0[i]
     last = 0
     for j in range(n_t):
         last = max(last, hi[j])
@@ -434,12 +440,14 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
         integrals[step, 0] = 0.0
         integrals[step, 1] = 0.0
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         log_lam = math.log(lam)
         total = 0.0
-        v[:] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[i] = p[i]
+            acc[i] = 0.0
         k = 0
         wk = math.exp(-lam)
         cdf = wk  # P(N <= k)
@@ -467,8 +475,8 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
             cdf += wk
         for i in range(n):
             acc[i] /= total
-        p[:] = acc
-        out[step, :] = p
+            p[i] = acc[i]
+            out[step, i] = p[i]
         integrals[step, 0] = i0
         integrals[step, 1] = i1
 
