@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._inline import always_inline
+from .._inline import always_inline, inlined
 from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
 
@@ -26,7 +26,7 @@ from ..model._kernels import fermi_scalar
 _DU = 1e-5
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     """(g, d) with R(u) = (1 - u^2) g(u) and D(u) = (1 - u^2) d(u), Eqs. 24b, 24c."""
     always_inline()
@@ -61,7 +61,7 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     return g, d
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True)
 def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
 
@@ -154,7 +154,7 @@ def table_on_grid(u, lo, hi, table, drift_out, noise_out, dnoise_out):
         dnoise_out[i] = c
 
 
-@njit(cache=True, _nrt=False)
+@inlined
 def _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
     always_inline()
     # (drift, 2D/S0, D'/S0) evaluated at u, D' only when needed (else 0): called, not inlined, so that
