@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._inline import always_inline, inlined
 from .._rng import xo_double, xo_next, xo_seed
 
 # --------------------------------------------------------------------------- ziggurat tables
@@ -185,6 +186,22 @@ def _event(j):
     return np.uint64(j & EVENT_MASK)
 
 
+@inlined
+def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
+    """One event from ``state``: draw the transition, count its class in ``counts_row``, add the electron it
+    moves to the lead's charge in ``q`` (classes 2a, 2a + 1: into, out of the grain through lead a); returns
+    (next state, s0, s1, s2, s3).  The step of the record and telegraph kernels, compiled once and inlined by
+    LLVM into each."""
+    always_inline()
+    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    jp = _jump(row, jump, state, r)
+    c = jp & EVENT_MASK
+    counts_row[c] += 1
+    if c < 2 * n_leads:
+        q[c >> 1] += 1 - 2 * (c & 1)
+    return _next(state, jp), s0, s1, s2, s3
+
+
 # --------------------------------------------------------------------------- reachability
 
 
@@ -312,13 +329,7 @@ def _record_one(row, jump, n_leads, start, record_times, words, index, states_ro
         tj = record_times[j]
         while next_t <= tj:
             t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            jp = _jump(row, jump, state, r)
-            c = jp & EVENT_MASK
-            counts_row[c] += 1
-            if c < 2 * n_leads:
-                q[c >> 1] += 1 - 2 * (c & 1)
-            state = _next(state, jp)
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
             n += 1
             if row[state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
@@ -479,13 +490,7 @@ def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_tim
             if next_t > tj:
                 break
             t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            jp = _jump(row, jump, state, r)
-            c = jp & EVENT_MASK
-            counts_row[c] += 1
-            if c < 2 * n_leads:
-                q[c >> 1] += 1 - 2 * (c & 1)
-            state = _next(state, jp)
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
             n += 1
             next_t = np.inf
             if row[state, 0] > 0.0:
@@ -585,13 +590,7 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
             return n_dwell, n
         g, w = _record_until(next_t, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
         t = next_t
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        jp = _jump(row, jump, state, r)
-        c = jp & EVENT_MASK
-        counts_row[c] += 1
-        if c < 2 * n_leads:
-            q[c >> 1] += 1 - 2 * (c & 1)
-        state = _next(state, jp)
+        state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
         n += 1
         b = basin[state]
         if b != 0 and b != last:
