@@ -55,9 +55,10 @@ _S8 = np.uint64(8)
 _FF = np.uint64(0xFF)
 
 
-@njit(cache=True, inline="always")
+@inlined  # compiled once, inlined by LLVM into every kernel (numba's inline="always" recompiled it in each)
 def xo_exponential(s0, s1, s2, s3):
     """Unit exponential on scalar xoshiro state (same ziggurat): returns (x, s0, s1, s2, s3)."""
+    always_inline()
     while True:
         ri, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
         ri = ri >> _S3
@@ -529,10 +530,11 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
     """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
     (the trace holds its state until then); returns the next (g, w)."""
+    always_inline()
     while g < u_grid.size and g * grid_dt < until:
         u_grid[g] = u
         g += 1
@@ -571,8 +573,8 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
     since = 0.0  # when ``last`` took its value
     n_dwell = 0
     cap = dwell_times.size
-    g = 0
-    w = 0
+    g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
+    w = np.int64(0)
     t = 0.0
     n = 0
     while True:
