@@ -223,11 +223,12 @@ _BRIDGE_X = 27.7
 _SNAP = 1e-9
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
           s0, s1, s2, s3):
     # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
-    # returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
+    # returns (u_new, 2D/S0 at u, s0, s1, s2, s3).  Compiled once for both kernels, inlined by LLVM.
+    always_inline()
     drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
                                           gamma_down, lead_T)
     z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
