@@ -61,7 +61,7 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     return g, d
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True)
 def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
 

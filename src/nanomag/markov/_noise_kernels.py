@@ -72,7 +72,7 @@ def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
     return zero
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True)
 def _flush(z, tiny):
     """0 when both parts of ``z`` are below ``tiny`` (keeps subnormal numbers, 100x slower, out of the sweeps)."""
     if abs(z.real) < tiny and abs(z.imag) < tiny:
