@@ -35,12 +35,11 @@ always_inline = cast(Callable[[], None], _always_inline)
 
 
 def inlined(func: F) -> F:
-    """``njit(cache=True)`` for a helper that calls :func:`always_inline`, without reference counting
-    and without a Python entry point (it is only called from other kernels: no wrapper to compile).
+    """``njit(cache=True)`` for a helper that calls :func:`always_inline`, without reference counting.
 
     Without numba's reference counting (``_nrt=False``: the helper must not allocate arrays) the
     array arguments cost no atomic increments and decrements once the helper is inlined; with
     them the inlined exact-coefficient step of the Langevin kernel ran 1.6 times slower.
     """
     jit: Any = njit  # _nrt is not in numba's type stubs
-    return cast(F, jit(cache=True, _nrt=False, no_cpython_wrapper=True)(func))
+    return cast(F, jit(cache=True, _nrt=False)(func))

@@ -63,7 +63,7 @@ def _mix(x, y):
     return result
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@njit(cache=True)
 def seed_xoshiro(words, index, state):
     """Fill ``state`` (4 uint64) for trajectory ``index`` of the root entropy ``words``.
 

@@ -42,6 +42,7 @@ from ..markov.chain import closed_class, stationary_on
 from ..markov.rates import RateBuilder, build
 from ..model.device import Device
 from . import _kernels as K
+from .engine import _one_variant
 
 __all__ = ["TelegraphSample", "CountingEstimate", "TelegraphSampler", "telegraph", "BASINS"]
 
@@ -689,7 +690,7 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
                                 or n_traj))
     else:
         chunk_size = check_count("chunk_size", chunk_size)
-    sampler = TelegraphSampler(dev, threshold, parallel)
+    sampler = TelegraphSampler(dev, threshold, _one_variant(parallel, n_traj))  # one kernel variant for all chunks
     parts = []
     with bar(progress, n_traj, unit="trace") as shown:
         for lo in range(0, n_traj, chunk_size):
