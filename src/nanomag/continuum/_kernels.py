@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._inline import always_inline, inlined
+from .._inline import always_inline, inlined, internal
 from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
 
@@ -61,7 +61,7 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     return g, d
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
     """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
 

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined
+from .._inline import always_inline, inlined, internal
 from .._rng import xo_double, xo_next, xo_seed
 
 # --------------------------------------------------------------------------- ziggurat tables
@@ -267,7 +267,7 @@ def reaching_target(row, jump, among, can):
 # --------------------------------------------------------------------------- first passage
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
     state = np.uint64(start)
@@ -314,7 +314,7 @@ def first_passage_parallel(row, jump, start, t_max, words, first, times, n_event
 # --------------------------------------------------------------------------- fixed-time records
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
     """Run one trajectory, recording its state and the electrons sent in by each lead."""
     s0, s1, s2, s3 = xo_seed(words, index)
@@ -393,7 +393,7 @@ def pack_stacked(tables, targets):
     return rows, jumps
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def _protocol_first_passage_one(rows, jumps, table_of, ends, start, t_max, words, index, counts_row):
     """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
     s0, s1, s2, s3 = xo_seed(words, index)
@@ -456,7 +456,7 @@ def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, w
             rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_times, words, index, states_row,
                          transferred_row, counts_row):
     """As :func:`_record_one` under piecewise-constant tables."""
@@ -560,7 +560,7 @@ def _first_above(cdf, r):
     return lo
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@internal()
 def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
                    dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)

@@ -12,6 +12,11 @@ import math
 import numpy as np
 from numba import njit
 
+# Helpers called only from other kernels compile without a Python entry point (as
+# nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
+_internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
+_internal_np = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)  # type: ignore[call-overload]
+
 # --------------------------------------------------------------------------- states
 
 
@@ -106,7 +111,7 @@ def breadth_first(indptr, indices, seeds, mask):
 # --------------------------------------------------------------------------- uniformisation
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def _csr_matvec(indptr, indices, data, x, y):
     n = indptr.size - 1
     for i in range(n):
@@ -175,7 +180,7 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
 _TILE = 512
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def band_matvec(diags, b, v, w):
     """w[b:b + n] = P v[b:b + n] for P in diagonal storage, ``diags[d, i]`` = P[i, i + d - b].
 
@@ -307,7 +312,7 @@ def poisson_windows(lams, tol, lo, hi, first, total):
 _LANES = 64
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def _functionals(Q, v, b, f, lanes, start):
     """f[r] = Q[r] . v[b:b + n]: ``lanes`` (size _LANES) interleaved partial sums, added pairwise.
 
@@ -510,7 +515,7 @@ def gth_stationary(rates, b, out):
     return 0
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+@_internal_np
 def _gth_reduce(rates, b, down):
     """Eliminate states m-1 .. 1 in turn (GTH): ``down[k]`` gets state k's total rate to lower states.
 
@@ -542,7 +547,7 @@ def _gth_reduce(rates, b, down):
     return 0
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+@_internal_np
 def _gth_log_weights(rates, b, down, logp):
     """log of the unnormalised stationary weights from the reduced ``rates`` (logp[0] = 0)."""
     m = rates.shape[0]
@@ -560,7 +565,7 @@ def _gth_log_weights(rates, b, down, logp):
         logp[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True)
+@_internal_np
 def _normalise_log_weights(w):
     """Turn log weights into probabilities that sum to 1, in place (the largest weight scaled to 1 first)."""
     top = -np.inf
@@ -625,7 +630,7 @@ def gth_absorbing_solve(factor, diag, b, y):
 # --------------------------------------------------------------------------- the transition list
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def _bisect(two_sz, sector, t, k, a, b):
     """First index in a .. b - 1 whose state (2 S_z, sector) is not before (t, k) (b if none), by bisection."""
     while a < b:
@@ -637,7 +642,7 @@ def _bisect(two_sz, sector, t, k, a, b):
     return a
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def _seek(two_sz, sector, t, k, a, hi):
     """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
     step = 1
@@ -647,7 +652,7 @@ def _seek(two_sz, sector, t, k, a, hi):
     return _bisect(two_sz, sector, t, k, a, min(a + step, hi))
 
 
-@njit(cache=True, no_cpython_wrapper=True)
+@_internal
 def _state_energy(sec_energy, anisotropy, zeeman, k, t):
     """E(sector k, 2 S_z = t), the arithmetic of :meth:`StateSpace.energy_at` (same bits)."""
     sz = t / 2.0
