@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._inline import always_inline, inlined
+
 __all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states",
            "xo_exponential"]
 
@@ -303,9 +305,10 @@ _S8 = np.uint64(8)
 _FF = np.uint64(0xFF)
 
 
-@njit(cache=True, inline="always")
+@inlined  # compiled once, inlined by LLVM into every kernel (numba's inline="always" recompiled it in each)
 def xo_exponential(s0, s1, s2, s3):
     """Unit exponential on scalar xoshiro state (same ziggurat): returns (x, s0, s1, s2, s3)."""
+    always_inline()
     while True:
         ri, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
         ri = ri >> _S3

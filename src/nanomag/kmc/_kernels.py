@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._inline import always_inline, inlined, internal
 from .._rng import xo_double, xo_exponential, xo_seed
 
 
@@ -134,6 +135,22 @@ def _event(j):
     return np.uint64(j & EVENT_MASK)
 
 
+@inlined
+def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
+    """One event from ``state``: draw the transition, count its class in ``counts_row``, add the electron it
+    moves to the lead's charge in ``q`` (classes 2a, 2a + 1: into, out of the grain through lead a); returns
+    (next state, s0, s1, s2, s3).  The step of the record and telegraph kernels, compiled once and inlined by
+    LLVM into each."""
+    always_inline()
+    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    jp = _jump(row, jump, state, r)
+    c = jp & EVENT_MASK
+    counts_row[c] += 1
+    if c < 2 * n_leads:
+        q[c >> 1] += 1 - 2 * (c & 1)
+    return _next(state, jp), s0, s1, s2, s3
+
+
 # --------------------------------------------------------------------------- reachability
 
 
@@ -198,7 +215,7 @@ def reaching_target(row, jump, among, can):
 # --------------------------------------------------------------------------- first passage
 
 
-@njit(cache=True)
+@internal()
 def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
     state = np.uint64(start)
@@ -245,7 +262,7 @@ def first_passage_parallel(row, jump, start, t_max, words, first, times, n_event
 # --------------------------------------------------------------------------- fixed-time records
 
 
-@njit(cache=True)
+@internal()
 def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
     """Run one trajectory, recording its state and the electrons sent in by each lead."""
     s0, s1, s2, s3 = xo_seed(words, index)
@@ -261,13 +278,7 @@ def _record_one(row, jump, n_leads, start, record_times, words, index, states_ro
         tj = record_times[j]
         while next_t <= tj:
             t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            jp = _jump(row, jump, state, r)
-            c = jp & EVENT_MASK
-            counts_row[c] += 1
-            if c < 2 * n_leads:
-                q[c >> 1] += 1 - 2 * (c & 1)
-            state = _next(state, jp)
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
             n += 1
             if row[state, 0] > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
@@ -330,7 +341,7 @@ def pack_stacked(tables, targets):
     return rows, jumps
 
 
-@njit(cache=True)
+@internal()
 def _protocol_first_passage_one(rows, jumps, table_of, ends, start, t_max, words, index, counts_row):
     """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
     s0, s1, s2, s3 = xo_seed(words, index)
@@ -393,7 +404,7 @@ def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, w
             rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
 
 
-@njit(cache=True)
+@internal()
 def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_times, words, index, states_row,
                          transferred_row, counts_row):
     """As :func:`_record_one` under piecewise-constant tables."""
@@ -428,13 +439,7 @@ def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_tim
             if next_t > tj:
                 break
             t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            jp = _jump(row, jump, state, r)
-            c = jp & EVENT_MASK
-            counts_row[c] += 1
-            if c < 2 * n_leads:
-                q[c >> 1] += 1 - 2 * (c & 1)
-            state = _next(state, jp)
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
             n += 1
             next_t = np.inf
             if row[state, 0] > 0.0:
@@ -473,10 +478,11 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
     """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
     (the trace holds its state until then); returns the next (g, w)."""
+    always_inline()
     while g < u_grid.size and g * grid_dt < until:
         u_grid[g] = u
         g += 1
@@ -488,13 +494,26 @@ def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
 
 
 @njit(cache=True)
+def _first_above(cdf, r):
+    # the first index with cdf[i] > r (np.searchsorted(cdf, r, side="right")), at most cdf.size - 1;
+    # bisection by hand: numba's searchsorted compiles its generic comparisons, ~0.4 s of a cold start
+    lo = 0
+    hi = cdf.size - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[mid] > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@internal()
 def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
                    dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
     s0, s1, s2, s3 = xo_seed(words, index)
     r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
-    start = np.searchsorted(start_cdf, r, side="right")
-    if start >= start_cdf.size:
-        start = start_cdf.size - 1
+    start = _first_above(start_cdf, r)
     state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
     last = basin[state]
@@ -502,8 +521,8 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
     since = 0.0  # when ``last`` took its value
     n_dwell = 0
     cap = dwell_times.size
-    g = 0
-    w = 0
+    g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
+    w = np.int64(0)
     t = 0.0
     n = 0
     while True:
@@ -521,13 +540,7 @@ def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt
             return n_dwell, n
         g, w = _record_until(next_t, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
         t = next_t
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        jp = _jump(row, jump, state, r)
-        c = jp & EVENT_MASK
-        counts_row[c] += 1
-        if c < 2 * n_leads:
-            q[c >> 1] += 1 - 2 * (c & 1)
-        state = _next(state, jp)
+        state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
         n += 1
         b = basin[state]
         if b != 0 and b != last:

@@ -178,6 +178,15 @@ def _use_parallel(parallel, n_traj):
     return bool(parallel)
 
 
+def _one_variant(parallel, n_traj) -> bool:
+    """The kernel variant (prange or serial) of a whole call, decided once from its ``n_traj``.
+
+    Chunks then all run the same variant: a short last chunk on the serial kernel would compile
+    it too (seconds of a cold start) for identical results.
+    """
+    return _use_parallel(parallel, check_count("n_traj", n_traj))
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -676,7 +685,7 @@ def first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, 
     >>> round(mean, 3), round(err, 3)
     (3.402, 0.039)
     """
-    solver = KMCSolver(dev, parallel=parallel)
+    solver = KMCSolver(dev, parallel=_one_variant(parallel, n_traj))
     return _in_chunks(lambda lo, count, first: solver.first_passage(start_u, target_u, n_traj=count, seed=seed,
                                                                     t_max=t_max, first_index=first,
                                                                     protocol=protocol),
@@ -700,7 +709,7 @@ def write_error_rate(dev: Device, protocol: Protocol, start_u: float, target_u: 
         ``float()`` of it is the WER; ``interval(confidence)`` its exact binomial interval;
         ``side``, ``times``, ``n_errors``, ``n_switched``, ``n_undecided`` the runs'.
     """
-    solver = KMCSolver(dev, parallel=parallel)
+    solver = KMCSolver(dev, parallel=_one_variant(parallel, n_traj))
     return _in_chunks(lambda lo, count, first: solver.write_error_rate(protocol, start_u, target_u, n_traj=count,
                                                                        seed=seed, t_max=t_max, first_index=first),
                       n_traj, chunk_size, first_index, progress)
@@ -728,7 +737,7 @@ def trajectories(dev: Device, start_u: float | None, times, *, n_traj: int, seed
 
     Memory is O(n_traj x n_times) whatever the number of events; no event is stored.
     """
-    solver = KMCSolver(dev, parallel=parallel)
+    solver = KMCSolver(dev, parallel=_one_variant(parallel, n_traj))
 
     def run(lo, count, first):
         starts = None if start_states is None else np.asarray(start_states)[lo:lo + count]

@@ -54,6 +54,15 @@ _DEFAULT_WINDOWS = 16  # counting windows per trace when window is not given
 _GRID_BUDGET = 2**22  # grid values held at once (32 MB): sets the default chunk size
 
 
+def _use_prange(parallel: bool | None, n: int) -> bool:
+    """The prange kernel for ``n`` traces: by default when there are several threads and enough traces."""
+    if parallel is None:
+        import numba
+
+        return numba.get_num_threads() > 1 and n >= 4 * numba.get_num_threads()
+    return bool(parallel)
+
+
 def _basin_code(basin) -> int:
     if basin not in BASINS:
         raise ConfigError(f"basin: expected 'up' or 'down', got {basin!r}")
@@ -537,12 +546,7 @@ class TelegraphSampler:
         self._dwell_rate = None  # most complete dwells per unit time seen in a trace: sizes the dwell storage
 
     def _kernel(self, n: int):
-        parallel = self.parallel
-        if parallel is None:
-            import numba
-
-            parallel = numba.get_num_threads() > 1 and n >= 4 * numba.get_num_threads()
-        return K.telegraph_parallel if parallel else K.telegraph_serial
+        return K.telegraph_parallel if _use_prange(self.parallel, n) else K.telegraph_serial
 
     def run(self, duration: float, *, n_traj: int, seed: int, first_index: int = 0, window: float,
             grid_dt: float, nperseg: int, counts_out: np.ndarray | None = None) -> TelegraphSample:
@@ -689,7 +693,8 @@ def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold
                                 or n_traj))
     else:
         chunk_size = check_count("chunk_size", chunk_size)
-    sampler = TelegraphSampler(dev, threshold, parallel)
+    # one kernel variant for every chunk: a short last chunk on the other would compile it too (cold start)
+    sampler = TelegraphSampler(dev, threshold, _use_prange(parallel, n_traj))
     parts = []
     with bar(progress, n_traj, unit="trace") as shown:
         for lo in range(0, n_traj, chunk_size):

@@ -12,6 +12,11 @@ import math
 import numpy as np
 from numba import njit
 
+# Helpers called only from other kernels compile without a Python entry point (as
+# nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
+_internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
+_internal_np = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)  # type: ignore[call-overload]
+
 # --------------------------------------------------------------------------- states
 
 
@@ -106,7 +111,7 @@ def breadth_first(indptr, indices, seeds, mask):
 # --------------------------------------------------------------------------- uniformisation
 
 
-@njit(cache=True)
+@_internal
 def _csr_matvec(indptr, indices, data, x, y):
     n = indptr.size - 1
     for i in range(n):
@@ -140,14 +145,16 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         # Poisson weights e^-lam lam^k / k!, computed in log space; stop once
         # the accumulated weight is within tol of one, past the mode.
         log_lam = math.log(lam)
         total = 0.0
-        v[:] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[i] = p[i]
+            acc[i] = 0.0
         k = 0
         while True:
             wk = math.exp(-lam + k * log_lam - math.lgamma(k + 1.0))
@@ -165,15 +172,15 @@ def uniformised_propagate(indptr, indices, data, p0, lam_steps, tol, out):
         # the rounding accumulated in the weights themselves
         for i in range(n):
             acc[i] /= total
-        p[:] = acc
-        out[step, :] = p
+            p[i] = acc[i]
+            out[step, i] = p[i]
 
 
 #: Rows per pass of the banded mat-vec: the partial sums of a tile stay in the L1 cache.
 _TILE = 512
 
 
-@njit(cache=True)
+@_internal
 def band_matvec(diags, b, v, w):
     """w[b:b + n] = P v[b:b + n] for P in diagonal storage, ``diags[d, i]`` = P[i, i + d - b].
 
@@ -216,6 +223,8 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     (S_z, sector) state order.  The sums are those of a row-by-row loop, term
     by term in the same order.
     """
+    # element loops, not slice assignments: numba compiles an array-to-slice assignment with its
+    # shape-mismatch message (integer-to-string formatting), ~1.8 s of a cold start
     n = p0.size
     p = p0.copy()
     v = np.zeros(n + 2 * b)  # v[b:b + n] holds the vector, zero padding on both sides
@@ -224,20 +233,21 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         log_lam = math.log(lam)
         total = 0.0
-        v[b:b + n] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[b + i] = p[i]
+            acc[i] = 0.0
         k = 0
         while True:
             wk = math.exp(-lam + k * log_lam - math.lgamma(k + 1.0))
             total += wk
             if wk > 0.0:
-                vb = v[b:b + n]
                 for i in range(n):
-                    acc[i] += wk * vb[i]
+                    acc[i] += wk * v[b + i]
             if k + 1 > lam and wk * (k + 1) / (k + 1 - lam) <= tol:
                 break
             band_matvec(diags, b, v, w)
@@ -245,7 +255,7 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
             k += 1
         for i in range(n):
             p[i] = acc[i] / total
-        out[step, :] = p
+            out[step, i] = p[i]
 
 
 #: Below the Poisson mode the series keeps every term down to this fraction of the total: the
@@ -302,7 +312,7 @@ def poisson_windows(lams, tol, lo, hi, first, total):
 _LANES = 64
 
 
-@njit(cache=True)
+@_internal
 def _functionals(Q, v, b, f, lanes, start):
     """f[r] = Q[r] . v[b:b + n]: ``lanes`` (size _LANES) interleaved partial sums, added pairwise.
 
@@ -378,7 +388,8 @@ def uniformised_functionals_banded(diags, b, p0, Q, lams, lo, hi, first, total, 
             start[m + r] = nz[-1] + 1
     v = np.zeros(n + 2 * b)
     w = np.zeros(n + 2 * b)
-    v[b:b + n] = p0
+    for i in range(n):
+        v[b + i] = p0[i]
     last = 0
     for j in range(n_t):
         last = max(last, hi[j])
@@ -434,12 +445,14 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
         integrals[step, 0] = 0.0
         integrals[step, 1] = 0.0
         if lam == 0.0:
-            out[step, :] = p
+            for i in range(n):
+                out[step, i] = p[i]
             continue
         log_lam = math.log(lam)
         total = 0.0
-        v[:] = p
-        acc[:] = 0.0
+        for i in range(n):
+            v[i] = p[i]
+            acc[i] = 0.0
         k = 0
         wk = math.exp(-lam)
         cdf = wk  # P(N <= k)
@@ -467,8 +480,8 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
             cdf += wk
         for i in range(n):
             acc[i] /= total
-        p[:] = acc
-        out[step, :] = p
+            p[i] = acc[i]
+            out[step, i] = p[i]
         integrals[step, 0] = i0
         integrals[step, 1] = i1
 
@@ -502,7 +515,7 @@ def gth_stationary(rates, b, out):
     return 0
 
 
-@njit(cache=True, error_model="numpy")
+@_internal_np
 def _gth_reduce(rates, b, down):
     """Eliminate states m-1 .. 1 in turn (GTH): ``down[k]`` gets state k's total rate to lower states.
 
@@ -534,7 +547,7 @@ def _gth_reduce(rates, b, down):
     return 0
 
 
-@njit(cache=True, error_model="numpy")
+@_internal_np
 def _gth_log_weights(rates, b, down, logp):
     """log of the unnormalised stationary weights from the reduced ``rates`` (logp[0] = 0)."""
     m = rates.shape[0]
@@ -552,7 +565,7 @@ def _gth_log_weights(rates, b, down, logp):
         logp[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
 
 
-@njit(cache=True, error_model="numpy")
+@_internal_np
 def _normalise_log_weights(w):
     """Turn log weights into probabilities that sum to 1, in place (the largest weight scaled to 1 first)."""
     top = -np.inf
@@ -617,7 +630,7 @@ def gth_absorbing_solve(factor, diag, b, y):
 # --------------------------------------------------------------------------- the transition list
 
 
-@njit(cache=True)
+@_internal
 def _bisect(two_sz, sector, t, k, a, b):
     """First index in a .. b - 1 whose state (2 S_z, sector) is not before (t, k) (b if none), by bisection."""
     while a < b:
@@ -629,7 +642,7 @@ def _bisect(two_sz, sector, t, k, a, b):
     return a
 
 
-@njit(cache=True)
+@_internal
 def _seek(two_sz, sector, t, k, a, hi):
     """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
     step = 1
@@ -639,7 +652,7 @@ def _seek(two_sz, sector, t, k, a, hi):
     return _bisect(two_sz, sector, t, k, a, min(a + step, hi))
 
 
-@njit(cache=True)
+@_internal
 def _state_energy(sec_energy, anisotropy, zeeman, k, t):
     """E(sector k, 2 S_z = t), the arithmetic of :meth:`StateSpace.energy_at` (same bits)."""
     sz = t / 2.0

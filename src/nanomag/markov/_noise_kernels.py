@@ -26,6 +26,10 @@ from __future__ import annotations
 
 from numba import njit
 
+# Helpers called only from other kernels compile without a Python entry point (as
+# nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
+_internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
+
 
 @njit(cache=True)
 def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
@@ -72,7 +76,7 @@ def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
     return zero
 
 
-@njit(cache=True)
+@_internal
 def _flush(z, tiny):
     """0 when both parts of ``z`` are below ``tiny`` (keeps subnormal numbers, 100x slower, out of the sweeps)."""
     if abs(z.real) < tiny and abs(z.imag) < tiny:

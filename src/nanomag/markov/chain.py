@@ -248,11 +248,19 @@ def banded_rates(model: RateModel, states: np.ndarray) -> tuple[np.ndarray, np.n
     t, n = model.transitions, model.n_states
     pos = np.full(n, -1, dtype=np.int64)
     pos[states] = np.arange(states.size)
-    b = banded_rates_fill(t.src, t.dst, t.rate, pos, 1, np.zeros((0, 0)), np.zeros(0), False)
+    # read-only views whatever the model's arrays are: numba compiles one variant, not one per flag
+    src, dst, rate = (_read_only(x) for x in (t.src, t.dst, t.rate))
+    b = banded_rates_fill(src, dst, rate, pos, 1, np.zeros((0, 0)), np.zeros(0), False)
     rates = np.zeros((states.size, 2 * b + 1))
     exit_rate = np.zeros(states.size)
-    banded_rates_fill(t.src, t.dst, t.rate, pos, b, rates, exit_rate, True)
+    banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate, True)
     return rates, exit_rate, b
+
+
+def _read_only(x: np.ndarray) -> np.ndarray:
+    view = x.view()
+    view.flags.writeable = False
+    return view
 
 
 class AbsorbingSolver:

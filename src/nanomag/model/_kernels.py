@@ -7,7 +7,7 @@ import math
 from numba import njit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # small: LLVM inlines it (numba's inline="always" cost compile time)
 def fermi_scalar(e, T):
     """Fermi function 1 / (1 + exp(e / T)) of e = E - mu (a step, 1/2 at e = 0, when T = 0).
 
