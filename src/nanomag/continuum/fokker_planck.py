@@ -472,6 +472,15 @@ class FokkerPlanck:
             of the survival at each time in it, of the distribution at its end (l1) and
             of the integral of the survival over it, each relative to itself, is below
             this (so a small survival keeps its digits).
+
+        Returns
+        -------
+        FirstPassageDistribution
+            ``survival``, ``density`` [1/time], shape (n_times,); ``mean``, ``std``
+            [time] from the backward moments of the chain in log space
+            (:func:`_log_backward_moments`), so a barrier of hundreds of k_B T
+            keeps their digits; ``inf`` when they exceed the largest double, as
+            :func:`mfpt` gives it.
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
         times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
@@ -534,7 +543,7 @@ class FokkerPlanck:
                          device=self.dev)
 
     def mfpt(self, start_u: float, target_u: float) -> float:
-        """Mean first-passage time of the discretised equation (backward solve).  [time]"""
+        """Mean first-passage time of the discretised equation (backward moments; inf if it overflows).  [time]"""
         return self.first_passage(start_u, target_u, [0.0]).mean
 
 
