@@ -8,9 +8,10 @@ import pytest
 import nanomag as nm
 from nanomag import continuum as c
 from nanomag.continuum import _kernels as ck
+from nanomag.continuum.fokker_planck import _log_backward_moments
 from nanomag.continuum.langevin import pack_device
 
-from devices import bath_device, drift_device, equilibrium_device, switching_device  # noqa: E402
+from devices import bath_device, drift_device, equilibrium_device, rest_device, switching_device  # noqa: E402
 
 U = np.linspace(-0.999, 0.999, 41)
 
@@ -272,6 +273,76 @@ def test_fokker_planck_refuses_bad_input(bad, match):
     kwargs.update(bad)
     with pytest.raises(nm.ConfigError, match=match):
         c.mfpt(drift_device(100), **kwargs)
+
+
+
+# --------------------------------------------------------------------------- means over high barriers
+
+def _dense_moments(up, down, exit_rate):
+    """A^T tau = -1, A^T tau2 = -2 tau by a dense solve: the reference for small, well-conditioned chains."""
+    A = c.FokkerPlanck._generator(up, down, exit_rate).toarray()
+    tau = np.linalg.solve(A.T, -np.ones(up.size + 1))
+    return tau, np.linalg.solve(A.T, -2.0 * tau)
+
+
+def test_backward_moments_in_logs_match_a_dense_solve():
+    """The closed form of the birth-death chain against elimination where elimination is safe; a face that
+    cannot be crossed downwards cuts the chain, one that cannot be crossed upwards makes the time below it
+    (and above it, down to that face) infinite."""
+    rng = np.random.default_rng(5)
+    up, down = rng.uniform(0.5, 2.0, 11), rng.uniform(0.5, 2.0, 11)
+    log_tau, log_tau2 = _log_backward_moments(up, down, 0.7)
+    tau, tau2 = _dense_moments(up, down, 0.7)
+    np.testing.assert_allclose(np.exp(log_tau), tau, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(log_tau2), tau2, rtol=1e-12)
+    down[7] = 0.0  # cells 8.. never come back below
+    log_tau, log_tau2 = _log_backward_moments(up, down, 0.7)
+    np.testing.assert_allclose(np.exp(log_tau), _dense_moments(up, down, 0.7)[0], rtol=1e-12)
+    sub = _dense_moments(up[8:], down[8:], 0.7)
+    np.testing.assert_allclose(np.exp(log_tau[8:]), sub[0], rtol=1e-12)
+    np.testing.assert_allclose(np.exp(log_tau2[8:]), sub[1], rtol=1e-12)
+    up[3] = 0.0  # cells 0..7 may fall to cell 3 and stay below the face 3 | 4 for ever
+    log_tau, log_tau2 = _log_backward_moments(up, down, 0.7)
+    assert np.all(log_tau[:8] == np.inf) and np.all(log_tau2[:8] == np.inf)
+    np.testing.assert_allclose(np.exp(log_tau[8:]), sub[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("form", ["ito", "flux"])
+def test_finite_volume_mean_over_a_high_barrier_matches_the_quadrature(form):
+    """The switching device at rest, S0 = 30, T = 0.1: a mean time of e^71, where the elimination of
+    A^T tau = -1 lost every digit (it returned +-1e16, of either sign).  Second order towards the log-space
+    quadrature; a protocol that changes nothing (a bare segment, a ramp with equal ends) leaves mean and
+    std as they are; a field pulse shortens the mean, which stays finite and positive."""
+    rest = rest_device(S0=30, T=0.1)
+    quad = c.mfpt(rest, -1.0, 0.8, form=form)
+    assert 1e30 < quad < 1e32
+    fv = [c.FokkerPlanck(rest, form=form, n_cells=n).first_passage(-1.0, 0.8, [0.0, 10.0]) for n in (500, 2000)]
+    err = [abs(r.mean - quad) / quad for r in fv]
+    assert err[1] < 1e-3 and err[1] < err[0] / 8  # second order: 16 expected
+    fine = fv[1]
+    assert fine.std == pytest.approx(fine.mean, rel=1e-6)  # a Poisson escape: exponential to its tail
+    fp = c.FokkerPlanck(rest, form=form, n_cells=500)
+    alone = fp.first_passage(-1.0, 0.8, [0.0])
+    for idle in (nm.Segment(40.0), nm.Protocol([nm.Segment(40.0, ramp={"h": (-0.4, -0.4)})])):
+        same = fp.first_passage(-1.0, 0.8, [0.0, 50.0], protocol=idle)
+        assert same.mean == pytest.approx(alone.mean, rel=1e-12) and same.std == pytest.approx(alone.std, rel=1e-12)
+    pulse = fp.first_passage(-1.0, 0.8, [0.0, 50.0], protocol=nm.Segment(40.0, h=3.0, alpha=0.05))
+    assert 0.0 < pulse.mean < alone.mean and 0.0 < pulse.std < math.inf
+
+
+@pytest.mark.parametrize("form", ["ito", "flux"])
+def test_a_mean_beyond_the_largest_double_is_inf(form):
+    """S0 = 1000, T = 0.05: log T_mfpt = 2333, so mean and std are inf (as nm.continuum.mfpt gives them),
+    after a pulse or a ramp too."""
+    big = rest_device(S0=1000, T=0.05)
+    assert c.mfpt(big, -1.0, 0.8, form=form) == math.inf
+    fp = c.FokkerPlanck(big, form=form, n_cells=400)
+    for protocol in (None, nm.Segment(20.0, h=3.0, alpha=0.05),
+                     nm.Segment(20.0, ramp={"h": (1.0, 3.0)}, alpha=0.05)):
+        res = fp.first_passage(-1.0, 0.8, [0.0, 10.0, 50.0], protocol=protocol)
+        assert res.mean == math.inf and res.std == math.inf
+        assert np.all((0.0 <= res.survival) & (res.survival <= 1.0)) and res.survival[0] == 1.0
+    assert fp.mfpt(-1.0, 0.8) == math.inf
 
 
 # --------------------------------------------------------------------------- Langevin

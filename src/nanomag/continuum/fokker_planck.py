@@ -38,7 +38,6 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
-from scipy.linalg import solve_banded
 from scipy.special import logsumexp
 
 from .._validate import check_times, check_u
@@ -59,6 +58,7 @@ RAMP_RTOL = 1e-6
 _RAMP_START = 8        # pieces per ramp of the coarsest staircase
 _RAMP_MAX = 1 << 12    # and of the finest
 _N_NODES = 20          # Gauss-Legendre nodes per panel
+_LOG_MAX = math.log(np.finfo(float).max)  # the largest exponent a double holds
 _MAX_DPHI = 4.0        # largest change of Phi across one panel (exp resolved to ~1e-13)
 
 
@@ -449,18 +449,6 @@ class FokkerPlanck:
             masses[sel] = propagate(after, p, times[sel] - edges[-1], method="uniformisation")
         return masses, p, moments
 
-    @staticmethod
-    def _backward_moments(A: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and second moment of the absorption time from every cell: A^T tau = -1, A^T tau2 = -2 tau."""
-        n = A.shape[0]
-        ab = np.zeros((3, n))
-        AT = A.T.tocsr()
-        ab[0, 1:] = AT.diagonal(1)
-        ab[1] = AT.diagonal(0)
-        ab[2, :-1] = AT.diagonal(-1)
-        tau = solve_banded((1, 1), ab, -np.ones(n))
-        return tau, solve_banded((1, 1), ab, -2.0 * tau)
-
     def first_passage(self, start_u: float, target_u: float, times: ArrayLike,
                       protocol: Protocol | Segment | None = None, *,
                       rtol: float = RAMP_RTOL) -> FirstPassageDistribution:
@@ -484,14 +472,23 @@ class FokkerPlanck:
             of the survival at each time in it, of the distribution at its end (l1) and
             of the integral of the survival over it, each relative to itself, is below
             this (so a small survival keeps its digits).
+
+        Returns
+        -------
+        FirstPassageDistribution
+            ``survival``, ``density`` [1/time], shape (n_times,); ``mean``, ``std``
+            [time] from the backward moments of the chain in log space
+            (:func:`_log_backward_moments`), so a barrier of hundreds of k_B T
+            keeps their digits; ``inf`` when they exceed the largest double, as
+            :func:`mfpt` gives it.
         """
         s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
         times = check_times(to_model_times("times", times, self.dev.units), increasing=True)
         c, up, down, exit_rate = self._chain(lo, b, True, s)
         A = self._generator(up, down, exit_rate)
-        m, (i0, w0) = _point_mass(c, x)
+        m, _ = _point_mass(c, x)
         protocol = as_protocol(protocol, self.dev)
-        tau, tau2 = self._backward_moments(A)
+        log_tau, log_tau2 = _log_backward_moments(up, down, exit_rate)
         if protocol is not None:
             own = (c, up, down, exit_rate)
             if protocol.has_ramps:
@@ -505,18 +502,15 @@ class FokkerPlanck:
                                                                          integrals=True)
                 rates = np.array([chains[k][3] for k in piece])
             density = rates * masses[:, -1]
-            m_end = np.clip(m_end, 0.0, None)
-            tail = float(m_end @ tau)
-            mean = int0 + tail
-            second = 2.0 * (int1 + protocol.duration * tail + 0.5 * float(m_end @ tau2))
+            mean, std = _passage_moments(np.clip(m_end, 0.0, None), log_tau, log_tau2, int0, int1,
+                                         protocol.duration)
         else:
             masses = propagate(A, m, times)  # the uniformisation engine of the exact solver
             density = exit_rate * masses[:, -1]
-            mean = (1 - w0) * tau[i0] + w0 * tau[min(i0 + 1, c.size - 1)]
-            second = (1 - w0) * tau2[i0] + w0 * tau2[min(i0 + 1, c.size - 1)]
+            mean, std = _passage_moments(m, log_tau, log_tau2, 0.0, 0.0, 0.0)
         survival = masses.sum(axis=1)
         return FirstPassageDistribution(times=times, survival=np.clip(survival, 0, 1), density=density,
-                                        mean=float(mean), std=float(np.sqrt(max(second - mean * mean, 0.0))),
+                                        mean=mean, std=std,
                                         engine="fokker_planck", device=self.dev)
 
     def evolve(self, start_u: float, times: ArrayLike, protocol: Protocol | Segment | None = None, *,
@@ -549,7 +543,7 @@ class FokkerPlanck:
                          device=self.dev)
 
     def mfpt(self, start_u: float, target_u: float) -> float:
-        """Mean first-passage time of the discretised equation (backward solve).  [time]"""
+        """Mean first-passage time of the discretised equation (backward moments; inf if it overflows).  [time]"""
         return self.first_passage(start_u, target_u, [0.0]).mean
 
 
@@ -610,6 +604,71 @@ def _relative_l1(fine: np.ndarray, coarse: np.ndarray) -> float:
     if diff == 0.0:
         return 0.0
     return diff / norm if norm > 0.0 else math.inf
+
+
+def _log_backward_moments(up: np.ndarray, down: np.ndarray, exit_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """log E[tau] and log E[tau^2] of the absorption time from every cell of the chain, shape (n,) each.
+
+    The chain of :meth:`FokkerPlanck._generator`: cell 0 reflects, the last cell leaves at ``exit_rate``
+    (up (n-1,), down (n-1,), [1/time]).  A^T tau = -w (w = 1, then w = 2 tau) has the closed form of a
+    birth-death chain, a sum of non-negative terms,
+
+        tau_i = sum_{j >= i} (1 / up_j) sum_{k <= j} w_k pi_k / pi_j,   pi_k / pi_j = prod_{k <= l < j} down_l / up_l
+
+    (up_{n-1} = exit_rate), summed here in logs: it neither cancels (an elimination loses every digit once
+    the rates across the barrier differ by 1/eps, a few tens of k_B T, and returns any sign) nor overflows.
+    A rate that underflows to 0 upwards gives log tau = inf (no way up), downwards a fresh start above it.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_up = np.log(np.append(up, exit_rate))
+        log_ratio = np.log(down) - log_up[:-1]  # log pi_l / pi_{l+1}
+    log_ratio[np.isnan(log_ratio)] = np.inf  # neither way across: never up
+    # a face never crossed downwards separates the cells below it from the sums above it
+    starts = np.concatenate([[0], np.flatnonzero(log_ratio == -np.inf) + 1, [up.size + 1]])
+
+    def backward(log_w: np.ndarray) -> np.ndarray:
+        log_flux = np.empty(log_w.size)  # log (1 / pi_j) sum_{k <= j} w_k pi_k
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            level = np.concatenate([[0.0], np.cumsum(log_ratio[a:b - 1])])  # log pi_a / pi_j
+            with np.errstate(invalid="ignore"):
+                log_flux[a:b] = level + np.logaddexp.accumulate(log_w[a:b] - level)
+        with np.errstate(invalid="ignore"):
+            out = np.logaddexp.accumulate((log_flux - log_up)[::-1])[::-1]
+        out[np.isnan(out)] = np.inf  # inf - inf: a cell below a face never crossed upwards
+        return out
+
+    log_tau = backward(np.zeros(up.size + 1))
+    return log_tau, backward(math.log(2.0) + log_tau)
+
+
+def _passage_moments(m_end: np.ndarray, log_tau: np.ndarray, log_tau2: np.ndarray, int0: float, int1: float,
+                     duration: float) -> tuple[float, float]:
+    """(mean, std) of the first-passage time: the protocol's part, then the relaxing chain's from ``m_end``.
+
+    mean = int0 + m_end @ tau and E[t^2] = 2 int1 + 2 duration m_end @ tau + m_end @ tau2, with int0 and
+    int1 the integrals of S and t S over the protocol (0 without one) and tau, tau2 from
+    :func:`_log_backward_moments`.  Both are formed relative to a scale exp(k) of the tail, so a mean
+    or std beyond the largest float is inf (as :func:`mfpt` gives it), and a smaller one keeps its digits.
+    """
+    live = m_end > 0
+    log_m = np.log(m_end[live])
+    log_t = float(np.logaddexp.reduce(log_m + log_tau[live])) if live.any() else -math.inf
+    log_t2 = float(np.logaddexp.reduce(log_m + log_tau2[live])) if live.any() else -math.inf
+    if math.isnan(log_t) or math.isnan(log_t2) or max(log_t, log_t2) == math.inf:
+        return math.inf, math.inf
+    k = max(log_t, 0.5 * log_t2, 0.0)
+    tail = math.exp(log_t - k)
+    mean = int0 * math.exp(-k) + tail
+    second = 2.0 * int1 * math.exp(-2.0 * k) + 2.0 * duration * math.exp(-k) * tail + math.exp(log_t2 - 2.0 * k)
+    return _rescaled(mean, k), _rescaled(math.sqrt(max(second - mean * mean, 0.0)), k)
+
+
+def _rescaled(x: float, k: float) -> float:
+    """x exp(k) for x >= 0, inf where it overflows."""
+    if k == 0.0 or x == 0.0:
+        return x
+    log_x = math.log(x) + k
+    return math.exp(log_x) if log_x < _LOG_MAX else math.inf
 
 
 def _point_mass(c: np.ndarray, x: float) -> tuple[np.ndarray, tuple[int, float]]:
