@@ -37,19 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from _bench import export_tree, src_env
+from rare_events import START, TARGET, device  # the bistable grain, u = -0.8 -> +0.8
 
 SPEED = [(20, 40.0), (100, 20.0)]
 PLACEMENT = [(20, 40.0), (20, 60.0), (100, 20.0), (10, 10.0)]
-START, TARGET = -0.8, 0.8
-
-
-def device(S0: float, barrier: float):
-    import nanomag as nm
-
-    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.01, T=S0 / barrier)
-    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
-             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
-    return nm.Device(grain=grain, leads=leads)
 
 
 def measure_speed(S0: float, barrier: float, replicas: int, rounds: int) -> dict:
