@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import ROOT, export_tree, src_env
 
 SETUP = """
 import time
@@ -107,10 +107,8 @@ class Tree:
         self.env = dict(os.environ)
         self.root = ROOT
         if rev is not None:
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", where], input=archive.stdout, check=True)
-            self.root = Path(where)
-            self.env["PYTHONPATH"] = str(self.root / "src") + os.pathsep + self.env.get("PYTHONPATH", "")
+            self.root = export_tree(rev, where)
+            self.env = src_env(self.root / "src")
 
     def cpu(self, calls, cache):
         """CPU seconds of ``calls`` (statements, timed together) in a fresh process on the cache ``cache``."""

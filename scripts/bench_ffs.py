@@ -28,29 +28,19 @@ Usage: python scripts/bench_ffs.py [--baseline REV] [--replicas 6] [--rounds 3] 
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _bench import export_tree, src_env
+from rare_events import START, TARGET, device  # the bistable grain, u = -0.8 -> +0.8
+
 SPEED = [(20, 40.0), (100, 20.0)]
 PLACEMENT = [(20, 40.0), (20, 60.0), (100, 20.0), (10, 10.0)]
-START, TARGET = -0.8, 0.8
-
-
-def device(S0: float, barrier: float):
-    import nanomag as nm
-
-    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.01, T=S0 / barrier)
-    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
-             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
-    return nm.Device(grain=grain, leads=leads)
 
 
 def measure_speed(S0: float, barrier: float, replicas: int, rounds: int) -> dict:
@@ -104,13 +94,7 @@ def measure_all(args) -> dict:
 def baseline(rev: str, argv: list) -> dict:
     """:func:`measure_all` on revision ``rev``'s source, in a subprocess."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True,
-                                 capture_output=True).stdout
-        tar = Path(tmp) / "src.tar"
-        tar.write_bytes(archive)
-        with tarfile.open(tar) as t:
-            t.extractall(tmp, filter="data")
-        env = dict(os.environ, PYTHONPATH=str(Path(tmp) / "src"), NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
+        env = src_env(export_tree(rev, tmp) / "src", NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
         out = subprocess.run([sys.executable, __file__, "--child", *argv], env=env, check=True,
                              capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])

@@ -38,11 +38,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from _bench import export_tree, src_env
 
 START_U, TARGET_U = -0.8, -0.79
 T_MAX = 1.0  # [time]; a trajectory of this device takes ~3e-3
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def device_toml(S0: float, n_traj: int = 1000) -> str:
@@ -155,9 +155,7 @@ def measure(mode: str, args, src: str | None = None) -> dict:
     else:
         cmd = [sys.executable, "-c", _WRAPPER] + cmd
         pattern = r"maxrss_kb (\d+)"
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env = dict(os.environ) if src is None else src_env(src)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -169,13 +167,6 @@ def measure(mode: str, args, src: str | None = None) -> dict:
     res["tool"] = "/usr/bin/time -v" if gnu_time else "getrusage(RUSAGE_CHILDREN)"
     res["wall_s"] = wall
     return res
-
-
-def export_tree(rev: str, where: str) -> str:
-    """The ``src`` directory of git revision ``rev``, exported into ``where``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", where], input=archive.stdout, check=True)
-    return os.path.join(where, "src")
 
 
 def main():
@@ -195,7 +186,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         trees = [("current", None)]
         if args.baseline:
-            old = export_tree(args.baseline, tmp)
+            old = str(export_tree(args.baseline, tmp) / "src")
             measure("floor", args, old)  # fills the baseline's numba cache: no compiler in the measured runs
             trees.append((args.baseline[:10], old))
         results = [(label, measure(mode, args, src)) for mode in args.modes.split(",") for label, src in trees]

@@ -36,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import ROOT, export_tree, src_env
+
 CONFIGS = ("runs/switching.toml", "runs/small_switching.toml")
 API = ("import sys, nanomag as nm; cfg = nm.read_config(sys.argv[1]); r = cfg.run; "
        "nm.kmc.first_passage(cfg.device, r.start_u, r.target_u, n_traj=r.n_traj, seed=r.seed, t_max=r.t_max, "
@@ -66,10 +67,8 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
 
 def _baseline(rev: str, where: Path) -> Path:
     """The ``src`` of git revision ``rev``, exported to ``where`` (put first on PYTHONPATH for its runs)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
     where.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
-    return where / "src"
+    return export_tree(rev, where) / "src"
 
 
 def bench(config: str, rounds: int, busy: bool, tmp: str, env: dict,
@@ -79,8 +78,7 @@ def bench(config: str, rounds: int, busy: bool, tmp: str, env: dict,
     run = [sys.executable, "-m", "nanomag", "run", config, "--out", out, "--force"]
     cmds = {"run": (run, env), "api": ([sys.executable, "-c", API, config], env)}
     if base_src is not None:
-        cmds["base"] = (run, dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(base_src),
-                                                                                env.get("PYTHONPATH")]))))
+        cmds["base"] = (run, src_env(base_src, env))
     for cmd, cmd_env in cmds.values():  # fill the numba cache (and the bytecode cache), untimed
         _timed(cmd, cmd_env)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None

@@ -30,7 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import ROOT, export_tree, src_env
+
 HEAVY = ("scipy.sparse", "scipy.linalg", "scipy.special", "scipy.optimize", "scipy.integrate", "scipy.stats",
          "h5py", "numba", "matplotlib", "xarray", "tqdm")
 
@@ -46,11 +47,8 @@ class Tree:
             if (Path(rev) / "src" / "nanomag").is_dir():  # a directory holding src/, scripts/, runs/
                 self.root = Path(rev).resolve()
             else:
-                archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src", "scripts", "runs"],
-                                         capture_output=True, check=True)
-                subprocess.run(["tar", "-x", "-C", where], input=archive.stdout, check=True)
-                self.root = Path(where)
-            self.env["PYTHONPATH"] = str(self.root / "src") + os.pathsep + self.env.get("PYTHONPATH", "")
+                self.root = export_tree(rev, where, ("src", "scripts", "runs"))
+            self.env = src_env(self.root / "src")
 
     def run(self, args, **kw):
         return subprocess.run([sys.executable] + args, env=self.env, cwd=self.root, **kw)

@@ -23,7 +23,6 @@ Usage: python scripts/bench_transients.py [--s0 1e4 1e5] [--span 5] [--baseline 
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import ROOT, export_tree, src_env
 
 
 def device(S0):
@@ -80,7 +79,7 @@ def worker(S0, span, out, method="rational"):
 
 def run(src, S0, span, folder, method="rational"):
     out = Path(folder) / f"survival_{abs(hash(src)) % 10**8}_{S0:g}_{span:g}_{method}.npy"
-    env = dict(os.environ, PYTHONPATH=str(src))
+    env = src_env(src)
     res = subprocess.run([sys.executable, __file__, "--worker", str(S0), str(span), str(out), method], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1]), np.load(out)
@@ -105,8 +104,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "baseline"
         base.mkdir()
-        archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        export_tree(rev, base)
         print(f"baseline {rev[:12]} against this checkout ({ROOT}), method='rational', 1000 times")
         print(f"{'S0':>7}{'span':>6}{'states':>8}{'wall [s]':>16}{'CPU [s]':>16}{'speed-up':>10}{'traced [MB]':>15}"
               f"{'RSS [MB]':>14}{'steps':>7}{'LU sets':>8}{'rel dS':>10}{'min S':>20}")

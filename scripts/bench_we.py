@@ -22,17 +22,15 @@ Usage: python scripts/bench_we.py [--width 120 240] [--replicas 150] [--kmc-runs
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _bench import ROOT, export_tree, src_env
 
 
 def pulse_case(width: float):
@@ -73,13 +71,7 @@ def measure_kmc(width: float, runs: int) -> dict:
 def baseline(rev: str, width: float, replicas: int) -> dict:
     """:func:`measure_we` on revision ``rev``'s source, in a subprocess."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True,
-                                 capture_output=True).stdout
-        tar = Path(tmp) / "src.tar"
-        tar.write_bytes(archive)
-        with tarfile.open(tar) as t:
-            t.extractall(tmp, filter="data")
-        env = dict(os.environ, PYTHONPATH=str(Path(tmp) / "src"), NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
+        env = src_env(export_tree(rev, tmp) / "src", NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
         code = (f"import sys, json; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import bench_we; "
                 f"import nanomag; assert nanomag.__file__.startswith({tmp!r}), nanomag.__file__; "
                 f"print(json.dumps(bench_we.measure_we({width!r}, {replicas!r}, None)))")

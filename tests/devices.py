@@ -46,6 +46,17 @@ def equilibrium_device(S0=5, eta=1, T=0.3, mu=0.2, alpha=0.05):
     return nm.Device(grain=grain, leads=leads)
 
 
+def bistable_device(S0=10, barrier=10.0, h=0.0):
+    """Two leads at the same chemical potential: an activated switch over the anisotropy barrier kappa S0.
+
+    ``barrier`` is Delta = kappa S0 / T (in units of k_B T).
+    """
+    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=h, eps=0.0, alpha=0.01, T=S0 / barrier)
+    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
+             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
+    return nm.Device(grain=grain, leads=leads)
+
+
 def drift_device(S0):
     """runs/switching.toml with rates scaled as 8 S0 alpha kappa (Fig. 6 upper left), in reduced parameters."""
     return nm.reduced_device((4.5, 1.5, 1.5, 4.5), vbar=3.0, hbar=-0.2, S0=S0, alpha=0.01, T=0.05)

@@ -3,7 +3,6 @@ Fokker-Planck equation under a Sharrock-like field ramp, the Fokker-Planck ramp 
 (second order, then extrapolated), a ramp with equal ends against the constant segment, the node rule of
 the Langevin tables, and the seeding rule."""
 
-import numba
 import numpy as np
 import pytest
 from scipy.stats import kstest
@@ -14,6 +13,7 @@ from nanomag.continuum import langevin as lv
 from nanomag.continuum.fokker_planck import RAMP_RTOL
 
 from devices import rest_device
+from seeding import check_langevin_seeding_rule
 
 
 def sharrock(duration=150.0):
@@ -236,24 +236,7 @@ def test_seeding_rule_holds_under_a_ramp():
     first_index."""
     rest = rest_device(S0=30, T=0.1)
     p = nm.Protocol([nm.Segment(40.0, ramp={"h": (1.0, 3.0)}, alpha=0.05), nm.Segment(40.0, h=3.0, alpha=0.05)])
-    kw = dict(seed=8, dt=0.1, t_max=150.0, protocol=p)
-    a = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, **kw)
-    b = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, chunk_size=10, **kw)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        one = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, **kw)
-        paths_one = c.langevin_trajectories(rest, -1.0, [20.0, 45.0, 90.0], n_traj=32, seed=2, dt=0.1, protocol=p)
-    finally:
-        numba.set_num_threads(threads)
-    tail = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=30, first_index=34, **kw)
-    paths = c.langevin_trajectories(rest, -1.0, [20.0, 45.0, 90.0], n_traj=32, seed=2, dt=0.1, protocol=p,
-                                    chunk_size=7)
-    assert np.array_equal(a.times, b.times) and np.array_equal(a.times, one.times)
-    assert np.array_equal(a.times[34:], tail.times)
-    assert np.array_equal(paths.u, paths_one.u)
-    other = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, **{**kw, "seed": 9})
-    assert not np.array_equal(a.times, other.times)
+    check_langevin_seeding_rule(rest, p)
 
 
 def test_a_ramp_naming_an_unknown_lead_is_refused_naming_the_segment():

@@ -8,19 +8,13 @@ import math
 import numpy as np
 import pytest
 
-import nanomag as nm
 from nanomag._rng import entropy_words, root_pool
 from nanomag._stats import skewed_interval
 from nanomag.rare import _kernels as K, ffs
 from nanomag.rare.ffs import FluxSampler, binomial_cost_ratio, equal_p_optimum, place_interfaces, replica_task
 from nanomag.rare.stages import run_two_stage
 
-
-def bistable(S0=10, barrier=10.0):
-    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.01, T=S0 / barrier)
-    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
-             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
-    return nm.Device(grain=grain, leads=leads)
+from devices import bistable_device
 
 
 def test_equal_p_optimum_is_near_p_one_fifth():
@@ -58,7 +52,7 @@ def test_place_interfaces_skips_levels_of_interleaved_sectors():
 
 def test_ladder_kernel_equals_stage_by_stage_trials():
     """One call of ladder_serial/ladder_parallel gives the counts of trials_serial stage by stage (same streams)."""
-    s = FluxSampler(bistable(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
+    s = FluxSampler(bistable_device(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
     st, root, lv = s.setup, s.root, s.levels
     starts = ffs._run_flux(st, root, 7, s.basin_state, lv[0], 200, 2**62)[0]
     first, stride = 1 << 36, 1 << 24
@@ -133,7 +127,7 @@ def test_first_stage_grows_with_the_plan(monkeypatch):
 
 def test_replica_task_is_unchanged_by_the_ladder_kernel():
     """replica_task's numbers depend on (seed, replica) only: parallel and serial ladders agree."""
-    s = FluxSampler(bistable(), -0.8, 0.8, seed=2, trials=100, launches=100, parallel=False)
+    s = FluxSampler(bistable_device(), -0.8, 0.8, seed=2, trials=100, launches=100, parallel=False)
     a = replica_task(s.task(parallel=False), 3)
     b = replica_task(s.task(parallel=True), 3)
     assert np.array_equal(a.n_success, b.n_success) and a.stage_events.tolist() == b.stage_events.tolist()

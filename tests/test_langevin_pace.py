@@ -1,6 +1,5 @@
 """The Langevin integrator's coefficient table: accuracy, same trajectories as before, same statistics."""
 
-import numba
 import numpy as np
 import pytest
 from scipy import stats
@@ -11,6 +10,7 @@ from nanomag.continuum import _kernels as ck
 from nanomag.continuum.langevin import coefficient_table, pack_device
 
 from devices import bath_device, drift_device, equilibrium_device, switching_device  # noqa: E402
+from seeding import one_numba_thread  # noqa: E402
 
 SMOOTH = {  # T > 0: coefficients are smooth, linear interpolation errs by <= h^2/8 max|a''|
     "switching": switching_device(S0=200),
@@ -138,12 +138,8 @@ def test_chunk_size_and_threads_do_not_change_the_result(coefficients, scheme):
     kw = dict(n_traj=48, dt=0.5, form="ito", scheme=scheme, coefficients=coefficients)
     a = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, **kw)
     b = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, chunk_size=5, **kw)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with one_numba_thread():
         d = c.langevin_first_passage(dev, -0.8, 0.8, seed=5, chunk_size=13, **kw)
-    finally:
-        numba.set_num_threads(threads)
     np.testing.assert_array_equal(a.times, b.times)
     np.testing.assert_array_equal(a.times, d.times)
     np.testing.assert_array_equal(a.steps_per_trajectory, b.steps_per_trajectory)

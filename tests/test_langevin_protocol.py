@@ -4,7 +4,6 @@ bit for bit without one, the seeding rule, bad protocols; Segment and Protocol p
 import copy
 import pickle
 
-import numba
 import numpy as np
 import pytest
 from scipy.stats import kstest
@@ -13,6 +12,7 @@ import nanomag as nm
 from nanomag import continuum as c
 
 from devices import rest_device, switching_device
+from seeding import check_langevin_seeding_rule
 
 
 def pulse_and_relaxation(width=90.0):
@@ -137,25 +137,7 @@ def test_table_and_exact_coefficients_agree_under_a_protocol():
 def test_seeding_rule_holds_under_a_protocol():
     """Trajectory i depends on (seed, i) only: not on chunk_size, threads or first_index."""
     rest, p = rest_device(S0=30), pulse_and_relaxation(width=40.0)
-    kw = dict(seed=8, dt=0.1, t_max=150.0, protocol=p)
-    a = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, **kw)
-    b = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, chunk_size=10, **kw)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        one = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=64, **kw)
-        paths_one = c.langevin_trajectories(rest, -1.0, [20.0, 45.0, 90.0], n_traj=32, seed=2, dt=0.1, protocol=p)
-    finally:
-        numba.set_num_threads(threads)
-    tail = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=30, first_index=34, **kw)
-    for other in (b, one):
-        assert np.array_equal(a.times, other.times) and np.array_equal(a.censored, other.censored)
-    assert np.array_equal(tail.times, a.times[34:])
-    head = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=34, **kw)
-    assert np.array_equal((head + tail).times, a.times)
-    paths = c.langevin_trajectories(rest, -1.0, [20.0, 45.0, 90.0], n_traj=32, seed=2, dt=0.1, protocol=p,
-                                    chunk_size=5)
-    assert np.array_equal(paths.u, paths_one.u)
+    a = check_langevin_seeding_rule(rest, p)
     # a run without the protocol is another run
     plain = c.langevin_first_passage(rest, -1.0, 0.8, n_traj=4, seed=8, dt=0.1, t_max=150.0, first_index=64)
     with pytest.raises(nm.ConfigError, match="protocol differs"):

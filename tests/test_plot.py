@@ -11,17 +11,9 @@ from nanomag import spectroscopy as spc
 from nanomag.errors import ConfigError
 from nanomag.model import MultiLevelGrain
 
-from devices import equilibrium_device, rest_device, switching_device
+from devices import bistable_device, equilibrium_device, rest_device, switching_device
 
 matplotlib.use("Agg")  # the test picks the backend, the library never does
-
-
-def bistable(S0=10, barrier=10.0):
-    """An activated switch over the anisotropy barrier kappa S0 (leads at one chemical potential)."""
-    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=0.0, eps=0.0, alpha=0.01, T=S0 / barrier)
-    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
-             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
-    return nm.Device(grain=grain, leads=leads)
 
 
 def multilevel():
@@ -80,7 +72,7 @@ MAKERS = {
     "ComputedWER": (lambda: nm.exact.write_error_rate(rest_device(S0=20), _protocol(), -1.0, 0.8), {}),
     "SampledWER": (lambda: nm.kmc.write_error_rate(rest_device(S0=20), _protocol(), -1.0, 0.8, n_traj=100, seed=3),
                    {}),
-    "SwitchingRate": (lambda: nm.rare.switching_rate(bistable(), -0.8, 0.8, seed=3, rtol=0.3), {}),
+    "SwitchingRate": (lambda: nm.rare.switching_rate(bistable_device(), -0.8, 0.8, seed=3, rtol=0.3), {}),
     "PhaseDiagram": (lambda: nm.phase.nmd_phase_diagram((4.5, 1.5, 1.5, 4.5), np.linspace(-2, 10, 25),
                                                          np.linspace(-7, 3, 21)), {}),
     "HysteresisBranch": (lambda: nm.phase.hysteresis(_SW, "h", -1.0, 1.0, n=11)[0], {}),
@@ -216,7 +208,7 @@ PROGRESS_CALLS = {
                                                                  n_traj=40, seed=5, **kw).side,
     "kmc.telegraph": lambda **kw: nm.kmc.telegraph(telegraph_device(), 3000.0, n_traj=3, seed=11, window=500.0,
                                                    grid_dt=1.0, nperseg=64, **kw).dwell_times,
-    "rare.switching_rate": lambda **kw: nm.rare.switching_rate(bistable(), -0.8, 0.8, seed=3, rtol=0.5,
+    "rare.switching_rate": lambda **kw: nm.rare.switching_rate(bistable_device(), -0.8, 0.8, seed=3, rtol=0.5,
                                                                **kw).replica_time,
     "rare.write_error_rate": lambda **kw: nm.rare.write_error_rate(
         rest_device(S0=10), nm.Protocol([nm.Segment(120.0, mu={"left": 3.0})]), -1.0, 0.8, seed=2, rtol=0.5,

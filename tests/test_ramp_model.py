@@ -11,31 +11,10 @@ import pytest
 import nanomag as nm
 from nanomag.model.protocol import SEGMENT_PARAMETERS, Protocol, Segment
 
-from devices import switching_device
+from devices import config_text, device_toml, switching_device
 
 SWEEP = Segment(100.0, ramp={"h": (-0.2, 0.6), "mu": {"left": (0.0, 3.0)}}, T=0.05, mu={"right": -3.0})
-CONFIG = """
-[grain]
-S0 = 5
-eta = 1
-kappa = 1.0
-h = -0.4
-eps = 0.0
-alpha = 0.01
-T = 0.05
-
-[[leads]]
-name = "left"
-mu = 3.0
-gamma_up = 7.2
-gamma_down = 2.4
-
-[[leads]]
-name = "right"
-mu = -3.0
-gamma_up = 2.4
-gamma_down = 7.2
-"""
+CONFIG = device_toml(switching_device(S0=5))  # leads "left" and "right"
 
 
 def test_a_ramp_is_stored_read_only_in_canonical_order():
@@ -361,7 +340,7 @@ def test_kmc_trajectories_under_a_ramp_against_exact():
 
 # --------------------------------------------------------------------------- engines without ramps refuse them
 
-RAMP_TABLE = "\n[[protocol]]\nduration = 5.0\nramp = { mu = { left = [-3.0, 3.0] } }\n"
+RAMP = Protocol([Segment(5.0, ramp={"mu": {"left": (-3.0, 3.0)}})])
 
 
 def test_engines_without_ramps_refuse_them_in_one_line():
@@ -380,8 +359,8 @@ def test_command_line_runs_ramps_or_refuses_them(tmp_path, capsys):
     from nanomag.cli import main
 
     cfg = tmp_path / "r.toml"
-    cfg.write_text(CONFIG + RAMP_TABLE + "\n[run]\nkind = \"trajectories\"\nstart_u = -1.0\nt_final = 5.0\n"
-                   "n_times = 3\nn_traj = 4\nseed = 1\n")
+    cfg.write_text(config_text(switching_device(S0=5), protocol=RAMP, kind="trajectories", start_u=-1.0, t_final=5.0,
+                               n_times=3, n_traj=4, seed=1))
     assert main(["run", str(cfg), "--out", str(tmp_path / "t.h5"), "--quiet"]) == 0  # KMC records ramps
     capsys.readouterr()
     assert main(["pulse", str(cfg), "--out", str(tmp_path / "p.h5"), "--quiet", "--start-u", "-1",

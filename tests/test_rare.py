@@ -16,23 +16,12 @@ import nanomag as nm
 from nanomag.rare import FluxSampler, switching_rate
 from nanomag.run.parallel import process_map
 
-from devices import config_text, rest_device
-
-
-def bistable(S0=10, barrier=10.0, h=0.0):
-    """Two leads at the same chemical potential: an activated switch over the anisotropy barrier kappa S0.
-
-    ``barrier`` is Delta = kappa S0 / T (in units of k_B T).
-    """
-    grain = nm.Grain(S0=S0, eta=1, kappa=1.0, h=h, eps=0.0, alpha=0.01, T=S0 / barrier)
-    leads = (nm.Lead(mu=0.0, gamma_up=3.0, gamma_down=1.0, name="left"),
-             nm.Lead(mu=0.0, gamma_up=1.0, gamma_down=3.0, name="right"))
-    return nm.Device(grain=grain, leads=leads)
+from devices import bistable_device, config_text, rest_device
 
 
 @pytest.fixture(scope="module")
 def cheap():
-    dev = bistable()
+    dev = bistable_device()
     return dev, nm.exact.mfpt(dev, -0.8, 0.8)
 
 
@@ -75,7 +64,7 @@ def test_downward_switch_and_given_interfaces(cheap):
 
 def test_low_barrier_restarts_are_counted():
     """At a barrier of a few k_B T the flux runs switch themselves; the restarted chain keeps the answer exact."""
-    dev = bistable(S0=10, barrier=3.0)
+    dev = bistable_device(S0=10, barrier=3.0)
     exact = nm.exact.mfpt(dev, -0.8, 0.8)
     r = switching_rate(dev, -0.8, 0.8, seed=11, rtol=0.05)
     assert r.n_restarts > 0
@@ -120,7 +109,7 @@ def test_unreachable_target_and_start_in_target():
     with pytest.raises(nm.UnreachableTargetError):
         switching_rate(frozen, -0.8, 0.8, seed=1)
     with pytest.raises(nm.ConfigError, match="already lies in the target"):
-        switching_rate(bistable(), 0.85, 0.9, seed=1)  # the start state has u = 0.9
+        switching_rate(bistable_device(), 0.85, 0.9, seed=1)  # the start state has u = 0.9
 
 
 def test_streams_depend_on_replica_index_only(cheap):
@@ -162,7 +151,7 @@ def test_pilot_is_deterministic(cheap):
 
 # --------------------------------------------------------------------------- files, resume, command line
 
-CHEAP_TOML = config_text(bistable(), kind="first_passage", start_u=-0.8, target_u=0.8, n_traj=1, seed=5)
+CHEAP_TOML = config_text(bistable_device(), kind="first_passage", start_u=-0.8, target_u=0.8, n_traj=1, seed=5)
 
 
 @pytest.fixture
@@ -451,8 +440,8 @@ def _touching_devices():
         leads=(nm.Lead(mu=0.3, gamma_up=1.3, gamma_down=0.4, name="a"),
                nm.Lead(mu=-0.1, gamma_up=0.4, gamma_down=1.3, name="b")))
     # (device, start_u, target_u, interfaces): A = {u before the interface} touches the target
-    return {"S0=1/2": (bistable(S0=0.5, barrier=1.0), -1.0, 1.0, [0.0]),
-            "S0=1": (bistable(S0=1, barrier=2.0), -1.0, 0.0, [-0.5]),
+    return {"S0=1/2": (bistable_device(S0=0.5, barrier=1.0), -1.0, 1.0, [0.0]),
+            "S0=1": (bistable_device(S0=1, barrier=2.0), -1.0, 0.0, [-0.5]),
             "multi-level": (multi, -1.0, 1.0, [0.0])}
 
 

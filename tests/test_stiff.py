@@ -109,17 +109,22 @@ def test_methods_agree_through_the_exact_solver():
     np.testing.assert_allclose(eb.charge, ea.charge, atol=1e-12)
 
 
+def tail_survivals(S0, sigmas, **kw):
+    """(uniformisation, rational) survival of device(S0) from -0.8 to 0.8 at 400 times from 0 to the mean
+    first-passage time + ``sigmas`` standard deviations; ``kw`` to :func:`rational_propagate`."""
+    prob = FirstPassageProblem.create(device(S0), -0.8, 0.8)
+    m1, m2 = prob.moments(2)
+    times = np.linspace(0.0, m1 + sigmas * np.sqrt(m2 - m1 * m1), 400)
+    ones = np.ones((1, prob.block.shape[0]))
+    ref = propagate(prob.block, prob.start_vector, times, functionals=ones, method="uniformisation")[:, 0]
+    return ref, rational_propagate(prob.block, prob.start_vector, times, functionals=ones, **kw)[:, 0]
+
+
 def test_the_survival_keeps_its_relative_accuracy_down_to_the_bottom_of_the_double_range():
     # p is carried as values x 2^exponent, so the survival neither sinks into subnormals nor underflows to 0;
     # against uniformisation (non-negative terms: relative accuracy), down to 1e-280
-    prob = FirstPassageProblem.create(device(50), -0.8, 0.8)
-    A = prob.block
-    m1, m2 = prob.moments(2)
-    times = np.linspace(0.0, m1 + 1400 * np.sqrt(m2 - m1 * m1), 400)
-    ones = np.ones((1, A.shape[0]))
-    ref = propagate(A, prob.start_vector, times, functionals=ones, method="uniformisation")[:, 0]
     stats = {}
-    ours = rational_propagate(A, prob.start_vector, times, functionals=ones, stats=stats)[:, 0]
+    ref, ours = tail_survivals(50, 1400, stats=stats)
     normal = ref > 1e-300
     assert ref[normal].min() < 1e-280  # the check reaches the bottom of the double range
     assert np.max(np.abs(ours[normal] / ref[normal] - 1)) < 1e-10
@@ -139,13 +144,7 @@ def test_a_spread_distribution_keeps_its_relative_accuracy_deep_in_the_tail():
     # S0 = 3000: the slowest modes, all that is left late, barely touch the start; errors below 3e-14 of the
     # bulk's mass that land on them made the survival drift (5.6e-8 relative at 1e-200 with unchecked full
     # steps, 1e-6 at 1e-100 at S0 = 3e4); the unchecked steps are now two half steps under absorption
-    prob = FirstPassageProblem.create(device(3000), -0.8, 0.8)
-    A = prob.block
-    m1, m2 = prob.moments(2)
-    times = np.linspace(0.0, m1 + 100 * np.sqrt(m2 - m1 * m1), 400)
-    ones = np.ones((1, A.shape[0]))
-    ref = propagate(A, prob.start_vector, times, functionals=ones, method="uniformisation")[:, 0]
-    ours = rational_propagate(A, prob.start_vector, times, functionals=ones)[:, 0]
+    ref, ours = tail_survivals(3000, 100)
     deep = ref > 1e-300
     assert ref[deep].min() < 1e-199
     assert np.max(np.abs(ours[deep] / ref[deep] - 1)) < 1e-10

@@ -53,11 +53,19 @@ def entropy_words(seed: object) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _hashmix(value, hash_const):
-    value = (value ^ hash_const[0]) & _M32
-    hash_const[0] = (hash_const[0] * _MULT_A) & _M32
-    value = (value * hash_const[0]) & _M32
+def _hash_step(value, hc, mult):
+    """SeedSequence's hash of one 32-bit word: (hashed value, next hash constant); ``mult`` is _MULT_A while
+    the pool is mixed, _MULT_B while the state is drawn from it."""
+    value = (value ^ hc) & _M32
+    hc = (hc * mult) & _M32
+    value = (value * hc) & _M32
     value ^= value >> _S16
+    return value, hc
+
+
+@njit(cache=True, inline="always")
+def _hashmix(value, hash_const):
+    value, hash_const[0] = _hash_step(value, hash_const[0], _MULT_A)
     return value
 
 
@@ -102,11 +110,7 @@ def seed_xoshiro(words, index, state):
         lo = np.uint64(0)
         hi = np.uint64(0)
         for half in range(2):
-            v = pool[(2 * k + half) % _POOL]
-            v = (v ^ hc) & _M32
-            hc = (hc * _MULT_B) & _M32
-            v = (v * hc) & _M32
-            v ^= v >> _S16
+            v, hc = _hash_step(pool[(2 * k + half) % _POOL], hc, _MULT_B)
             if half == 0:
                 lo = v
             else:
@@ -180,24 +184,6 @@ def root_pool(words: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _hashmix_scalar(value, hc):
-    value = (value ^ hc) & _M32
-    hc = (hc * _MULT_A) & _M32
-    value = (value * hc) & _M32
-    value ^= value >> _S16
-    return value, hc
-
-
-@njit(cache=True, inline="always")
-def _out_word(v, hc):
-    v = (v ^ hc) & _M32
-    hc = (hc * _MULT_B) & _M32
-    v = (v * hc) & _M32
-    v ^= v >> _S16
-    return v, hc
-
-
-@njit(cache=True, inline="always")
 def xo_seed_pooled(root, index):
     """Scalar state of trajectory ``index`` from :func:`root_pool` (equal to :func:`xo_seed`)."""
     p0, p1, p2, p3, hc = root[0], root[1], root[2], root[3], root[4]
@@ -208,23 +194,23 @@ def xo_seed_pooled(root, index):
             if index <= _M32:
                 break
             key = index >> _S32
-        h, hc = _hashmix_scalar(key, hc)
+        h, hc = _hash_step(key, hc, _MULT_A)
         p0 = _mix(p0, h)
-        h, hc = _hashmix_scalar(key, hc)
+        h, hc = _hash_step(key, hc, _MULT_A)
         p1 = _mix(p1, h)
-        h, hc = _hashmix_scalar(key, hc)
+        h, hc = _hash_step(key, hc, _MULT_A)
         p2 = _mix(p2, h)
-        h, hc = _hashmix_scalar(key, hc)
+        h, hc = _hash_step(key, hc, _MULT_A)
         p3 = _mix(p3, h)
     hb = np.uint64(_INIT_B)
-    a, hb = _out_word(p0, hb)
-    b, hb = _out_word(p1, hb)
-    c, hb = _out_word(p2, hb)
-    d, hb = _out_word(p3, hb)
-    e, hb = _out_word(p0, hb)
-    f, hb = _out_word(p1, hb)
-    g, hb = _out_word(p2, hb)
-    h, hb = _out_word(p3, hb)
+    a, hb = _hash_step(p0, hb, _MULT_B)
+    b, hb = _hash_step(p1, hb, _MULT_B)
+    c, hb = _hash_step(p2, hb, _MULT_B)
+    d, hb = _hash_step(p3, hb, _MULT_B)
+    e, hb = _hash_step(p0, hb, _MULT_B)
+    f, hb = _hash_step(p1, hb, _MULT_B)
+    g, hb = _hash_step(p2, hb, _MULT_B)
+    h, hb = _hash_step(p3, hb, _MULT_B)
     return a | (b << _S32), c | (d << _S32), e | (f << _S32), g | (h << _S32)
 
 

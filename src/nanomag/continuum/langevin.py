@@ -122,6 +122,13 @@ def _in_threads(run: Callable[[int, int], None], lo: int, hi: int) -> None:
             f.result()
 
 
+def _over_chunks(progress: bool, n_traj: int, chunk_size: int, run: Callable[[int, int], None]) -> None:
+    """``run(a, b)`` over trajectories [0, n_traj) in chunks of ``chunk_size``, each split over the numba threads
+    (:func:`_in_threads`); a progress bar over the chunks when ``progress``."""
+    for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
+        _in_threads(run, c0, min(n_traj, c0 + chunk_size))
+
+
 def pack_device(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(grain (9,), mu, gamma_up, gamma_down, lead_T) float64 arrays for the kernels."""
     g = single_orbital(dev)
@@ -410,6 +417,17 @@ class LangevinTrajectories(TrajectorySample):
     _run_keys = TrajectorySample._run_keys + ("form", "scheme", "dt", "coefficients", "protocol")
 
 
+def _kernel_and_pieces(plain: object, ramp: object, dev: Device, protocol: Protocol | None, form: str,
+                       coefficients: str, pole_cutoff: float | None,
+                       dt: float) -> tuple[Callable[..., None], tuple[np.ndarray, ...]]:
+    """The kernel to run and its coefficient pieces: ``ramp`` with :func:`_ramp_pieces` when ``protocol`` has
+    ramps, else ``plain`` with :func:`_pieces` (piecewise-constant, or the device's own)."""
+    if protocol is not None and protocol.has_ramps:
+        return (cast("Callable[..., None]", ramp),  # numba's Dispatcher: any signature
+                _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, dt))
+    return cast("Callable[..., None]", plain), _pieces(dev, protocol, form, coefficients, pole_cutoff)
+
+
 def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
                            dt: float, form: str = "ito", scheme: str = "euler", bridge: bool = True,
                            t_max: float | None = None, first_index: int = 0, chunk_size: int | None = None,
@@ -472,18 +490,12 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     times = np.empty(n_traj)
     steps = np.empty(n_traj, dtype=np.int64)
     t0 = _time.perf_counter()
-    pieces: tuple[np.ndarray, ...]
-    if protocol is not None and protocol.has_ramps:
-        pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
-        kernel = cast("Callable[..., None]", _k.ramp_first_passage)  # numba's Dispatcher: any signature
-    else:
-        pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-        kernel = cast("Callable[..., None]", _k.langevin_first_passage)  # numba's Dispatcher: any signature
-    for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
-        c1 = min(n_traj, c0 + chunk_size)
-        _in_threads(lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
-                                        scheme == "milstein", form == "flux", bool(bridge), *pieces, times[a:b],
-                                        steps[a:b]), c0, c1)
+    kernel, pieces = _kernel_and_pieces(_k.langevin_first_passage, _k.ramp_first_passage, dev, protocol, form,
+                                        coefficients, pole_cutoff, float(dt))
+    _over_chunks(progress, n_traj, chunk_size,
+                 lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
+                                     scheme == "milstein", form == "flux", bool(bridge), *pieces, times[a:b],
+                                     steps[a:b]))
     censored = ~np.isfinite(times)
     times[censored] = t_lim
     return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
@@ -514,17 +526,11 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     protocol = as_protocol(protocol, dev)
     out = np.empty((n_traj, times.size))
     t0 = _time.perf_counter()
-    pieces: tuple[np.ndarray, ...]
-    if protocol is not None and protocol.has_ramps:
-        pieces = _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, float(dt))
-        kernel = cast("Callable[..., None]", _k.ramp_paths)  # numba's Dispatcher: any signature
-    else:
-        pieces = _pieces(dev, protocol, form, coefficients, pole_cutoff)
-        kernel = cast("Callable[..., None]", _k.langevin_paths)  # numba's Dispatcher: any signature
-    for c0 in iterate(progress, range(0, n_traj, chunk_size), total=-(-n_traj // chunk_size), unit="chunk"):
-        c1 = min(n_traj, c0 + chunk_size)
-        _in_threads(lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
-                                        form == "flux", *pieces, out[a:b]), c0, c1)
+    kernel, pieces = _kernel_and_pieces(_k.langevin_paths, _k.ramp_paths, dev, protocol, form, coefficients,
+                                        pole_cutoff, float(dt))
+    _over_chunks(progress, n_traj, chunk_size,
+                 lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
+                                     form == "flux", *pieces, out[a:b]))
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
                                 protocol=protocol, wall_time=_time.perf_counter() - t0)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -367,6 +368,21 @@ class KMCSolver:
         models = segment_models(self.device, sets, own=self.model)
         return models, np.append(index, len(sets)).astype(np.int64)
 
+    def _require_every_run_stops(self, models: Iterable[RateModel], start: int, target: np.ndarray,
+                                 side: np.ndarray | None, target_u: float) -> None:
+        """Without t_max every run must stop: after the protocol the device's own chain must reach the stopping
+        states (``target``, or with a start ``side`` mask either) with probability one from wherever a run can
+        be, starting in ``start`` and moving by the chains ``models``; else UnreachableTargetError."""
+        free = target if side is None else np.zeros_like(target)
+        stop = target if side is None else target | side
+        seen = reachable_from(models, start, free)
+        stuck = seen & ~sure_to_reach(self.model, stop)
+        if np.any(stuck):
+            what = "the target" if side is None else "the start side or the target"
+            raise UnreachableTargetError(
+                f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
+                f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+
     def _ramp_tables(self, protocol: Protocol, start_u, target_u, t_lim: float, mode: str):
         """(rows, jumps, (table_a, table_b), ends, start, side mask or None) of a protocol with ramps.
 
@@ -417,14 +433,7 @@ class KMCSolver:
             ends += [float(bounds[i] + seg.duration * x) for x in xs[1:-1]] + [float(bounds[i + 1])]
         if math.isinf(t_lim) and mode != "record":
             assert start is not None and target is not None and stop is not None
-            free = target if side is None else np.zeros_like(target)
-            seen = reachable_from(tuple(patterns.values()) + (self.model,), start, free)
-            stuck = seen & ~sure_to_reach(self.model, stop)
-            if np.any(stuck):
-                what = "the target" if side is None else "the start side or the target"
-                raise UnreachableTargetError(
-                    f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
-                    f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+            self._require_every_run_stops(tuple(patterns.values()) + (self.model,), start, target, side, target_u)
         patterns.clear()
         packed.append(K.pack_tables(self.model.kmc_tables, stop))
         table_a.append(len(packed) - 1)
@@ -451,16 +460,7 @@ class KMCSolver:
         side = start_side_mask(self.model, start_u, target_u) if mode == "wer" else None
         stop = target if side is None else target | side
         if math.isinf(t_lim):
-            # without t_max every run must stop: after the protocol the device's own chain must reach the
-            # stopping states with probability one from wherever a run can be
-            free = target if side is None else np.zeros_like(target)
-            seen = reachable_from(models, start, free)
-            stuck = seen & ~sure_to_reach(self.model, stop)
-            if np.any(stuck):
-                what = "the target" if side is None else "the start side or the target"
-                raise UnreachableTargetError(
-                    f"target_u={target_u}: after the protocol, {what} is not reached with probability one from "
-                    f"every state a run can be in ({int(stuck.sum())} such states); set t_max")
+            self._require_every_run_stops(models, start, target, side, target_u)
         marks = [target] * len(models) if side is None else [None] * (len(models) - 1) + [stop]
         rows, jumps = K.pack_stacked([m.kmc_tables for m in models], marks)
         ends = protocol.boundaries[1:].copy()
