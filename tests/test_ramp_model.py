@@ -415,3 +415,21 @@ def test_exact_transient_does_not_depend_on_the_other_output_times():
     fp_among = nm.exact.first_passage_distribution(dev, -1, 0.8, among.times, protocol=SHARROCK, rtol=1e-7)
     assert fp_among.survival[k] == pytest.approx(fp_alone.survival[0], rel=3e-7)
     assert fp_among.density[k] == pytest.approx(fp_alone.density[0], rel=3e-6)
+
+
+def test_a_ramp_whose_rates_jump_is_refined_down_to_the_narrowest_width_and_runs():
+    # at T = 0 the Fermi step makes the rates jump where a level crosses mu: the refinement cannot meet its
+    # tolerance there (it recursed without end before RAMP_MIN_WIDTH); it now stops at that width and runs
+    from nanomag.kmc.engine import ramp_nodes
+
+    from devices import rest_device
+
+    dev = rest_device(S0=30, T=0.0)
+    segment = nm.Segment(5.0, ramp={"mu": {"left": (-3.0, 3.0)}})
+    xs, _ = ramp_nodes(dev, segment)
+    widths = np.diff(xs)
+    assert widths.min() >= nm.kmc.RAMP_MIN_WIDTH * (1 - 1e-12)
+    assert len(xs) < nm.kmc.RAMP_MAX_NODES
+    assert np.isclose(widths.min(), nm.kmc.RAMP_MIN_WIDTH)  # the jumps are what was refined to the floor
+    res = nm.kmc.first_passage(dev, -1.0, 0.8, n_traj=4, seed=1, protocol=nm.Protocol([segment]), t_max=20.0)
+    assert res.times.shape == (4,)

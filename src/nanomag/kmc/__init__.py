@@ -8,6 +8,7 @@ dwell times, p_up, the PSD of u and counting statistics from stationary traces
 
 from .engine import (
     RAMP_MAX_NODES,
+    RAMP_MIN_WIDTH,
     RAMP_RATE_RTOL,
     FirstPassageResult,
     KMCSolver,
@@ -20,5 +21,5 @@ from .engine import (
 from .telegraph import CountingEstimate, TelegraphSample, TelegraphSampler, telegraph
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
-           "RAMP_RATE_RTOL", "RAMP_MAX_NODES",
+           "RAMP_RATE_RTOL", "RAMP_MAX_NODES", "RAMP_MIN_WIDTH",
            "write_error_rate", "telegraph", "TelegraphSample", "TelegraphSampler", "CountingEstimate"]

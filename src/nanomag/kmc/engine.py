@@ -70,7 +70,7 @@ from ..results import FirstPassageSample, SampledWER, TrajectorySample
 from . import _kernels as K
 
 __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "first_passage", "trajectories",
-           "write_error_rate", "RAMP_RATE_RTOL", "RAMP_MAX_NODES"]
+           "write_error_rate", "RAMP_RATE_RTOL", "RAMP_MAX_NODES", "RAMP_MIN_WIDTH"]
 
 #: The interpolated rates of a ramp (linear in time between nodes) are within this of the ramp's own, at the
 #: middle of every interval: summed over a state's transitions, relative to its exit rate or to one event per
@@ -78,6 +78,10 @@ __all__ = ["KMCSolver", "FirstPassageResult", "TrajectoryResult", "WERSample", "
 RAMP_RATE_RTOL = 1e-3
 #: The most intervals per ramp; a ramp that needs more is refused.
 RAMP_MAX_NODES = 4096
+#: The narrowest interval a ramp's nodes are refined to (a fraction of the ramp).  Rates that jump within the
+#: ramp (a level crossing a lead's Fermi step at T = 0) never meet the tolerance; the interpolation then differs
+#: from the ramp's own rates only within this fraction of the ramp's duration around each jump.
+RAMP_MIN_WIDTH = 2.0**-20
 
 
 def _interpolation_error(mid: RateModel, a: RateModel, b: RateModel, floor: float) -> float:
@@ -97,7 +101,8 @@ def ramp_nodes(dev: Device, segment, rtol: float | None = None, emit=None):
     a state's transitions and relative to the larger of its exit rate and 1 / (the ramp's duration): the
     nodes crowd where the rates bend (a Fermi edge crossing the window, an activated rate).  The intervals
     are refined depth first, left to right, so only the models of the current interval's ancestors are
-    alive at any time.
+    alive at any time.  An interval is not halved below :data:`RAMP_MIN_WIDTH` of the ramp: where the rates
+    jump (T = 0) the linear pieces then differ from the ramp only within that width of the jump.
 
     Parameters
     ----------
@@ -137,6 +142,9 @@ def ramp_nodes(dev: Device, segment, rtol: float | None = None, emit=None):
 
     def refine(a: float, ma: RateModel, b: float, mb: RateModel) -> None:
         mid = 0.5 * (a + b)
+        if b - a <= RAMP_MIN_WIDTH:  # a jump of the rates (a Fermi step at T = 0): kept within this width
+            node(b, mb)
+            return
         mm = at(mid)
         if _interpolation_error(mm, ma, mb, floor) <= rtol:
             node(b, mb)
