@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "nanomag"
 # itself above io.ensemble, whose reader needs the KMC result type; cli.main is on level 10.
 MAX_LEVELS = 10
 SHARED_PRIVATE = {"nanomag._rng", "nanomag._validate", "nanomag._stats", "nanomag._version", "nanomag._plot",
-                  "nanomag._progress", "nanomag._inline"}
+                  "nanomag._progress", "nanomag._inline", "nanomag._ziggurat"}
 SHARED_KERNELS = {"nanomag.model._kernels"}  # the scalar occupation factors inlined by every engine's kernels
 ENGINES = tuple(f"nanomag.{e}" for e in ("exact", "kmc", "continuum", "phase", "rare", "markov", "model",
                                           "spectroscopy", "pulse", "results"))

@@ -8,20 +8,15 @@ seeding a trajectory costs ~0.1 us instead of ~30 us.  A trajectory's numbers
 therefore depend only on (seed, i), never on chunking, threads or ranks.
 
 xoshiro256** is Blackman & Vigna's generator (period 2^256 - 1); doubles are
-the top 53 bits; unit exponentials come from a 256-layer ziggurat (:func:`xo_exponential`).
+the top 53 bits; unit exponentials come from a 256-layer ziggurat (:func:`nanomag._ziggurat.xo_exponential`).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
-from ._inline import always_inline, inlined
-
-__all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states",
-           "xo_exponential"]
+__all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
 
 # numba promotes uint64 mixed with int64 to float64: every constant is uint64
 _M32 = np.uint64(0xFFFFFFFF)
@@ -255,56 +250,3 @@ def xo_seed(words, index):
     st = np.empty(4, dtype=np.uint64)
     seed_xoshiro(words, index, st)
     return st[0], st[1], st[2], st[3]
-
-
-# Unit exponentials: a 256-layer ziggurat (the Marsaglia-Tsang construction with 53-bit mantissas, as in
-# numpy): one 64-bit draw and one table lookup in 98.9 % of the cases, no logarithm.
-
-
-def _ziggurat_exponential_tables():
-    r = 7.69711747013104972
-    v = 0.0039496598225815571993
-    m = 2.0**53
-    ke = np.zeros(256, dtype=np.uint64)
-    we = np.zeros(256)
-    fe = np.zeros(256)
-    de = te = r
-    q = v / math.exp(-de)
-    ke[0] = np.uint64(int((de / q) * m))
-    ke[1] = 0
-    we[0] = q / m
-    we[255] = de / m
-    fe[0] = 1.0
-    fe[255] = math.exp(-de)
-    for i in range(254, 0, -1):
-        de = -math.log(v / de + math.exp(-de))
-        ke[i + 1] = np.uint64(int((de / te) * m))
-        te = de
-        fe[i] = math.exp(-de)
-        we[i] = de / m
-    return ke, we, fe, r
-
-
-ZIG_KE, ZIG_WE, ZIG_FE, ZIG_R = _ziggurat_exponential_tables()
-_S3 = np.uint64(3)
-_S8 = np.uint64(8)
-_FF = np.uint64(0xFF)
-
-
-@inlined  # compiled once, inlined by LLVM into every kernel (numba's inline="always" recompiled it in each)
-def xo_exponential(s0, s1, s2, s3):
-    """Unit exponential on scalar xoshiro state (same ziggurat): returns (x, s0, s1, s2, s3)."""
-    always_inline()
-    while True:
-        ri, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
-        ri = ri >> _S3
-        idx = np.int64(ri & _FF)
-        ri = ri >> _S8
-        x = np.float64(ri) * ZIG_WE[idx]
-        if ri < ZIG_KE[idx]:
-            return x, s0, s1, s2, s3
-        u, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        if idx == 0:
-            return ZIG_R - math.log1p(-u), s0, s1, s2, s3
-        if (ZIG_FE[idx - 1] - ZIG_FE[idx]) * u + ZIG_FE[idx] < math.exp(-x):
-            return x, s0, s1, s2, s3

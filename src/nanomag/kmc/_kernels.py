@@ -10,7 +10,7 @@ history depends only on (seed, index): not on chunking, threads or ranks.
 Waiting times use a 256-layer ziggurat for the unit exponential (the
 Marsaglia-Tsang construction with 53-bit mantissas, as in numpy): one 64-bit
 draw and one table lookup in 98.9 % of the cases, no logarithm
-(:func:`nanomag._rng.xo_exponential`, shared with the weighted ensemble).
+(:func:`nanomag._ziggurat.xo_exponential`, shared with the weighted ensemble).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._inline import always_inline, inlined, internal
-from .._rng import xo_double, xo_exponential, xo_seed
+from .._rng import xo_double, xo_seed
+from .._ziggurat import xo_exponential
 
 
 @njit(cache=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._inline import always_inline, inlined
 from .._rng import xo_double, xo_seed, xo_seed_pooled
 
 #: Kernel status codes.
@@ -160,10 +161,11 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
 # --------------------------------------------------------------------------- trials between interfaces
 
 
-@njit(cache=True, inline="always")
+@inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
 def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
+    always_inline()
     s0, s1, s2, s3 = xo_seed_pooled(root, index)
     col = np.uint64(lam_col)
     r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
@@ -180,7 +182,8 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
         state = _next_state_count(row, jump, col, state, r)
         n += 1
         lam = row[state, col]
-        top = max(top, lam)
+        if lam > top:  # (max of two floats compiles a generic helper)
+            top = lam
     return True, state, n, top, OK
 
 
@@ -228,7 +231,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
     n_cur = starts.size
     if n_cur > trials:
         cur = np.empty(n_cur, dtype=np.int64)
-    cur[:n_cur] = starts
+    for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
+        cur[i] = starts[i]
     lo = levels[0]
     for k in range(n_stages):
         if n_cur == 0:
@@ -254,7 +258,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
         stage_events[k] = total
         if cur.size < trials:
             cur = np.empty(trials, dtype=np.int64)
-        cur[:n_ok] = nxt[:n_ok]
+        for i in range(n_ok):
+            cur[i] = nxt[i]
         n_cur = n_ok
     return OK
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._rng import xo_double, xo_exponential, xo_seed_pooled
+from .._rng import xo_double, xo_seed_pooled
+from .._ziggurat import xo_exponential
 
 #: Kernel status codes (those of :mod:`nanomag.rare._kernels`).
 OK, TRAPPED = 0, 1
