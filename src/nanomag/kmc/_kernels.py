@@ -602,6 +602,29 @@ def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, gri
 _BELOW_ONE = 1.0 - 2.0 ** -53
 
 
+@inlined  # compiled once, inlined by LLVM into the ramp kernels
+def _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb):
+    """The thinning of one candidate event at time t of a piece between node tables ka and kb.
+
+    ``r`` uniform in [0, 1) drawn for the candidate, ``bound`` the state's rate bound, ``total_a``/``total_b``
+    its exit rates at the two nodes.  The interpolated exit rate (1 - w) total_a + w total_b is split at
+    x = r * bound: below it the event fires, from node a's or node b's table in proportion, with r rescaled to
+    [0, 1) for the table's own choice; above it the candidate is rejected.  Returns (fire, table, r).
+    """
+    always_inline()
+    if kb == ka:
+        return True, ka, r
+    w = (t - t_start) / (t_end - t_start)
+    x = r * bound
+    from_a = (1.0 - w) * total_a
+    from_b = w * total_b
+    if x < from_a:
+        return True, ka, min(x / from_a, _BELOW_ONE)
+    if x < from_a + from_b:
+        return True, kb, min((x - from_a) / from_b, _BELOW_ONE)
+    return False, ka, r
+
+
 @njit(cache=True, inline="always")
 def _total(inv):
     """The total exit rate of a packed row from its first entry (0 for none)."""
@@ -644,19 +667,9 @@ def _ramp_first_passage_one(rows, jumps, table_a, table_b, ends, start, t_max, w
             return t_max, n, True, np.int64(state)
         t = t_new
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        k = ka
-        if kb != ka:
-            w = (t - t_start) / (t_end - t_start)
-            x = r * bound
-            from_a = (1.0 - w) * total_a
-            from_b = w * total_b
-            if x < from_a:
-                r = min(x / from_a, _BELOW_ONE)
-            elif x < from_a + from_b:
-                k = kb
-                r = min((x - from_a) / from_b, _BELOW_ONE)
-            else:
-                continue  # rejected: no event, the clock runs on from t
+        fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+        if not fire:
+            continue  # rejected: no event, the clock runs on from t
         j = _jump(rows[k], jumps[k], state, r)
         counts_row[_event(j)] += 1
         state = _next(state, j)
@@ -736,21 +749,8 @@ def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record
                 break
             t = next_t
             r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            k = ka
-            fire = True
-            if kb != ka:
-                w = (t - t_start) / (t_end - t_start)
-                x = r * bound
-                from_a = (1.0 - w) * total_a
-                from_b = w * total_b
-                if x < from_a:
-                    r = min(x / from_a, _BELOW_ONE)
-                elif x < from_a + from_b:
-                    k = kb
-                    r = min((x - from_a) / from_b, _BELOW_ONE)
-                else:
-                    fire = False  # rejected: the state and its bound stay
-            if fire:
+            fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+            if fire:  # (rejected: the state and its bound stay)
                 jp = _jump(rows[k], jumps[k], state, r)
                 c = jp & EVENT_MASK
                 counts_row[c] += 1
