@@ -56,7 +56,7 @@ vary continuously: a protocol with ramps runs separate kernels (``ramp_first_pas
 a ramp the coefficients at time t are interpolated linearly in time between the tables of two
 nodes of the ramp (two lookups per step), at nodes placed by :func:`ramp_nodes` so that the
 time interpolation errs by no more than Euler-Maruyama's own error in the coefficient over a
-step, (dt/2) |(d_t + L) a|, L the generator; a step never straddles a node.  A ramp that
+step, (dt/2) ``|(d_t + L) a|``, L the generator; a step never straddles a node.  A ramp that
 would need more than 2^7 intervals (or a protocol more than 256 tables, 200 MB) has its
 coefficients evaluated at every step instead, from the parameters at the step's start, which
 are linear in t (no interpolation error), as ``coefficients="exact"`` does for every ramp.  A
@@ -231,10 +231,10 @@ def ramp_nodes(table_at: Callable[[float], np.ndarray], duration: float, dt: flo
     a (drift, 2D/S0, D'/S0), the midpoint table departs from the mean of the end tables by at
     most
 
-        max( (dt/2) max_u |d_t a + L a|,  1e-8 max_u |a| ),   L a = R a' + (D/S0) a'',
+        ``max((dt/2) max_u |d_t a + L a|, 1e-8 max_u |a|)``, with ``L a = R a' + (D/S0) a''``,
 
     and is halved otherwise.  The departure at the midpoint is the interpolation's largest
-    error, (Dt^2/8) |d_t^2 a| for a coefficient quadratic in t over the interval.  The bound
+    error, ``(Dt^2/8) |d_t^2 a|`` for a coefficient quadratic in t over the interval.  The bound
     is the error Euler-Maruyama already makes in that coefficient: it holds a over a step at
     its value at the step's start, while along the process a changes at the mean rate
     (d_t + L) a (L the generator of the SDE), so the step uses a off by (dt/2) (d_t + L) a

@@ -39,7 +39,7 @@ to 1e-6 relative at 1e-100 and went negative below 1e-160.
 
 p is carried as values times a power of two (rescaled after each step), so a
 survival of 1e-250 neither sinks into subnormals (slow) nor underflows to 0;
-values below 2^-1000 times max |p| are dropped.  At most two sets of LU factors
+values below 2^-1000 times ``max |p|`` are dropped.  At most two sets of LU factors
 (step lengths h and h/2) are kept, least recently used out, and an accepted
 step length grows only by doublings, so that a regular output grid reuses
 them.  The band of A is that of the state order (S_z, sector), two diagonals on
@@ -242,7 +242,8 @@ class _Vector:
         self.lo = self.hi = self.exponent = 0
 
     def normalise(self) -> float:
-        """Drop the values below :data:`FLUSH` x max |p| and rescale by a power of two; returns log2 of sum |p|."""
+        """Drop the values below :data:`FLUSH` x ``max |p|`` and rescale by a power of two; returns
+        log2 of ``sum |p|``."""
         self.lo, self.hi, big, size = trim(self.values, self.lo, self.hi, FLUSH)
         if big > 0.0 and not RESCALE_BELOW <= big <= 1.0 / RESCALE_BELOW:
             k = math.frexp(big)[1]
