@@ -60,33 +60,7 @@ def telegraph_reference(dev, theta=0.5):
     model, Q, _ = dense(dev)
     n = Q.shape[0]
     up, down = basins(model, theta)
-    # augmented states (s, last): last = U allowed outside D, last = D outside U
-    keep = np.concatenate([~down, ~up])
-    idx = -np.ones(2 * n, dtype=int)
-    idx[keep] = np.arange(keep.sum())
-    m = keep.sum()
-    Qa = np.zeros((m, m))
-    src, dst = np.nonzero(Q.T)  # Q[j, i]: rate i -> j
-    for i, j in zip(src, dst, strict=True):
-        if i == j:
-            continue
-        r = Q[j, i]
-        for last in (0, 1):
-            a = idx[last * n + i]
-            if a < 0:
-                continue
-            new = 0 if up[j] else (1 if down[j] else last)
-            Qa[idx[new * n + j], a] += r
-            Qa[a, a] -= r
-    A = Qa.copy()
-    A[-1, :] = 1.0
-    rhs = np.zeros(m)
-    rhs[-1] = 1.0
-    pa = np.linalg.solve(A, rhs)
-    p_last_up = np.zeros(n)
-    p_last_down = np.zeros(n)
-    p_last_up[~down] = pa[idx[np.flatnonzero(~down)]]
-    p_last_down[~up] = pa[idx[n + np.flatnonzero(~up)]]
+    p_last_up, p_last_down = _augmented_last(dev, theta)
     p_up = p_last_up.sum()
     rate = (Q[np.ix_(down, ~down)] @ p_last_up[~down]).sum()
     taus = []
@@ -239,7 +213,10 @@ def test_cumulant_references_agree():
 
 
 def _augmented_last(dev, theta):
-    """(P(s, last = U), P(s, last = D)), each shape (n_states,): the last-basin chain of telegraph_reference."""
+    """(P(s, last = U), P(s, last = D)), each shape (n_states,): the stationary law of the last-basin chain.
+
+    Augmented states (s, last): last = U allowed outside D, last = D outside U.
+    """
     model, Q, _ = dense(dev)
     n = Q.shape[0]
     up, down = basins(model, theta)
@@ -248,17 +225,17 @@ def _augmented_last(dev, theta):
     idx[keep] = np.arange(keep.sum())
     m = keep.sum()
     Qa = np.zeros((m, m))
-    for i in range(n):
-        for j in range(n):
-            if i == j or Q[j, i] == 0:
+    src, dst = np.nonzero(Q.T)  # Q[j, i]: rate i -> j
+    for i, j in zip(src, dst, strict=True):
+        if i == j:
+            continue
+        for last in (0, 1):
+            a = idx[last * n + i]
+            if a < 0:
                 continue
-            for last in (0, 1):
-                a = idx[last * n + i]
-                if a < 0:
-                    continue
-                new = 0 if up[j] else (1 if down[j] else last)
-                Qa[idx[new * n + j], a] += Q[j, i]
-                Qa[a, a] -= Q[j, i]
+            new = 0 if up[j] else (1 if down[j] else last)
+            Qa[idx[new * n + j], a] += Q[j, i]
+            Qa[a, a] -= Q[j, i]
     Qa[-1, :] = 1.0
     rhs = np.zeros(m)
     rhs[-1] = 1.0
