@@ -63,10 +63,17 @@ class StopFlag:
 
     @staticmethod
     def _in_finaliser(frame) -> bool:
-        """An exception raised here would be printed and dropped ("Exception ignored in ...")."""
-        code = frame.f_code if frame is not None else None
-        return code is not None and (code.co_name == "__del__"
-                                     or code.co_filename.endswith(("weakref.py", "_weakrefset.py")))
+        """An exception raised here would be printed and dropped ("Exception ignored in ...").
+
+        The whole stack counts: a signal may land in a function that a
+        finaliser calls (numba's event hooks inside llvmlite's ``__del__``).
+        """
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "__del__" or code.co_filename.endswith(("weakref.py", "_weakrefset.py")):
+                return True
+            frame = frame.f_back
+        return False
 
     def _handle(self, signum, frame):
         if signum == signal.SIGALRM:  # the retry of a signal that landed in a finaliser
