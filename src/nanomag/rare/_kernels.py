@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._inline import always_inline, inlined
-from .._rng import xo_double, xo_seed, xo_seed_pooled
+from .._rng import xo_double, xo_seed_pooled
 
 #: Kernel status codes.
 OK, TRAPPED, BUDGET, OVERFLOW = 0, 1, 2, 3
@@ -40,28 +40,42 @@ OK, TRAPPED, BUDGET, OVERFLOW = 0, 1, 2, 3
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, inline="always")
-def _next_state(row, jump, state, r):
-    k = 1
-    while row[state, k] <= r:
-        k += 1
-    return jump[state, k]
+# The stream helpers of :mod:`nanomag._rng` are numba-inlined (``inline="always"``): each call site recompiles
+# them.  These wrappers are compiled once and inlined by LLVM (:func:`nanomag._inline.inlined`), into the
+# forward-flux and the weighted-ensemble kernels alike: the same machine code, a fraction of the compile time.
 
 
-@njit(cache=True, inline="always")
-def _next_unsigned(row, jump, state, r):
-    """As :func:`_next_state`, on unsigned states."""
+@inlined
+def stream_seed(root, index):
+    """The scalar state (s0, s1, s2, s3) of stream ``index`` of ``root`` (:func:`nanomag._rng.xo_seed_pooled`)."""
+    always_inline()
+    return xo_seed_pooled(root, index)
+
+
+@inlined
+def uniform(s0, s1, s2, s3):
+    """A uniform double in [0, 1): returns (r, s0, s1, s2, s3) (:func:`nanomag._rng.xo_double`)."""
+    always_inline()
+    return xo_double(s0, s1, s2, s3)
+
+
+@inlined
+def next_unsigned(row, jump, state, r):
+    """The destination of the transition of ``state`` (uint64) that ``r`` selects, by a scan of the
+    cumulative probabilities ``row[state, 1:]``; returned as uint64."""
+    always_inline()
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
     return np.uint64(jump[state, k])
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _next_state_count(row, jump, col, state, r):
-    """As :func:`_next_state` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
+    """As :func:`next_unsigned` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
     (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
     barrier goes up or down about evenly, where the scan's exit branch is mispredicted every other event."""
+    always_inline()
     k = _ONE
     for j in range(1, col):
         k += np.uint64(row[state, j] <= r)
@@ -79,15 +93,15 @@ def visit_counts(row, jump, lam_col, x0, lam_b, root, index, n_steps, visits):
     from stream ``index``.  ``visits[s]`` (int64, shape (n_states,), zeroed by
     the caller) counts the arrivals in each state.  Returns a status (OK or TRAPPED).
     """
-    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     start = np.uint64(x0)
     state = start
     for _ in range(n_steps):
         if row[state, 0] == 0.0:
             return TRAPPED
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_unsigned(row, jump, state, r)
+        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
+        state = next_unsigned(row, jump, state, r)
         if row[state, col] >= lam_b:
             state = start
         visits[state] += 1
@@ -115,7 +129,7 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
     status OVERFLOW when n_launch > c (run again with capacity n_launch: the
     path is the same), BUDGET when ``max_events`` ran out first.
     """
-    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     home = np.uint64(m)
     restart = np.uint64(x0)
@@ -131,8 +145,8 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
         if inv == 0.0:
             return n_launch, t, n, n_restart, TRAPPED
         t += inv
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        state = _next_unsigned(row, jump, state, r)
+        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
+        state = next_unsigned(row, jump, state, r)
         n += 1
         lam = row[state, col]
         if lam >= lam_b:  # switched: the restarted chain begins again in x0, which counts as coming from A
@@ -166,9 +180,9 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
     always_inline()
-    s0, s1, s2, s3 = xo_seed_pooled(root, index)
+    s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
-    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
     state = np.uint64(starts[np.int64(r * n_starts)])
     lam = row[state, col]
     top = lam
@@ -178,7 +192,7 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
             return False, state, n, top, OK
         if row[state, 0] == 0.0:
             return False, state, n, top, TRAPPED
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
         state = _next_state_count(row, jump, col, state, r)
         n += 1
         lam = row[state, col]
@@ -279,36 +293,3 @@ def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, tri
     """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events,
                    True)
-
-
-# --------------------------------------------------------------------------- relaxation to either side
-
-
-@njit(cache=True)
-def relax_serial(row, jump, lam_col, states, lam_side, lam_b, words, first, error, n_events, status):
-    """Jump chain of each walker until lambda <= lam_side (the start side: ``error`` True) or >= lam_b.
-
-    ``row``/``jump``: the device's own packed table (lambda in column ``lam_col``).  Outputs (n,):
-    error (bool), n_events (int64), status (int8: OK or TRAPPED).
-    """
-    for i in range(states.size):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
-        state = states[i]
-        n = 0
-        status[i] = OK
-        while True:
-            lam = row[state, lam_col]
-            if lam <= lam_side:
-                error[i] = True
-                break
-            if lam >= lam_b:
-                error[i] = False
-                break
-            if row[state, 0] == 0.0:
-                error[i] = False
-                status[i] = TRAPPED
-                break
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            state = _next_state(row, jump, state, r)
-            n += 1
-        n_events[i] = n

@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._rng import xo_double, xo_seed_pooled
+from .._inline import always_inline, inlined, internal
 from .._ziggurat import xo_exponential
+from ._kernels import next_unsigned, stream_seed, uniform
 
 #: Kernel status codes (those of :mod:`nanomag.rare._kernels`).
 OK, TRAPPED = 0, 1
@@ -40,25 +41,20 @@ _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always")  # (a dispatcher would compile once more for the literal slot of the resampling)
 def stream_index(replica, step, slot):
     """Global stream index of ``slot`` at step ``step`` of replica ``replica`` (see the module docstring)."""
     return ((replica + 1) << 32) | (step << 16) | slot
 
 
-@njit(cache=True)
-def _seed_row(root, index, rngs, i):
-    """rngs[i] = the state of stream ``index`` (:func:`nanomag._rng.xo_seed_pooled`; one compiled copy)."""
-    rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = xo_seed_pooled(root, index)
-
-
-@njit(cache=True, inline="always")
+@inlined
 def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
     """One walker from time t0 to t1: returns (state, events, s0, s1, s2, s3).
 
     States, tables and columns are unsigned inside (as in the KMC engine): numba then leaves out the
     fix-up of negative indices on every load.
     """
+    always_inline()
     last = table_of.size - 1
     seg = 0
     while seg < last and ends[seg] <= t0:
@@ -87,7 +83,7 @@ def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
                 t_stop = ends[seg]
             continue
         t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
         k = _ONE
         while rows[tab, st, k] <= r:
             k += _ONE
@@ -95,23 +91,23 @@ def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
         n += 1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _relax(row, jump, lam_col, state, lam_side, lam_b, s0, s1, s2, s3):
     """Jump chain until lambda <= lam_side (error) or >= lam_b: returns (error, events, status)."""
+    always_inline()
     n = 0
+    st = np.uint64(state)
+    col = np.uint64(lam_col)
     while True:
-        lam = row[state, lam_col]
+        lam = row[st, col]
         if lam <= lam_side:
             return True, n, OK
         if lam >= lam_b:
             return False, n, OK
-        if row[state, 0] == 0.0:
+        if row[st, 0] == 0.0:
             return False, n, TRAPPED
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        k = 1
-        while row[state, k] <= r:
-            k += 1
-        state = jump[state, k]
+        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
+        st = next_unsigned(row, jump, st, r)
         n += 1
 
 
@@ -133,9 +129,10 @@ def stable_order(n, bins, start, order):
         start[bins[i]] += 1
 
 
-@njit(cache=True, inline="always")
+@inlined
 def _lightest_two(w, alive):
     """(a, c): the lightest and the second lightest of w[:alive] (first occurrence on ties)."""
+    always_inline()
     a, c = 0, 1
     if w[c] < w[a]:
         a, c = c, a
@@ -148,9 +145,9 @@ def _lightest_two(w, alive):
     return a, c
 
 
-@njit(cache=True)
+@internal()
 def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_states, out_weights, out_rngs,
-             scratch, s0, s1, s2, s3):
+             start, order, st, src, w, s0, s1, s2, s3):
     """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
 
     Walkers 0 .. n - 1 (``states`` int64, ``weights``, ``rngs`` (cap, 4) uint64 their stream states,
@@ -161,9 +158,9 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
     weights: unbiased), and the heaviest splits in two halves while there are
     too few (the copy gets the fresh stream of its output slot).  Draws from the
     resampling stream (s0 .. s3).  Writes ``out_*`` (capacity >= occupied bins x
-    per_bin); ``scratch``: a :func:`make_scratch`.  Returns (number of walkers, s0, s1, s2, s3).
+    per_bin); scratch: ``start`` (n_bins + 1,) int64, ``order``, ``st``, ``src`` (cap,) int64, ``w`` (cap,)
+    float.  Returns (number of walkers, s0, s1, s2, s3).
     """
-    start, order, st, src, w = scratch
     stable_order(n, bins, start, order)
     n_out = 0
     i = 0
@@ -179,7 +176,7 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
             src[k] = order[i + k]
         while alive > per_bin:
             a, c = _lightest_two(w, alive)
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
             total = w[a] + w[c]
             keep, drop = (a, c) if r * total < w[a] else (c, a)
             w[keep] = total
@@ -204,17 +201,11 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
                 for c in range(4):
                     out_rngs[n_out, c] = rngs[src[k], c]
             else:
-                _seed_row(root, stream_index(replica, step, n_out), out_rngs, n_out)
+                (out_rngs[n_out, 0], out_rngs[n_out, 1], out_rngs[n_out, 2],
+                 out_rngs[n_out, 3]) = stream_seed(root, stream_index(replica, step, n_out))
             n_out += 1
         i = j
     return n_out, s0, s1, s2, s3
-
-
-@njit(cache=True)
-def make_scratch(n_bins, cap):
-    """Scratch arrays of :func:`resample` for ``n_bins`` bins and up to ``cap`` walkers."""
-    return (np.empty(n_bins + 1, dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64),
-            np.empty(cap, dtype=np.int64), np.empty(cap))
 
 
 @njit(cache=True, inline="always")
@@ -226,15 +217,18 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
     for i in range(walkers):
         states[i] = x0
         weights[i] = 1.0 / walkers
-        _seed_row(root, stream_index(replica, 0, i), rngs, i)
+        rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = stream_seed(root, stream_index(replica, 0, i))
     out_states = np.empty(cap, dtype=np.int64)
     out_weights = np.empty(cap)
     out_rngs = np.empty((cap, 4), dtype=np.uint64)
     bins = np.empty(cap, dtype=np.int64)
     n_ev = np.empty(cap, dtype=np.int64)
-    scratch = make_scratch(cap // walkers, cap)
-    _seed_row(root, stream_index(replica, 0, RESAMPLE_SLOT), out_rngs, 0)
-    q0, q1, q2, q3 = out_rngs[0, 0], out_rngs[0, 1], out_rngs[0, 2], out_rngs[0, 3]
+    bin_start = np.empty(cap // walkers + 1, dtype=np.int64)  # the scratch of resample
+    order = np.empty(cap, dtype=np.int64)
+    bin_states = np.empty(cap, dtype=np.int64)
+    source = np.empty(cap, dtype=np.int64)
+    bin_weights = np.empty(cap)
+    q0, q1, q2, q3 = stream_seed(root, stream_index(replica, 0, RESAMPLE_SLOT))
     n = walkers
     events = 0
     per_run = 0.0
@@ -254,11 +248,13 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
             per_run += weights[i] * n_ev[i]
             bins[i] = bin_of[states[i]]
         n, q0, q1, q2, q3 = resample(n, states, weights, rngs, bins, walkers, root, replica, step, out_states,
-                                     out_weights, out_rngs, scratch, q0, q1, q2, q3)
+                                     out_weights, out_rngs, bin_start, order, bin_states, source, bin_weights,
+                                     q0, q1, q2, q3)
         states, out_states = out_states, states
         weights, out_weights = out_weights, weights
         rngs, out_rngs = out_rngs, rngs
-        max_walkers = max(max_walkers, n)
+        if n > max_walkers:
+            max_walkers = n
     own = rows.shape[0] - 1
     wer = 0.0
     status = OK
@@ -269,7 +265,8 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
             wer += weights[i]
         events += ne
         per_run += weights[i] * ne
-        status = max(status, code)
+        if code > status:
+            status = code
     return wer, events, per_run, max_walkers, status
 
 
