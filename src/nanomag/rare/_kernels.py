@@ -236,15 +236,13 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
     stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
     Returns a status (OK or TRAPPED)."""
     n_stages = levels.size - 1
-    cur = np.empty(trials, dtype=np.int64)
+    n_cur = starts.size
+    cur = np.empty(n_cur if n_cur > trials else trials, dtype=np.int64)
     nxt = np.empty(trials, dtype=np.int64)
-    ok = np.empty(trials, dtype=np.bool_)
+    ok = np.empty(trials, dtype=np.int64)  # all int64: one np.empty specialisation (cold start)
     ends = np.empty(trials, dtype=np.int64)
     evs = np.empty(trials, dtype=np.int64)
-    st = np.empty(trials, dtype=np.int8)
-    n_cur = starts.size
-    if n_cur > trials:
-        cur = np.empty(n_cur, dtype=np.int64)
+    st = np.empty(trials, dtype=np.int64)
     for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
         cur[i] = starts[i]
     lo = levels[0]
@@ -270,8 +268,6 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
                 n_ok += 1
         n_success[k] = n_ok
         stage_events[k] = total
-        if cur.size < trials:
-            cur = np.empty(trials, dtype=np.int64)
         for i in range(n_ok):
             cur[i] = nxt[i]
         n_cur = n_ok

@@ -211,23 +211,20 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
 @njit(cache=True, inline="always")
 def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b, root,
              replica, cap):
-    states = np.empty(cap, dtype=np.int64)
-    weights = np.empty(cap)
-    rngs = np.empty((cap, 4), dtype=np.uint64)
+    # three allocations, not sixteen (each call site of np.empty costs compile time); rows of a C array
+    # are C arrays, of the same types as np.empty's
+    ints = np.empty((8, cap + 1), dtype=np.int64)  # cap + 1 >= bins + 2: the bin starts of resample
+    floats = np.empty((3, cap))
+    streams = np.empty((2, cap, 4), dtype=np.uint64)
+    states, out_states, bins, n_ev = ints[0], ints[1], ints[2], ints[3]
+    order, bin_states, source = ints[4], ints[5], ints[6]
+    bin_start = ints[7]
+    weights, out_weights, bin_weights = floats[0], floats[1], floats[2]
+    rngs, out_rngs = streams[0], streams[1]
     for i in range(walkers):
         states[i] = x0
         weights[i] = 1.0 / walkers
         rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = stream_seed(root, stream_index(replica, 0, i))
-    out_states = np.empty(cap, dtype=np.int64)
-    out_weights = np.empty(cap)
-    out_rngs = np.empty((cap, 4), dtype=np.uint64)
-    bins = np.empty(cap, dtype=np.int64)
-    n_ev = np.empty(cap, dtype=np.int64)
-    bin_start = np.empty(cap // walkers + 1, dtype=np.int64)  # the scratch of resample
-    order = np.empty(cap, dtype=np.int64)
-    bin_states = np.empty(cap, dtype=np.int64)
-    source = np.empty(cap, dtype=np.int64)
-    bin_weights = np.empty(cap)
     q0, q1, q2, q3 = stream_seed(root, stream_index(replica, 0, RESAMPLE_SLOT))
     n = walkers
     events = 0
