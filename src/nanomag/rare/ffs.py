@@ -28,7 +28,11 @@ The method and its exactness are argued in docs/rare.md; in short:
   interval leans towards short times by the replicas' skewness
   (:func:`nanomag._stats.skewed_interval`);
 * the interfaces sit at equal crossing probabilities, as nearly as the levels
-  allow (:func:`place_interfaces`), from a crossing profile the pilot measures.
+  allow (:func:`place_interfaces`), from a crossing profile the pilot measures,
+  and each stage gets trials in proportion to sqrt(1/p - 1) (:func:`allocate_trials`),
+  so that the hard steps between the interleaved levels of two charge sectors
+  get the trials; the plan's standard deviation never falls below the
+  ladder's binomial one (:func:`binomial_sigma`).
 
 Random numbers: trial ``j`` of stage ``k`` of replica ``r`` uses the stream
 ``SeedSequence(seed).spawn(...)[stream_index(r, k, j)]``, with
@@ -665,7 +669,9 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         cost (:func:`place_interfaces`: equal crossing probabilities, about
         0.2 each, as far as the discrete levels allow).
     trials : int
-        Trials per stage and replica.
+        Trials per stage and replica, on average: automatic interfaces share
+        ``trials`` times their number in proportion to sqrt(1/p - 1)
+        (:func:`allocate_trials`); given interfaces get ``trials`` each.
     launches : int
         Launches (crossings of the first interface) per replica's flux run, at least.
     min_replicas : int
