@@ -708,7 +708,7 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
     ...                                     nm.Lead(name="right", mu=0.0, gamma_up=1.0, gamma_down=3.0)))
     >>> rate = nm.rare.switching_rate(dev, -0.8, 0.8, seed=1, rtol=0.2, parallel=False)
     >>> f"{rate.mfpt:.4g}", [f"{x:.4g}" for x in rate.ci]       # the exact value is 7.689e+05
-    ('7.988e+05', ['7.483e+05', '8.488e+05'])
+    ('8.058e+05', ['7.123e+05', '8.692e+05'])
     >>> rate.stopped_by
     'rtol'
     """
