@@ -222,3 +222,14 @@ def test_plan_with_a_floor_plans_from_it():
     assert floored.sigma == 2 * free.sigma and floored.floor == 2 * free.sigma
     assert floored.n_needed >= 3 * free.n_needed
     assert plan_replicas(w, np.ones(16), 0.1, floor=0.5 * free.sigma).sigma == free.sigma
+
+
+def test_place_interfaces_keeps_within_the_stage_limit():
+    """A profile so deep that the unconstrained best ladder has more than MAX_STAGES - 1 stages (about 375 at
+    P = e^-600): the best ladder of at most MAX_STAGES - 1 stages instead, ending at the target."""
+    lv = np.linspace(0.0025, 1.0, 400)
+    levels = place_interfaces(lv, -600.0 * lv, 0.0, 1.0)
+    assert levels.size - 1 == ffs.MAX_STAGES - 1 and levels[0] == 0.0 and levels[-1] == 1.0
+    assert np.all(np.diff(levels) > 0)
+    few = place_interfaces(lv, -30.0 * lv, 0.0, 1.0)  # the unconstrained path where it fits
+    assert few.size - 1 < 30

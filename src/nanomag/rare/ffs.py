@@ -370,9 +370,28 @@ def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
     path = [g - 1]
     while path[-1] != 0:
         path.append(int(came[path[-1]]))
-    if len(path) - 1 > MAX_STAGES - 1:
-        raise SolverError(f"pilot: more than {MAX_STAGES - 1} interfaces would be needed")
+    if len(path) - 1 > MAX_STAGES - 1:  # too many stages: the best path of at most MAX_STAGES - 1 of them
+        return lv[_shortest_path_within(cost, MAX_STAGES - 1)]
     return lv[path[::-1]]
+
+
+def _shortest_path_within(cost: np.ndarray, most: int) -> list:
+    """Indices 0 = i_0 < ... < i_n = g - 1 (n <= ``most``) of the smallest sum of ``cost[i_k, i_k+1]``
+    (shape (g, g), inf where not allowed): dynamic programming over the number of steps."""
+    g = cost.shape[0]
+    best = np.full(g, np.inf)
+    best[0] = 0.0
+    choices, ends = [], []
+    for _ in range(most):
+        paths = best[:, None] + cost
+        choices.append(np.argmin(paths, axis=0))
+        best = paths[choices[-1], np.arange(g)]
+        ends.append(best[-1])
+    n = int(np.argmin(ends)) + 1
+    path = [g - 1]
+    for k in range(n - 1, -1, -1):
+        path.append(int(choices[k][path[-1]]))
+    return path[::-1]
 
 
 def profile_p(levels, grid, log_p) -> np.ndarray:
