@@ -65,7 +65,8 @@ def test_ladder_kernel_equals_stage_by_stage_trials():
             break
     for kernel in (K.ladder_serial, K.ladder_parallel):
         got_s, got_e = np.zeros_like(want_s), np.zeros_like(want_e)
-        assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, first, stride, 200, got_s, got_e) == K.OK
+        trials = np.full(lv.size - 1, 200, dtype=np.int64)
+        assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, first, stride, trials, got_s, got_e) == K.OK
         assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 
@@ -169,18 +170,27 @@ def test_placement_within_twice_the_binomial_optimum_where_sectors_alternate():
     assert abs(s.stage_trials.mean() - s.trials) <= 1
 
 
-def test_stage_by_stage_ladder_equals_the_one_call_ladder():
-    """With equal trials, the per-stage ladder (allocated trials) draws the same streams as ladder_serial."""
+def test_ladder_with_trials_per_stage_equals_stage_by_stage_trials():
+    """Unequal trials per stage: one ladder call gives the counts of trials_serial stage by stage."""
     s = FluxSampler(bistable_device(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
     st, root, lv = s.setup, s.root, s.levels
-    starts = ffs._run_flux(st, root, ffs.stream_index(3, 0, 0), s.basin_state, lv[0], 200, 2**62)[0]
     n = lv.size - 1
+    trials = np.array([150, 320, 90, 260, 200, 120, 400, 60][:n], dtype=np.int64)
+    assert trials.size == n
+    starts = ffs._run_flux(st, root, ffs.stream_index(3, 0, 0), s.basin_state, lv[0], 200, 2**62)[0]
     want_s, want_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    K.ladder_serial(st.row, st.jump, st.lam_col, starts, lv, root, ffs.stream_index(3, 1, 0), 1 << 24, 200,
-                    want_s, want_e)
-    got_s, got_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    ffs._ladder_by_stage(st, root, starts, lv, 3, [200] * n, False, got_s, got_e)
-    assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
+    cur = starts
+    for k in range(n):
+        ok, end, ev, _ = ffs._run_trials(st, root, ffs.stream_index(3, 1 + k, 0), cur, lv[0], lv[k + 1],
+                                         int(trials[k]), False)
+        want_s[k], want_e[k], cur = ok.sum(), ev.sum(), end[ok]
+        if cur.size == 0:
+            break
+    for kernel in (K.ladder_serial, K.ladder_parallel):
+        got_s, got_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, ffs.stream_index(3, 1, 0), 1 << 24, trials,
+                      got_s, got_e) == K.OK
+        assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 
 def test_binomial_sigma_is_a_floor_of_the_replicas_spread():

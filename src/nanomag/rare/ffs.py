@@ -174,21 +174,6 @@ def _run_trials(setup: _Setup, root, first: int, starts, lo: float, hi: float, n
     return success, end_state, n_events, top
 
 
-def _ladder_by_stage(setup: _Setup, root, starts, levels, replica: int, stage_trials, parallel, n_success,
-                     stage_events) -> None:
-    """The splitting ladder with ``stage_trials[k]`` trials at stage k, one kernel call per stage; trial j
-    of stage k draws from stream ``stream_index(replica, 1 + k, j)`` (the streams of the one-call ladder)."""
-    cur = starts
-    for k, n in enumerate(stage_trials):
-        if cur.size == 0:
-            break
-        success, end_state, n_ev, _ = _run_trials(setup, root, stream_index(replica, 1 + k, 0), cur, levels[0],
-                                                  levels[k + 1], int(n), parallel)
-        n_success[k] = np.count_nonzero(success)
-        stage_events[k] = n_ev.sum()
-        cur = end_state[success]
-
-
 
 def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     """One replica: a flux run and the splitting ladder on its own streams (a module-level task, for ``map_fn``).
@@ -211,14 +196,12 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     n_launch = int(starts.size)
     n_success = np.zeros(n_stages, dtype=np.int64)
     stage_events = np.zeros(n_stages, dtype=np.int64)
-    if status == K.OK and n_launch and task.stage_trials:  # trials allocated per stage
-        _ladder_by_stage(setup, root, starts, levels, replica, task.stage_trials, task.parallel, n_success,
-                         stage_events)
-    elif status == K.OK and n_launch:  # no launch: the ladder is dead from the start (W_r = 0)
+    if status == K.OK and n_launch:  # no launch: the ladder is dead from the start (W_r = 0)
         # the whole ladder in one call; stage k's trials on streams stream_index(replica, 1 + k, j)
         kernel = K.ladder_parallel if _use_parallel(task.parallel, task.trials) else K.ladder_serial
+        stage_trials = np.array(task.stage_trials or (task.trials,) * n_stages, dtype=np.int64)
         status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
-                        1 << 24, task.trials, n_success, stage_events)
+                        1 << 24, stage_trials, n_success, stage_events)
         if status != K.OK:
             raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
