@@ -13,11 +13,13 @@ kernels compiled there before any clock starts), all CPU time
   runs ~1e4 events), in --rounds interleaved rounds, medians; their ratio
   (issue 19's target: >= 0.9);
 * placement: the pooled crossing probabilities p_k of the automatic interfaces
-  over --replicas replicas, and ``binomial_cost_ratio(p)`` = n sum_k (1/p_k - 1)
-  over its smallest value at equal p for the same product (the binomial-variance
-  optimum, see ``nanomag.rare.ffs.equal_p_optimum``): the events a ladder spends
-  for a given binomial variance over what the optimum spends, at equal cost per
-  trial (target: <= 2);
+  over --replicas replicas, and ``binomial_cost_ratio(p, trials)`` = (sum_k M_k)
+  (sum_k (1/p_k - 1) / M_k) with the trials M_k of each stage (equal trials:
+  n sum_k (1/p_k - 1)) over its smallest value at equal p for the same product
+  (the binomial-variance optimum, see ``nanomag.rare.ffs.equal_p_optimum``): the
+  events a ladder spends for a given binomial variance over what the optimum
+  spends, at equal cost per trial (target: <= 2); "equal trials" is the same
+  ladder's ratio had every stage the same trials;
 * plan spread: ``switching_rate`` on the (10, 10) device at --rtol with
   trials = launches = 200 over --seeds seeds: the replicas each run asks for and
   its events; their seed-to-seed spread as the standard deviation of log(replicas)
@@ -71,8 +73,11 @@ def measure_placement(S0: float, barrier: float, replicas: int) -> dict:
     task = sampler.task(parallel=False)
     out = [replica_task(task, r) for r in range(replicas)]
     alive = np.array([np.r_[True, r.n_success[:-1] > 0] for r in out])
-    p = np.sum([r.n_success for r in out], axis=0) / (alive.sum(axis=0) * task.trials)
-    return {"p": p.tolist(), "events": float(np.mean([r.events for r in out])), "pilot": sampler.pilot_events}
+    tried = (alive * getattr(sampler, "stage_trials", task.trials)).sum(axis=0)
+    p = np.sum([r.n_success for r in out], axis=0) / tried
+    trials = getattr(sampler, "stage_trials", np.full(p.size, task.trials))  # revisions before: equal trials
+    return {"p": p.tolist(), "trials": np.asarray(trials).tolist(), "events": float(np.mean([r.events for r in out])),
+            "pilot": sampler.pilot_events}
 
 
 def measure_spread(seeds: int, rtol: float) -> dict:
@@ -116,8 +121,10 @@ def report(name: str, m: dict) -> None:
               f"ratio {v['ffs'] / v['kmc']:.2f}")
     for key, v in m["placement"].items():
         p = np.asarray(v["p"])
-        print(f"placement S0/Delta={key}: {p.size} stages, p in [{p.min():.3f}, {p.max():.3f}], "
-              f"events / binomial optimum {binomial_cost_ratio(p):.2f}, events per replica {v['events']:.3g}")
+        trials = v.get("trials")
+        print(f"placement S0/Delta={key}: {p.size} stages, p in [{p.min():.3f}, {p.max():.3f}], trials per stage "
+              f"{min(trials)}..{max(trials)}, events / binomial optimum {binomial_cost_ratio(p, trials):.2f} "
+              f"(equal trials {binomial_cost_ratio(p):.2f}), events per replica {v['events']:.3g}")
     s = m["spread"]
     sd, rng = spread(s["replicas"])
     sde, rnge = spread(s["events"])

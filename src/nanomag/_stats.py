@@ -109,25 +109,31 @@ class StagePlan:
     n_first : int
         Replicas of the first stage.
     sigma : float
-        Standard deviation of the influence values z_r over the first stage.
+        Standard deviation of the influence values z_r over the first stage, or
+        ``floor`` when that is larger.
     quantile : float
         Student-t quantile with n_first - 1 degrees of freedom, with the
         second-order (Edgeworth) correction for the skewness and kurtosis of z.
     n_needed : int
         Replicas for a relative half-width rtol: max(n_first, (quantile * sigma / log(1 + rtol))^2).
+    floor : float
+        A lower bound of the standard deviation of z known from a model (0: none), e.g. the
+        binomial variance of a forward-flux ladder (:func:`nanomag.rare.ffs.binomial_sigma`).
     """
 
     n_first: int
     sigma: float
     quantile: float
     n_needed: int
+    floor: float = 0.0
 
     def half_width(self, n: int) -> float:
         """Half-width of the interval of log(rate) with n replicas."""
         return self.quantile * self.sigma / math.sqrt(n)
 
 
-def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidence: float = 0.95) -> StagePlan:
+def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidence: float = 0.95,
+                  floor: float = 0.0) -> StagePlan:
     """The two-stage plan from the first stage's (W_r, T_r), shape (n_first,) each.
 
     Stein's two-stage procedure: the number of replicas and the width of the
@@ -138,6 +144,14 @@ def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidenc
     kurtosis k of the replicas: q' = q - q min(c, 0) / n with
     c = k (q^2 - 3) / 12 - g^2 (q^4 + 2 q^2 - 3) / 18 (the Edgeworth expansion of
     the Studentised mean; never narrower than q).
+
+    ``floor``: a model's lower bound of the standard deviation of z (e.g. the
+    binomial variance of a ladder's crossing counts).  sigma = max(sample sd, floor):
+    a first stage whose sample spread falls below what the model allows (a small
+    sample that missed the tail, which is also one whose mean is too low) plans
+    from the floor.  That takes away most of the seed-to-seed spread of the
+    number of replicas where the model is close, and only widens the interval
+    (the plan stays a function of the first stage: Stein's argument holds).
     """
     from scipy.stats import t as student
 
@@ -146,7 +160,7 @@ def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidenc
     n = w.size
     q = float(student.ppf(0.5 + confidence / 2, n - 1))
     z = influence(w, d)
-    sigma = float(z.std(ddof=1))
+    sigma = max(float(z.std(ddof=1)), float(floor))
     m2 = float(np.mean((z - z.mean()) ** 2))
     if m2 > 0:
         g = float(np.mean((z - z.mean()) ** 3)) / m2 ** 1.5
@@ -154,7 +168,7 @@ def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidenc
         c = k * (q * q - 3) / 12 - g * g * (q ** 4 + 2 * q * q - 3) / 18
         q -= q * min(c, 0.0) / n
     needed = max(n, math.ceil((q * sigma / math.log1p(rtol)) ** 2 * (1 + 1e-12)))
-    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed))
+    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed), floor=float(floor))
 
 
 def skewed_interval(half: float, quantile: float, z: np.ndarray) -> tuple[float, float]:

@@ -1125,8 +1125,10 @@ class FluxReplica(NamedTuple):
     def events(self) -> int:
         return int(self.flux_events + np.sum(self.stage_events))
 
-    def weight(self, trials: int) -> float:
-        """W_r = N_r prod_k p_rk: unbiased for the number of switches in the flux run."""
+    def weight(self, trials) -> float:
+        """W_r = N_r prod_k p_rk: unbiased for the number of switches in the flux run.
+
+        ``trials``: the trials of each stage, an int or shape (n_stages,)."""
         return self.n_launch * float(np.prod(np.asarray(self.n_success) / trials))
 
 
@@ -1154,7 +1156,9 @@ class SwitchingRate(_PlannedReplicas):
     interfaces : ndarray, shape (n_stages,)
         u of the interfaces lambda_0 .. lambda_{n-1}; A = the states before interface 0.
     trials, launches : int
-        Trials per stage and minimum launches per replica.
+        Trials per stage (on average, see ``stage_trials``) and minimum launches per replica.
+    stage_trials : ndarray, shape (n_stages,), or None
+        Trials of each stage (:func:`nanomag.rare.ffs.allocate_trials`); None: ``trials`` each.
     pilot_events : int
         Events of the pilot that found the basin and placed the interfaces.
     basin_u : float
@@ -1173,6 +1177,7 @@ class SwitchingRate(_PlannedReplicas):
     launches: int
     pilot_events: int
     basin_u: float
+    stage_trials: np.ndarray | None = None
     plan: StagePlan | None = None
     confidence: float = 0.95
     rtol: float = math.nan
@@ -1208,7 +1213,14 @@ class SwitchingRate(_PlannedReplicas):
     def replica_weight(self) -> np.ndarray:
         """W_r = N_r prod_k p_rk of each replica, shape (n_replicas,)."""
         n = np.array([r.n_launch for r in self.replicas], dtype=np.int64)
-        return n * np.prod(self._stage_success / self.trials, axis=1)
+        return n * np.prod(self._stage_success / self.trials_per_stage, axis=1)
+
+    @property
+    def trials_per_stage(self) -> np.ndarray:
+        """Trials of each stage and replica, shape (n_stages,), int64."""
+        if self.stage_trials is None:
+            return np.full(self.n_stages, self.trials, dtype=np.int64)
+        return np.asarray(self.stage_trials, dtype=np.int64)
 
     @functools.cached_property
     def replica_events(self) -> np.ndarray:
@@ -1227,7 +1239,7 @@ class SwitchingRate(_PlannedReplicas):
         """Trials launched from interface k, summed over replicas, shape (n_stages,) (only while a ladder lived)."""
         s = self._stage_success
         alive = np.concatenate([np.ones((s.shape[0], 1), dtype=bool), s[:, :-1] > 0], axis=1)
-        return (alive * self.trials).sum(axis=0).astype(np.int64)
+        return (alive * self.trials_per_stage).sum(axis=0).astype(np.int64)
 
     @property
     def n_success(self) -> np.ndarray:
@@ -1302,7 +1314,8 @@ class SwitchingRate(_PlannedReplicas):
         plan = self.plan
         if confidence != self.confidence:
             k = plan.n_first
-            plan = plan_replicas(self.replica_weight[:k], self.replica_time[:k], self.rtol, confidence)
+            plan = plan_replicas(self.replica_weight[:k], self.replica_time[:k], self.rtol, confidence,
+                                 floor=plan.floor)
         # the rate's interval is skewed upwards by the replicas' skewness (Hall's transformation): the MFPT's downwards
         lo, hi = skewed_interval(plan.half_width(self.n_replicas), plan.quantile,
                                  influence(self.replica_weight, self.replica_time))

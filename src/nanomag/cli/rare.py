@@ -203,7 +203,8 @@ def add_rare_command(sub, handler) -> None:
     p.add_argument("--interfaces", default=None,
                    help="comma-separated u of the interfaces, strictly between start_u and target_u "
                         "(default: placed by a pilot)")
-    p.add_argument("--trials", type=int_at_least(1), default=1000, help="trials per interface and replica")
+    p.add_argument("--trials", type=int_at_least(1), default=1000,
+                   help="trials per interface and replica (on average: automatic interfaces share them by difficulty)")
     p.add_argument("--launches", type=positive_int, default=1000,
                    help="crossings of the first interface per replica's flux run")
     p.add_argument("--bins", type=positive_int, default=40, help="write error rate: bins in u (default 40)")

@@ -10,6 +10,7 @@ Layout (``kind`` = "switching_rate", forward flux sampling)::
                                     n_replicas, n_first, quantile, wall_time
     /pilot/levels            (n_stages + 1,) float64   lambda of the interfaces, then of the target
     /pilot/interfaces_u      (n_stages,) float64       u of the interfaces
+    /pilot/stage_trials      (n_stages,) int64         trials of each stage (files before: ``trials`` each)
                              attrs: basin_state, basin_u, pilot_events
     /replicas/index          (R,) int64     replica number (sorted)
     /replicas/flux_time      (R,) float64   duration of the flux run [hbar / energy]
@@ -17,7 +18,7 @@ Layout (``kind`` = "switching_rate", forward flux sampling)::
     /replicas/n_restart      (R,) int64     switches seen directly in the flux run
     /replicas/flux_events    (R,) int64
     /replicas/status         (R,) int8
-    /replicas/n_success      (R, n_stages) int64   trials (``trials`` per stage) that reached the next interface
+    /replicas/n_success      (R, n_stages) int64   trials (``stage_trials``) that reached the next interface
     /replicas/stage_events   (R, n_stages) int64
     /stages/...              (n_stages,) interface_u, n_trials, n_success, p   (summary, once complete)
 
@@ -92,6 +93,7 @@ def _write_flux_groups(h5, sampler, results) -> None:
     p.attrs["basin_state"] = sampler.basin_state
     p.attrs["basin_u"] = sampler.basin_u
     p.attrs["pilot_events"] = sampler.pilot_events
+    p["stage_trials"] = sampler.stage_trials
     n_stages = sampler.levels.size - 1
     g = h5["replicas"]
     for key in _STAGE_KEYS:
@@ -109,18 +111,19 @@ def _write_flux_stages(h5, estimate) -> None:
 
 def _read_pilot(h5):
     p = h5["pilot"]
-    return p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"])
+    stage_trials = p["stage_trials"][...] if "stage_trials" in p else None  # files before: trials each
+    return p["levels"][...], int(p.attrs["basin_state"]), int(p.attrs["pilot_events"]), stage_trials
 
 
-def _flux_weights(first: list, settings: dict):
+def _flux_weights(first: list, sampler):
     """(weight, time) of each first-stage replica: the planning sample of the replica count."""
-    W = np.array([r.weight(settings["trials"]) for r in first])
-    return W, np.array([r.flux_time for r in first])
+    W = np.array([r.weight(sampler.stage_trials) for r in first])
+    return W, np.array([r.flux_time for r in first]), sampler.plan_floor(first)
 
 
-def _wer_weights(first: list, settings: dict):
+def _wer_weights(first: list, sampler):
     W = np.array([r.wer for r in first])
-    return W, np.ones(W.size)
+    return W, np.ones(W.size), 0.0
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,8 @@ class RareKind:
     ``pilot`` group, ``read_pilot`` reads it back); ``estimate``: the result's
     attributes saved once complete; ``sampler``: ``(cfg, spec, pilot)`` -> the
     sampler; ``write_groups``/``write_summary``: the groups beside ``replicas``
-    (every save / once complete); ``weights``: the first stage's replica
-    weights and times that plan the replica count.
+    (every save / once complete); ``weights``: ``(first, sampler)`` -> the first stage's replica
+    weights and times that plan the replica count, and the plan's floor.
     """
 
     name: str
@@ -268,7 +271,7 @@ class RareState:
     def __init__(self, attrs: dict, settings: dict, pilot: tuple | None, results: list):
         self.attrs = attrs
         self.settings = settings
-        self.pilot = pilot        # (levels, basin_state, pilot_events); None for a write error rate
+        self.pilot = pilot        # (levels, basin_state, pilot_events, stage_trials); None: WE
         self.results = results    # typed replicas (FluxReplica or WEReplica), sorted by replica
 
     @property
@@ -428,7 +431,7 @@ def read_rare(path) -> SwitchingRate | SampledWER:
     n_first, n_total = int(a["n_first"]), int(a["n_replicas"])
     first = [r for r in state.results if r.replica < n_first]
     used = [r for r in state.results if r.replica < n_total]
-    W, T = rare_kind(spec.kind).weights(first, s)
-    plan = plan_replicas(W, T, s["rtol"], s["confidence"]) if W.sum() > 0 else None
+    W, T, floor = rare_kind(spec.kind).weights(first, sampler)
+    plan = plan_replicas(W, T, s["rtol"], s["confidence"], floor=floor) if W.sum() > 0 else None
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
                             stopped_by=a["stopped_by"], wall_time=float(a["wall_time"]))

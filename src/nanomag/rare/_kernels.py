@@ -230,13 +230,18 @@ def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, suc
 
 
 @njit(cache=True, inline="always")
-def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events, threads):
-    """Stages k = 0 .. n-1: ``trials`` trials from the current starts to levels[k + 1] (or back below
+def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
+            threads):
+    """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
     levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
     stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
     Returns a status (OK or TRAPPED)."""
     n_stages = levels.size - 1
     n_cur = starts.size
+    trials = 0
+    for k in range(n_stages):
+        if stage_trials[k] > trials:
+            trials = stage_trials[k]
     cur = np.empty(n_cur if n_cur > trials else trials, dtype=np.int64)
     nxt = np.empty(trials, dtype=np.int64)
     ok = np.empty(trials, dtype=np.int64)  # all int64: one np.empty specialisation (cold start)
@@ -251,15 +256,16 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
             break
         hi = levels[k + 1]
         base = first + k * stride
+        m = stage_trials[k]
         if threads:
-            for i in prange(trials):
+            for i in prange(m):
                 ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
         else:
-            for i in range(trials):
+            for i in range(m):
                 ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
         n_ok = 0
         total = 0
-        for i in range(trials):
+        for i in range(m):
             if st[i] != OK:
                 return st[i]
             total += evs[i]
@@ -275,17 +281,19 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_s
 
 
 @njit(cache=True)
-def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events):
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events):
     """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
-    (lambda_0 .. lambda_{n-1}, lambda_B): outputs n_success and stage_events, shape (n,) int64, zeroed by
-    the caller.  Trial j of stage k draws from stream ``first + k * stride + j`` of ``root``, so the
-    counts equal those of :func:`trials_serial` stage by stage.  Returns a status (OK or TRAPPED)."""
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events,
+    (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
+    outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
+    draws from stream ``first + k * stride + j`` of ``root``, so the counts equal those of
+    :func:`trials_serial` stage by stage.  Returns a status (OK or TRAPPED)."""
+    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
                    False)
 
 
 @njit(cache=True, parallel=True)
-def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events):
+def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success,
+                    stage_events):
     """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, trials, n_success, stage_events,
+    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
                    True)

@@ -28,7 +28,11 @@ The method and its exactness are argued in docs/rare.md; in short:
   interval leans towards short times by the replicas' skewness
   (:func:`nanomag._stats.skewed_interval`);
 * the interfaces sit at equal crossing probabilities, as nearly as the levels
-  allow (:func:`place_interfaces`), from a crossing profile the pilot measures.
+  allow (:func:`place_interfaces`), from a crossing profile the pilot measures,
+  and each stage gets trials in proportion to sqrt(1/p - 1) (:func:`allocate_trials`),
+  so that the hard steps between the interleaved levels of two charge sectors
+  get the trials; the plan's standard deviation never falls below the
+  ladder's binomial one (:func:`binomial_sigma`).
 
 Random numbers: trial ``j`` of stage ``k`` of replica ``r`` uses the stream
 ``SeedSequence(seed).spawn(...)[stream_index(r, k, j)]``, with
@@ -58,7 +62,7 @@ from .stages import StagePlan, pack_tables, plan_replicas, run_two_stage
 
 __all__ = ["SwitchingRate", "FluxSampler", "switching_rate", "pack_tables", "stream_index", "replica_task",
            "plan_replicas", "StagePlan", "check_interfaces", "place_interfaces", "binomial_cost_ratio",
-           "equal_p_optimum"]
+           "equal_p_optimum", "allocate_trials", "profile_p", "binomial_sigma"]
 
 #: Trials per stage and stages per replica that the stream layout allows.
 MAX_TRIALS = 1 << 24
@@ -132,6 +136,7 @@ class ReplicaTask:
     launches: int
     max_events: int        # guard for one flux run
     parallel: bool | None = None
+    stage_trials: tuple = ()  # trials of each stage (:func:`allocate_trials`); empty: ``trials`` each
 
 
 def _run_flux(setup: _Setup, root, index: int, m: int, lam0: float, n_launch_min: int, max_events: int):
@@ -194,8 +199,9 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
     if status == K.OK and n_launch:  # no launch: the ladder is dead from the start (W_r = 0)
         # the whole ladder in one call; stage k's trials on streams stream_index(replica, 1 + k, j)
         kernel = K.ladder_parallel if _use_parallel(task.parallel, task.trials) else K.ladder_serial
+        stage_trials = np.array(task.stage_trials or (task.trials,) * n_stages, dtype=np.int64)
         status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
-                        1 << 24, task.trials, n_success, stage_events)
+                        1 << 24, stage_trials, n_success, stage_events)
         if status != K.OK:
             raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
@@ -253,17 +259,53 @@ def equal_p_optimum(log_p_total: float) -> tuple[int, float]:
         best = (n, cost)
 
 
-def binomial_cost_ratio(p) -> float:
-    """n sum_k (1/p_k - 1) of a ladder's crossing probabilities ``p`` (shape (n,)), over the binomial-variance
-    optimum for the same product (:func:`equal_p_optimum`): 1 for the best equal-p ladder, > 1 otherwise.
+def binomial_cost_ratio(p, trials=None) -> float:
+    """The trials a ladder spends for a given binomial variance, over what the optimum spends (>= 1).
 
-    The ratio of the trials (so, at equal cost per trial, the events) a ladder
-    spends for a given binomial variance of its estimate to what the optimum spends.
+    Parameters
+    ----------
+    p : array_like, shape (n,)
+        The ladder's crossing probabilities.
+    trials : array_like, shape (n,), optional
+        Trials per stage (only their proportions matter); default equal.
+
+    With M_k trials at stage k, the binomial relative variance of the product
+    of the p's is sum_k (1/p_k - 1) / M_k and the trials spent sum_k M_k; their
+    product over its smallest value for the same product of p's
+    (:func:`equal_p_optimum`) is the ratio: n sum_k (1/p_k - 1) / optimum for
+    equal trials, (sum_k sqrt(1/p_k - 1))^2 / optimum for the allocation of
+    :func:`allocate_trials`, 1 for the best equal-p ladder.
     """
     p = np.asarray(p, dtype=float)
     if p.size == 0 or np.any(p <= 0):
         return math.inf
-    return float(p.size * np.sum(1.0 / p - 1.0) / equal_p_optimum(float(np.sum(np.log(p))))[1])
+    m = np.ones(p.size) if trials is None else np.asarray(trials, dtype=float)
+    if m.shape != p.shape or np.any(m <= 0):
+        raise ValueError(f"trials: expected {p.size} positive counts, got {trials!r}")
+    return float(m.sum() * np.sum((1.0 / p - 1.0) / m) / equal_p_optimum(float(np.sum(np.log(p))))[1])
+
+
+#: Fewest trials of a stage, as a fraction of the mean per stage (:func:`allocate_trials`).
+MIN_TRIAL_SHARE = 0.125
+
+
+def allocate_trials(p, trials: int) -> np.ndarray:
+    """Trials per stage for crossing probabilities ``p`` (shape (n,)): proportional to sqrt(1/p_k - 1),
+    ``trials`` per stage on average, at least ``MIN_TRIAL_SHARE * trials`` (and 1) each.
+
+    For a given total of trials, sum_k M_k, that allocation minimises the binomial
+    relative variance sum_k (1/p_k - 1) / M_k (a Lagrange multiplier): where the
+    levels cannot be cut into equal crossing probabilities (one step of a charge
+    sector easy, the next hard), the hard stages get more trials and the easy ones
+    fewer.  Returns int64 counts, shape (n,).
+    """
+    p = np.clip(np.asarray(p, dtype=float), 1e-300, 1.0)
+    w = np.sqrt(np.maximum(1.0 / p - 1.0, 0.0))
+    if p.size == 0 or not np.all(np.isfinite(w)) or w.sum() <= 0:
+        return np.full(p.size, trials, dtype=np.int64)
+    w = np.maximum(w / w.mean(), MIN_TRIAL_SHARE)
+    m = np.maximum(np.rint(trials * w * p.size / w.sum()), 1).astype(np.int64)
+    return np.minimum(m, MAX_TRIALS)
 
 
 def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
@@ -279,8 +321,10 @@ def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
 
     Returns the levels (lambda_0, ..., lambda_{n-1}, lambda_B), shape (n + 1,):
     among all ladders on the candidates, the one with the smallest
-    n sum_k (1/p_k - 1) (:func:`binomial_cost_ratio`), by dynamic programming
-    over the number of stages (the levels give p_k = P(lambda_{k+1}) / P(lambda_k)).
+    sum_k sqrt(1/p_k - 1) (a shortest path; the levels give
+    p_k = P(lambda_{k+1}) / P(lambda_k)).  Its square is the ladder's binomial
+    cost with the trials of :func:`allocate_trials` (:func:`binomial_cost_ratio`);
+    on a smooth profile its minimum is the equal-p ladder of :func:`equal_p_optimum`.
     """
     lv = np.asarray(levels, dtype=float)
     lp = np.asarray(log_p, dtype=float)
@@ -298,21 +342,85 @@ def place_interfaces(levels, log_p, lam0: float, lam_b: float) -> np.ndarray:
     with np.errstate(over="ignore"):
         cost = np.expm1(lp[:, None] - lp[None, :])  # cost[i, j]: 1/p - 1 of a stage from level i to level j
     cost[np.tril_indices(g)] = np.inf
+    cost = np.sqrt(cost)
     best = np.full(g, np.inf)
     best[0] = 0.0
-    choices, totals = [], []
-    for n in range(1, min(g, MAX_STAGES - 1) + 1):
+    came = np.zeros(g, dtype=np.int64)
+    for j in range(1, g):  # levels in order: a shortest path on a DAG
+        paths = best[:j] + cost[:j, j]
+        came[j] = int(np.argmin(paths))
+        best[j] = paths[came[j]]
+    path = [g - 1]
+    while path[-1] != 0:
+        path.append(int(came[path[-1]]))
+    if len(path) - 1 > MAX_STAGES - 1:  # too many stages: the best path of at most MAX_STAGES - 1 of them
+        return lv[_shortest_path_within(cost, MAX_STAGES - 1)]
+    return lv[path[::-1]]
+
+
+def _shortest_path_within(cost: np.ndarray, most: int) -> list:
+    """Indices 0 = i_0 < ... < i_n = g - 1 (n <= ``most``) of the smallest sum of ``cost[i_k, i_k+1]``
+    (shape (g, g), inf where not allowed): dynamic programming over the number of steps."""
+    g = cost.shape[0]
+    best = np.full(g, np.inf)
+    best[0] = 0.0
+    choices, ends = [], []
+    for _ in range(most):
         paths = best[:, None] + cost
         choices.append(np.argmin(paths, axis=0))
         best = paths[choices[-1], np.arange(g)]
-        totals.append(n * best[-1])
-        if n > 2 and totals[-1] > totals[-2] > totals[-3]:
-            break
-    n = int(np.argmin(totals)) + 1
+        ends.append(best[-1])
+    n = int(np.argmin(ends)) + 1
     path = [g - 1]
     for k in range(n - 1, -1, -1):
         path.append(int(choices[k][path[-1]]))
-    return lv[path[::-1]]
+    return path[::-1]
+
+
+def profile_p(levels, grid, log_p) -> np.ndarray:
+    """Crossing probabilities p_k = P(levels[k+1]) / P(levels[k]) of a ladder ``levels`` (shape (n + 1,)) read
+    off a crossing profile (``grid``, ``log_p`` as for :func:`place_interfaces`; P(levels[0]) = 1), shape (n,)."""
+    lv = np.asarray(levels, dtype=float)
+    g = np.asarray(grid, dtype=float)
+    lp = np.r_[0.0, np.asarray(log_p, dtype=float)[np.searchsorted(g, lv[1:])]]
+    with np.errstate(invalid="ignore"):
+        return np.exp(np.diff(lp))
+
+
+def binomial_sigma(results, stage_trials) -> float:
+    """A lower bound of the standard deviation of the replicas' influence values z_r, from a model.
+
+    Parameters
+    ----------
+    results : sequence of FluxReplica
+        The replicas so far (at least 2).
+    stage_trials : array_like, shape (n_stages,)
+        Trials of each stage.
+
+    The variance of z_r = W_r / mean(W) - T_r / mean(T), with W_r = N_r prod_k p_rk,
+    is at least that of its flux part N_r / mean(N) - T_r / mean(T) (the sample
+    variance of the replicas' flux runs: sums of many regeneration cycles, close
+    to normal) plus the binomial variance of the ladder, sum_k (1 - p_k) / (p_k M_k)
+    with the pooled crossing probabilities p_k (estimated from every trial of every
+    replica, so nearly without noise).  The ladder's variance exceeds the binomial
+    one by the spread of the crossing probabilities over the states of an interface
+    (Allen, Valeriani and ten Wolde, J. Phys.: Condens. Matter 21, 463102 (2009)).
+    0 when a stage saw no success yet.  The plan never asks for fewer replicas than
+    this floor needs (:func:`nanomag._stats.plan_replicas`).
+    """
+    if len(results) < 2:
+        return 0.0
+    m = np.asarray(stage_trials, dtype=float)
+    success = np.array([r.n_success for r in results], dtype=float).reshape(len(results), m.size)
+    alive = np.concatenate([np.ones((success.shape[0], 1), dtype=bool), success[:, :-1] > 0], axis=1)
+    tried = (alive * m).sum(axis=0)
+    p = success.sum(axis=0) / np.maximum(tried, 1.0)
+    n = np.array([r.n_launch for r in results], dtype=float)
+    t = np.array([r.flux_time for r in results], dtype=float)
+    if np.any(p <= 0) or n.mean() <= 0 or t.mean() <= 0:
+        return 0.0
+    flux = float(np.var(n / n.mean() - t / t.mean(), ddof=1))
+    return math.sqrt(flux + float(np.sum((1.0 - p) / (p * m))))
 
 
 class FluxSampler:
@@ -325,8 +433,17 @@ class FluxSampler:
     ----------
     dev, start_u, target_u, seed, interfaces, trials, launches, max_events, parallel
         As for :func:`switching_rate`.
-    pilot : (levels, basin_state, pilot_events), optional
+    pilot : (levels, basin_state, pilot_events[, stage_trials]), optional
         A pilot computed before (e.g. read back from a file); skips the pilot.
+        Without ``stage_trials``, every stage has ``trials`` trials.
+
+    Attributes
+    ----------
+    levels : ndarray, shape (n_stages + 1,)
+        lambda of the interfaces, then of the target.
+    stage_trials : ndarray, shape (n_stages,), int64
+        Trials of each stage: :func:`allocate_trials` on the pilot's crossing
+        profile (``trials`` on average), or ``trials`` each for given interfaces.
     """
 
     def __init__(self, dev: Device, start_u: float, target_u: float, *, seed: int, interfaces=None,
@@ -353,10 +470,13 @@ class FluxSampler:
         self.setup = _setup(dev, self.start_u, self.target_u)
         if pilot is None:
             pilot = self._pilot(user)
-        levels, basin_state, pilot_events = pilot
+        levels, basin_state, pilot_events, *rest = pilot
         self.levels = np.asarray(levels, dtype=float)
         self.basin_state = int(basin_state)
         self.pilot_events = int(pilot_events)
+        n_stages = self.levels.size - 1
+        stage_trials = rest[0] if rest and rest[0] is not None else np.full(n_stages, self.trials)
+        self.stage_trials = np.asarray(stage_trials, dtype=np.int64).reshape(n_stages)
 
     # ------------------------------------------------------------------ pilot
 
@@ -381,7 +501,7 @@ class FluxSampler:
                 raise ConfigError(f"interfaces: the start basin lies beyond the first interface "
                                   f"u={s.sign * user_levels[0]:g} (no state before it was visited)")
             m = int(np.argmax(np.where(inside, visits, -1)))
-            return np.append(user_levels, s.lam_b), m, n_steps
+            return np.append(user_levels, s.lam_b), m, n_steps, None
         m = int(np.argmax(visits))
         values = np.unique(s.lam)
         above = values[values > s.lam[m]]
@@ -390,7 +510,8 @@ class FluxSampler:
                               f"to the target: the switch is not a rare event (use nanomag.kmc.first_passage)")
         lam0 = float(above[0])
         grid, log_p, events = self._crossing_profile(m, lam0)
-        return place_interfaces(grid, log_p, lam0, s.lam_b), m, n_steps + events
+        levels = place_interfaces(grid, log_p, lam0, s.lam_b)
+        return levels, m, n_steps + events, allocate_trials(profile_p(levels, grid, log_p), self.trials)
 
     def _crossing_profile(self, m: int, lam0: float) -> tuple[np.ndarray, np.ndarray, int]:
         """The crossing profile log P(reach lambda before A | launched), on every level lambda in (lam0, lam_B].
@@ -452,7 +573,14 @@ class FluxSampler:
         return ReplicaTask(device=self.device, start_u=self.start_u, target_u=self.target_u, seed=self.seed,
                            levels=tuple(float(x) for x in self.levels), basin_state=self.basin_state,
                            trials=self.trials, launches=self.launches, max_events=self._guard(),
-                           parallel=self.parallel if parallel is None else parallel)
+                           parallel=self.parallel if parallel is None else parallel,
+                           stage_trials=self._stage_trials_task())
+
+    def _stage_trials_task(self) -> tuple:
+        """The task's ``stage_trials``: empty when every stage has ``trials`` (the one-call ladder)."""
+        if np.all(self.stage_trials == self.trials):
+            return ()
+        return tuple(int(m) for m in self.stage_trials)
 
     # ------------------------------------------------------------------ estimate
 
@@ -462,6 +590,7 @@ class FluxSampler:
         return SwitchingRate(
             replicas=tuple(sorted(results, key=lambda r: r.replica)), interfaces=self.interfaces,
             trials=self.trials, launches=self.launches, pilot_events=self.pilot_events, basin_u=self.basin_u,
+            stage_trials=self.stage_trials,
             plan=plan, confidence=confidence, rtol=rtol, max_events=self.max_events, stopped_by=stopped_by,
             seed=self.seed, start_u=self.start_u, target_u=self.target_u, device=self.device, wall_time=wall_time)
 
@@ -498,10 +627,15 @@ class FluxSampler:
                                   f"raise max_events or lower launches")
 
         return run_two_stage(
-            replica_task, task, weight=lambda r: r.weight(self.trials), duration=lambda r: r.flux_time,
+            replica_task, task, weight=lambda r: r.weight(self.stage_trials), duration=lambda r: r.flux_time,
             events=lambda r: r.events, estimate=self.estimate,
             spent_before=self.pilot_events, max_events=self.max_events, rtol=rtol, min_replicas=min_replicas,
-            confidence=confidence, map_fn=map_fn, done=done, on_results=on_results, progress=progress, check=check)
+            confidence=confidence, map_fn=map_fn, done=done, on_results=on_results, progress=progress, check=check,
+            floor=self.plan_floor)
+
+    def plan_floor(self, results) -> float:
+        """:func:`binomial_sigma` of ``results`` with this sampler's trials per stage: the plan's floor."""
+        return binomial_sigma(results, self.stage_trials)
 
 
 def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
@@ -537,7 +671,9 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
         cost (:func:`place_interfaces`: equal crossing probabilities, about
         0.2 each, as far as the discrete levels allow).
     trials : int
-        Trials per stage and replica.
+        Trials per stage and replica, on average: automatic interfaces share
+        ``trials`` times their number in proportion to sqrt(1/p - 1)
+        (:func:`allocate_trials`); given interfaces get ``trials`` each.
     launches : int
         Launches (crossings of the first interface) per replica's flux run, at least.
     min_replicas : int
@@ -574,7 +710,7 @@ def switching_rate(dev: Device, start_u: float, target_u: float, *, seed: int, r
     ...                                     nm.Lead(name="right", mu=0.0, gamma_up=1.0, gamma_down=3.0)))
     >>> rate = nm.rare.switching_rate(dev, -0.8, 0.8, seed=1, rtol=0.2, parallel=False)
     >>> f"{rate.mfpt:.4g}", [f"{x:.4g}" for x in rate.ci]       # the exact value is 7.689e+05
-    ('7.988e+05', ['7.483e+05', '8.488e+05'])
+    ('8.058e+05', ['7.123e+05', '8.692e+05'])
     >>> rate.stopped_by
     'rtol'
     """

@@ -74,7 +74,7 @@ class _Replicas:
 
 def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_before: int, max_events: float,
                   rtol: float, min_replicas: int, confidence: float, map_fn=None, done=None, on_results=None,
-                  progress=None, check=None):
+                  progress=None, check=None, floor=None):
     """Replicas ``task_fn(task, r)`` in two stages; returns ``estimate(results, plan=..., stopped_by=...)``.
 
     Parameters
@@ -106,6 +106,10 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
         (each replica when serial).
     check : callable, optional
         ``check(results)`` after each batch, to raise on a replica that failed.
+    floor : callable, optional
+        ``floor(first_stage_results)``: a model's lower bound of the standard deviation of the
+        influence values, which the plan never goes below (``plan_replicas(..., floor=)``;
+        forward flux sampling: :func:`nanomag.rare.ffs.binomial_sigma`).
     """
     rtol = check_positive("rtol", rtol)
     min_replicas = check_count("min_replicas", min_replicas, minimum=2)
@@ -132,7 +136,11 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
             return finish(batch, "budget")
         n_first *= 2
         batch = reps.compute(0, n_first)
-    plan = plan_replicas([weight(r) for r in batch], [duration(r) for r in batch], rtol, confidence)
+    def make_plan(batch):
+        return plan_replicas([weight(r) for r in batch], [duration(r) for r in batch], rtol, confidence,
+                             floor=0.0 if floor is None else floor(batch))
+
+    plan = make_plan(batch)
     # A first stage that grows with the need: a plan of many replicas is made again from a first stage of
     # FIRST_SHARE of them (at most FIRST_GROWTH times min_replicas), so that the number of replicas varies
     # less from seed to seed (the spread of a variance estimate falls as 1/sqrt(replicas)).
@@ -143,7 +151,7 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
             break
         n_first = grown
         batch = reps.compute(0, n_first)
-        plan = plan_replicas([weight(r) for r in batch], [duration(r) for r in batch], rtol, confidence)
+        plan = make_plan(batch)
     per_replica = max(spent(batch) / n_first, 1.0)
     room = n_first + max(math.floor((max_events - spent_before - spent(batch)) / per_replica), 0)
     n_total = min(plan.n_needed, room)
