@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._inline import always_inline, inlined, internal
+from .._inline import always_inline, internal
 from .._rng import xo_double, xo_next, xo_seed
 from ..model._kernels import fermi_scalar
 
@@ -26,7 +26,7 @@ from ..model._kernels import fermi_scalar
 _DU = 1e-5
 
 
-@inlined
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
 def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     """(g, d) with R(u) = (1 - u^2) g(u) and D(u) = (1 - u^2) d(u), Eqs. 24b, 24c."""
     always_inline()
@@ -64,20 +64,23 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
 
 
 @internal()
-def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
+def sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    """(drift, 2D/S0, D'/S0) of the Ito SDE at u; D' (and so the flux form) only with ``need_dnoise`` (else 0).
 
     Ito form (Eq. 24): drift = R.  Flux form: drift = R + D'/S0, the Ito SDE
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
+    Called, not inlined, by the integrator's step with an empty table (compile time).
     """
     S0 = grain[0]
     g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
         D = 0.0
+    if not need_dnoise:
+        return w * g, 2.0 * D / S0, 0.0
+    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     dD = -2.0 * u * d + w * (dp - dm) / (2.0 * _DU)
     drift = w * g
     if flux:
@@ -87,9 +90,10 @@ def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
 
 @njit(cache=True)
 def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift_out, noise_out, dnoise_out):
-    """Fill drift_out, noise_out = 2D/S0 and dnoise_out = D'/S0 at the points u (for tests)."""
+    """Fill drift_out, noise_out = 2D/S0 and dnoise_out = D'/S0 at the points u (the table's nodes, tests)."""
+    every = u.size >= 0  # True, as a run-time bool: a literal True would compile sde_coefficients again
     for i in range(u.size):
-        a, b, c = sde_coefficients(u[i], flux, grain, mu, gamma_up, gamma_down, lead_T)
+        a, b, c = sde_coefficients(u[i], every, flux, grain, mu, gamma_up, gamma_down, lead_T)
         drift_out[i] = a
         noise_out[i] = b
         dnoise_out[i] = c
@@ -104,31 +108,11 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
 # a, so a lookup is two fused multiply-adds per coefficient and touches one table row.
 # Linear interpolation of a C^2 coefficient errs by at most h^2/8 max|a''| (h = (hi - lo)/n);
 # the node values are exactly those of sde_coefficients.  Linear interpolation keeps
-# 2D/S0 >= 0 between non-negative nodes.
+# 2D/S0 >= 0 between non-negative nodes.  nanomag.continuum.langevin.coefficient_table fills it from
+# coefficients_on_grid at the nodes (serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for
+# seconds; the differences in numpy: no second kernel to compile).
 
 TABLE_WIDTH = 6
-
-
-@njit(cache=True)  # serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for seconds
-def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, table):
-    """Fill ``table`` (n, 6) with the linear-interpolation table of (drift, 2D/S0, D'/S0) on [lo, hi].
-
-    Row i: (drift_i, drift_{i+1} - drift_i, noise_i, noise_{i+1} - noise_i, dnoise_i,
-    dnoise_{i+1} - dnoise_i) at the nodes u_i = lo + i (hi - lo) / n, i = 0 .. n (u_n = hi).
-    """
-    n = table.shape[0]
-    h = (hi - lo) / n
-    nodes = np.empty((n + 1, 3))
-    for j in range(n + 1):
-        u = hi if j == n else lo + j * h
-        a, b, c = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
-        nodes[j, 0] = a
-        nodes[j, 1] = b
-        nodes[j, 2] = c
-    for i in range(n):
-        for k in range(3):
-            table[i, 2 * k] = nodes[i, k]
-            table[i, 2 * k + 1] = nodes[i + 1, k] - nodes[i, k]
 
 
 @njit(cache=True, inline="always")
@@ -156,27 +140,12 @@ def table_on_grid(u, lo, hi, table, drift_out, noise_out, dnoise_out):
         dnoise_out[i] = c
 
 
-@inlined
-def _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    always_inline()
-    # (drift, 2D/S0, D'/S0) evaluated at u, D' only when needed (else 0): called, not inlined, so that
-    # the integrator's inlined step stays small (compile time)
-    if need_dnoise:
-        return sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
-    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
-    w = 1.0 - u * u
-    D = w * d
-    if D < 0.0:
-        D = 0.0
-    return w * g, 2.0 * D / grain[0], 0.0
-
-
 @njit(cache=True, inline="always")
 def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
     # from the table, or (empty table) evaluated: once per step when D' is not needed
     if table.shape[0] > 0:
         return _lookup(u, lo, inv_h, table)
-    return _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
+    return sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
 
 
 # --------------------------------------------------------------------------- integrator
@@ -230,7 +199,7 @@ _BRIDGE_X = 27.7
 _SNAP = 1e-9
 
 
-@inlined
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
 def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
           s0, s1, s2, s3):
     # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
@@ -302,7 +271,7 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     exp(-2 (b - u_n)(b - u_{n+1}) / (sigma^2 dt))).  Unfinished trajectories
     (t > t_max) get +inf.  Writes times_out[k] and steps_out[k].
 
-    Piece p's coefficients (``tables[p]``, :func:`coefficient_table` on [lo, hi], or, for an
+    Piece p's coefficients (``tables[p]``, :func:`nanomag.continuum.langevin.coefficient_table` on [lo, hi], or, for an
     empty table (shape (n_pieces, 0, 6)), ``grains[p]``, ``mu[p]``, ... evaluated at every step)
     hold until ``ends[p]`` (shape (n_pieces - 1,), increasing); the steps are dt long, except
     the last one of a piece, shortened to end exactly on its boundary, so that no step straddles
@@ -401,23 +370,12 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
 # (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
 # straddle a piece end (the rule of the kernels above), so none straddles a node either.
 
-#: the empty table of an evaluated piece (:func:`_coefficients` then evaluates Eq. 24)
-_NO_TABLE = np.empty((0, TABLE_WIDTH))
-
-
 @njit(cache=True, inline="always")
 def _blend(a, b, w, out):
     # out = a + w (b - a), entry by entry; an entry equal at both nodes is copied (so +-inf stays itself)
     for i in range(a.size):
         out[i] = a[i] if a[i] == b[i] else a[i] + w * (b[i] - a[i])
     return out
-
-
-@njit(cache=True)
-def _evaluated_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    # Eq. 24 at u (the evaluated branch of _coefficients).  Called, not inlined: one compiled copy for the two
-    # loops of _ramp_piece and _ramp_advance (compile time)
-    return _coefficients(u, 0.0, 0.0, _NO_TABLE, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
 
 
 @njit(cache=True, inline="always")
@@ -429,8 +387,8 @@ def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux
     table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
     if evaluated:  # a == b blends to node a's own values (every entry is copied)
         g_w, mu_w, lt_w = scratch
-        return _evaluated_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w),
-                                       _blend(mu_a, mu_b, w, mu_w), gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
+        return sde_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w), _blend(mu_a, mu_b, w, mu_w),
+                                gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
     d0, n0, p0 = _lookup(u, lo, inv_h, table_a)
     if same:
         return d0, n0, p0

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .._inline import internal
 from ..model._kernels import fermi_scalar
 
 __all__ = ["LADDER", "T0_WIDTH", "sign", "sort_points", "drift_bracket", "u_samples", "n_samples",
@@ -58,6 +59,12 @@ def sort_points(us, st, n):
 @njit(cache=True)
 def drift_bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
     """g(u) = R(u) / (1 - u^2) of Eq. 24b (same as ``continuum.reduced_drift``); c = q eta.  [1/time]"""
+    return _bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+
+
+@internal()
+def _bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
+    # the body of drift_bracket, for the kernels: no Python entry point to compile
     x_up = eps - kappa * u - 0.5 * h
     x_dn = eps + kappa * u + 0.5 * h
     f_up = 0.0
@@ -85,10 +92,10 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
 
     With kappa = 0 the thresholds do not depend on u and only the uniform grid is used.
     """
-    return _merge_with_grid(n_uniform, _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width))
+    return _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
 
 
-@njit(cache=True)
+@internal()
 def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
     """The ladders of u samples around every channel threshold, clipped to [-1, 1] and sorted.
 
@@ -106,13 +113,13 @@ def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
         if n_thr == 0 or not math.isfinite(mu[a]):
             continue
         width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
-        for sigma in (1.0, -1.0):
+        for side in range(2):  # loops over ranges: a loop over a tuple compiles as much again
+            sigma = 1.0 - 2.0 * side
             # eps - kappa sigma u - h sigma / 2 = mu_a
             t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
             for j in range(n_lad):
-                for sgn in (1.0, -1.0):
-                    if j == 0 and sgn < 0.0:
-                        continue
+                for below in range(2 if j > 0 else 1):
+                    sgn = 1.0 - 2.0 * below
                     v = t + sgn * ladder[j] * width
                     if v < -1.0:
                         v = -1.0
@@ -131,9 +138,11 @@ def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
     return out
 
 
-@njit(cache=True)
-def _merge_with_grid(n_uniform, extra):
-    """The uniform grid of ``n_uniform`` points on [-1, 1] merged with the sorted ``extra``, duplicates dropped."""
+@internal()
+def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
+    # u_samples: the uniform grid of ``n_uniform`` points on [-1, 1] merged with the sorted ladders, duplicates
+    # dropped
+    extra = _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width)
     m = extra.size
     out = np.empty(n_uniform + m)
     k = 0
@@ -164,11 +173,18 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     ``us`` and ``st`` need room for ``n_samples(n_uniform, mu.size) + 1``
     points; a smaller buffer drops interior points beyond its capacity.
     """
-    u = u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
+    return _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st)
+
+
+@internal()
+def _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st):
+    # drift_fixed_points, for the kernels (no Python entry point).  Signs are compared as (x > 0) of nonzero
+    # values; the points come out sorted (the scan runs in increasing u), so no sort follows
+    u = _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
     nu = u.size
     g = np.empty(nu)
     for i in range(nu):
-        g[i] = drift_bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+        g[i] = _bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
     cap = us.size
     n = 0
     # poles: sign of g just inside
@@ -182,7 +198,7 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     for i in range(first + 1, nu):
         if g[i] == 0.0:
             continue
-        if sign(g[i]) != sign(g[j]) and n < cap - 1:
+        if (g[i] > 0.0) != (g[j] > 0.0) and n < cap - 1:  # both nonzero
             if i == j + 1:
                 lo = u[j]
                 hi = u[i]
@@ -191,12 +207,12 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
                     mid = 0.5 * (lo + hi)
                     if mid <= lo or mid >= hi:
                         break
-                    gm = drift_bracket(mid, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+                    gm = _bracket(mid, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
                     if gm == 0.0:
                         lo = mid
                         hi = mid
                         break
-                    if sign(gm) == sign(glo):
+                    if (gm > 0.0) == (glo > 0.0):  # both nonzero
                         lo = mid
                         glo = gm
                     else:
@@ -215,5 +231,4 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     us[n] = 1.0
     st[n] = 1 if g[last] > 0.0 else 0
     n += 1
-    sort_points(us, st, n)
     return n

@@ -10,8 +10,8 @@ Two families:
   solved in closed form (a quadratic).
 * ``drift_codes``: the stable-point codes of the full drift R(u) of Eq. 24b
   for a general device at any temperature, over a grid of (mu, h); the fixed
-  points come from :func:`nanomag.continuum.fixed_point_search.drift_fixed_points`, the
-  same kernel as :func:`nanomag.continuum.fixed_points`.
+  points come from the search behind :func:`nanomag.continuum.fixed_point_search.drift_fixed_points`,
+  the same kernel as :func:`nanomag.continuum.fixed_points`.
 
 Stable-point codes: ``code = minus + 2 plus + 4 n_sp`` where ``minus`` (``plus``)
 is 1 if u = -1 (+1) is stable and ``n_sp`` counts the stable interior points.
@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..continuum.fixed_point_search import drift_fixed_points, sign, sort_points
+from ..continuum.fixed_point_search import _fixed_points, sign, sort_points
 
 MAX_T0_POINTS = 12
 
@@ -198,9 +198,12 @@ def drift_codes(eps, kappa, alpha, S0, c, q, mu, T, g_up, g_dn, mu0, h, n_unifor
     mu_k = mu.copy()
     for i in range(mu0.size):
         mu_k[0] = mu0[i]
-        n = drift_fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder,
-                               t0_width, us, st)
-        out[i] = _code_of(us, st, n)
+        n = _fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder, t0_width,
+                          us, st)
+        n_sp = 0  # _code_of, written out: one function fewer to compile
+        for k in range(1, n - 1):
+            n_sp += st[k]
+        out[i] = st[0] + 2 * st[n - 1] + 4 * n_sp
 
 
 @njit(cache=True)
