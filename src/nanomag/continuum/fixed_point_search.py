@@ -96,21 +96,15 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
 
 
 @internal()
-def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
-    """The ladders of u samples around every channel threshold, clipped to [-1, 1] and sorted.
-
-    Empty when kappa = 0 (the thresholds do not depend on u) or when every lead is empty or full.
-    """
-    n_thr = 0
-    if kappa != 0.0:
-        for a in range(mu.size):
-            if math.isfinite(mu[a]):
-                n_thr += 2
+def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
+    # u_samples, in one function (compile time): the ladders of u samples around every channel threshold
+    # (none when kappa = 0, as the thresholds then do not depend on u, or when every lead is empty or full),
+    # clipped to [-1, 1] and sorted, then merged with the uniform grid of ``n_uniform`` points, duplicates dropped
     n_lad = ladder.size
-    extra = np.empty(n_thr * (2 * n_lad - 1))
+    extra = np.empty(0 if kappa == 0.0 else 2 * mu.size * (2 * n_lad - 1))  # room for every lead's ladders
     m = 0
     for a in range(mu.size):
-        if n_thr == 0 or not math.isfinite(mu[a]):
+        if kappa == 0.0 or not math.isfinite(mu[a]):
             continue
         width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
         for side in range(2):  # loops over ranges: a loop over a tuple compiles as much again
@@ -119,31 +113,20 @@ def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
             t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
             for j in range(n_lad):
                 for below in range(2 if j > 0 else 1):
-                    sgn = 1.0 - 2.0 * below
-                    v = t + sgn * ladder[j] * width
+                    v = t + (1.0 - 2.0 * below) * ladder[j] * width
                     if v < -1.0:
                         v = -1.0
                     elif v > 1.0:
                         v = 1.0
                     extra[m] = v
                     m += 1
-    out = extra[:m]
     for i in range(1, m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
-        x = out[i]
+        x = extra[i]
         j = i - 1
-        while j >= 0 and out[j] > x:
-            out[j + 1] = out[j]
+        while j >= 0 and extra[j] > x:
+            extra[j + 1] = extra[j]
             j -= 1
-        out[j + 1] = x
-    return out
-
-
-@internal()
-def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
-    # u_samples: the uniform grid of ``n_uniform`` points on [-1, 1] merged with the sorted ladders, duplicates
-    # dropped
-    extra = _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width)
-    m = extra.size
+        extra[j + 1] = x
     out = np.empty(n_uniform + m)
     k = 0
     i = 0
