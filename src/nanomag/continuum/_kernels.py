@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .._inline import always_inline, internal
-from .._rng import xo_double, xo_next, xo_seed
+from .._rng import xo_next, xo_seed
 from ..model._kernels import fermi_scalar
 
 #: step of the central difference used for d'(u), the derivative of D/(1 - u^2)
@@ -162,13 +162,27 @@ def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, g
 # cost seconds of compile time on the first call of every process with an empty cache.
 
 
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _bits(s0, s1, s2, s3):
+    # xoshiro256** on the scalar state: (64 random bits, s0, .., s3).  xo_next is inlined by numba at every
+    # call site (its IR copied and compiled again each time, with its own helpers): here once for all the
+    # kernels' draws (compile time), which LLVM inlines
+    always_inline()
+    return xo_next(s0, s1, s2, s3)
+
+
+#: 2^-53: a double in [0, 1) from the top 53 of 64 random bits (as nanomag._rng.xo_double)
+_ULP = 1.1102230246251565e-16
+
+
 @njit(cache=True, inline="always")
 def _normal(s0, s1, s2, s3):
     # Box-Muller, one variate per call (two uniforms: (0, 1] for the log, [0, 1) for the angle),
     # on the scalar xoshiro state: returns (z, s0, s1, s2, s3)
-    r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
-    a = (np.float64(r >> np.uint64(11)) + 1.0) * 1.1102230246251565e-16
-    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+    a = (np.float64(r >> np.uint64(11)) + 1.0) * _ULP
+    r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+    v = np.float64(r >> np.uint64(11)) * _ULP
     return math.sqrt(-2.0 * math.log(a)) * math.cos(2.0 * math.pi * v), s0, s1, s2, s3
 
 
@@ -207,6 +221,53 @@ _SNAP = 1e-9
 
 
 @internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)) from u with the coefficients (drift,
+    # 2D/S0, D'/S0) at u, reflected at the walls: returns (u_new, s0, .., s3).  The step of every kernel
+    always_inline()
+    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+    dw = sqh * z
+    un = u + drift * h + math.sqrt(noise2) * dw
+    if milstein:
+        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
+        un += 0.5 * dnoise * (dw * dw - h)
+    return _reflect(un, lo, hi), s0, s1, s2, s3
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3):
+    # the crossing of ``target`` by the step from (t, u) to (t + h, un): its time by linear interpolation when un
+    # is beyond the target, else, with ``bridge``, the midpoint with the Brownian bridge's probability of a
+    # crossing in between (2D/S0 = noise2 at u); inf if none.  Returns (time, s0, .., s3).  Both first-passage
+    # kernels (with and without ramps) test their steps here
+    always_inline()
+    if (up and un >= target) or ((not up) and un <= target):
+        return t + h * (target - u) / (un - u), s0, s1, s2, s3
+    den = noise2 * h
+    if bridge and den > 0.0:
+        x = 2.0 * (target - u) * (target - un) / den
+        if x < _BRIDGE_X:
+            p = math.exp(-x)
+            if p > 1e-12:
+                r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+                if np.float64(r >> np.uint64(11)) * _ULP < p:
+                    return t + 0.5 * h, s0, s1, s2, s3
+    return np.inf, s0, s1, s2, s3
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _step_length(t, end, bounded, dt, sqdt):
+    # (h, sqrt(h), last) of the next first-passage step from t: dt, or (``last``: the step reaches the piece's end)
+    # shortened to end on it; a full step that ends within _SNAP dt of the end stays full
+    always_inline()
+    gap = end - t
+    last = bounded and gap <= dt * (1.0 + _SNAP)
+    if last and gap < dt * (1.0 - _SNAP):
+        return gap, math.sqrt(gap), last
+    return dt, sqdt, last
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
 def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
           s0, s1, s2, s3):
     # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
@@ -214,13 +275,8 @@ def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, m
     always_inline()
     drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
                                           gamma_down, lead_T)
-    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-    dw = sqh * z
-    un = u + drift * h + math.sqrt(noise2) * dw
-    if milstein:
-        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
-        un += 0.5 * dnoise * (dw * dw - h)
-    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+    un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
+    return un, noise2, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -239,27 +295,13 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
     # with ``bounded`` a literal, doubled the compile time and ran no faster).
     need_dnoise = milstein or flux
     while t < t_max:
-        gap = end - t
-        last = bounded and gap <= dt * (1.0 + _SNAP)  # this step reaches the boundary
-        h = dt
-        sqh = sqdt
-        if last and gap < dt * (1.0 - _SNAP):  # shortened to end on the boundary
-            h = gap
-            sqh = math.sqrt(h)
+        h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         un, noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux,
                                            grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
         steps += 1
-        if (up and un >= target) or ((not up) and un <= target):
-            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
-        den = noise2 * h
-        if bridge and den > 0.0:
-            x = 2.0 * (target - u) * (target - un) / den
-            if x < _BRIDGE_X:
-                p = math.exp(-x)
-                if p > 1e-12:
-                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-                    if v < p:
-                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
+        if hit < np.inf:
+            return un, t, steps, hit, s0, s1, s2, s3
         u = un
         if last:  # a full step that ends within _SNAP dt of the boundary leaves t as the no-protocol walk has it
             return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
@@ -409,12 +451,8 @@ def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, nod
     # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
     drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
                                                scratch)
-    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-    dw = sqh * z
-    un = u + drift * h + math.sqrt(noise2) * dw
-    if milstein:
-        un += 0.5 * dnoise * (dw * dw - h)
-    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+    un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
+    return un, noise2, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -432,28 +470,14 @@ def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, 
     # inlined or called, still slowed each step from 45 to 80-90 ns)
     start, inv_len, same = piece
     while t < t_max:
-        gap = end - t
-        last = bounded and gap <= dt * (1.0 + _SNAP)
-        h = dt
-        sqh = sqdt
-        if last and gap < dt * (1.0 - _SNAP):
-            h = gap
-            sqh = math.sqrt(h)
+        h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         w = _weight(t, start, inv_len)
         un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
                                                 scratch, s0, s1, s2, s3)
         steps += 1
-        if (up and un >= target) or ((not up) and un <= target):
-            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
-        den = noise2 * h
-        if bridge and den > 0.0:
-            x = 2.0 * (target - u) * (target - un) / den
-            if x < _BRIDGE_X:
-                pr = math.exp(-x)
-                if pr > 1e-12:
-                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-                    if v < pr:
-                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
+        if hit < np.inf:
+            return un, t, steps, hit, s0, s1, s2, s3
         u = un
         if last:
             return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
