@@ -118,7 +118,7 @@ TABLE_WIDTH = 6
 def _lookup(u, lo, inv_h, table):
     # (drift, 2D/S0, D'/S0) at u in [lo, hi] by linear interpolation in the table
     x = (u - lo) * inv_h
-    i = int(x)
+    i = np.int64(x)  # truncation, as int(x), without compiling the generic int() overload
     n = table.shape[0]
     if i >= n:
         i = n - 1
@@ -359,7 +359,9 @@ def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma
              s0, s1, s2, s3):
     # u after ``span`` (> 0) in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3)
     need_dnoise = milstein or flux
-    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
+    if n_steps < 1:
+        n_steps = 1
     h = span / n_steps
     sqh = math.sqrt(h)
     for _ in range(n_steps):
@@ -458,7 +460,12 @@ def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, nod
 @njit(cache=True, inline="always")
 def _weight(t, start, inv_len):
     # the fraction of the piece elapsed at t, in [0, 1] (0 throughout a constant piece: inv_len = 0)
-    return min(max((t - start) * inv_len, 0.0), 1.0)
+    w = (t - start) * inv_len
+    if w < 0.0:  # if/else: min/max of two floats compile a generic star-args helper
+        return 0.0
+    if w > 1.0:
+        return 1.0
+    return w
 
 
 @njit(cache=True, inline="always")
@@ -544,7 +551,9 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flu
     # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
     # ``evaluated`` a literal, as for _ramp_piece
     start, inv_len, same = piece
-    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
+    if n_steps < 1:
+        n_steps = 1
     h = span / n_steps
     sqh = math.sqrt(h)
     for i in range(n_steps):
