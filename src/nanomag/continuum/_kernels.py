@@ -118,7 +118,7 @@ TABLE_WIDTH = 6
 def _lookup(u, lo, inv_h, table):
     # (drift, 2D/S0, D'/S0) at u in [lo, hi] by linear interpolation in the table
     x = (u - lo) * inv_h
-    i = np.int64(x)  # truncation, as int(x), without compiling the generic int() overload
+    i = math.trunc(x)  # an int64, as int(x), without compiling the generic int() overload
     n = table.shape[0]
     if i >= n:
         i = n - 1

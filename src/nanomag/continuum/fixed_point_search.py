@@ -23,7 +23,7 @@ from .._inline import internal
 from ..model._kernels import fermi_scalar
 
 __all__ = ["LADDER", "T0_WIDTH", "sign", "sort_points", "drift_bracket", "u_samples", "n_samples",
-           "drift_fixed_points"]
+           "drift_fixed_points", "drift_codes"]
 
 LADDER = np.array([0.0, 0.25, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 40.0])
 """Offsets of the samples around a channel threshold, in units of ``T_a / |kappa|``."""
@@ -215,3 +215,26 @@ def _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, 
     st[n] = 1 if g[last] > 0.0 else 0
     n += 1
     return n
+
+
+@njit(cache=True)
+def drift_codes(eps, kappa, alpha, S0, c, q, mu, T, g_up, g_dn, mu0, h, n_uniform, ladder, t0_width,
+                out):
+    """Stable-point codes (:mod:`nanomag.phase`) over paired arrays (mu0, h): mu0 replaces the first lead's mu.
+
+    ``code = minus + 2 plus + 4 n_sp``: ``minus`` (``plus``) is 1 if u = -1 (+1) is stable, ``n_sp`` counts the
+    stable interior points.  Here, not in the phase kernels, so that it calls the search without a Python
+    entry point (compile time).
+    """
+    cap = n_uniform + 2 * mu.size * (2 * ladder.size - 1) + 2
+    us = np.empty(cap)
+    st = np.empty(cap, dtype=np.int64)
+    mu_k = mu.copy()
+    for i in range(mu0.size):
+        mu_k[0] = mu0[i]
+        n = _fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder, t0_width,
+                          us, st)
+        n_sp = 0
+        for k in range(1, n - 1):
+            n_sp += st[k]
+        out[i] = st[0] + 2 * st[n - 1] + 4 * n_sp
