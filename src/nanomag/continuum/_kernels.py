@@ -18,15 +18,15 @@ import math
 import numpy as np
 from numba import njit
 
-from .._inline import always_inline, inlined, internal
-from .._rng import xo_double, xo_next, xo_seed
+from .._inline import always_inline, internal
+from .._rng import xo_next, xo_seed
 from ..model._kernels import fermi_scalar
 
 #: step of the central difference used for d'(u), the derivative of D/(1 - u^2)
 _DU = 1e-5
 
 
-@inlined
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
 def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
     """(g, d) with R(u) = (1 - u^2) g(u) and D(u) = (1 - u^2) d(u), Eqs. 24b, 24c."""
     always_inline()
@@ -64,20 +64,22 @@ def reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T):
 
 
 @internal()
-def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    """(drift, 2D/S0, D'/S0) of the Ito SDE at u.
+def sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    """(drift, 2D/S0, D'/S0) of the Ito SDE at u; D' (and so the flux form) only with ``need_dnoise`` (else 0).
 
     Ito form (Eq. 24): drift = R.  Flux form: drift = R + D'/S0, the Ito SDE
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
     """
     S0 = grain[0]
     g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
         D = 0.0
+    if not need_dnoise:
+        return w * g, 2.0 * D / S0, 0.0
+    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
+    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     dD = -2.0 * u * d + w * (dp - dm) / (2.0 * _DU)
     drift = w * g
     if flux:
@@ -87,9 +89,10 @@ def sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T):
 
 @njit(cache=True)
 def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift_out, noise_out, dnoise_out):
-    """Fill drift_out, noise_out = 2D/S0 and dnoise_out = D'/S0 at the points u (for tests)."""
+    """Fill drift_out, noise_out = 2D/S0 and dnoise_out = D'/S0 at the points u (the table's nodes, tests)."""
+    every = u.size >= 0  # True, as a run-time bool: a literal True would compile sde_coefficients again
     for i in range(u.size):
-        a, b, c = sde_coefficients(u[i], flux, grain, mu, gamma_up, gamma_down, lead_T)
+        a, b, c = sde_coefficients(u[i], every, flux, grain, mu, gamma_up, gamma_down, lead_T)
         drift_out[i] = a
         noise_out[i] = b
         dnoise_out[i] = c
@@ -104,38 +107,18 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
 # a, so a lookup is two fused multiply-adds per coefficient and touches one table row.
 # Linear interpolation of a C^2 coefficient errs by at most h^2/8 max|a''| (h = (hi - lo)/n);
 # the node values are exactly those of sde_coefficients.  Linear interpolation keeps
-# 2D/S0 >= 0 between non-negative nodes.
+# 2D/S0 >= 0 between non-negative nodes.  nanomag.continuum.langevin.coefficient_table fills it from
+# coefficients_on_grid at the nodes (serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for
+# seconds; the differences in numpy: no second kernel to compile).
 
 TABLE_WIDTH = 6
-
-
-@njit(cache=True)  # serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for seconds
-def coefficient_table(lo, hi, flux, grain, mu, gamma_up, gamma_down, lead_T, table):
-    """Fill ``table`` (n, 6) with the linear-interpolation table of (drift, 2D/S0, D'/S0) on [lo, hi].
-
-    Row i: (drift_i, drift_{i+1} - drift_i, noise_i, noise_{i+1} - noise_i, dnoise_i,
-    dnoise_{i+1} - dnoise_i) at the nodes u_i = lo + i (hi - lo) / n, i = 0 .. n (u_n = hi).
-    """
-    n = table.shape[0]
-    h = (hi - lo) / n
-    nodes = np.empty((n + 1, 3))
-    for j in range(n + 1):
-        u = hi if j == n else lo + j * h
-        a, b, c = sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
-        nodes[j, 0] = a
-        nodes[j, 1] = b
-        nodes[j, 2] = c
-    for i in range(n):
-        for k in range(3):
-            table[i, 2 * k] = nodes[i, k]
-            table[i, 2 * k + 1] = nodes[i + 1, k] - nodes[i, k]
 
 
 @njit(cache=True, inline="always")
 def _lookup(u, lo, inv_h, table):
     # (drift, 2D/S0, D'/S0) at u in [lo, hi] by linear interpolation in the table
     x = (u - lo) * inv_h
-    i = int(x)
+    i = math.trunc(x)  # an int64, as int(x), without compiling the generic int() overload
     n = table.shape[0]
     if i >= n:
         i = n - 1
@@ -156,27 +139,20 @@ def table_on_grid(u, lo, hi, table, drift_out, noise_out, dnoise_out):
         dnoise_out[i] = c
 
 
-@inlined
-def _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    always_inline()
-    # (drift, 2D/S0, D'/S0) evaluated at u, D' only when needed (else 0): called, not inlined, so that
-    # the integrator's inlined step stays small (compile time)
+@njit(cache=True, inline="always")
+def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    # from the table, or (empty table) evaluated: once per step when D' is not needed (inlined by LLVM: a call
+    # here ran the exact coefficients 1.2 times slower), else three times (called, as in the ramp kernels)
+    if table.shape[0] > 0:
+        return _lookup(u, lo, inv_h, table)
     if need_dnoise:
-        return sde_coefficients(u, flux, grain, mu, gamma_up, gamma_down, lead_T)
+        return sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
     g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
         D = 0.0
     return w * g, 2.0 * D / grain[0], 0.0
-
-
-@njit(cache=True, inline="always")
-def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    # from the table, or (empty table) evaluated: once per step when D' is not needed
-    if table.shape[0] > 0:
-        return _lookup(u, lo, inv_h, table)
-    return _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
 
 
 # --------------------------------------------------------------------------- integrator
@@ -186,13 +162,27 @@ def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, g
 # cost seconds of compile time on the first call of every process with an empty cache.
 
 
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _bits(s0, s1, s2, s3):
+    # xoshiro256** on the scalar state: (64 random bits, s0, .., s3).  xo_next is inlined by numba at every
+    # call site (its IR copied and compiled again each time, with its own helpers): here once for all the
+    # kernels' draws (compile time), which LLVM inlines
+    always_inline()
+    return xo_next(s0, s1, s2, s3)
+
+
+#: 2^-53: a double in [0, 1) from the top 53 of 64 random bits (as nanomag._rng.xo_double)
+_ULP = 1.1102230246251565e-16
+
+
 @njit(cache=True, inline="always")
 def _normal(s0, s1, s2, s3):
     # Box-Muller, one variate per call (two uniforms: (0, 1] for the log, [0, 1) for the angle),
     # on the scalar xoshiro state: returns (z, s0, s1, s2, s3)
-    r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
-    a = (np.float64(r >> np.uint64(11)) + 1.0) * 1.1102230246251565e-16
-    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+    r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+    a = (np.float64(r >> np.uint64(11)) + 1.0) * _ULP
+    r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+    v = np.float64(r >> np.uint64(11)) * _ULP
     return math.sqrt(-2.0 * math.log(a)) * math.cos(2.0 * math.pi * v), s0, s1, s2, s3
 
 
@@ -230,7 +220,54 @@ _BRIDGE_X = 27.7
 _SNAP = 1e-9
 
 
-@inlined
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)) from u with the coefficients (drift,
+    # 2D/S0, D'/S0) at u, reflected at the walls: returns (u_new, s0, .., s3).  The step of every kernel
+    always_inline()
+    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
+    dw = sqh * z
+    un = u + drift * h + math.sqrt(noise2) * dw
+    if milstein:
+        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
+        un += 0.5 * dnoise * (dw * dw - h)
+    return _reflect(un, lo, hi), s0, s1, s2, s3
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3):
+    # the crossing of ``target`` by the step from (t, u) to (t + h, un): its time by linear interpolation when un
+    # is beyond the target, else, with ``bridge``, the midpoint with the Brownian bridge's probability of a
+    # crossing in between (2D/S0 = noise2 at u); inf if none.  Returns (time, s0, .., s3).  Both first-passage
+    # kernels (with and without ramps) test their steps here
+    always_inline()
+    if (up and un >= target) or ((not up) and un <= target):
+        return t + h * (target - u) / (un - u), s0, s1, s2, s3
+    den = noise2 * h
+    if bridge and den > 0.0:
+        x = 2.0 * (target - u) * (target - un) / den
+        if x < _BRIDGE_X:
+            p = math.exp(-x)
+            if p > 1e-12:
+                r, s0, s1, s2, s3 = _bits(s0, s1, s2, s3)
+                if np.float64(r >> np.uint64(11)) * _ULP < p:
+                    return t + 0.5 * h, s0, s1, s2, s3
+    return np.inf, s0, s1, s2, s3
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _step_length(t, end, bounded, dt, sqdt):
+    # (h, sqrt(h), last) of the next first-passage step from t: dt, or (``last``: the step reaches the piece's end)
+    # shortened to end on it; a full step that ends within _SNAP dt of the end stays full
+    always_inline()
+    gap = end - t
+    last = bounded and gap <= dt * (1.0 + _SNAP)
+    if last and gap < dt * (1.0 - _SNAP):
+        return gap, math.sqrt(gap), last
+    return dt, sqdt, last
+
+
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
 def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
           s0, s1, s2, s3):
     # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
@@ -238,13 +275,8 @@ def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, m
     always_inline()
     drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
                                           gamma_down, lead_T)
-    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-    dw = sqh * z
-    un = u + drift * h + math.sqrt(noise2) * dw
-    if milstein:
-        # 1/2 sigma sigma' (dW^2 - dt) with sigma = sqrt(2D/S0): sigma sigma' = D'/S0
-        un += 0.5 * dnoise * (dw * dw - h)
-    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+    un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
+    return un, noise2, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -263,27 +295,13 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
     # with ``bounded`` a literal, doubled the compile time and ran no faster).
     need_dnoise = milstein or flux
     while t < t_max:
-        gap = end - t
-        last = bounded and gap <= dt * (1.0 + _SNAP)  # this step reaches the boundary
-        h = dt
-        sqh = sqdt
-        if last and gap < dt * (1.0 - _SNAP):  # shortened to end on the boundary
-            h = gap
-            sqh = math.sqrt(h)
+        h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         un, noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux,
                                            grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
         steps += 1
-        if (up and un >= target) or ((not up) and un <= target):
-            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
-        den = noise2 * h
-        if bridge and den > 0.0:
-            x = 2.0 * (target - u) * (target - un) / den
-            if x < _BRIDGE_X:
-                p = math.exp(-x)
-                if p > 1e-12:
-                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-                    if v < p:
-                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
+        if hit < np.inf:
+            return un, t, steps, hit, s0, s1, s2, s3
         u = un
         if last:  # a full step that ends within _SNAP dt of the boundary leaves t as the no-protocol walk has it
             return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
@@ -302,7 +320,7 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     exp(-2 (b - u_n)(b - u_{n+1}) / (sigma^2 dt))).  Unfinished trajectories
     (t > t_max) get +inf.  Writes times_out[k] and steps_out[k].
 
-    Piece p's coefficients (``tables[p]``, :func:`coefficient_table` on [lo, hi], or, for an
+    Piece p's coefficients (``tables[p]``, :func:`nanomag.continuum.langevin.coefficient_table` on [lo, hi], or, for an
     empty table (shape (n_pieces, 0, 6)), ``grains[p]``, ``mu[p]``, ... evaluated at every step)
     hold until ``ends[p]`` (shape (n_pieces - 1,), increasing); the steps are dt long, except
     the last one of a piece, shortened to end exactly on its boundary, so that no step straddles
@@ -341,7 +359,9 @@ def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma
              s0, s1, s2, s3):
     # u after ``span`` (> 0) in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3)
     need_dnoise = milstein or flux
-    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
+    if n_steps < 1:
+        n_steps = 1
     h = span / n_steps
     sqh = math.sqrt(h)
     for _ in range(n_steps):
@@ -401,23 +421,12 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
 # (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
 # straddle a piece end (the rule of the kernels above), so none straddles a node either.
 
-#: the empty table of an evaluated piece (:func:`_coefficients` then evaluates Eq. 24)
-_NO_TABLE = np.empty((0, TABLE_WIDTH))
-
-
 @njit(cache=True, inline="always")
 def _blend(a, b, w, out):
     # out = a + w (b - a), entry by entry; an entry equal at both nodes is copied (so +-inf stays itself)
     for i in range(a.size):
         out[i] = a[i] if a[i] == b[i] else a[i] + w * (b[i] - a[i])
     return out
-
-
-@njit(cache=True)
-def _evaluated_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    # Eq. 24 at u (the evaluated branch of _coefficients).  Called, not inlined: one compiled copy for the two
-    # loops of _ramp_piece and _ramp_advance (compile time)
-    return _coefficients(u, 0.0, 0.0, _NO_TABLE, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
 
 
 @njit(cache=True, inline="always")
@@ -429,8 +438,8 @@ def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux
     table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
     if evaluated:  # a == b blends to node a's own values (every entry is copied)
         g_w, mu_w, lt_w = scratch
-        return _evaluated_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w),
-                                       _blend(mu_a, mu_b, w, mu_w), gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
+        return sde_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w), _blend(mu_a, mu_b, w, mu_w),
+                                gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
     d0, n0, p0 = _lookup(u, lo, inv_h, table_a)
     if same:
         return d0, n0, p0
@@ -444,18 +453,19 @@ def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, nod
     # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
     drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
                                                scratch)
-    z, s0, s1, s2, s3 = _normal(s0, s1, s2, s3)
-    dw = sqh * z
-    un = u + drift * h + math.sqrt(noise2) * dw
-    if milstein:
-        un += 0.5 * dnoise * (dw * dw - h)
-    return _reflect(un, lo, hi), noise2, s0, s1, s2, s3
+    un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
+    return un, noise2, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
 def _weight(t, start, inv_len):
     # the fraction of the piece elapsed at t, in [0, 1] (0 throughout a constant piece: inv_len = 0)
-    return min(max((t - start) * inv_len, 0.0), 1.0)
+    w = (t - start) * inv_len
+    if w < 0.0:  # if/else: min/max of two floats compile a generic star-args helper
+        return 0.0
+    if w > 1.0:
+        return 1.0
+    return w
 
 
 @njit(cache=True, inline="always")
@@ -467,28 +477,14 @@ def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, 
     # inlined or called, still slowed each step from 45 to 80-90 ns)
     start, inv_len, same = piece
     while t < t_max:
-        gap = end - t
-        last = bounded and gap <= dt * (1.0 + _SNAP)
-        h = dt
-        sqh = sqdt
-        if last and gap < dt * (1.0 - _SNAP):
-            h = gap
-            sqh = math.sqrt(h)
+        h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         w = _weight(t, start, inv_len)
         un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
                                                 scratch, s0, s1, s2, s3)
         steps += 1
-        if (up and un >= target) or ((not up) and un <= target):
-            return un, t, steps, t + h * (target - u) / (un - u), s0, s1, s2, s3
-        den = noise2 * h
-        if bridge and den > 0.0:
-            x = 2.0 * (target - u) * (target - un) / den
-            if x < _BRIDGE_X:
-                pr = math.exp(-x)
-                if pr > 1e-12:
-                    v, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-                    if v < pr:
-                        return un, t, steps, t + 0.5 * h, s0, s1, s2, s3
+        hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
+        if hit < np.inf:
+            return un, t, steps, hit, s0, s1, s2, s3
         u = un
         if last:
             return u, end if h < dt else t + dt, steps, np.inf, s0, s1, s2, s3
@@ -555,7 +551,9 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flu
     # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
     # ``evaluated`` a literal, as for _ramp_piece
     start, inv_len, same = piece
-    n_steps = max(1, int(math.ceil(span / dt - 1e-9)))
+    n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
+    if n_steps < 1:
+        n_steps = 1
     h = span / n_steps
     sqh = math.sqrt(h)
     for i in range(n_steps):

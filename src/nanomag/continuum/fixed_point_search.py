@@ -19,10 +19,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .._inline import internal
 from ..model._kernels import fermi_scalar
 
 __all__ = ["LADDER", "T0_WIDTH", "sign", "sort_points", "drift_bracket", "u_samples", "n_samples",
-           "drift_fixed_points"]
+           "drift_fixed_points", "drift_codes"]
 
 LADDER = np.array([0.0, 0.25, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 40.0])
 """Offsets of the samples around a channel threshold, in units of ``T_a / |kappa|``."""
@@ -58,6 +59,12 @@ def sort_points(us, st, n):
 @njit(cache=True)
 def drift_bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
     """g(u) = R(u) / (1 - u^2) of Eq. 24b (same as ``continuum.reduced_drift``); c = q eta.  [1/time]"""
+    return _bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+
+
+@internal()
+def _bracket(u, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn):
+    # the body of drift_bracket, for the kernels: no Python entry point to compile
     x_up = eps - kappa * u - 0.5 * h
     x_dn = eps + kappa * u + 0.5 * h
     f_up = 0.0
@@ -85,56 +92,41 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
 
     With kappa = 0 the thresholds do not depend on u and only the uniform grid is used.
     """
-    return _merge_with_grid(n_uniform, _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width))
+    return _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
 
 
-@njit(cache=True)
-def _ladder_samples(eps, kappa, h, mu, T, ladder, t0_width):
-    """The ladders of u samples around every channel threshold, clipped to [-1, 1] and sorted.
-
-    Empty when kappa = 0 (the thresholds do not depend on u) or when every lead is empty or full.
-    """
-    n_thr = 0
-    if kappa != 0.0:
-        for a in range(mu.size):
-            if math.isfinite(mu[a]):
-                n_thr += 2
+@internal()
+def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
+    # u_samples, in one function (compile time): the ladders of u samples around every channel threshold
+    # (none when kappa = 0, as the thresholds then do not depend on u, or when every lead is empty or full),
+    # clipped to [-1, 1] and sorted, then merged with the uniform grid of ``n_uniform`` points, duplicates dropped
     n_lad = ladder.size
-    extra = np.empty(n_thr * (2 * n_lad - 1))
+    extra = np.empty(0 if kappa == 0.0 else 2 * mu.size * (2 * n_lad - 1))  # room for every lead's ladders
     m = 0
     for a in range(mu.size):
-        if n_thr == 0 or not math.isfinite(mu[a]):
+        if kappa == 0.0 or not math.isfinite(mu[a]):
             continue
         width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
-        for sigma in (1.0, -1.0):
+        for side in range(2):  # loops over ranges: a loop over a tuple compiles as much again
+            sigma = 1.0 - 2.0 * side
             # eps - kappa sigma u - h sigma / 2 = mu_a
             t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
             for j in range(n_lad):
-                for sgn in (1.0, -1.0):
-                    if j == 0 and sgn < 0.0:
-                        continue
-                    v = t + sgn * ladder[j] * width
+                for below in range(2 if j > 0 else 1):
+                    v = t + (1.0 - 2.0 * below) * ladder[j] * width
                     if v < -1.0:
                         v = -1.0
                     elif v > 1.0:
                         v = 1.0
                     extra[m] = v
                     m += 1
-    out = extra[:m]
     for i in range(1, m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
-        x = out[i]
+        x = extra[i]
         j = i - 1
-        while j >= 0 and out[j] > x:
-            out[j + 1] = out[j]
+        while j >= 0 and extra[j] > x:
+            extra[j + 1] = extra[j]
             j -= 1
-        out[j + 1] = x
-    return out
-
-
-@njit(cache=True)
-def _merge_with_grid(n_uniform, extra):
-    """The uniform grid of ``n_uniform`` points on [-1, 1] merged with the sorted ``extra``, duplicates dropped."""
-    m = extra.size
+        extra[j + 1] = x
     out = np.empty(n_uniform + m)
     k = 0
     i = 0
@@ -164,11 +156,18 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     ``us`` and ``st`` need room for ``n_samples(n_uniform, mu.size) + 1``
     points; a smaller buffer drops interior points beyond its capacity.
     """
-    u = u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
+    return _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st)
+
+
+@internal()
+def _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st):
+    # drift_fixed_points, for the kernels (no Python entry point).  Signs are compared as (x > 0) of nonzero
+    # values; the points come out sorted (the scan runs in increasing u), so no sort follows
+    u = _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
     nu = u.size
     g = np.empty(nu)
     for i in range(nu):
-        g[i] = drift_bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+        g[i] = _bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
     cap = us.size
     n = 0
     # poles: sign of g just inside
@@ -182,7 +181,7 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     for i in range(first + 1, nu):
         if g[i] == 0.0:
             continue
-        if sign(g[i]) != sign(g[j]) and n < cap - 1:
+        if (g[i] > 0.0) != (g[j] > 0.0) and n < cap - 1:  # both nonzero
             if i == j + 1:
                 lo = u[j]
                 hi = u[i]
@@ -191,12 +190,12 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
                     mid = 0.5 * (lo + hi)
                     if mid <= lo or mid >= hi:
                         break
-                    gm = drift_bracket(mid, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
+                    gm = _bracket(mid, eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
                     if gm == 0.0:
                         lo = mid
                         hi = mid
                         break
-                    if sign(gm) == sign(glo):
+                    if (gm > 0.0) == (glo > 0.0):  # both nonzero
                         lo = mid
                         glo = gm
                     else:
@@ -215,5 +214,27 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     us[n] = 1.0
     st[n] = 1 if g[last] > 0.0 else 0
     n += 1
-    sort_points(us, st, n)
     return n
+
+
+@njit(cache=True)
+def drift_codes(eps, kappa, alpha, S0, c, q, mu, T, g_up, g_dn, mu0, h, n_uniform, ladder, t0_width,
+                out):
+    """Stable-point codes (:mod:`nanomag.phase`) over paired arrays (mu0, h): mu0 replaces the first lead's mu.
+
+    ``code = minus + 2 plus + 4 n_sp``: ``minus`` (``plus``) is 1 if u = -1 (+1) is stable, ``n_sp`` counts the
+    stable interior points.  Here, not in the phase kernels, so that it calls the search without a Python
+    entry point (compile time).
+    """
+    cap = n_uniform + 2 * mu.size * (2 * ladder.size - 1) + 2
+    us = np.empty(cap)
+    st = np.empty(cap, dtype=np.int64)
+    mu_k = mu.copy()
+    for i in range(mu0.size):
+        mu_k[0] = mu0[i]
+        n = _fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder, t0_width,
+                          us, st)
+        n_sp = 0
+        for k in range(1, n - 1):
+            n_sp += st[k]
+        out[i] = st[0] + 2 * st[n - 1] + 4 * n_sp

@@ -543,8 +543,16 @@ class FokkerPlanck:
                          device=self.dev)
 
     def mfpt(self, start_u: float, target_u: float) -> float:
-        """Mean first-passage time of the discretised equation (backward moments; inf if it overflows).  [time]"""
-        return self.first_passage(start_u, target_u, [0.0]).mean
+        """Mean first-passage time of the discretised equation (backward moments; inf if it overflows).  [time]
+
+        The ``mean`` of :meth:`first_passage`, without propagating the distribution (nor compiling the
+        uniformisation kernels that does).
+        """
+        s, lo, x, b = orient(self.dev, start_u, target_u, self.form, self.pole_cutoff)
+        c, up, down, exit_rate = self._chain(lo, b, True, s)
+        m, _ = _point_mass(c, x)
+        log_tau, log_tau2 = _log_backward_moments(up, down, exit_rate)
+        return _passage_moments(m, log_tau, log_tau2, 0.0, 0.0, 0.0)[0]
 
 
 def _ramp_levels(solve: Callable[[int], list[np.ndarray]], check: Callable[[list[np.ndarray]], list[np.ndarray]],

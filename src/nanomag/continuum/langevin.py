@@ -158,8 +158,13 @@ def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff: float | No
     delta = wall_distance(dev, form, pole_cutoff)
     n_cells = check_count("n_cells", n_cells)
     lo, hi = -1.0 + delta, 1.0 - delta
+    u = lo + np.arange(n_cells + 1) * ((hi - lo) / n_cells)  # the nodes u_i = lo + i h, u_n = hi
+    u[-1] = hi
+    nodes = np.empty((3, n_cells + 1))
+    _k.coefficients_on_grid(u, form == "flux", *pack_device(dev), nodes[0], nodes[1], nodes[2])
     table = np.empty((n_cells, _k.TABLE_WIDTH))
-    _k.coefficient_table(lo, hi, form == "flux", *pack_device(dev), table)
+    table[:, 0::2] = nodes[:, :-1].T
+    table[:, 1::2] = (nodes[:, 1:] - nodes[:, :-1]).T
     return table, lo, hi
 
 

@@ -9,9 +9,9 @@ Two families:
   with A(u) piecewise constant between the channel thresholds; each piece is
   solved in closed form (a quadratic).
 * ``drift_codes``: the stable-point codes of the full drift R(u) of Eq. 24b
-  for a general device at any temperature, over a grid of (mu, h); the fixed
-  points come from :func:`nanomag.continuum.fixed_point_search.drift_fixed_points`, the
-  same kernel as :func:`nanomag.continuum.fixed_points`.
+  for a general device at any temperature, over a grid of (mu, h), is not here: it lives in
+  :mod:`nanomag.continuum.fixed_point_search`, next to the search
+  behind :func:`nanomag.continuum.fixed_points` that it runs per grid point.
 
 Stable-point codes: ``code = minus + 2 plus + 4 n_sp`` where ``minus`` (``plus``)
 is 1 if u = -1 (+1) is stable and ``n_sp`` counts the stable interior points.
@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..continuum.fixed_point_search import drift_fixed_points, sign, sort_points
+from ..continuum.fixed_point_search import sign, sort_points
 
 MAX_T0_POINTS = 12
 
@@ -181,25 +181,6 @@ def nmd_t0_codes(a_up, a_dn, c, vbar, hbar, out):
     st = np.empty(MAX_T0_POINTS, dtype=np.int64)
     for i in range(vbar.size):
         n = nmd_t0_fixed_points(a_up, a_dn, c, vbar[i], hbar[i], us, st)
-        out[i] = _code_of(us, st, n)
-
-
-# ---------------------------------------------------------------------------
-# finite temperature: the full bracket of Eq. 24b for a general device
-
-
-@njit(cache=True)
-def drift_codes(eps, kappa, alpha, S0, c, q, mu, T, g_up, g_dn, mu0, h, n_uniform, ladder, t0_width,
-                out):
-    """Stable-point codes over paired arrays (mu0, h): mu0 replaces the first lead's mu."""
-    cap = n_uniform + 2 * mu.size * (2 * ladder.size - 1) + 2
-    us = np.empty(cap)
-    st = np.empty(cap, dtype=np.int64)
-    mu_k = mu.copy()
-    for i in range(mu0.size):
-        mu_k[0] = mu0[i]
-        n = drift_fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder,
-                               t0_width, us, st)
         out[i] = _code_of(us, st, n)
 
 

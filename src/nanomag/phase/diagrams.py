@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..continuum.fixed_point_search import LADDER, T0_WIDTH, drift_bracket
+from ..continuum.fixed_point_search import LADDER, T0_WIDTH, drift_bracket, drift_codes
 from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
@@ -376,9 +376,8 @@ def _device_codes(dev: Device, mu0: np.ndarray, h: np.ndarray, n_u: int) -> np.n
         raise ConfigError("dev.leads: sweeping the bias needs at least one lead")
     mu0, h = np.broadcast_arrays(np.asarray(mu0, dtype=float), np.asarray(h, dtype=float))
     out = np.empty(mu0.size, dtype=np.int64)
-    _k.drift_codes(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn,
-                   np.ascontiguousarray(mu0).ravel(), np.ascontiguousarray(h).ravel(), int(n_u), LADDER,
-                   T0_WIDTH, out)
+    drift_codes(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn, np.ascontiguousarray(mu0).ravel(),
+                np.ascontiguousarray(h).ravel(), int(n_u), LADDER, T0_WIDTH, out)
     return out.reshape(mu0.shape)
 
 
