@@ -19,30 +19,42 @@ of 1e4 that cancel).  R is L-stable: ``|R(s)| <= 1`` on the left half plane and
 R(s) -> 0 as s -> -inf, so the fast modes are damped whatever the step, and the
 step follows the accuracy of the slow modes only.
 
-Error control by step doubling: a step of h is compared with two steps of h/2,
-and the l1 difference, an estimate of the error of the full step, must stay
-below ``tol`` times the l1 norm of p (the mass, for a probability vector); the
-two half steps are kept.  Under a constant generator every mode decays
-relative to the slowest, so a step length that passed the check stays accurate
-later: steps no longer than the longest that passed are checked again only
-every :data:`RECHECK` steps.  That holds for R too only while a step lets the
-norm of p fall by at most e^-1 (:data:`DECAY_MIN`): beyond, modes with
-Re(h lambda) below the slowest one's but a large imaginary part are damped less
-by R than p is, and the rounding they carry would outgrow p between two checks.
+Error control by an embedded estimate, with one set of LU factors.  The four
+solves of a step, w_k = (h A - p_k)^-1 y_k, give eight real vectors Re w_k,
+Im w_k; as functions of s = h lambda they span every N(s) / Q(s) with Q the
+denominator of R and deg N < 8.  One of them, E(s) = s^7 / Q(s), is an
+error estimate for free (as in an embedded Runge-Kutta pair): the difference
+between R and a lower-order approximation R - c E with the same poles.  It is
+of order 7, the true error exp(s) - R(s) of order 16, so the constant c is
+calibrated (:func:`_estimate_scale`) where the error reaches the tolerance
+(times :data:`CALIBRATE`, and on the worst direction of the left half plane):
+the estimate is above the error for every ``|s|`` below, and each step's
+``c sum |E(h A) x|`` must stay below ``tol`` times the l1 norm of p (the mass,
+for a probability vector), held to :data:`TIGHTEN` x ``tol`` (what step
+doubling reached by keeping its two half steps).  A rejected step is halved;
+an accepted one doubles once the estimate leaves room for it: each new step
+length costs one set of factors, and only one set is kept.
 
-Far tails: when A leaks probability, errors below the tolerance relative to the
-mass of the bulk land on the slowest modes, which the start may barely touch
-and which are all that is left late in the tail.  There the unchecked steps are
-two half steps, like the checked ones: the survival stays within ~5e-9 of
-uniformisation down to 1e-242 at S0 = 3e4, where unchecked full steps drifted
-to 1e-6 relative at 1e-100 and went negative below 1e-160.
+Beyond the calibration radius (stiff modes) the estimate under-weighs the
+error.  Under a constant generator the only stiff content is that of the
+start, decaying as e^(lambda t): a step length doubles only once the time since
+the start covers :data:`GROW_SAFETY` x G doubled steps, G the decay that
+keeps the error of every real mode beyond ``|h lambda|`` = 2 below the tolerance
+(:func:`_grow_after`).  A step may also let the norm of p fall by at most
+e^-1 (:data:`DECAY_MIN`): beyond, modes with Re(h lambda) below the slowest
+one's but a large imaginary part are damped less by R than p is.
+
+Far tails: when A leaks probability, errors below the tolerance relative to
+the mass of the bulk land on the slowest modes, which the start may barely
+touch and which are all that is left late in the tail.  At :data:`TIGHTEN`
+x ``tol`` the survival stays within ~1e-10 of uniformisation down to 1e-280
+(tests/test_stiff.py); at ``tol`` itself it drifted to 4e-8 relative at 1e-55.
 
 p is carried as values times a power of two (rescaled after each step), so a
 survival of 1e-250 neither sinks into subnormals (slow) nor underflows to 0;
-values below 2^-1000 times ``max |p|`` are dropped.  At most two sets of LU factors
-(step lengths h and h/2) are kept, least recently used out, and an accepted
-step length grows only by doublings, so that a regular output grid reuses
-them.  The band of A is that of the state order (S_z, sector), two diagonals on
+values below 2^-1000 times ``max |p|`` are dropped.  Output times cut the
+steps into equal parts, so that a regular output grid reuses the factors.
+The band of A is that of the state order (S_z, sector), two diagonals on
 each side for the single-orbital grain.
 """
 
@@ -139,7 +151,7 @@ def _estimate_weights() -> tuple[np.ndarray, np.ndarray]:
 
     The eight stage functions span the rational functions N / Q with deg N < 8
     (of which R - R' is one for any R' with R's poles that vanishes at
-    infinity), so the fit is exact (tests/test_stiff.py checks it elsewhere).
+    infinity), so the fit is exact (tests/test_stiff.py checks it at other points).
     """
     pts = np.array([-0.5, -1.0, -2.0, -3.0 + 1j, -0.7 - 2j, -4.0, 0.5 + 1j, -6.0 + 3j])
     target = pts ** ESTIMATE_ORDER / np.prod(pts[:, None] - POLES, axis=1)
@@ -151,6 +163,7 @@ ESTIMATE_RE, ESTIMATE_IM = _estimate_weights()
 
 
 def _rational(s: np.ndarray) -> np.ndarray:
+    """R(s) at the points ``s`` (complex), from its zeros and poles."""
     return SCALE * np.prod(s[..., None] - ZEROS, axis=-1) / np.prod(s[..., None] - POLES, axis=-1)
 
 
