@@ -309,7 +309,8 @@ class _Stepper:
                 shifted_band_lu(self.band, self.b, h, z, self.lus[j])
             self.h = h
             self.factorisations += 1
-        clear(y.values, y.lo, y.hi)
+        if y is not x:
+            clear(y.values, y.lo, y.hi)
         y.lo, y.hi = rational_step(self.lus, self.b, PAIR_RESIDUES, PAIR_CONSTANTS, x.values, x.lo, x.hi,
                                    y.values, self.work, TRUNCATE, self.est, ESTIMATE_RE, ESTIMATE_IM)
         y.exponent = x.exponent
@@ -350,6 +351,13 @@ class _Vector:
         out[self.lo:self.hi] = np.ldexp(self.values[self.lo:self.hi], self.exponent)
 
 
+def _absorbing(A: sp.spmatrix) -> bool:
+    """Whether some column of A sums to < 0 (beyond rounding): p leaks, its tail decays."""
+    sums = np.asarray(A.sum(axis=0)).ravel()
+    scale = float(np.abs(A.diagonal()).max(initial=0.0))
+    return bool(np.any(sums < -1e-12 * scale))
+
+
 def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float = RATIONAL_TOL, *,
                        functionals: np.ndarray | None = None, stats: dict[str, int] | None = None) -> np.ndarray:
     """exp(A t) p0 at the sorted ``times`` (or its functionals), by L-stable rational steps.
@@ -382,7 +390,7 @@ def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: f
     if not (isinstance(tol, (int, float, np.floating)) and tol > 0 and math.isfinite(tol)):
         raise ConfigError(f"tol: must be a positive number, got {tol!r}")
     band, b = band_storage(A)
-    run = _Run(band, b, np.asarray(p0, dtype=float), tol * TIGHTEN)
+    run = _Run(band, b, np.asarray(p0, dtype=float), tol * TIGHTEN, _absorbing(A))
     n = run.x.values.size
     if functionals is not None:
         functionals = np.ascontiguousarray(np.atleast_2d(functionals), dtype=float)
@@ -405,8 +413,9 @@ def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: f
 class _Run:
     """The state of one propagation: p, the time, the step length and its error control."""
 
-    def __init__(self, band: np.ndarray, b: int, p0: np.ndarray, tol: float) -> None:
+    def __init__(self, band: np.ndarray, b: int, p0: np.ndarray, tol: float, halves: bool) -> None:
         self.stepper = _Stepper(band, b)
+        self.halves = halves
         self.tol = tol
         self.scale = _estimate_scale(tol)
         self.grow_after = _grow_after(tol)
@@ -427,8 +436,14 @@ class _Run:
         while self.t < t_out:
             remaining = t_out - self.t
             m = max(1, math.ceil(remaining / self.h * (1.0 - 1e-12)))  # equal sub-steps: one set of factors
-            h_try = self.stepper.snap(remaining / m, t_out)
-            err, size = self.stepper.step(h_try, self.x, self.y)
+            h_try = remaining / m if self.halves else self.stepper.snap(remaining / m, t_out)
+            if self.halves:  # two steps of h / 2 (their factors only): the far tail needs them
+                half = self.stepper.snap(0.5 * h_try, t_out)
+                err, _ = self.stepper.step(half, self.x, self.y)
+                err2, size = self.stepper.step(half, self.y, self.y)
+                err += err2
+            else:
+                err, size = self.stepper.step(h_try, self.x, self.y)
             err *= self.scale
             allowed = self.tol * size
             if err > allowed and size > 0.0:
