@@ -9,7 +9,7 @@ import scipy.linalg
 import nanomag as nm
 from nanomag.markov.rates import build
 
-from devices import equilibrium_device, one_way_device, switching_device
+from devices import equilibrium_device, one_way_device, rest_device, switching_device
 
 
 def dense_stationary(Q):
@@ -213,3 +213,36 @@ def test_mfpt_large_S0_is_stable_and_converges():
     assert all(v > 0 and math.isfinite(v) for v in values)
     # drift-dominated switching converges to the deterministic NMD time as S0 grows
     assert abs(values[2] - values[1]) < abs(values[1] - values[0])
+
+
+# --------------------------------------------------------------------------- moments past the largest double
+
+def test_a_finite_mean_stays_finite_when_only_the_second_moment_overflows():
+    """The switching device at rest, S0 = 30, T = 0.1: a mean of 4e189, so E[tau^2] ~ 3e379 overflows (the
+    mean and std were NaN); the scaled backward solve keeps both, the std equal to the mean (a Poisson
+    escape), with or without a protocol that changes nothing."""
+    dev = rest_device(S0=30, T=0.1)
+    mean = nm.exact.mfpt(dev, -1.0, 0.8)
+    assert 1e160 < mean < 1e300 and mean * mean == math.inf
+    for protocol in (None, nm.Segment(5.0)):
+        fp = nm.exact.first_passage_distribution(dev, -1.0, 0.8, [0.0, 10.0], protocol=protocol)
+        assert fp.mean == pytest.approx(mean, rel=1e-12)
+        assert fp.std == pytest.approx(mean, rel=1e-9)
+    # below the overflow the scaled moments are those of the plain solve, digit for digit
+    small = rest_device(S0=10, T=0.3)
+    prob = nm.markov.chain.FirstPassageProblem.create(small, -1.0, 0.8)
+    m1, m2 = prob.moments(2)
+    fp = nm.exact.first_passage_distribution(small, -1.0, 0.8, [0.0])
+    assert fp.mean == m1 == nm.exact.mfpt(small, -1.0, 0.8)
+    assert fp.std == pytest.approx(math.sqrt(m2 - m1 * m1), rel=1e-14)
+
+
+def test_a_mean_past_the_largest_double_is_inf_as_in_fokker_planck():
+    """T = 0.03: the mean itself overflows; exact reports inf (it raised, or gave NaN), as the
+    continuum solvers do past the largest double."""
+    dev = rest_device(S0=30, T=0.03)
+    assert nm.exact.mfpt(dev, -1.0, 0.8) == math.inf
+    for protocol in (None, nm.Segment(5.0)):
+        fp = nm.exact.first_passage_distribution(dev, -1.0, 0.8, [0.0, 10.0], protocol=protocol)
+        assert fp.mean == math.inf and fp.std == math.inf
+        assert fp.survival[0] == 1.0 and 0.0 < fp.survival[1] <= 1.0

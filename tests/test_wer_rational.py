@@ -67,17 +67,28 @@ def test_a_rational_wer_whose_two_tolerances_disagree_is_refused(monkeypatch):
         nm.exact.write_error_rate(family(1000.0), pulse(476.0), -1.0, 0.8, method="rational")
 
 
-def test_far_below_1e_minus_12_the_check_refuses_rather_than_answer_loosely():
-    # WER 3e-19 at S0 = 3000: the looser propagation is off by 1e-5 relative, so the answer is refused
-    with pytest.raises(SolverError, match="not accurate"):
-        nm.exact.write_error_rate(family(3000.0), pulse(700.0), -1.0, 0.8, method="rational")
+def test_far_below_1e_minus_12_the_two_tolerances_still_agree_with_uniformisation():
+    # WER 3e-19 at S0 = 3000: step doubling's looser propagation was off by 1e-5 relative, and the answer was
+    # refused; one set of factors with the embedded estimate (and the stiff start's growth limit) agrees to
+    # ~3e-11 (2e-22 at width 800 too)
+    dev = family(3000.0)
+    ref = nm.exact.write_error_rate(dev, pulse(700.0), -1.0, 0.8, method="uniformisation")
+    got = nm.exact.write_error_rate(dev, pulse(700.0), -1.0, 0.8, method="rational")
+    assert 1e-20 < float(ref) < 1e-18
+    assert float(got) == pytest.approx(float(ref), rel=1e-6)
 
 
-def test_an_unknown_method_is_refused_and_a_weak_pulse_keeps_its_wer():
+def test_an_unknown_method_is_refused_and_a_weak_pulse_keeps_its_wer(monkeypatch):
     with pytest.raises(ConfigError, match="method"):
         nm.exact.write_error_rate(family(100.0), pulse(10.0), -1.0, 0.8, method="euler")
-    # a WER ~ 1 is answered; its switching probability (1e-36) fails the check: NaN there, refused when asked
+    # a WER ~ 1 is answered, and its switching probability of 1e-34 too (it agrees with uniformisation)
     weak = nm.exact.write_error_rate(family(100.0), pulse(10.0), -1.0, 0.8, method="rational")
-    assert float(weak) == pytest.approx(1.0, abs=1e-12) and math.isnan(weak.switching)
+    ref = nm.exact.write_error_rate(family(100.0), pulse(10.0), -1.0, 0.8, method="uniformisation")
+    assert float(weak) == pytest.approx(1.0, abs=1e-12)
+    assert 1e-35 < ref.switching < 1e-33 and weak.switching == pytest.approx(ref.switching, rel=1e-6)
+    # a looser first tolerance: the switching probability fails the check, NaN there, refused when asked
+    monkeypatch.setattr(exact, "WER_RATIONAL_TOLS", (1e-2, 3e-13))
+    loose = nm.exact.write_error_rate(family(100.0), pulse(10.0), -1.0, 0.8, method="rational")
+    assert float(loose) == pytest.approx(1.0, abs=1e-12) and math.isnan(loose.switching)
     with pytest.raises(SolverError, match="switching probability is not accurate"):
         nm.exact.switching_probability(family(100.0), pulse(10.0), -1.0, 0.8, method="rational")

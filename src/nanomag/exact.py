@@ -197,6 +197,9 @@ def stationary(dev: Device | RateModel, *, assume_irreducible: bool = False) -> 
 def mfpt(dev: Device, start_u: float, target_u: float) -> float:
     """Exact mean first-passage time from ``start_u`` to ``target_u``.  [time]
 
+    ``inf`` past the largest double (as :func:`nanomag.continuum.mfpt` gives
+    it); below, every digit (the backward solve is scaled when it overflows).
+
     Raises
     ------
     UnreachableTargetError
@@ -211,7 +214,11 @@ def mfpt(dev: Device, start_u: float, target_u: float) -> float:
     >>> round(nm.exact.mfpt(dev, start_u=-0.8, target_u=0.8), 4)
     3.3892
     """
-    return float(FirstPassageProblem.create(dev, start_u, target_u).moments(1)[0])
+    prob = FirstPassageProblem.create(dev, start_u, target_u)
+    at_start = np.zeros(prob.live.size)
+    at_start[np.searchsorted(prob.live, prob.start)] = 1.0
+    first = _scaled_solve(AbsorbingSolver(prob.model, prob.live), np.ones(prob.live.size))
+    return math.inf if first is None else _times_power_of_two(float(first[0] @ at_start), first[1])
 
 
 def first_passage_distribution(dev: Device, start_u: float, target_u: float, times,
@@ -230,7 +237,10 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
         target of the segment in force at t (right-continuous at the
         boundaries), ``mean``/``std`` the moments of tau (``inf`` when some runs
         never switch, because the relaxing device cannot reach the target
-        from where the protocol leaves them; NaN when they overflow).
+        from where the protocol leaves them).  Without a protocol too, a mean
+        or std past the largest double is ``inf`` (as the Fokker-Planck
+        solver reports it), and a finite mean stays finite when only the
+        second moment overflows.
     method : {"auto", "uniformisation", "rational"}, keyword-only
         How the master equation is propagated (:func:`nanomag.markov.chain.propagate`):
         uniformisation costs about (largest exit rate) x max(times) mat-vecs, the
@@ -277,11 +287,9 @@ def first_passage_distribution(dev: Device, start_u: float, target_u: float, tim
                        method=method)
     survival = np.clip(values[:, 0], 0.0, 1.0)
     density = np.clip(values[:, 1], 0.0, None)
-    try:
-        m1, m2 = prob.moments(2)
-        mean, std = float(m1), float(math.sqrt(max(m2 - m1 * m1, 0.0)))
-    except SolverError:  # the moments overflow, the distribution at finite times does not
-        mean = std = math.nan
+    at_start = np.zeros(prob.live.size)
+    at_start[np.searchsorted(prob.live, prob.start)] = 1.0
+    mean, std = _passage_moments(AbsorbingSolver(prob.model, prob.live), at_start)
     return FirstPassageDistribution(times=times, survival=survival, density=density, mean=mean, std=std,
                                     engine="exact", device=dev)
 
@@ -506,20 +514,68 @@ def _moments_after(model, live, target, p_end, t_end, i0, i1) -> tuple[float, fl
     if np.any(p_end[~sure] > 0):
         return math.inf, math.inf  # some runs never switch
     good = live[sure]
-    pe = p_end[sure]
-    with np.errstate(over="ignore", invalid="ignore"):
-        try:
-            solver = AbsorbingSolver(model, good)
-        except SolverError:
-            return math.nan, math.nan
-        m1 = solver.solve(np.ones(good.size))
-        m2 = 2.0 * solver.solve(m1)
-        tail0 = float(m1 @ pe)
-        mean = i0 + tail0
-        second = 2.0 * (i1 + t_end * tail0 + 0.5 * float(m2 @ pe))
-    if not (math.isfinite(mean) and math.isfinite(second)):
+    try:
+        solver = AbsorbingSolver(model, good)
+    except SolverError:
         return math.nan, math.nan
-    return float(mean), float(math.sqrt(max(second - mean * mean, 0.0)))
+    return _passage_moments(solver, p_end[sure], i0, i1, t_end)
+
+
+#: Right-hand sides are scaled by 2^-SCALED_SHIFT when a backward solve overflows (its digits are kept up to
+#: 2^(1024 + SCALED_SHIFT)).
+SCALED_SHIFT = 1000
+
+
+def _scaled_solve(solver: AbsorbingSolver, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(x, k) with ``solver.solve(y) = x 2^k`` and max x in [0.5, 1) (y >= 0, max y <= 1); None past
+    2^(1024 + SCALED_SHIFT).  The solve is linear and subtraction-free: a scaled right-hand side keeps the
+    digits a plain one loses to overflow."""
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = solver.solve(y)
+        if not np.all(np.isfinite(x)):
+            k = SCALED_SHIFT
+            x = solver.solve(np.ldexp(y, -k))
+    if not np.all(np.isfinite(x)):
+        return None
+    big = float(x.max(initial=0.0))
+    if big == 0.0:
+        return x, 0
+    e = math.frexp(big)[1]
+    return np.ldexp(x, -e), k + e
+
+
+def _times_power_of_two(x: float, k: int) -> float:
+    """x 2^k for x >= 0, inf where it overflows."""
+    if x == 0.0:
+        return 0.0
+    return math.ldexp(x, k) if math.log2(x) + k < 1024.0 else math.inf
+
+
+def _passage_moments(solver: AbsorbingSolver, p: np.ndarray, int0: float = 0.0, int1: float = 0.0,
+                     t_end: float = 0.0) -> tuple[float, float]:
+    """(mean, std) of the first-passage time: the protocol's part, then the relaxing chain's from ``p``.
+
+    E[tau] = int0 + p @ m1 and E[tau^2] = 2 int1 + 2 t_end p @ m1 + p @ m2, with m1 = -Q^-T 1 and m2 =
+    -2 Q^-T m1 (``solver``: the live states that surely switch), int0 and int1 the integrals of S and t S over
+    the protocol (0 without one).  Both are formed relative to a power of two 2^M of the tail (as the
+    Fokker-Planck moments are in logs), so that a mean or std past the largest double is inf, a smaller one
+    keeps its digits, and a finite mean stays finite when only the second moment overflows.
+    """
+    first = _scaled_solve(solver, np.ones(p.size))
+    if first is None:
+        return math.inf, math.inf
+    a, k1 = first  # m1 = a 2^k1
+    second = _scaled_solve(solver, a)  # m2 = 2^(k1 + 1) b 2^k2
+    tail = float(a @ p)
+    if second is None:
+        return int0 + _times_power_of_two(tail, k1), math.inf
+    b, k2 = second
+    m = max(k1, -(-(k1 + k2 + 1) // 2), 0)
+    mean = math.ldexp(int0, -m) + math.ldexp(tail, k1 - m)
+    moment2 = (math.ldexp(2.0 * int1, -2 * m) + math.ldexp(2.0 * t_end * tail, k1 - 2 * m)
+               + math.ldexp(float(b @ p), k1 + k2 + 1 - 2 * m))
+    return _times_power_of_two(mean, m), _times_power_of_two(math.sqrt(max(moment2 - mean * mean, 0.0)), m)
 
 
 def _evolve_under(dev, start_u, times, protocol: Protocol, at_times: dict[int, RateModel] | None = None) -> Transient:

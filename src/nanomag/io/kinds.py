@@ -226,9 +226,9 @@ def _exact_mean_line(cfg, summary, exact, mean: float, err: float) -> str:
     if np.isfinite(value):
         value *= scale
         return f"  mean switching time (exact master equation) = {value:.6g} {unit}  (z = {(mean - value) / err:+.2f})"
-    # under a protocol, runs left below the barrier may wait (almost) forever
+    # under a protocol, runs left below the barrier may wait (almost) forever; else past the largest double
     return ("  mean switching time (exact master equation): "
-            + ("infinite" if value == np.inf else "overflows double precision"))
+            + ("infinite, or past the largest double" if value == np.inf else "not computed (singular chain)"))
 
 
 # --------------------------------------------------------------------------- trajectories

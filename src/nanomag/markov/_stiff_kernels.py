@@ -41,8 +41,11 @@ def shifted_band_lu(band, b, h, z, lu):
 
 
 @njit(cache=True)
-def _pair_factor(lu, b, y, lo, hi, work, small, r, ck):
+def _pair_factor(lu, b, y, lo, hi, work, small, r, ck, est, er, ei):
     """y <- ck y + 2 Re[r (L U)^{-1} y] for y zero outside [lo, hi); returns the window of the result.
+
+    ``est`` gains ``er Re(s) + ei Im(s)`` with s = (L U)^{-1} y (the embedded
+    error estimate: a combination of the solves the step computes anyway).
 
     One forward and one backward sweep: the solve and the update of y share
     the backward sweep (y[i] is no longer needed once the forward sweep has
@@ -77,6 +80,7 @@ def _pair_factor(lu, b, y, lo, hi, work, small, r, ck):
         work[i] = s
         old = y[i] if lo <= i < hi else 0.0
         y[i] = ck * old + 2.0 * (r.real * s.real - r.imag * s.imag)
+        est[i] += er * s.real + ei * s.imag
         i -= 1
         if i < lo - 1:
             quiet = quiet + 1 if abs(s) < small else 0
@@ -86,8 +90,8 @@ def _pair_factor(lu, b, y, lo, hi, work, small, r, ck):
 
 
 @njit(cache=True)
-def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
-    """y = R(h A) x with R a product of conjugate-pair factors; returns y's window.
+def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate, est, est_re, est_im):
+    """y = R(h A) x with R a product of conjugate-pair factors, and est = E(h A) x; returns y's window.
 
     Factor k is c_k + r_k / (s - p_k) + conj(r_k) / (s - conj(p_k)), so for a
     real vector it applies as x <- c_k x + 2 Re[r_k (h A - p_k I)^{-1} x]: one
@@ -99,7 +103,10 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
     ``y`` gets the result in the returned window and must be zero outside
     [lo, hi) on entry (only the window is written: the work follows p, not n);
     ``work`` is a complex scratch vector of size n.  ``x`` and ``y`` may be the
-    same array.
+    same array.  ``est`` (zero outside [lo, hi) on entry; it gets E(h A) x in
+    the returned window) accumulates ``est_re[k] Re(s_k) + est_im[k] Im(s_k)``
+    over the solves s_k: any rational function with the poles of R, numerator
+    degree < 8, costs nothing more than these sums.
     """
     big = 0.0
     for i in range(lo, hi):
@@ -109,7 +116,7 @@ def rational_step(lus, b, residues, constants, x, lo, hi, y, work, truncate):
         y[i] = x[i]
     for k in range(lus.shape[0]):
         lo, hi = _pair_factor(lus[k], b, y, lo, hi, work, small / (2.0 * abs(residues[k])), residues[k],
-                              constants[k])
+                              constants[k], est, est_re[k], est_im[k])
     return lo, hi
 
 
@@ -154,12 +161,13 @@ def scale_window(y, lo, hi, factor):
 
 
 @njit(cache=True)
-def weighted_l1(x, y, lo, hi):
-    """(sum |x - y|, sum |y|) over [lo, hi) (both zero outside)."""
+def take_l1(est, y, lo, hi):
+    """(sum |est|, sum |y|) over [lo, hi), and est[lo:hi] = 0 (zero again for the next step)."""
     err = 0.0
     size = 0.0
     for i in range(lo, hi):
-        err += abs(x[i] - y[i])
+        err += abs(est[i])
+        est[i] = 0.0
         size += abs(y[i])
     return err, size
 
