@@ -15,7 +15,6 @@ from numba import njit
 # Helpers called only from other kernels compile without a Python entry point (as
 # nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
 _internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
-_internal_np = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)  # type: ignore[call-overload]
 
 # --------------------------------------------------------------------------- states
 
@@ -41,49 +40,29 @@ def fill_states(sector_two_spin, sector, two_sz):
                 i += 1
 
 
-@njit(cache=True)
-def lookup_states(two_sz, sector, q_two_sz, q_sector, lo, hi, out):
-    """Index of each state (q_sector[i], q_two_sz[i]) among states lo .. hi - 1, by bisection.
-
-    The states are sorted by (2 S_z, sector); a state that does not exist gets
-    its insertion point.  Queries that do not decrease (the usual case: the
-    partners of a run of states) gallop on from the previous answer, so a
-    sorted list of m queries costs O(m) instead of O(m log n); the answers are
-    the same.
-    """
-    for i in range(q_two_sz.size):
-        t = q_two_sz[i]
-        k = q_sector[i]
-        if i > 0 and (t > q_two_sz[i - 1] or (t == q_two_sz[i - 1] and k >= q_sector[i - 1])):
-            # every state before the previous answer sorts before this query too
-            out[i] = _seek(two_sz, sector, t, k, out[i - 1], hi)
-        else:
-            out[i] = _bisect(two_sz, sector, t, k, lo, hi)
-
-
 # --------------------------------------------------------------------------- graph search
 
 
 @njit(cache=True)
-def count_edges(src, dst, sources, reverse, counts):
-    """counts[a + 1] += 1 for every edge a -> b: a = src (dst if ``reverse``), kept if ``sources[src]``."""
-    for i in range(src.size):
-        if sources[src[i]]:
-            a = dst[i] if reverse else src[i]
-            counts[a + 1] += 1
+def graph_edges(src, dst, sources, reverse, counts, fill, indices):
+    """The edges a -> b (a = src, b = dst; swapped if ``reverse``) whose ``sources[src]`` holds, in CSR form.
 
-
-@njit(cache=True)
-def fill_edges(src, dst, sources, reverse, fill, indices):
-    """Write the edges counted by :func:`count_edges` into CSR ``indices``; ``fill`` = next free slot per row."""
+    Two passes, one kernel (each numba function costs ~0.1 s of a cold start): with ``indices``
+    empty, counts[a + 1] += 1 for every edge; otherwise the edges are written into ``indices``,
+    ``fill`` holding the next free slot of each row (``counts`` is then not read).
+    """
+    write = indices.size > 0
     for i in range(src.size):
         if sources[src[i]]:
             if reverse:
                 a, b = dst[i], src[i]
             else:
                 a, b = src[i], dst[i]
-            indices[fill[a]] = b
-            fill[a] += 1
+            if write:
+                indices[fill[a]] = b
+                fill[a] += 1
+            else:
+                counts[a + 1] += 1
 
 
 @njit(cache=True)
@@ -503,25 +482,12 @@ def gth_stationary(rates, b, out):
     rates : (m, 2b+1) banded rates, destroyed on output.
     out   : (m,) filled with the normalised stationary probabilities.
     Returns 0 on success, or 1 + k if state k has no way down (not irreducible).
-    """
-    down = np.zeros(rates.shape[0])
-    status = _gth_reduce(rates, b, down)
-    if status != 0:
-        return status
-    # back substitution in log space: probabilities may span more than the
-    # double range, and the chain may dip to 1e-400 between two heavy wells
-    _gth_log_weights(rates, b, down, out)
-    _normalise_log_weights(out)
-    return 0
 
-
-@_internal_np
-def _gth_reduce(rates, b, down):
-    """Eliminate states m-1 .. 1 in turn (GTH): ``down[k]`` gets state k's total rate to lower states.
-
-    Returns 0, or 1 + k if state k has no way down.
+    One function, not three helpers: each numba function costs ~0.1 s of a cold start.
     """
     m = rates.shape[0]
+    # 1. eliminate states m-1 .. 1 in turn (GTH): down[k] gets state k's total rate to lower states
+    down = np.zeros(m)
     row_k = np.empty(b)
     for k in range(m - 1, 0, -1):
         lo = max(0, k - b)
@@ -544,53 +510,61 @@ def _gth_reduce(rates, b, down):
             row_i = rates[i, k - i:k - i + b]
             for j in range(j0, b):
                 row_i[j] += f * row_k[j]
-    return 0
-
-
-@_internal_np
-def _gth_log_weights(rates, b, down, logp):
-    """log of the unnormalised stationary weights from the reduced ``rates`` (logp[0] = 0)."""
-    m = rates.shape[0]
-    logp[0] = 0.0
+    # 2. back substitution in log space (out[0] = 0): probabilities may span more than the
+    # double range, and the chain may dip to 1e-400 between two heavy wells
+    out[0] = 0.0
+    top = 0.0  # the largest log weight
     for k in range(1, m):
         ref = -np.inf
         for i in range(max(0, k - b), k):
-            if rates[i, k - i + b] > 0.0 and logp[i] > ref:
-                ref = logp[i]
+            if rates[i, k - i + b] > 0.0 and out[i] > ref:
+                ref = out[i]
         acc = 0.0
         for i in range(max(0, k - b), k):
             r_ik = rates[i, k - i + b]
             if r_ik > 0.0:
-                acc += math.exp(logp[i] - ref) * r_ik
-        logp[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
-
-
-@_internal_np
-def _normalise_log_weights(w):
-    """Turn log weights into probabilities that sum to 1, in place (the largest weight scaled to 1 first)."""
-    top = -np.inf
-    for k in range(w.size):
-        if w[k] > top:
-            top = w[k]
+                acc += math.exp(out[i] - ref) * r_ik
+        out[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
+        top = max(top, out[k])
+    # 3. log weights -> probabilities that sum to 1 (the largest weight scaled to 1 first)
     total = 0.0
-    for k in range(w.size):
-        w[k] = math.exp(w[k] - top)
-        total += w[k]
-    for k in range(w.size):
-        w[k] /= total
+    for k in range(m):
+        out[k] = math.exp(out[k] - top)
+        total += out[k]
+    for k in range(m):
+        out[k] /= total
+    return 0
 
 
 @njit(cache=True)
-def gth_absorbing_factor(rates, exit_rate, b, diag):
-    """Factor the absorbing-chain operator M = diag(out) - rates (rows = states).
+def gth_absorbing(rates, exit_rate, b, diag, y, factor):
+    """Factor the absorbing-chain operator M = diag(out) - rates (rows = states), or solve M x = y.
 
-    M x = y gives mean absorption times for y = 1.  On output ``rates`` holds
-    the eliminated multipliers (lower band) and the reduced rates (upper band),
-    ``diag`` the pivots, computed without subtraction.  ``exit_rate`` (m,) is
-    the rate from each state into the absorbing set; it is destroyed.
-    Returns 0, or 1 + k if state k cannot leave (singular).
+    M x = y gives mean absorption times for y = 1.  One kernel for both stages (each numba
+    function costs ~0.1 s of a cold start).
+
+    With ``factor``: on output ``rates`` holds the eliminated multipliers (lower
+    band) and the reduced rates (upper band), ``diag`` the pivots, computed
+    without subtraction; ``exit_rate`` (m,) is the rate from each state into the
+    absorbing set, and is destroyed; ``y`` is not read.  Returns 0, or 1 + k if
+    state k cannot leave (singular).
+
+    Without: solves M x = y in place (y >= 0) with ``rates`` and ``diag`` as
+    factored (``exit_rate`` is not read).  Returns 0.
     """
     m = rates.shape[0]
+    if not factor:
+        for k in range(m):
+            yk = y[k]
+            if yk != 0.0:
+                for i in range(k + 1, min(m, k + b + 1)):
+                    y[i] += rates[i, k - i + b] * yk
+        for k in range(m - 1, -1, -1):
+            acc = y[k]
+            for j in range(k + 1, min(m, k + b + 1)):
+                acc += rates[k, j - k + b] * y[j]
+            y[k] = acc / diag[k]
+        return 0
     for k in range(m):
         d_k = exit_rate[k]
         for j in range(k + 1, min(m, k + b + 1)):
@@ -611,28 +585,23 @@ def gth_absorbing_factor(rates, exit_rate, b, diag):
     return 0
 
 
-@njit(cache=True)
-def gth_absorbing_solve(factor, diag, b, y):
-    """Solve M x = y in place with the output of :func:`gth_absorbing_factor` (y >= 0)."""
-    m = factor.shape[0]
-    for k in range(m):
-        yk = y[k]
-        if yk != 0.0:
-            for i in range(k + 1, min(m, k + b + 1)):
-                y[i] += factor[i, k - i + b] * yk
-    for k in range(m - 1, -1, -1):
-        acc = y[k]
-        for j in range(k + 1, min(m, k + b + 1)):
-            acc += factor[k, j - k + b] * y[j]
-        y[k] = acc / diag[k]
-
-
 # --------------------------------------------------------------------------- the transition list
 
 
 @_internal
-def _bisect(two_sz, sector, t, k, a, b):
-    """First index in a .. b - 1 whose state (2 S_z, sector) is not before (t, k) (b if none), by bisection."""
+def _seek(two_sz, sector, t, k, a, hi):
+    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k) (hi if none).
+
+    Galloping from ``a`` (the step doubles while the states stay before (t, k)), then
+    bisection: O(log d) for an answer d states after ``a``, cheap for the partners of a run of
+    states, and never more than twice a plain bisection.  One function for both (each numba
+    function costs ~0.1 s of a cold start).
+    """
+    step = 1
+    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
+        a += step + 1
+        step *= 2
+    b = min(a + step, hi)
     while a < b:
         mid = (a + b) >> 1
         if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
@@ -640,16 +609,6 @@ def _bisect(two_sz, sector, t, k, a, b):
         else:
             b = mid
     return a
-
-
-@_internal
-def _seek(two_sz, sector, t, k, a, hi):
-    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
-    step = 1
-    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
-        a += step + 1
-        step *= 2
-    return _bisect(two_sz, sector, t, k, a, min(a + step, hi))
 
 
 @_internal

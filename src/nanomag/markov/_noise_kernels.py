@@ -58,7 +58,17 @@ def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
             inv_pivot[k] = 0.0
             zero += 1
             continue
-        inv = 1.0 / piv
+        # 1 / piv by CPython's algorithm, numba's complex division written out for 1 + 0j (same
+        # bits): numba compiles the division as a function of its own (~0.1 s of a cold start)
+        pr, pi = piv.real, piv.imag
+        if abs(pr) >= abs(pi):
+            ratio = pi / pr
+            denom = pr + pi * ratio
+            inv = complex(1.0 / denom, (0.0 - ratio) / denom)
+        else:
+            ratio = pr / pi
+            denom = pr * ratio + pi
+            inv = complex((ratio + 0.0) / denom, (0.0 * ratio - 1.0) / denom)
         inv_pivot[k] = inv
         for i in range(k + 1, top + 1):
             lu[i, k - i + b] *= inv

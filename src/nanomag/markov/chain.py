@@ -32,10 +32,8 @@ from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTa
 from ._kernels import (
     banded_rates_fill,
     breadth_first,
-    count_edges,
-    fill_edges,
-    gth_absorbing_factor,
-    gth_absorbing_solve,
+    graph_edges,
+    gth_absorbing,
     gth_stationary,
     poisson_windows,
     uniformised_functionals_banded,
@@ -169,13 +167,17 @@ def _graph(models: RateModel | Iterable[RateModel],
     n = models[0].n_states
     keep = np.ones(n, dtype=bool) if sources is None else np.asarray(sources, dtype=bool)
     counts = np.zeros(n + 1, dtype=np.int64)
-    for model in models:
-        count_edges(model.transitions.src, model.transitions.dst, keep, reverse, counts)
+    no_indices = np.zeros(0, dtype=np.int32 if n < 2**31 else np.int64)
+    # read-only views whatever the models' arrays are: numba compiles one variant, not one per flag
+    edges = [(_read_only(model.transitions.src), _read_only(model.transitions.dst)) for model in models]
+    for src, dst in edges:
+        graph_edges(src, dst, keep, reverse, counts, counts, no_indices)
     indptr = np.cumsum(counts)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32 if n < 2**31 else np.int64)
+    indices = np.empty(int(indptr[-1]), dtype=no_indices.dtype)
     fill = indptr[:-1].copy()
-    for model in models:
-        fill_edges(model.transitions.src, model.transitions.dst, keep, reverse, fill, indices)
+    if indices.size:
+        for src, dst in edges:
+            graph_edges(src, dst, keep, reverse, counts, fill, indices)
     return indptr, indices
 
 
@@ -269,14 +271,14 @@ class AbsorbingSolver:
     def __init__(self, model: RateModel, states: np.ndarray):
         rates, exit_rate, self.b = banded_rates(model, states)
         self.diag = np.empty(states.size)
-        status = gth_absorbing_factor(rates, exit_rate, self.b, self.diag)
+        status = gth_absorbing(rates, exit_rate, self.b, self.diag, exit_rate, True)
         if status:
             raise SolverError(f"singular absorbing chain: state {states[status - 1]} cannot leave")
         self.factor = rates
 
     def solve(self, y: np.ndarray) -> np.ndarray:
         x = np.array(y, dtype=float)
-        gth_absorbing_solve(self.factor, self.diag, self.b, x)
+        gth_absorbing(self.factor, self.diag, self.b, self.diag, x, False)
         return x
 
 
