@@ -29,7 +29,7 @@ def fill_states(sector_two_spin, sector, two_sz):
     n_sec = sector_two_spin.size
     top = 0
     for k in range(n_sec):
-        top = max(top, sector_two_spin[k])
+        top = sector_two_spin[k] if sector_two_spin[k] > top else top  # no max(): a function per signature
     i = 0
     for t in range(-top, top + 1):
         for k in range(n_sec):
@@ -66,11 +66,15 @@ def graph_edges(src, dst, sources, reverse, counts, fill, indices):
 
 
 @njit(cache=True)
-def breadth_first(indptr, indices, seeds, mask):
-    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry)."""
-    queue = np.empty(mask.size, dtype=indices.dtype)
+def breadth_first(indptr, indices, seeds, mask, queue):
+    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry).
+
+    ``queue`` (as many as states, the dtype of ``indices``) is work space: allocated by the caller, so the kernel
+    compiles no allocation of its own.
+    """
     tail = 0
-    for s in seeds:
+    for j in range(seeds.size):
+        s = seeds[j]
         if not mask[s]:
             mask[s] = True
             queue[tail] = s
@@ -179,7 +183,7 @@ def band_matvec(diags, b, v, w):
             wb[i] = (((d0[i] * v0[i] + d1[i] * v1[i]) + d2[i] * v2[i]) + d3[i] * v3[i]) + d4[i] * v4[i]
         return
     for t0 in range(0, n, _TILE):
-        t1 = min(n, t0 + _TILE)
+        t1 = t0 + _TILE if t0 + _TILE < n else n
         wt = w[b + t0:b + t1]
         dd = diags[0, t0:t1]
         vd = v[t0:t1]
@@ -193,7 +197,7 @@ def band_matvec(diags, b, v, w):
 
 
 @njit(cache=True)
-def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
+def uniformised_propagate_banded(diags, b, p, lam_steps, tol, out, v, w, acc):
     """:func:`uniformised_propagate` with P in diagonal storage: the same series, a faster mat-vec.
 
     ``diags[d, i]`` = P[i, i + d - b] (zero outside the matrix), shape (2b + 1, n):
@@ -201,14 +205,13 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     arrays, several times faster than CSR on the narrow bands of the
     (S_z, sector) state order.  The sums are those of a row-by-row loop, term
     by term in the same order.
+
+    ``p`` (n,) is the initial vector, overwritten; ``v``, ``w`` (n + 2b,) zeros and ``acc``
+    (n,) are work space (allocated by the caller: no allocation compiled here).
     """
     # element loops, not slice assignments: numba compiles an array-to-slice assignment with its
     # shape-mismatch message (integer-to-string formatting), ~1.8 s of a cold start
-    n = p0.size
-    p = p0.copy()
-    v = np.zeros(n + 2 * b)  # v[b:b + n] holds the vector, zero padding on both sides
-    w = np.zeros(n + 2 * b)
-    acc = np.empty(n)
+    n = p.size
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
@@ -476,21 +479,21 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
 
 
 @njit(cache=True, error_model="numpy")
-def gth_stationary(rates, b, out):
+def gth_stationary(rates, b, out, down, row_k):
     """Stationary distribution of an irreducible banded chain (state reduction).
 
     rates : (m, 2b+1) banded rates, destroyed on output.
     out   : (m,) filled with the normalised stationary probabilities.
+    down, row_k : (m,) and (b,), work space.
     Returns 0 on success, or 1 + k if state k has no way down (not irreducible).
 
-    One function, not three helpers: each numba function costs ~0.1 s of a cold start.
+    One function, not three helpers, and no allocation: each numba function (np.empty's too)
+    costs ~0.05-0.1 s of a cold start.
     """
     m = rates.shape[0]
     # 1. eliminate states m-1 .. 1 in turn (GTH): down[k] gets state k's total rate to lower states
-    down = np.zeros(m)
-    row_k = np.empty(b)
     for k in range(m - 1, 0, -1):
-        lo = max(0, k - b)
+        lo = k - b if k > b else 0
         r_k = 0.0
         for j in range(lo, k):
             r_k += rates[k, j - k + b]
@@ -515,17 +518,18 @@ def gth_stationary(rates, b, out):
     out[0] = 0.0
     top = 0.0  # the largest log weight
     for k in range(1, m):
+        lo = k - b if k > b else 0
         ref = -np.inf
-        for i in range(max(0, k - b), k):
+        for i in range(lo, k):
             if rates[i, k - i + b] > 0.0 and out[i] > ref:
                 ref = out[i]
         acc = 0.0
-        for i in range(max(0, k - b), k):
+        for i in range(lo, k):
             r_ik = rates[i, k - i + b]
             if r_ik > 0.0:
                 acc += math.exp(out[i] - ref) * r_ik
         out[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
-        top = max(top, out[k])
+        top = out[k] if out[k] > top else top
     # 3. log weights -> probabilities that sum to 1 (the largest weight scaled to 1 first)
     total = 0.0
     for k in range(m):
@@ -556,29 +560,32 @@ def gth_absorbing(rates, exit_rate, b, diag, y, factor):
     if not factor:
         for k in range(m):
             yk = y[k]
+            top = k + b + 1 if k + b + 1 < m else m  # no min(): it compiles a function per signature
             if yk != 0.0:
-                for i in range(k + 1, min(m, k + b + 1)):
+                for i in range(k + 1, top):
                     y[i] += rates[i, k - i + b] * yk
         for k in range(m - 1, -1, -1):
             acc = y[k]
-            for j in range(k + 1, min(m, k + b + 1)):
+            top = k + b + 1 if k + b + 1 < m else m
+            for j in range(k + 1, top):
                 acc += rates[k, j - k + b] * y[j]
             y[k] = acc / diag[k]
         return 0
     for k in range(m):
         d_k = exit_rate[k]
-        for j in range(k + 1, min(m, k + b + 1)):
+        top = k + b + 1 if k + b + 1 < m else m
+        for j in range(k + 1, top):
             d_k += rates[k, j - k + b]
         if d_k <= 0.0:
             return 1 + k
         diag[k] = d_k
-        for i in range(k + 1, min(m, k + b + 1)):
+        for i in range(k + 1, top):
             r_ik = rates[i, k - i + b]
             if r_ik == 0.0:
                 continue
             f = r_ik / d_k
             rates[i, k - i + b] = f  # multiplier, used by the solve
-            for j in range(k + 1, min(m, k + b + 1)):
+            for j in range(k + 1, top):
                 if j != i:
                     rates[i, j - i + b] += f * rates[k, j - k + b]
             exit_rate[i] += f * exit_rate[k]
@@ -601,7 +608,7 @@ def _seek(two_sz, sector, t, k, a, hi):
     while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
         a += step + 1
         step *= 2
-    b = min(a + step, hi)
+    b = a + step if a + step < hi else hi
     while a < b:
         mid = (a + b) >> 1
         if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):

@@ -185,7 +185,8 @@ def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
     """Mask of the states reachable in ``graph`` (from :func:`_graph`) from any state of ``seeds`` (indices)."""
     indptr, indices = graph
     mask = np.zeros(indptr.size - 1, dtype=bool)
-    breadth_first(indptr, indices, np.asarray(seeds, dtype=np.int64).reshape(-1), mask)
+    breadth_first(indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1), mask,
+                  np.empty(mask.size, dtype=indices.dtype))
     return mask
 
 
@@ -398,7 +399,7 @@ def stationary_on(model: RateModel, states: np.ndarray) -> np.ndarray:
     """
     rates, _, b = banded_rates(model, states)
     out = np.empty(states.size)
-    if gth_stationary(rates, b, out):
+    if gth_stationary(rates, b, out, np.zeros(states.size), np.empty(b)):
         raise SolverError("the closed class is not irreducible")  # cannot happen for a strong component
     return out
 
@@ -498,7 +499,9 @@ def _uniformised(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float) 
     out = np.empty((ts.size, p0.size))
     band = _band(P)
     if band is not None:  # the same series with a faster mat-vec (identical sums: same order, exact zeros)
-        uniformised_propagate_banded(band[0], band[1], np.asarray(p0, dtype=float), steps, tol, out)
+        n, b = p0.size, band[1]
+        uniformised_propagate_banded(band[0], b, np.array(p0, dtype=float), steps, tol, out, np.zeros(n + 2 * b),
+                                     np.zeros(n + 2 * b), np.empty(n))
     else:
         uniformised_propagate(P.indptr.astype(np.int64), P.indices.astype(np.int64), P.data,
                               np.asarray(p0, dtype=float), steps, tol, out)
