@@ -175,12 +175,10 @@ def band_matvec(diags, b, v, w):
     terms written out (1.6 x faster than the passes per diagonal).
     """
     width, n = diags.shape
-    if width == 5:
-        d0, d1, d2, d3, d4 = diags[0], diags[1], diags[2], diags[3], diags[4]
-        v0, v1, v2, v3, v4 = v[0:n], v[1:n + 1], v[2:n + 2], v[3:n + 3], v[4:n + 4]
-        wb = w[2:2 + n]
+    if width == 5:  # indexed, not sliced: ten fewer array views to compile (~0.1 s cold), as fast warm
         for i in range(n):
-            wb[i] = (((d0[i] * v0[i] + d1[i] * v1[i]) + d2[i] * v2[i]) + d3[i] * v3[i]) + d4[i] * v4[i]
+            w[2 + i] = ((((diags[0, i] * v[i] + diags[1, i] * v[i + 1]) + diags[2, i] * v[i + 2])
+                         + diags[3, i] * v[i + 3]) + diags[4, i] * v[i + 4])
         return
     for t0 in range(0, n, _TILE):
         t1 = t0 + _TILE if t0 + _TILE < n else n
