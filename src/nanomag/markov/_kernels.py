@@ -20,24 +20,27 @@ _internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overl
 
 
 @njit(cache=True)
-def fill_states(sector_two_spin, sector, two_sz):
+def fill_states(sector_two_spin, top, sector, two_sz):
     """Every state (sector k, 2 S_z) in the order (2 S_z, k), written into ``sector`` and ``two_sz``.
 
-    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k].
-    ``sector`` and ``two_sz`` have the total number of states as their size.
+    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k]; ``top`` is the
+    largest two_spin.  ``sector`` and ``two_sz`` have the total number of states as their size.
     """
     n_sec = sector_two_spin.size
-    top = 0
-    for k in range(n_sec):
-        top = sector_two_spin[k] if sector_two_spin[k] > top else top  # no max(): a function per signature
+    # one loop over the pairs (2 S_z, k) with counters, not two nested loops: less to compile
     i = 0
-    for t in range(-top, top + 1):
-        for k in range(n_sec):
-            ts = sector_two_spin[k]
-            if ts >= abs(t) and (ts - t) % 2 == 0:
-                sector[i] = k
-                two_sz[i] = t
-                i += 1
+    t = -top
+    k = 0
+    for _ in range((2 * top + 1) * n_sec):
+        ts = sector_two_spin[k]
+        if ts >= abs(t) and (ts - t) % 2 == 0:
+            sector[i] = k
+            two_sz[i] = t
+            i += 1
+        k += 1
+        if k == n_sec:
+            k = 0
+            t += 1
 
 
 # --------------------------------------------------------------------------- graph search

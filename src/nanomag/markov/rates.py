@@ -259,8 +259,9 @@ def _state_space(dev: Device) -> StateSpace:
     n_sec = sec.two_spin.size
     n = int(np.sum(sec.two_spin + 1))
     sector = np.empty(n, dtype=_int_type(n_sec - 1))
-    two_sz = np.empty(n, dtype=np.int32 if int(sec.two_spin.max(initial=0)) < 2**30 else np.int64)
-    fill_states(np.asarray(sec.two_spin, dtype=np.int64), sector, two_sz)
+    top = int(sec.two_spin.max(initial=0))
+    two_sz = np.empty(n, dtype=np.int32 if top < 2**30 else np.int64)
+    fill_states(np.asarray(sec.two_spin, dtype=np.int64), top, sector, two_sz)
     return StateSpace(sector=sector, two_sz=two_sz, n_sectors=n_sec, sectors=sec,
                       anisotropy=grain.kappa / grain.spin_scale, zeeman=grain.h)
 
