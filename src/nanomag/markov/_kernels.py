@@ -15,83 +15,69 @@ from numba import njit
 # Helpers called only from other kernels compile without a Python entry point (as
 # nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
 _internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
-_internal_np = njit(cache=True, error_model="numpy", no_cpython_wrapper=True)  # type: ignore[call-overload]
 
 # --------------------------------------------------------------------------- states
 
 
 @njit(cache=True)
-def fill_states(sector_two_spin, sector, two_sz):
+def fill_states(sector_two_spin, top, sector, two_sz):
     """Every state (sector k, 2 S_z) in the order (2 S_z, k), written into ``sector`` and ``two_sz``.
 
-    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k].
-    ``sector`` and ``two_sz`` have the total number of states as their size.
+    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k]; ``top`` is the
+    largest two_spin.  ``sector`` and ``two_sz`` have the total number of states as their size.
     """
     n_sec = sector_two_spin.size
-    top = 0
-    for k in range(n_sec):
-        top = max(top, sector_two_spin[k])
+    # one loop over the pairs (2 S_z, k) with counters, not two nested loops: less to compile
     i = 0
-    for t in range(-top, top + 1):
-        for k in range(n_sec):
-            ts = sector_two_spin[k]
-            if ts >= abs(t) and (ts - t) % 2 == 0:
-                sector[i] = k
-                two_sz[i] = t
-                i += 1
-
-
-@njit(cache=True)
-def lookup_states(two_sz, sector, q_two_sz, q_sector, lo, hi, out):
-    """Index of each state (q_sector[i], q_two_sz[i]) among states lo .. hi - 1, by bisection.
-
-    The states are sorted by (2 S_z, sector); a state that does not exist gets
-    its insertion point.  Queries that do not decrease (the usual case: the
-    partners of a run of states) gallop on from the previous answer, so a
-    sorted list of m queries costs O(m) instead of O(m log n); the answers are
-    the same.
-    """
-    for i in range(q_two_sz.size):
-        t = q_two_sz[i]
-        k = q_sector[i]
-        if i > 0 and (t > q_two_sz[i - 1] or (t == q_two_sz[i - 1] and k >= q_sector[i - 1])):
-            # every state before the previous answer sorts before this query too
-            out[i] = _seek(two_sz, sector, t, k, out[i - 1], hi)
-        else:
-            out[i] = _bisect(two_sz, sector, t, k, lo, hi)
+    t = -top
+    k = 0
+    for _ in range((2 * top + 1) * n_sec):
+        ts = sector_two_spin[k]
+        if ts >= abs(t) and (ts - t) % 2 == 0:
+            sector[i] = k
+            two_sz[i] = t
+            i += 1
+        k += 1
+        if k == n_sec:
+            k = 0
+            t += 1
 
 
 # --------------------------------------------------------------------------- graph search
 
 
 @njit(cache=True)
-def count_edges(src, dst, sources, reverse, counts):
-    """counts[a + 1] += 1 for every edge a -> b: a = src (dst if ``reverse``), kept if ``sources[src]``."""
-    for i in range(src.size):
-        if sources[src[i]]:
-            a = dst[i] if reverse else src[i]
-            counts[a + 1] += 1
+def graph_edges(src, dst, sources, reverse, counts, fill, indices):
+    """The edges a -> b (a = src, b = dst; swapped if ``reverse``) whose ``sources[src]`` holds, in CSR form.
 
-
-@njit(cache=True)
-def fill_edges(src, dst, sources, reverse, fill, indices):
-    """Write the edges counted by :func:`count_edges` into CSR ``indices``; ``fill`` = next free slot per row."""
+    Two passes, one kernel (each numba function costs ~0.1 s of a cold start): with ``indices``
+    empty, counts[a + 1] += 1 for every edge; otherwise the edges are written into ``indices``,
+    ``fill`` holding the next free slot of each row (``counts`` is then not read).
+    """
+    write = indices.size > 0
     for i in range(src.size):
         if sources[src[i]]:
             if reverse:
                 a, b = dst[i], src[i]
             else:
                 a, b = src[i], dst[i]
-            indices[fill[a]] = b
-            fill[a] += 1
+            if write:
+                indices[fill[a]] = b
+                fill[a] += 1
+            else:
+                counts[a + 1] += 1
 
 
 @njit(cache=True)
-def breadth_first(indptr, indices, seeds, mask):
-    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry)."""
-    queue = np.empty(mask.size, dtype=indices.dtype)
+def breadth_first(indptr, indices, seeds, mask, queue):
+    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry).
+
+    ``queue`` (as many as states, the dtype of ``indices``) is work space: allocated by the caller, so the kernel
+    compiles no allocation of its own.
+    """
     tail = 0
-    for s in seeds:
+    for j in range(seeds.size):
+        s = seeds[j]
         if not mask[s]:
             mask[s] = True
             queue[tail] = s
@@ -192,15 +178,13 @@ def band_matvec(diags, b, v, w):
     terms written out (1.6 x faster than the passes per diagonal).
     """
     width, n = diags.shape
-    if width == 5:
-        d0, d1, d2, d3, d4 = diags[0], diags[1], diags[2], diags[3], diags[4]
-        v0, v1, v2, v3, v4 = v[0:n], v[1:n + 1], v[2:n + 2], v[3:n + 3], v[4:n + 4]
-        wb = w[2:2 + n]
+    if width == 5:  # indexed, not sliced: ten fewer array views to compile (~0.1 s cold), as fast warm
         for i in range(n):
-            wb[i] = (((d0[i] * v0[i] + d1[i] * v1[i]) + d2[i] * v2[i]) + d3[i] * v3[i]) + d4[i] * v4[i]
+            w[2 + i] = ((((diags[0, i] * v[i] + diags[1, i] * v[i + 1]) + diags[2, i] * v[i + 2])
+                         + diags[3, i] * v[i + 3]) + diags[4, i] * v[i + 4])
         return
     for t0 in range(0, n, _TILE):
-        t1 = min(n, t0 + _TILE)
+        t1 = t0 + _TILE if t0 + _TILE < n else n
         wt = w[b + t0:b + t1]
         dd = diags[0, t0:t1]
         vd = v[t0:t1]
@@ -214,7 +198,7 @@ def band_matvec(diags, b, v, w):
 
 
 @njit(cache=True)
-def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
+def uniformised_propagate_banded(diags, b, p, lam_steps, tol, out, v, w, acc):
     """:func:`uniformised_propagate` with P in diagonal storage: the same series, a faster mat-vec.
 
     ``diags[d, i]`` = P[i, i + d - b] (zero outside the matrix), shape (2b + 1, n):
@@ -222,14 +206,13 @@ def uniformised_propagate_banded(diags, b, p0, lam_steps, tol, out):
     arrays, several times faster than CSR on the narrow bands of the
     (S_z, sector) state order.  The sums are those of a row-by-row loop, term
     by term in the same order.
+
+    ``p`` (n,) is the initial vector, overwritten; ``v``, ``w`` (n + 2b,) zeros and ``acc``
+    (n,) are work space (allocated by the caller: no allocation compiled here).
     """
     # element loops, not slice assignments: numba compiles an array-to-slice assignment with its
     # shape-mismatch message (integer-to-string formatting), ~1.8 s of a cold start
-    n = p0.size
-    p = p0.copy()
-    v = np.zeros(n + 2 * b)  # v[b:b + n] holds the vector, zero padding on both sides
-    w = np.zeros(n + 2 * b)
-    acc = np.empty(n)
+    n = p.size
     for step in range(lam_steps.size):
         lam = lam_steps[step]
         if lam == 0.0:
@@ -497,34 +480,21 @@ def uniformised_propagate_integrals(indptr, indices, data, p0, lam_steps, tol, o
 
 
 @njit(cache=True, error_model="numpy")
-def gth_stationary(rates, b, out):
+def gth_stationary(rates, b, out, down, row_k):
     """Stationary distribution of an irreducible banded chain (state reduction).
 
     rates : (m, 2b+1) banded rates, destroyed on output.
     out   : (m,) filled with the normalised stationary probabilities.
+    down, row_k : (m,) and (b,), work space.
     Returns 0 on success, or 1 + k if state k has no way down (not irreducible).
-    """
-    down = np.zeros(rates.shape[0])
-    status = _gth_reduce(rates, b, down)
-    if status != 0:
-        return status
-    # back substitution in log space: probabilities may span more than the
-    # double range, and the chain may dip to 1e-400 between two heavy wells
-    _gth_log_weights(rates, b, down, out)
-    _normalise_log_weights(out)
-    return 0
 
-
-@_internal_np
-def _gth_reduce(rates, b, down):
-    """Eliminate states m-1 .. 1 in turn (GTH): ``down[k]`` gets state k's total rate to lower states.
-
-    Returns 0, or 1 + k if state k has no way down.
+    One function, not three helpers, and no allocation: each numba function (np.empty's too)
+    costs ~0.05-0.1 s of a cold start.
     """
     m = rates.shape[0]
-    row_k = np.empty(b)
+    # 1. eliminate states m-1 .. 1 in turn (GTH): down[k] gets state k's total rate to lower states
     for k in range(m - 1, 0, -1):
-        lo = max(0, k - b)
+        lo = k - b if k > b else 0
         r_k = 0.0
         for j in range(lo, k):
             r_k += rates[k, j - k + b]
@@ -544,95 +514,102 @@ def _gth_reduce(rates, b, down):
             row_i = rates[i, k - i:k - i + b]
             for j in range(j0, b):
                 row_i[j] += f * row_k[j]
+    # 2. back substitution in log space (out[0] = 0): probabilities may span more than the
+    # double range, and the chain may dip to 1e-400 between two heavy wells
+    out[0] = 0.0
+    top = 0.0  # the largest log weight
+    for k in range(1, m):
+        lo = k - b if k > b else 0
+        ref = -np.inf
+        for i in range(lo, k):
+            if rates[i, k - i + b] > 0.0 and out[i] > ref:
+                ref = out[i]
+        acc = 0.0
+        for i in range(lo, k):
+            r_ik = rates[i, k - i + b]
+            if r_ik > 0.0:
+                acc += math.exp(out[i] - ref) * r_ik
+        out[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
+        top = out[k] if out[k] > top else top
+    # 3. log weights -> probabilities that sum to 1 (the largest weight scaled to 1 first)
+    total = 0.0
+    for k in range(m):
+        out[k] = math.exp(out[k] - top)
+        total += out[k]
+    for k in range(m):
+        out[k] /= total
     return 0
 
 
-@_internal_np
-def _gth_log_weights(rates, b, down, logp):
-    """log of the unnormalised stationary weights from the reduced ``rates`` (logp[0] = 0)."""
-    m = rates.shape[0]
-    logp[0] = 0.0
-    for k in range(1, m):
-        ref = -np.inf
-        for i in range(max(0, k - b), k):
-            if rates[i, k - i + b] > 0.0 and logp[i] > ref:
-                ref = logp[i]
-        acc = 0.0
-        for i in range(max(0, k - b), k):
-            r_ik = rates[i, k - i + b]
-            if r_ik > 0.0:
-                acc += math.exp(logp[i] - ref) * r_ik
-        logp[k] = ref + math.log(acc / down[k]) if acc > 0.0 else -np.inf
-
-
-@_internal_np
-def _normalise_log_weights(w):
-    """Turn log weights into probabilities that sum to 1, in place (the largest weight scaled to 1 first)."""
-    top = -np.inf
-    for k in range(w.size):
-        if w[k] > top:
-            top = w[k]
-    total = 0.0
-    for k in range(w.size):
-        w[k] = math.exp(w[k] - top)
-        total += w[k]
-    for k in range(w.size):
-        w[k] /= total
-
-
 @njit(cache=True)
-def gth_absorbing_factor(rates, exit_rate, b, diag):
-    """Factor the absorbing-chain operator M = diag(out) - rates (rows = states).
+def gth_absorbing(rates, exit_rate, b, diag, y, factor):
+    """Factor the absorbing-chain operator M = diag(out) - rates (rows = states), or solve M x = y.
 
-    M x = y gives mean absorption times for y = 1.  On output ``rates`` holds
-    the eliminated multipliers (lower band) and the reduced rates (upper band),
-    ``diag`` the pivots, computed without subtraction.  ``exit_rate`` (m,) is
-    the rate from each state into the absorbing set; it is destroyed.
-    Returns 0, or 1 + k if state k cannot leave (singular).
+    M x = y gives mean absorption times for y = 1.  One kernel for both stages (each numba
+    function costs ~0.1 s of a cold start).
+
+    With ``factor``: on output ``rates`` holds the eliminated multipliers (lower
+    band) and the reduced rates (upper band), ``diag`` the pivots, computed
+    without subtraction; ``exit_rate`` (m,) is the rate from each state into the
+    absorbing set, and is destroyed; ``y`` is not read.  Returns 0, or 1 + k if
+    state k cannot leave (singular).
+
+    Without: solves M x = y in place (y >= 0) with ``rates`` and ``diag`` as
+    factored (``exit_rate`` is not read).  Returns 0.
     """
     m = rates.shape[0]
+    if not factor:
+        for k in range(m):
+            yk = y[k]
+            top = k + b + 1 if k + b + 1 < m else m  # no min(): it compiles a function per signature
+            if yk != 0.0:
+                for i in range(k + 1, top):
+                    y[i] += rates[i, k - i + b] * yk
+        for k in range(m - 1, -1, -1):
+            acc = y[k]
+            top = k + b + 1 if k + b + 1 < m else m
+            for j in range(k + 1, top):
+                acc += rates[k, j - k + b] * y[j]
+            y[k] = acc / diag[k]
+        return 0
     for k in range(m):
         d_k = exit_rate[k]
-        for j in range(k + 1, min(m, k + b + 1)):
+        top = k + b + 1 if k + b + 1 < m else m
+        for j in range(k + 1, top):
             d_k += rates[k, j - k + b]
         if d_k <= 0.0:
             return 1 + k
         diag[k] = d_k
-        for i in range(k + 1, min(m, k + b + 1)):
+        for i in range(k + 1, top):
             r_ik = rates[i, k - i + b]
             if r_ik == 0.0:
                 continue
             f = r_ik / d_k
             rates[i, k - i + b] = f  # multiplier, used by the solve
-            for j in range(k + 1, min(m, k + b + 1)):
+            for j in range(k + 1, top):
                 if j != i:
                     rates[i, j - i + b] += f * rates[k, j - k + b]
             exit_rate[i] += f * exit_rate[k]
     return 0
 
 
-@njit(cache=True)
-def gth_absorbing_solve(factor, diag, b, y):
-    """Solve M x = y in place with the output of :func:`gth_absorbing_factor` (y >= 0)."""
-    m = factor.shape[0]
-    for k in range(m):
-        yk = y[k]
-        if yk != 0.0:
-            for i in range(k + 1, min(m, k + b + 1)):
-                y[i] += factor[i, k - i + b] * yk
-    for k in range(m - 1, -1, -1):
-        acc = y[k]
-        for j in range(k + 1, min(m, k + b + 1)):
-            acc += factor[k, j - k + b] * y[j]
-        y[k] = acc / diag[k]
-
-
 # --------------------------------------------------------------------------- the transition list
 
 
 @_internal
-def _bisect(two_sz, sector, t, k, a, b):
-    """First index in a .. b - 1 whose state (2 S_z, sector) is not before (t, k) (b if none), by bisection."""
+def _seek(two_sz, sector, t, k, a, hi):
+    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k) (hi if none).
+
+    Galloping from ``a`` (the step doubles while the states stay before (t, k)), then
+    bisection: O(log d) for an answer d states after ``a``, cheap for the partners of a run of
+    states, and never more than twice a plain bisection.  One function for both (each numba
+    function costs ~0.1 s of a cold start).
+    """
+    step = 1
+    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
+        a += step + 1
+        step *= 2
+    b = a + step if a + step < hi else hi
     while a < b:
         mid = (a + b) >> 1
         if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
@@ -640,16 +617,6 @@ def _bisect(two_sz, sector, t, k, a, b):
         else:
             b = mid
     return a
-
-
-@_internal
-def _seek(two_sz, sector, t, k, a, hi):
-    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k), galloping from ``a``."""
-    step = 1
-    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
-        a += step + 1
-        step *= 2
-    return _bisect(two_sz, sector, t, k, a, min(a + step, hi))
 
 
 @_internal
@@ -673,43 +640,46 @@ def tunnel_links_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_ener
     """
     n_leads = gamma.shape[0]
     m = 0
-    for c in range(ch_lower.size):
+    # one loop over (channel, spin, lead), not three nested ones: the same order, and a loop nest two
+    # deep instead of four compiles in 2/3 of the time (0.3 s less of every cold start)
+    for combo in range(ch_lower.size * 2 * n_leads):
+        c = combo // (2 * n_leads)
+        s_idx = (combo // n_leads) % 2
+        a = combo % n_leads
         k_low, k_up, eta = ch_lower[c], ch_upper[c], ch_eta[c]
         two_s, two_s_up = sec_two_spin[k_low], sec_two_spin[k_up]
         own = k_up if by_upper else k_low
-        for s_idx in range(2):
-            sigma = 1 if s_idx == 0 else -1
-            for a in range(n_leads):
-                factor = ch_coupling[c] * gamma[a, s_idx]
-                pos = first
-                for i in range(lo, hi):
-                    if sector[i] != own:
-                        continue
-                    t = np.int64(two_sz[i])
-                    if by_upper:
-                        t_low = t - sigma
-                        if abs(t_low) > two_s:
-                            continue
-                    else:
-                        t_low = t
-                        if abs(t + sigma) > two_s_up:
-                            continue
-                    weight = (two_s + eta * sigma * t_low + (1 + eta)) / (2.0 * two_s + 2.0)
-                    b = factor * weight
-                    if not b > 0:
-                        continue
-                    if fill:
-                        if by_upper:
-                            pos = _seek(two_sz, sector, t_low, k_low, pos, end)
-                            lower[m], upper[m] = pos, i
-                        else:
-                            pos = _seek(two_sz, sector, t + sigma, k_up, pos, end)
-                            lower[m], upper[m] = i, pos
-                        lead[m] = a
-                        base[m] = b
-                        d_energy[m] = (_state_energy(sec_energy, anisotropy, zeeman, k_up, t_low + sigma)
-                                       - _state_energy(sec_energy, anisotropy, zeeman, k_low, t_low))
-                    m += 1
+        sigma = 1 if s_idx == 0 else -1
+        factor = ch_coupling[c] * gamma[a, s_idx]
+        pos = first
+        for i in range(lo, hi):
+            if sector[i] != own:
+                continue
+            t = np.int64(two_sz[i])
+            if by_upper:
+                t_low = t - sigma
+                if abs(t_low) > two_s:
+                    continue
+            else:
+                t_low = t
+                if abs(t + sigma) > two_s_up:
+                    continue
+            weight = (two_s + eta * sigma * t_low + (1 + eta)) / (2.0 * two_s + 2.0)
+            b = factor * weight
+            if not b > 0:
+                continue
+            if fill:
+                if by_upper:
+                    pos = _seek(two_sz, sector, t_low, k_low, pos, end)
+                    lower[m], upper[m] = pos, i
+                else:
+                    pos = _seek(two_sz, sector, t + sigma, k_up, pos, end)
+                    lower[m], upper[m] = i, pos
+                lead[m] = a
+                base[m] = b
+                d_energy[m] = (_state_energy(sec_energy, anisotropy, zeeman, k_up, t_low + sigma)
+                               - _state_energy(sec_energy, anisotropy, zeeman, k_low, t_low))
+            m += 1
     return m
 
 

@@ -49,7 +49,7 @@ def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
         colsum[i] = complex(exit_rate[i], omega)
     zero = 0
     for k in range(m):
-        top = min(k + b, m - 1)
+        top = k + b if k + b < m - 1 else m - 1  # no min(): it compiles a function per signature
         piv = colsum[k]
         for i in range(k + 1, top + 1):
             piv -= lu[i, k - i + b]
@@ -58,7 +58,17 @@ def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
             inv_pivot[k] = 0.0
             zero += 1
             continue
-        inv = 1.0 / piv
+        # 1 / piv by CPython's algorithm, numba's complex division written out for 1 + 0j (same
+        # bits): numba compiles the division as a function of its own (~0.1 s of a cold start)
+        pr, pi = piv.real, piv.imag
+        if abs(pr) >= abs(pi):
+            ratio = pi / pr
+            denom = pr + pi * ratio
+            inv = complex(1.0 / denom, (0.0 - ratio) / denom)
+        else:
+            ratio = pr / pi
+            denom = pr * ratio + pi
+            inv = complex((ratio + 0.0) / denom, (0.0 * ratio - 1.0) / denom)
         inv_pivot[k] = inv
         for i in range(k + 1, top + 1):
             lu[i, k - i + b] *= inv
@@ -85,43 +95,43 @@ def _flush(z, tiny):
 
 
 @njit(cache=True)
-def shifted_gth_solve(lu, inv_pivot, b, y, tiny=0.0):
-    """Solve M x = y in place (``y`` complex, (m,)) with the output of :func:`shifted_gth_factor`.
+def shifted_gth_solve(lu, inv_pivot, b, y, tiny, transposed):
+    """Solve M x = y (M^T x = y if ``transposed``) in place with the output of :func:`shifted_gth_factor`.
 
-    Intermediate values below ``tiny`` in modulus are set to 0 (0: none).
+    ``y`` is complex, shape (m,).  Intermediate values below ``tiny`` in modulus are set to 0
+    (0: none).  Both solves are one kernel (each numba function costs ~0.1 s of a cold start).
     """
     m = lu.shape[0]
+    if transposed:
+        for j in range(m):
+            acc = y[j]
+            for k in range(j - b if j > b else 0, j):
+                acc -= lu[k, j - k + b] * y[k]
+            y[j] = _flush(acc * inv_pivot[j], tiny)
+        for k in range(m - 1, -1, -1):
+            acc = y[k]
+            for i in range(k + 1, (k + b if k + b < m - 1 else m - 1) + 1):
+                acc -= lu[i, k - i + b] * y[i]
+            y[k] = _flush(acc, tiny)
+        return
     for i in range(m):
         acc = y[i]
-        for k in range(max(0, i - b), i):
+        for k in range(i - b if i > b else 0, i):
             acc -= lu[i, k - i + b] * y[k]
         y[i] = _flush(acc, tiny)
     for k in range(m - 1, -1, -1):
         acc = y[k]
-        for j in range(k + 1, min(k + b, m - 1) + 1):
+        for j in range(k + 1, (k + b if k + b < m - 1 else m - 1) + 1):
             acc -= lu[k, j - k + b] * y[j]
         y[k] = _flush(acc * inv_pivot[k], tiny)
 
 
 @njit(cache=True)
-def shifted_gth_solve_transposed(lu, inv_pivot, b, y, tiny=0.0):
-    """Solve M^T x = y in place (``y`` complex, (m,)) with the output of :func:`shifted_gth_factor`."""
-    m = lu.shape[0]
-    for j in range(m):
-        acc = y[j]
-        for k in range(max(0, j - b), j):
-            acc -= lu[k, j - k + b] * y[k]
-        y[j] = _flush(acc * inv_pivot[j], tiny)
-    for k in range(m - 1, -1, -1):
-        acc = y[k]
-        for i in range(k + 1, min(k + b, m - 1) + 1):
-            acc -= lu[i, k - i + b] * y[i]
-        y[k] = _flush(acc, tiny)
-
-
-@njit(cache=True)
-def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, out):
+def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, transposed,
+                          out):
     """out[w, l, r] = left[l] . (i omegas[w] - Q_SS)^{-1} rhs[r], one factorisation per frequency.
+
+    With ``transposed``, the inverse of the transpose, (i omegas[w] - Q_SS)^{-T}.
 
     ``rhs`` (n_rhs, m) and ``left`` (n_left, m) complex; ``lu``, ``inv_pivot``,
     ``colsum`` as for :func:`shifted_gth_factor`, ``work`` (m,) complex;
@@ -133,7 +143,7 @@ def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot,
         for r in range(rhs.shape[0]):
             for i in range(m):
                 work[i] = rhs[r, i]
-            shifted_gth_solve(lu, inv_pivot, b, work, tiny)
+            shifted_gth_solve(lu, inv_pivot, b, work, tiny, transposed)
             for row in range(left.shape[0]):
                 acc = 0.0j
                 for i in range(m):

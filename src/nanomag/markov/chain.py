@@ -32,10 +32,8 @@ from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTa
 from ._kernels import (
     banded_rates_fill,
     breadth_first,
-    count_edges,
-    fill_edges,
-    gth_absorbing_factor,
-    gth_absorbing_solve,
+    graph_edges,
+    gth_absorbing,
     gth_stationary,
     poisson_windows,
     uniformised_functionals_banded,
@@ -169,13 +167,17 @@ def _graph(models: RateModel | Iterable[RateModel],
     n = models[0].n_states
     keep = np.ones(n, dtype=bool) if sources is None else np.asarray(sources, dtype=bool)
     counts = np.zeros(n + 1, dtype=np.int64)
-    for model in models:
-        count_edges(model.transitions.src, model.transitions.dst, keep, reverse, counts)
+    no_indices = np.zeros(0, dtype=np.int32 if n < 2**31 else np.int64)
+    # read-only views whatever the models' arrays are: numba compiles one variant, not one per flag
+    edges = [(_read_only(model.transitions.src), _read_only(model.transitions.dst)) for model in models]
+    for src, dst in edges:
+        graph_edges(src, dst, keep, reverse, counts, counts, no_indices)
     indptr = np.cumsum(counts)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32 if n < 2**31 else np.int64)
+    indices = np.empty(int(indptr[-1]), dtype=no_indices.dtype)
     fill = indptr[:-1].copy()
-    for model in models:
-        fill_edges(model.transitions.src, model.transitions.dst, keep, reverse, fill, indices)
+    if indices.size:
+        for src, dst in edges:
+            graph_edges(src, dst, keep, reverse, counts, fill, indices)
     return indptr, indices
 
 
@@ -183,7 +185,8 @@ def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
     """Mask of the states reachable in ``graph`` (from :func:`_graph`) from any state of ``seeds`` (indices)."""
     indptr, indices = graph
     mask = np.zeros(indptr.size - 1, dtype=bool)
-    breadth_first(indptr, indices, np.asarray(seeds, dtype=np.int64).reshape(-1), mask)
+    breadth_first(indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1), mask,
+                  np.empty(mask.size, dtype=indices.dtype))
     return mask
 
 
@@ -269,14 +272,14 @@ class AbsorbingSolver:
     def __init__(self, model: RateModel, states: np.ndarray):
         rates, exit_rate, self.b = banded_rates(model, states)
         self.diag = np.empty(states.size)
-        status = gth_absorbing_factor(rates, exit_rate, self.b, self.diag)
+        status = gth_absorbing(rates, exit_rate, self.b, self.diag, exit_rate, True)
         if status:
             raise SolverError(f"singular absorbing chain: state {states[status - 1]} cannot leave")
         self.factor = rates
 
     def solve(self, y: np.ndarray) -> np.ndarray:
         x = np.array(y, dtype=float)
-        gth_absorbing_solve(self.factor, self.diag, self.b, x)
+        gth_absorbing(self.factor, self.diag, self.b, self.diag, x, False)
         return x
 
 
@@ -396,7 +399,7 @@ def stationary_on(model: RateModel, states: np.ndarray) -> np.ndarray:
     """
     rates, _, b = banded_rates(model, states)
     out = np.empty(states.size)
-    if gth_stationary(rates, b, out):
+    if gth_stationary(rates, b, out, np.zeros(states.size), np.empty(b)):
         raise SolverError("the closed class is not irreducible")  # cannot happen for a strong component
     return out
 
@@ -496,7 +499,9 @@ def _uniformised(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: float) 
     out = np.empty((ts.size, p0.size))
     band = _band(P)
     if band is not None:  # the same series with a faster mat-vec (identical sums: same order, exact zeros)
-        uniformised_propagate_banded(band[0], band[1], np.asarray(p0, dtype=float), steps, tol, out)
+        n, b = p0.size, band[1]
+        uniformised_propagate_banded(band[0], b, np.array(p0, dtype=float), steps, tol, out, np.zeros(n + 2 * b),
+                                     np.zeros(n + 2 * b), np.empty(n))
     else:
         uniformised_propagate(P.indptr.astype(np.int64), P.indices.astype(np.int64), P.data,
                               np.asarray(p0, dtype=float), steps, tol, out)

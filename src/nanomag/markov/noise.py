@@ -33,7 +33,6 @@ from ._noise_kernels import (
     resolvent_functionals,
     shifted_gth_factor,
     shifted_gth_solve,
-    shifted_gth_solve_transposed,
 )
 from .rates import TUNNEL_IN, TUNNEL_OUT, RateModel
 
@@ -121,8 +120,7 @@ class ShiftedSolver:
     def solve(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
         """x with M x = y (M^T x = y if ``transposed``); values below ``tiny`` in modulus are set to 0 on the way."""
         x = np.array(y, dtype=np.complex128)
-        (shifted_gth_solve_transposed if transposed else shifted_gth_solve)(self.lu, self.inv_pivot, self.b, x,
-                                                                             tiny)
+        shifted_gth_solve(self.lu, self.inv_pivot, self.b, x, float(tiny), bool(transposed))
         return x
 
     def solve_real(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
@@ -223,7 +221,7 @@ class NoiseProblem:
         out = np.empty((omegas.size, left.shape[0], rhs.shape[0]), dtype=np.complex128)
         resolvent_functionals(rates, exit_rate, b, np.ascontiguousarray(omegas, dtype=float), rhs, left,
                               np.empty((m, 2 * b + 1), dtype=np.complex128), np.empty(m, dtype=np.complex128),
-                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), FLUSH, out)
+                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), FLUSH, False, out)
         return out * scales
 
 

@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike
 from ..errors import ConfigError
 from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
-from ._kernels import bath_flips_fill, compact_transitions, fill_states, lookup_states, tunnel_links_fill
+from ._kernels import bath_flips_fill, compact_transitions, fill_states, tunnel_links_fill
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -149,9 +149,16 @@ class StateSpace:
         ``lo``, ``hi``: look among states lo .. hi - 1 only (they must hold the states).
         """
         s, t = np.broadcast_arrays(np.asarray(sector, dtype=np.int64), np.asarray(two_sz, dtype=np.int64))
-        out = np.empty(s.shape, dtype=np.int64)
-        lookup_states(self.two_sz, self.sector, np.ascontiguousarray(t).ravel(), np.ascontiguousarray(s).ravel(),
-                      lo, self.n_states if hi is None else hi, out.reshape(-1))
+        hi = self.n_states if hi is None else hi
+        # the states of one 2 S_z are a run of at most n_sectors, in sector order: bisect for the
+        # run, then count the states of the run with a smaller sector (numpy: no kernel to compile)
+        run = self.two_sz[lo:hi]
+        start = lo + np.searchsorted(run, t, side="left")
+        stop = lo + np.searchsorted(run, t, side="right")
+        out = start.astype(np.int64)
+        for j in range(min(self.n_sectors, hi - lo)):
+            at = np.minimum(start + j, max(hi - 1, 0))
+            out += (start + j < stop) & (self.sector[at] < s)
         return out[()] if out.ndim == 0 else out
 
     def window(self, lo: int, hi: int, reach: int) -> tuple[int, int]:
@@ -252,8 +259,9 @@ def _state_space(dev: Device) -> StateSpace:
     n_sec = sec.two_spin.size
     n = int(np.sum(sec.two_spin + 1))
     sector = np.empty(n, dtype=_int_type(n_sec - 1))
-    two_sz = np.empty(n, dtype=np.int32 if int(sec.two_spin.max(initial=0)) < 2**30 else np.int64)
-    fill_states(np.asarray(sec.two_spin, dtype=np.int64), sector, two_sz)
+    top = int(sec.two_spin.max(initial=0))
+    two_sz = np.empty(n, dtype=np.int32 if top < 2**30 else np.int64)
+    fill_states(np.asarray(sec.two_spin, dtype=np.int64), top, sector, two_sz)
     return StateSpace(sector=sector, two_sz=two_sz, n_sectors=n_sec, sectors=sec,
                       anisotropy=grain.kappa / grain.spin_scale, zeeman=grain.h)
 
