@@ -216,48 +216,28 @@ def reaching_target(row, jump, among, can):
 # --------------------------------------------------------------------------- first passage
 
 
-@internal()
-def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    while True:
-        inv = row[state, 0]
-        if inv == TARGET:
-            return t, n, False
-        if inv == 0.0:  # trapped: only possible when the caller allowed censoring
-            return t_max, n, True
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        t += e * inv
-        if t > t_max:
-            return t_max, n, True
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        j = _jump(row, jump, state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
+# A first passage under the device's own tables is a protocol run with one piece (see below): one kernel
+# for both, compiled once (the protocol kernel with one piece runs at the same speed, and draws the same
+# numbers in the same order).
+_ONE_PIECE = np.zeros(1, dtype=np.int64)
+_NO_ENDS = np.zeros(0)
 
 
-@njit(cache=True)
 def first_passage_serial(row, jump, start, t_max, words, first, times, n_events, censored, counts):
     """First-passage times of trajectories first .. first + len(times) - 1.
 
     ``row``/``jump`` from :func:`pack_tables` with the target marked.  Outputs
     (preallocated): times (n,) [time], n_events (n,), censored (n,) bool,
-    counts (n, n_classes) events by class.
+    counts (n, n_classes) events by class.  Runs :func:`protocol_first_passage_serial` on the one table.
     """
-    for i in range(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
-                                                                counts[i])
+    protocol_first_passage_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+                                  n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
-@njit(cache=True, parallel=True)
 def first_passage_parallel(row, jump, start, t_max, words, first, times, n_events, censored, counts):
     """As :func:`first_passage_serial`, with prange over trajectories (identical output)."""
-    for i in prange(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
-                                                                counts[i])
+    protocol_first_passage_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+                                    n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
 # --------------------------------------------------------------------------- fixed-time records
