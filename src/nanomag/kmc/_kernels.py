@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined, internal
+from .._inline import always_inline, inlined
 from .._rng import xo_double, xo_seed
 from .._ziggurat import xo_exponential
 
@@ -243,54 +243,22 @@ def first_passage_parallel(row, jump, start, t_max, words, first, times, n_event
 # --------------------------------------------------------------------------- fixed-time records
 
 
-@internal()
-def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
-    """Run one trajectory, recording its state and the electrons sent in by each lead."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    next_t = np.inf
-    if row[state, 0] > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * row[state, 0]
-    for j in range(record_times.size):
-        tj = record_times[j]
-        while next_t <= tj:
-            t = next_t
-            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
-            n += 1
-            if row[state, 0] > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * row[state, 0]
-            else:
-                next_t = np.inf
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
-
-
-@njit(cache=True)
 def record_serial(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events, counts):
     """Trajectories first .. first + n - 1 recorded at ``record_times`` (sorted, >= 0).
 
     Outputs: states (n, n_times) state index, transferred (n, n_times, n_leads)
     net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes).
+    Runs :func:`protocol_record_serial` on the one table.
     """
-    for i in range(states.shape[0]):
-        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
-                                  transferred[i], counts[i])
+    protocol_record_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, n_leads, start, record_times, words, first,
+                           states, transferred, n_events, counts)
 
 
-@njit(cache=True, parallel=True)
 def record_parallel(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events,
                     counts):
     """As :func:`record_serial`, with prange over trajectories (identical output)."""
-    for i in prange(states.shape[0]):
-        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
-                                  transferred[i], counts[i])
+    protocol_record_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, n_leads, start, record_times, words,
+                             first, states, transferred, n_events, counts)
 
 
 # --------------------------------------------------------------------------- protocols
@@ -322,45 +290,6 @@ def pack_stacked(tables, targets):
     return rows, jumps
 
 
-@internal()
-def _protocol_first_passage_one(rows, jumps, table_of, ends, start, t_max, words, index, counts_row):
-    """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_of.size - 1
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    seg = 0
-    row = rows[table_of[0]]
-    jump = jumps[table_of[0]]
-    t_end = ends[0] if last > 0 else np.inf
-    while True:
-        inv = row[state, 0]
-        if inv == TARGET:
-            return t, n, False, np.int64(state)
-        t_new = np.inf
-        if inv != 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            t_new = t + e * inv
-        if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
-            if t_end >= t_max:
-                return t_max, n, True, np.int64(state)
-            t = t_end
-            seg += 1
-            row = rows[table_of[seg]]
-            jump = jumps[table_of[seg]]
-            t_end = ends[seg] if seg < last else np.inf
-            continue
-        if t_new > t_max:  # also a trap in the last segment (t_new = inf)
-            return t_max, n, True, np.int64(state)
-        t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        j = _jump(row, jump, state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
-
-
 @njit(cache=True)
 def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
                                   censored, final_state, counts):
@@ -370,10 +299,51 @@ def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, wor
     table of each piece; ``ends`` (n_pieces - 1,): the end time of each piece but the last.
 
     Outputs as :func:`first_passage_serial`, plus final_state (n,): the state each run stopped in.
+    One function, the run inlined in the loop over runs (a kernel less to compile and optimise).
     """
+    last = table_of.size - 1
     for i in range(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        counts_row = counts[i]
+        state = np.uint64(start)
+        t = 0.0
+        n = 0
+        cut = False
+        seg = 0
+        row = rows[table_of[0]]
+        jump = jumps[table_of[0]]
+        t_end = ends[0] if last > 0 else np.inf
+        while True:
+            inv = row[state, 0]
+            if inv == TARGET:
+                break
+            t_new = np.inf
+            if inv != 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                t_new = t + e * inv
+            if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
+                if t_end >= t_max:
+                    cut = True
+                    break
+                t = t_end
+                seg += 1
+                row = rows[table_of[seg]]
+                jump = jumps[table_of[seg]]
+                t_end = ends[seg] if seg < last else np.inf
+                continue
+            if t_new > t_max:  # also a trap in the last segment (t_new = inf)
+                cut = True
+                break
+            t = t_new
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            j = _jump(row, jump, state, r)
+            counts_row[_event(j)] += 1
+            state = _next(state, j)
+            n += 1
+        times[i] = t_max if cut else t
+        n_events[i] = n
+        censored[i] = cut
+        final_state[i] = np.int64(state)
 
 
 @njit(cache=True, parallel=True)
@@ -381,65 +351,63 @@ def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, w
                                     censored, final_state, counts):
     """As :func:`protocol_first_passage_serial`, with prange over runs (identical output)."""
     for i in prange(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
-
-
-@internal()
-def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_times, words, index, states_row,
-                         transferred_row, counts_row):
-    """As :func:`_record_one` under piecewise-constant tables."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_of.size - 1
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    seg = 0
-    row = rows[table_of[0]]
-    jump = jumps[table_of[0]]
-    t_end = ends[0] if last > 0 else np.inf
-    next_t = np.inf
-    if row[state, 0] > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * row[state, 0]
-    for j in range(record_times.size):
-        tj = record_times[j]
-        while True:
-            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
-                t = t_end
-                seg += 1
-                row = rows[table_of[seg]]
-                jump = jumps[table_of[seg]]
-                t_end = ends[seg] if seg < last else np.inf
-                next_t = np.inf
-                if row[state, 0] > 0.0:
-                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                    next_t = t + e * row[state, 0]
-                continue
-            if next_t > tj:
-                break
-            t = next_t
-            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
-            n += 1
-            next_t = np.inf
-            if row[state, 0] > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * row[state, 0]
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
+        protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first + i, times[i:i + 1],
+                                      n_events[i:i + 1], censored[i:i + 1], final_state[i:i + 1],
+                                      counts[i:i + 1])
 
 
 @njit(cache=True)
 def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
                            transferred, n_events, counts):
     """As :func:`record_serial` under a protocol (``rows``, ``jumps``, ``table_of``, ``ends`` as for
-    :func:`protocol_first_passage_serial`)."""
+    :func:`protocol_first_passage_serial`).  One function, the run inlined in the loop over runs."""
+    last = table_of.size - 1
+    q = np.zeros(n_leads, dtype=np.int64)
     for i in range(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
-                                           first + i, states[i], transferred[i], counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        seg = 0
+        row = rows[table_of[0]]
+        jump = jumps[table_of[0]]
+        t_end = ends[0] if last > 0 else np.inf
+        next_t = np.inf
+        if row[state, 0] > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e * row[state, 0]
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while True:
+                if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                    t = t_end
+                    seg += 1
+                    row = rows[table_of[seg]]
+                    jump = jumps[table_of[seg]]
+                    t_end = ends[seg] if seg < last else np.inf
+                    next_t = np.inf
+                    if row[state, 0] > 0.0:
+                        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                        next_t = t + e * row[state, 0]
+                    continue
+                if next_t > tj:
+                    break
+                t = next_t
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                n += 1
+                next_t = np.inf
+                if row[state, 0] > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e * row[state, 0]
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
@@ -447,8 +415,8 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
                              transferred, n_events, counts):
     """As :func:`protocol_record_serial`, with prange over trajectories (identical output)."""
     for i in prange(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
-                                           first + i, states[i], transferred[i], counts[i])
+        protocol_record_serial(rows, jumps, table_of, ends, n_leads, start[i:i + 1], record_times, words, first + i,
+                               states[i:i + 1], transferred[i:i + 1], n_events[i:i + 1], counts[i:i + 1])
 
 
 # --------------------------------------------------------------------------- telegraph records
@@ -489,56 +457,6 @@ def _first_above(cdf, r):
     return lo
 
 
-@internal()
-def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
-                   dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
-    s0, s1, s2, s3 = xo_seed(words, index)
-    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
-    start = _first_above(start_cdf, r)
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    last = basin[state]
-    entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
-    since = 0.0  # when ``last`` took its value
-    n_dwell = 0
-    cap = dwell_times.size
-    g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
-    w = np.int64(0)
-    t = 0.0
-    n = 0
-    while True:
-        inv = row[state, 0]
-        next_t = np.inf
-        if inv > 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            next_t = t + e * inv
-        if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
-            _record_until(np.inf, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
-            if last > 0:
-                occupation[0] += duration - since
-            elif last < 0:
-                occupation[1] += duration - since
-            return n_dwell, n
-        g, w = _record_until(next_t, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
-        t = next_t
-        state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
-        n += 1
-        b = basin[state]
-        if b != 0 and b != last:
-            if last != 0:  # a switch out of ``last``
-                k = 0 if last > 0 else 1
-                switches[k] += 1
-                occupation[k] += t - since
-                if entered >= 0.0:
-                    if n_dwell < cap:
-                        dwell_times[n_dwell] = t - entered
-                        dwell_basin[n_dwell] = last
-                    n_dwell += 1
-                entered = t
-            last = b
-            since = t
-
-
 @njit(cache=True)
 def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
                      dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
@@ -554,10 +472,55 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
     times g * grid_dt; charge (n, n_bound, n_leads) net electrons sent in by each lead by times
     w * window; n_events (n,); counts (n, n_classes), zero on entry.
     """
+    cap = dwell_times.shape[1]
+    q = np.zeros(n_leads, dtype=np.int64)
     for i in range(indices.size):
-        n_dwells[i], n_events[i] = _telegraph_one(
-            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
-            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+        s0, s1, s2, s3 = xo_seed(words, indices[i])
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
+        state = np.uint64(_first_above(start_cdf, r))
+        for a in range(n_leads):
+            q[a] = 0
+        last = basin[state]
+        entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
+        since = 0.0  # when ``last`` took its value
+        n_dwell = 0
+        g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
+        w = np.int64(0)
+        t = 0.0
+        n = 0
+        while True:
+            inv = row[state, 0]
+            next_t = np.inf
+            if inv > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                next_t = t + e * inv
+            if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
+                _record_until(np.inf, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+                if last > 0:
+                    occupation[i, 0] += duration - since
+                elif last < 0:
+                    occupation[i, 1] += duration - since
+                break
+            g, w = _record_until(next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+            t = next_t
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts[i], s0, s1, s2, s3)
+            n += 1
+            b = basin[state]
+            if b != 0 and b != last:
+                if last != 0:  # a switch out of ``last``
+                    k = 0 if last > 0 else 1
+                    switches[i, k] += 1
+                    occupation[i, k] += t - since
+                    if entered >= 0.0:
+                        if n_dwell < cap:
+                            dwell_times[i, n_dwell] = t - entered
+                            dwell_basin[i, n_dwell] = last
+                        n_dwell += 1
+                    entered = t
+                last = b
+                since = t
+        n_dwells[i] = n_dwell
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
@@ -565,9 +528,10 @@ def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, gri
                        dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
     """As :func:`telegraph_serial`, with prange over trajectories (identical output)."""
     for i in prange(indices.size):
-        n_dwells[i], n_events[i] = _telegraph_one(
-            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
-            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+        telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words,
+                         indices[i:i + 1], dwell_times[i:i + 1], dwell_basin[i:i + 1], n_dwells[i:i + 1],
+                         occupation[i:i + 1], switches[i:i + 1], u_grid[i:i + 1], charge[i:i + 1],
+                         n_events[i:i + 1], counts[i:i + 1])
 
 
 # --------------------------------------------------------------------------- ramps: thinning
@@ -691,7 +655,7 @@ def _ramp_bound(rows, ka, kb, state):
 @njit(cache=True)
 def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, index, states_row,
                      transferred_row, counts_row):
-    """As :func:`_protocol_record_one` under pieces whose tables are interpolated linearly in time (thinning,
+    """As :func:`protocol_record_serial` under pieces whose tables are interpolated linearly in time (thinning,
     as :func:`_ramp_first_passage_one`); returns the number of events."""
     s0, s1, s2, s3 = xo_seed(words, index)
     last = table_a.size - 1
