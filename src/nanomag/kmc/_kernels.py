@@ -156,43 +156,38 @@ def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
 
 
 @njit(cache=True)
-def reachable_states(row, jump, start, reach):
-    """Mark in ``reach`` (bool, False on entry) every state reachable from ``start``.
+def passage_masks(row, jump, start, reach, can):
+    """The reachability masks of a first passage, in one kernel (one compile for both searches).
 
-    Target states (``row[s, 0] == TARGET``) are reached but not left.  Sweeps
-    up and down the states until nothing changes: in the (S_z, sector) order a
-    path needs one more sweep only where it turns back, so a few sweeps do,
-    and no memory beyond the mask is needed.
+    With ``start >= 0``, mark in ``reach`` (bool, False on entry) every state reachable from ``start``:
+    target states (``row[s, 0] == TARGET``) are reached but not left.  Then, if ``can`` is not empty,
+    mark in it (bool, any content on entry) the target states and the states of ``reach`` with a path to
+    one (``reach`` must then be closed under the transitions out of its non-target states, e.g. the
+    states reachable from a start).  Sweeps up and down the states until nothing changes: in the
+    (S_z, sector) order a path needs one more sweep only where it turns back, so a few sweeps do, and no
+    memory beyond the masks is needed.
     """
     n = row.shape[0]
-    reach[start] = True
-    changed = True
-    up = True
-    while changed:
-        changed = False
-        for i in range(n):
-            s = i if up else n - 1 - i
-            if not reach[s] or row[s, 0] == TARGET:
-                continue
-            k = 1
-            while row[s, k] <= 1.0:
-                d = s + (jump[s, k] >> EVENT_BITS)
-                if not reach[d]:
-                    reach[d] = True
-                    changed = True
-                k += 1
-        up = not up
-
-
-@njit(cache=True)
-def reaching_target(row, jump, among, can):
-    """Mark in ``can`` (bool, False on entry) the target states and the states of ``among`` with a path to one.
-
-    ``among`` (bool mask) must be closed under the transitions out of its
-    non-target states (e.g. the states reachable from a start).  Sweeps as
-    :func:`reachable_states`.
-    """
-    n = row.shape[0]
+    if start >= 0:
+        reach[start] = True
+        changed = True
+        up = True
+        while changed:
+            changed = False
+            for i in range(n):
+                s = i if up else n - 1 - i
+                if not reach[s] or row[s, 0] == TARGET:
+                    continue
+                k = 1
+                while row[s, k] <= 1.0:
+                    d = s + (jump[s, k] >> EVENT_BITS)
+                    if not reach[d]:
+                        reach[d] = True
+                        changed = True
+                    k += 1
+            up = not up
+    if can.size == 0:
+        return
     for s in range(n):
         can[s] = row[s, 0] == TARGET
     changed = True
@@ -201,7 +196,7 @@ def reaching_target(row, jump, among, can):
         changed = False
         for i in range(n):
             s = i if up else n - 1 - i
-            if can[s] or not among[s]:
+            if can[s] or not reach[s]:
                 continue
             k = 1
             while row[s, k] <= 1.0:
@@ -211,6 +206,23 @@ def reaching_target(row, jump, among, can):
                     break
                 k += 1
         up = not up
+
+
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
+
+def reachable_states(row, jump, start: int, reach: np.ndarray) -> None:
+    """Mark in ``reach`` (bool, False on entry) every state reachable from ``start`` (:func:`passage_masks`)."""
+    passage_masks(row, jump, np.int64(start), reach, _NO_MASK)
+
+
+def reaching_target(row, jump, among: np.ndarray, can: np.ndarray) -> None:
+    """Mark in ``can`` (bool) the target states and the states of ``among`` with a path to one.
+
+    ``among`` (bool mask) must be closed under the transitions out of its non-target states (e.g. the
+    states reachable from a start); see :func:`passage_masks`.
+    """
+    passage_masks(row, jump, np.int64(-1), among, can)
 
 
 # --------------------------------------------------------------------------- first passage
@@ -243,22 +255,55 @@ def first_passage_parallel(row, jump, start, t_max, words, first, times, n_event
 # --------------------------------------------------------------------------- fixed-time records
 
 
+@njit(cache=True)
 def record_serial(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events, counts):
     """Trajectories first .. first + n - 1 recorded at ``record_times`` (sorted, >= 0).
 
     Outputs: states (n, n_times) state index, transferred (n, n_times, n_leads)
     net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes).
-    Runs :func:`protocol_record_serial` on the one table.
+    One function, the run inlined in the loop over runs.  (A protocol run of one piece,
+    :func:`protocol_record_serial`, gives the same records, but ran at 0.93 times the events per
+    second of this kernel: the boundary test sits in its event loop.)
     """
-    protocol_record_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, n_leads, start, record_times, words, first,
-                           states, transferred, n_events, counts)
+    q = np.zeros(n_leads, dtype=np.int64)
+    for i in range(states.shape[0]):
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        next_t = np.inf
+        if row[state, 0] > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e * row[state, 0]
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while next_t <= tj:
+                t = next_t
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                n += 1
+                if row[state, 0] > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e * row[state, 0]
+                else:
+                    next_t = np.inf
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
+@njit(cache=True, parallel=True)
 def record_parallel(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events,
                     counts):
     """As :func:`record_serial`, with prange over trajectories (identical output)."""
-    protocol_record_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, n_leads, start, record_times, words,
-                             first, states, transferred, n_events, counts)
+    for i in prange(states.shape[0]):
+        record_serial(row, jump, n_leads, start[i:i + 1], record_times, words, first + i, states[i:i + 1],
+                      transferred[i:i + 1], n_events[i:i + 1], counts[i:i + 1])
 
 
 # --------------------------------------------------------------------------- protocols

@@ -363,9 +363,8 @@ class KMCSolver:
         if not censored:
             # proves the target is reached with probability one (else a clear error, never a hang)
             reach = np.zeros(self.builder.n_states, dtype=bool)
-            K.reachable_states(row, jump, start, reach)
             can = np.zeros(self.builder.n_states, dtype=bool)
-            K.reaching_target(row, jump, reach, can)
+            K.passage_masks(row, jump, np.int64(start), reach, can)
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 
