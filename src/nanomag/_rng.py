@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._inline import always_inline, inlined
+from ._inline import always_inline, inlined, private_inlined
 
 __all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
 
@@ -49,7 +49,7 @@ def entropy_words(seed: object) -> np.ndarray:
     return np.array(words, dtype=np.uint64)
 
 
-@inlined
+@private_inlined
 def _pooled_state(p0, p1, p2, p3, hc, index):
     """The stream state of trajectory ``index`` from the root pool (p0 .. p3) and its hash constant ``hc``: the
     spawn key's one or two 32-bit words mixed into each pool word in turn, then generate_state(4, uint64);
@@ -138,8 +138,9 @@ def seed_xoshiro(words, index, state):
     state[0], state[1], state[2], state[3] = xo_seed(words, index)
 
 
-@njit(cache=True, inline="always")
+@private_inlined
 def _rotl(x, k):
+    always_inline()
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
@@ -224,9 +225,10 @@ def xoshiro_states(words, first, count):
 # reloaded after every store the compiler cannot prove does not alias it).
 
 
-@njit(cache=True, inline="always")
+@inlined
 def xo_next(s0, s1, s2, s3):
     """xoshiro256** step on scalar state: returns (bits, s0, s1, s2, s3)."""
+    always_inline()
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -238,8 +240,9 @@ def xo_next(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@njit(cache=True, inline="always")
+@inlined
 def xo_double(s0, s1, s2, s3):
     """Uniform double in [0, 1) on scalar state: returns (u, s0, s1, s2, s3)."""
+    always_inline()
     r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
     return np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16, s0, s1, s2, s3

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined
+from .._inline import always_inline, inlined, private_inlined
 from .._rng import xo_double, xo_seed
 from .._ziggurat import xo_exponential
 
@@ -115,28 +115,31 @@ def pack_blocks(blocks, n_states: int, width: int, max_offset: int, target=None)
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, inline="always")
+@private_inlined
 def _jump(row, jump, state, r):
     """Packed ((dst - state) << 8 | event) of the transition chosen by the uniform r in [0, 1)."""
+    always_inline()
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
     return jump[state, k]
 
 
-@njit(cache=True, inline="always")
+@private_inlined
 def _next(state, j):
     """The state (unsigned) after the packed jump ``j`` from ``state``."""
+    always_inline()
     return np.uint64(np.int64(state) + (j >> EVENT_BITS))
 
 
-@njit(cache=True, inline="always")
+@private_inlined
 def _event(j):
     """The event class (unsigned) of the packed jump ``j``."""
+    always_inline()
     return np.uint64(j & EVENT_MASK)
 
 
-@inlined
+@private_inlined
 def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
     """One event from ``state``: draw the transition, count its class in ``counts_row``, add the electron it
     moves to the lead's charge in ``q`` (classes 2a, 2a + 1: into, out of the grain through lead a); returns
@@ -472,7 +475,7 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
-@inlined
+@private_inlined
 def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
     """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
     (the trace holds its state until then); returns the next (g, w)."""
