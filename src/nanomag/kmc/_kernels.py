@@ -115,27 +115,24 @@ def pack_blocks(blocks, n_states: int, width: int, max_offset: int, target=None)
 _ONE = np.uint64(1)
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _jump(row, jump, state, r):
     """Packed ((dst - state) << 8 | event) of the transition chosen by the uniform r in [0, 1)."""
-    always_inline()
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
     return jump[state, k]
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _next(state, j):
     """The state (unsigned) after the packed jump ``j`` from ``state``."""
-    always_inline()
     return np.uint64(np.int64(state) + (j >> EVENT_BITS))
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _event(j):
     """The event class (unsigned) of the packed jump ``j``."""
-    always_inline()
     return np.uint64(j & EVENT_MASK)
 
 
