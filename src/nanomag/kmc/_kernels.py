@@ -211,12 +211,12 @@ def passage_masks(row, jump, start, reach, can):
 _NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
-def reachable_states(row, jump, start: int, reach: np.ndarray) -> None:
+def reachable_states(row: np.ndarray, jump: np.ndarray, start: int, reach: np.ndarray) -> None:
     """Mark in ``reach`` (bool, False on entry) every state reachable from ``start`` (:func:`passage_masks`)."""
     passage_masks(row, jump, np.int64(start), reach, _NO_MASK)
 
 
-def reaching_target(row, jump, among: np.ndarray, can: np.ndarray) -> None:
+def reaching_target(row: np.ndarray, jump: np.ndarray, among: np.ndarray, can: np.ndarray) -> None:
     """Mark in ``can`` (bool) the target states and the states of ``among`` with a path to one.
 
     ``among`` (bool mask) must be closed under the transitions out of its non-target states (e.g. the
@@ -235,7 +235,8 @@ _ONE_PIECE = np.zeros(1, dtype=np.int64)
 _NO_ENDS = np.zeros(0)
 
 
-def first_passage_serial(row, jump, start, t_max, words, first, times, n_events, censored, counts):
+def first_passage_serial(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray, first: int,
+                         times: np.ndarray, n_events: np.ndarray, censored: np.ndarray, counts: np.ndarray) -> None:
     """First-passage times of trajectories first .. first + len(times) - 1.
 
     ``row``/``jump`` from :func:`pack_tables` with the target marked.  Outputs
@@ -246,7 +247,9 @@ def first_passage_serial(row, jump, start, t_max, words, first, times, n_events,
                                   n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
-def first_passage_parallel(row, jump, start, t_max, words, first, times, n_events, censored, counts):
+def first_passage_parallel(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray,
+                           first: int, times: np.ndarray, n_events: np.ndarray, censored: np.ndarray,
+                           counts: np.ndarray) -> None:
     """As :func:`first_passage_serial`, with prange over trajectories (identical output)."""
     protocol_first_passage_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
                                     n_events, censored, np.empty(times.size, dtype=np.int64), counts)
