@@ -160,9 +160,8 @@ def seed_xoshiro(words, index, state):
     state[0], state[1], state[2], state[3] = xo_seed(words, index)
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _rotl(x, k):
-    always_inline()
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
@@ -247,10 +246,9 @@ def xoshiro_states(words, first, count):
 # reloaded after every store the compiler cannot prove does not alias it).
 
 
-@inlined
+@njit(cache=True, inline="always")
 def xo_next(s0, s1, s2, s3):
     """xoshiro256** step on scalar state: returns (bits, s0, s1, s2, s3)."""
-    always_inline()
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -262,9 +260,8 @@ def xo_next(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@inlined
+@njit(cache=True, inline="always")
 def xo_double(s0, s1, s2, s3):
     """Uniform double in [0, 1) on scalar state: returns (u, s0, s1, s2, s3)."""
-    always_inline()
     r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
     return np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16, s0, s1, s2, s3
