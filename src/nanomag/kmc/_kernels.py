@@ -624,51 +624,6 @@ def _total(inv):
 
 
 @njit(cache=True)
-def _ramp_first_passage_one(rows, jumps, table_a, table_b, ends, start, t_max, words, index, counts_row):
-    """One run under pieces whose tables are interpolated linearly in time; returns (t, n, censored, state)."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_a.size - 1
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    seg = 0
-    t_start = 0.0
-    t_end = ends[0] if last > 0 else np.inf
-    while True:
-        ka = table_a[seg]
-        kb = table_b[seg]
-        inv_a = rows[ka, state, 0]
-        if inv_a == TARGET:
-            return t, n, False, np.int64(state)
-        total_a = _total(inv_a)
-        total_b = total_a if kb == ka else _total(rows[kb, state, 0])
-        bound = max(total_a, total_b)
-        t_new = np.inf
-        if bound > 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            t_new = t + e / bound
-        if t_new >= t_end:  # the piece ends first: drop the pending candidate, restart the clock
-            if t_end >= t_max:
-                return t_max, n, True, np.int64(state)
-            t = t_end
-            seg += 1
-            t_start = t_end
-            t_end = ends[seg] if seg < last else np.inf
-            continue
-        if t_new > t_max:
-            return t_max, n, True, np.int64(state)
-        t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
-        if not fire:
-            continue  # rejected: no event, the clock runs on from t
-        j = _jump(rows[k], jumps[k], state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
-
-
-@njit(cache=True)
 def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
                               censored, final_state, counts):
     """First-passage runs under a protocol with ramps.
@@ -676,11 +631,58 @@ def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max,
     ``rows``/``jumps`` (n_tables, n_states, cols): the tables, from :func:`pack_stacked`;
     ``table_a``/``table_b`` (n_pieces,) int64: the tables at the start and end of each piece
     (equal for a constant piece); ``ends`` (n_pieces - 1,): the end time of each piece but the last.
-    Outputs as :func:`protocol_first_passage_serial`.
+    Outputs as :func:`protocol_first_passage_serial`.  Within a piece, the tables are interpolated
+    linearly in time (thinning).  One function, the run inlined in the loop over runs.
     """
+    last = table_a.size - 1
     for i in range(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
-            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        counts_row = counts[i]
+        state = np.uint64(start)
+        t = 0.0
+        n = 0
+        cut = False
+        seg = 0
+        t_start = 0.0
+        t_end = ends[0] if last > 0 else np.inf
+        while True:
+            ka = table_a[seg]
+            kb = table_b[seg]
+            inv_a = rows[ka, state, 0]
+            if inv_a == TARGET:
+                break
+            total_a = _total(inv_a)
+            total_b = total_a if kb == ka else _total(rows[kb, state, 0])
+            bound = max(total_a, total_b)
+            t_new = np.inf
+            if bound > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                t_new = t + e / bound
+            if t_new >= t_end:  # the piece ends first: drop the pending candidate, restart the clock
+                if t_end >= t_max:
+                    cut = True
+                    break
+                t = t_end
+                seg += 1
+                t_start = t_end
+                t_end = ends[seg] if seg < last else np.inf
+                continue
+            if t_new > t_max:
+                cut = True
+                break
+            t = t_new
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+            if not fire:
+                continue  # rejected: no event, the clock runs on from t
+            j = _jump(rows[k], jumps[k], state, r)
+            counts_row[_event(j)] += 1
+            state = _next(state, j)
+            n += 1
+        times[i] = t_max if cut else t
+        n_events[i] = n
+        censored[i] = cut
+        final_state[i] = np.int64(state)
 
 
 @njit(cache=True, parallel=True)
@@ -688,8 +690,9 @@ def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_ma
                                 censored, final_state, counts):
     """As :func:`ramp_first_passage_serial`, with prange over runs (identical output)."""
     for i in prange(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
-            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+        ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first + i,
+                                  times[i:i + 1], n_events[i:i + 1], censored[i:i + 1], final_state[i:i + 1],
+                                  counts[i:i + 1])
 
 
 @njit(cache=True, inline="always")
@@ -701,74 +704,71 @@ def _ramp_bound(rows, ka, kb, state):
 
 
 @njit(cache=True)
-def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, index, states_row,
-                     transferred_row, counts_row):
-    """As :func:`protocol_record_serial` under pieces whose tables are interpolated linearly in time (thinning,
-    as :func:`_ramp_first_passage_one`); returns the number of events."""
-    s0, s1, s2, s3 = xo_seed(words, index)
+def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                       transferred, n_events, counts):
+    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
+    :func:`ramp_first_passage_serial`): the tables of a piece interpolated linearly in time (thinning).
+    One function, the run inlined in the loop over runs."""
     last = table_a.size - 1
-    state = np.uint64(start)
     q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    seg = 0
-    t_start = 0.0
-    t_end = ends[0] if last > 0 else np.inf
-    ka = table_a[0]
-    kb = table_b[0]
-    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
-    next_t = np.inf
-    if bound > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e / bound
-    for j in range(record_times.size):
-        tj = record_times[j]
-        while True:
-            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
-                t = t_end
-                seg += 1
-                t_start = t_end
-                t_end = ends[seg] if seg < last else np.inf
-                ka = table_a[seg]
-                kb = table_b[seg]
-                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+    for i in range(states.shape[0]):
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        seg = 0
+        t_start = 0.0
+        t_end = ends[0] if last > 0 else np.inf
+        ka = table_a[0]
+        kb = table_b[0]
+        total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+        next_t = np.inf
+        if bound > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e / bound
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while True:
+                if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                    t = t_end
+                    seg += 1
+                    t_start = t_end
+                    t_end = ends[seg] if seg < last else np.inf
+                    ka = table_a[seg]
+                    kb = table_b[seg]
+                    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+                    next_t = np.inf
+                    if bound > 0.0:
+                        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                        next_t = t + e / bound
+                    continue
+                if next_t > tj:
+                    break
+                t = next_t
+                r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+                if fire:  # (rejected: the state and its bound stay)
+                    jp = _jump(rows[k], jumps[k], state, r)
+                    c = jp & EVENT_MASK
+                    counts_row[c] += 1
+                    if c < 2 * n_leads:
+                        q[c >> 1] += 1 - 2 * (c & 1)
+                    state = _next(state, jp)
+                    n += 1
+                    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
                 next_t = np.inf
                 if bound > 0.0:
                     e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                     next_t = t + e / bound
-                continue
-            if next_t > tj:
-                break
-            t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
-            if fire:  # (rejected: the state and its bound stay)
-                jp = _jump(rows[k], jumps[k], state, r)
-                c = jp & EVENT_MASK
-                counts_row[c] += 1
-                if c < 2 * n_leads:
-                    q[c >> 1] += 1 - 2 * (c & 1)
-                state = _next(state, jp)
-                n += 1
-                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
-            next_t = np.inf
-            if bound > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e / bound
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
-
-
-@njit(cache=True)
-def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
-                       transferred, n_events, counts):
-    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
-    :func:`ramp_first_passage_serial`)."""
-    for i in range(states.shape[0]):
-        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
-                                       first + i, states[i], transferred[i], counts[i])
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
@@ -776,5 +776,5 @@ def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, re
                          transferred, n_events, counts):
     """As :func:`ramp_record_serial`, with prange over trajectories (identical output)."""
     for i in prange(states.shape[0]):
-        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
-                                       first + i, states[i], transferred[i], counts[i])
+        ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start[i:i + 1], record_times, words,
+                           first + i, states[i:i + 1], transferred[i:i + 1], n_events[i:i + 1], counts[i:i + 1])
