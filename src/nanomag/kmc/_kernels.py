@@ -268,7 +268,7 @@ def record_serial(row, jump, n_leads, start, record_times, words, first, states,
     :func:`protocol_record_serial`, gives the same records, but ran at 0.93 times the events per
     second of this kernel: the boundary test sits in its event loop.)
     """
-    q = np.zeros(n_leads, dtype=np.int64)
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
         s0, s1, s2, s3 = xo_seed(words, first + i)
         states_row = states[i]
@@ -410,7 +410,7 @@ def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_t
     """As :func:`record_serial` under a protocol (``rows``, ``jumps``, ``table_of``, ``ends`` as for
     :func:`protocol_first_passage_serial`).  One function, the run inlined in the loop over runs."""
     last = table_of.size - 1
-    q = np.zeros(n_leads, dtype=np.int64)
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
         s0, s1, s2, s3 = xo_seed(words, first + i)
         states_row = states[i]
@@ -521,7 +521,7 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
     w * window; n_events (n,); counts (n, n_classes), zero on entry.
     """
     cap = dwell_times.shape[1]
-    q = np.zeros(n_leads, dtype=np.int64)
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(indices.size):
         s0, s1, s2, s3 = xo_seed(words, indices[i])
         r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
@@ -710,7 +710,7 @@ def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, reco
     :func:`ramp_first_passage_serial`): the tables of a piece interpolated linearly in time (thinning).
     One function, the run inlined in the loop over runs."""
     last = table_a.size - 1
-    q = np.zeros(n_leads, dtype=np.int64)
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
         s0, s1, s2, s3 = xo_seed(words, first + i)
         states_row = states[i]
