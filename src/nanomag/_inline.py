@@ -45,6 +45,16 @@ def inlined(func: F) -> F:
     return cast(F, jit(cache=True, _nrt=False)(func))
 
 
+def private_inlined(func: F) -> F:
+    """:func:`inlined` for a helper called only from other kernels: no Python entry point either.
+
+    Saves the wrapper that unboxes the arguments from Python objects (see :func:`internal`): calling
+    such a helper from Python crashes the interpreter.
+    """
+    jit: Any = njit  # _nrt and no_cpython_wrapper are not in numba's type stubs
+    return cast(F, jit(cache=True, _nrt=False, no_cpython_wrapper=True)(func))
+
+
 def internal(**options: Any) -> Callable[[F], F]:
     """``njit(cache=True, **options)`` for a kernel called only from other kernels: no Python entry point.
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._inline import always_inline, inlined, private_inlined
+
 __all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
 
 # numba promotes uint64 mixed with int64 to float64: every constant is uint64
@@ -47,70 +49,115 @@ def entropy_words(seed: object) -> np.ndarray:
     return np.array(words, dtype=np.uint64)
 
 
-@njit(cache=True, inline="always")
-def _hash_step(value, hc, mult):
-    """SeedSequence's hash of one 32-bit word: (hashed value, next hash constant); ``mult`` is _MULT_A while
-    the pool is mixed, _MULT_B while the state is drawn from it."""
-    value = (value ^ hc) & _M32
-    hc = (hc * mult) & _M32
-    value = (value * hc) & _M32
-    value ^= value >> _S16
-    return value, hc
+@private_inlined
+def _pooled_state(p0, p1, p2, p3, hc, index):
+    """The stream state of trajectory ``index`` from the root pool (p0 .. p3) and its hash constant ``hc``: the
+    spawn key's one or two 32-bit words mixed into each pool word in turn, then generate_state(4, uint64);
+    returns 4 uint64.  One loop per phase, the pool rotating through p0 (one small function to compile)."""
+    always_inline()
+    index = np.uint64(index)
+    n_key = 1 if index <= _M32 else 2
+    for k in range(4 * n_key):
+        value = index & _M32 if k < 4 else index >> _S32
+        value = (value ^ hc) & _M32  # SeedSequence's hashmix
+        hc = (hc * _MULT_A) & _M32
+        value = (value * hc) & _M32
+        value ^= value >> _S16
+        mixed = (_MIX_MULT_L * p0 - _MIX_MULT_R * value) & _M32
+        p0, p1, p2, p3 = p1, p2, p3, mixed ^ (mixed >> _S16)
+    out0 = out1 = out2 = out3 = np.uint64(0)
+    hb = _INIT_B
+    for k in range(8):  # 8 hashed words (pool words 0, 1, 2, 3, 0, ...), little-endian pairs
+        value = (p0 ^ hb) & _M32
+        hb = (hb * _MULT_B) & _M32
+        value = (value * hb) & _M32
+        value ^= value >> _S16
+        p0, p1, p2, p3 = p1, p2, p3, p0
+        word = value << _S32 if k & 1 else value
+        if k < 2:
+            out0 |= word
+        elif k < 4:
+            out1 |= word
+        elif k < 6:
+            out2 |= word
+        else:
+            out3 |= word
+    return out0, out1, out2, out3
 
 
-@njit(cache=True, inline="always")
-def _hashmix(value, hash_const):
-    value, hash_const[0] = _hash_step(value, hash_const[0], _MULT_A)
-    return value
+@njit(cache=True)
+def xo_seed(words, index):
+    """Scalar state of trajectory ``index`` of the root entropy ``words`` (uint64 holding 32-bit words, at
+    least four, as :func:`entropy_words` gives them): returns 4 uint64.
 
-
-@njit(cache=True, inline="always")
-def _mix(x, y):
-    result = (_MIX_MULT_L * x - _MIX_MULT_R * y) & _M32
-    result ^= result >> _S16
-    return result
+    Bit-identical to SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64).  Scalar code
+    without allocation, in one function (every stochastic engine compiles it; seeding runs once per
+    trajectory).  The last phase repeats :func:`_pooled_state`'s (a call would be one more function to
+    compile): tests hold both to numpy's SeedSequence.
+    """
+    # the pool: the first four words hashed into it; each pool word mixed into the three others (in that
+    # order); the remaining words, then the spawn key's one or two 32-bit words, mixed into all four
+    index = np.uint64(index)
+    n_words = words.size + (1 if index <= _M32 else 2)
+    hc = _INIT_A
+    p0 = p1 = p2 = p3 = np.uint64(0)
+    for step in range(_POOL + 12 + 4 * (n_words - _POOL)):
+        if step < _POOL:
+            value = words[step]
+            dst = step
+        elif step < _POOL + 12:
+            src = (step - _POOL) // 3
+            dst = (step - _POOL) % 3
+            dst += dst >= src
+            value = p0 if src == 0 else p1 if src == 1 else p2 if src == 2 else p3
+        else:
+            w = _POOL + (step - _POOL - 12) // 4
+            value = words[w] if w < words.size else index & _M32 if w == words.size else index >> _S32
+            dst = (step - _POOL - 12) % 4
+        value = (value ^ hc) & _M32  # SeedSequence's hashmix
+        hc = (hc * _MULT_A) & _M32
+        value = (value * hc) & _M32
+        value ^= value >> _S16
+        if step >= _POOL:  # mixed into the pool word dst
+            old = p0 if dst == 0 else p1 if dst == 1 else p2 if dst == 2 else p3
+            mixed = (_MIX_MULT_L * old - _MIX_MULT_R * value) & _M32
+            value = mixed ^ (mixed >> _S16)
+        if dst == 0:
+            p0 = value
+        elif dst == 1:
+            p1 = value
+        elif dst == 2:
+            p2 = value
+        else:
+            p3 = value
+    # generate_state(4, uint64): 8 hashed words (pool words 0, 1, 2, 3, 0, ...), little-endian pairs
+    out0 = out1 = out2 = out3 = np.uint64(0)
+    hb = _INIT_B
+    for k in range(8):
+        value = (p0 ^ hb) & _M32
+        hb = (hb * _MULT_B) & _M32
+        value = (value * hb) & _M32
+        value ^= value >> _S16
+        p0, p1, p2, p3 = p1, p2, p3, p0
+        word = value << _S32 if k & 1 else value
+        if k < 2:
+            out0 |= word
+        elif k < 4:
+            out1 |= word
+        elif k < 6:
+            out2 |= word
+        else:
+            out3 |= word
+    return out0, out1, out2, out3
 
 
 @njit(cache=True)
 def seed_xoshiro(words, index, state):
-    """Fill ``state`` (4 uint64) for trajectory ``index`` of the root entropy ``words``.
+    """Fill ``state`` (4 uint64) for trajectory ``index`` of the root entropy ``words`` (see :func:`xo_seed`).
 
     Bit-identical to SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64).
     """
-    # assembled entropy: root words, then the spawn key as uint32 words
-    index = np.uint64(index)
-    n_key = 1 if index <= _M32 else 2
-    n = words.size + n_key
-    entropy = np.empty(n, dtype=np.uint64)
-    for i in range(words.size):
-        entropy[i] = words[i]
-    entropy[words.size] = index & _M32
-    if n_key == 2:
-        entropy[words.size + 1] = index >> _S32
-    hash_const = np.empty(1, dtype=np.uint64)
-    hash_const[0] = _INIT_A
-    pool = np.empty(_POOL, dtype=np.uint64)
-    for i in range(_POOL):
-        pool[i] = _hashmix(entropy[i] if i < n else np.uint64(0), hash_const)
-    for i_src in range(_POOL):
-        for i_dst in range(_POOL):
-            if i_src != i_dst:
-                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hash_const))
-    for i_src in range(_POOL, n):
-        for i_dst in range(_POOL):
-            pool[i_dst] = _mix(pool[i_dst], _hashmix(entropy[i_src], hash_const))
-    # generate_state(4, uint64): 8 uint32 words, little-endian pairs
-    hc = np.uint64(_INIT_B)
-    for k in range(4):
-        lo = np.uint64(0)
-        hi = np.uint64(0)
-        for half in range(2):
-            v, hc = _hash_step(pool[(2 * k + half) % _POOL], hc, _MULT_B)
-            if half == 0:
-                lo = v
-            else:
-                hi = v
-        state[k] = lo | (hi << _S32)
+    state[0], state[1], state[2], state[3] = xo_seed(words, index)
 
 
 @njit(cache=True, inline="always")
@@ -178,35 +225,11 @@ def root_pool(words: np.ndarray) -> np.ndarray:
     return np.array(pool + [hc], dtype=np.uint64)
 
 
-@njit(cache=True, inline="always")
+@inlined
 def xo_seed_pooled(root, index):
     """Scalar state of trajectory ``index`` from :func:`root_pool` (equal to :func:`xo_seed`)."""
-    p0, p1, p2, p3, hc = root[0], root[1], root[2], root[3], root[4]
-    index = np.uint64(index)
-    key = index & _M32
-    for half in range(2):
-        if half == 1:
-            if index <= _M32:
-                break
-            key = index >> _S32
-        h, hc = _hash_step(key, hc, _MULT_A)
-        p0 = _mix(p0, h)
-        h, hc = _hash_step(key, hc, _MULT_A)
-        p1 = _mix(p1, h)
-        h, hc = _hash_step(key, hc, _MULT_A)
-        p2 = _mix(p2, h)
-        h, hc = _hash_step(key, hc, _MULT_A)
-        p3 = _mix(p3, h)
-    hb = np.uint64(_INIT_B)
-    a, hb = _hash_step(p0, hb, _MULT_B)
-    b, hb = _hash_step(p1, hb, _MULT_B)
-    c, hb = _hash_step(p2, hb, _MULT_B)
-    d, hb = _hash_step(p3, hb, _MULT_B)
-    e, hb = _hash_step(p0, hb, _MULT_B)
-    f, hb = _hash_step(p1, hb, _MULT_B)
-    g, hb = _hash_step(p2, hb, _MULT_B)
-    h, hb = _hash_step(p3, hb, _MULT_B)
-    return a | (b << _S32), c | (d << _S32), e | (f << _S32), g | (h << _S32)
+    always_inline()
+    return _pooled_state(root[0], root[1], root[2], root[3], root[4], index)
 
 
 @njit(cache=True)
@@ -242,11 +265,3 @@ def xo_double(s0, s1, s2, s3):
     """Uniform double in [0, 1) on scalar state: returns (u, s0, s1, s2, s3)."""
     r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
     return np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16, s0, s1, s2, s3
-
-
-@njit(cache=True, inline="always")
-def xo_seed(words, index):
-    """Scalar state of trajectory ``index`` (see :func:`seed_xoshiro`)."""
-    st = np.empty(4, dtype=np.uint64)
-    seed_xoshiro(words, index, st)
-    return st[0], st[1], st[2], st[3]

@@ -144,7 +144,7 @@ def cache_dir() -> str:
         return str(chosen)
     from ..kmc import engine
 
-    kernel: Any = engine.K.first_passage_serial
+    kernel: Any = engine.K.protocol_first_passage_serial
     cache = kernel._cache  # numba's cache of that kernel
     return str(cache._cache_path)  # beside the sources, or the user's cache folder
 

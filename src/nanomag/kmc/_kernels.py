@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined, internal
+from .._inline import always_inline, inlined, private_inlined
 from .._rng import xo_double, xo_seed
 from .._ziggurat import xo_exponential
 
@@ -110,6 +110,11 @@ def pack_blocks(blocks, n_states: int, width: int, max_offset: int, target=None)
     return row, jump
 
 
+# The prange kernels run their serial twin on contiguous blocks of runs, one call per block (a call per run,
+# on one-run slices, measured 6-12 % slower on two threads than calling a per-run kernel; blocks were not),
+# and prange spreads the blocks over the threads.  Each run draws from its own stream: same output.
+_BLOCKS = 256
+
 # States and columns are unsigned inside the kernels: numba then leaves out the fix-up of negative
 # indices on every load, which sits on the path from one state to the next (~20 % of an event).
 _ONE = np.uint64(1)
@@ -136,7 +141,7 @@ def _event(j):
     return np.uint64(j & EVENT_MASK)
 
 
-@inlined
+@private_inlined
 def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
     """One event from ``state``: draw the transition, count its class in ``counts_row``, add the electron it
     moves to the lead's charge in ``q`` (classes 2a, 2a + 1: into, out of the grain through lead a); returns
@@ -156,43 +161,38 @@ def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
 
 
 @njit(cache=True)
-def reachable_states(row, jump, start, reach):
-    """Mark in ``reach`` (bool, False on entry) every state reachable from ``start``.
+def passage_masks(row, jump, start, reach, can):
+    """The reachability masks of a first passage, in one kernel (one compile for both searches).
 
-    Target states (``row[s, 0] == TARGET``) are reached but not left.  Sweeps
-    up and down the states until nothing changes: in the (S_z, sector) order a
-    path needs one more sweep only where it turns back, so a few sweeps do,
-    and no memory beyond the mask is needed.
+    With ``start >= 0``, mark in ``reach`` (bool, False on entry) every state reachable from ``start``:
+    target states (``row[s, 0] == TARGET``) are reached but not left.  Then, if ``can`` is not empty,
+    mark in it (bool, any content on entry) the target states and the states of ``reach`` with a path to
+    one (``reach`` must then be closed under the transitions out of its non-target states, e.g. the
+    states reachable from a start).  Sweeps up and down the states until nothing changes: in the
+    (S_z, sector) order a path needs one more sweep only where it turns back, so a few sweeps do, and no
+    memory beyond the masks is needed.
     """
     n = row.shape[0]
-    reach[start] = True
-    changed = True
-    up = True
-    while changed:
-        changed = False
-        for i in range(n):
-            s = i if up else n - 1 - i
-            if not reach[s] or row[s, 0] == TARGET:
-                continue
-            k = 1
-            while row[s, k] <= 1.0:
-                d = s + (jump[s, k] >> EVENT_BITS)
-                if not reach[d]:
-                    reach[d] = True
-                    changed = True
-                k += 1
-        up = not up
-
-
-@njit(cache=True)
-def reaching_target(row, jump, among, can):
-    """Mark in ``can`` (bool, False on entry) the target states and the states of ``among`` with a path to one.
-
-    ``among`` (bool mask) must be closed under the transitions out of its
-    non-target states (e.g. the states reachable from a start).  Sweeps as
-    :func:`reachable_states`.
-    """
-    n = row.shape[0]
+    if start >= 0:
+        reach[start] = True
+        changed = True
+        up = True
+        while changed:
+            changed = False
+            for i in range(n):
+                s = i if up else n - 1 - i
+                if not reach[s] or row[s, 0] == TARGET:
+                    continue
+                k = 1
+                while row[s, k] <= 1.0:
+                    d = s + (jump[s, k] >> EVENT_BITS)
+                    if not reach[d]:
+                        reach[d] = True
+                        changed = True
+                    k += 1
+            up = not up
+    if can.size == 0:
+        return
     for s in range(n):
         can[s] = row[s, 0] == TARGET
     changed = True
@@ -201,7 +201,7 @@ def reaching_target(row, jump, among, can):
         changed = False
         for i in range(n):
             s = i if up else n - 1 - i
-            if can[s] or not among[s]:
+            if can[s] or not reach[s]:
                 continue
             k = 1
             while row[s, k] <= 1.0:
@@ -213,83 +213,54 @@ def reaching_target(row, jump, among, can):
         up = not up
 
 
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
+
+def reachable_states(row: np.ndarray, jump: np.ndarray, start: int, reach: np.ndarray) -> None:
+    """Mark in ``reach`` (bool, False on entry) every state reachable from ``start`` (:func:`passage_masks`)."""
+    passage_masks(row, jump, np.int64(start), reach, _NO_MASK)
+
+
+def reaching_target(row: np.ndarray, jump: np.ndarray, among: np.ndarray, can: np.ndarray) -> None:
+    """Mark in ``can`` (bool) the target states and the states of ``among`` with a path to one.
+
+    ``among`` (bool mask) must be closed under the transitions out of its non-target states (e.g. the
+    states reachable from a start); see :func:`passage_masks`.
+    """
+    passage_masks(row, jump, np.int64(-1), among, can)
+
+
 # --------------------------------------------------------------------------- first passage
 
 
-@internal()
-def _first_passage_one(row, jump, start, t_max, words, index, counts_row):
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    while True:
-        inv = row[state, 0]
-        if inv == TARGET:
-            return t, n, False
-        if inv == 0.0:  # trapped: only possible when the caller allowed censoring
-            return t_max, n, True
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        t += e * inv
-        if t > t_max:
-            return t_max, n, True
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        j = _jump(row, jump, state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
+# A first passage under the device's own tables is a protocol run with one piece (see below): one kernel
+# for both, compiled once (the protocol kernel with one piece runs at the same speed, and draws the same
+# numbers in the same order).
+_ONE_PIECE = np.zeros(1, dtype=np.int64)
+_NO_ENDS = np.zeros(0)
 
 
-@njit(cache=True)
-def first_passage_serial(row, jump, start, t_max, words, first, times, n_events, censored, counts):
+def first_passage_serial(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray, first: int,
+                         times: np.ndarray, n_events: np.ndarray, censored: np.ndarray, counts: np.ndarray) -> None:
     """First-passage times of trajectories first .. first + len(times) - 1.
 
     ``row``/``jump`` from :func:`pack_tables` with the target marked.  Outputs
     (preallocated): times (n,) [time], n_events (n,), censored (n,) bool,
-    counts (n, n_classes) events by class.
+    counts (n, n_classes) events by class.  Runs :func:`protocol_first_passage_serial` on the one table.
     """
-    for i in range(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
-                                                                counts[i])
+    protocol_first_passage_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+                                  n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
-@njit(cache=True, parallel=True)
-def first_passage_parallel(row, jump, start, t_max, words, first, times, n_events, censored, counts):
-    """As :func:`first_passage_serial`, with prange over trajectories (identical output)."""
-    for i in prange(times.size):
-        times[i], n_events[i], censored[i] = _first_passage_one(row, jump, start, t_max, words, first + i,
-                                                                counts[i])
+def first_passage_parallel(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray,
+                           first: int, times: np.ndarray, n_events: np.ndarray, censored: np.ndarray,
+                           counts: np.ndarray) -> None:
+    """As :func:`first_passage_serial`, with prange over blocks of trajectories (identical output)."""
+    protocol_first_passage_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+                                    n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
 # --------------------------------------------------------------------------- fixed-time records
-
-
-@internal()
-def _record_one(row, jump, n_leads, start, record_times, words, index, states_row, transferred_row, counts_row):
-    """Run one trajectory, recording its state and the electrons sent in by each lead."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    next_t = np.inf
-    if row[state, 0] > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * row[state, 0]
-    for j in range(record_times.size):
-        tj = record_times[j]
-        while next_t <= tj:
-            t = next_t
-            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
-            n += 1
-            if row[state, 0] > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * row[state, 0]
-            else:
-                next_t = np.inf
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
 
 
 @njit(cache=True)
@@ -298,19 +269,53 @@ def record_serial(row, jump, n_leads, start, record_times, words, first, states,
 
     Outputs: states (n, n_times) state index, transferred (n, n_times, n_leads)
     net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes).
+    One function, the run inlined in the loop over runs.  (A protocol run of one piece,
+    :func:`protocol_record_serial`, gives the same records, but ran at 0.93 times the events per
+    second of this kernel: the boundary test sits in its event loop.)
     """
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
-        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
-                                  transferred[i], counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        next_t = np.inf
+        if row[state, 0] > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e * row[state, 0]
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while next_t <= tj:
+                t = next_t
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                n += 1
+                if row[state, 0] > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e * row[state, 0]
+                else:
+                    next_t = np.inf
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
 def record_parallel(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events,
                     counts):
-    """As :func:`record_serial`, with prange over trajectories (identical output)."""
-    for i in prange(states.shape[0]):
-        n_events[i] = _record_one(row, jump, n_leads, start[i], record_times, words, first + i, states[i],
-                                  transferred[i], counts[i])
+    """As :func:`record_serial`, with prange over blocks of trajectories (identical output)."""
+    n = states.shape[0]
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        record_serial(row, jump, n_leads, start[lo:hi], record_times, words, first + lo, states[lo:hi],
+                      transferred[lo:hi], n_events[lo:hi], counts[lo:hi])
 
 
 # --------------------------------------------------------------------------- protocols
@@ -342,45 +347,6 @@ def pack_stacked(tables, targets):
     return rows, jumps
 
 
-@internal()
-def _protocol_first_passage_one(rows, jumps, table_of, ends, start, t_max, words, index, counts_row):
-    """One run under piecewise-constant tables until a stopping state; returns (t, n, censored, state)."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_of.size - 1
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    seg = 0
-    row = rows[table_of[0]]
-    jump = jumps[table_of[0]]
-    t_end = ends[0] if last > 0 else np.inf
-    while True:
-        inv = row[state, 0]
-        if inv == TARGET:
-            return t, n, False, np.int64(state)
-        t_new = np.inf
-        if inv != 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            t_new = t + e * inv
-        if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
-            if t_end >= t_max:
-                return t_max, n, True, np.int64(state)
-            t = t_end
-            seg += 1
-            row = rows[table_of[seg]]
-            jump = jumps[table_of[seg]]
-            t_end = ends[seg] if seg < last else np.inf
-            continue
-        if t_new > t_max:  # also a trap in the last segment (t_new = inf)
-            return t_max, n, True, np.int64(state)
-        t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        j = _jump(row, jump, state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
-
-
 @njit(cache=True)
 def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
                                   censored, final_state, counts):
@@ -390,85 +356,132 @@ def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, wor
     table of each piece; ``ends`` (n_pieces - 1,): the end time of each piece but the last.
 
     Outputs as :func:`first_passage_serial`, plus final_state (n,): the state each run stopped in.
+    One function, the run inlined in the loop over runs (a kernel less to compile and optimise).
     """
-    for i in range(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
-
-
-@njit(cache=True, parallel=True)
-def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
-                                    censored, final_state, counts):
-    """As :func:`protocol_first_passage_serial`, with prange over runs (identical output)."""
-    for i in prange(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _protocol_first_passage_one(
-            rows, jumps, table_of, ends, start, t_max, words, first + i, counts[i])
-
-
-@internal()
-def _protocol_record_one(rows, jumps, table_of, ends, n_leads, start, record_times, words, index, states_row,
-                         transferred_row, counts_row):
-    """As :func:`_record_one` under piecewise-constant tables."""
-    s0, s1, s2, s3 = xo_seed(words, index)
     last = table_of.size - 1
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    seg = 0
-    row = rows[table_of[0]]
-    jump = jumps[table_of[0]]
-    t_end = ends[0] if last > 0 else np.inf
-    next_t = np.inf
-    if row[state, 0] > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e * row[state, 0]
-    for j in range(record_times.size):
-        tj = record_times[j]
+    for i in range(times.size):
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        counts_row = counts[i]
+        state = np.uint64(start)
+        t = 0.0
+        n = 0
+        cut = False
+        seg = 0
+        row = rows[table_of[0]]
+        jump = jumps[table_of[0]]
+        t_end = ends[0] if last > 0 else np.inf
         while True:
-            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+            inv = row[state, 0]
+            if inv == TARGET:
+                break
+            t_new = np.inf
+            if inv != 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                t_new = t + e * inv
+            if t_new >= t_end:  # the segment ends first: drop the pending event, restart the clock
+                if t_end >= t_max:
+                    cut = True
+                    break
                 t = t_end
                 seg += 1
                 row = rows[table_of[seg]]
                 jump = jumps[table_of[seg]]
                 t_end = ends[seg] if seg < last else np.inf
-                next_t = np.inf
-                if row[state, 0] > 0.0:
-                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                    next_t = t + e * row[state, 0]
                 continue
-            if next_t > tj:
+            if t_new > t_max:  # also a trap in the last segment (t_new = inf)
+                cut = True
                 break
-            t = next_t
-            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+            t = t_new
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            j = _jump(row, jump, state, r)
+            counts_row[_event(j)] += 1
+            state = _next(state, j)
             n += 1
-            next_t = np.inf
-            if row[state, 0] > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e * row[state, 0]
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
+        times[i] = t_max if cut else t
+        n_events[i] = n
+        censored[i] = cut
+        final_state[i] = np.int64(state)
+
+
+@njit(cache=True, parallel=True)
+def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
+                                    censored, final_state, counts):
+    """As :func:`protocol_first_passage_serial`, with prange over blocks of runs (identical output)."""
+    n = times.size
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first + lo, times[lo:hi],
+                                      n_events[lo:hi], censored[lo:hi], final_state[lo:hi],
+                                      counts[lo:hi])
 
 
 @njit(cache=True)
 def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
                            transferred, n_events, counts):
     """As :func:`record_serial` under a protocol (``rows``, ``jumps``, ``table_of``, ``ends`` as for
-    :func:`protocol_first_passage_serial`)."""
+    :func:`protocol_first_passage_serial`).  One function, the run inlined in the loop over runs."""
+    last = table_of.size - 1
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
-                                           first + i, states[i], transferred[i], counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        seg = 0
+        row = rows[table_of[0]]
+        jump = jumps[table_of[0]]
+        t_end = ends[0] if last > 0 else np.inf
+        next_t = np.inf
+        if row[state, 0] > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e * row[state, 0]
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while True:
+                if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                    t = t_end
+                    seg += 1
+                    row = rows[table_of[seg]]
+                    jump = jumps[table_of[seg]]
+                    t_end = ends[seg] if seg < last else np.inf
+                    next_t = np.inf
+                    if row[state, 0] > 0.0:
+                        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                        next_t = t + e * row[state, 0]
+                    continue
+                if next_t > tj:
+                    break
+                t = next_t
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                n += 1
+                next_t = np.inf
+                if row[state, 0] > 0.0:
+                    e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                    next_t = t + e * row[state, 0]
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
 def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
                              transferred, n_events, counts):
-    """As :func:`protocol_record_serial`, with prange over trajectories (identical output)."""
-    for i in prange(states.shape[0]):
-        n_events[i] = _protocol_record_one(rows, jumps, table_of, ends, n_leads, start[i], record_times, words,
-                                           first + i, states[i], transferred[i], counts[i])
+    """As :func:`protocol_record_serial`, with prange over blocks of trajectories (identical output)."""
+    n = states.shape[0]
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        protocol_record_serial(rows, jumps, table_of, ends, n_leads, start[lo:hi], record_times, words, first + lo,
+                               states[lo:hi], transferred[lo:hi], n_events[lo:hi], counts[lo:hi])
 
 
 # --------------------------------------------------------------------------- telegraph records
@@ -479,7 +492,7 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
-@inlined
+@private_inlined
 def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
     """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
     (the trace holds its state until then); returns the next (g, w)."""
@@ -509,56 +522,6 @@ def _first_above(cdf, r):
     return lo
 
 
-@internal()
-def _telegraph_one(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, index,
-                   dwell_times, dwell_basin, occupation, switches, u_grid, charge, counts_row):
-    s0, s1, s2, s3 = xo_seed(words, index)
-    r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
-    start = _first_above(start_cdf, r)
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    last = basin[state]
-    entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
-    since = 0.0  # when ``last`` took its value
-    n_dwell = 0
-    cap = dwell_times.size
-    g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
-    w = np.int64(0)
-    t = 0.0
-    n = 0
-    while True:
-        inv = row[state, 0]
-        next_t = np.inf
-        if inv > 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            next_t = t + e * inv
-        if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
-            _record_until(np.inf, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
-            if last > 0:
-                occupation[0] += duration - since
-            elif last < 0:
-                occupation[1] += duration - since
-            return n_dwell, n
-        g, w = _record_until(next_t, u_of[state], q, u_grid, g, grid_dt, charge, w, window)
-        t = next_t
-        state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
-        n += 1
-        b = basin[state]
-        if b != 0 and b != last:
-            if last != 0:  # a switch out of ``last``
-                k = 0 if last > 0 else 1
-                switches[k] += 1
-                occupation[k] += t - since
-                if entered >= 0.0:
-                    if n_dwell < cap:
-                        dwell_times[n_dwell] = t - entered
-                        dwell_basin[n_dwell] = last
-                    n_dwell += 1
-                entered = t
-            last = b
-            since = t
-
-
 @njit(cache=True)
 def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
                      dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
@@ -574,20 +537,70 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
     times g * grid_dt; charge (n, n_bound, n_leads) net electrons sent in by each lead by times
     w * window; n_events (n,); counts (n, n_classes), zero on entry.
     """
+    cap = dwell_times.shape[1]
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(indices.size):
-        n_dwells[i], n_events[i] = _telegraph_one(
-            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
-            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+        s0, s1, s2, s3 = xo_seed(words, indices[i])
+        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
+        state = np.uint64(_first_above(start_cdf, r))
+        for a in range(n_leads):
+            q[a] = 0
+        last = basin[state]
+        entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
+        since = 0.0  # when ``last`` took its value
+        n_dwell = 0
+        g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
+        w = np.int64(0)
+        t = 0.0
+        n = 0
+        while True:
+            inv = row[state, 0]
+            next_t = np.inf
+            if inv > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                next_t = t + e * inv
+            if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
+                _record_until(np.inf, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+                if last > 0:
+                    occupation[i, 0] += duration - since
+                elif last < 0:
+                    occupation[i, 1] += duration - since
+                break
+            g, w = _record_until(next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+            t = next_t
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts[i], s0, s1, s2, s3)
+            n += 1
+            b = basin[state]
+            if b != 0 and b != last:
+                if last != 0:  # a switch out of ``last``
+                    k = 0 if last > 0 else 1
+                    switches[i, k] += 1
+                    occupation[i, k] += t - since
+                    if entered >= 0.0:
+                        if n_dwell < cap:
+                            dwell_times[i, n_dwell] = t - entered
+                            dwell_basin[i, n_dwell] = last
+                        n_dwell += 1
+                    entered = t
+                last = b
+                since = t
+        n_dwells[i] = n_dwell
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
 def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
                        dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
-    """As :func:`telegraph_serial`, with prange over trajectories (identical output)."""
-    for i in prange(indices.size):
-        n_dwells[i], n_events[i] = _telegraph_one(
-            row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices[i],
-            dwell_times[i], dwell_basin[i], occupation[i], switches[i], u_grid[i], charge[i], counts[i])
+    """As :func:`telegraph_serial`, with prange over blocks of trajectories (identical output)."""
+    n = indices.size
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words,
+                         indices[lo:hi], dwell_times[lo:hi], dwell_basin[lo:hi], n_dwells[lo:hi],
+                         occupation[lo:hi], switches[lo:hi], u_grid[lo:hi], charge[lo:hi],
+                         n_events[lo:hi], counts[lo:hi])
 
 
 # --------------------------------------------------------------------------- ramps: thinning
@@ -632,51 +645,6 @@ def _total(inv):
 
 
 @njit(cache=True)
-def _ramp_first_passage_one(rows, jumps, table_a, table_b, ends, start, t_max, words, index, counts_row):
-    """One run under pieces whose tables are interpolated linearly in time; returns (t, n, censored, state)."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    last = table_a.size - 1
-    state = np.uint64(start)
-    t = 0.0
-    n = 0
-    seg = 0
-    t_start = 0.0
-    t_end = ends[0] if last > 0 else np.inf
-    while True:
-        ka = table_a[seg]
-        kb = table_b[seg]
-        inv_a = rows[ka, state, 0]
-        if inv_a == TARGET:
-            return t, n, False, np.int64(state)
-        total_a = _total(inv_a)
-        total_b = total_a if kb == ka else _total(rows[kb, state, 0])
-        bound = max(total_a, total_b)
-        t_new = np.inf
-        if bound > 0.0:
-            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-            t_new = t + e / bound
-        if t_new >= t_end:  # the piece ends first: drop the pending candidate, restart the clock
-            if t_end >= t_max:
-                return t_max, n, True, np.int64(state)
-            t = t_end
-            seg += 1
-            t_start = t_end
-            t_end = ends[seg] if seg < last else np.inf
-            continue
-        if t_new > t_max:
-            return t_max, n, True, np.int64(state)
-        t = t_new
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-        fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
-        if not fire:
-            continue  # rejected: no event, the clock runs on from t
-        j = _jump(rows[k], jumps[k], state, r)
-        counts_row[_event(j)] += 1
-        state = _next(state, j)
-        n += 1
-
-
-@njit(cache=True)
 def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
                               censored, final_state, counts):
     """First-passage runs under a protocol with ramps.
@@ -684,20 +652,72 @@ def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max,
     ``rows``/``jumps`` (n_tables, n_states, cols): the tables, from :func:`pack_stacked`;
     ``table_a``/``table_b`` (n_pieces,) int64: the tables at the start and end of each piece
     (equal for a constant piece); ``ends`` (n_pieces - 1,): the end time of each piece but the last.
-    Outputs as :func:`protocol_first_passage_serial`.
+    Outputs as :func:`protocol_first_passage_serial`.  Within a piece, the tables are interpolated
+    linearly in time (thinning).  One function, the run inlined in the loop over runs.
     """
+    last = table_a.size - 1
     for i in range(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
-            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        counts_row = counts[i]
+        state = np.uint64(start)
+        t = 0.0
+        n = 0
+        cut = False
+        seg = 0
+        t_start = 0.0
+        t_end = ends[0] if last > 0 else np.inf
+        while True:
+            ka = table_a[seg]
+            kb = table_b[seg]
+            inv_a = rows[ka, state, 0]
+            if inv_a == TARGET:
+                break
+            total_a = _total(inv_a)
+            total_b = total_a if kb == ka else _total(rows[kb, state, 0])
+            bound = max(total_a, total_b)
+            t_new = np.inf
+            if bound > 0.0:
+                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                t_new = t + e / bound
+            if t_new >= t_end:  # the piece ends first: drop the pending candidate, restart the clock
+                if t_end >= t_max:
+                    cut = True
+                    break
+                t = t_end
+                seg += 1
+                t_start = t_end
+                t_end = ends[seg] if seg < last else np.inf
+                continue
+            if t_new > t_max:
+                cut = True
+                break
+            t = t_new
+            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+            fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+            if not fire:
+                continue  # rejected: no event, the clock runs on from t
+            j = _jump(rows[k], jumps[k], state, r)
+            counts_row[_event(j)] += 1
+            state = _next(state, j)
+            n += 1
+        times[i] = t_max if cut else t
+        n_events[i] = n
+        censored[i] = cut
+        final_state[i] = np.int64(state)
 
 
 @njit(cache=True, parallel=True)
 def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
                                 censored, final_state, counts):
-    """As :func:`ramp_first_passage_serial`, with prange over runs (identical output)."""
-    for i in prange(times.size):
-        times[i], n_events[i], censored[i], final_state[i] = _ramp_first_passage_one(
-            rows, jumps, table_a, table_b, ends, start, t_max, words, first + i, counts[i])
+    """As :func:`ramp_first_passage_serial`, with prange over blocks of runs (identical output)."""
+    n = times.size
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first + lo,
+                                  times[lo:hi], n_events[lo:hi], censored[lo:hi], final_state[lo:hi],
+                                  counts[lo:hi])
 
 
 @njit(cache=True, inline="always")
@@ -709,80 +729,81 @@ def _ramp_bound(rows, ka, kb, state):
 
 
 @njit(cache=True)
-def _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, index, states_row,
-                     transferred_row, counts_row):
-    """As :func:`_protocol_record_one` under pieces whose tables are interpolated linearly in time (thinning,
-    as :func:`_ramp_first_passage_one`); returns the number of events."""
-    s0, s1, s2, s3 = xo_seed(words, index)
+def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+                       transferred, n_events, counts):
+    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
+    :func:`ramp_first_passage_serial`): the tables of a piece interpolated linearly in time (thinning).
+    One function, the run inlined in the loop over runs."""
     last = table_a.size - 1
-    state = np.uint64(start)
-    q = np.zeros(n_leads, dtype=np.int64)
-    t = 0.0
-    n = 0
-    seg = 0
-    t_start = 0.0
-    t_end = ends[0] if last > 0 else np.inf
-    ka = table_a[0]
-    kb = table_b[0]
-    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
-    next_t = np.inf
-    if bound > 0.0:
-        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-        next_t = e / bound
-    for j in range(record_times.size):
-        tj = record_times[j]
-        while True:
-            if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
-                t = t_end
-                seg += 1
-                t_start = t_end
-                t_end = ends[seg] if seg < last else np.inf
-                ka = table_a[seg]
-                kb = table_b[seg]
-                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
+    for i in range(states.shape[0]):
+        s0, s1, s2, s3 = xo_seed(words, first + i)
+        states_row = states[i]
+        transferred_row = transferred[i]
+        counts_row = counts[i]
+        state = np.uint64(start[i])
+        for a in range(n_leads):
+            q[a] = 0
+        t = 0.0
+        n = 0
+        seg = 0
+        t_start = 0.0
+        t_end = ends[0] if last > 0 else np.inf
+        ka = table_a[0]
+        kb = table_b[0]
+        total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+        next_t = np.inf
+        if bound > 0.0:
+            e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+            next_t = e / bound
+        for j in range(record_times.size):
+            tj = record_times[j]
+            while True:
+                if t_end <= tj and t_end <= next_t:  # a boundary comes first: new tables, new clock
+                    t = t_end
+                    seg += 1
+                    t_start = t_end
+                    t_end = ends[seg] if seg < last else np.inf
+                    ka = table_a[seg]
+                    kb = table_b[seg]
+                    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
+                    next_t = np.inf
+                    if bound > 0.0:
+                        e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+                        next_t = t + e / bound
+                    continue
+                if next_t > tj:
+                    break
+                t = next_t
+                r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
+                fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
+                if fire:  # (rejected: the state and its bound stay)
+                    jp = _jump(rows[k], jumps[k], state, r)
+                    c = jp & EVENT_MASK
+                    counts_row[c] += 1
+                    if c < 2 * n_leads:
+                        q[c >> 1] += 1 - 2 * (c & 1)
+                    state = _next(state, jp)
+                    n += 1
+                    total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
                 next_t = np.inf
                 if bound > 0.0:
                     e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                     next_t = t + e / bound
-                continue
-            if next_t > tj:
-                break
-            t = next_t
-            r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
-            fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
-            if fire:  # (rejected: the state and its bound stay)
-                jp = _jump(rows[k], jumps[k], state, r)
-                c = jp & EVENT_MASK
-                counts_row[c] += 1
-                if c < 2 * n_leads:
-                    q[c >> 1] += 1 - 2 * (c & 1)
-                state = _next(state, jp)
-                n += 1
-                total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
-            next_t = np.inf
-            if bound > 0.0:
-                e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
-                next_t = t + e / bound
-        states_row[j] = np.int64(state)
-        for a in range(n_leads):
-            transferred_row[j, a] = q[a]
-    return n
-
-
-@njit(cache=True)
-def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
-                       transferred, n_events, counts):
-    """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
-    :func:`ramp_first_passage_serial`)."""
-    for i in range(states.shape[0]):
-        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
-                                       first + i, states[i], transferred[i], counts[i])
+            states_row[j] = np.int64(state)
+            for a in range(n_leads):
+                transferred_row[j, a] = q[a]
+        n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
 def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
                          transferred, n_events, counts):
-    """As :func:`ramp_record_serial`, with prange over trajectories (identical output)."""
-    for i in prange(states.shape[0]):
-        n_events[i] = _ramp_record_one(rows, jumps, table_a, table_b, ends, n_leads, start[i], record_times, words,
-                                       first + i, states[i], transferred[i], counts[i])
+    """As :func:`ramp_record_serial`, with prange over blocks of trajectories (identical output)."""
+    n = states.shape[0]
+    n_chunks = min(n, _BLOCKS)
+    for c in prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start[lo:hi], record_times, words,
+                           first + lo, states[lo:hi], transferred[lo:hi], n_events[lo:hi], counts[lo:hi])

@@ -363,9 +363,8 @@ class KMCSolver:
         if not censored:
             # proves the target is reached with probability one (else a clear error, never a hang)
             reach = np.zeros(self.builder.n_states, dtype=bool)
-            K.reachable_states(row, jump, start, reach)
             can = np.zeros(self.builder.n_states, dtype=bool)
-            K.reaching_target(row, jump, reach, can)
+            K.passage_masks(row, jump, np.int64(start), reach, can)
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 
@@ -497,13 +496,13 @@ class KMCSolver:
         key = (start_u, target_u, math.isinf(t_lim))
         if key not in self._problems:
             self._problems[key] = self._first_passage_tables(start_u, target_u, not math.isinf(t_lim))
-        tables, start = self._problems[key]
+        (row, jump), start = self._problems[key]
         times = np.empty(n_traj)
         n_events = np.empty(n_traj, dtype=np.int64)
         censored = np.empty(n_traj, dtype=np.bool_)
         kernel = K.first_passage_parallel if _use_parallel(parallel, n_traj) else K.first_passage_serial
         t0 = time.perf_counter()
-        kernel(*tables, start, t_lim, words, first_index, times, n_events, censored, counts)
+        kernel(row, jump, start, t_lim, words, first_index, times, n_events, censored, counts)
         wall = time.perf_counter() - t0
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
                                   event_counts=counts.sum(axis=0), event_names=self.builder.event_names,
