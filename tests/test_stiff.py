@@ -211,3 +211,17 @@ def test_a_stiff_start_stays_accurate_at_every_output_time():
         exact = la.expm(A * t) @ prob.start_vector
         assert np.abs(row - exact).sum() < 1e-12 * exact.sum()
     assert stats["factorisations"] < stats["steps"]
+
+
+def test_a_decay_past_the_double_range_stops_and_reads_zero():
+    """exp(A t) p0 past the smallest double is 0: the steps stop there instead of one per e-fold of decay
+    (a telegraph dwell survival of the fast basin at the slow basin's dwell time raised SolverError)."""
+    n = 3
+    A = sp.diags([np.full(n - 1, 0.5), np.full(n, -2.0), np.full(n - 1, 0.5)], [-1, 0, 1], format="csr")
+    stats: dict = {}
+    times = np.array([0.0, 1.0, 10.0, 1e7])
+    out = rational_propagate(A, np.array([0.0, 1.0, 0.0]), times, functionals=np.ones((1, n)), stats=stats)
+    assert out[-1, 0] == 0.0 and out[0, 0] == pytest.approx(1.0)
+    exact = np.array([(la.expm(A.toarray() * t) @ [0.0, 1.0, 0.0]).sum() for t in times[1:3]])
+    np.testing.assert_allclose(out[1:3, 0], exact, rtol=1e-9)
+    assert stats["steps"] < 20_000  # ~ln(2^1100) / 1 e-fold per step, not 1e7

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from ._inline import always_inline, inlined, private_inlined
+from ._validate import POOL_WORDS as _POOL, entropy_words
 
 __all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
 
@@ -30,23 +31,6 @@ _MIX_MULT_L = np.uint64(0xCA01F9DD)
 _MIX_MULT_R = np.uint64(0x4973F715)
 _S16 = np.uint64(16)
 _S32 = np.uint64(32)
-_POOL = 4
-
-
-def entropy_words(seed: object) -> np.ndarray:
-    """A non-negative integer seed as little-endian uint32 words (numpy's coercion), padded to the pool size."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    rest = int(seed)
-    words = []
-    while True:
-        words.append(rest & 0xFFFFFFFF)
-        rest >>= 32
-        if rest == 0:
-            break
-    while len(words) < _POOL:  # numpy pads the entropy when a spawn key follows
-        words.append(0)
-    return np.array(words, dtype=np.uint64)
 
 
 @private_inlined

@@ -88,10 +88,28 @@ def check_t_max(t_max: object) -> float:
     return float(t_max)
 
 
+#: Entropy words of a root seed: numpy's SeedSequence pads its entropy to this pool size.
+POOL_WORDS = 4
+
+
+def entropy_words(seed: object) -> np.ndarray:
+    """A non-negative integer seed as little-endian uint32 words (numpy's coercion), padded to the pool size."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    rest = int(seed)
+    words = []
+    while True:
+        words.append(rest & 0xFFFFFFFF)
+        rest >>= 32
+        if rest == 0:
+            break
+    while len(words) < POOL_WORDS:  # numpy pads the entropy when a spawn key follows
+        words.append(0)
+    return np.array(words, dtype=np.uint64)
+
+
 def check_seed(seed: object) -> np.ndarray:
     """The root seed as the entropy words of the in-kernel seeding (see :mod:`nanomag._rng`)."""
-    from ._rng import entropy_words
-
     try:
         return entropy_words(seed)
     except ValueError as exc:

@@ -218,6 +218,10 @@ TRUNCATE = 1e-30
 #: Largest number of rational steps a propagation may take before we refuse.
 MAX_STEPS = 1_000_000
 
+#: log2 of the norm of p below which every value and functional is 0 in double precision (the smallest
+#: subnormal is 2^-1074): the propagation stops there.
+UNDERFLOW = -1100.0
+
 #: The embedded estimate is calibrated on the true error exp(s) - R(s) at CALIBRATE times the radius where
 #: that error reaches the tolerance: below that radius the estimate (of order 7) is above the error (of
 #: order 16), so the modes that set the step are over-estimated, never under-estimated.
@@ -400,6 +404,9 @@ def rational_propagate(A: sp.spmatrix, p0: np.ndarray, times: np.ndarray, tol: f
     n = run.x.values.size
     if functionals is not None:
         functionals = np.ascontiguousarray(np.atleast_2d(functionals), dtype=float)
+        weight = float(np.abs(functionals).max(initial=0.0))
+        if weight > 0.0:
+            run.floor -= math.log2(weight)
     out = np.empty((times.size, n if functionals is None else functionals.shape[0]))
     for j, t_out in enumerate(times):
         run.advance(float(t_out))
@@ -436,10 +443,19 @@ class _Run:
         self.h = 1.0 / lam  # |h lambda| <= 1 for every mode: accurate from the first step
         self.t = 0.0
         self.rejected = 0
+        self.floor = UNDERFLOW  # log2 of sum |p| below which every output is 0 in double precision
 
     def advance(self, t_out: float) -> None:
-        """p from the current time to ``t_out``."""
+        """p from the current time to ``t_out``.
+
+        The norm of p never grows under a (sub-)generator: once it is below
+        :data:`UNDERFLOW` (times the largest functional weight), every later
+        output underflows to 0 and the steps stop (an exit far slower than the
+        times asked for would otherwise cost about one step per e-fold of decay).
+        """
         while self.t < t_out:
+            if self.log_size < self.floor:
+                break
             remaining = t_out - self.t
             m = max(1, math.ceil(remaining / self.h * (1.0 - 1e-12)))  # equal sub-steps: one set of factors
             h_try = remaining / m if self.halves else self.stepper.snap(remaining / m, t_out)
