@@ -94,6 +94,11 @@ def check_frequencies(freqs) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the shifted solver
 
+def _parts(z: np.ndarray) -> np.ndarray:
+    """The flat float64 view of a C-contiguous complex array: real and imaginary parts interleaved."""
+    return z.reshape(-1).view(np.float64)
+
+
 class ShiftedSolver:
     """(i omega - Q_SS) x = y and its transpose on a set S of states, by shifted GTH elimination.
 
@@ -114,13 +119,14 @@ class ShiftedSolver:
         m = self.rates.shape[0]
         self.lu = np.empty((m, 2 * self.b + 1), dtype=np.complex128)
         self.inv_pivot = np.empty(m, dtype=np.complex128)
-        self.n_zero = shifted_gth_factor(self.rates, self.exit_rate, self.b, float(omega), self.lu, self.inv_pivot,
-                                         np.empty(m, dtype=np.complex128))
+        # the kernels read complex arrays as flat float64 views (real, imaginary interleaved)
+        self.n_zero = shifted_gth_factor(self.rates, self.exit_rate, self.b, float(omega), _parts(self.lu),
+                                         _parts(self.inv_pivot), np.empty(2 * m))
 
     def solve(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
         """x with M x = y (M^T x = y if ``transposed``); values below ``tiny`` in modulus are set to 0 on the way."""
         x = np.array(y, dtype=np.complex128)
-        shifted_gth_solve(self.lu, self.inv_pivot, self.b, x, float(tiny), bool(transposed))
+        shifted_gth_solve(_parts(self.lu), _parts(self.inv_pivot), self.b, _parts(x), float(tiny), bool(transposed))
         return x
 
     def solve_real(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
@@ -220,8 +226,8 @@ class NoiseProblem:
                                     dtype=np.complex128)
         out = np.empty((omegas.size, left.shape[0], rhs.shape[0]), dtype=np.complex128)
         resolvent_functionals(rates, exit_rate, b, np.ascontiguousarray(omegas, dtype=float), rhs, left,
-                              np.empty((m, 2 * b + 1), dtype=np.complex128), np.empty(m, dtype=np.complex128),
-                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), FLUSH, False, out)
+                              np.empty(2 * m * (2 * b + 1)), np.empty(2 * m), np.empty(2 * m), np.empty(2 * m), FLUSH,
+                              False, out)
         return out * scales
 
 
