@@ -33,22 +33,16 @@ from numba import njit
 
 
 @njit(cache=True)
-def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
-    """Factor M = i omega - Q_SS into ``lu`` (L unit lower, multipliers below; U above) and ``inv_pivot``.
+def shifted_gth_factor(m, b, lu, inv_pivot, colsum):
+    """Factor M = i omega - Q_SS in place into ``lu`` (L unit lower, multipliers below; U above) and ``inv_pivot``.
 
-    ``lu`` ((m, 2b + 1) complex), ``inv_pivot`` and the work space ``colsum`` ((m,) complex) are
-    passed as flat float64 views (real, imaginary interleaved).  Returns the number of zero pivots.
+    On entry ``lu`` ((m, 2b + 1) complex) holds the off-diagonal entries of M, ``lu[i, d]`` =
+    M[i, i + d - b] (diagonal slot and entries outside the matrix 0), and ``colsum`` ((m,)
+    complex) the column sums of M, exit_rate + i omega (both filled by the caller, in numpy: a
+    loop nest less to compile).  ``lu``, ``inv_pivot`` and ``colsum`` are flat float64 views
+    (real, imaginary interleaved).  Returns the number of zero pivots.
     """
-    m = rates.shape[0]
     w = 2 * b + 1
-    for i in range(m):
-        for d in range(w):
-            j = i + d - b
-            e = 2 * (i * w + d)
-            lu[e] = 0.0 if d == b or j < 0 or j >= m else -rates[j, 2 * b - d]
-            lu[e + 1] = 0.0
-        colsum[2 * i] = exit_rate[i]
-        colsum[2 * i + 1] = omega
     zero = 0
     # lu entry (row i, column j) is lu[2 (i w + j - i + b)] = lu[2 (i (w - 1) + j + b)]
     for k in range(m):
@@ -135,19 +129,25 @@ def shifted_gth_solve(lu, inv_pivot, b, y, tiny, transposed):
 
 
 @njit(cache=True)
-def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, transposed,
+def resolvent_functionals(operator, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, transposed,
                           out):
     """out[w, l, r] = left[l] . (i omegas[w] - Q_SS)^{-1} rhs[r], one factorisation per frequency.
 
     With ``transposed``, the inverse of the transpose, (i omegas[w] - Q_SS)^{-T}.
 
+    ``operator`` is ``lu`` on entry to :func:`shifted_gth_factor` (the off-diagonal entries of M,
+    the same at every omega), ``exit_rate`` (m,) the rates out of S.
     ``rhs`` (n_rhs, m) and ``left`` (n_left, m) complex; ``lu``, ``inv_pivot``,
-    ``colsum`` as for :func:`shifted_gth_factor` (flat float64 views), ``work`` (m,) complex
+    ``colsum`` as for :func:`shifted_gth_factor` (flat float64 views, work space), ``work`` (m,) complex
     as a flat float64 view; ``tiny`` as for :func:`shifted_gth_solve`; ``out`` (n_omega, n_left, n_rhs) complex.
     """
-    m = rates.shape[0]
+    m = exit_rate.size
     for w in range(omegas.size):
-        shifted_gth_factor(rates, exit_rate, b, omegas[w], lu, inv_pivot, colsum)
+        for i in range(operator.size):
+            lu[i] = operator[i]
+        for i in range(m):
+            colsum[2 * i], colsum[2 * i + 1] = exit_rate[i], omegas[w]
+        shifted_gth_factor(m, b, lu, inv_pivot, colsum)
         for r in range(rhs.shape[0]):
             for i in range(m):
                 z = rhs[r, i]
