@@ -129,23 +129,28 @@ def shifted_gth_solve(lu, inv_pivot, b, y, tiny, transposed):
 
 
 @njit(cache=True)
-def resolvent_functionals(operator, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, transposed,
+def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot, colsum, work, tiny, transposed,
                           out):
     """out[w, l, r] = left[l] . (i omegas[w] - Q_SS)^{-1} rhs[r], one factorisation per frequency.
 
     With ``transposed``, the inverse of the transpose, (i omegas[w] - Q_SS)^{-T}.
 
-    ``operator`` is ``lu`` on entry to :func:`shifted_gth_factor` (the off-diagonal entries of M,
-    the same at every omega), ``exit_rate`` (m,) the rates out of S.
+    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) as :func:`nanomag.markov.chain.banded_rates` returns them.
     ``rhs`` (n_rhs, m) and ``left`` (n_left, m) complex; ``lu``, ``inv_pivot``,
     ``colsum`` as for :func:`shifted_gth_factor` (flat float64 views, work space), ``work`` (m,) complex
     as a flat float64 view; ``tiny`` as for :func:`shifted_gth_solve`; ``out`` (n_omega, n_left, n_rhs) complex.
     """
-    m = exit_rate.size
+    m = rates.shape[0]
+    width = 2 * b + 1
     for w in range(omegas.size):
-        for i in range(operator.size):
-            lu[i] = operator[i]
+        # M's off-diagonal band and column sums, as noise._shifted_operator builds them (here, not
+        # copied from one built outside: no second (m, 2b + 1) complex array)
         for i in range(m):
+            for d in range(width):
+                j = i + d - b
+                e = 2 * (i * width + d)
+                lu[e] = 0.0 if d == b or j < 0 or j >= m else -rates[j, 2 * b - d]
+                lu[e + 1] = 0.0
             colsum[2 * i], colsum[2 * i + 1] = exit_rate[i], omegas[w]
         shifted_gth_factor(m, b, lu, inv_pivot, colsum)
         for r in range(rhs.shape[0]):

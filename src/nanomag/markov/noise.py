@@ -241,8 +241,7 @@ class NoiseProblem:
         left = np.ascontiguousarray([_flushed(np.asarray(r, dtype=float)) for r in np.atleast_2d(left)],
                                     dtype=np.complex128)
         out = np.empty((omegas.size, left.shape[0], rhs.shape[0]), dtype=np.complex128)
-        resolvent_functionals(_parts(_shifted_operator(rates, b)), np.ascontiguousarray(exit_rate, dtype=float), b,
-                              np.ascontiguousarray(omegas, dtype=float), rhs, left,
+        resolvent_functionals(rates, exit_rate, b, np.ascontiguousarray(omegas, dtype=float), rhs, left,
                               np.empty(2 * m * (2 * b + 1)), np.empty(2 * m), np.empty(2 * m), np.empty(2 * m), FLUSH,
                               False, out)
         return out * scales
