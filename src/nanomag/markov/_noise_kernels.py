@@ -26,104 +26,106 @@ from __future__ import annotations
 
 from numba import njit
 
-# Helpers called only from other kernels compile without a Python entry point (as
-# nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
-_internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
+# The complex numbers are stored as complex128 arrays but handed to the kernels as float64 views
+# (``z.view(np.float64).reshape(-1)``: real and imaginary parts interleaved), and the complex
+# arithmetic is written out on the parts with numba's own formulas ((a + ib)(c + id) = (ac - bd)
+# + i(ad + bc), same bits): numba's complex operations compile about twice the code.
 
 
 @njit(cache=True)
-def shifted_gth_factor(rates, exit_rate, b, omega, lu, inv_pivot, colsum):
-    """Factor M = i omega - Q_SS into ``lu`` (L unit lower, multipliers below; U above) and ``inv_pivot``.
+def shifted_gth_factor(m, b, lu, inv_pivot, colsum):
+    """Factor M = i omega - Q_SS in place into ``lu`` (L unit lower, multipliers below; U above) and ``inv_pivot``.
 
-    ``colsum`` (complex, (m,)) is work space.  Returns the number of zero pivots.
+    On entry ``lu`` ((m, 2b + 1) complex) holds the off-diagonal entries of M, ``lu[i, d]`` =
+    M[i, i + d - b] (diagonal slot and entries outside the matrix 0), and ``colsum`` ((m,)
+    complex) the column sums of M, exit_rate + i omega (both filled by the caller, in numpy: a
+    loop nest less to compile).  ``lu``, ``inv_pivot`` and ``colsum`` are flat float64 views
+    (real, imaginary interleaved).  Returns the number of zero pivots.
     """
-    m = rates.shape[0]
     w = 2 * b + 1
-    for i in range(m):
-        for d in range(w):
-            j = i + d - b
-            if d == b or j < 0 or j >= m:
-                lu[i, d] = 0.0
-            else:
-                lu[i, d] = -rates[j, 2 * b - d]
-        colsum[i] = complex(exit_rate[i], omega)
     zero = 0
+    # lu entry (row i, column j) is lu[2 (i w + j - i + b)] = lu[2 (i (w - 1) + j + b)]
     for k in range(m):
         top = k + b if k + b < m - 1 else m - 1  # no min(): it compiles a function per signature
-        piv = colsum[k]
+        pr, pi = colsum[2 * k], colsum[2 * k + 1]
         for i in range(k + 1, top + 1):
-            piv -= lu[i, k - i + b]
-        lu[k, b] = piv
-        if piv == 0:
-            inv_pivot[k] = 0.0
+            e = 2 * (i * (w - 1) + k + b)
+            pr -= lu[e]
+            pi -= lu[e + 1]
+        e = 2 * (k * w + b)
+        lu[e], lu[e + 1] = pr, pi
+        if pr == 0.0 and pi == 0.0:
+            inv_pivot[2 * k] = 0.0
+            inv_pivot[2 * k + 1] = 0.0
             zero += 1
             continue
-        # 1 / piv by CPython's algorithm, numba's complex division written out for 1 + 0j (same
-        # bits): numba compiles the division as a function of its own (~0.1 s of a cold start)
-        pr, pi = piv.real, piv.imag
+        # 1 / piv by CPython's algorithm (numba's complex division, written out for 1 + 0j: same bits)
         if abs(pr) >= abs(pi):
             ratio = pi / pr
             denom = pr + pi * ratio
-            inv = complex(1.0 / denom, (0.0 - ratio) / denom)
+            ir, ii = 1.0 / denom, (0.0 - ratio) / denom
         else:
             ratio = pr / pi
             denom = pr * ratio + pi
-            inv = complex((ratio + 0.0) / denom, (0.0 * ratio - 1.0) / denom)
-        inv_pivot[k] = inv
+            ir, ii = (ratio + 0.0) / denom, (0.0 * ratio - 1.0) / denom
+        inv_pivot[2 * k], inv_pivot[2 * k + 1] = ir, ii
         for i in range(k + 1, top + 1):
-            lu[i, k - i + b] *= inv
-        sk = colsum[k] * inv
+            e = 2 * (i * (w - 1) + k + b)
+            fr, fi = lu[e], lu[e + 1]
+            lu[e], lu[e + 1] = fr * ir - fi * ii, fr * ii + fi * ir
+        cr, ci = colsum[2 * k], colsum[2 * k + 1]
+        sr, si = cr * ir - ci * ii, cr * ii + ci * ir
         for j in range(k + 1, top + 1):
-            a_kj = lu[k, j - k + b]
-            if a_kj == 0:
+            e = 2 * (k * (w - 1) + j + b)
+            ar, ai = lu[e], lu[e + 1]
+            if ar == 0.0 and ai == 0.0:
                 continue
-            colsum[j] -= sk * a_kj
+            colsum[2 * j] -= sr * ar - si * ai
+            colsum[2 * j + 1] -= sr * ai + si * ar
             for i in range(k + 1, top + 1):
                 if i != j:
-                    f = lu[i, k - i + b]
-                    if f != 0:
-                        lu[i, j - i + b] -= f * a_kj
+                    e = 2 * (i * (w - 1) + k + b)
+                    fr, fi = lu[e], lu[e + 1]
+                    if fr != 0.0 or fi != 0.0:
+                        e = 2 * (i * (w - 1) + j + b)
+                        lu[e] -= fr * ar - fi * ai
+                        lu[e + 1] -= fr * ai + fi * ar
     return zero
-
-
-@_internal
-def _flush(z, tiny):
-    """0 when both parts of ``z`` are below ``tiny`` (keeps subnormal numbers, 100x slower, out of the sweeps)."""
-    if abs(z.real) < tiny and abs(z.imag) < tiny:
-        return 0.0j
-    return z
 
 
 @njit(cache=True)
 def shifted_gth_solve(lu, inv_pivot, b, y, tiny, transposed):
     """Solve M x = y (M^T x = y if ``transposed``) in place with the output of :func:`shifted_gth_factor`.
 
-    ``y`` is complex, shape (m,).  Intermediate values below ``tiny`` in modulus are set to 0
-    (0: none).  Both solves are one kernel (each numba function costs ~0.1 s of a cold start).
+    ``lu``, ``inv_pivot`` and ``y`` ((m,) complex) are flat float64 views, as for
+    :func:`shifted_gth_factor`.  Intermediate values with both parts below ``tiny`` are set to 0
+    (0: none).  Both solves are one loop nest: the transpose only swaps the strides of ``lu``
+    and where the pivots are applied.
     """
-    m = lu.shape[0]
-    if transposed:
-        for j in range(m):
-            acc = y[j]
-            for k in range(j - b if j > b else 0, j):
-                acc -= lu[k, j - k + b] * y[k]
-            y[j] = _flush(acc * inv_pivot[j], tiny)
-        for k in range(m - 1, -1, -1):
-            acc = y[k]
-            for i in range(k + 1, (k + b if k + b < m - 1 else m - 1) + 1):
-                acc -= lu[i, k - i + b] * y[i]
-            y[k] = _flush(acc, tiny)
-        return
-    for i in range(m):
-        acc = y[i]
-        for k in range(i - b if i > b else 0, i):
-            acc -= lu[i, k - i + b] * y[k]
-        y[i] = _flush(acc, tiny)
-    for k in range(m - 1, -1, -1):
-        acc = y[k]
-        for j in range(k + 1, (k + b if k + b < m - 1 else m - 1) + 1):
-            acc -= lu[k, j - k + b] * y[j]
-        y[k] = _flush(acc * inv_pivot[k], tiny)
+    m = inv_pivot.size // 2
+    s1 = 1 if transposed else 2 * b  # entry (row i, column k) at 2 (i s1 + k s2 + b) of M (of M^T)
+    s2 = 2 * b if transposed else 1
+    for sweep in range(2):  # forward (L, unit diagonal), then backward (U)
+        scale = (sweep == 0) == transposed
+        for step in range(m):
+            i = step if sweep == 0 else m - 1 - step
+            if sweep == 0:
+                lo, hi = (i - b if i > b else 0), i
+            else:
+                lo, hi = i + 1, (i + b if i + b < m - 1 else m - 1) + 1
+            ar, ai = y[2 * i], y[2 * i + 1]
+            for k in range(lo, hi):
+                e = 2 * (i * s1 + k * s2 + b)
+                lr, li = lu[e], lu[e + 1]
+                yr, yi = y[2 * k], y[2 * k + 1]
+                ar -= lr * yr - li * yi
+                ai -= lr * yi + li * yr
+            if scale:
+                pr, pi = inv_pivot[2 * i], inv_pivot[2 * i + 1]
+                ar, ai = ar * pr - ai * pi, ar * pi + ai * pr
+            if abs(ar) < tiny and abs(ai) < tiny:  # keeps subnormal numbers (100x slower) out of the sweeps
+                ar, ai = 0.0, 0.0
+            y[2 * i], y[2 * i + 1] = ar, ai
 
 
 @njit(cache=True)
@@ -133,19 +135,31 @@ def resolvent_functionals(rates, exit_rate, b, omegas, rhs, left, lu, inv_pivot,
 
     With ``transposed``, the inverse of the transpose, (i omegas[w] - Q_SS)^{-T}.
 
+    ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) as :func:`nanomag.markov.chain.banded_rates` returns them.
     ``rhs`` (n_rhs, m) and ``left`` (n_left, m) complex; ``lu``, ``inv_pivot``,
-    ``colsum`` as for :func:`shifted_gth_factor`, ``work`` (m,) complex;
-    ``tiny`` as for :func:`shifted_gth_solve`; ``out`` (n_omega, n_left, n_rhs) complex.
+    ``colsum`` as for :func:`shifted_gth_factor` (flat float64 views, work space), ``work`` (m,) complex
+    as a flat float64 view; ``tiny`` as for :func:`shifted_gth_solve`; ``out`` (n_omega, n_left, n_rhs) complex.
     """
     m = rates.shape[0]
+    width = 2 * b + 1
     for w in range(omegas.size):
-        shifted_gth_factor(rates, exit_rate, b, omegas[w], lu, inv_pivot, colsum)
+        # M's off-diagonal band and column sums, as noise._shifted_operator builds them (here, not
+        # copied from one built outside: no second (m, 2b + 1) complex array)
+        for i in range(m):
+            for d in range(width):
+                j = i + d - b
+                e = 2 * (i * width + d)
+                lu[e] = 0.0 if d == b or j < 0 or j >= m else -rates[j, 2 * b - d]
+                lu[e + 1] = 0.0
+            colsum[2 * i], colsum[2 * i + 1] = exit_rate[i], omegas[w]
+        shifted_gth_factor(m, b, lu, inv_pivot, colsum)
         for r in range(rhs.shape[0]):
             for i in range(m):
-                work[i] = rhs[r, i]
+                z = rhs[r, i]
+                work[2 * i], work[2 * i + 1] = z.real, z.imag
             shifted_gth_solve(lu, inv_pivot, b, work, tiny, transposed)
             for row in range(left.shape[0]):
                 acc = 0.0j
                 for i in range(m):
-                    acc += left[row, i] * work[i]
+                    acc += left[row, i] * complex(work[2 * i], work[2 * i + 1])
                 out[w, row, r] = acc

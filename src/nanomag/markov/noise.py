@@ -94,6 +94,26 @@ def check_frequencies(freqs) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the shifted solver
 
+def _parts(z: np.ndarray) -> np.ndarray:
+    """The flat float64 view of a C-contiguous complex array: real and imaginary parts interleaved."""
+    return z.reshape(-1).view(np.float64)
+
+
+def _shifted_operator(rates: np.ndarray, b: int) -> np.ndarray:
+    """M = i omega - Q_SS off its diagonal by rows, ``lu[i, d]`` = M[i, i + d - b] = -rate(i + d - b -> i), complex.
+
+    Shape (m, 2b + 1), zero on the diagonal slot and outside the matrix: the input of
+    :func:`~nanomag.markov._noise_kernels.shifted_gth_factor`.
+    """
+    m = rates.shape[0]
+    lu = np.zeros((m, 2 * b + 1), dtype=np.complex128)
+    for d in range(2 * b + 1):
+        lo, hi = max(0, b - d), min(m, m + b - d)  # rows i with 0 <= i + d - b < m
+        if d != b and hi > lo:
+            lu.real[lo:hi, d] = -rates[lo + d - b:hi + d - b, 2 * b - d]
+    return lu
+
+
 class ShiftedSolver:
     """(i omega - Q_SS) x = y and its transpose on a set S of states, by shifted GTH elimination.
 
@@ -112,15 +132,17 @@ class ShiftedSolver:
     def __init__(self, banded, omega: float = 0.0):
         self.rates, self.exit_rate, self.b = banded
         m = self.rates.shape[0]
-        self.lu = np.empty((m, 2 * self.b + 1), dtype=np.complex128)
+        self.lu = _shifted_operator(self.rates, self.b)
         self.inv_pivot = np.empty(m, dtype=np.complex128)
-        self.n_zero = shifted_gth_factor(self.rates, self.exit_rate, self.b, float(omega), self.lu, self.inv_pivot,
-                                         np.empty(m, dtype=np.complex128))
+        colsum = np.empty(m, dtype=np.complex128)
+        colsum.real, colsum.imag = self.exit_rate, float(omega)
+        # the kernels read complex arrays as flat float64 views (real, imaginary interleaved)
+        self.n_zero = shifted_gth_factor(m, self.b, _parts(self.lu), _parts(self.inv_pivot), _parts(colsum))
 
     def solve(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
         """x with M x = y (M^T x = y if ``transposed``); values below ``tiny`` in modulus are set to 0 on the way."""
         x = np.array(y, dtype=np.complex128)
-        shifted_gth_solve(self.lu, self.inv_pivot, self.b, x, float(tiny), bool(transposed))
+        shifted_gth_solve(_parts(self.lu), _parts(self.inv_pivot), self.b, _parts(x), float(tiny), bool(transposed))
         return x
 
     def solve_real(self, y, transposed: bool = False, tiny: float = 0.0) -> np.ndarray:
@@ -220,8 +242,8 @@ class NoiseProblem:
                                     dtype=np.complex128)
         out = np.empty((omegas.size, left.shape[0], rhs.shape[0]), dtype=np.complex128)
         resolvent_functionals(rates, exit_rate, b, np.ascontiguousarray(omegas, dtype=float), rhs, left,
-                              np.empty((m, 2 * b + 1), dtype=np.complex128), np.empty(m, dtype=np.complex128),
-                              np.empty(m, dtype=np.complex128), np.empty(m, dtype=np.complex128), FLUSH, False, out)
+                              np.empty(2 * m * (2 * b + 1)), np.empty(2 * m), np.empty(2 * m), np.empty(2 * m), FLUSH,
+                              False, out)
         return out * scales
 
 
