@@ -70,16 +70,33 @@ def sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead
     Ito form (Eq. 24): drift = R.  Flux form: drift = R + D'/S0, the Ito SDE
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
     """
+    # one call site of reduced_coefficients in a loop over u, u + _DU, u - _DU (compile time: three call
+    # sites were three inlined copies of it); the same values as three calls
     S0 = grain[0]
-    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
+    g = 0.0
+    d = 0.0
+    dp = 0.0
+    dm = 0.0
+    for j in range(3 if need_dnoise else 1):
+        x = u
+        if j == 1:
+            x = u + _DU
+        elif j == 2:
+            x = u - _DU
+        gj, dj = reduced_coefficients(x, grain, mu, gamma_up, gamma_down, lead_T)
+        if j == 0:
+            g = gj
+            d = dj
+        elif j == 1:
+            dp = dj
+        else:
+            dm = dj
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
         D = 0.0
     if not need_dnoise:
         return w * g, 2.0 * D / S0, 0.0
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     dD = -2.0 * u * d + w * (dp - dm) / (2.0 * _DU)
     drift = w * g
     if flux:
