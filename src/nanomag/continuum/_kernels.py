@@ -440,14 +440,14 @@ def _blend(a, b, w, out):
 
 
 @njit(cache=True, inline="always")
-def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux, scratch):
+def _ramp_coefficients(u, w, same, evaluated, own, lo, inv_h, node, need_dnoise, flux, scratch):
     # (drift, 2D/S0, D'/S0) at (u, w) in a piece between nodes a and b (``same``: a == b).  node = (table_a,
     # table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lead_T_a, lead_T_b); scratch = (grain, mu,
     # lead_T) work arrays for the parameters at w.  (Tuples: numba cannot compile a call of more than 30
     # arguments.)
     table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
     if evaluated:
-        if same:  # node a's own values (a blend would copy every entry)
+        if own:  # a == b (a literal, as ``evaluated``): node a's own values (a blend would copy every entry)
             return _evaluated(u, need_dnoise, flux, grain_a, mu_a, gamma_up, gamma_down, lt_a)
         g_w, mu_w, lt_w = scratch
         return _evaluated(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w), _blend(mu_a, mu_b, w, mu_w),
@@ -459,11 +459,16 @@ def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux
     return d0 + w * (d1 - d0), n0 + w * (n1 - n0), p0 + w * (p1 - p0)
 
 
-@njit(cache=True, inline="always")
-def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2, s3):
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2,
+               s3):
     # one Euler-Maruyama (or Milstein) step of length h from u, the coefficients at the step's start
     # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
-    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
+    # without reference counting: the arrays unpacked from ``node`` at every step cost atomic increments and
+    # decrements (coefficients="exact" ran at 0.94 times the steps per second); LLVM folds the branches of the
+    # constant ``evaluated`` and ``own`` of each call site
+    always_inline()
+    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, own, lo, inv_h, node, milstein or flux, flux,
                                                scratch)
     un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
     return un, noise2, s0, s1, s2, s3
@@ -481,18 +486,20 @@ def _weight(t, start, inv_len):
 
 
 @njit(cache=True, inline="always")
-def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein,
-                flux, bridge, node, scratch, s0, s1, s2, s3):
+def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, own, t_max, target, up, lo, hi, dt, sqdt, inv_h,
+                milstein, flux, bridge, node, scratch, s0, s1, s2, s3):
     # the steps of one piece (piece = (start, inv_len, same)) up to its end (or t_max), as _first_passage_piece:
-    # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` as a literal,
-    # one inlined copy each: the loop of table pieces then holds no branch to Eq. 24 (a branch never taken,
-    # inlined or called, still slowed each step from 45 to 80-90 ns)
+    # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` and ``own``
+    # (evaluated on node a's own arrays: a == b) as literals, one inlined copy each: the loop of table pieces
+    # then holds no branch to Eq. 24 (a branch never taken, inlined or called, still slowed each step from 45
+    # to 80-90 ns), and the loop of an evaluated constant piece (coefficients="exact") no blend (0.75 times the
+    # steps per second with it)
     start, inv_len, same = piece
     while t < t_max:
         h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         w = _weight(t, start, inv_len)
-        un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                scratch, s0, s1, s2, s3)
+        un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux,
+                                                node, scratch, s0, s1, s2, s3)
         steps += 1
         hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
         if hit < np.inf:
@@ -524,14 +531,18 @@ def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_
         piece = (starts[p], inv_len[p], a == b)
         node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a], lead_T[a],
                 lead_T[b])
-        if evaluated[p]:
-            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, t_max, target,
-                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, scratch, s0, s1, s2, s3)
+        if evaluated[p] and a == b:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, True, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
+        elif evaluated[p]:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, False, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
         else:
-            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, t_max, target,
-                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, scratch, s0, s1, s2, s3)
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, False, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
         if result < np.inf:
             break
         p = _next_piece(p + 1, t, ends)
@@ -558,10 +569,10 @@ def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, br
 
 
 @njit(cache=True, inline="always")
-def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flux, node, scratch,
+def _ramp_advance(u, t, span, dt, piece, evaluated, own, lo, hi, inv_h, milstein, flux, node, scratch,
                   s0, s1, s2, s3):
     # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
-    # ``evaluated`` a literal, as for _ramp_piece
+    # ``evaluated`` and ``own`` literals, as for _ramp_piece
     start, inv_len, same = piece
     n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
     if n_steps < 1:
@@ -570,8 +581,8 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flu
     sqh = math.sqrt(h)
     for i in range(n_steps):
         w = _weight(t + i * h, start, inv_len)
-        u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                scratch, s0, s1, s2, s3)
+        u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux,
+                                                node, scratch, s0, s1, s2, s3)
     return u, s0, s1, s2, s3
 
 
@@ -597,12 +608,15 @@ def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein,
                 node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a],
                         lead_T[a], lead_T[b])
                 span = stop - t
-                if evaluated[p]:
-                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, lo, hi, inv_h, milstein, flux,
-                                                      node, scratch, s0, s1, s2, s3)
+                if evaluated[p] and a == b:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, True, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
+                elif evaluated[p]:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, False, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
                 else:
-                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, lo, hi, inv_h, milstein, flux,
-                                                      node, scratch, s0, s1, s2, s3)
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, False, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
                 t = stop
             if not boundary:
                 break
