@@ -111,19 +111,19 @@ def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width, work):
         if kappa == 0.0 or not math.isfinite(mu[a]):
             continue
         width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
-        for side in range(2):  # loops over ranges: a loop over a tuple compiles as much again
-            sigma = 1.0 - 2.0 * side
+        n_side = 2 * n_lad - 1  # offsets 0, +-ladder[1], .., +-ladder[n_lad - 1] on each side
+        for r in range(2 * n_side):  # one flat loop over (side, offset): a loop nest compiles more
+            sigma = 1.0 - 2.0 * (r // n_side)
+            o = r % n_side
             # eps - kappa sigma u - h sigma / 2 = mu_a
             t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
-            for j in range(n_lad):
-                for below in range(2 if j > 0 else 1):
-                    v = t + (1.0 - 2.0 * below) * ladder[j] * width
-                    if v < -1.0:
-                        v = -1.0
-                    elif v > 1.0:
-                        v = 1.0
-                    work[cap + m] = v
-                    m += 1
+            v = t + (1.0 - 2.0 * (o & 1)) * ladder[(o + 1) >> 1] * width
+            if v < -1.0:
+                v = -1.0
+            elif v > 1.0:
+                v = 1.0
+            work[cap + m] = v
+            m += 1
     for i in range(cap + 1, cap + m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
         x = work[i]
         j = i - 1
