@@ -70,16 +70,33 @@ def sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead
     Ito form (Eq. 24): drift = R.  Flux form: drift = R + D'/S0, the Ito SDE
     whose Fokker-Planck equation is d_t rho = d_u[-R rho + (1/S0) D d_u rho].
     """
+    # one call site of reduced_coefficients in a loop over u, u + _DU, u - _DU (compile time: three call
+    # sites were three inlined copies of it); the same values as three calls
     S0 = grain[0]
-    g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
+    g = 0.0
+    d = 0.0
+    dp = 0.0
+    dm = 0.0
+    for j in range(3 if need_dnoise else 1):
+        x = u
+        if j == 1:
+            x = u + _DU
+        elif j == 2:
+            x = u - _DU
+        gj, dj = reduced_coefficients(x, grain, mu, gamma_up, gamma_down, lead_T)
+        if j == 0:
+            g = gj
+            d = dj
+        elif j == 1:
+            dp = dj
+        else:
+            dm = dj
     w = 1.0 - u * u
     D = w * d
     if D < 0.0:
         D = 0.0
     if not need_dnoise:
         return w * g, 2.0 * D / S0, 0.0
-    gp, dp = reduced_coefficients(u + _DU, grain, mu, gamma_up, gamma_down, lead_T)
-    gm, dm = reduced_coefficients(u - _DU, grain, mu, gamma_up, gamma_down, lead_T)
     dD = -2.0 * u * d + w * (dp - dm) / (2.0 * _DU)
     drift = w * g
     if flux:
@@ -140,11 +157,9 @@ def table_on_grid(u, lo, hi, table, drift_out, noise_out, dnoise_out):
 
 
 @njit(cache=True, inline="always")
-def _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
-    # from the table, or (empty table) evaluated: once per step when D' is not needed (inlined by LLVM: a call
-    # here ran the exact coefficients 1.2 times slower), else three times (called, as in the ramp kernels)
-    if table.shape[0] > 0:
-        return _lookup(u, lo, inv_h, table)
+def _evaluated(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T):
+    # (drift, 2D/S0, D'/S0) evaluated (coefficients="exact"): once per step when D' is not needed (inlined by
+    # LLVM: a call here ran the exact coefficients 1.2 times slower), else three times (called)
     if need_dnoise:
         return sde_coefficients(u, need_dnoise, flux, grain, mu, gamma_up, gamma_down, lead_T)
     g, d = reduced_coefficients(u, grain, mu, gamma_up, gamma_down, lead_T)
@@ -268,13 +283,12 @@ def _step_length(t, end, bounded, dt, sqdt):
 
 
 @internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
-def _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain, mu, gamma_up, gamma_down, lead_T,
-          s0, s1, s2, s3):
-    # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)), reflected at the walls:
-    # returns (u_new, 2D/S0 at u, s0, s1, s2, s3).  Compiled once for both kernels, inlined by LLVM.
+def _step(u, h, sqh, lo, hi, inv_h, table, milstein, s0, s1, s2, s3):
+    # one Euler-Maruyama (or Milstein) step of length h (sqh = sqrt(h)) with the coefficients of the table,
+    # reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3).  Compiled once for both table
+    # kernels, inlined by LLVM.
     always_inline()
-    drift, noise2, dnoise = _coefficients(u, lo, inv_h, table, need_dnoise, flux, grain, mu, gamma_up,
-                                          gamma_down, lead_T)
+    drift, noise2, dnoise = _lookup(u, lo, inv_h, table)
     un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
     return un, noise2, s0, s1, s2, s3
 
@@ -288,16 +302,14 @@ def _next_piece(piece, t, ends):
 
 
 @njit(cache=True, inline="always")
-def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
-                         bridge, table, grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3):
+def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein, bridge,
+                         table, s0, s1, s2, s3):
     # the steps of one piece, up to its end (or t_max): returns (u, t, steps, crossing time or inf, s0, .., s3).
     # ``bounded``: False for the last piece (no end).  One inlined copy for both cases (a copy per case,
     # with ``bounded`` a literal, doubled the compile time and ran no faster).
-    need_dnoise = milstein or flux
     while t < t_max:
         h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
-        un, noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux,
-                                           grain, mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
+        un, noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, milstein, s0, s1, s2, s3)
         steps += 1
         hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
         if hit < np.inf:
@@ -310,8 +322,8 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, tables,
-                           grains, mu, gamma_up, gamma_down, lead_T, times_out, steps_out):
+def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, bridge, ends, tables, times_out,
+                           steps_out):
     """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
 
     The walk starts at u0 and stops at the first step that reaches ``target``
@@ -320,13 +332,12 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     exp(-2 (b - u_n)(b - u_{n+1}) / (sigma^2 dt))).  Unfinished trajectories
     (t > t_max) get +inf.  Writes times_out[k] and steps_out[k].
 
-    Piece p's coefficients (``tables[p]``, :func:`nanomag.continuum.langevin.coefficient_table` on [lo, hi], or, for an
-    empty table (shape (n_pieces, 0, 6)), ``grains[p]``, ``mu[p]``, ... evaluated at every step)
-    hold until ``ends[p]`` (shape (n_pieces - 1,), increasing); the steps are dt long, except
-    the last one of a piece, shortened to end exactly on its boundary, so that no step straddles
-    two pieces.  A boundary that a full step reaches to within ``_SNAP`` dt (a boundary on the
-    grid of dt, up to the rounding of t) keeps that step full: the walk is then step for step
-    the one without the boundary, and no sliver step follows.
+    Piece p's coefficients (``tables[p]``, :func:`nanomag.continuum.langevin.coefficient_table` on [lo, hi],
+    shape (n_pieces, n_cells, 6); the form is the table's) hold until ``ends[p]`` (shape (n_pieces - 1,),
+    increasing); the steps are dt long, except the last one of a piece, shortened to end exactly on its
+    boundary, so that no step straddles two pieces.  A boundary that a full step reaches to within
+    ``_SNAP`` dt (a boundary on the grid of dt, up to the rounding of t) keeps that step full: the walk
+    is then step for step the one without the boundary, and no sliver step follows.
     """
     # one function, the trajectory loop around the walk: a called per-trajectory function (for a prange
     # loop, now gone) compiled a second large function and its Python wrapper (cold start)
@@ -345,8 +356,7 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
             bounded = piece < n_ends  # False after the protocol (or without one): the loop has no boundary
             u, t, steps, result, s0, s1, s2, s3 = _first_passage_piece(
                 u, t, steps, bounded, ends[piece] if bounded else np.inf, t_max, target, up, lo, hi, dt, sqdt,
-                inv_h, milstein, flux, bridge, tables[piece], grains[piece], mu[piece], gamma_up[piece],
-                gamma_down[piece], lead_T[piece], s0, s1, s2, s3)
+                inv_h, milstein, bridge, tables[piece], s0, s1, s2, s3)
             if result < np.inf:
                 break
             piece = _next_piece(piece + 1, t, ends)  # the piece has ended (or t_max is reached)
@@ -355,24 +365,20 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
 
 
 @njit(cache=True, inline="always")
-def _advance(u, span, dt, lo, hi, inv_h, milstein, flux, table, grain, mu, gamma_up, gamma_down, lead_T,
-             s0, s1, s2, s3):
+def _advance(u, span, dt, lo, hi, inv_h, milstein, table, s0, s1, s2, s3):
     # u after ``span`` (> 0) in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3)
-    need_dnoise = milstein or flux
     n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
     if n_steps < 1:
         n_steps = 1
     h = span / n_steps
     sqh = math.sqrt(h)
     for _ in range(n_steps):
-        u, _noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, need_dnoise, milstein, flux, grain,
-                                           mu, gamma_up, gamma_down, lead_T, s0, s1, s2, s3)
+        u, _noise2, s0, s1, s2, s3 = _step(u, h, sqh, lo, hi, inv_h, table, milstein, s0, s1, s2, s3)
     return u, s0, s1, s2, s3
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, tables,
-                   grains, mu, gamma_up, gamma_down, lead_T, u_out):
+def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, ends, tables, u_out):
     """u at the sample times, shape u_out (n, n_times).
 
     Break points are the sample times and the piece ends (``ends``, pieces as for
@@ -393,9 +399,8 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
                 if boundary:
                     stop = ends[piece]
                 if stop > t:
-                    u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, flux, tables[piece],
-                                                 grains[piece], mu[piece], gamma_up[piece], gamma_down[piece],
-                                                 lead_T[piece], s0, s1, s2, s3)
+                    u, s0, s1, s2, s3 = _advance(u, stop - t, dt, lo, hi, inv_h, milstein, tables[piece], s0, s1,
+                                                 s2, s3)
                     t = stop
                 if not boundary:
                     break
@@ -420,6 +425,11 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, e
 # gamma_down, lead_T (n_nodes, n_leads).  Piece arrays: ends (n_pieces - 1,), starts, inv_len
 # (n_pieces,) float64; node_a, node_b (n_pieces,) int64; evaluated (n_pieces,) bool.  Steps never
 # straddle a piece end (the rule of the kernels above), so none straddles a node either.
+#
+# These kernels also run every ``coefficients="exact"`` integration (with or without a protocol): every piece
+# is then evaluated, one node each (a == b: node a's own arrays, no blend), and the steps are those of the
+# table kernels with Eq. 24 in place of the table lookup.  The table kernels above so hold no branch to
+# Eq. 24 (compile time: it was inlined four times into each of them).
 
 @njit(cache=True, inline="always")
 def _blend(a, b, w, out):
@@ -430,16 +440,18 @@ def _blend(a, b, w, out):
 
 
 @njit(cache=True, inline="always")
-def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux, scratch):
+def _ramp_coefficients(u, w, same, evaluated, own, lo, inv_h, node, need_dnoise, flux, scratch):
     # (drift, 2D/S0, D'/S0) at (u, w) in a piece between nodes a and b (``same``: a == b).  node = (table_a,
     # table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lead_T_a, lead_T_b); scratch = (grain, mu,
     # lead_T) work arrays for the parameters at w.  (Tuples: numba cannot compile a call of more than 30
     # arguments.)
     table_a, table_b, grain_a, grain_b, mu_a, mu_b, gamma_up, gamma_down, lt_a, lt_b = node
-    if evaluated:  # a == b blends to node a's own values (every entry is copied)
+    if evaluated:
+        if own:  # a == b (a literal, as ``evaluated``): node a's own values (a blend would copy every entry)
+            return _evaluated(u, need_dnoise, flux, grain_a, mu_a, gamma_up, gamma_down, lt_a)
         g_w, mu_w, lt_w = scratch
-        return sde_coefficients(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w), _blend(mu_a, mu_b, w, mu_w),
-                                gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
+        return _evaluated(u, need_dnoise, flux, _blend(grain_a, grain_b, w, g_w), _blend(mu_a, mu_b, w, mu_w),
+                          gamma_up, gamma_down, _blend(lt_a, lt_b, w, lt_w))
     d0, n0, p0 = _lookup(u, lo, inv_h, table_a)
     if same:
         return d0, n0, p0
@@ -447,11 +459,16 @@ def _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, need_dnoise, flux
     return d0 + w * (d1 - d0), n0 + w * (n1 - n0), p0 + w * (p1 - p0)
 
 
-@njit(cache=True, inline="always")
-def _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2, s3):
+@internal(_nrt=False)  # LLVM-inlined (always_inline), no Python entry point
+def _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux, node, scratch, s0, s1, s2,
+               s3):
     # one Euler-Maruyama (or Milstein) step of length h from u, the coefficients at the step's start
     # (fraction w of the piece), reflected at the walls: returns (u_new, 2D/S0 at u, s0, s1, s2, s3)
-    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, lo, inv_h, node, milstein or flux, flux,
+    # without reference counting: the arrays unpacked from ``node`` at every step cost atomic increments and
+    # decrements (coefficients="exact" ran at 0.94 times the steps per second); LLVM folds the branches of the
+    # constant ``evaluated`` and ``own`` of each call site
+    always_inline()
+    drift, noise2, dnoise = _ramp_coefficients(u, w, same, evaluated, own, lo, inv_h, node, milstein or flux, flux,
                                                scratch)
     un, s0, s1, s2, s3 = _moved(u, drift, noise2, dnoise, h, sqh, lo, hi, milstein, s0, s1, s2, s3)
     return un, noise2, s0, s1, s2, s3
@@ -469,18 +486,20 @@ def _weight(t, start, inv_len):
 
 
 @njit(cache=True, inline="always")
-def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, t_max, target, up, lo, hi, dt, sqdt, inv_h, milstein,
-                flux, bridge, node, scratch, s0, s1, s2, s3):
+def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, own, t_max, target, up, lo, hi, dt, sqdt, inv_h,
+                milstein, flux, bridge, node, scratch, s0, s1, s2, s3):
     # the steps of one piece (piece = (start, inv_len, same)) up to its end (or t_max), as _first_passage_piece:
-    # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` as a literal,
-    # one inlined copy each: the loop of table pieces then holds no branch to Eq. 24 (a branch never taken,
-    # inlined or called, still slowed each step from 45 to 80-90 ns)
+    # returns (u, t, steps, crossing time or inf, s0, .., s3).  The caller passes ``evaluated`` and ``own``
+    # (evaluated on node a's own arrays: a == b) as literals, one inlined copy each: the loop of table pieces
+    # then holds no branch to Eq. 24 (a branch never taken, inlined or called, still slowed each step from 45
+    # to 80-90 ns), and the loop of an evaluated constant piece (coefficients="exact") no blend (0.75 times the
+    # steps per second with it)
     start, inv_len, same = piece
     while t < t_max:
         h, sqh, last = _step_length(t, end, bounded, dt, sqdt)
         w = _weight(t, start, inv_len)
-        un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                scratch, s0, s1, s2, s3)
+        un, noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux,
+                                                node, scratch, s0, s1, s2, s3)
         steps += 1
         hit, s0, s1, s2, s3 = _crossing(u, un, t, h, noise2, target, up, bridge, s0, s1, s2, s3)
         if hit < np.inf:
@@ -512,14 +531,18 @@ def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_
         piece = (starts[p], inv_len[p], a == b)
         node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a], lead_T[a],
                 lead_T[b])
-        if evaluated[p]:
-            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, t_max, target,
-                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, scratch, s0, s1, s2, s3)
+        if evaluated[p] and a == b:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, True, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
+        elif evaluated[p]:
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, True, False, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
         else:
-            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, t_max, target,
-                                                              up, lo, hi, dt, sqdt, inv_h, milstein, flux, bridge,
-                                                              node, scratch, s0, s1, s2, s3)
+            u, t, steps, result, s0, s1, s2, s3 = _ramp_piece(u, t, steps, bounded, end, piece, False, False, t_max,
+                                                              target, up, lo, hi, dt, sqdt, inv_h, milstein, flux,
+                                                              bridge, node, scratch, s0, s1, s2, s3)
         if result < np.inf:
             break
         p = _next_piece(p + 1, t, ends)
@@ -527,10 +550,10 @@ def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, flux, bridge, ends, starts, inv_len,
+def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, bridge, flux, ends, starts, inv_len,
                        node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, times_out,
                        steps_out):
-    """First-passage times as :func:`langevin_first_passage`, under pieces with ramps (see above).
+    """First-passage times as :func:`langevin_first_passage`, under pieces with ramps or evaluated (see above).
 
     Writes times_out[k] (+inf: not switched by t_max) and steps_out[k] for trajectories
     first .. first + n - 1.
@@ -546,10 +569,10 @@ def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, fl
 
 
 @njit(cache=True, inline="always")
-def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flux, node, scratch,
+def _ramp_advance(u, t, span, dt, piece, evaluated, own, lo, hi, inv_h, milstein, flux, node, scratch,
                   s0, s1, s2, s3):
     # u after ``span`` (> 0) from t in ceil(span / dt) equal steps of one piece: returns (u, s0, .., s3);
-    # ``evaluated`` a literal, as for _ramp_piece
+    # ``evaluated`` and ``own`` literals, as for _ramp_piece
     start, inv_len, same = piece
     n_steps = math.ceil(span / dt - 1e-9)  # an int64 (no int() or max() overloads to compile)
     if n_steps < 1:
@@ -558,8 +581,8 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, lo, hi, inv_h, milstein, flu
     sqh = math.sqrt(h)
     for i in range(n_steps):
         w = _weight(t + i * h, start, inv_len)
-        u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, lo, hi, inv_h, milstein, flux, node,
-                                                scratch, s0, s1, s2, s3)
+        u, _noise2, s0, s1, s2, s3 = _ramp_step(u, w, h, sqh, same, evaluated, own, lo, hi, inv_h, milstein, flux,
+                                                node, scratch, s0, s1, s2, s3)
     return u, s0, s1, s2, s3
 
 
@@ -585,12 +608,15 @@ def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein,
                 node = (tables[a], tables[b], grains[a], grains[b], mu[a], mu[b], gamma_up[a], gamma_down[a],
                         lead_T[a], lead_T[b])
                 span = stop - t
-                if evaluated[p]:
-                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, lo, hi, inv_h, milstein, flux,
-                                                      node, scratch, s0, s1, s2, s3)
+                if evaluated[p] and a == b:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, True, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
+                elif evaluated[p]:
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, True, False, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
                 else:
-                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, lo, hi, inv_h, milstein, flux,
-                                                      node, scratch, s0, s1, s2, s3)
+                    u, s0, s1, s2, s3 = _ramp_advance(u, t, span, dt, piece, False, False, lo, hi, inv_h, milstein,
+                                                      flux, node, scratch, s0, s1, s2, s3)
                 t = stop
             if not boundary:
                 break
@@ -601,7 +627,8 @@ def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein,
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
 def ramp_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, starts, inv_len, node_a, node_b,
                evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, u_out):
-    """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps."""
+    """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps or
+    evaluated (see above)."""
     inv_h = tables.shape[1] / (hi - lo)
     scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
     for k in range(u_out.shape[0]):

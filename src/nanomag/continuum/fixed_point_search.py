@@ -92,57 +92,60 @@ def u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
 
     With kappa = 0 the thresholds do not depend on u and only the uniform grid is used.
     """
-    return _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
+    work = np.empty(2 * (n_uniform + 2 * mu.size * (2 * ladder.size - 1)))
+    k = _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width, work)
+    return work[:k].copy()
 
 
 @internal()
-def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width):
-    # u_samples, in one function (compile time): the ladders of u samples around every channel threshold
-    # (none when kappa = 0, as the thresholds then do not depend on u, or when every lead is empty or full),
-    # clipped to [-1, 1] and sorted, then merged with the uniform grid of ``n_uniform`` points, duplicates dropped
+def _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width, work):
+    # u_samples, in one function (compile time), into work[:k] (returns k; work, shape (2 cap,), cap =
+    # n_samples(n_uniform, mu.size), is allocated by the caller: no array to allocate or return here): the
+    # ladders of u samples around every channel threshold (none when kappa = 0, as the thresholds then do not
+    # depend on u, or when every lead is empty or full), clipped to [-1, 1] and sorted (in work[cap:]), then
+    # merged with the uniform grid of ``n_uniform`` points, duplicates dropped
     n_lad = ladder.size
-    extra = np.empty(0 if kappa == 0.0 else 2 * mu.size * (2 * n_lad - 1))  # room for every lead's ladders
+    cap = work.size >> 1
     m = 0
     for a in range(mu.size):
         if kappa == 0.0 or not math.isfinite(mu[a]):
             continue
         width = T[a] / abs(kappa) if T[a] > 0.0 else t0_width
-        for side in range(2):  # loops over ranges: a loop over a tuple compiles as much again
-            sigma = 1.0 - 2.0 * side
+        n_side = 2 * n_lad - 1  # offsets 0, +-ladder[1], .., +-ladder[n_lad - 1] on each side
+        for r in range(2 * n_side):  # one flat loop over (side, offset): a loop nest compiles more
+            sigma = 1.0 - 2.0 * (r // n_side)
+            o = r % n_side
             # eps - kappa sigma u - h sigma / 2 = mu_a
             t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
-            for j in range(n_lad):
-                for below in range(2 if j > 0 else 1):
-                    v = t + (1.0 - 2.0 * below) * ladder[j] * width
-                    if v < -1.0:
-                        v = -1.0
-                    elif v > 1.0:
-                        v = 1.0
-                    extra[m] = v
-                    m += 1
-    for i in range(1, m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
-        x = extra[i]
+            v = t + (1.0 - 2.0 * (o & 1)) * ladder[(o + 1) >> 1] * width
+            if v < -1.0:
+                v = -1.0
+            elif v > 1.0:
+                v = 1.0
+            work[cap + m] = v
+            m += 1
+    for i in range(cap + 1, cap + m):  # insertion sort: a few dozen values, and np.sort costs seconds to compile
+        x = work[i]
         j = i - 1
-        while j >= 0 and extra[j] > x:
-            extra[j + 1] = extra[j]
+        while j >= cap and work[j] > x:
+            work[j + 1] = work[j]
             j -= 1
-        extra[j + 1] = x
-    out = np.empty(n_uniform + m)
+        work[j + 1] = x
     k = 0
     i = 0
-    j = 0
-    while i < n_uniform or j < m:
+    j = cap
+    while i < n_uniform or j < cap + m:
         w = -1.0 + 2.0 * i / (n_uniform - 1) if i < n_uniform else np.inf
-        if j >= m or w <= extra[j]:
+        if j >= cap + m or w <= work[j]:
             v = w
             i += 1
         else:
-            v = extra[j]
+            v = work[j]
             j += 1
-        if k == 0 or v != out[k - 1]:
-            out[k] = v
+        if k == 0 or v != work[k - 1]:
+            work[k] = v
             k += 1
-    return out[:k]
+    return k
 
 
 @njit(cache=True)
@@ -156,16 +159,19 @@ def drift_fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_unif
     ``us`` and ``st`` need room for ``n_samples(n_uniform, mu.size) + 1``
     points; a smaller buffer drops interior points beyond its capacity.
     """
-    return _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st)
+    work = np.empty(2 * (n_uniform + 2 * mu.size * (2 * ladder.size - 1)))
+    return _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st,
+                         work)
 
 
 @internal()
-def _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st):
-    # drift_fixed_points, for the kernels (no Python entry point).  Signs are compared as (x > 0) of nonzero
+def _fixed_points(eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn, n_uniform, ladder, t0_width, us, st, work):
+    # drift_fixed_points, for the kernels (no Python entry point), on the caller's work array (as _u_samples:
+    # the u samples in work[:nu], g at them in work[cap:cap + nu]).  Signs are compared as (x > 0) of nonzero
     # values; the points come out sorted (the scan runs in increasing u), so no sort follows
-    u = _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width)
-    nu = u.size
-    g = np.empty(nu)
+    nu = _u_samples(eps, kappa, h, mu, T, n_uniform, ladder, t0_width, work)
+    u = work[:nu]
+    g = work[work.size >> 1:]
     for i in range(nu):
         g[i] = _bracket(u[i], eps, kappa, h, alpha, S0, c, q, mu, T, g_up, g_dn)
     cap = us.size
@@ -226,14 +232,17 @@ def drift_codes(eps, kappa, alpha, S0, c, q, mu, T, g_up, g_dn, mu0, h, n_unifor
     stable interior points.  Here, not in the phase kernels, so that it calls the search without a Python
     entry point (compile time).
     """
-    cap = n_uniform + 2 * mu.size * (2 * ladder.size - 1) + 2
-    us = np.empty(cap)
-    st = np.empty(cap, dtype=np.int64)
-    mu_k = mu.copy()
+    cap = n_uniform + 2 * mu.size * (2 * ladder.size - 1)
+    us = np.empty(cap + 2)
+    st = np.empty(cap + 2, dtype=np.int64)
+    work = np.empty(2 * cap)
+    mu_k = np.empty(mu.size)  # mu with mu0[i] in place of mu[0]
+    for a in range(mu.size):
+        mu_k[a] = mu[a]
     for i in range(mu0.size):
         mu_k[0] = mu0[i]
         n = _fixed_points(eps, kappa, h[i], alpha, S0, c, q, mu_k, T, g_up, g_dn, n_uniform, ladder, t0_width,
-                          us, st)
+                          us, st, work)
         n_sp = 0
         for k in range(1, n - 1):
             n_sp += st[k]

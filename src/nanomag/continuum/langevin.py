@@ -26,6 +26,8 @@ per step instead of evaluating Eq. 24, with its Fermi functions, once or three
 times); ``coefficients="exact"`` evaluates them at every step instead (once per
 step for Ito Euler, three times when D' is needed: Milstein or the flux form),
 which reproduces the integrator of nanomag 0.1.0 (before the table) bit for bit.
+The exact mode runs the ramp kernels (below) with every piece evaluated, so that the table
+kernels carry no branch to Eq. 24 (compile time); the steps are the same.
 The node values are the exact ones, so the table errs by at most h^2/8 max|a''|
 with h ~ 1.2e-4: at most 3e-8 of each coefficient's largest value for the devices
 of the tests (tests/test_langevin_pace.py), far below any statistical error
@@ -185,23 +187,19 @@ def _table(dev: Device, form: str, coefficients: str, pole_cutoff: float | None)
     return _cached_table(dev, form, pole_cutoff)
 
 
-def _pieces(dev: Device, protocol: Protocol | None, form: str, coefficients: str,
-            pole_cutoff: float | None) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The kernels' piecewise-constant coefficients: (ends, tables, grains, mu, gamma_up, gamma_down, lead_T).
+def _pieces(dev: Device, protocol: Protocol | None, form: str, pole_cutoff: float | None) -> tuple[
+        np.ndarray, np.ndarray]:
+    """The table kernels' piecewise-constant coefficients: (ends, tables).
 
     One piece per segment of ``protocol`` (its device, :meth:`Protocol.devices`), then the device's own;
     ``ends`` (n_pieces - 1,) are the segment ends.  Without a protocol: one piece, no copy of the table.
     """
     devices = (() if protocol is None else protocol.devices(dev)) + (dev,)
     ends = np.empty(0) if protocol is None else protocol.boundaries[1:].copy()
-    tables = [_table(d, form, coefficients, pole_cutoff) for d in devices]
-    packed = [pack_device(d) for d in devices]
+    tables = [_table(d, form, "table", pole_cutoff) for d in devices]
     if protocol is None:
-        grain, mu, gamma_up, gamma_down, lead_T = (a[None] for a in packed[0])
-        return ends, tables[0][None], grain, mu, gamma_up, gamma_down, lead_T
-    grain, mu, gamma_up, gamma_down, lead_T = (np.stack(arrays) for arrays in zip(*packed, strict=True))
-    return ends, np.stack(tables), grain, mu, gamma_up, gamma_down, lead_T
+        return ends, tables[0][None]
+    return ends, np.stack(tables)
 
 
 #: a ramp segment's table nodes: at most 2^_RAMP_DEPTH intervals (129 tables of 768 KB), and at most
@@ -310,7 +308,7 @@ def _table_at(seg: Segment, dev: Device, form: str, pole_cutoff: float | None, x
     return coefficient_table(seg.at(x).apply(dev), form, pole_cutoff=pole_cutoff)[0]
 
 
-def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, pole_cutoff: float | None,
+def _ramp_pieces(dev: Device, protocol: Protocol | None, form: str, coefficients: str, pole_cutoff: float | None,
                  dt: float) -> tuple[np.ndarray, ...]:
     """The ramp kernels' pieces: (ends, starts, inv_len, node_a, node_b, evaluated) and the nodes' arrays
     (tables, grains, mu, gamma_up, gamma_down, lead_T); see ``_kernels.ramp_first_passage``.
@@ -319,13 +317,13 @@ def _ramp_pieces(dev: Device, protocol: Protocol, form: str, coefficients: str, 
     ramp is one evaluated piece from its start node to its end node with ``coefficients="exact"``, and
     with tables one piece per interval of :func:`ramp_nodes` (one evaluated piece when the rule needs
     more than 2^7 intervals, or the protocol more than 256 tables).  The device's own parameters
-    follow the protocol.
+    follow the protocol (or, without one, are the one piece).
     """
     nodes = _Nodes(form, coefficients, pole_cutoff)
     table_mode = coefficients == "table"
-    bounds = protocol.boundaries
+    bounds = np.zeros(1) if protocol is None else protocol.boundaries
     pieces: list[tuple[float, float, int, int, bool]] = []  # (start, end, a, b, evaluated)
-    for k, seg in enumerate(protocol.segments):
+    for k, seg in enumerate(() if protocol is None else protocol.segments):
         t0, t1 = float(bounds[k]), float(bounds[k + 1])
         try:
             first, last = seg.at(0.0).apply(dev), seg.at(1.0).apply(dev)
@@ -424,13 +422,14 @@ class LangevinTrajectories(TrajectorySample):
 
 def _kernel_and_pieces(plain: object, ramp: object, dev: Device, protocol: Protocol | None, form: str,
                        coefficients: str, pole_cutoff: float | None,
-                       dt: float) -> tuple[Callable[..., None], tuple[np.ndarray, ...]]:
-    """The kernel to run and its coefficient pieces: ``ramp`` with :func:`_ramp_pieces` when ``protocol`` has
-    ramps, else ``plain`` with :func:`_pieces` (piecewise-constant, or the device's own)."""
-    if protocol is not None and protocol.has_ramps:
+                       dt: float) -> tuple[Callable[..., None], tuple[object, ...]]:
+    """The kernel to run and its trailing arguments before the outputs: ``ramp`` with ``flux`` and
+    :func:`_ramp_pieces` when ``protocol`` has ramps or the coefficients are evaluated (``"exact"``), else
+    ``plain`` (the table kernels) with :func:`_pieces` (piecewise-constant, or the device's own)."""
+    if coefficients == "exact" or (protocol is not None and protocol.has_ramps):
         return (cast("Callable[..., None]", ramp),  # numba's Dispatcher: any signature
-                _ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, dt))
-    return cast("Callable[..., None]", plain), _pieces(dev, protocol, form, coefficients, pole_cutoff)
+                (form == "flux", *_ramp_pieces(dev, protocol, form, coefficients, pole_cutoff, dt)))
+    return cast("Callable[..., None]", plain), _pieces(dev, protocol, form, pole_cutoff)
 
 
 def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_traj: int, seed: int,
@@ -499,7 +498,7 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
                                         coefficients, pole_cutoff, float(dt))
     _over_chunks(progress, n_traj, chunk_size,
                  lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
-                                     scheme == "milstein", form == "flux", bool(bridge), *pieces, times[a:b],
+                                     scheme == "milstein", bool(bridge), *pieces, times[a:b],
                                      steps[a:b]))
     censored = ~np.isfinite(times)
     times[censored] = t_lim
@@ -535,7 +534,7 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
                                         pole_cutoff, float(dt))
     _over_chunks(progress, n_traj, chunk_size,
                  lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
-                                     form == "flux", *pieces, out[a:b]))
+                                     *pieces, out[a:b]))
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
                                 protocol=protocol, wall_time=_time.perf_counter() - t0)

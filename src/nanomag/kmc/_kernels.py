@@ -172,45 +172,36 @@ def passage_masks(row, jump, start, reach, can):
     (S_z, sector) order a path needs one more sweep only where it turns back, so a few sweeps do, and no
     memory beyond the masks is needed.
     """
+    # one sweep loop for both searches (phase 0: reach, forward first; phase 1: can, backward first): one loop
+    # nest to compile, not two
     n = row.shape[0]
     if start >= 0:
         reach[start] = True
+    for s in range(n if can.size > 0 else 0):
+        can[s] = row[s, 0] == TARGET
+    for phase in range(0 if start >= 0 else 1, 2 if can.size > 0 else 1):
+        forward = phase == 0
         changed = True
-        up = True
+        up = forward
         while changed:
             changed = False
             for i in range(n):
                 s = i if up else n - 1 - i
-                if not reach[s] or row[s, 0] == TARGET:
+                if not reach[s] or (row[s, 0] == TARGET if forward else can[s]):
                     continue
                 k = 1
                 while row[s, k] <= 1.0:
                     d = s + (jump[s, k] >> EVENT_BITS)
-                    if not reach[d]:
-                        reach[d] = True
+                    if forward:
+                        if not reach[d]:
+                            reach[d] = True
+                            changed = True
+                    elif can[d]:
+                        can[s] = True
                         changed = True
+                        break
                     k += 1
             up = not up
-    if can.size == 0:
-        return
-    for s in range(n):
-        can[s] = row[s, 0] == TARGET
-    changed = True
-    up = False
-    while changed:
-        changed = False
-        for i in range(n):
-            s = i if up else n - 1 - i
-            if can[s] or not reach[s]:
-                continue
-            k = 1
-            while row[s, k] <= 1.0:
-                if can[s + (jump[s, k] >> EVENT_BITS)]:
-                    can[s] = True
-                    changed = True
-                    break
-                k += 1
-        up = not up
 
 
 _NO_MASK = np.zeros(0, dtype=np.bool_)
@@ -559,14 +550,16 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
             if inv > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                 next_t = t + e * inv
-            if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
-                _record_until(np.inf, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+            ended = next_t > duration  # the trace ends in this state: every remaining record time is <= duration
+            # one call site of _record_until (each is an inlined copy: compile time)
+            g, w = _record_until(np.inf if ended else next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w,
+                                 window)
+            if ended:
                 if last > 0:
                     occupation[i, 0] += duration - since
                 elif last < 0:
                     occupation[i, 1] += duration - since
                 break
-            g, w = _record_until(next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
             t = next_t
             state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts[i], s0, s1, s2, s3)
             n += 1
