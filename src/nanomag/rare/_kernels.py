@@ -45,11 +45,10 @@ _ONE = np.uint64(1)
 # forward-flux and the weighted-ensemble kernels alike: the same machine code, a fraction of the compile time.
 
 
-@inlined
-def stream_seed(root, index):
-    """The scalar state (s0, s1, s2, s3) of stream ``index`` of ``root`` (:func:`nanomag._rng.xo_seed_pooled`)."""
-    always_inline()
-    return xo_seed_pooled(root, index)
+#: ``stream_seed(root, index)``: the scalar state (s0, s1, s2, s3) of stream ``index`` of ``root``; it is
+#: :func:`nanomag._rng.xo_seed_pooled` itself, already compiled once and inlined by LLVM (a wrapper of ours
+#: would be one more function to compile).
+stream_seed = xo_seed_pooled
 
 
 @inlined
@@ -82,37 +81,11 @@ def _next_state_count(row, jump, col, state, r):
     return np.uint64(jump[state, k])
 
 
-# --------------------------------------------------------------------------- basin occupancy (pilot)
-
-
-@njit(cache=True)
-def visit_counts(row, jump, lam_col, x0, lam_b, root, index, n_steps, visits):
-    """Jump chain from ``x0`` for ``n_steps`` events, restarted at ``x0`` whenever lambda >= ``lam_b``.
-
-    ``root``: :func:`nanomag._rng.root_pool` of the run's seed; the chain draws
-    from stream ``index``.  ``visits[s]`` (int64, shape (n_states,), zeroed by
-    the caller) counts the arrivals in each state.  Returns a status (OK or TRAPPED).
-    """
-    s0, s1, s2, s3 = stream_seed(root, index)
-    col = np.uint64(lam_col)
-    start = np.uint64(x0)
-    state = start
-    for _ in range(n_steps):
-        if row[state, 0] == 0.0:
-            return TRAPPED
-        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        state = next_unsigned(row, jump, state, r)
-        if row[state, col] >= lam_b:
-            state = start
-        visits[state] += 1
-    return OK
-
-
 # --------------------------------------------------------------------------- flux out of the basin
 
 
 @njit(cache=True)
-def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, max_events, launches):
+def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, max_events, launches, visits):
     """Whole regeneration cycles of the restarted chain, from the basin state ``m`` back to ``m``.
 
     The chain starts in ``m`` (lambda(m) < lam0) and is restarted in ``x0``
@@ -128,7 +101,13 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
     the sum of the mean holding times 1/total of the states left [time];
     status OVERFLOW when n_launch > c (run again with capacity n_launch: the
     path is the same), BUDGET when ``max_events`` ran out first.
+
+    ``visits`` (int64, shape (n_states,) zeroed by the caller, or (0,): not counted) counts the
+    arrivals in each state (after the restart).  The pilot's basin occupancy is the run with
+    ``m = x0``, ``lam0 = inf``, ``n_launch_min`` out of reach and ``max_events`` its number of
+    events: the jump chain from ``x0``, restarted in ``x0`` at the target (status BUDGET at the end).
     """
+    count = visits.size > 0
     s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     home = np.uint64(m)
@@ -158,6 +137,8 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
             state = restart
             lam = row[state, col]
             armed = True
+        if count:
+            visits[state] += 1
         if lam < lam0:
             armed = True
             if state == home and n_launch >= n_launch_min:

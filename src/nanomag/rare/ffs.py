@@ -145,7 +145,8 @@ def _run_flux(setup: _Setup, root, index: int, m: int, lam0: float, n_launch_min
     while True:
         buf = np.empty(cap, dtype=np.int64)
         n_launch, t, n, n_restart, status = K.flux_run(setup.row, setup.jump, setup.lam_col, setup.x0, m, lam0,
-                                                       setup.lam_b, root, index, n_launch_min, max_events, buf)
+                                                       setup.lam_b, root, index, n_launch_min, max_events, buf,
+                                                       buf[:0])
         if status != K.OVERFLOW:
             return buf[:min(n_launch, cap)], t, n, n_restart, status
         cap = n_launch  # the same path again, with room for every launch
@@ -491,9 +492,11 @@ class FluxSampler:
         s = self.setup
         n_steps = max(PILOT_EVENTS, 100 * s.model.n_states)
         visits = np.zeros(s.model.n_states, dtype=np.int64)
-        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.root, stream_index(-1, 0, 0),
-                                n_steps, visits)
-        if status != K.OK:
+        # the basin occupancy: the chain from x0 for n_steps events, restarted in x0 at the target (a flux run
+        # that never launches nor stops at home: it ends on its event budget)
+        status = K.flux_run(s.row, s.jump, s.lam_col, s.x0, s.x0, np.inf, s.lam_b, self.root, stream_index(-1, 0, 0),
+                            2**62, n_steps, visits[:0], visits)[-1]
+        if status != K.BUDGET:
             raise _kernel_error(status, "pilot")
         if user_levels is not None:
             inside = s.lam < user_levels[0]
