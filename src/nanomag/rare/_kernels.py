@@ -182,37 +182,12 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     return True, state, n, top, OK
 
 
-@njit(cache=True)
-def trials_serial(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
-                  status):
-    """Trials with global indices first .. first + n - 1 (n = success.size), streams of ``root``.
-
-    Each trial starts in ``starts[floor(r * len(starts))]`` (r: the first draw of
-    its stream) and runs the jump chain until lambda >= ``lam_hi`` (success) or
-    lambda < ``lam_lo`` (failure).  Outputs (preallocated, shape (n,)):
-    success (bool), end_state (int64: the first state at or beyond lam_hi for a
-    success), n_events (int64), top (float: the largest lambda reached), status (int8).
-    """
-    for i in range(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
-                                                                          lam_lo, lam_hi, root, first + i)
-
-
-@njit(cache=True, parallel=True)
-def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
-                    status):
-    """As :func:`trials_serial`, with prange over trials (identical output)."""
-    for i in prange(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
-                                                                          lam_lo, lam_hi, root, first + i)
-
-
 # --------------------------------------------------------------------------- a whole ladder in one call
 
 
 @njit(cache=True, inline="always")
-def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-            threads):
+def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events, top,
+            cur, threads):
     """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
     levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
     stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
@@ -223,8 +198,6 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
     for k in range(n_stages):
         if stage_trials[k] > trials:
             trials = stage_trials[k]
-    cur = np.empty(n_cur if n_cur > trials else trials, dtype=np.int64)
-    nxt = np.empty(trials, dtype=np.int64)
     ok = np.empty(trials, dtype=np.int64)  # all int64: one np.empty specialisation (cold start)
     ends = np.empty(trials, dtype=np.int64)
     evs = np.empty(trials, dtype=np.int64)
@@ -240,41 +213,50 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
         m = stage_trials[k]
         if threads:
             for i in prange(m):
-                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
+                                                               base + i)
         else:
             for i in range(m):
-                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
+                                                               base + i)
         n_ok = 0
         total = 0
-        for i in range(m):
+        for i in range(m):  # the stage is over: its successes' end states overwrite its starts
             if st[i] != OK:
                 return st[i]
             total += evs[i]
             if ok[i]:
-                nxt[n_ok] = ends[i]
+                cur[n_ok] = ends[i]
                 n_ok += 1
         n_success[k] = n_ok
         stage_events[k] = total
-        for i in range(n_ok):
-            cur[i] = nxt[i]
         n_cur = n_ok
     return OK
 
 
 @njit(cache=True)
-def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events):
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
+                  top, cur):
     """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
     (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
     outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
-    draws from stream ``first + k * stride + j`` of ``root``, so the counts equal those of
-    :func:`trials_serial` stage by stage.  Returns a status (OK or TRAPPED)."""
+    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
+    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
+    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).
+
+    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
+    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
+    starts of each stage, on return the end states of the last stage's successes (the first state at
+    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
+    trials.  Returns a status (OK or TRAPPED).
+    """
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   False)
+                   top, cur, False)
 
 
 @njit(cache=True, parallel=True)
 def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success,
-                    stage_events):
+                    stage_events, top, cur):
     """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   True)
+                   top, cur, True)
