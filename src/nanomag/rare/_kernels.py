@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined
+from .._inline import always_inline, private_inlined
 from .._rng import xo_double, xo_seed_pooled
 
 #: Kernel status codes.
@@ -51,14 +51,14 @@ _ONE = np.uint64(1)
 stream_seed = xo_seed_pooled
 
 
-@inlined
+@private_inlined
 def uniform(s0, s1, s2, s3):
     """A uniform double in [0, 1): returns (r, s0, s1, s2, s3) (:func:`nanomag._rng.xo_double`)."""
     always_inline()
     return xo_double(s0, s1, s2, s3)
 
 
-@inlined
+@private_inlined
 def next_unsigned(row, jump, state, r):
     """The destination of the transition of ``state`` (uint64) that ``r`` selects, by a scan of the
     cumulative probabilities ``row[state, 1:]``; returned as uint64."""
@@ -69,7 +69,7 @@ def next_unsigned(row, jump, state, r):
     return np.uint64(jump[state, k])
 
 
-@inlined
+@private_inlined
 def _next_state_count(row, jump, col, state, r):
     """As :func:`next_unsigned` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
     (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
@@ -156,7 +156,7 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
 # --------------------------------------------------------------------------- trials between interfaces
 
 
-@inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
+@private_inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
 def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
