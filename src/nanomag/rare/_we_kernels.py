@@ -111,13 +111,14 @@ def _relax(row, jump, lam_col, state, lam_side, lam_b, s0, s1, s2, s3):
         n += 1
 
 
-@njit(cache=True)
+@private_inlined
 def stable_order(n, bins, start, order):
     """order[:n] = np.argsort(bins[:n], kind="mergesort") for 0 <= bins < start.size - 1, by counting.
 
     ``start`` (n_bins + 1,) int64 and ``order`` (>= n,) int64 are scratch / output (np.argsort costs
-    seconds to compile).
+    seconds to compile).  Inlined by LLVM into :func:`resample`, its only caller; no Python entry.
     """
+    always_inline()
     for b in range(start.size):
         start[b] = 0
     for i in range(n):
