@@ -41,7 +41,7 @@ _ONE = np.uint64(1)
 
 
 # The stream helpers of :mod:`nanomag._rng` are numba-inlined (``inline="always"``): each call site recompiles
-# them.  These wrappers are compiled once and inlined by LLVM (:func:`nanomag._inline.inlined`), into the
+# them.  These wrappers are compiled once and inlined by LLVM (:func:`nanomag._inline.private_inlined`), into the
 # forward-flux and the weighted-ensemble kernels alike: the same machine code, a fraction of the compile time.
 
 
