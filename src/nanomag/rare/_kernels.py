@@ -198,10 +198,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
     for k in range(n_stages):
         if stage_trials[k] > trials:
             trials = stage_trials[k]
-    ok = np.empty(trials, dtype=np.int64)  # all int64: one np.empty specialisation (cold start)
-    ends = np.empty(trials, dtype=np.int64)
-    evs = np.empty(trials, dtype=np.int64)
-    st = np.empty(trials, dtype=np.int64)
+    work = np.empty((4, trials), dtype=np.int64)  # one allocation, not four (each np.empty call site compiles)
+    ok, ends, evs, st = work[0], work[1], work[2], work[3]
     for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
         cur[i] = starts[i]
     lo = levels[0]
