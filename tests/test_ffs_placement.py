@@ -51,7 +51,7 @@ def test_place_interfaces_skips_levels_of_interleaved_sectors():
 
 
 def test_ladder_kernel_equals_stage_by_stage_trials():
-    """One call of ladder_serial/ladder_parallel gives the counts of trials_serial stage by stage (same streams)."""
+    """One call of ladder_serial/ladder_parallel gives the counts of one-stage calls stage by stage (same streams)."""
     s = FluxSampler(bistable_device(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
     st, root, lv = s.setup, s.root, s.levels
     starts = ffs._run_flux(st, root, 7, s.basin_state, lv[0], 200, 2**62)[0]
@@ -59,14 +59,15 @@ def test_ladder_kernel_equals_stage_by_stage_trials():
     want_s, want_e = np.zeros(lv.size - 1, dtype=np.int64), np.zeros(lv.size - 1, dtype=np.int64)
     cur = starts
     for k in range(lv.size - 1):
-        ok, end, ev, _ = ffs._run_trials(st, root, first + k * stride, cur, lv[0], lv[k + 1], 200, False)
-        want_s[k], want_e[k], cur = ok.sum(), ev.sum(), end[ok]
+        want_s[k], cur, want_e[k], _ = ffs._run_trials(st, root, first + k * stride, cur, lv[0], lv[k + 1], 200,
+                                                       False)
         if cur.size == 0:
             break
     for kernel in (K.ladder_serial, K.ladder_parallel):
         got_s, got_e = np.zeros_like(want_s), np.zeros_like(want_e)
         trials = np.full(lv.size - 1, 200, dtype=np.int64)
-        assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, first, stride, trials, got_s, got_e) == K.OK
+        assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, first, stride, trials, got_s, got_e,
+                      np.empty(200), np.empty(max(starts.size, 200), dtype=np.int64)) == K.OK
         assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 
@@ -170,8 +171,59 @@ def test_placement_within_twice_the_binomial_optimum_where_sectors_alternate():
     assert abs(s.stage_trials.mean() - s.trials) <= 1
 
 
+def _python_trial(row, jump, col, starts, lo, hi, seed, index):
+    """A trial in plain Python: SeedSequence's stream of ``index``, xoshiro256** (top 53 bits), the first draw
+    picks the start, then the jump chain until lambda >= hi or < lo.  Returns (success, end, events, top)."""
+    m64 = (1 << 64) - 1
+    s = [int(w) for w in np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64)]
+
+    def draw():
+        def rotl(x, k):
+            return ((x << k) | (x >> (64 - k))) & m64
+        out = (rotl((s[1] * 5) & m64, 7) * 9) & m64
+        t = (s[1] << 17) & m64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return (out >> 11) * 2.0 ** -53
+
+    state = int(starts[int(draw() * len(starts))])
+    lam = top = row[state, col]
+    n = 0
+    while lam < hi:
+        if lam < lo:
+            return False, state, n, top
+        r = draw()
+        k = 1
+        while row[state, k] <= r:
+            k += 1
+        state = int(jump[state, k])
+        n += 1
+        lam = row[state, col]
+        top = max(top, lam)
+    return True, state, n, top
+
+
+def test_one_stage_ladder_equals_python_trials():
+    """The ladder kernel's trials (one stage: the pilot's batch) equal a plain-Python re-implementation."""
+    s = FluxSampler(bistable_device(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
+    st, root, lv = s.setup, s.root, s.levels
+    starts = ffs._run_flux(st, root, 7, s.basin_state, lv[0], 200, 2**62)[0]
+    first = ffs.stream_index(9, 2, 0)
+    want = [_python_trial(st.row, st.jump, st.lam_col, starts, lv[0], lv[2], 5, first + j) for j in range(60)]
+    n_ok, ends, events, top = ffs._run_trials(st, root, first, starts, lv[0], lv[2], 60, False)
+    assert 0 < n_ok < 60
+    assert n_ok == sum(w[0] for w in want)
+    assert np.array_equal(ends, [w[1] for w in want if w[0]])
+    assert events == sum(w[2] for w in want)
+    assert np.array_equal(top, [w[3] for w in want])
+
+
 def test_ladder_with_trials_per_stage_equals_stage_by_stage_trials():
-    """Unequal trials per stage: one ladder call gives the counts of trials_serial stage by stage."""
+    """Unequal trials per stage: one ladder call gives the counts of one-stage calls stage by stage."""
     s = FluxSampler(bistable_device(), -0.8, 0.8, seed=5, trials=200, launches=200, parallel=False)
     st, root, lv = s.setup, s.root, s.levels
     n = lv.size - 1
@@ -181,15 +233,14 @@ def test_ladder_with_trials_per_stage_equals_stage_by_stage_trials():
     want_s, want_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     cur = starts
     for k in range(n):
-        ok, end, ev, _ = ffs._run_trials(st, root, ffs.stream_index(3, 1 + k, 0), cur, lv[0], lv[k + 1],
-                                         int(trials[k]), False)
-        want_s[k], want_e[k], cur = ok.sum(), ev.sum(), end[ok]
+        want_s[k], cur, want_e[k], _ = ffs._run_trials(st, root, ffs.stream_index(3, 1 + k, 0), cur, lv[0],
+                                                       lv[k + 1], int(trials[k]), False)
         if cur.size == 0:
             break
     for kernel in (K.ladder_serial, K.ladder_parallel):
         got_s, got_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, ffs.stream_index(3, 1, 0), 1 << 24, trials,
-                      got_s, got_e) == K.OK
+                      got_s, got_e, np.empty(400), np.empty(max(starts.size, 400), dtype=np.int64)) == K.OK
         assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._inline import always_inline, inlined, private_inlined
+from ._inline import always_inline, private_inlined
 from ._validate import POOL_WORDS as _POOL, entropy_words
 
 __all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
@@ -75,17 +75,15 @@ def xo_seed(words, index):
     least four, as :func:`entropy_words` gives them): returns 4 uint64.
 
     Bit-identical to SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64).  Scalar code
-    without allocation, in one function (every stochastic engine compiles it; seeding runs once per
-    trajectory).  The last phase repeats :func:`_pooled_state`'s (a call would be one more function to
-    compile): tests hold both to numpy's SeedSequence.
+    without allocation (every stochastic engine compiles it; seeding runs once per trajectory): the pool
+    of the root entropy (what :func:`root_pool` computes in Python), then :func:`_pooled_state`, the one
+    helper that the pooled seeding of the rare-event kernels compiles too.
     """
     # the pool: the first four words hashed into it; each pool word mixed into the three others (in that
-    # order); the remaining words, then the spawn key's one or two 32-bit words, mixed into all four
-    index = np.uint64(index)
-    n_words = words.size + (1 if index <= _M32 else 2)
+    # order); the remaining words mixed into all four
     hc = _INIT_A
     p0 = p1 = p2 = p3 = np.uint64(0)
-    for step in range(_POOL + 12 + 4 * (n_words - _POOL)):
+    for step in range(_POOL + 12 + 4 * (words.size - _POOL)):
         if step < _POOL:
             value = words[step]
             dst = step
@@ -95,8 +93,7 @@ def xo_seed(words, index):
             dst += dst >= src
             value = p0 if src == 0 else p1 if src == 1 else p2 if src == 2 else p3
         else:
-            w = _POOL + (step - _POOL - 12) // 4
-            value = words[w] if w < words.size else index & _M32 if w == words.size else index >> _S32
+            value = words[_POOL + (step - _POOL - 12) // 4]
             dst = (step - _POOL - 12) % 4
         value = (value ^ hc) & _M32  # SeedSequence's hashmix
         hc = (hc * _MULT_A) & _M32
@@ -114,25 +111,7 @@ def xo_seed(words, index):
             p2 = value
         else:
             p3 = value
-    # generate_state(4, uint64): 8 hashed words (pool words 0, 1, 2, 3, 0, ...), little-endian pairs
-    out0 = out1 = out2 = out3 = np.uint64(0)
-    hb = _INIT_B
-    for k in range(8):
-        value = (p0 ^ hb) & _M32
-        hb = (hb * _MULT_B) & _M32
-        value = (value * hb) & _M32
-        value ^= value >> _S16
-        p0, p1, p2, p3 = p1, p2, p3, p0
-        word = value << _S32 if k & 1 else value
-        if k < 2:
-            out0 |= word
-        elif k < 4:
-            out1 |= word
-        elif k < 6:
-            out2 |= word
-        else:
-            out3 |= word
-    return out0, out1, out2, out3
+    return _pooled_state(p0, p1, p2, p3, hc, index)
 
 
 @njit(cache=True)
@@ -209,9 +188,10 @@ def root_pool(words: np.ndarray) -> np.ndarray:
     return np.array(pool + [hc], dtype=np.uint64)
 
 
-@inlined
+@private_inlined
 def xo_seed_pooled(root, index):
-    """Scalar state of trajectory ``index`` from :func:`root_pool` (equal to :func:`xo_seed`)."""
+    """Scalar state of trajectory ``index`` from :func:`root_pool` (equal to :func:`xo_seed`); from kernels only
+    (no Python entry point)."""
     always_inline()
     return _pooled_state(root[0], root[1], root[2], root[3], root[4], index)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined
+from .._inline import always_inline, private_inlined
 from .._rng import xo_double, xo_seed_pooled
 
 #: Kernel status codes.
@@ -41,25 +41,24 @@ _ONE = np.uint64(1)
 
 
 # The stream helpers of :mod:`nanomag._rng` are numba-inlined (``inline="always"``): each call site recompiles
-# them.  These wrappers are compiled once and inlined by LLVM (:func:`nanomag._inline.inlined`), into the
+# them.  These wrappers are compiled once and inlined by LLVM (:func:`nanomag._inline.private_inlined`), into the
 # forward-flux and the weighted-ensemble kernels alike: the same machine code, a fraction of the compile time.
 
 
-@inlined
-def stream_seed(root, index):
-    """The scalar state (s0, s1, s2, s3) of stream ``index`` of ``root`` (:func:`nanomag._rng.xo_seed_pooled`)."""
-    always_inline()
-    return xo_seed_pooled(root, index)
+#: ``stream_seed(root, index)``: the scalar state (s0, s1, s2, s3) of stream ``index`` of ``root``; it is
+#: :func:`nanomag._rng.xo_seed_pooled` itself, already compiled once and inlined by LLVM (a wrapper of ours
+#: would be one more function to compile).
+stream_seed = xo_seed_pooled
 
 
-@inlined
+@private_inlined
 def uniform(s0, s1, s2, s3):
     """A uniform double in [0, 1): returns (r, s0, s1, s2, s3) (:func:`nanomag._rng.xo_double`)."""
     always_inline()
     return xo_double(s0, s1, s2, s3)
 
 
-@inlined
+@private_inlined
 def next_unsigned(row, jump, state, r):
     """The destination of the transition of ``state`` (uint64) that ``r`` selects, by a scan of the
     cumulative probabilities ``row[state, 1:]``; returned as uint64."""
@@ -70,7 +69,7 @@ def next_unsigned(row, jump, state, r):
     return np.uint64(jump[state, k])
 
 
-@inlined
+@private_inlined
 def _next_state_count(row, jump, col, state, r):
     """As :func:`next_unsigned` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
     (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
@@ -82,37 +81,11 @@ def _next_state_count(row, jump, col, state, r):
     return np.uint64(jump[state, k])
 
 
-# --------------------------------------------------------------------------- basin occupancy (pilot)
-
-
-@njit(cache=True)
-def visit_counts(row, jump, lam_col, x0, lam_b, root, index, n_steps, visits):
-    """Jump chain from ``x0`` for ``n_steps`` events, restarted at ``x0`` whenever lambda >= ``lam_b``.
-
-    ``root``: :func:`nanomag._rng.root_pool` of the run's seed; the chain draws
-    from stream ``index``.  ``visits[s]`` (int64, shape (n_states,), zeroed by
-    the caller) counts the arrivals in each state.  Returns a status (OK or TRAPPED).
-    """
-    s0, s1, s2, s3 = stream_seed(root, index)
-    col = np.uint64(lam_col)
-    start = np.uint64(x0)
-    state = start
-    for _ in range(n_steps):
-        if row[state, 0] == 0.0:
-            return TRAPPED
-        r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        state = next_unsigned(row, jump, state, r)
-        if row[state, col] >= lam_b:
-            state = start
-        visits[state] += 1
-    return OK
-
-
 # --------------------------------------------------------------------------- flux out of the basin
 
 
 @njit(cache=True)
-def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, max_events, launches):
+def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, max_events, launches, visits):
     """Whole regeneration cycles of the restarted chain, from the basin state ``m`` back to ``m``.
 
     The chain starts in ``m`` (lambda(m) < lam0) and is restarted in ``x0``
@@ -128,7 +101,13 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
     the sum of the mean holding times 1/total of the states left [time];
     status OVERFLOW when n_launch > c (run again with capacity n_launch: the
     path is the same), BUDGET when ``max_events`` ran out first.
+
+    ``visits`` (int64, shape (n_states,) zeroed by the caller, or (0,): not counted) counts the
+    arrivals in each state (after the restart).  The pilot's basin occupancy is the run with
+    ``m = x0``, ``lam0 = inf``, ``n_launch_min`` out of reach and ``max_events`` its number of
+    events: the jump chain from ``x0``, restarted in ``x0`` at the target (status BUDGET at the end).
     """
+    count = visits.size > 0
     s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     home = np.uint64(m)
@@ -158,6 +137,8 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
             state = restart
             lam = row[state, col]
             armed = True
+        if count:
+            visits[state] += 1
         if lam < lam0:
             armed = True
             if state == home and n_launch >= n_launch_min:
@@ -175,7 +156,7 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
 # --------------------------------------------------------------------------- trials between interfaces
 
 
-@inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
+@private_inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
 def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
@@ -201,37 +182,12 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     return True, state, n, top, OK
 
 
-@njit(cache=True)
-def trials_serial(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
-                  status):
-    """Trials with global indices first .. first + n - 1 (n = success.size), streams of ``root``.
-
-    Each trial starts in ``starts[floor(r * len(starts))]`` (r: the first draw of
-    its stream) and runs the jump chain until lambda >= ``lam_hi`` (success) or
-    lambda < ``lam_lo`` (failure).  Outputs (preallocated, shape (n,)):
-    success (bool), end_state (int64: the first state at or beyond lam_hi for a
-    success), n_events (int64), top (float: the largest lambda reached), status (int8).
-    """
-    for i in range(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
-                                                                          lam_lo, lam_hi, root, first + i)
-
-
-@njit(cache=True, parallel=True)
-def trials_parallel(row, jump, lam_col, starts, lam_lo, lam_hi, root, first, success, end_state, n_events, top,
-                    status):
-    """As :func:`trials_serial`, with prange over trials (identical output)."""
-    for i in prange(success.size):
-        success[i], end_state[i], n_events[i], top[i], status[i] = _trial(row, jump, lam_col, starts, starts.size,
-                                                                          lam_lo, lam_hi, root, first + i)
-
-
 # --------------------------------------------------------------------------- a whole ladder in one call
 
 
 @njit(cache=True, inline="always")
-def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-            threads):
+def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events, top,
+            cur, threads):
     """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
     levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
     stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
@@ -242,12 +198,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
     for k in range(n_stages):
         if stage_trials[k] > trials:
             trials = stage_trials[k]
-    cur = np.empty(n_cur if n_cur > trials else trials, dtype=np.int64)
-    nxt = np.empty(trials, dtype=np.int64)
-    ok = np.empty(trials, dtype=np.int64)  # all int64: one np.empty specialisation (cold start)
-    ends = np.empty(trials, dtype=np.int64)
-    evs = np.empty(trials, dtype=np.int64)
-    st = np.empty(trials, dtype=np.int64)
+    work = np.empty((4, trials), dtype=np.int64)  # one allocation, not four (each np.empty call site compiles)
+    ok, ends, evs, st = work[0], work[1], work[2], work[3]
     for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
         cur[i] = starts[i]
     lo = levels[0]
@@ -259,41 +211,50 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
         m = stage_trials[k]
         if threads:
             for i in prange(m):
-                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
+                                                               base + i)
         else:
             for i in range(m):
-                ok[i], ends[i], evs[i], _, st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
+                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
+                                                               base + i)
         n_ok = 0
         total = 0
-        for i in range(m):
+        for i in range(m):  # the stage is over: its successes' end states overwrite its starts
             if st[i] != OK:
                 return st[i]
             total += evs[i]
             if ok[i]:
-                nxt[n_ok] = ends[i]
+                cur[n_ok] = ends[i]
                 n_ok += 1
         n_success[k] = n_ok
         stage_events[k] = total
-        for i in range(n_ok):
-            cur[i] = nxt[i]
         n_cur = n_ok
     return OK
 
 
 @njit(cache=True)
-def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events):
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
+                  top, cur):
     """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
     (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
     outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
-    draws from stream ``first + k * stride + j`` of ``root``, so the counts equal those of
-    :func:`trials_serial` stage by stage.  Returns a status (OK or TRAPPED)."""
+    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
+    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
+    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).
+
+    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
+    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
+    starts of each stage, on return the end states of the last stage's successes (the first state at
+    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
+    trials.  Returns a status (OK or TRAPPED).
+    """
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   False)
+                   top, cur, False)
 
 
 @njit(cache=True, parallel=True)
 def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success,
-                    stage_events):
+                    stage_events, top, cur):
     """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   True)
+                   top, cur, True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._inline import always_inline, inlined, internal
+from .._inline import always_inline, internal, private_inlined
 from .._ziggurat import xo_exponential
 from ._kernels import next_unsigned, stream_seed, uniform
 
@@ -47,7 +47,7 @@ def stream_index(replica, step, slot):
     return ((replica + 1) << 32) | (step << 16) | slot
 
 
-@inlined
+@private_inlined
 def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
     """One walker from time t0 to t1: returns (state, events, s0, s1, s2, s3).
 
@@ -91,7 +91,7 @@ def _advance(rows, jumps, table_of, ends, t0, t1, state, s0, s1, s2, s3):
         n += 1
 
 
-@inlined
+@private_inlined
 def _relax(row, jump, lam_col, state, lam_side, lam_b, s0, s1, s2, s3):
     """Jump chain until lambda <= lam_side (error) or >= lam_b: returns (error, events, status)."""
     always_inline()
@@ -111,13 +111,14 @@ def _relax(row, jump, lam_col, state, lam_side, lam_b, s0, s1, s2, s3):
         n += 1
 
 
-@njit(cache=True)
+@private_inlined
 def stable_order(n, bins, start, order):
     """order[:n] = np.argsort(bins[:n], kind="mergesort") for 0 <= bins < start.size - 1, by counting.
 
     ``start`` (n_bins + 1,) int64 and ``order`` (>= n,) int64 are scratch / output (np.argsort costs
-    seconds to compile).
+    seconds to compile).  Inlined by LLVM into :func:`resample`, its only caller; no Python entry.
     """
+    always_inline()
     for b in range(start.size):
         start[b] = 0
     for i in range(n):
@@ -129,7 +130,7 @@ def stable_order(n, bins, start, order):
         start[bins[i]] += 1
 
 
-@inlined
+@private_inlined
 def _lightest_two(w, alive):
     """(a, c): the lightest and the second lightest of w[:alive] (first occurrence on ties)."""
     always_inline()
@@ -146,18 +147,19 @@ def _lightest_two(w, alive):
 
 
 @internal()
-def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_states, out_weights, out_rngs,
-             start, order, st, src, w, s0, s1, s2, s3):
+def resample(n, states, weights, rngs, bins, per_bin, out_states, out_weights, out_rngs, fresh, start, order, st,
+             src, w, s0, s1, s2, s3):
     """Weighted-ensemble resampling: exactly ``per_bin`` walkers in every occupied bin, weights conserved.
 
     Walkers 0 .. n - 1 (``states`` int64, ``weights``, ``rngs`` (cap, 4) uint64 their stream states,
-    ``root``: :func:`nanomag._rng.root_pool` of the seed,
     ``bins`` int64 their bins).  In each bin (walkers in array order), the two
     lightest walkers merge while there are too many (the survivor is one of the
     two, drawn with probability proportional to its weight, and takes both
     weights: unbiased), and the heaviest splits in two halves while there are
-    too few (the copy gets the fresh stream of its output slot).  Draws from the
-    resampling stream (s0 .. s3).  Writes ``out_*`` (capacity >= occupied bins x
+    too few (the copy gets the fresh stream of its output slot: ``fresh[k]`` = 1 for such a slot k, 0
+    for a walker that keeps its stream, copied to ``out_rngs``; the caller seeds the fresh ones, so
+    that the seeding is compiled into one kernel only).  Draws from the
+    resampling stream (s0 .. s3).  Writes ``out_*`` and ``fresh`` (capacity >= occupied bins x
     per_bin); scratch: ``start`` (n_bins + 1,) int64, ``order``, ``st``, ``src`` (cap,) int64, ``w`` (cap,)
     float.  Returns (number of walkers, s0, s1, s2, s3).
     """
@@ -197,12 +199,10 @@ def resample(n, states, weights, rngs, bins, per_bin, root, replica, step, out_s
         for k in range(alive):
             out_states[n_out] = st[k]
             out_weights[n_out] = w[k]
+            fresh[n_out] = src[k] < 0
             if src[k] >= 0:
                 for c in range(4):
                     out_rngs[n_out, c] = rngs[src[k], c]
-            else:
-                (out_rngs[n_out, 0], out_rngs[n_out, 1], out_rngs[n_out, 2],
-                 out_rngs[n_out, 3]) = stream_seed(root, stream_index(replica, step, n_out))
             n_out += 1
         i = j
     return n_out, s0, s1, s2, s3
@@ -213,25 +213,31 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
              replica, cap):
     # three allocations, not sixteen (each call site of np.empty costs compile time); rows of a C array
     # are C arrays, of the same types as np.empty's
-    ints = np.empty((8, cap + 1), dtype=np.int64)  # cap + 1 >= bins + 2: the bin starts of resample
+    ints = np.empty((9, cap + 1), dtype=np.int64)  # cap + 1 >= bins + 2: the bin starts of resample
     floats = np.empty((3, cap))
     streams = np.empty((2, cap, 4), dtype=np.uint64)
     states, out_states, bins, n_ev = ints[0], ints[1], ints[2], ints[3]
     order, bin_states, source = ints[4], ints[5], ints[6]
-    bin_start = ints[7]
+    bin_start, fresh = ints[7], ints[8]
     weights, out_weights, bin_weights = floats[0], floats[1], floats[2]
     rngs, out_rngs = streams[0], streams[1]
     for i in range(walkers):
         states[i] = x0
         weights[i] = 1.0 / walkers
-        rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = stream_seed(root, stream_index(replica, 0, i))
+        fresh[i] = 1
     q0, q1, q2, q3 = stream_seed(root, stream_index(replica, 0, RESAMPLE_SLOT))
     n = walkers
     events = 0
     per_run = 0.0
     max_walkers = n
     dt = duration / steps
-    for step in range(1, steps + 1):
+    for step in range(1, steps + 2):
+        for i in range(n):  # fresh streams (one call site): the start's, then those of the last split's copies
+            if fresh[i]:
+                rngs[i, 0], rngs[i, 1], rngs[i, 2], rngs[i, 3] = stream_seed(root, stream_index(replica, step - 1,
+                                                                                                 i))
+        if step > steps:  # the relaxation follows
+            break
         t0 = (step - 1) * dt
         t1 = duration if step == steps else step * dt
         for i in prange(n):  # a plain range in replica_serial
@@ -244,9 +250,8 @@ def _replica(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, d
             events += n_ev[i]
             per_run += weights[i] * n_ev[i]
             bins[i] = bin_of[states[i]]
-        n, q0, q1, q2, q3 = resample(n, states, weights, rngs, bins, walkers, root, replica, step, out_states,
-                                     out_weights, out_rngs, bin_start, order, bin_states, source, bin_weights,
-                                     q0, q1, q2, q3)
+        n, q0, q1, q2, q3 = resample(n, states, weights, rngs, bins, walkers, out_states, out_weights, out_rngs,
+                                     fresh, bin_start, order, bin_states, source, bin_weights, q0, q1, q2, q3)
         states, out_states = out_states, states
         weights, out_weights = out_weights, weights
         rngs, out_rngs = out_rngs, rngs

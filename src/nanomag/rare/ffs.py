@@ -145,7 +145,8 @@ def _run_flux(setup: _Setup, root, index: int, m: int, lam0: float, n_launch_min
     while True:
         buf = np.empty(cap, dtype=np.int64)
         n_launch, t, n, n_restart, status = K.flux_run(setup.row, setup.jump, setup.lam_col, setup.x0, m, lam0,
-                                                       setup.lam_b, root, index, n_launch_min, max_events, buf)
+                                                       setup.lam_b, root, index, n_launch_min, max_events, buf,
+                                                       buf[:0])
         if status != K.OVERFLOW:
             return buf[:min(n_launch, cap)], t, n, n_restart, status
         cap = n_launch  # the same path again, with room for every launch
@@ -160,19 +161,20 @@ def _use_parallel(parallel, n):
 
 
 def _run_trials(setup: _Setup, root, first: int, starts, lo: float, hi: float, n: int, parallel):
-    success = np.empty(n, dtype=np.bool_)
-    end_state = np.empty(n, dtype=np.int64)
-    n_events = np.empty(n, dtype=np.int64)
+    """``n`` trials on streams first .. first + n - 1 from ``starts`` until lambda >= hi or < lo: the ladder
+    kernel with one stage.  Returns (successes, their end states in trial order, events, the largest lambda
+    of each trial (shape (n,)))."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
     top = np.empty(n)
-    status = np.empty(n, dtype=np.int8)
-    kernel = K.trials_parallel if _use_parallel(parallel, n) else K.trials_serial
-    kernel(setup.row, setup.jump, setup.lam_col, np.ascontiguousarray(starts, dtype=np.int64), lo, hi, root,
-           first, success, end_state, n_events, top, status)
-    bad = status[status != K.OK]
-    if bad.size:
-        raise _kernel_error(int(bad[0]), "trial")
-    return success, end_state, n_events, top
-
+    ends = np.empty(max(starts.size, n), dtype=np.int64)
+    n_success = np.zeros(1, dtype=np.int64)
+    events = np.zeros(1, dtype=np.int64)
+    kernel = K.ladder_parallel if _use_parallel(parallel, n) else K.ladder_serial
+    status = kernel(setup.row, setup.jump, setup.lam_col, starts, np.array([lo, hi], dtype=float), root, first, 0,
+                    np.array([n], dtype=np.int64), n_success, events, top, ends)
+    if status != K.OK:
+        raise _kernel_error(int(status), "trial")
+    return int(n_success[0]), ends[:n_success[0]], int(events[0]), top
 
 
 def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
@@ -200,8 +202,10 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
         # the whole ladder in one call; stage k's trials on streams stream_index(replica, 1 + k, j)
         kernel = K.ladder_parallel if _use_parallel(task.parallel, task.trials) else K.ladder_serial
         stage_trials = np.array(task.stage_trials or (task.trials,) * n_stages, dtype=np.int64)
+        most = int(stage_trials.max())
         status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
-                        1 << 24, stage_trials, n_success, stage_events)
+                        1 << 24, stage_trials, n_success, stage_events, np.empty(most),
+                        np.empty(max(n_launch, most), dtype=np.int64))
         if status != K.OK:
             raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),
@@ -491,9 +495,11 @@ class FluxSampler:
         s = self.setup
         n_steps = max(PILOT_EVENTS, 100 * s.model.n_states)
         visits = np.zeros(s.model.n_states, dtype=np.int64)
-        status = K.visit_counts(s.row, s.jump, s.lam_col, s.x0, s.lam_b, self.root, stream_index(-1, 0, 0),
-                                n_steps, visits)
-        if status != K.OK:
+        # the basin occupancy: the chain from x0 for n_steps events, restarted in x0 at the target (a flux run
+        # that never launches nor stops at home: it ends on its event budget)
+        status = K.flux_run(s.row, s.jump, s.lam_col, s.x0, s.x0, np.inf, s.lam_b, self.root, stream_index(-1, 0, 0),
+                            2**62, n_steps, visits[:0], visits)[-1]
+        if status != K.BUDGET:
             raise _kernel_error(status, "pilot")
         if user_levels is not None:
             inside = s.lam < user_levels[0]
@@ -535,12 +541,11 @@ class FluxSampler:
             if k >= MAX_STAGES - 2:
                 raise SolverError(f"pilot: more than {MAX_STAGES - 2} interfaces would be needed")
             first = stream_index(-1, 2 + k, 0)
-            success, _, n_ev, top = _run_trials(s, self.root, first, starts, lam0, s.lam_b, self.trials,
-                                                self.parallel)
-            events += int(n_ev.sum())
+            n_ok, _, n_ev, top = _run_trials(s, self.root, first, starts, lam0, s.lam_b, self.trials, self.parallel)
+            events += n_ev
             ranked = np.sort(top)
             nxt = s.lam_b
-            if success.mean() < P_TARGET:
+            if n_ok / self.trials < P_TARGET:
                 nxt = float(ranked[::-1][max(math.ceil(P_TARGET * self.trials) - 1, 0)])
                 if nxt <= level:
                     higher = top[top > level]
@@ -553,11 +558,9 @@ class FluxSampler:
             log_p[here] = base + np.log(reached / self.trials)
             if nxt >= s.lam_b:
                 return grid, log_p, events
-            success, end_state, n_ev, _ = _run_trials(s, self.root, first, starts, lam0, nxt, self.trials,
-                                                      self.parallel)
-            events += int(n_ev.sum())
-            starts = end_state[success]
-            base += math.log(success.mean())
+            n_ok, starts, n_ev, _ = _run_trials(s, self.root, first, starts, lam0, nxt, self.trials, self.parallel)
+            events += n_ev
+            base += math.log(n_ok / self.trials)
             level, k = nxt, k + 1
 
     @property
