@@ -550,16 +550,14 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
             if inv > 0.0:
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                 next_t = t + e * inv
-            ended = next_t > duration  # the trace ends in this state: every remaining record time is <= duration
-            # one call site of _record_until (each is an inlined copy: compile time)
-            g, w = _record_until(np.inf if ended else next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w,
-                                 window)
-            if ended:
+            if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
+                _record_until(np.inf, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
                 if last > 0:
                     occupation[i, 0] += duration - since
                 elif last < 0:
                     occupation[i, 1] += duration - since
                 break
+            g, w = _record_until(next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
             t = next_t
             state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts[i], s0, s1, s2, s3)
             n += 1
