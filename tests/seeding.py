@@ -7,6 +7,26 @@ import numpy as np
 
 from nanomag import continuum as c
 
+M64 = (1 << 64) - 1
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & M64
+
+
+def xoshiro_next(s):
+    """One output of pure-Python xoshiro256** (Blackman & Vigna, written from the published algorithm);
+    advances the state ``s`` (a list of four Python ints) in place."""
+    out = _rotl((s[1] * 5) & M64, 7) * 9 & M64
+    t = (s[1] << 17) & M64
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return out
+
 
 @contextmanager
 def one_numba_thread():

@@ -15,6 +15,7 @@ from nanomag.rare.ffs import FluxSampler, binomial_cost_ratio, equal_p_optimum, 
 from nanomag.rare.stages import run_two_stage
 
 from devices import bistable_device
+from seeding import xoshiro_next
 
 
 def test_equal_p_optimum_is_near_p_one_fifth():
@@ -174,21 +175,10 @@ def test_placement_within_twice_the_binomial_optimum_where_sectors_alternate():
 def _python_trial(row, jump, col, starts, lo, hi, seed, index):
     """A trial in plain Python: SeedSequence's stream of ``index``, xoshiro256** (top 53 bits), the first draw
     picks the start, then the jump chain until lambda >= hi or < lo.  Returns (success, end, events, top)."""
-    m64 = (1 << 64) - 1
     s = [int(w) for w in np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64)]
 
     def draw():
-        def rotl(x, k):
-            return ((x << k) | (x >> (64 - k))) & m64
-        out = (rotl((s[1] * 5) & m64, 7) * 9) & m64
-        t = (s[1] << 17) & m64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        return (out >> 11) * 2.0 ** -53
+        return (xoshiro_next(s) >> 11) * 2.0 ** -53
 
     state = int(starts[int(draw() * len(starts))])
     lam = top = row[state, col]

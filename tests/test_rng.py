@@ -7,24 +7,13 @@ from scipy import stats
 
 from nanomag._rng import entropy_words, next_double, next_u64, root_pool, xo_seed_pooled, xoshiro_states
 
-M64 = (1 << 64) - 1
+from seeding import xoshiro_next
 
 
 def xoshiro_reference(state, n):
     """Pure-Python xoshiro256** (Blackman & Vigna), written from the published algorithm."""
     s = [int(x) for x in state]
-    rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & M64  # noqa: E731
-    out = []
-    for _ in range(n):
-        out.append(rotl((s[1] * 5) & M64, 7) * 9 & M64)
-        t = (s[1] << 17) & M64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-    return out
+    return [xoshiro_next(s) for _ in range(n)]
 
 
 @njit
