@@ -61,7 +61,7 @@ def test_coefficients_of_eq34():
 
 @pytest.mark.parametrize("T", [0.0, 0.3])
 def test_bath_part_of_drift_is_gilbert_and_matches_the_discrete_rates(T):
-    """Bath part of R = alpha (h + 2 kappa u)(1 - u^2), and the discrete bath rates (PHYSICS.md 1) give it."""
+    """Bath part of R = alpha (h + 2 kappa u)(1 - u^2), and the discrete bath rates (docs/physics.md) give it."""
     grain = nm.Grain(S0=10**6, kappa=0.7, h=0.15, alpha=0.03, T=T)
     dev = nm.Device(grain=grain)
     expected = 0.03 * (0.15 + 1.4 * U) * (1 - U**2)

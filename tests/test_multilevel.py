@@ -1,4 +1,4 @@
-"""The multi-level grain (PHYSICS.md section 2): reduction, invariants, Eq. 17, configuration."""
+"""The multi-level grain (docs/physics.md): reduction, invariants, Eq. 17, configuration."""
 
 import itertools
 from fractions import Fraction
@@ -59,7 +59,7 @@ def test_from_grain_refuses_a_multilevel_grain():
 # --------------------------------------------------------------------------- the state space, independently
 
 def _independent_configurations(grain):
-    """(occupations, 2S, E, N) by explicit loops over {0,1,2}^L (PHYSICS.md section 2)."""
+    """(occupations, 2S, E, N) by explicit loops over {0,1,2}^L (docs/physics.md)."""
     n0 = [lv.n for lv in grain.levels]
     out = {}
     for occ in itertools.product((0, 1, 2), repeat=len(n0)):

@@ -1,4 +1,4 @@
-"""Invariants of the one rate builder (PHYSICS.md section 1)."""
+"""Invariants of the one rate builder (docs/physics.md)."""
 
 import math
 
