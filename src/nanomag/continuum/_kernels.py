@@ -123,10 +123,11 @@ def coefficients_on_grid(u, flux, grain, mu, gamma_up, gamma_down, lead_T, drift
 # [u_i, u_{i+1}], u_i = lo + i (hi - lo) / n, holds (a_i, a_{i+1} - a_i) for each coefficient
 # a, so a lookup is two fused multiply-adds per coefficient and touches one table row.
 # Linear interpolation of a C^2 coefficient errs by at most h^2/8 max|a''| (h = (hi - lo)/n);
-# the node values are exactly those of sde_coefficients.  Linear interpolation keeps
-# 2D/S0 >= 0 between non-negative nodes.  nanomag.continuum.langevin.coefficient_table fills it from
-# coefficients_on_grid at the nodes (serial: 16384 cells take ~ 3 ms, and a parallel loop would compile for
-# seconds; the differences in numpy: no second kernel to compile).
+# the node values are those of sde_coefficients to rounding.  Linear interpolation keeps
+# 2D/S0 >= 0 between non-negative nodes.  nanomag.continuum.langevin.coefficient_table fills it in numpy
+# (langevin._sde_nodes: the operations of sde_coefficients on arrays; numpy's exp and tanh may differ from
+# libm's by an ulp, D' amplifies that by 1/(2 _DU) to ~1e-11 relative), so a cold start compiles the stepping
+# kernel only; coefficients_on_grid is the compiled twin, for the tests.
 
 TABLE_WIDTH = 6
 

@@ -28,7 +28,9 @@ step for Ito Euler, three times when D' is needed: Milstein or the flux form),
 which reproduces the integrator of nanomag 0.1.0 (before the table) bit for bit.
 The exact mode runs the ramp kernels (below) with every piece evaluated, so that the table
 kernels carry no branch to Eq. 24 (compile time); the steps are the same.
-The node values are the exact ones, so the table errs by at most h^2/8 max|a''|
+The node values are the exact ones (computed in numpy, to within ~1e-11 relative of the
+compiled evaluation: an ulp of numpy's exp and tanh, amplified by the central difference
+of D'), so the table errs by at most h^2/8 max|a''|
 with h ~ 1.2e-4: at most 3e-8 of each coefficient's largest value for the devices
 of the tests (tests/test_langevin_pace.py), far below any statistical error
 (the mean switching time of scripts/bench_langevin.py has a relative standard
@@ -37,7 +39,7 @@ their trajectories switch at times that differ by < 1e-7 relative.  2^14 cells
 keep the table (768 KB) in a core's L2 cache: with 2^16 cells (3 MB) a step cost
 1.5-3 times more, as each step reads a new cache line from farther away.
 At T = 0 the coefficients have kinks and jumps at the Fermi steps; the table
-replaces each jump by a ramp one cell wide.  The table takes ~5 ms to build on
+replaces each jump by a ramp one cell wide.  The table takes a few ms to build on
 one core and is kept for the last eight (device, form, pole_cutoff): a protocol
 needs one per segment.
 
@@ -143,6 +145,68 @@ def pack_device(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return grain, mu, gu, gd, lt
 
 
+def _fermi_nodes(e: np.ndarray, T: float) -> np.ndarray:
+    """``model._kernels.fermi_scalar`` on an array, operation for operation (the same bits)."""
+    if T <= 0.0:
+        return np.where(e < 0.0, 1.0, np.where(e > 0.0, 0.0, 0.5))
+    z = e / T
+    ez = np.exp(-np.abs(z))  # exp(-z) where z > 0, exp(z) elsewhere
+    return np.where(z > 0.0, ez / (1.0 + ez), 1.0 / (1.0 + ez))
+
+
+def _reduced_nodes(u: np.ndarray, grain: np.ndarray, mu: np.ndarray, gamma_up: np.ndarray,
+                   gamma_down: np.ndarray, lead_T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(g, d) of ``_kernels.reduced_coefficients`` at every u: the same operations in the same order."""
+    S0, eta, kappa, h, eps, alpha, T, q, gam = (float(x) for x in grain)
+    x_up = eps - kappa * u - 0.5 * h
+    x_dn = eps + kappa * u + 0.5 * h
+    f_up = np.zeros_like(u)
+    f_dn = np.zeros_like(u)
+    for a in range(mu.size):
+        f_up += gamma_up[a] * _fermi_nodes(x_up - mu[a], lead_T[a])
+        f_dn += gamma_down[a] * _fermi_nodes(x_dn - mu[a], lead_T[a])
+    den = 1.0 + q * eta * u
+    omega = h + 2.0 * kappa * u
+    g = alpha * omega + ((1.0 - q) * f_up - (1.0 + q) * f_dn) / (4.0 * S0 * den)
+    if T <= 0.0:
+        bath = 0.5 * np.abs(omega)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bath = np.where(omega == 0.0, T, omega / (2.0 * np.tanh(omega / (2.0 * T))))
+    d = alpha * bath + ((1.0 - q * u * u) * f_up + (1.0 + q * u * u) * f_dn) / (8.0 * S0 * den)
+    if gam > 0.0:
+        dif = f_up - f_dn
+        tot = f_up + f_dn
+        d += (u * u * (dif * dif) - tot * tot) / (8.0 * S0 * den * gam)
+    return g, d
+
+
+def _sde_nodes(u: ArrayLike, flux: bool, grain: np.ndarray, mu: np.ndarray, gamma_up: np.ndarray,
+              gamma_down: np.ndarray, lead_T: np.ndarray) -> np.ndarray:
+    """(drift, 2D/S0, D'/S0) of the Ito SDE at every u, shape (3, u.size), in numpy.
+
+    The values of ``_kernels.sde_coefficients`` (the integrator's exact coefficients), computed
+    with the same operations in the same order, so the table's nodes need no compiled kernel
+    (a cold start compiles only the stepping kernel).  D' is the central difference of
+    D/(1 - u^2) with step ``_kernels._DU``, as there.  The device comes packed by
+    :func:`pack_device`.  [1/time]
+    """
+    u = np.ascontiguousarray(u, dtype=float).reshape(-1)
+    packed = (grain, mu, gamma_up, gamma_down, lead_T)
+    g, d = _reduced_nodes(u, *packed)
+    _, dp = _reduced_nodes(u + _k._DU, *packed)
+    _, dm = _reduced_nodes(u - _k._DU, *packed)
+    S0 = float(grain[0])
+    w = 1.0 - u * u
+    D = w * d
+    D = np.where(D < 0.0, 0.0, D)
+    dD = -2.0 * u * d + w * (dp - dm) / (2.0 * _k._DU)
+    drift = w * g
+    if flux:
+        drift = drift + dD / S0
+    return np.stack([drift, 2.0 * D / S0, dD / S0])
+
+
 def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff: float | None = None,
                       n_cells: int = TABLE_CELLS) -> tuple[np.ndarray, float, float]:
     """The integrator's table of (drift, 2D/S0, D'/S0) between the walls, for linear interpolation.
@@ -162,8 +226,7 @@ def coefficient_table(dev: Device, form: str = "ito", *, pole_cutoff: float | No
     lo, hi = -1.0 + delta, 1.0 - delta
     u = lo + np.arange(n_cells + 1) * ((hi - lo) / n_cells)  # the nodes u_i = lo + i h, u_n = hi
     u[-1] = hi
-    nodes = np.empty((3, n_cells + 1))
-    _k.coefficients_on_grid(u, form == "flux", *pack_device(dev), nodes[0], nodes[1], nodes[2])
+    nodes = _sde_nodes(u, form == "flux", *pack_device(dev))
     table = np.empty((n_cells, _k.TABLE_WIDTH))
     table[:, 0::2] = nodes[:, :-1].T
     table[:, 1::2] = (nodes[:, 1:] - nodes[:, :-1]).T
