@@ -25,6 +25,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import ConfigError
+
 __all__ = ["LADDER", "T0_WIDTH", "MAX_HALVINGS", "drift_bracket", "u_samples", "n_samples",
            "drift_fixed_point_sets", "drift_fixed_points", "drift_codes"]
 
@@ -236,7 +238,7 @@ def _search(eps: float, kappa: float, alpha: float, S0: float, c: float, q: floa
     mu0 = np.ascontiguousarray(mu0, dtype=float).ravel()
     h = np.ascontiguousarray(h, dtype=float).ravel()
     if int(n_uniform) < 3:
-        raise ValueError(f"n_uniform: must be >= 3, got {n_uniform}")
+        raise ConfigError(f"n_uniform: must be >= 3, got {n_uniform}")
     params = (float(eps), float(kappa), float(alpha), float(S0), float(c), float(q), mu, T, g_up, g_dn)
     per_block = max(1, _CHUNK // n_samples(int(n_uniform), mu.size))
     for start in range(0, mu0.size, per_block):
