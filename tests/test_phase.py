@@ -388,8 +388,13 @@ def test_vectorised_search_matches_a_scalar_reference_on_random_devices():
     from nanomag.continuum import fixed_point_search as fps
 
     rng = np.random.default_rng(2026)
-    for k in range(250):
-        a = _random_search_case(rng, k)
+    # and g = alpha (h + 2 kappa u) with h = 0 on samples symmetric about 0: a midpoint lands on the root u = 0
+    # exactly (g = 0 there; unstable for kappa > 0, stable for kappa < 0), for one device and for a grid
+    exact_zero = [dict(eps=0.0, kappa=kappa, h=0.0, alpha=0.01, S0=100.0, c=0.0, q=0.0, mu=[0.37], T=[0.1],
+                       gu=[0.0], gd=[0.0], n_uniform=n) for kappa in (1.0, -1.0) for n in (4, 6, 258)]
+    zeros = 0
+    for k in range(250 + len(exact_zero)):
+        a = _random_search_case(rng, k) if k < 250 else exact_zero[k - 250]
         ref = _search_reference(a["eps"], a["kappa"], a["h"], a["alpha"], a["S0"], a["c"], a["q"], a["mu"], a["T"],
                                 a["gu"], a["gd"], a["n_uniform"])
         us, stable = fps.drift_fixed_points(a["eps"], a["kappa"], a["h"], a["alpha"], a["S0"], a["c"], a["q"],
@@ -397,6 +402,8 @@ def test_vectorised_search_matches_a_scalar_reference_on_random_devices():
                                             np.array(a["gd"]), a["n_uniform"])
         assert [s for _, s in ref] == stable.tolist(), (k, a)
         assert max(_ulps(x, y) for (x, _), y in zip(ref, us, strict=True)) <= 4, (k, a)
+        zeros += k >= 250 and 0.0 in us.tolist()
+    assert zeros == len(exact_zero)
 
 
 def test_vectorised_codes_match_the_scalar_reference_over_a_grid():
@@ -440,6 +447,20 @@ def test_search_blocks_do_not_change_the_result(monkeypatch):
         np.testing.assert_array_equal(s1, s2)
     with pytest.raises(ConfigError, match="n_uniform"):
         fps.drift_codes(*args[:-1], 2)
+
+
+@pytest.mark.parametrize("n_points", [7, 700])
+def test_a_midpoint_on_the_root_ends_its_bracket(n_points):
+    """g = alpha (h + 2 kappa u) with kappa < 0 and h = 0, sampled symmetrically about 0: the first midpoint
+    is the stable root u = 0 itself (g = 0 there), found whether few brackets are halved several times per
+    round (7 points) or many once per round (700)."""
+    from nanomag.continuum import fixed_point_search as fps
+
+    flat = (0.0, -1.0, 0.01, 100.0, 0.0, 0.0, np.array([0.37]), np.array([0.1]), np.zeros(1), np.zeros(1))
+    for n in (6, 258):
+        for u, s in fps.drift_fixed_point_sets(*flat, np.full(n_points, 0.37), np.zeros(n_points), n):
+            assert u.tolist() == [-1.0, 0.0, 1.0] and s.tolist() == [False, True, False]
+        np.testing.assert_array_equal(fps.drift_codes(*flat, np.full(n_points, 0.37), np.zeros(n_points), n), 4)
 
 
 def test_small_temperature_agrees_with_t0_away_from_boundaries():

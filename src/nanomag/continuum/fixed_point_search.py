@@ -42,6 +42,9 @@ MAX_HALVINGS = 200
 _CHUNK = 1 << 18
 """Points x samples per block of the search (2 MB per float array; the grid is cut into blocks)."""
 
+_TREE_EVALUATIONS = 1 << 10
+"""Evaluations of g per bisection round at most, when few brackets allow more than one halving per round."""
+
 
 def _fermi(e: np.ndarray, T: float) -> np.ndarray:
     # the formula of nanomag.model._kernels.fermi_scalar, elementwise: 1/(1 + exp(e/T)), a step (1/2 at 0) at T = 0;
@@ -159,34 +162,83 @@ def u_samples(eps: float, kappa: float, h: float, mu: np.ndarray, T: np.ndarray,
                                    ladder, float(t0_width))[0])
 
 
+def _halve(lo: np.ndarray, hi: np.ndarray, up_lo: np.ndarray, h: np.ndarray, mu0: np.ndarray, params: tuple,
+           active: np.ndarray) -> np.ndarray:
+    """One halving of the brackets ``active`` (in place); returns those that go on."""
+    a_lo = lo[active]
+    a_hi = hi[active]
+    mid = 0.5 * (a_lo + a_hi)
+    open_ = (mid > a_lo) & (mid < a_hi)
+    active = active[open_]
+    mid = mid[open_]
+    gm = _bracket(mid, h[active], mu0[active], *params)
+    zero = gm == 0.0
+    lo[active[zero]] = mid[zero]
+    hi[active[zero]] = mid[zero]
+    move_lo = ~zero & ((gm > 0.0) == up_lo[active])
+    move_hi = ~zero & ~move_lo
+    lo[active[move_lo]] = mid[move_lo]
+    hi[active[move_hi]] = mid[move_hi]
+    return active[~zero]
+
+
+def _halve_tree(lo: np.ndarray, hi: np.ndarray, up_lo: np.ndarray, h: np.ndarray, mu0: np.ndarray, params: tuple,
+                active: np.ndarray, depth: int) -> np.ndarray:
+    """``depth`` halvings of the brackets ``active`` (in place) with one evaluation of g; returns those that go on.
+
+    g is evaluated at every midpoint the next ``depth`` halvings may visit (2**depth - 1 per bracket,
+    each the midpoint of its node's ends, as :func:`_halve` computes it); then the tree is walked down.
+    """
+    n = active.size
+    ends = np.stack([lo[active], hi[active]], axis=1)  # the tree's node ends, in increasing u
+    for _ in range(depth):
+        finer = np.empty((n, 2 * ends.shape[1] - 1))
+        finer[:, 0::2] = ends
+        finer[:, 1::2] = 0.5 * (ends[:, :-1] + ends[:, 1:])
+        ends = finer
+    g = np.empty_like(ends)
+    g[:, 1:-1] = _bracket(ends[:, 1:-1], h[active][:, None], mu0[active][:, None], *params)
+    rows = np.arange(n)
+    a = np.zeros(n, dtype=np.intp)  # the current node: ends[a] .. ends[c]
+    c = np.full(n, 1 << depth, dtype=np.intp)
+    running = np.ones(n, dtype=bool)
+    up = up_lo[active]
+    for level in range(depth):
+        m = a + (1 << (depth - 1 - level))
+        mid = ends[rows, m]
+        running &= (mid > ends[rows, a]) & (mid < ends[rows, c])
+        gm = g[rows, m]
+        zero = running & (gm == 0.0)
+        move_lo = running & ~zero & ((gm > 0.0) == up)
+        move_hi = running & ~zero & ~move_lo
+        a = np.where(move_lo | zero, m, a)
+        c = np.where(move_hi | zero, m, c)
+        running &= ~zero
+    lo[active] = ends[rows, a]
+    hi[active] = ends[rows, c]
+    return active[running]
+
+
 def _bisect(lo: np.ndarray, hi: np.ndarray, up_lo: np.ndarray, h: np.ndarray, mu0: np.ndarray,
             params: tuple) -> np.ndarray:
     """Roots of g in the brackets [lo, hi] (g > 0 at lo where ``up_lo``), all halved at once; shape of ``lo``.
 
-    A bracket stops when its midpoint equals an end (adjacent floats), at a zero of g, or after
-    :data:`MAX_HALVINGS` rounds; its root is the midpoint of its ends then.
+    Plain bisection: a bracket stops when its midpoint equals an end (adjacent floats), at a zero of
+    g, or after :data:`MAX_HALVINGS` halvings; its root is the midpoint of its ends then.  Many
+    brackets (a phase diagram) are halved once per round; a few (one device), whose cost is numpy's
+    per-call overhead rather than arithmetic, up to 8 times per round (:func:`_halve_tree`).
     """
     lo = lo.copy()
     hi = hi.copy()
     active = np.arange(lo.size)
-    for _ in range(MAX_HALVINGS):
-        if active.size == 0:
-            break
-        a_lo = lo[active]
-        a_hi = hi[active]
-        mid = 0.5 * (a_lo + a_hi)
-        open_ = (mid > a_lo) & (mid < a_hi)
-        active = active[open_]
-        mid = mid[open_]
-        gm = _bracket(mid, h[active], mu0[active], *params)
-        zero = gm == 0.0
-        lo[active[zero]] = mid[zero]
-        hi[active[zero]] = mid[zero]
-        move_lo = ~zero & ((gm > 0.0) == up_lo[active])
-        move_hi = ~zero & ~move_lo
-        lo[active[move_lo]] = mid[move_lo]
-        hi[active[move_hi]] = mid[move_hi]
-        active = active[~zero]
+    left = MAX_HALVINGS
+    while active.size and left > 0:
+        depth = int(min(left, 8, max(1, np.log2(_TREE_EVALUATIONS / active.size + 1.0))))
+        if depth == 1:
+            active = _halve(lo, hi, up_lo, h, mu0, params, active)
+        else:
+            active = _halve_tree(lo, hi, up_lo, h, mu0, params, active, depth)
+        left -= depth
     return 0.5 * (lo + hi)
 
 
