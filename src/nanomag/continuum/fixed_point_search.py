@@ -10,8 +10,8 @@ The bracket g(u) = R(u) / (1 - u^2) is sampled on a uniform grid plus ladders
 of offsets around every channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a``
 (from 0 to 40 ``T_a/|kappa|``, or to the jump itself at T_a = 0); every sign change
 is refined by bisection to adjacent floating-point numbers, all brackets of all
-points at once (one vectorised halving round after another, at most
-:data:`MAX_HALVINGS`).  A pole u = -1 (+1) is stable when g just inside it is
+points at once (vectorised rounds of halvings, at most :data:`MAX_HALVINGS` per
+bracket; a few brackets take several halvings per round).  A pole u = -1 (+1) is stable when g just inside it is
 negative (positive); an interior point is stable when g goes from + to -.
 
 Stable-point codes (:mod:`nanomag.phase`): ``code = minus + 2 plus + 4 n_sp``, where
@@ -37,7 +37,7 @@ T0_WIDTH = 1e-10
 """Half-width in u of the sample ladder around a threshold of a T = 0 lead (the jump itself)."""
 
 MAX_HALVINGS = 200
-"""Bisection rounds at most per bracket (a bracket stops earlier once its ends are adjacent floats)."""
+"""Halvings at most per bracket (a bracket stops earlier once its ends are adjacent floats)."""
 
 _CHUNK = 1 << 18
 """Points x samples per block of the search (2 MB per float array; the grid is cut into blocks)."""
