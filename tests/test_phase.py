@@ -261,7 +261,7 @@ def test_finite_temperature_kernel_matches_continuum_drift():
 
 
 def test_one_fixed_point_search_serves_continuum_and_phase():
-    """nm.continuum.fixed_points and phase.device_fixed_points are one compiled search; it also
+    """nm.continuum.fixed_points and phase.device_fixed_points are one search; it also
     covers kappa <= 0 (no threshold ladder at kappa = 0) and finds every sign change of a dense scan."""
     rng = np.random.default_rng(17)
     for k in range(60):
@@ -283,6 +283,184 @@ def test_one_fixed_point_search_serves_continuum_and_phase():
             assert stable == (left > 0 > right) and left * right <= 0
     with pytest.raises(ConfigError, match="n_grid"):
         nm.continuum.fixed_points(nm.reduced_device(UPPER_RIGHT, 4.9, -4.1), n_grid=2)
+
+
+def _fermi_reference(e, T):
+    # nanomag.model._kernels.fermi_scalar, in plain Python
+    if T <= 0.0:
+        return 1.0 if e < 0.0 else 0.0 if e > 0.0 else 0.5
+    z = e / T
+    if z > 0.0:
+        ez = math.exp(-z)
+        return ez / (1.0 + ez)
+    return 1.0 / (1.0 + math.exp(z))
+
+
+def _bracket_reference(u, eps, kappa, h, alpha, S0, c, q, mu, T, gu, gd):
+    x_up = eps - kappa * u - 0.5 * h
+    x_dn = eps + kappa * u + 0.5 * h
+    f_up = f_dn = 0.0
+    for a in range(len(mu)):
+        if gu[a] != 0.0:
+            f_up += gu[a] * _fermi_reference(x_up - mu[a], T[a])
+        if gd[a] != 0.0:
+            f_dn += gd[a] * _fermi_reference(x_dn - mu[a], T[a])
+    num = (1.0 - q) * f_up - (1.0 + q) * f_dn
+    lead = num / (4.0 * S0 * (1.0 + c * u)) if num != 0.0 else 0.0
+    return alpha * (h + 2.0 * kappa * u) + lead
+
+
+def _search_reference(eps, kappa, h, alpha, S0, c, q, mu, T, gu, gd, n_uniform):
+    """The fixed-point search of Eq. 24b in plain Python, one scalar at a time: the algorithm of the compiled
+    search (8718a28) that the vectorised numpy search replaced.  Returns [(u, is_stable), ...]."""
+    from nanomag.continuum.fixed_point_search import LADDER, T0_WIDTH
+
+    ladder = [float(x) for x in LADDER]
+    extra = []
+    for a in range(len(mu)):
+        if kappa == 0.0 or not math.isfinite(mu[a]):
+            continue
+        width = T[a] / abs(kappa) if T[a] > 0.0 else T0_WIDTH
+        for sigma in (1.0, -1.0):
+            t = sigma * (eps - mu[a]) / kappa - 0.5 * h / kappa
+            for off in [0.0] + [s * x for x in ladder[1:] for s in (-1.0, 1.0)]:
+                extra.append(min(max(t + off * width, -1.0), 1.0))
+    u = []
+    for v in sorted([-1.0 + 2.0 * i / (n_uniform - 1) for i in range(n_uniform)] + extra):
+        if not u or v != u[-1]:
+            u.append(v)
+    g = [_bracket_reference(x, eps, kappa, h, alpha, S0, c, q, mu, T, gu, gd) for x in u]
+    nz = [i for i in range(len(u)) if g[i] != 0.0]
+    first, last = (nz[0], nz[-1]) if nz else (len(u) - 1, 0)
+    pts = [(-1.0, g[first] < 0.0)]
+    for j, i in zip(nz[:-1], nz[1:], strict=True):
+        if (g[i] > 0.0) == (g[j] > 0.0):
+            continue
+        if i == j + 1:
+            lo, hi = u[j], u[i]
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid <= lo or mid >= hi:
+                    break
+                gm = _bracket_reference(mid, eps, kappa, h, alpha, S0, c, q, mu, T, gu, gd)
+                if gm == 0.0:
+                    lo = hi = mid
+                    break
+                if (gm > 0.0) == (g[j] > 0.0):
+                    lo = mid
+                else:
+                    hi = mid
+            root = 0.5 * (lo + hi)
+        else:
+            root = 0.5 * (u[j + 1] + u[i - 1])
+        if -1.0 < root < 1.0:
+            pts.append((root, g[j] > 0.0))
+    pts.append((1.0, g[last] > 0.0))
+    return pts
+
+
+def _random_search_case(rng, k):
+    """Arguments of the search for a random device: kappa of either sign or 0, T = 0 or > 0 leads, empty and
+    full leads, closed channels, no damping."""
+    n_leads = 1 + k % 3
+    mu = [float(rng.uniform(-3, 3)) if rng.random() > 0.15 else float(rng.choice([-np.inf, np.inf]))
+          for _ in range(n_leads)]
+    T = [float(rng.choice([0.0, 1e-4, 0.02, 0.3])) for _ in range(n_leads)]
+    gu = [float(rng.uniform(0, 5) * (rng.random() > 0.15)) for _ in range(n_leads)]
+    gd = [float(rng.uniform(0, 5) * (rng.random() > 0.15)) for _ in range(n_leads)]
+    total = sum(gu) + sum(gd)
+    q = (sum(gu) - sum(gd)) / total if total > 0 else 0.0
+    kappa = 0.0 if k % 7 == 0 else float(rng.uniform(0.2, 2) * (1 if k % 3 else -1))
+    eta = float(rng.choice([1.0, -1.0]))
+    return dict(eps=float(rng.uniform(-1, 1)), kappa=kappa, h=float(rng.uniform(-2, 2)),
+                alpha=float(rng.uniform(0, 0.05)) if k % 5 else 0.0, S0=float(rng.choice([10.0, 100.0, 1000.0])),
+                c=q * eta, q=q, mu=mu, T=T, gu=gu, gd=gd, n_uniform=int(rng.integers(3, 300)))
+
+
+def _ulps(a, b):
+    return abs(a - b) / np.spacing(max(abs(a), abs(b), np.finfo(float).tiny))
+
+
+def test_vectorised_search_matches_a_scalar_reference_on_random_devices():
+    """The numpy search (all points x samples at once, all brackets halved together) gives the scalar
+    search's points: the same count, the same stabilities (hence the same phase codes), u within 4 ulps
+    (the exp of numpy and of the C library may differ in the last bit; on the reference machine they agree)."""
+    from nanomag.continuum import fixed_point_search as fps
+
+    rng = np.random.default_rng(2026)
+    # and g = alpha (h + 2 kappa u) with h = 0 on samples symmetric about 0: a midpoint lands on the root u = 0
+    # exactly (g = 0 there; unstable for kappa > 0, stable for kappa < 0), for one device and for a grid
+    exact_zero = [dict(eps=0.0, kappa=kappa, h=0.0, alpha=0.01, S0=100.0, c=0.0, q=0.0, mu=[0.37], T=[0.1],
+                       gu=[0.0], gd=[0.0], n_uniform=n) for kappa in (1.0, -1.0) for n in (4, 6, 258)]
+    zeros = 0
+    for k in range(250 + len(exact_zero)):
+        a = _random_search_case(rng, k) if k < 250 else exact_zero[k - 250]
+        ref = _search_reference(a["eps"], a["kappa"], a["h"], a["alpha"], a["S0"], a["c"], a["q"], a["mu"], a["T"],
+                                a["gu"], a["gd"], a["n_uniform"])
+        us, stable = fps.drift_fixed_points(a["eps"], a["kappa"], a["h"], a["alpha"], a["S0"], a["c"], a["q"],
+                                            np.array(a["mu"]), np.array(a["T"]), np.array(a["gu"]),
+                                            np.array(a["gd"]), a["n_uniform"])
+        assert [s for _, s in ref] == stable.tolist(), (k, a)
+        assert max(_ulps(x, y) for (x, _), y in zip(ref, us, strict=True)) <= 4, (k, a)
+        zeros += k >= 250 and 0.0 in us.tolist()
+    assert zeros == len(exact_zero)
+
+
+def test_vectorised_codes_match_the_scalar_reference_over_a_grid():
+    """drift_codes over random (mu0, h) points, cut into blocks of any size, equals the scalar search per point."""
+    from nanomag.continuum import fixed_point_search as fps
+
+    rng = np.random.default_rng(7)
+    for k in range(24):
+        a = _random_search_case(rng, k)
+        if not math.isfinite(a["mu"][0]):
+            a["mu"][0] = 0.0
+        mu0 = rng.uniform(-3, 3, 25)
+        h = rng.uniform(-2, 2, 25)
+        args = (a["eps"], a["kappa"], a["alpha"], a["S0"], a["c"], a["q"], np.array(a["mu"]), np.array(a["T"]),
+                np.array(a["gu"]), np.array(a["gd"]), mu0, h, a["n_uniform"])
+        expected = []
+        for m, hh in zip(mu0, h, strict=True):
+            pts = _search_reference(a["eps"], a["kappa"], hh, a["alpha"], a["S0"], a["c"], a["q"], [m, *a["mu"][1:]],
+                                    a["T"], a["gu"], a["gd"], a["n_uniform"])
+            expected.append(int(pts[0][1]) + 2 * int(pts[-1][1]) + 4 * sum(s for _, s in pts[1:-1]))
+        np.testing.assert_array_equal(fps.drift_codes(*args), expected)
+        sets = fps.drift_fixed_point_sets(*args)
+        assert [int(s[0]) + 2 * int(s[-1]) + 4 * int(s[1:-1].sum()) for _, s in sets] == expected
+
+
+def test_search_blocks_do_not_change_the_result(monkeypatch):
+    """The grid is searched in blocks (memory); any block size gives the same codes and points."""
+    from nanomag.continuum import fixed_point_search as fps
+
+    dev = nm.reduced_device(UPPER_RIGHT, 0.0, 0.0, T=0.01)
+    g, q, mu, T, gu, gd = phase.diagrams._kernel_args(dev)
+    rng = np.random.default_rng(3)
+    mu0, h = g.eps + rng.uniform(3.5, 6.5, 300), 2 * rng.uniform(-4.6, -3.6, 300)
+    args = (g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, gu, gd, mu0, h, 257)
+    codes, sets = fps.drift_codes(*args), fps.drift_fixed_point_sets(*args)
+    assert len(set(codes.tolist())) >= 3
+    monkeypatch.setattr(fps, "_CHUNK", 1000)  # 3 points per block
+    np.testing.assert_array_equal(fps.drift_codes(*args), codes)
+    for (u1, s1), (u2, s2) in zip(fps.drift_fixed_point_sets(*args), sets, strict=True):
+        np.testing.assert_array_equal(u1, u2)
+        np.testing.assert_array_equal(s1, s2)
+    with pytest.raises(ConfigError, match="n_uniform"):
+        fps.drift_codes(*args[:-1], 2)
+
+
+@pytest.mark.parametrize("n_points", [7, 700])
+def test_a_midpoint_on_the_root_ends_its_bracket(n_points):
+    """g = alpha (h + 2 kappa u) with kappa < 0 and h = 0, sampled symmetrically about 0: the first midpoint
+    is the stable root u = 0 itself (g = 0 there), found whether few brackets are halved several times per
+    round (7 points) or many once per round (700)."""
+    from nanomag.continuum import fixed_point_search as fps
+
+    flat = (0.0, -1.0, 0.01, 100.0, 0.0, 0.0, np.array([0.37]), np.array([0.1]), np.zeros(1), np.zeros(1))
+    for n in (6, 258):
+        for u, s in fps.drift_fixed_point_sets(*flat, np.full(n_points, 0.37), np.zeros(n_points), n):
+            assert u.tolist() == [-1.0, 0.0, 1.0] and s.tolist() == [False, True, False]
+        np.testing.assert_array_equal(fps.drift_codes(*flat, np.full(n_points, 0.37), np.zeros(n_points), n), 4)
 
 
 def test_small_temperature_agrees_with_t0_away_from_boundaries():

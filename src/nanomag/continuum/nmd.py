@@ -214,10 +214,10 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     included.  Interior points are sign changes of g = R/(1 - u^2) on a
     uniform grid of ``n_grid`` points plus ladders of samples around every
     channel threshold ``eps - kappa sigma u - h sigma/2 = mu_a`` (offsets from
-    0 to 40 T_a/abs(kappa)), each refined by bisection to machine precision; at
+    0 to 40 T_a/abs(kappa)), each refined by bisection to adjacent floats; at
     T = 0 a jump of the Fermi step from + to - is a stable point (the
     bisection converges onto the jump).  A pole is stable when g just inside
-    it points at it.  The same compiled search serves the phase diagrams
+    it points at it.  The same (numpy) search serves the phase diagrams
     (:func:`nanomag.phase.device_fixed_points`).
     """
     g = single_orbital(dev)
@@ -229,13 +229,9 @@ def fixed_points(dev: Device, n_grid: int = 4001) -> list[tuple[float, bool]]:
     T = np.array([dev.lead_temperature(a) for a in range(dev.n_leads)], dtype=float)
     g_up = np.array([lead.gamma_up for lead in dev.leads], dtype=float)
     g_dn = np.array([lead.gamma_down for lead in dev.leads], dtype=float)
-    cap = _search.n_samples(n_grid, dev.n_leads) + 2
-    us = np.empty(cap)
-    st = np.empty(cap, dtype=np.int64)
-    n = _search.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
-                                 float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid, _search.LADDER,
-                                 _search.T0_WIDTH, us, st)
-    return [(float(us[i]), bool(st[i])) for i in range(n)]
+    us, stable = _search.drift_fixed_points(float(g.eps), float(g.kappa), float(g.h), float(g.alpha), float(g.S0),
+                                            float(q * g.eta), float(q), mu, T, g_up, g_dn, n_grid)
+    return [(float(x), bool(s)) for x, s in zip(us, stable, strict=True)]
 
 
 def charge_rates(dev: Device, u: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

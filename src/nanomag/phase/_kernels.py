@@ -9,9 +9,10 @@ Two families:
   with A(u) piecewise constant between the channel thresholds; each piece is
   solved in closed form (a quadratic).
 * ``drift_codes``: the stable-point codes of the full drift R(u) of Eq. 24b
-  for a general device at any temperature, over a grid of (mu, h), is not here: it lives in
+  for a general device at any temperature, over a grid of (mu, h), is not here: it is
+  numpy (vectorised over the grid, nothing to compile) in
   :mod:`nanomag.continuum.fixed_point_search`, next to the search
-  behind :func:`nanomag.continuum.fixed_points` that it runs per grid point.
+  behind :func:`nanomag.continuum.fixed_points`.
 
 Stable-point codes: ``code = minus + 2 plus + 4 n_sp`` where ``minus`` (``plus``)
 is 1 if u = -1 (+1) is stable and ``n_sp`` counts the stable interior points.
@@ -24,9 +25,31 @@ import math
 import numpy as np
 from numba import njit
 
-from ..continuum.fixed_point_search import sign, sort_points
-
 MAX_T0_POINTS = 12
+
+
+@njit(cache=True)
+def sign(x):
+    if x > 0.0:
+        return 1
+    if x < 0.0:
+        return -1
+    return 0
+
+
+@njit(cache=True)
+def sort_points(us, st, n):
+    """Sort the first ``n`` entries of ``us`` in place, carrying ``st`` along (insertion sort)."""
+    for i in range(1, n):
+        x = us[i]
+        s = st[i]
+        j = i - 1
+        while j >= 0 and us[j] > x:
+            us[j + 1] = us[j]
+            st[j + 1] = st[j]
+            j -= 1
+        us[j + 1] = x
+        st[j + 1] = s
 
 
 @njit(cache=True)

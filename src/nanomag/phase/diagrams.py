@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..continuum.fixed_point_search import LADDER, T0_WIDTH, drift_bracket, drift_codes
+from ..continuum.fixed_point_search import drift_bracket, drift_codes, drift_fixed_point_sets
 from ..continuum.nmd import fixed_point_current, fixed_points, polarisation
 from ..errors import ConfigError
 from ..model.device import Device, Grain, reduced_device
@@ -347,10 +347,10 @@ def device_fixed_points(dev: Device, *, n_u: int = N_U_SAMPLES) -> list[tuple[fl
     """Fixed points of du/dt = R(u) (Eq. 24b) of a device at any temperature.
 
     :func:`nanomag.continuum.fixed_points` with ``n_grid = n_u`` (the same
-    compiled search the phase diagrams run per grid point): u is sampled
+    search the phase diagrams run on every grid point at once): u is sampled
     uniformly (``n_u`` points) and, around every channel threshold
     ``eps - kappa sigma u - h sigma/2 = mu_a``, on a ladder of offsets from 0 to 40 T_a/kappa;
-    sign changes of g = R/(1 - u^2) are refined by bisection to machine precision.
+    sign changes of g = R/(1 - u^2) are refined by bisection to adjacent floats.
     At T = 0 the bisection converges onto the jump itself (see the module notes).
 
     Returns
@@ -375,9 +375,7 @@ def _device_codes(dev: Device, mu0: np.ndarray, h: np.ndarray, n_u: int) -> np.n
     if dev.n_leads == 0:
         raise ConfigError("dev.leads: sweeping the bias needs at least one lead")
     mu0, h = np.broadcast_arrays(np.asarray(mu0, dtype=float), np.asarray(h, dtype=float))
-    out = np.empty(mu0.size, dtype=np.int64)
-    drift_codes(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn, np.ascontiguousarray(mu0).ravel(),
-                np.ascontiguousarray(h).ravel(), int(n_u), LADDER, T0_WIDTH, out)
+    out = drift_codes(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn, mu0, h, int(n_u))
     return out.reshape(mu0.shape)
 
 
@@ -594,9 +592,22 @@ def with_control(dev: Device, control: str, value: float) -> Device:
     return dev.replace(mu={0: float(value)})
 
 
-def _next_state(dev: Device, u_old: float, n_u: int) -> float:
-    """Where the deterministic flow of Eq. 24b takes a state that sat at u_old (a stable point before)."""
-    pts = device_fixed_points(dev, n_u=n_u)
+def _path_fixed_points(dev: Device, control: str, values: np.ndarray, n_u: int) -> list[list[tuple[float, bool]]]:
+    """:func:`device_fixed_points` of ``with_control(dev, control, v)`` for every v of ``values``, searched at once."""
+    g, q, mu, T, g_up, g_dn = _kernel_args(dev)
+    if n_u < 3:
+        raise ConfigError(f"n_u: must be >= 3, got {n_u}")
+    mu0 = values if control == "mu" else np.full(values.size, mu[0] if mu.size else 0.0)
+    h = values if control == "h" else np.full(values.size, float(g.h))
+    sets = drift_fixed_point_sets(g.eps, g.kappa, g.alpha, g.S0, q * g.eta, q, mu, T, g_up, g_dn, mu0, h, int(n_u))
+    return [[(float(x), bool(s)) for x, s in zip(us, st, strict=True)] for us, st in sets]
+
+
+def _next_state(dev: Device, pts: list[tuple[float, bool]], u_old: float) -> float:
+    """Where the deterministic flow of Eq. 24b takes a state that sat at u_old (a stable point before).
+
+    ``pts``: the fixed points of ``dev`` (:func:`device_fixed_points`).
+    """
     for u, stable in pts:
         if stable and abs(u - u_old) <= 1e-9:
             return u
@@ -645,9 +656,9 @@ def sweep(dev: Device, control: str, values: ArrayLike, *, start_u: float, n_u: 
     us = np.empty(values.size)
     cur = np.empty(values.size)
     u = start
-    for i, v in enumerate(values):
+    for i, (v, pts) in enumerate(zip(values, _path_fixed_points(dev, control, values, n_u), strict=True)):
         d = with_control(dev, control, v)
-        u = _next_state(d, u, n_u)
+        u = _next_state(d, pts, u)
         us[i] = u
         cur[i] = fixed_point_current(d, np.array(u))[0] if d.n_leads > 1 else 0.0
     return HysteresisBranch(control_name=control, control=values, u=us, current=cur, start_u=start)
