@@ -313,13 +313,9 @@ class TunnelLinks(NamedTuple):
     d_energy: np.ndarray
 
 
-def _channel_arrays(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(lower, upper, eta, coupling) of every channel, and the lead rates (n_leads, 2): the kernels' inputs."""
-    chans = dev.grain.channels()
-    gamma = np.array([lead.gamma for lead in dev.leads], dtype=float).reshape(dev.n_leads, 2)
-    return (np.array([c.lower for c in chans], dtype=np.int64), np.array([c.upper for c in chans], dtype=np.int64),
-            np.array([c.eta for c in chans], dtype=np.int64), np.array([c.coupling for c in chans], dtype=float),
-            gamma)
+def _lead_rates(dev: Device) -> list[tuple[float, float]]:
+    """Gamma_a^up and Gamma_a^down of each lead, as Python floats.  [energy]"""
+    return [(float(lead.gamma[0]), float(lead.gamma[1])) for lead in dev.leads]
 
 
 class _LinkRun(NamedTuple):
@@ -369,14 +365,15 @@ def _link_plan(dev: Device, space: StateSpace, runs: list[np.ndarray], lo: int, 
     monotone: the links of a (channel, spin, lead) are one range.
     """
     two_spin, two_sz = space.sectors.two_spin, space.two_sz
-    ch_lower, ch_upper, ch_eta, ch_coupling, gamma = _channel_arrays(dev)
+    gamma = _lead_rates(dev)
     plan = []
-    for c in range(ch_lower.size):
-        low, up = runs[ch_lower[c]], runs[ch_upper[c]]
+    for c, ch in enumerate(dev.grain.channels()):
+        low, up = runs[ch.lower], runs[ch.upper]
         if low.size == 0 or up.size == 0:
             continue
-        two_s, t0 = int(two_spin[ch_lower[c]]), int(two_sz[low[0]])
-        own_lo, own_hi = (int(x) for x in np.searchsorted(up if by_upper else low, [lo, hi]))
+        two_s, t0 = int(two_spin[ch.lower]), int(two_sz[low[0]])
+        own = up if by_upper else low
+        own_lo, own_hi = int(own.searchsorted(lo)), int(own.searchsorted(hi))
         for s_idx, sigma in enumerate((1, -1)):
             shift = t0 + sigma - int(two_sz[up[0]])
             if shift % 2:  # no upper state of that parity: no link (a channel changes 2 S by one)
@@ -384,9 +381,8 @@ def _link_plan(dev: Device, space: StateSpace, runs: list[np.ndarray], lo: int, 
             d = shift // 2  # the partner of lower state j is upper state j + d
             a, b = (own_lo - d, own_hi - d) if by_upper else (own_lo, own_hi)
             a, b = max(a, 0, -d), min(b, low.size, up.size - d)
-            for lead in range(gamma.shape[0]):
-                factor = float(ch_coupling[c] * gamma[lead, s_idx])
-                j0, j1 = _open_range(factor, two_s, int(ch_eta[c]), sigma, t0, a, b)
+            for lead, rates in enumerate(gamma):
+                j0, j1 = _open_range(float(ch.coupling) * rates[s_idx], two_s, int(ch.eta), sigma, t0, a, b)
                 if j1 > j0:
                     plan.append(_LinkRun(c, s_idx, lead, j0, j1, d))
     return plan
@@ -400,22 +396,24 @@ def _link_fill(dev: Device, space: StateSpace, runs: list[np.ndarray], plan: lis
     (same bits); weights and addition energies once per (channel, spin), for all its leads.
     """
     two_spin, two_sz, energy = space.sectors.two_spin, space.two_sz, space.sectors.energy
-    ch_lower, ch_upper, ch_eta, ch_coupling, gamma = _channel_arrays(dev)
+    chans, gamma = dev.grain.channels(), _lead_rates(dev)
     at = 0
     for (c, s_idx), group in groupby(plan, key=lambda r: (r.channel, r.spin)):
         leads = list(group)
-        low, up = runs[ch_lower[c]], runs[ch_upper[c]]
-        two_s, eta, sigma = int(two_spin[ch_lower[c]]), int(ch_eta[c]), 1 - 2 * s_idx
+        ch = chans[c]
+        low, up = runs[ch.lower], runs[ch.upper]
+        two_s, eta, sigma = int(two_spin[ch.lower]), int(ch.eta), 1 - 2 * s_idx
         ja, jb = min(r.j0 for r in leads), max(r.j1 for r in leads)
-        t_low = np.arange(int(two_sz[low[0]]) + 2 * ja, int(two_sz[low[0]]) + 2 * jb, 2, dtype=np.int64)
+        t0 = int(two_sz[low[0]])
+        t_low = np.arange(t0 + 2 * ja, t0 + 2 * jb, 2, dtype=np.int64)
         weight = (t_low * (eta * sigma) + (two_s + 1 + eta)) / (2.0 * two_s + 2.0)
-        add = _energy(space, energy[ch_upper[c]], t_low + sigma) - _energy(space, energy[ch_lower[c]], t_low)
+        add = _energy(space, energy[ch.upper], t_low + sigma) - _energy(space, energy[ch.lower], t_low)
         for run in leads:
             part, sub = slice(at, at + run.j1 - run.j0), slice(run.j0 - ja, run.j1 - ja)
             lower[part] = low[run.j0:run.j1]
             upper[part] = up[run.j0 + run.d:run.j1 + run.d]
             lead[part] = run.lead
-            np.multiply(ch_coupling[c] * gamma[run.lead, s_idx], weight[sub], out=base[part])
+            np.multiply(float(ch.coupling) * gamma[run.lead][s_idx], weight[sub], out=base[part])
             d_energy[part] = add[sub]
             at = part.stop
 
@@ -464,7 +462,8 @@ def tunnel_rates(links: TunnelLinks, mu: np.ndarray, T: np.ndarray,
     return rate_in, rate_out
 
 
-def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def _bath(dev: Device, space: StateSpace, lo: int, hi: int,
+          runs: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
 
     Returns [(src, dst, rate, kind)] with the zero rates left out, in the order
@@ -472,7 +471,8 @@ def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.nda
     the same sector (:func:`_sector_runs`), and as (2 S_z, sector) -> (2 S_z + 2,
     sector) keeps the state order, the flips down, in the order of their
     sources, are the flips up reversed, with the same ladder factor and the
-    energy difference negated (the same bits as computing them).
+    energy difference negated (the same bits as computing them).  ``runs``:
+    the :func:`_sector_runs` of ``space.window(lo, hi, 2)``, if at hand.
     """
     grain = dev.grain
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
@@ -481,7 +481,7 @@ def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.nda
     pref = grain.alpha / grain.spin_scale
     first, end = space.window(lo, hi, 2)  # every flip up out of or into the block starts in first .. hi - 1
     up = np.full(end - first, -1, dtype=np.int64)  # the partner up of each state of the window (-1: none)
-    for run in _sector_runs(space, first, end):
+    for run in _sector_runs(space, first, end) if runs is None else runs:
         up[run[:-1] - first] = run[1:]
     sector = space.sector[first:end]
     tz = space.two_sz[first:end].astype(np.int64)
@@ -648,9 +648,8 @@ class RateBuilder(_Counts):
         same whatever the block, so the KMC tables do not depend on the blocks.
         """
         dev, space, n_leads = self.device, self.space, self.device.n_leads
-        bath = _bath(dev, space, lo, hi)
-        first, end = space.window(lo, hi, 1)
-        runs = _sector_runs(space, first, end)
+        runs = _sector_runs(space, *space.window(lo, hi, 2))  # holds every partner of a link or a flip
+        bath = _bath(dev, space, lo, hi, runs)
         plan_in, plan_out = (_link_plan(dev, space, runs, lo, hi, by_upper) for by_upper in (False, True))
         n_in, n_out = (sum(r.j1 - r.j0 for r in plan) for plan in (plan_in, plan_out))
         n_bath = sum(b[0].size for b in bath)
