@@ -318,6 +318,10 @@ def _lead_rates(dev: Device) -> list[tuple[float, float]]:
     return [(float(lead.gamma[0]), float(lead.gamma[1])) for lead in dev.leads]
 
 
+#: States per chunk of the link and flip arithmetic (temporaries of a few MB at most).
+_CHUNK = 1 << 16
+
+
 class _LinkRun(NamedTuple):
     """Links of one (channel, spin, lead): lower states ``runs[lower][j0:j1]``, upper ``runs[upper][j0 + d:j1 + d]``."""
 
@@ -393,7 +397,8 @@ def _link_fill(dev: Device, space: StateSpace, runs: list[np.ndarray], plan: lis
     """Write the links of ``plan``, in its order, into the outputs (sized for them): the fields of :class:`TunnelLinks`.
 
     The arithmetic of :func:`tunnel_weight` and :meth:`StateSpace.energy_at`
-    (same bits); weights and addition energies once per (channel, spin), for all its leads.
+    (same bits).  Weights and addition energies once per (channel, spin) for
+    all its leads, in chunks of :data:`_CHUNK` states: few temporaries whatever the size.
     """
     two_spin, two_sz, energy = space.sectors.two_spin, space.two_sz, space.sectors.energy
     chans, gamma = dev.grain.channels(), _lead_rates(dev)
@@ -403,19 +408,25 @@ def _link_fill(dev: Device, space: StateSpace, runs: list[np.ndarray], plan: lis
         ch = chans[c]
         low, up = runs[ch.lower], runs[ch.upper]
         two_s, eta, sigma = int(two_spin[ch.lower]), int(ch.eta), 1 - 2 * s_idx
-        ja, jb = min(r.j0 for r in leads), max(r.j1 for r in leads)
         t0 = int(two_sz[low[0]])
-        t_low = np.arange(t0 + 2 * ja, t0 + 2 * jb, 2, dtype=np.int64)
-        weight = (t_low * (eta * sigma) + (two_s + 1 + eta)) / (2.0 * two_s + 2.0)
-        add = _energy(space, energy[ch.upper], t_low + sigma) - _energy(space, energy[ch.lower], t_low)
-        for run in leads:
-            part, sub = slice(at, at + run.j1 - run.j0), slice(run.j0 - ja, run.j1 - ja)
-            lower[part] = low[run.j0:run.j1]
-            upper[part] = up[run.j0 + run.d:run.j1 + run.d]
-            lead[part] = run.lead
-            np.multiply(float(ch.coupling) * gamma[run.lead][s_idx], weight[sub], out=base[part])
-            d_energy[part] = add[sub]
-            at = part.stop
+        starts = np.cumsum([at] + [r.j1 - r.j0 for r in leads]).tolist()  # where each lead's links go
+        j_end = max(r.j1 for r in leads)
+        for q0 in range(min(r.j0 for r in leads), j_end, _CHUNK):
+            q1 = min(q0 + _CHUNK, j_end)
+            t_low = np.arange(t0 + 2 * q0, t0 + 2 * q1, 2, dtype=np.int64)
+            weight = (t_low * (eta * sigma) + (two_s + 1 + eta)) / (2.0 * two_s + 2.0)
+            add = _energy(space, energy[ch.upper], t_low + sigma) - _energy(space, energy[ch.lower], t_low)
+            for run, start in zip(leads, starts, strict=False):
+                j0, j1 = max(run.j0, q0), min(run.j1, q1)
+                if j1 <= j0:
+                    continue
+                part, sub = slice(start + j0 - run.j0, start + j1 - run.j0), slice(j0 - q0, j1 - q0)
+                lower[part] = low[j0:j1]
+                upper[part] = up[j0 + run.d:j1 + run.d]
+                lead[part] = run.lead
+                np.multiply(float(ch.coupling) * gamma[run.lead][s_idx], weight[sub], out=base[part])
+                d_energy[part] = add[sub]
+        at = starts[-1]
 
 
 def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = False) -> TunnelLinks:
@@ -467,9 +478,9 @@ def _bath(dev: Device, space: StateSpace, lo: int, hi: int,
     """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
 
     Returns [(src, dst, rate, kind)] with the zero rates left out, in the order
-    of the sources.  All in numpy: the partner of a flip up is the next state of
-    the same sector (:func:`_sector_runs`), and as (2 S_z, sector) -> (2 S_z + 2,
-    sector) keeps the state order, the flips down, in the order of their
+    of the sources.  All in numpy: the partner of a flip up is the next state
+    of the same sector (:func:`_sector_runs`), and as (2 S_z, sector) -> (2 S_z
+    + 2, sector) keeps the state order, the flips down, in the order of their
     sources, are the flips up reversed, with the same ladder factor and the
     energy difference negated (the same bits as computing them).  ``runs``:
     the :func:`_sector_runs` of ``space.window(lo, hi, 2)``, if at hand.
@@ -478,33 +489,48 @@ def _bath(dev: Device, space: StateSpace, lo: int, hi: int,
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
     if grain.alpha == 0 or hi <= lo:
         return parts
-    pref = grain.alpha / grain.spin_scale
     first, end = space.window(lo, hi, 2)  # every flip up out of or into the block starts in first .. hi - 1
-    up = np.full(end - first, -1, dtype=np.int64)  # the partner up of each state of the window (-1: none)
+    up = np.empty(hi - first, dtype=np.int64)  # the partner up of each of those states
+    tops = []  # the states without one (the top of their sector: the last of its run)
     for run in _sector_runs(space, first, end) if runs is None else runs:
-        up[run[:-1] - first] = run[1:]
-    sector = space.sector[first:end]
-    tz = space.two_sz[first:end].astype(np.int64)
-    energy = _energy(space, np.asarray(space.sectors.energy, dtype=float)[sector], tz)
-    two_spin = np.asarray(space.sectors.two_spin, dtype=np.int64)
-    dst, m = up[:hi - first], hi - first
-    # S(S+1) - S_z(S_z + 1) in units of 1/4 (the same integer as from the partner down)
-    ladder = ((two_spin * (two_spin + 2))[sector[:m]] - tz[:m] * (tz[:m] + 2)) / 4.0
-    src = np.arange(first, hi, dtype=np.int64)
-    ok = dst >= 0
-    if not ok.all():  # the top state of a sector has no flip up
-        src, dst, ladder, energy_src = src[ok], dst[ok], ladder[ok], energy[:m][ok]
-    else:
-        energy_src = energy[:m]
-    omega = energy_src - energy[dst - first]
-    out_up = slice(int(np.searchsorted(src, lo)), src.size)
-    out_down = slice(*(int(x) for x in np.searchsorted(dst, [lo, hi])))
-    for part, sign, kind in ((out_up, 1.0, BOSON_UP), (out_down, -1.0, BOSON_DOWN)):
-        s, d = (src[part], dst[part]) if kind == BOSON_UP else (dst[part], src[part])
-        rate = pref * ladder[part] * bose_factor(sign * omega[part], grain.T)
+        n_src = int(run.searchsorted(hi))
+        up[run[:min(n_src, run.size - 1)] - first] = run[1:n_src + 1]
+        if n_src == run.size > 0:
+            tops.append(int(run[-1]) - first)
+    src, dst = np.delete(np.arange(first, hi, dtype=np.int64), tops), np.delete(up, tops)
+    del up
+    out_up = slice(int(src.searchsorted(lo)), src.size)
+    out_down = slice(*(int(x) for x in dst.searchsorted([lo, hi])))
+    rate_up, rate_down = _flip_rates(dev, space, src, min(out_up.start, out_down.start),
+                                     max(out_up.stop, out_down.stop))
+    for part, s, d, rate, kind in ((out_up, src, dst, rate_up, BOSON_UP), (out_down, dst, src, rate_down, BOSON_DOWN)):
+        s, d, rate = s[part], d[part], rate[part]
         keep = rate > 0
         parts.append((s, d, rate, kind) if keep.all() else (s[keep], d[keep], rate[keep], kind))
     return parts
+
+
+def _flip_rates(dev: Device, space: StateSpace, src: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rates of the flips up out of src[i] and of their reverses, for i in a .. b - 1 (the others: 0).
+
+    alpha/S0 x S(S+1) - S_z(S_z + 1) (in units of 1/4) x F(+-omega), omega = E(src) - E(partner): the
+    arithmetic of :meth:`StateSpace.energy_at`; in chunks of :data:`_CHUNK`, few temporaries.
+    """
+    grain = dev.grain
+    pref = grain.alpha / grain.spin_scale
+    two_spin = np.asarray(space.sectors.two_spin, dtype=np.int64)
+    top = two_spin * (two_spin + 2)
+    offset = np.asarray(space.sectors.energy, dtype=float)
+    rate_up, rate_down = np.zeros(src.size), np.zeros(src.size)
+    for q0 in range(a, b, _CHUNK):
+        part = slice(q0, min(q0 + _CHUNK, b))
+        sector = space.sector[src[part]]
+        tz = space.two_sz[src[part]].astype(np.int64)
+        ladder = (top[sector] - tz * (tz + 2)) / 4.0
+        omega = _energy(space, offset[sector], tz) - _energy(space, offset[sector], tz + 2)
+        rate_up[part] = pref * ladder * bose_factor(omega, grain.T)
+        rate_down[part] = pref * ladder * bose_factor(-omega, grain.T)
+    return rate_up, rate_down
 
 
 class _Skeleton(NamedTuple):
