@@ -1,9 +1,9 @@
-"""The compiled transition list equals the former numpy builder, array for array and bit for bit.
+"""The transition list equals the former numpy builder, array for array and bit for bit.
 
 The reference below is the numpy builder that nanomag used before the
-transition list moved into compiled passes (``tunnel_links_fill``,
-``bath_flips_fill``): one bisection per partner state, one gather per lead.
-Same order, same dtypes, same arithmetic, so the arrays must be identical.
+transition list moved into compiled passes (and back to numpy, as runs of
+states written as slices): one bisection per partner state, one gather per
+lead.  Same order, same dtypes, same arithmetic, so the arrays must be identical.
 """
 
 import numpy as np
@@ -104,6 +104,13 @@ def _reference_transitions(dev, mu=None, energy_shift=0.0, lo=0, hi=None):
     return src[keep], dst[keep], rate[keep], kind[keep], lead[keep], event[keep]
 
 
+def _reference_states(two_spin):
+    """(sector, 2 S_z) of every state in the order (2 S_z, sector): the double loop of the former kernel."""
+    top = max(int(s) for s in two_spin)
+    pairs = [(k, t) for t in range(-top, top + 1) for k, s in enumerate(two_spin) if s >= abs(t) and (s - t) % 2 == 0]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
 def _ml_grain():
     return MultiLevelGrain(levels=[(-0.9, 2), (-0.2, 1, 0.6), (0.3, 1), (0.8, 0, 1.4)], S_core=1.5,
                            charges=(-1, 0, 1), E_C=0.4, N_g=0.3, J=0.12, kappa=0.3, h=0.07, alpha=0.05, T=0.2)
@@ -158,6 +165,14 @@ def test_blocks_of_the_compiled_builder_equal_the_former_blocks(name):
         got = (sk.src[keep], sk.dst[keep], rate[keep], sk.kind[keep], sk.lead[keep], sk.event[keep])
         for g, r in zip(got, _reference_transitions(dev, lo=lo, hi=hi), strict=True):
             assert np.array_equal(g, r)
+
+
+@pytest.mark.parametrize("name", list(DEVICES))
+def test_the_states_are_ordered_by_two_sz_then_sector(name):
+    space = R.RateBuilder(DEVICES[name]).space
+    sector, two_sz = _reference_states(space.sectors.two_spin)
+    assert np.array_equal(space.sector, sector) and np.array_equal(space.two_sz, two_sz)
+    assert space.two_sz.dtype == np.int32 and space.sector.dtype == np.int8  # 5 bytes per state
 
 
 def test_the_links_equal_the_former_links():

@@ -1,4 +1,4 @@
-"""Compiled kernels of the chain: the state order, uniformisation, banded GTH elimination.
+"""Compiled kernels of the chain: uniformisation, banded GTH elimination, the transition list's compaction.
 
 Kernels take arrays and scalars only and write into preallocated outputs; the
 public wrappers live in :mod:`nanomag.markov.rates`, :mod:`nanomag.markov.chain`
@@ -15,33 +15,6 @@ from numba import njit
 # Helpers called only from other kernels compile without a Python entry point (as
 # nanomag._inline.internal, not imported here: the markov layer imports no other nanomag module).
 _internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overload]
-
-# --------------------------------------------------------------------------- states
-
-
-@njit(cache=True)
-def fill_states(sector_two_spin, top, sector, two_sz):
-    """Every state (sector k, 2 S_z) in the order (2 S_z, k), written into ``sector`` and ``two_sz``.
-
-    Sector k holds 2 S_z = -two_spin[k], -two_spin[k] + 2, ..., two_spin[k]; ``top`` is the
-    largest two_spin.  ``sector`` and ``two_sz`` have the total number of states as their size.
-    """
-    n_sec = sector_two_spin.size
-    # one loop over the pairs (2 S_z, k) with counters, not two nested loops: less to compile
-    i = 0
-    t = -top
-    k = 0
-    for _ in range((2 * top + 1) * n_sec):
-        ts = sector_two_spin[k]
-        if ts >= abs(t) and (ts - t) % 2 == 0:
-            sector[i] = k
-            two_sz[i] = t
-            i += 1
-        k += 1
-        if k == n_sec:
-            k = 0
-            t += 1
-
 
 # --------------------------------------------------------------------------- graph search
 
@@ -594,122 +567,6 @@ def gth_absorbing(rates, exit_rate, b, diag, y, factor):
 
 
 # --------------------------------------------------------------------------- the transition list
-
-
-@_internal
-def _seek(two_sz, sector, t, k, a, hi):
-    """First index in a .. hi - 1 whose state (2 S_z, sector) is not before (t, k) (hi if none).
-
-    Galloping from ``a`` (the step doubles while the states stay before (t, k)), then
-    bisection: O(log d) for an answer d states after ``a``, cheap for the partners of a run of
-    states, and never more than twice a plain bisection.  One function for both (each numba
-    function costs ~0.1 s of a cold start).
-    """
-    step = 1
-    while a + step < hi and (two_sz[a + step] < t or (two_sz[a + step] == t and sector[a + step] < k)):
-        a += step + 1
-        step *= 2
-    b = a + step if a + step < hi else hi
-    while a < b:
-        mid = (a + b) >> 1
-        if two_sz[mid] < t or (two_sz[mid] == t and sector[mid] < k):
-            a = mid + 1
-        else:
-            b = mid
-    return a
-
-
-@_internal
-def _state_energy(sec_energy, anisotropy, zeeman, k, t):
-    """E(sector k, 2 S_z = t), the arithmetic of :meth:`StateSpace.energy_at` (same bits)."""
-    sz = t / 2.0
-    return sec_energy[k] - anisotropy * (sz * sz) - zeeman * sz
-
-
-@njit(cache=True)
-def tunnel_links_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy, anisotropy, zeeman,
-                      ch_lower, ch_upper, ch_eta, ch_coupling, gamma, by_upper, fill, lower, upper, lead, base,
-                      d_energy):
-    """The tunnelling links of states lo .. hi - 1 as lower (``by_upper``: upper) state; returns their number.
-
-    Link order: channel, spin (up, down), lead, then the state index: that of
-    :func:`nanomag.markov.rates._links`, with the same arithmetic (same bits).
-    Partners are looked for among states first .. end - 1.  ``gamma`` has
-    shape (n_leads, 2) (up, down); links with a zero base rate are left out.
-    With ``fill`` False only the number is returned (the outputs may be empty).
-    """
-    n_leads = gamma.shape[0]
-    m = 0
-    # one loop over (channel, spin, lead), not three nested ones: the same order, and a loop nest two
-    # deep instead of four compiles in 2/3 of the time (0.3 s less of every cold start)
-    for combo in range(ch_lower.size * 2 * n_leads):
-        c = combo // (2 * n_leads)
-        s_idx = (combo // n_leads) % 2
-        a = combo % n_leads
-        k_low, k_up, eta = ch_lower[c], ch_upper[c], ch_eta[c]
-        two_s, two_s_up = sec_two_spin[k_low], sec_two_spin[k_up]
-        own = k_up if by_upper else k_low
-        sigma = 1 if s_idx == 0 else -1
-        factor = ch_coupling[c] * gamma[a, s_idx]
-        pos = first
-        for i in range(lo, hi):
-            if sector[i] != own:
-                continue
-            t = np.int64(two_sz[i])
-            if by_upper:
-                t_low = t - sigma
-                if abs(t_low) > two_s:
-                    continue
-            else:
-                t_low = t
-                if abs(t + sigma) > two_s_up:
-                    continue
-            weight = (two_s + eta * sigma * t_low + (1 + eta)) / (2.0 * two_s + 2.0)
-            b = factor * weight
-            if not b > 0:
-                continue
-            if fill:
-                if by_upper:
-                    pos = _seek(two_sz, sector, t_low, k_low, pos, end)
-                    lower[m], upper[m] = pos, i
-                else:
-                    pos = _seek(two_sz, sector, t + sigma, k_up, pos, end)
-                    lower[m], upper[m] = i, pos
-                lead[m] = a
-                base[m] = b
-                d_energy[m] = (_state_energy(sec_energy, anisotropy, zeeman, k_up, t_low + sigma)
-                               - _state_energy(sec_energy, anisotropy, zeeman, k_low, t_low))
-            m += 1
-    return m
-
-
-@njit(cache=True)
-def bath_flips_fill(two_sz, sector, lo, hi, first, end, sec_two_spin, sec_energy, anisotropy, zeeman, step,
-                    src, dst, ladder, omega):
-    """Candidate boson flips 2 S_z -> 2 S_z + ``step`` (+-2) out of states lo .. hi - 1; returns their number.
-
-    Writes source, destination, S(S+1) - S_z(S_z +- 1) (in units of 1/4, as
-    a float: the numerator / 4.0) and omega = E(src) - E(dst), with the
-    arithmetic of :func:`nanomag.markov.rates._bath` (same bits); the outputs
-    need room for hi - lo flips.
-    """
-    m = 0
-    pos = first
-    for i in range(lo, hi):
-        k = np.int64(sector[i])  # the helpers then share one signature with the link pass
-        ts = np.int64(sec_two_spin[k])
-        tz = np.int64(two_sz[i])
-        t_new = tz + step
-        if abs(t_new) > ts:
-            continue
-        pos = _seek(two_sz, sector, t_new, k, pos, end)
-        src[m] = i
-        dst[m] = pos
-        ladder[m] = (ts * (ts + 2) - tz * (tz + step)) / 4.0
-        omega[m] = (_state_energy(sec_energy, anisotropy, zeeman, k, tz)
-                    - _state_energy(sec_energy, anisotropy, zeeman, k, t_new))
-        m += 1
-    return m
 
 
 @njit(cache=True)

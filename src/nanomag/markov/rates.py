@@ -2,7 +2,8 @@
 
 Everything stochastic or exact in nanomag starts from :func:`build`, i.e. from
 a :class:`RateBuilder`.  It lists every transition of the master equation
-once, in compiled passes (:mod:`nanomag.markov._kernels`) with numpy's Fermi and Bose factors:
+once, in numpy (no kernel to compile: in a sector the states are consecutive in S_z, so the
+partners of a run of states are a run of states, written as slices), with numpy's Fermi and Bose factors:
 
 * single-electron tunnelling in and out of the grain, per lead and spin
   (Eqs. 13, 17, 19 and docs/physics.md section 1), with Fermi factors and
@@ -37,6 +38,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -45,7 +47,7 @@ from numpy.typing import ArrayLike
 from ..errors import ConfigError
 from ..model.device import Device, Sectors
 from ..model.occupation import bose_factor, fermi, fermi_hole
-from ._kernels import bath_flips_fill, compact_transitions, fill_states, tunnel_links_fill
+from ._kernels import compact_transitions
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -257,13 +259,34 @@ def _state_space(dev: Device) -> StateSpace:
     grain = dev.grain
     sec = grain.sectors()
     n_sec = sec.two_spin.size
-    n = int(np.sum(sec.two_spin + 1))
-    sector = np.empty(n, dtype=_int_type(n_sec - 1))
-    top = int(sec.two_spin.max(initial=0))
-    two_sz = np.empty(n, dtype=np.int32 if top < 2**30 else np.int64)
-    fill_states(np.asarray(sec.two_spin, dtype=np.int64), top, sector, two_sz)
-    return StateSpace(sector=sector, two_sz=two_sz, n_sectors=n_sec, sectors=sec,
+    two_spin = np.asarray(sec.two_spin, dtype=np.int64)
+    top = int(two_spin.max(initial=0))
+    t_type = np.int32 if top < 2**30 else np.int64
+    # each sector's 2 S_z as a run, the runs in sector order: a stable sort by 2 S_z (numpy's timsort
+    # merging n_sectors sorted runs) orders the states by (2 S_z, sector), with no kernel to compile
+    runs = np.concatenate([np.arange(-s, s + 1, 2, dtype=t_type) for s in two_spin.tolist()] + [np.zeros(0, t_type)])
+    order = np.argsort(runs, kind="stable")
+    sector = np.repeat(np.arange(n_sec, dtype=_int_type(n_sec - 1)), two_spin + 1)[order]
+    return StateSpace(sector=sector, two_sz=runs[order], n_sectors=n_sec, sectors=sec,
                       anisotropy=grain.kappa / grain.spin_scale, zeeman=grain.h)
+
+
+def _sector_runs(space: StateSpace, first: int, end: int) -> list[np.ndarray]:
+    """The states first .. end - 1 of each sector, ascending: one index array (int64) per sector.
+
+    Along a sector's array 2 S_z grows by 2 from one state to the next.
+    """
+    sector = space.sector[first:end]
+    if space.n_sectors <= 8:  # a pass per sector beats a sort while the sectors are few
+        return [np.flatnonzero(sector == k) + first for k in range(space.n_sectors)]
+    order = np.argsort(sector, kind="stable") + first
+    return np.split(order, np.cumsum(np.bincount(sector, minlength=space.n_sectors))[:-1])
+
+
+def _energy(space: StateSpace, energy: np.ndarray | float, two_sz: np.ndarray) -> np.ndarray:
+    """E(sector, 2 S_z) from the sector's energy offset(s), the arithmetic of :meth:`StateSpace.energy_at`.  [energy]"""
+    sz = two_sz / 2.0
+    return energy - space.anisotropy * (sz * sz) - space.zeeman * sz
 
 
 class TunnelLinks(NamedTuple):
@@ -290,34 +313,137 @@ class TunnelLinks(NamedTuple):
     d_energy: np.ndarray
 
 
-def _channel_arrays(dev: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(lower, upper, eta, coupling) of every channel, and the lead rates (n_leads, 2): the kernels' inputs."""
-    chans = dev.grain.channels()
-    gamma = np.array([lead.gamma for lead in dev.leads], dtype=float).reshape(dev.n_leads, 2)
-    return (np.array([c.lower for c in chans], dtype=np.int64), np.array([c.upper for c in chans], dtype=np.int64),
-            np.array([c.eta for c in chans], dtype=np.int64), np.array([c.coupling for c in chans], dtype=float),
-            gamma)
+def _lead_rates(dev: Device) -> list[tuple[float, float]]:
+    """Gamma_a^up and Gamma_a^down of each lead, as Python floats.  [energy]"""
+    return [(float(lead.gamma[0]), float(lead.gamma[1])) for lead in dev.leads]
+
+
+#: States per chunk of the link and flip arithmetic (temporaries of a few MB at most).
+_CHUNK = 1 << 16
+
+
+class _LinkRun(NamedTuple):
+    """Links of one (channel, spin, lead): lower states ``runs[lower][j0:j1]``, upper ``runs[upper][j0 + d:j1 + d]``."""
+
+    channel: int
+    spin: int
+    lead: int
+    j0: int
+    j1: int
+    d: int
+
+
+def _open_range(factor: float, two_s: int, eta: int, sigma: int, t0: int, a: int, b: int) -> tuple[int, int]:
+    """The j in a .. b - 1 whose link has a base rate > 0: one range (j0, j1), j0 == j1 if none.
+
+    The base rate ``factor`` x Eq. 17 weight at 2 S_z = t0 + 2 j (the arithmetic of
+    :func:`tunnel_weight`) is monotone in j, so the j with a rate > 0 are one range: its
+    ends are found by bisection, with scalar arithmetic only.
+    """
+    def positive(j: int) -> bool:
+        return factor * ((two_s + eta * sigma * (t0 + 2 * j) + (1 + eta)) / (2.0 * two_s + 2.0)) > 0
+
+    if b <= a:
+        return a, a
+    head, tail = positive(a), positive(b - 1)
+    if head == tail:  # all or none (a NaN factor: none)
+        return (a, b) if head else (a, a)
+    lo, hi = a, b - 1  # positive(lo) == head != positive(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if positive(mid) == head:
+            lo = mid
+        else:
+            hi = mid
+    return (a, hi) if head else (hi, b)
+
+
+def _link_plan(dev: Device, space: StateSpace, runs: list[np.ndarray], lo: int, hi: int,
+               by_upper: bool) -> list[_LinkRun]:
+    """The links whose lower state (``by_upper``: upper state) is one of states lo .. hi - 1, as runs.
+
+    In link order: channel, spin (up, down), lead.  ``runs`` are the
+    :func:`_sector_runs` of a window holding every partner.  Along a sector's
+    run 2 S_z grows by 2, so the partners of consecutive lower states are
+    consecutive upper states (an offset d), and the weight of Eq. 17 is
+    monotone: the links of a (channel, spin, lead) are one range.
+    """
+    two_spin, two_sz = space.sectors.two_spin, space.two_sz
+    gamma = _lead_rates(dev)
+    plan = []
+    for c, ch in enumerate(dev.grain.channels()):
+        low, up = runs[ch.lower], runs[ch.upper]
+        if low.size == 0 or up.size == 0:
+            continue
+        two_s, t0 = int(two_spin[ch.lower]), int(two_sz[low[0]])
+        own = up if by_upper else low
+        own_lo, own_hi = int(own.searchsorted(lo)), int(own.searchsorted(hi))
+        for s_idx, sigma in enumerate((1, -1)):
+            shift = t0 + sigma - int(two_sz[up[0]])
+            if shift % 2:  # no upper state of that parity: no link (a channel changes 2 S by one)
+                continue
+            d = shift // 2  # the partner of lower state j is upper state j + d
+            a, b = (own_lo - d, own_hi - d) if by_upper else (own_lo, own_hi)
+            a, b = max(a, 0, -d), min(b, low.size, up.size - d)
+            for lead, rates in enumerate(gamma):
+                j0, j1 = _open_range(float(ch.coupling) * rates[s_idx], two_s, int(ch.eta), sigma, t0, a, b)
+                if j1 > j0:
+                    plan.append(_LinkRun(c, s_idx, lead, j0, j1, d))
+    return plan
+
+
+def _link_fill(dev: Device, space: StateSpace, runs: list[np.ndarray], plan: list[_LinkRun], lower: np.ndarray,
+               upper: np.ndarray, lead: np.ndarray, base: np.ndarray, d_energy: np.ndarray) -> None:
+    """Write the links of ``plan``, in its order, into the outputs (sized for them): the fields of :class:`TunnelLinks`.
+
+    The arithmetic of :func:`tunnel_weight` and :meth:`StateSpace.energy_at`
+    (same bits).  Weights and addition energies once per (channel, spin) for
+    all its leads, in chunks of :data:`_CHUNK` states: few temporaries whatever the size.
+    """
+    two_spin, two_sz, energy = space.sectors.two_spin, space.two_sz, space.sectors.energy
+    chans, gamma = dev.grain.channels(), _lead_rates(dev)
+    at = 0
+    for (c, s_idx), group in groupby(plan, key=lambda r: (r.channel, r.spin)):
+        leads = list(group)
+        ch = chans[c]
+        low, up = runs[ch.lower], runs[ch.upper]
+        two_s, eta, sigma = int(two_spin[ch.lower]), int(ch.eta), 1 - 2 * s_idx
+        t0 = int(two_sz[low[0]])
+        starts = np.cumsum([at] + [r.j1 - r.j0 for r in leads]).tolist()  # where each lead's links go
+        j_end = max(r.j1 for r in leads)
+        for q0 in range(min(r.j0 for r in leads), j_end, _CHUNK):
+            q1 = min(q0 + _CHUNK, j_end)
+            t_low = np.arange(t0 + 2 * q0, t0 + 2 * q1, 2, dtype=np.int64)
+            weight = (t_low * (eta * sigma) + (two_s + 1 + eta)) / (2.0 * two_s + 2.0)
+            add = _energy(space, energy[ch.upper], t_low + sigma) - _energy(space, energy[ch.lower], t_low)
+            for run, start in zip(leads, starts, strict=False):
+                j0, j1 = max(run.j0, q0), min(run.j1, q1)
+                if j1 <= j0:
+                    continue
+                part, sub = slice(start + j0 - run.j0, start + j1 - run.j0), slice(j0 - q0, j1 - q0)
+                lower[part] = low[j0:j1]
+                upper[part] = up[j0 + run.d:j1 + run.d]
+                lead[part] = run.lead
+                np.multiply(float(ch.coupling) * gamma[run.lead][s_idx], weight[sub], out=base[part])
+                d_energy[part] = add[sub]
+        at = starts[-1]
 
 
 def _links(dev: Device, space: StateSpace, lo: int, hi: int, by_upper: bool = False) -> TunnelLinks:
     """The links whose lower state (``by_upper``: upper state) is one of states lo .. hi - 1.
 
     In link order: channel, spin (up, down), lead, then the state index (the
-    lower and the upper state of a channel and spin grow together).  One
-    compiled pass counts them, a second writes them
-    (:func:`nanomag.markov._kernels.tunnel_links_fill`).
+    lower and the upper state of a channel and spin grow together): the
+    runs of :func:`_link_plan`, written by :func:`_link_fill`.
     """
     first, end = space.window(lo, hi, 1)  # the partners: 2 S_z differs by one
-    sec = space.sectors
-    args = (space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
-            np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
-            *_channel_arrays(dev), by_upper)
-    none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-    m = tunnel_links_fill(*args, False, none_i, none_i, np.zeros(0, dtype=np.int32), none_f, none_f)
-    lower, upper, lead, base, d_energy = (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
-                                          np.empty(m, dtype=np.int32), np.empty(m), np.empty(m))
-    tunnel_links_fill(*args, True, lower, upper, lead, base, d_energy)  # one compiled signature: lead as int32
-    return TunnelLinks(lower, upper, lead.astype(np.int64), base, d_energy)
+    runs = _sector_runs(space, first, end)
+    plan = _link_plan(dev, space, runs, lo, hi, by_upper)
+    m = sum(r.j1 - r.j0 for r in plan)
+    out = TunnelLinks(np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
+                      np.empty(m), np.empty(m))
+    _link_fill(dev, space, runs, plan, *out)
+    return out
 
 
 def tunnel_links(dev: Device, space: StateSpace) -> TunnelLinks:
@@ -347,37 +473,64 @@ def tunnel_rates(links: TunnelLinks, mu: np.ndarray, T: np.ndarray,
     return rate_in, rate_out
 
 
-def _bath(dev: Device, space: StateSpace, lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def _bath(dev: Device, space: StateSpace, lo: int, hi: int,
+          runs: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Boson spin flips out of states lo .. hi - 1 (Eqs. 21, 23) with the Ohmic factor F: up, then down.
 
-    Returns [(src, dst, rate, kind)] with the zero rates left out.  Sources,
-    destinations, ladder factors and energy differences come from a compiled
-    pass (:func:`nanomag.markov._kernels.bath_flips_fill`), the factor F from
-    numpy, as everywhere else.
+    Returns [(src, dst, rate, kind)] with the zero rates left out, in the order
+    of the sources.  All in numpy: the partner of a flip up is the next state
+    of the same sector (:func:`_sector_runs`), and as (2 S_z, sector) -> (2 S_z
+    + 2, sector) keeps the state order, the flips down, in the order of their
+    sources, are the flips up reversed, with the same ladder factor and the
+    energy difference negated (the same bits as computing them).  ``runs``:
+    the :func:`_sector_runs` of ``space.window(lo, hi, 2)``, if at hand.
     """
     grain = dev.grain
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
-    if grain.alpha == 0:
+    if grain.alpha == 0 or hi <= lo:
         return parts
-    pref = grain.alpha / grain.spin_scale
-    first, end = space.window(lo, hi, 2)
-    sec = space.sectors
-    for step, kind in ((2, BOSON_UP), (-2, BOSON_DOWN)):
-        src = np.empty(hi - lo, dtype=np.int64)
-        dst = np.empty(hi - lo, dtype=np.int64)
-        ladder = np.empty(hi - lo)
-        omega = np.empty(hi - lo)
-        m = bath_flips_fill(space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
-                            np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman), step,
-                            src, dst, ladder, omega)
-        # S(S+1) - S_z(S_z +- 1) in units of 1/4
-        rate = pref * ladder[:m] * bose_factor(omega[:m], grain.T)
+    first, end = space.window(lo, hi, 2)  # every flip up out of or into the block starts in first .. hi - 1
+    up = np.empty(hi - first, dtype=np.int64)  # the partner up of each of those states
+    tops = []  # the states without one (the top of their sector: the last of its run)
+    for run in _sector_runs(space, first, end) if runs is None else runs:
+        n_src = int(run.searchsorted(hi))
+        up[run[:min(n_src, run.size - 1)] - first] = run[1:n_src + 1]
+        if n_src == run.size > 0:
+            tops.append(int(run[-1]) - first)
+    src, dst = np.delete(np.arange(first, hi, dtype=np.int64), tops), np.delete(up, tops)
+    del up
+    out_up = slice(int(src.searchsorted(lo)), src.size)
+    out_down = slice(*(int(x) for x in dst.searchsorted([lo, hi])))
+    rate_up, rate_down = _flip_rates(dev, space, src, min(out_up.start, out_down.start),
+                                     max(out_up.stop, out_down.stop))
+    for part, s, d, rate, kind in ((out_up, src, dst, rate_up, BOSON_UP), (out_down, dst, src, rate_down, BOSON_DOWN)):
+        s, d, rate = s[part], d[part], rate[part]
         keep = rate > 0
-        if keep.all():
-            parts.append((src[:m], dst[:m], rate, kind))
-        else:
-            parts.append((src[:m][keep], dst[:m][keep], rate[keep], kind))
+        parts.append((s, d, rate, kind) if keep.all() else (s[keep], d[keep], rate[keep], kind))
     return parts
+
+
+def _flip_rates(dev: Device, space: StateSpace, src: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rates of the flips up out of src[i] and of their reverses, for i in a .. b - 1 (the others: 0).
+
+    alpha/S0 x S(S+1) - S_z(S_z + 1) (in units of 1/4) x F(+-omega), omega = E(src) - E(partner): the
+    arithmetic of :meth:`StateSpace.energy_at`; in chunks of :data:`_CHUNK`, few temporaries.
+    """
+    grain = dev.grain
+    pref = grain.alpha / grain.spin_scale
+    two_spin = np.asarray(space.sectors.two_spin, dtype=np.int64)
+    top = two_spin * (two_spin + 2)
+    offset = np.asarray(space.sectors.energy, dtype=float)
+    rate_up, rate_down = np.zeros(src.size), np.zeros(src.size)
+    for q0 in range(a, b, _CHUNK):
+        part = slice(q0, min(q0 + _CHUNK, b))
+        sector = space.sector[src[part]]
+        tz = space.two_sz[src[part]].astype(np.int64)
+        ladder = (top[sector] - tz * (tz + 2)) / 4.0
+        omega = _energy(space, offset[sector], tz) - _energy(space, offset[sector], tz + 2)
+        rate_up[part] = pref * ladder * bose_factor(omega, grain.T)
+        rate_down[part] = pref * ladder * bose_factor(-omega, grain.T)
+    return rate_up, rate_down
 
 
 class _Skeleton(NamedTuple):
@@ -521,26 +674,25 @@ class RateBuilder(_Counts):
         same whatever the block, so the KMC tables do not depend on the blocks.
         """
         dev, space, n_leads = self.device, self.space, self.device.n_leads
-        bath = _bath(dev, space, lo, hi)
-        first, end = space.window(lo, hi, 1)
-        sec = space.sectors
-        args = (space.two_sz, space.sector, lo, hi, first, end, np.asarray(sec.two_spin, dtype=np.int64),
-                np.asarray(sec.energy, dtype=float), float(space.anisotropy), float(space.zeeman),
-                *_channel_arrays(dev))
-        none_i, none_l, none_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
-        n_in = tunnel_links_fill(*args, False, False, none_i, none_i, none_l, none_f, none_f)
-        n_out = tunnel_links_fill(*args, True, False, none_i, none_i, none_l, none_f, none_f)
+        runs = _sector_runs(space, *space.window(lo, hi, 2))  # holds every partner of a link or a flip
+        bath = _bath(dev, space, lo, hi, runs)
+        plan_in, plan_out = (_link_plan(dev, space, runs, lo, hi, by_upper) for by_upper in (False, True))
+        n_in, n_out = (sum(r.j1 - r.j0 for r in plan) for plan in (plan_in, plan_out))
         n_bath = sum(b[0].size for b in bath)
         n_tunnel = n_in + n_out
         n = n_tunnel + n_bath
-        # every field written in place (the kernels write the links straight into their slices)
+        # every field written in place (the links straight into their slices)
         src, dst = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         kind, event, lead = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
         base, d_energy = np.empty(n), np.empty(n)
         inward, outward = slice(0, n_in), slice(n_in, n_tunnel)
-        tunnel_links_fill(*args, False, True, src[inward], dst[inward], lead[inward], base[inward], d_energy[inward])
-        tunnel_links_fill(*args, True, True, dst[outward], src[outward], lead[outward], base[outward],
-                          d_energy[outward])
+        _link_fill(dev, space, runs, plan_in, src[inward], dst[inward], lead[inward], base[inward], d_energy[inward])
+        if plan_out == plan_in:  # the same links (every state of the window in the block): out is in, swapped
+            dst[outward], src[outward], lead[outward] = src[inward], dst[inward], lead[inward]
+            base[outward], d_energy[outward] = base[inward], d_energy[inward]
+        else:
+            _link_fill(dev, space, runs, plan_out, dst[outward], src[outward], lead[outward], base[outward],
+                       d_energy[outward])
         kind[inward], kind[outward] = TUNNEL_IN, TUNNEL_OUT
         np.multiply(lead[inward], 2, out=event[inward])
         np.multiply(lead[outward], 2, out=event[outward])
