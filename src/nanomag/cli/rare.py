@@ -51,7 +51,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, kind=base.kind, rtol=base.rtol,
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
-                    min_replicas=args.min_replicas)
+                    min_replicas=_min_replicas(args, base.kind))
     out = args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5"
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
@@ -66,6 +66,16 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     if rank != 0:
         return 0
     return REPORTS[spec.kind](args, cfg, spec, est, out)
+
+
+def _min_replicas(args, kind: str) -> int:
+    """--min-replicas, or the sampler's default: 16 for forward flux, 32 for the weighted ensemble."""
+    from ..io.rare import rare_kind
+    from ..rare.we import MIN_REPLICAS
+
+    if args.min_replicas is not None:
+        return int(args.min_replicas)
+    return MIN_REPLICAS if rare_kind(kind).with_protocol else 16
 
 
 #: Protocol segments a rare-event run accepts without --force-size (one rate model each).
@@ -211,7 +221,8 @@ def add_rare_command(sub, handler) -> None:
     p.add_argument("--walkers", type=positive_int, default=32, help="write error rate: walkers per bin (default 32)")
     p.add_argument("--steps", type=positive_int, default=50,
                    help="write error rate: resampling steps over the protocol (default 50)")
-    p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
+    p.add_argument("--min-replicas", type=int_at_least(2), default=None,
+                   help="replicas of the first stage (default: 16 for a switching rate, 32 for a write error rate)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     p.add_argument("--no-exact", action="store_true", help="do not solve the master equation for comparison")
     add_job_flags(p)
