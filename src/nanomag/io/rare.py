@@ -57,7 +57,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..rare.ffs import FluxSampler
 from ..rare.stages import plan_replicas
-from ..rare.we import WERSampler
+from ..rare.we import MIN_REPLICAS as WE_MIN_REPLICAS, WERSampler
 from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
 from .kinds import run_kind
@@ -138,7 +138,8 @@ class RareKind:
     attributes saved once complete; ``sampler``: ``(cfg, spec, pilot)`` -> the
     sampler; ``write_groups``/``write_summary``: the groups beside ``replicas``
     (every save / once complete); ``weights``: ``(first, sampler)`` -> the first stage's replica
-    weights and times that plan the replica count, and the plan's floor.
+    weights and times that plan the replica count, and the plan's floor; ``lognormal_plan``: the plan
+    reads those weights as log-normal (``plan_replicas(..., lognormal=True)``: the weighted ensemble).
     """
 
     name: str
@@ -156,6 +157,7 @@ class RareKind:
     write_summary: Callable = field(repr=False)
     read_pilot: Callable = field(repr=False)
     weights: Callable = field(repr=False)
+    lognormal_plan: bool = False
 
 
 #: The kinds of ``nanomag rare``, by name (the ``kind`` attribute of their files).  A new rare-event run is
@@ -178,7 +180,8 @@ RARE_KINDS: dict[str, RareKind] = {k.name: k for k in (
              sampler=_wer_sampler,
              write_groups=lambda h5, sampler, results: h5.create_group("bins").create_dataset(
                  "edges_u", data=sampler.bin_edges_u),
-             write_summary=lambda h5, estimate: None, read_pilot=lambda h5: None, weights=_wer_weights),
+             write_summary=lambda h5, estimate: None, read_pilot=lambda h5: None, weights=_wer_weights,
+             lognormal_plan=True),
 )}
 SEEDING = {k.name: k.seeding for k in RARE_KINDS.values()}
 
@@ -197,7 +200,9 @@ class RareSpec:
 
     ``kind`` is a key of :data:`RARE_KINDS`: ``"switching_rate"`` (forward flux
     sampling: trials, launches, interfaces) or ``"write_error_rate"`` (weighted
-    ensemble under the config's protocol: bins, walkers, steps).
+    ensemble under the config's protocol: bins, walkers, steps).  ``min_replicas`` 0 (the default)
+    stands for the sampler's own default: 16 for forward flux, ``nanomag.rare.we.MIN_REPLICAS`` (32)
+    for the weighted ensemble.
     """
 
     start_u: float
@@ -212,8 +217,13 @@ class RareSpec:
     bins: int = 40
     walkers: int = 32
     steps: int = 50
-    min_replicas: int = 16
+    min_replicas: int = 0
     confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.min_replicas == 0:
+            default = WE_MIN_REPLICAS if rare_kind(self.kind).with_protocol else 16
+            object.__setattr__(self, "min_replicas", default)
 
     def settings(self) -> dict:
         """The settings of the run; a resume must share :meth:`fixed` ones and may change rtol and max_events."""
@@ -432,6 +442,7 @@ def read_rare(path) -> SwitchingRate | SampledWER:
     first = [r for r in state.results if r.replica < n_first]
     used = [r for r in state.results if r.replica < n_total]
     W, T, floor = rare_kind(spec.kind).weights(first, sampler)
-    plan = plan_replicas(W, T, s["rtol"], s["confidence"], floor=floor) if W.sum() > 0 else None
+    plan = (plan_replicas(W, T, s["rtol"], s["confidence"], floor=floor, lognormal=rare_kind(spec.kind).lognormal_plan)
+            if W.sum() > 0 else None)
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
                             stopped_by=a["stopped_by"], wall_time=float(a["wall_time"]))
