@@ -15,8 +15,10 @@ CPU time (``time.process_time``):
 * plan spread: ``nm.rare.write_error_rate`` at --rtol (its defaults otherwise)
   over --seeds seeds (0, 1, ...): the replicas each run asks for, their
   seed-to-seed spread as the standard deviation of log(replicas) and the 95/5 %
-  range, the events (median, sd of log), the mean replicas and how many of the
-  runs' intervals hold the exact WER (issue 19's target: the sd halved);
+  range, the events (median, mean, sd of log; and at equal precision: each run's
+  events x (its interval's relative half-width / log(1 + rtol))^2, the cost of
+  exactly rtol), the mean replicas and how many of the runs' intervals hold the
+  exact WER (issue 19's target: the sd halved, the cost at equal precision no higher);
 * with --baseline REV, the same WE measurements on the code of git revision
   REV (its own default steps; its ``src`` extracted to a temporary directory
   and run in a subprocess, compiled there before the clock starts).
@@ -80,8 +82,12 @@ def measure_spread(width: float, seeds: int, rtol: float) -> dict:
     dev, p = pulse_case(width)
     exact = float(nm.exact.write_error_rate(dev, p, -1.0, 0.8))
     out = [nm.rare.write_error_rate(dev, p, -1.0, 0.8, seed=s, rtol=rtol) for s in range(seeds)]
+    # events at equal precision: scaled by (the run's relative half-width / log(1 + rtol))^2, so that a run whose
+    # first stage outgrew its plan (an interval narrower than rtol) counts what rtol alone would have cost
+    scaled = [r.n_events * (0.5 * np.log(r.ci[1] / r.ci[0]) / np.log1p(rtol)) ** 2 for r in out]
     return {"replicas": [int(r.n_replicas) for r in out], "events": [int(r.n_events) for r in out],
-            "first": [int(r.plan.n_first) for r in out], "hits": sum(r.ci[0] <= exact <= r.ci[1] for r in out)}
+            "first": [int(r.plan.n_first) for r in out], "hits": int(sum(r.ci[0] <= exact <= r.ci[1] for r in out)),
+            "scaled": [float(x) for x in scaled]}
 
 
 def baseline(rev: str, call: str) -> dict:
@@ -108,6 +114,7 @@ def report_spread(width: float, name: str, m: dict) -> None:
     r = m["replicas"]
     print(f"{width:6g} {name:>9} replicas {min(r)}..{max(r)} (mean {np.mean(r):.1f}, median {np.median(r):.0f}), "
           f"sd log {sd:.3f}, 95/5 % {rng:.2f}; events sd log {sde:.3f}, median {np.median(m['events']):.3g}; "
+          f"mean {np.mean(m['events']):.3g}, at equal precision {np.mean(m['scaled']):.3g}; "
           f"first stage {min(m['first'])}..{max(m['first'])}; exact inside {m['hits']} / {len(r)}")
 
 
