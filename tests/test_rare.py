@@ -523,62 +523,14 @@ def test_rare_command_checks_the_memory_of_the_busiest_stage(cheap_config, tmp_p
                  "--rtol", "0.3", "--quiet", "--force-size", "--max-events", "3e6"]) == 0
 
 
-def test_lognormal_shape_matches_the_lognormal_moments():
-    """lognormal_shape on a large log-normal sample: sd, skewness and excess kurtosis of W / mean(W) agree with
-    the closed forms at sigma_L = 0.5 (seeded; the estimate of var(log W) from 40000 values has a relative sd
-    of sqrt(2 / 40000) = 0.7 %, so 5 % tolerances are > 7 standard errors)."""
-    from nanomag._stats import lognormal_shape
 
-    w = np.random.default_rng(11).lognormal(mean=-6.0, sigma=0.5, size=40000)
-    e = math.exp(0.25)
-    sd, g, k = lognormal_shape(w)
-    assert sd == pytest.approx(math.sqrt(e - 1), rel=0.05)
-    assert g == pytest.approx((e + 2) * math.sqrt(e - 1), rel=0.05)
-    assert k == pytest.approx(e ** 4 + 2 * e ** 3 + 3 * e ** 2 - 6, rel=0.05)
-    with pytest.raises(ValueError, match="> 0"):
-        lognormal_shape([1.0, 0.0, 2.0])
-
-
-def test_lognormal_plan_rarely_plans_too_few_replicas():
-    """plan_replicas(lognormal=True) on first stages of 32 log-normal replicas (sigma_L = 0.47, the weighted
-    ensemble's at WER 1.2e-6 on the bench device), 2000 seeded first stages: a first stage that missed the
-    right tail plans too few replicas far less often.  Below 0.7 x the Student plan of the true sd (113
-    replicas): measured 7.0 % against 17.8 % for the sample-moment plan (binomial sd of each ~0.6 and 0.9
-    points), asserted <= 0.5 x; the sd of log(n_needed) is no larger (0.36 against 0.41); sigma is never below
-    the sample sd.  A zero weight falls back to the sample moments; unequal durations are refused."""
-    from scipy.stats import t as student
-
-    from nanomag._stats import plan_replicas
-
-    rng = np.random.default_rng(3)
-    ones = np.ones(32)
-    ln, plain = [], []
-    for _ in range(2000):
-        w = rng.lognormal(sigma=0.47, size=32)
-        a, b = plan_replicas(w, ones, 0.1, lognormal=True), plan_replicas(w, ones, 0.1)
-        assert a.lognormal and a.sigma >= b.sigma and a.n_needed >= 32
-        ln.append(a.n_needed)
-        plain.append(b.n_needed)
-    ln, plain = np.array(ln), np.array(plain)
-    true_plan = (student.ppf(0.975, 31) * math.sqrt(math.expm1(0.47 ** 2)) / math.log1p(0.1)) ** 2
-    short_ln, short_plain = np.mean(ln < 0.7 * true_plan), np.mean(plain < 0.7 * true_plan)
-    assert short_ln <= 0.5 * short_plain, (short_ln, short_plain)
-    assert np.std(np.log(ln)) <= np.std(np.log(plain))
-    w = rng.lognormal(sigma=0.47, size=32)
-    w[3] = 0.0
-    fallback = plan_replicas(w, ones, 0.1, lognormal=True)
-    assert not fallback.lognormal and fallback == plan_replicas(w, ones, 0.1)
-    with pytest.raises(ValueError, match="durations"):
-        plan_replicas(rng.lognormal(size=32), np.arange(1.0, 33.0), 0.1, lognormal=True)
-
-
-def test_write_error_rate_plans_lognormal_from_32_replicas(pulse_case):
-    """The weighted ensemble's plan: a first stage of MIN_REPLICAS (32), read as log-normal, and kept by
-    the interval at another confidence."""
+def test_write_error_rate_plans_from_32_replicas(pulse_case):
+    """The weighted ensemble's plan rests on a first stage of MIN_REPLICAS (32) replicas, and the interval at
+    another confidence is recomputed from the same first stage."""
     from nanomag.rare.we import MIN_REPLICAS
 
     cfg, _ = pulse_case
     r = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=2, rtol=0.4, **FAST_WE)
-    assert MIN_REPLICAS == 32 and r.plan.n_first >= 32 and r.plan.lognormal
+    assert MIN_REPLICAS == 32 and r.plan.n_first >= 32
     assert r.interval(0.95 + 1e-12) == pytest.approx(r.ci, rel=1e-6)
     assert r.interval(0.99)[0] < r.ci[0] and r.interval(0.99)[1] > r.ci[1]

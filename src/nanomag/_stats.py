@@ -13,8 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["mean_and_error", "empirical_survival", "survival_interval", "binomial_interval", "check_confidence",
-           "skewed_interval", "influence", "StagePlan", "plan_replicas", "lognormal_shape", "streaming_moments",
-           "ratio_estimate"]
+           "skewed_interval", "influence", "StagePlan", "plan_replicas", "streaming_moments", "ratio_estimate"]
 
 
 def mean_and_error(x: ArrayLike, axis: int = 0) -> tuple[Any, Any]:
@@ -120,10 +119,6 @@ class StagePlan:
     floor : float
         A lower bound of the standard deviation of z known from a model (0: none), e.g. the
         binomial variance of a forward-flux ladder (:func:`nanomag.rare.ffs.binomial_sigma`).
-    lognormal : bool
-        The plan read the first stage as log-normal (:func:`lognormal_shape`): ``sigma`` is
-        never below the log-normal standard deviation, and the quantile's skewness and
-        kurtosis are the log-normal ones.
     """
 
     n_first: int
@@ -131,33 +126,14 @@ class StagePlan:
     quantile: float
     n_needed: int
     floor: float = 0.0
-    lognormal: bool = False
 
     def half_width(self, n: int) -> float:
         """Half-width of the interval of log(rate) with n replicas."""
         return self.quantile * self.sigma / math.sqrt(n)
 
 
-def lognormal_shape(weight: ArrayLike) -> tuple[float, float, float]:
-    """(sd, skewness, excess kurtosis) of W / mean(W) for a log-normal W with the spread of log W.
-
-    ``weight``: shape (n,), every value > 0 (else ValueError).  With v the sample variance of
-    log W (ddof = 1) and e = exp(v): sd = sqrt(e - 1), skewness (e + 2) sqrt(e - 1), excess
-    kurtosis e^4 + 2 e^3 + 3 e^2 - 6.  These rest on the bulk of the sample: log W has
-    no heavy tail, so v from n values has a relative sd of sqrt(2 / (n - 1)) whatever the
-    tail of W, where the sample variance of W itself has sqrt((2 + k) / n) (k: the excess
-    kurtosis of W) and falls short whenever the sample missed the right tail.
-    """
-    w = np.asarray(weight, dtype=float)
-    if w.size < 2 or not np.all(w > 0):
-        raise ValueError("lognormal_shape: needs at least 2 weights, all > 0")
-    e = math.exp(float(np.var(np.log(w), ddof=1)))
-    sd = math.sqrt(e - 1.0)
-    return sd, (e + 2.0) * sd, e ** 4 + 2 * e ** 3 + 3 * e ** 2 - 6.0
-
-
 def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidence: float = 0.95,
-                  floor: float = 0.0, lognormal: bool = False) -> StagePlan:
+                  floor: float = 0.0) -> StagePlan:
     """The two-stage plan from the first stage's (W_r, T_r), shape (n_first,) each.
 
     Stein's two-stage procedure: the number of replicas and the width of the
@@ -176,14 +152,6 @@ def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidenc
     from the floor.  That takes away most of the seed-to-seed spread of the
     number of replicas where the model is close, and only widens the interval
     (the plan stays a function of the first stage: Stein's argument holds).
-
-    ``lognormal``: the W_r are positive products of many random factors (the weighted
-    ensemble's), log-normal to a good approximation; the durations must then be
-    equal.  sigma is never below the log-normal sd of :func:`lognormal_shape`, and g
-    and k are the log-normal ones of that fit instead of the sample's third and
-    fourth moments (which, for such right-skewed W_r, vary several-fold between
-    first stages of a few dozen replicas).  Ignored (the sample moments used) when
-    some W_r is 0.
     """
     from scipy.stats import t as student
 
@@ -194,22 +162,13 @@ def plan_replicas(weight: ArrayLike, duration: ArrayLike, rtol: float, confidenc
     z = influence(w, d)
     sigma = max(float(z.std(ddof=1)), float(floor))
     m2 = float(np.mean((z - z.mean()) ** 2))
-    g = k = 0.0
-    lognormal = bool(lognormal) and n > 1 and bool(np.all(w > 0))
-    if lognormal:
-        if np.any(d != d[0]):
-            raise ValueError("plan_replicas: lognormal needs equal durations")
-        sd, g, k = lognormal_shape(w)
-        sigma = max(sigma, sd)
-    elif m2 > 0:
+    if m2 > 0:
         g = float(np.mean((z - z.mean()) ** 3)) / m2 ** 1.5
         k = float(np.mean((z - z.mean()) ** 4)) / m2 ** 2 - 3.0
-    if lognormal or m2 > 0:
         c = k * (q * q - 3) / 12 - g * g * (q ** 4 + 2 * q * q - 3) / 18
         q -= q * min(c, 0.0) / n
     needed = max(n, math.ceil((q * sigma / math.log1p(rtol)) ** 2 * (1 + 1e-12)))
-    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed), floor=float(floor),
-                     lognormal=lognormal)
+    return StagePlan(n_first=n, sigma=sigma, quantile=q, n_needed=int(needed), floor=float(floor))
 
 
 def skewed_interval(half: float, quantile: float, z: np.ndarray) -> tuple[float, float]:

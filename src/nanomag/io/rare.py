@@ -138,8 +138,7 @@ class RareKind:
     attributes saved once complete; ``sampler``: ``(cfg, spec, pilot)`` -> the
     sampler; ``write_groups``/``write_summary``: the groups beside ``replicas``
     (every save / once complete); ``weights``: ``(first, sampler)`` -> the first stage's replica
-    weights and times that plan the replica count, and the plan's floor; ``lognormal_plan``: the plan
-    reads those weights as log-normal (``plan_replicas(..., lognormal=True)``: the weighted ensemble).
+    weights and times that plan the replica count, and the plan's floor.
     """
 
     name: str
@@ -157,7 +156,6 @@ class RareKind:
     write_summary: Callable = field(repr=False)
     read_pilot: Callable = field(repr=False)
     weights: Callable = field(repr=False)
-    lognormal_plan: bool = False
 
 
 #: The kinds of ``nanomag rare``, by name (the ``kind`` attribute of their files).  A new rare-event run is
@@ -180,8 +178,7 @@ RARE_KINDS: dict[str, RareKind] = {k.name: k for k in (
              sampler=_wer_sampler,
              write_groups=lambda h5, sampler, results: h5.create_group("bins").create_dataset(
                  "edges_u", data=sampler.bin_edges_u),
-             write_summary=lambda h5, estimate: None, read_pilot=lambda h5: None, weights=_wer_weights,
-             lognormal_plan=True),
+             write_summary=lambda h5, estimate: None, read_pilot=lambda h5: None, weights=_wer_weights),
 )}
 SEEDING = {k.name: k.seeding for k in RARE_KINDS.values()}
 
@@ -442,7 +439,6 @@ def read_rare(path) -> SwitchingRate | SampledWER:
     first = [r for r in state.results if r.replica < n_first]
     used = [r for r in state.results if r.replica < n_total]
     W, T, floor = rare_kind(spec.kind).weights(first, sampler)
-    plan = (plan_replicas(W, T, s["rtol"], s["confidence"], floor=floor, lognormal=rare_kind(spec.kind).lognormal_plan)
-            if W.sum() > 0 else None)
+    plan = plan_replicas(W, T, s["rtol"], s["confidence"], floor=floor) if W.sum() > 0 else None
     return sampler.estimate(used, plan=plan, rtol=s["rtol"], confidence=s["confidence"],
                             stopped_by=a["stopped_by"], wall_time=float(a["wall_time"]))

@@ -74,7 +74,7 @@ class _Replicas:
 
 def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_before: int, max_events: float,
                   rtol: float, min_replicas: int, confidence: float, map_fn=None, done=None, on_results=None,
-                  progress=None, check=None, floor=None, lognormal: bool = False):
+                  progress=None, check=None, floor=None):
     """Replicas ``task_fn(task, r)`` in two stages; returns ``estimate(results, plan=..., stopped_by=...)``.
 
     Parameters
@@ -110,9 +110,6 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
         ``floor(first_stage_results)``: a model's lower bound of the standard deviation of the
         influence values, which the plan never goes below (``plan_replicas(..., floor=)``;
         forward flux sampling: :func:`nanomag.rare.ffs.binomial_sigma`).
-    lognormal : bool
-        Plan with ``plan_replicas(..., lognormal=True)``: the weights are log-normal-like
-        (the weighted ensemble's), so the plan's sd and shape come from the spread of log W.
     """
     rtol = check_positive("rtol", rtol)
     min_replicas = check_count("min_replicas", min_replicas, minimum=2)
@@ -141,7 +138,7 @@ def run_two_stage(task_fn, task, *, weight, duration, events, estimate, spent_be
         batch = reps.compute(0, n_first)
     def make_plan(batch):
         return plan_replicas([weight(r) for r in batch], [duration(r) for r in batch], rtol, confidence,
-                             floor=0.0 if floor is None else floor(batch), lognormal=lognormal)
+                             floor=0.0 if floor is None else floor(batch))
 
     plan = make_plan(batch)
     # A first stage that grows with the need: a plan of many replicas is made again from a first stage of

@@ -55,9 +55,9 @@ from .stages import StagePlan, pack_tables, run_two_stage
 __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
            "plain_segments", "MIN_REPLICAS"]
 
-#: Replicas of the weighted ensemble's first stage by default: the plan's log-spread estimate from n
-#: replicas varies by sqrt(2 / (n - 1)) in log (0.25 at 32, 0.37 at 16), and so does the number of
-#: replicas it asks for (docs/rare.md, "Interval and stopping").
+#: Replicas of the weighted ensemble's first stage by default: the number of replicas the plan asks for
+#: varies from seed to seed as its variance estimate does, as 1/sqrt(first stage) (docs/rare.md, "The plan
+#: of the weighted ensemble").
 MIN_REPLICAS = 32
 #: Walkers per step and steps per replica that the stream layout allows.
 MAX_WALKERS = (1 << 16) - 1
@@ -245,7 +245,7 @@ class WERSampler:
             we_replica_task, task, weight=lambda r: r.wer, duration=lambda r: 1.0, events=lambda r: r.events,
             estimate=self.estimate, spent_before=0, max_events=self.max_events, rtol=rtol,
             min_replicas=min_replicas, confidence=confidence, map_fn=map_fn, done=done, on_results=on_results,
-            progress=progress, check=check, lognormal=True)
+            progress=progress, check=check)
 
 
 def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
@@ -279,8 +279,8 @@ def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, 
     steps : int
         Resampling steps over the protocol's duration.
     min_replicas : int
-        Replicas of the first stage (default :data:`MIN_REPLICAS`, 32); its plan reads the
-        replicas as log-normal (``plan_replicas(..., lognormal=True)``, docs/rare.md).
+        Replicas of the first stage (default :data:`MIN_REPLICAS`, 32: the plan's variance estimate,
+        and so the number of replicas, varies less from seed to seed than with 16; docs/rare.md).
     confidence, map_fn, parallel, progress
         As for :func:`nanomag.rare.switching_rate`.
 
