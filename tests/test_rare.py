@@ -492,3 +492,45 @@ def test_case3_intervals_cover_the_exact_mfpt_where_basins_touch(name):
                            confidence=0.99)
         covered += r.ci[0] <= exact <= r.ci[1]
     assert covered >= 95, covered
+
+
+def test_rare_command_checks_the_memory_of_the_busiest_stage(cheap_config, tmp_path, monkeypatch, capsys):
+    """``nanomag rare`` refuses a forward-flux run whose busiest stage does not fit, after the pilot chose the
+    trials per stage (``allocate_trials``: here 1180 trials in the hardest of 6 stages, for ``trials`` = 1000).
+
+    The memory offered holds one replica of 1000 trials per stage (the estimate before the pilot) but not
+    one of 1180; an estimate that assumed ``trials`` in every stage let the run start.
+    """
+    from nanomag.cli.main import main
+    from nanomag.cli.rare import replica_bytes
+    from nanomag.rare.ffs import FluxSampler
+    from nanomag.run import budget
+
+    cfg = nm.read_config(cheap_config)
+    sampler = FluxSampler(cfg.device, -0.8, 0.8, seed=5, trials=1000, launches=1000)
+    busiest, n_states = int(sampler.stage_trials.max()), sampler.setup.model.n_states
+    assert busiest > 1000  # the hard stage got more than the average
+    avail = (replica_bytes(1000, 1000, n_states) + replica_bytes(1000, busiest, n_states)) / 2
+    monkeypatch.setattr(budget, "memory_available", lambda: int(avail))
+    out = tmp_path / "r.h5"
+    code = main(["rare", str(cheap_config), "--out", str(out), "--trials", "1000", "--launches", "1000",
+                 "--rtol", "0.3", "--quiet"])
+    err = capsys.readouterr()
+    assert code == 2, err
+    assert f"{busiest} trials in its busiest stage" in err.out + err.err
+    assert not out.exists()  # refused before the file is written
+    assert main(["rare", str(cheap_config), "--out", str(out), "--trials", "1000", "--launches", "1000",
+                 "--rtol", "0.3", "--quiet", "--force-size", "--max-events", "3e6"]) == 0
+
+
+
+def test_write_error_rate_plans_from_32_replicas(pulse_case):
+    """The weighted ensemble's plan rests on a first stage of MIN_REPLICAS (32) replicas, and the interval at
+    another confidence is recomputed from the same first stage."""
+    from nanomag.rare.we import MIN_REPLICAS
+
+    cfg, _ = pulse_case
+    r = nm.rare.write_error_rate(cfg.device, cfg.protocol, -1.0, 0.8, seed=2, rtol=0.4, **FAST_WE)
+    assert MIN_REPLICAS == 32 and r.plan.n_first >= 32
+    assert r.interval(0.95 + 1e-12) == pytest.approx(r.ci, rel=1e-6)
+    assert r.interval(0.99)[0] < r.ci[0] and r.interval(0.99)[1] > r.ci[1]

@@ -972,7 +972,7 @@ class SampledWER(_PlannedReplicas):
         plan = self.plan
         if confidence != self.confidence:
             first = self.replica_wer[:plan.n_first]
-            plan = plan_replicas(first, np.ones(first.size), self.rtol, confidence)
+            plan = plan_replicas(first, np.ones(first.size), self.rtol, confidence, floor=plan.floor)
         half = plan.half_width(self.n_replicas)
         return wer * math.exp(-half), wer * math.exp(half)
 

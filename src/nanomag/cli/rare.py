@@ -13,6 +13,7 @@ as the run goes, and ``--resume`` finishes it after any interruption.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -51,7 +52,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, kind=base.kind, rtol=base.rtol,
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
-                    min_replicas=args.min_replicas)
+                    min_replicas=args.min_replicas or 0)
     out = args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5"
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
@@ -62,6 +63,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     else:
         map_fn = process_map(args.workers) if args.workers > 1 else None
     est = run_rare(cfg, out, spec=spec, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
+                   on_sampler=functools.partial(_check_stage_memory, force=args.force_size),
                    comm=comm, map_fn=map_fn)
     if rank != 0:
         return 0
@@ -74,11 +76,33 @@ MAX_SEGMENTS = 1000
 EVENTS_PER_TRIAL = 10
 
 
+def replica_bytes(launches: int, busiest: int, n_states: int) -> float:
+    """Memory of one forward-flux replica [bytes]: the launch buffer (int64, 2 per launch), the per-trial
+    outputs (26 B) of its busiest stage (``busiest`` trials: ``max(stage_trials)``), and the tables."""
+    from ..run.budget import BYTES_PER_STATE
+
+    return 16.0 * launches + 26.0 * busiest + BYTES_PER_STATE * n_states
+
+
+def _check_stage_memory(sampler, *, force: bool) -> None:
+    """After the pilot: one replica's memory with the trials of its busiest stage (``allocate_trials`` gives a
+    hard stage up to several times ``trials``); nothing to check for the weighted ensemble."""
+    from ..run.budget import check_memory
+
+    stage_trials = getattr(sampler, "stage_trials", None)
+    if stage_trials is None or len(stage_trials) == 0:
+        return
+    busiest = int(max(stage_trials))
+    check_memory(f"one replica ({sampler.launches} launches, {busiest} trials in its busiest stage of "
+                 f"{len(stage_trials)})", replica_bytes(sampler.launches, busiest, sampler.setup.model.n_states),
+                 force=force)
+
+
 def _check_budget(cfg, spec, args, comm) -> None:
     """Refuse, before any work, a run that cannot fit: the master equation's states, one replica's buffers,
     the protocol's segments, and the first stage's time (issue 20 case 7).  ``--force-size`` overrides."""
     from ..markov.rates import build
-    from ..run.budget import BYTES_PER_STATE, SECONDS_PER_EVENT, check_memory, check_states, check_time
+    from ..run.budget import SECONDS_PER_EVENT, check_memory, check_states, check_time
 
     force = args.force_size
     workers = comm.Get_size() if comm is not None else args.workers
@@ -88,9 +112,9 @@ def _check_budget(cfg, spec, args, comm) -> None:
     from ..io.rare import rare_kind
 
     if not rare_kind(spec.kind).with_protocol:  # forward flux sampling
-        # launch buffer (int64, 2 per launch) and the per-trial outputs (26 B) of one replica, plus the tables
-        need = 16.0 * spec.launches + 26.0 * spec.trials + BYTES_PER_STATE * n_states
-        check_memory(f"one replica ({spec.launches} launches, {spec.trials} trials per stage)", need, force=force)
+        # before the pilot: `trials` in its stages; _check_stage_memory checks the stages it chose
+        check_memory(f"one replica ({spec.launches} launches, {spec.trials} trials per stage)",
+                     replica_bytes(spec.launches, spec.trials, n_states), force=force)
         events = float(spec.min_replicas) * (spec.launches + spec.trials) * EVENTS_PER_TRIAL
         check_time(f"{first} x ({spec.launches} launches + {spec.trials} trials) x >= {EVENTS_PER_TRIAL} events)",
                    events * SECONDS_PER_EVENT, workers=workers, force=force)
@@ -211,7 +235,8 @@ def add_rare_command(sub, handler) -> None:
     p.add_argument("--walkers", type=positive_int, default=32, help="write error rate: walkers per bin (default 32)")
     p.add_argument("--steps", type=positive_int, default=50,
                    help="write error rate: resampling steps over the protocol (default 50)")
-    p.add_argument("--min-replicas", type=int_at_least(2), default=16, help="replicas of the first stage")
+    p.add_argument("--min-replicas", type=int_at_least(2), default=None,
+                   help="replicas of the first stage (default: 16 for a switching rate, 32 for a write error rate)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     p.add_argument("--no-exact", action="store_true", help="do not solve the master equation for comparison")
     add_job_flags(p)

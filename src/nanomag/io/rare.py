@@ -57,7 +57,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..rare.ffs import FluxSampler
 from ..rare.stages import plan_replicas
-from ..rare.we import WERSampler
+from ..rare.we import MIN_REPLICAS as WE_MIN_REPLICAS, WERSampler
 from ..results import FluxReplica, SampledWER, SwitchingRate, WEReplica
 from .config import Config
 from .kinds import run_kind
@@ -197,7 +197,9 @@ class RareSpec:
 
     ``kind`` is a key of :data:`RARE_KINDS`: ``"switching_rate"`` (forward flux
     sampling: trials, launches, interfaces) or ``"write_error_rate"`` (weighted
-    ensemble under the config's protocol: bins, walkers, steps).
+    ensemble under the config's protocol: bins, walkers, steps).  ``min_replicas`` 0 (the default)
+    stands for the sampler's own default: 16 for forward flux, ``nanomag.rare.we.MIN_REPLICAS`` (32)
+    for the weighted ensemble.
     """
 
     start_u: float
@@ -212,8 +214,13 @@ class RareSpec:
     bins: int = 40
     walkers: int = 32
     steps: int = 50
-    min_replicas: int = 16
+    min_replicas: int = 0
     confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.min_replicas == 0:
+            default = WE_MIN_REPLICAS if rare_kind(self.kind).with_protocol else 16
+            object.__setattr__(self, "min_replicas", default)
 
     def settings(self) -> dict:
         """The settings of the run; a resume must share :meth:`fixed` ones and may change rtol and max_events."""

@@ -53,8 +53,12 @@ from . import _we_kernels as WK
 from .stages import StagePlan, pack_tables, run_two_stage
 
 __all__ = ["WriteErrorRate", "write_error_rate", "WERSampler", "we_replica_task", "we_stream_index",
-           "plain_segments"]
+           "plain_segments", "MIN_REPLICAS"]
 
+#: Replicas of the weighted ensemble's first stage by default: the number of replicas the plan asks for
+#: varies from seed to seed as its variance estimate does, as 1/sqrt(first stage) (docs/rare.md, "The plan
+#: of the weighted ensemble").
+MIN_REPLICAS = 32
 #: Walkers per step and steps per replica that the stream layout allows.
 MAX_WALKERS = (1 << 16) - 1
 MAX_STEPS = (1 << 16) - 2
@@ -228,7 +232,7 @@ class WERSampler:
             start_u=self.start_u, target_u=self.target_u, device=self.device, protocol=self.protocol,
             wall_time=wall_time)
 
-    def run(self, *, rtol: float = 0.1, min_replicas: int = 16, confidence: float = 0.95, map_fn=None,
+    def run(self, *, rtol: float = 0.1, min_replicas: int = MIN_REPLICAS, confidence: float = 0.95, map_fn=None,
             done=None, on_results=None, progress=None) -> SampledWER:
         """Replicas in two stages (see :func:`nanomag.rare.stages.run_two_stage`)."""
         task = self.task(parallel=False if map_fn is not None and self.parallel is None else None)
@@ -246,8 +250,8 @@ class WERSampler:
 
 def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, seed: int, rtol: float = 0.1,
                      max_events: float = 1e9, bins: int = 40, walkers: int = 32, steps: int = 50,
-                     min_replicas: int = 16, confidence: float = 0.95, map_fn=None, parallel: bool | None = None,
-                     progress=False) -> WriteErrorRate:
+                     min_replicas: int = MIN_REPLICAS, confidence: float = 0.95, map_fn=None,
+                     parallel: bool | None = None, progress=False) -> WriteErrorRate:
     """Write error rate of ``protocol`` by a weighted ensemble in (u, t) (docs/rare.md).
 
     Estimates the quantity of :func:`nanomag.exact.write_error_rate` (the
@@ -274,7 +278,10 @@ def write_error_rate(dev: Device, protocol, start_u: float, target_u: float, *, 
         Walkers kept in every occupied bin.
     steps : int
         Resampling steps over the protocol's duration.
-    min_replicas, confidence, map_fn, parallel, progress
+    min_replicas : int
+        Replicas of the first stage (default :data:`MIN_REPLICAS`, 32: the plan's variance estimate,
+        and so the number of replicas, varies less from seed to seed than with 16; docs/rare.md).
+    confidence, map_fn, parallel, progress
         As for :func:`nanomag.rare.switching_rate`.
 
     Returns

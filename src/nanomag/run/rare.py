@@ -80,7 +80,7 @@ def _open(out: Path, cfg: Config, spec: RareSpec, resume: bool, force: bool):
 
 def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = False, force: bool = False,
              quiet: bool = False, comm=None, map_fn=None, save_interval: float = 2.0,
-             on_save=None) -> SwitchingRate | SampledWER:
+             on_save=None, on_sampler=None) -> SwitchingRate | SampledWER:
     """Run the rare-event estimate of ``cfg`` into the HDF5 file ``out``.
 
     Parameters
@@ -100,6 +100,9 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
         Seconds between saves of the file (0: after every batch of replicas).  [s]
     on_save : callable, optional
         Called on rank 0 after each save with the number of replicas on file (tests).
+    on_sampler : callable, optional
+        ``on_sampler(sampler)`` once the sampler (and its pilot) exists, before the file is written and
+        any replica runs: ``nanomag rare`` checks there the memory of the trials per stage the pilot chose.
 
     Returns
     -------
@@ -118,6 +121,8 @@ def run_rare(cfg: Config, out, *, spec: RareSpec | None = None, resume: bool = F
     try:
         pilot, done, created = _share(comm, state)
         sampler = make_sampler(cfg, spec, pilot=pilot)
+        if on_sampler is not None:
+            on_sampler(sampler)
         # --force over an existing file: the saves go beside it, and it is replaced only by the finished result
         keep = rank == 0 and force and not resume and out.exists()
         saver = _Saver(out, cfg, spec, sampler, done, created, rank == 0, save_interval, on_save,
