@@ -445,6 +445,34 @@ def test_write_error_rate_file_resume_and_command_line(tmp_path, capsys):
     assert "bins, not interfaces" in capsys.readouterr().err
 
 
+def test_resume_keeps_the_first_stage_the_file_was_started_with(tmp_path, capsys):
+    """A weighted-ensemble file started with 16 first-stage replicas (the default before 32) resumes from
+    the command line without ``--min-replicas``: the file's value, not the new default, which the
+    resume would refuse; an explicit different value is still refused."""
+    from nanomag.cli.main import main
+    from nanomag.io.rare import RareSpec, read_rare
+    from nanomag.run.rare import run_rare
+
+    config = tmp_path / "pulse.toml"
+    config.write_text(PULSE_TOML)
+    cfg = nm.read_config(config)
+    out = tmp_path / "w.h5"
+    spec = RareSpec(start_u=-1.0, target_u=0.8, seed=5, kind="write_error_rate", rtol=0.3, bins=40, walkers=8,
+                    steps=50, min_replicas=16)
+
+    def stop(n):
+        if n >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_rare(cfg, out, spec=spec, quiet=True, save_interval=0, on_save=stop)
+    common = ["rare", str(config), "--out", str(out), "--rtol", "0.3", "--walkers", "8", "--steps", "50", "--quiet"]
+    assert main(common + ["--resume", "--min-replicas", "32"]) == 2
+    assert "min_replicas=16" in capsys.readouterr().err
+    assert main(common + ["--resume"]) == 0
+    assert read_rare(out).n_replicas >= 16
+
+
 # --------------------------------------------------------------------------- issue 20 case 3: basins that touch
 #
 # Devices where one event can jump from the start basin A straight into the

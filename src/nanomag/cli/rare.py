@@ -37,6 +37,24 @@ def _interfaces(text: str | None):
         raise ConfigError(f"--interfaces: expected comma-separated u values, got {text!r}") from None
 
 
+def _resumed_min_replicas(args) -> int:
+    """The first stage of the file a ``--resume`` finishes, when ``--min-replicas`` is not given; else 0.
+
+    0 stands for the sampler's default (:class:`~nanomag.io.rare.RareSpec`), which may differ from the
+    one the file was started with (a weighted ensemble's was 16 before nanomag took 32): the file's
+    own value lets the run resume instead of refusing a setting the user never chose.
+    """
+    out = Path(args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5")
+    if not args.resume or not out.is_file():
+        return 0  # the resume's own checks name a missing file
+    from ..io.rare import read_rare_state
+
+    try:
+        return int(read_rare_state(out).settings.get("min_replicas", 0))
+    except ConfigError:
+        return 0  # not a rare-event file: the resume refuses it with its own message
+
+
 def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     """``nanomag rare``; the runner (:func:`nanomag.run.rare.run_rare`) and the parallel helpers of
     :mod:`nanomag.run.parallel` are passed in by the caller."""
@@ -52,7 +70,7 @@ def run_rare_command(args, *, run_rare, get_comm, mpi_map, process_map) -> int:
     spec = RareSpec(start_u=base.start_u, target_u=base.target_u, seed=base.seed, kind=base.kind, rtol=base.rtol,
                     max_events=base.max_events, trials=args.trials, launches=args.launches,
                     interfaces=_interfaces(args.interfaces), bins=args.bins, walkers=args.walkers, steps=args.steps,
-                    min_replicas=args.min_replicas or 0)
+                    min_replicas=args.min_replicas or _resumed_min_replicas(args))
     out = args.out if args.out is not None else f"{Path(args.config).stem}_rare.h5"
     comm = get_comm()
     rank = comm.Get_rank() if comm is not None else 0
