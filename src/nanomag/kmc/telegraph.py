@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._progress import bar, check_progress, chunk_for
+from .._rng import stream_states
 from .._stats import empirical_survival, mean_and_error, ratio_estimate as _ratio
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
@@ -586,10 +587,12 @@ class TelegraphSampler:
 
         def go(idx, cap):
             out = alloc(idx.size, cap)
-            self._kernel(idx.size)(*self.tables, L, self.basin, self.u_of, self.start_cdf, float(duration),
-                                   float(grid_dt), float(window), words, idx, out["dwell_times"],
-                                   out["dwell_basin"], out["n_dwells"], out["occupation"], out["switches"],
-                                   out["u_grid"], out["charge"], out["n_events"], out["counts"])
+            seeds = stream_states(words, idx)
+            starts = K.stationary_starts(self.start_cdf, seeds)  # the first draw of each stream
+            self._kernel(idx.size)(*self.tables, self.basin, self.u_of, float(duration), float(grid_dt),
+                                   float(window), seeds, starts, out["dwell_times"], out["dwell_basin"],
+                                   out["n_dwells"], out["occupation"], out["switches"], out["u_grid"],
+                                   out["charge"], out["n_events"], out["counts"])
             return out
 
         def records(idx):
