@@ -505,29 +505,27 @@ def _record_until(until, u, counts_row, u_grid, g, grid_dt, charge, w, window):
 
 
 @njit(cache=True)
-def telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, dwell_times, dwell_basin,
-                     n_dwells, occupation, switches, u_grid, charge, n_events, counts):
+def telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, entry_times, entry_basin,
+                     n_entries, u_grid, charge, n_events, counts):
     """Telegraph records of the trajectories whose stream states are ``seeds`` (n, 4) uint64, from the states
     ``starts`` (n,) (stationary starts, drawn before the call: :func:`stationary_starts`).
 
     Inputs: ``row``/``jump`` from :func:`pack_tables` (no target); ``basin`` (n_states,) int8: +1 in U,
     -1 in D, 0 between; ``u_of`` (n_states,) u of each state; ``duration``, ``grid_dt`` and ``window`` [time].
-    Outputs (preallocated, one row per trajectory): dwell_times (n, cap) [time] and dwell_basin
-    (n, cap) int8 of the first ``cap`` complete dwells; n_dwells (n,) the number of complete dwells
-    (may exceed ``cap``: run again with a larger one); occupation (n, 2) the time whose last basin
-    was U, D [time]; switches (n, 2) the exits from U (U -> D) and from D; u_grid (n, n_grid) u at
-    times g * grid_dt; charge (n, n_bound, n_leads) net electrons sent in by each lead by times
-    w * window; n_events (n,); counts (n, n_classes), zero on entry.
+    Outputs (preallocated, one row per trajectory): entry_times (n, cap) [time] and entry_basin (n, cap)
+    int8 of the first ``cap`` changes of the last basin visited (an entrance into a basin other than the
+    last one: the start's own basin is not recorded); n_entries (n,) their number (may exceed ``cap``: run
+    again with a larger one); u_grid (n, n_grid) u at times g * grid_dt; charge (n, n_bound, n_leads) net
+    electrons sent in by each lead by times w * window; n_events (n,); counts (n, n_classes), zero on
+    entry.  Dwells, switches and the time in each basin follow from the entries (numpy, after the call).
     """
-    cap = dwell_times.shape[1]
+    cap = entry_times.shape[1]
     for i in range(starts.size):
         s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         state = np.uint64(starts[i])
         counts_row = counts[i]
         last = basin[state]
-        entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
-        since = 0.0  # when ``last`` took its value
-        n_dwell = 0
+        n_in = 0
         g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
         w = np.int64(0)
         t = 0.0
@@ -540,10 +538,6 @@ def telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds, s
                 next_t = t + e * inv
             if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
                 _record_until(np.inf, u_of[state], counts_row, u_grid[i], g, grid_dt, charge[i], w, window)
-                if last > 0:
-                    occupation[i, 0] += duration - since
-                elif last < 0:
-                    occupation[i, 1] += duration - since
                 break
             g, w = _record_until(next_t, u_of[state], counts_row, u_grid[i], g, grid_dt, charge[i], w, window)
             t = next_t
@@ -551,25 +545,18 @@ def telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds, s
             n += 1
             b = basin[state]
             if b != 0 and b != last:
-                if last != 0:  # a switch out of ``last``
-                    k = 0 if last > 0 else 1
-                    switches[i, k] += 1
-                    occupation[i, k] += t - since
-                    if entered >= 0.0:
-                        if n_dwell < cap:
-                            dwell_times[i, n_dwell] = t - entered
-                            dwell_basin[i, n_dwell] = last
-                        n_dwell += 1
-                    entered = t
+                if n_in < cap:
+                    entry_times[i, n_in] = t
+                    entry_basin[i, n_in] = b
+                n_in += 1
                 last = b
-                since = t
-        n_dwells[i] = n_dwell
+        n_entries[i] = n_in
         n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
-def telegraph_parallel(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, dwell_times, dwell_basin,
-                       n_dwells, occupation, switches, u_grid, charge, n_events, counts):
+def telegraph_parallel(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, entry_times, entry_basin,
+                       n_entries, u_grid, charge, n_events, counts):
     """As :func:`telegraph_serial`, with prange over blocks of trajectories (identical output)."""
     n = starts.size
     n_chunks = min(n, _BLOCKS)
@@ -577,8 +564,7 @@ def telegraph_parallel(row, jump, basin, u_of, duration, grid_dt, window, seeds,
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
         telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds[lo:hi], starts[lo:hi],
-                         dwell_times[lo:hi], dwell_basin[lo:hi], n_dwells[lo:hi],
-                         occupation[lo:hi], switches[lo:hi], u_grid[lo:hi], charge[lo:hi],
+                         entry_times[lo:hi], entry_basin[lo:hi], n_entries[lo:hi], u_grid[lo:hi], charge[lo:hi],
                          n_events[lo:hi], counts[lo:hi])
 
 
