@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -633,8 +634,8 @@ class TelegraphSampler:
             seed=int(seed), first_index=first_index, device=self.device, wall_time=wall)
 
 
-def _basin_records(entry_times, entry_basin, n_entries: np.ndarray, start_basin: np.ndarray,
-                   duration: float) -> dict[str, np.ndarray]:
+def _basin_records(entry_times: Sequence[np.ndarray], entry_basin: Sequence[np.ndarray], n_entries: np.ndarray,
+                   start_basin: np.ndarray, duration: float) -> dict[str, np.ndarray]:
     """Dwells, switches and the time in each last basin of traces, from the kernel's basin entries.
 
     ``entry_times[k]``/``entry_basin[k]`` (rows, at least ``n_entries[k]`` long): the times [time] and
