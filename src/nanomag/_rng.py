@@ -3,9 +3,12 @@
 Trajectory i of a run with root seed ``seed`` uses the stream whose state is
 ``numpy.random.SeedSequence(seed, spawn_key=(i,)).generate_state(4, np.uint64)``:
 exactly the state of ``SeedSequence(seed).spawn(n)[i]``.  That hash is
-re-implemented here in numba (and tested bit for bit against numpy), so
-seeding a trajectory costs ~0.1 us instead of ~30 us.  A trajectory's numbers
-therefore depend only on (seed, i), never on chunking, threads or ranks.
+re-implemented here (and tested bit for bit against numpy), so seeding a
+trajectory costs ~0.1 us instead of ~30 us: in numba (:func:`xo_seed`, for
+kernels that seed inside) and in numpy, vectorised over all the streams of a
+call (:func:`stream_states`: the KMC kernels take these states and compile no
+seeding).  A trajectory's numbers therefore depend only on (seed, i), never on
+chunking, threads or ranks.
 
 xoshiro256** is Blackman & Vigna's generator (period 2^256 - 1); doubles are
 the top 53 bits; unit exponentials come from a 256-layer ziggurat (:func:`nanomag._ziggurat.xo_exponential`).
