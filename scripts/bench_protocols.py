@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 import nanomag as nm
+from nanomag._rng import xoshiro_states
 from nanomag.kmc import KMCSolver, _kernels as K
 from nanomag.model.protocol import Protocol, Segment
 
@@ -29,8 +30,9 @@ def run(tables, table_of, ends, start, t_max, words, n_traj, n_classes):
     times, n_events = np.empty(n_traj), np.empty(n_traj, dtype=np.int64)
     censored, final = np.empty(n_traj, dtype=np.bool_), np.empty(n_traj, dtype=np.int64)
     counts = np.zeros((n_traj, n_classes), dtype=np.int64)
+    seeds = xoshiro_states(words, 0, n_traj)  # the stream states of runs 0 .. n_traj - 1
     t0 = time.process_time()
-    K.protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, 0, times, n_events, censored,
+    K.protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, seeds, times, n_events, censored,
                                     final, counts)
     return time.process_time() - t0, int(n_events.sum()), times
 

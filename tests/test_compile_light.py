@@ -30,17 +30,3 @@ def test_u_samples_are_sorted_and_unique():
         u = u_samples(0.0, 1.0, -0.4, np.array([3.0, -3.0, 0.2]), np.full(3, T), 101, ladder, 1e-3)
         np.testing.assert_array_equal(u, np.unique(u))
         assert u[0] == -1.0 and u[-1] == 1.0 and u.size > 101
-
-
-def test_first_above_is_searchsorted_right():
-    from nanomag.kmc._kernels import _first_above
-
-    rng = np.random.default_rng(1)
-    for _ in range(200):
-        cdf = np.cumsum(rng.random(rng.integers(1, 40)))
-        cdf /= cdf[-1]
-        if rng.random() < 0.3:  # ties: repeated entries (states of zero probability)
-            cdf = np.sort(np.concatenate([cdf, cdf[rng.integers(0, cdf.size, 3)]]))
-        for r in np.concatenate([rng.random(20), cdf[:5], [0.0, 1.0]]):
-            expected = min(int(np.searchsorted(cdf, r, side="right")), cdf.size - 1)
-            assert _first_above(cdf, r) == expected

@@ -566,3 +566,20 @@ def test_mean_dwell_and_counting_arguments():
         s.counting("nowhere")
     with pytest.raises(ConfigError, match="order"):
         s.counting(0, order=5)
+
+
+def test_basin_records_from_hand_made_entries():
+    """Dwells, switches and basin times read off the kernel's basin entries, on two traces worked by hand."""
+    from nanomag.kmc.telegraph import _basin_records
+
+    times = np.array([[1.0, 3.0, 6.0], [2.0, 5.0, 0.0]])
+    basins = np.array([[-1, 1, -1], [1, -1, 0]], dtype=np.int8)
+    out = _basin_records(times, basins, np.array([3, 2]), np.array([1, 0], dtype=np.int8), 10.0)
+    # trace 0 starts in U: U [0, 1), D [1, 3), U [3, 6), D [6, 10]; trace 1 starts between: U [2, 5), D [5, 10]
+    np.testing.assert_array_equal(out["occupation"], [[4.0, 6.0], [3.0, 5.0]])
+    np.testing.assert_array_equal(out["switches"], [[2, 1], [1, 0]])
+    np.testing.assert_array_equal(out["n_dwells"], [2, 0])
+    np.testing.assert_array_equal(out["dwell_times"], [2.0, 3.0])  # D from 1 to 3, U from 3 to 6
+    np.testing.assert_array_equal(out["dwell_basin"], [-1, 1])
+    none = _basin_records(np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int8), np.array([0]), np.zeros(1, np.int8), 5.0)
+    assert none["n_dwells"][0] == 0 and not none["occupation"].any() and none["dwell_times"].size == 0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
+from nanomag._rng import xoshiro_states
 from nanomag.kmc import _kernels as K
 from nanomag.markov import rates
 from nanomag.markov.chain import FirstPassageProblem, start_index, target_mask
@@ -143,8 +144,8 @@ def test_switching_times_are_those_of_the_dense_tables(key):
     n = res.n_traj
     times, n_events = np.empty(n), np.empty(n, dtype=np.int64)
     censored, counts = np.empty(n, dtype=bool), np.zeros((n, model.n_events), dtype=np.int64)
-    K.first_passage_serial(row, jump, start, res.t_max, nm.kmc.engine.check_seed(res.seed), 0, times, n_events,
-                           censored, counts)
+    seeds = xoshiro_states(nm.kmc.engine.check_seed(res.seed), 0, n)
+    K.first_passage_serial(row, jump, start, res.t_max, seeds, times, n_events, censored, counts)
     np.testing.assert_array_equal(times, res.times)
     np.testing.assert_array_equal(n_events, res.events_per_trajectory)
     np.testing.assert_array_equal(counts.sum(axis=0), res.event_counts)

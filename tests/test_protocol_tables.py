@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import nanomag as nm
+from nanomag._rng import xoshiro_states
 from nanomag._validate import check_seed
 from nanomag.kmc import _kernels as K
 from nanomag.kmc.engine import KMCSolver
@@ -75,7 +76,7 @@ def test_a_long_train_holds_one_table_per_parameter_set_and_matches_per_segment_
         n = 30
         arrays = (np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_),
                   np.empty(n, dtype=np.int64), np.zeros((n, solver.builder.n_events), dtype=np.int64))
-        K.protocol_first_passage_serial(r, j, tab, ends, start, 100.0, check_seed(5), 0, *arrays)
+        K.protocol_first_passage_serial(r, j, tab, ends, start, 100.0, xoshiro_states(check_seed(5), 0, n), *arrays)
         out.append(arrays)
     for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -5,7 +5,18 @@ import pytest
 from numba import njit
 from scipy import stats
 
-from nanomag._rng import entropy_words, next_double, next_u64, root_pool, xo_seed_pooled, xoshiro_states
+from nanomag._rng import (
+    entropy_words,
+    next_double,
+    next_doubles,
+    next_u64,
+    root_pool,
+    stream_states,
+    xo_double,
+    xo_seed,
+    xo_seed_pooled,
+    xoshiro_states,
+)
 
 from seeding import xoshiro_next
 
@@ -61,6 +72,30 @@ def test_pooled_seeding_is_the_same_stream(seed):
     for row, i in zip(got, indices, strict=True):
         ref = np.random.SeedSequence(seed, spawn_key=(int(i),)).generate_state(4, np.uint64)
         np.testing.assert_array_equal(row, ref)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**130 + 5])
+def test_numpy_seeding_is_the_kernels_seeding(seed):
+    """stream_states (numpy, vectorised) gives xo_seed's states (the compiled seeding), bit for bit, also for
+    indices of two 32-bit words mixed with small ones in one call."""
+    words = entropy_words(seed)
+    indices = np.array([3, 2**32 + 1, 0, 2**40 + 3, 2**32 - 1, 2**62 + 5, 12], dtype=np.int64)
+    got = stream_states(words, indices)
+    assert got.shape == (indices.size, 4) and got.dtype == np.uint64
+    for row, i in zip(got, indices, strict=True):
+        np.testing.assert_array_equal(row, np.array(xo_seed(words, i), dtype=np.uint64))
+        ref = np.random.SeedSequence(seed, spawn_key=(int(i),)).generate_state(4, np.uint64)
+        np.testing.assert_array_equal(row, ref)
+    assert stream_states(words, np.zeros(0, dtype=np.int64)).shape == (0, 4)
+
+
+def test_numpy_doubles_advance_the_stream_as_the_kernels_do():
+    states = stream_states(entropy_words(9), np.arange(20))
+    expected = [xo_double(*(np.uint64(v) for v in row)) for row in states]
+    u = next_doubles(states)
+    for k, (r, s0, s1, s2, s3) in enumerate(expected):
+        assert u[k] == r
+        np.testing.assert_array_equal(states[k], np.array([s0, s1, s2, s3], dtype=np.uint64))
 
 
 def test_xoshiro_matches_reference_and_doubles_are_uniform():

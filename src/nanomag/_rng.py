@@ -3,9 +3,12 @@
 Trajectory i of a run with root seed ``seed`` uses the stream whose state is
 ``numpy.random.SeedSequence(seed, spawn_key=(i,)).generate_state(4, np.uint64)``:
 exactly the state of ``SeedSequence(seed).spawn(n)[i]``.  That hash is
-re-implemented here in numba (and tested bit for bit against numpy), so
-seeding a trajectory costs ~0.1 us instead of ~30 us.  A trajectory's numbers
-therefore depend only on (seed, i), never on chunking, threads or ranks.
+re-implemented here (and tested bit for bit against numpy), so seeding a
+trajectory costs ~0.1 us instead of ~30 us: in numba (:func:`xo_seed`, for
+kernels that seed inside) and in numpy, vectorised over all the streams of a
+call (:func:`stream_states`: the KMC kernels take these states and compile no
+seeding).  A trajectory's numbers therefore depend only on (seed, i), never on
+chunking, threads or ranks.
 
 xoshiro256** is Blackman & Vigna's generator (period 2^256 - 1); doubles are
 the top 53 bits; unit exponentials come from a 256-layer ziggurat (:func:`nanomag._ziggurat.xo_exponential`).
@@ -19,7 +22,8 @@ from numba import njit
 from ._inline import always_inline, private_inlined
 from ._validate import POOL_WORDS as _POOL, entropy_words
 
-__all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "xoshiro_states"]
+__all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "stream_states",
+           "xoshiro_states"]
 
 # numba promotes uint64 mixed with int64 to float64: every constant is uint64
 _M32 = np.uint64(0xFFFFFFFF)
@@ -196,13 +200,55 @@ def xo_seed_pooled(root, index):
     return _pooled_state(root[0], root[1], root[2], root[3], root[4], index)
 
 
-@njit(cache=True)
-def xoshiro_states(words, first, count):
-    """States of trajectories first .. first+count-1, shape (count, 4) uint64."""
-    out = np.empty((count, 4), dtype=np.uint64)
-    for i in range(count):
-        seed_xoshiro(words, first + i, out[i])
+def stream_states(words: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The stream states of trajectories ``indices`` of the root entropy ``words``, shape (n, 4) uint64.
+
+    Row i is bit for bit ``SeedSequence(seed, spawn_key=(indices[i],)).generate_state(4, np.uint64)``, as
+    :func:`xo_seed` gives it inside a kernel, but computed here in numpy, vectorised over all the streams
+    of a call (a few dozen array operations: no compiled seeding in the kernels that take these states).
+
+    Parameters
+    ----------
+    words : ndarray of uint64
+        The root entropy, as :func:`entropy_words` gives it.
+    indices : array_like of int, shape (n,)
+        Trajectory indices, >= 0.
+    """
+    root = root_pool(words)
+    index = np.asarray(indices, dtype=np.uint64).reshape(-1)
+    n = index.size
+    p0, p1, p2, p3 = (np.full(n, root[k]) for k in range(4))
+    hc = np.full(n, root[4])
+    two = index > _M32  # spawn keys of two 32-bit words
+    for k in range(8 if two.any() else 4):
+        value = (index & _M32) if k < 4 else (index >> _S32)
+        value = (value ^ hc) & _M32  # SeedSequence's hashmix
+        hc_next = (hc * _MULT_A) & _M32
+        value = (value * hc_next) & _M32
+        value ^= value >> _S16
+        mixed = (_MIX_MULT_L * p0 - _MIX_MULT_R * value) & _M32
+        new = (p1, p2, p3, mixed ^ (mixed >> _S16))
+        if k < 4:
+            p0, p1, p2, p3 = new
+            hc = hc_next
+        else:  # the second word only for the indices >= 2^32
+            p0, p1, p2, p3 = (np.where(two, a, b) for a, b in zip(new, (p0, p1, p2, p3), strict=True))
+            hc = np.where(two, hc_next, hc)
+    out = np.zeros((n, 4), dtype=np.uint64)
+    hb = int(_INIT_B)
+    pool = [p0, p1, p2, p3]
+    for k in range(8):  # generate_state: 8 hashed 32-bit words (pool words 0, 1, 2, 3, 0, ...), little-endian pairs
+        value = (pool[k % 4] ^ np.uint64(hb)) & _M32
+        hb = (hb * int(_MULT_B)) & 0xFFFFFFFF
+        value = (value * np.uint64(hb)) & _M32
+        value ^= value >> _S16
+        out[:, k // 2] |= (value << _S32) if k & 1 else value
     return out
+
+
+def xoshiro_states(words: np.ndarray, first: int, count: int) -> np.ndarray:
+    """States of trajectories first .. first+count-1, shape (count, 4) uint64 (:func:`stream_states`)."""
+    return stream_states(words, np.arange(first, first + count, dtype=np.uint64))
 
 
 # Register-resident variants: the four state words travel as scalars, so that
@@ -229,3 +275,23 @@ def xo_double(s0, s1, s2, s3):
     """Uniform double in [0, 1) on scalar state: returns (u, s0, s1, s2, s3)."""
     r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
     return np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16, s0, s1, s2, s3
+
+
+def next_doubles(states: np.ndarray) -> np.ndarray:
+    """One uniform double in [0, 1) from each stream of ``states`` (n, 4) uint64, advanced in place.
+
+    The numpy twin of :func:`xo_double` (xoshiro256**, the top 53 bits), vectorised over the streams:
+    a kernel handed the advanced states continues each stream where this left it.
+    """
+    s0, s1, s2, s3 = (states[:, k].copy() for k in range(4))
+    five = s1 * np.uint64(5)
+    bits = ((five << np.uint64(7)) | (five >> np.uint64(57))) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    states[:, 0], states[:, 1], states[:, 2], states[:, 3] = s0, s1, s2, s3
+    return (bits >> np.uint64(11)).astype(np.float64) * 1.1102230246251565e-16

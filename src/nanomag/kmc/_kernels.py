@@ -6,6 +6,8 @@ block by block, :func:`pack_blocks`) into one cache line per state, plus a
 small row of packed jumps.  Trajectory ``first + i`` always draws from the
 xoshiro256** stream of :func:`nanomag._rng.seed_xoshiro`, so a trajectory's
 history depends only on (seed, index): not on chunking, threads or ranks.
+The kernels take the streams' states, ``seeds`` (n, 4) uint64, seeded in numpy
+before the call (:func:`nanomag._rng.stream_states`): no seeding is compiled.
 
 Waiting times use a 256-layer ziggurat for the unit exponential (the
 Marsaglia-Tsang construction with 53-bit mantissas, as in numpy): one 64-bit
@@ -19,16 +21,20 @@ import numpy as np
 from numba import njit, prange
 
 from .._inline import always_inline, inlined, private_inlined
-from .._rng import xo_double, xo_seed
+from .._rng import next_doubles, stream_states, xo_double
 from .._ziggurat import xo_exponential
 
 
 @njit(cache=True)
-def xo_exponential_samples(words, index, n, out):
-    """n unit exponentials from the stream of trajectory ``index``, as drawn by the KMC kernels."""
-    s0, s1, s2, s3 = xo_seed(words, index)
-    for i in range(n):
+def _exponential_samples(seed, out):
+    s0, s1, s2, s3 = seed[0], seed[1], seed[2], seed[3]
+    for i in range(out.size):
         out[i], s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
+
+
+def xo_exponential_samples(words: np.ndarray, index: int, n: int, out: np.ndarray) -> None:
+    """n unit exponentials from the stream of trajectory ``index``, as drawn by the KMC kernels."""
+    _exponential_samples(stream_states(words, np.array([index]))[0], out[:n])
 
 
 # --------------------------------------------------------------------------- tables
@@ -142,18 +148,15 @@ def _event(j):
 
 
 @private_inlined
-def _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3):
-    """One event from ``state``: draw the transition, count its class in ``counts_row``, add the electron it
-    moves to the lead's charge in ``q`` (classes 2a, 2a + 1: into, out of the grain through lead a); returns
-    (next state, s0, s1, s2, s3).  The step of the record and telegraph kernels, compiled once and inlined by
-    LLVM into each."""
+def _transfer(row, jump, state, counts_row, s0, s1, s2, s3):
+    """One event from ``state``: draw the transition, count its class in ``counts_row``; returns (next state,
+    s0, s1, s2, s3).  The step of the record and telegraph kernels, compiled once and inlined by LLVM into
+    each.  The net charge sent in by lead a is read off the counts: classes 2a (into the grain) minus 2a + 1
+    (out of it); a running charge per lead, kept apart, cost a store on every event."""
     always_inline()
     r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)
     jp = _jump(row, jump, state, r)
-    c = jp & EVENT_MASK
-    counts_row[c] += 1
-    if c < 2 * n_leads:
-        q[c >> 1] += 1 - 2 * (c & 1)
+    counts_row[jp & EVENT_MASK] += 1
     return _next(state, jp), s0, s1, s2, s3
 
 
@@ -231,23 +234,22 @@ _ONE_PIECE = np.zeros(1, dtype=np.int64)
 _NO_ENDS = np.zeros(0)
 
 
-def first_passage_serial(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray, first: int,
+def first_passage_serial(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, seeds: np.ndarray,
                          times: np.ndarray, n_events: np.ndarray, censored: np.ndarray, counts: np.ndarray) -> None:
-    """First-passage times of trajectories first .. first + len(times) - 1.
+    """First-passage times of the trajectories whose stream states are ``seeds`` (n, 4) uint64.
 
     ``row``/``jump`` from :func:`pack_tables` with the target marked.  Outputs
     (preallocated): times (n,) [time], n_events (n,), censored (n,) bool,
     counts (n, n_classes) events by class.  Runs :func:`protocol_first_passage_serial` on the one table.
     """
-    protocol_first_passage_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+    protocol_first_passage_serial(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, seeds, times,
                                   n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
-def first_passage_parallel(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, words: np.ndarray,
-                           first: int, times: np.ndarray, n_events: np.ndarray, censored: np.ndarray,
-                           counts: np.ndarray) -> None:
+def first_passage_parallel(row: np.ndarray, jump: np.ndarray, start: int, t_max: float, seeds: np.ndarray,
+                           times: np.ndarray, n_events: np.ndarray, censored: np.ndarray, counts: np.ndarray) -> None:
     """As :func:`first_passage_serial`, with prange over blocks of trajectories (identical output)."""
-    protocol_first_passage_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, words, first, times,
+    protocol_first_passage_parallel(row[None], jump[None], _ONE_PIECE, _NO_ENDS, start, t_max, seeds, times,
                                     n_events, censored, np.empty(times.size, dtype=np.int64), counts)
 
 
@@ -255,24 +257,21 @@ def first_passage_parallel(row: np.ndarray, jump: np.ndarray, start: int, t_max:
 
 
 @njit(cache=True)
-def record_serial(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events, counts):
-    """Trajectories first .. first + n - 1 recorded at ``record_times`` (sorted, >= 0).
+def record_serial(row, jump, n_leads, start, record_times, seeds, states, transferred, n_events, counts):
+    """Trajectories recorded at ``record_times`` (sorted, >= 0), from the stream states ``seeds`` (n, 4) uint64.
 
     Outputs: states (n, n_times) state index, transferred (n, n_times, n_leads)
-    net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes).
+    net electrons sent into the grain by each lead, n_events (n,), counts (n, n_classes), zero on entry.
     One function, the run inlined in the loop over runs.  (A protocol run of one piece,
     :func:`protocol_record_serial`, gives the same records, but ran at 0.93 times the events per
     second of this kernel: the boundary test sits in its event loop.)
     """
-    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         states_row = states[i]
         transferred_row = transferred[i]
         counts_row = counts[i]
         state = np.uint64(start[i])
-        for a in range(n_leads):
-            q[a] = 0
         t = 0.0
         n = 0
         next_t = np.inf
@@ -283,7 +282,7 @@ def record_serial(row, jump, n_leads, start, record_times, words, first, states,
             tj = record_times[j]
             while next_t <= tj:
                 t = next_t
-                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, counts_row, s0, s1, s2, s3)
                 n += 1
                 if row[state, 0] > 0.0:
                     e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
@@ -292,12 +291,12 @@ def record_serial(row, jump, n_leads, start, record_times, words, first, states,
                     next_t = np.inf
             states_row[j] = np.int64(state)
             for a in range(n_leads):
-                transferred_row[j, a] = q[a]
+                transferred_row[j, a] = counts_row[2 * a] - counts_row[2 * a + 1]
         n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
-def record_parallel(row, jump, n_leads, start, record_times, words, first, states, transferred, n_events,
+def record_parallel(row, jump, n_leads, start, record_times, seeds, states, transferred, n_events,
                     counts):
     """As :func:`record_serial`, with prange over blocks of trajectories (identical output)."""
     n = states.shape[0]
@@ -305,7 +304,7 @@ def record_parallel(row, jump, n_leads, start, record_times, words, first, state
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        record_serial(row, jump, n_leads, start[lo:hi], record_times, words, first + lo, states[lo:hi],
+        record_serial(row, jump, n_leads, start[lo:hi], record_times, seeds[lo:hi], states[lo:hi],
                       transferred[lo:hi], n_events[lo:hi], counts[lo:hi])
 
 
@@ -339,7 +338,7 @@ def pack_stacked(tables, targets):
 
 
 @njit(cache=True)
-def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
+def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, seeds, times, n_events,
                                   censored, final_state, counts):
     """First-passage runs under a protocol.
 
@@ -351,7 +350,7 @@ def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, wor
     """
     last = table_of.size - 1
     for i in range(times.size):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         counts_row = counts[i]
         state = np.uint64(start)
         t = 0.0
@@ -395,7 +394,7 @@ def protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, wor
 
 
 @njit(cache=True, parallel=True)
-def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, words, first, times, n_events,
+def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, seeds, times, n_events,
                                     censored, final_state, counts):
     """As :func:`protocol_first_passage_serial`, with prange over blocks of runs (identical output)."""
     n = times.size
@@ -403,26 +402,23 @@ def protocol_first_passage_parallel(rows, jumps, table_of, ends, start, t_max, w
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, words, first + lo, times[lo:hi],
+        protocol_first_passage_serial(rows, jumps, table_of, ends, start, t_max, seeds[lo:hi], times[lo:hi],
                                       n_events[lo:hi], censored[lo:hi], final_state[lo:hi],
                                       counts[lo:hi])
 
 
 @njit(cache=True)
-def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
+def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_times, seeds, states,
                            transferred, n_events, counts):
     """As :func:`record_serial` under a protocol (``rows``, ``jumps``, ``table_of``, ``ends`` as for
     :func:`protocol_first_passage_serial`).  One function, the run inlined in the loop over runs."""
     last = table_of.size - 1
-    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         states_row = states[i]
         transferred_row = transferred[i]
         counts_row = counts[i]
         state = np.uint64(start[i])
-        for a in range(n_leads):
-            q[a] = 0
         t = 0.0
         n = 0
         seg = 0
@@ -450,7 +446,7 @@ def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_t
                 if next_t > tj:
                     break
                 t = next_t
-                state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts_row, s0, s1, s2, s3)
+                state, s0, s1, s2, s3 = _transfer(row, jump, state, counts_row, s0, s1, s2, s3)
                 n += 1
                 next_t = np.inf
                 if row[state, 0] > 0.0:
@@ -458,12 +454,12 @@ def protocol_record_serial(rows, jumps, table_of, ends, n_leads, start, record_t
                     next_t = t + e * row[state, 0]
             states_row[j] = np.int64(state)
             for a in range(n_leads):
-                transferred_row[j, a] = q[a]
+                transferred_row[j, a] = counts_row[2 * a] - counts_row[2 * a + 1]
         n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
-def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record_times, words, first, states,
+def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record_times, seeds, states,
                              transferred, n_events, counts):
     """As :func:`protocol_record_serial`, with prange over blocks of trajectories (identical output)."""
     n = states.shape[0]
@@ -471,7 +467,7 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        protocol_record_serial(rows, jumps, table_of, ends, n_leads, start[lo:hi], record_times, words, first + lo,
+        protocol_record_serial(rows, jumps, table_of, ends, n_leads, start[lo:hi], record_times, seeds[lo:hi],
                                states[lo:hi], transferred[lo:hi], n_events[lo:hi], counts[lo:hi])
 
 
@@ -483,63 +479,53 @@ def protocol_record_parallel(rows, jumps, table_of, ends, n_leads, start, record
 # switches only, so the first, incomplete dwell of a trace (and the last one, cut by the end) never is.
 
 
+def stationary_starts(start_cdf: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The start states of telegraph traces: one draw from each stream ``seeds`` (n, 4) uint64, advanced in
+    place, inverted through ``start_cdf`` (n_states,), the cumulative stationary probabilities (last entry 1).
+
+    The first index with ``start_cdf > r``, at most n_states - 1; returns (n,) int64.
+    """
+    r = next_doubles(seeds)
+    return np.minimum(np.searchsorted(start_cdf, r, side="right"), start_cdf.size - 1).astype(np.int64)
+
+
 @private_inlined
-def _record_until(until, u, q, u_grid, g, grid_dt, charge, w, window):
-    """Record u and the charges q at the grid times g * grid_dt and window bounds w * window before ``until``
-    (the trace holds its state until then); returns the next (g, w)."""
+def _record_until(until, u, counts_row, u_grid, g, grid_dt, charge, w, window):
+    """Record u and the charges (from ``counts_row``, see :func:`_transfer`) at the grid times g * grid_dt and window
+    bounds w * window before ``until`` (the trace holds its state until then); returns the next (g, w)."""
     always_inline()
     while g < u_grid.size and g * grid_dt < until:
         u_grid[g] = u
         g += 1
     while w < charge.shape[0] and w * window < until:
-        for a in range(q.size):
-            charge[w, a] = q[a]
+        for a in range(charge.shape[1]):
+            charge[w, a] = counts_row[2 * a] - counts_row[2 * a + 1]
         w += 1
     return g, w
 
 
 @njit(cache=True)
-def _first_above(cdf, r):
-    # the first index with cdf[i] > r (np.searchsorted(cdf, r, side="right")), at most cdf.size - 1;
-    # bisection by hand: numba's searchsorted compiles its generic comparisons, ~0.4 s of a cold start
-    lo = 0
-    hi = cdf.size - 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if cdf[mid] > r:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@njit(cache=True)
-def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
-                     dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
-    """Telegraph records of the trajectories ``indices`` (stationary starts drawn from ``start_cdf``).
+def telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, entry_times, entry_basin,
+                     n_entries, u_grid, charge, n_events, counts):
+    """Telegraph records of the trajectories whose stream states are ``seeds`` (n, 4) uint64, from the states
+    ``starts`` (n,) (stationary starts, drawn before the call: :func:`stationary_starts`).
 
     Inputs: ``row``/``jump`` from :func:`pack_tables` (no target); ``basin`` (n_states,) int8: +1 in U,
-    -1 in D, 0 between; ``u_of`` (n_states,) u of each state; ``start_cdf`` (n_states,) cumulative
-    stationary probabilities (last entry 1); ``duration``, ``grid_dt`` and ``window`` [time].
-    Outputs (preallocated, one row per trajectory): dwell_times (n, cap) [time] and dwell_basin
-    (n, cap) int8 of the first ``cap`` complete dwells; n_dwells (n,) the number of complete dwells
-    (may exceed ``cap``: run again with a larger one); occupation (n, 2) the time whose last basin
-    was U, D [time]; switches (n, 2) the exits from U (U -> D) and from D; u_grid (n, n_grid) u at
-    times g * grid_dt; charge (n, n_bound, n_leads) net electrons sent in by each lead by times
-    w * window; n_events (n,); counts (n, n_classes), zero on entry.
+    -1 in D, 0 between; ``u_of`` (n_states,) u of each state; ``duration``, ``grid_dt`` and ``window`` [time].
+    Outputs (preallocated, one row per trajectory): entry_times (n, cap) [time] and entry_basin (n, cap)
+    int8 of the first ``cap`` changes of the last basin visited (an entrance into a basin other than the
+    last one: the start's own basin is not recorded); n_entries (n,) their number (may exceed ``cap``: run
+    again with a larger one); u_grid (n, n_grid) u at times g * grid_dt; charge (n, n_bound, n_leads) net
+    electrons sent in by each lead by times w * window; n_events (n,); counts (n, n_classes), zero on
+    entry.  Dwells, switches and the time in each basin follow from the entries (numpy, after the call).
     """
-    cap = dwell_times.shape[1]
-    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
-    for i in range(indices.size):
-        s0, s1, s2, s3 = xo_seed(words, indices[i])
-        r, s0, s1, s2, s3 = xo_double(s0, s1, s2, s3)  # the start: one draw from the stationary law
-        state = np.uint64(_first_above(start_cdf, r))
-        for a in range(n_leads):
-            q[a] = 0
+    cap = entry_times.shape[1]
+    for i in range(starts.size):
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
+        state = np.uint64(starts[i])
+        counts_row = counts[i]
         last = basin[state]
-        entered = -1.0  # start of the current dwell, unknown (< 0) before the first switch
-        since = 0.0  # when ``last`` took its value
-        n_dwell = 0
+        n_in = 0
         g = np.int64(0)  # not a literal 0: _record_until would compile a second variant for it
         w = np.int64(0)
         t = 0.0
@@ -551,46 +537,34 @@ def telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_
                 e, s0, s1, s2, s3 = xo_exponential(s0, s1, s2, s3)
                 next_t = t + e * inv
             if next_t > duration:  # the trace ends in this state: every remaining record time is <= duration
-                _record_until(np.inf, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
-                if last > 0:
-                    occupation[i, 0] += duration - since
-                elif last < 0:
-                    occupation[i, 1] += duration - since
+                _record_until(np.inf, u_of[state], counts_row, u_grid[i], g, grid_dt, charge[i], w, window)
                 break
-            g, w = _record_until(next_t, u_of[state], q, u_grid[i], g, grid_dt, charge[i], w, window)
+            g, w = _record_until(next_t, u_of[state], counts_row, u_grid[i], g, grid_dt, charge[i], w, window)
             t = next_t
-            state, s0, s1, s2, s3 = _transfer(row, jump, state, n_leads, q, counts[i], s0, s1, s2, s3)
+            state, s0, s1, s2, s3 = _transfer(row, jump, state, counts_row, s0, s1, s2, s3)
             n += 1
             b = basin[state]
             if b != 0 and b != last:
-                if last != 0:  # a switch out of ``last``
-                    k = 0 if last > 0 else 1
-                    switches[i, k] += 1
-                    occupation[i, k] += t - since
-                    if entered >= 0.0:
-                        if n_dwell < cap:
-                            dwell_times[i, n_dwell] = t - entered
-                            dwell_basin[i, n_dwell] = last
-                        n_dwell += 1
-                    entered = t
+                if n_in < cap:
+                    entry_times[i, n_in] = t
+                    entry_basin[i, n_in] = b
+                n_in += 1
                 last = b
-                since = t
-        n_dwells[i] = n_dwell
+        n_entries[i] = n_in
         n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
-def telegraph_parallel(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words, indices,
-                       dwell_times, dwell_basin, n_dwells, occupation, switches, u_grid, charge, n_events, counts):
+def telegraph_parallel(row, jump, basin, u_of, duration, grid_dt, window, seeds, starts, entry_times, entry_basin,
+                       n_entries, u_grid, charge, n_events, counts):
     """As :func:`telegraph_serial`, with prange over blocks of trajectories (identical output)."""
-    n = indices.size
+    n = starts.size
     n_chunks = min(n, _BLOCKS)
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        telegraph_serial(row, jump, n_leads, basin, u_of, start_cdf, duration, grid_dt, window, words,
-                         indices[lo:hi], dwell_times[lo:hi], dwell_basin[lo:hi], n_dwells[lo:hi],
-                         occupation[lo:hi], switches[lo:hi], u_grid[lo:hi], charge[lo:hi],
+        telegraph_serial(row, jump, basin, u_of, duration, grid_dt, window, seeds[lo:hi], starts[lo:hi],
+                         entry_times[lo:hi], entry_basin[lo:hi], n_entries[lo:hi], u_grid[lo:hi], charge[lo:hi],
                          n_events[lo:hi], counts[lo:hi])
 
 
@@ -636,7 +610,7 @@ def _total(inv):
 
 
 @njit(cache=True)
-def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
+def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, seeds, times, n_events,
                               censored, final_state, counts):
     """First-passage runs under a protocol with ramps.
 
@@ -648,7 +622,7 @@ def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max,
     """
     last = table_a.size - 1
     for i in range(times.size):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         counts_row = counts[i]
         state = np.uint64(start)
         t = 0.0
@@ -698,7 +672,7 @@ def ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max,
 
 
 @njit(cache=True, parallel=True)
-def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_max, words, first, times, n_events,
+def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_max, seeds, times, n_events,
                                 censored, final_state, counts):
     """As :func:`ramp_first_passage_serial`, with prange over blocks of runs (identical output)."""
     n = times.size
@@ -706,7 +680,7 @@ def ramp_first_passage_parallel(rows, jumps, table_a, table_b, ends, start, t_ma
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, words, first + lo,
+        ramp_first_passage_serial(rows, jumps, table_a, table_b, ends, start, t_max, seeds[lo:hi],
                                   times[lo:hi], n_events[lo:hi], censored[lo:hi], final_state[lo:hi],
                                   counts[lo:hi])
 
@@ -720,21 +694,18 @@ def _ramp_bound(rows, ka, kb, state):
 
 
 @njit(cache=True)
-def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, seeds, states,
                        transferred, n_events, counts):
     """As :func:`protocol_record_serial` under a protocol with ramps (``table_a``/``table_b`` as for
     :func:`ramp_first_passage_serial`): the tables of a piece interpolated linearly in time (thinning).
     One function, the run inlined in the loop over runs."""
     last = table_a.size - 1
-    q = np.empty(n_leads, dtype=np.int64)  # zeroed per run below
     for i in range(states.shape[0]):
-        s0, s1, s2, s3 = xo_seed(words, first + i)
+        s0, s1, s2, s3 = seeds[i, 0], seeds[i, 1], seeds[i, 2], seeds[i, 3]
         states_row = states[i]
         transferred_row = transferred[i]
         counts_row = counts[i]
         state = np.uint64(start[i])
-        for a in range(n_leads):
-            q[a] = 0
         t = 0.0
         n = 0
         seg = 0
@@ -770,10 +741,7 @@ def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, reco
                 fire, k, r = _thin(r, t, t_start, t_end, bound, total_a, total_b, ka, kb)
                 if fire:  # (rejected: the state and its bound stay)
                     jp = _jump(rows[k], jumps[k], state, r)
-                    c = jp & EVENT_MASK
-                    counts_row[c] += 1
-                    if c < 2 * n_leads:
-                        q[c >> 1] += 1 - 2 * (c & 1)
+                    counts_row[jp & EVENT_MASK] += 1
                     state = _next(state, jp)
                     n += 1
                     total_a, total_b, bound = _ramp_bound(rows, ka, kb, state)
@@ -783,12 +751,12 @@ def ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start, reco
                     next_t = t + e / bound
             states_row[j] = np.int64(state)
             for a in range(n_leads):
-                transferred_row[j, a] = q[a]
+                transferred_row[j, a] = counts_row[2 * a] - counts_row[2 * a + 1]
         n_events[i] = n
 
 
 @njit(cache=True, parallel=True)
-def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, words, first, states,
+def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, record_times, seeds, states,
                          transferred, n_events, counts):
     """As :func:`ramp_record_serial`, with prange over blocks of trajectories (identical output)."""
     n = states.shape[0]
@@ -796,5 +764,5 @@ def ramp_record_parallel(rows, jumps, table_a, table_b, ends, n_leads, start, re
     for c in prange(n_chunks):
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
-        ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start[lo:hi], record_times, words,
-                           first + lo, states[lo:hi], transferred[lo:hi], n_events[lo:hi], counts[lo:hi])
+        ramp_record_serial(rows, jumps, table_a, table_b, ends, n_leads, start[lo:hi], record_times, seeds[lo:hi],
+                           states[lo:hi], transferred[lo:hi], n_events[lo:hi], counts[lo:hi])

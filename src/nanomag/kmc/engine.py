@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._progress import bar, check_progress, chunk_for
+from .._rng import xoshiro_states
 from .._stats import mean_and_error
 from .._validate import check_count, check_seed, check_t_max, check_times
 from ..errors import ConfigError, UnreachableTargetError
@@ -177,6 +178,12 @@ def _stack(packed: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
         packed[k] = (rows[k], jumps[k])  # a view: the list no longer holds the separate copy
         del row, jump
     return rows, jumps
+
+
+def _seeds(words: np.ndarray, first_index: int, n_traj: int) -> np.ndarray:
+    """The stream states (n_traj, 4) uint64 of trajectories ``first_index ..`` (seeded in numpy, not in the
+    kernels: :func:`nanomag._rng.xoshiro_states`)."""
+    return xoshiro_states(words, first_index, n_traj)
 
 
 def _use_parallel(parallel, n_traj):
@@ -502,7 +509,7 @@ class KMCSolver:
         censored = np.empty(n_traj, dtype=np.bool_)
         kernel = K.first_passage_parallel if _use_parallel(parallel, n_traj) else K.first_passage_serial
         t0 = time.perf_counter()
-        kernel(row, jump, start, t_lim, words, first_index, times, n_events, censored, counts)
+        kernel(row, jump, start, t_lim, _seeds(words, first_index, n_traj), times, n_events, censored, counts)
         wall = time.perf_counter() - t0
         return FirstPassageResult(times=times, censored=censored, events_per_trajectory=n_events,
                                   event_counts=counts.sum(axis=0), event_names=self.builder.event_names,
@@ -530,13 +537,13 @@ class KMCSolver:
         t0 = time.perf_counter()
         if isinstance(table_of, tuple):  # ramps: the tables at each piece's start and end
             ramp = K.ramp_first_passage_parallel if _use_parallel(parallel, n_traj) else K.ramp_first_passage_serial
-            ramp(rows, jumps, table_of[0], table_of[1], ends, start, t_lim, words, first_index, times, n_events,
-                 censored, final, counts)
+            ramp(rows, jumps, table_of[0], table_of[1], ends, start, t_lim, _seeds(words, first_index, n_traj), times,
+                 n_events, censored, final, counts)
             return times, n_events, censored, final, counts, time.perf_counter() - t0
         kernel = (K.protocol_first_passage_parallel if _use_parallel(parallel, n_traj)
                   else K.protocol_first_passage_serial)
-        kernel(rows, jumps, table_of, ends, start, t_lim, words, first_index, times, n_events, censored, final,
-               counts)
+        kernel(rows, jumps, table_of, ends, start, t_lim, _seeds(words, first_index, n_traj), times, n_events, censored,
+               final, counts)
         return times, n_events, censored, final, counts, time.perf_counter() - t0
 
     def _first_passage_under(self, protocol, start_u, target_u, n_traj, seed, words, t_lim, first_index, parallel,
@@ -594,16 +601,17 @@ class KMCSolver:
         counts = self._counts(n_traj, counts_out)
         parallel = self.parallel if parallel is None else parallel
         protocol = as_protocol(protocol, self.device)
+        seeds = _seeds(words, first_index, n_traj)
         t0 = time.perf_counter()
         if protocol is not None and protocol.has_ramps:
             rows, jumps, (table_a, table_b), ends, _, _ = self._ramp_tables(protocol, None, None, math.inf, "record")
             t0 = time.perf_counter()
             ramp = K.ramp_record_parallel if _use_parallel(parallel, n_traj) else K.ramp_record_serial
-            ramp(rows, jumps, table_a, table_b, ends, L, start, times, words, first_index, states, transferred,
+            ramp(rows, jumps, table_a, table_b, ends, L, start, times, seeds, states, transferred,
                  n_events, counts)
         elif protocol is None:
             kernel = K.record_parallel if _use_parallel(parallel, n_traj) else K.record_serial
-            kernel(*self._tables, L, start, times, words, first_index, states, transferred, n_events, counts)
+            kernel(*self._tables, L, start, times, seeds, states, transferred, n_events, counts)
         else:
             key = (protocol, "record")
             if key not in self._protocols:
@@ -612,7 +620,7 @@ class KMCSolver:
                 self._protocols[key] = (rows, jumps, table_of)
             rows, jumps, table_of = self._protocols[key]
             under = K.protocol_record_parallel if _use_parallel(parallel, n_traj) else K.protocol_record_serial
-            under(rows, jumps, table_of, protocol.boundaries[1:].copy(), L, start, times, words, first_index, states,
+            under(rows, jumps, table_of, protocol.boundaries[1:].copy(), L, start, times, seeds, states,
                    transferred, n_events, counts)
         wall = time.perf_counter() - t0
         space = self.builder.space

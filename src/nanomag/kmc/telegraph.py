@@ -19,9 +19,10 @@ in the state's own sector.  The definitions are those of ``docs/noise.md``.
   basins does not know its last basin until then).
 
 The kernel (:func:`nanomag.kmc._kernels.telegraph_serial`) records, per trace,
-the complete dwells, the time in each "last basin", the number of switches
-each way, u on a uniform grid and each lead's net transferred charge at the
-window boundaries; nothing per event is stored.
+the times and basins at which the last visited basin changes, u on a uniform
+grid and each lead's net transferred charge at the window boundaries; nothing
+per event is stored.  The complete dwells, the time in each "last basin" and
+the number of switches each way follow from those entries, in numpy.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._progress import bar, check_progress, chunk_for
+from .._rng import stream_states
 from .._stats import empirical_survival, mean_and_error, ratio_estimate as _ratio
 from .._validate import check_count, check_seed
 from ..errors import ConfigError, SolverError
@@ -577,38 +580,37 @@ class TelegraphSampler:
         indices = np.arange(first_index, first_index + n_traj, dtype=np.int64)
 
         def alloc(n, cap):
-            return dict(dwell_times=np.zeros((n, cap)), dwell_basin=np.zeros((n, cap), dtype=np.int8),
-                        n_dwells=np.zeros(n, dtype=np.int64), occupation=np.zeros((n, 2)),
-                        switches=np.zeros((n, 2), dtype=np.int64), u_grid=np.empty((n, n_grid)),
+            return dict(entry_times=np.zeros((n, cap)), entry_basin=np.zeros((n, cap), dtype=np.int8),
+                        n_entries=np.zeros(n, dtype=np.int64), u_grid=np.empty((n, n_grid)),
                         charge=np.empty((n, n_windows + 1, L), dtype=np.int64),
                         n_events=np.zeros(n, dtype=np.int64),
                         counts=np.zeros((n, self.builder.n_events), dtype=np.int64))
 
         def go(idx, cap):
             out = alloc(idx.size, cap)
-            self._kernel(idx.size)(*self.tables, L, self.basin, self.u_of, self.start_cdf, float(duration),
-                                   float(grid_dt), float(window), words, idx, out["dwell_times"],
-                                   out["dwell_basin"], out["n_dwells"], out["occupation"], out["switches"],
-                                   out["u_grid"], out["charge"], out["n_events"], out["counts"])
+            seeds = stream_states(words, idx)
+            starts = K.stationary_starts(self.start_cdf, seeds)  # the first draw of each stream
+            self._kernel(idx.size)(*self.tables, self.basin, self.u_of, float(duration), float(grid_dt),
+                                   float(window), seeds, starts, out["entry_times"], out["entry_basin"],
+                                   out["n_entries"], out["u_grid"], out["charge"], out["n_events"], out["counts"])
+            out["start_basin"] = self.basin[starts]
             return out
 
         def records(idx):
-            """The kernel's outputs for traces ``idx``, the dwells flattened; traces that overflow run again."""
+            """The kernel's outputs for traces ``idx``, read as dwells; traces that overflow run again."""
             cap = 64 if self._dwell_rate is None else int(1.5 * self._dwell_rate * duration) + 16
             out = go(idx, cap)
-            over = np.flatnonzero(out["n_dwells"] > cap)
-            if over.size:  # run those traces again (the same streams) with room for all their dwells
-                again = go(idx[over], int(out["n_dwells"][over].max()))
-                width = again["dwell_times"].shape[1]
-                for key in ("dwell_times", "dwell_basin"):
-                    wide = np.zeros((idx.size, width), dtype=out[key].dtype)
-                    wide[:, :cap] = out[key]
-                    wide[over] = again[key]
-                    out[key] = wide
-            self._dwell_rate = max(self._dwell_rate or 0.0, float(out["n_dwells"].max()) / duration)
-            kept = np.arange(out["dwell_times"].shape[1])[None, :] < out["n_dwells"][:, None]
-            out["dwell_times"] = out["dwell_times"][kept]
-            out["dwell_basin"] = out["dwell_basin"][kept]
+            over = np.flatnonzero(out["n_entries"] > cap)
+            if over.size:  # run those traces again (the same streams) with room for all their entries
+                again = go(idx[over], int(out["n_entries"][over].max()))
+                for key in ("entry_times", "entry_basin"):
+                    rows = list(out[key])
+                    for pos, k in enumerate(over):
+                        rows[k] = again[key][pos]
+                    out[key] = rows
+            self._dwell_rate = max(self._dwell_rate or 0.0, float(out["n_entries"].max()) / duration)
+            out.update(_basin_records(out.pop("entry_times"), out.pop("entry_basin"), out.pop("n_entries"),
+                                      out.pop("start_basin"), duration))
             _, out["psd"], out["psd_sq"] = _welch_segments(out.pop("u_grid"), grid_dt, nperseg)
             return out
 
@@ -630,6 +632,42 @@ class TelegraphSampler:
             lead_names=[lead.name for lead in self.device.leads], threshold=self.threshold,
             duration=float(duration), grid_dt=float(grid_dt), window=float(window), nperseg=int(nperseg),
             seed=int(seed), first_index=first_index, device=self.device, wall_time=wall)
+
+
+def _basin_records(entry_times: Sequence[np.ndarray], entry_basin: Sequence[np.ndarray], n_entries: np.ndarray,
+                   start_basin: np.ndarray, duration: float) -> dict[str, np.ndarray]:
+    """Dwells, switches and the time in each last basin of traces, from the kernel's basin entries.
+
+    ``entry_times[k]``/``entry_basin[k]`` (rows, at least ``n_entries[k]`` long): the times [time] and
+    basins (+1 U, -1 D) at which trace k's last visited basin changed; ``start_basin`` (n,) int8 the basin
+    of each start (0 between the basins).  Returns n_dwells (n,), dwell_times and dwell_basin (flat,
+    trace by trace), occupation (n, 2) [time] and switches (n, 2), as :class:`TelegraphSample` holds them
+    (a running sum in time order, as the trace's own: the same floating-point figures).
+    """
+    n = n_entries.size
+    occupation = np.zeros((n, 2))
+    switches = np.zeros((n, 2), dtype=np.int64)
+    n_dwells = np.zeros(n, dtype=np.int64)
+    dwell_times, dwell_basin = [np.zeros(0)], [np.zeros(0, dtype=np.int8)]
+    for k in range(n):
+        t = entry_times[k][:n_entries[k]]
+        b = entry_basin[k][:n_entries[k]]
+        if start_basin[k] != 0:  # the start's basin holds from t = 0
+            t = np.concatenate(([0.0], t))
+            b = np.concatenate((start_basin[k:k + 1], b))
+        if b.size == 0:
+            continue
+        held = np.diff(np.append(t, duration))  # each last basin holds until the next entry or the end
+        for col, code in ((0, 1), (1, -1)):
+            mine = b == code
+            occupation[k, col] = np.cumsum(np.where(mine, held, 0.0))[-1]
+            switches[k, col] = np.count_nonzero(mine[:-1])  # every entry but the last is left again
+        # a dwell runs from one switch (an entry after the first) to the next
+        dwell_times.append(t[2:] - t[1:-1])
+        dwell_basin.append(b[1:-1])
+        n_dwells[k] = max(b.size - 2, 0)
+    return dict(n_dwells=n_dwells, dwell_times=np.concatenate(dwell_times), dwell_basin=np.concatenate(dwell_basin),
+                occupation=occupation, switches=switches)
 
 
 def telegraph(dev: Device, duration: float, *, n_traj: int, seed: int, threshold: float = 0.5,
