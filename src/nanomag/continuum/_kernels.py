@@ -8,7 +8,9 @@ The device is packed by :func:`nanomag.continuum.langevin.pack_device` as
 
 Random numbers: trajectory ``first + k`` uses the xoshiro256** stream of
 ``SeedSequence(seed).spawn(n)[first + k]`` (:mod:`nanomag._rng`), so a result
-depends only on (seed, trajectory index), never on chunking or threads.
+depends only on (seed, trajectory index), never on chunking or threads.  The caller
+seeds the streams in numpy (:func:`nanomag._rng.xoshiro_states`) and passes their
+states, ``seeds`` (n, 4) uint64: the kernels compile no seeding.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .._inline import always_inline, internal
-from .._rng import xo_next, xo_seed
+from .._rng import xo_next
 from ..model._kernels import fermi_scalar
 
 #: step of the central difference used for d'(u), the derivative of D/(1 - u^2)
@@ -323,9 +325,9 @@ def _first_passage_piece(u, t, steps, bounded, end, t_max, target, up, lo, hi, d
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, bridge, ends, tables, times_out,
+def langevin_first_passage(seeds, u0, target, lo, hi, dt, t_max, milstein, bridge, ends, tables, times_out,
                            steps_out):
-    """First-passage times of trajectories first .. first + n - 1 (n = times_out.size).
+    """First-passage times of n = times_out.size trajectories, trajectory k from the stream state seeds[k].
 
     The walk starts at u0 and stops at the first step that reaches ``target``
     (crossing time by linear interpolation), or, with ``bridge``, when the
@@ -347,7 +349,7 @@ def langevin_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein
     inv_h = tables.shape[1] / (hi - lo)
     n_ends = ends.size
     for k in range(times_out.size):
-        s0, s1, s2, s3 = xo_seed(words, first + k)
+        s0, s1, s2, s3 = seeds[k, 0], seeds[k, 1], seeds[k, 2], seeds[k, 3]
         u = u0
         t = 0.0
         steps = 0
@@ -379,7 +381,7 @@ def _advance(u, span, dt, lo, hi, inv_h, milstein, table, s0, s1, s2, s3):
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, ends, tables, u_out):
+def langevin_paths(seeds, u0, sample_times, lo, hi, dt, milstein, ends, tables, u_out):
     """u at the sample times, shape u_out (n, n_times).
 
     Break points are the sample times and the piece ends (``ends``, pieces as for
@@ -389,7 +391,7 @@ def langevin_paths(words, first, u0, sample_times, lo, hi, dt, milstein, ends, t
     inv_h = tables.shape[1] / (hi - lo)
     n_ends = ends.size
     for k in range(u_out.shape[0]):  # one function, as langevin_first_passage
-        s0, s1, s2, s3 = xo_seed(words, first + k)
+        s0, s1, s2, s3 = seeds[k, 0], seeds[k, 1], seeds[k, 2], seeds[k, 3]
         u = u0
         t = 0.0
         piece = _next_piece(0, t, ends)
@@ -513,11 +515,11 @@ def _ramp_piece(u, t, steps, bounded, end, piece, evaluated, own, t_max, target,
 
 
 @njit(cache=True)
-def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge,
+def _ramp_first_passage_one(seeds, index, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge,
                             ends, starts, inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up,
                             gamma_down, lead_T, scratch):
     # one trajectory: returns (crossing time or inf, steps)
-    s0, s1, s2, s3 = xo_seed(words, index)
+    s0, s1, s2, s3 = seeds[index, 0], seeds[index, 1], seeds[index, 2], seeds[index, 3]
     n_ends = ends.size
     u = u0
     t = 0.0
@@ -551,13 +553,13 @@ def _ramp_first_passage_one(words, index, u0, target, up, lo, hi, dt, sqdt, inv_
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, bridge, flux, ends, starts, inv_len,
+def ramp_first_passage(seeds, u0, target, lo, hi, dt, t_max, milstein, bridge, flux, ends, starts, inv_len,
                        node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, times_out,
                        steps_out):
     """First-passage times as :func:`langevin_first_passage`, under pieces with ramps or evaluated (see above).
 
-    Writes times_out[k] (+inf: not switched by t_max) and steps_out[k] for trajectories
-    first .. first + n - 1.
+    Writes times_out[k] (+inf: not switched by t_max) and steps_out[k] for the trajectory of stream state
+    seeds[k].
     """
     up = target > u0
     sqdt = math.sqrt(dt)
@@ -565,7 +567,7 @@ def ramp_first_passage(words, first, u0, target, lo, hi, dt, t_max, milstein, br
     scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
     for k in range(times_out.size):
         times_out[k], steps_out[k] = _ramp_first_passage_one(
-            words, first + k, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends, starts,
+            seeds, k, u0, target, up, lo, hi, dt, sqdt, inv_h, t_max, milstein, flux, bridge, ends, starts,
             inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch)
 
 
@@ -588,10 +590,10 @@ def _ramp_advance(u, t, span, dt, piece, evaluated, own, lo, hi, inv_h, milstein
 
 
 @njit(cache=True)
-def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts, inv_len, node_a,
+def _ramp_paths_one(seeds, index, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts, inv_len, node_a,
                     node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, scratch, u_row):
     # one trajectory into u_row (n_times,): the break points of _paths_one, equal steps between them
-    s0, s1, s2, s3 = xo_seed(words, index)
+    s0, s1, s2, s3 = seeds[index, 0], seeds[index, 1], seeds[index, 2], seeds[index, 3]
     n_ends = ends.size
     u = u0
     t = 0.0
@@ -626,13 +628,13 @@ def _ramp_paths_one(words, index, u0, sample_times, lo, hi, dt, inv_h, milstein,
 
 
 @njit(cache=True, nogil=True)  # threads: see nanomag.continuum.langevin._in_threads
-def ramp_paths(words, first, u0, sample_times, lo, hi, dt, milstein, flux, ends, starts, inv_len, node_a, node_b,
+def ramp_paths(seeds, u0, sample_times, lo, hi, dt, milstein, flux, ends, starts, inv_len, node_a, node_b,
                evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T, u_out):
     """u at the sample times, shape u_out (n, n_times), as :func:`langevin_paths`, under pieces with ramps or
     evaluated (see above)."""
     inv_h = tables.shape[1] / (hi - lo)
     scratch = (np.empty(grains.shape[1]), np.empty(mu.shape[1]), np.empty(lead_T.shape[1]))
     for k in range(u_out.shape[0]):
-        _ramp_paths_one(words, first + k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts,
+        _ramp_paths_one(seeds, k, u0, sample_times, lo, hi, dt, inv_h, milstein, flux, ends, starts,
                         inv_len, node_a, node_b, evaluated, tables, grains, mu, gamma_up, gamma_down, lead_T,
                         scratch, u_out[k])

@@ -87,6 +87,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._progress import check_progress, chunk_for, iterate
+from .._rng import xoshiro_states
 from .._validate import check_count, check_seed, check_t_max, check_times, check_u
 from ..errors import ConfigError
 from ..model.device import Device
@@ -560,9 +561,8 @@ def langevin_first_passage(dev: Device, start_u: float, target_u: float, *, n_tr
     kernel, pieces = _kernel_and_pieces(_k.langevin_first_passage, _k.ramp_first_passage, dev, protocol, form,
                                         coefficients, pole_cutoff, float(dt))
     _over_chunks(progress, n_traj, chunk_size,
-                 lambda a, b: kernel(words, first_index + a, u0, target, lo, hi, float(dt), t_lim,
-                                     scheme == "milstein", bool(bridge), *pieces, times[a:b],
-                                     steps[a:b]))
+                 lambda a, b: kernel(xoshiro_states(words, first_index + a, b - a), u0, target, lo, hi, float(dt),
+                                     t_lim, scheme == "milstein", bool(bridge), *pieces, times[a:b], steps[a:b]))
     censored = ~np.isfinite(times)
     times[censored] = t_lim
     return LangevinFirstPassage(times=times, censored=censored, steps_per_trajectory=steps, start_u=float(start_u),
@@ -596,7 +596,8 @@ def langevin_trajectories(dev: Device, start_u: float, times: ArrayLike, *, n_tr
     kernel, pieces = _kernel_and_pieces(_k.langevin_paths, _k.ramp_paths, dev, protocol, form, coefficients,
                                         pole_cutoff, float(dt))
     _over_chunks(progress, n_traj, chunk_size,
-                 lambda a, b: kernel(words, first_index + a, u0, times, lo, hi, float(dt), scheme == "milstein",
+                 lambda a, b: kernel(xoshiro_states(words, first_index + a, b - a), u0, times, lo, hi, float(dt),
+                                     scheme == "milstein",
                                      *pieces, out[a:b]))
     return LangevinTrajectories(times=times, u=out, seed=int(seed), first_index=first_index, device=dev,
                                 form=form, scheme=scheme, dt=float(dt), coefficients=coefficients,
