@@ -187,7 +187,7 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
 
 @njit(cache=True, inline="always")
 def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events, top,
-            cur, threads):
+            cur):
     """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
     levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
     stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
@@ -209,14 +209,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
         hi = levels[k + 1]
         base = first + k * stride
         m = stage_trials[k]
-        if threads:
-            for i in prange(m):
-                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
-                                                               base + i)
-        else:
-            for i in range(m):
-                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
-                                                               base + i)
+        for i in prange(m):  # a plain range in ladder_serial (one call site of _trial: it compiles once)
+            ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
         n_ok = 0
         total = 0
         for i in range(m):  # the stage is over: its successes' end states overwrite its starts
@@ -249,7 +243,7 @@ def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage
     trials.  Returns a status (OK or TRAPPED).
     """
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur, False)
+                   top, cur)
 
 
 @njit(cache=True, parallel=True)
@@ -257,4 +251,4 @@ def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, sta
                     stage_events, top, cur):
     """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
     return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur, True)
+                   top, cur)
