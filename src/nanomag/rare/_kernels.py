@@ -25,6 +25,10 @@ two engines can evolve independently, and share only the random streams.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
@@ -79,6 +83,21 @@ def _next_state_count(row, jump, col, state, r):
     for j in range(1, col):
         k += np.uint64(row[state, j] <= r)
     return np.uint64(jump[state, k])
+
+
+def parallel_twin(kernel: Any, name: str) -> Callable[..., Any]:
+    """``njit(cache=True, parallel=True)`` of the Python function of ``kernel`` (a dispatcher), as ``name``.
+
+    One body for the serial and the threaded kernel (its ``prange`` loops are plain ranges in the serial
+    one), compiled once in each that runs.  The copy takes its own name because numba's cache file is
+    named after the function, not after its options: under the serial kernel's name the two would share
+    one cache entry.
+    """
+    func = kernel.py_func
+    twin = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__, func.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = func.__doc__
+    return njit(cache=True, parallel=True)(twin)
 
 
 # --------------------------------------------------------------------------- flux out of the basin
@@ -185,13 +204,23 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
 # --------------------------------------------------------------------------- a whole ladder in one call
 
 
-@njit(cache=True, inline="always")
-def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events, top,
-            cur):
-    """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
-    levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
-    stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
-    Returns a status (OK or TRAPPED)."""
+@njit(cache=True)
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
+                  top, cur):
+    """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
+    (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
+    outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
+    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
+    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
+    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).  Stops when a stage has no
+    success (later counts stay 0).
+
+    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
+    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
+    starts of each stage, on return the end states of the last stage's successes (the first state at
+    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
+    trials.  Returns a status (OK or TRAPPED).
+    """
     n_stages = levels.size - 1
     n_cur = starts.size
     trials = 0
@@ -226,29 +255,6 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
     return OK
 
 
-@njit(cache=True)
-def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                  top, cur):
-    """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
-    (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
-    outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
-    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
-    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
-    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).
-
-    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
-    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
-    starts of each stage, on return the end states of the last stage's successes (the first state at
-    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
-    trials.  Returns a status (OK or TRAPPED).
-    """
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur)
-
-
-@njit(cache=True, parallel=True)
-def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success,
-                    stage_events, top, cur):
-    """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur)
+#: As :func:`ladder_serial`, with prange over the trials of each stage (identical output): the same Python
+#: function compiled with ``parallel=True`` (numba's inlining of a shared body recompiled it in each kernel).
+ladder_parallel = parallel_twin(ladder_serial, "ladder_parallel")
