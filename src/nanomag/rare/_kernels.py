@@ -62,23 +62,21 @@ def uniform(s0, s1, s2, s3):
     return xo_double(s0, s1, s2, s3)
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def next_unsigned(row, jump, state, r):
     """The destination of the transition of ``state`` (uint64) that ``r`` selects, by a scan of the
     cumulative probabilities ``row[state, 1:]``; returned as uint64."""
-    always_inline()
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
     return np.uint64(jump[state, k])
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _next_state_count(row, jump, col, state, r):
     """As :func:`next_unsigned` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
     (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
     barrier goes up or down about evenly, where the scan's exit branch is mispredicted every other event."""
-    always_inline()
     k = _ONE
     for j in range(1, col):
         k += np.uint64(row[state, j] <= r)
@@ -175,11 +173,10 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
 # --------------------------------------------------------------------------- trials between interfaces
 
 
-@private_inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
+@njit(cache=True, inline="always")  # one call site (ladder_serial; ladder_parallel compiles only on request)
 def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
-    always_inline()
     s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
