@@ -203,7 +203,7 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
 
 @njit(cache=True)
 def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                  top, cur):
+                  top, cur, work):
     """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
     (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
     outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
@@ -215,16 +215,12 @@ def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage
     Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
     trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
     starts of each stage, on return the end states of the last stage's successes (the first state at
-    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
+    or beyond its level), in trial order.  Scratch: ``work`` (4, >= max stage_trials) int64 (an
+    allocation compiled in the kernel costs compile time).  One stage (levels = (lo, hi)) is the pilot's batch of
     trials.  Returns a status (OK or TRAPPED).
     """
     n_stages = levels.size - 1
     n_cur = starts.size
-    trials = 0
-    for k in range(n_stages):
-        if stage_trials[k] > trials:
-            trials = stage_trials[k]
-    work = np.empty((4, trials), dtype=np.int64)  # one allocation, not four (each np.empty call site compiles)
     ok, ends, evs, st = work[0], work[1], work[2], work[3]
     for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
         cur[i] = starts[i]

@@ -215,22 +215,26 @@ def _resample(n, states, weights, rngs, bins, n_ev, bin_of, per_bin, out_states,
     return n_out, s0, s1, s2, s3, events, per_run
 
 
+def work_arrays(cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The work arrays of :func:`replica_serial` for ``cap`` walkers at most: (ints, floats, streams)."""
+    return (np.empty((9, cap + 1), dtype=np.int64), np.empty((3, cap)), np.empty((2, cap, 4), dtype=np.uint64))
+
+
 @njit(cache=True)
 def replica_serial(rows, jumps, table_of, ends, bin_of, lam_col, x0, walkers, steps, duration, lam_side, lam_b,
-                   root, replica, cap):
+                   root, replica, ints, floats, streams):
     """One weighted-ensemble replica: returns (wer, events, events_per_run, max_walkers, status).
 
     rows, jumps : (n_tables, n_states, cols) the distinct tables (lambda in column ``lam_col``);
     table_of : (n_pieces,) int64; ends : (n_pieces - 1,) [time]; bin_of : (n_states,) int64 the bin of
     each state; x0 : start state; walkers : per occupied bin; steps : resampling steps over ``duration``
     [time]; lam_side, lam_b : the relaxation's ends in lambda; root : :func:`nanomag._rng.root_pool` of
-    the root entropy; cap : (bins + 1) * walkers, the most walkers there can be.
+    the root entropy.  Work arrays (allocated by the caller: an allocation compiled in the kernel costs
+    compile time), with cap = (bins + 1) * walkers the most walkers there can be: ``ints`` (9, cap + 1)
+    int64, ``floats`` (3, cap) float, ``streams`` (2, cap, 4) uint64.
     """
-    # three allocations, not sixteen (each call site of np.empty costs compile time); rows of a C array
-    # are C arrays, of the same types as np.empty's
-    ints = np.empty((9, cap + 1), dtype=np.int64)  # cap + 1 >= bins + 2: the bin starts of the resampling
-    floats = np.empty((3, cap))
-    streams = np.empty((2, cap, 4), dtype=np.uint64)
+    # rows of the work arrays (rows of a C array are C arrays); ints has cap + 1 >= bins + 2 columns: the bin
+    # starts of the resampling
     states, out_states, bins, n_ev = ints[0], ints[1], ints[2], ints[3]
     order, st, src = ints[4], ints[5], ints[6]
     start, fresh = ints[7], ints[8]
