@@ -68,7 +68,8 @@ def test_ladder_kernel_equals_stage_by_stage_trials():
         got_s, got_e = np.zeros_like(want_s), np.zeros_like(want_e)
         trials = np.full(lv.size - 1, 200, dtype=np.int64)
         assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, first, stride, trials, got_s, got_e,
-                      np.empty(200), np.empty(max(starts.size, 200), dtype=np.int64)) == K.OK
+                      np.empty(200), np.empty(max(starts.size, 200), dtype=np.int64),
+                      np.empty((4, 200), dtype=np.int64)) == K.OK
         assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 
@@ -230,7 +231,8 @@ def test_ladder_with_trials_per_stage_equals_stage_by_stage_trials():
     for kernel in (K.ladder_serial, K.ladder_parallel):
         got_s, got_e = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         assert kernel(st.row, st.jump, st.lam_col, starts, lv, root, ffs.stream_index(3, 1, 0), 1 << 24, trials,
-                      got_s, got_e, np.empty(400), np.empty(max(starts.size, 400), dtype=np.int64)) == K.OK
+                      got_s, got_e, np.empty(400), np.empty(max(starts.size, 400), dtype=np.int64),
+                      np.empty((4, 400), dtype=np.int64)) == K.OK
         assert np.array_equal(got_s, want_s) and np.array_equal(got_e, want_e)
 
 

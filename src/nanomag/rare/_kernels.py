@@ -25,6 +25,10 @@ two engines can evolve independently, and share only the random streams.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
@@ -58,27 +62,40 @@ def uniform(s0, s1, s2, s3):
     return xo_double(s0, s1, s2, s3)
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def next_unsigned(row, jump, state, r):
     """The destination of the transition of ``state`` (uint64) that ``r`` selects, by a scan of the
     cumulative probabilities ``row[state, 1:]``; returned as uint64."""
-    always_inline()
     k = _ONE
     while row[state, k] <= r:
         k += _ONE
     return np.uint64(jump[state, k])
 
 
-@private_inlined
+@njit(cache=True, inline="always")
 def _next_state_count(row, jump, col, state, r):
     """As :func:`next_unsigned` without a data-dependent branch: k = 1 + #{cumulative entries <= r}
     (the same k: the entries increase, the last real one is 1 > r, the padding 2).  A trial near the
     barrier goes up or down about evenly, where the scan's exit branch is mispredicted every other event."""
-    always_inline()
     k = _ONE
     for j in range(1, col):
         k += np.uint64(row[state, j] <= r)
     return np.uint64(jump[state, k])
+
+
+def parallel_twin(kernel: Any, name: str) -> Callable[..., Any]:
+    """``njit(cache=True, parallel=True)`` of the Python function of ``kernel`` (a dispatcher), as ``name``.
+
+    One body for the serial and the threaded kernel (its ``prange`` loops are plain ranges in the serial
+    one), compiled once in each that runs.  The copy takes its own name because numba's cache file is
+    named after the function, not after its options: under the serial kernel's name the two would share
+    one cache entry.
+    """
+    func = kernel.py_func
+    twin = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__, func.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = func.__doc__
+    return njit(cache=True, parallel=True)(twin)
 
 
 # --------------------------------------------------------------------------- flux out of the basin
@@ -156,11 +173,10 @@ def flux_run(row, jump, lam_col, x0, m, lam0, lam_b, root, index, n_launch_min, 
 # --------------------------------------------------------------------------- trials between interfaces
 
 
-@private_inlined  # compiled once, inlined by LLVM into each kernel (numba's inline="always" recompiled it in each)
+@njit(cache=True, inline="always")  # one call site (ladder_serial; ladder_parallel compiles only on request)
 def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
     """One trial: pick its start uniformly among ``starts[:n_starts]`` (first draw), run until lambda >= lam_hi
     or < lam_lo.  Returns (success, end state, events, highest lambda, status)."""
-    always_inline()
     s0, s1, s2, s3 = stream_seed(root, index)
     col = np.uint64(lam_col)
     r, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
@@ -185,20 +201,26 @@ def _trial(row, jump, lam_col, starts, n_starts, lam_lo, lam_hi, root, index):
 # --------------------------------------------------------------------------- a whole ladder in one call
 
 
-@njit(cache=True, inline="always")
-def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events, top,
-            cur, threads):
-    """Stages k = 0 .. n-1: ``stage_trials[k]`` trials from the current starts to levels[k + 1] (or back below
-    levels[0]); the successes' end states are the next stage's starts.  Trial j of stage k draws from
-    stream first + k * stride + j.  Stops when a stage has no success (later counts stay 0).
-    Returns a status (OK or TRAPPED)."""
+@njit(cache=True)
+def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
+                  top, cur, work):
+    """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
+    (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
+    outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
+    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
+    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
+    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).  Stops when a stage has no
+    success (later counts stay 0).
+
+    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
+    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
+    starts of each stage, on return the end states of the last stage's successes (the first state at
+    or beyond its level), in trial order.  Scratch: ``work`` (4, >= max stage_trials) int64 (an
+    allocation compiled in the kernel costs compile time).  One stage (levels = (lo, hi)) is the pilot's batch of
+    trials.  Returns a status (OK or TRAPPED).
+    """
     n_stages = levels.size - 1
     n_cur = starts.size
-    trials = 0
-    for k in range(n_stages):
-        if stage_trials[k] > trials:
-            trials = stage_trials[k]
-    work = np.empty((4, trials), dtype=np.int64)  # one allocation, not four (each np.empty call site compiles)
     ok, ends, evs, st = work[0], work[1], work[2], work[3]
     for i in range(n_cur):  # loops, not slice assignments (those compile error formatting: cold start)
         cur[i] = starts[i]
@@ -209,14 +231,8 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
         hi = levels[k + 1]
         base = first + k * stride
         m = stage_trials[k]
-        if threads:
-            for i in prange(m):
-                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
-                                                               base + i)
-        else:
-            for i in range(m):
-                ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root,
-                                                               base + i)
+        for i in prange(m):  # a plain range in ladder_serial (one call site of _trial: it compiles once)
+            ok[i], ends[i], evs[i], top[i], st[i] = _trial(row, jump, lam_col, cur, n_cur, lo, hi, root, base + i)
         n_ok = 0
         total = 0
         for i in range(m):  # the stage is over: its successes' end states overwrite its starts
@@ -232,29 +248,6 @@ def _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trial
     return OK
 
 
-@njit(cache=True)
-def ladder_serial(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                  top, cur):
-    """A replica's splitting ladder from its launch states ``starts`` (int64), interfaces ``levels``
-    (lambda_0 .. lambda_{n-1}, lambda_B), ``stage_trials[k]`` trials at stage k (int64, shape (n,)):
-    outputs n_success and stage_events, shape (n,) int64, zeroed by the caller.  Trial j of stage k
-    draws from stream ``first + k * stride + j`` of ``root``; it starts in ``cur[floor(r * n_starts)]``
-    (r: its stream's first draw; n_starts: the number of the stage's starts) and runs the jump chain
-    until lambda >= levels[k + 1] (success) or lambda < levels[0] (failure).
-
-    Outputs (preallocated by the caller): ``top`` (float, >= max stage_trials): the largest lambda each
-    trial of the last stage run reached; ``cur`` (int64, >= max(len(starts), max stage_trials)): the
-    starts of each stage, on return the end states of the last stage's successes (the first state at
-    or beyond its level), in trial order.  One stage (levels = (lo, hi)) is the pilot's batch of
-    trials.  Returns a status (OK or TRAPPED).
-    """
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur, False)
-
-
-@njit(cache=True, parallel=True)
-def ladder_parallel(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success,
-                    stage_events, top, cur):
-    """As :func:`ladder_serial`, with prange over the trials of each stage (identical output)."""
-    return _ladder(row, jump, lam_col, starts, levels, root, first, stride, stage_trials, n_success, stage_events,
-                   top, cur, True)
+#: As :func:`ladder_serial`, with prange over the trials of each stage (identical output): the same Python
+#: function compiled with ``parallel=True`` (numba's inlining of a shared body recompiled it in each kernel).
+ladder_parallel = parallel_twin(ladder_serial, "ladder_parallel")

@@ -171,7 +171,7 @@ def _run_trials(setup: _Setup, root, first: int, starts, lo: float, hi: float, n
     events = np.zeros(1, dtype=np.int64)
     kernel = K.ladder_parallel if _use_parallel(parallel, n) else K.ladder_serial
     status = kernel(setup.row, setup.jump, setup.lam_col, starts, np.array([lo, hi], dtype=float), root, first, 0,
-                    np.array([n], dtype=np.int64), n_success, events, top, ends)
+                    np.array([n], dtype=np.int64), n_success, events, top, ends, np.empty((4, n), dtype=np.int64))
     if status != K.OK:
         raise _kernel_error(int(status), "trial")
     return int(n_success[0]), ends[:n_success[0]], int(events[0]), top
@@ -205,7 +205,7 @@ def replica_task(task: ReplicaTask, replica: int) -> FluxReplica:
         most = int(stage_trials.max())
         status = kernel(setup.row, setup.jump, setup.lam_col, starts, levels, root, stream_index(replica, 1, 0),
                         1 << 24, stage_trials, n_success, stage_events, np.empty(most),
-                        np.empty(max(n_launch, most), dtype=np.int64))
+                        np.empty(max(n_launch, most), dtype=np.int64), np.empty((4, most), dtype=np.int64))
         if status != K.OK:
             raise _kernel_error(status, "trial")
     return FluxReplica(replica=int(replica), flux_time=float(t), n_launch=n_launch, n_restart=int(n_restart),

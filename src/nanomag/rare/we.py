@@ -163,7 +163,7 @@ def we_replica_task(task: WETask, replica: int) -> WEReplica:
     kernel = WK.replica_parallel if task.parallel else WK.replica_serial
     wer, events, per_run, max_walkers, status = kernel(
         s.rows, s.jumps, s.table_of, s.ends, bin_of, s.lam_col, s.x0, task.walkers, task.steps, s.duration,
-        s.lam_side, s.lam_b, root_pool(words), replica, (task.bins + 1) * task.walkers)
+        s.lam_side, s.lam_b, root_pool(words), replica, *WK.work_arrays((task.bins + 1) * task.walkers))
     return WEReplica(replica=int(replica), wer=float(wer), events=int(events), events_per_run=float(per_run),
                      max_walkers=int(max_walkers), status=int(status))
 
