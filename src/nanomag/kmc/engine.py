@@ -56,11 +56,13 @@ from ..errors import ConfigError, UnreachableTargetError
 from ..markov.chain import (
     check_sure_passage,
     reachable_from,
+    search,
     segment_models,
     start_and_target,
     start_index,
     start_side_mask,
     sure_to_reach,
+    transposed,
 )
 from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
@@ -302,6 +304,48 @@ WERSample = SampledWER
 # --------------------------------------------------------------------------- solver
 
 
+def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reachability masks of a first passage, read off the packed tables (``_kernels.pack_tables``).
+
+    Two breadth-first searches by scipy (:func:`~nanomag.markov.chain.search`,
+    nothing to compile) on the tables as they are: a graph of fixed out-degree
+    whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` if the
+    transition is real (``row[s, k] <= 1``) and back to s otherwise; the edges of
+    a target state (``row[s, 0] == TARGET``) lead to an extra sink node, so a
+    target is reached but not left, and the reversed graph leads from the sink to
+    every target state.
+
+    Parameters
+    ----------
+    row, jump : ndarray, shape (n_states, n_columns)
+        Packed tables with the target marked.
+    start : int
+        Start state.
+
+    Returns
+    -------
+    reach : ndarray of bool, shape (n_states,)
+        The states reachable from ``start``.
+    can : ndarray of bool, shape (n_states,)
+        The target states, and the states of ``reach`` with a path to one.
+    """
+    n, width = row.shape[0], row.shape[1] - 1
+    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
+    state = np.arange(n, dtype=itype)[:, None]
+    dst = np.empty((n + 1, width), dtype=itype)  # the sink's row last: edges to itself
+    dst[n] = n
+    np.right_shift(jump[:, 1:], K.EVENT_BITS, out=dst[:n], casting="unsafe")
+    dst[:n] += state
+    np.copyto(dst[:n], state, where=row[:, 1:] > 1.0)  # padding: back to the state itself
+    target = row[:, 0] == K.TARGET
+    dst[:n][target] = n
+    graph = (np.arange(0, dst.size + 1, width, dtype=itype), dst.reshape(-1))
+    reach = search(graph, start)[:n]
+    can = search(transposed(graph), n)[:n]  # from the sink, which leads to every target state
+    can &= reach | target
+    return reach, can
+
+
 @dataclass(eq=False)
 class KMCSolver:
     """Reusable KMC engine for one device: the tables are built once.
@@ -362,9 +406,7 @@ class KMCSolver:
         row, jump = self._pack(target)
         if not censored:
             # proves the target is reached with probability one (else a clear error, never a hang)
-            reach = np.zeros(self.builder.n_states, dtype=bool)
-            can = np.zeros(self.builder.n_states, dtype=bool)
-            K.passage_masks(row, jump, np.int64(start), reach, can)
+            reach, can = passage_masks(row, jump, start)
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 

@@ -43,57 +43,6 @@ def fill_states(sector_two_spin, top, sector, two_sz):
             t += 1
 
 
-# --------------------------------------------------------------------------- graph search
-
-
-@njit(cache=True)
-def graph_edges(src, dst, sources, reverse, counts, fill, indices):
-    """The edges a -> b (a = src, b = dst; swapped if ``reverse``) whose ``sources[src]`` holds, in CSR form.
-
-    Two passes, one kernel (each numba function costs ~0.1 s of a cold start): with ``indices``
-    empty, counts[a + 1] += 1 for every edge; otherwise the edges are written into ``indices``,
-    ``fill`` holding the next free slot of each row (``counts`` is then not read).
-    """
-    write = indices.size > 0
-    for i in range(src.size):
-        if sources[src[i]]:
-            if reverse:
-                a, b = dst[i], src[i]
-            else:
-                a, b = src[i], dst[i]
-            if write:
-                indices[fill[a]] = b
-                fill[a] += 1
-            else:
-                counts[a + 1] += 1
-
-
-@njit(cache=True)
-def breadth_first(indptr, indices, seeds, mask, queue):
-    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry).
-
-    ``queue`` (as many as states, the dtype of ``indices``) is work space: allocated by the caller, so the kernel
-    compiles no allocation of its own.
-    """
-    tail = 0
-    for j in range(seeds.size):
-        s = seeds[j]
-        if not mask[s]:
-            mask[s] = True
-            queue[tail] = s
-            tail += 1
-    head = 0
-    while head < tail:
-        s = queue[head]
-        head += 1
-        for k in range(indptr[s], indptr[s + 1]):
-            d = indices[k]
-            if not mask[d]:
-                mask[d] = True
-                queue[tail] = d
-                tail += 1
-
-
 # --------------------------------------------------------------------------- uniformisation
 
 

@@ -20,7 +20,7 @@ spectroscopy maps all use these; none of them depends on the physics of the grai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +31,6 @@ from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
 from ._kernels import (
     banded_rates_fill,
-    breadth_first,
-    graph_edges,
     gth_absorbing,
     gth_stationary,
     poisson_windows,
@@ -156,38 +154,121 @@ def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: fl
     return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-def _graph(models: RateModel | Iterable[RateModel],
-           sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """CSR adjacency (indptr, indices) of the transitions of ``models`` (one model or several).
+#: Most non-decreasing runs of an edge list scattered run by run; more are sorted first.
+_MAX_RUNS = 32
 
-    Only the transitions out of ``sources`` (bool mask) are kept; ``reverse``
-    turns every edge around.  12 bytes per edge at most, no float data.
+
+def edge_graph(counts: np.ndarray, runs: Iterable[tuple[np.ndarray, np.ndarray]],
+               stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR adjacency (indptr, indices) of a directed graph on n + 1 nodes, from runs of edges.
+
+    Node n is a sink: every state of ``stop`` has its out-edges replaced by
+    edges to n (at least one), so a stop state is reached but never left, and
+    in the transposed graph node n leads to every stop state.  Built with numpy
+    (no compile): a counting sort whose scatter runs once per run.
+
+    Parameters
+    ----------
+    counts : ndarray of int, shape (n,)
+        Out-degree of each state over all runs.
+    runs : iterable of (key, value)
+        Edges key -> value (int arrays of one length, states 0 .. n-1), ``key``
+        non-decreasing within a run.
+    stop : ndarray of bool, shape (n,)
+        States not left.
+
+    Returns
+    -------
+    indptr : ndarray of int32 or int64, shape (n + 2,)
+    indices : ndarray of the same type, shape (n_edges,)
     """
-    models = (models,) if isinstance(models, RateModel) else tuple(models)
-    n = models[0].n_states
-    keep = np.ones(n, dtype=bool) if sources is None else np.asarray(sources, dtype=bool)
-    counts = np.zeros(n + 1, dtype=np.int64)
-    no_indices = np.zeros(0, dtype=np.int32 if n < 2**31 else np.int64)
-    # read-only views whatever the models' arrays are: numba compiles one variant, not one per flag
-    edges = [(_read_only(model.transitions.src), _read_only(model.transitions.dst)) for model in models]
-    for src, dst in edges:
-        graph_edges(src, dst, keep, reverse, counts, counts, no_indices)
-    indptr = np.cumsum(counts)
-    indices = np.empty(int(indptr[-1]), dtype=no_indices.dtype)
+    n = counts.size
+    degree = np.append(counts, 0)
+    degree[:n][stop & (counts == 0)] = 1  # room for the edge to the sink
+    total = int(degree.sum())
+    itype = np.int32 if max(total, n + 1) < 2**31 else np.int64
+    indptr = np.zeros(n + 2, dtype=itype)
+    np.cumsum(degree, out=indptr[1:])
+    indices = np.empty(total, dtype=itype)
     fill = indptr[:-1].copy()
-    if indices.size:
-        for src, dst in edges:
-            graph_edges(src, dst, keep, reverse, counts, fill, indices)
+    for key, value in runs:
+        if key.size == 0:
+            continue
+        pos = fill[key]
+        if key.size > 1 and not np.all(key[1:] > key[:-1]):
+            # repeated keys: the j-th edge of a key in this run goes j slots further
+            first = np.r_[True, key[1:] != key[:-1]]
+            at = np.arange(key.size)
+            pos += at - np.maximum.accumulate(np.where(first, at, 0))
+            last = np.r_[first[1:], True]
+            indices[pos] = value
+            fill[key[last]] = pos[last] + 1
+        else:
+            indices[pos] = value
+            fill[key] = pos + 1
+    indices[np.repeat(np.append(stop, False), degree)] = n
     return indptr, indices
 
 
-def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
-    """Mask of the states reachable in ``graph`` (from :func:`_graph`) from any state of ``seeds`` (indices)."""
+def _transition_runs(models: Sequence[RateModel]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The transitions (src, dst) of ``models`` as runs of non-decreasing src (sorted when there are many)."""
+    for model in models:
+        src, dst = model.transitions.src, model.transitions.dst
+        cuts = np.flatnonzero(src[1:] < src[:-1]) + 1
+        if cuts.size < _MAX_RUNS:
+            bounds = np.r_[0, cuts, src.size]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                yield src[lo:hi], dst[lo:hi]
+        else:
+            order = np.argsort(src, kind="stable")
+            yield src[order], dst[order]
+
+
+def _graph(models: RateModel | Iterable[RateModel], stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The graph of :func:`edge_graph` of the transitions of ``models`` (one model or several)."""
+    models = (models,) if isinstance(models, RateModel) else tuple(models)
+    n = models[0].n_states
+    counts = sum((np.bincount(m.transitions.src, minlength=n) for m in models), np.zeros(n, dtype=np.int64))
+    return edge_graph(counts, _transition_runs(models), np.asarray(stop, dtype=bool))
+
+
+def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR (indptr, indices) of ``graph`` with every edge turned around (scipy's transposition, in C)."""
+    import scipy.sparse as sp
+
     indptr, indices = graph
-    mask = np.zeros(indptr.size - 1, dtype=bool)
-    breadth_first(indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1), mask,
-                  np.empty(mask.size, dtype=indices.dtype))
-    return mask
+    n = indptr.size - 1
+    # bool data: one byte per edge for the transposition, whose data the searches never read
+    flipped = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr), shape=(n, n)).T.tocsr()
+    return flipped.indptr, flipped.indices
+
+
+def search(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray | int) -> np.ndarray:
+    """Mask (n_nodes,) of the nodes reachable in the CSR ``graph`` from any of ``seeds`` (indices).
+
+    A breadth-first search by :func:`scipy.sparse.csgraph.breadth_first_order`
+    (compiled C, nothing to compile at run time); several seeds hang from one
+    extra root node.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
+    indptr, indices = graph
+    n = indptr.size - 1
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=indices.dtype))
+    if seeds.size == 0:
+        return np.zeros(n, dtype=bool)
+    root = int(seeds[0])
+    if seeds.size > 1:
+        indptr = np.append(indptr, indptr[-1] + seeds.size).astype(indices.dtype, copy=False)
+        indices = np.concatenate((indices, seeds))
+        root = n
+    size = indptr.size - 1
+    # the search reads only the structure: a zero-stride view stands for the float64 data csgraph wants
+    adjacency = sp.csr_matrix((np.broadcast_to(1.0, indices.shape), indices, indptr), shape=(size, size))
+    mask = np.zeros(size, dtype=bool)
+    mask[breadth_first_order(adjacency, root, directed=True, return_predecessors=False)] = True
+    return mask[:n]
 
 
 def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np.ndarray) -> np.ndarray:
@@ -197,7 +278,8 @@ def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np
     is reached but never left.  With the models of every segment of a
     protocol this bounds the states a run can visit.
     """
-    return _bfs(_graph(models, sources=~stop), np.array([start]))
+    stop = np.asarray(stop, dtype=bool)
+    return search(_graph(models, stop), start)[:stop.size]
 
 
 def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
@@ -206,9 +288,10 @@ def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
     A state fails if it can reach a state from which the target cannot be reached.
     Target states pass.
     """
-    can = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
-    cannot = ~can
-    doomed = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(cannot))
+    n = model.n_states
+    backward = transposed(_graph(model, target))
+    can = search(backward, n)[:n]  # from the sink: the target states, then whatever leads to them
+    doomed = search(backward, np.flatnonzero(~can))[:n]
     return ~doomed
 
 
@@ -230,7 +313,7 @@ def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     q = a.astype(float)
     ends = a | b
     # transient states that can reach a at all (the others keep q = 0)
-    live = np.flatnonzero(_bfs(_graph(model, sources=~ends, reverse=True), np.flatnonzero(a)) & ~ends)
+    live = np.flatnonzero(search(transposed(_graph(model, ends)), np.flatnonzero(a))[:model.n_states] & ~ends)
     if live.size == 0:
         return q
     t = model.transitions
@@ -364,9 +447,11 @@ def check_sure_passage(space: StateSpace, reach: np.ndarray, target: np.ndarray,
 
 def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u: float,
                     target_u: float) -> np.ndarray:
-    reach = _bfs(_graph(model, sources=~target), np.array([start]))
-    # states that can reach the target: search the reversed graph from every target state
-    can_reach = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
+    n = model.n_states
+    graph = _graph(model, target)
+    reach = search(graph, start)[:n]
+    # states that can reach the target: the reversed graph from its sink, which leads to every target state
+    can_reach = search(transposed(graph), n)[:n]
     check_sure_passage(model.space, reach, target, can_reach, start_u, target_u)
     return np.flatnonzero(reach & ~target)
 

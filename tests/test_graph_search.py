@@ -1,0 +1,138 @@
+"""Reachability by scipy's breadth-first search equals a plain-Python search, on random graphs (fixed seeds).
+
+The first-passage proofs of the exact solver and of the KMC engine (which states a run can
+visit, which of them can reach the target) are graph searches without a compiled kernel:
+:func:`nanomag.markov.chain.edge_graph` builds the graph (a counting sort in numpy), scipy
+searches it.  Here both are checked against a breadth-first search in plain Python, on
+random transition lists (sorted runs, repeated sources, shuffled) and on random packed KMC
+tables (rows of any length, traps, target rows).
+"""
+
+import dataclasses
+from collections import deque
+
+import numpy as np
+import pytest
+
+from nanomag.kmc import _kernels as K
+from nanomag.kmc.engine import passage_masks
+from nanomag.markov import chain
+from nanomag.markov.rates import Transitions, build
+
+from devices import switching_device
+
+
+def reference_search(n, edges, seeds, stop=None):
+    """Mask of the states reachable from ``seeds`` along ``edges`` (pairs a -> b), edges out of ``stop`` cut."""
+    out = [[] for _ in range(n)]
+    for a, b in edges:
+        if stop is None or not stop[a]:
+            out[a].append(b)
+    seen = np.zeros(n, dtype=bool)
+    queue = deque()
+    for s in seeds:
+        if not seen[s]:
+            seen[s] = True
+            queue.append(s)
+    while queue:
+        for d in out[queue.popleft()]:
+            if not seen[d]:
+                seen[d] = True
+                queue.append(d)
+    return seen
+
+
+def random_model(rng, base, layout):
+    """``base`` with random transitions: few sorted runs of sources (repeats), or shuffled."""
+    n = base.n_states
+    m = int(rng.integers(n // 2, 3 * n))
+    src = rng.integers(0, n, m)
+    if layout == "runs":
+        cuts = np.sort(rng.integers(0, m, 3))
+        src = np.concatenate([np.sort(part) for part in np.split(src, cuts)])
+    dst = np.clip(src + rng.integers(-4, 5, m), 0, n - 1)  # banded, as the grain's chains
+    far = rng.random(m) < 0.05
+    dst[far] = rng.integers(0, n, int(far.sum()))  # and a few long jumps
+    t = base.transitions
+    trans = Transitions(src=src, dst=dst, rate=np.ones(m), kind=np.zeros(m, dtype=t.kind.dtype),
+                        lead=np.zeros(m, dtype=t.lead.dtype), event=np.zeros(m, dtype=t.event.dtype))
+    return dataclasses.replace(base, transitions=trans)
+
+
+def edges_of(model):
+    return list(zip(model.transitions.src.tolist(), model.transitions.dst.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("layout", ["runs", "shuffled"])
+def test_model_searches_are_the_plain_search(layout):
+    rng = np.random.default_rng(20261207)
+    base = build(switching_device(S0=20))  # 83 states
+    n = base.n_states
+    for _ in range(30):
+        model = random_model(rng, base, layout)
+        edges = edges_of(model)
+        stop = rng.random(n) < 0.1
+        start = int(rng.integers(n))
+        np.testing.assert_array_equal(chain.reachable_from(model, start, stop),
+                                      reference_search(n, edges, [start], stop))
+        # several models: the union of their transitions
+        other = random_model(rng, base, layout)
+        np.testing.assert_array_equal(chain.reachable_from([model, other], start, stop),
+                                      reference_search(n, edges + edges_of(other), [start], stop))
+        # sure absorption: no path to a state that cannot reach the target
+        target = rng.random(n) < 0.05
+        backward = [(b, a) for a, b in edges if not target[a]]
+        can = reference_search(n, backward, np.flatnonzero(target))
+        doomed = reference_search(n, backward, np.flatnonzero(~can))
+        np.testing.assert_array_equal(chain.sure_to_reach(model, target), ~doomed)
+
+
+def test_first_passage_live_states_are_the_plain_search():
+    dev = switching_device(S0=30, T=0.05)
+    model = build(dev)
+    for u0, u1 in [(-0.8, 0.8), (0.5, -0.5), (0.0, 0.9)]:
+        prob = chain.FirstPassageProblem.create(model, u0, u1)
+        target = prob.target
+        reach = reference_search(model.n_states, edges_of(model), [prob.start], target)
+        np.testing.assert_array_equal(prob.live, np.flatnonzero(reach & ~target))
+
+
+def test_search_from_no_seed_or_many():
+    graph = chain.edge_graph(np.array([1, 1, 0]), [(np.array([0, 1]), np.array([1, 0]))], np.zeros(3, dtype=bool))
+    np.testing.assert_array_equal(chain.search(graph, np.zeros(0, dtype=int)), [False, False, False, False])
+    np.testing.assert_array_equal(chain.search(graph, [2, 1])[:3], [True, True, True])
+    np.testing.assert_array_equal(chain.search(graph, 0)[:3], [True, True, False])
+
+
+def random_tables(rng, n, width, p_target):
+    """Packed tables (row, jump) of :func:`nanomag.kmc._kernels.pack_tables`'s layout, random rows."""
+    row = np.full((n, width + 1), 2.0)
+    jump = np.zeros((n, width + 1), dtype=np.int16)
+    edges = []
+    for s in range(n):
+        degree = int(rng.integers(0, width + 1))
+        row[s, 0] = 0.0 if degree == 0 else 1.0
+        if degree:
+            row[s, 1:degree + 1] = np.cumsum(rng.random(degree) + 0.1)
+            row[s, 1:degree + 1] /= row[s, degree]  # the last real one exactly 1
+            row[s, degree] = 1.0
+            dst = np.clip(s + rng.integers(-5, 6, degree), 0, n - 1)
+            jump[s, 1:degree + 1] = ((dst - s) << K.EVENT_BITS) | rng.integers(0, 6, degree)
+            edges += [(s, int(d)) for d in dst]
+    target = rng.random(n) < p_target
+    row[target, 0] = K.TARGET
+    return row, jump, target, edges
+
+
+@pytest.mark.parametrize("p_target", [0.0, 0.02, 0.3])
+def test_kmc_passage_masks_are_the_plain_search(p_target):
+    rng = np.random.default_rng(7 + int(100 * p_target))
+    for _ in range(20):
+        n = int(rng.integers(1, 200))
+        row, jump, target, edges = random_tables(rng, n, int(rng.integers(1, 7)), p_target)
+        start = int(rng.integers(n))
+        reach, can = passage_masks(row, jump, start)
+        expected = reference_search(n, edges, [start], target)
+        np.testing.assert_array_equal(reach, expected)
+        backward = [(b, a) for a, b in edges if not target[a]]
+        np.testing.assert_array_equal(can, target | (expected & reference_search(n, backward, np.flatnonzero(target))))
