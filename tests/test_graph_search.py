@@ -43,13 +43,17 @@ def reference_search(n, edges, seeds, stop=None):
 
 
 def random_model(rng, base, layout):
-    """``base`` with random transitions: few sorted runs of sources (repeats), or shuffled."""
+    """``base`` with random transitions: runs of increasing sources, sorted runs with repeats, or shuffled."""
     n = base.n_states
     m = int(rng.integers(n // 2, 3 * n))
     src = rng.integers(0, n, m)
-    if layout == "runs":
+    if layout == "runs":  # sorted runs with repeated sources
         cuts = np.sort(rng.integers(0, m, 3))
         src = np.concatenate([np.sort(part) for part in np.split(src, cuts)])
+    elif layout == "distinct":  # runs of increasing sources, as the grain's lists come (one column each, or shared)
+        src = np.concatenate([np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
+                              for _ in range(int(rng.integers(1, 9)))])
+        m = src.size
     dst = np.clip(src + rng.integers(-4, 5, m), 0, n - 1)  # banded, as the grain's chains
     far = rng.random(m) < 0.05
     dst[far] = rng.integers(0, n, int(far.sum()))  # and a few long jumps
@@ -63,7 +67,7 @@ def edges_of(model):
     return list(zip(model.transitions.src.tolist(), model.transitions.dst.tolist(), strict=True))
 
 
-@pytest.mark.parametrize("layout", ["runs", "shuffled"])
+@pytest.mark.parametrize("layout", ["distinct", "runs", "shuffled"])
 def test_model_searches_are_the_plain_search(layout):
     rng = np.random.default_rng(20261207)
     base = build(switching_device(S0=20))  # 83 states
@@ -98,7 +102,7 @@ def test_first_passage_live_states_are_the_plain_search():
 
 
 def test_search_from_no_seed_or_many():
-    graph = chain.edge_graph(np.array([1, 1, 0]), [(np.array([0, 1]), np.array([1, 0]))], np.zeros(3, dtype=bool))
+    graph = chain.edge_graph(3, [(np.array([0, 1]), np.array([1, 0]))], np.zeros(3, dtype=bool))
     np.testing.assert_array_equal(chain.search(graph, np.zeros(0, dtype=int)), [False, False, False, False])
     np.testing.assert_array_equal(chain.search(graph, [2, 1])[:3], [True, True, True])
     np.testing.assert_array_equal(chain.search(graph, 0)[:3], [True, True, False])

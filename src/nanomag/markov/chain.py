@@ -39,7 +39,7 @@ from ._kernels import (
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
 )
-from .rates import RateBuilder, RateModel, StateSpace, build
+from .rates import RateBuilder, RateModel, StateSpace, Transitions, build
 from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
@@ -154,82 +154,84 @@ def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: fl
     return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-#: Most non-decreasing runs of an edge list scattered run by run; more are sorted first.
+#: Most runs of increasing sources a model's transition list is taken in; a list with more is sorted first.
 _MAX_RUNS = 32
 
 
-def edge_graph(counts: np.ndarray, runs: Iterable[tuple[np.ndarray, np.ndarray]],
+def edge_graph(n: int, runs: Iterable[tuple[np.ndarray, np.ndarray]],
                stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR adjacency (indptr, indices) of a directed graph on n + 1 nodes, from runs of edges.
+    """CSR adjacency (indptr, indices) of a directed graph on n + 1 nodes, of fixed out-degree, from runs of edges.
 
-    Node n is a sink: every state of ``stop`` has its out-edges replaced by
-    edges to n (at least one), so a stop state is reached but never left, and
-    in the transposed graph node n leads to every stop state.  Built with numpy
-    (no compile): a counting sort whose scatter runs once per run.
+    Built with numpy (no compile, no sort): the edges of each run fill one
+    column of an (n + 1, width) table of destinations, a run going to the first
+    column where none of its sources has an edge yet; the unused slots point
+    back to their own node.  Node n is a sink: the edges of every ``stop`` state
+    lead to it, so a stop state is reached but never left, and in the
+    transposed graph node n leads to every stop state.
 
     Parameters
     ----------
-    counts : ndarray of int, shape (n,)
-        Out-degree of each state over all runs.
+    n : int
+        Number of states.
     runs : iterable of (key, value)
-        Edges key -> value (int arrays of one length, states 0 .. n-1), ``key``
-        non-decreasing within a run.
+        Edges key -> value (int arrays of one length, states 0 .. n-1), no
+        state twice in ``key`` within a run.
     stop : ndarray of bool, shape (n,)
         States not left.
 
     Returns
     -------
     indptr : ndarray of int32 or int64, shape (n + 2,)
-    indices : ndarray of the same type, shape (n_edges,)
+    indices : ndarray of the same type, shape ((n + 1) * width,)
     """
-    n = counts.size
-    degree = np.append(counts, 0)
-    degree[:n][stop & (counts == 0)] = 1  # room for the edge to the sink
-    total = int(degree.sum())
-    itype = np.int32 if max(total, n + 1) < 2**31 else np.int64
-    indptr = np.zeros(n + 2, dtype=itype)
-    np.cumsum(degree, out=indptr[1:])
-    indices = np.empty(total, dtype=itype)
-    fill = indptr[:-1].copy()
+    taken: list[np.ndarray] = []  # per column: the states with an edge in it
+    placed: list[tuple[int, np.ndarray, np.ndarray]] = []
     for key, value in runs:
-        if key.size == 0:
-            continue
-        pos = fill[key]
-        if key.size > 1 and not np.all(key[1:] > key[:-1]):
-            # repeated keys: the j-th edge of a key in this run goes j slots further
-            first = np.r_[True, key[1:] != key[:-1]]
-            at = np.arange(key.size)
-            pos += at - np.maximum.accumulate(np.where(first, at, 0))
-            last = np.r_[first[1:], True]
-            indices[pos] = value
-            fill[key[last]] = pos[last] + 1
-        else:
-            indices[pos] = value
-            fill[key] = pos + 1
-    indices[np.repeat(np.append(stop, False), degree)] = n
-    return indptr, indices
+        # a sample of the sources first: most busy columns show at once
+        col = next((c for c, used in enumerate(taken) if not used[key[::61]].any() and not used[key].any()),
+                   len(taken))
+        if col == len(taken):
+            taken.append(np.zeros(n, dtype=bool))
+        taken[col][key] = True
+        placed.append((col, key, value))
+    width = max(len(taken), 1)
+    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
+    dst = np.empty((n + 1, width), dtype=itype)
+    dst[:] = np.arange(n + 1, dtype=itype)[:, None]
+    for col, key, value in placed:
+        dst[:, col][key] = value  # a 1-d scatter into the column (a view): faster than dst[key, col]
+    dst[:n][stop] = n
+    return np.arange(0, dst.size + 1, width, dtype=itype), dst.reshape(-1)
 
 
-def _transition_runs(models: Sequence[RateModel]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The transitions (src, dst) of ``models`` as runs of non-decreasing src (sorted when there are many)."""
+def _transition_runs(models: Iterable[RateModel]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The transitions (src, dst) of ``models`` as runs with no source twice (a model's list as it comes, cut where
+    src does not increase, or sorted when that makes too many runs); a list equal to one already given is skipped."""
+    seen: list[Transitions] = []
     for model in models:
-        src, dst = model.transitions.src, model.transitions.dst
-        cuts = np.flatnonzero(src[1:] < src[:-1]) + 1
+        t = model.transitions
+        if any(np.array_equal(t.src, u.src) and np.array_equal(t.dst, u.dst) for u in seen):
+            continue
+        seen.append(t)
+        cuts = np.flatnonzero(t.src[1:] <= t.src[:-1]) + 1
         if cuts.size < _MAX_RUNS:
-            bounds = np.r_[0, cuts, src.size]
+            bounds = np.r_[0, cuts, t.src.size]
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-                yield src[lo:hi], dst[lo:hi]
-        else:
-            order = np.argsort(src, kind="stable")
-            yield src[order], dst[order]
+                yield t.src[lo:hi], t.dst[lo:hi]
+            continue
+        order = np.argsort(t.src, kind="stable")
+        # the r-th transition of each source, for r = 0, 1, ...: the offset from the source's first in sorted order
+        degree = np.bincount(t.src, minlength=model.n_states)
+        rank = np.arange(order.size) - np.repeat(np.cumsum(degree) - degree, degree)
+        for r in range(int(degree.max(initial=0))):
+            at = order[rank == r]
+            yield t.src[at], t.dst[at]
 
 
 def _graph(models: RateModel | Iterable[RateModel], stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The graph of :func:`edge_graph` of the transitions of ``models`` (one model or several)."""
     models = (models,) if isinstance(models, RateModel) else tuple(models)
-    n = models[0].n_states
-    counts = sum((np.bincount(m.transitions.src, minlength=n) for m in models), np.zeros(n, dtype=np.int64))
-    return edge_graph(counts, _transition_runs(models), np.asarray(stop, dtype=bool))
+    return edge_graph(models[0].n_states, _transition_runs(models), np.asarray(stop, dtype=bool))
 
 
 def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
