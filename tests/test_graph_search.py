@@ -108,8 +108,9 @@ def test_search_from_no_seed_or_many():
     np.testing.assert_array_equal(chain.search(graph, 0)[:3], [True, True, False])
 
 
-def random_tables(rng, n, width, p_target):
-    """Packed tables (row, jump) of :func:`nanomag.kmc._kernels.pack_tables`'s layout, random rows."""
+def random_tables(rng, n, width, p_target, jumps):
+    """Packed tables (row, jump) of :func:`nanomag.kmc._kernels.pack_tables`'s layout, random rows, jumps by
+    offsets drawn from ``jumps``."""
     row = np.full((n, width + 1), 2.0)
     jump = np.zeros((n, width + 1), dtype=np.int16)
     edges = []
@@ -120,7 +121,8 @@ def random_tables(rng, n, width, p_target):
             row[s, 1:degree + 1] = np.cumsum(rng.random(degree) + 0.1)
             row[s, 1:degree + 1] /= row[s, degree]  # the last real one exactly 1
             row[s, degree] = 1.0
-            dst = np.clip(s + rng.integers(-5, 6, degree), 0, n - 1)
+            dst = s + rng.choice(jumps, degree)
+            dst = np.where((dst < 0) | (dst >= n), s, dst)
             jump[s, 1:degree + 1] = ((dst - s) << K.EVENT_BITS) | rng.integers(0, 6, degree)
             edges += [(s, int(d)) for d in dst]
     target = rng.random(n) < p_target
@@ -128,12 +130,15 @@ def random_tables(rng, n, width, p_target):
     return row, jump, target, edges
 
 
+@pytest.mark.parametrize("jumps", [(-2, -1, 1, 2), (-5, -3, 1, 4, 9)], ids=["grain", "wide"])
 @pytest.mark.parametrize("p_target", [0.0, 0.02, 0.3])
-def test_kmc_passage_masks_are_the_plain_search(p_target):
-    rng = np.random.default_rng(7 + int(100 * p_target))
+def test_kmc_passage_masks_are_the_plain_search(p_target, jumps):
+    """Both backward searches: one column per jump offset (few offsets), scipy's transposition (more)."""
+    rng = np.random.default_rng(7 + int(100 * p_target) + len(jumps))
     for _ in range(20):
         n = int(rng.integers(1, 200))
-        row, jump, target, edges = random_tables(rng, n, int(rng.integers(1, 7)), p_target)
+        width = int(rng.integers(4, 8)) if len(jumps) == 4 else int(rng.integers(1, 5))
+        row, jump, target, edges = random_tables(rng, n, width, p_target, np.array(jumps))
         start = int(rng.integers(n))
         reach, can = passage_masks(row, jump, start)
         expected = reference_search(n, edges, [start], target)

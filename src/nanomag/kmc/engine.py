@@ -308,12 +308,13 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
     """The reachability masks of a first passage, read off the packed tables (``_kernels.pack_tables``).
 
     Two breadth-first searches by scipy (:func:`~nanomag.markov.chain.search`,
-    nothing to compile) on the tables as they are: a graph of fixed out-degree
-    whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` if the
-    transition is real (``row[s, k] <= 1``) and back to s otherwise; the edges of
-    a target state (``row[s, 0] == TARGET``) lead to an extra sink node, so a
-    target is reached but not left, and the reversed graph leads from the sink to
-    every target state.
+    nothing to compile).  Forward, on the tables as they are: a graph of fixed
+    out-degree whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)``
+    (the padding of the tables jumps by 0: back to s), and from a target state
+    (``row[s, 0] == TARGET``: reached, not left) back to s.  Backward, from every
+    target state: the reversed graph with one column per jump offset (state d
+    lists d - o if d - o jumps by o) when the offsets are few (the single-orbital
+    grain: 4, in 7 table columns), else scipy's transposition of the forward graph.
 
     Parameters
     ----------
@@ -330,20 +331,54 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
         The target states, and the states of ``reach`` with a path to one.
     """
     n, width = row.shape[0], row.shape[1] - 1
-    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
-    state = np.arange(n, dtype=itype)[:, None]
-    dst = np.empty((n + 1, width), dtype=itype)  # the sink's row last: edges to itself
-    dst[n] = n
-    np.right_shift(jump[:, 1:], K.EVENT_BITS, out=dst[:n], casting="unsafe")
-    dst[:n] += state
-    np.copyto(dst[:n], state, where=row[:, 1:] > 1.0)  # padding: back to the state itself
     target = row[:, 0] == K.TARGET
-    dst[:n][target] = n
-    graph = (np.arange(0, dst.size + 1, width, dtype=itype), dst.reshape(-1))
-    reach = search(graph, start)[:n]
-    can = search(transposed(graph), n)[:n]  # from the sink, which leads to every target state
+    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
+    state = np.arange(n, dtype=itype)
+    offset = np.empty((n, width), dtype=itype)  # the jump of each edge
+    offset[:] = jump[:, 1:]
+    offset >>= K.EVENT_BITS
+    offset[target] = 0
+    offset += state[:, None]  # now the destinations
+    reach = search((np.arange(0, offset.size + 1, width, dtype=itype), offset.reshape(-1)), start)
+    seeds = np.flatnonzero(target)
+    offset -= state[:, None]
+    movers = _movers(offset)
+    if 0 < len(movers) < width:
+        k = len(movers)
+        # the backward graph in the forward graph's memory: n rows of k edges, then the root's row of the targets
+        indices = offset.reshape(-1)[:n * k + seeds.size]
+        indices[n * k:] = seeds
+        backward = indices[:n * k].reshape(n, k)
+        for col, (o, has) in enumerate(movers.items()):
+            back = backward[:, col]
+            back[:] = state
+            if o > 0:
+                np.copyto(back[o:], state[:n - o], where=has[:n - o])
+            else:
+                np.copyto(back[:n + o], state[-o:], where=has[-o:])
+        indptr = np.append(np.arange(0, n * k + 1, k, dtype=itype), n * k + seeds.size).astype(itype)
+        can = search((indptr, indices), n)[:n]
+    else:
+        offset += state[:, None]
+        can = search(transposed((np.arange(0, offset.size + 1, width, dtype=itype), offset.reshape(-1))), seeds)
     can &= reach | target
     return reach, can
+
+
+def _movers(offset: np.ndarray) -> dict[int, np.ndarray]:
+    """{o: mask (n,) of the states with an edge of jump o} for the nonzero jumps o of ``offset`` (n, width), if
+    they span less than 32; else {}."""
+    lo, hi = int(offset.min()), int(offset.max())
+    if hi - lo >= 32:
+        return {}
+    bits = np.zeros(offset.shape[0], dtype=np.uint32)  # bit o - lo: the state has an edge of jump o
+    one = np.empty(offset.shape[0], dtype=np.uint32)
+    for col in range(offset.shape[1]):
+        np.subtract(offset[:, col], lo, out=one, casting="unsafe")
+        np.left_shift(np.uint32(1), one, out=one)
+        bits |= one
+    present = int(np.bitwise_or.reduce(bits))
+    return {o: (bits & np.uint32(1 << (o - lo))) != 0 for o in range(lo, hi + 1) if o != 0 and present >> (o - lo) & 1}
 
 
 @dataclass(eq=False)
