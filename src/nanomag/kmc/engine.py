@@ -57,6 +57,7 @@ from ..markov.chain import (
     check_sure_passage,
     reachable_from,
     search,
+    search_fixed,
     segment_models,
     start_and_target,
     start_index,
@@ -307,14 +308,15 @@ WERSample = SampledWER
 def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
     """The reachability masks of a first passage, read off the packed tables (``_kernels.pack_tables``).
 
-    Two breadth-first searches by scipy (:func:`~nanomag.markov.chain.search`,
-    nothing to compile).  Forward, on the tables as they are: a graph of fixed
-    out-degree whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)``
+    Two breadth-first searches by one small compiled kernel
+    (:func:`~nanomag.markov.chain.search_fixed`) on graphs built with numpy.
+    Forward, on the tables as they are: a graph of fixed out-degree whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)``
     (the padding of the tables jumps by 0: back to s), and from a target state
     (``row[s, 0] == TARGET``: reached, not left) back to s.  Backward, from every
     target state: the reversed graph with one column per jump offset (state d
-    lists d - o if d - o jumps by o) when the offsets are few (the single-orbital
-    grain: 4, in 7 table columns), else scipy's transposition of the forward graph.
+    lists d - o if d - o jumps by o) when there are no more offsets than table
+    columns (the single-orbital grain: 4 in 7), in the forward graph's memory;
+    else scipy's transposition of the forward graph (multi-level grains).
 
     Parameters
     ----------
@@ -339,16 +341,13 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
     offset >>= K.EVENT_BITS
     offset[target] = 0
     offset += state[:, None]  # now the destinations
-    reach = search((np.arange(0, offset.size + 1, width, dtype=itype), offset.reshape(-1)), start)
+    reach = search_fixed(offset, start)
     seeds = np.flatnonzero(target)
     offset -= state[:, None]
     movers = _movers(offset)
-    if 0 < len(movers) < width:
+    if movers is not None and len(movers) <= width:
         k = len(movers)
-        # the backward graph in the forward graph's memory: n rows of k edges, then the root's row of the targets
-        indices = offset.reshape(-1)[:n * k + seeds.size]
-        indices[n * k:] = seeds
-        backward = indices[:n * k].reshape(n, k)
+        backward = offset.reshape(-1)[:n * k].reshape(n, k)  # in the forward graph's memory
         for col, (o, has) in enumerate(movers.items()):
             back = backward[:, col]
             back[:] = state
@@ -356,8 +355,7 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
                 np.copyto(back[o:], state[:n - o], where=has[:n - o])
             else:
                 np.copyto(back[:n + o], state[-o:], where=has[-o:])
-        indptr = np.append(np.arange(0, n * k + 1, k, dtype=itype), n * k + seeds.size).astype(itype)
-        can = search((indptr, indices), n)[:n]
+        can = search_fixed(backward, seeds)
     else:
         offset += state[:, None]
         can = search(transposed((np.arange(0, offset.size + 1, width, dtype=itype), offset.reshape(-1))), seeds)
@@ -365,12 +363,12 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
     return reach, can
 
 
-def _movers(offset: np.ndarray) -> dict[int, np.ndarray]:
+def _movers(offset: np.ndarray) -> dict[int, np.ndarray] | None:
     """{o: mask (n,) of the states with an edge of jump o} for the nonzero jumps o of ``offset`` (n, width), if
-    they span less than 32; else {}."""
+    they span less than 32; else None."""
     lo, hi = int(offset.min()), int(offset.max())
     if hi - lo >= 32:
-        return {}
+        return None
     bits = np.zeros(offset.shape[0], dtype=np.uint32)  # bit o - lo: the state has an edge of jump o
     one = np.empty(offset.shape[0], dtype=np.uint32)
     for col in range(offset.shape[1]):

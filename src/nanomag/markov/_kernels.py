@@ -43,6 +43,36 @@ def fill_states(sector_two_spin, top, sector, two_sz):
             t += 1
 
 
+# --------------------------------------------------------------------------- graph search
+
+
+@njit(cache=True)
+def breadth_first(dst, seeds, mask, queue):
+    """mask[s] = True for every state reachable from ``seeds`` in the graph of fixed out-degree ``dst``.
+
+    ``dst`` (n, k): the k edges of each state (an edge to the state itself stands for none); ``mask`` (n,) bool,
+    False on entry; ``queue`` (n,) of the dtype of ``dst``: work space, allocated by the caller so that the kernel
+    compiles no allocation.  The graphs are built with numpy (:func:`nanomag.markov.chain.search_fixed`).
+    """
+    tail = 0
+    for j in range(seeds.size):
+        s = seeds[j]
+        if not mask[s]:
+            mask[s] = True
+            queue[tail] = s
+            tail += 1
+    head = 0
+    while head < tail:
+        s = queue[head]
+        head += 1
+        for k in range(dst.shape[1]):
+            d = dst[s, k]
+            if not mask[d]:
+                mask[d] = True
+                queue[tail] = d
+                tail += 1
+
+
 # --------------------------------------------------------------------------- uniformisation
 
 

@@ -31,6 +31,7 @@ from .._validate import check_times, check_u
 from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTargetError
 from ._kernels import (
     banded_rates_fill,
+    breadth_first,
     gth_absorbing,
     gth_stationary,
     poisson_windows,
@@ -243,6 +244,19 @@ def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
     # bool data: one byte per edge for the transposition, whose data the searches never read
     flipped = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr), shape=(n, n)).T.tocsr()
     return flipped.indptr, flipped.indices
+
+
+def search_fixed(dst: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
+    """Mask (n,) of the states reachable from any of ``seeds`` in the graph of fixed out-degree ``dst`` (n, k).
+
+    Row s of ``dst`` holds the k edges of state s (an edge back to s stands for
+    none).  One small compiled search (no scipy: a KMC run imports no
+    scipy.sparse).
+    """
+    dst = np.ascontiguousarray(dst)
+    mask = np.zeros(dst.shape[0], dtype=bool)
+    breadth_first(dst, np.atleast_1d(np.asarray(seeds, dtype=np.int64)), mask, np.empty(dst.shape[0], dtype=dst.dtype))
+    return mask
 
 
 def search(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray | int) -> np.ndarray:
