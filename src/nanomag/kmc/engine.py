@@ -310,8 +310,9 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
 
     Two breadth-first searches by one small compiled kernel
     (:func:`~nanomag.markov.chain.search_fixed`) on graphs built with numpy.
-    Forward, on the tables as they are: a graph of fixed out-degree whose edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)``
-    (the padding of the tables jumps by 0: back to s), and from a target state
+    Forward, on the tables as they are: a graph of fixed out-degree whose edge k
+    from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` (the padding of the
+    tables jumps by 0: back to s), and from a target state
     (``row[s, 0] == TARGET``: reached, not left) back to s.  Backward, from every
     target state: the reversed graph with one column per jump offset (state d
     lists d - o if d - o jumps by o) when there are no more offsets than table
