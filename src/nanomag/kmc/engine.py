@@ -55,15 +55,13 @@ from .._validate import check_count, check_seed, check_t_max, check_times
 from ..errors import ConfigError, UnreachableTargetError
 from ..markov.chain import (
     check_sure_passage,
+    passage_search,
     reachable_from,
-    search,
-    search_fixed,
     segment_models,
     start_and_target,
     start_index,
     start_side_mask,
     sure_to_reach,
-    transposed,
 )
 from ..markov.rates import RateBuilder, RateModel, build
 from ..model.device import Device
@@ -308,16 +306,10 @@ WERSample = SampledWER
 def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
     """The reachability masks of a first passage, read off the packed tables (``_kernels.pack_tables``).
 
-    Two breadth-first searches by one small compiled kernel
-    (:func:`~nanomag.markov.chain.search_fixed`) on graphs built with numpy.
-    Forward, on the tables as they are: a graph of fixed out-degree whose edge k
-    from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` (the padding of the
-    tables jumps by 0: back to s), and from a target state
-    (``row[s, 0] == TARGET``: reached, not left) back to s.  Backward, from every
-    target state: the reversed graph with one column per jump offset (state d
-    lists d - o if d - o jumps by o) when there are no more offsets than table
-    columns (the single-orbital grain: 4 in 7), in the forward graph's memory;
-    else scipy's transposition of the forward graph (multi-level grains).
+    The graph of the tables as they are (:func:`~nanomag.markov.chain.passage_search`):
+    edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` (the padding
+    of the tables jumps by 0: back to s); target states (``row[s, 0] == TARGET``)
+    are reached, not left.
 
     Parameters
     ----------
@@ -333,51 +325,11 @@ def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.nda
     can : ndarray of bool, shape (n_states,)
         The target states, and the states of ``reach`` with a path to one.
     """
-    n, width = row.shape[0], row.shape[1] - 1
     target = row[:, 0] == K.TARGET
-    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
-    state = np.arange(n, dtype=itype)
-    offset = np.empty((n, width), dtype=itype)  # the jump of each edge
+    offset = np.empty((row.shape[0], row.shape[1] - 1), dtype=np.int32 if row.size < 2**31 else np.int64)
     offset[:] = jump[:, 1:]
-    offset >>= K.EVENT_BITS
-    offset[target] = 0
-    offset += state[:, None]  # now the destinations
-    reach = search_fixed(offset, start)
-    seeds = np.flatnonzero(target)
-    offset -= state[:, None]
-    movers = _movers(offset)
-    if movers is not None and len(movers) <= width:
-        k = len(movers)
-        backward = offset.reshape(-1)[:n * k].reshape(n, k)  # in the forward graph's memory
-        for col, (o, has) in enumerate(movers.items()):
-            back = backward[:, col]
-            back[:] = state
-            if o > 0:
-                np.copyto(back[o:], state[:n - o], where=has[:n - o])
-            else:
-                np.copyto(back[:n + o], state[-o:], where=has[-o:])
-        can = search_fixed(backward, seeds)
-    else:
-        offset += state[:, None]
-        can = search(transposed((np.arange(0, offset.size + 1, width, dtype=itype), offset.reshape(-1))), seeds)
-    can &= reach | target
-    return reach, can
-
-
-def _movers(offset: np.ndarray) -> dict[int, np.ndarray] | None:
-    """{o: mask (n,) of the states with an edge of jump o} for the nonzero jumps o of ``offset`` (n, width), if
-    they span less than 32; else None."""
-    lo, hi = int(offset.min()), int(offset.max())
-    if hi - lo >= 32:
-        return None
-    bits = np.zeros(offset.shape[0], dtype=np.uint32)  # bit o - lo: the state has an edge of jump o
-    one = np.empty(offset.shape[0], dtype=np.uint32)
-    for col in range(offset.shape[1]):
-        np.subtract(offset[:, col], lo, out=one, casting="unsafe")
-        np.left_shift(np.uint32(1), one, out=one)
-        bits |= one
-    present = int(np.bitwise_or.reduce(bits))
-    return {o: (bits & np.uint32(1 << (o - lo))) != 0 for o in range(lo, hi + 1) if o != 0 and present >> (o - lo) & 1}
+    offset >>= K.EVENT_BITS  # the padding jumps by 0: no edge
+    return passage_search(offset, start, target)
 
 
 @dataclass(eq=False)

@@ -47,12 +47,12 @@ def fill_states(sector_two_spin, top, sector, two_sz):
 
 
 @njit(cache=True)
-def breadth_first(dst, seeds, mask, queue):
-    """mask[s] = True for every state reachable from ``seeds`` in the graph of fixed out-degree ``dst``.
+def breadth_first(jumps, seeds, mask, queue):
+    """mask[s] = True for every state reachable from ``seeds`` in the graph of fixed out-degree ``jumps``.
 
-    ``dst`` (n, k): the k edges of each state (an edge to the state itself stands for none); ``mask`` (n,) bool,
-    False on entry; ``queue`` (n,) of the dtype of ``dst``: work space, allocated by the caller so that the kernel
-    compiles no allocation.  The graphs are built with numpy (:func:`nanomag.markov.chain.search_fixed`).
+    ``jumps`` (n, k): state s has an edge to s + jumps[s, k] (0: none); ``mask`` (n,) bool, False on entry;
+    ``queue`` (n,) of the dtype of ``jumps``: work space, allocated by the caller so that the kernel compiles no
+    allocation.  The graphs are built with numpy (:func:`nanomag.markov.chain.jump_table`).
     """
     tail = 0
     for j in range(seeds.size):
@@ -65,8 +65,8 @@ def breadth_first(dst, seeds, mask, queue):
     while head < tail:
         s = queue[head]
         head += 1
-        for k in range(dst.shape[1]):
-            d = dst[s, k]
+        for k in range(jumps.shape[1]):
+            d = s + jumps[s, k]
             if not mask[d]:
                 mask[d] = True
                 queue[tail] = d

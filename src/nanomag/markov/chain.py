@@ -20,7 +20,7 @@ spectroscopy maps all use these; none of them depends on the physics of the grai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,31 +159,14 @@ def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: fl
 _MAX_RUNS = 32
 
 
-def edge_graph(n: int, runs: Iterable[tuple[np.ndarray, np.ndarray]],
-               stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR adjacency (indptr, indices) of a directed graph on n + 1 nodes, of fixed out-degree, from runs of edges.
+def jump_table(n: int, runs: Iterable[tuple[np.ndarray, np.ndarray]], stop: np.ndarray) -> np.ndarray:
+    """The edges of a graph as jumps, shape (n, width): state s has an edge to s + table[s, k] (0: no edge).
 
     Built with numpy (no compile, no sort): the edges of each run fill one
-    column of an (n + 1, width) table of destinations, a run going to the first
-    column where none of its sources has an edge yet; the unused slots point
-    back to their own node.  Node n is a sink: the edges of every ``stop`` state
-    lead to it, so a stop state is reached but never left, and in the
-    transposed graph node n leads to every stop state.
-
-    Parameters
-    ----------
-    n : int
-        Number of states.
-    runs : iterable of (key, value)
-        Edges key -> value (int arrays of one length, states 0 .. n-1), no
-        state twice in ``key`` within a run.
-    stop : ndarray of bool, shape (n,)
-        States not left.
-
-    Returns
-    -------
-    indptr : ndarray of int32 or int64, shape (n + 2,)
-    indices : ndarray of the same type, shape ((n + 1) * width,)
+    column, a run going to the first column where none of its sources has an
+    edge yet.  The states of ``stop`` (bool, shape (n,)) get no edges: reached,
+    never left.  ``runs`` yields edges (key -> value, int arrays of one length,
+    states 0 .. n-1) with no state twice in ``key`` within a run.
     """
     taken: list[np.ndarray] = []  # per column: the states with an edge in it
     placed: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -196,13 +179,11 @@ def edge_graph(n: int, runs: Iterable[tuple[np.ndarray, np.ndarray]],
         taken[col][key] = True
         placed.append((col, key, value))
     width = max(len(taken), 1)
-    itype = np.int32 if (n + 1) * width < 2**31 else np.int64
-    dst = np.empty((n + 1, width), dtype=itype)
-    dst[:] = np.arange(n + 1, dtype=itype)[:, None]
+    table = np.zeros((n, width), dtype=np.int32 if n * width < 2**31 else np.int64)
     for col, key, value in placed:
-        dst[:, col][key] = value  # a 1-d scatter into the column (a view): faster than dst[key, col]
-    dst[:n][stop] = n
-    return np.arange(0, dst.size + 1, width, dtype=itype), dst.reshape(-1)
+        table[:, col][key] = value - key  # a 1-d scatter into the column (a view): faster than table[key, col]
+    table[stop] = 0
+    return table
 
 
 def _transition_runs(models: Iterable[RateModel]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -229,10 +210,85 @@ def _transition_runs(models: Iterable[RateModel]) -> Iterator[tuple[np.ndarray, 
             yield t.src[at], t.dst[at]
 
 
-def _graph(models: RateModel | Iterable[RateModel], stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The graph of :func:`edge_graph` of the transitions of ``models`` (one model or several)."""
+def _jumps(models: RateModel | Iterable[RateModel], stop: np.ndarray) -> np.ndarray:
+    """The :func:`jump_table` of the transitions of ``models`` (one model or several)."""
     models = (models,) if isinstance(models, RateModel) else tuple(models)
-    return edge_graph(models[0].n_states, _transition_runs(models), np.asarray(stop, dtype=bool))
+    return jump_table(models[0].n_states, _transition_runs(models), np.asarray(stop, dtype=bool))
+
+
+def search_fixed(jumps: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
+    """Mask (n,) of the states reachable from any of ``seeds`` in the graph of ``jumps`` (n, k; :func:`jump_table`).
+
+    One small compiled search (no scipy: a KMC run imports no scipy.sparse).
+    """
+    jumps = np.ascontiguousarray(jumps)
+    mask = np.zeros(jumps.shape[0], dtype=bool)
+    breadth_first(jumps, np.atleast_1d(np.asarray(seeds, dtype=np.int64)), mask,
+                  np.empty(jumps.shape[0], dtype=jumps.dtype))
+    return mask
+
+
+def backward_search(jumps: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """seeds -> mask (n,) of the states with a path to any of ``seeds`` along the edges of ``jumps`` (n, width).
+
+    The reversed graph has one column per jump o (state d jumps by -o if d - o
+    jumps by o) when there are no more jumps than columns (the single-orbital
+    grain: 4 in 6 or 7), built in ``jumps``' memory (which it overwrites) and
+    searched by :func:`search_fixed`; else (multi-level grains) it is scipy's
+    transposition of the forward graph, searched by :func:`search`.
+    """
+    n, width = jumps.shape
+    state = np.arange(n, dtype=jumps.dtype)
+    movers = _movers(jumps)
+    if movers is not None and len(movers) <= width:
+        backward = jumps.reshape(-1)[:n * len(movers)].reshape(n, len(movers))
+        backward[:] = 0
+        for col, (o, has) in enumerate(movers.items()):
+            back = backward[:, col]
+            if o > 0:
+                np.copyto(back[o:], -o, where=has[:n - o])
+            else:
+                np.copyto(back[:n + o], -o, where=has[-o:])
+        return lambda seeds: search_fixed(backward, seeds)
+    jumps += state[:, None]
+    graph = transposed((np.arange(0, jumps.size + 1, width, dtype=jumps.dtype), jumps.reshape(-1)))
+    return lambda seeds: search(graph, seeds)
+
+
+def passage_search(jumps: np.ndarray, start: int, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reachability masks of a first passage on the graph of ``jumps`` (n, width; see :func:`jump_table`).
+
+    Target states (bool mask ``target``) are reached, not left; ``jumps`` is
+    overwritten (work space for :func:`backward_search`).
+
+    Returns
+    -------
+    reach : ndarray of bool, shape (n,)
+        The states reachable from ``start``.
+    can : ndarray of bool, shape (n,)
+        The target states, and the states of ``reach`` with a path to one.
+    """
+    jumps[target] = 0
+    reach = search_fixed(jumps, start)
+    can = backward_search(jumps)(np.flatnonzero(target))
+    can &= reach | target
+    return reach, can
+
+
+def _movers(jumps: np.ndarray) -> dict[int, np.ndarray] | None:
+    """{o: mask (n,) of the states with an edge of jump o} for the nonzero jumps o of ``jumps`` (n, width), if
+    they span less than 32; else None."""
+    lo, hi = int(jumps.min()), int(jumps.max())
+    if hi - lo >= 32:
+        return None
+    bits = np.zeros(jumps.shape[0], dtype=np.uint32)  # bit o - lo: the state has an edge of jump o
+    one = np.empty(jumps.shape[0], dtype=np.uint32)
+    for col in range(jumps.shape[1]):
+        np.subtract(jumps[:, col], lo, out=one, casting="unsafe")
+        np.left_shift(np.uint32(1), one, out=one)
+        bits |= one
+    present = int(np.bitwise_or.reduce(bits))
+    return {o: (bits & np.uint32(1 << (o - lo))) != 0 for o in range(lo, hi + 1) if o != 0 and present >> (o - lo) & 1}
 
 
 def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -244,19 +300,6 @@ def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nda
     # bool data: one byte per edge for the transposition, whose data the searches never read
     flipped = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr), shape=(n, n)).T.tocsr()
     return flipped.indptr, flipped.indices
-
-
-def search_fixed(dst: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
-    """Mask (n,) of the states reachable from any of ``seeds`` in the graph of fixed out-degree ``dst`` (n, k).
-
-    Row s of ``dst`` holds the k edges of state s (an edge back to s stands for
-    none).  One small compiled search (no scipy: a KMC run imports no
-    scipy.sparse).
-    """
-    dst = np.ascontiguousarray(dst)
-    mask = np.zeros(dst.shape[0], dtype=bool)
-    breadth_first(dst, np.atleast_1d(np.asarray(seeds, dtype=np.int64)), mask, np.empty(dst.shape[0], dtype=dst.dtype))
-    return mask
 
 
 def search(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray | int) -> np.ndarray:
@@ -294,8 +337,7 @@ def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np
     is reached but never left.  With the models of every segment of a
     protocol this bounds the states a run can visit.
     """
-    stop = np.asarray(stop, dtype=bool)
-    return search(_graph(models, stop), start)[:stop.size]
+    return search_fixed(_jumps(models, stop), start)
 
 
 def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
@@ -304,11 +346,9 @@ def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
     A state fails if it can reach a state from which the target cannot be reached.
     Target states pass.
     """
-    n = model.n_states
-    backward = transposed(_graph(model, target))
-    can = search(backward, n)[:n]  # from the sink: the target states, then whatever leads to them
-    doomed = search(backward, np.flatnonzero(~can))[:n]
-    return ~doomed
+    leading_to = backward_search(_jumps(model, target))
+    can = leading_to(np.flatnonzero(target))
+    return ~leading_to(np.flatnonzero(~can))
 
 
 def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -329,7 +369,7 @@ def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     q = a.astype(float)
     ends = a | b
     # transient states that can reach a at all (the others keep q = 0)
-    live = np.flatnonzero(search(transposed(_graph(model, ends)), np.flatnonzero(a))[:model.n_states] & ~ends)
+    live = np.flatnonzero(backward_search(_jumps(model, ends))(np.flatnonzero(a)) & ~ends)
     if live.size == 0:
         return q
     t = model.transitions
@@ -463,11 +503,7 @@ def check_sure_passage(space: StateSpace, reach: np.ndarray, target: np.ndarray,
 
 def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u: float,
                     target_u: float) -> np.ndarray:
-    n = model.n_states
-    graph = _graph(model, target)
-    reach = search(graph, start)[:n]
-    # states that can reach the target: the reversed graph from its sink, which leads to every target state
-    can_reach = search(transposed(graph), n)[:n]
+    reach, can_reach = passage_search(_jumps(model, target), start, target)
     check_sure_passage(model.space, reach, target, can_reach, start_u, target_u)
     return np.flatnonzero(reach & ~target)
 
