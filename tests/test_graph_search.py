@@ -1,11 +1,12 @@
-"""Reachability by scipy's breadth-first search equals a plain-Python search, on random graphs (fixed seeds).
+"""The reachability of first passages equals a plain-Python breadth-first search, on random graphs (fixed seeds).
 
 The first-passage proofs of the exact solver and of the KMC engine (which states a run can
-visit, which of them can reach the target) are graph searches without a compiled kernel:
-:func:`nanomag.markov.chain.edge_graph` builds the graph (a counting sort in numpy), scipy
-searches it.  Here both are checked against a breadth-first search in plain Python, on
-random transition lists (sorted runs, repeated sources, shuffled) and on random packed KMC
-tables (rows of any length, traps, target rows).
+visit, which of them can reach the target) build their graphs with numpy as tables of jumps
+(:func:`nanomag.markov.chain.jump_table`, the KMC packed tables) and search them with one
+small compiled kernel, backward on a table with one column per jump, or with scipy when the
+jumps are many.  Here every path is checked against a breadth-first search in plain Python, on
+random transition lists (runs of increasing sources, sorted runs with repeats, shuffled) and
+on random packed KMC tables (rows of any length, traps, target rows; few jumps or many).
 """
 
 import dataclasses
