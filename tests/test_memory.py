@@ -15,6 +15,7 @@ import pytest
 import nanomag as nm
 from nanomag._rng import xoshiro_states
 from nanomag.kmc import _kernels as K
+from nanomag.kmc.engine import passage_masks
 from nanomag.markov import rates
 from nanomag.markov.chain import FirstPassageProblem, start_index, target_mask
 from nanomag.markov.rates import RateBuilder, build
@@ -167,23 +168,19 @@ def test_the_proof_on_the_packed_tables_is_the_graph_search(grain, u):
     assert nm.kmc.first_passage(dev, *u, n_traj=4, seed=0, t_max=5.0).censored.all()
 
 
-def test_reachability_sweeps_turn_back():
-    """A path that must go down in S_z before it can go up needs more than one sweep: still found."""
+def test_reachability_turns_back():
+    """A path that must go down in S_z before it can go up is found (the proof on the packed tables)."""
     dev = switching_device(S0=30, T=0.05)
     builder = RateBuilder(dev)
     model = builder.model()
     row, jump = K.pack_blocks(builder.kmc_blocks(), builder.n_states, builder.max_degree, builder.max_offset)
     for start in (0, builder.n_states // 2, builder.n_states - 1):
-        reach = np.zeros(builder.n_states, dtype=bool)
-        K.reachable_states(row, jump, start, reach)
-        assert reach.all()  # irreducible at T > 0
+        reach, can = passage_masks(row, jump, start)
+        assert reach.all() and not can.any()  # irreducible at T > 0, no target
     target = target_mask(model, 0.5, -0.5)  # the target lies below: every path turns back at least once
     row, jump = K.pack_tables(model.kmc_tables, target)
     start = start_index(model, 0.5)
-    reach = np.zeros(builder.n_states, dtype=bool)
-    K.reachable_states(row, jump, start, reach)
-    can = np.zeros(builder.n_states, dtype=bool)
-    K.reaching_target(row, jump, reach, can)
+    reach, can = passage_masks(row, jump, start)
     prob = FirstPassageProblem.create(model, 0.5, -0.5)
     np.testing.assert_array_equal(np.flatnonzero(reach & ~target), prob.live)
     assert can[reach].all()
@@ -217,6 +214,26 @@ def test_kmc_run_holds_about_90_bytes_per_state():
     # 80 bytes of packed tables, 9 of states, 1 of target mask; blocks of temporaries on top
     assert peak < 90 * n + 40e6, peak / n
     assert "model" not in solver.__dict__  # the full model was never built
+
+
+def test_the_proof_of_a_first_passage_stays_within_a_workers_budget():
+    """Without t_max the KMC engine proves the target is reached (two graph searches on the packed tables): its
+    work space (the graph, in place of its jumps; 144 B/state in all, measured, against 132 with t_max) keeps a
+    run's KMC worker within nanomag.run.budget's figure (tracemalloc, 4 x 10^5 states)."""
+    from nanomag.run import budget
+
+    dev = switching_device(S0=1e5)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        solver = nm.kmc.KMCSolver(dev, parallel=False)
+        res = solver.first_passage(-0.8, -0.799, n_traj=2, seed=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    n = solver.builder.n_states
+    assert not res.censored.any() and n == 400_003
+    assert peak < budget.WORKER_BYTES_PER_STATE * n, peak / n
 
 
 def test_no_integer_overflow_at_large_spin():

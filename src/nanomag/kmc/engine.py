@@ -56,6 +56,7 @@ from .._validate import check_count, check_seed, check_t_max, check_times
 from ..errors import ConfigError, UnreachableTargetError
 from ..markov.chain import (
     check_sure_passage,
+    passage_search,
     reachable_from,
     segment_models,
     start_and_target,
@@ -309,6 +310,35 @@ WERSample = SampledWER
 # --------------------------------------------------------------------------- solver
 
 
+def passage_masks(row: np.ndarray, jump: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reachability masks of a first passage, read off the packed tables (``_kernels.pack_tables``).
+
+    The graph of the tables as they are (:func:`~nanomag.markov.chain.passage_search`):
+    edge k from state s leads to ``s + (jump[s, k] >> EVENT_BITS)`` (the padding
+    of the tables jumps by 0: back to s); target states (``row[s, 0] == TARGET``)
+    are reached, not left.
+
+    Parameters
+    ----------
+    row, jump : ndarray, shape (n_states, n_columns)
+        Packed tables with the target marked.
+    start : int
+        Start state.
+
+    Returns
+    -------
+    reach : ndarray of bool, shape (n_states,)
+        The states reachable from ``start``.
+    can : ndarray of bool, shape (n_states,)
+        The target states, and the states of ``reach`` with a path to one.
+    """
+    target = row[:, 0] == K.TARGET
+    offset = np.empty((row.shape[0], row.shape[1] - 1), dtype=np.int32 if row.size < 2**31 else np.int64)
+    offset[:] = jump[:, 1:]
+    offset >>= K.EVENT_BITS  # the padding jumps by 0: no edge
+    return passage_search(offset, start, target)
+
+
 @dataclass(eq=False)
 class KMCSolver:
     """Reusable KMC engine for one device: the tables are built once.
@@ -369,9 +399,7 @@ class KMCSolver:
         row, jump = self._pack(target)
         if not censored:
             # proves the target is reached with probability one (else a clear error, never a hang)
-            reach = np.zeros(self.builder.n_states, dtype=bool)
-            can = np.zeros(self.builder.n_states, dtype=bool)
-            K.passage_masks(row, jump, np.int64(start), reach, can)
+            reach, can = passage_masks(row, jump, start)
             check_sure_passage(self.builder.space, reach, target, can, start_u, target_u)
         return (row, jump), start
 

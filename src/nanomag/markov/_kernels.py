@@ -20,33 +20,12 @@ _internal = njit(cache=True, no_cpython_wrapper=True)  # type: ignore[call-overl
 
 
 @njit(cache=True)
-def graph_edges(src, dst, sources, reverse, counts, fill, indices):
-    """The edges a -> b (a = src, b = dst; swapped if ``reverse``) whose ``sources[src]`` holds, in CSR form.
+def breadth_first(jumps, seeds, mask, queue):
+    """mask[s] = True for every state reachable from ``seeds`` in the graph of fixed out-degree ``jumps``.
 
-    Two passes, one kernel (each numba function costs ~0.1 s of a cold start): with ``indices``
-    empty, counts[a + 1] += 1 for every edge; otherwise the edges are written into ``indices``,
-    ``fill`` holding the next free slot of each row (``counts`` is then not read).
-    """
-    write = indices.size > 0
-    for i in range(src.size):
-        if sources[src[i]]:
-            if reverse:
-                a, b = dst[i], src[i]
-            else:
-                a, b = src[i], dst[i]
-            if write:
-                indices[fill[a]] = b
-                fill[a] += 1
-            else:
-                counts[a + 1] += 1
-
-
-@njit(cache=True)
-def breadth_first(indptr, indices, seeds, mask, queue):
-    """mask[s] = True for every state reachable from ``seeds`` in the CSR graph (mask False on entry).
-
-    ``queue`` (as many as states, the dtype of ``indices``) is work space: allocated by the caller, so the kernel
-    compiles no allocation of its own.
+    ``jumps`` (n, k): state s has an edge to s + jumps[s, k] (0: none); ``mask`` (n,) bool, False on entry;
+    ``queue`` (n,) of the dtype of ``jumps``: work space, allocated by the caller so that the kernel compiles no
+    allocation.  The graphs are built with numpy (:func:`nanomag.markov.chain.jump_table`).
     """
     tail = 0
     for j in range(seeds.size):
@@ -59,8 +38,8 @@ def breadth_first(indptr, indices, seeds, mask, queue):
     while head < tail:
         s = queue[head]
         head += 1
-        for k in range(indptr[s], indptr[s + 1]):
-            d = indices[k]
+        for k in range(jumps.shape[1]):
+            d = s + jumps[s, k]
             if not mask[d]:
                 mask[d] = True
                 queue[tail] = d

@@ -20,7 +20,7 @@ spectroscopy maps all use these; none of them depends on the physics of the grai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,6 @@ from ..errors import ConfigError, SolverError, StartInTargetError, UnreachableTa
 from ._kernels import (
     banded_rates_fill,
     breadth_first,
-    graph_edges,
     gth_absorbing,
     gth_stationary,
     poisson_windows,
@@ -41,7 +40,7 @@ from ._kernels import (
     uniformised_propagate_banded,
     uniformised_propagate_integrals,
 )
-from .rates import RateBuilder, RateModel, StateSpace, build
+from .rates import RateBuilder, RateModel, StateSpace, Transitions, build
 from .stiff import RATIONAL_TOL, band_storage, rational_propagate
 
 if TYPE_CHECKING:  # scipy.sparse is imported where it is used: the KMC path and `nanomag run` never need it
@@ -156,38 +155,179 @@ def start_side_mask(model: RateModel | RateBuilder, start_u: float, target_u: fl
     return _u_mask(model.space, True, min(float(start_u), u_start))
 
 
-def _graph(models: RateModel | Iterable[RateModel],
-           sources: np.ndarray | None = None, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """CSR adjacency (indptr, indices) of the transitions of ``models`` (one model or several).
+#: Most runs of increasing sources a model's transition list is taken in; a list with more is sorted first.
+_MAX_RUNS = 32
 
-    Only the transitions out of ``sources`` (bool mask) are kept; ``reverse``
-    turns every edge around.  12 bytes per edge at most, no float data.
+
+def jump_table(n: int, runs: Iterable[tuple[np.ndarray, np.ndarray]], stop: np.ndarray) -> np.ndarray:
+    """The edges of a graph as jumps, shape (n, width): state s has an edge to s + table[s, k] (0: no edge).
+
+    Built with numpy (no compile, no sort): the edges of each run fill one
+    column, a run going to the first column where none of its sources has an
+    edge yet.  The states of ``stop`` (bool, shape (n,)) get no edges: reached,
+    never left.  ``runs`` yields edges (key -> value, int arrays of one length,
+    states 0 .. n-1) with no state twice in ``key`` within a run.
     """
+    taken: list[np.ndarray] = []  # per column: the states with an edge in it
+    placed: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for key, value in runs:
+        # a sample of the sources first: most busy columns show at once
+        col = next((c for c, used in enumerate(taken) if not used[key[::61]].any() and not used[key].any()),
+                   len(taken))
+        if col == len(taken):
+            taken.append(np.zeros(n, dtype=bool))
+        taken[col][key] = True
+        placed.append((col, key, value))
+    width = max(len(taken), 1)
+    table = np.zeros((n, width), dtype=np.int32 if n * width < 2**31 else np.int64)
+    for col, key, value in placed:
+        table[:, col][key] = value - key  # a 1-d scatter into the column (a view): faster than table[key, col]
+    table[stop] = 0
+    return table
+
+
+def _transition_runs(models: Iterable[RateModel]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The transitions (src, dst) of ``models`` as runs with no source twice (a model's list as it comes, cut where
+    src does not increase, or sorted when that makes too many runs); a list equal to one already given is skipped."""
+    seen: list[Transitions] = []
+    for model in models:
+        t = model.transitions
+        if any(np.array_equal(t.src, u.src) and np.array_equal(t.dst, u.dst) for u in seen):
+            continue
+        seen.append(t)
+        cuts = np.flatnonzero(t.src[1:] <= t.src[:-1]) + 1
+        if cuts.size < _MAX_RUNS:
+            bounds = np.r_[0, cuts, t.src.size]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                yield t.src[lo:hi], t.dst[lo:hi]
+            continue
+        order = np.argsort(t.src, kind="stable")
+        # the r-th transition of each source, for r = 0, 1, ...: the offset from the source's first in sorted order
+        degree = np.bincount(t.src, minlength=model.n_states)
+        rank = np.arange(order.size) - np.repeat(np.cumsum(degree) - degree, degree)
+        for r in range(int(degree.max(initial=0))):
+            at = order[rank == r]
+            yield t.src[at], t.dst[at]
+
+
+def _jumps(models: RateModel | Iterable[RateModel], stop: np.ndarray) -> np.ndarray:
+    """The :func:`jump_table` of the transitions of ``models`` (one model or several)."""
     models = (models,) if isinstance(models, RateModel) else tuple(models)
-    n = models[0].n_states
-    keep = np.ones(n, dtype=bool) if sources is None else np.asarray(sources, dtype=bool)
-    counts = np.zeros(n + 1, dtype=np.int64)
-    no_indices = np.zeros(0, dtype=np.int32 if n < 2**31 else np.int64)
-    # read-only views whatever the models' arrays are: numba compiles one variant, not one per flag
-    edges = [(_read_only(model.transitions.src), _read_only(model.transitions.dst)) for model in models]
-    for src, dst in edges:
-        graph_edges(src, dst, keep, reverse, counts, counts, no_indices)
-    indptr = np.cumsum(counts)
-    indices = np.empty(int(indptr[-1]), dtype=no_indices.dtype)
-    fill = indptr[:-1].copy()
-    if indices.size:
-        for src, dst in edges:
-            graph_edges(src, dst, keep, reverse, counts, fill, indices)
-    return indptr, indices
+    return jump_table(models[0].n_states, _transition_runs(models), np.asarray(stop, dtype=bool))
 
 
-def _bfs(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray) -> np.ndarray:
-    """Mask of the states reachable in ``graph`` (from :func:`_graph`) from any state of ``seeds`` (indices)."""
-    indptr, indices = graph
-    mask = np.zeros(indptr.size - 1, dtype=bool)
-    breadth_first(indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1), mask,
-                  np.empty(mask.size, dtype=indices.dtype))
+def search_fixed(jumps: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
+    """Mask (n,) of the states reachable from any of ``seeds`` in the graph of ``jumps`` (n, k; :func:`jump_table`).
+
+    One small compiled search (no scipy: a KMC run imports no scipy.sparse).
+    """
+    jumps = np.ascontiguousarray(jumps)
+    mask = np.zeros(jumps.shape[0], dtype=bool)
+    breadth_first(jumps, np.atleast_1d(np.asarray(seeds, dtype=np.int64)), mask,
+                  np.empty(jumps.shape[0], dtype=jumps.dtype))
     return mask
+
+
+def backward_search(jumps: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """seeds -> mask (n,) of the states with a path to any of ``seeds`` along the edges of ``jumps`` (n, width).
+
+    The reversed graph has one column per jump o (state d jumps by -o if d - o
+    jumps by o) when there are no more jumps than columns (the single-orbital
+    grain: 4 in 6 or 7), built in ``jumps``' memory (which it overwrites) and
+    searched by :func:`search_fixed`; else (multi-level grains) it is scipy's
+    transposition of the forward graph, searched by :func:`search`.
+    """
+    n, width = jumps.shape
+    state = np.arange(n, dtype=jumps.dtype)
+    movers = _movers(jumps)
+    if movers is not None and len(movers) <= width:
+        backward = jumps.reshape(-1)[:n * len(movers)].reshape(n, len(movers))
+        backward[:] = 0
+        for col, (o, has) in enumerate(movers.items()):
+            back = backward[:, col]
+            if o > 0:
+                np.copyto(back[o:], -o, where=has[:n - o])
+            else:
+                np.copyto(back[:n + o], -o, where=has[-o:])
+        return lambda seeds: search_fixed(backward, seeds)
+    jumps += state[:, None]
+    graph = transposed((np.arange(0, jumps.size + 1, width, dtype=jumps.dtype), jumps.reshape(-1)))
+    return lambda seeds: search(graph, seeds)
+
+
+def passage_search(jumps: np.ndarray, start: int, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reachability masks of a first passage on the graph of ``jumps`` (n, width; see :func:`jump_table`).
+
+    Target states (bool mask ``target``) are reached, not left; ``jumps`` is
+    overwritten (work space for :func:`backward_search`).
+
+    Returns
+    -------
+    reach : ndarray of bool, shape (n,)
+        The states reachable from ``start``.
+    can : ndarray of bool, shape (n,)
+        The target states, and the states of ``reach`` with a path to one.
+    """
+    jumps[target] = 0
+    reach = search_fixed(jumps, start)
+    can = backward_search(jumps)(np.flatnonzero(target))
+    can &= reach | target
+    return reach, can
+
+
+def _movers(jumps: np.ndarray) -> dict[int, np.ndarray] | None:
+    """{o: mask (n,) of the states with an edge of jump o} for the nonzero jumps o of ``jumps`` (n, width), if
+    they span less than 32; else None."""
+    lo, hi = int(jumps.min()), int(jumps.max())
+    if hi - lo >= 32:
+        return None
+    bits = np.zeros(jumps.shape[0], dtype=np.uint32)  # bit o - lo: the state has an edge of jump o
+    one = np.empty(jumps.shape[0], dtype=np.uint32)
+    for col in range(jumps.shape[1]):
+        np.subtract(jumps[:, col], lo, out=one, casting="unsafe")
+        np.left_shift(np.uint32(1), one, out=one)
+        bits |= one
+    present = int(np.bitwise_or.reduce(bits))
+    return {o: (bits & np.uint32(1 << (o - lo))) != 0 for o in range(lo, hi + 1) if o != 0 and present >> (o - lo) & 1}
+
+
+def transposed(graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR (indptr, indices) of ``graph`` with every edge turned around (scipy's transposition, in C)."""
+    import scipy.sparse as sp
+
+    indptr, indices = graph
+    n = indptr.size - 1
+    # bool data: one byte per edge for the transposition, whose data the searches never read
+    flipped = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr), shape=(n, n)).T.tocsr()
+    return flipped.indptr, flipped.indices
+
+
+def search(graph: tuple[np.ndarray, np.ndarray], seeds: np.ndarray | int) -> np.ndarray:
+    """Mask (n_nodes,) of the nodes reachable in the CSR ``graph`` from any of ``seeds`` (indices).
+
+    A breadth-first search by :func:`scipy.sparse.csgraph.breadth_first_order`
+    (compiled C, nothing to compile at run time); several seeds hang from one
+    extra root node.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import breadth_first_order
+
+    indptr, indices = graph
+    n = indptr.size - 1
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=indices.dtype))
+    if seeds.size == 0:
+        return np.zeros(n, dtype=bool)
+    root = int(seeds[0])
+    if seeds.size > 1:
+        indptr = np.append(indptr, indptr[-1] + seeds.size).astype(indices.dtype, copy=False)
+        indices = np.concatenate((indices, seeds))
+        root = n
+    size = indptr.size - 1
+    # the search reads only the structure: a zero-stride view stands for the float64 data csgraph wants
+    adjacency = sp.csr_matrix((np.broadcast_to(1.0, indices.shape), indices, indptr), shape=(size, size))
+    mask = np.zeros(size, dtype=bool)
+    mask[breadth_first_order(adjacency, root, directed=True, return_predecessors=False)] = True
+    return mask[:n]
 
 
 def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np.ndarray) -> np.ndarray:
@@ -197,7 +337,7 @@ def reachable_from(models: RateModel | Iterable[RateModel], start: int, stop: np
     is reached but never left.  With the models of every segment of a
     protocol this bounds the states a run can visit.
     """
-    return _bfs(_graph(models, sources=~stop), np.array([start]))
+    return search_fixed(_jumps(models, stop), start)
 
 
 def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
@@ -206,10 +346,9 @@ def sure_to_reach(model: RateModel, target: np.ndarray) -> np.ndarray:
     A state fails if it can reach a state from which the target cannot be reached.
     Target states pass.
     """
-    can = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
-    cannot = ~can
-    doomed = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(cannot))
-    return ~doomed
+    leading_to = backward_search(_jumps(model, target))
+    can = leading_to(np.flatnonzero(target))
+    return ~leading_to(np.flatnonzero(~can))
 
 
 def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -230,7 +369,7 @@ def committor(model: RateModel, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     q = a.astype(float)
     ends = a | b
     # transient states that can reach a at all (the others keep q = 0)
-    live = np.flatnonzero(_bfs(_graph(model, sources=~ends, reverse=True), np.flatnonzero(a)) & ~ends)
+    live = np.flatnonzero(backward_search(_jumps(model, ends))(np.flatnonzero(a)) & ~ends)
     if live.size == 0:
         return q
     t = model.transitions
@@ -364,9 +503,7 @@ def check_sure_passage(space: StateSpace, reach: np.ndarray, target: np.ndarray,
 
 def _reachable_live(model: RateModel, start: int, target: np.ndarray, start_u: float,
                     target_u: float) -> np.ndarray:
-    reach = _bfs(_graph(model, sources=~target), np.array([start]))
-    # states that can reach the target: search the reversed graph from every target state
-    can_reach = _bfs(_graph(model, sources=~target, reverse=True), np.flatnonzero(target))
+    reach, can_reach = passage_search(_jumps(model, target), start, target)
     check_sure_passage(model.space, reach, target, can_reach, start_u, target_u)
     return np.flatnonzero(reach & ~target)
 
