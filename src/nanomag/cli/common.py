@@ -223,10 +223,7 @@ def run_command(func, args) -> int:
             say(error_line(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:  # includes nanomag.run.signals.Interrupted
-        status = getattr(exc, "exit_status", 130)
-        message = str(exc) if getattr(exc, "signum", None) else "interrupted"
-        say(f"nanomag: {' '.join(message.split())}")
-        return status
+        return _interrupted(exc)
     except MemoryError:
         if debug:
             raise
@@ -245,3 +242,32 @@ def run_command(func, args) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         say(error_line(f"{where}{exc.strerror or exc}"))
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        inner = _interrupt_behind(exc)
+        if inner is None:
+            raise
+        return _interrupted(inner)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """One line for an interrupt, and its exit status (128 + the signal)."""
+    status = getattr(exc, "exit_status", 130)
+    message = str(exc) if getattr(exc, "signum", None) else "interrupted"
+    say(f"nanomag: {' '.join(message.split())}")
+    return status
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt a C extension wrapped into another exception (as its cause), if any.
+
+    A library that calls back into Python may turn an exception raised in the callback into its own
+    (h5py: a SystemError), keeping ours as the cause; the run's signal handler waits until h5py is
+    off the stack, and this catches what another library might do.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__
+    return None

@@ -19,7 +19,7 @@ def mpi_map(comm):
     rank, size = comm.Get_rank(), comm.Get_size()
 
     def _map(fn, *iterables):
-        tasks = list(zip(*iterables, strict=True))
+        tasks = list(zip(*iterables, strict=False))
         mine = {i: fn(*tasks[i]) for i in range(rank, len(tasks), size)}
         merged = {}
         for part in comm.allgather(mine):
@@ -81,14 +81,18 @@ def process_map(workers: int):
             blocked = hasattr(signal, "pthread_sigmask")
             old: set = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP) if blocked else set()
             try:
-                results = pool.map(fn, *iterables)
+                futures = [pool.submit(fn, *args) for args in zip(*iterables, strict=False)]
             finally:
                 if blocked:
                     signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            result = list(results)
+            # futures, not pool.map: map's iterator cancels the pending tasks when an interrupt leaves it, and
+            # the manager thread, failing every task of the pool broken below, died on a cancelled one
+            # (InvalidStateError, CPython 3.11): the process then hung at exit (~1 interrupted
+            # `pulse --workers 2` in 10)
+            result = [f.result() for f in futures]
         except BaseException:
             _end_workers(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False)
             raise
         pool.shutdown(wait=True)
         return result

@@ -46,7 +46,7 @@ class StopFlag:
     finished chunk.
     """
 
-    RETRY = 0.02  # [s] a signal that lands in a finaliser is raised again this much later
+    RETRY = 0.02  # [s] a signal that lands in a finaliser (or in h5py) is raised again this much later
 
     def __init__(self, raising: bool = True, once: bool = False):
         self.signum = 0
@@ -63,14 +63,18 @@ class StopFlag:
 
     @staticmethod
     def _in_finaliser(frame) -> bool:
-        """An exception raised here would be printed and dropped ("Exception ignored in ...").
+        """An exception raised here would be lost or garbled: wait until the stack is out of such code.
 
-        The whole stack counts: a signal may land in a function that a
-        finaliser calls (numba's event hooks inside llvmlite's ``__del__``).
+        * a finaliser: the exception is printed and dropped ("Exception ignored in ...").  The whole
+          stack counts: a signal may land in a function that a finaliser calls (numba's event hooks
+          inside llvmlite's ``__del__``);
+        * h5py: its C layer calls back into Python (attribute iteration, for one) and turns an
+          exception raised in the callback into a SystemError, with ours only as its cause.
         """
         while frame is not None:
             code = frame.f_code
-            if code.co_name == "__del__" or code.co_filename.endswith(("weakref.py", "_weakrefset.py")):
+            name = code.co_filename.replace("\\", "/")
+            if code.co_name == "__del__" or name.endswith(("weakref.py", "_weakrefset.py")) or "/h5py/" in name:
                 return True
             frame = frame.f_back
         return False
