@@ -1,4 +1,4 @@
-"""Signals during a run: never lost in a finaliser, never garbled by h5py, and an interrupted pool of workers ends cleanly."""
+"""Signals during a run: never lost in a finaliser nor garbled by h5py; an interrupted pool ends cleanly."""
 
 import os
 import signal
