@@ -264,10 +264,11 @@ def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
     (h5py: a SystemError), keeping ours as the cause; the run's signal handler waits until h5py is
     off the stack, and this catches what another library might do.
     """
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return link
+        seen.add(id(link))
+        link = link.__cause__
     return None
