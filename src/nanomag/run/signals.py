@@ -62,7 +62,7 @@ class StopFlag:
         return self
 
     @staticmethod
-    def _in_finaliser(frame) -> bool:
+    def _must_wait(frame) -> bool:
         """An exception raised here would be lost or garbled: wait until the stack is out of such code.
 
         * a finaliser: the exception is printed and dropped ("Exception ignored in ...").  The whole
@@ -89,7 +89,7 @@ class StopFlag:
         elif self.once:
             return
         if self.raising:
-            if self._in_finaliser(frame):
+            if self._must_wait(frame):
                 signal.setitimer(signal.ITIMER_REAL, self.RETRY)
                 return
             raise Interrupted(signum)
