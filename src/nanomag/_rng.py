@@ -22,7 +22,7 @@ from numba import njit
 from ._inline import always_inline, private_inlined
 from ._validate import POOL_WORDS as _POOL, entropy_words
 
-__all__ = ["entropy_words", "seed_xoshiro", "next_u64", "next_double", "next_open_double", "stream_states",
+__all__ = ["entropy_words", "next_u64", "next_double", "next_open_double", "stream_states",
            "xoshiro_states"]
 
 # numba promotes uint64 mixed with int64 to float64: every constant is uint64
@@ -118,15 +118,6 @@ def xo_seed(words, index):
     return _pooled_state(p0, p1, p2, p3, hc, index)
 
 
-@njit(cache=True)
-def seed_xoshiro(words, index, state):
-    """Fill ``state`` (4 uint64) for trajectory ``index`` of the root entropy ``words`` (see :func:`xo_seed`).
-
-    Bit-identical to SeedSequence(seed, spawn_key=(index,)).generate_state(4, np.uint64).
-    """
-    state[0], state[1], state[2], state[3] = xo_seed(words, index)
-
-
 @njit(cache=True, inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
@@ -161,7 +152,7 @@ def next_open_double(s):
 def root_pool(words: np.ndarray) -> np.ndarray:
     """The SeedSequence pool of the root entropy ``words`` and its hash constant, shape (5,) uint64.
 
-    What :func:`seed_xoshiro` computes before it mixes in the spawn key (in
+    What :func:`xo_seed` computes before it mixes in the spawn key (in
     plain Python: it runs once per call); with it, :func:`xo_seed_pooled` seeds
     a stream in a few dozen integer operations and no allocation (the same
     state, bit for bit).

@@ -4,7 +4,7 @@ Every kernel reads the per-state tables built by :mod:`nanomag.markov.rates` and
 never recomputes physics.  The tables are repacked by :func:`pack_tables` (or,
 block by block, :func:`pack_blocks`) into one cache line per state, plus a
 small row of packed jumps.  Trajectory ``first + i`` always draws from the
-xoshiro256** stream of :func:`nanomag._rng.seed_xoshiro`, so a trajectory's
+xoshiro256** stream ``SeedSequence(seed).spawn(n)[first + i]``, so a trajectory's
 history depends only on (seed, index): not on chunking, threads or ranks.
 The kernels take the streams' states, ``seeds`` (n, 4) uint64, seeded in numpy
 before the call (:func:`nanomag._rng.stream_states`): no seeding is compiled.
