@@ -274,12 +274,12 @@ class TelegraphSample:
 
     def p_up_interval(self, confidence: float = 0.95) -> tuple[float, float]:
         """(low, high) normal confidence interval of :attr:`p_up`, clipped to [0, 1]."""
-        from scipy.stats import norm
+        from scipy.special import ndtri  # scipy.stats.norm.ppf
 
         if not 0 < confidence < 1:
             raise ConfigError(f"confidence: must lie in (0, 1), got {confidence!r}")
         value, err = self._p_up()
-        z = float(norm.ppf(0.5 + confidence / 2))
+        z = float(ndtri(0.5 + confidence / 2))
         return max(0.0, value - z * err), min(1.0, value + z * err)
 
     @property
