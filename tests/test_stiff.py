@@ -225,3 +225,28 @@ def test_a_decay_past_the_double_range_stops_and_reads_zero():
     exact = np.array([(la.expm(A.toarray() * t) @ [0.0, 1.0, 0.0]).sum() for t in times[1:3]])
     np.testing.assert_allclose(out[1:3, 0], exact, rtol=1e-9)
     assert stats["steps"] < 20_000  # ~ln(2^1100) / 1 e-fold per step, not 1e7
+
+
+def test_one_step_turns_over_the_sign_of_a_stiff_real_mode_and_two_half_steps_keep_it():
+    # why the far tail runs in half steps (markov/stiff.py): R < 0 on the real axis below its real zero
+    s = -np.logspace(-2, 6, 8001)
+    r = stiff._rational(s.astype(complex))
+    assert np.max(np.abs(r.imag)) < 1e-15
+    real_zero = ZEROS[np.abs(ZEROS.imag) < 1e-12].real
+    assert real_zero.size == 1 and real_zero[0] == pytest.approx(-10.949, abs=1e-3)
+    assert np.all(r.real[s < real_zero[0]] < 0) and np.all(r.real[s > real_zero[0]] > 0)
+    # a two-state chain whose second state holds eps at rest, started there; the relaxation rate K is stiff
+    K, eps, h = 1e3, 1e-12, 0.1
+    A = np.array([[-K * eps, K * (1 - eps)], [K * eps, -K * (1 - eps)]])  # columns: from state 0, from state 1
+    w, V = np.linalg.eig(A)
+    p0 = np.array([0.0, 1.0])
+
+    def apply(f):
+        return (V @ np.diag(f(w * h)) @ np.linalg.solve(V, p0)).real
+
+    exact = apply(np.exp)
+    single = apply(lambda x: stiff._rational(x.astype(complex)))
+    halves = apply(lambda x: stiff._rational(x.astype(complex) / 2) ** 2)
+    assert exact[1] == pytest.approx(eps, rel=1e-6) and exact[1] > 0
+    assert single[1] < -1e-3  # the relaxing content, turned over, outweighs the value
+    assert 0 < halves[1] < 2e-3  # a square: never negative (and the mode still damped)
