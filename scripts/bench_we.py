@@ -12,7 +12,7 @@ CPU time (``time.process_time``):
   efficiency: the replicas' relative mean square error about the exact WER
   times the CPU seconds per replica, i.e. the CPU seconds one needs for a
   relative variance of 1 (lower is better; divide by 0.01 for 10 %);
-* plan spread: ``nm.rare.write_error_rate`` at --rtol (its defaults otherwise)
+* plan spread: ``nm.rare.write_error_rate`` at --rtol and --min-replicas (its defaults otherwise)
   over --seeds seeds (0, 1, ...): the replicas each run asks for, their
   seed-to-seed spread as the standard deviation of log(replicas) and the 95/5 %
   range, the events (median, mean, sd of log; and at equal precision: each run's
@@ -24,7 +24,8 @@ CPU time (``time.process_time``):
   and run in a subprocess, compiled there before the clock starts).
 
 Usage: python scripts/bench_we.py [--width 120 240] [--replicas 150] [--kmc-runs 20000] [--steps N]
-                                  [--seeds 24] [--rtol 0.1] [--baseline REV] [--only speed|spread]
+                                  [--seeds 24] [--rtol 0.1] [--min-replicas N] [--baseline REV]
+                                  [--only speed|spread]
 """
 
 import argparse
@@ -75,13 +76,14 @@ def measure_kmc(width: float, runs: int) -> dict:
     return {"events": int(r.n_events), "cpu": time.process_time() - t0}
 
 
-def measure_spread(width: float, seeds: int, rtol: float) -> dict:
+def measure_spread(width: float, seeds: int, rtol: float, min_replicas: int | None = None) -> dict:
     """Replicas, events and interval hits of ``nm.rare.write_error_rate`` over seeds 0 .. seeds - 1."""
     import nanomag as nm
 
     dev, p = pulse_case(width)
     exact = float(nm.exact.write_error_rate(dev, p, -1.0, 0.8))
-    out = [nm.rare.write_error_rate(dev, p, -1.0, 0.8, seed=s, rtol=rtol) for s in range(seeds)]
+    kw = {} if min_replicas is None else {"min_replicas": min_replicas}
+    out = [nm.rare.write_error_rate(dev, p, -1.0, 0.8, seed=s, rtol=rtol, **kw) for s in range(seeds)]
     # events at equal precision: scaled by (the run's relative half-width / log(1 + rtol))^2, so that a run whose
     # first stage outgrew its plan (an interval narrower than rtol) counts what rtol alone would have cost
     scaled = [r.n_events * (0.5 * np.log(r.ci[1] / r.ci[0]) / np.log1p(rtol)) ** 2 for r in out]
@@ -134,6 +136,8 @@ def main():
     parser.add_argument("--baseline", default=None, help="git revision to compare the WE against")
     parser.add_argument("--seeds", type=int, default=24, help="seeds of the plan spread")
     parser.add_argument("--rtol", type=float, default=0.1, help="rtol of the plan spread")
+    parser.add_argument("--min-replicas", type=int, default=None,
+                        help="first stage of the plan spread (default: the sampler's)")
     parser.add_argument("--only", choices=("speed", "spread"), default=None)
     args = parser.parse_args()
     if args.only != "spread":
@@ -141,7 +145,7 @@ def main():
     if args.only != "speed":
         print(f"plan spread over {args.seeds} seeds at rtol {args.rtol}:")
         for width in args.width:
-            report_spread(width, "this", measure_spread(width, args.seeds, args.rtol))
+            report_spread(width, "this", measure_spread(width, args.seeds, args.rtol, args.min_replicas))
             if args.baseline:
                 report_spread(width, args.baseline[:9],
                               baseline(args.baseline, f"measure_spread({width!r}, {args.seeds!r}, {args.rtol!r})"))
