@@ -56,7 +56,7 @@ below 1e-150 whatever the tolerance, the growth limit or the decay limit;
 with the halves it stays within 6.5e-11 of the former solver's down to
 1.5e-242.  Why: R is negative on the real axis below its real zero
 (s < -10.95, down to -0.023 near s = -128), so one step multiplies every
-stiff real mode of p (the fast charge relaxation, h |lambda| > 10.95) by a
+stiff real mode of p (the fast charge relaxation, ``h |lambda| > 10.95``) by a
 negative factor, and that content changes sign at every step.  Relative to
 the bulk it is far below the tolerance; in a tail that has fallen to 1e-150
 of the bulk it outweighs the true, positive values.  Two half steps apply
