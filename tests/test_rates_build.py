@@ -212,3 +212,17 @@ def test_banded_rates_equal_the_former_bincount_sums_bit_for_bit(name):
         got, ref = banded_rates(model, states), _reference_banded(model, states)
         assert got[2] == ref[2]
         assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+def test_banded_rates_on_a_band_narrower_than_the_first_guess():
+    # banded_rates fills a band of half-width 2 first (the single-orbital grain's); a set whose transitions span
+    # one position only keeps its own band (and a wider one is filled again: the multi-level cases above)
+    from nanomag.markov.chain import banded_rates
+
+    model = R.build(DEVICES["switching_S0_50"])
+    t = model.transitions
+    i = int(np.flatnonzero(np.abs(t.dst - t.src) == 1)[0])
+    states = np.sort(np.array([t.src[i], t.dst[i]]))
+    got, ref = banded_rates(model, states), _reference_banded(model, states)
+    assert got[2] == ref[2] == 1 and got[0].shape == (2, 3) and got[0].flags.c_contiguous
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])

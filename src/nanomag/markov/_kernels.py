@@ -564,24 +564,27 @@ def compact_transitions(rate, src, dst, kind, lead, event, out_src, out_dst, out
 
 
 @njit(cache=True)
-def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate, fill):
+def banded_rates_fill(src, dst, rate, pos, b, rates, exit_rate):
     """rates[ps, pd - ps + b] += rate and exit_rate[ps] += rate (destination outside the set), in list order.
 
     The sums of ``np.bincount`` with weights, in the same order (same bits);
     ``rates`` (m, 2b + 1) and ``exit_rate`` (m,) start at zero.  Returns the
-    half-width: with ``fill`` False only that, max |pos[dst] - pos[src]| over
-    the transitions inside the set (at least 1; the outputs may be empty).
+    half-width the transitions inside the set need, max |pos[dst] - pos[src]|
+    (at least 1): when it exceeds ``b`` the transitions beyond the band were
+    left out, and the caller fills again with it (one pass when ``b`` was right).
     """
+    need = 1
     for i in range(src.size):
         ps = pos[src[i]]
         if ps < 0:
             continue
         pd = pos[dst[i]]
-        if not fill:
-            if pd >= 0 and abs(pd - ps) > b:
-                b = abs(pd - ps)
-        elif pd >= 0:
-            rates[ps, pd - ps + b] += rate[i]
-        else:
+        if pd < 0:
             exit_rate[ps] += rate[i]
-    return b
+            continue
+        d = pd - ps
+        if abs(d) > need:
+            need = abs(d)
+        if abs(d) <= b:
+            rates[ps, d + b] += rate[i]
+    return need
