@@ -1,4 +1,5 @@
-"""Signals during a run: never lost in a finaliser nor garbled by h5py; an interrupted pool ends cleanly."""
+"""Signals during a run: never lost in a finaliser or a callback from C, nor garbled by h5py; an interrupted pool
+ends cleanly."""
 
 import os
 import signal
@@ -80,6 +81,51 @@ def test_a_signal_inside_h5py_is_raised_after_it(tmp_path):
     finally:
         flag.restore()
     assert len(visited) == 20
+
+
+def test_a_signal_inside_a_callback_from_c_is_raised_after_it():
+    """ctypes prints and drops an exception raised in a callback from C ("Exception ignored on calling ctypes
+    callback function"): a Ctrl-C that landed in llvmlite's object-cache callback while numba compiled was
+    lost and the run went on.  The interrupt comes back a moment later, and nothing is printed."""
+    import ctypes
+
+    after = []
+
+    def callback():
+        _deliver_here()  # the handler raises here, inside the callback
+        after.append("not reached")
+
+    unraisable = []
+    old_hook, hook = sys.unraisablehook, unraisable.append
+    sys.unraisablehook = hook  # what the flag must not pass on
+    flag = StopFlag(raising=True).install()
+    try:
+        with pytest.raises(Interrupted) as info:
+            ctypes.CFUNCTYPE(None)(callback)()
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:  # the retry lands here, in ordinary code
+                time.sleep(0.001)
+    finally:
+        flag.restore()
+        assert sys.unraisablehook is hook  # given back
+        sys.unraisablehook = old_hook
+    assert info.value.signum == signal.SIGINT
+    assert unraisable == [] and after == []
+
+
+def test_llvmlite_and_h5py_frames_make_a_signal_wait():
+    """Below a frame of either library an exception would be dropped (llvmlite's ctypes callbacks) or wrapped
+    (h5py's): the handler waits until the stack is out of them."""
+    from types import SimpleNamespace as NS
+
+    def frame(path, name="f", back=None):
+        return NS(f_code=NS(co_filename=path, co_name=name), f_back=back)
+
+    mine = frame("/x/nanomag/run/ensemble.py")
+    callback = frame("/x/site-packages/llvmlite/binding/executionengine.py", "_raw_object_cache_notify", mine)
+    assert StopFlag._must_wait(callback) and StopFlag._must_wait(frame("/x/mine.py", back=callback))
+    assert StopFlag._must_wait(frame("/x/site-packages/h5py/_hl/group.py", back=mine))
+    assert not StopFlag._must_wait(mine)
 
 
 def test_the_command_line_unwraps_an_interrupt_a_library_wrapped(capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -53,13 +54,24 @@ class StopFlag:
         self.raising = raising
         self.once = once  # raise for the first signal only: a second one does not break the save it started
         self._old: dict[int, Any] = {}  # signal number -> the handler it had
+        self._old_unraisable: Any = None
 
     def install(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
                 self._old[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._handle)
+            self._old_unraisable = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
+
+    def _unraisable(self, unraisable: Any) -> None:
+        """An :class:`Interrupted` that Python could not raise (a callback from C code, a finaliser the checks
+        of :meth:`_must_wait` do not know) is not printed and dropped: it is raised again a moment later."""
+        if isinstance(unraisable.exc_value, Interrupted) and self._old:
+            signal.setitimer(signal.ITIMER_REAL, self.RETRY)
+            return
+        (self._old_unraisable or sys.__unraisablehook__)(unraisable)
 
     @staticmethod
     def _must_wait(frame) -> bool:
@@ -69,12 +81,16 @@ class StopFlag:
           stack counts: a signal may land in a function that a finaliser calls (numba's event hooks
           inside llvmlite's ``__del__``);
         * h5py: its C layer calls back into Python (attribute iteration, for one) and turns an
-          exception raised in the callback into a SystemError, with ours only as its cause.
+          exception raised in the callback into a SystemError, with ours only as its cause;
+        * llvmlite: LLVM calls back into Python through ctypes while numba compiles (the object code
+          handed to numba's cache), and ctypes prints and drops an exception raised there.  The
+          interrupt came back through :meth:`_unraisable`, but the cache would miss that code.
         """
         while frame is not None:
             code = frame.f_code
             name = code.co_filename.replace("\\", "/")
-            if code.co_name == "__del__" or name.endswith(("weakref.py", "_weakrefset.py")) or "/h5py/" in name:
+            if code.co_name == "__del__" or name.endswith(("weakref.py", "_weakrefset.py")) or (
+                    "/h5py/" in name or "/llvmlite/" in name):
                 return True
             frame = frame.f_back
         return False
@@ -100,3 +116,6 @@ class StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         self._old = {}
+        if self._old_unraisable is not None:
+            sys.unraisablehook = self._old_unraisable
+            self._old_unraisable = None
