@@ -220,9 +220,10 @@ def _random_faults(tmp_path, reference, ranks, n_faults, seed):
         deliver(proc, sig, tag=tag, to=to)
         status, err, seconds = finish(proc)
         seen.append((sig.name, to, status))
-        # -sig: SIGKILL always; SIGINT/SIGTERM when it met the run on its way out.  A run SIGKILLed after taking
-        # its lock but before creating its file leaves no file
-        finished = status == 0 or (status == -sig and out.exists() and read(out)["status"] == "complete")
+        # -sig: SIGKILL always; SIGINT/SIGTERM when it met the run on its way out (+sig: mpiexec's own status when
+        # the signal reached it as its ranks ended).  A run SIGKILLed after taking its lock but before creating its
+        # file leaves no file
+        finished = status == 0 or (status in (-sig, sig) and out.exists() and read(out)["status"] == "complete")
         if finished:  # it finished before the signal (or the signal met it on its way out): check it, start over
             same_as_reference(out, ref)
             out.unlink()

@@ -128,6 +128,32 @@ def test_llvmlite_and_h5py_frames_make_a_signal_wait():
     assert not StopFlag._must_wait(mine)
 
 
+def test_a_signal_recorded_before_the_run_stops_it_at_its_start(tmp_path):
+    """``nanomag run`` installs the handlers before MPI starts: a rank still starting while rank 0 took the file
+    died of a SIGTERM to the job (mpiexec's exit 15, no message).  A signal they recorded before the run
+    stops it at its start, before it takes its file."""
+    from pathlib import Path
+
+    import nanomag as nm
+    from nanomag.run.ensemble import run_ensemble
+
+    cfg = nm.read_config(Path(__file__).parents[1] / "runs" / "small_switching.toml")
+    out = tmp_path / "a.h5"
+    stop = StopFlag(raising=False).install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # bytecodes for the handler to run in
+            pass
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(Interrupted) as info:
+            run_ensemble(cfg, out, quiet=True, stop=stop)
+        assert signal.getsignal(signal.SIGTERM) == stop._handle  # the caller's to restore
+    finally:
+        stop.restore()
+    assert info.value.signum == signal.SIGTERM and info.value.done is None
+    assert not out.exists() and not Path(str(out) + ".partial").exists() and not Path(str(out) + ".lock").exists()
+
+
 def test_the_command_line_unwraps_an_interrupt_a_library_wrapped(capsys):
     """Whatever still wraps an interrupt (a SystemError caused by it) ends as one line and 128 + signal."""
     from nanomag.cli.common import run_command

@@ -177,17 +177,24 @@ def _n_states(cfg) -> int:
 def _cmd_run(args) -> int:
     from ..run.ensemble import run_ensemble
     from ..run.mpi import get_comm
+    from ..run.signals import StopFlag
 
     cfg = read_config(args.config)
     if cfg.run is None:
         raise ConfigError(f"{cfg.path}: no [run] section to run")
     if args.resume and args.force:
         raise ConfigError("--resume and --force: choose one (finish the file, or replace it)")
-    comm = get_comm()
-    out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
-    rank = comm.Get_rank() if comm is not None else 0
-    summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
-                           chunk_size=args.chunk_size, comm=comm, force_size=args.force_size)
+    # the handlers before MPI starts: a rank still starting while rank 0 takes the file died of a SIGTERM to
+    # the job (exit 15, no message); now it records the signal, and the run stops at its start
+    stop = StopFlag(raising=False).install()
+    try:
+        comm = get_comm()
+        out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
+        rank = comm.Get_rank() if comm is not None else 0
+        summary = run_ensemble(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet or rank != 0,
+                               chunk_size=args.chunk_size, comm=comm, force_size=args.force_size, stop=stop)
+    finally:
+        stop.restore()
     if summary is not None:  # rank 0
         lines = _run_report(summary, cfg)
         if args.json:

@@ -26,7 +26,7 @@ __all__ = ["run_ensemble"]
 
 def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False, quiet: bool = False,
                  chunk_size: int | None = None, comm=None, on_chunk=None,
-                 force_size: bool = False) -> RunSummary | None:
+                 force_size: bool = False, stop: StopFlag | None = None) -> RunSummary | None:
     """Run the ``[run]`` section of ``cfg`` into the HDF5 file ``out``.
 
     Parameters
@@ -43,6 +43,11 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         Called on rank 0 after each chunk is written (used by tests).
     force_size : bool
         Skip the refusals of :mod:`nanomag.run.budget` (memory, disk, time).
+    stop : StopFlag, optional
+        The SIGINT/SIGTERM handlers, installed by the caller before MPI starts (the command line
+        does), so that no rank is without them while another takes the file; a signal recorded
+        before this call stops the run at its start.  The caller restores them.  Default: installed
+        and restored here.
 
     Returns
     -------
@@ -60,7 +65,10 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         raise ConfigError(f"{cfg.path}: no [run] section")
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
-    stop = StopFlag(raising=rank == 0).install()  # the other ranks wait in MPI calls: they only take note
+    own = stop is None
+    if stop is None:
+        stop = StopFlag().install()
+    stop.raising = rank == 0  # the other ranks wait in MPI calls: they only take note
     try:
         ens, exact_mean = _set_up(cfg, out, comm, stop, dict(resume=resume, force=force, quiet=quiet,
                                                              chunk_size=chunk_size, force_size=force_size))
@@ -79,7 +87,8 @@ def run_ensemble(cfg: Config, out, *, resume: bool = False, force: bool = False,
         summary.exact_mean = exact_mean
         return summary
     finally:
-        stop.restore()
+        if own:
+            stop.restore()
 
 
 def _set_up(cfg: Config, out, comm, stop: StopFlag, opts: dict):
@@ -93,6 +102,8 @@ def _set_up(cfg: Config, out, comm, stop: StopFlag, opts: dict):
     ens, error, exact_mean = None, None, None
     if rank == 0:  # its refusals reach every rank through the broadcast below
         try:
+            if stop.signum:  # recorded by the caller's flag before this call (while MPI started, say)
+                raise Interrupted(stop.signum)
             exact_mean, per_traj = check_solvable(cfg, force_size=opts["force_size"], n_ranks=size)
             ens = open_run_file(cfg, out, opts["resume"], opts["force"], opts["chunk_size"], opts["force_size"],
                                 per_traj, opts["quiet"])
